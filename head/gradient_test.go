@@ -1,0 +1,67 @@
+package head
+
+import (
+	"math"
+	"testing"
+)
+
+// Tolerance for float32 analytic gradients against float64 oracles:
+// |ours - oracle| <= gradAbsTol + gradRelTol*|oracle|.
+const (
+	gradAbsTol = 2e-5
+	gradRelTol = 1e-3
+)
+
+func checkGrad(t *testing.T, c gradCase, oracle []float64, ours []float32, what string) {
+	t.Helper()
+	for _, tn := range c.spec.Layout().Tensors {
+		worst := 0.0
+		for i := tn.Offset; i < tn.Offset+tn.Size; i++ {
+			diff := math.Abs(float64(ours[i]) - oracle[i])
+			if diff > gradAbsTol+gradRelTol*math.Abs(oracle[i]) {
+				t.Errorf("%s: %s[%d]: ours %.7g, %s %.7g", c.name, tn.Name, i-tn.Offset, ours[i], what, oracle[i])
+				return
+			}
+			worst = math.Max(worst, diff)
+		}
+		t.Logf("%s: %s: max |ours - %s| = %.2g", c.name, tn.Name, what, worst)
+	}
+}
+
+// TestGradientsFiniteDifferences checks every parameter's gradient against
+// central differences of the independent float64 reference loss.
+func TestGradientsFiniteDifferences(t *testing.T) {
+	const eps = 1e-6
+	for _, c := range gradCases() {
+		ours, _, err := ourGradients(c)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		numeric := make([]float64, len(c.params))
+		p := append([]float64(nil), c.params...)
+		for i := range p {
+			orig := p[i]
+			p[i] = orig + eps
+			up := referenceLoss(c.spec, c.batch, c.feats, c.labels, p)
+			p[i] = orig - eps
+			down := referenceLoss(c.spec, c.batch, c.feats, c.labels, p)
+			p[i] = orig
+			numeric[i] = (up - down) / (2 * eps)
+		}
+		checkGrad(t, c, numeric, ours, "finite differences")
+	}
+}
+
+// TestLossMatchesReference checks the forward pass's loss value.
+func TestLossMatchesReference(t *testing.T) {
+	for _, c := range gradCases() {
+		_, st, err := ourGradients(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := referenceLoss(c.spec, c.batch, c.feats, c.labels, c.params)
+		if got := st.Loss / float64(st.Count); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s: loss %.7g, reference %.7g", c.name, got, want)
+		}
+	}
+}

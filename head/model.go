@@ -1,0 +1,226 @@
+package head
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Model is a head being trained on one device: its spec, its parameters,
+// gradients and optimizer slots in that device's buffers, the step count
+// and the shuffling RNG. Everything needed to resume is in its checkpoint.
+type Model struct {
+	Spec      Spec
+	Optimizer Optimizer
+	Seed      uint64
+	// Step counts optimizer updates, from 0.
+	Step int
+
+	ops    Ops
+	layout Layout
+	params Buffer
+	grads  Buffer
+	slots  []Buffer
+	rng    *rand.PCG
+}
+
+// New initialises a head as Keras does (Glorot-uniform kernels, zero
+// biases) from seed, on the device behind ops.
+func New(ops Ops, spec Spec, opt Optimizer, seed uint64) (*Model, error) {
+	m, err := alloc(ops, spec, opt, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := ops.Upload(m.params, 0, initParams(spec, m.layout, seed)); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func alloc(ops Ops, spec Spec, opt Optimizer, seed uint64) (*Model, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Spec: spec, Optimizer: opt, Seed: seed, ops: ops, layout: spec.Layout(), rng: rand.NewPCG(seed, shuffleStream)}
+	var err error
+	if m.params, err = ops.Alloc(m.layout.Total); err != nil {
+		return nil, fmt.Errorf("head: parameters: %w", err)
+	}
+	if m.grads, err = ops.Alloc(m.layout.Total); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("head: gradients: %w", err)
+	}
+	for range opt.Slots() {
+		s, err := ops.Alloc(m.layout.Total)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("head: optimizer state: %w", err)
+		}
+		m.slots = append(m.slots, s)
+	}
+	return m, nil
+}
+
+// Streams of the seed: one for initialisation, one for shuffling, so that
+// changing one never shifts the other.
+const (
+	initStream    = 1
+	shuffleStream = 2
+)
+
+// initParams draws Glorot-uniform kernels, limit sqrt(6/(fan_in+fan_out))
+// with Keras's fans (receptive field times channels), and zero biases.
+func initParams(spec Spec, lay Layout, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, initStream))
+	p := make([]float32, lay.Total)
+	for _, t := range lay.Tensors[:] {
+		var fanIn, fanOut int
+		switch t.Name {
+		case ConvKernel:
+			rf := spec.Kernel * spec.Kernel
+			fanIn, fanOut = rf*spec.Channels, rf*spec.Filters
+		case DenseKernel:
+			fanIn, fanOut = spec.Pooled(), spec.Classes
+		default:
+			continue
+		}
+		limit := math.Sqrt(6 / float64(fanIn+fanOut))
+		for i := range p[t.Offset : t.Offset+t.Size] {
+			p[t.Offset+i] = float32((2*rng.Float64() - 1) * limit)
+		}
+	}
+	return p
+}
+
+// Close frees the model's device buffers.
+func (m *Model) Close() {
+	for _, b := range append([]Buffer{m.params, m.grads}, m.slots...) {
+		if b != nil {
+			m.ops.Free(b)
+		}
+	}
+	m.params, m.grads, m.slots = nil, nil, nil
+}
+
+// Layout is the flat parameter layout.
+func (m *Model) Layout() Layout { return m.layout }
+
+// Ops is the device the model lives on.
+func (m *Model) Ops() Ops { return m.ops }
+
+// Params downloads the parameters to the host.
+func (m *Model) Params() ([]float32, error) {
+	p := make([]float32, m.layout.Total)
+	return p, m.ops.Download(p, m.params, 0)
+}
+
+// TrainBatch runs one optimizer step on the samples idx of feats.
+func (m *Model) TrainBatch(feats Buffer, idx, labels []int32) (Stats, error) {
+	st, err := m.ops.Gradients(m.Spec, m.params, feats, idx, labels, m.grads)
+	if err != nil {
+		return st, err
+	}
+	if err := m.ops.Update(m.Optimizer, m.layout, m.Step+1, m.params, m.grads, m.slots); err != nil {
+		return st, err
+	}
+	m.Step++
+	return st, nil
+}
+
+// Epoch trains on every sample of feats once, in an order drawn from the
+// model's RNG, in batches of batchSize (the last one may be smaller).
+// labels holds one label per sample of feats.
+func (m *Model) Epoch(feats Buffer, labels []int32, batchSize int) (Stats, error) {
+	if batchSize < 1 {
+		return Stats{}, fmt.Errorf("%w: batch size %d", ErrShape, batchSize)
+	}
+	order := m.Shuffle(len(labels))
+	var total Stats
+	batchLabels := make([]int32, 0, batchSize)
+	for lo := 0; lo < len(order); lo += batchSize {
+		idx := order[lo:min(lo+batchSize, len(order))]
+		batchLabels = batchLabels[:0]
+		for _, i := range idx {
+			batchLabels = append(batchLabels, labels[i])
+		}
+		st, err := m.TrainBatch(feats, idx, batchLabels)
+		if err != nil {
+			return total, fmt.Errorf("head: step %d: %w", m.Step+1, err)
+		}
+		total.Add(st)
+	}
+	return total, nil
+}
+
+// Shuffle returns a permutation of [0, n) drawn from the model's RNG.
+func (m *Model) Shuffle(n int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	rand.New(m.rng).Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
+// Predict writes the class probabilities of the samples idx of feats into
+// probs (len(idx) x classes).
+func (m *Model) Predict(feats Buffer, idx []int32, probs []float32) error {
+	if err := m.ops.Logits(m.Spec, m.params, feats, idx, probs); err != nil {
+		return err
+	}
+	for i := range idx {
+		Softmax(probs[i*m.Spec.Classes : (i+1)*m.Spec.Classes])
+	}
+	return nil
+}
+
+// Evaluate returns the loss and accuracy over every sample of feats,
+// without training, in batches of batchSize.
+func (m *Model) Evaluate(feats Buffer, labels []int32, batchSize int) (Stats, error) {
+	if batchSize < 1 {
+		return Stats{}, fmt.Errorf("%w: batch size %d", ErrShape, batchSize)
+	}
+	var total Stats
+	k := m.Spec.Classes
+	logits := make([]float32, batchSize*k)
+	scratch := make([]float32, batchSize*k)
+	idx := make([]int32, 0, batchSize)
+	for lo := 0; lo < len(labels); lo += batchSize {
+		hi := min(lo+batchSize, len(labels))
+		idx = idx[:0]
+		for i := lo; i < hi; i++ {
+			idx = append(idx, int32(i))
+		}
+		n := hi - lo
+		if err := m.ops.Logits(m.Spec, m.params, feats, idx, logits[:n*k]); err != nil {
+			return total, err
+		}
+		st, err := SoftmaxCrossEntropy(logits[:n*k], labels[lo:hi], k, m.Spec.LabelSmoothing, scratch[:n*k])
+		if err != nil {
+			return total, err
+		}
+		total.Add(st)
+	}
+	return total, nil
+}
+
+// Softmax replaces logits by probabilities, stably.
+func Softmax(z []float32) {
+	maxZ := z[0]
+	for _, v := range z {
+		maxZ = max(maxZ, v)
+	}
+	var sum float64
+	for i, v := range z {
+		e := math.Exp(float64(v - maxZ))
+		z[i] = float32(e)
+		sum += e
+	}
+	for i := range z {
+		z[i] = float32(float64(z[i]) / sum)
+	}
+}

@@ -1,0 +1,155 @@
+package head
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// gradCase is one random head problem for the gradient oracles.
+type gradCase struct {
+	name   string
+	spec   Spec
+	batch  int
+	feats  []float64 // batch x H x W x C
+	labels []int32
+	params []float64 // flat, in spec.Layout() order
+}
+
+func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	c := gradCase{name: name, spec: spec, batch: batch}
+	c.feats = make([]float64, batch*spec.FeatureSize())
+	for i := range c.feats {
+		c.feats[i] = rng.NormFloat64()
+	}
+	for range batch {
+		c.labels = append(c.labels, int32(rng.IntN(spec.Classes)))
+	}
+	c.params = make([]float64, spec.Layout().Total)
+	for i := range c.params {
+		c.params[i] = 0.3 * rng.NormFloat64() // biases non-zero too
+	}
+	return c
+}
+
+
+// referenceLoss is an independent float64 implementation of the head's
+// mean loss: direct convolution loops, no im2col, no BLAS, no shared code
+// with the implementation under test.
+func referenceLoss(spec Spec, batch int, feats []float64, labels []int32, params []float64) float64 {
+	lay := spec.Layout()
+	get := func(name string) []float64 {
+		t, _ := lay.Find(name)
+		return params[t.Offset : t.Offset+t.Size]
+	}
+	h, w, ch, k := spec.Height, spec.Width, spec.Channels, spec.Kernel
+	in := spec.Pooled()
+	var total float64
+	for b := 0; b < batch; b++ {
+		x := feats[b*spec.FeatureSize() : (b+1)*spec.FeatureSize()]
+		pooled := make([]float64, in)
+		if spec.Kind == KindLinear {
+			for p := 0; p < h*w; p++ {
+				for c := 0; c < ch; c++ {
+					pooled[c] += x[p*ch+c] / float64(h*w)
+				}
+			}
+		} else {
+			kern, bias := get(ConvKernel), get(ConvBias)
+			for y := 0; y < h; y++ {
+				for xx := 0; xx < w; xx++ {
+					for f := 0; f < spec.Filters; f++ {
+						s := bias[f]
+						for dy := 0; dy < k; dy++ {
+							for dx := 0; dx < k; dx++ {
+								sy, sx := y+dy-k/2, xx+dx-k/2
+								if sy < 0 || sy >= h || sx < 0 || sx >= w {
+									continue
+								}
+								for c := 0; c < ch; c++ {
+									s += x[(sy*w+sx)*ch+c] * kern[((dy*k+dx)*ch+c)*spec.Filters+f]
+								}
+							}
+						}
+						pooled[f] += math.Max(s, 0) / float64(h*w)
+					}
+				}
+			}
+		}
+		dk, db := get(DenseKernel), get(DenseBias)
+		logits := make([]float64, spec.Classes)
+		maxZ := math.Inf(-1)
+		for j := range logits {
+			logits[j] = db[j]
+			for i := 0; i < in; i++ {
+				logits[j] += pooled[i] * dk[i*spec.Classes+j]
+			}
+			maxZ = math.Max(maxZ, logits[j])
+		}
+		var sum float64
+		for _, z := range logits {
+			sum += math.Exp(z - maxZ)
+		}
+		lse := maxZ + math.Log(sum)
+		s := float64(spec.LabelSmoothing)
+		for j, z := range logits {
+			t := s / float64(spec.Classes)
+			if j == int(labels[b]) {
+				t += 1 - s
+			}
+			total -= t * (z - lse)
+		}
+	}
+	return total / float64(batch)
+}
+
+// ourGradients runs CPUOps.Gradients in float32 on the case.
+func ourGradients(c gradCase) ([]float32, Stats, error) {
+	ops := NewCPUOps()
+	p, _ := ops.Alloc(len(c.params))
+	g, _ := ops.Alloc(len(c.params))
+	if err := ops.Upload(p, 0, toF32(c.params)); err != nil {
+		return nil, Stats{}, err
+	}
+	f, err := UploadFeatures(ops, c.spec, toF32(c.feats))
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	idx := make([]int32, c.batch)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	st, err := ops.Gradients(c.spec, p, f, idx, c.labels, g)
+	if err != nil {
+		return nil, st, err
+	}
+	out := make([]float32, len(c.params))
+	return out, st, ops.Download(out, g, 0)
+}
+
+func toF32(x []float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// gradCases covers every parameter on several random shapes, including odd
+// spatial sizes, batch 1, kernels larger than the image, label smoothing and
+// the linear probe.
+func gradCases() []gradCase {
+	conv := func(h, w, c, f, k, classes int) Spec {
+		return Spec{Height: h, Width: w, Channels: c, Kind: KindConv, Filters: f, Kernel: k, Classes: classes}
+	}
+	smoothed := conv(4, 4, 3, 5, 3, 3)
+	smoothed.LabelSmoothing = 0.1
+	return []gradCase{
+		newGradCase("batch1-3x5", conv(3, 5, 2, 3, 3, 4), 1, 1),
+		newGradCase("batch3-4x4-smoothing", smoothed, 3, 2),
+		newGradCase("batch2-5x3-k5", conv(5, 3, 1, 2, 5, 2), 2, 3),
+		newGradCase("batch4-7x7-k1", conv(7, 7, 4, 6, 1, 5), 4, 4),
+		newGradCase("batch5-1x1", conv(1, 1, 3, 4, 3, 3), 5, 5),
+		newGradCase("linear-batch2-3x3", Spec{Height: 3, Width: 3, Channels: 4, Kind: KindLinear, Classes: 3}, 2, 6),
+	}
+}

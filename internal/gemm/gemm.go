@@ -1,0 +1,31 @@
+package gemm
+
+import "fmt"
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
+// where op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is
+// m x n; lda, ldb and ldc are the row strides of A, B and C as stored.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	checkOperand("A", transA, m, k, a, lda)
+	checkOperand("B", transB, k, n, b, ldb)
+	checkOperand("C", false, m, n, c, ldc)
+	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkOperand panics when a caller passes a slice too short for the shape:
+// that is a programming error inside graft, never user input, and letting it
+// reach BLAS would corrupt memory instead of failing.
+func checkOperand(name string, trans bool, rows, cols int, x []float32, ld int) {
+	if trans {
+		rows, cols = cols, rows
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ld < cols || len(x) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("gemm: operand %s (%dx%d, ld %d) needs %d values, has %d", name, rows, cols, ld, (rows-1)*ld+cols, len(x)))
+	}
+}
