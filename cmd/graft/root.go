@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/logging"
+)
+
+// app carries what every command shares: the injected logger and stdout.
+type app struct {
+	log       *zap.Logger
+	out       io.Writer
+	logFormat string
+	logLevel  string
+}
+
+func execute(args []string) int {
+	a := &app{out: os.Stdout, log: zap.NewNop()}
+	root := &cobra.Command{
+		Use:           "graft",
+		Short:         "Fine-tune a new head on a frozen TensorFlow SavedModel, on NVIDIA GPUs or the CPU",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(os.Stderr, a.logFormat, a.logLevel)
+			if err != nil {
+				return err
+			}
+			a.log = log
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logging.Auto, "log format: auto (console on a terminal, else json), console or json")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd())
+	root.SetArgs(args)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	_ = a.log.Sync()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "graft:", err)
+		return 1
+	}
+	return 0
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,51 @@
+// Package buildinfo reports what a graft binary is: version and commit
+// (stamped by the Makefile with -ldflags -X), Go version, build tags and
+// the matrix backend compiled in.
+package buildinfo
+
+import (
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/graft-ml/graft/internal/gemm"
+)
+
+// Stamped at link time by the Makefile.
+var (
+	Version = "dev"
+	Commit  = "unknown"
+)
+
+// Info describes the running binary.
+type Info struct {
+	Version   string   `json:"version"`
+	Commit    string   `json:"commit"`
+	GoVersion string   `json:"go_version"`
+	Platform  string   `json:"platform"`
+	Tags      []string `json:"build_tags"`
+	GEMM      string   `json:"gemm_backend"`
+	CGO       bool     `json:"cgo"`
+}
+
+// Get collects the build information.
+func Get() Info {
+	info := Info{Version: Version, Commit: Commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Tags: []string{}, GEMM: gemm.Backend}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "-tags":
+				if s.Value != "" {
+					info.Tags = strings.Split(s.Value, ",")
+				}
+			case "CGO_ENABLED":
+				info.CGO = s.Value == "1"
+			case "vcs.revision":
+				if info.Commit == "unknown" {
+					info.Commit = s.Value
+				}
+			}
+		}
+	}
+	return info
+}

@@ -1,0 +1,53 @@
+// Package logging builds graft's zap logger: human-readable on a terminal,
+// JSON lines otherwise, so that daemons and CI get parseable logs and
+// people get readable ones. The logger is built once in main and injected.
+package logging
+
+import (
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Formats accepted by --log-format.
+const (
+	Auto    = "auto"
+	Console = "console"
+	JSON    = "json"
+)
+
+// New returns a logger writing to f in the given format at the given level
+// ("debug", "info", "warn", "error"). Auto picks console on a terminal.
+func New(f *os.File, format, level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("logging: level %q: use debug, info, warn or error", level)
+	}
+	if format == Auto {
+		format = JSON
+		if IsTerminal(f) {
+			format = Console
+		}
+	}
+	var enc zapcore.Encoder
+	switch format {
+	case Console:
+		cfg := zap.NewDevelopmentEncoderConfig()
+		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		cfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(cfg)
+	case JSON:
+		enc = zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	default:
+		return nil, fmt.Errorf("logging: format %q: use %s, %s or %s", format, Auto, Console, JSON)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), lvl)), nil
+}
+
+// IsTerminal reports whether f is a character device (a TTY).
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
