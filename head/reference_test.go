@@ -32,7 +32,6 @@ func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
 	return c
 }
 
-
 // referenceLoss is an independent float64 implementation of the head's
 // mean loss: direct convolution loops, no im2col, no BLAS, no shared code
 // with the implementation under test.
