@@ -1,0 +1,10 @@
+// Package backbone defines the frozen feature extractor graft grafts a head
+// onto: the Backbone interface the rest of graft uses, whatever engine runs
+// the SavedModel underneath.
+//
+// Subpackages: savedmodel reads (and writes) SavedModels as TensorFlow
+// does and flattens their graphs; native runs those graphs in pure Go;
+// tensor is the host tensor value they exchange. The TensorFlow engine
+// (libtensorflow through tfgo) will sit behind the tensorflow build tag.
+// A backbone knows nothing about heads or jobs.
+package backbone

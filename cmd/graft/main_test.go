@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI in-process with stdout captured to a file.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = f
+	code := execute(args)
+	os.Stdout = old
+	f.Close()
+	b, _ := os.ReadFile(f.Name())
+	return string(b), code
+}
+
+func TestVersionJSON(t *testing.T) {
+	out, code := run(t, "version", "--json", "--log-format", "json")
+	var info struct {
+		GoVersion string `json:"go_version"`
+		GEMM      string `json:"gemm_backend"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || !strings.HasPrefix(info.GoVersion, "go") || info.GEMM == "" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+func TestDevicesListsCPU(t *testing.T) {
+	out, code := run(t, "devices", "--json")
+	var list []struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) == 0 || list[0].ID != "cpu" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+func TestBenchHeadSmall(t *testing.T) {
+	out, code := run(t, "bench", "head", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--json")
+	var res struct {
+		Ratio float64 `json:"ratio"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Ratio <= 0 {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+func TestBadFlagsFail(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "--log-format", "xml"},
+		{"bench", "head", "--device", "cuda"},
+		{"bench", "head", "--classes", "1", "--min-time", "1ms"},
+		{"nosuchcommand"},
+	} {
+		if _, code := run(t, args...); code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+	}
+}
