@@ -1,0 +1,179 @@
+package images
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the decoders
+	_ "image/png"
+	"os"
+)
+
+// ErrImage reports an image graft cannot use, with the reason.
+var ErrImage = errors.New("images: unusable image")
+
+// Preprocessing modes, as in the Keras applications.
+const (
+	Raw   = "raw"   // pixel values 0..255
+	Unit  = "unit"  // x/255, in [0, 1]
+	TF    = "tf"    // x/127.5 - 1, in [-1, 1] (MobileNet, Inception)
+	Torch = "torch" // x/255, minus ImageNet mean, over std, RGB (DenseNet)
+	Caffe = "caffe" // BGR, minus ImageNet mean in 0..255 (VGG, ResNet50)
+)
+
+// Modes lists the preprocessing modes for help texts and validation.
+var Modes = []string{Raw, Unit, TF, Torch, Caffe}
+
+// Load reads, decodes and converts one file; errors name the path.
+func Load(path string, h, w, c int, mode string) ([]float32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	x, err := FromBytes(b, h, w, c, mode)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return x, nil
+}
+
+// FromBytes decodes an encoded PNG or JPEG and converts it to an HxWxC
+// float32 tensor (row-major HWC) in the given preprocessing mode.
+func FromBytes(b []byte, h, w, c int, mode string) ([]float32, error) {
+	img, format, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot decode (%v): is it a PNG or JPEG file, and complete?", ErrImage, err)
+	}
+	x, err := Convert(img, h, w, c, mode)
+	if err != nil {
+		return nil, fmt.Errorf("%s image: %w", format, err)
+	}
+	return x, nil
+}
+
+// Convert resizes img to h x w, adapts it to c channels (1 or 3) and
+// preprocesses it.
+func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
+	if h < 1 || w < 1 || (c != 1 && c != 3) {
+		return nil, fmt.Errorf("%w: target %dx%dx%d: the backbone's input must be HxWx1 or HxWx3", ErrImage, h, w, c)
+	}
+	if err := checkMode(mode); err != nil {
+		return nil, err
+	}
+	rgb, gray, err := pixels(img)
+	if err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	srcC := 3
+	if gray {
+		srcC = 1
+	}
+	x := Resize(rgb, b.Dy(), b.Dx(), srcC, h, w)
+	x = adaptChannels(x, srcC, c)
+	preprocess(x, c, mode)
+	return x, nil
+}
+
+func checkMode(mode string) error {
+	for _, m := range Modes {
+		if m == mode {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: preprocessing %q: use one of %v", ErrImage, mode, Modes)
+}
+
+// pixels returns the image as 0..255 floats, one channel for gray images
+// and three otherwise. Transparent pixels are refused: there is no right
+// colour to put under them, and the user knows their data best.
+func pixels(img image.Image) ([]float32, bool, error) {
+	b := img.Bounds()
+	if b.Dx() < 1 || b.Dy() < 1 {
+		return nil, false, fmt.Errorf("%w: size %dx%d: an image needs at least 1x1 pixels", ErrImage, b.Dx(), b.Dy())
+	}
+	switch img.ColorModel() {
+	case color.GrayModel, color.Gray16Model:
+		out := make([]float32, 0, b.Dx()*b.Dy())
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				g, _, _, _ := img.At(x, y).RGBA()
+				out = append(out, float32(g)/257)
+			}
+		}
+		return out, true, nil
+	}
+	out := make([]float32, 0, 3*b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, a := img.At(x, y).RGBA()
+			if a != 0xffff {
+				return nil, false, fmt.Errorf("%w: pixel (%d,%d) is transparent (alpha %d/255): flatten the image onto a background first", ErrImage, x, y, a/257)
+			}
+			out = append(out, float32(r)/257, float32(g)/257, float32(bl)/257)
+		}
+	}
+	return out, false, nil
+}
+
+// adaptChannels converts between gray and RGB: gray is replicated, RGB is
+// reduced with TensorFlow's rgb_to_grayscale weights.
+func adaptChannels(x []float32, from, to int) []float32 {
+	if from == to {
+		return x
+	}
+	n := len(x) / from
+	out := make([]float32, n*to)
+	for i := 0; i < n; i++ {
+		if from == 1 {
+			out[3*i], out[3*i+1], out[3*i+2] = x[i], x[i], x[i]
+		} else {
+			out[i] = 0.2989*x[3*i] + 0.5870*x[3*i+1] + 0.1140*x[3*i+2]
+		}
+	}
+	return out
+}
+
+// ImageNet statistics of the Keras applications, RGB order.
+var (
+	torchMean = [3]float32{0.485, 0.456, 0.406}
+	torchStd  = [3]float32{0.229, 0.224, 0.225}
+	caffeMean = [3]float32{123.68, 116.779, 103.939}
+)
+
+// preprocess applies mode in place to HWC data with c channels. Gray
+// inputs use the mean of the three channel statistics.
+func preprocess(x []float32, c int, mode string) {
+	stat := func(v [3]float32, ch int) float32 {
+		if c == 1 {
+			return (v[0] + v[1] + v[2]) / 3
+		}
+		return v[ch]
+	}
+	for i := 0; i < len(x); i += c {
+		px := x[i : i+c]
+		switch mode {
+		case Unit:
+			for j := range px {
+				px[j] /= 255
+			}
+		case TF:
+			for j := range px {
+				px[j] = px[j]/127.5 - 1
+			}
+		case Torch:
+			for j := range px {
+				px[j] = (px[j]/255 - stat(torchMean, j)) / stat(torchStd, j)
+			}
+		case Caffe:
+			for j := range px {
+				px[j] -= stat(caffeMean, j)
+			}
+			if c == 3 {
+				px[0], px[2] = px[2], px[0]
+			}
+		}
+	}
+}
