@@ -1,0 +1,176 @@
+package savedmodel
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// TensorDesc describes one tappable tensor.
+type TensorDesc struct {
+	Name  string // flat tensor name "node:i", usable with Flatten
+	Node  string // flat node name
+	Inner string // name inside its function ("" for main-graph nodes)
+	Op    string // op type as written in the model (variable reads included)
+	DType tensor.DType
+}
+
+// Tensors lists every node output that a signature's outputs depend on,
+// after inlining, in topological order.
+func (m *Model) Tensors(signature string) ([]TensorDesc, error) {
+	order, err := m.sigReach(signature)
+	if err != nil {
+		return nil, err
+	}
+	var out []TensorDesc
+	for _, n := range order {
+		dts := m.outputDTypes(n)
+		for i := 0; i < m.numOutputs(n); i++ {
+			dt := tensor.Invalid
+			if i < len(dts) {
+				dt = dts[i]
+			}
+			out = append(out, TensorDesc{Name: fmt.Sprintf("%s:%d", n.def.Name, i), Node: n.def.Name, Inner: n.inner, Op: n.def.Op, DType: dt})
+		}
+	}
+	return out, nil
+}
+
+func (m *Model) sigReach(signature string) ([]*flatNode, error) {
+	s, err := m.Signature(signature)
+	if err != nil {
+		return nil, err
+	}
+	fetches, feeds := sigTensors(s)
+	f, err := m.newFlattener(feeds)
+	if err != nil {
+		return nil, err
+	}
+	order, _, err := f.reach(fetches)
+	return order, err
+}
+
+// ResolveTensor turns a user's tap name into a flat tensor name ("node:i")
+// for Flatten. It accepts, in this order:
+//   - a flat tensor or node name ("node:1", "node", a signature output);
+//   - a node inside a function reached from the signature, by its inner
+//     name or any "/"-suffix of its flat name ("sequential/conv2d/Relu",
+//     "conv2d/Relu");
+//   - a Keras layer name ("conv2d_1"): the last op, in topological order,
+//     of the layer's name scope.
+//
+// An unknown name yields an error wrapping ErrUnknownTensor with the
+// closest existing names.
+func (m *Model) ResolveTensor(signature, name string) (string, error) {
+	order, err := m.sigReach(signature)
+	if err != nil {
+		return "", err
+	}
+	base, idx := name, 0
+	if b, i, err := parseTensorName(name); err == nil {
+		base, idx = b, i
+	}
+	pick := func(n *flatNode) (string, error) {
+		if idx >= m.numOutputs(n) {
+			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+		}
+		return fmt.Sprintf("%s:%d", n.def.Name, idx), nil
+	}
+	// 1. Flat name (any node or call output of the main graph).
+	if n, k, err := m.flat.resolve(fmt.Sprintf("%s:%d", base, idx)); err == nil {
+		if k >= m.numOutputs(n) {
+			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+		}
+		return fmt.Sprintf("%s:%d", n.def.Name, k), nil
+	}
+	// 2. Inner name or name suffix among reachable nodes.
+	var hits []*flatNode
+	for _, n := range order {
+		if n.inner == base || strings.HasSuffix(n.def.Name, "/"+base) {
+			hits = append(hits, n)
+		}
+	}
+	switch {
+	case len(hits) == 1:
+		return pick(hits[0])
+	case len(hits) > 1:
+		var names []string
+		for _, h := range hits {
+			names = append(names, h.def.Name)
+		}
+		return "", fmt.Errorf("savedmodel: %w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
+	}
+	// 3. Keras layer name scope: the last matching op in topological order.
+	if !strings.Contains(base, "/") {
+		for i := len(order) - 1; i >= 0; i-- {
+			n := order[i]
+			if n.def.Op == "Const" || isVarRead(n.def.Op) {
+				continue
+			}
+			parts := strings.Split(n.def.Name, "/")
+			for _, p := range parts[:len(parts)-1] {
+				if p == base {
+					return pick(n)
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("savedmodel: %w: %q is not a tensor reachable from signature %q; closest: %s (list them with `graft inspect --tensors`)",
+		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", "))
+}
+
+func sigName(s string) string {
+	if s == "" {
+		return "serving_default"
+	}
+	return s
+}
+
+// closest ranks node names, inner names and layer scopes by edit distance.
+func (m *Model) closest(order []*flatNode, name string, k int) []string {
+	cand := map[string]int{}
+	add := func(c string) {
+		if c == "" {
+			return
+		}
+		if _, ok := cand[c]; !ok {
+			cand[c] = editDistance(name, c)
+		}
+	}
+	for _, n := range order {
+		add(n.def.Name)
+		add(n.inner)
+		parts := strings.Split(n.def.Name, "/")
+		for _, p := range parts[:len(parts)-1] {
+			if !strings.Contains(p, "PartitionedCall") {
+				add(p)
+			}
+		}
+	}
+	names := sortedKeys(cand)
+	sort.SliceStable(names, func(i, j int) bool { return cand[names[i]] < cand[names[j]] })
+	return names[:min(k, len(names))]
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
