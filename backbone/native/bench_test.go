@@ -1,0 +1,62 @@
+package native
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/gemm"
+)
+
+// BenchmarkConv2D reports the convolution's GFLOP/s (2*M*N*K per run, M =
+// output pixels, N = output channels, K = kh*kw*in_channels) and, in the
+// same run, gemm.Sgemm's GFLOP/s on the conv's GEMM shape: the gap is the
+// im2col overhead.
+func BenchmarkConv2D(b *testing.B) {
+	cases := []struct {
+		name                string
+		n, h, w, c, k, o, s int
+	}{
+		{"3x3-56x56x64-64-b4", 4, 56, 56, 64, 3, 64, 1},
+		{"3x3s2-28x28x128-256-b4", 4, 28, 28, 128, 3, 256, 2},
+		{"1x1-14x14x256-1024-b4", 4, 14, 14, 256, 1, 1024, 1},
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			x, f := randT(r, c.n, c.h, c.w, c.c), randT(r, c.k, c.k, c.c, c.o)
+			def := nodeDef("conv", "Conv2D", []string{"x", "f"}, convAttrs("SAME", int64(c.s), 1))
+			k, err := compile(def, 2, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			nd := &node{def: def, k: k}
+			in := []*tensor.Tensor{x, f}
+			out, err := runNode(nd, in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, kk, n := out[0].Len()/c.o, c.k*c.k*c.c, c.o
+			flop := 2 * float64(m) * float64(n) * float64(kk)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := runNode(nd, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+
+			a, bb, cc := make([]float32, m*kk), f.F32, make([]float32, m*n)
+			for i := range a {
+				a[i] = r.Float32()
+			}
+			start := time.Now()
+			for range b.N {
+				gemm.Sgemm(false, false, m, n, kk, 1, a, kk, bb, n, 0, cc, n)
+			}
+			b.ReportMetric(flop*float64(b.N)/time.Since(start).Seconds()/1e9, "sgemm-GFLOP/s")
+		})
+	}
+}

@@ -1,0 +1,181 @@
+package native
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+func convAttrs(pad string, s, d int64) attrMap {
+	return attrMap{"strides": aInts(1, s, s, 1), "dilations": aInts(1, d, d, 1), "padding": aStr(pad)}
+}
+
+// TensorFlow pads SAME with stride 2 on an even input asymmetrically: no
+// row/column before, one after. A 3x3 ones kernel over 1..16 sums:
+// (0,0) rows 0-2 x cols 0-2 = 54, (0,1) rows 0-2 x cols 2-3 = 45,
+// (1,0) rows 2-3 x cols 0-2 = 72, (1,1) rows 2-3 x cols 2-3 = 54.
+func TestConv2DSameStride2Asymmetric(t *testing.T) {
+	ones := f32([]int{3, 3, 1, 1}, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+	y := mustRun(t, "Conv2D", convAttrs("SAME", 2, 1), iota32(1, 4, 4, 1), ones)
+	wantF32(t, y, []int{1, 2, 2, 1}, 54, 45, 72, 54)
+}
+
+// A 2x2 ones kernel with dilation 2 over x[r][c] = 5r+c+1 (5x5, VALID)
+// sums x[i][j]+x[i][j+2]+x[i+2][j]+x[i+2][j+2] = 20i + 4j + 28.
+func TestConv2DDilation(t *testing.T) {
+	ones := f32([]int{2, 2, 1, 1}, 1, 1, 1, 1)
+	y := mustRun(t, "Conv2D", convAttrs("VALID", 1, 2), iota32(1, 5, 5, 1), ones)
+	wantF32(t, y, []int{1, 3, 3, 1}, 28, 32, 36, 48, 52, 56, 68, 72, 76)
+}
+
+// Two output channels mixing two input channels, 1x1: y = x . W.
+func TestConv2DPointwise(t *testing.T) {
+	x := f32([]int{1, 1, 2, 2}, 1, 2, 3, 4)
+	w := f32([]int{1, 1, 2, 2}, 1, 10, 100, 1000) // [c][o]
+	y := mustRun(t, "Conv2D", convAttrs("VALID", 1, 1), x, w)
+	wantF32(t, y, []int{1, 1, 2, 2}, 1+200, 10+2000, 3+400, 30+4000)
+}
+
+// refConv is an independent direct convolution: out[n,oy,ox,o] sums
+// x[n, oy*s-pt+ky*d, ox*s-pl+kx*d, c] * f[ky,kx,c,o] over in-bounds taps;
+// depthwise maps channel c to outputs c*mult+m.
+func refConv(x *tensor.Tensor, f *tensor.Tensor, s, d, pt, pl, oh, ow int, depthwise bool) []float32 {
+	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	kh, kw, fo := f.Shape[0], f.Shape[1], f.Shape[3]
+	co := fo
+	if depthwise {
+		co = c * fo
+	}
+	out := make([]float32, n*oh*ow*co)
+	for b := 0; b < n; b++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				for ky := 0; ky < kh; ky++ {
+					for kx := 0; kx < kw; kx++ {
+						iy, ix := oy*s-pt+ky*d, ox*s-pl+kx*d
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							continue
+						}
+						for ci := 0; ci < c; ci++ {
+							v := x.F32[((b*h+iy)*w+ix)*c+ci]
+							for o := 0; o < fo; o++ {
+								wv := f.F32[((ky*kw+kx)*c+ci)*fo+o]
+								oc := o
+								if depthwise {
+									oc = ci*fo + o
+								}
+								out[((b*oh+oy)*ow+ox)*co+oc] += v * wv
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func randT(r *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Float32, shape...)
+	for i := range t.F32 {
+		t.F32[i] = r.Float32()*2 - 1
+	}
+	return t
+}
+
+func TestConvAgainstReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []struct {
+		name       string
+		h, w, k, s int
+		d          int
+		pad        string
+		explicit   []int64
+		// hand-computed output size and leading padding
+		oh, ow, pt, pl int
+	}{
+		// SAME: out = ceil(in/s); pad = (out-1)*s + (k-1)*d + 1 - in, top = pad/2
+		{"same-s2-odd", 7, 6, 3, 2, 1, "SAME", nil, 4, 3, 1, 0},
+		{"same-s1-d2", 6, 6, 3, 1, 2, "SAME", nil, 6, 6, 2, 2},
+		{"valid-s2", 7, 7, 3, 2, 1, "VALID", nil, 3, 3, 0, 0},
+		{"explicit", 5, 5, 3, 2, 1, "EXPLICIT", []int64{0, 0, 2, 1, 0, 3, 0, 0}, 3, 3, 2, 0},
+		{"k5-same-s2", 9, 8, 5, 2, 1, "SAME", nil, 5, 4, 2, 1},
+	}
+	for _, tc := range cases {
+		for _, dw := range []bool{false, true} {
+			x := randT(r, 2, tc.h, tc.w, 3)
+			op, fo := "Conv2D", 4
+			if dw {
+				op, fo = "DepthwiseConv2dNative", 2 // depth multiplier 2
+			}
+			f := randT(r, tc.k, tc.k, 3, fo)
+			at := convAttrs(tc.pad, int64(tc.s), int64(tc.d))
+			if tc.explicit != nil {
+				at["explicit_paddings"] = aInts(tc.explicit...)
+			}
+			y := mustRun(t, op, at, x, f)
+			want := refConv(x, f, tc.s, tc.d, tc.pt, tc.pl, tc.oh, tc.ow, dw)
+			co := fo
+			if dw {
+				co = 3 * fo
+			}
+			t.Run(tc.name+"/"+op, func(t *testing.T) { wantF32(t, y, []int{2, tc.oh, tc.ow, co}, want...) })
+		}
+	}
+}
+
+// Depthwise with multiplier 2 on a 1x1 kernel: output channel c*2+m is
+// x[c] * f[c][m].
+func TestDepthwiseMultiplier(t *testing.T) {
+	x := f32([]int{1, 1, 2, 2}, 1, 2, 3, 4)
+	f := f32([]int{1, 1, 2, 2}, 10, 20, 30, 40)
+	y := mustRun(t, "DepthwiseConv2dNative", convAttrs("VALID", 1, 1), x, f)
+	wantF32(t, y, []int{1, 1, 2, 4}, 10, 20, 60, 80, 30, 60, 120, 160)
+}
+
+func TestConvErrors(t *testing.T) {
+	x, f := iota32(1, 4, 4, 2), iota32(3, 3, 2, 1)
+	nchw := convAttrs("SAME", 1, 1)
+	nchw["data_format"] = aStr("NCHW")
+	if _, err := runOp("Conv2D", nchw, x, f); !errors.Is(err, ErrAttr) {
+		t.Errorf("NCHW: err = %v, want ErrAttr", err)
+	}
+	if _, err := runOp("Conv2D", convAttrs("SAME", 1, 1), x, iota32(3, 3, 3, 1)); !errors.Is(err, ErrShape) {
+		t.Errorf("channel mismatch: err = %v, want ErrShape", err)
+	}
+	if _, err := runOp("Conv2D", convAttrs("VALID", 1, 1), iota32(1, 2, 2, 2), f); !errors.Is(err, ErrShape) {
+		t.Errorf("kernel larger than input: err = %v, want ErrShape", err)
+	}
+	if _, err := runOp("Conv2D", convAttrs("FULL", 1, 1), x, f); !errors.Is(err, ErrAttr) {
+		t.Errorf("bad padding: err = %v, want ErrAttr", err)
+	}
+	if _, err := runOp("Conv2D", attrMap{"padding": aStr("SAME")}, x, f); !errors.Is(err, ErrAttr) {
+		t.Errorf("missing strides: err = %v, want ErrAttr", err)
+	}
+	if _, err := runOp("Conv2D", convAttrs("SAME", 1, 1), i32([]int{1, 1, 1, 1}, 1), f); !errors.Is(err, ErrDType) {
+		t.Errorf("int input: err = %v, want ErrDType", err)
+	}
+}
+
+// Pooling at the edges: SAME 3x3 stride 2 over 1..16 (4x4) pads one
+// row/column after. Max is the window's largest valid value; Avg divides by
+// the number of valid elements (9, 6, 6, 4), not by 9.
+func TestPoolSameEdges(t *testing.T) {
+	at := attrMap{"ksize": aInts(1, 3, 3, 1), "strides": aInts(1, 2, 2, 1), "padding": aStr("SAME")}
+	x := iota32(1, 4, 4, 1)
+	wantF32(t, mustRun(t, "MaxPool", at, x), []int{1, 2, 2, 1}, 11, 12, 15, 16)
+	wantF32(t, mustRun(t, "AvgPool", at, x), []int{1, 2, 2, 1}, 54.0/9, 45.0/6, 72.0/6, 54.0/4)
+}
+
+func TestPoolValidChannels(t *testing.T) {
+	at := attrMap{"ksize": aInts(1, 2, 2, 1), "strides": aInts(1, 2, 2, 1), "padding": aStr("VALID")}
+	// Two channels: c0 = 1..16, c1 = -(1..16).
+	x := tensor.New(tensor.Float32, 1, 4, 4, 2)
+	for i := range 16 {
+		x.F32[2*i], x.F32[2*i+1] = float32(i+1), -float32(i+1)
+	}
+	wantF32(t, mustRun(t, "AvgPool", at, x), []int{1, 2, 2, 2}, 3.5, -3.5, 5.5, -5.5, 11.5, -11.5, 13.5, -13.5)
+	wantF32(t, mustRun(t, "MaxPool", at, x), []int{1, 2, 2, 2}, 6, -1, 8, -3, 14, -9, 16, -11)
+}
