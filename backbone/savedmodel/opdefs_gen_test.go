@@ -8,6 +8,8 @@ import (
 
 	opb "github.com/galeone/tensorflow/tensorflow/go/core/framework/op_def_go_proto"
 	"google.golang.org/protobuf/encoding/prototext"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 // TestGenerateOpDefs regenerates opdefs.pbtxt, the subset of TensorFlow
@@ -18,7 +20,7 @@ func TestGenerateOpDefs(t *testing.T) {
 	if os.Getenv("GRAFT_GEN_OPDEFS") == "" {
 		t.Skip("set GRAFT_GEN_OPDEFS=1 to regenerate opdefs.pbtxt")
 	}
-	root := tfModuleDir(t)
+	root := testmodules.Dir(t, testmodules.TensorFlow)
 	b, err := os.ReadFile(filepath.Join(root, "tensorflow/core/ops/ops.pbtxt"))
 	if err != nil {
 		t.Fatal(err)

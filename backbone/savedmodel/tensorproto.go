@@ -25,21 +25,6 @@ func dtypeOf(dt typb.DataType) tensor.DType {
 	return tensor.DType(dt)
 }
 
-// elemSize is the byte width of a fixed-size dtype on disk, 0 otherwise.
-func elemSize(dt tensor.DType) int {
-	switch dt {
-	case tensor.Float32, tensor.Int32:
-		return 4
-	case tensor.Float64, tensor.Int64:
-		return 8
-	case tensor.Float16, tensor.Int16:
-		return 2
-	case tensor.Int8, tensor.Uint8, tensor.Bool:
-		return 1
-	}
-	return 0
-}
-
 // shapeOf converts a fully defined TensorShapeProto to dims.
 func shapeOf(s *shpb.TensorShapeProto) ([]int, error) {
 	if s.GetUnknownRank() {
@@ -137,7 +122,7 @@ func fill[S, D any](dst []D, src []S, conv func(S) D) int {
 }
 
 func newTensor(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
-	if elemSize(dt) == 0 && dt != tensor.String {
+	if dt.Size() == 0 && dt != tensor.String {
 		return nil, fmt.Errorf("%w: dtype %s", ErrUnsupported, dt)
 	}
 	return tensor.New(dt, shape...), nil
@@ -150,7 +135,7 @@ func decodeRaw(dt tensor.DType, shape []int, b []byte) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, es := t.Len(), elemSize(dt)
+	n, es := t.Len(), dt.Size()
 	if len(b) != n*es {
 		return nil, fmt.Errorf("%w: %s%v needs %d bytes, have %d", ErrCorrupt, dt, shape, n*es, len(b))
 	}
@@ -183,7 +168,7 @@ func decodeRaw(dt tensor.DType, shape []int, b []byte) (*tensor.Tensor, error) {
 
 // encodeRaw is the inverse of decodeRaw.
 func encodeRaw(t *tensor.Tensor) ([]byte, error) {
-	es := elemSize(t.DType)
+	es := t.DType.Size()
 	if es == 0 {
 		return nil, fmt.Errorf("%w: cannot encode dtype %s", ErrUnsupported, t.DType)
 	}

@@ -118,6 +118,9 @@ func Write(dir string, spec *WriteSpec) error {
 		"variables/variables.data-00000-of-00001": data,
 	}
 	err = writeFiles(tmp, files)
+	if err == nil { // MkdirTemp makes the folder private; a model is not
+		err = os.Chmod(tmp, 0o755)
+	}
 	if err == nil {
 		err = os.Rename(tmp, dir)
 	}

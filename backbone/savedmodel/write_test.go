@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 func ramp(shape ...int) *tensor.Tensor {
@@ -184,7 +186,7 @@ func TestBundleWriterMatchesTF(t *testing.T) {
 		"cc/saved_model/testdata/VarsAndArithmeticObjectGraph",
 		"cc/saved_model/testdata/half_plus_two/00000123",
 	} {
-		prefix := filepath.Join(tfModel(t, rel), "variables", "variables")
+		prefix := filepath.Join(testmodules.TFModel(t, rel), "variables", "variables")
 		b, err := OpenBundle(prefix)
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,22 @@ func (d DType) String() string {
 	return fmt.Sprintf("dtype(%d)", int32(d))
 }
 
+// Size is the byte width of one element as TensorFlow stores it, 0 for
+// variable-size types (strings).
+func (d DType) Size() int {
+	switch d {
+	case Float32, Int32:
+		return 4
+	case Float64, Int64:
+		return 8
+	case Float16, Int16:
+		return 2
+	case Int8, Uint8, Bool:
+		return 1
+	}
+	return 0
+}
+
 // ErrShape reports a shape that does not fit the data or the operation.
 var ErrShape = errors.New("tensor: shape mismatch")
 

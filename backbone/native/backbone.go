@@ -1,0 +1,140 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// ErrInput reports a model whose inputs graft cannot feed.
+var ErrInput = errors.New("native: unusable model input")
+
+// Options choose what of a SavedModel a Backbone runs.
+type Options struct {
+	// Tags select the meta graph (default "serve").
+	Tags []string
+	// Signature is the signature key (default "serving_default").
+	Signature string
+	// Tap names the intermediate tensor to stop at: "node:i", a node
+	// inside a function, or a Keras layer name. Empty: the signature
+	// output named by Output.
+	Tap string
+	// Output is a signature output key; empty means the only output.
+	Output string
+}
+
+// Backbone runs a SavedModel, cut at a tap or a signature output, on the
+// native engine. It implements backbone.Backbone.
+type Backbone struct {
+	model  *savedmodel.Model
+	engine *Engine
+	graph  *savedmodel.Graph
+	input  backbone.TensorSpec
+	tap    backbone.TensorSpec
+}
+
+var _ backbone.Backbone = (*Backbone)(nil)
+
+// Open loads the SavedModel in dir and prepares the flat graph from its
+// signature's image input to the tap (or output).
+func Open(dir string, o Options) (*Backbone, error) {
+	m, err := savedmodel.Load(dir, o.Tags...)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := m.Signature(o.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig.Inputs) != 1 {
+		return nil, fmt.Errorf("%w: signature %q of %s has %d inputs (%s); graft feeds one image tensor", ErrInput, sig.Key, dir, len(sig.Inputs), infoKeys(sig.Inputs))
+	}
+	in := sig.Inputs[0]
+	fetch, err := fetchName(m, sig, o)
+	if err != nil {
+		return nil, err
+	}
+	g, err := m.Flatten([]string{fetch}, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	e, err := New(g)
+	if err != nil {
+		return nil, fmt.Errorf("native: model %s: %w", dir, err)
+	}
+	if len(g.Inputs) != 1 {
+		return nil, fmt.Errorf("%w: the graph from %s to %s reads %d inputs", ErrInput, in.Name, fetch, len(g.Inputs))
+	}
+	inShape := make([]int, len(in.Shape))
+	for i, d := range in.Shape {
+		inShape[i] = int(d)
+	}
+	if len(inShape) != 4 {
+		return nil, fmt.Errorf("%w: input %q of %s has shape %v; graft feeds NHWC images (rank 4)", ErrInput, in.Key, dir, in.Shape)
+	}
+	shapes, err := InferShapes(g, map[string][]int{g.Inputs[0]: inShape})
+	if err != nil {
+		return nil, fmt.Errorf("native: model %s: %w", dir, err)
+	}
+	return &Backbone{
+		model: m, engine: e, graph: g,
+		input: backbone.TensorSpec{Name: in.Key, DType: in.DType, Shape: inShape},
+		tap:   backbone.TensorSpec{Name: g.Outputs[0], DType: tensor.Float32, Shape: shapes[g.Outputs[0]]},
+	}, nil
+}
+
+// fetchName picks the tensor the backbone stops at.
+func fetchName(m *savedmodel.Model, sig *savedmodel.Signature, o Options) (string, error) {
+	switch {
+	case o.Tap != "" && o.Output != "":
+		return "", fmt.Errorf("native: give a tap or an output, not both")
+	case o.Tap != "":
+		return m.ResolveTensor(sig.Key, o.Tap)
+	}
+	for _, out := range sig.Outputs {
+		if out.Key == o.Output || (o.Output == "" && len(sig.Outputs) == 1) {
+			return out.Name, nil
+		}
+	}
+	if o.Output == "" {
+		return "", fmt.Errorf("native: signature %q has outputs %s: choose one", sig.Key, infoKeys(sig.Outputs))
+	}
+	return "", fmt.Errorf("native: signature %q has no output %q; it has %s", sig.Key, o.Output, infoKeys(sig.Outputs))
+}
+
+func infoKeys(ts []savedmodel.TensorInfo) string {
+	keys := make([]string, len(ts))
+	for i, t := range ts {
+		keys[i] = t.Key
+	}
+	return strings.Join(keys, ", ")
+}
+
+// Input implements backbone.Backbone.
+func (b *Backbone) Input() backbone.TensorSpec { return b.input }
+
+// Tap implements backbone.Backbone.
+func (b *Backbone) Tap() backbone.TensorSpec { return b.tap }
+
+// Model is the loaded SavedModel.
+func (b *Backbone) Model() *savedmodel.Model { return b.model }
+
+// Graph is the flat graph the backbone runs.
+func (b *Backbone) Graph() *savedmodel.Graph { return b.graph }
+
+// Features implements backbone.Backbone.
+func (b *Backbone) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	out, err := b.engine.Run(ctx, map[string]*tensor.Tensor{b.graph.Inputs[0]: batch})
+	if err != nil {
+		return nil, err
+	}
+	return out[b.graph.Outputs[0]], nil
+}
+
+// Close implements backbone.Backbone; the native engine holds no resources.
+func (b *Backbone) Close() error { return nil }

