@@ -1,0 +1,408 @@
+package dataset
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/graft-ml/graft/internal/crc32c"
+	"github.com/graft-ml/graft/internal/tfrecord"
+)
+
+// Sentinel errors; every error the package returns wraps one of these (or
+// an error of internal/tfrecord, internal/images or the os package) and
+// names the file involved.
+var (
+	// ErrSource: the path is not something graft can read as data.
+	ErrSource = errors.New("dataset: unrecognised data source")
+	// ErrEmpty: the data holds no usable images.
+	ErrEmpty = errors.New("dataset: no images")
+	// ErrClasses: fewer classes than training needs (two), or an empty class.
+	ErrClasses = errors.New("dataset: not enough classes")
+	// ErrLabel: a label that is not in the imposed class map.
+	ErrLabel = errors.New("dataset: unknown label")
+	// ErrFormat: a malformed CSV row or tf.train.Example record.
+	ErrFormat = errors.New("dataset: malformed data")
+	// ErrBadFile: an image that cannot be read or decoded (policy fail).
+	ErrBadFile = errors.New("dataset: bad image file")
+	// ErrArgument: an invalid argument from the caller (size, mode, policy).
+	ErrArgument = errors.New("dataset: invalid argument")
+)
+
+// Source kinds, as reported in Dataset.Kind.
+const (
+	KindFolder   = "folder"
+	KindCSV      = "csv"
+	KindTFRecord = "tfrecord"
+)
+
+// Options adjusts Open.
+type Options struct {
+	// Classes imposes a class map (e.g. the training classes for a
+	// validation or evaluation set): labels are looked up in it, an unknown
+	// label is an error, and classes without samples are allowed. When nil,
+	// the classes come from the data (sorted) and at least two are needed.
+	Classes []string
+}
+
+// Sample is one labelled image.
+type Sample struct {
+	// ID names the sample in reports: the file's path, or file#record for
+	// a TFRecord record (record numbers count from 0).
+	ID string
+	// Label is the index of the sample's class in Dataset.Classes.
+	Label int
+	// Path is the file holding the image (the TFRecord file for records).
+	Path string
+	// Record is the record number in a TFRecord file, -1 for image files.
+	Record int
+
+	offset int64 // byte offset of the record in Path (TFRecord only)
+}
+
+// Encoded reads the sample's encoded image (PNG or JPEG bytes).
+func (s Sample) Encoded() ([]byte, error) {
+	if s.Record < 0 {
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("dataset: read %s: %w", s.Path, err)
+		}
+		return b, nil
+	}
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: read %s: %w", s.ID, err)
+	}
+	defer f.Close()
+	rec, err := tfrecord.NewReader(io.NewSectionReader(f, s.offset, 1<<62)).Next()
+	if err == io.EOF {
+		err = fmt.Errorf("%w: the record is gone (was the file changed since it was opened?)", tfrecord.ErrCorrupt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataset: read %s: %w", s.ID, err)
+	}
+	ex, err := DecodeExample(rec)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", s.ID, err)
+	}
+	img, err := exampleImage(ex)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", s.ID, err)
+	}
+	return img, nil
+}
+
+// Dataset is a list of labelled images and their class map.
+type Dataset struct {
+	// Source is the path the data set was opened from.
+	Source string
+	// Kind is KindFolder, KindCSV or KindTFRecord.
+	Kind string
+	// Classes are the class names; a sample's Label indexes them.
+	Classes []string
+	// Samples in a deterministic order (folder: class then path; CSV: row
+	// order; TFRecord: file then record order).
+	Samples []Sample
+	// Ignored lists what an image folder holds besides class images (other
+	// files, images outside class folders, links to folders), so users see
+	// what was left out. Hidden files are skipped silently.
+	Ignored []IgnoredFile
+}
+
+// IgnoredFile is a file Open left out, and why.
+type IgnoredFile struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// Len is the number of samples.
+func (d *Dataset) Len() int { return len(d.Samples) }
+
+// Slice returns the samples [i, j) as a data set with the same classes; it
+// lets large data sets be decoded in parts. Out-of-range bounds are clamped.
+func (d *Dataset) Slice(i, j int) *Dataset {
+	i = max(0, min(i, len(d.Samples)))
+	j = max(i, min(j, len(d.Samples)))
+	return d.with(d.Samples[i:j:j])
+}
+
+func (d *Dataset) with(samples []Sample) *Dataset {
+	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored}
+}
+
+// Counts returns the number of samples per class.
+func (d *Dataset) Counts() []int {
+	n := make([]int, len(d.Classes))
+	for _, s := range d.Samples {
+		if s.Label >= 0 && s.Label < len(n) {
+			n[s.Label]++
+		}
+	}
+	return n
+}
+
+// ClassCount is one line of a Balance report.
+type ClassCount struct {
+	Class string `json:"class"`
+	Count int    `json:"count"`
+}
+
+// Balance reports how the samples spread over the classes.
+type Balance struct {
+	Counts []ClassCount `json:"counts"`
+	// Ratio is the largest class count over the smallest; 0 when a class
+	// has no samples (the warning says so).
+	Ratio float64 `json:"ratio"`
+	// Warning is set when the largest class is more than ImbalanceRatio
+	// times the smallest, or a class is empty; "" otherwise.
+	Warning string `json:"warning,omitempty"`
+}
+
+// ImbalanceRatio is the largest/smallest class ratio above which Balance
+// warns.
+const ImbalanceRatio = 3.0
+
+// Balance counts the samples per class and warns about strong imbalance.
+func (d *Dataset) Balance() Balance {
+	counts := d.Counts()
+	var b Balance
+	if len(counts) == 0 {
+		return b
+	}
+	lo, hi := 0, 0
+	var empty []string
+	for i, n := range counts {
+		b.Counts = append(b.Counts, ClassCount{Class: d.Classes[i], Count: n})
+		if n < counts[lo] {
+			lo = i
+		}
+		if n > counts[hi] {
+			hi = i
+		}
+		if n == 0 {
+			empty = append(empty, strconv.Quote(d.Classes[i]))
+		}
+	}
+	switch {
+	case len(empty) > 0:
+		b.Warning = fmt.Sprintf("%d of %d classes have no samples (%s): the model cannot learn them", len(empty), len(counts), strings.Join(empty, ", "))
+	default:
+		b.Ratio = float64(counts[hi]) / float64(counts[lo])
+		if b.Ratio > ImbalanceRatio {
+			b.Warning = fmt.Sprintf("class imbalance: %q has %d samples, %q only %d (%.1fx): consider collecting more of the small classes or weighting them", d.Classes[hi], counts[hi], d.Classes[lo], counts[lo], b.Ratio)
+		}
+	}
+	return b
+}
+
+// Open reads the data set at path: a directory is an image folder, a .csv
+// file a manifest, and a .tfrecord/.tfrecords/.rec file, a glob or a
+// comma-separated list of such files are TFRecord files of tf.train.Example.
+func Open(path string, opts Options) (*Dataset, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty path: pass an image folder, a .csv manifest or TFRecord files", ErrSource)
+	}
+	if opts.Classes != nil {
+		seen := make(map[string]bool, len(opts.Classes))
+		for _, c := range opts.Classes {
+			if seen[c] {
+				return nil, fmt.Errorf("%w: the imposed class map names %q twice", ErrArgument, c)
+			}
+			seen[c] = true
+		}
+	}
+	var (
+		ds  *Dataset
+		err error
+	)
+	st, statErr := os.Stat(path)
+	ext := strings.ToLower(filepath.Ext(path))
+	switch {
+	case statErr == nil && st.IsDir():
+		ds, err = openFolder(path, opts)
+	case statErr == nil && ext == ".csv":
+		ds, err = openCSV(path, opts)
+	case statErr == nil && isRecordExt(ext):
+		ds, err = openTFRecords(path, []string{path}, opts)
+	case strings.Contains(path, ",") || hasGlobMeta(path):
+		var files []string
+		files, err = expandRecordPaths(path)
+		if err == nil {
+			ds, err = openTFRecords(path, files, opts)
+		}
+	case statErr != nil:
+		return nil, fmt.Errorf("dataset: open %s: %w", path, statErr)
+	case looksLikeTFRecord(path):
+		ds, err = openTFRecords(path, []string{path}, opts)
+	default:
+		return nil, fmt.Errorf("%w: %s: use an image folder (one sub-folder per class), a .csv manifest (path,label) or TFRecord files (.tfrecord, .tfrecords, .rec, a glob or a comma list)", ErrSource, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := ds.validate(opts); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// validate applies the checks every source shares.
+func (d *Dataset) validate(opts Options) error {
+	if len(d.Samples) == 0 {
+		return fmt.Errorf("%w: %s holds no labelled images", ErrEmpty, d.Source)
+	}
+	if opts.Classes == nil && len(d.Classes) < 2 {
+		return fmt.Errorf("%w: %s has only class %q: training needs at least 2 classes", ErrClasses, d.Source, d.Classes[0])
+	}
+	return nil
+}
+
+// classMap assigns labels: imposed (lookup, unknown is an error) or
+// collected from the data and sorted at the end.
+type classMap struct {
+	imposed bool
+	index   map[string]int
+	names   []string
+}
+
+func newClassMap(opts Options) *classMap {
+	m := &classMap{index: map[string]int{}}
+	if opts.Classes != nil {
+		m.imposed = true
+		m.names = slices.Clone(opts.Classes)
+		for i, c := range opts.Classes {
+			m.index[c] = i
+		}
+	}
+	return m
+}
+
+// lookup returns the provisional index of name; where names the place
+// (file, line or record) for the error.
+func (m *classMap) lookup(name, where string) (int, error) {
+	if i, ok := m.index[name]; ok {
+		return i, nil
+	}
+	if m.imposed {
+		return 0, fmt.Errorf("%w %q at %s: the class map has %s; is this data set labelled like the training set?", ErrLabel, name, where, quoteList(m.names, 20))
+	}
+	m.index[name] = len(m.names)
+	m.names = append(m.names, name)
+	return m.index[name], nil
+}
+
+// finish sorts collected class names (with less, or lexically when nil) and
+// renumbers the samples' labels; imposed maps are left as they are.
+func (m *classMap) finish(samples []Sample, less func(a, b string) int) []string {
+	if m.imposed {
+		return m.names
+	}
+	sorted := slices.Clone(m.names)
+	if less == nil {
+		less = strings.Compare
+	}
+	slices.SortFunc(sorted, less)
+	remap := make([]int, len(m.names))
+	for newI, name := range sorted {
+		remap[m.index[name]] = newI
+	}
+	for i := range samples {
+		samples[i].Label = remap[samples[i].Label]
+	}
+	return sorted
+}
+
+func quoteList(names []string, limit int) string {
+	if len(names) == 0 {
+		return "no classes"
+	}
+	var b strings.Builder
+	b.WriteString("classes ")
+	for i, n := range names {
+		if i == limit {
+			fmt.Fprintf(&b, ", ... (%d in all)", len(names))
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(n))
+	}
+	return b.String()
+}
+
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
+
+func isImageName(name string) bool { return imageExts[strings.ToLower(filepath.Ext(name))] }
+
+func isRecordExt(ext string) bool {
+	return ext == ".tfrecord" || ext == ".tfrecords" || ext == ".rec"
+}
+
+// looksLikeTFRecord sniffs a file without a known extension (shards such
+// as train-00000-of-00008): its first record header has a valid checksum.
+func looksLikeTFRecord(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var head [12]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil {
+		return false
+	}
+	return crc32c.Mask(crc32c.Checksum(head[:8])) == binary.LittleEndian.Uint32(head[8:])
+}
+
+func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+// expandRecordPaths turns a comma list of files and globs into files, in
+// the order given (globs sorted).
+func expandRecordPaths(spec string) ([]string, error) {
+	var files []string
+	seen := map[string]bool{}
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		var matches []string
+		if hasGlobMeta(part) {
+			m, err := filepath.Glob(part)
+			if err != nil {
+				return nil, fmt.Errorf("%w: pattern %q: %v", ErrSource, part, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("%w: pattern %q matches no files", ErrSource, part)
+			}
+			sort.Strings(m)
+			matches = m
+		} else {
+			st, err := os.Stat(part)
+			if err != nil {
+				return nil, fmt.Errorf("dataset: open %s: %w", part, err)
+			}
+			if st.IsDir() {
+				return nil, fmt.Errorf("%w: %s is a directory; a comma list names TFRecord files", ErrSource, part)
+			}
+			matches = []string{part}
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				files = append(files, m)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: %q names no files", ErrSource, spec)
+	}
+	return files, nil
+}

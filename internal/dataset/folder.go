@@ -1,0 +1,100 @@
+package dataset
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func isHidden(name string) bool { return strings.HasPrefix(name, ".") }
+
+// openFolder reads an image folder: each non-hidden sub-folder is a class
+// (sorted by name); its PNG and JPEG files, at any depth, are the samples.
+func openFolder(root string, opts Options) (*Dataset, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: read folder %s: %w", root, err)
+	}
+	ds := &Dataset{Source: root, Kind: KindFolder}
+	var classDirs []string // sorted: ReadDir sorts by name
+	strayImages := 0
+	for _, e := range entries {
+		if isHidden(e.Name()) {
+			continue
+		}
+		p := filepath.Join(root, e.Name())
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				isDir = true
+			}
+		}
+		switch {
+		case isDir:
+			classDirs = append(classDirs, e.Name())
+		case isImageName(e.Name()):
+			strayImages++
+			ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: "image outside a class sub-folder"})
+		default:
+			ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: "not a class sub-folder"})
+		}
+	}
+	if len(classDirs) == 0 {
+		if strayImages > 0 {
+			return nil, fmt.Errorf("%w: %s holds %d images but no class sub-folders: put the images of each class in their own sub-folder (e.g. %s)", ErrClasses, root, strayImages, filepath.Join(root, "cat", "1.jpg"))
+		}
+		return nil, fmt.Errorf("%w: folder %s is empty: it needs one sub-folder of PNG/JPEG images per class", ErrEmpty, root)
+	}
+	cm := newClassMap(opts)
+	for _, name := range classDirs {
+		dir := filepath.Join(root, name)
+		label, err := cm.lookup(name, "folder "+dir)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return fmt.Errorf("dataset: read %s: %w", p, err)
+			}
+			if p == dir {
+				return nil
+			}
+			if isHidden(d.Name()) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				st, err := os.Stat(p)
+				if err == nil && st.IsDir() {
+					ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: "link to a folder, not followed"})
+					return nil
+				}
+			}
+			if !isImageName(d.Name()) {
+				ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: "not a .png, .jpg or .jpeg file"})
+				return nil
+			}
+			ds.Samples = append(ds.Samples, Sample{ID: p, Label: label, Path: p, Record: -1})
+			n++
+			return nil
+		})
+		if walkErr != nil {
+			return nil, walkErr
+		}
+		if n == 0 && !cm.imposed {
+			return nil, fmt.Errorf("%w: class folder %s holds no .png, .jpg or .jpeg images: add images or remove the folder", ErrClasses, dir)
+		}
+	}
+	// Class folders are visited in sorted order, so labels are already
+	// sorted; finish keeps them (and handles the imposed case).
+	ds.Classes = cm.finish(ds.Samples, nil)
+	return ds, nil
+}
