@@ -138,3 +138,12 @@ func (b *Backbone) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.
 
 // Close implements backbone.Backbone; the native engine holds no resources.
 func (b *Backbone) Close() error { return nil }
+
+// Profile is Features that also times every node (for graft bench).
+func (b *Backbone) Profile(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, []NodeRun, error) {
+	out, prof, err := b.engine.Profile(ctx, map[string]*tensor.Tensor{b.graph.Inputs[0]: batch})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out[b.graph.Outputs[0]], prof, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
@@ -194,6 +195,26 @@ func (e *Engine) Outputs() []string { return append([]string(nil), e.outName...)
 // It checks ctx between nodes. Outputs may share storage with the graph's
 // constants or with the feeds: treat them as read-only.
 func (e *Engine) Run(ctx context.Context, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return e.run(ctx, feeds, nil)
+}
+
+// NodeRun is one node's share of a profiled run.
+type NodeRun struct {
+	Name, Op string
+	// Inputs and Output are the shapes it read and (first output) wrote.
+	Inputs [][]int
+	Output []int
+	Time   time.Duration
+}
+
+// Profile is Run that also times every node, for benchmarks.
+func (e *Engine) Profile(ctx context.Context, feeds map[string]*tensor.Tensor) (map[string]*tensor.Tensor, []NodeRun, error) {
+	var prof []NodeRun
+	out, err := e.run(ctx, feeds, &prof)
+	return out, prof, err
+}
+
+func (e *Engine) run(ctx context.Context, feeds map[string]*tensor.Tensor, prof *[]NodeRun) (map[string]*tensor.Tensor, error) {
 	fed, err := e.matchFeeds(feeds)
 	if err != nil {
 		return nil, err
@@ -216,9 +237,13 @@ func (e *Engine) Run(ctx context.Context, feeds map[string]*tensor.Tensor) (map[
 		if t, ok := fed[i]; ok {
 			out = []*tensor.Tensor{t}
 		} else {
+			start := time.Now()
 			out, err = runNode(n, in)
 			if err != nil {
 				return nil, err
+			}
+			if prof != nil {
+				*prof = append(*prof, nodeRun(n, in, out, time.Since(start)))
 			}
 		}
 		vals[i] = out
@@ -233,6 +258,17 @@ func (e *Engine) Run(ctx context.Context, feeds map[string]*tensor.Tensor) (map[
 		res[e.outName[i]] = vals[r.node][r.out]
 	}
 	return res, nil
+}
+
+func nodeRun(n *node, in, out []*tensor.Tensor, d time.Duration) NodeRun {
+	r := NodeRun{Name: n.name(), Op: n.op(), Time: d}
+	for _, t := range in {
+		r.Inputs = append(r.Inputs, t.Shape)
+	}
+	if len(out) > 0 && out[0] != nil {
+		r.Output = out[0].Shape
+	}
+	return r
 }
 
 // runNode validates a node's inputs through its shape function, runs its

@@ -26,6 +26,9 @@ func (a *app) predictCmd() *cobra.Command {
 			if format != "text" && format != "jsonl" {
 				return fmt.Errorf("predict: --format %q: use text or jsonl", format)
 			}
+			if err := images.CheckMode(mode); err != nil {
+				return err
+			}
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
 			}

@@ -59,7 +59,7 @@ func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
 	if h < 1 || w < 1 || (c != 1 && c != 3) {
 		return nil, fmt.Errorf("%w: target %dx%dx%d: the backbone's input must be HxWx1 or HxWx3", ErrImage, h, w, c)
 	}
-	if err := checkMode(mode); err != nil {
+	if err := CheckMode(mode); err != nil {
 		return nil, err
 	}
 	rgb, gray, err := pixels(img)
@@ -77,7 +77,8 @@ func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
 	return x, nil
 }
 
-func checkMode(mode string) error {
+// CheckMode validates a preprocessing mode name.
+func CheckMode(mode string) error {
 	for _, m := range Modes {
 		if m == mode {
 			return nil

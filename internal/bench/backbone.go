@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/gemm"
+)
+
+// BackboneResult is one backbone benchmark on the native engine.
+type BackboneResult struct {
+	Batch        int     `json:"batch"`
+	Runs         int     `json:"runs"`
+	ImagesPerSec float64 `json:"images_per_s"`
+	// GFLOPs counts convolutions and matrix products over the whole run.
+	GFLOPs float64 `json:"gflop_per_s"`
+	// ConvGFLOPs is the rate of the Conv2D/depthwise nodes alone, over
+	// their own time; ConvShare is their share of the run time.
+	ConvGFLOPs float64 `json:"conv_gflop_per_s"`
+	ConvShare  float64 `json:"conv_time_share"`
+	// LargestConv is the conv with the most FLOPs and its GEMM shape
+	// (rows x filters x patch), the yardstick's shape.
+	LargestConv string  `json:"largest_conv"`
+	SgemmShape  [3]int  `json:"sgemm_shape"`
+	SgemmGFLOPs float64 `json:"sgemm_gflop_per_s"`
+	// Ratio is ConvGFLOPs / SgemmGFLOPs.
+	Ratio float64 `json:"ratio"`
+}
+
+// Backbone times batches of random images through bb and, in the same
+// run, SGEMM on the largest convolution's GEMM shape.
+func Backbone(ctx context.Context, bb *native.Backbone, batch int, minTime time.Duration) (BackboneResult, error) {
+	shape := bb.Input().Shape
+	if batch < 1 || len(shape) != 4 || shape[1] < 1 || shape[2] < 1 || shape[3] < 1 {
+		return BackboneResult{}, fmt.Errorf("bench: backbone input %v with batch %d: need a fixed image size and batch >= 1", shape, batch)
+	}
+	x := tensor.New(tensor.Float32, batch, shape[1], shape[2], shape[3])
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range x.F32 {
+		x.F32[i] = rng.Float32()
+	}
+	var flops, convFlops float64
+	var total, convTime time.Duration
+	best := struct {
+		flops float64
+		name  string
+		gemm  [3]int
+	}{}
+	runs, elapsed, err := repeat(ctx, minTime, func() error {
+		_, prof, err := bb.Profile(ctx, x)
+		for _, n := range prof {
+			f, g := nodeFLOPs(n)
+			flops += f
+			total += n.Time
+			if n.Op == "Conv2D" || n.Op == "DepthwiseConv2dNative" {
+				convFlops += f
+				convTime += n.Time
+				if f > best.flops && n.Op == "Conv2D" {
+					best.flops, best.name, best.gemm = f, n.Name, g
+				}
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return BackboneResult{}, err
+	}
+	// flops and times include repeat's warm-up run; rates are ratios of
+	// the two, so it cancels out.
+	res := BackboneResult{Batch: batch, Runs: runs, ImagesPerSec: float64(batch*runs) / elapsed.Seconds()}
+	res.GFLOPs = flops / total.Seconds() / 1e9
+	if convTime > 0 {
+		res.ConvGFLOPs = convFlops / convTime.Seconds() / 1e9
+		res.ConvShare = convTime.Seconds() / total.Seconds()
+	}
+	if best.name == "" {
+		return res, nil
+	}
+	res.LargestConv, res.SgemmShape = best.name, best.gemm
+	m, n, k := best.gemm[0], best.gemm[1], best.gemm[2]
+	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for i := range a {
+		a[i] = rng.Float32()
+	}
+	for i := range b {
+		b[i] = rng.Float32()
+	}
+	calls, el, err := repeat(ctx, minTime, func() error {
+		gemm.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.SgemmGFLOPs = 2 * float64(m) * float64(n) * float64(k) * float64(calls) / el.Seconds() / 1e9
+	res.Ratio = res.ConvGFLOPs / res.SgemmGFLOPs
+	return res, nil
+}
+
+// nodeFLOPs counts a node's floating-point operations (multiply-add = 2)
+// for the ops that dominate CNNs, and a Conv2D's GEMM shape.
+func nodeFLOPs(n native.NodeRun) (float64, [3]int) {
+	prod := func(s []int) int {
+		p := 1
+		for _, d := range s {
+			p *= d
+		}
+		return p
+	}
+	switch n.Op {
+	case "Conv2D":
+		if len(n.Inputs) == 2 && len(n.Inputs[1]) == 4 && len(n.Output) == 4 {
+			f := n.Inputs[1]
+			rows, k := prod(n.Output[:3]), f[0]*f[1]*f[2]
+			return 2 * float64(rows) * float64(k) * float64(f[3]), [3]int{rows, f[3], k}
+		}
+	case "DepthwiseConv2dNative":
+		if len(n.Inputs) == 2 && len(n.Inputs[1]) == 4 {
+			f := n.Inputs[1]
+			return 2 * float64(prod(n.Output)) * float64(f[0]*f[1]), [3]int{}
+		}
+	case "MatMul":
+		if len(n.Inputs) == 2 && len(n.Output) == 2 && n.Output[0] > 0 {
+			k := prod(n.Inputs[0]) / n.Output[0]
+			return 2 * float64(prod(n.Output)) * float64(k), [3]int{}
+		}
+	}
+	return 0, [3]int{}
+}
