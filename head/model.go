@@ -131,10 +131,24 @@ func (m *Model) TrainBatch(feats Buffer, idx, labels []int32) (Stats, error) {
 	return st, nil
 }
 
-// Epoch trains on every sample of feats once, in an order drawn from the
+// Source hands a model the features of a batch on the model's device:
+// the buffer and the indices of the batch's samples inside it. Resident
+// features answer with one buffer for everything; streamed features copy
+// each batch in.
+type Source interface {
+	Batch(idx []int32) (Buffer, []int32, error)
+}
+
+// Resident is a Source whose features all sit in one device buffer.
+type Resident struct{ Buf Buffer }
+
+// Batch implements Source.
+func (r Resident) Batch(idx []int32) (Buffer, []int32, error) { return r.Buf, idx, nil }
+
+// Epoch trains on every sample of src once, in an order drawn from the
 // model's RNG, in batches of batchSize (the last one may be smaller).
-// labels holds one label per sample of feats.
-func (m *Model) Epoch(feats Buffer, labels []int32, batchSize int) (Stats, error) {
+// labels holds one label per sample. after, if set, runs after each step.
+func (m *Model) Epoch(src Source, labels []int32, batchSize int, after func(Stats) error) (Stats, error) {
 	if batchSize < 1 {
 		return Stats{}, fmt.Errorf("%w: batch size %d", ErrShape, batchSize)
 	}
@@ -147,11 +161,20 @@ func (m *Model) Epoch(feats Buffer, labels []int32, batchSize int) (Stats, error
 		for _, i := range idx {
 			batchLabels = append(batchLabels, labels[i])
 		}
-		st, err := m.TrainBatch(feats, idx, batchLabels)
+		buf, local, err := src.Batch(idx)
+		if err != nil {
+			return total, err
+		}
+		st, err := m.TrainBatch(buf, local, batchLabels)
 		if err != nil {
 			return total, fmt.Errorf("head: step %d: %w", m.Step+1, err)
 		}
 		total.Add(st)
+		if after != nil {
+			if err := after(st); err != nil {
+				return total, err
+			}
+		}
 	}
 	return total, nil
 }
@@ -166,46 +189,70 @@ func (m *Model) Shuffle(n int) []int32 {
 	return order
 }
 
-// Predict writes the class probabilities of the samples idx of feats into
-// probs (len(idx) x classes).
-func (m *Model) Predict(feats Buffer, idx []int32, probs []float32) error {
-	if err := m.ops.Logits(m.Spec, m.params, feats, idx, probs); err != nil {
-		return err
-	}
-	for i := range idx {
-		Softmax(probs[i*m.Spec.Classes : (i+1)*m.Spec.Classes])
-	}
-	return nil
-}
-
-// Evaluate returns the loss and accuracy over every sample of feats,
-// without training, in batches of batchSize.
-func (m *Model) Evaluate(feats Buffer, labels []int32, batchSize int) (Stats, error) {
+// Logits returns the logits of the first n samples of src (n x classes),
+// computed in batches of batchSize, without training.
+func (m *Model) Logits(src Source, n, batchSize int) ([]float32, error) {
 	if batchSize < 1 {
-		return Stats{}, fmt.Errorf("%w: batch size %d", ErrShape, batchSize)
+		return nil, fmt.Errorf("%w: batch size %d", ErrShape, batchSize)
 	}
-	var total Stats
 	k := m.Spec.Classes
-	logits := make([]float32, batchSize*k)
-	scratch := make([]float32, batchSize*k)
+	out := make([]float32, n*k)
 	idx := make([]int32, 0, batchSize)
-	for lo := 0; lo < len(labels); lo += batchSize {
-		hi := min(lo+batchSize, len(labels))
+	for lo := 0; lo < n; lo += batchSize {
+		hi := min(lo+batchSize, n)
 		idx = idx[:0]
 		for i := lo; i < hi; i++ {
 			idx = append(idx, int32(i))
 		}
-		n := hi - lo
-		if err := m.ops.Logits(m.Spec, m.params, feats, idx, logits[:n*k]); err != nil {
-			return total, err
-		}
-		st, err := SoftmaxCrossEntropy(logits[:n*k], labels[lo:hi], k, m.Spec.LabelSmoothing, scratch[:n*k])
+		buf, local, err := src.Batch(idx)
 		if err != nil {
-			return total, err
+			return nil, err
 		}
-		total.Add(st)
+		if err := m.ops.Logits(m.Spec, m.params, buf, local, out[lo*k:hi*k]); err != nil {
+			return nil, err
+		}
 	}
-	return total, nil
+	return out, nil
+}
+
+// Eval is a model's loss and accuracy on labelled samples.
+type Eval struct {
+	Stats
+	// Top5 counts samples whose label is among the five largest logits.
+	Top5 int
+}
+
+// Evaluate returns the loss, accuracy and top-5 accuracy on every sample
+// of src (one label each), without training.
+func (m *Model) Evaluate(src Source, labels []int32, batchSize int) (Eval, error) {
+	logits, err := m.Logits(src, len(labels), batchSize)
+	if err != nil {
+		return Eval{}, err
+	}
+	k := m.Spec.Classes
+	st, err := SoftmaxCrossEntropy(logits, labels, k, m.Spec.LabelSmoothing, make([]float32, len(logits)))
+	if err != nil {
+		return Eval{}, err
+	}
+	e := Eval{Stats: st}
+	for i, y := range labels {
+		if InTopK(logits[i*k:(i+1)*k], int(y), 5) {
+			e.Top5++
+		}
+	}
+	return e, nil
+}
+
+// InTopK reports whether class y is among the k largest logits (ties
+// count against y).
+func InTopK(z []float32, y, k int) bool {
+	above := 0
+	for j, v := range z {
+		if v > z[y] || (v == z[y] && j < y) {
+			above++
+		}
+	}
+	return above < k
 }
 
 // Softmax replaces logits by probabilities, stably.

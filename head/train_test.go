@@ -55,7 +55,7 @@ func newPlanted(t *testing.T, ops Ops, kind Kind) plantedProblem {
 func trainEpochs(t *testing.T, m *Model, p plantedProblem, epochs int) {
 	t.Helper()
 	for e := 0; e < epochs; e++ {
-		if _, err := m.Epoch(p.train, p.trainLabels, 32); err != nil {
+		if _, err := m.Epoch(Resident{p.train}, p.trainLabels, 32, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func trainEpochs(t *testing.T, m *Model, p plantedProblem, epochs int) {
 
 func accuracy(t *testing.T, m *Model, feats Buffer, labels []int32) float64 {
 	t.Helper()
-	st, err := m.Evaluate(feats, labels, 64)
+	st, err := m.Evaluate(Resident{feats}, labels, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +131,15 @@ func TestResumeIsBitForBit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInTopK(t *testing.T) {
+	z := []float32{0.1, 0.9, 0.5, 0.5, 0.2, 0.3, 0.0}
+	// Ranks: 1 (0.9), 2 and 3 (0.5, tie broken by index), 5, 4, 0, 6.
+	for y, want := range map[int]bool{1: true, 2: true, 3: true, 5: true, 4: true, 0: false, 6: false} {
+		if InTopK(z, y, 5) != want {
+			t.Errorf("class %d in top 5: %v, want %v", y, !want, want)
+		}
 	}
 }

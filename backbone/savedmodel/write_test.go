@@ -233,3 +233,29 @@ func TestHalfFloat(t *testing.T) {
 		t.Errorf("1/3 -> %v", halfToFloat(h))
 	}
 }
+
+func TestDigestFollowsContent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := Write(dir, testCNN(t)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := m.Digest(); a != b || len(a) != 64 {
+		t.Fatalf("digest not stable: %s %s", a, b)
+	}
+	// Change one weight byte: the digest must change.
+	data := filepath.Join(dir, "variables", "variables.data-00000-of-00001")
+	raw, _ := os.ReadFile(data)
+	raw[0] ^= 1
+	os.WriteFile(data, raw, 0o644)
+	if c, _ := m.Digest(); c == a {
+		t.Error("digest ignores variable contents")
+	}
+}

@@ -9,19 +9,23 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/train"
 )
 
 func (a *app) predictCmd() *cobra.Command {
 	var o native.Options
-	var model, mode, format string
+	var model, run, mode, format string
 	var top, batch int
 	cmd := &cobra.Command{
-		Use:   "predict --model MODEL IMAGES...",
-		Short: "Run a SavedModel signature (or a tapped tensor) on images and print the top K per image",
+		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
+		Short: "Classify images with a trained run, or run a SavedModel signature (or tapped tensor) on them; top K per image",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
-			if model == "" {
-				return fmt.Errorf("predict: --model is required")
+			if (model == "") == (run == "") {
+				return fmt.Errorf("predict: give --model MODEL or --run RUN")
+			}
+			if run != "" {
+				return a.predictRun(cmd, run, paths, top, batch, format)
 			}
 			if format != "text" && format != "jsonl" {
 				return fmt.Errorf("predict: --format %q: use text or jsonl", format)
@@ -41,11 +45,12 @@ func (a *app) predictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printPredictions(res, bb.Tap().Name, top, format)
+			return a.printPredictions(res, bb.Tap().Name, nil, top, format)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "SavedModel directory")
+	f.StringVar(&run, "run", "", "run directory written by graft train (its backbone, tap, preprocessing and head)")
 	f.StringSliceVar(&o.Tags, "tags", []string{"serve"}, "meta graph tag set")
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Output, "output", "", "signature output key (default: the only output)")
@@ -60,7 +65,16 @@ func (a *app) predictCmd() *cobra.Command {
 // printPredictions writes one block (text) or line (jsonl) per image; an
 // image that could not be read gets its error instead of scores, and the
 // command fails at the end so that scripts notice.
-func (a *app) printPredictions(res []predict.Result, output string, top int, format string) error {
+func (a *app) printPredictions(res []predict.Result, output string, labels []string, top int, format string) error {
+	ranked := func(v []float32) []predict.Score {
+		s := predict.TopK(v, top)
+		for i := range s {
+			if s[i].Index < len(labels) {
+				s[i].Label = labels[s[i].Index]
+			}
+		}
+		return s
+	}
 	failed := 0
 	for _, r := range res {
 		if r.Err != nil {
@@ -71,7 +85,7 @@ func (a *app) printPredictions(res []predict.Result, output string, top int, for
 			if r.Err != nil {
 				line["error"] = r.Err.Error()
 			} else {
-				line["top"] = predict.TopK(r.Output, top)
+				line["top"] = ranked(r.Output)
 			}
 			b, err := json.Marshal(line)
 			if err != nil {
@@ -85,12 +99,26 @@ func (a *app) printPredictions(res []predict.Result, output string, top int, for
 			continue
 		}
 		fmt.Fprintf(a.out, "%s:\n", r.Input)
-		for _, s := range predict.TopK(r.Output, top) {
-			fmt.Fprintf(a.out, "  %6d  %.6g\n", s.Index, s.Score)
+		for _, s := range ranked(r.Output) {
+			fmt.Fprintf(a.out, "  %6d  %-12s %.6g\n", s.Index, s.Label, s.Score)
 		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("predict: %d of %d images could not be read", failed, len(res))
 	}
 	return nil
+}
+
+// predictRun classifies images with a trained run.
+func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string) error {
+	t, err := train.LoadRun(run)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := predict.Images(cmd.Context(), t.Classifier(), paths, t.Config.Preprocess, batch)
+	if err != nil {
+		return err
+	}
+	return a.printPredictions(res, "classes", t.Classes, top, format)
 }

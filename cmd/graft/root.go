@@ -41,7 +41,7 @@ func execute(args []string) int {
 	}
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logging.Auto, "log format: auto (console on a terminal, else json), console or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd())
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.evalCmd())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

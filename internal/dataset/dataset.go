@@ -406,3 +406,13 @@ func expandRecordPaths(spec string) ([]string, error) {
 	}
 	return files, nil
 }
+
+// Pick returns the samples at the given indices, in that order, as a data
+// set with the same classes.
+func (d *Dataset) Pick(indices []int) *Dataset {
+	samples := make([]Sample, len(indices))
+	for i, j := range indices {
+		samples[i] = d.Samples[j]
+	}
+	return d.with(samples)
+}

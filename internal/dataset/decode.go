@@ -95,7 +95,8 @@ type decodeResult struct {
 // output order is the sample order whatever the scheduling. A sample that
 // cannot be read or decoded is dropped and reported in Decoded.Bad with
 // policy Skip; with Fail, Decode returns an ErrBadFile error naming the
-// first bad sample. If every sample is bad, the error is ErrEmpty. A
+// first bad sample. If every sample is bad, the error is ErrEmpty (with
+// the Decoded that lists them in Bad). A
 // cancelled ctx stops the work and returns ctx's error.
 func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy BadFilePolicy, workers int) (*Decoded, error) {
 	if h < 1 || w < 1 || (c != 1 && c != 3) {
@@ -190,7 +191,7 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 		d.Index = append(d.Index, i)
 	}
 	if kept == 0 {
-		return nil, fmt.Errorf("%w: all %d images of %s are bad; the first, %s: %s", ErrEmpty, n, ds.Source, d.Bad[0].Path, d.Bad[0].Reason)
+		return d, fmt.Errorf("%w: all %d images of %s are bad; the first, %s: %s", ErrEmpty, n, ds.Source, d.Bad[0].Path, d.Bad[0].Reason)
 	}
 	d.Images = out[: kept*sz : kept*sz]
 	return d, nil

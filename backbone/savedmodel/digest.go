@@ -1,0 +1,43 @@
+package savedmodel
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Digest is the SHA-256 of every regular file of the SavedModel directory
+// (relative path, size and content, in lexical order): any change to the
+// graph, the variables or the assets changes it. Feature caches key on it.
+func (m *Model) Digest() (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(m.Dir, path)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), st.Size())
+		_, err = io.Copy(h, f)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("savedmodel: digest %s: %w", m.Dir, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

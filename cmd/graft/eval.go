@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+func (a *app) evalCmd() *cobra.Command {
+	var run, data, format, onBad string
+	cmd := &cobra.Command{
+		Use:   "eval --run RUN --data DATA",
+		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if run == "" || data == "" {
+				return fmt.Errorf("eval: --run and --data are required")
+			}
+			if format != "text" && format != "json" {
+				return fmt.Errorf("eval: --format %q: use text or json", format)
+			}
+			policy, err := dataset.ParsePolicy(onBad)
+			if err != nil {
+				return err
+			}
+			t, err := train.LoadRun(run)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			ds, err := dataset.Open(data, dataset.Options{Classes: t.Classes})
+			if err != nil {
+				return err
+			}
+			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log)
+			if err != nil {
+				return err
+			}
+			probs, err := t.Probabilities(set)
+			if err != nil {
+				return err
+			}
+			labels, predicted := make([]int, set.Len()), make([]int, set.Len())
+			k := len(t.Classes)
+			for i := range labels {
+				labels[i] = int(set.Labels[i])
+				row := probs[i*k : (i+1)*k]
+				for j, p := range row {
+					if p > row[predicted[i]] {
+						predicted[i] = j
+					}
+				}
+			}
+			r := evaluate.Score(t.Classes, labels, predicted)
+			if format == "json" {
+				return a.printJSON(struct {
+					evaluate.Report
+					BadFiles []dataset.BadFile `json:"bad_files,omitempty"`
+				}{r, rep.Bad})
+			}
+			return a.printEval(r, len(rep.Bad))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&run, "run", "", "run directory written by graft train")
+	f.StringVar(&data, "data", "", "labelled images: folder, CSV or TFRecord, with the run's class names")
+	f.StringVar(&format, "format", "text", "text or json")
+	f.StringVar(&onBad, "on-bad-file", "skip", "skip or fail")
+	return cmd
+}
+
+func (a *app) printEval(r evaluate.Report, bad int) error {
+	fmt.Fprintf(a.out, "samples %d, accuracy %.4f, macro F1 %.4f", r.Samples, r.Accuracy, r.MacroF1)
+	if bad > 0 {
+		fmt.Fprintf(a.out, " (%d bad files skipped)", bad)
+	}
+	fmt.Fprint(a.out, "\n\n")
+	tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "class\tprecision\trecall\tf1\tsupport")
+	for _, c := range r.Classes {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\n", c.Name, c.Precision, c.Recall, c.F1, c.Support)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.out, "\nconfusion matrix (rows: true class, columns: predicted, in class order)")
+	tw = tabwriter.NewWriter(a.out, 2, 4, 1, ' ', tabwriter.AlignRight)
+	for i, row := range r.Confusion {
+		fmt.Fprintf(tw, "%s\t", r.Classes[i].Name)
+		for _, n := range row {
+			fmt.Fprintf(tw, "%d\t", n)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

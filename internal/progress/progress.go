@@ -1,0 +1,73 @@
+// Package progress renders a training job's events: a progress bar with
+// ETA, loss and accuracy on a terminal, JSON lines otherwise (which is
+// also what the daemon's workers stream).
+package progress
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// stepEvery throttles step events: a terminal redraws, a pipe gets a line.
+const stepEvery = time.Second
+
+// Renderer turns events into output.
+type Renderer struct {
+	mu        sync.Mutex
+	w         io.Writer
+	tty       bool
+	last      time.Time
+	epochFrom time.Time
+	now       func() time.Time
+}
+
+// New renders to w: a bar when tty, JSON lines otherwise.
+func New(w io.Writer, tty bool) *Renderer {
+	return &Renderer{w: w, tty: tty, now: time.Now}
+}
+
+// Event renders one event; safe for concurrent use.
+func (r *Renderer) Event(e train.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if e.Event == "step" {
+		if e.Step == 1 {
+			r.epochFrom = now
+		}
+		if now.Sub(r.last) < stepEvery && e.Step != e.Steps {
+			return
+		}
+		r.last = now
+	}
+	if !r.tty {
+		b, _ := json.Marshal(e)
+		fmt.Fprintf(r.w, "%s\n", b)
+		return
+	}
+	switch e.Event {
+	case "features":
+		f := e.Features
+		fmt.Fprintf(r.w, "\r\033[K%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)\n",
+			e.Split, f.Samples, f.Hits, f.Computed, len(f.Bad), f.DecodeSeconds, f.BackboneSeconds)
+	case "step":
+		frac := float64(e.Step) / float64(e.Steps)
+		eta := time.Duration(float64(now.Sub(r.epochFrom)) * (1 - frac) / frac).Round(time.Second)
+		const width = 30
+		bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
+		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d [%s] %d/%d  ETA %s  loss %.4f  acc %.4f", e.Epoch, e.Epochs, bar, e.Step, e.Steps, eta, e.Loss, e.Accuracy)
+	case "epoch":
+		m := e.Metrics
+		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  top5 %.4f  lr %.3g  %.1fs\n",
+			m.Epoch, e.Epochs, m.Loss, m.Accuracy, m.ValLoss, m.ValAccuracy, m.ValTop5, m.LR, m.Seconds)
+	case "done":
+		s := e.Summary
+		fmt.Fprintf(r.w, "done: best epoch %d, val_accuracy %.4f (%d epochs%s)\n", s.BestEpoch, s.BestValAccuracy, s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly])
+	}
+}

@@ -1,0 +1,51 @@
+package progress
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graft-ml/graft/internal/train"
+)
+
+func TestJSONLinesThrottleSteps(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, false)
+	clock := time.Unix(0, 0)
+	r.now = func() time.Time { return clock }
+	for s := 1; s <= 10; s++ {
+		clock = clock.Add(300 * time.Millisecond)
+		r.Event(train.Event{Event: "step", Epoch: 1, Epochs: 1, Step: s, Steps: 10})
+	}
+	r.Event(train.Event{Event: "epoch", Epoch: 1, Epochs: 1, Metrics: &train.Metrics{Epoch: 1, ValAccuracy: 0.5}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	// 3 s of steps at one line per second, plus the last step, plus epoch.
+	if len(lines) < 3 || len(lines) > 6 {
+		t.Fatalf("%d lines: %s", len(lines), b.String())
+	}
+	for _, l := range lines {
+		var e train.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+	}
+	if !strings.Contains(lines[len(lines)-1], `"val_accuracy":0.5`) {
+		t.Errorf("last line %q", lines[len(lines)-1])
+	}
+}
+
+func TestBarOnTerminal(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, true)
+	clock := time.Unix(0, 0)
+	r.now = func() time.Time { return clock }
+	r.Event(train.Event{Event: "step", Epoch: 2, Epochs: 5, Step: 1, Steps: 4, Loss: 0.5, Accuracy: 0.75})
+	clock = clock.Add(3 * time.Second)
+	r.Event(train.Event{Event: "step", Epoch: 2, Epochs: 5, Step: 2, Steps: 4, Loss: 0.5, Accuracy: 0.75})
+	// Half done after 3 s: 3 s to go.
+	if !strings.Contains(b.String(), "ETA 3s") || !strings.Contains(b.String(), "epoch 2/5") {
+		t.Errorf("bar %q", b.String())
+	}
+}

@@ -1,0 +1,12 @@
+// Package train is graft's fine-tuning job: it resolves the backbone and
+// tap, reads the user's labelled images, extracts features once (through
+// the feature cache), trains the head for N epochs against head.Ops with a
+// learning-rate schedule, validation, early stopping and a NaN guard, and
+// writes a run directory that can be evaluated, resumed and served.
+//
+// A run directory holds config.json (the resolved config), classes.json,
+// checkpoints/last.safetensors (resume point, every epoch) and
+// checkpoints/best.safetensors, head.safetensors (the head to use: the
+// best epoch's), metrics.jsonl (one line per epoch), TensorBoard event
+// files under events/, and summary.json. Every file is written atomically.
+package train

@@ -1,0 +1,493 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/atomicfile"
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/featcache"
+	"github.com/graft-ml/graft/internal/features"
+	"github.com/graft-ml/graft/internal/tfevents"
+)
+
+// Event reports progress; the CLI renders it and a worker streams it to
+// the daemon as JSON lines.
+type Event struct {
+	Event    string           `json:"event"` // features, step, epoch, done
+	Split    string           `json:"split,omitempty"`
+	Epoch    int              `json:"epoch,omitempty"`
+	Epochs   int              `json:"epochs,omitempty"`
+	Step     int              `json:"step,omitempty"`
+	Steps    int              `json:"steps,omitempty"`
+	Loss     float64          `json:"loss,omitempty"`
+	Accuracy float64          `json:"accuracy,omitempty"`
+	Metrics  *Metrics         `json:"metrics,omitempty"`
+	Features *features.Report `json:"features,omitempty"`
+	Summary  *Summary         `json:"summary,omitempty"`
+}
+
+// Options wire a run into its surroundings.
+type Options struct {
+	Log      *zap.Logger
+	Progress func(Event)
+	// Resume continues the run in Config.Out from its last checkpoint.
+	Resume bool
+	// save writes a checkpoint; tests replace it to simulate a full disk.
+	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
+}
+
+// Timing says where a run's time went, with the rate of each stage.
+type Timing struct {
+	DecodeSeconds        float64 `json:"decode_seconds"`
+	BackboneSeconds      float64 `json:"backbone_seconds"`
+	HeadSeconds          float64 `json:"head_seconds"`
+	DecodeImagesPerSec   float64 `json:"decode_images_per_s,omitempty"`
+	BackboneImagesPerSec float64 `json:"backbone_images_per_s,omitempty"`
+	HeadImagesPerSec     float64 `json:"head_images_per_s,omitempty"`
+}
+
+// Summary is summary.json.
+type Summary struct {
+	Epochs          int     `json:"epochs"`
+	BestEpoch       int     `json:"best_epoch"`
+	BestValAccuracy float64 `json:"best_val_accuracy"`
+	BestValLoss     float64 `json:"best_val_loss"`
+	StoppedEarly    bool    `json:"stopped_early"`
+	TrainSamples    int     `json:"train_samples"`
+	ValSamples      int     `json:"val_samples"`
+	BadFiles        int     `json:"bad_files"`
+	CacheHits       int     `json:"feature_cache_hits"`
+	CacheComputed   int     `json:"features_computed"`
+	Device          string  `json:"device"`
+	Timing          Timing  `json:"timing"`
+}
+
+// Run trains a head as cfg says (or continues the run in cfg.Out with
+// opts.Resume) and returns the run's summary.
+func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(Event) {}
+	}
+	if opts.save == nil {
+		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+			return m.Save(path, classes, st)
+		}
+	}
+	r := &runner{opts: opts, log: opts.Log}
+	if err := r.setup(ctx, cfg); err != nil {
+		return nil, err
+	}
+	defer r.close()
+	return r.train(ctx)
+}
+
+type runner struct {
+	opts Options
+	log  *zap.Logger
+	cfg  Config
+
+	classes   []string
+	trainSet  *features.Set
+	valSet    *features.Set
+	epochsRun int // epochs trained in this process
+	extract   [2]*features.Report
+	ops       head.Ops
+	model     *head.Model
+	st        state
+	trainSrc  head.Source
+	valSrc    head.Source
+	free      []head.Buffer
+	events    *tfevents.Writer
+	metrics   []Metrics
+	baseLR    float64
+	headTime  time.Duration
+}
+
+func (r *runner) close() {
+	if r.events != nil {
+		r.events.Close()
+	}
+	for _, b := range r.free {
+		r.ops.Free(b)
+	}
+	if r.model != nil {
+		r.model.Close()
+	}
+}
+
+// setup resolves the config, the data, the features and the model.
+func (r *runner) setup(ctx context.Context, cfg Config) error {
+	out := cfg.Out
+	if r.opts.Resume {
+		epochs := cfg.Epochs
+		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
+			return fmt.Errorf("train: resume %s: %w", out, err)
+		}
+		cfg.Out = out
+		if epochs > 0 { // resuming may extend the run
+			cfg.Epochs = epochs
+		}
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	r.cfg = cfg
+	if !r.opts.Resume {
+		if err := prepareNew(out); err != nil {
+			return err
+		}
+		if err := writeJSON(out, ConfigFile, cfg); err != nil {
+			return err
+		}
+	}
+
+	bb, err := native.Open(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap})
+	if err != nil {
+		return err
+	}
+	defer bb.Close()
+	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+
+	trainDS, valDS, err := r.datasets()
+	if err != nil {
+		return err
+	}
+	r.classes = trainDS.Classes
+	if !r.opts.Resume {
+		if err := writeJSON(out, ClassesFile, r.classes); err != nil {
+			return err
+		}
+	}
+	if w := trainDS.Balance().Warning; w != "" {
+		r.log.Warn("class imbalance", zap.String("detail", w))
+	}
+
+	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log}
+	fo.Policy, _ = dataset.ParsePolicy(cfg.OnBadFile)
+	if cfg.CacheDir != "none" {
+		if fo.Cache, err = r.cache(bb); err != nil {
+			return err
+		}
+	}
+	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
+		split := [2]string{"train", "val"}[i]
+		set, rep, err := features.Extract(ctx, bb, ds, fo)
+		if err != nil {
+			return fmt.Errorf("train: %s features: %w", split, err)
+		}
+		r.extract[i] = rep
+		for _, b := range rep.Bad {
+			r.log.Warn("bad file skipped", zap.String("split", split), zap.String("path", b.Path), zap.String("reason", b.Reason))
+		}
+		msg := "features extracted"
+		if rep.Computed == 0 {
+			msg = "features all from the cache: backbone skipped"
+		}
+		r.log.Info(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
+		r.opts.Progress(Event{Event: "features", Split: split, Features: rep})
+		if i == 0 {
+			r.trainSet = set
+		} else {
+			r.valSet = set
+		}
+	}
+	return r.prepareModel()
+}
+
+// datasets opens the training data and the validation data (a separate
+// set with the training classes imposed, or a seeded stratified split).
+func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
+	var known []string
+	if r.opts.Resume {
+		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
+			return nil, nil, err
+		}
+	}
+	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known})
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.cfg.Val != "" {
+		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes})
+		return ds, val, err
+	}
+	train, val := dataset.Split(ds, r.cfg.ValSplit, r.cfg.Seed)
+	return train, val, nil
+}
+
+func (r *runner) cache(bb *native.Backbone) (*featcache.Namespace, error) {
+	root := r.cfg.CacheDir
+	if root == "" {
+		var err error
+		if root, err = featcache.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	digest, err := bb.Model().Digest()
+	if err != nil {
+		return nil, err
+	}
+	size := 1
+	for _, d := range bb.Tap().Shape[1:] {
+		size *= max(d, 1)
+	}
+	in := bb.Input().Shape
+	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: r.cfg.Preprocess, Input: in[1:]}, size)
+}
+
+// prepareModel builds or restores the head and puts the features on its
+// device.
+func (r *runner) prepareModel() error {
+	cfg := r.cfg
+	spec, err := cfg.spec(r.trainSet.Shape, len(r.classes))
+	if err != nil {
+		return err
+	}
+	opt, _ := cfg.optimizer()
+	// The float32 rate as the user wrote it, not as float32 widens.
+	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
+	r.ops = head.NewCPUOps()
+	if r.opts.Resume {
+		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, LastCkpt))
+		if err != nil {
+			return fmt.Errorf("train: resume: %w", err)
+		}
+		r.model = m
+		if m.Spec != spec {
+			return fmt.Errorf("train: resume: the checkpoint's head %+v does not match the data's %+v", m.Spec, spec)
+		}
+		if err := json.Unmarshal(ck.Trainer, &r.st); err != nil {
+			return fmt.Errorf("train: resume: trainer state: %w", err)
+		}
+		ms, err := ReadMetrics(cfg.Out)
+		if err != nil {
+			return err
+		}
+		r.metrics = ms[:min(len(ms), r.st.Epoch)]
+		r.log.Info("resuming", zap.String("run", cfg.Out), zap.Int("epochs_done", r.st.Epoch), zap.Int("step", m.Step))
+	} else {
+		if r.model, err = head.New(r.ops, spec, opt, cfg.Seed); err != nil {
+			return err
+		}
+		r.st = state{LR: r.baseLR, BestMetric: worst(cfg.Monitor)}
+	}
+	if r.trainSrc, err = r.source(r.trainSet); err != nil {
+		return err
+	}
+	if r.valSrc, err = r.source(r.valSet); err != nil {
+		return err
+	}
+	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
+	return err
+}
+
+// source puts a feature set on the device: all of it when it is in
+// memory, else one batch at a time from the cache.
+func (r *runner) source(set *features.Set) (head.Source, error) {
+	if !set.Resident() {
+		buf, err := r.ops.Alloc(r.cfg.BatchSize * set.Size)
+		if err != nil {
+			return nil, err
+		}
+		r.free = append(r.free, buf)
+		return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, r.cfg.BatchSize*set.Size)}, nil
+	}
+	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
+	if err != nil {
+		return nil, err
+	}
+	r.free = append(r.free, buf)
+	return head.Resident{Buf: buf}, nil
+}
+
+// streamed copies each batch's features from the cache to the device.
+type streamed struct {
+	ops   head.Ops
+	set   *features.Set
+	buf   head.Buffer
+	host  []float32
+	local []int32
+}
+
+func (s *streamed) Batch(idx []int32) (head.Buffer, []int32, error) {
+	size := s.set.Size
+	s.local = s.local[:0]
+	for j, i := range idx {
+		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
+			return nil, nil, err
+		}
+		s.local = append(s.local, int32(j))
+	}
+	return s.buf, s.local, s.ops.Upload(s.buf, 0, s.host[:len(idx)*size])
+}
+
+// train runs the remaining epochs.
+func (r *runner) train(ctx context.Context) (*Summary, error) {
+	cfg, m := r.cfg, r.model
+	steps := (r.trainSet.Len() + cfg.BatchSize - 1) / cfg.BatchSize
+	stoppedEarly := false
+	for e := r.st.Epoch; e < cfg.Epochs; e++ {
+		lr := r.st.LR
+		if cfg.Schedule != "plateau" {
+			lr = cfg.scheduledLR(r.baseLR, e)
+		}
+		m.Optimizer.LR = float32(lr)
+		start := time.Now()
+		step := 0
+		var running head.Stats
+		st, err := m.Epoch(r.trainSrc, r.trainSet.Labels, cfg.BatchSize, func(b head.Stats) error {
+			step++
+			running.Add(b)
+			r.opts.Progress(Event{Event: "step", Epoch: e + 1, Epochs: cfg.Epochs, Step: step, Steps: steps,
+				Loss: running.Loss / float64(running.Count), Accuracy: float64(running.Correct) / float64(running.Count)})
+			return ctx.Err()
+		})
+		if errors.Is(err, head.ErrNonFinite) {
+			return nil, fmt.Errorf("train: epoch %d diverged: %w. The last good checkpoint (epoch %d) is in %s: lower --lr (now %g) and continue with --resume %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt), lr, cfg.Out)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d; continue with --resume %s)", e+1, err, r.st.Epoch, cfg.Out)
+		}
+		r.headTime += time.Since(start)
+		r.epochsRun++
+		ev, err := m.Evaluate(r.valSrc, r.valSet.Labels, max(cfg.BatchSize, 256))
+		if err != nil {
+			return nil, fmt.Errorf("train: epoch %d validation: %w", e+1, err)
+		}
+		met := Metrics{Epoch: e + 1, Loss: st.Loss / float64(st.Count), Accuracy: float64(st.Correct) / float64(st.Count),
+			ValLoss: ev.Loss / float64(ev.Count), ValAccuracy: float64(ev.Correct) / float64(ev.Count), ValTop5: float64(ev.Top5) / float64(ev.Count),
+			LR: lr, Seconds: time.Since(start).Seconds()}
+		stop := r.advance(met)
+		if err := r.checkpoint(met); err != nil {
+			return nil, err
+		}
+		r.opts.Progress(Event{Event: "epoch", Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
+		r.log.Info("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
+		if stop {
+			stoppedEarly = true
+			r.log.Info("early stopping", zap.String("monitor", cfg.Monitor), zap.Int("patience", cfg.EarlyStopping), zap.Int("best_epoch", r.st.BestEpoch))
+			break
+		}
+	}
+	return r.finish(stoppedEarly)
+}
+
+// advance updates the trainer state with an epoch's metrics and reports
+// whether early stopping ends the run.
+func (r *runner) advance(met Metrics) bool {
+	cfg := r.cfg
+	metric := met.ValLoss
+	if cfg.Monitor == "val_accuracy" {
+		metric = met.ValAccuracy
+	}
+	r.st.Epoch = met.Epoch
+	if better(cfg.Monitor, metric, r.st.BestMetric, cfg.MinDelta) {
+		r.st.BestEpoch, r.st.BestMetric, r.st.Wait, r.st.PlateauWait = met.Epoch, metric, 0, 0
+	} else {
+		r.st.Wait++
+		r.st.PlateauWait++
+	}
+	if cfg.Schedule == "plateau" && r.st.PlateauWait >= cfg.PlateauPatience {
+		r.st.LR *= cfg.Gamma
+		r.st.PlateauWait = 0
+		r.log.Info("reducing learning rate on plateau", zap.Float64("lr", r.st.LR))
+	}
+	r.metrics = append(r.metrics, met)
+	return cfg.EarlyStopping > 0 && r.st.Wait >= cfg.EarlyStopping
+}
+
+// checkpoint writes the epoch's checkpoints, then its metrics line and
+// TensorBoard scalars. A failed write leaves every earlier file intact.
+func (r *runner) checkpoint(met Metrics) error {
+	cfg := r.cfg
+	st, err := json.Marshal(r.st)
+	if err != nil {
+		return err
+	}
+	if err := r.opts.save(r.model, filepath.Join(cfg.Out, LastCkpt), r.classes, st); err != nil {
+		return fmt.Errorf("train: checkpoint of epoch %d: %w. Epoch %d's checkpoint is intact: free space and continue with --resume %s", met.Epoch, err, met.Epoch-1, cfg.Out)
+	}
+	if r.st.BestEpoch == met.Epoch {
+		if err := r.opts.save(r.model, filepath.Join(cfg.Out, BestCkpt), r.classes, st); err != nil {
+			return fmt.Errorf("train: best checkpoint of epoch %d: %w: free space and continue with --resume %s", met.Epoch, err, cfg.Out)
+		}
+	}
+	if err := writeMetrics(cfg.Out, r.metrics); err != nil {
+		return err
+	}
+	wall := time.Now()
+	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR} {
+		if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
+			return err
+		}
+	}
+	return r.events.Flush()
+}
+
+// finish publishes the best head and writes summary.json.
+func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
+	cfg := r.cfg
+	best := filepath.Join(cfg.Out, BestCkpt)
+	if err := copyFile(best, filepath.Join(cfg.Out, HeadFile)); err != nil {
+		return nil, fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	}
+	s := &Summary{Epochs: r.st.Epoch, BestEpoch: r.st.BestEpoch, StoppedEarly: stoppedEarly,
+		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
+	for _, met := range r.metrics {
+		if met.Epoch == r.st.BestEpoch {
+			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
+		}
+	}
+	var decoded, computed int
+	for _, rep := range r.extract {
+		s.BadFiles += len(rep.Bad)
+		s.CacheHits += rep.Hits
+		s.CacheComputed += rep.Computed
+		s.Timing.DecodeSeconds += rep.DecodeSeconds
+		s.Timing.BackboneSeconds += rep.BackboneSeconds
+		decoded += rep.Computed + len(rep.Bad)
+		computed += rep.Computed
+	}
+	s.Timing.HeadSeconds = r.headTime.Seconds()
+	rate := func(n int, sec float64) float64 {
+		if sec == 0 {
+			return 0
+		}
+		return float64(n) / sec
+	}
+	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
+	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
+	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
+	if err := writeJSON(cfg.Out, SummaryFile, s); err != nil {
+		return nil, err
+	}
+	r.opts.Progress(Event{Event: "done", Summary: s})
+	return s, nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}

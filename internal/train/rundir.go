@@ -1,0 +1,116 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/graft-ml/graft/internal/atomicfile"
+)
+
+// Files of a run directory.
+const (
+	ConfigFile  = "config.json"
+	ClassesFile = "classes.json"
+	MetricsFile = "metrics.jsonl"
+	SummaryFile = "summary.json"
+	HeadFile    = "head.safetensors"
+	LastCkpt    = "checkpoints/last.safetensors"
+	BestCkpt    = "checkpoints/best.safetensors"
+	EventsDir   = "events"
+)
+
+// ErrRunDir reports a run directory that cannot be used as asked.
+var ErrRunDir = errors.New("train: run directory")
+
+// Metrics is one line of metrics.jsonl.
+type Metrics struct {
+	Epoch       int     `json:"epoch"`
+	Loss        float64 `json:"loss"`
+	Accuracy    float64 `json:"accuracy"`
+	ValLoss     float64 `json:"val_loss"`
+	ValAccuracy float64 `json:"val_accuracy"`
+	ValTop5     float64 `json:"val_top5"`
+	LR          float64 `json:"lr"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// writeJSON writes v to dir/name atomically.
+func writeJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, name), 0o644, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// ReadJSON reads dir/name into v.
+func ReadJSON(dir, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRunDir, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrRunDir, name, err)
+	}
+	return nil
+}
+
+// ReadMetrics returns the epochs recorded in a run's metrics.jsonl.
+func ReadMetrics(dir string) ([]Metrics, error) {
+	b, err := os.ReadFile(filepath.Join(dir, MetricsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Metrics
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var m Metrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			break // a line torn by a crash ends the record
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// writeMetrics rewrites metrics.jsonl atomically with the given epochs:
+// each epoch's line lands with its checkpoint, never ahead of it.
+func writeMetrics(dir string, ms []Metrics) error {
+	return atomicfile.Write(filepath.Join(dir, MetricsFile), 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, m := range ms {
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// prepareNew creates an empty run directory (or accepts an empty one).
+func prepareNew(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrRunDir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("%w: %s already holds a run: continue it with --resume %s, or choose another --out", ErrRunDir, dir, dir)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
+		return fmt.Errorf("%w: %v", ErrRunDir, err)
+	}
+	return nil
+}

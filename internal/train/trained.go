@@ -1,0 +1,114 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/featcache"
+	"github.com/graft-ml/graft/internal/features"
+)
+
+// Trained is a finished (or interrupted) run loaded for use: its backbone
+// cut at the tap and its best head, ready for evaluation and prediction.
+type Trained struct {
+	Config   Config
+	Classes  []string
+	Backbone *native.Backbone
+	Model    *head.Model
+	cache    *featcache.Namespace
+}
+
+// LoadRun opens the run in dir: config.json, classes.json and
+// head.safetensors (or, for a run still training, its best checkpoint).
+func LoadRun(dir string) (*Trained, error) {
+	t := &Trained{}
+	if err := ReadJSON(dir, ConfigFile, &t.Config); err != nil {
+		return nil, err
+	}
+	if err := ReadJSON(dir, ClassesFile, &t.Classes); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, HeadFile)
+	m, _, err := head.Load(head.NewCPUOps(), path)
+	if err != nil {
+		var err2 error
+		if m, _, err2 = head.Load(head.NewCPUOps(), filepath.Join(dir, BestCkpt)); err2 != nil {
+			return nil, fmt.Errorf("train: run %s has no usable head: %w", dir, err)
+		}
+	}
+	t.Model = m
+	c := t.Config
+	if t.Backbone, err = native.Open(c.Backbone, native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap}); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
+	}
+	if c.CacheDir != "none" {
+		r := &runner{cfg: c}
+		t.cache, _ = r.cache(t.Backbone) // no cache is slower, not wrong
+	}
+	return t, nil
+}
+
+// Close releases the head.
+func (t *Trained) Close() { t.Model.Close() }
+
+// Features extracts the features of ds for this run's head, through the
+// run's feature cache.
+func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy dataset.BadFilePolicy, log *zap.Logger) (*features.Set, *features.Report, error) {
+	return features.Extract(ctx, t.Backbone, ds, features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log})
+}
+
+// Probabilities returns the head's class probabilities for every sample
+// of set (set.Len() x classes).
+func (t *Trained) Probabilities(set *features.Set) ([]float32, error) {
+	ops := t.Model.Ops()
+	buf, err := head.UploadFeatures(ops, t.Model.Spec, set.Features)
+	if err != nil {
+		return nil, err
+	}
+	defer ops.Free(buf)
+	p, err := t.Model.Logits(head.Resident{Buf: buf}, set.Len(), 256)
+	if err != nil {
+		return nil, err
+	}
+	k := t.Model.Spec.Classes
+	for i := 0; i < set.Len(); i++ {
+		head.Softmax(p[i*k : (i+1)*k])
+	}
+	return p, nil
+}
+
+// Classifier returns the run as one model, images in and class
+// probabilities out: the backbone cut at the tap with the head on top.
+func (t *Trained) Classifier() backbone.Backbone { return classifier{t} }
+
+type classifier struct{ t *Trained }
+
+func (c classifier) Input() backbone.TensorSpec { return c.t.Backbone.Input() }
+
+func (c classifier) Tap() backbone.TensorSpec {
+	return backbone.TensorSpec{Name: "head/probabilities", DType: tensor.Float32, Shape: []int{-1, len(c.t.Classes)}}
+}
+
+func (c classifier) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	f, err := c.t.Backbone.Features(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	n := f.Shape[0]
+	p, err := c.t.Probabilities(&features.Set{Size: f.Len() / max(n, 1), Labels: make([]int32, n), Features: f.F32})
+	if err != nil {
+		return nil, err
+	}
+	return tensor.FromFloat32(p, n, len(c.t.Classes))
+}
+
+func (c classifier) Close() error { return nil }
