@@ -6,12 +6,18 @@
 package testmodules
 
 import (
+	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/graft-ml/graft/internal/idx"
 )
 
 // The modules and their exact versions.
@@ -55,4 +61,39 @@ func escape(path string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Digits writes MNIST digits from the given split ("train" or "t10k") as
+// PNG files into a new image folder (one sub-folder per digit), perClass
+// each, starting at image offset, and returns the folder.
+func Digits(t testing.TB, split string, offset, perClass int) string {
+	t.Helper()
+	set, err := idx.Load(filepath.Join(MNIST(t), split+"-images-idx3-ubyte.gz"), filepath.Join(MNIST(t), split+"-labels-idx1-ubyte.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	count := make([]int, 10)
+	for i := offset; i < set.Len(); i++ {
+		y := int(set.Labels[i])
+		if count[y] == perClass {
+			continue
+		}
+		count[y]++
+		img := image.NewGray(image.Rect(0, 0, set.W, set.H))
+		copy(img.Pix, set.Image(i))
+		sub := filepath.Join(dir, strconv.Itoa(y))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%05d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return dir
 }

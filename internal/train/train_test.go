@@ -1,0 +1,248 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/testmodules"
+)
+
+const fashionCNN = "../../testdata/models/fashion_cnn"
+
+// smallConfig trains on a few MNIST digits with the Fashion-MNIST backbone.
+func smallConfig(t *testing.T, data string, epochs int) Config {
+	return Config{Backbone: fashionCNN, Tap: "conv2d_2", Data: data, Preprocess: "unit", Head: "conv:16",
+		Epochs: epochs, BatchSize: 16, Seed: 3, CacheDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "run")}
+}
+
+func params(t *testing.T, path string) []float32 {
+	t.Helper()
+	m, _, err := head.Load(head.NewCPUOps(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func equalParams(t *testing.T, what string, a, b []float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d vs %d parameters", what, len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("%s: parameter %d differs: %v vs %v", what, i, a[i], b[i])
+		}
+	}
+}
+
+// stripTime drops the wall-clock field so runs can be compared.
+func stripTime(ms []Metrics) []Metrics {
+	out := append([]Metrics(nil), ms...)
+	for i := range out {
+		out[i].Seconds = 0
+	}
+	return out
+}
+
+func TestResumeEqualsUninterruptedAndSeedsRepeat(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 12)
+	ctx := context.Background()
+
+	straight := smallConfig(t, data, 4)
+	if _, err := Run(ctx, straight, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	again := smallConfig(t, data, 4)
+	if _, err := Run(ctx, again, Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Interrupted after epoch 2 (a cancelled context stops the third),
+	// then resumed.
+	cut := smallConfig(t, data, 4)
+	cctx, cancel := context.WithCancel(ctx)
+	_, err := Run(cctx, cut, Options{Progress: func(e Event) {
+		if e.Event == "epoch" && e.Epoch == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if ms, _ := ReadMetrics(cut.Out); len(ms) != 2 {
+		t.Fatalf("interrupted run recorded %d epochs, want 2", len(ms))
+	}
+	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	want := params(t, filepath.Join(straight.Out, LastCkpt))
+	equalParams(t, "resumed vs uninterrupted", params(t, filepath.Join(cut.Out, LastCkpt)), want)
+	equalParams(t, "same seed twice", params(t, filepath.Join(again.Out, LastCkpt)), want)
+
+	a, _ := ReadMetrics(straight.Out)
+	b, _ := ReadMetrics(again.Out)
+	c, _ := ReadMetrics(cut.Out)
+	if len(a) != 4 {
+		t.Fatalf("%d epochs of metrics", len(a))
+	}
+	for i := range a {
+		if stripTime(a)[i] != stripTime(b)[i] || stripTime(a)[i] != stripTime(c)[i] {
+			t.Errorf("epoch %d metrics differ:\n%+v\n%+v\n%+v", i+1, a[i], b[i], c[i])
+		}
+	}
+}
+
+func TestSecondRunHitsTheCache(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 5)
+	first := smallConfig(t, data, 1)
+	s1, err := Run(context.Background(), first, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := smallConfig(t, data, 1)
+	second.CacheDir = first.CacheDir
+	s2, err := Run(context.Background(), second, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.CacheHits != 0 || s1.CacheComputed != 50 || s2.CacheHits != 50 || s2.CacheComputed != 0 || s2.Timing.BackboneSeconds != 0 {
+		t.Errorf("first run: %d hits, %d computed; second: %d hits, %d computed, backbone %.3fs",
+			s1.CacheHits, s1.CacheComputed, s2.CacheHits, s2.CacheComputed, s2.Timing.BackboneSeconds)
+	}
+	// Another tap is another cache namespace.
+	third := smallConfig(t, data, 1)
+	third.CacheDir, third.Tap = first.CacheDir, "max_pooling2d_1"
+	if s3, err := Run(context.Background(), third, Options{}); err != nil || s3.CacheHits != 0 {
+		t.Errorf("other tap: %v, %d hits", err, s3.CacheHits)
+	}
+}
+
+func TestStreamingEqualsResident(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6)
+	resident := smallConfig(t, data, 2)
+	if _, err := Run(context.Background(), resident, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	streamed := smallConfig(t, data, 2)
+	streamed.MemoryBudget = 1 // every feature streams from the cache
+	if _, err := Run(context.Background(), streamed, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
+
+	streamed.CacheDir, streamed.Out = "none", filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), streamed, Options{}); err == nil || !strings.Contains(err.Error(), "--memory-budget") {
+		t.Errorf("over budget without cache: %v", err)
+	}
+}
+
+func TestDiskFullKeepsLastCheckpoint(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4)
+	cfg := smallConfig(t, data, 3)
+	saves := 0
+	full := func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+		if strings.HasSuffix(path, "last.safetensors") {
+			saves++
+			if saves == 2 {
+				return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+			}
+		}
+		return m.Save(path, classes, st)
+	}
+	_, err := Run(context.Background(), cfg, Options{save: full})
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "Epoch 1's checkpoint is intact") {
+		t.Fatalf("disk full: %v", err)
+	}
+	_, ck, err := head.Load(head.NewCPUOps(), filepath.Join(cfg.Out, LastCkpt))
+	if err != nil {
+		t.Fatalf("the completed checkpoint was lost: %v", err)
+	}
+	var st state
+	json.Unmarshal(ck.Trainer, &st)
+	if st.Epoch != 1 {
+		t.Errorf("last checkpoint is epoch %d, want 1", st.Epoch)
+	}
+	if ms, _ := ReadMetrics(cfg.Out); len(ms) != 1 {
+		t.Errorf("metrics has %d epochs, want the 1 that was checkpointed", len(ms))
+	}
+	// Space freed: the run resumes and completes.
+	if s, err := Run(context.Background(), Config{Out: cfg.Out}, Options{Resume: true}); err != nil || s.Epochs != 3 {
+		t.Errorf("resume after disk full: %v %+v", err, s)
+	}
+}
+
+func TestDivergenceStopsWithAdvice(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4)
+	cfg := smallConfig(t, data, 3)
+	cfg.Optimizer, cfg.LR, cfg.Momentum = "sgd", 1e37, 0.9
+	_, err := Run(context.Background(), cfg, Options{})
+	if !errors.Is(err, head.ErrNonFinite) || !strings.Contains(err.Error(), "lower --lr") {
+		t.Fatalf("divergence: %v", err)
+	}
+}
+
+func TestEarlyStoppingAndSchedules(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6)
+	cfg := smallConfig(t, data, 30)
+	cfg.EarlyStopping, cfg.Monitor, cfg.MinDelta = 2, "val_accuracy", 0.5 // nothing improves by 0.5
+	s, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.StoppedEarly || s.Epochs != 3 || s.BestEpoch != 1 {
+		t.Errorf("early stopping: %+v", s)
+	}
+
+	cfg = smallConfig(t, data, 4)
+	cfg.Schedule, cfg.LR = "cosine", 0.01
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := ReadMetrics(cfg.Out)
+	for i, m := range ms {
+		want := 0.01 * 0.5 * (1 + math.Cos(math.Pi*float64(i)/4))
+		if math.Abs(m.LR-want) > 1e-9 {
+			t.Errorf("cosine epoch %d: lr %v, want %v", i+1, m.LR, want)
+		}
+	}
+}
+
+func TestRunDirectoryContents(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4)
+	cfg := smallConfig(t, data, 2)
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{ConfigFile, ClassesFile, MetricsFile, SummaryFile, HeadFile, LastCkpt, BestCkpt} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	ev, _ := filepath.Glob(filepath.Join(cfg.Out, EventsDir, "events.out.tfevents.*"))
+	if len(ev) != 1 {
+		t.Errorf("event files %v", ev)
+	}
+	var classes []string
+	ReadJSON(cfg.Out, ClassesFile, &classes)
+	if len(classes) != 10 || classes[0] != "0" {
+		t.Errorf("classes %v", classes)
+	}
+	// A second run into the same directory is refused.
+	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, ErrRunDir) || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("reusing a run directory: %v", err)
+	}
+}
