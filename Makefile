@@ -57,12 +57,21 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenblas-dev pkg-config; \
 	else echo "install libopenblas-dev and pkg-config for the fast CPU path; the pure-Go path works without them"; fi
 
-# What runs end to end today: the build, the host's devices, and a head
-# training step timed against the same-run SGEMM.
-demo: build
-	./bin/graft version
-	./bin/graft devices
-	./bin/graft bench head
+# The main job on a fresh machine: fine-tune a head on MNIST digits (real
+# images from the GoMNIST module, written as PNG folders) on top of a CNN
+# pretrained on Fashion-MNIST (testdata/models/fashion_cnn), on the CPU,
+# then score it on unseen test digits.
+DEMO := build/demo
+demo: build test-models
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(GO) run ./testdata/gen images -split train -per-class 1000 -out $(DEMO)/train
+	$(GO) run ./testdata/gen images -split t10k -per-class 500 -out $(DEMO)/test
+	./bin/graft train --backbone testdata/models/fashion_cnn --tap conv2d_2 --preprocess unit \
+	  --data $(DEMO)/train --val-split 0.1 --epochs 8 --seed 1 --cache-dir $(DEMO)/cache --out $(DEMO)/run
+	./bin/graft eval --run $(DEMO)/run --data $(DEMO)/test
+
+# CUDA targets: kernels, graft-cuda, vet-cuda, gpu-test-bin, gpu-check.
+include cuda.mk
 
 clean:
-	rm -rf bin
+	rm -rf bin build kernels/head.fatbin

@@ -1,3 +1,8 @@
+// gorgonia.org/gorgonia has a cuda build tag of its own that needs cuDNN
+// headers; the oracle runs in the untagged build.
+
+//go:build !cuda
+
 package head
 
 import (

@@ -1,0 +1,46 @@
+//go:build cuda
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// app carries what every command shares.
+type app struct {
+	out io.Writer
+}
+
+func execute(args []string) int {
+	a := &app{out: os.Stdout}
+	root := &cobra.Command{
+		Use:           "graft-cuda",
+		Short:         "graft's GPU binary: list GPUs and benchmark the CUDA head",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// train and worker join when the trainer lands (issue 5).
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd())
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "graft-cuda:", err)
+		return 1
+	}
+	return 0
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

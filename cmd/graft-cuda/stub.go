@@ -1,0 +1,17 @@
+//go:build !cuda
+
+// Command graft-cuda is graft's GPU binary; without the cuda build tag it
+// only says how to build it.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/graft-ml/graft/gpu"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "graft-cuda:", gpu.ErrNoCUDA)
+	os.Exit(1)
+}

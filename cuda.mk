@@ -1,0 +1,86 @@
+# CUDA: the head's kernels and the graft-cuda binary (DESIGN.md section 6),
+# included by the Makefile. Building needs the CUDA 11.8 toolkit (make
+# cuda-deps on Debian bookworm, as root) but no GPU; running needs only the
+# driver (libcuda.so.1).
+#
+#   make cuda-deps     the toolkit from Debian's non-free component
+#   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags cuda:
+#                      go build/vet/test -tags cuda need it first) and the
+#                      ptxas resource report build/ptxas.txt (summary in
+#                      build/ptxas-summary.txt)
+#   make graft-cuda    bin/graft-cuda
+#   make vet-cuda      go vet -tags cuda ./...
+#   make gpu-test-bin  bin/gpu.test, the GPU tests and benchmarks
+#   make gpu-check     on a GPU host, from binaries built elsewhere: tests,
+#                      compute-sanitizer, benchmarks, PyTorch ->
+#                      reports/gpu-check.txt
+
+NVCC      ?= nvcc
+CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_70,code=compute_70 -gencode arch=compute_80,code=compute_80
+# Warnings (nvcc's and ptxas's, register spills and local memory included)
+# are errors.
+NVCCFLAGS := -O3 -std=c++14 -Werror all-warnings -Xptxas -v,-warn-spills,-warn-lmem-usage
+# sm_70 (Volta) runs the compute_70 PTX through the driver's JIT; it is
+# assembled here only for its resource report, where a few bytes of spill
+# (conv_fwd, 4 bytes at 128 registers) are tolerated.
+NVCCFLAGS_SM70 := -O3 -std=c++14 -Werror all-warnings -Xptxas -v
+# cgo for gorgonia.org/cu: -lcuda resolves against the toolkit's libcuda
+# stub (Debian's nvidia-cuda-dev puts it in /usr/lib/x86_64-linux-gnu/stubs,
+# NVIDIA's installer in /usr/local/cuda/lib64/stubs), so that linking needs
+# no driver; the binary loads the host's libcuda.so.1 at run time. cu's own
+# C code is old: its deprecation and implicit-declaration warnings are
+# silenced.
+CUDA_STUBS ?= $(patsubst %/libcuda.so,%,$(firstword $(wildcard /usr/lib/x86_64-linux-gnu/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so)))
+CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration' \
+             $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
+CUDA_TAGS := cuda $(TAGS)
+
+.PHONY: cuda-deps kernels kernels-emu graft-cuda vet-cuda gpu-test-bin gpu-check
+
+# The CUDA toolkit from Debian's non-free component (bookworm), as root.
+cuda-deps:
+	@if command -v $(NVCC) >/dev/null; then echo "nvcc present: $$($(NVCC) --version | tail -1)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: contrib non-free non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    > /etc/apt/sources.list.d/debian-non-free.sources && \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit nvidia-cuda-dev; \
+	else echo "install the CUDA 11.8 toolkit (Debian: nvidia-cuda-toolkit nvidia-cuda-dev from non-free) to build graft-cuda" >&2; exit 1; fi
+
+kernels: kernels/head.fatbin
+
+kernels/head.fatbin: kernels/head.cu
+	@mkdir -p build
+	@echo "nvcc: $< -> $@ (SASS sm_80, sm_90; PTX compute_70, compute_80); ptxas report build/ptxas.txt"
+	@$(NVCC) -fatbin $(NVCCFLAGS) $(CUDA_ARCH) -o $@.tmp $< > build/ptxas.txt 2>&1 || { cat build/ptxas.txt; rm -f $@.tmp; exit 1; }
+	@# The compute_70 PTX is JIT-compiled on the GPU; assemble it for sm_70 here too, so that its resource use is known.
+	@$(NVCC) -cubin $(NVCCFLAGS_SM70) -arch=sm_70 -o build/head_sm70.cubin $< >> build/ptxas.txt 2>&1 || { cat build/ptxas.txt; rm -f $@.tmp; exit 1; }
+	@mv $@.tmp $@
+	@awk '/Compiling entry function/ { fn=$$7; arch=$$9; gsub(/\047/,"",fn); gsub(/\047/,"",arch) } \
+	     /bytes stack frame/ { spill=$$0; sub(/^ +/,"",spill) } \
+	     /Used [0-9]+ registers/ { sub(/.*Used /,""); printf "  %-6s %-15s %s; %s\n", arch, fn, $$0, spill }' build/ptxas.txt | tee build/ptxas-summary.txt
+
+graft-cuda: kernels
+	$(CUDA_ENV) $(GO) build -tags '$(CUDA_TAGS)' -ldflags '$(LDFLAGS)' -o bin/graft-cuda ./cmd/graft-cuda
+
+# gorgonia.org/gorgonia has a cuda build tag of its own that needs cuDNN
+# (cudnn.h), which Debian does not ship: packages that pull gorgonia in (head,
+# through its symbolic-differentiation test oracle) are vetted without the
+# tag by make lint, and must have no cuda-tagged files (checked here).
+vet-cuda: kernels
+	$(CUDA_ENV) $(GO) vet -tags '$(CUDA_TAGS)' ./...
+
+gpu-test-bin: kernels
+	$(CUDA_ENV) $(GO) test -c -tags '$(CUDA_TAGS)' -o bin/gpu.test ./gpu
+
+# Needs bin/graft-cuda and bin/gpu.test (make graft-cuda gpu-test-bin on the
+# build machine, then copy bin/ and scripts/ here); no Go, no toolkit.
+gpu-check:
+	scripts/gpu-check.sh
+
+# head.cu's kernels run on the CPU (scripts/kernel-emu: one thread per CUDA
+# thread) against a float64 reference: their indexing and arithmetic,
+# checked without a GPU. Needs g++ only.
+kernels-emu:
+	scripts/kernel-emu/run.sh

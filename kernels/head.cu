@@ -1,0 +1,543 @@
+// The head's CUDA kernels: Conv2D kxk same + bias + ReLU -> global average
+// pool -> Dense -> softmax cross-entropy, its backward pass (no gradient for
+// the frozen features) and one fused optimizer step over the flat parameter
+// buffer. They mirror head/cpu.go and head/cpu_update.go, the reference.
+//
+// gorgonia/cu's launcher passes every kernel argument as 8 bytes, so every
+// scalar parameter here is a long long or a double; pointers are 8 bytes.
+// Layouts (all row-major, float32):
+//   feats   [N, H, W, C]  samples back to back; a batch picks them by idx
+//   act     [B*H*W, F]    rows (b, y, x); conv output after bias and ReLU
+//   conv W  [k, k, C, F]  HWIO, so the GEMM's K index is (dy, dx, c)
+//   dense W [P, classes]  P = F (conv head) or C (linear probe)
+
+#define TILE_M 128
+#define TILE_N 128
+#define TILE_K 8
+#define THREADS 256
+// Row stride of the A tile in shared memory: 4 floats of padding keep the
+// transposing stores of the conv forward free of bank conflicts and the
+// float4 reads aligned.
+#define A_STRIDE (TILE_M + 4)
+
+typedef long long i64;
+
+// ---------------------------------------------------------------------------
+// The tiled SGEMM core shared by the conv forward and the conv weight
+// gradient: a 128x128 output tile per block of 256 threads, each thread an
+// 8x8 register tile split in 4x4 quadrants (rows ty*4 and 64+ty*4, columns
+// tx*4 and 64+tx*4) so that the float4 reads from shared memory are
+// conflict-free; K advances 8 at a time through double-buffered shared
+// memory, the next slice prefetched into registers while this one computes.
+
+struct Tile {
+    float a[2][TILE_K][A_STRIDE];
+    float b[2][TILE_K][TILE_N];
+};
+
+__device__ __forceinline__ void tile_compute(const Tile &s, int buf, int tx, int ty, float acc[8][8]) {
+#pragma unroll
+    for (int k = 0; k < TILE_K; ++k) {
+        float4 a0 = *reinterpret_cast<const float4 *>(&s.a[buf][k][ty * 4]);
+        float4 a1 = *reinterpret_cast<const float4 *>(&s.a[buf][k][64 + ty * 4]);
+        float4 b0 = *reinterpret_cast<const float4 *>(&s.b[buf][k][tx * 4]);
+        float4 b1 = *reinterpret_cast<const float4 *>(&s.b[buf][k][64 + tx * 4]);
+        float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+            }
+        }
+    }
+}
+
+// tile_store writes the block's output tile (rows m0.., columns n0..) of an
+// m x n matrix; epi 1 adds the bias of the column and applies ReLU.
+__device__ __forceinline__ void tile_store(float *out, const float *bias, i64 m, i64 n, i64 m0, i64 n0, int tx, int ty,
+                                           const float acc[8][8], i64 epi) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        i64 r = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+        if (r >= m) {
+            continue;
+        }
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            i64 c = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
+            if (c < n) {
+                float v = acc[i][j];
+                if (epi) {
+                    v = fmaxf(v + bias[c], 0.0f);
+                }
+                out[r * n + c] = v;
+            }
+        }
+    }
+}
+
+// load_rows fetches 4 consecutive columns (col0..col0+3) of row `row` of a
+// row-major rows x cols matrix, zero outside it.
+__device__ __forceinline__ void load_rows(const float *x, i64 rows, i64 cols, i64 row, i64 col0, float v[4]) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        v[j] = (row < rows && col0 + j < cols) ? x[row * cols + col0 + j] : 0.0f;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// conv_fwd: act = relu(im2col(feats[idx]) * W + bias) as an implicit GEMM
+// (M = B*H*W rows, K = k*k*C, N = F), the im2col rows gathered on the fly
+// from the resident feature buffer. Grid (ceil(F/128), ceil(M/128), splits):
+// split s sums K slice [s*kslice, (s+1)*kslice) (kslice a multiple of 8).
+// With one split (epi 1) the epilogue adds the bias and applies ReLU; with
+// several (epi 0) each writes its raw partial to out + s*M*F, and
+// splitk_reduce finishes.
+extern "C" __global__ void __launch_bounds__(THREADS, 2)
+conv_fwd(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
+         const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+         i64 kslice, i64 epi) {
+    __shared__ __align__(16) Tile s;
+    const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 m0 = (i64)blockIdx.y * TILE_M, n0 = (i64)blockIdx.x * TILE_N;
+    const i64 kbeg = (i64)blockIdx.z * kslice, kend = min(kbeg + kslice, kdim);
+
+    // This thread gathers row am of the A tile, columns acol..acol+3 of each
+    // K slice; the row's pixel is fixed, its tap (dy, dx, ch) walks with K.
+    const int am = t >> 1, acol = (t & 1) * 4;
+    const i64 row = m0 + am;
+    // ybase/xbase: the row's pixel minus the padding; a row past M gets a
+    // ybase that fails every bounds test.
+    const float *sample = feats;
+    int ybase = -(1 << 30), xbase = 0;
+    if (row < m) {
+        i64 b = row / hw, p = row - b * hw;
+        sample = feats + (i64)idx[b] * hw * c;
+        int py = (int)(p / wd);
+        ybase = py - (int)pad;
+        xbase = (int)(p - (i64)py * wd) - (int)pad;
+    }
+    const int ci = (int)c, ki = (int)k, hi = (int)h, wi = (int)wd;
+    i64 kk0 = kbeg + acol;
+    int tap = (int)(kk0 / c), ch = (int)(kk0 - (i64)tap * c);
+    int dy = tap / ki, dx = tap - dy * ki;
+    // B tile: row brow of the K slice, columns bcol..bcol+3.
+    const int brow = t >> 5, bcol = (t & 31) * 4;
+
+    // K offsets below are relative to kbeg, in 32 bits.
+    const int klen = (int)(kend - kbeg);
+    const float *wslice = w + kbeg * f;
+    float ra[4], rb[4];
+    auto load = [&](int kt) {
+        // A: walk 4 taps from the current position, then 4 more to the next slice.
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            float v = 0.0f;
+            const int sy = ybase + dy, sx = xbase + dx;
+            if (kt + acol + j < klen && sy >= 0 && sy < hi && sx >= 0 && sx < wi) {
+                v = sample[((i64)sy * wi + sx) * ci + ch];
+            }
+            ra[j] = v;
+            if (++ch == ci) {
+                ch = 0;
+                if (++dx == ki) {
+                    dx = 0;
+                    ++dy;
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < TILE_K - 4; ++j) {
+            if (++ch == ci) {
+                ch = 0;
+                if (++dx == ki) {
+                    dx = 0;
+                    ++dy;
+                }
+            }
+        }
+        load_rows(wslice, klen, f, kt + brow, n0 + bcol, rb);
+    };
+    auto store = [&](int buf) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s.a[buf][acol + j][am] = ra[j];
+        }
+        *reinterpret_cast<float4 *>(&s.b[buf][brow][bcol]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
+    };
+
+    float acc[8][8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            acc[i][j] = 0.0f;
+        }
+    }
+    int buf = 0;
+    if (klen > 0) {
+        load(0);
+        store(0);
+    }
+    __syncthreads();
+    for (int kt = 0; kt < klen; kt += TILE_K) {
+        const bool more = kt + TILE_K < klen;
+        if (more) {
+            load(kt + TILE_K);
+        }
+        tile_compute(s, buf, tx, ty, acc);
+        if (more) {
+            store(buf ^ 1);
+        }
+        __syncthreads();
+        buf ^= 1;
+    }
+    tile_store(out + (i64)blockIdx.z * m * f, bias, m, f, m0, n0, tx, ty, acc, epi);
+}
+
+// ---------------------------------------------------------------------------
+// conv_wgrad: dW = im2col(feats[idx])^T * dZ, a K x F output (K = k*k*C)
+// reduced over the M = B*H*W rows. Grid (ceil(F/128), ceil(K/128), splits):
+// split s sums rows [s*mslice, (s+1)*mslice) (mslice a multiple of 8) and
+// writes its partial to out + s*K*F.
+extern "C" __global__ void __launch_bounds__(THREADS, 2)
+conv_wgrad(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
+           float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+    __shared__ __align__(16) Tile s;
+    const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 k0 = (i64)blockIdx.y * TILE_M, n0 = (i64)blockIdx.x * TILE_N;
+    const i64 rbeg = (i64)blockIdx.z * mslice, rend = min(rbeg + mslice, m);
+    const int ci = (int)c, hi = (int)h, wi = (int)wd;
+
+    // A tile (im2col^T): this thread loads K column acol of rows
+    // arow..arow+3 of each 8-row slice (a warp reads 32 consecutive K
+    // columns: mostly contiguous channels). Its tap is fixed; a column past
+    // K gets a row offset that fails the bounds test.
+    const int acol = t & 127, arow = (t >> 7) * 4;
+    const i64 kk = k0 + acol;
+    const i64 tap = kk / c, ch = kk - tap * c;
+    const int tdy = kk < kdim ? (int)(tap / k - pad) : -(1 << 30);
+    const int tdx = (int)(tap % k - pad);
+    const int toff = kk < kdim ? (int)((tdy * wd + tdx) * c + ch) : 0;
+    // Pixel (pb, py, px) of the next row this thread loads.
+    const i64 r0 = rbeg + arow;
+    int pb = (int)(r0 / hw);
+    int pp = (int)(r0 - (i64)pb * hw);
+    int py = pp / wi, px = pp - py * wi;
+    const int brow = t >> 5, bcol = (t & 31) * 4;
+    auto next_pixel = [&]() {
+        if (++px == wi) {
+            px = 0;
+            if (++py == hi) {
+                py = 0;
+                ++pb;
+            }
+        }
+    };
+
+    float ra[4], rb[4];
+    auto load = [&](i64 rt) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int sy = py + tdy, sx = px + tdx;
+            float v = 0.0f;
+            if (rt + arow + j < rend && sy >= 0 && sy < hi && sx >= 0 && sx < wi) {
+                v = feats[(i64)idx[pb] * hw * c + ((i64)py * wi + px) * ci + toff];
+            }
+            ra[j] = v;
+            next_pixel();
+        }
+#pragma unroll
+        for (int j = 0; j < TILE_K - 4; ++j) {
+            next_pixel();
+        }
+        load_rows(dz, rend, f, rt + brow, n0 + bcol, rb);
+    };
+    auto store = [&](int buf) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            s.a[buf][arow + j][acol] = ra[j];
+        }
+        *reinterpret_cast<float4 *>(&s.b[buf][brow][bcol]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
+    };
+
+    float acc[8][8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            acc[i][j] = 0.0f;
+        }
+    }
+    int buf = 0;
+    if (rbeg < rend) {
+        load(rbeg);
+        store(0);
+    }
+    __syncthreads();
+    for (i64 rt = rbeg; rt < rend; rt += TILE_K) {
+        const bool more = rt + TILE_K < rend;
+        if (more) {
+            load(rt + TILE_K);
+        }
+        tile_compute(s, buf, tx, ty, acc);
+        if (more) {
+            store(buf ^ 1);
+        }
+        __syncthreads();
+        buf ^= 1;
+    }
+    tile_store(out + (i64)blockIdx.z * kdim * f, nullptr, kdim, f, k0, n0, tx, ty, acc, 0);
+}
+
+// splitk_reduce sums `splits` partial m x n matrices (back to back in ws)
+// into out; epi 1 adds the column's bias and applies ReLU.
+extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const float *__restrict__ bias,
+                                         float *__restrict__ out, i64 m, i64 n, i64 splits, i64 epi) {
+    const i64 total = m * n;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+        float v = 0.0f;
+        for (i64 s = 0; s < splits; ++s) {
+            v += ws[s * total + i];
+        }
+        if (epi) {
+            v = fmaxf(v + bias[i % n], 0.0f);
+        }
+        out[i] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Global average pooling. pool_rows: pooled[b, j] = mean over the hw rows of
+// sample b of x ([B*hw, width]); gather_pool does the same on the samples
+// idx of the feature buffer (the linear probe). Grid (ceil(width/128), B).
+
+extern "C" __global__ void pool_rows(const float *__restrict__ x, float *__restrict__ pooled, i64 hw, i64 width) {
+    const i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (j >= width) {
+        return;
+    }
+    const float *rows = x + b * hw * width + j;
+    float sum = 0.0f;
+    for (i64 p = 0; p < hw; ++p) {
+        sum += rows[p * width];
+    }
+    pooled[b * width + j] = sum * (1.0f / (float)hw);
+}
+
+extern "C" __global__ void gather_pool(const float *__restrict__ feats, const int *__restrict__ idx,
+                                       float *__restrict__ pooled, i64 hw, i64 width) {
+    const i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (j >= width) {
+        return;
+    }
+    const float *rows = feats + (i64)idx[b] * hw * width + j;
+    float sum = 0.0f;
+    for (i64 p = 0; p < hw; ++p) {
+        sum += rows[p * width];
+    }
+    pooled[b * width + j] = sum * (1.0f / (float)hw);
+}
+
+// dense_fwd: logits[b, n] = bias[n] + sum_j pooled[b, j] * w[j, n], one
+// thread per logit.
+extern "C" __global__ void dense_fwd(const float *__restrict__ pooled, const float *__restrict__ w,
+                                     const float *__restrict__ bias, float *__restrict__ logits, i64 batch, i64 in,
+                                     i64 classes) {
+    const i64 total = batch * classes;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+        const i64 b = i / classes, n = i - b * classes;
+        const float *x = pooled + b * in;
+        float sum = 0.0f;
+        for (i64 j = 0; j < in; ++j) {
+            sum = fmaf(x[j], w[j * classes + n], sum);
+        }
+        logits[i] = sum + bias[n];
+    }
+}
+
+// softmax_xent: per sample (one warp each), the numerically stable softmax
+// cross-entropy against the smoothed one-hot target, in double precision as
+// the CPU reference does; writes dLogits = (p - t) / B, the sample's loss
+// and whether its arg-max (first maximum) is the label.
+extern "C" __global__ void softmax_xent(const float *__restrict__ logits, const int *__restrict__ labels,
+                                        float *__restrict__ dlogits, double *__restrict__ loss,
+                                        i64 *__restrict__ correct, i64 batch, i64 classes, double smoothing) {
+    const i64 b = ((i64)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x & 31;
+    if (b >= batch) {
+        return;
+    }
+    const float *z = logits + b * classes;
+    float *dz = dlogits + b * classes;
+    // Arg-max with the lowest index among equal maxima.
+    float best = -INFINITY;
+    i64 arg = classes;
+    for (i64 j = lane; j < classes; j += 32) {
+        float v = z[j];
+        if (v > best || (arg == classes && !(v < best))) {
+            best = v;
+            arg = j;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ob = __shfl_xor_sync(0xffffffffu, best, o);
+        i64 oa = __shfl_xor_sync(0xffffffffu, arg, o);
+        if (ob > best || (ob == best && oa < arg)) {
+            best = ob;
+            arg = oa;
+        }
+    }
+    const double maxz = (double)best;
+    double sum = 0.0;
+    for (i64 j = lane; j < classes; j += 32) {
+        sum += exp((double)z[j] - maxz);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    }
+    const double lse = maxz + log(sum);
+    const i64 y = labels[b];
+    const double off = smoothing / (double)classes, on = 1.0 - smoothing + off;
+    double l = 0.0;
+    for (i64 j = lane; j < classes; j += 32) {
+        const double t = j == y ? on : off, v = (double)z[j];
+        l -= t * (v - lse);
+        dz[j] = (float)((exp(v - lse) - t) / (double)batch);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        l += __shfl_xor_sync(0xffffffffu, l, o);
+    }
+    if (lane == 0) {
+        loss[b] = l;
+        correct[b] = arg == y ? 1 : 0;
+    }
+}
+
+// dense_bwd, one launch over three index ranges: dW[j, n] = sum_b
+// pooled[b, j] dlogits[b, n]; db[n] = sum_b dlogits[b, n]; and, when dpooled
+// is not null, dpooled[b, j] = sum_n dlogits[b, n] w[j, n].
+extern "C" __global__ void dense_bwd(const float *__restrict__ pooled, const float *__restrict__ dlogits,
+                                     const float *__restrict__ w, float *__restrict__ dw, float *__restrict__ db,
+                                     float *__restrict__ dpooled, i64 batch, i64 in, i64 classes) {
+    const i64 nw = in * classes, nb = classes, np = dpooled ? batch * in : 0, total = nw + nb + np;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (i64)gridDim.x * blockDim.x) {
+        if (i < nw) {
+            const i64 j = i / classes, n = i - j * classes;
+            float sum = 0.0f;
+            for (i64 b = 0; b < batch; ++b) {
+                sum = fmaf(pooled[b * in + j], dlogits[b * classes + n], sum);
+            }
+            dw[i] = sum;
+        } else if (i < nw + nb) {
+            const i64 n = i - nw;
+            float sum = 0.0f;
+            for (i64 b = 0; b < batch; ++b) {
+                sum += dlogits[b * classes + n];
+            }
+            db[n] = sum;
+        } else {
+            const i64 q = i - nw - nb, b = q / in, j = q - b * in;
+            float sum = 0.0f;
+            for (i64 n = 0; n < classes; ++n) {
+                sum = fmaf(dlogits[b * classes + n], w[j * classes + n], sum);
+            }
+            dpooled[q] = sum;
+        }
+    }
+}
+
+// unpool_relu: the gradient with respect to the conv's pre-activations,
+// dz = dpooled[b, f] / hw where the unit was active and 0 elsewhere,
+// written over act in place; bsum[b, f] gets the sum over the sample's hw
+// rows for the bias gradient. Grid (ceil(F/128), B).
+extern "C" __global__ void unpool_relu(float *__restrict__ act, const float *__restrict__ dpooled,
+                                       float *__restrict__ bsum, i64 hw, i64 f) {
+    const i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y;
+    if (j >= f) {
+        return;
+    }
+    const float d = dpooled[b * f + j] * (1.0f / (float)hw);
+    float *rows = act + b * hw * f + j;
+    float sum = 0.0f;
+    for (i64 p = 0; p < hw; ++p) {
+        const float v = rows[p * f] > 0.0f ? d : 0.0f;
+        rows[p * f] = v;
+        sum += v;
+    }
+    bsum[b * f + j] = sum;
+}
+
+// sum_rows: out[j] = sum over the rows of an n x width matrix, one thread
+// per column.
+extern "C" __global__ void sum_rows(const float *__restrict__ x, float *__restrict__ out, i64 n, i64 width) {
+    const i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= width) {
+        return;
+    }
+    float sum = 0.0f;
+    for (i64 r = 0; r < n; ++r) {
+        sum += x[r * width + j];
+    }
+    out[j] = sum;
+}
+
+// ---------------------------------------------------------------------------
+// optimizer_step: one pass over the flat parameter buffer. Decoupled weight
+// decay (p -= decay * p, decay = lr * wd computed on the host) on the
+// kernel prefix [0, decay_end), then the rule:
+//   mode 0: SGD                  p -= lr g
+//   mode 1: SGD + momentum       v = mu v - lr g; p += v
+//   mode 2: SGD + Nesterov       v = mu v - lr g; p += mu v - lr g
+//   mode 3: Adam / AdamW         m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+//                                p -= alpha m / (sqrt(v) + eps)
+// alpha is Keras's bias-corrected step size, computed on the host in
+// float64 as the CPU reference does; omb1/omb2 are 1 - beta in float32.
+extern "C" __global__ void optimizer_step(float *__restrict__ p, const float *__restrict__ g, float *__restrict__ s0,
+                                          float *__restrict__ s1, i64 n, i64 decay_end, i64 mode, double lr_d,
+                                          double decay_d, double mu_d, double alpha_d, double omb1_d, double omb2_d,
+                                          double eps_d) {
+    const float lr = (float)lr_d, decay = (float)decay_d, mu = (float)mu_d, alpha = (float)alpha_d;
+    const float omb1 = (float)omb1_d, omb2 = (float)omb2_d, eps = (float)eps_d;
+    for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+        float pi = p[i];
+        const float gi = g[i];
+        if (i < decay_end) {
+            pi -= decay * pi;
+        }
+        switch (mode) {
+        case 0:
+            pi -= lr * gi;
+            break;
+        case 1: {
+            const float v = mu * s0[i] - lr * gi;
+            s0[i] = v;
+            pi += v;
+            break;
+        }
+        case 2: {
+            const float v = mu * s0[i] - lr * gi;
+            s0[i] = v;
+            pi += mu * v - lr * gi;
+            break;
+        }
+        default: {
+            float m = s0[i], v = s1[i];
+            m += (gi - m) * omb1;
+            v += (gi * gi - v) * omb2;
+            s0[i] = m;
+            s1[i] = v;
+            pi -= alpha * m / (sqrtf(v) + eps);
+            break;
+        }
+        }
+        p[i] = pi;
+    }
+}

@@ -1,0 +1,220 @@
+// Runs head.cu's kernels on the CPU (emu.h) in the order gpu/ops.go
+// launches them and compares every result with a naive float64 reference.
+// Build and run: scripts/kernel-emu/run.sh
+#include "emu.h"
+#include "../../kernels/head.cu"
+
+#include <cstdio>
+#include <random>
+
+typedef long long ll;
+
+struct Case {
+    const char *name;
+    int h, w, c, f, k, classes, batch, samples, fsplits, wsplits;
+    double smoothing;
+    bool linear;
+};
+
+static double relerr(const std::vector<float> &got, const std::vector<double> &want) {
+    double d = 0, s = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        d = std::max(d, std::fabs(got[i] - want[i]));
+        s = std::max(s, std::fabs(want[i]));
+    }
+    return d / std::max(s, 1e-6);
+}
+
+static unsigned cdiv(ll a, ll b) { return (unsigned)((a + b - 1) / b); }
+
+static int run(const Case &cs) {
+    std::mt19937_64 rng(42);
+    std::normal_distribution<float> nd(0, 1);
+    const int hw = cs.h * cs.w, fs = hw * cs.c, in = cs.linear ? cs.c : cs.f, kdim = cs.k * cs.k * cs.c;
+    const int B = cs.batch, N = cs.classes, M = B * hw;
+    std::vector<float> feats((size_t)cs.samples * fs), W(cs.linear ? 0 : (size_t)kdim * cs.f), cb(cs.linear ? 0 : cs.f),
+        dk((size_t)in * N), db(N);
+    for (auto *v : {&feats, &W, &cb, &dk, &db})
+        for (auto &x : *v) x = (v == &feats ? 1.0f : 0.1f) * nd(rng);
+    std::vector<int> idx(B), labels(B);
+    for (int i = 0; i < B; ++i) {
+        idx[i] = (int)(rng() % cs.samples);
+        labels[i] = (int)(rng() % N);
+    }
+
+    // Kernels, as gpu/ops.go runs them.
+    std::vector<float> act((size_t)M * std::max(cs.f, 1)), pooled((size_t)B * in), logits((size_t)B * N);
+    std::vector<float> ws;
+    if (!cs.linear) {
+        int steps = (kdim + 7) / 8, slice = (steps + cs.fsplits - 1) / cs.fsplits * 8, splits = (kdim + slice - 1) / slice;
+        ws.assign((size_t)splits * M * cs.f, 0);
+        float *out = splits > 1 ? ws.data() : act.data();
+        launch({cdiv(cs.f, 128), cdiv(M, 128), (unsigned)splits}, 256, [&] {
+            conv_fwd(feats.data(), idx.data(), W.data(), cb.data(), out, B, cs.h, cs.w, cs.c, cs.f, cs.k, slice, splits == 1);
+        });
+        if (splits > 1)
+            launch({cdiv((ll)M * cs.f, 256), 1, 1}, 256, [&] { splitk_reduce(ws.data(), cb.data(), act.data(), M, cs.f, splits, 1); });
+        launch({cdiv(cs.f, 128), (unsigned)B, 1}, 128, [&] { pool_rows(act.data(), pooled.data(), hw, cs.f); });
+    } else {
+        launch({cdiv(in, 128), (unsigned)B, 1}, 128, [&] { gather_pool(feats.data(), idx.data(), pooled.data(), hw, in); });
+    }
+    launch({cdiv((ll)B * N, 256), 1, 1}, 256, [&] { dense_fwd(pooled.data(), dk.data(), db.data(), logits.data(), B, in, N); });
+    std::vector<float> dlogits((size_t)B * N), gdk((size_t)in * N), gdb(N), dpooled((size_t)B * in), bsum((size_t)B * in),
+        gW((size_t)kdim * std::max(cs.f, 1)), gcb(std::max(cs.f, 1));
+    std::vector<double> loss(B);
+    std::vector<ll> correct(B);
+    launch({cdiv((ll)B * 32, 256), 1, 1}, 256, [&] {
+        softmax_xent(logits.data(), labels.data(), dlogits.data(), loss.data(), correct.data(), B, N, cs.smoothing);
+    });
+    ll work = (ll)in * N + N + (cs.linear ? 0 : (ll)B * in);
+    launch({cdiv(work, 256), 1, 1}, 256, [&] {
+        dense_bwd(pooled.data(), dlogits.data(), dk.data(), gdk.data(), gdb.data(), cs.linear ? nullptr : dpooled.data(), B, in, N);
+    });
+    if (!cs.linear) {
+        launch({cdiv(cs.f, 128), (unsigned)B, 1}, 128, [&] { unpool_relu(act.data(), dpooled.data(), bsum.data(), hw, cs.f); });
+        launch({cdiv(cs.f, 128), 1, 1}, 128, [&] { sum_rows(bsum.data(), gcb.data(), B, cs.f); });
+        int steps = (M + 7) / 8, slice = (steps + cs.wsplits - 1) / cs.wsplits * 8, splits = (M + slice - 1) / slice;
+        ws.assign((size_t)splits * kdim * cs.f, 0);
+        float *out = splits > 1 ? ws.data() : gW.data();
+        launch({cdiv(cs.f, 128), cdiv(kdim, 128), (unsigned)splits}, 256, [&] {
+            conv_wgrad(feats.data(), idx.data(), act.data(), out, B, cs.h, cs.w, cs.c, cs.f, cs.k, slice);
+        });
+        if (splits > 1)
+            launch({cdiv((ll)kdim * cs.f, 256), 1, 1}, 256, [&] { splitk_reduce(ws.data(), nullptr, gW.data(), kdim, cs.f, splits, 0); });
+    }
+
+    // Reference, float64, direct loops.
+    const int pad = cs.k / 2;
+    std::vector<double> rW(gW.size()), rcb(gcb.size()), rdk(gdk.size()), rdb(N), rlogits((size_t)B * N);
+    double rloss = 0;
+    int rcorrect = 0;
+    for (int b = 0; b < B; ++b) {
+        const float *x = feats.data() + (size_t)idx[b] * fs;
+        std::vector<double> pre((size_t)hw * std::max(cs.f, 1)), pool(in, 0);
+        if (cs.linear) {
+            for (int p = 0; p < hw; ++p)
+                for (int ch = 0; ch < cs.c; ++ch) pool[ch] += x[p * cs.c + ch] / (double)hw;
+        } else {
+            for (int y = 0; y < cs.h; ++y)
+                for (int xx = 0; xx < cs.w; ++xx)
+                    for (int f = 0; f < cs.f; ++f) {
+                        double s = cb[f];
+                        for (int dy = 0; dy < cs.k; ++dy)
+                            for (int dx = 0; dx < cs.k; ++dx) {
+                                int sy = y + dy - pad, sx = xx + dx - pad;
+                                if (sy < 0 || sy >= cs.h || sx < 0 || sx >= cs.w) continue;
+                                for (int ch = 0; ch < cs.c; ++ch)
+                                    s += (double)x[(sy * cs.w + sx) * cs.c + ch] * W[((size_t)(dy * cs.k + dx) * cs.c + ch) * cs.f + f];
+                            }
+                        pre[(size_t)(y * cs.w + xx) * cs.f + f] = s;
+                        pool[f] += std::max(s, 0.0) / hw;
+                    }
+        }
+        std::vector<double> z(N);
+        int best = 0;
+        for (int n = 0; n < N; ++n) {
+            z[n] = db[n];
+            for (int j = 0; j < in; ++j) z[n] += pool[j] * dk[(size_t)j * N + n];
+            rlogits[(size_t)b * N + n] = z[n];
+            if (z[n] > z[best]) best = n;
+        }
+        rcorrect += best == labels[b];
+        double mz = *std::max_element(z.begin(), z.end()), se = 0;
+        for (double v : z) se += std::exp(v - mz);
+        double lse = mz + std::log(se), off = cs.smoothing / N, on = 1 - cs.smoothing + off;
+        std::vector<double> dz(N), dpool(in, 0);
+        for (int n = 0; n < N; ++n) {
+            double t = n == labels[b] ? on : off;
+            rloss -= t * (z[n] - lse);
+            dz[n] = (std::exp(z[n] - lse) - t) / B;
+            rdb[n] += dz[n];
+            for (int j = 0; j < in; ++j) {
+                rdk[(size_t)j * N + n] += pool[j] * dz[n];
+                dpool[j] += dz[n] * dk[(size_t)j * N + n];
+            }
+        }
+        if (cs.linear) continue;
+        for (int y = 0; y < cs.h; ++y)
+            for (int xx = 0; xx < cs.w; ++xx)
+                for (int f = 0; f < cs.f; ++f) {
+                    if (pre[(size_t)(y * cs.w + xx) * cs.f + f] <= 0) continue;
+                    double g = dpool[f] / hw;
+                    rcb[f] += g;
+                    for (int dy = 0; dy < cs.k; ++dy)
+                        for (int dx = 0; dx < cs.k; ++dx) {
+                            int sy = y + dy - pad, sx = xx + dx - pad;
+                            if (sy < 0 || sy >= cs.h || sx < 0 || sx >= cs.w) continue;
+                            for (int ch = 0; ch < cs.c; ++ch)
+                                rW[((size_t)(dy * cs.k + dx) * cs.c + ch) * cs.f + f] += x[(sy * cs.w + sx) * cs.c + ch] * g;
+                        }
+                }
+    }
+    double gl = 0;
+    int gc = 0;
+    for (int b = 0; b < B; ++b) {
+        gl += loss[b];
+        gc += (int)correct[b];
+    }
+    double e[6] = {relerr(logits, rlogits), std::fabs(gl - rloss) / std::max(std::fabs(rloss), 1e-9), relerr(gdk, rdk), relerr(gdb, rdb),
+                   cs.linear ? 0 : relerr(gW, rW), cs.linear ? 0 : relerr(gcb, rcb)};
+    bool ok = gc == rcorrect;
+    for (double v : e) ok = ok && v <= 1e-4;
+    std::printf("%-4s %-44s logits %.1e loss %.1e dense/kernel %.1e dense/bias %.1e conv/kernel %.1e conv/bias %.1e correct %d/%d\n",
+                ok ? "ok" : "FAIL", cs.name, e[0], e[1], e[2], e[3], e[4], e[5], gc, rcorrect);
+    return ok ? 0 : 1;
+}
+
+// The optimizer kernel against head/cpu_update.go's rules, 5 steps.
+static int run_optimizer(int mode, const char *name) {
+    const int n = 1000, decay_end = 700;
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> nd(0, 1);
+    std::vector<float> p(n), s0(n, 0), s1(n, 0), g(n), rp, r0(n, 0), r1(n, 0);
+    for (auto &x : p) x = nd(rng);
+    rp = p;
+    const float lr = 1e-3f, wd = 0.004f, mu = 0.9f, b1 = 0.9f, b2 = 0.999f, eps = 1e-7f, decay = lr * wd;
+    for (int step = 1; step <= 5; ++step) {
+        for (auto &x : g) x = nd(rng);
+        float alpha = (float)(lr * std::sqrt(1 - std::pow((double)b2, step)) / (1 - std::pow((double)b1, step)));
+        launch({cdiv(n, 256), 1, 1}, 256, [&] {
+            optimizer_step(p.data(), g.data(), s0.data(), s1.data(), n, decay_end, mode, lr, decay, mu, alpha, 1 - b1, 1 - b2, eps);
+        });
+        for (int i = 0; i < n; ++i) {
+            if (i < decay_end) rp[i] -= decay * rp[i];
+            switch (mode) {
+            case 0: rp[i] -= lr * g[i]; break;
+            case 1: r0[i] = mu * r0[i] - lr * g[i]; rp[i] += r0[i]; break;
+            case 2: r0[i] = mu * r0[i] - lr * g[i]; rp[i] += mu * r0[i] - lr * g[i]; break;
+            default:
+                r0[i] += (g[i] - r0[i]) * (1 - b1);
+                r1[i] += (g[i] * g[i] - r1[i]) * (1 - b2);
+                rp[i] -= alpha * r0[i] / (std::sqrt(r1[i]) + eps);
+            }
+        }
+    }
+    std::vector<double> want(rp.begin(), rp.end());
+    double e = relerr(p, want);
+    std::printf("%-4s optimizer %-35s params %.1e\n", e <= 1e-6 ? "ok" : "FAIL", name, e);
+    return e <= 1e-6 ? 0 : 1;
+}
+
+int main() {
+    const Case cases[] = {
+        {"odd sizes", 5, 3, 7, 9, 3, 3, 6, 11, 1, 1, 0, false},
+        {"odd sizes, split K 3 ways both GEMMs", 5, 3, 7, 9, 3, 3, 6, 11, 3, 3, 0, false},
+        {"batch 1", 7, 7, 16, 32, 3, 10, 1, 3, 1, 1, 0, false},
+        {"130 filters, batch 3 (partial tiles)", 3, 3, 11, 130, 3, 5, 3, 4, 2, 2, 0, false},
+        {"kernel 1", 4, 4, 9, 17, 1, 2, 9, 9, 1, 1, 0, false},
+        {"kernel 5 wider than the image", 3, 2, 6, 12, 5, 3, 5, 8, 1, 2, 0, false},
+        {"1x1 image, 1 channel, 1 filter", 1, 1, 1, 1, 3, 2, 3, 4, 1, 1, 0, false},
+        {"40 classes, label smoothing 0.1", 2, 3, 4, 8, 3, 40, 20, 25, 1, 1, 0.1, false},
+        {"7x7x64 -> 40, 11 samples, 4 splits", 7, 7, 64, 40, 3, 10, 11, 12, 4, 4, 0, false},
+        {"linear probe", 7, 7, 37, 0, 0, 5, 13, 20, 1, 1, 0, true},
+    };
+    int fails = 0;
+    for (const auto &c : cases) fails += run(c);
+    const char *names[] = {"sgd", "sgd momentum", "sgd nesterov", "adam(w)"};
+    for (int m = 0; m < 4; ++m) fails += run_optimizer(m, names[m]);
+    std::printf("%s\n", fails ? "FAIL" : "PASS");
+    return fails ? 1 : 0;
+}
