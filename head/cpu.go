@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 // cpuBuffer is a host slice posing as device memory.
@@ -125,7 +126,7 @@ func (o *CPUOps) forward(spec Spec, p, f cpuBuffer, idx []int32) (pooled, logits
 		biasReLUPool(act, kb, b, hw, pooled)
 	} else {
 		size := spec.FeatureSize()
-		parallelFor(b, func(lo, hi int) {
+		parallel.For(b, parallel.Grain(size), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				start := int(idx[i]) * size
 				meanRows(f[start:start+size], hw, spec.Channels, pooled[i*spec.Channels:(i+1)*spec.Channels])
@@ -265,7 +266,7 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, n int, s float32, dLo
 func im2col(spec Spec, f []float32, idx []int32, col []float32) {
 	h, w, c, k := spec.Height, spec.Width, spec.Channels, spec.Kernel
 	pad, size, rowLen := k/2, spec.FeatureSize(), k*k*c
-	parallelFor(len(idx)*h, func(lo, hi int) {
+	parallel.For(len(idx)*h, parallel.Grain(w*rowLen), func(lo, hi int) {
 		for by := lo; by < hi; by++ {
 			bi, y := by/h, by%h
 			sample := f[int(idx[bi])*size : int(idx[bi]+1)*size]
@@ -292,7 +293,7 @@ func im2col(spec Spec, f []float32, idx []int32, col []float32) {
 // sample's hw rows into pooled.
 func biasReLUPool(act, bias []float32, b, hw int, pooled []float32) {
 	f := len(bias)
-	parallelFor(b, func(lo, hi int) {
+	parallel.For(b, parallel.Grain(hw*f), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			rows := act[i*hw*f : (i+1)*hw*f]
 			for r := 0; r < hw; r++ {
@@ -311,7 +312,7 @@ func biasReLUPool(act, bias []float32, b, hw int, pooled []float32) {
 // active, zero elsewhere. It overwrites act.
 func unpoolReLU(act, dPooled []float32, b, hw, f int) {
 	scale := 1 / float32(hw)
-	parallelFor(b, func(lo, hi int) {
+	parallel.For(b, parallel.Grain(hw*f), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			d := dPooled[i*f : (i+1)*f]
 			rows := act[i*hw*f : (i+1)*hw*f]

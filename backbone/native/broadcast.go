@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 // number is the element types arithmetic runs on.
@@ -200,12 +201,12 @@ func binApply[T number](op binOp, dst, a, b []T, p bcastPlan) {
 		rows *= c
 	}
 	if rows == 1 {
-		parallelFor(p.inner, grainFor(1), func(lo, hi int) {
+		parallel.For(p.inner, parallel.Grain(1), func(lo, hi int) {
 			binLoop(op, dst[lo:hi], a[lo*p.sa:], b[lo*p.sb:], p.sa, p.sb)
 		})
 		return
 	}
-	parallelFor(rows, grainFor(p.inner), func(lo, hi int) {
+	parallel.For(rows, parallel.Grain(p.inner), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			ao, bo, rem := 0, 0, r
 			for k := len(p.counts) - 1; k >= 0; k-- {

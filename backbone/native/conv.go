@@ -5,6 +5,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 func init() {
@@ -87,7 +88,7 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 	col := make([]float32, chunk*k)
 	for r0 := 0; r0 < m; r0 += chunk {
 		r1 := min(r0+chunk, m)
-		parallelFor(r1-r0, grainFor(k), func(lo, hi int) {
+		parallel.For(r1-r0, parallel.Grain(k), func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				im2colRow(g, x, col[r*k:(r+1)*k], r0+r)
 			}
@@ -149,7 +150,7 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 // across workers.
 func depthwise(g geom, x, f []float32, mult int, y []float32) {
 	co := g.c * mult
-	parallelFor(g.rows(), grainFor(g.ow*co*g.kh*g.kw), func(lo, hi int) {
+	parallel.For(g.rows(), parallel.Grain(g.ow*co*g.kh*g.kw), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/g.oh, r%g.oh
 			iy0, ky0, ky1 := span(oy, g.sh, g.pt, g.dh, g.kh, g.h)

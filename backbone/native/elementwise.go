@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 // unaryFunc maps src to dst elementwise (equal lengths). Each op is one
@@ -120,7 +121,7 @@ func unaryKernel(f unaryFunc) *kernel {
 		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
 			y := alloc(out[0])
 			x := in[0].F32
-			parallelFor(len(x), grainFor(1), func(lo, hi int) { f(y.F32[lo:hi], x[lo:hi]) })
+			parallel.For(len(x), parallel.Grain(1), func(lo, hi int) { f(y.F32[lo:hi], x[lo:hi]) })
 			return []*tensor.Tensor{y}, nil
 		},
 	}

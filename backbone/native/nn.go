@@ -7,6 +7,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 func init() {
@@ -84,7 +85,7 @@ func buildBatchNorm(c *buildCtx, nOut int) (*kernel, error) {
 			y := alloc(out[0])
 			x := in[0].F32
 			rows := len(x) / max(ch, 1)
-			parallelFor(rows, grainFor(ch), func(lo, hi int) {
+			parallel.For(rows, parallel.Grain(ch), func(lo, hi int) {
 				for i := lo * ch; i < hi*ch; i += ch {
 					xs, ys := x[i:i+ch], y.F32[i:i+ch]
 					for c, v := range xs {
@@ -120,7 +121,7 @@ func runSoftmax(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
 	if n == 0 {
 		return []*tensor.Tensor{y}, nil
 	}
-	parallelFor(len(x)/n, grainFor(n*4), func(lo, hi int) {
+	parallel.For(len(x)/n, parallel.Grain(n*4), func(lo, hi int) {
 		for i := lo * n; i < hi*n; i += n {
 			xs, ys := x[i:i+n], y.F32[i:i+n]
 			m := xs[0]

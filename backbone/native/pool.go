@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 func init() {
@@ -59,7 +60,7 @@ func pool(g geom, x, y []float32, avg bool) error {
 		return nil
 	}
 	var empty atomic.Bool
-	parallelFor(g.rows(), grainFor(g.ow*g.c*g.kh*g.kw), func(lo, hi int) {
+	parallel.For(g.rows(), parallel.Grain(g.ow*g.c*g.kh*g.kw), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/g.oh, r%g.oh
 			iy0, ky0, ky1 := span(oy, g.sh, g.pt, 1, g.kh, g.h)

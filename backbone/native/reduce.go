@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/parallel"
 )
 
 type redOp int
@@ -133,7 +134,7 @@ func reduceRun[T number](op redOp, src []T, outer, r, inner int) []T {
 		}
 		return dst
 	}
-	parallelFor(outer, grainFor(r*inner), func(lo, hi int) {
+	parallel.For(outer, parallel.Grain(r*inner), func(lo, hi int) {
 		for o := lo; o < hi; o++ {
 			acc := dst[o*inner : (o+1)*inner]
 			base := o * r * inner

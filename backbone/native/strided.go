@@ -1,6 +1,9 @@
 package native
 
-import "github.com/graft-ml/graft/backbone/tensor"
+import (
+	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/parallel"
+)
 
 // view is a strided walk shared by the data-movement ops (Transpose,
 // StridedSlice, Slice, Concat, Pad, Tile): for every index tuple i < counts,
@@ -53,7 +56,7 @@ func stridedCopy[T any](dst, src []T, v view) {
 	for _, c := range v.counts[:last] {
 		rows *= c
 	}
-	parallelFor(rows, grainFor(inner), func(lo, hi int) {
+	parallel.For(rows, parallel.Grain(inner), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			so, do, rem := v.sOff, v.dOff, r
 			for k := last - 1; k >= 0; k-- {

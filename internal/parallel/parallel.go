@@ -1,14 +1,16 @@
-package native
+// Package parallel splits loops across cores: the one helper the native
+// engine and the CPU head use for their data-parallel loops.
+package parallel
 
 import (
 	"runtime"
 	"sync"
 )
 
-// parallelFor runs fn over [0, n) split into contiguous blocks across up to
+// For runs fn over [0, n) split into contiguous blocks across up to
 // GOMAXPROCS goroutines. grain is the smallest block worth a goroutine, in
 // iterations; small loops run inline.
-func parallelFor(n, grain int, fn func(lo, hi int)) {
+func For(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
@@ -36,9 +38,9 @@ func parallelFor(n, grain int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// grainFor returns how many iterations of cost perIter (in elements
+// Grain returns how many iterations of cost perIter (in elements
 // touched) make a block worth a goroutine (~32k elements).
-func grainFor(perIter int) int {
+func Grain(perIter int) int {
 	const target = 1 << 15
 	if perIter <= 0 {
 		return target
