@@ -21,6 +21,10 @@ func BenchmarkConv2D(b *testing.B) {
 		{"3x3-56x56x64-64-b4", 4, 56, 56, 64, 3, 64, 1},
 		{"3x3s2-28x28x128-256-b4", 4, 28, 28, 128, 3, 256, 2},
 		{"1x1-14x14x256-1024-b4", 4, 14, 14, 256, 1, 1024, 1},
+		// The fixtures' layers (testdata/models): few channels, batch 32.
+		{"3x3-28x28x1-16-b32", 32, 28, 28, 1, 3, 16, 1},
+		{"3x3-14x14x16-32-b32", 32, 14, 14, 16, 3, 32, 1},
+		{"3x3-7x7x32-64-b32", 32, 7, 7, 32, 3, 64, 1},
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, c := range cases {
