@@ -23,12 +23,11 @@ func execute(args []string) int {
 	a := &app{out: os.Stdout}
 	root := &cobra.Command{
 		Use:           "graft-cuda",
-		Short:         "graft's GPU binary: list GPUs and benchmark the CUDA head",
+		Short:         "graft's GPU binary: list GPUs, train heads on them, benchmark the CUDA head",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	// train and worker join when the trainer lands (issue 5).
-	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd())
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.trainCmd(), a.workerCmd())
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -12,18 +12,26 @@ func (a *app) devicesCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "devices",
-		Short: "List the devices graft can compute on",
+		Short: "List the devices graft can compute on: the CPU, and the GPUs graft-cuda sees",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			list := []devices.Device{devices.CPU()}
+			gpus, gpuErr := devices.GPUs(cmd.Context())
+			list = append(list, gpus...)
 			if asJSON {
 				return a.printJSON(list)
 			}
 			for _, d := range list {
-				fmt.Fprintf(a.out, "%-6s %s, %d cores, %.1f GiB, gemm %s\n", d.ID, d.Name, d.Cores, float64(d.MemoryBytes)/(1<<30), d.GEMM)
+				if d.Kind == "cpu" {
+					fmt.Fprintf(a.out, "%-7s %s, %d cores, %.1f GiB, gemm %s\n", d.ID, d.Name, d.Cores, float64(d.MemoryBytes)/(1<<30), d.GEMM)
+				} else {
+					fmt.Fprintf(a.out, "%-7s %s, compute capability %s, %.1f GiB\n", d.ID, d.Name, d.ComputeCapability, float64(d.MemoryBytes)/(1<<30))
+				}
 			}
-			_, err := fmt.Fprintln(a.out, "cuda   not available yet: GPU support comes with the graft-cuda binary")
-			return err
+			if gpuErr != nil {
+				fmt.Fprintf(a.out, "no GPU: %v\n", gpuErr)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -180,8 +180,8 @@ func (c *Config) Validate() error {
 	if c.Monitor != "val_loss" && c.Monitor != "val_accuracy" {
 		bad("monitor", "%q: use val_loss or val_accuracy", c.Monitor)
 	}
-	if c.Device != "cpu" && c.Device != "auto" {
-		bad("device", "%q: this graft trains on the cpu (GPU training comes with graft-cuda); use cpu or auto", c.Device)
+	if !validDevice(c.Device) {
+		bad("device", "%q: use cpu, cuda, cuda:N or auto", c.Device)
 	}
 	if c.MemoryBudget < 0 || c.Workers < 0 {
 		bad("memory_budget", "must be >= 0")
@@ -246,4 +246,13 @@ func (c *Config) spec(shape []int, n int) (head.Spec, error) {
 	}
 	s := head.Spec{Height: shape[0], Width: shape[1], Channels: shape[2], Kind: kind, Filters: filters, Kernel: kernel, Classes: n, LabelSmoothing: float32(c.LabelSmoothing)}
 	return s, s.Validate()
+}
+
+func validDevice(d string) bool {
+	if d == "cpu" || d == "auto" || d == "cuda" {
+		return true
+	}
+	n, ok := strings.CutPrefix(d, "cuda:")
+	i, err := strconv.Atoi(n)
+	return ok && err == nil && i >= 0
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,6 +45,9 @@ type Options struct {
 	Progress func(Event)
 	// Resume continues the run in Config.Out from its last checkpoint.
 	Resume bool
+	// Ops is the device to train on; nil means the CPU. A config whose
+	// device is cuda needs the CUDA ops (graft-cuda provides them).
+	Ops head.Ops
 	// save writes a checkpoint; tests replace it to simulate a full disk.
 	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
 }
@@ -134,13 +138,16 @@ func (r *runner) close() {
 func (r *runner) setup(ctx context.Context, cfg Config) error {
 	out := cfg.Out
 	if r.opts.Resume {
-		epochs := cfg.Epochs
+		given := cfg
 		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
 			return fmt.Errorf("train: resume %s: %w", out, err)
 		}
 		cfg.Out = out
-		if epochs > 0 { // resuming may extend the run
-			cfg.Epochs = epochs
+		if given.Epochs > 0 { // resuming may extend the run
+			cfg.Epochs = given.Epochs
+		}
+		if given.Device != "" { // and move it to another device
+			cfg.Device = given.Device
 		}
 	}
 	cfg.Defaults()
@@ -262,7 +269,13 @@ func (r *runner) prepareModel() error {
 	opt, _ := cfg.optimizer()
 	// The float32 rate as the user wrote it, not as float32 widens.
 	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
-	r.ops = head.NewCPUOps()
+	r.ops = r.opts.Ops
+	if r.ops == nil {
+		if strings.HasPrefix(cfg.Device, "cuda") {
+			return fmt.Errorf("train: device %s: this binary trains on the CPU; graft train --device %s hands the job to graft-cuda", cfg.Device, cfg.Device)
+		}
+		r.ops = head.NewCPUOps()
+	}
 	if r.opts.Resume {
 		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, LastCkpt))
 		if err != nil {

@@ -1,0 +1,4 @@
+// Package cli holds the command pieces graft and graft-cuda share, so
+// that both binaries take the same flags for the same job: the train
+// command's flags and the run of a training job with progress output.
+package cli
