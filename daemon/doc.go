@@ -1,5 +1,41 @@
-// Package daemon is `graft serve`: the HTTP API, the durable job store in
-// an embedded database, the scheduler, worker-subprocess supervision and
-// its JSON-lines protocol, model serving, metrics, and the typed Go client
-// the CLI uses. It does no numerics: training runs in worker processes.
+// Package daemon is `graft serve`: the HTTP API (openapi.yaml), the
+// durable job store in an embedded database (bbolt), the scheduler,
+// worker-subprocess supervision and its JSON-lines protocol, model
+// serving, and Prometheus metrics. It does no numerics: training runs in
+// worker processes (`graft worker`, see Work) and prediction calls the
+// trained run's classifier. The wire types are in daemon/api and the
+// typed Go client in daemon/client.
+//
+// Files by concern: options.go (settings, listen check), store.go (bbolt:
+// jobs, per-job event logs, models), scheduler.go (bounded queue,
+// concurrency, cancel, shutdown, recovery at start), supervise.go (one
+// job's attempts: worker start, events, SIGTERM/SIGKILL, retries with
+// backoff), worker.go (the worker side of the protocol), paths.go
+// (confinement to --allow-root), http.go, jobs_api.go, events_api.go
+// (SSE), models_api.go, serving.go (model cache, predict), metrics.go.
+//
+// The data directory holds everything the daemon writes:
+//
+//	graft.db          the store (one daemon per directory: it is locked)
+//	runs/JOB/         each job's run directory (train's layout)
+//	logs/JOB.log      each job's worker stderr, all attempts
+//	cache/            the feature cache, shared by the jobs
+//
+// Supervision: a worker that dies without reporting an error (a signal,
+// a crash) is restarted from its run's last checkpoint after a backoff
+// doubling from Options.Backoff, up to Options.MaxAttempts failures; a
+// worker that reports an error fails the job at once (the same spec would
+// fail again). Cancel and daemon shutdown send SIGTERM (the worker stops
+// after its current step; the last epoch checkpoint is intact) and
+// SIGKILL after Options.Grace; shutdown leaves the jobs queued, and every
+// start requeues the jobs found queued or running, so a daemon killed
+// with SIGKILL loses nothing either (its workers die with it: Linux
+// parent-death signal; a survivor is recognised by its command line and
+// killed). Interrupted attempts do not count against MaxAttempts.
+//
+// GPU jobs: workerCommand runs `graft-cuda worker` (--cuda-worker) for a
+// job on device cuda or cuda:N (refused with 400 when none is configured);
+// it is also where GPU memory admission against Options.GPUMemoryBudget
+// belongs, which is not implemented: CPU jobs bypass it and the budget is
+// only reported in /metrics.
 package daemon

@@ -21,10 +21,12 @@ type app struct {
 	out       io.Writer
 	logFormat string
 	logLevel  string
+	// args is the command line, for handing a job to graft-cuda as is.
+	args []string
 }
 
 func execute(args []string) int {
-	a := &app{out: os.Stdout, log: zap.NewNop()}
+	a := &app{out: os.Stdout, log: zap.NewNop(), args: args}
 	root := &cobra.Command{
 		Use:           "graft",
 		Short:         "Fine-tune a new head on a frozen TensorFlow SavedModel, on NVIDIA GPUs or the CPU",
@@ -41,7 +43,8 @@ func execute(args []string) int {
 	}
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logging.Auto, "log format: auto (console on a terminal, else json), console or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.evalCmd())
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.evalCmd(),
+		a.serveCmd(), a.workerCmd(), a.jobsCmd(), a.modelsCmd())
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/daemon/client"
+)
+
+// clientFlags are the daemon address and token of the client commands.
+type clientFlags struct{ server string }
+
+func (c *clientFlags) add(cmd *cobra.Command) {
+	def := os.Getenv("GRAFT_SERVER")
+	if def == "" {
+		def = client.DefaultServer
+	}
+	cmd.PersistentFlags().StringVar(&c.server, "server", def, "daemon address (default $GRAFT_SERVER); the token comes from $GRAFT_TOKEN")
+}
+
+func (c *clientFlags) client() *client.Client { return client.New(c.server, os.Getenv("GRAFT_TOKEN")) }
+
+func (a *app) jobsCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{Use: "jobs", Short: "Submit, list, watch and cancel the jobs of a running graft serve"}
+	cf.add(cmd)
+	var asJSON, follow bool
+	var model string
+	submit := &cobra.Command{
+		Use:   "submit SPEC.json",
+		Short: "Submit a job: SPEC.json holds the options of graft train as JSON (- reads stdin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var b []byte
+			var err error
+			if args[0] == "-" {
+				b, err = io.ReadAll(os.Stdin)
+			} else {
+				b, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if model != "" {
+				if b, err = withModel(b, model); err != nil {
+					return err
+				}
+			}
+			j, err := cf.client().SubmitRaw(cmd.Context(), b)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(j)
+			}
+			fmt.Fprintln(a.out, j.ID)
+			return nil
+		},
+	}
+	submit.Flags().StringVar(&model, "model", "", "name to register the trained model under (default: the job id)")
+	submit.Flags().BoolVar(&asJSON, "json", false, "print the job as JSON")
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List jobs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			jobs, err := cf.client().Jobs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(jobs)
+			}
+			tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tEPOCH\tATTEMPTS\tMODEL\tCREATED")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%s\n", j.ID, j.State, j.Progress.Epoch, j.Spec.Epochs, len(j.Attempts), j.Model, j.Created.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job (JSON)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			j, err := cf.client().Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printJSON(j)
+		},
+	}
+	logs := &cobra.Command{
+		Use:   "logs [-f] ID",
+		Short: "Print a job's events (JSON lines); -f follows them until the job ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := cf.client()
+			_, err := c.Events(cmd.Context(), args[0], 0, follow, func(e api.Event) error {
+				return a.printEvent(e)
+			})
+			if err != nil || !follow {
+				return err
+			}
+			j, err := c.Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if j.State != api.Succeeded {
+				return fmt.Errorf("job %s %s: %s", j.ID, j.State, j.Error)
+			}
+			return nil
+		},
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow until the job ends")
+	cancel := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a job (a running worker is stopped after its current step)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			j, err := cf.client().Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "%s: cancel requested (state %s)\n", j.ID, j.State)
+			return nil
+		},
+	}
+	cmd.AddCommand(submit, ls, show, logs, cancel)
+	return cmd
+}
+
+func (a *app) modelsCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{Use: "models", Short: "The models a running graft serve serves"}
+	cf.add(cmd)
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List models and their versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ms, err := cf.client().Models(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(ms)
+			}
+			tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tJOB\tCLASSES\tCREATED")
+			for _, m := range ms {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", m.Name, m.Version, m.JobID, len(m.Classes), m.Created.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(ls)
+	return cmd
+}

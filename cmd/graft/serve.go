@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graft-ml/graft/daemon"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	var o daemon.Options
+	var listen, tokenFile string
+	var stepDelay time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve [--listen 127.0.0.1:8470] --data-dir DIR --allow-root DIR...",
+		Short: "Run the daemon: HTTP API, durable job queue, supervised workers, model serving, metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tok, err := readToken(tokenFile)
+			if err != nil {
+				return err
+			}
+			o.Token, o.Log = tok, a.log
+			if stepDelay > 0 {
+				o.WorkerArgs = append(o.WorkerArgs, "--step-delay", stepDelay.String())
+			}
+			if err := daemon.CheckListen(listen, o.Token); err != nil {
+				return err
+			}
+			s, err := daemon.New(o)
+			if err != nil {
+				return err
+			}
+			return s.ListenAndRun(cmd.Context(), listen)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", daemon.DefaultListen, "address to listen on; anything but loopback needs --token-file or GRAFT_TOKEN")
+	f.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "database, run directories, worker logs and feature cache (nothing is written elsewhere)")
+	f.StringSliceVar(&o.AllowRoots, "allow-root", nil, "directory that paths in job specs and requests (backbone, data, val, inspect) must resolve into; repeat for several")
+	f.IntVar(&o.MaxConcurrent, "max-concurrent-jobs", 1, "workers running at once")
+	f.IntVar(&o.QueueSize, "queue-size", 64, "queued jobs beyond which submissions get 429")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 3, "failed attempts (crashes, errors) before a job fails")
+	f.DurationVar(&o.Backoff, "retry-backoff", time.Second, "delay before the first restart of a crashed worker, doubled per failure")
+	f.DurationVar(&o.Grace, "grace", 10*time.Second, "time a worker gets after SIGTERM (cancel, shutdown) before SIGKILL")
+	f.Int64Var(&o.GPUMemoryBudget, "gpu-memory-budget", 0, "bytes of GPU memory jobs may claim together (CPU jobs bypass it)")
+	f.StringVar(&o.CUDAWorkerPath, "cuda-worker", "", "graft-cuda binary for GPU jobs")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the API token (default: $GRAFT_TOKEN)")
+	f.DurationVar(&stepDelay, "worker-step-delay", 0, "slow every training step (tests)")
+	f.MarkHidden("worker-step-delay")
+	return cmd
+}
+
+func readToken(file string) (string, error) {
+	if file == "" {
+		return os.Getenv("GRAFT_TOKEN"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("serve: --token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("serve: --token-file %s is empty", file)
+	}
+	return tok, nil
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("GRAFT_DATA_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		return d + "/.local/share/graft"
+	}
+	return ""
+}

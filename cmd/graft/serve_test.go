@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/internal/testmodules"
+)
+
+// graft worker: spec in, JSON-lines events out; an error ends with the
+// error event and a non-zero exit.
+func TestWorkerProtocol(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 3)
+	run1 := filepath.Join(t.TempDir(), "run")
+	spec := filepath.Join(t.TempDir(), "spec.json")
+	b, _ := json.Marshal(map[string]any{"backbone": fashionCNN, "tap": "conv2d_2", "data": data, "preprocess": "unit", "head": "conv:8",
+		"epochs": 1, "batch_size": 16, "cache_dir": "none", "out": run1})
+	os.WriteFile(spec, b, 0o644)
+	out, code := run(t, "worker", "--spec", spec, "--log-format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var last map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		last = nil
+		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+			t.Fatalf("not JSON: %q", sc.Text())
+		}
+	}
+	if last["event"] != "done" {
+		t.Errorf("last event %v", last)
+	}
+	os.WriteFile(spec, []byte(`{"backbone": "nowhere", "tap": "x", "data": "x", "out": "`+filepath.Join(t.TempDir(), "r")+`"}`), 0o644)
+	out, code = run(t, "worker", "--spec", spec, "--log-format", "json")
+	if code == 0 || !strings.Contains(out, `"event":"error"`) {
+		t.Errorf("a bad spec: exit %d\n%s", code, out)
+	}
+}
+
+// The client commands against a daemon.
+func TestJobsCommands(t *testing.T) {
+	root, _ := filepath.Abs("../../testdata")
+	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root}, WorkerPath: "/bin/false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	server := "--server=" + ln.Addr().String()
+
+	if out, code := run(t, "jobs", "ls", server); code != 0 || !strings.Contains(out, "STATE") {
+		t.Errorf("jobs ls: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "models", "ls", "--json", server); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("models ls: exit %d\n%s", code, out)
+	}
+	spec := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(spec, []byte(`{"backbone": "/etc", "tap": "x", "data": "/etc"}`), 0o644)
+	if _, code := run(t, "jobs", "submit", spec, server); code == 0 {
+		t.Errorf("jobs submit of a spec outside the roots: exit 0")
+	}
+	if _, code := run(t, "jobs", "show", "job-000001", server); code == 0 {
+		t.Errorf("jobs show of no job: exit 0")
+	}
+	os.WriteFile(spec, []byte(`{"backbone": "`+fashionCNN+`", "tap": "conv2d_2", "data": "`+fashionCNN+`", "epochs": 1}`), 0o644)
+	out, code := run(t, "jobs", "submit", spec, "--model", "m", server)
+	id := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(id, "job-") {
+		t.Fatalf("jobs submit: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "jobs", "show", id, server); code != 0 || !strings.Contains(out, `"model": "m"`) {
+		t.Errorf("jobs show: exit %d\n%s", code, out)
+	}
+	run(t, "jobs", "cancel", id, server) // cancelled, or failed already: the worker is /bin/false
+	if out, code := run(t, "jobs", "logs", "-f", id, server); code == 0 || !strings.Contains(out, `"type":"queued"`) {
+		t.Errorf("jobs logs -f of a job that did not succeed: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// State is where a job is in its life.
+type State string
+
+// Job states. Queued and running jobs are active; the rest are final.
+const (
+	Queued    State = "queued"
+	Running   State = "running"
+	Succeeded State = "succeeded"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
+)
+
+// States lists every state, for metrics and validation.
+var States = []State{Queued, Running, Succeeded, Failed, Cancelled}
+
+// Final reports whether a job in state s will never change again.
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cancelled }
+
+// JobRequest is the body of POST /v1/jobs: a training spec (the options
+// of `graft train` as JSON) and, optionally, the model name under which
+// the result is registered (default: the job id).
+type JobRequest struct {
+	train.Config
+	Model string `json:"model,omitempty"`
+}
+
+// Exit reasons of an attempt.
+const (
+	ExitSucceeded   = "succeeded"   // the worker finished the run
+	ExitError       = "error"       // the worker reported an error: not retried
+	ExitCrashed     = "crashed"     // the worker died (signal, no error report): retried
+	ExitCancelled   = "cancelled"   // stopped on request
+	ExitInterrupted = "interrupted" // the daemon stopped or died: resumed, not counted
+)
+
+// Attempt is one run of a worker for a job.
+type Attempt struct {
+	N       int        `json:"n"`
+	PID     int        `json:"pid,omitempty"`
+	Resumed bool       `json:"resumed"` // started from a checkpoint
+	Start   time.Time  `json:"start"`
+	End     *time.Time `json:"end,omitempty"`
+	Exit    string     `json:"exit,omitempty"`   // one of the Exit constants
+	Reason  string     `json:"reason,omitempty"` // what happened, in words
+}
+
+// Progress is the latest training progress of a job.
+type Progress struct {
+	Epoch    int     `json:"epoch,omitempty"`
+	Epochs   int     `json:"epochs,omitempty"`
+	Step     int     `json:"step,omitempty"`
+	Steps    int     `json:"steps,omitempty"`
+	Loss     float64 `json:"loss,omitempty"`
+	Accuracy float64 `json:"accuracy,omitempty"`
+}
+
+// Job is a training job as the daemon records it.
+type Job struct {
+	ID        string         `json:"id"`
+	State     State          `json:"state"`
+	Spec      train.Config   `json:"spec"`
+	Model     string         `json:"model"`
+	Version   int            `json:"version,omitempty"` // the model version once succeeded
+	RunDir    string         `json:"run_dir"`
+	Created   time.Time      `json:"created"`
+	Updated   time.Time      `json:"updated"`
+	Attempts  []Attempt      `json:"attempts"`
+	Progress  Progress       `json:"progress"`
+	Error     string         `json:"error,omitempty"`
+	Summary   *train.Summary `json:"summary,omitempty"`
+	CancelReq bool           `json:"cancel_requested,omitempty"`
+}
+
+// Failures counts the attempts that count against the retry limit:
+// crashes and reported errors, not cancellations or daemon restarts.
+func (j *Job) Failures() int {
+	n := 0
+	for _, a := range j.Attempts {
+		if a.Exit == ExitCrashed || a.Exit == ExitError {
+			n++
+		}
+	}
+	return n
+}
+
+// JobList is the body of GET /v1/jobs.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// Event is one entry of a job's event log: the daemon's own (queued,
+// attempt, retry, succeeded, failed, cancelled, interrupted) and the
+// worker's training events (features, step, epoch, done). Seq numbers the
+// events of a job from 1; SSE sends it as the event id.
+type Event struct {
+	Seq     uint64          `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Type    string          `json:"type"`
+	Attempt int             `json:"attempt,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"` // a train.Event for training events
+}
+
+// Model is a succeeded job's run registered for serving.
+type Model struct {
+	Name    string    `json:"name"`
+	Version int       `json:"version"`
+	JobID   string    `json:"job_id"`
+	RunDir  string    `json:"run_dir"`
+	Classes []string  `json:"classes"`
+	Created time.Time `json:"created"`
+}
+
+// ModelList is the body of GET /v1/models.
+type ModelList struct {
+	Models []Model `json:"models"`
+}
+
+// Image is one input image: base64 of an encoded PNG or JPEG, as in
+// TensorFlow Serving's JSON API.
+type Image struct {
+	B64 string `json:"b64"`
+}
+
+// PredictRequest is TensorFlow Serving's request: the row form
+// (instances) or the columnar form (inputs), either a list of images.
+type PredictRequest struct {
+	Instances []Image `json:"instances,omitempty"`
+	Inputs    []Image `json:"inputs,omitempty"`
+}
+
+// PredictResponse answers instances with predictions and inputs with
+// outputs: one row of class probabilities per image, in the model's class
+// order (Model.Classes).
+type PredictResponse struct {
+	Predictions [][]float32 `json:"predictions,omitempty"`
+	Outputs     [][]float32 `json:"outputs,omitempty"`
+}
+
+// Error is every error answer; Fields lists invalid spec fields.
+type Error struct {
+	Error  string             `json:"error"`
+	Fields []train.FieldError `json:"fields,omitempty"`
+}

@@ -1,0 +1,216 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// DefaultServer is the daemon's default address.
+const DefaultServer = "http://127.0.0.1:8470"
+
+// Error is an error answer of the daemon.
+type Error struct {
+	Status  int
+	Message string
+	Fields  []train.FieldError
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("graft serve: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Client talks to one daemon.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:8470
+	Token string // sent as a bearer token when set
+	HTTP  *http.Client
+}
+
+// New returns a client of the daemon at base (DefaultServer when empty).
+func New(base, token string) *Client {
+	if base == "" {
+		base = DefaultServer
+	}
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: http.DefaultClient}
+}
+
+func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}
+
+// do sends a request and decodes a 2xx answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("graft serve at %s: %w (is the daemon running? --server or GRAFT_SERVER)", c.Base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return readError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e api.Error
+	if json.Unmarshal(b, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(b))
+	}
+	return &Error{Status: resp.StatusCode, Message: e.Error, Fields: e.Fields}
+}
+
+// Submit creates a job.
+func (c *Client) Submit(ctx context.Context, req api.JobRequest) (*api.Job, error) {
+	var j api.Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", req, &j)
+}
+
+// SubmitRaw creates a job from a spec exactly as given (e.g. a file).
+func (c *Client) SubmitRaw(ctx context.Context, spec []byte) (*api.Job, error) {
+	var j api.Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", json.RawMessage(spec), &j)
+}
+
+// Jobs lists every job, oldest first.
+func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
+	var l api.JobList
+	return l.Jobs, c.do(ctx, http.MethodGet, "/v1/jobs", nil, &l)
+}
+
+// Job returns one job.
+func (c *Client) Job(ctx context.Context, id string) (*api.Job, error) {
+	var j api.Job
+	return &j, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
+}
+
+// Cancel asks the daemon to cancel a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
+	var j api.Job
+	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+":cancel", nil, &j)
+}
+
+// Models lists the registered models.
+func (c *Client) Models(ctx context.Context) ([]api.Model, error) {
+	var l api.ModelList
+	return l.Models, c.do(ctx, http.MethodGet, "/v1/models", nil, &l)
+}
+
+// Predict classifies encoded images with a model (version 0: latest) and
+// returns one row of class probabilities per image.
+func (c *Client) Predict(ctx context.Context, name string, version int, req api.PredictRequest) (*api.PredictResponse, error) {
+	path := "/v1/models/" + url.PathEscape(name)
+	if version > 0 {
+		path += "/versions/" + strconv.Itoa(version)
+	}
+	var out api.PredictResponse
+	return &out, c.do(ctx, http.MethodPost, path+":predict", req, &out)
+}
+
+// Inspect describes a SavedModel on the daemon's host.
+func (c *Client) Inspect(ctx context.Context, path string, tensors bool) (json.RawMessage, error) {
+	q := url.Values{"path": {path}}
+	if tensors {
+		q.Set("tensors", "true")
+	}
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/v1/backbones:inspect?"+q.Encode(), nil, &out)
+}
+
+// ErrStop, returned by an Events callback, ends the stream without error.
+var ErrStop = errors.New("client: stop")
+
+// Events streams a job's events after sequence number after, calling fn
+// for each, until the job ends (the daemon closes the stream), fn returns
+// an error, or ctx ends. With follow false it returns after the events
+// the job has now. It returns the last sequence number seen, with which a
+// broken stream can be resumed.
+func (c *Client) Events(ctx context.Context, id string, after uint64, follow bool, fn func(api.Event) error) (uint64, error) {
+	path := "/v1/jobs/" + url.PathEscape(id) + "/events"
+	if !follow {
+		path += "?follow=false"
+	}
+	req, err := c.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return after, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if after > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(after, 10))
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return after, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return after, readError(resp)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0 && len(data) > 0:
+			var e api.Event
+			if err := json.Unmarshal(data, &e); err != nil {
+				return after, fmt.Errorf("client: event stream: %w", err)
+			}
+			data = data[:0]
+			after = e.Seq
+			if err := fn(e); err != nil {
+				if errors.Is(err, ErrStop) {
+					return after, nil
+				}
+				return after, err
+			}
+		case bytes.HasPrefix(line, []byte("data: ")):
+			data = append(data, line[len("data: "):]...)
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return after, err
+	}
+	return after, ctx.Err()
+}

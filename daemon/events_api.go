@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// heartbeat keeps idle event streams open through proxies.
+const heartbeat = 15 * time.Second
+
+// jobEvents streams a job's events as Server-Sent Events: each with its
+// sequence number as id, from after Last-Event-ID (header) or ?after=N,
+// until the job ends (or the client or the daemon goes away); with
+// ?follow=false it sends the events there are now and ends.
+func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.store.Job(id); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	var after uint64
+	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("Last-Event-ID/after %q: want an event sequence number", v))
+			return
+		}
+		after = n
+	}
+	follow := r.URL.Query().Get("follow") != "false"
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		wake := s.hub.wait(id) // before reading, so no change slips between
+		j, err := s.store.Job(id)
+		if err != nil {
+			return
+		}
+		for {
+			evs, err := s.store.Events(id, after, 256)
+			if err != nil {
+				return
+			}
+			for _, e := range evs {
+				b, _ := json.Marshal(e)
+				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
+				after = e.Seq
+			}
+			if len(evs) < 256 {
+				break
+			}
+		}
+		flusher.Flush()
+		if j.State.Final() || !follow {
+			return
+		}
+		select {
+		case <-wake:
+		case <-tick.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		}
+	}
+}

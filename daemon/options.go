@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultListen is where graft serve listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8470"
+
+// ErrNeedToken refuses a listener other people can reach without a token.
+var ErrNeedToken = errors.New("daemon: a non-loopback listen address needs an API token: pass --token-file FILE or set GRAFT_TOKEN")
+
+// Options configure a daemon. Zero values take the defaults noted.
+type Options struct {
+	// DataDir holds the database, run directories, worker logs and the
+	// feature cache; the daemon creates nothing outside it.
+	DataDir string
+	// AllowRoots are the directories paths in specs and requests must
+	// resolve into (after symlinks); none means no path is accepted.
+	AllowRoots []string
+	// MaxConcurrent is how many workers run at once (default 1).
+	MaxConcurrent int
+	// QueueSize bounds the queued jobs; a submission beyond it gets 429
+	// (default 64).
+	QueueSize int
+	// MaxAttempts is how many failed attempts (crashes, reported errors)
+	// a job gets before it fails (default 3). Cancellations and daemon
+	// restarts do not count.
+	MaxAttempts int
+	// Backoff is the delay before the first retry, doubled per failure up
+	// to a minute (default 1s).
+	Backoff time.Duration
+	// Grace is how long a worker gets after SIGTERM before SIGKILL, on
+	// cancel and on shutdown (default 10s).
+	Grace time.Duration
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// every request but /healthz and /readyz.
+	Token string
+	// WorkerPath is the binary run as `WorkerPath worker` for CPU jobs
+	// (default: this executable).
+	WorkerPath string
+	// WorkerArgs are extra arguments for every worker (tests slow steps).
+	WorkerArgs []string
+	// CUDAWorkerPath is graft-cuda, for jobs on device cuda or cuda:N (the
+	// hook is workerCommand); without it such jobs are refused.
+	CUDAWorkerPath string
+	// GPUMemoryBudget is the bytes of device memory GPU jobs may claim
+	// together. CPU jobs bypass it; it is reported in /metrics.
+	GPUMemoryBudget int64
+	// MaxBodyBytes limits job and other small request bodies (default
+	// 1 MiB); MaxPredictBytes limits predict bodies (default 32 MiB).
+	MaxBodyBytes    int64
+	MaxPredictBytes int64
+	// ModelCacheSize is how many loaded models stay in memory (default 4).
+	ModelCacheSize int
+	Log            *zap.Logger
+}
+
+func (o *Options) defaults() error {
+	if o.DataDir == "" {
+		return fmt.Errorf("daemon: no data directory: pass --data-dir DIR")
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 1
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 64
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxPredictBytes <= 0 {
+		o.MaxPredictBytes = 32 << 20
+	}
+	if o.ModelCacheSize <= 0 {
+		o.ModelCacheSize = 4
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.WorkerPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("daemon: worker binary: %w", err)
+		}
+		o.WorkerPath = exe
+	}
+	return nil
+}
+
+// CheckListen refuses a listen address off the loopback without a token.
+func CheckListen(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("daemon: listen address %q: %w (use HOST:PORT, e.g. %s)", addr, err, DefaultListen)
+	}
+	if token != "" || IsLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("%w (listen address %q)", ErrNeedToken, addr)
+}
+
+// IsLoopback reports whether host names only the loopback interface; an
+// empty host (every interface) is not.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Layout of the data directory.
+func (s *Server) dbPath() string           { return filepath.Join(s.dataDir, "graft.db") }
+func (s *Server) runDir(id string) string  { return filepath.Join(s.dataDir, "runs", id) }
+func (s *Server) logPath(id string) string { return filepath.Join(s.dataDir, "logs", id+".log") }
+func (s *Server) cacheDir() string         { return filepath.Join(s.dataDir, "cache") }

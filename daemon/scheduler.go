@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/daemon/api"
+)
+
+// Scheduler errors the API maps to status codes.
+var (
+	ErrQueueFull    = errors.New("daemon: the job queue is full; retry later")
+	ErrShuttingDown = errors.New("daemon: shutting down")
+	ErrFinal        = errors.New("daemon: the job has already ended")
+)
+
+// scheduler runs queued jobs, at most MaxConcurrent at a time, each under
+// a supervisor goroutine.
+type scheduler struct {
+	s        *Server
+	mu       sync.Mutex
+	queue    []string                // queued job ids, first come first served
+	running  map[string]*supervision // jobs with a supervisor
+	stopping bool
+	wg       sync.WaitGroup
+}
+
+func newScheduler(s *Server) *scheduler {
+	return &scheduler{s: s, running: map[string]*supervision{}}
+}
+
+// recover requeues, in id order, every job the last daemon left queued or
+// running: a running job's open attempt is closed as interrupted and a
+// worker still alive from it is killed first.
+func (q *scheduler) recover() error {
+	jobs, err := q.s.store.Jobs()
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.State != api.Running && j.State != api.Queued {
+			continue
+		}
+		if j.State == api.Running {
+			for _, a := range j.Attempts {
+				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID) {
+					q.s.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
+					killStray(a.PID)
+				}
+			}
+			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.Event, error) {
+				closeAttempt(j, api.ExitInterrupted, "the daemon stopped without ending this attempt")
+				j.State = api.Queued
+				return []api.Event{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
+			})
+			if err != nil {
+				return err
+			}
+			q.s.hub.notify(j.ID, evs)
+		}
+		q.mu.Lock()
+		q.queue = append(q.queue, j.ID)
+		q.mu.Unlock()
+		q.s.log.Info("job requeued", zap.String("job", j.ID), zap.String("was", string(j.State)))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.dispatch()
+	return nil
+}
+
+// closeAttempt ends j's open attempt, if any.
+func closeAttempt(j *api.Job, exit, reason string) {
+	if n := len(j.Attempts); n > 0 && j.Attempts[n-1].End == nil {
+		now := time.Now().UTC()
+		j.Attempts[n-1].End, j.Attempts[n-1].Exit, j.Attempts[n-1].Reason = &now, exit, reason
+	}
+}
+
+// submit stores j as queued, unless the queue is full.
+func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopping {
+		return ErrShuttingDown
+	}
+	if len(q.queue) >= q.s.opts.QueueSize {
+		return ErrQueueFull
+	}
+	j.State = api.Queued
+	ev := api.Event{Type: "queued"}
+	if err := q.s.store.CreateJob(j, init, ev); err != nil {
+		return err
+	}
+	q.queue = append(q.queue, j.ID)
+	q.dispatch()
+	return nil
+}
+
+// dispatch starts supervisors while slots are free. Called with q.mu held.
+func (q *scheduler) dispatch() {
+	for !q.stopping && len(q.running) < q.s.opts.MaxConcurrent && len(q.queue) > 0 {
+		id := q.queue[0]
+		q.queue = q.queue[1:]
+		sv := newSupervision(q.s, id)
+		q.running[id] = sv
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			sv.run()
+			q.mu.Lock()
+			delete(q.running, id)
+			q.dispatch()
+			q.mu.Unlock()
+		}()
+	}
+	q.s.metrics.setQueue(len(q.queue), len(q.running))
+}
+
+// cancel ends a queued job at once and asks a running one's worker to
+// stop (SIGTERM, SIGKILL after the grace period).
+func (q *scheduler) cancel(id string) (*api.Job, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, err := q.s.store.Job(id)
+	if err != nil {
+		return nil, err
+	}
+	if j.State.Final() {
+		return j, fmt.Errorf("%w: %s is %s", ErrFinal, id, j.State)
+	}
+	if i := slices.Index(q.queue, id); i >= 0 {
+		q.queue = slices.Delete(q.queue, i, i+1)
+		j, evs, err := q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+			j.State, j.CancelReq = api.Cancelled, true
+			return []api.Event{{Type: "cancelled", Message: "cancelled while queued"}}, nil
+		})
+		q.s.hub.notify(id, evs)
+		q.s.metrics.setQueue(len(q.queue), len(q.running))
+		return j, err
+	}
+	j, _, err = q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+		j.CancelReq = true
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sv := q.running[id]; sv != nil {
+		sv.stop()
+	}
+	return j, nil
+}
+
+// shutdown stops taking jobs, stops every worker (SIGTERM, then SIGKILL
+// after the grace period) and waits for their supervisors, which leave
+// the jobs queued for the next start.
+func (q *scheduler) shutdown() {
+	q.mu.Lock()
+	q.stopping = true
+	for _, sv := range q.running {
+		sv.stop()
+	}
+	q.mu.Unlock()
+	q.wg.Wait()
+}
+
+func (q *scheduler) lengths() (queued, running int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue), len(q.running)
+}
+
+func (q *scheduler) isStopping() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.stopping
+}

@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Server is a running daemon: store, scheduler, serving and HTTP API.
+type Server struct {
+	opts    Options
+	log     *zap.Logger
+	store   *Store
+	sched   *scheduler
+	hub     *hub
+	models  *modelCache
+	metrics *metrics
+	roots   []string
+	dataDir string
+	ready   atomic.Bool
+	done    chan struct{} // closed when the daemon begins to stop
+}
+
+// New opens the daemon's state in opts.DataDir (creating it). Run starts
+// it; Close releases it when Run is not used.
+func New(opts Options) (*Server, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	roots, err := resolveRoots(opts.AllowRoots)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("daemon: data directory: %w", err)
+	}
+	abs, err := filepath.Abs(opts.DataDir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("daemon: data directory: %w", err)
+	}
+	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
+		models: newModelCache(opts.ModelCacheSize), metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
+	if s.store, err = OpenStore(s.dbPath()); err != nil {
+		return nil, err
+	}
+	s.sched = newScheduler(s)
+	return s, nil
+}
+
+// Close releases the store and the loaded models.
+func (s *Server) Close() error {
+	s.models.close()
+	return s.store.Close()
+}
+
+// Run resumes the jobs the last daemon left, serves the API on ln until
+// ctx ends, then stops: no new requests, workers stopped (SIGTERM, then
+// SIGKILL after the grace period) with their jobs left to resume at the
+// next start, and the store closed.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	defer s.Close()
+	if err := s.sched.recover(); err != nil {
+		return fmt.Errorf("daemon: resume jobs: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.ready.Store(true)
+	s.log.Info("graft serve listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", s.dataDir),
+		zap.Strings("allow_roots", s.roots), zap.Int("max_concurrent_jobs", s.opts.MaxConcurrent), zap.Int("queue_size", s.opts.QueueSize))
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.ready.Store(false)
+	close(s.done) // ends event streams
+	s.log.Info("stopping: stopping workers; their jobs resume at the next start")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	s.sched.shutdown()
+	s.log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ListenAndRun checks the address (a token off the loopback) and runs.
+func (s *Server) ListenAndRun(ctx context.Context, addr string) error {
+	if err := CheckListen(addr, s.opts.Token); err != nil {
+		s.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("daemon: listen: %w", err)
+	}
+	return s.Run(ctx, ln)
+}

@@ -1,0 +1,283 @@
+package daemon
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/graft-ml/graft/daemon/api"
+)
+
+// Sentinel errors of the store.
+var (
+	ErrNotFound = errors.New("daemon: not found")
+	ErrLocked   = errors.New("daemon: the database is in use by another graft serve")
+)
+
+var (
+	jobsBucket   = []byte("jobs")
+	eventsBucket = []byte("events") // one sub-bucket per job, keyed by seq
+	modelsBucket = []byte("models") // one sub-bucket per name, keyed by version
+)
+
+// Store is the durable state of the daemon in a bbolt file: jobs with
+// their attempts, each job's event log, and the registered models. Every
+// change is one transaction, fsynced before it returns.
+type Store struct {
+	db *bolt.DB
+}
+
+// OpenStore opens (creating) the database at path. A second daemon on
+// the same file gets ErrLocked instead of waiting.
+func OpenStore(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("daemon: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{jobsBucket, eventsBucket, modelsBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("daemon: init %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func key(n uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], n)
+	return k[:]
+}
+
+func getJob(tx *bolt.Tx, id string) (*api.Job, error) {
+	b := tx.Bucket(jobsBucket).Get([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	j := &api.Job{}
+	return j, json.Unmarshal(b, j)
+}
+
+func putJob(tx *bolt.Tx, j *api.Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(jobsBucket).Put([]byte(j.ID), b)
+}
+
+// appendEvents numbers evs after the job's last event and stores them.
+func appendEvents(tx *bolt.Tx, id string, evs []api.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	b, err := tx.Bucket(eventsBucket).CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		evs[i].Seq = seq
+		if evs[i].Time.IsZero() {
+			evs[i].Time = time.Now().UTC()
+		}
+		v, err := json.Marshal(evs[i])
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key(seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateJob gives j the next job id (and whatever init sets from it),
+// stores it and its first events.
+func (s *Store) CreateJob(j *api.Job, init func(j *api.Job), evs ...api.Event) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		seq, err := tx.Bucket(jobsBucket).NextSequence()
+		if err != nil {
+			return err
+		}
+		j.ID = fmt.Sprintf("job-%06d", seq)
+		now := time.Now().UTC()
+		j.Created, j.Updated = now, now
+		if init != nil {
+			init(j)
+		}
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		return appendEvents(tx, j.ID, evs)
+	})
+}
+
+// Update changes job id in one transaction: fn edits the job and returns
+// the events to append (numbered on return). An error from fn aborts.
+func (s *Store) Update(id string, fn func(j *api.Job) ([]api.Event, error)) (*api.Job, []api.Event, error) {
+	var j *api.Job
+	var evs []api.Event
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if j, err = getJob(tx, id); err != nil {
+			return err
+		}
+		if evs, err = fn(j); err != nil {
+			return err
+		}
+		j.Updated = time.Now().UTC()
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		return appendEvents(tx, id, evs)
+	})
+	return j, evs, err
+}
+
+// Succeed marks job id succeeded with the run's classes and summary,
+// registers its run as the next version of its model, and appends evs,
+// all in one transaction.
+func (s *Store) Succeed(id string, classes []string, fn func(j *api.Job), evs ...api.Event) (*api.Job, []api.Event, error) {
+	var j *api.Job
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if j, err = getJob(tx, id); err != nil {
+			return err
+		}
+		mb, err := tx.Bucket(modelsBucket).CreateBucketIfNotExists([]byte(j.Model))
+		if err != nil {
+			return err
+		}
+		v, err := mb.NextSequence()
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		m := api.Model{Name: j.Model, Version: int(v), JobID: j.ID, RunDir: j.RunDir, Classes: classes, Created: now}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := mb.Put(key(v), b); err != nil {
+			return err
+		}
+		j.State, j.Version, j.Updated = api.Succeeded, int(v), now
+		fn(j)
+		if err := putJob(tx, j); err != nil {
+			return err
+		}
+		return appendEvents(tx, id, evs)
+	})
+	return j, evs, err
+}
+
+// Job returns job id.
+func (s *Store) Job(id string) (*api.Job, error) {
+	var j *api.Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		j, err = getJob(tx, id)
+		return err
+	})
+	return j, err
+}
+
+// Jobs returns every job, oldest first.
+func (s *Store) Jobs() ([]api.Job, error) {
+	out := []api.Job{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(jobsBucket).ForEach(func(_, v []byte) error {
+			var j api.Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return err
+			}
+			out = append(out, j)
+			return nil
+		})
+	})
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out, err
+}
+
+// Events returns up to limit events of job id with Seq > after.
+func (s *Store) Events(id string, after uint64, limit int) ([]api.Event, error) {
+	var out []api.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(eventsBucket).Bucket([]byte(id))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e api.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Models returns every registered model version, by name then version.
+func (s *Store) Models() ([]api.Model, error) {
+	out := []api.Model{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(modelsBucket).ForEachBucket(func(name []byte) error {
+			return tx.Bucket(modelsBucket).Bucket(name).ForEach(func(_, v []byte) error {
+				var m api.Model
+				if err := json.Unmarshal(v, &m); err != nil {
+					return err
+				}
+				out = append(out, m)
+				return nil
+			})
+		})
+	})
+	return out, err
+}
+
+// Model returns a version of a model; version 0 is the latest.
+func (s *Store) Model(name string, version int) (*api.Model, error) {
+	var m *api.Model
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(modelsBucket).Bucket([]byte(name))
+		if b == nil {
+			return fmt.Errorf("%w: model %q", ErrNotFound, name)
+		}
+		var v []byte
+		if version == 0 {
+			_, v = b.Cursor().Last()
+		} else {
+			v = b.Get(key(uint64(version)))
+		}
+		if v == nil {
+			return fmt.Errorf("%w: model %q version %d", ErrNotFound, name, version)
+		}
+		m = &api.Model{}
+		return json.Unmarshal(v, m)
+	})
+	return m, err
+}

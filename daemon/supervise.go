@@ -1,0 +1,402 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// stepEventEvery throttles the step events a job's log keeps (epochs,
+// features and the end are always kept).
+const stepEventEvery = 500 * time.Millisecond
+
+// supervision runs one job's attempts until the job ends, is cancelled,
+// or the daemon stops.
+type supervision struct {
+	s      *Server
+	id     string
+	stopCh chan struct{} // closed on cancel and on shutdown
+	once   sync.Once
+}
+
+func newSupervision(s *Server, id string) *supervision {
+	return &supervision{s: s, id: id, stopCh: make(chan struct{})}
+}
+
+// stop asks the running worker to stop: SIGTERM, SIGKILL after Grace.
+func (sv *supervision) stop() { sv.once.Do(func() { close(sv.stopCh) }) }
+
+func (sv *supervision) stopped() bool {
+	select {
+	case <-sv.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (sv *supervision) log() *zap.Logger { return sv.s.log.With(zap.String("job", sv.id)) }
+
+// update changes the job and wakes its event streams.
+func (sv *supervision) update(fn func(j *api.Job) []api.Event) (*api.Job, error) {
+	j, evs, err := sv.s.store.Update(sv.id, func(j *api.Job) ([]api.Event, error) { return fn(j), nil })
+	if err != nil {
+		sv.log().Error("store update", zap.Error(err))
+	}
+	sv.s.hub.notify(sv.id, evs)
+	return j, err
+}
+
+func (sv *supervision) run() {
+	for {
+		j, err := sv.s.store.Job(sv.id)
+		if err != nil {
+			sv.log().Error("job vanished", zap.Error(err))
+			return
+		}
+		switch {
+		case j.CancelReq:
+			sv.update(func(j *api.Job) []api.Event {
+				j.State = api.Cancelled
+				return []api.Event{{Type: "cancelled"}}
+			})
+			return
+		case sv.s.sched.isStopping():
+			sv.update(func(j *api.Job) []api.Event { j.State = api.Queued; return nil })
+			return
+		}
+		fails := j.Failures()
+		if fails >= sv.s.opts.MaxAttempts {
+			last := j.Attempts[len(j.Attempts)-1]
+			msg := fmt.Sprintf("gave up after %d failed attempts; the last: %s", fails, last.Reason)
+			sv.update(func(j *api.Job) []api.Event {
+				j.State, j.Error = api.Failed, msg
+				return []api.Event{{Type: "failed", Message: msg}}
+			})
+			sv.s.metrics.jobEnded(sv.id)
+			return
+		}
+		if fails > 0 {
+			delay := min(sv.s.opts.Backoff<<(fails-1), time.Minute)
+			sv.log().Info("retrying after backoff", zap.Duration("delay", delay), zap.Int("failures", fails))
+			select {
+			case <-time.After(delay):
+			case <-sv.stopCh:
+				continue // cancelled or stopping: the checks above end it
+			}
+		}
+		if done := sv.attempt(j); done {
+			sv.s.metrics.jobEnded(sv.id)
+			return
+		}
+	}
+}
+
+// outcome is how an attempt ended.
+type outcome struct {
+	exit, reason string
+}
+
+// attempt runs one worker for j and records how it ended; it reports
+// whether the job is over (or handed back to the queue).
+func (sv *supervision) attempt(j *api.Job) bool {
+	log := sv.log()
+	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
+	_, err := os.Stat(ckpt)
+	resume := err == nil
+	if !resume && within(sv.s.dataDir, j.RunDir) {
+		// What an attempt left before its first checkpoint is not worth
+		// keeping: the worker starts the run afresh.
+		os.RemoveAll(j.RunDir)
+	}
+	n := len(j.Attempts) + 1
+	cmd, err := sv.s.workerCommand(j)
+	var logf *os.File
+	if err == nil {
+		logf, err = openLog(sv.s.logPath(j.ID))
+	}
+	tail := &tailBuffer{max: 2048}
+	var stdout io.ReadCloser
+	if err == nil {
+		defer logf.Close()
+		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
+		cmd.Stderr = io.MultiWriter(logf, tail)
+		if stdout, err = cmd.StdoutPipe(); err == nil {
+			err = cmd.Start()
+		}
+	}
+	if err != nil {
+		reason := fmt.Sprintf("cannot start the worker: %v", err)
+		log.Error("worker start", zap.Error(err))
+		sv.update(func(j *api.Job) []api.Event {
+			now := time.Now().UTC()
+			j.State = api.Running
+			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: api.ExitCrashed, Reason: reason})
+			return []api.Event{{Type: "crashed", Attempt: n, Message: reason}}
+		})
+		return false
+	}
+	pid := cmd.Process.Pid
+	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
+	sv.update(func(j *api.Job) []api.Event {
+		j.State = api.Running
+		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()})
+		msg := "starting"
+		if resume {
+			msg = "resuming from " + train.LastCkpt
+		}
+		return []api.Event{{Type: "attempt", Attempt: n, Message: msg}}
+	})
+	sv.s.metrics.attemptStarted()
+
+	done := make(chan struct{})
+	go sv.terminateOnStop(pid, done)
+	errMsg, sawDone := sv.follow(stdout, n, j.Spec.BatchSize)
+	waitErr := cmd.Wait()
+	close(done)
+
+	o := sv.judge(waitErr, errMsg, sawDone, tail.String())
+	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
+	sv.s.metrics.attemptEnded(o.exit)
+	switch o.exit {
+	case api.ExitSucceeded:
+		sv.succeed(j)
+		return true
+	case api.ExitError:
+		sv.update(func(j *api.Job) []api.Event {
+			closeAttempt(j, o.exit, o.reason)
+			j.State, j.Error = api.Failed, o.reason
+			return []api.Event{{Type: "failed", Attempt: n, Message: o.reason}}
+		})
+		return true
+	case api.ExitCancelled:
+		sv.update(func(j *api.Job) []api.Event {
+			closeAttempt(j, o.exit, o.reason)
+			j.State = api.Cancelled
+			return []api.Event{{Type: "cancelled", Attempt: n}}
+		})
+		return true
+	case api.ExitInterrupted:
+		sv.update(func(j *api.Job) []api.Event {
+			closeAttempt(j, o.exit, o.reason)
+			j.State = api.Queued
+			return []api.Event{{Type: "interrupted", Attempt: n, Message: o.reason}}
+		})
+		return true
+	}
+	sv.update(func(j *api.Job) []api.Event {
+		closeAttempt(j, o.exit, o.reason)
+		return []api.Event{{Type: "crashed", Attempt: n, Message: o.reason}}
+	})
+	return false
+}
+
+// judge says how an attempt ended, from the worker's exit and its lines.
+func (sv *supervision) judge(waitErr error, errMsg string, sawDone bool, stderrTail string) outcome {
+	j, err := sv.s.store.Job(sv.id)
+	switch {
+	case err == nil && j.CancelReq:
+		return outcome{api.ExitCancelled, "cancelled on request"}
+	case sv.stopped() && sv.s.sched.isStopping():
+		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
+	case waitErr == nil && sawDone:
+		return outcome{api.ExitSucceeded, ""}
+	}
+	var ee *exec.ExitError
+	signaled := errors.As(waitErr, &ee) && ee.Sys().(syscall.WaitStatus).Signaled()
+	if errMsg != "" && !signaled && waitErr != nil {
+		return outcome{api.ExitError, errMsg}
+	}
+	reason := "the worker exited without finishing the run"
+	if waitErr != nil {
+		reason = "the worker died: " + waitErr.Error()
+	}
+	if t := strings.TrimSpace(stderrTail); t != "" {
+		reason += "; its last output: " + lastLine(t)
+	}
+	return outcome{api.ExitCrashed, reason}
+}
+
+// terminateOnStop sends SIGTERM to the worker's process group when the
+// job is cancelled or the daemon stops, and SIGKILL after the grace.
+func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
+	select {
+	case <-done:
+		return
+	case <-sv.stopCh:
+	}
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(sv.s.opts.Grace):
+		sv.log().Warn("worker ignored SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.s.opts.Grace))
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// follow reads the worker's event lines until it closes stdout, keeping
+// them in the job's log (step events throttled), and returns the error
+// message it reported, if any, and whether it reported the end.
+func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	var lastKept, lastStep time.Time
+	for sc.Scan() {
+		raw := bytes.Clone(sc.Bytes())
+		var l WorkerLine
+		if err := json.Unmarshal(raw, &l); err != nil {
+			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
+			continue
+		}
+		now := time.Now()
+		ev := api.Event{Type: l.Event.Event, Attempt: attempt, Data: raw}
+		switch l.Event.Event {
+		case ErrorEvent:
+			errMsg = l.Message
+			ev.Message, ev.Data = l.Message, nil
+		case "done":
+			sawDone = true
+		case "step":
+			if l.Step > 1 {
+				sv.s.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
+			}
+			lastStep = now
+			if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
+				continue
+			}
+			lastKept = now
+		}
+		sv.update(func(j *api.Job) []api.Event {
+			setProgress(&j.Progress, l.Event)
+			return []api.Event{ev}
+		})
+	}
+	return errMsg, sawDone
+}
+
+func setProgress(p *api.Progress, e train.Event) {
+	switch e.Event {
+	case "step":
+		p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy = e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, e.Accuracy
+	case "epoch":
+		p.Epoch, p.Epochs = e.Epoch, e.Epochs
+		if e.Metrics != nil {
+			p.Loss, p.Accuracy = e.Metrics.Loss, e.Metrics.Accuracy
+		}
+	}
+}
+
+// succeed registers the finished run as the next version of its model.
+func (sv *supervision) succeed(j *api.Job) {
+	var classes []string
+	var summary train.Summary
+	err := train.ReadJSON(j.RunDir, train.ClassesFile, &classes)
+	if err == nil {
+		err = train.ReadJSON(j.RunDir, train.SummaryFile, &summary)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("the worker finished but the run is unreadable: %v", err)
+		sv.update(func(j *api.Job) []api.Event {
+			closeAttempt(j, api.ExitError, msg)
+			j.State, j.Error = api.Failed, msg
+			return []api.Event{{Type: "failed", Message: msg}}
+		})
+		return
+	}
+	j, evs, err := sv.s.store.Succeed(sv.id, classes, func(j *api.Job) {
+		closeAttempt(j, api.ExitSucceeded, "")
+		j.Summary = &summary
+	}, api.Event{Type: "succeeded"})
+	if err != nil {
+		sv.log().Error("store", zap.Error(err))
+		return
+	}
+	sv.s.hub.notify(sv.id, evs)
+	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
+}
+
+// workerCommand is the worker process for j: `graft worker` for CPU jobs.
+// CUDA jobs (device cuda or cuda:N) run `graft-cuda worker`
+// (Options.CUDAWorkerPath), which speaks the same protocol; GPU memory
+// admission against Options.GPUMemoryBudget belongs here too (not yet:
+// CPU jobs bypass it, and the budget is only reported).
+func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
+	bin := s.opts.WorkerPath
+	if strings.HasPrefix(j.Spec.Device, "cuda") {
+		if s.opts.CUDAWorkerPath == "" {
+			return nil, fmt.Errorf("job %s wants device cuda but this daemon has no graft-cuda worker", j.ID)
+		}
+		bin = s.opts.CUDAWorkerPath
+	}
+	spec, err := json.Marshal(j.Spec)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"worker", "--job", j.ID, "--log-format", "json"}, s.opts.WorkerArgs...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = bytes.NewReader(spec)
+	cmd.Dir = s.dataDir
+	cmd.SysProcAttr = workerAttr()
+	return cmd, nil
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+// killStray kills a worker left by a daemon that died and waits (a few
+// seconds at most) until it is gone.
+func killStray(pid int) {
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
