@@ -43,7 +43,7 @@ bench:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet -tags '$(TAGS)' ./...
+	$(GO) vet -tags '$(TAGS)' ./... ./testdata/gen
 	CGO_ENABLED=0 $(GO) vet -tags purego ./...
 
 tidy-check:
