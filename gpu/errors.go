@@ -1,6 +1,11 @@
 package gpu
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/graft-ml/graft/head"
+)
 
 // Sentinel errors; every error of this package wraps one of them (or a
 // head error such as head.ErrShape) with context.
@@ -9,7 +14,7 @@ var (
 	ErrNoCUDA = errors.New("gpu: this binary was built without CUDA support: build graft-cuda (make graft-cuda, i.e. go build -tags cuda ./cmd/graft-cuda) and run GPU work through it")
 	// ErrOutOfMemory: an allocation does not fit the memory budget or the
 	// device. The message names the request, the budget and what is in use.
-	ErrOutOfMemory = errors.New("gpu: out of memory")
+	ErrOutOfMemory = fmt.Errorf("gpu: %w", head.ErrOutOfMemory)
 	// ErrCUDA: the CUDA driver reported an error.
 	ErrCUDA = errors.New("gpu: CUDA error")
 	// ErrContextLost: a kernel faulted; the CUDA context is unusable for the

@@ -8,6 +8,10 @@ var (
 	ErrShape = errors.New("head: shape mismatch")
 	// ErrNonFinite: a NaN or Inf appeared in features or in the loss.
 	ErrNonFinite = errors.New("head: non-finite value")
+	// ErrOutOfMemory: the device cannot hold an allocation. Devices wrap
+	// it with the request and their budget; the trainer then streams the
+	// features instead of keeping them resident.
+	ErrOutOfMemory = errors.New("head: device out of memory")
 )
 
 // Buffer is float32 storage on one device. Only the Ops that allocated it

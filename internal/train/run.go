@@ -311,22 +311,32 @@ func (r *runner) prepareModel() error {
 }
 
 // source puts a feature set on the device: all of it when it is in
-// memory, else one batch at a time from the cache.
+// memory and fits the device, else one batch at a time (from host memory
+// or the cache).
 func (r *runner) source(set *features.Set) (head.Source, error) {
 	if !set.Resident() {
-		buf, err := r.ops.Alloc(r.cfg.BatchSize * set.Size)
-		if err != nil {
-			return nil, err
-		}
-		r.free = append(r.free, buf)
-		return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, r.cfg.BatchSize*set.Size)}, nil
+		return r.streamed(set)
 	}
 	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
+	if errors.Is(err, head.ErrOutOfMemory) {
+		r.log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", r.ops.Device()), zap.Error(err))
+		return r.streamed(set)
+	}
 	if err != nil {
 		return nil, err
 	}
 	r.free = append(r.free, buf)
 	return head.Resident{Buf: buf}, nil
+}
+
+// streamed sets up a source that copies each batch to the device.
+func (r *runner) streamed(set *features.Set) (head.Source, error) {
+	buf, err := r.ops.Alloc(r.cfg.BatchSize * set.Size)
+	if err != nil {
+		return nil, err
+	}
+	r.free = append(r.free, buf)
+	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, r.cfg.BatchSize*set.Size)}, nil
 }
 
 // streamed copies each batch's features from the cache to the device.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -245,4 +246,32 @@ func TestRunDirectoryContents(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, ErrRunDir) || !strings.Contains(err.Error(), "--resume") {
 		t.Errorf("reusing a run directory: %v", err)
 	}
+}
+
+// smallDevice is the CPU with little memory: allocations above limit
+// floats fail as a GPU's would.
+type smallDevice struct {
+	*head.CPUOps
+	limit int
+}
+
+func (d smallDevice) Alloc(n int) (head.Buffer, error) {
+	if n > d.limit {
+		return nil, fmt.Errorf("%w: %d floats over a budget of %d", head.ErrOutOfMemory, n, d.limit)
+	}
+	return d.CPUOps.Alloc(n)
+}
+
+func TestFeaturesOverTheDeviceStream(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6)
+	resident := smallConfig(t, data, 2)
+	if _, err := Run(context.Background(), resident, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	small := smallConfig(t, data, 2)
+	// Room for the parameters and a batch, not for 48 samples of 7x7x64.
+	if _, err := Run(context.Background(), small, Options{Ops: smallDevice{head.NewCPUOps(), 16 * 7 * 7 * 64}}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "streamed to a small device vs resident", params(t, filepath.Join(small.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
 }
