@@ -34,8 +34,10 @@
 // killed). Interrupted attempts do not count against MaxAttempts.
 //
 // GPU jobs: workerCommand runs `graft-cuda worker` (--cuda-worker) for a
-// job on device cuda or cuda:N (refused with 400 when none is configured);
-// it is also where GPU memory admission against Options.GPUMemoryBudget
-// belongs, which is not implemented: CPU jobs bypass it and the budget is
-// only reported in /metrics.
+// job on device cuda or cuda:N (refused with 400 when none is configured).
+// With a --gpu-memory-budget, each GPU job's footprint is computed at
+// submission from its data, tap and head (train.EstimateFootprint: all
+// features resident when they fit, else streamed); a job that cannot fit
+// is refused with the numbers, and the scheduler starts a GPU job only
+// when its reservation fits beside the running ones. CPU jobs bypass it.
 package daemon

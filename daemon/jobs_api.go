@@ -60,8 +60,32 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 			return fe
 		}
 		add("spec", "%v", err)
+		return bad
+	}
+	if strings.HasPrefix(c.Device, "cuda") && s.opts.GPUMemoryBudget > 0 {
+		need, err := s.gpuNeed(c)
+		if err != nil {
+			add("device", "%v", err)
+		}
+		req.GPUBytes = need
 	}
 	return bad
+}
+
+// gpuNeed is the device memory a GPU job reserves: all of its features
+// when they fit the budget, else what streaming them needs. A job that
+// does not fit even then is refused with the numbers.
+func (s *Server) gpuNeed(c *train.Config) (int64, error) {
+	f, err := train.EstimateFootprint(*c)
+	if err != nil {
+		return 0, fmt.Errorf("sizing the job's GPU memory: %w", err)
+	}
+	need, ok := f.Need(s.opts.GPUMemoryBudget)
+	if !ok {
+		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, batch scratch %d), over the daemon's --gpu-memory-budget of %d: lower batch_size, pick a smaller tap or head, or raise the budget",
+			need, f.ParamBytes, f.ScratchBytes, s.opts.GPUMemoryBudget)
+	}
+	return need, nil
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +98,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeFields(w, bad)
 		return
 	}
-	j := &api.Job{Spec: req.Config, Model: req.Model}
+	j := &api.Job{Spec: req.Config, Model: req.Model, GPUBytes: req.GPUBytes}
 	err := s.sched.submit(j, func(j *api.Job) {
 		j.RunDir = s.runDir(j.ID)
 		j.Spec.Out = j.RunDir

@@ -17,21 +17,22 @@ var predictBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 // metrics are the daemon's Prometheus metrics, written by hand in the
 // text exposition format.
 type metrics struct {
-	mu             sync.Mutex
-	queued         int
-	running        int
-	stepSum        float64
-	stepCount      uint64
-	imagesPerSec   map[string]float64 // per running job, smoothed
-	attempts       uint64
-	attemptEnds    map[string]uint64
-	predictCounts  []uint64 // per bucket, plus +Inf
-	predictSum     float64
-	predictCount   uint64
-	predictImages  uint64
-	predictErrors  uint64
-	requests       map[int]uint64
-	gpuBudgetBytes int64
+	mu              sync.Mutex
+	queued          int
+	running         int
+	stepSum         float64
+	stepCount       uint64
+	imagesPerSec    map[string]float64 // per running job, smoothed
+	attempts        uint64
+	attemptEnds     map[string]uint64
+	predictCounts   []uint64 // per bucket, plus +Inf
+	predictSum      float64
+	predictCount    uint64
+	predictImages   uint64
+	predictErrors   uint64
+	requests        map[int]uint64
+	gpuBudgetBytes  int64
+	gpuClaimedBytes int64
 }
 
 func newMetrics(gpuBudget int64) *metrics {
@@ -42,6 +43,12 @@ func newMetrics(gpuBudget int64) *metrics {
 func (m *metrics) setQueue(queued, running int) {
 	m.mu.Lock()
 	m.queued, m.running = queued, running
+	m.mu.Unlock()
+}
+
+func (m *metrics) setGPUClaimed(n int64) {
+	m.mu.Lock()
+	m.gpuClaimedBytes = n
 	m.mu.Unlock()
 }
 
@@ -151,7 +158,7 @@ func (m *metrics) write(w io.Writer, byState map[api.State]int) {
 	help("graft_gpu_memory_budget_bytes", "gauge", "Device memory GPU jobs may claim (CPU jobs bypass it).")
 	fmt.Fprintf(w, "graft_gpu_memory_budget_bytes %d\n", m.gpuBudgetBytes)
 	help("graft_gpu_memory_claimed_bytes", "gauge", "Device memory claimed by running GPU jobs.")
-	fmt.Fprintf(w, "graft_gpu_memory_claimed_bytes %d\n", 0)
+	fmt.Fprintf(w, "graft_gpu_memory_claimed_bytes %d\n", m.gpuClaimedBytes)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -26,12 +26,13 @@ type scheduler struct {
 	mu       sync.Mutex
 	queue    []string                // queued job ids, first come first served
 	running  map[string]*supervision // jobs with a supervisor
+	gpuBytes map[string]int64        // GPU memory reserved by running jobs
 	stopping bool
 	wg       sync.WaitGroup
 }
 
 func newScheduler(s *Server) *scheduler {
-	return &scheduler{s: s, running: map[string]*supervision{}}
+	return &scheduler{s: s, running: map[string]*supervision{}, gpuBytes: map[string]int64{}}
 }
 
 // recover requeues, in id order, every job the last daemon left queued or
@@ -102,24 +103,55 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 	return nil
 }
 
-// dispatch starts supervisors while slots are free. Called with q.mu held.
+// dispatch starts supervisors, first come first served, while slots are
+// free; a GPU job waits (letting later jobs pass) until the GPU memory it
+// reserves fits beside the running jobs'. Called with q.mu held.
 func (q *scheduler) dispatch() {
-	for !q.stopping && len(q.running) < q.s.opts.MaxConcurrent && len(q.queue) > 0 {
-		id := q.queue[0]
-		q.queue = q.queue[1:]
+	for i := 0; !q.stopping && len(q.running) < q.s.opts.MaxConcurrent && i < len(q.queue); {
+		id := q.queue[i]
+		need := q.gpuNeed(id)
+		if need > 0 && q.gpuClaimed()+need > q.s.opts.GPUMemoryBudget {
+			i++
+			continue
+		}
+		q.queue = slices.Delete(q.queue, i, i+1)
 		sv := newSupervision(q.s, id)
 		q.running[id] = sv
+		q.gpuBytes[id] = need
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
 			sv.run()
 			q.mu.Lock()
 			delete(q.running, id)
+			delete(q.gpuBytes, id)
 			q.dispatch()
 			q.mu.Unlock()
 		}()
 	}
 	q.s.metrics.setQueue(len(q.queue), len(q.running))
+	q.s.metrics.setGPUClaimed(q.gpuClaimed())
+}
+
+// gpuNeed is the GPU memory job id reserves (0 for CPU jobs, or when the
+// daemon has no budget).
+func (q *scheduler) gpuNeed(id string) int64 {
+	if q.s.opts.GPUMemoryBudget <= 0 {
+		return 0
+	}
+	j, err := q.s.store.Job(id)
+	if err != nil {
+		return 0
+	}
+	return j.GPUBytes
+}
+
+func (q *scheduler) gpuClaimed() int64 {
+	var n int64
+	for _, b := range q.gpuBytes {
+		n += b
+	}
+	return n
 }
 
 // cancel ends a queued job at once and asks a running one's worker to

@@ -332,9 +332,7 @@ func (sv *supervision) succeed(j *api.Job) {
 
 // workerCommand is the worker process for j: `graft worker` for CPU jobs.
 // CUDA jobs (device cuda or cuda:N) run `graft-cuda worker`
-// (Options.CUDAWorkerPath), which speaks the same protocol; GPU memory
-// admission against Options.GPUMemoryBudget belongs here too (not yet:
-// CPU jobs bypass it, and the budget is only reported).
+// (Options.CUDAWorkerPath), which speaks the same protocol.
 func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
 	bin := s.opts.WorkerPath
 	if strings.HasPrefix(j.Spec.Device, "cuda") {

@@ -31,6 +31,9 @@ func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cance
 type JobRequest struct {
 	train.Config
 	Model string `json:"model,omitempty"`
+	// GPUBytes is set by the daemon (its admission control), never read
+	// from a request.
+	GPUBytes int64 `json:"-"`
 }
 
 // Exit reasons of an attempt.
@@ -78,6 +81,9 @@ type Job struct {
 	Error     string         `json:"error,omitempty"`
 	Summary   *train.Summary `json:"summary,omitempty"`
 	CancelReq bool           `json:"cancel_requested,omitempty"`
+	// GPUBytes is the device memory a GPU job reserves while it runs,
+	// computed from its data, tap and head (train.Footprint).
+	GPUBytes int64 `json:"gpu_bytes,omitempty"`
 }
 
 // Failures counts the attempts that count against the retry limit:

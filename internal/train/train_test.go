@@ -275,3 +275,31 @@ func TestFeaturesOverTheDeviceStream(t *testing.T) {
 	}
 	equalParams(t, "streamed to a small device vs resident", params(t, filepath.Join(small.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
 }
+
+func TestFootprintByHand(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 3) // 30 images
+	cfg := smallConfig(t, data, 1)
+	cfg.Defaults()
+	f, err := EstimateFootprint(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// conv2d_2 is 7x7x64; head conv:16 with 3x3 kernels, 10 classes:
+	// 3*3*64*16 + 16*10 + 16 + 10 = 9402 parameters, times 4 (parameters,
+	// gradients, Adam's two moments), 4 bytes each.
+	const perSample = 7 * 7 * 64 * 4
+	want := Footprint{Samples: 30, FeatureBytes: 30 * perSample, ParamBytes: 9402 * 4 * 4,
+		ScratchBytes: 4*(2*16*49*16+4*16*(16+10)) + 16*perSample}
+	if f != want {
+		t.Errorf("footprint %+v, want %+v", f, want)
+	}
+	if need, ok := f.Need(f.Resident()); !ok || need != f.Resident() {
+		t.Errorf("resident fit: %d %v", need, ok)
+	}
+	if need, ok := f.Need(f.Resident() - 1); !ok || need != f.Streaming() {
+		t.Errorf("streaming fit: %d %v", need, ok)
+	}
+	if _, ok := f.Need(f.Streaming() - 1); ok {
+		t.Error("a job over even the streaming footprint was admitted")
+	}
+}

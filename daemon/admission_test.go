@@ -1,0 +1,79 @@
+package daemon_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// cpuStandIn is a "graft-cuda worker" for a host without a GPU: a real
+// subprocess that rewrites the job's device to cpu and runs graft worker.
+func cpuStandIn(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "graft-cuda")
+	script := "#!/bin/sh\nsed 's/\"device\":\"cuda[^\"]*\"/\"device\":\"cpu\"/' | exec " + graftBin + " \"$@\"\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestGPUAdmission sizes GPU jobs from their data, tap and head, refuses
+// one that cannot fit, and runs two that fit only one at a time one after
+// the other.
+func TestGPUAdmission(t *testing.T) {
+	f := newFixture(t, 5)
+	req := f.spec(2)
+	req.Device = "cuda"
+	cfg := req.Config
+	cfg.Defaults()
+	fp, err := train.EstimateFootprint(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := fp.Resident() + fp.Resident()/2 // one job fits, two do not
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxConcurrent: 2, GPUMemoryBudget: budget,
+		CUDAWorkerPath: cpuStandIn(t), WorkerArgs: []string{"--step-delay", "30ms"}})
+	ctx := context.Background()
+
+	a, err := s.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.GPUBytes != fp.Resident() {
+		t.Errorf("job reserves %d bytes, its resident footprint is %d", a.GPUBytes, fp.Resident())
+	}
+	b, err := s.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s.Client, a.ID, 30*time.Second, "running", func(j *api.Job) bool { return j.State == api.Running })
+	time.Sleep(300 * time.Millisecond)
+	if j, _ := s.Job(ctx, b.ID); j.State != api.Queued {
+		t.Errorf("second GPU job is %s while the first holds the budget", j.State)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if j := waitFinal(t, s.Client, id); j.State != api.Succeeded {
+			t.Fatalf("job %s: %s %s", id, j.State, j.Error)
+		}
+	}
+	ja, _ := s.Job(ctx, a.ID)
+	jb, _ := s.Job(ctx, b.ID)
+	if !jb.Attempts[0].Start.After(*ja.Attempts[0].End) && !jb.Attempts[0].Start.Equal(*ja.Attempts[0].End) {
+		t.Errorf("the GPU jobs overlapped: a ended %v, b started %v", ja.Attempts[0].End, jb.Attempts[0].Start)
+	}
+
+	// A budget below even the streaming footprint: refused with numbers.
+	tiny := startServer(t, daemon.Options{AllowRoots: f.roots, GPUMemoryBudget: fp.Streaming() - 1, CUDAWorkerPath: cpuStandIn(t)})
+	_, err = tiny.Submit(ctx, req)
+	if apiStatus(err) != 400 || !strings.Contains(err.Error(), "--gpu-memory-budget") {
+		t.Errorf("job over the budget: %v", err)
+	}
+}
