@@ -54,10 +54,19 @@ func TestGPUAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, s.Client, a.ID, 30*time.Second, "running", func(j *api.Job) bool { return j.State == api.Running })
-	time.Sleep(300 * time.Millisecond)
-	if j, _ := s.Job(ctx, b.ID); j.State != api.Queued {
-		t.Errorf("second GPU job is %s while the first holds the budget", j.State)
+	// While either runs, the other must not: poll until both have ended.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		ja, err1 := s.Job(ctx, a.ID)
+		jb, err2 := s.Job(ctx, b.ID)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if ja.State == api.Running && jb.State == api.Running {
+			t.Fatal("both GPU jobs run at once, over the budget")
+		}
+		if ja.State.Final() && jb.State.Final() {
+			break
+		}
 	}
 	for _, id := range []string{a.ID, b.ID} {
 		if j := waitFinal(t, s.Client, id); j.State != api.Succeeded {
