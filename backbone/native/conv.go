@@ -84,17 +84,20 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 		gemm.Sgemm(false, false, m, o, k, 1, x, k, f, o, 0, y, o)
 		return
 	}
+	// Each core convolves its share of the output rows chunk by chunk
+	// (im2col, then GEMM): one core's im2col overlaps another's GEMM, and
+	// each patch matrix is still in cache when the GEMM reads it.
 	chunk := max(1, min(m, im2colBudget/k))
-	col := make([]float32, chunk*k)
-	for r0 := 0; r0 < m; r0 += chunk {
-		r1 := min(r0+chunk, m)
-		parallel.For(r1-r0, parallel.Grain(k), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				im2colRow(g, x, col[r*k:(r+1)*k], r0+r)
+	parallel.For(m, chunk, func(lo, hi int) {
+		col := make([]float32, min(chunk, hi-lo)*k)
+		for r0 := lo; r0 < hi; r0 += chunk {
+			r1 := min(r0+chunk, hi)
+			for r := r0; r < r1; r++ {
+				im2colRow(g, x, col[(r-r0)*k:(r-r0+1)*k], r)
 			}
-		})
-		gemm.Sgemm(false, false, r1-r0, o, k, 1, col, k, f, o, 0, y[r0*o:], o)
-	}
+			gemm.Sgemm(false, false, r1-r0, o, k, 1, col, k, f, o, 0, y[r0*o:], o)
+		}
+	})
 }
 
 // im2colRow writes the receptive field of output pixel r (over n, oy, ox)
@@ -104,8 +107,17 @@ func im2colRow(g geom, x, dst []float32, r int) {
 	oy := (r / g.ow) % g.oh
 	n := r / (g.ow * g.oh)
 	iy0, ox0 := oy*g.sh-g.pt, ox*g.sw-g.pl
+	// Undilated and inside the image horizontally, a kernel row is one
+	// contiguous run of kw*c input values: copy it at once.
+	whole := g.dw == 1 && ox0 >= 0 && ox0+g.kw <= g.w
+	run := g.kw * g.c
 	for ky := range g.kh {
 		iy := iy0 + ky*g.dh
+		if whole && iy >= 0 && iy < g.h {
+			s := ((n*g.h+iy)*g.w + ox0) * g.c
+			copy(dst[ky*run:(ky+1)*run], x[s:s+run])
+			continue
+		}
 		for kx := range g.kw {
 			ix := ox0 + kx*g.dw
 			d := dst[(ky*g.kw+kx)*g.c : (ky*g.kw+kx+1)*g.c]

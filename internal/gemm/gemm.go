@@ -1,6 +1,10 @@
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/internal/parallel"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
 // where op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is
@@ -21,8 +25,19 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		}
 		return
 	}
-	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	// Split the rows of C across cores; op(A)'s rows are A's rows, or
+	// its columns when transposed.
+	parallel.For(m, max(1, minWork/(n*k)), func(lo, hi int) {
+		ao := lo * lda
+		if transA {
+			ao = lo
+		}
+		sgemm(transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+	})
 }
+
+// minWork is the multiply-adds below which a GEMM runs on one core.
+const minWork = 1 << 18
 
 // checkOperand panics when a caller passes a slice too short for the shape:
 // that is a programming error inside graft, never user input, and letting it

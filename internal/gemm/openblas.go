@@ -11,6 +11,11 @@ import "C"
 // Backend names the matrix routine this build uses.
 const Backend = "openblas"
 
+// OpenBLAS runs single-threaded: Sgemm splits the work across cores
+// itself, so that OpenBLAS's own threads never wake for small products
+// or contend with goroutines that already use every core.
+func init() { C.openblas_set_num_threads(1) }
+
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
 	if transA {
