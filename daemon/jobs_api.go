@@ -28,6 +28,9 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 	if c.CacheDir != "" {
 		add("cache_dir", "set by the daemon (under its --data-dir); leave it out")
 	}
+	if len(c.AllowRoots) > 0 {
+		add("allow_roots", "set by the daemon (its --allow-root); leave it out")
+	}
 	for _, f := range []struct {
 		name string
 		p    *string
@@ -53,6 +56,7 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 	}
 	c.Out = s.runDir("pending") // replaced by the job's own
 	c.CacheDir = s.cacheDir()
+	c.AllowRoots = s.roots // the worker confines every file the data names
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		var fe train.FieldErrors

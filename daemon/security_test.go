@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/api"
 )
 
 // Bad requests get the right 4xx with a message, and nothing is created:
@@ -154,5 +155,27 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b)
 		}
+	}
+}
+
+// A file inside an allowed data folder that links outside the roots fails
+// the job in its worker, naming the file; nothing outside is read.
+func TestSymlinkedSampleOutsideRootsFailsTheJob(t *testing.T) {
+	f := newFixture(t, 3)
+	outside := filepath.Join(t.TempDir(), "secret.png")
+	if err := os.WriteFile(outside, []byte("not for the daemon"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(f.data, "3", "escape.png")); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	j, err := s.Submit(context.Background(), f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitFinal(t, s.Client, j.ID)
+	if j.State != api.Failed || !strings.Contains(j.Error, "outside") || !strings.Contains(j.Error, "escape.png") {
+		t.Errorf("job %s: %q", j.State, j.Error)
 	}
 }

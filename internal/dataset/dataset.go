@@ -34,6 +34,8 @@ var (
 	ErrBadFile = errors.New("dataset: bad image file")
 	// ErrArgument: an invalid argument from the caller (size, mode, policy).
 	ErrArgument = errors.New("dataset: invalid argument")
+	// ErrOutsideRoots: a file lies outside the directories allowed.
+	ErrOutsideRoots = errors.New("dataset: file outside the allowed roots")
 )
 
 // Source kinds, as reported in Dataset.Kind.
@@ -50,6 +52,11 @@ type Options struct {
 	// label is an error, and classes without samples are allowed. When nil,
 	// the classes come from the data (sorted) and at least two are needed.
 	Classes []string
+	// Roots, when set, confine every file the data set reads (images,
+	// TFRecord files, whatever a CSV names) to these directories, after
+	// following symlinks: the daemon's --allow-root. They must be absolute
+	// and already resolved.
+	Roots []string
 }
 
 // Sample is one labelled image.
@@ -222,6 +229,12 @@ func Open(path string, opts Options) (*Dataset, error) {
 		ds  *Dataset
 		err error
 	)
+	list := strings.Contains(path, ",") || hasGlobMeta(path)
+	if !list {
+		if err := confine(path, opts.Roots); err != nil {
+			return nil, err
+		}
+	}
 	st, statErr := os.Stat(path)
 	ext := strings.ToLower(filepath.Ext(path))
 	switch {
@@ -231,9 +244,14 @@ func Open(path string, opts Options) (*Dataset, error) {
 		ds, err = openCSV(path, opts)
 	case statErr == nil && isRecordExt(ext):
 		ds, err = openTFRecords(path, []string{path}, opts)
-	case strings.Contains(path, ",") || hasGlobMeta(path):
+	case list:
 		var files []string
 		files, err = expandRecordPaths(path)
+		for _, f := range files {
+			if err == nil {
+				err = confine(f, opts.Roots)
+			}
+		}
 		if err == nil {
 			ds, err = openTFRecords(path, files, opts)
 		}
@@ -250,7 +268,44 @@ func Open(path string, opts Options) (*Dataset, error) {
 	if err := ds.validate(opts); err != nil {
 		return nil, err
 	}
+	if len(opts.Roots) > 0 {
+		checked := map[string]bool{}
+		for _, smp := range ds.Samples {
+			if !checked[smp.Path] {
+				if err := confine(smp.Path, opts.Roots); err != nil {
+					return nil, fmt.Errorf("%w (sample %s)", err, smp.ID)
+				}
+				checked[smp.Path] = true
+			}
+		}
+	}
 	return ds, nil
+}
+
+// confine checks that path, with every symlink followed, lies inside one
+// of roots (no roots: anything goes). A missing file passes: reading it
+// later reports it as a bad file.
+func confine(path string, roots []string) error {
+	if len(roots) == 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrOutsideRoots, path, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrOutsideRoots, path, err)
+	}
+	for _, r := range roots {
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s resolves to %s, outside %v", ErrOutsideRoots, path, real, roots)
 }
 
 // validate applies the checks every source shares.

@@ -165,3 +165,46 @@ func TestSlice(t *testing.T) {
 		t.Error("clamping")
 	}
 }
+
+func TestRootsConfineEveryFile(t *testing.T) {
+	inside, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret.png")
+	writeFile(t, secret, pngBytes(t, 2, 2, gray(1)))
+	data := filepath.Join(inside, "data")
+	for _, c := range []string{"a", "b"} {
+		writeFile(t, filepath.Join(data, c, "ok.png"), pngBytes(t, 2, 2, gray(2)))
+	}
+	roots := []string{mustEval(t, inside)}
+	if _, err := Open(data, Options{Roots: roots}); err != nil {
+		t.Fatalf("data inside the roots: %v", err)
+	}
+
+	// A symlinked image pointing outside.
+	os.Symlink(secret, filepath.Join(data, "a", "link.png"))
+	if _, err := Open(data, Options{Roots: roots}); !errors.Is(err, ErrOutsideRoots) || !strings.Contains(err.Error(), "link.png") {
+		t.Errorf("symlink escape: %v", err)
+	}
+	os.Remove(filepath.Join(data, "a", "link.png"))
+
+	// A CSV inside naming a file outside, by absolute path and by "..".
+	for _, p := range []string{secret, filepath.Join("..", "..", filepath.Base(outside), "secret.png")} {
+		csv := filepath.Join(data, "m.csv")
+		os.WriteFile(csv, []byte("a/ok.png,a\nb/ok.png,b\n"+p+",a\n"), 0o644)
+		if _, err := Open(csv, Options{Roots: roots}); !errors.Is(err, ErrOutsideRoots) {
+			t.Errorf("CSV naming %s: %v", p, err)
+		}
+	}
+	// The data path itself.
+	if _, err := Open(outside, Options{Roots: roots}); !errors.Is(err, ErrOutsideRoots) {
+		t.Errorf("data outside: %v", err)
+	}
+}
+
+func mustEval(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -54,6 +54,9 @@ type Config struct {
 	CacheDir     string `json:"cache_dir,omitempty"`
 	MemoryBudget int64  `json:"memory_budget,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
+	// AllowRoots confines every data file the job reads (set by the
+	// daemon from its --allow-root; empty: no confinement).
+	AllowRoots []string `json:"allow_roots,omitempty"`
 
 	Out string `json:"out"`
 }

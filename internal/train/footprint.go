@@ -49,7 +49,7 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 		if path == "" {
 			continue
 		}
-		ds, err := dataset.Open(path, dataset.Options{})
+		ds, err := dataset.Open(path, dataset.Options{Roots: cfg.AllowRoots})
 		if err != nil {
 			return Footprint{}, err
 		}

@@ -226,12 +226,12 @@ func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
 			return nil, nil, err
 		}
 	}
-	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known})
+	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known, Roots: r.cfg.AllowRoots})
 	if err != nil {
 		return nil, nil, err
 	}
 	if r.cfg.Val != "" {
-		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes})
+		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes, Roots: r.cfg.AllowRoots})
 		return ds, val, err
 	}
 	train, val := dataset.Split(ds, r.cfg.ValSplit, r.cfg.Seed)
