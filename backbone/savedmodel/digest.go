@@ -13,13 +13,17 @@ import (
 // Digest is the SHA-256 of every regular file of the SavedModel directory
 // (relative path, size and content, in lexical order): any change to the
 // graph, the variables or the assets changes it. Feature caches key on it.
-func (m *Model) Digest() (string, error) {
+func (m *Model) Digest() (string, error) { return DigestDir(m.Dir) }
+
+// DigestDir is Model.Digest of the SavedModel in dir, without loading it:
+// it depends on the files only, never on the engine that runs them.
+func DigestDir(dir string) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(m.Dir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		rel, err := filepath.Rel(m.Dir, path)
+		rel, err := filepath.Rel(dir, path)
 		if err != nil {
 			return err
 		}
@@ -37,7 +41,7 @@ func (m *Model) Digest() (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("savedmodel: digest %s: %w", m.Dir, err)
+		return "", fmt.Errorf("savedmodel: digest %s: %w", dir, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

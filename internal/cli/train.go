@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
@@ -35,6 +36,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	c := &job.Config
 	f := cmd.Flags()
 	f.StringVar(&c.Backbone, "backbone", "", "SavedModel directory of the frozen backbone")
+	f.StringVar(&c.Engine, "engine", engine.Native, "backbone engine: native (pure Go) or tensorflow (libtensorflow; binaries built with -tags tensorflow)")
 	f.StringSliceVar(&c.Tags, "tags", []string{"serve"}, "meta graph tag set")
 	f.StringVar(&c.Signature, "signature", "serving_default", "signature whose input feeds the images")
 	f.StringVar(&c.Tap, "tap", "", "intermediate tensor the head reads: node:idx, a node inside a function, or a Keras layer name (graft inspect --tensors lists them)")
@@ -60,6 +62,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.MinDelta, "min-delta", 0, "smallest change that counts as an improvement")
 	f.Uint64Var(&c.Seed, "seed", 0, "seed for initialisation, split and shuffling")
 	f.StringVar(&c.Device, "device", "cpu", "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu)")
+	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&c.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&c.MemoryBudget, "memory-budget", 4<<30, "bytes of features kept in memory; above it they stream from the cache")
 	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/engine"
+	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/images"
@@ -17,7 +20,10 @@ var ErrConfig = errors.New("train: invalid config")
 // Config is one fine-tuning job. Its JSON form is the job spec the daemon
 // accepts and the config.json of a run.
 type Config struct {
-	Backbone  string   `json:"backbone"`
+	Backbone string `json:"backbone"`
+	// Engine runs the backbone: "native" (pure Go) or "tensorflow"
+	// (libtensorflow; binaries built with -tags tensorflow).
+	Engine    string   `json:"engine"`
 	Tags      []string `json:"tags,omitempty"`
 	Signature string   `json:"signature,omitempty"`
 	Tap       string   `json:"tap"`
@@ -49,6 +55,9 @@ type Config struct {
 
 	Seed   uint64 `json:"seed"`
 	Device string `json:"device"`
+	// TFMemoryFraction caps the GPU memory the tensorflow engine takes
+	// (0: no cap; it allocates as it goes either way).
+	TFMemoryFraction float64 `json:"tf_memory_fraction,omitempty"`
 
 	// CacheDir holds the feature cache; "none" disables it.
 	CacheDir     string `json:"cache_dir,omitempty"`
@@ -68,6 +77,7 @@ func (c *Config) Defaults() {
 			*s = v
 		}
 	}
+	def(&c.Engine, engine.Native)
 	def(&c.Signature, "serving_default")
 	def(&c.Preprocess, images.Raw)
 	def(&c.OnBadFile, "skip")
@@ -134,6 +144,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	need("backbone", c.Backbone)
+	if err := engine.Check(c.Engine); err != nil {
+		bad("engine", "%q: use %s", c.Engine, strings.Join(engine.Names, " or "))
+	}
+	if f := c.TFMemoryFraction; !(f >= 0 && f <= 1) {
+		bad("tf_memory_fraction", "must be in [0, 1]")
+	} else if f != 0 && c.Engine != engine.TensorFlow {
+		bad("tf_memory_fraction", "only with the tensorflow engine")
+	}
 	need("tap", c.Tap)
 	need("data", c.Data)
 	need("out", c.Out)
@@ -236,6 +254,14 @@ func (c *Config) optimizer() (head.Optimizer, error) {
 		o.Momentum = float32(c.Momentum)
 	}
 	return o, o.Validate()
+}
+
+// backbone opens the job's backbone on its engine, placed on its device.
+func (c *Config) backbone() (backbone.Backbone, error) {
+	return engine.Open(c.Engine, c.Backbone, engine.Options{
+		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap},
+		Device:  c.Device, GPUMemoryFraction: c.TFMemoryFraction,
+	})
 }
 
 // spec is the head for features of shape [H, W, C] and n classes.

@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 )
@@ -38,7 +37,7 @@ func (f Footprint) Need(budget int64) (int64, bool) {
 // (for the sample count, without decoding) and sizes the job. cfg must be
 // defaulted.
 func EstimateFootprint(cfg Config) (Footprint, error) {
-	bb, err := native.Open(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap})
+	bb, err := cfg.backbone()
 	if err != nil {
 		return Footprint{}, err
 	}

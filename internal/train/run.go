@@ -14,7 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -164,12 +165,12 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	bb, err := native.Open(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap})
+	bb, err := cfg.backbone()
 	if err != nil {
 		return err
 	}
 	defer bb.Close()
-	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 
 	trainDS, valDS, err := r.datasets()
 	if err != nil {
@@ -238,7 +239,10 @@ func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
 	return train, val, nil
 }
 
-func (r *runner) cache(bb *native.Backbone) (*featcache.Namespace, error) {
+// cache opens the feature cache of the job's backbone. Its key is the
+// model's content digest, not the engine: both engines compute the same
+// features, so either can reuse the other's.
+func (r *runner) cache(bb backbone.Backbone) (*featcache.Namespace, error) {
 	root := r.cfg.CacheDir
 	if root == "" {
 		var err error
@@ -246,7 +250,7 @@ func (r *runner) cache(bb *native.Backbone) (*featcache.Namespace, error) {
 			return nil, err
 		}
 	}
-	digest, err := bb.Model().Digest()
+	digest, err := savedmodel.DigestDir(r.cfg.Backbone)
 	if err != nil {
 		return nil, err
 	}

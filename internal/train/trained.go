@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -21,7 +20,7 @@ import (
 type Trained struct {
 	Config   Config
 	Classes  []string
-	Backbone *native.Backbone
+	Backbone backbone.Backbone
 	Model    *head.Model
 	cache    *featcache.Namespace
 }
@@ -46,7 +45,7 @@ func LoadRun(dir string) (*Trained, error) {
 	}
 	t.Model = m
 	c := t.Config
-	if t.Backbone, err = native.Open(c.Backbone, native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap}); err != nil {
+	if t.Backbone, err = c.backbone(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
@@ -57,8 +56,11 @@ func LoadRun(dir string) (*Trained, error) {
 	return t, nil
 }
 
-// Close releases the head.
-func (t *Trained) Close() { t.Model.Close() }
+// Close releases the head and the backbone.
+func (t *Trained) Close() {
+	t.Model.Close()
+	t.Backbone.Close()
+}
 
 // Features extracts the features of ds for this run's head, through the
 // run's feature cache.

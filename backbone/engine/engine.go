@@ -1,0 +1,69 @@
+// Package engine picks the engine that runs a backbone: the pure-Go native
+// engine (the default, everywhere) or TensorFlow through libtensorflow
+// (binaries built with -tags tensorflow; others return
+// tf.ErrNoTensorFlow). Both run the same flattened graph and give the same
+// features, so nothing downstream (feature caches included) depends on
+// the choice.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/tf"
+)
+
+// The engines.
+const (
+	Native     = "native"
+	TensorFlow = "tensorflow"
+)
+
+// Names lists the engines, the default first.
+var Names = []string{Native, TensorFlow}
+
+// ErrUnknown reports an engine name that is none of Names.
+var ErrUnknown = errors.New("engine: unknown backbone engine")
+
+// Options choose what of a SavedModel a backbone runs, and where.
+type Options struct {
+	// Options selects the graph: tags, signature, tap or output.
+	native.Options
+	// Device places the TensorFlow engine: cpu, cuda, cuda:N, or "" /
+	// auto for TensorFlow's choice. The native engine runs on the CPU.
+	Device string
+	// GPUMemoryFraction caps the GPU memory the TensorFlow engine takes
+	// (0: no cap; it grows as needed either way).
+	GPUMemoryFraction float64
+}
+
+// Check returns nil for a known engine name ("" is the native engine).
+func Check(name string) error {
+	switch name {
+	case "", Native, TensorFlow:
+		return nil
+	}
+	return fmt.Errorf("%w %q: use %s", ErrUnknown, name, strings.Join(Names, " or "))
+}
+
+// Open opens the SavedModel in dir on the named engine ("" is native).
+func Open(name, dir string, o Options) (backbone.Backbone, error) {
+	if err := Check(name); err != nil {
+		return nil, err
+	}
+	if name == TensorFlow {
+		b, err := tf.Open(dir, tf.Options{Options: o.Options, Device: o.Device, GPUMemoryFraction: o.GPUMemoryFraction})
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := native.Open(dir, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,26 @@
+// Package tf is graft's second backbone engine: it runs the same flat graph
+// as the native engine through libtensorflow (the TensorFlow C library, via
+// the Go bindings that github.com/galeone/tfgo builds on).
+//
+// Graph surgery is shared, not repeated: Open loads the SavedModel, resolves
+// the tap and flattens the graph with backbone/native.Prepare (functions
+// inlined, variables frozen to Const nodes, pruned to the tap), serialises
+// that graph as a GraphDef and imports it into a TensorFlow graph, which a
+// session runs. The tap's static shape comes from the native engine's shape
+// functions (backbone/native.InferShapes), so both engines report the same
+// one; TensorFlow's own shape inference is the fallback for ops the native
+// engine does not implement.
+//
+// The session is configured so that TensorFlow does not take every GPU's
+// memory: allow_growth is always set, per_process_gpu_memory_fraction caps it
+// on request, and the device is chosen with device_count (CPU only) or
+// visible_device_list (one GPU) plus the graph's default device, with soft
+// placement for ops that have no GPU kernel. Panics in the TensorFlow Go API
+// and in tfgo are recovered and returned as errors.
+//
+// The engine needs cgo and libtensorflow 2.15, so it is built only with
+// -tags tensorflow. Without the tag the package keeps the same exported API
+// and Open returns ErrNoTensorFlow. libtensorflow is installed in the Docker
+// images only: on the build machines the tagged code is type-checked
+// (make vet-tensorflow) but has never been run.
+package tf

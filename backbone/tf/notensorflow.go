@@ -1,0 +1,48 @@
+//go:build !tensorflow
+
+package tf
+
+import (
+	"context"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// Available reports whether this binary has the TensorFlow engine.
+const Available = false
+
+// Backbone would run a SavedModel through libtensorflow; this binary was
+// built without it (no -tags tensorflow), so none can be opened.
+type Backbone struct{}
+
+var _ backbone.Backbone = (*Backbone)(nil)
+
+// Open returns ErrNoTensorFlow: build with -tags tensorflow.
+func Open(dir string, o Options) (*Backbone, error) { return nil, ErrNoTensorFlow }
+
+// Input implements backbone.Backbone.
+func (b *Backbone) Input() backbone.TensorSpec { return backbone.TensorSpec{} }
+
+// Tap implements backbone.Backbone.
+func (b *Backbone) Tap() backbone.TensorSpec { return backbone.TensorSpec{} }
+
+// Model is the loaded SavedModel.
+func (b *Backbone) Model() *savedmodel.Model { return nil }
+
+// Graph is the flat graph the backbone imported into TensorFlow.
+func (b *Backbone) Graph() *savedmodel.Graph { return nil }
+
+// Features implements backbone.Backbone; it returns ErrNoTensorFlow.
+func (b *Backbone) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	return nil, ErrNoTensorFlow
+}
+
+// Close implements backbone.Backbone.
+func (b *Backbone) Close() error { return nil }
+
+// RunSignature returns ErrNoTensorFlow: build with -tags tensorflow.
+func RunSignature(dir string, o Options, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	return nil, ErrNoTensorFlow
+}

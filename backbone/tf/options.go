@@ -1,0 +1,90 @@
+package tf
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	cpb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graft-ml/graft/backbone/native"
+)
+
+// ErrNoTensorFlow is what the engine returns in a binary built without it.
+var ErrNoTensorFlow = errors.New("tf: this binary has no TensorFlow engine: build with -tags tensorflow against libtensorflow 2.15 (cgo; CGO_CFLAGS and CGO_LDFLAGS pointing at its headers and libtensorflow.so), or use the native engine")
+
+// ErrOptions reports unusable engine options.
+var ErrOptions = errors.New("tf: invalid options")
+
+// Options choose what of a SavedModel a Backbone runs, and where.
+type Options struct {
+	// Options selects the graph: tags, signature, tap or output, exactly
+	// as for the native engine.
+	native.Options
+	// Device is graft's device name: "" or "auto" leaves placement to
+	// TensorFlow (its first GPU when it sees one), "cpu" hides every GPU,
+	// "cuda" is GPU 0 and "cuda:N" GPU N. Ops without a GPU kernel fall
+	// back to the CPU (soft placement).
+	Device string
+	// GPUMemoryFraction caps the GPU memory TensorFlow may take, as a
+	// fraction of the device's (per_process_gpu_memory_fraction, in
+	// (0, 1]); 0 sets no cap. Either way TensorFlow allocates as it goes
+	// (allow_growth), never the whole device up front.
+	GPUMemoryFraction float64
+	// Threads bounds the threads one op may use (intra-op parallelism);
+	// 0 is TensorFlow's default, one per core.
+	Threads int
+}
+
+// session is the serialised ConfigProto a session is created with and
+// the default device the graph is imported onto ("" for TensorFlow's
+// choice).
+type session struct {
+	config []byte
+	device string
+}
+
+// sessionConfig translates o into a ConfigProto. It needs no
+// libtensorflow, so untagged tests check it.
+func sessionConfig(o Options) (session, error) {
+	if f := o.GPUMemoryFraction; !(f >= 0 && f <= 1) {
+		return session{}, fmt.Errorf("%w: GPU memory fraction %g is not in [0, 1]", ErrOptions, f)
+	}
+	if o.Threads < 0 {
+		return session{}, fmt.Errorf("%w: %d threads", ErrOptions, o.Threads)
+	}
+	cfg := &cpb.ConfigProto{
+		GpuOptions: &cpb.GPUOptions{
+			AllowGrowth:                 true,
+			PerProcessGpuMemoryFraction: o.GPUMemoryFraction,
+		},
+		AllowSoftPlacement:        true,
+		IntraOpParallelismThreads: int32(o.Threads),
+	}
+	var dev string
+	switch d := o.Device; {
+	case d == "" || d == "auto":
+	case d == "cpu":
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+		dev = "/device:CPU:0"
+	case d == "cuda":
+		dev = "/device:GPU:0"
+	case strings.HasPrefix(d, "cuda:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(d, "cuda:"))
+		if err != nil || n < 0 {
+			return session{}, fmt.Errorf("%w: device %q: use cpu, cuda, cuda:N or auto", ErrOptions, d)
+		}
+		// TensorFlow numbers the visible GPUs from 0: GPU N is /GPU:0.
+		cfg.GpuOptions.VisibleDeviceList = strconv.Itoa(n)
+		dev = "/device:GPU:0"
+	default:
+		return session{}, fmt.Errorf("%w: device %q: use cpu, cuda, cuda:N or auto", ErrOptions, d)
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return session{}, fmt.Errorf("tf: session config: %w", err)
+	}
+	return session{config: b, device: dev}, nil
+}
