@@ -2,6 +2,7 @@ package native
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/gemm"
@@ -66,6 +67,11 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 // GEMM, which measured faster than one large matrix (and bounds memory).
 const im2colBudget = 1 << 18
 
+// colPool keeps im2col buffers between convolutions: allocating (and
+// faulting in) a fresh megabyte per layer and core cost more than the
+// copies that fill it.
+var colPool = sync.Pool{New: func() any { return new([]float32) }}
+
 // conv2D computes y = conv(x, f) as a GEMM: each output pixel's receptive
 // field becomes one row of an im2col matrix whose (ky, kx, c) order matches
 // the filter's [KH, KW, C, O] layout, so the filter is used as is.
@@ -89,7 +95,12 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 	// each patch matrix is still in cache when the GEMM reads it.
 	chunk := max(1, min(m, im2colBudget/k))
 	parallel.For(m, chunk, func(lo, hi int) {
-		col := make([]float32, min(chunk, hi-lo)*k)
+		buf := colPool.Get().(*[]float32)
+		defer colPool.Put(buf)
+		if cap(*buf) < min(chunk, hi-lo)*k {
+			*buf = make([]float32, min(chunk, hi-lo)*k)
+		}
+		col := (*buf)[:min(chunk, hi-lo)*k]
 		for r0 := lo; r0 < hi; r0 += chunk {
 			r1 := min(r0+chunk, hi)
 			for r := r0; r < r1; r++ {
