@@ -94,7 +94,7 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 	// (im2col, then GEMM): one core's im2col overlaps another's GEMM, and
 	// each patch matrix is still in cache when the GEMM reads it.
 	chunk := max(1, min(m, im2colBudget/k))
-	parallel.For(m, chunk, func(lo, hi int) {
+	parallel.For(m, min(chunk, parallel.Grain(k)), func(lo, hi int) {
 		buf := colPool.Get().(*[]float32)
 		defer colPool.Put(buf)
 		if cap(*buf) < min(chunk, hi-lo)*k {
