@@ -202,12 +202,6 @@ func (q *scheduler) shutdown() {
 	q.wg.Wait()
 }
 
-func (q *scheduler) lengths() (queued, running int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.queue), len(q.running)
-}
-
 func (q *scheduler) isStopping() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

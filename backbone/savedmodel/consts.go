@@ -16,7 +16,7 @@ func constValue(name string, attr map[string]*avpb.AttrValue) (*tensor.Tensor, e
 	}
 	t, err := TensorFromProto(v.GetTensor())
 	if err != nil {
-		return nil, fmt.Errorf("Const %q: %w", name, err)
+		return nil, fmt.Errorf("const node %q: %w", name, err)
 	}
 	return t, nil
 }

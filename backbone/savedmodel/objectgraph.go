@@ -27,6 +27,8 @@ func kerasMetadata(m map[string]any) string {
 	return string(b)
 }
 
+// userObject is a Keras object node. TensorFlow 2.15 still fills the
+// deprecated metadata field for Keras layers, so the writer does too.
 func userObject(identifier, metadata string) *pb.SavedObject {
 	return &pb.SavedObject{Kind: &pb.SavedObject_UserObject{UserObject: &pb.SavedUserObject{
 		Identifier: identifier, Version: versionDef(1, 1), Metadata: metadata,
