@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone/engine"
@@ -19,8 +23,9 @@ import (
 // TrainJob is a `train` command's settings: the job's config and, with
 // --resume, the run to continue.
 type TrainJob struct {
-	Config train.Config
-	Resume string
+	Config     train.Config
+	Resume     string
+	ConfigFile string
 }
 
 // TrainCommand is `train` for both binaries: graft trains on the CPU (or
@@ -31,10 +36,18 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 		Use:   "train --backbone MODEL --tap TENSOR --data DATA --out RUN",
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, job) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if job.ConfigFile != "" {
+				if err := loadConfig(cmd.Flags(), job); err != nil {
+					return err
+				}
+			}
+			return run(cmd, job)
+		},
 	}
 	c := &job.Config
 	f := cmd.Flags()
+	f.StringVar(&job.ConfigFile, "config", "", "a job spec as JSON (the daemon's job format, or a run's config.json); flags given too override it")
 	f.StringVar(&c.Backbone, "backbone", "", "SavedModel directory of the frozen backbone")
 	f.StringVar(&c.Engine, "engine", engine.Native, "backbone engine: native (pure Go) or tensorflow (libtensorflow; binaries built with -tags tensorflow)")
 	f.StringSliceVar(&c.Tags, "tags", []string{"serve"}, "meta graph tag set")
@@ -90,5 +103,34 @@ func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, 
 		return err
 	}
 	log.Sugar().Infof("run %s: best epoch %d, val_accuracy %.4f on %s", c.Out, s.BestEpoch, s.BestValAccuracy, s.Device)
+	return nil
+}
+
+// loadConfig reads --config into the job, then puts back every flag the
+// user gave: a spec file sets the defaults, the command line has the last
+// word.
+func loadConfig(fs *pflag.FlagSet, job *TrainJob) error {
+	given := map[string]string{}
+	fs.Visit(func(f *pflag.Flag) { given[f.Name] = f.Value.String() })
+	raw, err := os.ReadFile(job.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("train: --config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&job.Config); err != nil {
+		return fmt.Errorf("train: --config %s: %w (the fields are graft train's flags in snake_case, e.g. batch_size)", job.ConfigFile, err)
+	}
+	for name, v := range given {
+		f := fs.Lookup(name)
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			err = sv.Replace(strings.Split(strings.Trim(v, "[]"), ","))
+		} else {
+			err = f.Value.Set(v)
+		}
+		if err != nil {
+			return fmt.Errorf("train: --%s: %w", name, err)
+		}
+	}
 	return nil
 }
