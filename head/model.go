@@ -139,6 +139,12 @@ type Source interface {
 	Batch(idx []int32) (Buffer, []int32, error)
 }
 
+// Prefetcher is a Source that can start gathering a batch before it is
+// asked for it, so that reading features overlaps the current step.
+type Prefetcher interface {
+	Prefetch(idx []int32)
+}
+
 // Resident is a Source whose features all sit in one device buffer.
 type Resident struct{ Buf Buffer }
 
@@ -164,6 +170,9 @@ func (m *Model) Epoch(src Source, labels []int32, batchSize int, after func(Stat
 		buf, local, err := src.Batch(idx)
 		if err != nil {
 			return total, err
+		}
+		if p, ok := src.(Prefetcher); ok && lo+batchSize < len(order) {
+			p.Prefetch(order[lo+batchSize : min(lo+2*batchSize, len(order))])
 		}
 		st, err := m.TrainBatch(buf, local, batchLabels)
 		if err != nil {

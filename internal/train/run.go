@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +127,11 @@ type runner struct {
 func (r *runner) close() {
 	if r.events != nil {
 		r.events.Close()
+	}
+	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
+		if s, ok := src.(*streamed); ok {
+			s.wait() // a read-ahead must not outlive the run
+		}
 	}
 	for _, b := range r.free {
 		r.ops.Free(b)
@@ -344,24 +350,60 @@ func (r *runner) streamed(set *features.Set) (head.Source, error) {
 }
 
 // streamed copies each batch's features from the cache to the device.
+// While a step computes, the next batch's features are read into the
+// host buffer (Prefetch); the upload itself stays synchronous.
 type streamed struct {
 	ops   head.Ops
 	set   *features.Set
 	buf   head.Buffer
 	host  []float32
 	local []int32
+	// pending is the batch being read ahead, done its result.
+	pending []int32
+	done    chan error
+}
+
+func (s *streamed) fill(idx []int32) error {
+	size := s.set.Size
+	for j, i := range idx {
+		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Prefetch implements head.Prefetcher.
+func (s *streamed) Prefetch(idx []int32) {
+	s.wait()
+	s.pending, s.done = idx, make(chan error, 1)
+	go func() { s.done <- s.fill(idx) }()
+}
+
+// wait finishes a read-ahead and returns its error.
+func (s *streamed) wait() error {
+	if s.done == nil {
+		return nil
+	}
+	err := <-s.done
+	s.done = nil
+	return err
 }
 
 func (s *streamed) Batch(idx []int32) (head.Buffer, []int32, error) {
-	size := s.set.Size
+	ahead := s.done != nil && slices.Equal(s.pending, idx)
+	err := s.wait()
+	if !ahead {
+		err = s.fill(idx)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
 	s.local = s.local[:0]
-	for j, i := range idx {
-		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
-			return nil, nil, err
-		}
+	for j := range idx {
 		s.local = append(s.local, int32(j))
 	}
-	return s.buf, s.local, s.ops.Upload(s.buf, 0, s.host[:len(idx)*size])
+	return s.buf, s.local, s.ops.Upload(s.buf, 0, s.host[:len(idx)*s.set.Size])
 }
 
 // train runs the remaining epochs.
