@@ -41,22 +41,11 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			probs, err := t.Probabilities(set)
+			probs, err := t.Probabilities(set.Features, set.Len())
 			if err != nil {
 				return err
 			}
-			labels, predicted := make([]int, set.Len()), make([]int, set.Len())
-			k := len(t.Classes)
-			for i := range labels {
-				labels[i] = int(set.Labels[i])
-				row := probs[i*k : (i+1)*k]
-				for j, p := range row {
-					if p > row[predicted[i]] {
-						predicted[i] = j
-					}
-				}
-			}
-			r := evaluate.Score(t.Classes, labels, predicted)
+			r := evaluate.ScoreProbabilities(t.Classes, set.Labels, probs)
 			if format == "json" {
 				return a.printJSON(struct {
 					evaluate.Report

@@ -61,3 +61,20 @@ func Score(names []string, labels, predicted []int) Report {
 	}
 	return r
 }
+
+// ScoreProbabilities scores rows of class probabilities (len(labels) x
+// len(names)), predicting each row's most probable class.
+func ScoreProbabilities(names []string, labels []int32, probs []float32) Report {
+	k := len(names)
+	truth, predicted := make([]int, len(labels)), make([]int, len(labels))
+	for i, y := range labels {
+		truth[i] = int(y)
+		row := probs[i*k : (i+1)*k]
+		for j, p := range row {
+			if p > row[predicted[i]] {
+				predicted[i] = j
+			}
+		}
+	}
+	return Score(names, truth, predicted)
+}

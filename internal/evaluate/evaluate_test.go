@@ -30,3 +30,11 @@ func TestScoreHandComputed(t *testing.T) {
 		t.Errorf("macro F1 %v", r.MacroF1)
 	}
 }
+
+func TestScoreProbabilitiesTakesArgmax(t *testing.T) {
+	// Row 0 favours class 1 (label 1: right), row 1 class 0 (label 1: wrong).
+	r := ScoreProbabilities([]string{"a", "b"}, []int32{1, 1}, []float32{0.2, 0.8, 0.6, 0.4})
+	if r.Accuracy != 0.5 || r.Confusion[1][1] != 1 || r.Confusion[1][0] != 1 {
+		t.Errorf("%+v", r)
+	}
+}

@@ -195,7 +195,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log}
 	fo.Policy, _ = dataset.ParsePolicy(cfg.OnBadFile)
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = r.cache(bb); err != nil {
+		if fo.Cache, err = cfg.featureCache(bb); err != nil {
 			return err
 		}
 	}
@@ -248,15 +248,17 @@ func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
 // cache opens the feature cache of the job's backbone. Its key is the
 // model's content digest, not the engine: both engines compute the same
 // features, so either can reuse the other's.
-func (r *runner) cache(bb backbone.Backbone) (*featcache.Namespace, error) {
-	root := r.cfg.CacheDir
+// featureCache is the job's namespace in the feature cache: the model's
+// content digest, the tap, the preprocessing and the input size.
+func (c Config) featureCache(bb backbone.Backbone) (*featcache.Namespace, error) {
+	root := c.CacheDir
 	if root == "" {
 		var err error
 		if root, err = featcache.DefaultDir(); err != nil {
 			return nil, err
 		}
 	}
-	digest, err := savedmodel.DigestDir(r.cfg.Backbone)
+	digest, err := savedmodel.DigestDir(c.Backbone)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +267,7 @@ func (r *runner) cache(bb backbone.Backbone) (*featcache.Namespace, error) {
 		size *= max(d, 1)
 	}
 	in := bb.Input().Shape
-	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: r.cfg.Preprocess, Input: in[1:]}, size)
+	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: c.Preprocess, Input: in[1:]}, size)
 }
 
 // prepareModel builds or restores the head and puts the features on its

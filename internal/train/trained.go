@@ -50,8 +50,7 @@ func LoadRun(dir string) (*Trained, error) {
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
 	if c.CacheDir != "none" {
-		r := &runner{cfg: c}
-		t.cache, _ = r.cache(t.Backbone) // no cache is slower, not wrong
+		t.cache, _ = c.featureCache(t.Backbone) // no cache is slower, not wrong
 	}
 	return t, nil
 }
@@ -68,21 +67,21 @@ func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy data
 	return features.Extract(ctx, t.Backbone, ds, features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log})
 }
 
-// Probabilities returns the head's class probabilities for every sample
-// of set (set.Len() x classes).
-func (t *Trained) Probabilities(set *features.Set) ([]float32, error) {
+// Probabilities returns the head's class probabilities for the n samples
+// of feats (n x classes).
+func (t *Trained) Probabilities(feats []float32, n int) ([]float32, error) {
 	ops := t.Model.Ops()
-	buf, err := head.UploadFeatures(ops, t.Model.Spec, set.Features)
+	buf, err := head.UploadFeatures(ops, t.Model.Spec, feats)
 	if err != nil {
 		return nil, err
 	}
 	defer ops.Free(buf)
-	p, err := t.Model.Logits(head.Resident{Buf: buf}, set.Len(), 256)
+	p, err := t.Model.Logits(head.Resident{Buf: buf}, n, 256)
 	if err != nil {
 		return nil, err
 	}
 	k := t.Model.Spec.Classes
-	for i := 0; i < set.Len(); i++ {
+	for i := 0; i < n; i++ {
 		head.Softmax(p[i*k : (i+1)*k])
 	}
 	return p, nil
@@ -106,7 +105,7 @@ func (c classifier) Features(ctx context.Context, batch *tensor.Tensor) (*tensor
 		return nil, err
 	}
 	n := f.Shape[0]
-	p, err := c.t.Probabilities(&features.Set{Size: f.Len() / max(n, 1), Labels: make([]int32, n), Features: f.F32})
+	p, err := c.t.Probabilities(f.F32, n)
 	if err != nil {
 		return nil, err
 	}
