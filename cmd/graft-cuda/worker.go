@@ -7,14 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -36,19 +33,11 @@ func (a *app) workerCmd() *cobra.Command {
 			if err := json.Unmarshal(raw, &c); err != nil {
 				return err
 			}
-			ordinal := 0
-			if n, ok := strings.CutPrefix(c.Device, "cuda:"); ok {
-				ordinal, _ = strconv.Atoi(n)
-			}
-			ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal})
+			ops, log, err := openGPU(c.Device)
 			if err != nil {
 				return err
 			}
 			defer ops.Close()
-			log, err := zap.NewProduction()
-			if err != nil {
-				return err
-			}
 			log = log.With(zap.String("job", job))
 			return daemon.Work(cmd.Context(), bytes.NewReader(raw), a.out, daemon.WorkerOptions{Log: log, Ops: ops})
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/internal/cli"
 	"github.com/graft-ml/graft/internal/logging"
 )
 
@@ -58,9 +58,4 @@ func execute(args []string) int {
 	return 0
 }
 
-// printJSON writes v as indented JSON to stdout.
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func (a *app) printJSON(v any) error { return cli.PrintJSON(a.out, v) }

@@ -1,4 +1,5 @@
 // Package cli holds the command pieces graft and graft-cuda share, so
 // that both binaries take the same flags for the same job: the train
-// command's flags and the run of a training job with progress output.
+// command's flags and the run of a training job with progress output,
+// and JSON output.
 package cli
