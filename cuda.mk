@@ -1,4 +1,4 @@
-# CUDA: the head's kernels and the graft-cuda binary (DESIGN.md section 6),
+# CUDA: the head's kernels and the graft-cuda binary (docs/cuda.md),
 # included by the Makefile. Building needs the CUDA 11.8 toolkit (make
 # cuda-deps on Debian bookworm, as root) but no GPU; running needs only the
 # driver (libcuda.so.1).

@@ -19,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/buildinfo"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -34,7 +35,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	graftBin = filepath.Join(dir, "graft")
-	build := exec.Command("go", "build", "-o", graftBin, "./cmd/graft")
+	// The same tags as this test run: a plain `go test` builds a plain graft.
+	args := append(append([]string{"build"}, buildinfo.GoBuildArgs()...), "-o", graftBin, "./cmd/graft")
+	build := exec.Command("go", args...)
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -24,8 +24,12 @@ func (a *app) versionCmd() *cobra.Command {
 			if tags == "" {
 				tags = "(none)"
 			}
+			gemmLine := info.GEMM
+			if info.GEMMHint != "" {
+				gemmLine += " (" + info.GEMMHint + ")"
+			}
 			_, err := fmt.Fprintf(a.out, "graft %s\ncommit:     %s\ngo:         %s %s\nbuild tags: %s\ngemm:       %s\ncuda:       not linked (GPU work runs in graft-cuda)\n",
-				info.Version, info.Commit, info.GoVersion, info.Platform, tags, info.GEMM)
+				info.Version, info.Commit, info.GoVersion, info.Platform, tags, gemmLine)
 			return err
 		},
 	}

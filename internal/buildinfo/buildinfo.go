@@ -25,12 +25,13 @@ type Info struct {
 	Platform  string   `json:"platform"`
 	Tags      []string `json:"build_tags"`
 	GEMM      string   `json:"gemm_backend"`
+	GEMMHint  string   `json:"gemm_hint,omitempty"`
 	CGO       bool     `json:"cgo"`
 }
 
 // Get collects the build information.
 func Get() Info {
-	info := Info{Version: Version, Commit: Commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Tags: []string{}, GEMM: gemm.Backend}
+	info := Info{Version: Version, Commit: Commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Tags: []string{}, GEMM: gemm.Backend, GEMMHint: gemm.FastHint}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			switch s.Key {
@@ -48,4 +49,15 @@ func Get() Info {
 		}
 	}
 	return info
+}
+
+// GoBuildArgs are the flags that build another graft binary the way the
+// running one was built (its tags), so that a test which compiles
+// ./cmd/graft tests the same configuration as the test run itself.
+func GoBuildArgs() []string {
+	tags := Get().Tags
+	if len(tags) == 0 {
+		return nil
+	}
+	return []string{"-tags", strings.Join(tags, ",")}
 }

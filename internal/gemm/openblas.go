@@ -1,4 +1,4 @@
-//go:build cgo && !purego
+//go:build cgo && openblas
 
 package gemm
 
@@ -28,3 +28,6 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		C.float(alpha), (*C.float)(&a[0]), C.blasint(lda), (*C.float)(&b[0]), C.blasint(ldb),
 		C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
 }
+
+// FastHint is empty: this build already has the fast GEMM.
+const FastHint = ""

@@ -1,4 +1,4 @@
-//go:build !cgo || purego
+//go:build !cgo || !openblas
 
 package gemm
 
@@ -20,3 +20,6 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// FastHint tells a user of the pure-Go build how to get the OpenBLAS one.
+const FastHint = "pure-Go GEMM in use; for several times faster CPU training install OpenBLAS (apt-get install libopenblas-dev pkg-config) and rebuild with make (or go build -tags openblas)"

@@ -22,6 +22,7 @@ import (
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
+	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/tfevents"
 )
 
@@ -144,6 +145,11 @@ func (r *runner) close() {
 // setup resolves the config, the data, the features and the model.
 func (r *runner) setup(ctx context.Context, cfg Config) error {
 	out := cfg.Out
+	if gemm.FastHint != "" {
+		r.log.Info("gemm", zap.String("backend", gemm.Backend), zap.String("hint", gemm.FastHint))
+	} else {
+		r.log.Info("gemm", zap.String("backend", gemm.Backend))
+	}
 	if r.opts.Resume {
 		given := cfg
 		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
