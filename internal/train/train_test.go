@@ -303,3 +303,34 @@ func TestFootprintByHand(t *testing.T) {
 		t.Error("a job over even the streaming footprint was admitted")
 	}
 }
+
+// Validation reads batches of max(batch size, 256) samples: a streamed
+// validation set larger than one training batch must fit its buffer.
+func TestStreamedValidationLargerThanABatch(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6) // 60 images, 12 for validation
+	resident := smallConfig(t, data, 2)
+	resident.BatchSize = 4
+	if _, err := Run(context.Background(), resident, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	streamed := smallConfig(t, data, 2)
+	streamed.BatchSize = 4
+	streamed.MemoryBudget = 1 // training and validation features stream from the cache
+	if _, err := Run(context.Background(), streamed, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
+	a, err := ReadMetrics(resident.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadMetrics(streamed.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i].ValLoss != b[i].ValLoss || a[i].ValAccuracy != b[i].ValAccuracy {
+			t.Errorf("epoch %d validation: resident %v/%v, streamed %v/%v", i+1, a[i].ValLoss, a[i].ValAccuracy, b[i].ValLoss, b[i].ValAccuracy)
+		}
+	}
+}
