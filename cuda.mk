@@ -4,12 +4,12 @@
 # driver (libcuda.so.1).
 #
 #   make cuda-deps     the toolkit from Debian's non-free component
-#   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags cuda:
-#                      go build/vet/test -tags cuda need it first) and the
+#   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags graftcuda:
+#                      go build/vet/test -tags graftcuda need it first) and the
 #                      ptxas resource report build/ptxas.txt (summary in
 #                      build/ptxas-summary.txt)
 #   make graft-cuda    bin/graft-cuda
-#   make vet-cuda      go vet -tags cuda ./...
+#   make vet-cuda      go vet -tags graftcuda ./...
 #   make gpu-test-bin  bin/gpu.test, the GPU tests and benchmarks
 #   make gpu-check     on a GPU host, from binaries built elsewhere: tests,
 #                      compute-sanitizer, benchmarks, PyTorch ->
@@ -34,7 +34,7 @@ NVCCFLAGS_SM70 := -O3 -std=c++14 -Werror all-warnings -Xptxas -v
 CUDA_STUBS ?= $(patsubst %/libcuda.so,%,$(firstword $(wildcard /usr/lib/x86_64-linux-gnu/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so)))
 CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration' \
              $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
-CUDA_TAGS := cuda $(TAGS)
+CUDA_TAGS := graftcuda $(TAGS)
 
 .PHONY: cuda-deps kernels kernels-emu graft-cuda vet-cuda gpu-test-bin gpu-check
 
@@ -64,10 +64,10 @@ kernels/head.fatbin: kernels/head.cu
 graft-cuda: kernels
 	$(CUDA_ENV) $(GO) build -tags '$(CUDA_TAGS)' -ldflags '$(LDFLAGS)' -o bin/graft-cuda ./cmd/graft-cuda
 
-# gorgonia.org/gorgonia has a cuda build tag of its own that needs cuDNN
-# (cudnn.h), which Debian does not ship: packages that pull gorgonia in (head,
-# through its symbolic-differentiation test oracle) are vetted without the
-# tag by make lint, and must have no cuda-tagged files (checked here).
+# graft's tag is graftcuda, not cuda: gorgonia.org/gorgonia has a cuda
+# build tag of its own that needs cuDNN (cudnn.h), which Debian does not
+# ship, and head's test oracle imports gorgonia. With graftcuda every
+# package, head included, is vetted here.
 vet-cuda: kernels
 	$(CUDA_ENV) $(GO) vet -tags '$(CUDA_TAGS)' ./...
 
