@@ -21,6 +21,11 @@ func (p ScratchPlan) Bytes() int64 {
 	return n
 }
 
+// ContextBytes is the device memory a process's CUDA context takes beyond
+// its allocations (code, stacks, heaps): 0.3 to 0.6 GB depending on the
+// GPU and the driver. The daemon's admission counts the upper end per job.
+const ContextBytes = 600 << 20
+
 // anyGPUSlots bounds the concurrently resident GEMM blocks of the GPUs a
 // plan without a device must cover: up to 192 multiprocessors at 2 blocks
 // each (head.cu's __launch_bounds__ minimum; 132 on an H100 or H200).

@@ -318,6 +318,14 @@ func (r *runner) prepareModel() error {
 		}
 		r.st = state{LR: r.baseLR, BestMetric: worst(cfg.Monitor)}
 	}
+	// The device's per-step scratch first, so that features which would
+	// leave it no room stream instead of failing at step 1.
+	if rs, ok := r.ops.(scratchReserver); ok {
+		batch, eval := min(cfg.BatchSize, r.trainSet.Len()), min(r.evalBatch(), r.valSet.Len())
+		if err := rs.ReserveScratch(spec, batch, eval); err != nil {
+			return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.ops.Device(), batch, err)
+		}
+	}
 	if r.trainSrc, err = r.source(r.trainSet, cfg.BatchSize); err != nil {
 		return err
 	}
@@ -326,6 +334,12 @@ func (r *runner) prepareModel() error {
 	}
 	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
 	return err
+}
+
+// scratchReserver is a device whose steps need scratch memory that can
+// be reserved ahead (the CUDA ops: gpu.PlanScratch).
+type scratchReserver interface {
+	ReserveScratch(spec head.Spec, batch, evalBatch int) error
 }
 
 // evalBatch is validation's batch size: at least 256 samples, fewer calls
