@@ -12,8 +12,10 @@
 #   make vet-cuda      go vet -tags graftcuda ./...
 #   make gpu-test-bin  bin/gpu.test, the GPU tests and benchmarks
 #   make gpu-check     on a GPU host, from binaries built elsewhere: tests,
-#                      compute-sanitizer, benchmarks, PyTorch ->
-#                      reports/gpu-check.txt
+#                      compute-sanitizer (memcheck, racecheck, synccheck,
+#                      initcheck), benchmarks, PyTorch -> reports/gpu-check.txt
+#   make kernels-emu   head.cu's kernels on the CPU against float64
+#   make kernels-emu-tsan  the same, small cases, under ThreadSanitizer
 
 NVCC      ?= nvcc
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -36,7 +38,7 @@ CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-
              $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
 CUDA_TAGS := graftcuda $(TAGS)
 
-.PHONY: cuda-deps kernels kernels-emu graft-cuda vet-cuda gpu-test-bin gpu-check
+.PHONY: cuda-deps kernels kernels-emu kernels-emu-tsan graft-cuda vet-cuda gpu-test-bin gpu-check
 
 # The CUDA toolkit from Debian's non-free component (bookworm), as root.
 cuda-deps:
@@ -84,3 +86,9 @@ gpu-check:
 # checked without a GPU. Needs g++ only.
 kernels-emu:
 	scripts/kernel-emu/run.sh
+
+# A few small cases of the emulator under ThreadSanitizer (about a minute
+# on 2 cores): one OS thread per CUDA thread, so a missing __syncthreads
+# shows as a data race on shared memory.
+kernels-emu-tsan:
+	scripts/kernel-emu/run.sh --tsan
