@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/graft-ml/graft/kernels"
@@ -355,10 +356,62 @@ func (fn fakeFunction) launch(grid dim3, block int, args []arg) error {
 			}
 		}
 	}
+	if err := f.checkExtents(sig, grid, args); err != nil {
+		return err
+	}
 	if sig.Name == f.fault {
 		f.lost = true
 		return &driverError{err: errFakeFault, kind: ErrContextLost}
 	}
 	f.launches = append(f.launches, fakeLaunch{kernel: sig.Name, grid: grid, block: block, args: slices.Clone(args)})
+	return nil
+}
+
+// checkExtents refuses pointer arguments shorter than what the kernel
+// touches (fakeExtents); f.mu held.
+func (f *Fake) checkExtents(sig kernels.Signature, grid dim3, args []arg) error {
+	ext, ok := fakeExtents[sig.Name]
+	if !ok {
+		return invalid("%s: the fake driver has no extents for this kernel (gpu/fake_extents.go)", sig.Name)
+	}
+	scalars, ptrs := map[string]int64{}, map[string]devicePtr{}
+	elem := map[string]int64{}
+	for i, p := range sig.Params {
+		if p.Pointer {
+			ptrs[p.Name] = devicePtr(args[i].bits)
+			elem[p.Name] = 4
+			if strings.HasPrefix(p.Type, "double") || strings.HasPrefix(p.Type, "i64") || strings.HasPrefix(p.Type, "long long") {
+				elem[p.Name] = 8
+			}
+		} else {
+			scalars[p.Name] = int64(args[i].bits)
+		}
+	}
+	var bad error
+	samples := func(name string, n int64) int64 {
+		b, err := f.span(sig.Name+" argument "+name, ptrs[name], 4*n)
+		if err != nil {
+			bad = err
+			return 0
+		}
+		most := int64(-1)
+		for i := 0; i+4 <= len(b); i += 4 {
+			most = max(most, int64(int32(uint32(b[i])|uint32(b[i+1])<<8|uint32(b[i+2])<<16|uint32(b[i+3])<<24)))
+		}
+		return most + 1
+	}
+	need := ext(scalars, grid, samples)
+	if bad != nil {
+		return bad
+	}
+	for _, p := range sig.Params {
+		n, ok := need[p.Name]
+		if !p.Pointer || ptrs[p.Name] == 0 || !ok || n <= 0 {
+			continue
+		}
+		if _, err := f.span(fmt.Sprintf("%s argument %s (%d elements)", sig.Name, p.Name, n), ptrs[p.Name], n*elem[p.Name]); err != nil {
+			return err
+		}
+	}
 	return nil
 }

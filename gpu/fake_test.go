@@ -133,7 +133,7 @@ func TestTrainingStepLaunchesMatchSignatures(t *testing.T) {
 // The fake must refuse what a real driver would, or else the test above
 // proves nothing.
 func TestFakeRefusesBadCalls(t *testing.T) {
-	ops, f := fakeOps(t, 0, FakeDevice{})
+	_, f := fakeOps(t, 0, FakeDevice{})
 	fn, err := fakeModule{f}.function("pool_rows") // (const float *x, float *pooled, i64 hw, i64 width)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,6 @@ func TestFakeRefusesBadCalls(t *testing.T) {
 			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
 		}
 	}
-	_ = ops
 }
 
 func TestPoolBudgetCacheAndOutOfMemory(t *testing.T) {
@@ -377,5 +376,58 @@ func TestScratchPlanByHand(t *testing.T) {
 	// Without a device the plan covers any GPU: never less.
 	if any := PlanScratch(spec, 256, 256, 0); any.Bytes() < p.Bytes() {
 		t.Errorf("plan for any GPU %d < plan for 132 SMs %d", any.Bytes(), p.Bytes())
+	}
+}
+
+// The fake's extents table names every kernel of head.cu and only
+// pointer parameters they declare.
+func TestFakeExtentsMatchHeadCU(t *testing.T) {
+	sigs, err := kernels.Signatures(kernels.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, sig := range sigs {
+		ext, ok := fakeExtents[name]
+		if !ok {
+			t.Errorf("no extents for kernel %s", name)
+			continue
+		}
+		pointers := map[string]bool{}
+		for _, p := range sig.Params {
+			pointers[p.Name] = p.Pointer
+		}
+		for param := range ext(map[string]int64{}, dim3{1, 1, 1}, func(string, int64) int64 { return 1 }) {
+			if !pointers[param] {
+				t.Errorf("%s: extents for %q, not a pointer parameter of the kernel", name, param)
+			}
+		}
+	}
+	for name := range fakeExtents {
+		if _, ok := sigs[name]; !ok {
+			t.Errorf("extents for %s, which head.cu does not declare", name)
+		}
+	}
+}
+
+// A buffer shorter than the kernel touches is refused, as memcheck would.
+func TestFakeRefusesShortBuffers(t *testing.T) {
+	_, f := fakeOps(t, 0, FakeDevice{})
+	fn, _ := fakeModule{f}.function("sum_rows") // (const float *x, float *out, i64 n, i64 width)
+	err := f.do(func() error {
+		x, err := f.alloc(4 * 12)
+		if err != nil {
+			return err
+		}
+		out, err := f.alloc(4 * 4)
+		if err != nil {
+			return err
+		}
+		if err := fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(3), intArg(4)}); err != nil {
+			t.Errorf("3 rows of 4 in 12 floats: %v", err)
+		}
+		return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(4), intArg(4)})
+	})
+	if err == nil || !strings.Contains(err.Error(), "argument x (16 elements)") || !strings.Contains(err.Error(), "past the end") {
+		t.Errorf("4 rows of 4 in 12 floats: %v", err)
 	}
 }
