@@ -318,27 +318,45 @@ func (r *runner) prepareModel() error {
 		}
 		r.st = state{LR: r.baseLR, BestMetric: worst(cfg.Monitor)}
 	}
-	if r.trainSrc, err = r.source(r.trainSet); err != nil {
+	// The device's per-step scratch first, so that features which would
+	// leave it no room stream instead of failing at step 1.
+	if rs, ok := r.ops.(scratchReserver); ok {
+		batch, eval := min(cfg.BatchSize, r.trainSet.Len()), min(r.evalBatch(), r.valSet.Len())
+		if err := rs.ReserveScratch(spec, batch, eval); err != nil {
+			return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.ops.Device(), batch, err)
+		}
+	}
+	if r.trainSrc, err = r.source(r.trainSet, cfg.BatchSize); err != nil {
 		return err
 	}
-	if r.valSrc, err = r.source(r.valSet); err != nil {
+	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
 	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
 	return err
 }
 
+// scratchReserver is a device whose steps need scratch memory that can
+// be reserved ahead (the CUDA ops: gpu.PlanScratch).
+type scratchReserver interface {
+	ReserveScratch(spec head.Spec, batch, evalBatch int) error
+}
+
+// evalBatch is validation's batch size: at least 256 samples, fewer calls
+// than training's batches (no gradients to keep).
+func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
+
 // source puts a feature set on the device: all of it when it is in
-// memory and fits the device, else one batch at a time (from host memory
-// or the cache).
-func (r *runner) source(set *features.Set) (head.Source, error) {
+// memory and fits the device, else batches of up to batch samples at a
+// time (from host memory or the cache).
+func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
 	if !set.Resident() {
-		return r.streamed(set)
+		return r.streamed(set, batch)
 	}
 	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
 	if errors.Is(err, head.ErrOutOfMemory) {
 		r.log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", r.ops.Device()), zap.Error(err))
-		return r.streamed(set)
+		return r.streamed(set, batch)
 	}
 	if err != nil {
 		return nil, err
@@ -347,14 +365,16 @@ func (r *runner) source(set *features.Set) (head.Source, error) {
 	return head.Resident{Buf: buf}, nil
 }
 
-// streamed sets up a source that copies each batch to the device.
-func (r *runner) streamed(set *features.Set) (head.Source, error) {
-	buf, err := r.ops.Alloc(r.cfg.BatchSize * set.Size)
+// streamed sets up a source that copies each batch, of at most batch
+// samples (the batch size of whoever reads the source), to the device.
+func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
+	n := max(1, min(batch, set.Len())) * set.Size
+	buf, err := r.ops.Alloc(n)
 	if err != nil {
 		return nil, err
 	}
 	r.free = append(r.free, buf)
-	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, r.cfg.BatchSize*set.Size)}, nil
+	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
 }
 
 // streamed copies each batch's features from the cache to the device.
@@ -373,6 +393,9 @@ type streamed struct {
 
 func (s *streamed) fill(idx []int32) error {
 	size := s.set.Size
+	if len(idx)*size > len(s.host) {
+		return fmt.Errorf("train: a batch of %d samples for a streaming buffer of %d", len(idx), len(s.host)/size)
+	}
 	for j, i := range idx {
 		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
 			return err
@@ -443,7 +466,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		}
 		r.headTime += time.Since(start)
 		r.epochsRun++
-		ev, err := m.Evaluate(r.valSrc, r.valSet.Labels, max(cfg.BatchSize, 256))
+		ev, err := m.Evaluate(r.valSrc, r.valSet.Labels, r.evalBatch())
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d validation: %w", e+1, err)
 		}
