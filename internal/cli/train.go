@@ -102,7 +102,7 @@ func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, 
 	if err != nil {
 		return err
 	}
-	log.Sugar().Infof("run %s: best epoch %d, val_accuracy %.4f on %s", c.Out, s.BestEpoch, s.BestValAccuracy, s.Device)
+	log.Sugar().Infof("run %s: %s, on %s", c.Out, s.Best(), s.Device)
 	return nil
 }
 

@@ -110,6 +110,34 @@ func (c *Config) Defaults() {
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = 4 << 30
 	}
+	c.effectiveOptimizer()
+}
+
+// effectiveOptimizer writes the optimizer's Keras defaults into lr,
+// weight_decay and momentum where they are 0, so that config.json records
+// the values the run uses rather than 0 for "default" (a config.json
+// written before keeps its meaning: 0 still resolves to the same value).
+// Seed 0 is a real seed (the default), recorded as such.
+func (c *Config) effectiveOptimizer() {
+	o, err := head.NewOptimizer(c.Optimizer)
+	if err != nil {
+		return // Validate reports it
+	}
+	// The float32 values the optimizer runs with, as the user would write
+	// them (1e-3, not 0.0010000000474974513).
+	f := func(v float32) float64 {
+		x, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+		return x
+	}
+	if c.LR == 0 {
+		c.LR = f(o.LR)
+	}
+	if c.WeightDecay == 0 {
+		c.WeightDecay = f(o.WeightDecay)
+	}
+	if c.Momentum == 0 {
+		c.Momentum = f(o.Momentum)
+	}
 }
 
 // FieldError is one invalid setting.

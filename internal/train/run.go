@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
@@ -67,10 +64,19 @@ type Timing struct {
 
 // Summary is summary.json.
 type Summary struct {
-	Epochs          int     `json:"epochs"`
+	Epochs int `json:"epochs"`
+	// Monitor is the metric that chose BestEpoch (val_loss or
+	// val_accuracy); BestValAccuracy and BestValLoss are that epoch's.
+	Monitor         string  `json:"monitor"`
 	BestEpoch       int     `json:"best_epoch"`
 	BestValAccuracy float64 `json:"best_val_accuracy"`
 	BestValLoss     float64 `json:"best_val_loss"`
+	// The best value of each metric over all epochs, and where, so that a
+	// later epoch with a higher accuracy than the best epoch's is visible.
+	HighestValAccuracy      float64 `json:"highest_val_accuracy"`
+	HighestValAccuracyEpoch int     `json:"highest_val_accuracy_epoch"`
+	LowestValLoss           float64 `json:"lowest_val_loss"`
+	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
 	StoppedEarly    bool    `json:"stopped_early"`
 	TrainSamples    int     `json:"train_samples"`
 	ValSamples      int     `json:"val_samples"`
@@ -79,6 +85,34 @@ type Summary struct {
 	CacheComputed   int     `json:"features_computed"`
 	Device          string  `json:"device"`
 	Timing          Timing  `json:"timing"`
+}
+
+// best fills the best-epoch fields from the epochs' metrics.
+func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
+	s.Monitor, s.BestEpoch = monitor, bestEpoch
+	for i, met := range ms {
+		if met.Epoch == bestEpoch {
+			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
+		}
+		if i == 0 || met.ValAccuracy > s.HighestValAccuracy {
+			s.HighestValAccuracy, s.HighestValAccuracyEpoch = met.ValAccuracy, met.Epoch
+		}
+		if i == 0 || met.ValLoss < s.LowestValLoss {
+			s.LowestValLoss, s.LowestValLossEpoch = met.ValLoss, met.Epoch
+		}
+	}
+}
+
+// Best says which epoch is the best, by which metric, and the best value
+// of the other metric, e.g. "best epoch 4 by val_loss 0.3120 (val_accuracy
+// 0.8462); highest val_accuracy 0.8692 at epoch 8".
+func (s *Summary) Best() string {
+	if s.Monitor == "val_accuracy" {
+		return fmt.Sprintf("best epoch %d by val_accuracy %.4f (val_loss %.4f); lowest val_loss %.4f at epoch %d",
+			s.BestEpoch, s.BestValAccuracy, s.BestValLoss, s.LowestValLoss, s.LowestValLossEpoch)
+	}
+	return fmt.Sprintf("best epoch %d by val_loss %.4f (val_accuracy %.4f); highest val_accuracy %.4f at epoch %d",
+		s.BestEpoch, s.BestValLoss, s.BestValAccuracy, s.HighestValAccuracy, s.HighestValAccuracyEpoch)
 }
 
 // Run trains a head as cfg says (or continues the run in cfg.Out with
@@ -520,17 +554,12 @@ func (r *runner) checkpoint(met Metrics) error {
 // finish publishes the best head and writes summary.json.
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
-	best := filepath.Join(cfg.Out, BestCkpt)
-	if err := copyFile(best, filepath.Join(cfg.Out, HeadFile)); err != nil {
-		return nil, fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	if err := publishHead(cfg.Out); err != nil {
+		return nil, err
 	}
-	s := &Summary{Epochs: r.st.Epoch, BestEpoch: r.st.BestEpoch, StoppedEarly: stoppedEarly,
+	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
-	for _, met := range r.metrics {
-		if met.Epoch == r.st.BestEpoch {
-			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
-		}
-	}
+	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
 	var decoded, computed int
 	for _, rep := range r.extract {
 		s.BadFiles += len(rep.Bad)
@@ -558,13 +587,17 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	return s, nil
 }
 
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+// publishHead writes head.safetensors, the inference artefact: the best
+// checkpoint's parameters and classes without the optimizer state, which
+// stays in checkpoints/ for --resume.
+func publishHead(out string) error {
+	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, BestCkpt))
 	if err != nil {
-		return err
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
 	}
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	defer m.Close()
+	if err := m.SaveWeights(filepath.Join(out, HeadFile), ck.Classes); err != nil {
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	}
+	return nil
 }
