@@ -77,14 +77,14 @@ type Summary struct {
 	HighestValAccuracyEpoch int     `json:"highest_val_accuracy_epoch"`
 	LowestValLoss           float64 `json:"lowest_val_loss"`
 	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
-	StoppedEarly    bool    `json:"stopped_early"`
-	TrainSamples    int     `json:"train_samples"`
-	ValSamples      int     `json:"val_samples"`
-	BadFiles        int     `json:"bad_files"`
-	CacheHits       int     `json:"feature_cache_hits"`
-	CacheComputed   int     `json:"features_computed"`
-	Device          string  `json:"device"`
-	Timing          Timing  `json:"timing"`
+	StoppedEarly            bool    `json:"stopped_early"`
+	TrainSamples            int     `json:"train_samples"`
+	ValSamples              int     `json:"val_samples"`
+	BadFiles                int     `json:"bad_files"`
+	CacheHits               int     `json:"feature_cache_hits"`
+	CacheComputed           int     `json:"features_computed"`
+	Device                  string  `json:"device"`
+	Timing                  Timing  `json:"timing"`
 }
 
 // best fills the best-epoch fields from the epochs' metrics.
