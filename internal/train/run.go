@@ -201,6 +201,9 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if !r.opts.Resume {
+		cfg.resolvePreprocess(r.log)
+	}
 	r.cfg = cfg
 	if !r.opts.Resume {
 		if err := prepareNew(out); err != nil {
