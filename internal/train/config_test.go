@@ -1,7 +1,12 @@
 package train
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 // config.json records the values a run uses, not 0 for "default"; an old
@@ -35,4 +40,39 @@ func TestDefaultsRecordEffectiveOptimizerValues(t *testing.T) {
 			t.Errorf("%+v: optimizer %+v (%v) vs %+v (%v)", c, a, errA, b, errB)
 		}
 	}
+}
+
+// A run directory written before graft recorded effective values and
+// splits (config.json with "lr": 0, no split.json) resumes exactly as an
+// uninterrupted run.
+func TestOldRunDirectoryResumes(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6)
+	ctx := context.Background()
+	straight := smallConfig(t, data, 2)
+	if _, err := Run(ctx, straight, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cut := smallConfig(t, data, 2)
+	cctx, cancel := context.WithCancel(ctx)
+	Run(cctx, cut, Options{Progress: func(e Event) {
+		if e.Event == "epoch" && e.Epoch == 1 {
+			cancel()
+		}
+	}})
+	var rec map[string]any
+	if err := ReadJSON(cut.Out, ConfigFile, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["lr"], rec["momentum"], rec["weight_decay"] = 0, 0, 0
+	delete(rec, "preprocess_reason")
+	if err := writeJSON(cut.Out, ConfigFile, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cut.Out, SplitFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "old run resumed vs uninterrupted", params(t, filepath.Join(cut.Out, LastCkpt)), params(t, filepath.Join(straight.Out, LastCkpt)))
 }

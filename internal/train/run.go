@@ -78,13 +78,17 @@ type Summary struct {
 	LowestValLoss           float64 `json:"lowest_val_loss"`
 	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
 	StoppedEarly            bool    `json:"stopped_early"`
-	TrainSamples            int     `json:"train_samples"`
-	ValSamples              int     `json:"val_samples"`
-	BadFiles                int     `json:"bad_files"`
-	CacheHits               int     `json:"feature_cache_hits"`
-	CacheComputed           int     `json:"features_computed"`
-	Device                  string  `json:"device"`
-	Timing                  Timing  `json:"timing"`
+	// Duplicates are the groups of byte-identical images in --data;
+	// ValOverlap the --val samples identical to training samples.
+	Duplicates    dataset.Duplicates `json:"duplicates"`
+	ValOverlap    int                `json:"val_overlap,omitempty"`
+	TrainSamples  int                `json:"train_samples"`
+	ValSamples    int                `json:"val_samples"`
+	BadFiles      int                `json:"bad_files"`
+	CacheHits     int                `json:"feature_cache_hits"`
+	CacheComputed int                `json:"features_computed"`
+	Device        string             `json:"device"`
+	Timing        Timing             `json:"timing"`
 }
 
 // best fills the best-epoch fields from the epochs' metrics.
@@ -157,6 +161,10 @@ type runner struct {
 	metrics   []Metrics
 	baseLR    float64
 	headTime  time.Duration
+	// dup and valOverlap report identical images in the data, and
+	// validation images identical to training ones (--val).
+	dup        dataset.Duplicates
+	valOverlap int
 }
 
 func (r *runner) close() {
@@ -221,7 +229,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	defer bb.Close()
 	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 
-	trainDS, valDS, err := r.datasets()
+	trainDS, valDS, err := r.datasets(ctx)
 	if err != nil {
 		return err
 	}
@@ -268,24 +276,28 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 }
 
 // datasets opens the training data and the validation data (a separate
-// set with the training classes imposed, or a seeded stratified split).
-func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
-	var known []string
+// set with the training classes imposed, or a seeded stratified split
+// that keeps identical images on one side); a new run records its split
+// in split.json, a resumed one reads it back.
+func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
+		var known []string
 		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
 			return nil, nil, err
 		}
+		var before Summary // an interrupted run has none yet
+		if ReadJSON(r.cfg.Out, SummaryFile, &before) == nil {
+			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
+		}
+		return runSplit(r.cfg, r.cfg.Out, known)
 	}
-	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known, Roots: r.cfg.AllowRoots})
+	train, val, dup, overlap, err := newSplit(ctx, r.cfg, r.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	if r.cfg.Val != "" {
-		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes, Roots: r.cfg.AllowRoots})
-		return ds, val, err
-	}
-	train, val := dataset.Split(ds, r.cfg.ValSplit, r.cfg.Seed)
-	return train, val, nil
+	r.dup, r.valOverlap = dup, overlap
+	rec := SplitRecord{Train: splitSamples(train), Val: splitSamples(val)}
+	return train, val, writeJSON(r.cfg.Out, SplitFile, rec)
 }
 
 // cache opens the feature cache of the job's backbone. Its key is the
@@ -563,6 +575,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
+	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
 	for _, rep := range r.extract {
 		s.BadFiles += len(rep.Bad)
