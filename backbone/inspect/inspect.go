@@ -1,7 +1,9 @@
 // Package inspect describes a SavedModel for `graft inspect` and the
 // daemon's /v1/backbones:inspect: signatures, TensorFlow version,
-// variables, the op histogram, the ops the native engine lacks and, on
-// request, every tappable tensor with its static shape.
+// variables, the op histogram, the ops the native engine lacks, the
+// normalisation the graph applies to its image input (and so the
+// preprocessing --preprocess auto picks) and, on request, every tappable
+// tensor with its static shape.
 package inspect
 
 import (

@@ -87,7 +87,11 @@ func (d *Dataset) Duplicates() Duplicates {
 
 // String is the report's one line for logs.
 func (r Duplicates) String() string {
-	s := fmt.Sprintf("%d groups of byte-identical images (%d files)", r.Groups, r.Files)
+	groups := "groups"
+	if r.Groups == 1 {
+		groups = "group"
+	}
+	s := fmt.Sprintf("%d %s of byte-identical images (%d files)", r.Groups, groups, r.Files)
 	if r.Conflicting > 0 {
 		s += fmt.Sprintf(", %d of them with different labels: fix the labels", r.Conflicting)
 	}
