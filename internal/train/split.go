@@ -127,20 +127,22 @@ func readSplit(dir string) (*SplitRecord, error) {
 // Their digests are computed anew when their features are read: a file
 // changed since the run is a cache miss, never stale features.
 func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset, error) {
-	want := make(map[string]string, len(list))
+	// A CSV may list a file twice: both rows share an ID, and a side.
+	want := make(map[string]bool, len(list))
 	for _, s := range list {
-		want[s.ID] = s.SHA256
+		want[s.ID] = true
 	}
 	var idx []int
+	found := map[string]bool{}
 	for i, s := range ds.Samples {
-		if _, ok := want[s.ID]; ok {
+		if want[s.ID] {
 			idx = append(idx, i)
-			delete(want, s.ID)
+			found[s.ID] = true
 		}
 	}
-	if len(want) > 0 {
-		for id := range want {
-			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", ErrRunDir, filepath.Join(dir, SplitFile), len(want), ds.Source, id)
+	for id := range want {
+		if !found[id] {
+			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
 		}
 	}
 	return ds.Pick(idx), nil
