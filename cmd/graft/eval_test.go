@@ -121,4 +121,12 @@ func TestEvalSplitValAndTrainingOverlap(t *testing.T) {
 	if _, code := run(t, "eval", "--run", runDir, "--split", "val", "--data", data); code == 0 {
 		t.Error("--split with --data was accepted")
 	}
+	// Data changed since the run: --split says so instead of scoring
+	// other samples.
+	if err := os.Remove(split.Val[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, logs, code := runStderr(t, "eval", "--run", runDir, "--split", "val"); code == 0 || !strings.Contains(logs, "no longer holds") {
+		t.Errorf("eval --split val after a file was removed: exit %d\n%s", code, logs)
+	}
 }
