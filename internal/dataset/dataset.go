@@ -70,6 +70,10 @@ type Sample struct {
 	Path string
 	// Record is the record number in a TFRecord file, -1 for image files.
 	Record int
+	// Digest is the SHA-256 of the encoded image once Hash has read it
+	// (zero before, or when the file could not be read): the feature
+	// cache's key, and what makes two samples the same image.
+	Digest [32]byte
 
 	offset int64 // byte offset of the record in Path (TFRecord only)
 }

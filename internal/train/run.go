@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
@@ -67,18 +64,59 @@ type Timing struct {
 
 // Summary is summary.json.
 type Summary struct {
-	Epochs          int     `json:"epochs"`
+	Epochs int `json:"epochs"`
+	// Monitor is the metric that chose BestEpoch (val_loss or
+	// val_accuracy); BestValAccuracy and BestValLoss are that epoch's.
+	Monitor         string  `json:"monitor"`
 	BestEpoch       int     `json:"best_epoch"`
 	BestValAccuracy float64 `json:"best_val_accuracy"`
 	BestValLoss     float64 `json:"best_val_loss"`
-	StoppedEarly    bool    `json:"stopped_early"`
-	TrainSamples    int     `json:"train_samples"`
-	ValSamples      int     `json:"val_samples"`
-	BadFiles        int     `json:"bad_files"`
-	CacheHits       int     `json:"feature_cache_hits"`
-	CacheComputed   int     `json:"features_computed"`
-	Device          string  `json:"device"`
-	Timing          Timing  `json:"timing"`
+	// The best value of each metric over all epochs, and where, so that a
+	// later epoch with a higher accuracy than the best epoch's is visible.
+	HighestValAccuracy      float64 `json:"highest_val_accuracy"`
+	HighestValAccuracyEpoch int     `json:"highest_val_accuracy_epoch"`
+	LowestValLoss           float64 `json:"lowest_val_loss"`
+	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
+	StoppedEarly            bool    `json:"stopped_early"`
+	// Duplicates are the groups of byte-identical images in --data;
+	// ValOverlap the --val samples identical to training samples.
+	Duplicates    dataset.Duplicates `json:"duplicates"`
+	ValOverlap    int                `json:"val_overlap,omitempty"`
+	TrainSamples  int                `json:"train_samples"`
+	ValSamples    int                `json:"val_samples"`
+	BadFiles      int                `json:"bad_files"`
+	CacheHits     int                `json:"feature_cache_hits"`
+	CacheComputed int                `json:"features_computed"`
+	Device        string             `json:"device"`
+	Timing        Timing             `json:"timing"`
+}
+
+// best fills the best-epoch fields from the epochs' metrics.
+func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
+	s.Monitor, s.BestEpoch = monitor, bestEpoch
+	for i, met := range ms {
+		if met.Epoch == bestEpoch {
+			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
+		}
+		if i == 0 || met.ValAccuracy > s.HighestValAccuracy {
+			s.HighestValAccuracy, s.HighestValAccuracyEpoch = met.ValAccuracy, met.Epoch
+		}
+		if i == 0 || met.ValLoss < s.LowestValLoss {
+			s.LowestValLoss, s.LowestValLossEpoch = met.ValLoss, met.Epoch
+		}
+	}
+}
+
+// Best says which epoch is the best, by which metric, and the best value
+// of the other metric, e.g. "best epoch 4 by val_loss 0.3120 (val_accuracy
+// 0.8462); highest val_accuracy 0.8692 at epoch 8".
+func (s *Summary) Best() string {
+	if s.Monitor == "val_accuracy" {
+		return fmt.Sprintf("best epoch %d by val_accuracy %.4f (val_loss %.4f); lowest val_loss %.4f at epoch %d",
+			s.BestEpoch, s.BestValAccuracy, s.BestValLoss, s.LowestValLoss, s.LowestValLossEpoch)
+	}
+	return fmt.Sprintf("best epoch %d by val_loss %.4f (val_accuracy %.4f); highest val_accuracy %.4f at epoch %d",
+		s.BestEpoch, s.BestValLoss, s.BestValAccuracy, s.HighestValAccuracy, s.HighestValAccuracyEpoch)
 }
 
 // Run trains a head as cfg says (or continues the run in cfg.Out with
@@ -123,6 +161,10 @@ type runner struct {
 	metrics   []Metrics
 	baseLR    float64
 	headTime  time.Duration
+	// dup and valOverlap report identical images in the data, and
+	// validation images identical to training ones (--val).
+	dup        dataset.Duplicates
+	valOverlap int
 }
 
 func (r *runner) close() {
@@ -167,6 +209,9 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if !r.opts.Resume {
+		cfg.resolvePreprocess(r.log)
+	}
 	r.cfg = cfg
 	if !r.opts.Resume {
 		if err := prepareNew(out); err != nil {
@@ -184,7 +229,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	defer bb.Close()
 	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 
-	trainDS, valDS, err := r.datasets()
+	trainDS, valDS, err := r.datasets(ctx)
 	if err != nil {
 		return err
 	}
@@ -231,24 +276,28 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 }
 
 // datasets opens the training data and the validation data (a separate
-// set with the training classes imposed, or a seeded stratified split).
-func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
-	var known []string
+// set with the training classes imposed, or a seeded stratified split
+// that keeps identical images on one side); a new run records its split
+// in split.json, a resumed one reads it back.
+func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
+		var known []string
 		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
 			return nil, nil, err
 		}
+		var before Summary // an interrupted run has none yet
+		if ReadJSON(r.cfg.Out, SummaryFile, &before) == nil {
+			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
+		}
+		return runSplit(r.cfg, r.cfg.Out, known)
 	}
-	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known, Roots: r.cfg.AllowRoots})
+	train, val, dup, overlap, err := newSplit(ctx, r.cfg, r.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	if r.cfg.Val != "" {
-		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes, Roots: r.cfg.AllowRoots})
-		return ds, val, err
-	}
-	train, val := dataset.Split(ds, r.cfg.ValSplit, r.cfg.Seed)
-	return train, val, nil
+	r.dup, r.valOverlap = dup, overlap
+	rec := SplitRecord{Train: splitSamples(train), Val: splitSamples(val)}
+	return train, val, writeJSON(r.cfg.Out, SplitFile, rec)
 }
 
 // cache opens the feature cache of the job's backbone. Its key is the
@@ -543,17 +592,13 @@ func (r *runner) checkpoint(met Metrics) error {
 // finish publishes the best head and writes summary.json.
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
-	best := filepath.Join(cfg.Out, BestCkpt)
-	if err := copyFile(best, filepath.Join(cfg.Out, HeadFile)); err != nil {
-		return nil, fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	if err := publishHead(cfg.Out); err != nil {
+		return nil, err
 	}
-	s := &Summary{Epochs: r.st.Epoch, BestEpoch: r.st.BestEpoch, StoppedEarly: stoppedEarly,
+	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
-	for _, met := range r.metrics {
-		if met.Epoch == r.st.BestEpoch {
-			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
-		}
-	}
+	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
+	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
 	for _, rep := range r.extract {
 		s.BadFiles += len(rep.Bad)
@@ -581,13 +626,17 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	return s, nil
 }
 
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+// publishHead writes head.safetensors, the inference artefact: the best
+// checkpoint's parameters and classes without the optimizer state, which
+// stays in checkpoints/ for --resume.
+func publishHead(out string) error {
+	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, BestCkpt))
 	if err != nil {
-		return err
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
 	}
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	defer m.Close()
+	if err := m.SaveWeights(filepath.Join(out, HeadFile), ck.Classes); err != nil {
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	}
+	return nil
 }

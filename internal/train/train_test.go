@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/safetensors"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -241,6 +242,27 @@ func TestRunDirectoryContents(t *testing.T) {
 	ReadJSON(cfg.Out, ClassesFile, &classes)
 	if len(classes) != 10 || classes[0] != "0" {
 		t.Errorf("classes %v", classes)
+	}
+	// head.safetensors is the best epoch's head without optimizer state.
+	raw, err := os.ReadFile(filepath.Join(cfg.Out, HeadFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Read(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range f.Tensors {
+		if strings.HasPrefix(name, "optimizer/") {
+			t.Errorf("%s holds optimizer tensor %s", HeadFile, name)
+		}
+	}
+	equalParams(t, HeadFile, params(t, filepath.Join(cfg.Out, HeadFile)), params(t, filepath.Join(cfg.Out, BestCkpt)))
+	// config.json records the effective learning rate, not 0.
+	var rec map[string]any
+	ReadJSON(cfg.Out, ConfigFile, &rec)
+	if rec["lr"] != 0.001 || rec["seed"] != 3.0 {
+		t.Errorf("config.json lr %v seed %v, want 0.001 and 3", rec["lr"], rec["seed"])
 	}
 	// A second run into the same directory is refused.
 	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, ErrRunDir) || !strings.Contains(err.Error(), "--resume") {
