@@ -69,7 +69,7 @@ TF_LIB_DIR  ?= $(TF_DIR)
 TF_LDFLAGS  = $(LDFLAGS) -X github.com/graft-ml/graft/backbone/tf.LibDir=$(TF_LIB_DIR)
 TF_ENV      = CGO_ENABLED=1 CGO_CFLAGS="-I$(TF_INCLUDE)"
 # Packages with TensorFlow-tagged tests (the engine's, the zoo parity, ...).
-TF_TEST_PKGS = $(sort $(dir $(shell git ls-files '*_test.go' | xargs grep -l '^//go:build.*tensorflow')))
+TF_TEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=build --exclude-dir=.git '^//go:build.*tensorflow' .)))
 
 tf-deps: pyenv
 	@d="$(TF_DIR)"; if [ -z "$$d" ] || [ ! -f "$(TF_INCLUDE)/tensorflow/c/c_api.h" ]; then 	  echo "tf-deps: no TensorFlow C headers under '$(TF_INCLUDE)' (TF_DIR='$$d')" >&2; exit 1; fi
@@ -83,7 +83,7 @@ build-tf: tf-deps
 # library, and checks the binary finds its libtensorflow without help.
 test-tf: build-tf test-models
 	@echo "graft: TensorFlow tests in $(TF_TEST_PKGS)"
-	$(TF_ENV) GRAFT_PYTHON=$(abspath $(PYENV))/bin/python $(GO) test -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -count=1 $(addprefix ./,$(TF_TEST_PKGS))
+	$(TF_ENV) GRAFT_PYTHON=$(abspath $(PYENV))/bin/python $(GO) test -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -count=1 $(TF_TEST_PKGS)
 	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
 
 tidy-check:
