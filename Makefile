@@ -71,9 +71,12 @@ TF_ENV      = CGO_ENABLED=1 CGO_CFLAGS="-I$(TF_INCLUDE)"
 # Packages with TensorFlow-tagged tests (the engine's, the zoo parity, ...).
 TF_TEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=build --exclude-dir=.git '^//go:build.*tensorflow' .)))
 
-tf-deps: pyenv
-	@d="$(TF_DIR)"; if [ -z "$$d" ] || [ ! -f "$(TF_INCLUDE)/tensorflow/c/c_api.h" ]; then 	  echo "tf-deps: no TensorFlow C headers under '$(TF_INCLUDE)' (TF_DIR='$$d')" >&2; exit 1; fi
-	@echo "tf-deps: TensorFlow C API from $(TF_DIR)"
+# A TensorFlow of your own (TF_DIR or TF_INCLUDE given) needs no pyenv.
+TF_OWN = $(filter command line environment,$(origin TF_DIR) $(origin TF_INCLUDE))
+tf-deps: $(if $(TF_OWN),,pyenv)
+	@if [ ! -f "$(TF_INCLUDE)/tensorflow/c/c_api.h" ]; then \
+	  echo "tf-deps: no TensorFlow C headers (tensorflow/c/c_api.h) under '$(TF_INCLUDE)': run make pyenv, or give TF_DIR (a pip install's tensorflow folder) or TF_INCLUDE and TF_LIB_DIR" >&2; exit 1; fi
+	@echo "tf-deps: TensorFlow C API headers in $(TF_INCLUDE), library in $(TF_LIB_DIR)"
 
 build-tf: tf-deps
 	$(TF_ENV) $(GO) build -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -o bin/graft ./cmd/graft
