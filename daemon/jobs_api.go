@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/graft-ml/graft/backbone/engine"
+	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -50,6 +52,10 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 	}
 	if strings.HasPrefix(c.Device, "cuda") && s.opts.CUDAWorkerPath == "" {
 		add("device", "%q: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", c.Device)
+	}
+	// Workers are this binary: a TensorFlow job needs one built with it.
+	if c.Engine == engine.TensorFlow && !tf.Available {
+		add("engine", "%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)
 	}
 	if len(bad) > 0 {
 		return bad

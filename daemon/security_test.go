@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/api"
 )
@@ -25,11 +26,12 @@ func TestBadRequestsCreateNothing(t *testing.T) {
 	}
 	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxBodyBytes: 4096})
 	good := `"backbone":"` + backboneDir + `","tap":"conv2d_2","preprocess":"unit"`
-	for _, c := range []struct {
+	type badRequest struct {
 		name, body string
 		code       int
 		want       string // in the error message
-	}{
+	}
+	cases := []badRequest{
 		{"malformed", `{"backbone": `, 400, "malformed JSON"},
 		{"not json", `epochs=3`, 400, "malformed JSON"},
 		{"empty", ``, 400, "empty"},
@@ -47,7 +49,11 @@ func TestBadRequestsCreateNothing(t *testing.T) {
 		{"cuda without graft-cuda", `{` + good + `,"data":"` + f.data + `","device":"cuda:0"}`, 400, "device:"},
 		{"bad model name", `{` + good + `,"data":"` + f.data + `","model":"../x"}`, 400, "model:"},
 		{"too large", `{` + good + `,"data":"` + f.data + `","tap":"` + strings.Repeat("x", 5000) + `"}`, 413, "over 4096 bytes"},
-	} {
+	}
+	if !tf.Available {
+		cases = append(cases, badRequest{"tensorflow without it", `{` + good + `,"data":"` + f.data + `","engine":"tensorflow"}`, 400, "engine:"})
+	}
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resp, err := http.Post(s.Base+"/v1/jobs", "application/json", strings.NewReader(c.body))
 			if err != nil {

@@ -38,6 +38,10 @@ type Options struct {
 	// GPUMemoryFraction caps the GPU memory the TensorFlow engine takes
 	// (0: no cap; it grows as needed either way).
 	GPUMemoryFraction float64
+	// Threads bounds the TensorFlow engine's threads per op (intra-op);
+	// 0 is its default, one per core. The native engine follows
+	// GOMAXPROCS instead.
+	Threads int
 }
 
 // Check returns nil for a known engine name ("" is the native engine).
@@ -55,7 +59,7 @@ func Open(name, dir string, o Options) (backbone.Backbone, error) {
 		return nil, err
 	}
 	if name == TensorFlow {
-		b, err := tf.Open(dir, tf.Options{Options: o.Options, Device: o.Device, GPUMemoryFraction: o.GPUMemoryFraction})
+		b, err := tf.Open(dir, tf.Options{Options: o.Options, Device: o.Device, GPUMemoryFraction: o.GPUMemoryFraction, Threads: o.Threads})
 		if err != nil {
 			return nil, err
 		}

@@ -458,6 +458,15 @@ func funcDef(name string, in, out []*opb.OpDef_ArgDef, inShapes [][]int64, nodes
 		NodeDef: nodes,
 		Ret:     ret,
 	}
+	// Each control output names the node it waits for in control_ret, as
+	// TensorFlow writes it (its name is the node's); tf.saved_model.load
+	// fails on a control output without one.
+	if len(controlOut) > 0 {
+		f.ControlRet = make(map[string]string, len(controlOut))
+		for _, c := range controlOut {
+			f.ControlRet[c] = c
+		}
+	}
 	for i, a := range in {
 		f.ArgAttr[uint32(i)] = &fpb.FunctionDef_ArgAttrs{Attr: map[string]*avpb.AttrValue{
 			"_output_shapes":       AttrShapes(inShapes[i]),

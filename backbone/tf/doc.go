@@ -18,9 +18,17 @@
 // placement for ops that have no GPU kernel. Panics in the TensorFlow Go API
 // and in tfgo are recovered and returned as errors.
 //
-// The engine needs cgo and libtensorflow 2.15, so it is built only with
-// -tags tensorflow. Without the tag the package keeps the same exported API
-// and Open returns ErrNoTensorFlow. libtensorflow is installed in the Docker
-// images only: on the build machines the tagged code is type-checked
-// (make vet-tensorflow) but has never been run.
+// The engine needs cgo and TensorFlow's C API (tested with 2.21, the C API
+// in the pinned pip wheel), so it is built only with -tags tensorflow
+// (make build-tf). It compiles against the C headers but does not link the
+// library: the binding functions it calls resolve to trampolines
+// (trampolines_amd64.S) that jump through pointers Load fills with dlsym
+// (libtf.c, load.go), and an empty linker script (ldstub/) answers the
+// bindings' -ltensorflow. So a tagged binary starts without libtensorflow,
+// and Open says how to install one when it cannot load it. Load looks in
+// $GRAFT_LIBTENSORFLOW only when set, else in LibDir (stamped in by the
+// Makefile, as an rpath would be), then the loader's search path.
+//
+// Without the tag the package keeps the same exported API and Open returns
+// ErrNoTensorFlow.
 package tf

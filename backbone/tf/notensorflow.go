@@ -42,6 +42,15 @@ func (b *Backbone) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.
 // Close implements backbone.Backbone.
 func (b *Backbone) Close() error { return nil }
 
+// LibDir is where make build-tf found libtensorflow; unused here.
+var LibDir string
+
+// Load returns ErrNoTensorFlow: this binary cannot load libtensorflow.
+func Load() (string, error) { return "", ErrNoTensorFlow }
+
+// Version returns ErrNoTensorFlow.
+func Version() (string, error) { return "", ErrNoTensorFlow }
+
 // RunSignature returns ErrNoTensorFlow: build with -tags tensorflow.
 func RunSignature(dir string, o Options, batch *tensor.Tensor) (*tensor.Tensor, error) {
 	return nil, ErrNoTensorFlow

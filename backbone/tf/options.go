@@ -13,7 +13,7 @@ import (
 )
 
 // ErrNoTensorFlow is what the engine returns in a binary built without it.
-var ErrNoTensorFlow = errors.New("tf: this binary has no TensorFlow engine: build with -tags tensorflow against libtensorflow 2.15 (cgo; CGO_CFLAGS and CGO_LDFLAGS pointing at its headers and libtensorflow.so), or use the native engine")
+var ErrNoTensorFlow = errors.New("tf: this binary has no TensorFlow engine: build one with `make tf-deps build-tf` (README, TensorFlow engine), or use --engine native")
 
 // ErrOptions reports unusable engine options.
 var ErrOptions = errors.New("tf: invalid options")
@@ -88,3 +88,18 @@ func sessionConfig(o Options) (session, error) {
 	}
 	return session{config: b, device: dev}, nil
 }
+
+// EnvLib names the variable that points the engine at one libtensorflow
+// file (libtensorflow_cc.so.2 of a pip wheel, or libtensorflow.so.2 of
+// TensorFlow's C library) instead of its usual search.
+const EnvLib = "GRAFT_LIBTENSORFLOW"
+
+// ErrNoLibTensorFlow reports a binary with the TensorFlow engine that
+// cannot load libtensorflow.
+var ErrNoLibTensorFlow = errors.New("tf: cannot load libtensorflow")
+
+// installHint says how to get a libtensorflow the engine can load.
+const installHint = "Install TensorFlow 2.21's C library with `make tf-deps build-tf` " +
+	"(the pip wheel in build/pyenv; this binary then finds it there), or " +
+	"`pip install tensorflow-cpu==2.21.0` and set " + EnvLib + " to its tensorflow/libtensorflow_cc.so.2, " +
+	"or put libtensorflow.so.2 on the loader's path (LD_LIBRARY_PATH); or use --engine native"

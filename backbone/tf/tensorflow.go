@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	tensorflow "github.com/galeone/tensorflow/tensorflow/go"
@@ -50,6 +51,9 @@ func Open(dir string, o Options) (*Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := Load(); err != nil {
+		return nil, err
+	}
 	p, err := native.Prepare(dir, o.Options)
 	if err != nil {
 		return nil, err
@@ -73,7 +77,11 @@ func Open(dir string, o Options) (*Backbone, error) {
 		}
 		sess, err := tensorflow.NewSession(g, &tensorflow.SessionOptions{Config: sc.config})
 		if err != nil {
-			return fmt.Errorf("new session: %w", err)
+			return fmt.Errorf("new session on device %q: %w", o.Device, err)
+		}
+		if err := checkDevice(sess, o.Device, sc.device); err != nil {
+			sess.Close()
+			return err
 		}
 		b.graph, b.sess = g, sess
 		return nil
@@ -92,6 +100,29 @@ func Open(dir string, o Options) (*Backbone, error) {
 	}
 	b.tap = backbone.TensorSpec{Name: p.Graph.Outputs[0], DType: tensor.DType(b.out.DataType()), Shape: shape}
 	return b, nil
+}
+
+// checkDevice fails when the session lacks the device the graph was
+// placed on: soft placement would otherwise run a graph meant for a GPU
+// on the CPU without a word.
+func checkDevice(sess *tensorflow.Session, name, want string) error {
+	if want == "" {
+		return nil
+	}
+	devs, err := sess.ListDevices()
+	if err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	var have []string
+	for _, d := range devs {
+		if strings.HasSuffix(d.Name, want) { // /job:localhost/replica:0/task:0/device:GPU:0
+			return nil
+		}
+		have = append(have, d.Type)
+	}
+	return fmt.Errorf("%w: device %q: TensorFlow sees no such device (it has %s); "+
+		"use --device cpu, or a cuda:N that exists with a TensorFlow built for GPUs (the tensorflow-cpu wheel has none)",
+		ErrOptions, name, strings.Join(have, ", "))
 }
 
 // output finds tensor "node:i" of g.
@@ -236,6 +267,9 @@ func RunSignature(dir string, o Options, batch *tensor.Tensor) (*tensor.Tensor, 
 	}
 	sc, err := sessionConfig(o)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := Load(); err != nil {
 		return nil, err
 	}
 	p, err := native.Prepare(dir, o.Options) // resolves the signature, input and output

@@ -5,7 +5,6 @@ package tf
 import (
 	"context"
 	"errors"
-	"math"
 	"reflect"
 	"testing"
 
@@ -13,9 +12,8 @@ import (
 	"github.com/graft-ml/graft/backbone/tensor"
 )
 
-// The engine against the native one. These tests need libtensorflow 2.15
-// at run time; the build machines have none, so there they are only
-// type-checked (make vet-tensorflow).
+// The engine against the native one, on the real libtensorflow (make
+// test-tf).
 
 // fashionBatch is n deterministic 28x28 grey images in [0, 1].
 func fashionBatch(n int) *tensor.Tensor {
@@ -24,22 +22,6 @@ func fashionBatch(n int) *tensor.Tensor {
 		x.F32[i] = float32((i*7919)%251) / 250
 	}
 	return x
-}
-
-// closeTo compares features within float32 reassociation error.
-func closeTo(t *testing.T, what string, got, want *tensor.Tensor) {
-	t.Helper()
-	if got == nil || !reflect.DeepEqual(got.Shape, want.Shape) {
-		t.Fatalf("%s: got %v, want shape %v", what, got, want.Shape)
-	}
-	scale, worst := 0.0, 0.0
-	for i, w := range want.F32 {
-		scale = math.Max(scale, math.Abs(float64(w)))
-		worst = math.Max(worst, math.Abs(float64(got.F32[i]-w)))
-	}
-	if worst > 1e-4*(1+scale) {
-		t.Errorf("%s: max |TensorFlow - native| = %g (values up to %g)", what, worst, scale)
-	}
 }
 
 func TestFeaturesMatchNative(t *testing.T) {
@@ -66,7 +48,7 @@ func TestFeaturesMatchNative(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s %+v: %v", dev, o, err)
 				}
-				closeTo(t, dev+" "+tb.Tap().Name, got, want)
+				within(t, dev+" "+tb.Tap().Name, got, want)
 			}
 			if err := tb.Close(); err != nil {
 				t.Error(err)
@@ -94,7 +76,7 @@ func TestFlatGraphMatchesTensorFlowsOwnLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeTo(t, "signature output", got, want)
+	within(t, "signature output", got, want)
 	if _, err := RunSignature(fashionCNN, Options{Options: native.Options{Tap: "conv2d_2"}}, x); !errors.Is(err, ErrOptions) {
 		t.Errorf("RunSignature with a tap: %v, want ErrOptions", err)
 	}

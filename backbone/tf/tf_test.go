@@ -39,7 +39,7 @@ func TestStubSaysHowToBuild(t *testing.T) {
 	if !errors.Is(err, ErrNoTensorFlow) || b != nil {
 		t.Fatalf("Open = %v, %v; want ErrNoTensorFlow", b, err)
 	}
-	for _, want := range []string{"-tags tensorflow", "libtensorflow 2.15"} {
+	for _, want := range []string{"make tf-deps build-tf", "--engine native"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -50,13 +50,16 @@ func TestStubSaysHowToBuild(t *testing.T) {
 	if _, err := RunSignature(fashionCNN, Options{}, nil); !errors.Is(err, ErrNoTensorFlow) {
 		t.Errorf("RunSignature = %v, want ErrNoTensorFlow", err)
 	}
+	if _, err := Version(); !errors.Is(err, ErrNoTensorFlow) {
+		t.Errorf("Version = %v, want ErrNoTensorFlow", err)
+	}
 }
 
 // TestSameAPIWithAndWithoutTag compares the exported declarations of the
 // tagged engine and the untagged stub, so that code using the package
 // builds either way.
 func TestSameAPIWithAndWithoutTag(t *testing.T) {
-	tagged, stub := exportedAPI(t, "tensorflow.go"), exportedAPI(t, "notensorflow.go")
+	tagged, stub := exportedAPI(t, "tensorflow.go", "load.go"), exportedAPI(t, "notensorflow.go")
 	if !reflect.DeepEqual(tagged, stub) {
 		t.Errorf("exported API differs:\n  -tags tensorflow: %q\n  stub:             %q", tagged, stub)
 	}
@@ -65,11 +68,15 @@ func TestSameAPIWithAndWithoutTag(t *testing.T) {
 	}
 }
 
-func exportedAPI(t *testing.T, file string) []string {
+func exportedAPI(t *testing.T, files ...string) []string {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, file, nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	var decls []ast.Decl
+	for _, file := range files {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decls = append(decls, f.Decls...)
 	}
 	expr := func(e ast.Expr) string {
 		var b bytes.Buffer
@@ -86,7 +93,7 @@ func exportedAPI(t *testing.T, file string) []string {
 		return strings.Join(ts, ", ")
 	}
 	var api []string
-	for _, d := range f.Decls {
+	for _, d := range decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
 			if !d.Name.IsExported() {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/bench"
@@ -64,43 +67,107 @@ func (a *app) benchHeadCmd() *cobra.Command {
 	return cmd
 }
 
+// engineRun is one engine's line of graft bench backbone.
+type engineRun struct {
+	Engine       string  `json:"engine"`
+	Threads      int     `json:"threads"`
+	ImagesPerSec float64 `json:"images_per_s"`
+	Runs         int     `json:"runs"`
+	// Native is the native engine's per-op profile against the same-run
+	// SGEMM.
+	Native *bench.BackboneResult `json:"native_profile,omitempty"`
+}
+
 func (a *app) benchBackboneCmd() *cobra.Command {
-	var o native.Options
+	var o engine.Options
+	var engines []string
 	var batch int
 	var minTime time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "backbone MODEL",
-		Short: "Time a SavedModel on the native engine: images/s, GFLOP/s, and conv layers against the same-run SGEMM",
+		Short: "Time a SavedModel on one or more engines: images/s, and the native engine's conv layers against the same-run SGEMM",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bb, err := native.Open(args[0], o)
-			if err != nil {
-				return err
+			if o.Threads < 0 {
+				return fmt.Errorf("bench backbone: --threads %d: use 0 (all cores) or more", o.Threads)
 			}
-			defer bb.Close()
-			res, err := bench.Backbone(cmd.Context(), bb, batch, minTime)
-			if err != nil {
-				return err
+			for _, e := range engines {
+				if err := engine.Check(e); err != nil {
+					return err
+				}
+			}
+			var runs []engineRun
+			for _, e := range engines {
+				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime)
+				if err != nil {
+					return err
+				}
+				runs = append(runs, r)
 			}
 			if asJSON {
-				return a.printJSON(res)
+				return a.printJSON(runs)
 			}
-			_, err = fmt.Fprintf(a.out, "backbone %s, batch %d, %d runs (%s gemm)\n"+
-				"  model:  %8.1f images/s  %7.1f GFLOP/s\n"+
-				"  convs:  %8.0f%% of time   %7.1f GFLOP/s\n"+
-				"  sgemm:  %8s           %7.1f GFLOP/s  (%dx%dx%d, largest conv %s, same run)\n"+
-				"  ratio:  %.2f of the sgemm rate\n",
-				args[0], res.Batch, res.Runs, gemm.Backend, res.ImagesPerSec, res.GFLOPs, 100*res.ConvShare, res.ConvGFLOPs,
-				"", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.LargestConv, res.Ratio)
-			return err
+			fmt.Fprintf(a.out, "backbone %s, batch %d (%s gemm)\n", args[0], batch, gemm.Backend)
+			for _, r := range runs {
+				threads := "all cores"
+				if r.Threads > 0 {
+					threads = fmt.Sprintf("%d threads", r.Threads)
+				}
+				fmt.Fprintf(a.out, "  %-11s %8.1f images/s  (%d runs, %s)", r.Engine+":", r.ImagesPerSec, r.Runs, threads)
+				if r.Engine != runs[0].Engine && runs[0].ImagesPerSec > 0 {
+					fmt.Fprintf(a.out, "  %.2fx %s", r.ImagesPerSec/runs[0].ImagesPerSec, runs[0].Engine)
+				}
+				fmt.Fprintln(a.out)
+			}
+			for _, r := range runs {
+				if res := r.Native; res != nil {
+					_, err := fmt.Fprintf(a.out, "native engine profile:\n"+
+						"  model:  %8.1f GFLOP/s\n"+
+						"  convs:  %8.0f%% of time   %7.1f GFLOP/s\n"+
+						"  sgemm:  %8s           %7.1f GFLOP/s  (%dx%dx%d, largest conv %s, same run)\n"+
+						"  ratio:  %.2f of the sgemm rate\n",
+						res.GFLOPs, 100*res.ConvShare, res.ConvGFLOPs,
+						"", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.LargestConv, res.Ratio)
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.StringSliceVar(&engines, "engine", []string{engine.Native}, "engines to time, side by side: native, tensorflow or native,tensorflow")
 	f.IntVar(&batch, "batch", 32, "images per forward pass")
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Tap, "tap", "", "stop at this tensor instead of the signature output")
+	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
+	f.IntVar(&o.Threads, "threads", 0, "threads each engine may use (native: GOMAXPROCS; tensorflow: intra-op threads); 0: all cores")
 	f.DurationVar(&minTime, "min-time", 3*time.Second, "minimum time for each measurement")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// benchEngine times one engine; for the native one it adds the per-op
+// profile and its same-run SGEMM yardstick.
+func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration) (engineRun, error) {
+	r := engineRun{Engine: name, Threads: o.Threads}
+	if name == engine.Native && o.Threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.Threads))
+	}
+	bb, err := engine.Open(name, model, o)
+	if err != nil {
+		return r, err
+	}
+	defer bb.Close()
+	if r.ImagesPerSec, r.Runs, err = bench.Throughput(ctx, bb, batch, minTime); err != nil {
+		return r, err
+	}
+	if nb, ok := bb.(*native.Backbone); ok {
+		res, err := bench.Backbone(ctx, nb, batch, minTime)
+		if err != nil {
+			return r, err
+		}
+		r.Native = &res
+	}
+	return r, nil
 }

@@ -7,34 +7,81 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/tf"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
 	var tags []string
 	var tensors, asJSON bool
-	var signature string
+	var signature, eng string
 	cmd := &cobra.Command{
 		Use:   "inspect MODEL",
 		Short: "Describe a SavedModel: signatures, variables, ops, and with --tensors every tappable tensor",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if err := engine.Check(eng); err != nil {
+				return err
+			}
 			r, err := inspect.Inspect(args[0], tags, tensors, signature)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return a.printJSON(r)
+			var check *engineCheck
+			if eng == engine.TensorFlow {
+				if check, err = checkTensorFlow(args[0], tags, signature); err != nil {
+					return err
+				}
 			}
-			return printReport(a, r)
+			if asJSON {
+				return a.printJSON(struct {
+					*inspect.Report
+					TensorFlow *engineCheck `json:"tensorflow_engine,omitempty"`
+				}{r, check})
+			}
+			if err := printReport(a, r); err != nil {
+				return err
+			}
+			if check != nil {
+				_, err = fmt.Fprintf(a.out, "\ntensorflow engine: TensorFlow %s imports signature %s's flat graph: input %v, output %s %v\n",
+					check.Version, signature, shapeText(check.Input), check.Output, shapeText(check.Shape))
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&tags, "tags", []string{"serve"}, "meta graph tag set")
 	f.BoolVar(&tensors, "tensors", false, "list every tappable tensor with its static shape")
 	f.StringVar(&signature, "signature", "serving_default", "signature whose tensors --tensors lists")
+	f.StringVar(&eng, "engine", engine.Native, "also check the signature on this engine: native, or tensorflow (imports the flat graph into libtensorflow)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// engineCheck is what inspect --engine tensorflow found: the signature's
+// flat graph as TensorFlow imported it.
+type engineCheck struct {
+	Version string `json:"version"`
+	Input   []int  `json:"input_shape"`
+	Output  string `json:"output"`
+	Shape   []int  `json:"output_shape"`
+}
+
+// checkTensorFlow imports the signature's flat graph into TensorFlow: an op
+// or attr it cannot take is an error here, not at training time.
+func checkTensorFlow(dir string, tags []string, signature string) (*engineCheck, error) {
+	bb, err := engine.Open(engine.TensorFlow, dir, engine.Options{Options: native.Options{Tags: tags, Signature: signature}, Device: "cpu"})
+	if err != nil {
+		return nil, err
+	}
+	defer bb.Close()
+	v, err := tf.Version()
+	if err != nil {
+		return nil, err
+	}
+	return &engineCheck{Version: v, Input: bb.Input().Shape, Output: bb.Tap().Name, Shape: bb.Tap().Shape}, nil
 }
 
 func printReport(a *app, r *inspect.Report) error {

@@ -6,16 +6,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/train"
 )
 
 func (a *app) predictCmd() *cobra.Command {
-	var o native.Options
-	var model, run, mode, format string
+	var o engine.Options
+	var eng, model, run, mode, format string
 	var top, batch int
 	cmd := &cobra.Command{
 		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
@@ -39,7 +39,7 @@ func (a *app) predictCmd() *cobra.Command {
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
 			}
-			bb, err := native.Open(model, o)
+			bb, err := engine.Open(eng, model, o)
 			if err != nil {
 				return err
 			}
@@ -64,6 +64,9 @@ func (a *app) predictCmd() *cobra.Command {
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Output, "output", "", "signature output key (default: the only output)")
 	f.StringVar(&o.Tap, "tap", "", "an intermediate tensor to output instead: node:idx, a node inside a function, or a Keras layer name")
+	f.StringVar(&eng, "engine", engine.Native, "backbone engine for --model: native (pure Go) or tensorflow (libtensorflow; graft built with make build-tf)")
+	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
+	f.IntVar(&o.Threads, "threads", 0, "threads per op for the tensorflow engine (0: one per core)")
 	f.StringVar(&mode, "preprocess", inspect.Auto, fmt.Sprintf("input preprocessing: auto (what the model's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
 	f.IntVar(&batch, "batch-size", 32, "images per forward pass")

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/gemm"
@@ -31,17 +32,43 @@ type BackboneResult struct {
 	Ratio float64 `json:"ratio"`
 }
 
+// randomImages is a batch of random images for bb's input.
+func randomImages(bb backbone.Backbone, batch int, rng *rand.Rand) (*tensor.Tensor, error) {
+	shape := bb.Input().Shape
+	if batch < 1 || len(shape) != 4 || shape[1] < 1 || shape[2] < 1 || shape[3] < 1 {
+		return nil, fmt.Errorf("bench: backbone input %v with batch %d: need a fixed image size and batch >= 1", shape, batch)
+	}
+	x := tensor.New(tensor.Float32, batch, shape[1], shape[2], shape[3])
+	for i := range x.F32 {
+		x.F32[i] = rng.Float32()
+	}
+	return x, nil
+}
+
+// Throughput times batches of random images through any engine's
+// backbone: images per second, after one warm-up batch.
+func Throughput(ctx context.Context, bb backbone.Backbone, batch int, minTime time.Duration) (float64, int, error) {
+	x, err := randomImages(bb, batch, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		return 0, 0, err
+	}
+	runs, elapsed, err := repeat(ctx, minTime, func() error {
+		_, err := bb.Features(ctx, x)
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(batch*runs) / elapsed.Seconds(), runs, nil
+}
+
 // Backbone times batches of random images through bb and, in the same
 // run, SGEMM on the largest convolution's GEMM shape.
 func Backbone(ctx context.Context, bb *native.Backbone, batch int, minTime time.Duration) (BackboneResult, error) {
-	shape := bb.Input().Shape
-	if batch < 1 || len(shape) != 4 || shape[1] < 1 || shape[2] < 1 || shape[3] < 1 {
-		return BackboneResult{}, fmt.Errorf("bench: backbone input %v with batch %d: need a fixed image size and batch >= 1", shape, batch)
-	}
-	x := tensor.New(tensor.Float32, batch, shape[1], shape[2], shape[3])
 	rng := rand.New(rand.NewPCG(1, 1))
-	for i := range x.F32 {
-		x.F32[i] = rng.Float32()
+	x, err := randomImages(bb, batch, rng)
+	if err != nil {
+		return BackboneResult{}, err
 	}
 	var flops, convFlops float64
 	var total, convTime time.Duration
