@@ -28,15 +28,20 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The data before the backbone: a wrong --data fails at once.
+			var classes []string
+			if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
+				return err
+			}
+			ds, err := dataset.Open(data, dataset.Options{Classes: classes})
+			if err != nil {
+				return err
+			}
 			t, err := train.LoadRun(run)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			ds, err := dataset.Open(data, dataset.Options{Classes: t.Classes})
-			if err != nil {
-				return err
-			}
 			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log)
 			if err != nil {
 				return err

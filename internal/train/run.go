@@ -168,6 +168,12 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		return err
 	}
 	r.cfg = cfg
+	// The data first: a wrong --data fails in a moment, before a model
+	// loads for minutes or a run directory is left behind.
+	trainDS, valDS, err := r.datasets()
+	if err != nil {
+		return err
+	}
 	if !r.opts.Resume {
 		if err := prepareNew(out); err != nil {
 			return err
@@ -184,10 +190,6 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	defer bb.Close()
 	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 
-	trainDS, valDS, err := r.datasets()
-	if err != nil {
-		return err
-	}
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
 		if err := writeJSON(out, ClassesFile, r.classes); err != nil {
