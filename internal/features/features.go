@@ -37,6 +37,10 @@ type Options struct {
 	// training streams them. <= 0: no bound.
 	MemoryBudget int64
 	Log          *zap.Logger
+	// Progress, when set, hears how many of the samples the cache did not
+	// hold have been through the backbone: (0, total) before the first,
+	// then after every batch, the last call with done == total.
+	Progress func(done, total int)
 }
 
 // Report says what an extraction did.
@@ -152,6 +156,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	o.Log.Info("feature cache", zap.Int("samples", ds.Len()), zap.Int("hits", rep.Hits), zap.Int("to_compute", len(misses)))
 
 	// Decode and run the misses in chunks to bound memory.
+	progress := func(int) {}
+	if o.Progress != nil && len(misses) > 0 {
+		progress = func(done int) { o.Progress(done, len(misses)) }
+	}
+	progress(0)
 	const chunk = 2048
 	for lo := 0; lo < len(misses); lo += chunk {
 		part := misses[lo:min(lo+chunk, len(misses))]
@@ -160,6 +169,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		rep.DecodeSeconds += time.Since(t0).Seconds()
 		if errors.Is(err, dataset.ErrEmpty) && dec != nil { // all bad, all listed
 			rep.Bad = append(rep.Bad, dec.Bad...)
+			progress(lo + len(part))
 			continue
 		}
 		if err != nil {
@@ -195,6 +205,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 				}
 				rep.Computed++
 			}
+			progress(lo + len(dec.Bad) + e) // the chunk's bad files count as done
 		}
 		rep.BackboneSeconds += time.Since(t0).Seconds()
 	}

@@ -29,8 +29,10 @@ import (
 // Event reports progress; the CLI renders it and a worker streams it to
 // the daemon as JSON lines.
 type Event struct {
-	Event    string           `json:"event"` // features, step, epoch, done
-	Split    string           `json:"split,omitempty"`
+	Event string `json:"event"` // extract, features, step, epoch, done
+	Split string `json:"split,omitempty"`
+	// Step of Steps: a training step of the epoch, or for extract the
+	// images through the backbone of those the cache did not hold.
 	Epoch    int              `json:"epoch,omitempty"`
 	Epochs   int              `json:"epochs,omitempty"`
 	Step     int              `json:"step,omitempty"`
@@ -46,6 +48,10 @@ type Event struct {
 type Options struct {
 	Log      *zap.Logger
 	Progress func(Event)
+	// Shown says Progress puts epochs and extractions before a person (a
+	// terminal's progress bar): the log then keeps them at debug level,
+	// so that each is said once.
+	Shown bool
 	// Resume continues the run in Config.Out from its last checkpoint.
 	Resume bool
 	// Ops is the device to train on; nil means the CPU. A config whose
@@ -209,6 +215,9 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		fo.Progress = func(done, total int) {
+			r.opts.Progress(Event{Event: "extract", Split: split, Step: done, Steps: total})
+		}
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
 			return fmt.Errorf("train: %s features: %w", split, err)
@@ -221,7 +230,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		if rep.Computed == 0 {
 			msg = "features all from the cache: backbone skipped"
 		}
-		r.log.Info(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
+		r.said(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
 		r.opts.Progress(Event{Event: "features", Split: split, Features: rep})
 		if i == 0 {
 			r.trainSet = set
@@ -230,6 +239,16 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		}
 	}
 	return r.prepareModel()
+}
+
+// said logs what the progress output also says: at info level, or at
+// debug level when a person sees it in the progress output already.
+func (r *runner) said(msg string, fields ...zap.Field) {
+	if r.opts.Shown {
+		r.log.Debug(msg, fields...)
+		return
+	}
+	r.log.Info(msg, fields...)
 }
 
 // datasets opens the training data and the validation data (a separate
@@ -457,7 +476,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			return nil, err
 		}
 		r.opts.Progress(Event{Event: "epoch", Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
-		r.log.Info("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
+		r.said("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
 		if stop {
 			stoppedEarly = true
 			r.log.Info("early stopping", zap.String("monitor", cfg.Monitor), zap.Int("patience", cfg.EarlyStopping), zap.Int("best_epoch", r.st.BestEpoch))
