@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/closest"
 )
 
 // TensorDesc describes one tappable tensor.
@@ -136,7 +137,7 @@ func (m *Model) closest(order []*flatNode, name string, k int) []string {
 			return
 		}
 		if _, ok := cand[c]; !ok {
-			cand[c] = editDistance(name, c)
+			cand[c] = closest.Distance(name, c)
 		}
 	}
 	for _, n := range order {
@@ -152,25 +153,4 @@ func (m *Model) closest(order []*flatNode, name string, k int) []string {
 	names := sortedKeys(cand)
 	sort.SliceStable(names, func(i, j int) bool { return cand[names[i]] < cand[names[j]] })
 	return names[:min(k, len(names))]
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -28,6 +28,7 @@ func execute(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(cli.SuggestFlag)
 	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.trainCmd(), a.workerCmd())
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
