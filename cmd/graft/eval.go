@@ -82,8 +82,13 @@ func (a *app) printEval(r evaluate.Report, bad int) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(a.out, "\nconfusion matrix (rows: true class, columns: predicted, in class order)")
+	fmt.Fprintln(a.out, "\nconfusion matrix (rows: true class, columns: predicted class)")
 	tw = tabwriter.NewWriter(a.out, 2, 4, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "true \\ predicted\t")
+	for _, c := range r.Classes {
+		fmt.Fprintf(tw, "%s\t", c.Name)
+	}
+	fmt.Fprintln(tw)
 	for i, row := range r.Confusion {
 		fmt.Fprintf(tw, "%s\t", r.Classes[i].Name)
 		for _, n := range row {
