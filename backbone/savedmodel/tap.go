@@ -7,6 +7,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/closest"
+
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // TensorDesc describes one tappable tensor.
@@ -75,14 +77,14 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 	}
 	pick := func(n *flatNode) (string, error) {
 		if idx >= m.numOutputs(n) {
-			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+			return "", fmt.Errorf("%w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
 		}
 		return fmt.Sprintf("%s:%d", n.def.Name, idx), nil
 	}
 	// 1. Flat name (any node or call output of the main graph).
 	if n, k, err := m.flat.resolve(fmt.Sprintf("%s:%d", base, idx)); err == nil {
 		if k >= m.numOutputs(n) {
-			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+			return "", fmt.Errorf("%w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
 		}
 		return fmt.Sprintf("%s:%d", n.def.Name, k), nil
 	}
@@ -101,7 +103,7 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 		for _, h := range hits {
 			names = append(names, h.def.Name)
 		}
-		return "", fmt.Errorf("savedmodel: %w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
+		return "", fmt.Errorf("%w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
 	}
 	// 3. Keras layer name scope: the last matching op in topological order.
 	if !strings.Contains(base, "/") {
@@ -118,8 +120,8 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("savedmodel: %w: %q is not a tensor reachable from signature %q; closest: %s (list them with `graft inspect --tensors`)",
-		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", "))
+	return "", hint.With(fmt.Errorf("%w: %q is not a tensor reachable from signature %q; closest: %s",
+		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", ")), "graft inspect --tensors MODEL lists the tensors and layers you can tap")
 }
 
 func sigName(s string) string {

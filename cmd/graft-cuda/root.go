@@ -34,7 +34,7 @@ func execute(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "graft-cuda:", err)
+		fmt.Fprint(os.Stderr, cli.ErrorText("graft-cuda", err))
 		return 1
 	}
 	return 0

@@ -34,7 +34,7 @@ func execute(args []string) int {
 	err := root.ExecuteContext(ctx)
 	_ = a.log.Sync()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "graft:", err)
+		fmt.Fprint(os.Stderr, cli.ErrorText("graft", err))
 		return 1
 	}
 	return 0

@@ -15,6 +15,8 @@ import (
 
 	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/train"
+
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // DefaultServer is the daemon's default address.
@@ -79,7 +81,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("graft serve at %s: %w (is the daemon running? --server or GRAFT_SERVER)", c.Base, err)
+		var ue *url.Error // its text repeats the address
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return hint.With(fmt.Errorf("client: no answer from the daemon at %s: %w", c.Base, err), "is graft serve running there? --server or GRAFT_SERVER points at it")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -256,7 +256,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 			ds, err = openTFRecords(path, files, opts)
 		}
 	case statErr != nil:
-		return nil, fmt.Errorf("dataset: open %s: %w", path, statErr)
+		return nil, openError(path, statErr)
 	case looksLikeTFRecord(path):
 		ds, err = openTFRecords(path, []string{path}, opts)
 	default:
@@ -442,7 +442,7 @@ func expandRecordPaths(spec string) ([]string, error) {
 		} else {
 			st, err := os.Stat(part)
 			if err != nil {
-				return nil, fmt.Errorf("dataset: open %s: %w", part, err)
+				return nil, openError(part, err)
 			}
 			if st.IsDir() {
 				return nil, fmt.Errorf("%w: %s is a directory; a comma list names TFRecord files", ErrSource, part)

@@ -19,6 +19,8 @@ import (
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
+
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // ErrBudget reports features that fit neither memory nor a cache.
@@ -105,7 +107,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	set := &Set{Shape: tap[1:], Size: 1, Cache: o.Cache}
 	for _, d := range set.Shape {
 		if d < 1 {
-			return nil, nil, fmt.Errorf("features: the tap's shape %v is not fixed: choose a tap with a static shape (graft inspect --tensors)", tap)
+			return nil, nil, hint.With(fmt.Errorf("features: the tap's shape %v is not fixed", tap), "choose a tap with a static shape: graft inspect --tensors MODEL shows them")
 		}
 		set.Size *= d
 	}
@@ -113,7 +115,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	bytes := int64(ds.Len()) * int64(set.Size) * 4
 	resident := o.MemoryBudget <= 0 || bytes <= o.MemoryBudget
 	if !resident && o.Cache == nil {
-		return nil, nil, fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB: raise --memory-budget or enable the feature cache", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30))
+		return nil, nil, hint.With(fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB, and there is no feature cache to stream them from", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30)), "raise --memory-budget or enable the feature cache (--cache-dir)")
 	}
 
 	start := time.Now()

@@ -24,6 +24,10 @@ import (
 	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/tfevents"
+
+	"github.com/graft-ml/graft/internal/hint"
+
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // Event reports progress; the CLI renders it and a worker streams it to
@@ -159,7 +163,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	if r.opts.Resume {
 		given := cfg
 		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
-			return fmt.Errorf("train: resume %s: %w", out, err)
+			return hint.With(err, "--resume continues a run directory that graft train wrote")
 		}
 		cfg.Out = out
 		if given.Epochs > 0 { // resuming may extend the run
@@ -175,11 +179,19 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	}
 	r.cfg = cfg
 	// The data first: a wrong --data fails in a moment, before a model
-	// loads for minutes or a run directory is left behind.
+	// loads for minutes.
 	trainDS, valDS, err := r.datasets()
 	if err != nil {
 		return err
 	}
+	bb, err := cfg.backbone()
+	if err != nil {
+		return err
+	}
+	defer bb.Close()
+	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+	// The run directory once data, model and tap are known good: a typo
+	// in any of them leaves nothing to clean up before the next try.
 	if !r.opts.Resume {
 		if err := prepareNew(out); err != nil {
 			return err
@@ -188,13 +200,6 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-
-	bb, err := cfg.backbone()
-	if err != nil {
-		return err
-	}
-	defer bb.Close()
-	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
@@ -220,7 +225,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		}
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
-			return fmt.Errorf("train: %s features: %w", split, err)
+			return wrap.Errorf("train", err, "features of the %s split", split)
 		}
 		r.extract[i] = rep
 		for _, b := range rep.Bad {
@@ -311,7 +316,7 @@ func (r *runner) prepareModel() error {
 	r.ops = r.opts.Ops
 	if r.ops == nil {
 		if strings.HasPrefix(cfg.Device, "cuda") {
-			return fmt.Errorf("train: device %s: this binary trains on the CPU; graft train --device %s hands the job to graft-cuda", cfg.Device, cfg.Device)
+			return hint.With(fmt.Errorf("train: device %s: this binary trains on the CPU", cfg.Device), "graft train --device %s hands the job to graft-cuda", cfg.Device)
 		}
 		r.ops = head.NewCPUOps()
 	}
@@ -457,10 +462,10 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			return ctx.Err()
 		})
 		if errors.Is(err, head.ErrNonFinite) {
-			return nil, fmt.Errorf("train: epoch %d diverged: %w. The last good checkpoint (epoch %d) is in %s: lower --lr (now %g) and continue with --resume %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt), lr, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d; continue with --resume %s)", e+1, err, r.st.Epoch, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d)", e+1, err, r.st.Epoch), "continue with graft train --resume %s", cfg.Out)
 		}
 		r.headTime += time.Since(start)
 		r.epochsRun++
@@ -519,11 +524,11 @@ func (r *runner) checkpoint(met Metrics) error {
 		return err
 	}
 	if err := r.opts.save(r.model, filepath.Join(cfg.Out, LastCkpt), r.classes, st); err != nil {
-		return fmt.Errorf("train: checkpoint of epoch %d: %w. Epoch %d's checkpoint is intact: free space and continue with --resume %s", met.Epoch, err, met.Epoch-1, cfg.Out)
+		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
 	}
 	if r.st.BestEpoch == met.Epoch {
 		if err := r.opts.save(r.model, filepath.Join(cfg.Out, BestCkpt), r.classes, st); err != nil {
-			return fmt.Errorf("train: best checkpoint of epoch %d: %w: free space and continue with --resume %s", met.Epoch, err, cfg.Out)
+			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
 		}
 	}
 	if err := writeMetrics(cfg.Out, r.metrics); err != nil {
