@@ -7,6 +7,7 @@ package inspect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -145,8 +146,9 @@ func listTensors(m *savedmodel.Model, signature string, r *Report) error {
 	if err != nil {
 		r.TensorsNote = fmt.Sprintf("static shapes unavailable: %v", err)
 	}
+	model := modelScope(descs)
 	for _, d := range descs {
-		t := Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name], Layer: layer(d)}
+		t := Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name], Layer: layer(d, model)}
 		t.Tappable = tappable(d, t.Shape, fromInput)
 		r.Tensors = append(r.Tensors, t)
 	}
@@ -194,16 +196,45 @@ func tappable(d savedmodel.TensorDesc, shape []int, fromInput map[string]bool) b
 	return fromInput == nil || fromInput[d.Node]
 }
 
-// layer is the Keras layer of a tensor: the name scope just above its op
-// (conv2d_2 for .../sequential/conv2d_2/Relu), the name --tap accepts.
-func layer(d savedmodel.TensorDesc) string {
+// scopes is a tensor's name scopes and op name, without the
+// PartitionedCall scopes that function inlining adds.
+func scopes(d savedmodel.TensorDesc) []string {
 	name := d.Node
 	if d.Inner != "" {
 		name = d.Inner
 	}
-	parts := strings.Split(name, "/")
-	if len(parts) < 2 || strings.Contains(parts[len(parts)-2], "PartitionedCall") {
+	return slices.DeleteFunc(strings.Split(name, "/"), func(p string) bool { return strings.Contains(p, "PartitionedCall") })
+}
+
+// modelScope is the Keras model's own name scope ("sequential",
+// "mobilenetv2_1.00_224"), the first scope of every scoped tensor when
+// they share one; TF1 Keras graphs have none.
+func modelScope(descs []savedmodel.TensorDesc) string {
+	model := ""
+	for _, d := range descs {
+		p := scopes(d)
+		if len(p) < 2 {
+			continue
+		}
+		if model == "" {
+			model = p[0]
+		} else if p[0] != model {
+			return ""
+		}
+	}
+	return model
+}
+
+// layer is the Keras layer of a tensor: the first scope under the model's
+// (conv2d_2 for sequential/conv2d_2/Relu, bn_Conv1 for
+// mobilenetv2/bn_Conv1/batchnorm/add_1), a name --tap accepts.
+func layer(d savedmodel.TensorDesc, model string) string {
+	p := scopes(d)
+	if len(p) >= 3 && p[0] == model {
+		p = p[1:]
+	}
+	if len(p) < 2 {
 		return ""
 	}
-	return parts[len(parts)-2]
+	return p[0]
 }
