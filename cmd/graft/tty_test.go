@@ -1,5 +1,3 @@
-//go:build linux
-
 package main
 
 import (
@@ -10,46 +8,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"unsafe"
 
+	"github.com/graft-ml/graft/internal/ptytest"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
-
-// openPTY opens a real pseudo-terminal: what the program writes to tty
-// arrives on master, as it would in a person's terminal.
-func openPTY(t *testing.T) (master, tty *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	var unlock, n uint32
-	ioctl := func(req uintptr, arg *uint32) error {
-		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), req, uintptr(unsafe.Pointer(arg))); e != 0 {
-			return e
-		}
-		return nil
-	}
-	if err := ioctl(syscall.TIOCSPTLCK, &unlock); err != nil {
-		t.Skipf("unlock pty: %v", err)
-	}
-	if err := ioctl(syscall.TIOCGPTN, &n); err != nil {
-		t.Skipf("pty number: %v", err)
-	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("open pty: %v", err)
-	}
-	return master, tty
-}
 
 // runOnTerminal runs the CLI with stderr on a pseudo-terminal and returns
 // what a person would have seen there.
 func runOnTerminal(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	master, tty := openPTY(t)
+	master, tty := ptytest.Open(t)
 	var seen bytes.Buffer
 	done := make(chan struct{})
 	go func() { io.Copy(&seen, master); close(done) }() // ends when tty closes (EIO)
