@@ -220,8 +220,14 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		var shown time.Time
 		fo.Progress = func(done, total int) {
-			r.opts.Progress(Event{Event: "extract", Split: split, Step: done, Steps: total})
+			// A few a second at most: a worker streams every event to the
+			// daemon, which keeps them.
+			if now := time.Now(); done == 0 || done == total || now.Sub(shown) >= time.Second/4 {
+				shown = now
+				r.opts.Progress(Event{Event: "extract", Split: split, Step: done, Steps: total})
+			}
 		}
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
