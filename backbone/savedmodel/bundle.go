@@ -13,10 +13,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/crc32c"
-
-	"github.com/graft-ml/graft/internal/wrap"
-
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // A TensorBundle (TensorFlow's V2 checkpoint format) is PREFIX.index, an

@@ -9,7 +9,6 @@ import (
 	shpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-
 	"github.com/graft-ml/graft/internal/wrap"
 )
 

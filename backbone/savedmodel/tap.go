@@ -7,7 +7,6 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/closest"
-
 	"github.com/graft-ml/graft/internal/hint"
 )
 

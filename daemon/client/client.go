@@ -14,9 +14,8 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/daemon/api"
-	"github.com/graft-ml/graft/internal/train"
-
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/train"
 )
 
 // DefaultServer is the daemon's default address.

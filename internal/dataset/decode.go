@@ -10,9 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/graft-ml/graft/internal/images"
-
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/images"
 )
 
 // BadFilePolicy says what Decode does with an image it cannot use.

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ml/graft/internal/crc32c"
-
 	"github.com/graft-ml/graft/internal/hint"
 )
 

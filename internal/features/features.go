@@ -19,7 +19,6 @@ import (
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
-
 	"github.com/graft-ml/graft/internal/hint"
 )
 

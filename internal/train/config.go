@@ -11,9 +11,8 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/images"
-
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/images"
 )
 
 // ErrConfig reports invalid job settings; FieldErrors lists them.

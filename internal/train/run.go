@@ -23,10 +23,8 @@ import (
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/gemm"
-	"github.com/graft-ml/graft/internal/tfevents"
-
 	"github.com/graft-ml/graft/internal/hint"
-
+	"github.com/graft-ml/graft/internal/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ml/graft/internal/atomicfile"
-
 	"github.com/graft-ml/graft/internal/hint"
 )
 
