@@ -103,7 +103,8 @@ $(PYENV)/.stamp: scripts/python/requirements.txt
 	touch $@
 pyenv: $(PYENV)/.stamp
 
-# CUDA targets: kernels, graft-cuda, vet-cuda, gpu-test-bin, gpu-check.
+# CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
+# vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.
 include cuda.mk
 
 clean:

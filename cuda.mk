@@ -4,16 +4,18 @@
 # driver (libcuda.so.1).
 #
 #   make cuda-deps     the toolkit from Debian's non-free component
-#   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags cuda:
-#                      go build/vet/test -tags cuda need it first) and the
+#   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags graftcuda:
+#                      go build/vet/test -tags graftcuda need it first) and the
 #                      ptxas resource report build/ptxas.txt (summary in
 #                      build/ptxas-summary.txt)
 #   make graft-cuda    bin/graft-cuda
-#   make vet-cuda      go vet -tags cuda ./...
+#   make vet-cuda      go vet -tags graftcuda ./...
 #   make gpu-test-bin  bin/gpu.test, the GPU tests and benchmarks
 #   make gpu-check     on a GPU host, from binaries built elsewhere: tests,
-#                      compute-sanitizer, benchmarks, PyTorch ->
-#                      reports/gpu-check.txt
+#                      compute-sanitizer (memcheck, racecheck, synccheck,
+#                      initcheck), benchmarks, PyTorch -> reports/gpu-check.txt
+#   make kernels-emu   head.cu's kernels on the CPU against float64
+#   make kernels-emu-tsan  the same, small cases, under ThreadSanitizer
 
 NVCC      ?= nvcc
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -34,9 +36,9 @@ NVCCFLAGS_SM70 := -O3 -std=c++14 -Werror all-warnings -Xptxas -v
 CUDA_STUBS ?= $(patsubst %/libcuda.so,%,$(firstword $(wildcard /usr/lib/x86_64-linux-gnu/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so)))
 CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration' \
              $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
-CUDA_TAGS := cuda $(TAGS)
+CUDA_TAGS := graftcuda $(TAGS)
 
-.PHONY: cuda-deps kernels kernels-emu graft-cuda vet-cuda gpu-test-bin gpu-check
+.PHONY: cuda-deps kernels kernels-emu kernels-emu-tsan graft-cuda vet-cuda gpu-test-bin gpu-check
 
 # The CUDA toolkit from Debian's non-free component (bookworm), as root.
 cuda-deps:
@@ -64,10 +66,10 @@ kernels/head.fatbin: kernels/head.cu
 graft-cuda: kernels
 	$(CUDA_ENV) $(GO) build -tags '$(CUDA_TAGS)' -ldflags '$(LDFLAGS)' -o bin/graft-cuda ./cmd/graft-cuda
 
-# gorgonia.org/gorgonia has a cuda build tag of its own that needs cuDNN
-# (cudnn.h), which Debian does not ship: packages that pull gorgonia in (head,
-# through its symbolic-differentiation test oracle) are vetted without the
-# tag by make lint, and must have no cuda-tagged files (checked here).
+# graft's tag is graftcuda, not cuda: gorgonia.org/gorgonia has a cuda
+# build tag of its own that needs cuDNN (cudnn.h), which Debian does not
+# ship, and head's test oracle imports gorgonia. With graftcuda every
+# package, head included, is vetted here.
 vet-cuda: kernels
 	$(CUDA_ENV) $(GO) vet -tags '$(CUDA_TAGS)' ./...
 
@@ -84,3 +86,9 @@ gpu-check:
 # checked without a GPU. Needs g++ only.
 kernels-emu:
 	scripts/kernel-emu/run.sh
+
+# A few small cases of the emulator under ThreadSanitizer (about a minute
+# on 2 cores): one OS thread per CUDA thread, so a missing __syncthreads
+# shows as a data race on shared memory.
+kernels-emu-tsan:
+	scripts/kernel-emu/run.sh --tsan

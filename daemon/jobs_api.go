@@ -86,8 +86,8 @@ func (s *Server) gpuNeed(c *train.Config) (int64, error) {
 	}
 	need, ok := f.Need(s.opts.GPUMemoryBudget)
 	if !ok {
-		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, batch scratch %d), over the daemon's --gpu-memory-budget of %d: lower batch_size, pick a smaller tap or head, or raise the budget",
-			need, f.ParamBytes, f.ScratchBytes, s.opts.GPUMemoryBudget)
+		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the daemon's --gpu-memory-budget of %d: lower batch_size, pick a smaller tap or head, or raise the budget",
+			need, f.ParamBytes, f.ScratchBytes, f.ContextBytes, s.opts.GPUMemoryBudget)
 	}
 	return need, nil
 }

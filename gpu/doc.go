@@ -1,9 +1,15 @@
-// Package gpu is the only package that imports gorgonia.org/cu: devices,
-// the primary context, streams, the memory pool, module loading, kernel
-// launches, error mapping, and the CUDA implementation of head.Ops.
+// Package gpu is the CUDA implementation of head.Ops: devices, the
+// primary context, the memory pool and its budget, module loading, kernel
+// launches, error mapping and the head's launch sequence.
 //
-// All of it is built only with the cuda tag, into the graft-cuda binary:
-// gorgonia.org/cu exits the process from its init when no driver or device
-// is present, so the plain graft binary must never link it. Without the
-// tag this package is a stub whose functions return ErrNoCUDA.
+// Every CUDA call goes through a small driver interface (driver.go). Its
+// real implementation, cudriver.go, uses gorgonia.org/cu and is built only
+// with the graftcuda tag, into the graft-cuda binary: gorgonia.org/cu
+// exits the process from its init when no driver or device is present, so
+// the plain graft binary must never link it. Without the tag NewOps,
+// Available and Devices return ErrNoCUDA. The fake driver (fake.go) runs
+// the same logic on any machine and rejects what a real driver would:
+// freed or foreign pointers, copies out of bounds, launches whose
+// arguments do not match the kernel's signature in kernels/head.cu, grids
+// and blocks over the device limits (docs/cuda.md).
 package gpu

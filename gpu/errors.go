@@ -10,8 +10,8 @@ import (
 // Sentinel errors; every error of this package wraps one of them (or a
 // head error such as head.ErrShape) with context.
 var (
-	// ErrNoCUDA: this binary was built without the cuda tag.
-	ErrNoCUDA = errors.New("gpu: this binary was built without CUDA support: build graft-cuda (make graft-cuda, i.e. go build -tags cuda ./cmd/graft-cuda) and run GPU work through it")
+	// ErrNoCUDA: this binary was built without the graftcuda tag.
+	ErrNoCUDA = errors.New("gpu: this binary was built without CUDA support: build graft-cuda (make graft-cuda, i.e. go build -tags graftcuda ./cmd/graft-cuda) and run GPU work through it")
 	// ErrOutOfMemory: an allocation does not fit the memory budget or the
 	// device. The message names the request, the budget and what is in use.
 	ErrOutOfMemory = fmt.Errorf("gpu: %w", head.ErrOutOfMemory)

@@ -1,13 +1,9 @@
-//go:build cuda
-
 package gpu
 
 import (
 	"fmt"
 	"math"
 	"unsafe"
-
-	"gorgonia.org/cu"
 
 	"github.com/graft-ml/graft/head"
 )
@@ -28,7 +24,8 @@ type Options struct {
 // and correct counts back. Like every head.Ops it is not safe for
 // concurrent use.
 type CUDAOps struct {
-	ctx     *context
+	ctx     devContext
+	info    DeviceInfo
 	mod     *module
 	pool    *pool
 	scratch map[string]*buffer
@@ -39,22 +36,30 @@ var _ head.Ops = (*CUDAOps)(nil)
 // NewOps opens the GPU's primary context, loads the kernels and sets up
 // the memory budget.
 func NewOps(o Options) (*CUDAOps, error) {
-	ctx, err := openContext(o.Ordinal)
+	drv, err := systemDriver()
 	if err != nil {
 		return nil, err
 	}
-	ops := &CUDAOps{ctx: ctx, scratch: map[string]*buffer{}}
+	return newOps(drv, o)
+}
+
+func newOps(drv driver, o Options) (*CUDAOps, error) {
+	ctx, info, err := openContext(drv, o.Ordinal)
+	if err != nil {
+		return nil, err
+	}
+	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}}
 	err = ctx.do(func() error {
 		budget := o.MemoryBudget
 		if budget <= 0 {
-			free, _, err := cu.MemInfo()
+			free, _, err := ctx.memInfo()
 			if err != nil {
 				return cudaError("memory info", err)
 			}
 			budget = free / 10 * 9
 		}
-		ops.pool = newPool(budget)
-		ops.mod, err = loadModule(ctx.info.Multiprocessors)
+		ops.pool = newPool(ctx, budget)
+		ops.mod, err = loadModule(ctx, info.Multiprocessors)
 		return err
 	})
 	if err != nil {
@@ -64,34 +69,38 @@ func NewOps(o Options) (*CUDAOps, error) {
 	return ops, nil
 }
 
-// Close frees every cached block and the scratch memory, unloads the
-// kernels and releases the primary context. Buffers the caller did not
-// free are reclaimed by the context's release only when no one else holds
-// it.
+// Close waits for the kernels still running (a fault of the last one
+// surfaces here, not in the next process), frees every cached block and
+// the scratch memory, unloads the kernels and releases the primary
+// context. Buffers the caller did not free are reclaimed by the context's
+// release only when no one else holds it.
 func (o *CUDAOps) Close() error {
 	if o.ctx == nil {
 		return nil
 	}
 	err := o.ctx.do(func() error {
+		err := cudaError("synchronise before closing", o.ctx.synchronize())
 		for name, b := range o.scratch {
 			o.pool.release(b.ptr, b.size)
 			delete(o.scratch, name)
 		}
-		err := o.pool.trim()
+		if terr := o.pool.trim(); err == nil {
+			err = terr
+		}
 		if uerr := o.mod.unload(); err == nil {
 			err = uerr
 		}
 		return err
 	})
-	if rerr := o.ctx.release(); err == nil {
-		err = rerr
+	if rerr := o.ctx.release(); err == nil && rerr != nil {
+		err = cudaError("release the primary context", rerr)
 	}
 	o.ctx = nil
 	return err
 }
 
 // Info describes the GPU.
-func (o *CUDAOps) Info() DeviceInfo { return o.ctx.info }
+func (o *CUDAOps) Info() DeviceInfo { return o.info }
 
 // Budget is the memory budget in bytes; PeakBytes the most the ops have
 // had in use at once.
@@ -99,11 +108,11 @@ func (o *CUDAOps) Budget() int64    { return o.pool.budget }
 func (o *CUDAOps) PeakBytes() int64 { return o.pool.peak }
 
 // Device implements head.Ops.
-func (o *CUDAOps) Device() string { return o.ctx.info.ID }
+func (o *CUDAOps) Device() string { return o.info.ID }
 
 // buffer is device memory from the pool.
 type buffer struct {
-	ptr   cu.DevicePtr
+	ptr   devicePtr
 	n     int
 	size  int64 // bytes reserved in the pool
 	owner *CUDAOps
@@ -113,7 +122,7 @@ type buffer struct {
 func (b *buffer) Len() int { return b.n }
 
 // at is the address of float (or 4-byte element) i.
-func (b *buffer) at(i int) cu.DevicePtr { return b.ptr + cu.DevicePtr(4*i) }
+func (b *buffer) at(i int) devicePtr { return b.ptr + devicePtr(4*i) }
 
 func (o *CUDAOps) device(b head.Buffer) (*buffer, error) {
 	d, ok := b.(*buffer)
@@ -138,7 +147,7 @@ func (o *CUDAOps) Alloc(n int) (head.Buffer, error) {
 			return err
 		}
 		b.n = n
-		if err := cu.MemsetD32(b.ptr, 0, int64(n)); err != nil {
+		if err := o.ctx.memsetD32(b.ptr, 0, int64(n)); err != nil {
 			o.pool.release(b.ptr, b.size)
 			return cudaError("zero a new buffer", err)
 		}
@@ -181,7 +190,7 @@ func (o *CUDAOps) Upload(dst head.Buffer, offset int, src []float32) error {
 		return nil
 	}
 	return o.ctx.do(func() error {
-		return cudaError("copy to the device", cu.MemcpyHtoD(d.at(offset), unsafe.Pointer(&src[0]), 4*int64(len(src))))
+		return cudaError("copy to the device", o.ctx.copyHtoD(d.at(offset), bytesOf(src)))
 	})
 }
 
@@ -198,13 +207,16 @@ func (o *CUDAOps) Download(dst []float32, src head.Buffer, offset int) error {
 		return nil
 	}
 	return o.ctx.do(func() error {
-		return cudaError("copy from the device", cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), s.at(offset), 4*int64(len(dst))))
+		return cudaError("copy from the device", o.ctx.copyDtoH(bytesOf(dst), s.at(offset)))
 	})
 }
 
 // scratchBuf returns the named per-step scratch block, at least bytes
 // long, kept between calls. Inside do.
 func (o *CUDAOps) scratchBuf(name string, bytes int64) (*buffer, error) {
+	if bytes <= 0 {
+		return nil, fmt.Errorf("gpu: scratch %s is not in the step's plan (stepScratch)", name)
+	}
 	if b := o.scratch[name]; b != nil {
 		if b.size >= bytes {
 			return b, nil
@@ -244,12 +256,23 @@ func (o *CUDAOps) check(spec head.Spec, params, feats head.Buffer, idx []int32) 
 	if len(idx) == 0 {
 		return nil, nil, fmt.Errorf("%w: empty batch", head.ErrShape)
 	}
-	if len(idx) > 65535 {
-		return nil, nil, fmt.Errorf("%w: batch of %d samples: the CUDA kernels take at most 65535", head.ErrShape, len(idx))
+	if len(idx) > maxGridYZ {
+		return nil, nil, fmt.Errorf("%w: batch of %d samples: the CUDA kernels take at most %d", head.ErrShape, len(idx), maxGridYZ)
 	}
 	for _, i := range idx {
 		if i < 0 || int64(i) >= n {
 			return nil, nil, fmt.Errorf("%w: sample index %d outside the %d cached samples", head.ErrShape, i, n)
+		}
+	}
+	// The GEMMs' grids, checked before any kernel runs: grid y counts
+	// 128-row tiles of the conv's output (forward) and of its kernel
+	// (weight gradient), at most 65535.
+	if spec.Kind == head.KindConv {
+		if ceilDiv(len(idx)*spec.Height*spec.Width, gemmTile) > maxGridYZ {
+			return nil, nil, fmt.Errorf("%w: batch %d x %d pixels is too large for one launch: lower the batch size", head.ErrShape, len(idx), spec.Height*spec.Width)
+		}
+		if ceilDiv(spec.Kernel*spec.Kernel*spec.Channels, gemmTile) > maxGridYZ {
+			return nil, nil, fmt.Errorf("%w: conv kernel of %d taps x %d channels is too large for one launch: pick a smaller kernel or an earlier tap", head.ErrShape, spec.Kernel*spec.Kernel, spec.Channels)
 		}
 	}
 	return p, f, nil
@@ -262,7 +285,7 @@ type batch struct {
 	feats, idx, act, pooled, lgt *buffer
 }
 
-func param(spec head.Spec, p *buffer, name string) cu.DevicePtr {
+func param(spec head.Spec, p *buffer, name string) devicePtr {
 	t, ok := spec.Layout().Find(name)
 	if !ok {
 		panic("gpu: layout has no " + name) // the layout is head's, not user input
@@ -275,31 +298,28 @@ func param(spec head.Spec, p *buffer, name string) cu.DevicePtr {
 func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, error) {
 	bt := &batch{spec: spec, b: len(idx), feats: f}
 	b, hw, in, classes := len(idx), spec.Height*spec.Width, spec.Pooled(), spec.Classes
+	size := stepScratch(spec, b, o.mod.gemmSlots, false)
 	var err error
-	if bt.idx, err = o.scratchBuf("idx", 4*int64(b)); err != nil {
+	if bt.idx, err = o.scratchBuf("idx", size["idx"]); err != nil {
 		return nil, err
 	}
-	if err := cu.MemcpyHtoD(bt.idx.ptr, unsafe.Pointer(&idx[0]), 4*int64(b)); err != nil {
+	if err := o.ctx.copyHtoD(bt.idx.ptr, bytesOf(idx)); err != nil {
 		return nil, cudaError("copy the batch indices", err)
 	}
-	if bt.pooled, err = o.scratchBuf("pooled", 4*int64(b*in)); err != nil {
+	if bt.pooled, err = o.scratchBuf("pooled", size["pooled"]); err != nil {
 		return nil, err
 	}
 	if spec.Kind == head.KindConv {
-		m, kdim, nf := b*hw, spec.Kernel*spec.Kernel*spec.Channels, spec.Filters
-		if ceilDiv(m, gemmTile) > 65535 {
-			return nil, fmt.Errorf("%w: batch %d x %d pixels is too large for one launch: lower the batch size", head.ErrShape, b, hw)
-		}
-		if bt.act, err = o.scratchBuf("act", 4*int64(m*nf)); err != nil {
+		m, nf := b*hw, spec.Filters
+		if bt.act, err = o.scratchBuf("act", size["act"]); err != nil {
 			return nil, err
 		}
-		tiles := ceilDiv(m, gemmTile) * ceilDiv(nf, gemmTile)
-		splits, slice := splitK(tiles, kdim, o.mod.gemmSlots)
+		splits, slice, _, _ := gemmSplits(spec, b, o.mod.gemmSlots)
 		grid := dim3{ceilDiv(nf, gemmTile), ceilDiv(m, gemmTile), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
 		if splits > 1 {
-			if out, err = o.scratchBuf("splitk", 4*int64(splits)*int64(m*nf)); err != nil {
+			if out, err = o.scratchBuf("splitk", size["splitk"]); err != nil {
 				return nil, err
 			}
 		}
@@ -323,7 +343,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, er
 			return nil, err
 		}
 	}
-	if bt.lgt, err = o.scratchBuf("logits", 4*int64(b*classes)); err != nil {
+	if bt.lgt, err = o.scratchBuf("logits", size["logits"]); err != nil {
 		return nil, err
 	}
 	if err := o.mod.denseFwd.launch(linear(b*classes), blockSize, ptrArg(bt.pooled.ptr), ptrArg(param(spec, p, head.DenseKernel)),
@@ -347,7 +367,7 @@ func (o *CUDAOps) Logits(spec head.Spec, params, feats head.Buffer, idx []int32,
 		if err != nil {
 			return err
 		}
-		return cudaError("copy the logits", cu.MemcpyDtoH(unsafe.Pointer(&out[0]), bt.lgt.ptr, 4*int64(len(out))))
+		return cudaError("copy the logits", o.ctx.copyDtoH(bytesOf(out), bt.lgt.ptr))
 	})
 }
 
@@ -385,16 +405,16 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 			return err
 		}
 		l, c := o.scratch["loss"], o.scratch["correct"]
-		if err := cu.MemcpyDtoH(unsafe.Pointer(&loss[0]), l.ptr, 8*int64(b)); err != nil {
+		if err := o.ctx.copyDtoH(bytesOf(loss), l.ptr); err != nil {
 			return cudaError("copy the losses", err)
 		}
-		if err := cu.MemcpyDtoH(unsafe.Pointer(&correct[0]), c.ptr, 8*int64(b)); err != nil {
+		if err := o.ctx.copyDtoH(bytesOf(correct), c.ptr); err != nil {
 			return cudaError("copy the correct counts", err)
 		}
 		for _, v := range loss {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				logits = make([]float32, b*classes)
-				return cudaError("copy the logits", cu.MemcpyDtoH(unsafe.Pointer(&logits[0]), bt.lgt.ptr, 4*int64(b*classes)))
+				return cudaError("copy the logits", o.ctx.copyDtoH(bytesOf(logits), bt.lgt.ptr))
 			}
 		}
 		return nil
@@ -418,22 +438,23 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 // the weight gradient (no gradient for the frozen features). Inside do.
 func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 	spec, b, classes, in := bt.spec, bt.b, bt.spec.Classes, bt.spec.Pooled()
-	lab, err := o.scratchBuf("labels", 4*int64(b))
+	size := stepScratch(spec, b, o.mod.gemmSlots, true)
+	lab, err := o.scratchBuf("labels", size["labels"])
 	if err != nil {
 		return err
 	}
-	if err := cu.MemcpyHtoD(lab.ptr, unsafe.Pointer(&labels[0]), 4*int64(b)); err != nil {
+	if err := o.ctx.copyHtoD(lab.ptr, bytesOf(labels)); err != nil {
 		return cudaError("copy the labels", err)
 	}
-	dlogits, err := o.scratchBuf("dlogits", 4*int64(b*classes))
+	dlogits, err := o.scratchBuf("dlogits", size["dlogits"])
 	if err != nil {
 		return err
 	}
-	loss, err := o.scratchBuf("loss", 8*int64(b))
+	loss, err := o.scratchBuf("loss", size["loss"])
 	if err != nil {
 		return err
 	}
-	correct, err := o.scratchBuf("correct", 8*int64(b))
+	correct, err := o.scratchBuf("correct", size["correct"])
 	if err != nil {
 		return err
 	}
@@ -442,10 +463,10 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 		floatArg(float64(spec.LabelSmoothing))); err != nil {
 		return err
 	}
-	var dpooled cu.DevicePtr
+	var dpooled devicePtr
 	conv := spec.Kind == head.KindConv
 	if conv {
-		d, err := o.scratchBuf("dpooled", 4*int64(b*in))
+		d, err := o.scratchBuf("dpooled", size["dpooled"])
 		if err != nil {
 			return err
 		}
@@ -464,8 +485,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 		return nil
 	}
 	hw, nf, kdim := spec.Height*spec.Width, spec.Filters, spec.Kernel*spec.Kernel*spec.Channels
-	m := b * hw
-	bsum, err := o.scratchBuf("bsum", 4*int64(b*nf))
+	bsum, err := o.scratchBuf("bsum", size["bsum"])
 	if err != nil {
 		return err
 	}
@@ -478,15 +498,11 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 		intArg(b), intArg(nf)); err != nil {
 		return err
 	}
-	tiles := ceilDiv(kdim, gemmTile) * ceilDiv(nf, gemmTile)
-	if ceilDiv(kdim, gemmTile) > 65535 {
-		return fmt.Errorf("%w: conv kernel of %d taps x %d channels is too large for one launch", head.ErrShape, spec.Kernel*spec.Kernel, spec.Channels)
-	}
-	splits, slice := splitK(tiles, m, o.mod.gemmSlots)
+	_, _, splits, slice := gemmSplits(spec, b, o.mod.gemmSlots)
 	dw := param(spec, g, head.ConvKernel)
 	out := dw
 	if splits > 1 {
-		ws, err := o.scratchBuf("splitk", 4*int64(splits)*int64(kdim*nf))
+		ws, err := o.scratchBuf("splitk", size["splitk"])
 		if err != nil {
 			return err
 		}
@@ -503,4 +519,12 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 			intArg(kdim), intArg(nf), intArg(splits), boolArg(false))
 	}
 	return nil
+}
+
+// bytesOf is s's memory as bytes, for the driver's copies.
+func bytesOf[T int32 | int64 | float32 | float64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))
 }

@@ -1,11 +1,12 @@
-//go:build cuda
+//go:build graftcuda
 
 package gpu
 
 // These tests need an NVIDIA GPU. On a host without one the test binary
-// prints "SKIP: GPU tests skipped: <reason>" and exits 0 before any test
-// runs (see internal/cudainit): gorgonia.org/cu would otherwise exit the
-// process from its init.
+// prints "SKIP: GPU tests did not run: <reason>" and exits 3 before any
+// test runs (see internal/cudainit): gorgonia.org/cu would otherwise exit
+// the process from its init. The driver-independent logic is tested on
+// every machine against the fake driver (fake_test.go).
 
 import (
 	"errors"
@@ -19,7 +20,7 @@ import (
 	"github.com/graft-ml/graft/head"
 )
 
-func newOps(t testing.TB, budget int64) *CUDAOps {
+func openGPU(t testing.TB, budget int64) *CUDAOps {
 	t.Helper()
 	ops, err := NewOps(Options{MemoryBudget: budget})
 	if err != nil {
@@ -47,17 +48,6 @@ func TestDevices(t *testing.T) {
 		}
 		t.Logf("%s: %s, compute %s, %d SMs, %.1f GiB, driver %d", d.ID, d.Name, d.ComputeCapability, d.Multiprocessors, float64(d.MemoryBytes)/(1<<30), d.DriverVersion)
 	}
-}
-
-// relErr is max|got-want| / max(max|want|, 1e-6): the error relative to
-// the tensor's scale, so that entries near zero do not dominate.
-func relErr(got, want []float32) float64 {
-	var diff, scale float64
-	for i := range want {
-		diff = max(diff, math.Abs(float64(got[i])-float64(want[i])))
-		scale = max(scale, math.Abs(float64(want[i])))
-	}
-	return diff / max(scale, 1e-6)
 }
 
 type opsCase struct {
@@ -136,7 +126,7 @@ func download(t *testing.T, ops head.Ops, b head.Buffer) []float32 {
 }
 
 func TestOpsMatchCPU(t *testing.T) {
-	gpu := newOps(t, 0)
+	gpu := openGPU(t, 0)
 	for i, c := range opsCases() {
 		t.Run(c.name, func(t *testing.T) {
 			cpu := head.NewCPUOps()
@@ -154,6 +144,12 @@ func TestOpsMatchCPU(t *testing.T) {
 			}
 			if e := relErr(logits[1], logits[0]); e > 1e-4 {
 				t.Errorf("logits: relative error %.2g", e)
+			}
+			// The device's ReLU mask, for the gradients' reference: the
+			// forward pass left the activations (after ReLU) in "act".
+			var mask []bool
+			if c.spec.Kind == head.KindConv {
+				mask = deviceMask(t, gpu, len(idx)*c.spec.Height*c.spec.Width*c.spec.Filters)
 			}
 
 			// Forward and backward.
@@ -176,14 +172,34 @@ func TestOpsMatchCPU(t *testing.T) {
 			if e := math.Abs(st[1].Loss-st[0].Loss) / max(math.Abs(st[0].Loss), 1e-6); e > 1e-4 {
 				t.Errorf("loss: gpu %v, cpu %v (relative error %.2g)", st[1].Loss, st[0].Loss, e)
 			}
+			// Gradients against the float64 reference on the device's own
+			// ReLU mask: the CPU's may differ in a unit whose pre-activation
+			// is within rounding of zero (about 7% of seeds at the reference
+			// shape), which moves the conv kernel's gradient by ~3e-2.
+			ref := refGradients(c.spec, download(t, cpu, feats[0]), idx, labels, download(t, cpu, params[0]), mask)
 			for _, tn := range c.spec.Layout().Tensors {
-				got, want := grads[1][tn.Offset:tn.Offset+tn.Size], grads[0][tn.Offset:tn.Offset+tn.Size]
-				if e := relErr(got, want); e > 1e-4 {
-					t.Errorf("gradient of %s: relative error %.2g", tn.Name, e)
+				got := grads[1][tn.Offset : tn.Offset+tn.Size]
+				if e := relErr(got, ref[tn.Offset:tn.Offset+tn.Size]); e > 1e-4 {
+					t.Errorf("gradient of %s: relative error %.2g against the float64 reference on the device's ReLU mask", tn.Name, e)
 				}
 			}
 		})
 	}
+}
+
+// deviceMask reads the conv's activations of the last forward pass off
+// the device: true where the ReLU let the unit through.
+func deviceMask(t *testing.T, gpu *CUDAOps, n int) []bool {
+	t.Helper()
+	act := make([]float32, n)
+	if err := gpu.ctx.do(func() error { return gpu.ctx.copyDtoH(bytesOf(act), gpu.scratch["act"].ptr) }); err != nil {
+		t.Fatal(err)
+	}
+	mask := make([]bool, n)
+	for i, v := range act {
+		mask[i] = v > 0
+	}
+	return mask
 }
 
 func optimizers(t *testing.T) []head.Optimizer {
@@ -204,7 +220,7 @@ func optimizers(t *testing.T) []head.Optimizer {
 }
 
 func TestUpdateMatchesCPU(t *testing.T) {
-	gpu := newOps(t, 0)
+	gpu := openGPU(t, 0)
 	spec := head.Spec{Height: 3, Width: 3, Channels: 5, Kind: head.KindConv, Filters: 7, Kernel: 3, Classes: 3}
 	lay := spec.Layout()
 	for _, opt := range optimizers(t) {
@@ -269,7 +285,7 @@ func TestUpdateMatchesCPU(t *testing.T) {
 // epochs on both devices (same shuffles, a partial last batch) and
 // compares the weights.
 func TestTrainingMatchesCPU(t *testing.T) {
-	gpu := newOps(t, 0)
+	gpu := openGPU(t, 0)
 	for _, kind := range []head.Kind{head.KindConv, head.KindLinear} {
 		t.Run(string(kind), func(t *testing.T) {
 			spec := head.Spec{Height: 5, Width: 5, Channels: 12, Kind: kind, Filters: 24, Kernel: 3, Classes: 4}
@@ -332,7 +348,7 @@ func TestTrainingMatchesCPU(t *testing.T) {
 
 func TestOutOfMemoryNamesTheBudget(t *testing.T) {
 	const budget = 1 << 20
-	gpu := newOps(t, budget)
+	gpu := openGPU(t, budget)
 	small, err := gpu.Alloc(1000)
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +369,7 @@ func TestOutOfMemoryNamesTheBudget(t *testing.T) {
 		t.Errorf("features over the budget: %v", err)
 	}
 	// The device itself refusing (a budget larger than the GPU) is ErrOutOfMemory too.
-	huge := newOps(t, 1<<62)
+	huge := openGPU(t, 1<<62)
 	if _, err := huge.Alloc(1 << 60); !errors.Is(err, ErrOutOfMemory) {
 		t.Errorf("allocation larger than the device: %v, want ErrOutOfMemory", err)
 	} else {
@@ -362,7 +378,7 @@ func TestOutOfMemoryNamesTheBudget(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	gpu := newOps(t, 0)
+	gpu := openGPU(t, 0)
 	spec := head.Spec{Height: 2, Width: 2, Channels: 3, Kind: head.KindConv, Filters: 4, Kernel: 3, Classes: 2}
 	feats, err := head.UploadFeatures(gpu, spec, make([]float32, 2*spec.FeatureSize()))
 	if err != nil {
@@ -397,7 +413,7 @@ func TestBadInput(t *testing.T) {
 // BenchmarkTrainStep times one training step (forward, backward, Adam)
 // of the reference head, 7x7x2048 -> 256 -> 10, at batch 32 and 256.
 func BenchmarkTrainStep(b *testing.B) {
-	gpu := newOps(b, 0)
+	gpu := openGPU(b, 0)
 	for _, batch := range []int{32, 256} {
 		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
 			spec := head.DefaultSpec(7, 7, 2048, 10)

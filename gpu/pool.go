@@ -1,29 +1,24 @@
-//go:build cuda
-
 package gpu
 
-import (
-	"fmt"
-
-	"gorgonia.org/cu"
-)
+import "fmt"
 
 // pool is a caching allocator with a byte budget. Freed blocks are kept
 // in per-size free lists and handed out again, so that the per-step
 // scratch memory costs no cuMemAlloc after the first step; the budget
 // counts the blocks in use and the cached ones, and when a request does
 // not fit, the cache is released first. It must be called inside
-// context.do.
+// the context's do.
 type pool struct {
+	ctx    devContext
 	budget int64
 	used   int64 // bytes handed out
 	cached int64 // bytes in the free lists
-	free   map[int64][]cu.DevicePtr
+	free   map[int64][]devicePtr
 	peak   int64
 }
 
-func newPool(budget int64) *pool {
-	return &pool{budget: budget, free: map[int64][]cu.DevicePtr{}}
+func newPool(ctx devContext, budget int64) *pool {
+	return &pool{ctx: ctx, budget: budget, free: map[int64][]devicePtr{}}
 }
 
 // roundSize rounds a request to its size class: 512 bytes below 1 MiB,
@@ -42,7 +37,7 @@ func roundSize(n int64) int64 {
 	return (n + step - 1) / step * step
 }
 
-func (p *pool) alloc(bytes int64) (cu.DevicePtr, int64, error) {
+func (p *pool) alloc(bytes int64) (devicePtr, int64, error) {
 	size := roundSize(bytes)
 	if l := p.free[size]; len(l) > 0 {
 		ptr := l[len(l)-1]
@@ -60,12 +55,12 @@ func (p *pool) alloc(bytes int64) (cu.DevicePtr, int64, error) {
 			return 0, 0, err
 		}
 	}
-	ptr, err := cu.MemAlloc(size)
+	ptr, err := p.ctx.alloc(size)
 	if err != nil && p.cached > 0 {
 		if terr := p.trim(); terr != nil {
 			return 0, 0, terr
 		}
-		ptr, err = cu.MemAlloc(size)
+		ptr, err = p.ctx.alloc(size)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("a request of %d bytes (%s) within the budget of %d bytes (%s), %d bytes in use: the device itself has no room (other processes?): %w",
@@ -77,7 +72,7 @@ func (p *pool) alloc(bytes int64) (cu.DevicePtr, int64, error) {
 }
 
 // release returns a block to the cache.
-func (p *pool) release(ptr cu.DevicePtr, size int64) {
+func (p *pool) release(ptr devicePtr, size int64) {
 	p.used -= size
 	p.cached += size
 	p.free[size] = append(p.free[size], ptr)
@@ -88,7 +83,7 @@ func (p *pool) trim() error {
 	var first error
 	for size, l := range p.free {
 		for _, ptr := range l {
-			if err := cu.MemFree(ptr); err != nil && first == nil {
+			if err := p.ctx.free(ptr); err != nil && first == nil {
 				first = cudaError("cuMemFree", err)
 			}
 			p.cached -= size

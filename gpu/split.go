@@ -7,7 +7,8 @@ package gpu
 // of 8), each computed by its own grid layer and summed by splitk_reduce.
 // It takes the fewest splits whose wave efficiency (blocks over launched
 // wave capacity) is within 5% of the best, keeping every slice at least
-// 256 long and at most 32 splits (grid z is capped at 64).
+// 256 long and at most 32 splits (the splits are grid z, whose limit,
+// 65535, is far off; more splits only cost workspace memory).
 func splitK(tiles, reduce, slots int) (splits, slice int) {
 	const kStep, minSteps, maxSplits = 8, 32, 32
 	steps := max(1, (reduce+kStep-1)/kStep)

@@ -1,4 +1,4 @@
-//go:build !cuda
+//go:build !graftcuda
 
 package gpu
 
@@ -10,7 +10,7 @@ import (
 
 func TestStubNamesTheTag(t *testing.T) {
 	err := Available()
-	if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "-tags cuda") {
+	if !errors.Is(err, ErrNoCUDA) || !strings.Contains(err.Error(), "-tags graftcuda") {
 		t.Errorf("stub error %v does not say how to get CUDA", err)
 	}
 }

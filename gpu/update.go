@@ -1,11 +1,7 @@
-//go:build cuda
-
 package gpu
 
 import (
 	"fmt"
-
-	"gorgonia.org/cu"
 
 	"github.com/graft-ml/graft/head"
 )
@@ -37,7 +33,7 @@ func (o *CUDAOps) Update(opt head.Optimizer, layout head.Layout, step int, param
 	if len(slots) != opt.Slots() {
 		return fmt.Errorf("%w: %s needs %d slot buffers, got %d", head.ErrShape, opt.Name, opt.Slots(), len(slots))
 	}
-	var s [2]cu.DevicePtr
+	var s [2]devicePtr
 	for i, b := range slots {
 		d, err := o.device(b)
 		if err != nil {

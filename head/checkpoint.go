@@ -38,6 +38,9 @@ type Checkpoint struct {
 	// Trainer is opaque resume state owned by the training loop (epoch,
 	// schedule, best metric, ...).
 	Trainer json.RawMessage `json:"trainer,omitempty"`
+	// WeightsOnly marks an inference file (SaveWeights): the parameters
+	// without optimizer state, which cannot resume training.
+	WeightsOnly bool `json:"weights_only,omitempty"`
 }
 
 // state lists the device buffers a checkpoint holds, each with the name
@@ -57,6 +60,16 @@ func (m *Model) state() ([]Buffer, []string) {
 // Save writes the model, its optimizer state, classes and the trainer's
 // resume state to path atomically.
 func (m *Model) Save(path string, classes []string, trainer json.RawMessage) error {
+	return m.save(path, classes, trainer, false)
+}
+
+// SaveWeights writes the parameters and classes only, for inference: a
+// third of Adam's checkpoint. Load reads it with zero optimizer state.
+func (m *Model) SaveWeights(path string, classes []string) error {
+	return m.save(path, classes, nil, true)
+}
+
+func (m *Model) save(path string, classes []string, trainer json.RawMessage, weightsOnly bool) error {
 	if len(classes) != 0 && len(classes) != m.Spec.Classes {
 		return fmt.Errorf("head: %d class names for a %d-class head", len(classes), m.Spec.Classes)
 	}
@@ -64,11 +77,14 @@ func (m *Model) Save(path string, classes []string, trainer json.RawMessage) err
 	if err != nil {
 		return fmt.Errorf("head: save rng: %w", err)
 	}
-	meta, err := json.Marshal(Checkpoint{Format: checkpointFormat, Spec: m.Spec, Optimizer: m.Optimizer, Classes: classes, Seed: m.Seed, Step: m.Step, RNG: rng, Trainer: trainer})
+	meta, err := json.Marshal(Checkpoint{Format: checkpointFormat, Spec: m.Spec, Optimizer: m.Optimizer, Classes: classes, Seed: m.Seed, Step: m.Step, RNG: rng, Trainer: trainer, WeightsOnly: weightsOnly})
 	if err != nil {
 		return fmt.Errorf("head: save: %w", err)
 	}
 	bufs, prefixes := m.state()
+	if weightsOnly {
+		bufs, prefixes = bufs[:1], prefixes[:1]
+	}
 	var tensors []safetensors.Tensor
 	for i, b := range bufs {
 		host := make([]float32, m.layout.Total)
@@ -128,6 +144,9 @@ func decode(ops Ops, raw []byte) (*Model, *Checkpoint, error) {
 	}
 	m.rng, m.Step = rng, ck.Step
 	bufs, prefixes := m.state()
+	if ck.WeightsOnly {
+		bufs, prefixes = bufs[:1], prefixes[:1] // the slots stay zero
+	}
 	for i, b := range bufs {
 		host := make([]float32, m.layout.Total)
 		for _, t := range m.layout.Tensors {

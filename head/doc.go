@@ -12,7 +12,7 @@
 //
 // Compute goes through Ops, the device-neutral seam: the trainer is written
 // once against it, CPUOps is the fallback and the reference, and the CUDA
-// implementation lives in gpu/ (behind the cuda build tag). All training
+// implementation lives in gpu/ (its driver calls behind the graftcuda build tag). All training
 // state sits in one flat parameter buffer per device so that one optimizer
 // kernel updates every parameter. The backward pass never computes a
 // gradient with respect to the features: the backbone is frozen.

@@ -49,7 +49,7 @@ fi
 #    run on both devices, out-of-memory errors, bad input.
 run "tests" "$BIN/gpu.test" -test.v -test.count=1
 
-# 2. compute-sanitizer over a short training run and the op tests on small
+# 2. compute-sanitizer (four tools) over a short training run and the op tests on small
 #    shapes (the reference shape is left to the plain test run: the
 #    sanitizers are slow).
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -57,14 +57,17 @@ if [ -n "$SAN" ]; then
   # -test.run splits on '/': the second level selects the small op cases
   # and keeps every subtest of the training and update tests.
   small='TestTrainingMatchesCPU|TestUpdateMatchesCPU|TestOpsMatchCPU/(odd|batch_1$|kernel_1|linear|conv|adam|sgd)'
-  for tool in memcheck racecheck; do
+  # memcheck: out-of-bounds and misaligned accesses; racecheck: shared
+  # memory races; synccheck: barriers not reached by every thread of a
+  # block; initcheck: reads of device memory never written.
+  for tool in memcheck racecheck synccheck initcheck; do
     run "compute-sanitizer $tool (tests)" "$SAN" --tool "$tool" --error-exitcode 9 "$BIN/gpu.test" -test.run "$small" -test.count=1
   done
   run "compute-sanitizer memcheck (bench head, batch 4)" "$SAN" --tool memcheck --error-exitcode 9 \
     "$BIN/graft-cuda" bench head --batch 4 --channels 256 --filters 64 --min-time 1ms
 else
   section "compute-sanitizer"
-  log "not found (install the CUDA toolkit): memcheck and racecheck UNVERIFIED"
+  log "not found (install the CUDA toolkit): memcheck, racecheck, synccheck and initcheck UNVERIFIED"
   summary+=("SKIP  compute-sanitizer (not installed)")
 fi
 

@@ -1,8 +1,10 @@
 // Package inspect describes a SavedModel for `graft inspect` and the
 // daemon's /v1/backbones:inspect: signatures, TensorFlow version,
-// variables, the op histogram, the ops the native engine lacks and, on
-// request, the signature's tensors with their static shapes, each marked
-// tappable or not and named with its Keras layer.
+// variables, the op histogram, the ops the native engine lacks, the
+// normalisation the graph applies to its image input (and so the
+// preprocessing --preprocess auto picks) and, on request, the signature's
+// tensors with their static shapes, each marked tappable or not and named
+// with its Keras layer.
 package inspect
 
 import (
@@ -31,6 +33,11 @@ type Report struct {
 	Tensors     []Tensor  `json:"tensors,omitempty"`
 	// TensorsNote says why tensor shapes are missing, when they are.
 	TensorsNote string `json:"tensors_note,omitempty"`
+	// Normalization is the arithmetic the signature (the one --tensors
+	// lists) applies to its image input, and the preprocessing that
+	// --preprocess auto picks for it.
+	Normalization *Normalization `json:"input_normalization,omitempty"`
+	Preprocess    *Choice        `json:"preprocess_auto,omitempty"`
 }
 
 // Signature is one SignatureDef.
@@ -109,6 +116,10 @@ func Inspect(dir string, tags []string, tensors bool, signature string) (*Report
 		return r.Ops[i].Op < r.Ops[j].Op
 	})
 	sort.Strings(r.Unsupported)
+	if n, err := detectSignature(m, signature); err == nil {
+		c := ChoosePreprocess(Auto, n)
+		r.Normalization, r.Preprocess = &n, &c
+	}
 	if tensors {
 		if err := listTensors(m, signature, r); err != nil {
 			return nil, err

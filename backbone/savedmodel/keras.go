@@ -111,6 +111,40 @@ func (s *Sequential) Conv2D(layer string, kernel, bias *tensor.Tensor, stride in
 	return s
 }
 
+// scalar adds out = cur OP c with c a float32 Const named constName, as
+// Keras writes `x * c` or `x - c` inside a layer.
+func (s *Sequential) scalar(op, name, constName string, c float32) {
+	v, _ := AttrTensor(&tensor.Tensor{DType: tensor.Float32, Shape: []int{}, F32: []float32{c}})
+	cr := s.add(&ndpb.NodeDef{Name: constName, Op: "Const", Attr: map[string]*avpb.AttrValue{"dtype": AttrType(tensor.Float32), "value": v}})
+	s.cur = s.add(&ndpb.NodeDef{Name: name, Op: op, Input: []string{s.cur, cr}, Attr: t32()})
+}
+
+// Rescaling adds a Keras Rescaling layer, x*scale + offset, with the
+// nodes Keras 2.15 writes for a float32 input: Cast/x and Cast_1/x
+// (the constants), mul and add.
+func (s *Sequential) Rescaling(layer string, scale, offset float32) *Sequential {
+	if s.err != nil {
+		return s
+	}
+	s.scalar("Mul", s.scope(layer, "mul"), s.scope(layer, "Cast/x"), scale)
+	s.scalar("AddV2", s.scope(layer, "add"), s.scope(layer, "Cast_1/x"), offset)
+	s.spec.Layers = append(s.spec.Layers, layer)
+	return s
+}
+
+// Lambda adds a Keras Lambda layer computing x/div - sub, as `lambda x:
+// x / 127.5 - 1` writes it: truediv (RealDiv) and sub with their "y"
+// constants.
+func (s *Sequential) Lambda(layer string, div, sub float32) *Sequential {
+	if s.err != nil {
+		return s
+	}
+	s.scalar("RealDiv", s.scope(layer, "truediv"), s.scope(layer, "truediv/y"), div)
+	s.scalar("Sub", s.scope(layer, "sub"), s.scope(layer, "sub/y"), sub)
+	s.spec.Layers = append(s.spec.Layers, layer)
+	return s
+}
+
 // MaxPool2D adds a Keras MaxPooling2D layer.
 func (s *Sequential) MaxPool2D(layer string, pool, stride int, padding string) *Sequential {
 	if s.err != nil {

@@ -1,6 +1,6 @@
-//go:build !cuda
+//go:build !graftcuda
 
-// Command graft-cuda is graft's GPU binary; without the cuda build tag it
+// Command graft-cuda is graft's GPU binary; without the graftcuda build tag it
 // only says how to build it.
 package main
 

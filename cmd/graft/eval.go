@@ -12,14 +12,14 @@ import (
 )
 
 func (a *app) evalCmd() *cobra.Command {
-	var run, data, format, onBad string
+	var run, data, split, format, onBad string
 	cmd := &cobra.Command{
-		Use:   "eval --run RUN --data DATA",
+		Use:   "eval --run RUN (--data DATA | --split val)",
 		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if run == "" || data == "" {
-				return fmt.Errorf("eval: --run and --data are required")
+			if run == "" || (data == "") == (split == "") {
+				return fmt.Errorf("eval: give --run RUN and either --data DATA or --split val (the run's own validation samples)")
 			}
 			if format != "text" && format != "json" {
 				return fmt.Errorf("eval: --format %q: use text or json", format)
@@ -28,23 +28,37 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// The data before the backbone: a wrong --data fails at once.
-			var classes []string
-			if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
-				return err
-			}
-			ds, err := dataset.Open(data, dataset.Options{Classes: classes})
-			if err != nil {
-				return err
+			// --data before the backbone: a wrong path fails at once.
+			var ds *dataset.Dataset
+			if split == "" {
+				var classes []string
+				if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
+					return err
+				}
+				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
+					return err
+				}
 			}
 			t, err := train.LoadRun(run)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
+			if split != "" {
+				if ds, err = t.Split(split); err != nil {
+					return err
+				}
+			}
 			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log)
 			if err != nil {
 				return err
+			}
+			overlap, err := t.TrainingOverlap(cmd.Context(), set)
+			if err != nil {
+				return err
+			}
+			if overlap.Samples > 0 && split != train.SplitTrain {
+				a.log.Warn(fmt.Sprintf("%d of %d evaluated samples are byte-identical to training samples (%d are the training files themselves): this score is inflated; score unseen data, or the run's validation samples with --split val", overlap.Samples, overlap.Of, overlap.SameFiles))
 			}
 			probs, err := t.Probabilities(set.Features, set.Len())
 			if err != nil {
@@ -54,8 +68,9 @@ func (a *app) evalCmd() *cobra.Command {
 			if format == "json" {
 				return a.printJSON(struct {
 					evaluate.Report
-					BadFiles []dataset.BadFile `json:"bad_files,omitempty"`
-				}{r, rep.Bad})
+					BadFiles        []dataset.BadFile `json:"bad_files,omitempty"`
+					TrainingOverlap train.Overlap     `json:"training_overlap"`
+				}{r, rep.Bad, overlap})
 			}
 			return a.printEval(r, len(rep.Bad))
 		},
@@ -63,6 +78,7 @@ func (a *app) evalCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&run, "run", "", "run directory written by graft train")
 	f.StringVar(&data, "data", "", "labelled images: folder, CSV or TFRecord, with the run's class names")
+	f.StringVar(&split, "split", "", "instead of --data: the run's own samples, val (its validation split) or train")
 	f.StringVar(&format, "format", "text", "text or json")
 	f.StringVar(&onBad, "on-bad-file", "skip", "skip or fail")
 	return cmd

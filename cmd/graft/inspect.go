@@ -51,6 +51,10 @@ func printReport(a *app, r *inspect.Report) error {
 		fmt.Fprintf(tw, "tensorflow:\t%s\n", r.TFVersion)
 	}
 	fmt.Fprintf(tw, "variables:\t%d (%s)\n", r.Variables, bytesHuman(r.VariableBytes))
+	if r.Normalization != nil {
+		fmt.Fprintf(tw, "input normalisation:\t%s\n", r.Normalization)
+		fmt.Fprintf(tw, "--preprocess auto:\t%s (%s)\n", r.Preprocess.Mode, r.Preprocess.Reason)
+	}
 	fmt.Fprintln(tw, "\nsignatures:")
 	for _, s := range r.Signatures {
 		fmt.Fprintf(tw, "  %s\t%s\n", s.Key, s.Method)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
@@ -31,8 +32,10 @@ func (a *app) predictCmd() *cobra.Command {
 			if format != "text" && format != "jsonl" {
 				return fmt.Errorf("predict: --format %q: use text or jsonl", format)
 			}
-			if err := images.CheckMode(mode); err != nil {
-				return err
+			if mode != inspect.Auto {
+				if err := images.CheckMode(mode); err != nil {
+					return err
+				}
 			}
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
@@ -42,7 +45,13 @@ func (a *app) predictCmd() *cobra.Command {
 				return err
 			}
 			defer bb.Close()
-			res, err := predict.Images(cmd.Context(), bb, paths, mode, batch)
+			n, err := inspect.DetectDir(model, o.Tags, o.Signature)
+			if err != nil {
+				return err
+			}
+			ch := inspect.ChoosePreprocess(mode, n)
+			ch.Log(a.log)
+			res, err := predict.Images(cmd.Context(), bb, paths, ch.Mode, batch)
 			if err != nil {
 				return err
 			}
@@ -56,7 +65,7 @@ func (a *app) predictCmd() *cobra.Command {
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Output, "output", "", "signature output key (default: the only output)")
 	f.StringVar(&o.Tap, "tap", "", "an intermediate tensor to output instead: node:idx, a node inside a function, or a Keras layer name")
-	f.StringVar(&mode, "preprocess", images.Unit, fmt.Sprintf("input preprocessing: %v", images.Modes))
+	f.StringVar(&mode, "preprocess", inspect.Auto, fmt.Sprintf("input preprocessing: auto (what the model's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
 	f.IntVar(&batch, "batch-size", 32, "images per forward pass")
 	f.StringVar(&format, "format", "text", "text or jsonl (one JSON object per image)")

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone/engine"
+	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
@@ -56,7 +57,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(&c.Data, "data", "", "training images: a folder with one sub-folder per class, a CSV (path,label) or TFRecord files")
 	f.StringVar(&c.Val, "val", "", "validation images (same forms as --data)")
 	f.Float64Var(&c.ValSplit, "val-split", 0, "fraction of --data held out for validation, stratified and seeded (default 0.2 without --val)")
-	f.StringVar(&c.Preprocess, "preprocess", images.Raw, fmt.Sprintf("image preprocessing: %v", images.Modes))
+	f.StringVar(&c.Preprocess, "preprocess", inspect.Auto, fmt.Sprintf("image preprocessing: auto (what the backbone's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.StringVar(&c.OnBadFile, "on-bad-file", "skip", "unreadable or corrupt images: skip (and report) or fail")
 	f.StringVar(&c.Head, "head", "conv:256", "head: conv:FILTERS[:KERNEL] or linear")
 	f.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0, 1)")
@@ -108,7 +109,7 @@ func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, 
 	if err != nil {
 		return err
 	}
-	log.Sugar().Infof("run %s: best epoch %d, val_accuracy %.4f on %s", c.Out, s.BestEpoch, s.BestValAccuracy, s.Device)
+	log.Sugar().Infof("run %s: %s, on %s", c.Out, s.Best(), s.Device)
 	return nil
 }
 

@@ -70,6 +70,10 @@ type Sample struct {
 	Path string
 	// Record is the record number in a TFRecord file, -1 for image files.
 	Record int
+	// Digest is the SHA-256 of the encoded image once Hash has read it
+	// (zero before, or when the file could not be read): the feature
+	// cache's key, and what makes two samples the same image.
+	Digest [32]byte
 
 	offset int64 // byte offset of the record in Path (TFRecord only)
 }
@@ -79,13 +83,13 @@ func (s Sample) Encoded() ([]byte, error) {
 	if s.Record < 0 {
 		b, err := os.ReadFile(s.Path)
 		if err != nil {
-			return nil, fmt.Errorf("dataset: read %s: %w", s.Path, err)
+			return nil, pathError("read", s.Path, s.Path, err)
 		}
 		return b, nil
 	}
 	f, err := os.Open(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: read %s: %w", s.ID, err)
+		return nil, pathError("read", s.ID, s.Path, err)
 	}
 	defer f.Close()
 	rec, err := tfrecord.NewReader(io.NewSectionReader(f, s.offset, 1<<62)).Next()

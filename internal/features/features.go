@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -118,7 +117,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	}
 
 	start := time.Now()
-	digests, bad := hashAll(ctx, ds, o.Workers)
+	bad := dataset.Hash(ctx, ds, o.Workers) // already hashed samples keep their digest
+	digests := make([][sha256.Size]byte, ds.Len())
+	for i, smp := range ds.Samples {
+		digests[i] = smp.Digest
+	}
 	rep.HashSeconds = time.Since(start).Seconds()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -229,36 +232,4 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		set.Features = []float32{}
 	}
 	return set, rep, nil
-}
-
-// hashAll reads every sample's encoded bytes and hashes them, in parallel;
-// a sample that cannot be read gets its error instead.
-func hashAll(ctx context.Context, ds *dataset.Dataset, workers int) ([][sha256.Size]byte, []error) {
-	digests := make([][sha256.Size]byte, ds.Len())
-	errs := make([]error, ds.Len())
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(workers, max(ds.Len(), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				b, err := ds.Samples[i].Encoded()
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				digests[i] = sha256.Sum256(b)
-			}
-		}()
-	}
-	for i := range ds.Samples {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return digests, errs
 }

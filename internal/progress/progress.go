@@ -81,7 +81,7 @@ func (r *Renderer) Event(e train.Event) {
 			m.Epoch, e.Epochs, m.Loss, m.Accuracy, m.ValLoss, m.ValAccuracy, m.ValTop5, m.LR, m.Seconds)
 	case "done":
 		s := e.Summary
-		fmt.Fprintf(r.w, "done: best epoch %d, val_accuracy %.4f (%d epochs%s)\n", s.BestEpoch, s.BestValAccuracy, s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly])
+		fmt.Fprintf(r.w, "done: %s (%d epochs%s)\n", s.Best(), s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly])
 	}
 }
 

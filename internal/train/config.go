@@ -6,8 +6,11 @@ import (
 	"strconv"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/engine"
+	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -29,11 +32,15 @@ type Config struct {
 	Signature string   `json:"signature,omitempty"`
 	Tap       string   `json:"tap"`
 
-	Data       string  `json:"data"`
-	Val        string  `json:"val,omitempty"`
-	ValSplit   float64 `json:"val_split,omitempty"`
-	Preprocess string  `json:"preprocess"`
-	OnBadFile  string  `json:"on_bad_file"`
+	Data     string  `json:"data"`
+	Val      string  `json:"val,omitempty"`
+	ValSplit float64 `json:"val_split,omitempty"`
+	// Preprocess is an images mode or "auto" (the default): the run
+	// resolves auto from the backbone's graph and records the mode it
+	// used here, and why in PreprocessReason.
+	Preprocess       string `json:"preprocess"`
+	PreprocessReason string `json:"preprocess_reason,omitempty"`
+	OnBadFile        string `json:"on_bad_file"`
 
 	Head           string  `json:"head"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -80,7 +87,7 @@ func (c *Config) Defaults() {
 	}
 	def(&c.Engine, engine.Native)
 	def(&c.Signature, "serving_default")
-	def(&c.Preprocess, images.Raw)
+	def(&c.Preprocess, inspect.Auto)
 	def(&c.OnBadFile, "skip")
 	def(&c.Head, "conv:256")
 	def(&c.Optimizer, head.Adam)
@@ -110,6 +117,34 @@ func (c *Config) Defaults() {
 	}
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = 4 << 30
+	}
+	c.effectiveOptimizer()
+}
+
+// effectiveOptimizer writes the optimizer's Keras defaults into lr,
+// weight_decay and momentum where they are 0, so that config.json records
+// the values the run uses rather than 0 for "default" (a config.json
+// written before keeps its meaning: 0 still resolves to the same value).
+// Seed 0 is a real seed (the default), recorded as such.
+func (c *Config) effectiveOptimizer() {
+	o, err := head.NewOptimizer(c.Optimizer)
+	if err != nil {
+		return // Validate reports it
+	}
+	// The float32 values the optimizer runs with, as the user would write
+	// them (1e-3, not 0.0010000000474974513).
+	f := func(v float32) float64 {
+		x, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+		return x
+	}
+	if c.LR == 0 {
+		c.LR = f(o.LR)
+	}
+	if c.WeightDecay == 0 {
+		c.WeightDecay = f(o.WeightDecay)
+	}
+	if c.Momentum == 0 {
+		c.Momentum = f(o.Momentum)
 	}
 }
 
@@ -162,8 +197,8 @@ func (c *Config) Validate() error {
 	if err := dataset.CheckFraction(c.ValSplit); err != nil && c.Val == "" {
 		bad("val_split", "%v", err)
 	}
-	if images.CheckMode(c.Preprocess) != nil {
-		bad("preprocess", "%q: use one of %v", c.Preprocess, images.Modes)
+	if c.Preprocess != inspect.Auto && images.CheckMode(c.Preprocess) != nil {
+		bad("preprocess", "%q: use auto or one of %v", c.Preprocess, images.Modes)
 	}
 	if _, err := dataset.ParsePolicy(c.OnBadFile); err != nil {
 		bad("on_bad_file", "%q: use skip or fail", c.OnBadFile)
@@ -255,6 +290,20 @@ func (c *Config) optimizer() (head.Optimizer, error) {
 		o.Momentum = float32(c.Momentum)
 	}
 	return o, o.Validate()
+}
+
+// resolvePreprocess replaces "auto" with the mode the backbone's graph
+// calls for and records why; an explicit mode stays, with a warning when
+// the graph's own normalisation contradicts it.
+func (c *Config) resolvePreprocess(log *zap.Logger) {
+	n, err := inspect.DetectDir(c.Backbone, c.Tags, c.Signature)
+	if err != nil {
+		// The backbone's own opening reports a model that cannot load.
+		log.Debug("input normalisation not detected", zap.Error(err))
+	}
+	ch := inspect.ChoosePreprocess(c.Preprocess, n)
+	c.Preprocess, c.PreprocessReason = ch.Mode, ch.Reason
+	ch.Log(log)
 }
 
 // backbone opens the job's backbone on its engine, placed on its device.

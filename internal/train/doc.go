@@ -4,9 +4,12 @@
 // learning-rate schedule, validation, early stopping and a NaN guard, and
 // writes a run directory that can be evaluated, resumed and served.
 //
-// A run directory holds config.json (the resolved config), classes.json,
-// checkpoints/last.safetensors (resume point, every epoch) and
-// checkpoints/best.safetensors, head.safetensors (the head to use: the
-// best epoch's), metrics.jsonl (one line per epoch), TensorBoard event
-// files under events/, and summary.json. Every file is written atomically.
+// A run directory holds config.json (the resolved config: effective
+// optimizer values and the preprocessing auto picked, with why),
+// classes.json, split.json (the training and validation samples with
+// their content digests), checkpoints/last.safetensors (resume point,
+// every epoch) and checkpoints/best.safetensors, head.safetensors (the
+// head to use: the best epoch's, without optimizer state), metrics.jsonl
+// (one line per epoch), TensorBoard event files under events/, and
+// summary.json. Every file is written atomically.
 package train

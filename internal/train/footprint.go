@@ -3,25 +3,29 @@ package train
 import (
 	"fmt"
 
+	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 )
 
 // Footprint is the device memory a job needs, computed from the job
 // rather than guessed: its features (resident when they fit), the head's
-// parameters, gradients and optimizer slots, and one batch's scratch.
+// parameters, gradients and optimizer slots, the steps' scratch as the
+// CUDA ops plan it (gpu.PlanScratch, split-K workspaces included) and the
+// process's CUDA context.
 type Footprint struct {
 	Samples      int   `json:"samples"`
 	FeatureBytes int64 `json:"feature_bytes"`
-	ParamBytes   int64 `json:"param_bytes"` // parameters, gradients, optimizer slots
-	ScratchBytes int64 `json:"scratch_bytes"`
+	ParamBytes   int64 `json:"param_bytes"`   // parameters, gradients, optimizer slots
+	ScratchBytes int64 `json:"scratch_bytes"` // the steps' scratch and a streamed batch of each set
+	ContextBytes int64 `json:"context_bytes"` // the worker's CUDA context
 }
 
 // Resident is the total with every feature on the device.
-func (f Footprint) Resident() int64 { return f.FeatureBytes + f.ParamBytes + f.ScratchBytes }
+func (f Footprint) Resident() int64 { return f.FeatureBytes + f.Streaming() }
 
 // Streaming is the total when features are copied in batch by batch.
-func (f Footprint) Streaming() int64 { return f.ParamBytes + f.ScratchBytes }
+func (f Footprint) Streaming() int64 { return f.ParamBytes + f.ScratchBytes + f.ContextBytes }
 
 // Need is what a device with budget bytes must reserve for the job:
 // everything resident when that fits, else the streaming footprint; ok
@@ -43,7 +47,7 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 	}
 	defer bb.Close()
 	var f Footprint
-	var perSample int64 // bytes of one sample's features
+	var spec head.Spec
 	for _, path := range []string{cfg.Data, cfg.Val} {
 		if path == "" {
 			continue
@@ -54,13 +58,11 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 		}
 		f.Samples += ds.Len()
 		if path == cfg.Data {
-			n := len(ds.Classes)
 			tap := bb.Tap().Shape
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
-			spec, err := cfg.spec(tap[1:], n)
-			if err != nil {
+			if spec, err = cfg.spec(tap[1:], len(ds.Classes)); err != nil {
 				return Footprint{}, err
 			}
 			opt, err := cfg.optimizer()
@@ -68,19 +70,14 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 				return Footprint{}, err
 			}
 			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+opt.Slots())
-			perSample = 4 * int64(spec.FeatureSize())
-			// A step's scratch, plus one batch of streamed features.
-			f.ScratchBytes = 4*scratchFloats(spec, cfg.BatchSize) + int64(cfg.BatchSize)*perSample
 		}
 	}
+	perSample := 4 * int64(spec.FeatureSize())
 	f.FeatureBytes = int64(f.Samples) * perSample
+	// The steps' scratch on any GPU (the daemon does not know which), and
+	// a streamed batch of training and of validation features.
+	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
+	f.ScratchBytes = gpu.PlanScratch(spec, batch, eval, 0).Bytes() + int64(batch+eval)*perSample
+	f.ContextBytes = gpu.ContextBytes
 	return f, nil
-}
-
-// scratchFloats is a training step's temporary memory: the conv's
-// activations and their gradient, pooled vectors and logits, generously.
-func scratchFloats(s head.Spec, batch int) int64 {
-	b := int64(batch)
-	act := b * int64(s.Height*s.Width*s.Pooled())
-	return 2*act + 4*b*int64(s.Pooled()+s.Classes)
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
@@ -75,18 +72,59 @@ type Timing struct {
 
 // Summary is summary.json.
 type Summary struct {
-	Epochs          int     `json:"epochs"`
+	Epochs int `json:"epochs"`
+	// Monitor is the metric that chose BestEpoch (val_loss or
+	// val_accuracy); BestValAccuracy and BestValLoss are that epoch's.
+	Monitor         string  `json:"monitor"`
 	BestEpoch       int     `json:"best_epoch"`
 	BestValAccuracy float64 `json:"best_val_accuracy"`
 	BestValLoss     float64 `json:"best_val_loss"`
-	StoppedEarly    bool    `json:"stopped_early"`
-	TrainSamples    int     `json:"train_samples"`
-	ValSamples      int     `json:"val_samples"`
-	BadFiles        int     `json:"bad_files"`
-	CacheHits       int     `json:"feature_cache_hits"`
-	CacheComputed   int     `json:"features_computed"`
-	Device          string  `json:"device"`
-	Timing          Timing  `json:"timing"`
+	// The best value of each metric over all epochs, and where, so that a
+	// later epoch with a higher accuracy than the best epoch's is visible.
+	HighestValAccuracy      float64 `json:"highest_val_accuracy"`
+	HighestValAccuracyEpoch int     `json:"highest_val_accuracy_epoch"`
+	LowestValLoss           float64 `json:"lowest_val_loss"`
+	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
+	StoppedEarly            bool    `json:"stopped_early"`
+	// Duplicates are the groups of byte-identical images in --data;
+	// ValOverlap the --val samples identical to training samples.
+	Duplicates    dataset.Duplicates `json:"duplicates"`
+	ValOverlap    int                `json:"val_overlap,omitempty"`
+	TrainSamples  int                `json:"train_samples"`
+	ValSamples    int                `json:"val_samples"`
+	BadFiles      int                `json:"bad_files"`
+	CacheHits     int                `json:"feature_cache_hits"`
+	CacheComputed int                `json:"features_computed"`
+	Device        string             `json:"device"`
+	Timing        Timing             `json:"timing"`
+}
+
+// best fills the best-epoch fields from the epochs' metrics.
+func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
+	s.Monitor, s.BestEpoch = monitor, bestEpoch
+	for i, met := range ms {
+		if met.Epoch == bestEpoch {
+			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
+		}
+		if i == 0 || met.ValAccuracy > s.HighestValAccuracy {
+			s.HighestValAccuracy, s.HighestValAccuracyEpoch = met.ValAccuracy, met.Epoch
+		}
+		if i == 0 || met.ValLoss < s.LowestValLoss {
+			s.LowestValLoss, s.LowestValLossEpoch = met.ValLoss, met.Epoch
+		}
+	}
+}
+
+// Best says which epoch is the best, by which metric, and the best value
+// of the other metric, e.g. "best epoch 4 by val_loss 0.3120 (val_accuracy
+// 0.8462); highest val_accuracy 0.8692 at epoch 8".
+func (s *Summary) Best() string {
+	if s.Monitor == "val_accuracy" {
+		return fmt.Sprintf("best epoch %d by val_accuracy %.4f (val_loss %.4f); lowest val_loss %.4f at epoch %d",
+			s.BestEpoch, s.BestValAccuracy, s.BestValLoss, s.LowestValLoss, s.LowestValLossEpoch)
+	}
+	return fmt.Sprintf("best epoch %d by val_loss %.4f (val_accuracy %.4f); highest val_accuracy %.4f at epoch %d",
+		s.BestEpoch, s.BestValLoss, s.BestValAccuracy, s.HighestValAccuracy, s.HighestValAccuracyEpoch)
 }
 
 // Run trains a head as cfg says (or continues the run in cfg.Out with
@@ -131,6 +169,10 @@ type runner struct {
 	metrics   []Metrics
 	baseLR    float64
 	headTime  time.Duration
+	// dup and valOverlap report identical images in the data, and
+	// validation images identical to training ones (--val).
+	dup        dataset.Duplicates
+	valOverlap int
 }
 
 func (r *runner) close() {
@@ -178,9 +220,13 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	r.cfg = cfg
 	// The data first: a wrong --data fails in a moment, before a model
 	// loads for minutes.
-	trainDS, valDS, err := r.datasets()
+	trainDS, valDS, err := r.datasets(ctx)
 	if err != nil {
 		return err
+	}
+	if !r.opts.Resume {
+		cfg.resolvePreprocess(r.log)
+		r.cfg = cfg
 	}
 	bb, err := cfg.backbone()
 	if err != nil {
@@ -197,8 +243,10 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		if err := writeJSON(out, ConfigFile, cfg); err != nil {
 			return err
 		}
+		if err := writeJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+			return err
+		}
 	}
-
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
 		if err := writeJSON(out, ClassesFile, r.classes); err != nil {
@@ -261,24 +309,27 @@ func (r *runner) said(msg string, fields ...zap.Field) {
 }
 
 // datasets opens the training data and the validation data (a separate
-// set with the training classes imposed, or a seeded stratified split).
-func (r *runner) datasets() (*dataset.Dataset, *dataset.Dataset, error) {
-	var known []string
+// set with the training classes imposed, or a seeded stratified split
+// that keeps identical images on one side); a resumed run reads its split
+// back from split.json (setup writes a new run's).
+func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
+		var known []string
 		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
 			return nil, nil, err
 		}
+		var before Summary // an interrupted run has none yet
+		if ReadJSON(r.cfg.Out, SummaryFile, &before) == nil {
+			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
+		}
+		return runSplit(r.cfg, r.cfg.Out, known)
 	}
-	ds, err := dataset.Open(r.cfg.Data, dataset.Options{Classes: known, Roots: r.cfg.AllowRoots})
+	train, val, dup, overlap, err := newSplit(ctx, r.cfg, r.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	if r.cfg.Val != "" {
-		val, err := dataset.Open(r.cfg.Val, dataset.Options{Classes: ds.Classes, Roots: r.cfg.AllowRoots})
-		return ds, val, err
-	}
-	train, val := dataset.Split(ds, r.cfg.ValSplit, r.cfg.Seed)
-	return train, val, nil
+	r.dup, r.valOverlap = dup, overlap
+	return train, val, nil // setup records the split once the run directory exists
 }
 
 // cache opens the feature cache of the job's backbone. Its key is the
@@ -348,27 +399,45 @@ func (r *runner) prepareModel() error {
 		}
 		r.st = state{LR: r.baseLR, BestMetric: worst(cfg.Monitor)}
 	}
-	if r.trainSrc, err = r.source(r.trainSet); err != nil {
+	// The device's per-step scratch first, so that features which would
+	// leave it no room stream instead of failing at step 1.
+	if rs, ok := r.ops.(scratchReserver); ok {
+		batch, eval := min(cfg.BatchSize, r.trainSet.Len()), min(r.evalBatch(), r.valSet.Len())
+		if err := rs.ReserveScratch(spec, batch, eval); err != nil {
+			return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.ops.Device(), batch, err)
+		}
+	}
+	if r.trainSrc, err = r.source(r.trainSet, cfg.BatchSize); err != nil {
 		return err
 	}
-	if r.valSrc, err = r.source(r.valSet); err != nil {
+	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
 	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
 	return err
 }
 
+// scratchReserver is a device whose steps need scratch memory that can
+// be reserved ahead (the CUDA ops: gpu.PlanScratch).
+type scratchReserver interface {
+	ReserveScratch(spec head.Spec, batch, evalBatch int) error
+}
+
+// evalBatch is validation's batch size: at least 256 samples, fewer calls
+// than training's batches (no gradients to keep).
+func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
+
 // source puts a feature set on the device: all of it when it is in
-// memory and fits the device, else one batch at a time (from host memory
-// or the cache).
-func (r *runner) source(set *features.Set) (head.Source, error) {
+// memory and fits the device, else batches of up to batch samples at a
+// time (from host memory or the cache).
+func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
 	if !set.Resident() {
-		return r.streamed(set)
+		return r.streamed(set, batch)
 	}
 	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
 	if errors.Is(err, head.ErrOutOfMemory) {
 		r.log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", r.ops.Device()), zap.Error(err))
-		return r.streamed(set)
+		return r.streamed(set, batch)
 	}
 	if err != nil {
 		return nil, err
@@ -377,14 +446,16 @@ func (r *runner) source(set *features.Set) (head.Source, error) {
 	return head.Resident{Buf: buf}, nil
 }
 
-// streamed sets up a source that copies each batch to the device.
-func (r *runner) streamed(set *features.Set) (head.Source, error) {
-	buf, err := r.ops.Alloc(r.cfg.BatchSize * set.Size)
+// streamed sets up a source that copies each batch, of at most batch
+// samples (the batch size of whoever reads the source), to the device.
+func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
+	n := max(1, min(batch, set.Len())) * set.Size
+	buf, err := r.ops.Alloc(n)
 	if err != nil {
 		return nil, err
 	}
 	r.free = append(r.free, buf)
-	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, r.cfg.BatchSize*set.Size)}, nil
+	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
 }
 
 // streamed copies each batch's features from the cache to the device.
@@ -403,6 +474,9 @@ type streamed struct {
 
 func (s *streamed) fill(idx []int32) error {
 	size := s.set.Size
+	if len(idx)*size > len(s.host) {
+		return fmt.Errorf("train: a batch of %d samples for a streaming buffer of %d", len(idx), len(s.host)/size)
+	}
 	for j, i := range idx {
 		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
 			return err
@@ -473,7 +547,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		}
 		r.headTime += time.Since(start)
 		r.epochsRun++
-		ev, err := m.Evaluate(r.valSrc, r.valSet.Labels, max(cfg.BatchSize, 256))
+		ev, err := m.Evaluate(r.valSrc, r.valSet.Labels, r.evalBatch())
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d validation: %w", e+1, err)
 		}
@@ -550,17 +624,13 @@ func (r *runner) checkpoint(met Metrics) error {
 // finish publishes the best head and writes summary.json.
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
-	best := filepath.Join(cfg.Out, BestCkpt)
-	if err := copyFile(best, filepath.Join(cfg.Out, HeadFile)); err != nil {
-		return nil, fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	if err := publishHead(cfg.Out); err != nil {
+		return nil, err
 	}
-	s := &Summary{Epochs: r.st.Epoch, BestEpoch: r.st.BestEpoch, StoppedEarly: stoppedEarly,
+	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
-	for _, met := range r.metrics {
-		if met.Epoch == r.st.BestEpoch {
-			s.BestValAccuracy, s.BestValLoss = met.ValAccuracy, met.ValLoss
-		}
-	}
+	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
+	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
 	for _, rep := range r.extract {
 		s.BadFiles += len(rep.Bad)
@@ -588,13 +658,17 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	return s, nil
 }
 
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+// publishHead writes head.safetensors, the inference artefact: the best
+// checkpoint's parameters and classes without the optimizer state, which
+// stays in checkpoints/ for --resume.
+func publishHead(out string) error {
+	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, BestCkpt))
 	if err != nil {
-		return err
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
 	}
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	defer m.Close()
+	if err := m.SaveWeights(filepath.Join(out, HeadFile), ck.Classes); err != nil {
+		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	}
+	return nil
 }

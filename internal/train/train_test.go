@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/safetensors"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -250,6 +251,27 @@ func TestRunDirectoryContents(t *testing.T) {
 	if len(classes) != 10 || classes[0] != "0" {
 		t.Errorf("classes %v", classes)
 	}
+	// head.safetensors is the best epoch's head without optimizer state.
+	raw, err := os.ReadFile(filepath.Join(cfg.Out, HeadFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Read(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range f.Tensors {
+		if strings.HasPrefix(name, "optimizer/") {
+			t.Errorf("%s holds optimizer tensor %s", HeadFile, name)
+		}
+	}
+	equalParams(t, HeadFile, params(t, filepath.Join(cfg.Out, HeadFile)), params(t, filepath.Join(cfg.Out, BestCkpt)))
+	// config.json records the effective learning rate, not 0.
+	var rec map[string]any
+	ReadJSON(cfg.Out, ConfigFile, &rec)
+	if rec["lr"] != 0.001 || rec["seed"] != 3.0 {
+		t.Errorf("config.json lr %v seed %v, want 0.001 and 3", rec["lr"], rec["seed"])
+	}
 	// A second run into the same directory is refused.
 	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, ErrRunDir) || !adviceOnly(err, "--resume") {
 		t.Errorf("reusing a run directory: %v", err)
@@ -296,8 +318,18 @@ func TestFootprintByHand(t *testing.T) {
 	// 3*3*64*16 + 16*10 + 16 + 10 = 9402 parameters, times 4 (parameters,
 	// gradients, Adam's two moments), 4 bytes each.
 	const perSample = 7 * 7 * 64 * 4
+	// Scratch of training at batch 16 and evaluation at 30 (all samples),
+	// each buffer rounded up to 512 bytes: indices 30*4, labels 16*4,
+	// losses and correct counts 16*8 each, pooled 30*16*4, its gradient
+	// and the bias sums 16*16*4 each, logits 30*10*4, their gradient
+	// 16*10*4, activations 30*49*16*4 = 94080; the split-K workspace at
+	// most 2 forward splits at batch 30 (72 steps of 8 over the 576-long
+	// reduction, slices of at least 32 steps): 2*30*49*16*4 = 188160
+	// (the weight gradient's 3 splits of 576x16 take less). Plus a batch
+	// of training and of validation features streamed.
+	scratch := int64(4*512+2048+2*1024+1536+1024+94208+188416) + (16+30)*perSample
 	want := Footprint{Samples: 30, FeatureBytes: 30 * perSample, ParamBytes: 9402 * 4 * 4,
-		ScratchBytes: 4*(2*16*49*16+4*16*(16+10)) + 16*perSample}
+		ScratchBytes: scratch, ContextBytes: 600 << 20}
 	if f != want {
 		t.Errorf("footprint %+v, want %+v", f, want)
 	}
@@ -309,5 +341,36 @@ func TestFootprintByHand(t *testing.T) {
 	}
 	if _, ok := f.Need(f.Streaming() - 1); ok {
 		t.Error("a job over even the streaming footprint was admitted")
+	}
+}
+
+// Validation reads batches of max(batch size, 256) samples: a streamed
+// validation set larger than one training batch must fit its buffer.
+func TestStreamedValidationLargerThanABatch(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6) // 60 images, 12 for validation
+	resident := smallConfig(t, data, 2)
+	resident.BatchSize = 4
+	if _, err := Run(context.Background(), resident, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	streamed := smallConfig(t, data, 2)
+	streamed.BatchSize = 4
+	streamed.MemoryBudget = 1 // training and validation features stream from the cache
+	if _, err := Run(context.Background(), streamed, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
+	a, err := ReadMetrics(resident.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadMetrics(streamed.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i].ValLoss != b[i].ValLoss || a[i].ValAccuracy != b[i].ValAccuracy {
+			t.Errorf("epoch %d validation: resident %v/%v, streamed %v/%v", i+1, a[i].ValLoss, a[i].ValAccuracy, b[i].ValLoss, b[i].ValAccuracy)
+		}
 	}
 }

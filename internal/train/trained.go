@@ -18,6 +18,7 @@ import (
 // Trained is a finished (or interrupted) run loaded for use: its backbone
 // cut at the tap and its best head, ready for evaluation and prediction.
 type Trained struct {
+	Dir      string
 	Config   Config
 	Classes  []string
 	Backbone backbone.Backbone
@@ -28,7 +29,7 @@ type Trained struct {
 // LoadRun opens the run in dir: config.json, classes.json and
 // head.safetensors (or, for a run still training, its best checkpoint).
 func LoadRun(dir string) (*Trained, error) {
-	t := &Trained{}
+	t := &Trained{Dir: dir}
 	if err := ReadJSON(dir, ConfigFile, &t.Config); err != nil {
 		return nil, err
 	}
@@ -53,6 +54,59 @@ func LoadRun(dir string) (*Trained, error) {
 		t.cache, _ = c.featureCache(t.Backbone) // no cache is slower, not wrong
 	}
 	return t, nil
+}
+
+// Split reopens the run's own training or validation samples (part
+// SplitTrain or SplitVal), exactly as the run divided its data.
+func (t *Trained) Split(part string) (*dataset.Dataset, error) {
+	if part != SplitTrain && part != SplitVal {
+		return nil, fmt.Errorf("train: split %q: use %s or %s", part, SplitVal, SplitTrain)
+	}
+	train, val, err := runSplit(t.Config, t.Dir, t.Classes)
+	if err != nil {
+		return nil, err
+	}
+	if part == SplitTrain {
+		return train, nil
+	}
+	return val, nil
+}
+
+// Overlap counts evaluated samples that the run trained on.
+type Overlap struct {
+	// Samples of the evaluated set are byte-identical to a training
+	// sample; SameFiles of them are the training files themselves.
+	Samples   int `json:"samples"`
+	SameFiles int `json:"same_files"`
+	Of        int `json:"of"`
+}
+
+// TrainingOverlap compares the samples of set (their content digests)
+// with the run's training samples: from split.json, or for runs made
+// before it by hashing the training files again.
+func (t *Trained) TrainingOverlap(ctx context.Context, set *features.Set) (Overlap, error) {
+	rec, err := readSplit(t.Dir)
+	if err != nil {
+		return Overlap{}, err
+	}
+	training := &dataset.Dataset{}
+	if rec != nil {
+		for _, s := range rec.Train {
+			training.Samples = append(training.Samples, dataset.Sample{ID: s.ID, Digest: digestOf(s.SHA256)})
+		}
+	} else {
+		if training, err = t.Split(SplitTrain); err != nil {
+			return Overlap{}, err
+		}
+		dataset.Hash(ctx, training, t.Config.Workers)
+	}
+	evaluated := &dataset.Dataset{}
+	for i, id := range set.IDs {
+		evaluated.Samples = append(evaluated.Samples, dataset.Sample{ID: id, Digest: set.Digests[i]})
+	}
+	o := Overlap{Of: set.Len()}
+	o.Samples, o.SameFiles = evaluated.Overlap(training)
+	return o, ctx.Err()
 }
 
 // Close releases the head and the backbone.

@@ -1,0 +1,173 @@
+//go:build graftcuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	// Initialises the driver before gorgonia.org/cu can exit the process.
+	_ "github.com/graft-ml/graft/gpu/internal/cudainit"
+	"github.com/graft-ml/graft/kernels"
+)
+
+// systemDriver is the host's CUDA driver through gorgonia.org/cu.
+func systemDriver() (driver, error) { return cuDriver{}, nil }
+
+// cuDriver implements driver with gorgonia.org/cu (the driver API only).
+type cuDriver struct{}
+
+// wrap tags a cu error with its kind for cudaError.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &driverError{err: err}
+	switch {
+	case errors.Is(err, cu.OutOfMemory):
+		e.kind = ErrOutOfMemory
+	case errors.Is(err, cu.IllegalAddress), errors.Is(err, cu.LaunchFailed), errors.Is(err, cu.MisalignedAddress),
+		errors.Is(err, cu.IllegalInstruction), errors.Is(err, cu.HardwareStackError), errors.Is(err, cu.InvalidPc),
+		errors.Is(err, cu.Assert), errors.Is(err, cu.LaunchTimeout):
+		e.kind = ErrContextLost
+	}
+	return e
+}
+
+func (cuDriver) deviceCount() (int, error) {
+	n, err := cu.NumDevices()
+	return n, wrap(err)
+}
+
+func (cuDriver) version() int { return cu.Version() }
+
+func (cuDriver) describe(ordinal int) (DeviceInfo, error) {
+	dev, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return DeviceInfo{}, cudaError(fmt.Sprintf("device %d", ordinal), wrap(err))
+	}
+	info := DeviceInfo{ID: fmt.Sprintf("cuda:%d", ordinal), Ordinal: ordinal, Kind: "cuda"}
+	if info.Name, err = dev.Name(); err != nil {
+		return info, cudaError("device name", wrap(err))
+	}
+	major, minor, err := dev.ComputeCapability()
+	if err != nil {
+		return info, cudaError("compute capability", wrap(err))
+	}
+	info.ComputeCapability = fmt.Sprintf("%d.%d", major, minor)
+	if info.MemoryBytes, err = dev.TotalMem(); err != nil {
+		return info, cudaError("total memory", wrap(err))
+	}
+	if info.Multiprocessors, err = dev.Attribute(cu.MultiprocessorCount); err != nil {
+		return info, cudaError("multiprocessor count", wrap(err))
+	}
+	return info, nil
+}
+
+func (cuDriver) open(ordinal int) (devContext, error) {
+	dev, err := cu.GetDevice(ordinal)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ctx, err := dev.RetainPrimaryCtx()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return &cuContext{dev: dev, ctx: ctx}, nil
+}
+
+// cuContext is a primary context. A CUDA context is current per OS
+// thread: do pins the goroutine to its thread and makes the context
+// current there.
+type cuContext struct {
+	dev cu.Device
+	ctx cu.CUContext
+}
+
+func (c *cuContext) do(fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(c.ctx); err != nil {
+		return cudaError("make the context current", wrap(err))
+	}
+	return fn()
+}
+
+func (c *cuContext) release() error { return wrap(c.dev.ReleasePrimaryCtx()) }
+
+func (c *cuContext) memInfo() (int64, int64, error) {
+	free, total, err := cu.MemInfo()
+	return free, total, wrap(err)
+}
+
+func (c *cuContext) alloc(bytes int64) (devicePtr, error) {
+	p, err := cu.MemAlloc(bytes)
+	return devicePtr(p), wrap(err)
+}
+
+func (c *cuContext) free(p devicePtr) error { return wrap(cu.MemFree(cu.DevicePtr(p))) }
+
+func (c *cuContext) memsetD32(p devicePtr, v uint32, n int64) error {
+	return wrap(cu.MemsetD32(cu.DevicePtr(p), v, n))
+}
+
+func (c *cuContext) copyHtoD(dst devicePtr, src []byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	return wrap(cu.MemcpyHtoD(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(len(src))))
+}
+
+func (c *cuContext) copyDtoH(dst []byte, src devicePtr) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	return wrap(cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))))
+}
+
+func (c *cuContext) synchronize() error { return wrap(cu.Synchronize()) }
+
+// loadModule loads the embedded fatbin; the driver picks the SASS for the
+// device or JIT-compiles the PTX.
+func (c *cuContext) loadModule() (driverModule, error) {
+	if len(kernels.Fatbin) == 0 {
+		return nil, fmt.Errorf("%w: the embedded kernels are empty: run make kernels and rebuild", ErrCUDA)
+	}
+	mod, err := cu.LoadData(kernels.Fatbin)
+	if err != nil {
+		return nil, fmt.Errorf("%w (no SASS for this GPU and its driver cannot JIT the compute_80/compute_70 PTX?)", cudaError("load the kernel fatbin", wrap(err)))
+	}
+	return cuModule{mod}, nil
+}
+
+type cuModule struct{ mod cu.Module }
+
+func (m cuModule) function(name string) (driverFunction, error) {
+	fn, err := m.mod.Function(name)
+	return cuFunction{fn}, wrap(err)
+}
+
+func (m cuModule) unload() error { return wrap(m.mod.Unload()) }
+
+type cuFunction struct{ fn cu.Function }
+
+func (f cuFunction) maxActiveBlocksPerSM(block int) (int, error) {
+	n, err := f.fn.MaxActiveBlocksPerMultiProcessor(block, 0)
+	return n, wrap(err)
+}
+
+// launch passes each argument as a pointer to its 8 bytes, as
+// cuLaunchKernel wants them.
+func (f cuFunction) launch(grid dim3, block int, args []arg) error {
+	bits := make([]uint64, len(args))
+	params := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		bits[i] = a.bits
+		params[i] = unsafe.Pointer(&bits[i])
+	}
+	return wrap(f.fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, 0, cu.NoStream, params))
+}

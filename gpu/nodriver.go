@@ -1,0 +1,6 @@
+//go:build !graftcuda
+
+package gpu
+
+// systemDriver is the host's CUDA driver; this build has none.
+func systemDriver() (driver, error) { return nil, ErrNoCUDA }

@@ -1,0 +1,150 @@
+package dataset
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// Hash reads every sample's encoded bytes that has no Digest yet and sets
+// it, in parallel (workers <= 0: GOMAXPROCS). A sample that cannot be read
+// keeps a zero Digest and gets its error at its index.
+func Hash(ctx context.Context, ds *Dataset, workers int) []error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	errs := make([]error, ds.Len())
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(workers, max(ds.Len(), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				b, err := ds.Samples[i].Encoded()
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				ds.Samples[i].Digest = sha256.Sum256(b)
+			}
+		}()
+	}
+	for i := range ds.Samples {
+		if ctx.Err() != nil {
+			break
+		}
+		if ds.Samples[i].Digest == ([32]byte{}) {
+			next <- i
+		}
+	}
+	close(next)
+	wg.Wait()
+	return errs
+}
+
+// Duplicates reports the groups of byte-identical images in a data set.
+type Duplicates struct {
+	// Groups is the number of digests held by more than one sample, Files
+	// the samples in those groups.
+	Groups int `json:"groups"`
+	Files  int `json:"files"`
+	// Conflicting is the number of groups whose copies carry different
+	// labels.
+	Conflicting int `json:"conflicting_labels,omitempty"`
+	// Examples are the first few groups' sample IDs.
+	Examples [][]string `json:"examples,omitempty"`
+}
+
+// Duplicates groups the hashed samples by digest (see Hash; unhashed
+// samples are left out).
+func (d *Dataset) Duplicates() Duplicates {
+	var r Duplicates
+	for _, g := range d.groups() {
+		if len(g) < 2 {
+			continue
+		}
+		r.Groups++
+		r.Files += len(g)
+		ids := make([]string, len(g))
+		conflict := false
+		for j, i := range g {
+			ids[j] = d.Samples[i].ID
+			conflict = conflict || d.Samples[i].Label != d.Samples[g[0]].Label
+		}
+		if conflict {
+			r.Conflicting++
+		}
+		if len(r.Examples) < 5 {
+			r.Examples = append(r.Examples, ids)
+		}
+	}
+	return r
+}
+
+// String is the report's one line for logs.
+func (r Duplicates) String() string {
+	groups := "groups"
+	if r.Groups == 1 {
+		groups = "group"
+	}
+	s := fmt.Sprintf("%d %s of byte-identical images (%d files)", r.Groups, groups, r.Files)
+	if r.Conflicting > 0 {
+		s += fmt.Sprintf(", %d of them with different labels: fix the labels", r.Conflicting)
+	}
+	return s
+}
+
+// groups lists the samples' indices by content, each group in sample
+// order and the groups in the order of their first sample; a sample
+// without a digest is a group of its own.
+func (d *Dataset) groups() [][]int {
+	var out [][]int
+	at := map[[32]byte]int{}
+	for i, s := range d.Samples {
+		if s.Digest == ([32]byte{}) {
+			out = append(out, []int{i})
+			continue
+		}
+		if g, ok := at[s.Digest]; ok {
+			out[g] = append(out[g], i)
+			continue
+		}
+		at[s.Digest] = len(out)
+		out = append(out, []int{i})
+	}
+	return out
+}
+
+// Overlap counts the samples of d whose content is also in other (both
+// hashed), and how many of those are the same files (same ID).
+func (d *Dataset) Overlap(other *Dataset) (samples, sameFiles int) {
+	digests := map[[32]byte]bool{}
+	ids := map[string]bool{}
+	for _, s := range other.Samples {
+		if s.Digest != ([32]byte{}) {
+			digests[s.Digest] = true
+		}
+		ids[s.ID] = true
+	}
+	for _, s := range d.Samples {
+		if s.Digest != ([32]byte{}) && digests[s.Digest] {
+			samples++
+			if ids[s.ID] {
+				sameFiles++
+			}
+		}
+	}
+	return samples, sameFiles
+}
+
+// HexDigest is a sample's digest as hex ("" when it has none).
+func (s Sample) HexDigest() string {
+	if s.Digest == ([32]byte{}) {
+		return ""
+	}
+	return hex.EncodeToString(s.Digest[:])
+}

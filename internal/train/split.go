@@ -1,0 +1,158 @@
+package train
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/dataset"
+)
+
+// SplitFile records which samples a run trained and validated on, with
+// their content digests: `graft eval --split` scores exactly those
+// samples, --resume continues on them, and eval recognises training
+// images in other data.
+const SplitFile = "split.json"
+
+// Split parts.
+const (
+	SplitTrain = "train"
+	SplitVal   = "val"
+)
+
+// SplitRecord is split.json.
+type SplitRecord struct {
+	Train []SplitSample `json:"train"`
+	Val   []SplitSample `json:"val"`
+}
+
+// SplitSample is one sample of a split: its ID (path, or file#record) and
+// the SHA-256 of its encoded image ("" when it could not be read).
+type SplitSample struct {
+	ID     string `json:"id"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+func splitSamples(ds *dataset.Dataset) []SplitSample {
+	out := make([]SplitSample, ds.Len())
+	for i, s := range ds.Samples {
+		out[i] = SplitSample{ID: s.ID, SHA256: s.HexDigest()}
+	}
+	return out
+}
+
+// newSplit opens a new run's data, hashes it, reports duplicates and
+// divides it (identical images on one side), or with cfg.Val opens the
+// validation data too and reports the images it shares with training.
+func newSplit(ctx context.Context, cfg Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
+	ds, err := dataset.Open(cfg.Data, dataset.Options{Roots: cfg.AllowRoots})
+	if err != nil {
+		return nil, nil, dup, 0, err
+	}
+	dataset.Hash(ctx, ds, cfg.Workers) // unreadable files are reported at decoding
+	if err := ctx.Err(); err != nil {
+		return nil, nil, dup, 0, err
+	}
+	if dup = ds.Duplicates(); dup.Groups > 0 {
+		log.Warn("duplicate images: "+dup.String()+"; each group stays on one side of the train/validation split",
+			zap.Any("examples", dup.Examples))
+	}
+	if cfg.Val == "" {
+		train, val = dataset.Split(ds, cfg.ValSplit, cfg.Seed)
+		return train, val, dup, 0, nil
+	}
+	val, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
+	if err != nil {
+		return nil, nil, dup, 0, err
+	}
+	dataset.Hash(ctx, val, cfg.Workers)
+	if overlap, _ = val.Overlap(ds); overlap > 0 {
+		log.Warn(fmt.Sprintf("%d of %d validation samples are byte-identical to training samples: validation scores will be inflated; remove them from --val or --data", overlap, val.Len()))
+	}
+	return ds, val, dup, overlap, ctx.Err()
+}
+
+// runSplit reopens the data of the run in dir as it was split: from
+// split.json, or for runs made before it, by the per-sample split they
+// used (or their separate validation data).
+func runSplit(cfg Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
+	ds, err := dataset.Open(cfg.Data, dataset.Options{Classes: classes, Roots: cfg.AllowRoots})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := readSplit(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec == nil {
+		if cfg.Val != "" {
+			val, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
+			return ds, val, err
+		}
+		train, val = dataset.SplitSamples(ds, cfg.ValSplit, cfg.Seed)
+		return train, val, nil
+	}
+	if train, err = pick(ds, rec.Train, dir); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Val != "" {
+		ds, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	val, err = pick(ds, rec.Val, dir)
+	return train, val, err
+}
+
+// readSplit reads dir's split.json; nil without error for a run made
+// before graft recorded splits.
+func readSplit(dir string) (*SplitRecord, error) {
+	if _, err := os.Stat(filepath.Join(dir, SplitFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var rec SplitRecord
+	if err := ReadJSON(dir, SplitFile, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// pick returns the samples of ds that a split lists, in ds's order.
+// Their digests are computed anew when their features are read: a file
+// changed since the run is a cache miss, never stale features.
+func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset, error) {
+	// A CSV may list a file twice: both rows share an ID, and a side.
+	want := make(map[string]bool, len(list))
+	for _, s := range list {
+		want[s.ID] = true
+	}
+	var idx []int
+	found := map[string]bool{}
+	for i, s := range ds.Samples {
+		if want[s.ID] {
+			idx = append(idx, i)
+			found[s.ID] = true
+		}
+	}
+	for id := range want {
+		if !found[id] {
+			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
+		}
+	}
+	return ds.Pick(idx), nil
+}
+
+// digestOf parses a recorded digest (zero when absent or malformed).
+func digestOf(h string) (d [32]byte) {
+	b, err := hex.DecodeString(h)
+	if err == nil && len(b) == len(d) {
+		copy(d[:], b)
+	}
+	return d
+}
