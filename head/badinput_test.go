@@ -37,7 +37,7 @@ func TestBadSpecs(t *testing.T) {
 		"zero classes":  {func(s *Spec) { s.Classes = 0 }, "at least 2"},
 		"zero height":   {func(s *Spec) { s.Height = 0 }, "tap tensor"},
 		"even kernel":   {func(s *Spec) { s.Kernel = 2 }, "odd"},
-		"no filters":    {func(s *Spec) { s.Filters = 0 }, "--head conv:N"},
+		"no filters":    {func(s *Spec) { s.Filters = 0 }, "conv:N, N >= 1"},
 		"unknown kind":  {func(s *Spec) { s.Kind = "mlp" }, "linear"},
 		"smoothing = 1": {func(s *Spec) { s.LabelSmoothing = 1 }, "[0, 1)"},
 	}

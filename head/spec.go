@@ -55,7 +55,7 @@ func (s Spec) Validate() error {
 	switch s.Kind {
 	case KindConv:
 		if s.Filters < 1 {
-			return bad("conv head with %d filters: use --head conv:N with N >= 1", s.Filters)
+			return bad("conv head with %d filters: needs at least 1 (conv:N, N >= 1)", s.Filters)
 		}
 		if s.Kernel < 1 || s.Kernel%2 == 0 {
 			return bad("conv kernel %d: must be odd and >= 1 so that same padding is symmetric", s.Kernel)

@@ -2,16 +2,20 @@
 // daemon's /v1/backbones:inspect: signatures, TensorFlow version,
 // variables, the op histogram, the ops the native engine lacks, the
 // normalisation the graph applies to its image input (and so the
-// preprocessing --preprocess auto picks) and, on request, every tappable
-// tensor with its static shape.
+// preprocessing --preprocess auto picks) and, on request, the signature's
+// tensors with their static shapes, each marked tappable or not and named
+// with its Keras layer.
 package inspect
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/backbone/tensor"
 )
 
 // Report is what graft knows about a SavedModel.
@@ -46,15 +50,21 @@ type Signature struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Tensor is a named tensor: a signature input/output (Key set) or a
-// tappable intermediate (Op set). Shape has -1 for unknown dims and is nil
-// when unknown altogether.
+// Tensor is a named tensor: a signature input/output (Key set) or an
+// intermediate (Op set). Shape has -1 for unknown dims and is nil when
+// unknown altogether.
 type Tensor struct {
 	Key   string `json:"key,omitempty"`
 	Name  string `json:"name"`
 	Op    string `json:"op,omitempty"`
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
+	// Layer is the Keras layer (name scope) the op belongs to.
+	Layer string `json:"layer,omitempty"`
+	// Tappable marks what a head can usefully read: float tensors computed
+	// from the input, not weights (Const, variable reads), shape
+	// arithmetic or empty batch-norm side outputs.
+	Tappable bool `json:"tappable,omitempty"`
 }
 
 // OpCount is one row of the op histogram.
@@ -138,15 +148,104 @@ func listTensors(m *savedmodel.Model, signature string, r *Report) error {
 		return err
 	}
 	shapes := map[string][]int{}
+	var fromInput map[string]bool
 	g, err := m.FlattenSignature(signature)
 	if err == nil {
+		fromInput = dependents(g)
 		shapes, err = native.InferShapes(g, nil)
 	}
 	if err != nil {
 		r.TensorsNote = fmt.Sprintf("static shapes unavailable: %v", err)
 	}
+	model := modelScope(descs)
 	for _, d := range descs {
-		r.Tensors = append(r.Tensors, Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name]})
+		t := Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name], Layer: layer(d, model)}
+		t.Tappable = tappable(d, t.Shape, fromInput)
+		r.Tensors = append(r.Tensors, t)
 	}
 	return nil
+}
+
+// dependents returns the nodes of g whose value depends on a fed input.
+func dependents(g *savedmodel.Graph) map[string]bool {
+	dep := map[string]bool{}
+	for _, in := range g.Inputs {
+		dep[in] = true
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Input {
+			if node, _, _ := strings.Cut(in, ":"); dep[node] {
+				dep[n.Name] = true
+				break
+			}
+		}
+	}
+	return dep
+}
+
+// tappable decides whether a head can usefully read the tensor. Without
+// the flattened graph (fromInput nil) it goes by the op alone.
+func tappable(d savedmodel.TensorDesc, shape []int, fromInput map[string]bool) bool {
+	switch d.DType {
+	case tensor.Float32, tensor.Float16, tensor.Float64:
+	default:
+		return false // shape arithmetic, indices, strings
+	}
+	switch d.Op {
+	case "Const", "ReadVariableOp", "VariableV2", "Variable", "VarHandleOp":
+		return false
+	case "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3":
+		if !strings.HasSuffix(d.Name, ":0") {
+			return false // batch statistics and reserve space, empty at inference
+		}
+	}
+	for _, n := range shape {
+		if n == 0 {
+			return false
+		}
+	}
+	return fromInput == nil || fromInput[d.Node]
+}
+
+// scopes is a tensor's name scopes and op name, without the
+// PartitionedCall scopes that function inlining adds.
+func scopes(d savedmodel.TensorDesc) []string {
+	name := d.Node
+	if d.Inner != "" {
+		name = d.Inner
+	}
+	return slices.DeleteFunc(strings.Split(name, "/"), func(p string) bool { return strings.Contains(p, "PartitionedCall") })
+}
+
+// modelScope is the Keras model's own name scope ("sequential",
+// "mobilenetv2_1.00_224"), the first scope of every scoped tensor when
+// they share one; TF1 Keras graphs have none.
+func modelScope(descs []savedmodel.TensorDesc) string {
+	model := ""
+	for _, d := range descs {
+		p := scopes(d)
+		if len(p) < 2 {
+			continue
+		}
+		if model == "" {
+			model = p[0]
+		} else if p[0] != model {
+			return ""
+		}
+	}
+	return model
+}
+
+// layer is the Keras layer of a tensor: the first scope under the model's
+// (conv2d_2 for sequential/conv2d_2/Relu, bn_Conv1 for
+// mobilenetv2/bn_Conv1/batchnorm/add_1), a name --tap accepts.
+func layer(d savedmodel.TensorDesc, model string) string {
+	p := scopes(d)
+	if len(p) >= 3 && p[0] == model {
+		p = p[1:]
+	}
+	if len(p) < 2 {
+		return ""
+	}
+	return p[0]
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/crc32c"
+	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // A TensorBundle (TensorFlow's V2 checkpoint format) is PREFIX.index, an
@@ -50,14 +52,14 @@ func OpenBundle(prefix string) (*Bundle, error) {
 	idx := prefix + ".index"
 	data, err := os.ReadFile(idx)
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: read checkpoint index: %w", err)
+		return nil, wrap.Errorf("savedmodel", err, "read checkpoint index")
 	}
 	b, err := parseBundleIndex(prefix, data)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChecksum) {
-			return nil, fmt.Errorf("savedmodel: checkpoint index %s: %w (the file is damaged: copy the SavedModel's variables/ directory again)", idx, err)
+			return nil, hint.With(wrap.Errorf("savedmodel", err, "checkpoint index %s", idx), "the file is damaged: copy the SavedModel's variables/ directory again")
 		}
-		return nil, fmt.Errorf("savedmodel: checkpoint index %s: %w", idx, err)
+		return nil, wrap.Errorf("savedmodel", err, "checkpoint index %s", idx)
 	}
 	return b, nil
 }
@@ -129,7 +131,7 @@ func (b *Bundle) Read(key string) (*tensor.Tensor, error) {
 	path := b.ShardPath(e.Shard)
 	t, err := b.read(e, path)
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: checkpoint %s, key %q: %w", path, key, err)
+		return nil, wrap.Errorf("savedmodel", err, "checkpoint %s, key %q", path, key)
 	}
 	return t, nil
 }
@@ -249,7 +251,7 @@ func (w *BundleWriter) Add(key string, t *tensor.Tensor) error {
 	} else {
 		var err error
 		if raw, err = encodeRaw(t); err != nil {
-			return fmt.Errorf("savedmodel: bundle key %q: %w", key, err)
+			return wrap.Errorf("savedmodel", err, "bundle key %q", key)
 		}
 		crc = crc32c.Checksum(raw)
 	}

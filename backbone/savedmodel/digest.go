@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // Digest is the SHA-256 of every regular file of the SavedModel directory
@@ -41,7 +43,7 @@ func DigestDir(dir string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("savedmodel: digest %s: %w", dir, err)
+		return "", wrap.Errorf("savedmodel", err, "digest %s", dir)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -9,6 +9,7 @@ import (
 	shpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // FlattenSignature flattens the graph that computes every output of a
@@ -64,7 +65,7 @@ func (m *Model) Flatten(fetches []string, feeds ...string) (*Graph, error) {
 	for _, fn := range order {
 		def, val, err := f.emit(fn)
 		if err != nil {
-			return nil, fmt.Errorf("savedmodel: flatten %s: %w", m.Dir, err)
+			return nil, wrap.Errorf("savedmodel", err, "flatten %s", m.Dir)
 		}
 		if val != nil {
 			g.Consts[def.Name] = val
@@ -211,11 +212,11 @@ func (f *flattener) reach(fetches []string) ([]*flatNode, []output, error) {
 			top.next++
 			in, _, err := f.input(ref)
 			if err != nil {
-				return nil, nil, fmt.Errorf("savedmodel: %s: node %s: %w", f.m.Dir, top.n.def.Name, err)
+				return nil, nil, wrap.Errorf("savedmodel", err, "%s: node %s", f.m.Dir, top.n.def.Name)
 			}
 			switch state[in] {
 			case active:
-				return nil, nil, fmt.Errorf("savedmodel: %s: %w: cycle through %s (control flow loops are not supported)", f.m.Dir, ErrGraph, in.def.Name)
+				return nil, nil, fmt.Errorf("%w: %s: cycle through %s (control flow loops are not supported)", ErrGraph, f.m.Dir, in.def.Name)
 			case unseen:
 				state[in] = active
 				stack = append(stack, frame{in, 0})
@@ -229,14 +230,14 @@ func (f *flattener) reach(fetches []string) ([]*flatNode, []output, error) {
 func (m *Model) lookup(name string) (*flatNode, int, error) {
 	node, i, err := parseTensorName(name)
 	if err != nil {
-		return nil, 0, fmt.Errorf("savedmodel: %w: %v", ErrUnknownTensor, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrUnknownTensor, err)
 	}
 	n, k, err := m.flat.resolve(fmt.Sprintf("%s:%d", node, i))
 	if err != nil {
-		return nil, 0, fmt.Errorf("savedmodel: tensor %q: %w", name, err)
+		return nil, 0, wrap.Errorf("savedmodel", err, "tensor %q", name)
 	}
 	if k >= m.numOutputs(n) {
-		return nil, 0, fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+		return nil, 0, fmt.Errorf("%w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
 	}
 	return n, k, nil
 }

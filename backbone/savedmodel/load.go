@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // DefaultTag is the tag set Load picks when none is given.
@@ -79,7 +81,7 @@ func Load(dir string, tags ...string) (*Model, error) {
 	}
 	meta, err := pickMetaGraph(sm, tags)
 	if err != nil {
-		return nil, fmt.Errorf("savedmodel: %s: %w", dir, err)
+		return nil, wrap.Errorf("savedmodel", err, "%s", dir)
 	}
 	m := &Model{
 		Dir: dir, Tags: append([]string(nil), tags...), meta: meta,
@@ -93,7 +95,7 @@ func Load(dir string, tags ...string) (*Model, error) {
 	}
 	for _, f := range meta.GetGraphDef().GetLibrary().GetFunction() {
 		if f.GetSignature() == nil {
-			return nil, fmt.Errorf("savedmodel: %s: %w: function without a signature", dir, ErrGraph)
+			return nil, fmt.Errorf("%w: %s: function without a signature", ErrGraph, dir)
 		}
 		m.funcs[f.Signature.Name] = f
 	}
@@ -106,7 +108,7 @@ func Load(dir string, tags ...string) (*Model, error) {
 	m.flat = expand(meta.GetGraphDef().GetNode(), m.funcs, m.ops)
 	m.collectVariables()
 	if err := m.bindVariables(); err != nil {
-		return nil, fmt.Errorf("savedmodel: %s: %w", dir, err)
+		return nil, wrap.Errorf("savedmodel", err, "%s", dir)
 	}
 	if err := m.openBundle(); err != nil {
 		return nil, err
@@ -165,7 +167,7 @@ func pickMetaGraph(sm *pb.SavedModel, tags []string) (*pb.MetaGraphDef, error) {
 		}
 		have = append(have, "["+k+"]")
 	}
-	return nil, fmt.Errorf("%w: [%s]; the model has tag sets %s (pick one with --tags)", ErrTagSet, want, strings.Join(have, " "))
+	return nil, hint.With(fmt.Errorf("%w: [%s]; the model has tag sets %s", ErrTagSet, want, strings.Join(have, " ")), "pick one with --tags")
 }
 
 // TagSets lists the tag sets of the SavedModel in dir.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/closest"
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // TensorDesc describes one tappable tensor.
@@ -74,14 +76,14 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 	}
 	pick := func(n *flatNode) (string, error) {
 		if idx >= m.numOutputs(n) {
-			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+			return "", fmt.Errorf("%w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
 		}
 		return fmt.Sprintf("%s:%d", n.def.Name, idx), nil
 	}
 	// 1. Flat name (any node or call output of the main graph).
 	if n, k, err := m.flat.resolve(fmt.Sprintf("%s:%d", base, idx)); err == nil {
 		if k >= m.numOutputs(n) {
-			return "", fmt.Errorf("savedmodel: %w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
+			return "", fmt.Errorf("%w: %q: node %s (%s) has %d outputs", ErrUnknownTensor, name, n.def.Name, n.def.Op, m.numOutputs(n))
 		}
 		return fmt.Sprintf("%s:%d", n.def.Name, k), nil
 	}
@@ -100,7 +102,7 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 		for _, h := range hits {
 			names = append(names, h.def.Name)
 		}
-		return "", fmt.Errorf("savedmodel: %w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
+		return "", fmt.Errorf("%w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
 	}
 	// 3. Keras layer name scope: the last matching op in topological order.
 	if !strings.Contains(base, "/") {
@@ -117,8 +119,8 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("savedmodel: %w: %q is not a tensor reachable from signature %q; closest: %s (list them with `graft inspect --tensors`)",
-		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", "))
+	return "", hint.With(fmt.Errorf("%w: %q is not a tensor reachable from signature %q; closest: %s",
+		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", ")), "graft inspect --tensors MODEL lists the tensors and layers you can tap")
 }
 
 func sigName(s string) string {
@@ -136,7 +138,7 @@ func (m *Model) closest(order []*flatNode, name string, k int) []string {
 			return
 		}
 		if _, ok := cand[c]; !ok {
-			cand[c] = editDistance(name, c)
+			cand[c] = closest.Distance(name, c)
 		}
 	}
 	for _, n := range order {
@@ -152,25 +154,4 @@ func (m *Model) closest(order []*flatNode, name string, k int) []string {
 	names := sortedKeys(cand)
 	sort.SliceStable(names, func(i, j int) bool { return cand[names[i]] < cand[names[j]] })
 	return names[:min(k, len(names))]
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

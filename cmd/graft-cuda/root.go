@@ -28,12 +28,13 @@ func execute(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(cli.SuggestFlag)
 	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.trainCmd(), a.workerCmd())
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "graft-cuda:", err)
+		fmt.Fprint(os.Stderr, cli.ErrorText("graft-cuda", err))
 		return 1
 	}
 	return 0

@@ -28,19 +28,26 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// --data before the backbone: a wrong path fails at once.
+			var ds *dataset.Dataset
+			if split == "" {
+				var classes []string
+				if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
+					return err
+				}
+				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
+					return err
+				}
+			}
 			t, err := train.LoadRun(run)
 			if err != nil {
 				return err
 			}
 			defer t.Close()
-			var ds *dataset.Dataset
 			if split != "" {
-				ds, err = t.Split(split)
-			} else {
-				ds, err = dataset.Open(data, dataset.Options{Classes: t.Classes})
-			}
-			if err != nil {
-				return err
+				if ds, err = t.Split(split); err != nil {
+					return err
+				}
 			}
 			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log)
 			if err != nil {
@@ -91,8 +98,13 @@ func (a *app) printEval(r evaluate.Report, bad int) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(a.out, "\nconfusion matrix (rows: true class, columns: predicted, in class order)")
+	fmt.Fprintln(a.out, "\nconfusion matrix (rows: true class, columns: predicted class)")
 	tw = tabwriter.NewWriter(a.out, 2, 4, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "true \\ predicted\t")
+	for _, c := range r.Classes {
+		fmt.Fprintf(tw, "%s\t", c.Name)
+	}
+	fmt.Fprintln(tw)
 	for i, row := range r.Confusion {
 		fmt.Fprintf(tw, "%s\t", r.Classes[i].Name)
 		for _, n := range row {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -15,19 +17,22 @@ import (
 
 func (a *app) inspectCmd() *cobra.Command {
 	var tags []string
-	var tensors, asJSON bool
+	var tensors, all, asJSON bool
 	var signature, eng string
 	cmd := &cobra.Command{
 		Use:   "inspect MODEL",
-		Short: "Describe a SavedModel: signatures, variables, ops, and with --tensors every tappable tensor",
+		Short: "Describe a SavedModel: signatures, variables, ops, and with --tensors the tensors you can tap",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if err := engine.Check(eng); err != nil {
 				return err
 			}
-			r, err := inspect.Inspect(args[0], tags, tensors, signature)
+			r, err := inspect.Inspect(args[0], tags, tensors || all, signature)
 			if err != nil {
 				return err
+			}
+			if !all {
+				r.Tensors = slices.DeleteFunc(r.Tensors, func(t inspect.Tensor) bool { return !t.Tappable })
 			}
 			var check *engineCheck
 			if eng == engine.TensorFlow {
@@ -53,7 +58,8 @@ func (a *app) inspectCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&tags, "tags", []string{"serve"}, "meta graph tag set")
-	f.BoolVar(&tensors, "tensors", false, "list every tappable tensor with its static shape")
+	f.BoolVar(&tensors, "tensors", false, "list the tensors a head can tap (computed from the input; no weights, shape arithmetic or empty outputs), with their Keras layer and static shape")
+	f.BoolVar(&all, "all", false, "with --tensors: list every tensor the signature computes")
 	f.StringVar(&signature, "signature", "serving_default", "signature whose tensors --tensors lists")
 	f.StringVar(&eng, "engine", engine.Native, "also check the signature on this engine: native, or tensorflow (imports the flat graph into libtensorflow)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
@@ -123,9 +129,10 @@ func printReport(a *app, r *inspect.Report) error {
 		fmt.Fprintf(tw, "\nunsupported ops: %s\n", strings.Join(r.Unsupported, ", "))
 	}
 	if len(r.Tensors) > 0 {
-		fmt.Fprintln(tw, "\ntensors (tap any of these with --tap):")
+		fmt.Fprintln(tw, "\ntensors (tap a tensor, or a layer for its last op, with --tap):")
+		fmt.Fprintln(tw, "  layer\ttensor\top\tdtype\tshape")
 		for _, t := range r.Tensors {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, t.Op, t.DType, shapeText(t.Shape))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", cmp.Or(t.Layer, "-"), t.Name, t.Op, t.DType, shapeText(t.Shape))
 		}
 		if r.TensorsNote != "" {
 			fmt.Fprintf(tw, "  (%s)\n", r.TensorsNote)

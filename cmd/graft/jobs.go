@@ -21,7 +21,7 @@ func (c *clientFlags) add(cmd *cobra.Command) {
 	if def == "" {
 		def = client.DefaultServer
 	}
-	cmd.PersistentFlags().StringVar(&c.server, "server", def, "daemon address (default $GRAFT_SERVER); the token comes from $GRAFT_TOKEN")
+	cmd.PersistentFlags().StringVar(&c.server, "server", def, "daemon address ($GRAFT_SERVER, when set, is the default); the token comes from $GRAFT_TOKEN")
 }
 
 func (c *clientFlags) client() *client.Client { return client.New(c.server, os.Getenv("GRAFT_TOKEN")) }

@@ -24,6 +24,22 @@ func run(t *testing.T, args ...string) (string, int) {
 	return string(b), code
 }
 
+// runAll is run with stderr (logs and the error) captured too.
+func runAll(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = f
+	stdout, code = run(t, args...)
+	os.Stderr = old
+	f.Close()
+	b, _ := os.ReadFile(f.Name())
+	return stdout, string(b), code
+}
+
 func TestVersionJSON(t *testing.T) {
 	out, code := run(t, "version", "--json", "--log-format", "json")
 	var info struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -111,8 +112,13 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 			continue
 		}
 		fmt.Fprintf(a.out, "%s:\n", r.Input)
+		// Columns sized to this image's longest label.
+		tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 		for _, s := range ranked(r.Output) {
-			fmt.Fprintf(a.out, "  %6d  %-12s %.6g\n", s.Index, s.Label, s.Score)
+			fmt.Fprintf(tw, "  %6d\t%s\t%.6g\n", s.Index, s.Label, s.Score)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 	}
 	if failed > 0 {

@@ -27,6 +27,21 @@ type app struct {
 
 func execute(args []string) int {
 	a := &app{out: os.Stdout, log: zap.NewNop(), args: args}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	_ = a.log.Sync()
+	if err != nil {
+		fmt.Fprint(os.Stderr, cli.ErrorText("graft", err))
+		return 1
+	}
+	return 0
+}
+
+// rootCmd is graft with every command.
+func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "graft",
 		Short:         "Fine-tune a new head on a frozen TensorFlow SavedModel, on NVIDIA GPUs or the CPU",
@@ -41,21 +56,12 @@ func execute(args []string) int {
 			return nil
 		},
 	}
+	root.SetFlagErrorFunc(cli.SuggestFlag)
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logging.Auto, "log format: auto (console on a terminal, else json), console or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.evalCmd(),
 		a.serveCmd(), a.workerCmd(), a.jobsCmd(), a.modelsCmd())
-	root.SetArgs(args)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := root.ExecuteContext(ctx)
-	_ = a.log.Sync()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "graft:", err)
-		return 1
-	}
-	return 0
+	return root
 }
 
 func (a *app) printJSON(v any) error { return cli.PrintJSON(a.out, v) }

@@ -20,6 +20,9 @@ func (a *app) serveCmd() *cobra.Command {
 		Short: "Run the daemon: HTTP API, durable job queue, supervised workers, model serving, metrics",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.AllowRoots) == 0 {
+				return fmt.Errorf("serve: --allow-root DIR is required: the daemon reads models and data only under the directories it names (repeat the flag for several)")
+			}
 			tok, err := readToken(tokenFile)
 			if err != nil {
 				return err
@@ -41,7 +44,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", daemon.DefaultListen, "address to listen on; anything but loopback needs --token-file or GRAFT_TOKEN")
 	f.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "database, run directories, worker logs and feature cache (nothing is written elsewhere)")
-	f.StringSliceVar(&o.AllowRoots, "allow-root", nil, "directory that paths in job specs and requests (backbone, data, val, inspect) must resolve into; repeat for several")
+	f.StringSliceVar(&o.AllowRoots, "allow-root", nil, "required: a directory that paths in job specs and requests (backbone, data, val, inspect) must resolve into; repeat for several")
 	f.IntVar(&o.MaxConcurrent, "max-concurrent-jobs", 1, "workers running at once")
 	f.IntVar(&o.QueueSize, "queue-size", 64, "queued jobs beyond which submissions get 429")
 	f.IntVar(&o.MaxAttempts, "max-attempts", 3, "failed attempts (crashes, errors) before a job fails")

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -79,7 +80,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("graft serve at %s: %w (is the daemon running? --server or GRAFT_SERVER)", c.Base, err)
+		var ue *url.Error // its text repeats the address
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return hint.With(fmt.Errorf("client: no answer from the daemon at %s: %w", c.Base, err), "is graft serve running there? --server or GRAFT_SERVER points at it")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

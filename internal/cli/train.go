@@ -85,13 +85,19 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	return cmd
 }
 
-// RunTrain runs the job on ops (nil: the CPU), with a progress bar on a
-// terminal and JSON lines on out otherwise.
+// RunTrain runs the job on ops (nil: the CPU), with progress bars on a
+// terminal (where the log then leaves out what the bars say, so each epoch
+// is one line) and JSON lines on out otherwise or with --log-format json.
 func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, out io.Writer) error {
 	c := job.Config
-	opts := train.Options{Log: log, Ops: ops, Progress: progress.New(os.Stderr, true).Event}
-	if !logging.IsTerminal(os.Stderr) {
-		opts.Progress = progress.New(out, false).Event
+	format := logging.Auto
+	if f := cmd.Flags().Lookup("log-format"); f != nil {
+		format = f.Value.String()
+	}
+	human := format != logging.JSON && logging.IsTerminal(os.Stderr)
+	opts := train.Options{Log: log, Ops: ops, Shown: human, Progress: progress.New(out, false).Event}
+	if human {
+		opts.Progress = progress.New(os.Stderr, true).Event
 	}
 	if job.Resume != "" {
 		c.Out, opts.Resume = job.Resume, true

@@ -25,7 +25,7 @@ var (
 func openCSV(path string, opts Options) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: open %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)

@@ -83,13 +83,13 @@ func (s Sample) Encoded() ([]byte, error) {
 	if s.Record < 0 {
 		b, err := os.ReadFile(s.Path)
 		if err != nil {
-			return nil, fmt.Errorf("dataset: read %s: %w", s.Path, err)
+			return nil, pathError("read", s.Path, s.Path, err)
 		}
 		return b, nil
 	}
 	f, err := os.Open(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: read %s: %w", s.ID, err)
+		return nil, pathError("read", s.ID, s.Path, err)
 	}
 	defer f.Close()
 	rec, err := tfrecord.NewReader(io.NewSectionReader(f, s.offset, 1<<62)).Next()
@@ -260,7 +260,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 			ds, err = openTFRecords(path, files, opts)
 		}
 	case statErr != nil:
-		return nil, fmt.Errorf("dataset: open %s: %w", path, statErr)
+		return nil, openError(path, statErr)
 	case looksLikeTFRecord(path):
 		ds, err = openTFRecords(path, []string{path}, opts)
 	default:
@@ -446,7 +446,7 @@ func expandRecordPaths(spec string) ([]string, error) {
 		} else {
 			st, err := os.Stat(part)
 			if err != nil {
-				return nil, fmt.Errorf("dataset: open %s: %w", part, err)
+				return nil, openError(part, err)
 			}
 			if st.IsDir() {
 				return nil, fmt.Errorf("%w: %s is a directory; a comma list names TFRecord files", ErrSource, part)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
 )
 
@@ -176,7 +177,7 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 		s := ds.Samples[i]
 		if r.err != nil {
 			if policy == Fail {
-				return nil, fmt.Errorf("%w: %s: %w (use the skip policy, --on-bad-file skip, to leave bad files out)", ErrBadFile, s.ID, r.err)
+				return nil, hint.With(fmt.Errorf("%w: %s: %w", ErrBadFile, s.ID, r.err), "--on-bad-file skip leaves bad files out and lists them")
 			}
 			d.Bad = append(d.Bad, BadFile{Path: s.ID, Reason: r.err.Error()})
 			continue

@@ -96,12 +96,12 @@ func openTFRecords(source string, files []string, opts Options) (*Dataset, error
 func scanRecords(file string, fn func(rec int, off int64, data []byte) error) error {
 	f, err := os.Open(file)
 	if err != nil {
-		return fmt.Errorf("dataset: open %s: %w", file, err)
+		return openError(file, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("dataset: open %s: %w", file, err)
+		return openError(file, err)
 	}
 	if st.IsDir() {
 		return fmt.Errorf("%w: %s is a directory, not a TFRecord file", ErrSource, file)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ml/graft/internal/crc32c"
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // Key names what produced the features; any change makes a new namespace.
@@ -44,7 +45,7 @@ func DefaultDir() (string, error) {
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("featcache: no cache directory (%v): set GRAFT_CACHE_DIR or pass --cache-dir", err)
+		return "", hint.With(fmt.Errorf("featcache: no cache directory (%v)", err), "set GRAFT_CACHE_DIR or pass --cache-dir")
 	}
 	return filepath.Join(d, "graft", "features"), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // ErrBudget reports features that fit neither memory nor a cache.
@@ -36,6 +37,10 @@ type Options struct {
 	// training streams them. <= 0: no bound.
 	MemoryBudget int64
 	Log          *zap.Logger
+	// Progress, when set, hears how many of the samples the cache did not
+	// hold have been through the backbone: (0, total) before the first,
+	// then after every batch, the last call with done == total.
+	Progress func(done, total int)
 }
 
 // Report says what an extraction did.
@@ -100,7 +105,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	set := &Set{Shape: tap[1:], Size: 1, Cache: o.Cache}
 	for _, d := range set.Shape {
 		if d < 1 {
-			return nil, nil, fmt.Errorf("features: the tap's shape %v is not fixed: choose a tap with a static shape (graft inspect --tensors)", tap)
+			return nil, nil, hint.With(fmt.Errorf("features: the tap's shape %v is not fixed", tap), "choose a tap with a static shape: graft inspect --tensors MODEL shows them")
 		}
 		set.Size *= d
 	}
@@ -108,7 +113,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	bytes := int64(ds.Len()) * int64(set.Size) * 4
 	resident := o.MemoryBudget <= 0 || bytes <= o.MemoryBudget
 	if !resident && o.Cache == nil {
-		return nil, nil, fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB: raise --memory-budget or enable the feature cache", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30))
+		return nil, nil, hint.With(fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB, and there is no feature cache to stream them from", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30)), "raise --memory-budget or enable the feature cache (--cache-dir)")
 	}
 
 	start := time.Now()
@@ -155,6 +160,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	o.Log.Info("feature cache", zap.Int("samples", ds.Len()), zap.Int("hits", rep.Hits), zap.Int("to_compute", len(misses)))
 
 	// Decode and run the misses in chunks to bound memory.
+	progress := func(int) {}
+	if o.Progress != nil && len(misses) > 0 {
+		progress = func(done int) { o.Progress(done, len(misses)) }
+	}
+	progress(0)
 	const chunk = 2048
 	for lo := 0; lo < len(misses); lo += chunk {
 		part := misses[lo:min(lo+chunk, len(misses))]
@@ -163,6 +173,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		rep.DecodeSeconds += time.Since(t0).Seconds()
 		if errors.Is(err, dataset.ErrEmpty) && dec != nil { // all bad, all listed
 			rep.Bad = append(rep.Bad, dec.Bad...)
+			progress(lo + len(part))
 			continue
 		}
 		if err != nil {
@@ -198,6 +209,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 				}
 				rep.Computed++
 			}
+			progress(lo + len(dec.Bad) + e) // the chunk's bad files count as done
 		}
 		rep.BackboneSeconds += time.Since(t0).Seconds()
 	}

@@ -45,9 +45,3 @@ func New(f *os.File, format, level string) (*zap.Logger, error) {
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), lvl)), nil
 }
-
-// IsTerminal reports whether f is a character device (a TTY).
-func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

@@ -1,6 +1,7 @@
-// Package progress renders a training job's events: a progress bar with
-// ETA, loss and accuracy on a terminal, JSON lines otherwise (which is
-// also what the daemon's workers stream).
+// Package progress renders a training job's events: progress bars on a
+// terminal (feature extraction with images/s and ETA, then each epoch's
+// steps with ETA, loss and accuracy), one line per finished stage, and
+// JSON lines otherwise (which is also what the daemon's workers stream).
 package progress
 
 import (
@@ -24,7 +25,9 @@ type Renderer struct {
 	tty       bool
 	last      time.Time
 	epochFrom time.Time
-	now       func() time.Time
+	// extractFrom is when the current split's extraction began.
+	extractFrom time.Time
+	now         func() time.Time
 }
 
 // New renders to w: a bar when tty, JSON lines otherwise.
@@ -37,9 +40,12 @@ func (r *Renderer) Event(e train.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	if e.Event == "step" {
-		if e.Step == 1 {
+	if e.Event == "step" || e.Event == "extract" {
+		switch {
+		case e.Event == "step" && e.Step == 1:
 			r.epochFrom = now
+		case e.Event == "extract" && e.Step == 0:
+			r.extractFrom = now
 		}
 		if now.Sub(r.last) < stepEvery && e.Step != e.Steps {
 			return
@@ -52,6 +58,15 @@ func (r *Renderer) Event(e train.Event) {
 		return
 	}
 	switch e.Event {
+	case "extract":
+		elapsed := now.Sub(r.extractFrom)
+		rate, eta := "", "?"
+		if e.Step > 0 && elapsed > 0 {
+			perSec := float64(e.Step) / elapsed.Seconds()
+			rate = fmt.Sprintf("  %.1f images/s", perSec)
+			eta = time.Duration(float64(e.Steps-e.Step) / perSec * float64(time.Second)).Round(time.Second).String()
+		}
+		fmt.Fprintf(r.w, "\r\033[K%s features %s %d/%d images%s  ETA %s", e.Split, bar(e.Step, e.Steps), e.Step, e.Steps, rate, eta)
 	case "features":
 		f := e.Features
 		fmt.Fprintf(r.w, "\r\033[K%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)\n",
@@ -59,9 +74,7 @@ func (r *Renderer) Event(e train.Event) {
 	case "step":
 		frac := float64(e.Step) / float64(e.Steps)
 		eta := time.Duration(float64(now.Sub(r.epochFrom)) * (1 - frac) / frac).Round(time.Second)
-		const width = 30
-		bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
-		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d [%s] %d/%d  ETA %s  loss %.4f  acc %.4f", e.Epoch, e.Epochs, bar, e.Step, e.Steps, eta, e.Loss, e.Accuracy)
+		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d %s %d/%d  ETA %s  loss %.4f  acc %.4f", e.Epoch, e.Epochs, bar(e.Step, e.Steps), e.Step, e.Steps, eta, e.Loss, e.Accuracy)
 	case "epoch":
 		m := e.Metrics
 		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  top5 %.4f  lr %.3g  %.1fs\n",
@@ -70,4 +83,14 @@ func (r *Renderer) Event(e train.Event) {
 		s := e.Summary
 		fmt.Fprintf(r.w, "done: %s (%d epochs%s)\n", s.Best(), s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly])
 	}
+}
+
+// bar draws done of total as a 30-character bar in brackets.
+func bar(done, total int) string {
+	const width = 30
+	n := 0
+	if total > 0 {
+		n = min(width*done/total, width)
+	}
+	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
 }

@@ -49,3 +49,21 @@ func TestBarOnTerminal(t *testing.T) {
 		t.Errorf("bar %q", b.String())
 	}
 }
+
+// Feature extraction gets a bar too: 200 of 800 images after 10 s is
+// 20 images/s, and the 600 left take 30 s.
+func TestExtractionBar(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, true)
+	clock := time.Unix(0, 0)
+	r.now = func() time.Time { return clock }
+	r.Event(train.Event{Event: "extract", Split: "train", Step: 0, Steps: 800})
+	clock = clock.Add(10 * time.Second)
+	r.Event(train.Event{Event: "extract", Split: "train", Step: 200, Steps: 800})
+	out := b.String()
+	for _, want := range []string{"train features", "200/800 images", "20.0 images/s", "ETA 30s", "[=======  "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("extraction bar %q lacks %q", out, want)
+		}
+	}
+}

@@ -116,3 +116,23 @@ func TestBadInputs(t *testing.T) {
 		t.Errorf("truncated TFRecord: %v", err)
 	}
 }
+
+// TestDataCheckedFirst: a missing or empty data folder fails before the
+// backbone loads (its path here is not a model at all, so loading it
+// first would fail with a savedmodel error) and leaves no run directory.
+func TestDataCheckedFirst(t *testing.T) {
+	for name, data := range map[string]string{
+		"missing": filepath.Join(t.TempDir(), "nothing"),
+		"empty":   t.TempDir(),
+	} {
+		cfg := smallConfig(t, data, 1)
+		cfg.Backbone = t.TempDir()
+		_, err := Run(context.Background(), cfg, Options{})
+		if err == nil || errors.Is(err, savedmodel.ErrNotSavedModel) || !strings.Contains(err.Error(), data) {
+			t.Errorf("%s data: want the data's error, got %v", name, err)
+		}
+		if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s data: the failed job left %s behind (%v)", name, cfg.Out, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
 )
 
@@ -191,7 +192,7 @@ func (c *Config) Validate() error {
 	need("data", c.Data)
 	need("out", c.Out)
 	if c.Val != "" && c.ValSplit != 0 {
-		bad("val_split", "give --val or --val-split, not both")
+		bad("val_split", "set val or val_split, not both")
 	}
 	if err := dataset.CheckFraction(c.ValSplit); err != nil && c.Val == "" {
 		bad("val_split", "%v", err)
@@ -316,7 +317,7 @@ func (c *Config) backbone() (backbone.Backbone, error) {
 // spec is the head for features of shape [H, W, C] and n classes.
 func (c *Config) spec(shape []int, n int) (head.Spec, error) {
 	if len(shape) != 3 {
-		return head.Spec{}, fmt.Errorf("train: tap %q has per-sample shape %v; the head needs a feature map [H W C] (pick a 4-D tensor: graft inspect --tensors)", c.Tap, shape)
+		return head.Spec{}, hint.With(fmt.Errorf("train: tap %q has per-sample shape %v; the head needs a feature map [H W C]", c.Tap, shape), "pick a 4-D tensor: graft inspect --tensors MODEL lists them with their shapes")
 	}
 	kind, filters, kernel, err := ParseHead(c.Head)
 	if err != nil {

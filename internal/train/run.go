@@ -20,14 +20,18 @@ import (
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/tfevents"
+	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // Event reports progress; the CLI renders it and a worker streams it to
 // the daemon as JSON lines.
 type Event struct {
-	Event    string           `json:"event"` // features, step, epoch, done
-	Split    string           `json:"split,omitempty"`
+	Event string `json:"event"` // extract, features, step, epoch, done
+	Split string `json:"split,omitempty"`
+	// Step of Steps: a training step of the epoch, or for extract the
+	// images through the backbone of those the cache did not hold.
 	Epoch    int              `json:"epoch,omitempty"`
 	Epochs   int              `json:"epochs,omitempty"`
 	Step     int              `json:"step,omitempty"`
@@ -43,6 +47,10 @@ type Event struct {
 type Options struct {
 	Log      *zap.Logger
 	Progress func(Event)
+	// Shown says Progress puts epochs and extractions before a person (a
+	// terminal's progress bar): the log then keeps them at debug level,
+	// so that each is said once.
+	Shown bool
 	// Resume continues the run in Config.Out from its last checkpoint.
 	Resume bool
 	// Ops is the device to train on; nil means the CPU. A config whose
@@ -195,7 +203,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	if r.opts.Resume {
 		given := cfg
 		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
-			return fmt.Errorf("train: resume %s: %w", out, err)
+			return hint.With(err, "--resume continues a run directory that graft train wrote")
 		}
 		cfg.Out = out
 		if given.Epochs > 0 { // resuming may extend the run
@@ -209,10 +217,25 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	r.cfg = cfg
+	// The data first: a wrong --data fails in a moment, before a model
+	// loads for minutes.
+	trainDS, valDS, err := r.datasets(ctx)
+	if err != nil {
+		return err
+	}
 	if !r.opts.Resume {
 		cfg.resolvePreprocess(r.log)
+		r.cfg = cfg
 	}
-	r.cfg = cfg
+	bb, err := cfg.backbone()
+	if err != nil {
+		return err
+	}
+	defer bb.Close()
+	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+	// The run directory once data, model and tap are known good: a typo
+	// in any of them leaves nothing to clean up before the next try.
 	if !r.opts.Resume {
 		if err := prepareNew(out); err != nil {
 			return err
@@ -220,18 +243,9 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		if err := writeJSON(out, ConfigFile, cfg); err != nil {
 			return err
 		}
-	}
-
-	bb, err := cfg.backbone()
-	if err != nil {
-		return err
-	}
-	defer bb.Close()
-	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
-
-	trainDS, valDS, err := r.datasets(ctx)
-	if err != nil {
-		return err
+		if err := writeJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+			return err
+		}
 	}
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
@@ -252,9 +266,18 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		var shown time.Time
+		fo.Progress = func(done, total int) {
+			// A few a second at most: a worker streams every event to the
+			// daemon, which keeps them.
+			if now := time.Now(); done == 0 || done == total || now.Sub(shown) >= time.Second/4 {
+				shown = now
+				r.opts.Progress(Event{Event: "extract", Split: split, Step: done, Steps: total})
+			}
+		}
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
-			return fmt.Errorf("train: %s features: %w", split, err)
+			return wrap.Errorf("train", err, "features of the %s split", split)
 		}
 		r.extract[i] = rep
 		for _, b := range rep.Bad {
@@ -264,7 +287,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		if rep.Computed == 0 {
 			msg = "features all from the cache: backbone skipped"
 		}
-		r.log.Info(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
+		r.said(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
 		r.opts.Progress(Event{Event: "features", Split: split, Features: rep})
 		if i == 0 {
 			r.trainSet = set
@@ -275,10 +298,20 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	return r.prepareModel()
 }
 
+// said logs what the progress output also says: at info level, or at
+// debug level when a person sees it in the progress output already.
+func (r *runner) said(msg string, fields ...zap.Field) {
+	if r.opts.Shown {
+		r.log.Debug(msg, fields...)
+		return
+	}
+	r.log.Info(msg, fields...)
+}
+
 // datasets opens the training data and the validation data (a separate
 // set with the training classes imposed, or a seeded stratified split
-// that keeps identical images on one side); a new run records its split
-// in split.json, a resumed one reads it back.
+// that keeps identical images on one side); a resumed run reads its split
+// back from split.json (setup writes a new run's).
 func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
 		var known []string
@@ -296,8 +329,7 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 		return nil, nil, err
 	}
 	r.dup, r.valOverlap = dup, overlap
-	rec := SplitRecord{Train: splitSamples(train), Val: splitSamples(val)}
-	return train, val, writeJSON(r.cfg.Out, SplitFile, rec)
+	return train, val, nil // setup records the split once the run directory exists
 }
 
 // cache opens the feature cache of the job's backbone. Its key is the
@@ -339,7 +371,7 @@ func (r *runner) prepareModel() error {
 	r.ops = r.opts.Ops
 	if r.ops == nil {
 		if strings.HasPrefix(cfg.Device, "cuda") {
-			return fmt.Errorf("train: device %s: this binary trains on the CPU; graft train --device %s hands the job to graft-cuda", cfg.Device, cfg.Device)
+			return hint.With(fmt.Errorf("train: device %s: this binary trains on the CPU", cfg.Device), "graft train --device %s hands the job to graft-cuda", cfg.Device)
 		}
 		r.ops = head.NewCPUOps()
 	}
@@ -508,10 +540,10 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			return ctx.Err()
 		})
 		if errors.Is(err, head.ErrNonFinite) {
-			return nil, fmt.Errorf("train: epoch %d diverged: %w. The last good checkpoint (epoch %d) is in %s: lower --lr (now %g) and continue with --resume %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt), lr, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d; continue with --resume %s)", e+1, err, r.st.Epoch, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d)", e+1, err, r.st.Epoch), "continue with graft train --resume %s", cfg.Out)
 		}
 		r.headTime += time.Since(start)
 		r.epochsRun++
@@ -527,7 +559,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			return nil, err
 		}
 		r.opts.Progress(Event{Event: "epoch", Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
-		r.log.Info("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
+		r.said("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
 		if stop {
 			stoppedEarly = true
 			r.log.Info("early stopping", zap.String("monitor", cfg.Monitor), zap.Int("patience", cfg.EarlyStopping), zap.Int("best_epoch", r.st.BestEpoch))
@@ -570,11 +602,11 @@ func (r *runner) checkpoint(met Metrics) error {
 		return err
 	}
 	if err := r.opts.save(r.model, filepath.Join(cfg.Out, LastCkpt), r.classes, st); err != nil {
-		return fmt.Errorf("train: checkpoint of epoch %d: %w. Epoch %d's checkpoint is intact: free space and continue with --resume %s", met.Epoch, err, met.Epoch-1, cfg.Out)
+		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
 	}
 	if r.st.BestEpoch == met.Epoch {
 		if err := r.opts.save(r.model, filepath.Join(cfg.Out, BestCkpt), r.classes, st); err != nil {
-			return fmt.Errorf("train: best checkpoint of epoch %d: %w: free space and continue with --resume %s", met.Epoch, err, cfg.Out)
+			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
 		}
 	}
 	if err := writeMetrics(cfg.Out, r.metrics); err != nil {

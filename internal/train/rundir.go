@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ml/graft/internal/atomicfile"
+	"github.com/graft-ml/graft/internal/hint"
 )
 
 // Files of a run directory.
@@ -107,7 +108,7 @@ func prepareNew(dir string) error {
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrRunDir, err)
 	case len(entries) > 0:
-		return fmt.Errorf("%w: %s already holds a run: continue it with --resume %s, or choose another --out", ErrRunDir, dir, dir)
+		return hint.With(fmt.Errorf("%w: %s already holds a run", ErrRunDir, dir), "continue it with graft train --resume %s, or choose another --out", dir)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "checkpoints"), 0o755); err != nil {
 		return fmt.Errorf("%w: %v", ErrRunDir, err)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/internal/ptytest"
+	"github.com/graft-ml/graft/internal/testmodules"
+)
+
+// runOnTerminal runs the CLI with stderr on a pseudo-terminal and returns
+// what a person would have seen there.
+func runOnTerminal(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	master, tty := ptytest.Open(t)
+	var seen bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&seen, master); close(done) }() // ends when tty closes (EIO)
+	old := os.Stderr
+	os.Stderr = tty
+	_, code := run(t, args...)
+	os.Stderr = old
+	tty.Close()
+	<-done
+	master.Close()
+	return seen.String(), code
+}
+
+// screenLines is the terminal's text as lines: a carriage return starts
+// the line over, as the bars use it.
+func screenLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if i := strings.LastIndex(l, "\r"); i >= 0 {
+			l = l[i+1:]
+		}
+		out = append(out, strings.TrimPrefix(l, "\033[K"))
+	}
+	return out
+}
+
+// On a terminal each epoch is one line (the bar's), not also a log line,
+// and feature extraction shows a bar with images/s and ETA. With
+// --log-format json the epochs stay JSON lines.
+func TestTerminalOutput(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 10)
+	args := func(out string) []string {
+		return []string{"train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--head", "conv:8",
+			"--epochs", "2", "--cache-dir", "none", "--out", filepath.Join(t.TempDir(), out)}
+	}
+	seen, code := runOnTerminal(t, args("run")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, seen)
+	}
+	for e := 1; e <= 2; e++ {
+		n := 0
+		for _, l := range screenLines(seen) {
+			if strings.Contains(l, fmt.Sprintf("epoch %d/2", e)) || regexp.MustCompile(fmt.Sprintf(`\bepoch\b.*"epoch": %d\b`, e)).MatchString(l) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("epoch %d is on %d lines of the terminal, want 1:\n%s", e, n, strings.Join(screenLines(seen), "\n"))
+		}
+	}
+	if !regexp.MustCompile(`train features \[=+\] \d+/\d+ images  [0-9.]+ images/s  ETA `).MatchString(seen) {
+		t.Errorf("no extraction bar with images/s and ETA on the terminal:\n%q", seen)
+	}
+
+	seen, code = runOnTerminal(t, append(args("json"), "--log-format", "json")...)
+	if code != 0 || strings.Count(seen, `"msg":"epoch"`) != 2 {
+		t.Errorf("--log-format json on a terminal: exit %d, want two JSON epoch lines:\n%s", code, seen)
+	}
+}
