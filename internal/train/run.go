@@ -387,9 +387,11 @@ func (r *runner) prepareModel() error {
 		if err := json.Unmarshal(ck.Trainer, &r.st); err != nil {
 			return fmt.Errorf("train: resume: trainer state: %w", err)
 		}
-		ms, err := ReadMetrics(cfg.Out)
-		if err != nil {
-			return err
+		ms := r.st.History
+		if len(ms) == 0 { // a checkpoint written before the state carried them
+			if ms, err = ReadMetrics(cfg.Out); err != nil {
+				return err
+			}
 		}
 		r.metrics = ms[:min(len(ms), r.st.Epoch)]
 		r.log.Info("resuming", zap.String("run", cfg.Out), zap.Int("epochs_done", r.st.Epoch), zap.Int("step", m.Step))
@@ -597,6 +599,7 @@ func (r *runner) advance(met Metrics) bool {
 // TensorBoard scalars. A failed write leaves every earlier file intact.
 func (r *runner) checkpoint(met Metrics) error {
 	cfg := r.cfg
+	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
 	if err != nil {
 		return err

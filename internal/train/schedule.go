@@ -13,6 +13,10 @@ type state struct {
 	// separately, for reduce-on-plateau.
 	Wait        int `json:"wait"`
 	PlateauWait int `json:"plateau_wait"`
+	// History is every completed epoch's metrics, so that a checkpoint
+	// carries the metrics.jsonl it goes with: a worker killed between the
+	// checkpoint's write and metrics.jsonl's loses no epoch's line.
+	History []Metrics `json:"history,omitempty"`
 }
 
 // better reports whether metric improves on best by more than minDelta.

@@ -374,3 +374,43 @@ func TestStreamedValidationLargerThanABatch(t *testing.T) {
 		}
 	}
 }
+
+// A worker killed after the checkpoint's write but before metrics.jsonl's
+// (reproduced here by dropping the file's last line) must not lose that
+// epoch's metrics on resume: the checkpoint carries them.
+func TestResumeAfterCrashBetweenCheckpointAndMetrics(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 8)
+	ctx := context.Background()
+	cfg := smallConfig(t, data, 3)
+	cctx, cancel := context.WithCancel(ctx)
+	_, err := Run(cctx, cfg, Options{Progress: func(e Event) {
+		if e.Event == "epoch" && e.Epoch == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	before, err := ReadMetrics(cfg.Out)
+	if err != nil || len(before) != 2 {
+		t.Fatalf("interrupted run: %d epochs of metrics (%v), want 2", len(before), err)
+	}
+	if err := writeMetrics(cfg.Out, before[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, Config{Out: cfg.Out}, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := ReadMetrics(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 3 {
+		t.Fatalf("resumed run has %d epochs of metrics, want 3", len(after))
+	}
+	for i, m := range before {
+		if after[i].Epoch != m.Epoch || after[i].Loss != m.Loss || after[i].ValAccuracy != m.ValAccuracy {
+			t.Errorf("epoch %d's metrics changed across the resume: %+v, want %+v", i+1, after[i], m)
+		}
+	}
+}
