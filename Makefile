@@ -7,12 +7,12 @@
 
 GO      ?= go
 GEMM    ?= $(shell pkg-config --exists openblas 2>/dev/null && echo openblas || echo purego)
-TAGS    := $(if $(filter openblas,$(GEMM)),openblas,)
+TAGS     = $(if $(filter openblas,$(GEMM)),openblas,)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/graft-ml/graft/internal/buildinfo.Version=$(VERSION) \
            -X github.com/graft-ml/graft/internal/buildinfo.Commit=$(COMMIT)
-GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
 # Test data from Go modules (fetched, never copied into the repo):
 # TensorFlow-written SavedModels from TensorFlow's sources, MNIST idx files.

@@ -36,7 +36,7 @@ NVCCFLAGS_SM70 := -O3 -std=c++14 -Werror all-warnings -Xptxas -v
 CUDA_STUBS ?= $(patsubst %/libcuda.so,%,$(firstword $(wildcard /usr/lib/x86_64-linux-gnu/stubs/libcuda.so /usr/local/cuda/lib64/stubs/libcuda.so)))
 CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration' \
              $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
-CUDA_TAGS := graftcuda $(TAGS)
+CUDA_TAGS = graftcuda $(TAGS)
 
 .PHONY: cuda-deps kernels kernels-emu kernels-emu-tsan graft-cuda vet-cuda gpu-test-bin gpu-check
 
