@@ -56,7 +56,7 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 	}
 	c.Out = s.runDir("pending") // replaced by the job's own
 	c.CacheDir = s.cacheDir()
-	c.AllowRoots = s.roots // the worker confines every file the data names
+	c.AllowRoots = s.roots.Dirs() // the worker confines every file it opens
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		var fe train.FieldErrors

@@ -120,7 +120,7 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if sig == "" {
 		sig = "serving_default"
 	}
-	rep, err := inspect.Inspect(real, tags, q.Get("tensors") == "true", sig)
+	rep, err := inspect.InspectIn(s.roots, real, tags, q.Get("tensors") == "true", sig)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return

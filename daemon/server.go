@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
@@ -23,7 +25,7 @@ type Server struct {
 	hub     *hub
 	models  *modelCache
 	metrics *metrics
-	roots   []string
+	roots   *confine.Roots
 	dataDir string
 	ready   atomic.Bool
 	done    chan struct{} // closed when the daemon begins to stop
@@ -35,9 +37,9 @@ func New(opts Options) (*Server, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	roots, err := resolveRoots(opts.AllowRoots)
+	roots, err := confine.New(opts.AllowRoots)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("daemon: --allow-root: %w", err)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("daemon: data directory: %w", err)
@@ -82,7 +84,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)
 	s.log.Info("graft serve listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", s.dataDir),
-		zap.Strings("allow_roots", s.roots), zap.Int("max_concurrent_jobs", s.opts.MaxConcurrent), zap.Int("queue_size", s.opts.QueueSize))
+		zap.Strings("allow_roots", s.roots.Dirs()), zap.Int("max_concurrent_jobs", s.opts.MaxConcurrent), zap.Int("queue_size", s.opts.QueueSize))
 	var err error
 	select {
 	case <-ctx.Done():

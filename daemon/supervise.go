@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -119,7 +120,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
-	if !resume && within(sv.s.dataDir, j.RunDir) {
+	if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)

@@ -19,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/atomicfile"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
@@ -264,7 +265,11 @@ func (c Config) featureCache(bb backbone.Backbone) (*featcache.Namespace, error)
 			return nil, err
 		}
 	}
-	digest, err := savedmodel.DigestDir(c.Backbone)
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := savedmodel.DigestDirIn(roots, c.Backbone)
 	if err != nil {
 		return nil, err
 	}
