@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,7 +61,17 @@ type Options struct {
 	MaxPredictBytes int64
 	// ModelCacheSize is how many loaded models stay in memory (default 4).
 	ModelCacheSize int
-	Log            *zap.Logger
+	// MaxImagePixels refuses (413) a predict image with more pixels,
+	// read from its header before decoding (default 40 million).
+	MaxImagePixels int64
+	// PredictMemory bounds the memory the predictions in flight may take
+	// decoding their images (default 1 GiB): one request over it gets
+	// 413, requests beyond it wait a little, then get 503.
+	PredictMemory int64
+	// MaxConcurrentPredicts bounds the predictions in flight (default 4
+	// per CPU); more wait a little, then get 503.
+	MaxConcurrentPredicts int
+	Log                   *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -90,6 +101,15 @@ func (o *Options) defaults() error {
 	}
 	if o.ModelCacheSize <= 0 {
 		o.ModelCacheSize = 4
+	}
+	if o.MaxImagePixels <= 0 {
+		o.MaxImagePixels = 40_000_000
+	}
+	if o.PredictMemory <= 0 {
+		o.PredictMemory = 1 << 30
+	}
+	if o.MaxConcurrentPredicts <= 0 {
+		o.MaxConcurrentPredicts = 4 * runtime.NumCPU()
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()

@@ -18,17 +18,19 @@ import (
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
 type Server struct {
-	opts    Options
-	log     *zap.Logger
-	store   *Store
-	sched   *scheduler
-	hub     *hub
-	models  *modelCache
-	metrics *metrics
-	roots   *confine.Roots
-	dataDir string
-	ready   atomic.Bool
-	done    chan struct{} // closed when the daemon begins to stop
+	opts   Options
+	log    *zap.Logger
+	store  *Store
+	sched  *scheduler
+	hub    *hub
+	models *modelCache
+	// predictSlots and predictMem bound the predictions in flight.
+	predictSlots, predictMem *budget
+	metrics                  *metrics
+	roots                    *confine.Roots
+	dataDir                  string
+	ready                    atomic.Bool
+	done                     chan struct{} // closed when the daemon begins to stop
 }
 
 // New opens the daemon's state in opts.DataDir (creating it). Run starts
@@ -52,7 +54,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("daemon: data directory: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
-		models: newModelCache(opts.ModelCacheSize), metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
+		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
+		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
