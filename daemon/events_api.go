@@ -35,6 +35,16 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		after = n
 	}
 	follow := r.URL.Query().Get("follow") != "false"
+	if err := s.streams.acquire(r.Context(), 1, 0); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d event streams are open, this daemon's limit (--max-event-streams); close one or retry later (GET /v1/jobs/ID shows progress too)", ErrBusy, s.opts.MaxEventStreams))
+		return
+	}
+	defer s.streams.release(1)
+	// A stream lasts as long as its job: no read or write deadline.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))

@@ -71,7 +71,17 @@ type Options struct {
 	// MaxConcurrentPredicts bounds the predictions in flight (default 4
 	// per CPU); more wait a little, then get 503.
 	MaxConcurrentPredicts int
-	Log                   *zap.Logger
+	// ReadTimeout bounds reading a request, body included (default 30s);
+	// WriteTimeout writing an answer, event streams excepted (default
+	// 2m); IdleTimeout an idle keep-alive connection (default 30s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps open connections; one more is answered 503 and
+	// closed (default 256).
+	MaxConnections int
+	// MaxEventStreams caps open event streams; one more gets 503
+	// (default 64).
+	MaxEventStreams int
+	Log             *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -107,6 +117,21 @@ func (o *Options) defaults() error {
 	}
 	if o.PredictMemory <= 0 {
 		o.PredictMemory = 1 << 30
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2 * time.Minute
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 256
+	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = 64
 	}
 	if o.MaxConcurrentPredicts <= 0 {
 		o.MaxConcurrentPredicts = 4 * runtime.NumCPU()

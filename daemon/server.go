@@ -26,6 +26,7 @@ type Server struct {
 	models *modelCache
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
+	streams                  *budget // open event streams
 	metrics                  *metrics
 	roots                    *confine.Roots
 	dataDir                  string
@@ -55,6 +56,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
+		streams: newBudget(int64(opts.MaxEventStreams)),
 		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
@@ -80,9 +82,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, s.opts.ReadTimeout),
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout, // event streams lift it
+		IdleTimeout:       s.opts.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
+	ln = newLimitListener(ln, s.opts.MaxConnections)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)

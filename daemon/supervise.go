@@ -144,12 +144,20 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
 		log.Error("worker start", zap.Error(err))
+		exit := api.ExitCrashed
+		if transient(err) {
+			exit = api.ExitDeferred
+			reason += "; retrying: this does not count against the job's attempts"
+		}
 		sv.update(func(j *api.Job) []api.Event {
 			now := time.Now().UTC()
 			j.State = api.Running
-			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: api.ExitCrashed, Reason: reason})
-			return []api.Event{{Type: "crashed", Attempt: n, Message: reason}}
+			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason})
+			return []api.Event{{Type: exit, Attempt: n, Message: reason}}
 		})
+		if exit == api.ExitDeferred {
+			sv.waitDeferred(j)
+		}
 		return false
 	}
 	pid := cmd.Process.Pid
@@ -205,6 +213,30 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		return []api.Event{{Type: "crashed", Attempt: n, Message: o.reason}}
 	})
 	return false
+}
+
+// transient reports a resource the system may have again soon: file
+// descriptors, processes, memory, disk space.
+func transient(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.ENOMEM, syscall.ENOSPC, syscall.EDQUOT} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitDeferred waits before a deferred start is retried: the backoff,
+// doubled per deferral in a row, up to 30 s, or until the job is stopped.
+func (sv *supervision) waitDeferred(j *api.Job) {
+	n := 0
+	for i := len(j.Attempts) - 1; i >= 0 && j.Attempts[i].Exit == api.ExitDeferred; i-- {
+		n++
+	}
+	select {
+	case <-time.After(min(sv.s.opts.Backoff<<min(n, 10), 30*time.Second)):
+	case <-sv.stopCh:
+	}
 }
 
 // judge says how an attempt ended, from the worker's exit and its lines.

@@ -43,6 +43,7 @@ const (
 	ExitCrashed     = "crashed"     // the worker died (signal, no error report): retried
 	ExitCancelled   = "cancelled"   // stopped on request
 	ExitInterrupted = "interrupted" // the daemon stopped or died: resumed, not counted
+	ExitDeferred    = "deferred"    // the worker could not start for lack of a resource (file descriptors, memory, disk): retried, not counted
 )
 
 // Attempt is one run of a worker for a job.
