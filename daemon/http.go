@@ -84,12 +84,12 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.Error{Error: err.Error()})
 }
 
-func writeFields(w http.ResponseWriter, fields train.FieldErrors) {
+func writeFields(w http.ResponseWriter, code int, fields train.FieldErrors) {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
 		parts[i] = f.Field + ": " + f.Message
 	}
-	writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
+	writeJSON(w, code, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
 }
 
 // decodeError is a request body that could not be read as asked.

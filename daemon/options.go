@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,7 +82,11 @@ type Options struct {
 	// MaxEventStreams caps open event streams; one more gets 503
 	// (default 64).
 	MaxEventStreams int
-	Log             *zap.Logger
+	// JobMemory is the memory one job may need (head, optimizer, step
+	// scratch and resident features, as sized at submission); a spec
+	// needing more is refused with 422 (default: 3/4 of the host's RAM).
+	JobMemory int64
+	Log       *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -133,6 +138,9 @@ func (o *Options) defaults() error {
 	if o.MaxEventStreams <= 0 {
 		o.MaxEventStreams = 64
 	}
+	if o.JobMemory <= 0 {
+		o.JobMemory = hostMemory() / 4 * 3
+	}
 	if o.MaxConcurrentPredicts <= 0 {
 		o.MaxConcurrentPredicts = 4 * runtime.NumCPU()
 	}
@@ -176,3 +184,19 @@ func (s *Server) dbPath() string           { return filepath.Join(s.dataDir, "gr
 func (s *Server) runDir(id string) string  { return filepath.Join(s.dataDir, "runs", id) }
 func (s *Server) logPath(id string) string { return filepath.Join(s.dataDir, "logs", id+".log") }
 func (s *Server) cacheDir() string         { return filepath.Join(s.dataDir, "cache") }
+
+// hostMemory is the host's RAM from /proc/meminfo (8 GiB where unknown).
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil && kb > 0 {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 8 << 30
+}

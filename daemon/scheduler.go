@@ -184,7 +184,7 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		return nil, err
 	}
 	if sv := q.running[id]; sv != nil {
-		sv.stop()
+		sv.stop(min(cancelGrace, q.s.opts.Grace))
 	}
 	return j, nil
 }
@@ -196,7 +196,7 @@ func (q *scheduler) shutdown() {
 	q.mu.Lock()
 	q.stopping = true
 	for _, sv := range q.running {
-		sv.stop()
+		sv.stop(q.s.opts.Grace)
 	}
 	q.mu.Unlock()
 	q.wg.Wait()

@@ -33,14 +33,25 @@ type supervision struct {
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
 	once   sync.Once
+	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
 func newSupervision(s *Server, id string) *supervision {
 	return &supervision{s: s, id: id, stopCh: make(chan struct{})}
 }
 
-// stop asks the running worker to stop: SIGTERM, SIGKILL after Grace.
-func (sv *supervision) stop() { sv.once.Do(func() { close(sv.stopCh) }) }
+// stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
+func (sv *supervision) stop(grace time.Duration) {
+	sv.once.Do(func() {
+		sv.grace = grace
+		close(sv.stopCh)
+	})
+}
+
+// cancelGrace is how long a cancelled job's worker gets to finish its
+// step: the job is over, and its last epoch checkpoint is intact anyway,
+// so a step that runs long (a large batch) is cut short.
+const cancelGrace = time.Second
 
 func (sv *supervision) stopped() bool {
 	select {
@@ -276,8 +287,8 @@ func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
 	syscall.Kill(-pid, syscall.SIGTERM)
 	select {
 	case <-done:
-	case <-time.After(sv.s.opts.Grace):
-		sv.log().Warn("worker ignored SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.s.opts.Grace))
+	case <-time.After(sv.grace):
+		sv.log().Warn("worker still running after SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.grace))
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 }

@@ -1,0 +1,81 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/api"
+)
+
+// Issue 11, defects 8 and 10: numbers beyond any sensible job are refused
+// (400), and a spec that cannot work or needs more memory than the daemon
+// gives a job is refused at submission (422) with the field and the same
+// advice the CLI gives, not accepted to fail later.
+func TestSpecBoundsAndEarlyValidation(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, JobMemory: 256 << 20})
+	good := `"backbone":"` + backboneDir + `","data":"` + f.data + `","preprocess":"unit"`
+	for _, c := range []struct {
+		name, body string
+		code       int
+		field      string
+		want       string
+	}{
+		{"huge head", `{` + good + `,"tap":"conv2d_2","head":"conv:100000"}`, 400, "head", "over this daemon's limit"},
+		{"huge batch", `{` + good + `,"tap":"conv2d_2","batch_size":100000000}`, 400, "batch_size", "limit"},
+		{"huge workers", `{` + good + `,"tap":"conv2d_2","workers":100000}`, 400, "workers", "limit"},
+		{"huge memory budget", `{` + good + `,"tap":"conv2d_2","memory_budget":9223372036854775807}`, 400, "memory_budget", "--job-memory"},
+		{"over the job memory", `{` + good + `,"tap":"conv2d_2","head":"conv:4096","batch_size":20000}`, 422, "memory", "--job-memory"},
+		{"unknown tap", `{` + good + `,"tap":"conv2d_22"}`, 422, "tap", "conv2d_2"},
+		{"not a model", `{"backbone":"` + f.data + `","data":"` + f.data + `","tap":"x"}`, 422, "backbone", "saved_model"},
+		{"tensorflow engine in a plain build", `{` + good + `,"tap":"conv2d_2","engine":"tensorflow"}`, 422, "engine", "tensorflow"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := http.Post(s.Base+"/v1/jobs", "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code || !strings.Contains(string(b), `"field": "`+c.field+`"`) || !strings.Contains(string(b), c.want) {
+				t.Errorf("%d %s; want %d on field %s saying %q", resp.StatusCode, b, c.code, c.field, c.want)
+			}
+		})
+	}
+	if jobs, err := s.Jobs(context.Background()); err != nil || len(jobs) != 0 {
+		t.Errorf("jobs after refusals: %v %v", jobs, err)
+	}
+	if _, err := s.Submit(context.Background(), f.spec(1)); err != nil {
+		t.Errorf("a sensible job under a 256 MiB job memory: %v", err)
+	}
+}
+
+// Issue 11, defect 8: cancel ends a job whose worker is stuck in a step
+// (it ignores SIGTERM) without waiting out the shutdown grace period.
+func TestCancelCutsAStuckStep(t *testing.T) {
+	f := newFixture(t, 2)
+	stuck := filepath.Join(t.TempDir(), "stuck-worker")
+	if err := os.WriteFile(stuck, []byte("#!/bin/sh\ntrap '' TERM\nsleep 3600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown keeps its grace; cancel does not wait it out.
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Grace: 2 * time.Minute, WorkerPath: stuck})
+	j, err := s.Submit(context.Background(), f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s.Client, j.ID, 30*time.Second, "running", func(j *api.Job) bool { return lastPID(j) > 0 })
+	if _, err := s.Cancel(context.Background(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Cancelled {
+		t.Errorf("job %s %q; want cancelled", j.State, j.Error)
+	}
+}
