@@ -86,7 +86,10 @@ type Options struct {
 	// scratch and resident features, as sized at submission); a spec
 	// needing more is refused with 422 (default: 3/4 of the host's RAM).
 	JobMemory int64
-	Log       *zap.Logger
+	// AllowHosts are names (or name:port) the daemon answers to besides
+	// the loopback addresses and localhost, in Host and Origin headers.
+	AllowHosts []string
+	Log        *zap.Logger
 }
 
 func (o *Options) defaults() error {
