@@ -45,7 +45,11 @@ func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 		if *f.p == "" {
 			continue
 		}
-		real, err := s.confine(*f.p)
+		confine := s.confine
+		if f.name != "backbone" && (strings.Contains(*f.p, ",") || strings.ContainsAny(*f.p, "*?[")) {
+			confine = s.confineList // TFRecord files: a comma list, globs
+		}
+		real, err := confine(*f.p)
 		if err != nil {
 			add(f.name, "%v", err)
 			continue

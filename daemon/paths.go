@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 )
 
 // ErrPath reports a path outside the allowed roots, or none at all.
@@ -26,4 +28,46 @@ func (s *Server) confine(p string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrPath, err)
 	}
 	return real, nil
+}
+
+// confineList confines a comma list of TFRecord files and globs: each
+// file, and each file a glob matches now, must lie inside the roots. Files
+// come back resolved, globs as given (the worker expands them again and
+// confines every file it opens).
+func (s *Server) confineList(spec string) (string, error) {
+	var out []string
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.ContainsAny(part, "*?[") {
+			real, err := s.confine(part)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, real)
+			continue
+		}
+		if !filepath.IsAbs(part) {
+			return "", fmt.Errorf("%w: pattern %q is relative: give an absolute pattern", ErrPath, part)
+		}
+		matches, err := filepath.Glob(part)
+		if err != nil {
+			return "", fmt.Errorf("%w: pattern %q: %v", ErrPath, part, err)
+		}
+		if len(matches) == 0 {
+			return "", fmt.Errorf("%w: pattern %q matches no files", ErrPath, part)
+		}
+		for _, m := range matches {
+			if _, err := s.confine(m); err != nil {
+				return "", err
+			}
+		}
+		out = append(out, part)
+	}
+	if len(out) == 0 {
+		return "", fmt.Errorf("%w: %q names no files", ErrPath, spec)
+	}
+	return strings.Join(out, ","), nil
 }

@@ -1,17 +1,22 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/tfrecord"
 )
 
 // Issue 11, defects 8 and 10: numbers beyond any sensible job are refused
@@ -77,5 +82,85 @@ func TestCancelCutsAStuckStep(t *testing.T) {
 	}
 	if j = waitFinal(t, s.Client, j.ID); j.State != api.Cancelled {
 		t.Errorf("job %s %q; want cancelled", j.State, j.Error)
+	}
+}
+
+// writeShards writes the fixture's digits as two TFRecord files of
+// tf.train.Example in dir.
+func writeShards(t *testing.T, f fixture, dir string) []string {
+	t.Helper()
+	ps, _ := filepath.Glob(filepath.Join(f.data, "*", "*.png"))
+	var files []string
+	for shard := range 2 {
+		var buf bytes.Buffer
+		w := tfrecord.NewWriter(&buf)
+		for i, p := range ps {
+			if i%2 != shard {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			label := filepath.Base(filepath.Dir(p))
+			n, _ := strconv.Atoi(label)
+			w.Write(dataset.EncodeExample(b, int64(n), label))
+		}
+		name := filepath.Join(dir, fmt.Sprintf("train-%05d-of-00002.tfrecord", shard))
+		if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
+	return files
+}
+
+// Issue 11, defects 11 and 12: TFRecord globs and comma lists, as graft
+// train takes them, are accepted when every file lies inside the roots;
+// relative paths are refused with a message that says so.
+func TestTFRecordListsAndRelativePaths(t *testing.T) {
+	f := newFixture(t, 3)
+	recs, outside := t.TempDir(), t.TempDir()
+	files := writeShards(t, f, recs)
+	b, _ := os.ReadFile(files[0])
+	os.WriteFile(filepath.Join(outside, "x.tfrecord"), b, 0o644)
+	symlink(t, filepath.Join(outside, "x.tfrecord"), filepath.Join(recs, "sneaky.tfrecord.link"))
+	s := startServer(t, daemon.Options{AllowRoots: append(f.roots, recs)})
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, data string
+		code       int // 0: accepted
+		want       string
+	}{
+		{"glob", filepath.Join(recs, "train-*.tfrecord"), 0, ""},
+		{"comma list", files[0] + ", " + files[1], 0, ""},
+		{"glob matching nothing", filepath.Join(recs, "nope-*.tfrecord"), 400, "matches no files"},
+		{"list with a file outside", files[0] + "," + filepath.Join(outside, "x.tfrecord"), 400, "path not allowed"},
+		{"glob matching a link out", filepath.Join(recs, "*.link"), 400, "outside"},
+		{"relative data", "data/digits", 400, "relative"},
+		{"relative glob", "recs/*.tfrecord", 400, "relative"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := f.spec(1)
+			req.Data = c.data
+			j, err := s.Submit(ctx, req)
+			if c.code != 0 {
+				if apiStatus(err) != c.code || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%v; want %d saying %q", err, c.code, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+				t.Errorf("job on %s: %s %q", c.data, j.State, j.Error)
+			}
+		})
+	}
+	req := f.spec(1)
+	req.Backbone = "testdata/models/fashion_cnn"
+	if _, err := s.Submit(ctx, req); apiStatus(err) != 400 || !strings.Contains(err.Error(), "relative") {
+		t.Errorf("a relative backbone: %v", err)
 	}
 }
