@@ -106,3 +106,49 @@ func (c *limitConn) Close() error {
 	c.once.Do(func() { c.l.open.Add(-1) })
 	return c.Conn.Close()
 }
+
+// authLimiter slows down guessing the token: an address with
+// maxAuthFails wrong tokens within authWindow is refused (429) until the
+// window ends, whatever it sends.
+type authLimiter struct {
+	mu    sync.Mutex
+	fails map[string]*authFails
+}
+
+type authFails struct {
+	n     int
+	since time.Time
+}
+
+const (
+	maxAuthFails = 10
+	authWindow   = 10 * time.Second
+)
+
+func (l *authLimiter) allow(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.fails[addr]
+	if f != nil && time.Since(f.since) > authWindow {
+		delete(l.fails, addr)
+		return true
+	}
+	return f == nil || f.n < maxAuthFails
+}
+
+func (l *authLimiter) fail(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fails == nil {
+		l.fails = map[string]*authFails{}
+	}
+	if len(l.fails) > 10000 { // bounded: forget the oldest news
+		clear(l.fails)
+	}
+	f := l.fails[addr]
+	if f == nil {
+		f = &authFails{since: time.Now()}
+		l.fails[addr] = f
+	}
+	f.n++
+}

@@ -60,3 +60,34 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 		t.Errorf("jobs: %d, %v; want none created", len(jobs), err)
 	}
 }
+
+// Issue 11, defect 16: guessing the token is slowed down: after ten wrong
+// tokens an address gets 429 for a while, whatever it sends.
+func TestWrongTokensSlowedDown(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Token: "right"})
+	try := func(tok string) int {
+		req, _ := http.NewRequest("GET", s.Base+"/v1/jobs", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := try("right"); c != 200 {
+		t.Fatalf("the right token: %d", c)
+	}
+	for i := range 10 {
+		if c := try("guess"); c != 401 {
+			t.Fatalf("wrong token %d: %d, want 401", i, c)
+		}
+	}
+	if c := try("guess"); c != 429 {
+		t.Errorf("the 11th wrong token: %d, want 429", c)
+	}
+	if c := try("right"); c != 429 {
+		t.Errorf("the right token while refused: %d, want 429", c)
+	}
+}

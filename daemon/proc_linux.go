@@ -3,7 +3,10 @@ package daemon
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -13,6 +16,10 @@ import (
 func workerAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// privateFiles makes what the worker creates private (umask 077): run
+// directories, checkpoints, cache entries.
+func privateFiles() { syscall.Umask(0o077) }
 
 // isWorker reports whether pid is alive and is the worker of job id.
 func isWorker(pid int, id string) bool {
@@ -27,4 +34,33 @@ func isWorker(pid int, id string) bool {
 		hasID = hasID || string(a) == id
 	}
 	return hasWorker && hasID
+}
+
+// The parent-death signal is tied to the thread that forked the child,
+// not to the process: a worker started from a thread Go later retires
+// would be killed with it. Workers are therefore started from one
+// goroutine locked to its thread for the daemon's lifetime.
+var (
+	spawnOnce sync.Once
+	spawnReqs = make(chan spawnReq)
+)
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startWorker starts cmd from the spawning thread.
+func startWorker(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives on
+			for r := range spawnReqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnReqs <- spawnReq{cmd, done}
+	return <-done
 }

@@ -27,6 +27,7 @@ type Server struct {
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
 	streams                  *budget // open event streams
+	authFails                authLimiter
 	metrics                  *metrics
 	roots                    *confine.Roots
 	dataDir                  string
@@ -44,7 +45,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: --allow-root: %w", err)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: data directory: %w", err)
 	}
 	abs, err := filepath.Abs(opts.DataDir)

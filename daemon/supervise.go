@@ -149,7 +149,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
 		cmd.Stderr = io.MultiWriter(logf, tail)
 		if stdout, err = cmd.StdoutPipe(); err == nil {
-			err = cmd.Start()
+			err = startWorker(cmd)
 		}
 	}
 	if err != nil {
@@ -293,15 +293,63 @@ func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
 	}
 }
 
+// maxWorkerLine bounds one event line of a worker; a longer one is
+// skipped (and the pipe kept drained, so the worker never blocks on it).
+const maxWorkerLine = 8 << 20
+
+// lineReader reads lines of at most max bytes, skipping longer ones.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next line that fits (without its newline) and the
+// bytes of the over-long lines it skipped on the way.
+func (lr *lineReader) next() (line []byte, skipped int, err error) {
+	var buf []byte
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > lr.max+1 { // over the limit: drop to the newline
+			skipped += len(buf) + len(chunk)
+			buf = buf[:0]
+			for errors.Is(err, bufio.ErrBufferFull) {
+				chunk, err = lr.r.ReadSlice('\n')
+				skipped += len(chunk)
+			}
+			if err != nil {
+				return nil, skipped, err
+			}
+			continue
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && len(buf) == 0:
+			return nil, skipped, err
+		}
+		return bytes.TrimRight(buf, "\r\n"), skipped, nil
+	}
+}
+
 // follow reads the worker's event lines until it closes stdout, keeping
 // them in the job's log (step events throttled), and returns the error
 // message it reported, if any, and whether it reported the end.
 func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	lines := newLineReader(r, maxWorkerLine)
 	var lastKept, lastStep time.Time
-	for sc.Scan() {
-		raw := bytes.Clone(sc.Bytes())
+	for {
+		raw, skipped, err := lines.next()
+		if skipped > 0 {
+			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", maxWorkerLine))
+		}
+		if err != nil {
+			break // EOF, or the pipe broke: the worker's exit says the rest
+		}
 		var l WorkerLine
 		if err := json.Unmarshal(raw, &l); err != nil {
 			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
@@ -313,6 +361,11 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 		case ErrorEvent:
 			errMsg = l.Message
 			ev.Message, ev.Data = l.Message, nil
+			if sv.stopped() {
+				// A worker told to stop reports the interruption as an
+				// error; the attempt's end (cancelled, interrupted) says it.
+				continue
+			}
 		case "done":
 			sawDone = true
 		case "step":
@@ -393,15 +446,35 @@ func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = bytes.NewReader(spec)
 	cmd.Dir = s.dataDir
+	cmd.Env = workerEnv(os.Environ())
 	cmd.SysProcAttr = workerAttr()
 	return cmd, nil
 }
 
+// workerEnv is what a worker inherits of the daemon's environment: what
+// finding programs and libraries, locale, Go's runtime, threads and GPUs
+// need. Nothing else (GRAFT_TOKEN above all) reaches it.
+func workerEnv(env []string) []string {
+	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "TMPDIR": true, "TZ": true, "LANG": true,
+		"GOMAXPROCS": true, "GOGC": true, "GOMEMLIMIT": true, "GODEBUG": true, "LD_LIBRARY_PATH": true,
+		"OMP_NUM_THREADS": true, "OPENBLAS_NUM_THREADS": true}
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if keep[k] || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "CUDA_") || strings.HasPrefix(k, "NVIDIA_") || strings.HasPrefix(k, "TF_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// openLog opens a job's log, private like the database: logs hold paths,
+// class names and errors.
 func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
 // killStray kills a worker left by a daemon that died and waits (a few

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
 )
@@ -23,6 +24,9 @@ func (a *app) serveCmd() *cobra.Command {
 			tok, err := readToken(tokenFile)
 			if err != nil {
 				return err
+			}
+			if st, err := os.Stat(tokenFile); tokenFile != "" && err == nil && st.Mode().Perm()&0o077 != 0 {
+				a.log.Warn("the token file is readable by others: chmod 600 it", zap.String("file", tokenFile), zap.String("mode", st.Mode().Perm().String()))
 			}
 			o.Token, o.Log = tok, a.log
 			if stepDelay > 0 {
