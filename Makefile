@@ -49,7 +49,7 @@ test-api: build
 # A bounded load test of graft serve on the loopback (it stops by itself and
 # prints its numbers): concurrent predicts, rapid submissions, event streams.
 load-daemon: test-models
-	$(GO) run $(GOFLAGS_BUILD) ./daemon/loadtest
+	GRAFT_LOAD=1 $(GO) test $(GOFLAGS_BUILD) -count=1 -run '^TestLoad$$' -v -timeout 10m ./daemon
 
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"
