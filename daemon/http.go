@@ -162,6 +162,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting or stopping"))
 		return
 	}
+	if err := s.diskSpace(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("not ready: %w", err))
+		return
+	}
 	writeJSON(w, 200, map[string]string{"status": "ready"})
 }
 

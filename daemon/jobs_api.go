@@ -183,6 +183,11 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, derr.code, fmt.Errorf("job spec: %w", derr.err))
 		return
 	}
+	if err := s.diskSpace(); err != nil {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	if bad, code := s.checkRequest(&req); len(bad) > 0 {
 		writeFields(w, code, bad)
 		return

@@ -89,7 +89,10 @@ type Options struct {
 	// AllowHosts are names (or name:port) the daemon answers to besides
 	// the loopback addresses and localhost, in Host and Origin headers.
 	AllowHosts []string
-	Log        *zap.Logger
+	// MinFreeDisk is the free space the data directory's disk needs for
+	// the daemon to be ready and take jobs (default 64 MiB).
+	MinFreeDisk int64
+	Log         *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -140,6 +143,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxEventStreams <= 0 {
 		o.MaxEventStreams = 64
+	}
+	if o.MinFreeDisk <= 0 {
+		o.MinFreeDisk = 64 << 20
 	}
 	if o.JobMemory <= 0 {
 		o.JobMemory = hostMemory() / 4 * 3

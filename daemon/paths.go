@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrPath reports a path outside the allowed roots, or none at all.
@@ -70,4 +71,17 @@ func (s *Server) confineList(spec string) (string, error) {
 		return "", fmt.Errorf("%w: %q names no files", ErrPath, spec)
 	}
 	return strings.Join(out, ","), nil
+}
+
+// diskSpace reports a data directory whose disk has less free space than
+// Options.MinFreeDisk: jobs could not write their runs, logs or events.
+func (s *Server) diskSpace() error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dataDir, &st); err != nil {
+		return nil // unknown is not full
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < s.opts.MinFreeDisk {
+		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", s.dataDir, free, s.opts.MinFreeDisk)
+	}
+	return nil
 }

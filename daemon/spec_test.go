@@ -164,3 +164,23 @@ func TestTFRecordListsAndRelativePaths(t *testing.T) {
 		t.Errorf("a relative backbone: %v", err)
 	}
 }
+
+// Issue 11, defect 13: with less free space on the data directory's disk
+// than a job needs, the daemon is not ready and refuses submissions with
+// 503 saying why (a full disk is simulated by asking for more than any).
+func TestFullDiskNotReady(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MinFreeDisk: 1 << 62})
+	resp, err := http.Get(s.Base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "free") {
+		t.Errorf("readyz: %d %s; want 503 about free space", resp.StatusCode, b)
+	}
+	if _, err := s.Submit(context.Background(), f.spec(1)); apiStatus(err) != 503 || !strings.Contains(err.Error(), "free space") {
+		t.Errorf("submit: %v; want 503 about free space", err)
+	}
+}
