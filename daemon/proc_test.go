@@ -58,3 +58,28 @@ func TestLineReaderSkipsLongLines(t *testing.T) {
 		t.Errorf("lines %q, skipped %d; want a|b|zzz|tai, %d", got, skipped, 300_001+100_002)
 	}
 }
+
+// Issue 11, defect 17: a leftover worker is recognised by its start time
+// as well as its command line, so a later process that reuses the PID
+// with a look-alike command line is left alone.
+func TestStrayWorkerIdentifiedByStartTime(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30", "worker", "job-000042")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	start := procStart(pid)
+	if start == 0 {
+		t.Fatal("no start time in /proc")
+	}
+	if !isWorker(pid, "job-000042", start) {
+		t.Error("the worker itself was not recognised")
+	}
+	if isWorker(pid, "job-000042", start-1) {
+		t.Error("a process with the PID but another start time was taken for the worker")
+	}
+	if isWorker(pid, "job-000043", start) {
+		t.Error("another job's worker was taken for this one")
+	}
+}

@@ -49,7 +49,7 @@ func (q *scheduler) recover() error {
 		}
 		if j.State == api.Running {
 			for _, a := range j.Attempts {
-				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID) {
+				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
 					q.s.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
 					killStray(a.PID)
 				}

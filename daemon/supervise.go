@@ -175,7 +175,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
 	sv.update(func(j *api.Job) []api.Event {
 		j.State = api.Running
-		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()})
+		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, ProcStart: procStart(pid), Resumed: resume, Start: time.Now().UTC()})
 		msg := "starting"
 		if resume {
 			msg = "resuming from " + train.LastCkpt

@@ -64,6 +64,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", 30*time.Second, "time an idle keep-alive connection stays open")
 	f.Int64Var(&o.JobMemory, "job-memory", 0, "bytes of memory one job may need, as sized at submission (default 3/4 of the host's RAM)")
 	f.StringSliceVar(&o.AllowHosts, "allow-host", nil, "host name clients may use for the daemon besides loopback addresses and localhost (Host and Origin checks); repeat for several")
+	f.Int64Var(&o.MinFreeDisk, "min-free-disk", 64<<20, "bytes free on the data directory's disk below which the daemon is not ready and refuses jobs")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API token (default: $GRAFT_TOKEN)")
 	f.DurationVar(&stepDelay, "worker-step-delay", 0, "slow every training step (tests)")
 	f.MarkHidden("worker-step-delay")
