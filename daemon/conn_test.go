@@ -141,10 +141,17 @@ func TestOutOfFilesDoesNotFailTheJob(t *testing.T) {
 	for _, r := range f.roots {
 		args = append(args, "--allow-root", r)
 	}
-	startDaemonCmd(t, addr, dataDir, exec.Command("sh", args...))
+	startDaemonCmd(t, addr, dataDir, exec.Command("sh", append(args, "--worker-step-delay", "100ms")...))
 	c := client.New(addr, "")
 	ctx := context.Background()
-	if _, err := c.Jobs(ctx); err != nil { // opens the client's keep-alive connection
+	// A long job holds the only slot while the test job is accepted (its
+	// data read at submission); the flood then takes every descriptor.
+	blocker, err := c.Submit(ctx, f.spec(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Submit(ctx, f.spec(1))
+	if err != nil {
 		t.Fatal(err)
 	}
 	var flood []net.Conn
@@ -155,12 +162,11 @@ func TestOutOfFilesDoesNotFailTheJob(t *testing.T) {
 		}
 		flood = append(flood, conn)
 	}
-	time.Sleep(500 * time.Millisecond) // let the daemon accept until it runs out
-	j, err := c.Submit(ctx, f.spec(1))
-	if err != nil {
+	time.Sleep(500 * time.Millisecond)                   // let the daemon accept until it runs out
+	if _, err := c.Cancel(ctx, blocker.ID); err != nil { // on the client's kept connection
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // several start attempts
+	time.Sleep(2 * time.Second) // the blocker ends; the test job's starts are deferred
 	for _, conn := range flood {
 		conn.Close()
 	}

@@ -87,6 +87,9 @@ func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 	// Read the graph, infer the tap's shape and count the data, as the
 	// worker will: a spec that cannot work fails here, not later.
 	f, err := train.EstimateFootprint(*c)
+	if transient(err) {
+		return train.FieldErrors{{Field: "spec", Message: fmt.Sprintf("the daemon is short of a resource reading it (%v): retry shortly", err)}}, http.StatusServiceUnavailable
+	}
 	if err != nil {
 		return train.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
