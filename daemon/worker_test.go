@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,5 +95,39 @@ func TestPrivateFilesAndCleanShutdown(t *testing.T) {
 	}
 	if last := evs[len(evs)-1]; last.Type != "interrupted" {
 		t.Errorf("last event %q, want interrupted", last.Type)
+	}
+}
+
+// Issue 11, defect 13: a feature cache that cannot be read or written
+// (here every entry folder is a file) does not fail a job whose features
+// fit in memory: the worker warns and trains without it.
+func TestBrokenFeatureCacheDoesNotFailTheJob(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	ctx := context.Background()
+	j, err := s.Submit(ctx, f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("first job: %s %q", j.State, j.Error)
+	}
+	spaces, _ := filepath.Glob(filepath.Join(s.dir, "cache", "*"))
+	if len(spaces) == 0 {
+		t.Fatal("the first job cached nothing")
+	}
+	for _, ns := range spaces {
+		os.RemoveAll(ns)
+		os.Mkdir(ns, 0o700)
+		for i := range 256 {
+			os.WriteFile(filepath.Join(ns, fmt.Sprintf("%02x", i)), nil, 0o600)
+		}
+	}
+	j, err = s.Submit(ctx, f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Errorf("job with a broken cache: %s %q", j.State, j.Error)
 	}
 }
