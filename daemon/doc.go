@@ -11,8 +11,11 @@
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, SIGTERM/SIGKILL, retries with
 // backoff), worker.go (the worker side of the protocol), paths.go
-// (confinement to --allow-root), http.go, jobs_api.go, events_api.go
-// (SSE), models_api.go, serving.go (model cache, predict), metrics.go.
+// (request paths through internal/confine, free disk), http.go (Host,
+// Origin, content type, token), limits.go (budgets, connection cap, token
+// guessing), jobs_api.go (spec bounds, sizing at submission),
+// events_api.go (SSE), models_api.go, serving.go (model cache with
+// references, predict), metrics.go. docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
 //
@@ -30,8 +33,10 @@
 // SIGKILL after Options.Grace; shutdown leaves the jobs queued, and every
 // start requeues the jobs found queued or running, so a daemon killed
 // with SIGKILL loses nothing either (its workers die with it: Linux
-// parent-death signal; a survivor is recognised by its command line and
-// killed). Interrupted attempts do not count against MaxAttempts.
+// parent-death signal, from a thread kept for the purpose; a survivor is
+// recognised by its PID, start time and command line, and killed).
+// Interrupted attempts, and starts deferred for lack of a resource, do not
+// count against MaxAttempts. Cancel kills after 1 s, shutdown after Grace.
 //
 // GPU jobs: workerCommand runs `graft-cuda worker` (--cuda-worker) for a
 // job on device cuda or cuda:N (refused with 400 when none is configured).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,9 +14,11 @@ import (
 const heartbeat = 15 * time.Second
 
 // jobEvents streams a job's events as Server-Sent Events: each with its
-// sequence number as id, from after Last-Event-ID (header) or ?after=N,
-// until the job ends (or the client or the daemon goes away); with
-// ?follow=false it sends the events there are now and ends.
+// sequence number as id, from after Last-Event-ID (header) or else
+// ?after=N, until the job ends (or the client or the daemon goes away);
+// with ?follow=false it sends the events there are now and ends. The
+// header wins: a browser reconnecting keeps the URL it started with and
+// sends the last id it saw.
 func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := s.store.Job(id); err != nil {
@@ -23,18 +26,29 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var after uint64
-	for _, v := range []string{r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")} {
-		if v == "" {
-			continue
-		}
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("after")
+	}
+	if v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("Last-Event-ID/after %q: want an event sequence number", v))
+			writeError(w, http.StatusBadRequest, fmt.Errorf("Last-Event-ID/after %q: want an event sequence number (0 to %d)", v, uint64(math.MaxUint64)))
 			return
 		}
 		after = n
 	}
 	follow := r.URL.Query().Get("follow") != "false"
+	if err := s.streams.acquire(r.Context(), 1, 0); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d event streams are open, this daemon's limit (--max-event-streams); close one or retry later (GET /v1/jobs/ID shows progress too)", ErrBusy, s.opts.MaxEventStreams))
+		return
+	}
+	defer s.streams.release(1)
+	// A stream lasts as long as its job: no read or write deadline.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))

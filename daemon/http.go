@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/graft-ml/graft/daemon/api"
@@ -35,14 +38,26 @@ func (s *Server) Handler() http.Handler {
 	return s.middleware(mux)
 }
 
-// middleware checks the bearer token and counts responses.
+// middleware checks where a request comes from (Host, Origin), that a
+// write is JSON, and the bearer token, and counts responses.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: 200}
 		defer func() { s.metrics.request(rec.code) }()
+		if code, err := s.checkOrigin(r); err != nil {
+			writeError(rec, code, err)
+			return
+		}
 		if s.opts.Token != "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			client, _, _ := net.SplitHostPort(r.RemoteAddr)
+			if !s.authFails.allow(client) {
+				rec.Header().Set("Retry-After", "10")
+				writeError(rec, http.StatusTooManyRequests, errors.New("too many requests with a wrong API token from this address: wait 10 s"))
+				return
+			}
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
+				s.authFails.fail(client)
 				rec.Header().Set("WWW-Authenticate", `Bearer realm="graft"`)
 				writeError(rec, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer TOKEN (the daemon's --token-file or GRAFT_TOKEN)"))
 				return
@@ -84,12 +99,12 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.Error{Error: err.Error()})
 }
 
-func writeFields(w http.ResponseWriter, fields train.FieldErrors) {
+func writeFields(w http.ResponseWriter, code int, fields train.FieldErrors) {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
 		parts[i] = f.Field + ": " + f.Message
 	}
-	writeJSON(w, http.StatusBadRequest, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
+	writeJSON(w, code, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
 }
 
 // decodeError is a request body that could not be read as asked.
@@ -147,6 +162,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting or stopping"))
 		return
 	}
+	if err := s.diskSpace(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("not ready: %w", err))
+		return
+	}
 	writeJSON(w, 200, map[string]string{"status": "ready"})
 }
 
@@ -162,4 +181,53 @@ func (s *Server) metricsHandler(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, by)
+}
+
+// checkOrigin refuses what a web page the user visits could send: a
+// request for a Host name this daemon does not serve (DNS rebinding: a
+// foreign name resolving to the loopback), a request from a foreign
+// Origin, and a write that is not JSON (HTML forms and "simple" cross-site
+// requests cannot send application/json without a CORS preflight, which
+// this daemon never grants). With a token, the Host is not checked: the
+// token is what protects, and the daemon may be reached by any name.
+func (s *Server) checkOrigin(r *http.Request) (int, error) {
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		return 0, nil
+	}
+	if s.opts.Token == "" && !s.hostAllowed(r.Host) {
+		return http.StatusMisdirectedRequest, fmt.Errorf("Host %q is not a name this daemon serves (loopback addresses and localhost; more with graft serve --allow-host NAME)", r.Host)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !s.hostAllowed(u.Host) {
+			return http.StatusForbidden, fmt.Errorf("Origin %q is not allowed: this API does not serve web pages of other sites (graft serve --allow-host NAME allows a name)", o)
+		}
+	}
+	if r.Method == http.MethodPost {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q: send the body as JSON with Content-Type: application/json", r.Header.Get("Content-Type"))
+		}
+	}
+	return 0, nil
+}
+
+// hostAllowed reports whether host (a Host header: name or name:port) is
+// one this daemon answers to: a loopback address, localhost, or a name
+// given with --allow-host.
+func (s *Server) hostAllowed(host string) bool {
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+	if IsLoopback(name) || strings.EqualFold(name, "localhost") {
+		return true
+	}
+	for _, a := range s.opts.AllowHosts {
+		if strings.EqualFold(a, name) || strings.EqualFold(a, host) {
+			return true
+		}
+	}
+	return false
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/backbone/engine"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -17,8 +19,11 @@ var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // checkRequest validates a job request and makes its spec the daemon's:
 // paths resolved inside the allowed roots, out and cache_dir under the
-// data directory, defaults filled. It returns every invalid field.
-func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
+// data directory, defaults filled. It returns every invalid field and the
+// status to answer: 400 for a spec that is wrong in itself, 422 for one
+// whose backbone, tap, engine or data cannot work, or that needs more
+// memory than the daemon gives a job.
+func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 	var bad train.FieldErrors
 	add := func(field, format string, args ...any) {
 		bad = append(bad, train.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -40,7 +45,11 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 		if *f.p == "" {
 			continue
 		}
-		real, err := s.confine(*f.p)
+		confine := s.confine
+		if f.name != "backbone" && (strings.Contains(*f.p, ",") || strings.ContainsAny(*f.p, "*?[")) {
+			confine = s.confineList // TFRecord files: a comma list, globs
+		}
+		real, err := confine(*f.p)
 		if err != nil {
 			add(f.name, "%v", err)
 			continue
@@ -58,38 +67,115 @@ func (s *Server) checkRequest(req *api.JobRequest) train.FieldErrors {
 		add("engine", "%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)
 	}
 	if len(bad) > 0 {
-		return bad
+		return bad, http.StatusBadRequest
 	}
 	c.Out = s.runDir("pending") // replaced by the job's own
 	c.CacheDir = s.cacheDir()
-	c.AllowRoots = s.roots // the worker confines every file the data names
+	c.AllowRoots = s.roots.Dirs() // the worker confines every file it opens
+	budgetGiven := c.MemoryBudget != 0
 	c.Defaults()
+	if !budgetGiven { // the default, within what the daemon gives a job
+		c.MemoryBudget = min(c.MemoryBudget, s.opts.JobMemory/2)
+	}
 	if err := c.Validate(); err != nil {
 		var fe train.FieldErrors
 		if errors.As(err, &fe) {
-			return fe
+			return fe, http.StatusBadRequest
 		}
 		add("spec", "%v", err)
-		return bad
+		return bad, http.StatusBadRequest
+	}
+	if bad = s.checkBounds(c); len(bad) > 0 {
+		return bad, http.StatusBadRequest
+	}
+	// Read the graph, infer the tap's shape and count the data, as the
+	// worker will: a spec that cannot work fails here, not later.
+	f, err := train.EstimateFootprint(*c)
+	if transient(err) {
+		return train.FieldErrors{{Field: "spec", Message: fmt.Sprintf("the daemon is short of a resource reading it (%v): retry shortly", err)}}, http.StatusServiceUnavailable
+	}
+	if err != nil {
+		return train.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
+	}
+	if need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, c.MemoryBudget); need > s.opts.JobMemory {
+		add("memory", "the job needs about %d bytes of memory (head and optimizer state %d, step scratch %d, resident features %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
+			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, c.MemoryBudget), s.opts.JobMemory)
+		return bad, http.StatusUnprocessableEntity
 	}
 	if strings.HasPrefix(c.Device, "cuda") && s.opts.GPUMemoryBudget > 0 {
-		need, err := s.gpuNeed(c)
+		need, err := s.gpuNeed(f)
 		if err != nil {
 			add("device", "%v", err)
+			return bad, http.StatusUnprocessableEntity
 		}
 		req.GPUBytes = need
 	}
+	return nil, 0
+}
+
+// Upper bounds of a job spec's numbers: beyond them a job is a mistake
+// (or an attack), never a plan.
+const (
+	maxEpochs   = 100_000
+	maxBatch    = 65_536
+	maxWorkers  = 1024
+	maxFilters  = 16_384
+	maxKernel   = 63
+	maxPatience = 100_000
+)
+
+// checkBounds bounds every number of a defaulted, valid spec.
+func (s *Server) checkBounds(c *train.Config) train.FieldErrors {
+	var bad train.FieldErrors
+	over := func(field string, v, max int64, hint string) {
+		if v > max {
+			bad = append(bad, train.FieldError{Field: field, Message: fmt.Sprintf("%d is over this daemon's limit of %d%s", v, max, hint)})
+		}
+	}
+	over("epochs", int64(c.Epochs), maxEpochs, "")
+	over("batch_size", int64(c.BatchSize), maxBatch, "")
+	over("workers", int64(c.Workers), maxWorkers, "")
+	over("step_every", int64(c.StepEvery), maxPatience, "")
+	over("plateau_patience", int64(c.PlateauPatience), maxPatience, "")
+	over("early_stopping", int64(c.EarlyStopping), maxPatience, "")
+	over("memory_budget", c.MemoryBudget, s.opts.JobMemory, " bytes (--job-memory)")
+	if _, filters, kernel, err := train.ParseHead(c.Head); err == nil {
+		over("head", int64(filters), maxFilters, " filters")
+		over("head", int64(kernel), maxKernel, " (kernel size)")
+	}
 	return bad
+}
+
+// footprintField names the spec field an error sizing the job is about.
+func footprintField(err error) string {
+	switch {
+	case errors.Is(err, savedmodel.ErrUnknownTensor):
+		return "tap"
+	case errors.Is(err, engine.ErrUnknown), errors.Is(err, tf.ErrNoTensorFlow), errors.Is(err, tf.ErrOptions):
+		return "engine"
+	case errors.Is(err, savedmodel.ErrTagSet):
+		return "tags"
+	case errors.Is(err, savedmodel.ErrUnknownSignature):
+		return "signature"
+	case isDatasetError(err):
+		return "data"
+	}
+	return "backbone"
+}
+
+func isDatasetError(err error) bool {
+	for _, e := range []error{dataset.ErrSource, dataset.ErrEmpty, dataset.ErrClasses, dataset.ErrLabel, dataset.ErrFormat, dataset.ErrBadFile, dataset.ErrOutsideRoots} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // gpuNeed is the device memory a GPU job reserves: all of its features
 // when they fit the budget, else what streaming them needs. A job that
 // does not fit even then is refused with the numbers.
-func (s *Server) gpuNeed(c *train.Config) (int64, error) {
-	f, err := train.EstimateFootprint(*c)
-	if err != nil {
-		return 0, fmt.Errorf("sizing the job's GPU memory: %w", err)
-	}
+func (s *Server) gpuNeed(f train.Footprint) (int64, error) {
 	need, ok := f.Need(s.opts.GPUMemoryBudget)
 	if !ok {
 		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the daemon's --gpu-memory-budget of %d: lower batch_size, pick a smaller tap or head, or raise the budget",
@@ -104,8 +190,13 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, derr.code, fmt.Errorf("job spec: %w", derr.err))
 		return
 	}
-	if bad := s.checkRequest(&req); len(bad) > 0 {
-		writeFields(w, bad)
+	if err := s.diskSpace(); err != nil {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	if bad, code := s.checkRequest(&req); len(bad) > 0 {
+		writeFields(w, code, bad)
 		return
 	}
 	j := &api.Job{Spec: req.Config, Model: req.Model, GPUBytes: req.GPUBytes}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -209,11 +210,12 @@ func TestCrashingWorkerFails(t *testing.T) {
 	t.Logf("failed: %s", j.Error)
 }
 
-// A worker that reports an error (here: the data vanished) fails the job
-// at once with its message.
+// A worker that reports an error (here: the data vanished after the job
+// was accepted) fails the job at once with its message.
 func TestWorkerErrorFails(t *testing.T) {
 	f := newFixture(t, 5)
-	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxConcurrent: 1, WorkerArgs: []string{"--step-delay", "30ms"}})
+	other := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: append(f.roots, other.data), MaxConcurrent: 1, WorkerArgs: []string{"--step-delay", "30ms"}})
 	ctx := context.Background()
 	blocker, err := s.Submit(ctx, f.spec(4))
 	if err != nil {
@@ -221,10 +223,15 @@ func TestWorkerErrorFails(t *testing.T) {
 	}
 	req := f.spec(2)
 	req.Head = "conv:16"
-	req.Data = filepath.Join(f.data, "3") // a folder of images, no class folders
+	req.Data = other.data
 	j, err := s.Submit(ctx, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for d := range 9 { // one class left: too few to train
+		if err := os.RemoveAll(filepath.Join(other.data, strconv.Itoa(d))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	j = waitFinal(t, s.Client, j.ID)
 	if j.State != api.Failed || len(j.Attempts) != 1 || j.Attempts[0].Exit != api.ExitError || j.Error == "" {

@@ -81,7 +81,9 @@ func startServer(t testing.TB, o daemon.Options) *testServer {
 	if o.DataDir == "" {
 		o.DataDir = filepath.Join(t.TempDir(), "data")
 	}
-	o.WorkerPath = graftBin
+	if o.WorkerPath == "" {
+		o.WorkerPath = graftBin
+	}
 	if o.Log == nil {
 		o.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}

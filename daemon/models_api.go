@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,49 +54,86 @@ func (s *Server) predictVersion(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, version int) {
 	start := time.Now()
+	n, err := s.predictInto(w, r, name, version)
+	if err != nil {
+		code := n
+		s.metrics.observePredict(0, 0, true)
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, code, err)
+		return
+	}
+	s.metrics.observePredict(time.Since(start), n, false)
+}
+
+// predictInto answers a prediction; on error it returns the status and
+// error to send, on success the number of images.
+func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string, version int) (int, error) {
 	var req api.PredictRequest
 	if derr := decode(w, r, s.opts.MaxPredictBytes, &req); derr != nil {
-		s.metrics.observePredict(0, 0, true)
-		writeError(w, derr.code, fmt.Errorf("predict request: %w", derr.err))
-		return
+		return derr.code, fmt.Errorf("predict request: %w", derr.err)
 	}
 	m, err := s.store.Model(name, version)
+	if errors.Is(err, ErrNotFound) {
+		return http.StatusNotFound, err
+	}
 	if err != nil {
-		s.metrics.observePredict(0, 0, true)
-		writeStoreError(w, err)
-		return
+		return http.StatusInternalServerError, err
 	}
 	if len(req.Instances) > 0 && len(req.Inputs) > 0 {
-		s.metrics.observePredict(0, 0, true)
-		writeError(w, http.StatusBadRequest, errors.New("predict request: give instances or inputs, not both"))
-		return
-	}
-	l, err := s.models.get(m)
-	if err != nil {
-		s.metrics.observePredict(0, 0, true)
-		writeError(w, http.StatusInternalServerError, fmt.Errorf("load model %s version %d: %w", m.Name, m.Version, err))
-		return
+		return http.StatusBadRequest, errors.New("predict request: give instances or inputs, not both")
 	}
 	imgs := req.Instances
 	if len(req.Inputs) > 0 {
 		imgs = req.Inputs
 	}
-	rows, err := l.predict(r.Context(), imgs)
-	if err != nil {
-		s.metrics.observePredict(0, 0, true)
-		code := http.StatusInternalServerError
-		if errors.Is(err, ErrInput) {
-			code = http.StatusBadRequest
-		}
-		writeError(w, code, err)
-		return
+	if len(imgs) == 0 {
+		return http.StatusBadRequest, fmt.Errorf("%w: no images: send {\"instances\": [{\"b64\": \"...\"}]}", ErrInput)
 	}
-	s.metrics.observePredict(time.Since(start), len(rows), false)
+	if len(imgs) > MaxPredictImages {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: %d images; send at most %d per request", ErrInput, len(imgs), MaxPredictImages)
+	}
+	raws := make([][]byte, len(imgs))
+	for i, img := range imgs {
+		if raws[i], err = base64.StdEncoding.DecodeString(img.B64); err != nil {
+			return http.StatusBadRequest, fmt.Errorf("%w: image %d: b64: %v", ErrInput, i, err)
+		}
+	}
+	cost, err := s.sizeImages(raws)
+	var tl *tooLarge
+	if errors.As(err, &tl) {
+		return http.StatusRequestEntityTooLarge, err
+	}
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	if err := s.predictSlots.acquire(r.Context(), 1, predictWait); err != nil {
+		return http.StatusServiceUnavailable, fmt.Errorf("%w: %d predictions in flight (--max-concurrent-predicts); retry shortly", ErrBusy, s.opts.MaxConcurrentPredicts)
+	}
+	defer s.predictSlots.release(1)
+	if err := s.predictMem.acquire(r.Context(), cost, predictWait); err != nil {
+		return http.StatusServiceUnavailable, fmt.Errorf("%w: the predictions in flight hold the daemon's --predict-memory of %d bytes; retry shortly", ErrBusy, s.opts.PredictMemory)
+	}
+	defer s.predictMem.release(cost)
+	l, err := s.models.get(m)
+	if err != nil {
+		return http.StatusInternalServerError, fmt.Errorf("load model %s version %d: %w", m.Name, m.Version, err)
+	}
+	defer s.models.release(l)
+	rows, err := l.predict(r.Context(), raws)
+	if errors.Is(err, ErrInput) {
+		return http.StatusBadRequest, err
+	}
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
 	if len(req.Inputs) > 0 {
 		writeJSON(w, http.StatusOK, api.PredictResponse{Outputs: rows})
-		return
+	} else {
+		writeJSON(w, http.StatusOK, api.PredictResponse{Predictions: rows})
 	}
-	writeJSON(w, http.StatusOK, api.PredictResponse{Predictions: rows})
+	return len(rows), nil
 }
 
 // inspect serves GET /v1/backbones:inspect?path=DIR[&tensors=true]
@@ -120,7 +158,7 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if sig == "" {
 		sig = "serving_default"
 	}
-	rep, err := inspect.Inspect(real, tags, q.Get("tensors") == "true", sig)
+	rep, err := inspect.InspectIn(s.roots, real, tags, q.Get("tensors") == "true", sig)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return

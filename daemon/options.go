@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -60,7 +62,37 @@ type Options struct {
 	MaxPredictBytes int64
 	// ModelCacheSize is how many loaded models stay in memory (default 4).
 	ModelCacheSize int
-	Log            *zap.Logger
+	// MaxImagePixels refuses (413) a predict image with more pixels,
+	// read from its header before decoding (default 40 million).
+	MaxImagePixels int64
+	// PredictMemory bounds the memory the predictions in flight may take
+	// decoding their images (default 1 GiB): one request over it gets
+	// 413, requests beyond it wait a little, then get 503.
+	PredictMemory int64
+	// MaxConcurrentPredicts bounds the predictions in flight (default 4
+	// per CPU); more wait a little, then get 503.
+	MaxConcurrentPredicts int
+	// ReadTimeout bounds reading a request, body included (default 30s);
+	// WriteTimeout writing an answer, event streams excepted (default
+	// 2m); IdleTimeout an idle keep-alive connection (default 30s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConnections caps open connections; one more is answered 503 and
+	// closed (default 256).
+	MaxConnections int
+	// MaxEventStreams caps open event streams; one more gets 503
+	// (default 64).
+	MaxEventStreams int
+	// JobMemory is the memory one job may need (head, optimizer, step
+	// scratch and resident features, as sized at submission); a spec
+	// needing more is refused with 422 (default: 3/4 of the host's RAM).
+	JobMemory int64
+	// AllowHosts are names (or name:port) the daemon answers to besides
+	// the loopback addresses and localhost, in Host and Origin headers.
+	AllowHosts []string
+	// MinFreeDisk is the free space the data directory's disk needs for
+	// the daemon to be ready and take jobs (default 64 MiB).
+	MinFreeDisk int64
+	Log         *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -90,6 +122,36 @@ func (o *Options) defaults() error {
 	}
 	if o.ModelCacheSize <= 0 {
 		o.ModelCacheSize = 4
+	}
+	if o.MaxImagePixels <= 0 {
+		o.MaxImagePixels = 40_000_000
+	}
+	if o.PredictMemory <= 0 {
+		o.PredictMemory = 1 << 30
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 2 * time.Minute
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 256
+	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = 64
+	}
+	if o.MinFreeDisk <= 0 {
+		o.MinFreeDisk = 64 << 20
+	}
+	if o.JobMemory <= 0 {
+		o.JobMemory = hostMemory() / 4 * 3
+	}
+	if o.MaxConcurrentPredicts <= 0 {
+		o.MaxConcurrentPredicts = 4 * runtime.NumCPU()
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -131,3 +193,19 @@ func (s *Server) dbPath() string           { return filepath.Join(s.dataDir, "gr
 func (s *Server) runDir(id string) string  { return filepath.Join(s.dataDir, "runs", id) }
 func (s *Server) logPath(id string) string { return filepath.Join(s.dataDir, "logs", id+".log") }
 func (s *Server) cacheDir() string         { return filepath.Join(s.dataDir, "cache") }
+
+// hostMemory is the host's RAM from /proc/meminfo (8 GiB where unknown).
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil && kb > 0 {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 8 << 30
+}

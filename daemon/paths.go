@@ -6,60 +6,82 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrPath reports a path outside the allowed roots, or none at all.
 var ErrPath = errors.New("path not allowed")
 
-// resolveRoots makes the allowed roots absolute with symlinks resolved,
-// so that a path is compared with what it really is.
-func resolveRoots(roots []string) ([]string, error) {
-	out := make([]string, 0, len(roots))
-	for _, r := range roots {
-		abs, err := filepath.Abs(r)
-		if err != nil {
-			return nil, fmt.Errorf("daemon: --allow-root %s: %w", r, err)
-		}
-		real, err := filepath.EvalSymlinks(abs)
-		if err != nil {
-			return nil, fmt.Errorf("daemon: --allow-root %s: %w", r, err)
-		}
-		out = append(out, real)
-	}
-	return out, nil
-}
-
-// within reports whether path is root or below it.
-func within(root, path string) bool {
-	rel, err := filepath.Rel(root, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
 // confine resolves p (absolute, every symlink followed) and returns it
-// when it lies inside an allowed root. The resolved path is what the
-// daemon uses from then on, so a link swapped later changes nothing.
+// when it lies inside an allowed root (internal/confine's rules, the same
+// the worker applies when it opens each file). The resolved path is what
+// the job records; the worker confines it again when it opens the files,
+// so a link swapped after submission leads nowhere.
 func (s *Server) confine(p string) (string, error) {
-	if len(s.roots) == 0 {
+	if !s.roots.Enabled() {
 		return "", fmt.Errorf("%w: this daemon allows no paths (start graft serve with --allow-root DIR)", ErrPath)
 	}
-	if strings.ContainsRune(p, 0) {
-		return "", fmt.Errorf("%w: contains a NUL byte", ErrPath)
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrPath, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := s.roots.Resolve(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("%w: %s does not exist", ErrPath, p)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrPath, err)
 	}
-	for _, r := range s.roots {
-		if within(r, real) {
-			return real, nil
+	return real, nil
+}
+
+// confineList confines a comma list of TFRecord files and globs: each
+// file, and each file a glob matches now, must lie inside the roots. Files
+// come back resolved, globs as given (the worker expands them again and
+// confines every file it opens).
+func (s *Server) confineList(spec string) (string, error) {
+	var out []string
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
 		}
+		if !strings.ContainsAny(part, "*?[") {
+			real, err := s.confine(part)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, real)
+			continue
+		}
+		if !filepath.IsAbs(part) {
+			return "", fmt.Errorf("%w: pattern %q is relative: give an absolute pattern", ErrPath, part)
+		}
+		matches, err := filepath.Glob(part)
+		if err != nil {
+			return "", fmt.Errorf("%w: pattern %q: %v", ErrPath, part, err)
+		}
+		if len(matches) == 0 {
+			return "", fmt.Errorf("%w: pattern %q matches no files", ErrPath, part)
+		}
+		for _, m := range matches {
+			if _, err := s.confine(m); err != nil {
+				return "", err
+			}
+		}
+		out = append(out, part)
 	}
-	return "", fmt.Errorf("%w: %s resolves to %s, outside the allowed roots %v", ErrPath, p, real, s.roots)
+	if len(out) == 0 {
+		return "", fmt.Errorf("%w: %q names no files", ErrPath, spec)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// diskSpace reports a data directory whose disk has less free space than
+// Options.MinFreeDisk: jobs could not write their runs, logs or events.
+func (s *Server) diskSpace() error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dataDir, &st); err != nil {
+		return nil // unknown is not full
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < s.opts.MinFreeDisk {
+		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", s.dataDir, free, s.opts.MinFreeDisk)
+	}
+	return nil
 }

@@ -2,10 +2,20 @@
 
 package daemon
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 func workerAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
+// privateFiles makes what the worker creates private (umask 077).
+func privateFiles() { syscall.Umask(0o077) }
+
 // isWorker cannot tell without /proc; a stray worker of a killed daemon
 // is then left to finish on its own.
-func isWorker(pid int, id string) bool { return false }
+func isWorker(pid int, id string, start uint64) bool { return false }
+
+func procStart(pid int) uint64 { return 0 }
+
+func startWorker(cmd *exec.Cmd) error { return cmd.Start() }

@@ -37,7 +37,12 @@ func startDaemon(t *testing.T, addr, dataDir string, f fixture, extra ...string)
 	for _, r := range f.roots {
 		args = append(args, "--allow-root", r)
 	}
-	cmd := exec.Command(graftBin, append(args, extra...)...)
+	return startDaemonCmd(t, addr, dataDir, exec.Command(graftBin, append(args, extra...)...))
+}
+
+// startDaemonCmd starts cmd, a graft serve on addr, and waits until it is ready.
+func startDaemonCmd(t *testing.T, addr, dataDir string, cmd *exec.Cmd) *daemonProc {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func (q *scheduler) recover() error {
 		}
 		if j.State == api.Running {
 			for _, a := range j.Attempts {
-				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID) {
+				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
 					q.s.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
 					killStray(a.PID)
 				}
@@ -184,7 +184,7 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		return nil, err
 	}
 	if sv := q.running[id]; sv != nil {
-		sv.stop()
+		sv.stop(min(cancelGrace, q.s.opts.Grace))
 	}
 	return j, nil
 }
@@ -196,7 +196,7 @@ func (q *scheduler) shutdown() {
 	q.mu.Lock()
 	q.stopping = true
 	for _, sv := range q.running {
-		sv.stop()
+		sv.stop(q.s.opts.Grace)
 	}
 	q.mu.Unlock()
 	q.wg.Wait()

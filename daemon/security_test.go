@@ -164,22 +164,38 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// A file inside an allowed data folder that links outside the roots fails
-// the job in its worker, naming the file; nothing outside is read.
+// A file inside an allowed data folder that links outside the roots is
+// refused at submission (422), naming the file; one that appears after
+// submission fails the job in its worker. Nothing outside is read.
 func TestSymlinkedSampleOutsideRootsFailsTheJob(t *testing.T) {
 	f := newFixture(t, 3)
 	outside := filepath.Join(t.TempDir(), "secret.png")
 	if err := os.WriteFile(outside, []byte("not for the daemon"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(outside, filepath.Join(f.data, "3", "escape.png")); err != nil {
+	escape := filepath.Join(f.data, "3", "escape.png")
+	if err := os.Symlink(outside, escape); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, daemon.Options{AllowRoots: f.roots})
-	j, err := s.Submit(context.Background(), f.spec(1))
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxConcurrent: 1, WorkerArgs: []string{"--step-delay", "100ms"}})
+	ctx := context.Background()
+	_, err := s.Submit(ctx, f.spec(1))
+	if apiStatus(err) != 422 || !strings.Contains(err.Error(), "outside") || !strings.Contains(err.Error(), "escape.png") {
+		t.Errorf("submission with the link: %v; want 422 naming escape.png", err)
+	}
+	os.Remove(escape)
+	blocker, err := s.Submit(ctx, f.spec(1000))
 	if err != nil {
 		t.Fatal(err)
 	}
+	j, err := s.Submit(ctx, f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, escape); err != nil {
+		t.Fatal(err)
+	}
+	s.Cancel(ctx, blocker.ID)
 	j = waitFinal(t, s.Client, j.ID)
 	if j.State != api.Failed || !strings.Contains(j.Error, "outside") || !strings.Contains(j.Error, "escape.png") {
 		t.Errorf("job %s: %q", j.State, j.Error)

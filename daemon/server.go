@@ -12,21 +12,27 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
 type Server struct {
-	opts    Options
-	log     *zap.Logger
-	store   *Store
-	sched   *scheduler
-	hub     *hub
-	models  *modelCache
-	metrics *metrics
-	roots   []string
-	dataDir string
-	ready   atomic.Bool
-	done    chan struct{} // closed when the daemon begins to stop
+	opts   Options
+	log    *zap.Logger
+	store  *Store
+	sched  *scheduler
+	hub    *hub
+	models *modelCache
+	// predictSlots and predictMem bound the predictions in flight.
+	predictSlots, predictMem *budget
+	streams                  *budget // open event streams
+	authFails                authLimiter
+	metrics                  *metrics
+	roots                    *confine.Roots
+	dataDir                  string
+	ready                    atomic.Bool
+	done                     chan struct{} // closed when the daemon begins to stop
 }
 
 // New opens the daemon's state in opts.DataDir (creating it). Run starts
@@ -35,11 +41,11 @@ func New(opts Options) (*Server, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	roots, err := resolveRoots(opts.AllowRoots)
+	roots, err := confine.New(opts.AllowRoots)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("daemon: --allow-root: %w", err)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: data directory: %w", err)
 	}
 	abs, err := filepath.Abs(opts.DataDir)
@@ -50,7 +56,9 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("daemon: data directory: %w", err)
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
-		models: newModelCache(opts.ModelCacheSize), metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
+		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
+		streams: newBudget(int64(opts.MaxEventStreams)),
+		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
@@ -75,14 +83,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, s.opts.ReadTimeout),
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout, // event streams lift it
+		IdleTimeout:       s.opts.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
+	ln = newLimitListener(ln, s.opts.MaxConnections)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)
 	s.log.Info("graft serve listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", s.dataDir),
-		zap.Strings("allow_roots", s.roots), zap.Int("max_concurrent_jobs", s.opts.MaxConcurrent), zap.Int("queue_size", s.opts.QueueSize))
+		zap.Strings("allow_roots", s.roots.Dirs()), zap.Int("max_concurrent_jobs", s.opts.MaxConcurrent), zap.Int("queue_size", s.opts.QueueSize))
 	var err error
 	select {
 	case <-ctx.Done():

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"image"
 	"sync"
+	"time"
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
@@ -22,17 +24,25 @@ const MaxPredictImages = 1024
 var ErrInput = errors.New("bad input")
 
 // loaded is a trained run in memory. Its backbone is not safe for
-// concurrent use, so predictions on one model take turns.
+// concurrent use, so predictions on one model take turns. A request holds
+// a reference while it uses the model: eviction only drops it from the
+// cache, and the last reference closes it.
 type loaded struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // serialises Features
 	t       *train.Trained
 	cls     backbone.Backbone
 	h, w, c int
 	mode    string
-	closed  bool
+
+	ready   chan struct{} // closed when loading ends (err says how)
+	err     error
+	refs    int  // guarded by modelCache.mu
+	evicted bool // guarded by modelCache.mu: out of the cache
 }
 
-// modelCache keeps the most recently used models loaded.
+// modelCache keeps the most recently used models loaded. Loading happens
+// outside its lock: requests for other models go on meanwhile, and
+// requests for the model being loaded wait for that one load.
 type modelCache struct {
 	mu    sync.Mutex
 	size  int
@@ -43,99 +53,165 @@ type modelCache struct {
 func newModelCache(size int) *modelCache { return &modelCache{size: size, m: map[string]*loaded{}} }
 
 // get returns the loaded run of m, loading it on first use and evicting
-// the least recently used model beyond the cache size.
+// the least recently used models beyond the cache size; release it when
+// done.
 func (c *modelCache) get(m *api.Model) (*loaded, error) {
 	k := fmt.Sprintf("%s@%d", m.Name, m.Version)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if l, ok := c.m[k]; ok {
+	l, ok := c.m[k]
+	if ok {
+		l.refs++
 		c.touch(k)
+		c.mu.Unlock()
+		<-l.ready
+		if l.err != nil {
+			c.release(l)
+			return nil, l.err
+		}
 		return l, nil
 	}
-	t, err := train.LoadRun(m.RunDir)
+	l = &loaded{ready: make(chan struct{}), refs: 1}
+	c.m[k] = l
+	c.order = append(c.order, k)
+	c.evictLocked()
+	c.mu.Unlock()
+
+	l.err = l.load(m.RunDir)
+	if l.err != nil {
+		c.mu.Lock()
+		if c.m[k] == l { // a failed load is not cached: the next request retries
+			delete(c.m, k)
+			c.order = deleteKey(c.order, k)
+		}
+		l.evicted = true
+		c.mu.Unlock()
+	}
+	close(l.ready)
+	if l.err != nil {
+		c.release(l)
+		return nil, l.err
+	}
+	return l, nil
+}
+
+func (l *loaded) load(runDir string) error {
+	t, err := train.LoadRun(runDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cls := t.Classifier()
 	h, w, ch, err := predict.InputSize(cls)
 	if err != nil {
 		t.Close()
-		return nil, err
+		return err
 	}
-	l := &loaded{t: t, cls: cls, h: h, w: w, c: ch, mode: t.Config.Preprocess}
-	c.m[k] = l
-	c.order = append(c.order, k)
+	l.t, l.cls, l.h, l.w, l.c, l.mode = t, cls, h, w, ch, t.Config.Preprocess
+	return nil
+}
+
+// release drops a reference; the last one of an evicted model closes it.
+func (c *modelCache) release(l *loaded) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l.refs--
+	if l.refs == 0 && l.evicted && l.t != nil {
+		l.t.Close()
+		l.t = nil
+	}
+}
+
+// evictLocked drops the least recently used models beyond the size.
+func (c *modelCache) evictLocked() {
 	for len(c.order) > c.size {
 		old := c.m[c.order[0]]
 		delete(c.m, c.order[0])
 		c.order = c.order[1:]
-		old.mu.Lock()
-		old.closed = true
-		old.t.Close()
-		old.mu.Unlock()
+		old.evicted = true
+		if old.refs == 0 && old.t != nil {
+			old.t.Close()
+			old.t = nil
+		}
 	}
-	return l, nil
+}
+
+func deleteKey(order []string, k string) []string {
+	for i, o := range order {
+		if o == k {
+			return append(order[:i:i], order[i+1:]...)
+		}
+	}
+	return order
 }
 
 func (c *modelCache) touch(k string) {
-	for i, o := range c.order {
-		if o == k {
-			c.order = append(append(c.order[:i:i], c.order[i+1:]...), k)
-			return
-		}
-	}
+	c.order = append(deleteKey(c.order, k), k)
 }
 
-// close unloads every model.
+// close unloads every model (those in use when their requests end).
 func (c *modelCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, l := range c.m {
-		l.mu.Lock()
-		l.closed = true
-		l.t.Close()
-		l.mu.Unlock()
-	}
-	c.m, c.order = map[string]*loaded{}, nil
+	c.size = 0
+	c.evictLocked()
 }
+
+// imageCost is the memory decoding and converting one image of w x h
+// pixels takes: the decoded image (up to 8 bytes a pixel for 16-bit PNG)
+// and its float32 RGB copy.
+func imageCost(w, h int) int64 { return int64(w) * int64(h) * (8 + 12) }
+
+// sizeImages reads each image's dimensions from its header, without
+// decoding it, and returns what decoding them all will cost; an image
+// over the pixel cap is refused before any decoding.
+func (s *Server) sizeImages(raws [][]byte) (int64, error) {
+	var cost int64
+	for i, b := range raws {
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		if err != nil {
+			return 0, fmt.Errorf("%w: image %d: cannot read its header (%v): send a PNG or JPEG file", ErrInput, i, err)
+		}
+		if px := int64(cfg.Width) * int64(cfg.Height); px > s.opts.MaxImagePixels {
+			return 0, &tooLarge{fmt.Errorf("image %d is %dx%d = %d pixels, over this daemon's limit of %d (--max-image-pixels): resize it before sending", i, cfg.Width, cfg.Height, px, s.opts.MaxImagePixels)}
+		}
+		cost += imageCost(cfg.Width, cfg.Height)
+	}
+	if cost > s.opts.PredictMemory {
+		return 0, &tooLarge{fmt.Errorf("decoding these %d images takes about %d bytes, over this daemon's --predict-memory of %d: send fewer or smaller images per request", len(raws), cost, s.opts.PredictMemory)}
+	}
+	return cost, nil
+}
+
+// tooLarge is a request over a size limit: 413.
+type tooLarge struct{ error }
+
+// predictWait is how long a prediction waits for memory or a slot before
+// it is answered 503.
+const predictWait = 5 * time.Second
 
 // predict decodes the images for the model's input and preprocessing and
 // returns one row of class probabilities per image.
-func (l *loaded) predict(ctx context.Context, imgs []api.Image) ([][]float32, error) {
-	if len(imgs) == 0 {
-		return nil, fmt.Errorf("%w: no images: send {\"instances\": [{\"b64\": \"...\"}]}", ErrInput)
-	}
-	if len(imgs) > MaxPredictImages {
-		return nil, fmt.Errorf("%w: %d images; send at most %d per request", ErrInput, len(imgs), MaxPredictImages)
-	}
+func (l *loaded) predict(ctx context.Context, raws [][]byte) ([][]float32, error) {
 	per := l.h * l.w * l.c
-	data := make([]float32, 0, len(imgs)*per)
-	for i, img := range imgs {
-		b, err := base64.StdEncoding.DecodeString(img.B64)
-		if err != nil {
-			return nil, fmt.Errorf("%w: image %d: b64: %v", ErrInput, i, err)
-		}
+	data := make([]float32, 0, len(raws)*per)
+	for i, b := range raws {
 		x, err := images.FromBytes(b, l.h, l.w, l.c, l.mode)
 		if err != nil {
 			return nil, fmt.Errorf("%w: image %d: %v", ErrInput, i, err)
 		}
 		data = append(data, x...)
 	}
-	in, err := tensor.FromFloat32(data, len(imgs), l.h, l.w, l.c)
+	in, err := tensor.FromFloat32(data, len(raws), l.h, l.w, l.c)
 	if err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return nil, fmt.Errorf("daemon: the model was unloaded; retry")
-	}
 	out, err := l.cls.Features(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	k := out.Len() / len(imgs)
-	rows := make([][]float32, len(imgs))
+	k := out.Len() / len(raws)
+	rows := make([][]float32, len(raws))
 	for i := range rows {
 		rows[i] = append([]float32(nil), out.F32[i*k:(i+1)*k]...)
 	}

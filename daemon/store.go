@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -224,6 +225,9 @@ func (s *Store) Jobs() ([]api.Job, error) {
 // Events returns up to limit events of job id with Seq > after.
 func (s *Store) Events(id string, after uint64, limit int) ([]api.Event, error) {
 	var out []api.Event
+	if after == math.MaxUint64 { // nothing follows the last possible event
+		return nil, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(eventsBucket).Bucket([]byte(id))
 		if b == nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -32,14 +33,25 @@ type supervision struct {
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
 	once   sync.Once
+	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
 func newSupervision(s *Server, id string) *supervision {
 	return &supervision{s: s, id: id, stopCh: make(chan struct{})}
 }
 
-// stop asks the running worker to stop: SIGTERM, SIGKILL after Grace.
-func (sv *supervision) stop() { sv.once.Do(func() { close(sv.stopCh) }) }
+// stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
+func (sv *supervision) stop(grace time.Duration) {
+	sv.once.Do(func() {
+		sv.grace = grace
+		close(sv.stopCh)
+	})
+}
+
+// cancelGrace is how long a cancelled job's worker gets to finish its
+// step: the job is over, and its last epoch checkpoint is intact anyway,
+// so a step that runs long (a large batch) is cut short.
+const cancelGrace = time.Second
 
 func (sv *supervision) stopped() bool {
 	select {
@@ -119,7 +131,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
-	if !resume && within(sv.s.dataDir, j.RunDir) {
+	if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)
@@ -137,25 +149,33 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
 		cmd.Stderr = io.MultiWriter(logf, tail)
 		if stdout, err = cmd.StdoutPipe(); err == nil {
-			err = cmd.Start()
+			err = startWorker(cmd)
 		}
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
 		log.Error("worker start", zap.Error(err))
+		exit := api.ExitCrashed
+		if transient(err) {
+			exit = api.ExitDeferred
+			reason += "; retrying: this does not count against the job's attempts"
+		}
 		sv.update(func(j *api.Job) []api.Event {
 			now := time.Now().UTC()
 			j.State = api.Running
-			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: api.ExitCrashed, Reason: reason})
-			return []api.Event{{Type: "crashed", Attempt: n, Message: reason}}
+			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason})
+			return []api.Event{{Type: exit, Attempt: n, Message: reason}}
 		})
+		if exit == api.ExitDeferred {
+			sv.waitDeferred(j)
+		}
 		return false
 	}
 	pid := cmd.Process.Pid
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
 	sv.update(func(j *api.Job) []api.Event {
 		j.State = api.Running
-		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()})
+		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, ProcStart: procStart(pid), Resumed: resume, Start: time.Now().UTC()})
 		msg := "starting"
 		if resume {
 			msg = "resuming from " + train.LastCkpt
@@ -206,6 +226,30 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	return false
 }
 
+// transient reports a resource the system may have again soon: file
+// descriptors, processes, memory, disk space.
+func transient(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.ENOMEM, syscall.ENOSPC, syscall.EDQUOT} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitDeferred waits before a deferred start is retried: the backoff,
+// doubled per deferral in a row, up to 30 s, or until the job is stopped.
+func (sv *supervision) waitDeferred(j *api.Job) {
+	n := 0
+	for i := len(j.Attempts) - 1; i >= 0 && j.Attempts[i].Exit == api.ExitDeferred; i-- {
+		n++
+	}
+	select {
+	case <-time.After(min(sv.s.opts.Backoff<<min(n, 10), 30*time.Second)):
+	case <-sv.stopCh:
+	}
+}
+
 // judge says how an attempt ended, from the worker's exit and its lines.
 func (sv *supervision) judge(waitErr error, errMsg string, sawDone bool, stderrTail string) outcome {
 	j, err := sv.s.store.Job(sv.id)
@@ -243,9 +287,52 @@ func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
 	syscall.Kill(-pid, syscall.SIGTERM)
 	select {
 	case <-done:
-	case <-time.After(sv.s.opts.Grace):
-		sv.log().Warn("worker ignored SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.s.opts.Grace))
+	case <-time.After(sv.grace):
+		sv.log().Warn("worker still running after SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.grace))
 		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// maxWorkerLine bounds one event line of a worker; a longer one is
+// skipped (and the pipe kept drained, so the worker never blocks on it).
+const maxWorkerLine = 8 << 20
+
+// lineReader reads lines of at most max bytes, skipping longer ones.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next returns the next line that fits (without its newline) and the
+// bytes of the over-long lines it skipped on the way.
+func (lr *lineReader) next() (line []byte, skipped int, err error) {
+	var buf []byte
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		if len(buf)+len(chunk) > lr.max+1 { // over the limit: drop to the newline
+			skipped += len(buf) + len(chunk)
+			buf = buf[:0]
+			for errors.Is(err, bufio.ErrBufferFull) {
+				chunk, err = lr.r.ReadSlice('\n')
+				skipped += len(chunk)
+			}
+			if err != nil {
+				return nil, skipped, err
+			}
+			continue
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && len(buf) == 0:
+			return nil, skipped, err
+		}
+		return bytes.TrimRight(buf, "\r\n"), skipped, nil
 	}
 }
 
@@ -253,11 +340,16 @@ func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
 // them in the job's log (step events throttled), and returns the error
 // message it reported, if any, and whether it reported the end.
 func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
+	lines := newLineReader(r, maxWorkerLine)
 	var lastKept, lastStep time.Time
-	for sc.Scan() {
-		raw := bytes.Clone(sc.Bytes())
+	for {
+		raw, skipped, err := lines.next()
+		if skipped > 0 {
+			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", maxWorkerLine))
+		}
+		if err != nil {
+			break // EOF, or the pipe broke: the worker's exit says the rest
+		}
 		var l WorkerLine
 		if err := json.Unmarshal(raw, &l); err != nil {
 			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
@@ -269,6 +361,11 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 		case ErrorEvent:
 			errMsg = l.Message
 			ev.Message, ev.Data = l.Message, nil
+			if sv.stopped() {
+				// A worker told to stop reports the interruption as an
+				// error; the attempt's end (cancelled, interrupted) says it.
+				continue
+			}
 		case "done":
 			sawDone = true
 		case "step":
@@ -349,15 +446,35 @@ func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = bytes.NewReader(spec)
 	cmd.Dir = s.dataDir
+	cmd.Env = workerEnv(os.Environ())
 	cmd.SysProcAttr = workerAttr()
 	return cmd, nil
 }
 
+// workerEnv is what a worker inherits of the daemon's environment: what
+// finding programs and libraries, locale, Go's runtime, threads and GPUs
+// need. Nothing else (GRAFT_TOKEN above all) reaches it.
+func workerEnv(env []string) []string {
+	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "TMPDIR": true, "TZ": true, "LANG": true,
+		"GOMAXPROCS": true, "GOGC": true, "GOMEMLIMIT": true, "GODEBUG": true, "LD_LIBRARY_PATH": true,
+		"OMP_NUM_THREADS": true, "OPENBLAS_NUM_THREADS": true}
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if keep[k] || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "CUDA_") || strings.HasPrefix(k, "NVIDIA_") || strings.HasPrefix(k, "TF_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// openLog opens a job's log, private like the database: logs hold paths,
+// class names and errors.
 func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
 // killStray kills a worker left by a daemon that died and waits (a few

@@ -51,6 +51,7 @@ func Work(ctx context.Context, spec io.Reader, out io.Writer, o WorkerOptions) e
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
+	privateFiles() // the run directory and cache entries it writes
 	var mu sync.Mutex
 	enc := json.NewEncoder(out)
 	emit := func(l WorkerLine) {

@@ -16,6 +16,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Report is what graft knows about a SavedModel.
@@ -77,7 +78,12 @@ type OpCount struct {
 // Inspect loads the model in dir with the given tags; with tensors set it
 // lists the tappable tensors of signature (default serving_default).
 func Inspect(dir string, tags []string, tensors bool, signature string) (*Report, error) {
-	m, err := savedmodel.Load(dir, tags...)
+	return InspectIn(nil, dir, tags, tensors, signature)
+}
+
+// InspectIn is Inspect with the model's files opened inside roots.
+func InspectIn(roots *confine.Roots, dir string, tags []string, tensors bool, signature string) (*Report, error) {
+	m, err := savedmodel.LoadIn(roots, dir, tags...)
 	if err != nil {
 		return nil, err
 	}

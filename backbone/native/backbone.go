@@ -9,6 +9,7 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // ErrInput reports a model whose inputs graft cannot feed.
@@ -26,6 +27,9 @@ type Options struct {
 	Tap string
 	// Output is a signature output key; empty means the only output.
 	Output string
+	// Roots confine the model's files (graft serve's --allow-root): see
+	// internal/confine. Nil reads what the path names (regular files).
+	Roots *confine.Roots
 }
 
 // Backbone runs a SavedModel, cut at a tap or a signature output, on the
@@ -78,7 +82,7 @@ type Prepared struct {
 // Prepare loads the SavedModel in dir, resolves the tap (or output) of
 // o's signature and flattens the graph from the image input to it.
 func Prepare(dir string, o Options) (*Prepared, error) {
-	m, err := savedmodel.Load(dir, o.Tags...)
+	m, err := savedmodel.LoadIn(o.Roots, dir, o.Tags...)
 	if err != nil {
 		return nil, err
 	}

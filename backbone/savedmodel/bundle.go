@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/crc32c"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/wrap"
@@ -41,6 +42,7 @@ type BundleEntry struct {
 // Bundle is an opened TensorBundle; values are read on demand.
 type Bundle struct {
 	prefix  string
+	roots   *confine.Roots
 	shards  int
 	entries map[string]*BundleEntry
 	keys    []string
@@ -48,9 +50,12 @@ type Bundle struct {
 
 // OpenBundle reads the index of the bundle at prefix (for a SavedModel,
 // DIR/variables/variables).
-func OpenBundle(prefix string) (*Bundle, error) {
+func OpenBundle(prefix string) (*Bundle, error) { return OpenBundleIn(nil, prefix) }
+
+// OpenBundleIn is OpenBundle with the index and shards opened inside roots.
+func OpenBundleIn(roots *confine.Roots, prefix string) (*Bundle, error) {
 	idx := prefix + ".index"
-	data, err := os.ReadFile(idx)
+	data, err := roots.ReadFile(idx, maxGraphBytes)
 	if err != nil {
 		return nil, wrap.Errorf("savedmodel", err, "read checkpoint index")
 	}
@@ -61,6 +66,7 @@ func OpenBundle(prefix string) (*Bundle, error) {
 		}
 		return nil, wrap.Errorf("savedmodel", err, "checkpoint index %s", idx)
 	}
+	b.roots = roots
 	return b, nil
 }
 
@@ -144,7 +150,7 @@ func (b *Bundle) read(e *BundleEntry, path string) (*tensor.Tensor, error) {
 	if es := e.DType.Size(); es > 0 && int64(n)*int64(es) != e.Size {
 		return nil, fmt.Errorf("%w: %s%v needs %d bytes but the index says %d", ErrCorrupt, e.DType, e.Shape, n*es, e.Size)
 	}
-	f, err := os.Open(path)
+	f, err := b.roots.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: data shard missing (copy every variables.data-* file of the SavedModel)", ErrMissingVariables)

@@ -6,20 +6,23 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // Digest is the SHA-256 of every regular file of the SavedModel directory
 // (relative path, size and content, in lexical order): any change to the
 // graph, the variables or the assets changes it. Feature caches key on it.
-func (m *Model) Digest() (string, error) { return DigestDir(m.Dir) }
+func (m *Model) Digest() (string, error) { return DigestDirIn(m.roots, m.Dir) }
 
 // DigestDir is Model.Digest of the SavedModel in dir, without loading it:
 // it depends on the files only, never on the engine that runs them.
-func DigestDir(dir string) (string, error) {
+func DigestDir(dir string) (string, error) { return DigestDirIn(nil, dir) }
+
+// DigestDirIn is DigestDir with every file opened inside roots.
+func DigestDirIn(roots *confine.Roots, dir string) (string, error) {
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
@@ -29,7 +32,7 @@ func DigestDir(dir string) (string, error) {
 		if err != nil {
 			return err
 		}
-		f, err := os.Open(path)
+		f, err := roots.Open(path)
 		if err != nil {
 			return err
 		}

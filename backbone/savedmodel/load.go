@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/wrap"
 )
@@ -33,6 +34,7 @@ type Model struct {
 	// Variables of the main graph, sorted by node name.
 	Variables []*Variable
 
+	roots  *confine.Roots // where the model's files may come from
 	meta   *pb.MetaGraphDef
 	funcs  funcLib
 	ops    opRegistry
@@ -71,8 +73,17 @@ type Variable struct {
 
 // Load reads the SavedModel in dir and selects the meta graph whose tag set
 // is exactly tags (default: "serve").
-func Load(dir string, tags ...string) (*Model, error) {
-	sm, err := readSavedModel(dir)
+func Load(dir string, tags ...string) (*Model, error) { return LoadIn(nil, dir, tags...) }
+
+// maxGraphBytes caps saved_model.pb/.pbtxt and the checkpoint index:
+// protobuf's own 2 GiB limit, so a huge file fails before it is read.
+const maxGraphBytes = 2 << 30
+
+// LoadIn is Load with every file of the model (graph, checkpoint index
+// and shards) opened inside roots: regular files only, no symlink out of
+// them (nil roots: regular files only).
+func LoadIn(roots *confine.Roots, dir string, tags ...string) (*Model, error) {
+	sm, err := readSavedModel(roots, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +95,7 @@ func Load(dir string, tags ...string) (*Model, error) {
 		return nil, wrap.Errorf("savedmodel", err, "%s", dir)
 	}
 	m := &Model{
-		Dir: dir, Tags: append([]string(nil), tags...), meta: meta,
+		Dir: dir, Tags: append([]string(nil), tags...), meta: meta, roots: roots,
 		TFVersion:    meta.GetMetaInfoDef().GetTensorflowVersion(),
 		TFGitVersion: meta.GetMetaInfoDef().GetTensorflowGitVersion(),
 		Signatures:   map[string]*Signature{},
@@ -116,10 +127,10 @@ func Load(dir string, tags ...string) (*Model, error) {
 	return m, nil
 }
 
-func readSavedModel(dir string) (*pb.SavedModel, error) {
+func readSavedModel(roots *confine.Roots, dir string) (*pb.SavedModel, error) {
 	var sm pb.SavedModel
 	pbPath := filepath.Join(dir, "saved_model.pb")
-	b, err := os.ReadFile(pbPath)
+	b, err := roots.ReadFile(pbPath, maxGraphBytes)
 	switch {
 	case err == nil:
 		if err := proto.Unmarshal(b, &sm); err != nil {
@@ -127,7 +138,10 @@ func readSavedModel(dir string) (*pb.SavedModel, error) {
 		}
 	case errors.Is(err, os.ErrNotExist):
 		txtPath := filepath.Join(dir, "saved_model.pbtxt")
-		b, err2 := os.ReadFile(txtPath)
+		b, err2 := roots.ReadFile(txtPath, maxGraphBytes)
+		if err2 != nil && !errors.Is(err2, os.ErrNotExist) {
+			return nil, fmt.Errorf("savedmodel: %w", err2)
+		}
 		if err2 != nil {
 			if _, e := os.Stat(filepath.Join(dir, "saved_model.cpb")); e == nil {
 				return nil, fmt.Errorf("%w: %s is a chunked SavedModel (saved_model.cpb); re-save it without chunking", ErrUnsupported, dir)
@@ -172,7 +186,7 @@ func pickMetaGraph(sm *pb.SavedModel, tags []string) (*pb.MetaGraphDef, error) {
 
 // TagSets lists the tag sets of the SavedModel in dir.
 func TagSets(dir string) ([][]string, error) {
-	sm, err := readSavedModel(dir)
+	sm, err := readSavedModel(nil, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +290,7 @@ func (m *Model) openBundle() error {
 		}
 		return nil
 	}
-	b, err := OpenBundle(prefix)
+	b, err := OpenBundleIn(m.roots, prefix)
 	if err != nil {
 		return err
 	}

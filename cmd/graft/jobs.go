@@ -52,6 +52,9 @@ func (a *app) jobsCmd() *cobra.Command {
 					return err
 				}
 			}
+			if b, err = absPaths(b); err != nil {
+				return err
+			}
 			j, err := cf.client().SubmitRaw(cmd.Context(), b)
 			if err != nil {
 				return err

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/graft-ml/graft/daemon/api"
 )
@@ -15,6 +17,37 @@ func withModel(spec []byte, model string) ([]byte, error) {
 	}
 	b, _ := json.Marshal(model)
 	m["model"] = b
+	return json.Marshal(m)
+}
+
+// absPaths makes the paths of a raw job spec (backbone, data, val, each
+// part of a TFRecord comma list) absolute against the working directory:
+// the daemon runs elsewhere and refuses relative paths.
+func absPaths(spec []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(spec, &m); err != nil {
+		return nil, fmt.Errorf("jobs submit: the spec is not a JSON object: %w", err)
+	}
+	for _, k := range []string{"backbone", "data", "val"} {
+		var p string
+		if raw, ok := m[k]; !ok || json.Unmarshal(raw, &p) != nil || p == "" {
+			continue // absent, or not a string: the daemon says what is wrong
+		}
+		parts := strings.Split(p, ",")
+		for i, part := range parts {
+			part = strings.TrimSpace(part)
+			parts[i] = part
+			if part == "" || filepath.IsAbs(part) {
+				continue
+			}
+			abs, err := filepath.Abs(part)
+			if err != nil {
+				return nil, fmt.Errorf("jobs submit: %s %q: %w", k, part, err)
+			}
+			parts[i] = abs
+		}
+		m[k], _ = json.Marshal(strings.Join(parts, ","))
+	}
 	return json.Marshal(m)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
 )
@@ -26,6 +27,9 @@ func (a *app) serveCmd() *cobra.Command {
 			tok, err := readToken(tokenFile)
 			if err != nil {
 				return err
+			}
+			if st, err := os.Stat(tokenFile); tokenFile != "" && err == nil && st.Mode().Perm()&0o077 != 0 {
+				a.log.Warn("the token file is readable by others: chmod 600 it", zap.String("file", tokenFile), zap.String("mode", st.Mode().Perm().String()))
 			}
 			o.Token, o.Log = tok, a.log
 			if stepDelay > 0 {
@@ -52,6 +56,18 @@ func (a *app) serveCmd() *cobra.Command {
 	f.DurationVar(&o.Grace, "grace", 10*time.Second, "time a worker gets after SIGTERM (cancel, shutdown) before SIGKILL")
 	f.Int64Var(&o.GPUMemoryBudget, "gpu-memory-budget", 0, "bytes of GPU memory jobs may claim together (CPU jobs bypass it)")
 	f.StringVar(&o.CUDAWorkerPath, "cuda-worker", "", "graft-cuda binary for GPU jobs")
+	f.IntVar(&o.ModelCacheSize, "model-cache-size", 4, "trained models kept loaded for prediction")
+	f.Int64Var(&o.MaxImagePixels, "max-image-pixels", 40_000_000, "predict images with more pixels get 413 (checked before decoding)")
+	f.Int64Var(&o.PredictMemory, "predict-memory", 1<<30, "bytes the predictions in flight may take decoding images; beyond it they wait, then get 503")
+	f.IntVar(&o.MaxConcurrentPredicts, "max-concurrent-predicts", 0, "predictions in flight; beyond it they wait, then get 503 (default 4 per CPU)")
+	f.IntVar(&o.MaxConnections, "max-connections", 256, "open connections; one more is answered 503")
+	f.IntVar(&o.MaxEventStreams, "max-event-streams", 64, "open event streams; one more is answered 503")
+	f.DurationVar(&o.ReadTimeout, "read-timeout", 30*time.Second, "time to read a request, body included")
+	f.DurationVar(&o.WriteTimeout, "write-timeout", 2*time.Minute, "time to write an answer (event streams excepted)")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", 30*time.Second, "time an idle keep-alive connection stays open")
+	f.Int64Var(&o.JobMemory, "job-memory", 0, "bytes of memory one job may need, as sized at submission (default 3/4 of the host's RAM)")
+	f.StringSliceVar(&o.AllowHosts, "allow-host", nil, "host name clients may use for the daemon besides loopback addresses and localhost (Host and Origin checks); repeat for several")
+	f.Int64Var(&o.MinFreeDisk, "min-free-disk", 64<<20, "bytes free on the data directory's disk below which the daemon is not ready and refuses jobs")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API token (default: $GRAFT_TOKEN)")
 	f.DurationVar(&stepDelay, "worker-step-delay", 0, "slow every training step (tests)")
 	f.MarkHidden("worker-step-delay")

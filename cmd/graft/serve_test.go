@@ -48,7 +48,8 @@ func TestWorkerProtocol(t *testing.T) {
 // The client commands against a daemon.
 func TestJobsCommands(t *testing.T) {
 	root, _ := filepath.Abs("../../testdata")
-	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root}, WorkerPath: "/bin/false"})
+	data := testmodules.Digits(t, "train", 0, 2) // read at submission
+	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: "/bin/false"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestJobsCommands(t *testing.T) {
 	if _, code := run(t, "jobs", "show", "job-000001", server); code == 0 {
 		t.Errorf("jobs show of no job: exit 0")
 	}
-	os.WriteFile(spec, []byte(`{"backbone": "`+fashionCNN+`", "tap": "conv2d_2", "data": "`+fashionCNN+`", "epochs": 1}`), 0o644)
+	os.WriteFile(spec, []byte(`{"backbone": "`+fashionCNN+`", "tap": "conv2d_2", "data": "`+data+`", "epochs": 1}`), 0o644)
 	out, code := run(t, "jobs", "submit", spec, "--model", "m", server)
 	id := strings.TrimSpace(out)
 	if code != 0 || !strings.HasPrefix(id, "job-") {

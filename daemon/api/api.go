@@ -43,17 +43,22 @@ const (
 	ExitCrashed     = "crashed"     // the worker died (signal, no error report): retried
 	ExitCancelled   = "cancelled"   // stopped on request
 	ExitInterrupted = "interrupted" // the daemon stopped or died: resumed, not counted
+	ExitDeferred    = "deferred"    // the worker could not start for lack of a resource (file descriptors, memory, disk): retried, not counted
 )
 
 // Attempt is one run of a worker for a job.
 type Attempt struct {
-	N       int        `json:"n"`
-	PID     int        `json:"pid,omitempty"`
-	Resumed bool       `json:"resumed"` // started from a checkpoint
-	Start   time.Time  `json:"start"`
-	End     *time.Time `json:"end,omitempty"`
-	Exit    string     `json:"exit,omitempty"`   // one of the Exit constants
-	Reason  string     `json:"reason,omitempty"` // what happened, in words
+	N   int `json:"n"`
+	PID int `json:"pid,omitempty"`
+	// ProcStart is the worker's start time in clock ticks since boot
+	// (Linux): with PID, it tells the worker from a later process that
+	// reuses its PID.
+	ProcStart uint64     `json:"proc_start,omitempty"`
+	Resumed   bool       `json:"resumed"` // started from a checkpoint
+	Start     time.Time  `json:"start"`
+	End       *time.Time `json:"end,omitempty"`
+	Exit      string     `json:"exit,omitempty"`   // one of the Exit constants
+	Reason    string     `json:"reason,omitempty"` // what happened, in words
 }
 
 // Progress is the latest training progress of a job.

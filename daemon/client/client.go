@@ -63,7 +63,7 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost { // the daemon takes JSON writes only
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {

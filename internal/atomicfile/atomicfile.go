@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // Write creates or replaces path with what fill writes. If fill or any
@@ -25,7 +27,7 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if err = fill(tmp); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(perm); err != nil {
+	if err = tmp.Chmod(perm &^ umask()); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	if err = tmp.Sync(); err != nil {
@@ -38,6 +40,25 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// umask is the process's file mode creation mask, which Write honours as
+// creating the file directly would (graft serve's workers run with 077):
+// read from /proc, as setting it to read it would race other goroutines.
+// Where /proc does not say, nothing is masked.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return os.FileMode(m)
+			}
+		}
+	}
+	return 0
 }
 
 // syncDir makes the rename durable.

@@ -23,7 +23,7 @@ var (
 // name (else the first two columns). Relative paths are resolved against
 // the CSV's directory.
 func openCSV(path string, opts Options) (*Dataset, error) {
-	f, err := os.Open(path)
+	f, err := opts.confined.Open(path)
 	if err != nil {
 		return nil, openError(path, err)
 	}

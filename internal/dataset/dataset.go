@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/crc32c"
 	"github.com/graft-ml/graft/internal/tfrecord"
 )
@@ -57,6 +58,8 @@ type Options struct {
 	// following symlinks: the daemon's --allow-root. They must be absolute
 	// and already resolved.
 	Roots []string
+
+	confined *confine.Roots // Roots, resolved by Open
 }
 
 // Sample is one labelled image.
@@ -75,19 +78,23 @@ type Sample struct {
 	// cache's key, and what makes two samples the same image.
 	Digest [32]byte
 
-	offset int64 // byte offset of the record in Path (TFRecord only)
+	offset int64          // byte offset of the record in Path (TFRecord only)
+	roots  *confine.Roots // where Path may be read from
 }
+
+// maxImageBytes caps one encoded image file (the formats have no bound).
+const maxImageBytes = 256 << 20
 
 // Encoded reads the sample's encoded image (PNG or JPEG bytes).
 func (s Sample) Encoded() ([]byte, error) {
 	if s.Record < 0 {
-		b, err := os.ReadFile(s.Path)
+		b, err := s.roots.ReadFile(s.Path, maxImageBytes)
 		if err != nil {
 			return nil, pathError("read", s.Path, s.Path, err)
 		}
 		return b, nil
 	}
-	f, err := os.Open(s.Path)
+	f, err := s.roots.Open(s.Path)
 	if err != nil {
 		return nil, pathError("read", s.ID, s.Path, err)
 	}
@@ -233,9 +240,12 @@ func Open(path string, opts Options) (*Dataset, error) {
 		ds  *Dataset
 		err error
 	)
+	if opts.confined, err = confine.New(opts.Roots); err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
 	list := strings.Contains(path, ",") || hasGlobMeta(path)
 	if !list {
-		if err := confine(path, opts.Roots); err != nil {
+		if err := check(path, opts.confined); err != nil {
 			return nil, err
 		}
 	}
@@ -253,7 +263,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 		files, err = expandRecordPaths(path)
 		for _, f := range files {
 			if err == nil {
-				err = confine(f, opts.Roots)
+				err = check(f, opts.confined)
 			}
 		}
 		if err == nil {
@@ -261,7 +271,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 		}
 	case statErr != nil:
 		return nil, openError(path, statErr)
-	case looksLikeTFRecord(path):
+	case looksLikeTFRecord(path, opts.confined):
 		ds, err = openTFRecords(path, []string{path}, opts)
 	default:
 		return nil, fmt.Errorf("%w: %s: use an image folder (one sub-folder per class), a .csv manifest (path,label) or TFRecord files (.tfrecord, .tfrecords, .rec, a glob or a comma list)", ErrSource, path)
@@ -272,44 +282,32 @@ func Open(path string, opts Options) (*Dataset, error) {
 	if err := ds.validate(opts); err != nil {
 		return nil, err
 	}
-	if len(opts.Roots) > 0 {
-		checked := map[string]bool{}
-		for _, smp := range ds.Samples {
-			if !checked[smp.Path] {
-				if err := confine(smp.Path, opts.Roots); err != nil {
-					return nil, fmt.Errorf("%w (sample %s)", err, smp.ID)
-				}
-				checked[smp.Path] = true
+	checked := map[string]bool{}
+	for i, smp := range ds.Samples {
+		ds.Samples[i].roots = opts.confined
+		if opts.confined.Enabled() && !checked[smp.Path] {
+			if err := check(smp.Path, opts.confined); err != nil {
+				return nil, fmt.Errorf("%w (sample %s)", err, smp.ID)
 			}
+			checked[smp.Path] = true
 		}
 	}
 	return ds, nil
 }
 
-// confine checks that path, with every symlink followed, lies inside one
-// of roots (no roots: anything goes). A missing file passes: reading it
-// later reports it as a bad file.
-func confine(path string, roots []string) error {
-	if len(roots) == 0 {
+// check confines path to roots (see internal/confine). A missing file
+// passes: reading it later reports it as a bad file, by name. The
+// confinement that counts is the one at reading time (Sample.Encoded):
+// this one reports a stray link early, with the sample's name.
+func check(path string, roots *confine.Roots) error {
+	_, err := roots.Resolve(path)
+	switch {
+	case err == nil || errors.Is(err, os.ErrNotExist):
 		return nil
+	case errors.Is(err, confine.ErrOutside):
+		return fmt.Errorf("%w: %v", ErrOutsideRoots, err)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrOutsideRoots, path, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrOutsideRoots, path, err)
-	}
-	for _, r := range roots {
-		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s resolves to %s, outside %v", ErrOutsideRoots, path, real, roots)
+	return fmt.Errorf("dataset: %w", err)
 }
 
 // validate applies the checks every source shares.
@@ -407,8 +405,8 @@ func isRecordExt(ext string) bool {
 
 // looksLikeTFRecord sniffs a file without a known extension (shards such
 // as train-00000-of-00008): its first record header has a valid checksum.
-func looksLikeTFRecord(path string) bool {
-	f, err := os.Open(path)
+func looksLikeTFRecord(path string, roots *confine.Roots) bool {
+	f, err := roots.Open(path)
 	if err != nil {
 		return false
 	}

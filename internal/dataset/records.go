@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/tfrecord"
 )
 
@@ -26,7 +27,7 @@ func openTFRecords(source string, files []string, opts Options) (*Dataset, error
 	labels := map[int64]*labelInfo{}
 	var raw []int64 // per sample, its int64 label
 	for _, file := range files {
-		if err := scanRecords(file, func(rec int, off int64, data []byte) error {
+		if err := scanRecords(file, opts.confined, func(rec int, off int64, data []byte) error {
 			id := file + "#" + strconv.Itoa(rec)
 			ex, err := DecodeExample(data)
 			if err != nil {
@@ -93,8 +94,11 @@ func openTFRecords(source string, files []string, opts Options) (*Dataset, error
 
 // scanRecords calls fn for each record of file with its number and byte
 // offset.
-func scanRecords(file string, fn func(rec int, off int64, data []byte) error) error {
-	f, err := os.Open(file)
+func scanRecords(file string, roots *confine.Roots, fn func(rec int, off int64, data []byte) error) error {
+	if st, err := os.Stat(file); err == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory, not a TFRecord file", ErrSource, file)
+	}
+	f, err := roots.Open(file)
 	if err != nil {
 		return openError(file, err)
 	}

@@ -127,6 +127,19 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		return nil, nil, err
 	}
 
+	// The cache is an optimisation while the features fit in memory: a
+	// cache that cannot be read or written (a full disk) is then warned
+	// about and left alone. Streamed features need it: its errors stop.
+	cache := o.Cache
+	cacheFailed := func(err error) error {
+		if !resident {
+			return err
+		}
+		o.Log.Warn("feature cache unusable; going on without it", zap.Error(err))
+		cache = nil
+		return nil
+	}
+
 	// Each usable sample gets a slot; hits fill theirs from the cache.
 	feats := make([][]float32, ds.Len())
 	var misses []int
@@ -140,10 +153,12 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 			continue
 		}
 		hit := false
-		if o.Cache != nil {
+		if cache != nil {
 			var err error
-			if hit, err = o.Cache.Get(digests[i], buf); err != nil {
-				return nil, nil, err
+			if hit, err = cache.Get(digests[i], buf); err != nil {
+				if err = cacheFailed(err); err != nil {
+					return nil, nil, err
+				}
 			}
 		}
 		if !hit {
@@ -197,9 +212,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 			for j := b; j < e; j++ {
 				f := out.F32[(j-b)*set.Size : (j-b+1)*set.Size]
 				i := part[dec.Index[j]]
-				if o.Cache != nil {
-					if err := o.Cache.Put(digests[i], f); err != nil {
-						return nil, nil, err
+				if cache != nil {
+					if err := cache.Put(digests[i], f); err != nil {
+						if err = cacheFailed(err); err != nil {
+							return nil, nil, err
+						}
 					}
 				}
 				if resident {
@@ -231,5 +248,6 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	if resident && set.Features == nil {
 		set.Features = []float32{}
 	}
+	set.Cache = cache // nil when it failed: the features are resident
 	return set, rep, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
@@ -308,8 +309,12 @@ func (c *Config) resolvePreprocess(log *zap.Logger) {
 
 // backbone opens the job's backbone on its engine, placed on its device.
 func (c *Config) backbone() (backbone.Backbone, error) {
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil, err
+	}
 	return engine.Open(c.Engine, c.Backbone, engine.Options{
-		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap},
+		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
 		Device:  c.Device, GPUMemoryFraction: c.TFMemoryFraction,
 	})
 }

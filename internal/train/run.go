@@ -16,6 +16,7 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
@@ -345,7 +346,11 @@ func (c Config) featureCache(bb backbone.Backbone) (*featcache.Namespace, error)
 			return nil, err
 		}
 	}
-	digest, err := savedmodel.DigestDir(c.Backbone)
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := savedmodel.DigestDirIn(roots, c.Backbone)
 	if err != nil {
 		return nil, err
 	}

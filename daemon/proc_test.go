@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"errors"
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Issue 11, defect 17: a worker outlives the thread that asked for it
+// (the parent-death signal follows the forking thread, and Go retires a
+// thread whose locked goroutine ends).
+func TestWorkerOutlivesItsStartingThread(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = workerAttr()
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread() // ends locked: Go retires this thread
+		started <- startWorker(cmd)
+	}()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("the worker died with the thread that started it: %v", err)
+	case <-time.After(time.Second):
+	}
+}
+
+// Issue 11, defect 17: over-long worker lines are skipped and the pipe
+// read on, so the lines after them arrive and the worker never blocks.
+func TestLineReaderSkipsLongLines(t *testing.T) {
+	// Lines longer than the reader's 64 KiB buffer, and one just over.
+	long := strings.Repeat("x", 300_000)
+	in := "a\n" + long + "\nb\r\n" + strings.Repeat("y", 100_001) + "\n" + strings.Repeat("z", 100_000) + "\ntail"
+	lr := newLineReader(strings.NewReader(in), 100_000)
+	var got []string
+	skipped := 0
+	for {
+		l, s, err := lr.next()
+		skipped += s
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(l[:min(len(l), 3)]))
+	}
+	if strings.Join(got, "|") != "a|b|zzz|tai" || skipped != 300_001+100_002 {
+		t.Errorf("lines %q, skipped %d; want a|b|zzz|tai, %d", got, skipped, 300_001+100_002)
+	}
+}
+
+// Issue 11, defect 17: a leftover worker is recognised by its start time
+// as well as its command line, so a later process that reuses the PID
+// with a look-alike command line is left alone.
+func TestStrayWorkerIdentifiedByStartTime(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30", "worker", "job-000042")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	start := procStart(pid)
+	if start == 0 {
+		t.Fatal("no start time in /proc")
+	}
+	if !isWorker(pid, "job-000042", start) {
+		t.Error("the worker itself was not recognised")
+	}
+	if isWorker(pid, "job-000042", start-1) {
+		t.Error("a process with the PID but another start time was taken for the worker")
+	}
+	if isWorker(pid, "job-000043", start) {
+		t.Error("another job's worker was taken for this one")
+	}
+}

@@ -1,0 +1,199 @@
+package confine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Errors; every error of the package wraps one of these or fs.ErrNotExist.
+var (
+	// ErrOutside: the path, symlinks followed, is outside every root.
+	ErrOutside = errors.New("outside the allowed roots")
+	// ErrPath: not a usable path (NUL byte, relative where roots apply).
+	ErrPath = errors.New("invalid path")
+	// ErrNotRegular: a FIFO, device, socket or directory where a file is read.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge: a file over the size cap of its format.
+	ErrTooLarge = errors.New("file too large")
+)
+
+// Roots are the directories files may come from, absolute with symlinks
+// resolved. The zero value and nil confine nothing.
+type Roots struct {
+	dirs []string
+}
+
+// New resolves dirs (absolute, symlinks followed); each must be an
+// existing directory. No dirs gives a Roots that confines nothing.
+func New(dirs []string) (*Roots, error) {
+	r := &Roots{}
+	for _, d := range dirs {
+		if strings.ContainsRune(d, 0) {
+			return nil, fmt.Errorf("confine: root %q: %w: contains a NUL byte", d, ErrPath)
+		}
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("confine: root %s: %w", d, err)
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return nil, fmt.Errorf("confine: root %s: %w", d, err)
+		}
+		st, err := os.Stat(real)
+		if err != nil {
+			return nil, fmt.Errorf("confine: root %s: %w", d, err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("confine: root %s: %w: not a directory", d, ErrPath)
+		}
+		r.dirs = append(r.dirs, real)
+	}
+	return r, nil
+}
+
+// Enabled reports whether r confines anything.
+func (r *Roots) Enabled() bool { return r != nil && len(r.dirs) > 0 }
+
+// Dirs are the resolved roots.
+func (r *Roots) Dirs() []string {
+	if r == nil {
+		return nil
+	}
+	return append([]string(nil), r.dirs...)
+}
+
+// Within reports whether path is root or below it (both clean and absolute).
+func Within(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+func (r *Roots) rootOf(real string) string {
+	for _, d := range r.dirs {
+		if Within(d, real) {
+			return d
+		}
+	}
+	return ""
+}
+
+// Resolve returns p with every symlink followed when it lies inside a
+// root. With roots, p must be absolute (a relative path would depend on
+// the daemon's working directory). A missing file wraps fs.ErrNotExist.
+// Without roots p is returned as given (NUL bytes are still refused).
+func (r *Roots) Resolve(p string) (string, error) {
+	if strings.ContainsRune(p, 0) {
+		return "", fmt.Errorf("%w: %q contains a NUL byte", ErrPath, p)
+	}
+	if !r.Enabled() {
+		return p, nil
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%w: %q is relative: give an absolute path (it must lie inside %s)", ErrPath, p, r.list())
+	}
+	real, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s does not exist: %w", p, fs.ErrNotExist)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrPath, p, err)
+	}
+	if r.rootOf(real) == "" {
+		if real != p {
+			return "", fmt.Errorf("%w: %s resolves to %s, outside %s", ErrOutside, p, real, r.list())
+		}
+		return "", fmt.Errorf("%w: %s is outside %s", ErrOutside, p, r.list())
+	}
+	return real, nil
+}
+
+func (r *Roots) list() string {
+	if len(r.dirs) == 1 {
+		return "the allowed root " + r.dirs[0]
+	}
+	return "the allowed roots " + strings.Join(r.dirs, ", ")
+}
+
+// Open opens the regular file p for reading: inside the roots (through an
+// os.Root, so no symlink swapped in after Resolve leads out), never
+// blocking on a FIFO and never reading a device.
+func (r *Roots) Open(p string) (*os.File, error) {
+	real, err := r.Resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	var f *os.File
+	if !r.Enabled() {
+		f, err = os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	} else {
+		root := r.rootOf(real)
+		var rt *os.Root
+		if rt, err = os.OpenRoot(root); err == nil {
+			rel, _ := filepath.Rel(root, real)
+			f, err = rt.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			rt.Close()
+			if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+				// os.Root refuses a path that leaves it: the file changed
+				// since it was resolved.
+				err = fmt.Errorf("%w: %s: %v", ErrOutside, p, err)
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is a %s; graft reads regular files only", ErrNotRegular, p, kind(st.Mode()))
+	}
+	return f, nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// ReadFile reads the regular file p (see Open), refusing one over max bytes.
+func (r *Roots) ReadFile(p string, max int64) ([]byte, error) {
+	f, err := r.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d this format allows", ErrTooLarge, p, st.Size(), max)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: %s grew past %d bytes while read", ErrTooLarge, p, max)
+	}
+	return b, nil
+}

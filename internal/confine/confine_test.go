@@ -1,0 +1,105 @@
+package confine_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/graft-ml/graft/internal/confine"
+)
+
+// Every way a path can lead out of the roots or into something that is not
+// a file is refused with the right error, without blocking.
+func TestOpen(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	write := func(p, s string) string {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	link := func(target, p string) string {
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := write(filepath.Join(root, "ok"), "fine")
+	secret := write(filepath.Join(outside, "secret"), "secret")
+	fifo := filepath.Join(root, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(root, "sub"), 0o700)
+	r, err := confine.New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		roots *confine.Roots
+		path  string
+		want  error // nil: readable, content "fine"
+	}{
+		{"inside", r, ok, nil},
+		{"link inside", r, link(ok, filepath.Join(root, "l1")), nil},
+		{"outside", r, secret, confine.ErrOutside},
+		{"link out", r, link(secret, filepath.Join(root, "l2")), confine.ErrOutside},
+		{"dir link out", r, filepath.Join(link(outside, filepath.Join(root, "d")), "secret"), confine.ErrOutside},
+		{"dotdot", r, filepath.Join(root, "..", filepath.Base(outside), "secret"), confine.ErrOutside},
+		{"etc passwd", r, link("/etc/passwd", filepath.Join(root, "pw")), confine.ErrOutside},
+		{"relative", r, "ok", confine.ErrPath},
+		{"nul", r, ok + "\x00x", confine.ErrPath},
+		{"missing", r, filepath.Join(root, "nope"), fs.ErrNotExist},
+		{"fifo", r, fifo, confine.ErrNotRegular},
+		{"directory", r, filepath.Join(root, "sub"), confine.ErrNotRegular},
+		{"no roots: file", nil, ok, nil},
+		{"no roots: fifo", nil, fifo, confine.ErrNotRegular},
+		{"no roots: device", nil, link("/dev/zero", filepath.Join(root, "zero")), confine.ErrNotRegular},
+		{"no roots: nul", nil, "a\x00b", confine.ErrPath},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := c.roots.ReadFile(c.path, 100)
+			switch {
+			case c.want == nil && (err != nil || string(b) != "fine"):
+				t.Errorf("got %q, %v; want the file", b, err)
+			case c.want != nil && !errors.Is(err, c.want):
+				t.Errorf("got %q, %v; want %v", b, err, c.want)
+			case c.want != nil && strings.Contains(string(b)+errString(err), "secret\n"):
+				t.Errorf("leaked the outside file: %v", err)
+			}
+		})
+	}
+	if _, err := r.ReadFile(ok, 3); !errors.Is(err, confine.ErrTooLarge) {
+		t.Errorf("4 bytes with a cap of 3: %v", err)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestResolve(t *testing.T) {
+	root := t.TempDir()
+	real, _ := filepath.EvalSymlinks(root)
+	r, err := confine.New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Resolve(root); err != nil || got != real {
+		t.Errorf("the root itself: %q, %v", got, err)
+	}
+	if _, err := confine.New([]string{filepath.Join(root, "nope")}); err == nil {
+		t.Error("a missing root was accepted")
+	}
+	if got, err := (*confine.Roots)(nil).Resolve("rel/x"); err != nil || got != "rel/x" {
+		t.Errorf("no roots: %q, %v", got, err)
+	}
+}
