@@ -62,12 +62,13 @@ func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 	if strings.HasPrefix(c.Device, "cuda") && s.opts.CUDAWorkerPath == "" {
 		add("device", "%q: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", c.Device)
 	}
-	// Workers are this binary: a TensorFlow job needs one built with it.
-	if c.Engine == engine.TensorFlow && !tf.Available {
-		add("engine", "%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)
-	}
 	if len(bad) > 0 {
 		return bad, http.StatusBadRequest
+	}
+	// Workers are this binary: a TensorFlow job needs one built with it. A
+	// well-formed spec this daemon cannot run is unprocessable, not bad.
+	if c.Engine == engine.TensorFlow && !tf.Available {
+		return train.FieldErrors{{Field: "engine", Message: fmt.Sprintf("%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)}}, http.StatusUnprocessableEntity
 	}
 	c.Out = s.runDir("pending") // replaced by the job's own
 	c.CacheDir = s.cacheDir()

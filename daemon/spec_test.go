@@ -37,7 +37,7 @@ func TestSpecBoundsAndEarlyValidation(t *testing.T) {
 		{"huge batch", `{` + good + `,"tap":"conv2d_2","batch_size":100000000}`, 400, "batch_size", "limit"},
 		{"huge workers", `{` + good + `,"tap":"conv2d_2","workers":100000}`, 400, "workers", "limit"},
 		{"huge memory budget", `{` + good + `,"tap":"conv2d_2","memory_budget":9223372036854775807}`, 400, "memory_budget", "--job-memory"},
-		{"over the job memory", `{` + good + `,"tap":"conv2d_2","head":"conv:4096","batch_size":20000}`, 422, "memory", "--job-memory"},
+		{"over the job memory", `{` + good + `,"tap":"conv2d_2","head":"conv:16384:7"}`, 422, "memory", "--job-memory"},
 		{"unknown tap", `{` + good + `,"tap":"conv2d_22"}`, 422, "tap", "conv2d_2"},
 		{"not a model", `{"backbone":"` + f.data + `","data":"` + f.data + `","tap":"x"}`, 422, "backbone", "saved_model"},
 		{"tensorflow engine in a plain build", `{` + good + `,"tap":"conv2d_2","engine":"tensorflow"}`, 422, "engine", "tensorflow"},
