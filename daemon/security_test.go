@@ -51,7 +51,7 @@ func TestBadRequestsCreateNothing(t *testing.T) {
 		{"too large", `{` + good + `,"data":"` + f.data + `","tap":"` + strings.Repeat("x", 5000) + `"}`, 413, "over 4096 bytes"},
 	}
 	if !tf.Available {
-		cases = append(cases, badRequest{"tensorflow without it", `{` + good + `,"data":"` + f.data + `","engine":"tensorflow"}`, 400, "engine:"})
+		cases = append(cases, badRequest{"tensorflow without it", `{` + good + `,"data":"` + f.data + `","engine":"tensorflow"}`, 422, "engine:"})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
