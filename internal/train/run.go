@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -420,8 +421,16 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
-	return err
+	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir)); err != nil {
+		return err
+	}
+	// The run's settings beside its curves, as TensorBoard users keep
+	// them (the text plugin): config.json verbatim, at step 0.
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	if err != nil {
+		return err
+	}
+	return r.events.Text("config", 0, "```json\n"+strings.TrimSpace(string(conf))+"\n```", time.Now())
 }
 
 // scratchReserver is a device whose steps need scratch memory that can
@@ -621,7 +630,7 @@ func (r *runner) checkpoint(met Metrics) error {
 		return err
 	}
 	wall := time.Now()
-	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR} {
+	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR, "seconds": met.Seconds} {
 		if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
 			return err
 		}
