@@ -168,3 +168,12 @@ def test_auth_and_429(work: Path, digits: Path) -> None:
         assert limited.value.status == 429
     finally:
         d.stop()
+
+
+def test_engine_fields_reach_the_daemon(client: Client, digits: Path) -> None:
+    # engine and tf_memory_fraction are in the spec's JobRequest: the daemon
+    # takes them (a native job with a tensorflow-only setting is refused by
+    # field, not as an unknown field).
+    with pytest.raises(BadRequest) as e:
+        client.submit(JobRequest(**spec(digits), engine="native", tf_memory_fraction=0.5))
+    assert [f.field for f in e.value.fields] == ["tf_memory_fraction"], e.value

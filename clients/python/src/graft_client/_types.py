@@ -60,6 +60,8 @@ class JobRequest:
     device: Optional[str] = None
     memory_budget: Optional[int] = None
     workers: Optional[int] = None
+    engine: Optional[str] = None
+    tf_memory_fraction: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON body: unset fields are left out (the daemon rejects
