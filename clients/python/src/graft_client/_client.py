@@ -240,7 +240,7 @@ class Client:
         of the call is used (pinned, so classes and scores agree)."""
         if isinstance(images, (str, bytes, os.PathLike)) or _is_single_image(images):
             images = [images]
-        instances = [{"b64": base64.b64encode(_encode(im)).decode("ascii")} for im in images]  # type: ignore[union-attr]
+        instances = [{"b64": base64.b64encode(_encode(im)).decode("ascii")} for im in images]
         m = self.model(name) if version is None else None
         v = version if version is not None else m.version  # type: ignore[union-attr]
         classes = m.classes if m is not None else self._classes(name, v)
