@@ -103,6 +103,9 @@ def test_predict_takes_bytes_pil_and_numpy(client: Client, trained, test_images:
         assert client.predict("digits", im)[0].scores == by_path
     for batch in (np.stack([arr, arr]), np.stack([arr, arr])[..., None], [raw, pil]):
         assert [b.scores for b in client.predict("digits", batch)] == [by_path, by_path]
+    assert client.predict("digits", raw, version=trained.version)[0].scores == by_path
+    with pytest.raises(NotFound):
+        client.predict("digits", raw, version=99)
     with pytest.raises(TypeError, match="uint8"):
         client.predict("digits", arr.astype(np.float32))
 

@@ -7,12 +7,12 @@ import io
 import json
 import os
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
 import requests
 
-from ._errors import Busy, GraftError, error_for
+from ._errors import Busy, GraftError, NotFound, error_for
 from ._types import FINAL_STATES, Event, Job, JobRequest, Model, Prediction
 
 # Every operation of daemon/openapi.yaml and the method that calls it.
@@ -61,6 +61,8 @@ class Client:
         # Like the daemon and graft's CLI, GRAFT_TOKEN is the default token.
         token = token if token is not None else os.environ.get("GRAFT_TOKEN") or None
         self._headers: Dict[str, str] = {"Accept": "application/json"}
+        # A model version's classes never change: kept once seen.
+        self._class_names: Dict[Tuple[str, int], List[str]] = {}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
@@ -237,13 +239,18 @@ class Client:
     ) -> List[Prediction]:
         """Classify images with a model: one Prediction per image, with the
         model's class names. Without version, the latest version at the time
-        of the call is used (pinned, so classes and scores agree)."""
+        of the call is used (pinned, so classes and scores agree: one GET
+        more); with version, the classes are fetched once per version."""
         if isinstance(images, (str, bytes, os.PathLike)) or _is_single_image(images):
             images = [images]
         instances = [{"b64": base64.b64encode(_encode(im)).decode("ascii")} for im in images]
-        m = self.model(name) if version is None else None
-        v = version if version is not None else m.version  # type: ignore[union-attr]
-        classes = m.classes if m is not None else self._classes(name, v)
+        if version is None:
+            m = self.model(name)
+            v, classes = m.version, m.classes
+            self._class_names[(name, v)] = classes
+        else:
+            v = version
+            classes = self._class_names.get((name, v)) or self._classes(name, v)
         d = self._json(
             "POST",
             f"/v1/models/{quote(name, safe='')}/versions/{int(v)}:predict",
@@ -254,8 +261,9 @@ class Client:
     def _classes(self, name: str, version: int) -> List[str]:
         for m in self.models():
             if m.name == name and m.version == version:
+                self._class_names[(name, version)] = m.classes
                 return m.classes
-        raise GraftError(404, f"model {name} has no version {version}")
+        raise NotFound(404, f"model {name} has no version {version}")
 
     # -- operations ------------------------------------------------------------
 
