@@ -247,8 +247,8 @@ func TestRunDirectoryContents(t *testing.T) {
 	if len(ev) != 1 {
 		t.Fatalf("event files %v", ev)
 	}
-	// The event file holds config.json as a text summary and a seconds
-	// scalar per epoch (TensorBoard's own reader checks them field by
+	// The event file holds config.json as a text summary, a seconds
+	// scalar and per-class validation scores per epoch (TensorBoard's own reader checks them field by
 	// field in clients/python/tests/test_tensorboard.py).
 	evb, err := os.ReadFile(ev[0])
 	if err != nil {
@@ -258,7 +258,7 @@ func TestRunDirectoryContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range [][]byte{bytes.TrimSpace(conf), []byte("\n\x04text"), []byte("\n\x07seconds")} {
+	for _, want := range [][]byte{bytes.TrimSpace(conf), []byte("\n\x04text"), []byte("\n\x07seconds"), []byte("\n\x0fval_precision/0")} {
 		if !bytes.Contains(evb, want) {
 			t.Errorf("event file lacks %q", want)
 		}
