@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import BACKBONE, Daemon, graft_bin, spec
-from graft_client import BadRequest, Client, Conflict, JobRequest, NotFound, RateLimited, Unauthorized
+from graft_client import BadRequest, Busy, Client, Conflict, JobRequest, NotFound, RateLimited, Unauthorized
 
 
 def test_submit_to_succeeded_with_events_followed(client: Client, digits: Path) -> None:
@@ -180,3 +180,20 @@ def test_engine_fields_reach_the_daemon(client: Client, digits: Path) -> None:
     with pytest.raises(BadRequest) as e:
         client.submit(JobRequest(**spec(digits), engine="native", tf_memory_fraction=0.5))
     assert [f.field for f in e.value.fields] == ["tf_memory_fraction"], e.value
+
+
+def test_busy_event_streams_raise_busy_with_retry_after(work: Path, digits: Path) -> None:
+    d = Daemon(work / "busy-data", [BACKBONE.parent, digits], ["--max-event-streams", "1"]).start()
+    try:
+        c = Client(d.url)
+        job = c.submit(spec(digits, epochs=200))
+        first = c.events(job.id)
+        assert next(first).seq == 1  # holds the daemon's one stream
+        with pytest.raises(Busy) as e:
+            list(c.events(job.id, follow=False))
+        assert e.value.status == 503 and e.value.retry_after == 5
+        first.close()
+        c.cancel(job.id)
+        assert c.wait(job.id, poll=0.1, timeout=60).state == "cancelled"
+    finally:
+        d.stop()

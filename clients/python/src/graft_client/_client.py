@@ -76,7 +76,7 @@ class Client:
         params: Optional[Mapping[str, Any]] = None,
         headers: Optional[Mapping[str, str]] = None,
         stream: bool = False,
-        timeout: Optional[float] = None,
+        timeout: Union[None, float, Tuple[float, float]] = None,
     ) -> requests.Response:
         h = dict(self._headers)
         data = None
@@ -161,10 +161,12 @@ class Client:
                     params=None if follow else {"follow": "false"},
                     headers={"Accept": "text/event-stream", "Last-Event-ID": str(last)},
                     stream=True,
-                    # Connect timeout only: a stream waits as long as the job.
-                    timeout=None,
+                    # A stream lasts as long as its job; the daemon sends a
+                    # heartbeat every 15 s, so a minute of silence is a dead
+                    # connection, and the generator reconnects.
+                    timeout=(self.timeout, 60.0),
                 )
-            except (requests.ConnectionError, Busy) as e:
+            except (requests.RequestException, Busy) as e:
                 failures += 1
                 if not follow or failures > max_retries:
                     raise
@@ -178,8 +180,8 @@ class Client:
                     last = ev.seq
                     final = ev.type in FINAL_STATES
                     yield ev
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                pass
+            except requests.RequestException:
+                pass  # a broken or silent connection: reconnect below
             finally:
                 r.close()
             if not follow or final:
