@@ -41,6 +41,8 @@ def test_events_resume_after_a_seq(client: Client, trained) -> None:
     tail = list(client.events(trained.id, after=3, follow=False))
     assert [e.seq for e in tail] == [e.seq for e in every[3:]]
     assert tail == every[3:]
+    # Following an ended job from its last event ends at once.
+    assert list(client.events(trained.id, after=every[-1].seq, max_retries=0)) == []
 
 
 def test_events_reconnect_across_a_daemon_restart(work: Path, digits: Path) -> None:

@@ -186,8 +186,14 @@ class Client:
                 r.close()
             if not follow or final:
                 return
-            # The stream ended without a final event: the daemon went away
-            # or closed it. Reconnect from the last event seen.
+            # The stream ended without a final event: the job had ended
+            # before `after` (nothing more to come), or the daemon went
+            # away or closed it: then reconnect from the last event seen.
+            try:
+                if self.job(id).final:
+                    return
+            except (requests.RequestException, Busy):
+                pass
             failures += 1
             if failures > max_retries:
                 raise GraftError(0, f"event stream of {id} ended {failures} times in a row before the job did")
