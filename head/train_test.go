@@ -67,6 +67,17 @@ func accuracy(t *testing.T, m *Model, feats Buffer, labels []int32) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The predicted classes agree with the loss's own count of correct
+	// samples.
+	right := 0
+	for i, y := range labels {
+		if st.Predicted[i] == int(y) {
+			right++
+		}
+	}
+	if len(st.Predicted) != len(labels) || right != st.Correct {
+		t.Errorf("Predicted: %d of %d right, the loss counts %d of %d", right, len(st.Predicted), st.Correct, len(labels))
+	}
 	return float64(st.Correct) / float64(st.Count)
 }
 

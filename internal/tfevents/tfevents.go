@@ -38,6 +38,14 @@ const (
 	summaryValue     = 1 // repeated Summary.Value
 	valueTag         = 1 // string
 	valueSimple      = 2 // float (oneof value)
+	valueTensor      = 8 // TensorProto (oneof value)
+	valueMetadata    = 9 // SummaryMetadata
+	metaPluginData   = 1 // SummaryMetadata.PluginData
+	pluginName       = 1 // string
+	tensorDtype      = 1 // DataType enum
+	tensorShape      = 2 // TensorShapeProto (empty: a scalar)
+	tensorStringVal  = 8 // repeated bytes
+	dtString         = 7 // DT_STRING
 )
 
 // Writer appends events to one event file. Its methods are safe for
@@ -123,6 +131,41 @@ func (w *Writer) Scalar(tag string, step int64, value float64, wall time.Time) e
 	val = protowire.AppendString(val, tag)
 	val = protowire.AppendTag(val, valueSimple, protowire.Fixed32Type)
 	val = protowire.AppendFixed32(val, math.Float32bits(float32(value)))
+	return w.write(step, wall, val)
+}
+
+// Text records text (markdown, as TensorBoard's text plugin renders it)
+// under tag at step: a scalar DT_STRING tensor whose metadata names the
+// "text" plugin, as tf.summary.text writes it.
+func (w *Writer) Text(tag string, step int64, text string, wall time.Time) error {
+	if tag == "" {
+		return fmt.Errorf("%w: empty tag (use names such as config)", ErrTag)
+	}
+	var plugin []byte
+	plugin = protowire.AppendTag(plugin, pluginName, protowire.BytesType)
+	plugin = protowire.AppendString(plugin, "text")
+	var meta []byte
+	meta = protowire.AppendTag(meta, metaPluginData, protowire.BytesType)
+	meta = protowire.AppendBytes(meta, plugin)
+	var tensor []byte
+	tensor = protowire.AppendTag(tensor, tensorDtype, protowire.VarintType)
+	tensor = protowire.AppendVarint(tensor, dtString)
+	tensor = protowire.AppendTag(tensor, tensorShape, protowire.BytesType)
+	tensor = protowire.AppendBytes(tensor, nil)
+	tensor = protowire.AppendTag(tensor, tensorStringVal, protowire.BytesType)
+	tensor = protowire.AppendString(tensor, text)
+	var val []byte
+	val = protowire.AppendTag(val, valueTag, protowire.BytesType)
+	val = protowire.AppendString(val, tag)
+	val = protowire.AppendTag(val, valueMetadata, protowire.BytesType)
+	val = protowire.AppendBytes(val, meta)
+	val = protowire.AppendTag(val, valueTensor, protowire.BytesType)
+	val = protowire.AppendBytes(val, tensor)
+	return w.write(step, wall, val)
+}
+
+// write appends an event holding one Summary.Value.
+func (w *Writer) write(step int64, wall time.Time, val []byte) error {
 	var sum []byte
 	sum = protowire.AppendTag(sum, summaryValue, protowire.BytesType)
 	sum = protowire.AppendBytes(sum, val)

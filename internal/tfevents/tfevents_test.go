@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/galeone/tensorflow/tensorflow/go/core/framework/summary_go_proto"
+	"github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -138,6 +139,44 @@ func TestScalars(t *testing.T) {
 	}
 	if err := w.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestText decodes a text summary with TensorFlow's generated protos: a
+// scalar DT_STRING tensor tagged for TensorBoard's text plugin.
+func TestText(t *testing.T) {
+	w, err := NewWriter(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	const md = "## config\n\n```json\n{\"tap\": \"conv2d_2\", \"note\": \"é\"}\n```"
+	if err := w.Text("config", 0, md, wall); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Text("", 0, "x", wall); !errors.Is(err, ErrTag) {
+		t.Errorf("empty tag: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs := readEvents(t, w.Path())
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want the file version and one text", len(evs))
+	}
+	vals := evs[1].summary.GetValue()
+	if len(vals) != 1 || vals[0].GetTag() != "config" || evs[1].step != 0 || evs[1].wallTime != 1740830400 {
+		t.Fatalf("event %+v", evs[1])
+	}
+	if p := vals[0].GetMetadata().GetPluginData().GetPluginName(); p != "text" {
+		t.Errorf("plugin %q, want text", p)
+	}
+	tp := vals[0].GetTensor()
+	if tp.GetDtype() != types_go_proto.DataType_DT_STRING || len(tp.GetTensorShape().GetDim()) != 0 {
+		t.Errorf("tensor dtype %v shape %v, want a DT_STRING scalar", tp.GetDtype(), tp.GetTensorShape())
+	}
+	if sv := tp.GetStringVal(); len(sv) != 1 || string(sv[0]) != md {
+		t.Errorf("string_val %q", sv)
 	}
 }
 

@@ -10,6 +10,8 @@
 // their content digests), checkpoints/last.safetensors (resume point,
 // every epoch) and checkpoints/best.safetensors, head.safetensors (the
 // head to use: the best epoch's, without optimizer state), metrics.jsonl
-// (one line per epoch), TensorBoard event files under events/, and
+// (one line per epoch), TensorBoard event files under events/ (the same
+// scalars, validation precision and recall per class, and config.json as
+// a text summary), and
 // summary.json. Every file is written atomically.
 package train

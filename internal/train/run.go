@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/gemm"
@@ -420,8 +422,16 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir))
-	return err
+	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir)); err != nil {
+		return err
+	}
+	// The run's settings beside its curves, as TensorBoard users keep
+	// them (the text plugin): config.json verbatim, at step 0.
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	if err != nil {
+		return err
+	}
+	return r.events.Text("config", 0, "```json\n"+strings.TrimSpace(string(conf))+"\n```", time.Now())
 }
 
 // scratchReserver is a device whose steps need scratch memory that can
@@ -562,7 +572,11 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			ValLoss: ev.Loss / float64(ev.Count), ValAccuracy: float64(ev.Correct) / float64(ev.Count), ValTop5: float64(ev.Top5) / float64(ev.Count),
 			LR: lr, Seconds: time.Since(start).Seconds()}
 		stop := r.advance(met)
-		if err := r.checkpoint(met); err != nil {
+		truth := make([]int, len(r.valSet.Labels))
+		for i, y := range r.valSet.Labels {
+			truth[i] = int(y)
+		}
+		if err := r.checkpoint(met, evaluate.Score(r.classes, truth, ev.Predicted)); err != nil {
 			return nil, err
 		}
 		r.opts.Progress(Event{Event: "epoch", Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
@@ -601,8 +615,9 @@ func (r *runner) advance(met Metrics) bool {
 }
 
 // checkpoint writes the epoch's checkpoints, then its metrics line and
-// TensorBoard scalars. A failed write leaves every earlier file intact.
-func (r *runner) checkpoint(met Metrics) error {
+// TensorBoard scalars (with val, the validation scores per class). A
+// failed write leaves every earlier file intact.
+func (r *runner) checkpoint(met Metrics, val evaluate.Report) error {
 	cfg := r.cfg
 	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
@@ -621,9 +636,17 @@ func (r *runner) checkpoint(met Metrics) error {
 		return err
 	}
 	wall := time.Now()
-	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR} {
+	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR, "seconds": met.Seconds} {
 		if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
 			return err
+		}
+	}
+	// Per class, as TensorBoard groups tags by their prefix.
+	for _, c := range val.Classes {
+		for tag, v := range map[string]float64{"val_precision/" + c.Name: c.Precision, "val_recall/" + c.Name: c.Recall} {
+			if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
+				return err
+			}
 		}
 	}
 	return r.events.Flush()

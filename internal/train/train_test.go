@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -244,7 +245,23 @@ func TestRunDirectoryContents(t *testing.T) {
 	}
 	ev, _ := filepath.Glob(filepath.Join(cfg.Out, EventsDir, "events.out.tfevents.*"))
 	if len(ev) != 1 {
-		t.Errorf("event files %v", ev)
+		t.Fatalf("event files %v", ev)
+	}
+	// The event file holds config.json as a text summary, a seconds
+	// scalar and per-class validation scores per epoch (TensorBoard's own reader checks them field by
+	// field in clients/python/tests/test_tensorboard.py).
+	evb, err := os.ReadFile(ev[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][]byte{bytes.TrimSpace(conf), []byte("\n\x04text"), []byte("\n\x07seconds"), []byte("\n\x0fval_precision/0")} {
+		if !bytes.Contains(evb, want) {
+			t.Errorf("event file lacks %q", want)
+		}
 	}
 	var classes []string
 	ReadJSON(cfg.Out, ClassesFile, &classes)

@@ -1,0 +1,201 @@
+"""The client against a real graft serve (conftest.py): jobs, events,
+predict, inspect, auth and the daemon's refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import BACKBONE, Daemon, graft_bin, spec
+from graft_client import BadRequest, Busy, Client, Conflict, JobRequest, NotFound, RateLimited, Unauthorized
+
+
+def test_submit_to_succeeded_with_events_followed(client: Client, digits: Path) -> None:
+    job = client.submit(JobRequest(backbone=str(BACKBONE), tap="conv2d_2", data=str(digits), preprocess="unit", head="conv:8", epochs=2, seed=3))
+    assert job.state in ("queued", "running")
+    events = list(client.events(job.id))
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, len(events) + 1)), "events lost or repeated"
+    types = [e.type for e in events]
+    assert types[0] == "queued" and types[-1] == "succeeded"
+    epochs = [e.data["metrics"] for e in events if e.type == "epoch"]
+    assert [m["epoch"] for m in epochs] == [1, 2]
+    done = client.job(job.id)
+    assert done.state == "succeeded" and done.version == 1
+    # The epochs the stream told equal the run's own metrics.jsonl.
+    lines = [json.loads(l) for l in (Path(done.run_dir) / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == lines
+    assert job.id in [j.id for j in client.jobs(state="succeeded")]
+
+
+def test_events_resume_after_a_seq(client: Client, trained) -> None:
+    every = list(client.events(trained.id, follow=False))
+    assert len(every) > 4
+    tail = list(client.events(trained.id, after=3, follow=False))
+    assert [e.seq for e in tail] == [e.seq for e in every[3:]]
+    assert tail == every[3:]
+    # Following an ended job from its last event ends at once.
+    assert list(client.events(trained.id, after=every[-1].seq, max_retries=0)) == []
+
+
+def test_events_reconnect_across_a_daemon_restart(work: Path, digits: Path) -> None:
+    # The stream breaks when the daemon stops; the generator reconnects
+    # with Last-Event-ID to the restarted daemon (same port and data), which
+    # resumes the job: every event arrives once, in order, up to the end.
+    d = Daemon(work / "restart-data", [BACKBONE.parent, digits]).start()
+    try:
+        c = Client(d.url)
+        job = c.submit(spec(digits, epochs=12, head="conv:32"))
+        seen = []
+        restarted = False
+        for ev in c.events(job.id, retry_delay=0.2, max_retries=200):
+            seen.append(ev)
+            if not restarted and ev.type == "epoch":
+                d.stop()
+                d.start()
+                restarted = True
+        assert restarted
+        assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
+        types = [e.type for e in seen]
+        assert "interrupted" in types, types
+        assert types[-1] == "succeeded"
+        assert c.job(job.id).state == "succeeded"
+    finally:
+        d.stop()
+
+
+def cli_predictions(run_dir: str, paths: List[Path]) -> List[dict]:
+    out = subprocess.run(
+        [graft_bin(), "predict", "--run", run_dir, "--format", "jsonl", "--top", "100", "--log-level", "error"] + [str(p) for p in paths],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [json.loads(l) for l in out.splitlines()]
+
+
+def test_predict_equals_graft_predict_run(client: Client, trained, test_images: List[Path]) -> None:
+    got = client.predict("digits", test_images)
+    want = cli_predictions(trained.run_dir, test_images)
+    assert len(got) == len(want) == len(test_images)
+    for g, w, p in zip(got, want, test_images):
+        top = [(s["label"], s["score"]) for s in w["top"]]
+        assert g.label == top[0][0], p
+        assert [c for c, _ in g.top(100)] == [c for c, _ in top], p
+        np.testing.assert_allclose([s for _, s in g.top(100)], [s for _, s in top], rtol=0, atol=1e-6)
+    # Most unseen digits are right: the class names are the folders'.
+    right = sum(g.label == p.parent.name for g, p in zip(got, test_images))
+    assert right >= len(test_images) // 2
+
+
+def test_predict_takes_bytes_pil_and_numpy(client: Client, trained, test_images: List[Path]) -> None:
+    p = test_images[0]
+    by_path = client.predict("digits", p)[0].scores
+    raw = p.read_bytes()
+    pil = Image.open(io.BytesIO(raw))
+    arr = np.asarray(pil)
+    for im in (raw, pil, arr, arr[:, :, None]):
+        assert client.predict("digits", im)[0].scores == by_path
+    for batch in (np.stack([arr, arr]), np.stack([arr, arr])[..., None], [raw, pil]):
+        assert [b.scores for b in client.predict("digits", batch)] == [by_path, by_path]
+    assert client.predict("digits", raw, version=trained.version)[0].scores == by_path
+    with pytest.raises(NotFound):
+        client.predict("digits", raw, version=99)
+    with pytest.raises(TypeError, match="uint8"):
+        client.predict("digits", arr.astype(np.float32))
+
+
+def test_models_and_inspect(client: Client, trained) -> None:
+    ms = [m for m in client.models() if m.name == "digits"]
+    assert ms and ms[0].classes == [str(i) for i in range(10)]
+    assert client.model("digits").job_id == trained.id
+    rep = client.inspect(str(BACKBONE), tensors=True)
+    assert "conv2d_2" in json.dumps(rep)
+    with pytest.raises(NotFound):
+        client.model("no-such-model")
+
+
+@pytest.mark.parametrize(
+    "bad,field,words",
+    [({"data": "relative/dir"}, "data", "absolute"), ({"epochs": -1}, "epochs", ">= 1"), ({"head": "conv:0"}, "head", "")],
+    ids=["relative-path", "epochs", "head"],
+)
+def test_bad_spec_carries_field_errors(client: Client, digits: Path, bad: dict, field: str, words: str) -> None:
+    with pytest.raises(BadRequest) as e:
+        client.submit(spec(digits, **bad))
+    assert e.value.status == 400
+    assert [f.field for f in e.value.fields] == [field], e.value
+    assert words in e.value.fields[0].message, e.value
+
+
+def test_cancel(client: Client, digits: Path) -> None:
+    job = client.submit(spec(digits, epochs=200))
+    c = client.cancel(job.id)
+    assert c.cancel_requested or c.state == "cancelled"
+    assert client.wait(job.id, poll=0.1, timeout=60).state == "cancelled"
+    with pytest.raises(Conflict):
+        client.cancel(job.id)
+
+
+def test_auth_and_429(work: Path, digits: Path) -> None:
+    tok = work / "token"
+    tok.write_text("s3cret-token\n")
+    tok.chmod(0o600)
+    d = Daemon(work / "auth-data", [BACKBONE.parent, digits], ["--token-file", str(tok), "--queue-size", "1"]).start()
+    try:
+        with pytest.raises(Unauthorized):
+            Client(d.url, token="").jobs()
+        ok = Client(d.url, token="s3cret-token")
+        assert ok.jobs() == []
+        # A full queue is a 429 with the daemon's delay.
+        with pytest.raises(RateLimited) as full:
+            for _ in range(4):
+                ok.submit(spec(digits, epochs=200))
+        assert full.value.retry_after and full.value.retry_after > 0
+        # Wrong tokens: after ten, 429 with Retry-After.
+        bad = Client(d.url, token="wrong")
+        n = 0
+        with pytest.raises(RateLimited) as limited:
+            for n in range(1, 20):
+                try:
+                    bad.jobs()
+                except Unauthorized:
+                    continue
+        assert n <= 11, n
+        assert limited.value.retry_after == 10
+        assert limited.value.status == 429
+    finally:
+        d.stop()
+
+
+def test_engine_fields_reach_the_daemon(client: Client, digits: Path) -> None:
+    # engine and tf_memory_fraction are in the spec's JobRequest: the daemon
+    # takes them (a native job with a tensorflow-only setting is refused by
+    # field, not as an unknown field).
+    with pytest.raises(BadRequest) as e:
+        client.submit(JobRequest(**spec(digits), engine="native", tf_memory_fraction=0.5))
+    assert [f.field for f in e.value.fields] == ["tf_memory_fraction"], e.value
+
+
+def test_busy_event_streams_raise_busy_with_retry_after(work: Path, digits: Path) -> None:
+    d = Daemon(work / "busy-data", [BACKBONE.parent, digits], ["--max-event-streams", "1"]).start()
+    try:
+        c = Client(d.url)
+        job = c.submit(spec(digits, epochs=200))
+        first = c.events(job.id)
+        assert next(first).seq == 1  # holds the daemon's one stream
+        with pytest.raises(Busy) as e:
+            list(c.events(job.id, follow=False))
+        assert e.value.status == 503 and e.value.retry_after == 5
+        first.close()
+        c.cancel(job.id)
+        assert c.wait(job.id, poll=0.1, timeout=60).state == "cancelled"
+    finally:
+        d.stop()
