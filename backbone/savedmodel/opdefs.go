@@ -21,7 +21,7 @@ import (
 var registryOps = []string{
 	"Abs", "Add", "AddN", "AddV2", "ArgMax", "Assign", "AssignVariableOp", "AvgPool",
 	"BatchMatMulV2", "BiasAdd", "BroadcastTo", "Cast", "ClipByValue", "ConcatV2", "Const",
-	"Conv2D", "Conv2DBackpropInput", "Cumsum", "DepthwiseConv2dNative", "Div", "DivNoNan",
+	"Conv2D", "Conv2DBackpropInput", "Cumsum", "DecodeImage", "DepthwiseConv2dNative", "Div", "DivNoNan",
 	"Einsum", "Elu", "Equal", "Erf", "Exp", "ExpandDims", "Fill", "Floor", "FloorDiv",
 	"FloorMod", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "GatherV2",
 	"Greater", "Identity", "IdentityN", "LeakyRelu", "Less", "Log", "LogSoftmax",
