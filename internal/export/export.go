@@ -9,6 +9,7 @@ import (
 	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
+	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
@@ -165,13 +166,17 @@ func (b *nodes) preprocess(x, mode string, c int) {
 	b.add(preprocessOut, "Identity", []string{x}, f32())
 }
 
-const preprocessOut = "graft/preprocess/Identity"
+const (
+	preprocessOut  = inspect.ExportPreprocessNode
+	classNamesNode = "graft/head/class_names"
+	tensorString   = tensor.String
+)
 
 // decode adds the encoded-image path: one PNG/JPEG (a batch of one string)
 // decoded to c channels, to float32 and resized bilinearly to h x w.
 func (b *nodes) decode(in string, h, w, c int) string {
 	const s = "graft/decode/"
-	scalar := b.add(s+"Reshape", "Reshape", []string{in, b.ints(s+"Reshape/shape")},
+	scalar := b.add(s+"Reshape", "Reshape", []string{in, b.ints(s + "Reshape/shape")},
 		map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String), "Tshape": savedmodel.AttrType(tensor.Int32)})
 	img := b.add(s+"DecodeImage", "DecodeImage", []string{scalar}, map[string]*avpb.AttrValue{
 		"channels": savedmodel.AttrInt(int64(c)), "dtype": savedmodel.AttrType(tensor.Uint8), "expand_animations": savedmodel.AttrBool(false),
@@ -209,7 +214,7 @@ func (b *nodes) head(x string, spec head.Spec, vars map[string]string, classes [
 	top := b.add("graft/head/ArgMax", "ArgMax", []string{probs, b.scalar("graft/head/ArgMax/dimension", 1)}, map[string]*avpb.AttrValue{
 		"T": savedmodel.AttrType(tensor.Float32), "Tidx": savedmodel.AttrType(tensor.Int32), "output_type": savedmodel.AttrType(tensor.Int32),
 	})
-	names = b.add("graft/head/classes", "GatherV2", []string{b.constant("graft/head/class_names", stringVec(classes)), top, b.scalar("graft/head/classes/axis", 0)},
+	names = b.add("graft/head/classes", "GatherV2", []string{b.constant(classNamesNode, stringVec(classes)), top, b.scalar("graft/head/classes/axis", 0)},
 		map[string]*avpb.AttrValue{"Tparams": savedmodel.AttrType(tensor.String), "Tindices": savedmodel.AttrType(tensor.Int32),
 			"Taxis": savedmodel.AttrType(tensor.Int32), "batch_dims": savedmodel.AttrInt(0)})
 	return probs, names
