@@ -44,12 +44,11 @@ const (
 )
 
 // Fixed function-name suffixes: TensorFlow numbers traced functions with a
-// process-wide counter; fixed numbers keep our output reproducible.
+// process-wide counter; fixed numbers keep our output reproducible. The
+// forward functions and signature wrappers are numbered from 1001 and 1101.
 const (
-	fnWrappedModel = "__inference__wrapped_model_1001"
-	fnSigWrapper   = "__inference_signature_wrapper_1101"
-	fnTracedSave   = "__inference__traced_save_1201"
-	fnTracedRest   = "__inference__traced_restore_1301"
+	fnTracedSave = "__inference__traced_save_1201"
+	fnTracedRest = "__inference__traced_restore_1301"
 )
 
 // Signature i > 0 gets its own forward function and wrapper, numbered on.
@@ -188,22 +187,27 @@ func writeFiles(root string, files map[string][]byte) error {
 		}
 	}
 	for _, name := range sortedKeys(files) {
-		f, err := os.Create(filepath.Join(root, filepath.FromSlash(name)))
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(files[name])
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeFile(filepath.Join(root, filepath.FromSlash(name)), files[name]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeFile writes and syncs one file; tests replace it to fill the disk.
+var writeFile = func(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 type modelWriter struct {

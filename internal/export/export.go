@@ -47,8 +47,21 @@ func Run(runDir, out string) error {
 	if err := train.ReadJSON(runDir, train.ClassesFile, &classes); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(runDir, train.SummaryFile)); err != nil {
-		return hint.With(fmt.Errorf("%w: %s has not finished (no %s)", ErrRun, runDir, train.SummaryFile), "finish it first: graft train --resume %s", runDir)
+	var sum train.Summary
+	if err := train.ReadJSON(runDir, train.SummaryFile, &sum); err != nil {
+		return hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
+	}
+	// The export copies the backbone as it is now; the head was trained
+	// on the backbone as it was.
+	if sum.BackboneDigest != "" {
+		d, err := savedmodel.DigestDir(cfg.Backbone)
+		if err != nil {
+			return fmt.Errorf("export: backbone of %s: %w", runDir, err)
+		}
+		if d != sum.BackboneDigest {
+			return hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
+				"restore the backbone the run was trained on, or train again on this one")
+		}
 	}
 	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, train.HeadFile))
 	if err != nil {
@@ -72,6 +85,8 @@ func Run(runDir, out string) error {
 	}
 	return savedmodel.Write(out, spec)
 }
+
+func short(d string) string { return d[:min(len(d), 12)] }
 
 // nodes builds function-body nodes and remembers the first error.
 type nodes struct {
