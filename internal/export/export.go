@@ -14,6 +14,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/train"
@@ -51,10 +52,16 @@ func Run(runDir, out string) error {
 	if err := train.ReadJSON(runDir, train.SummaryFile, &sum); err != nil {
 		return hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
+	// A run made by the daemon reads its backbone inside the roots it
+	// was confined to; so does its export.
+	roots, err := confine.New(cfg.AllowRoots)
+	if err != nil {
+		return err
+	}
 	// The export copies the backbone as it is now; the head was trained
 	// on the backbone as it was.
 	if sum.BackboneDigest != "" {
-		d, err := savedmodel.DigestDir(cfg.Backbone)
+		d, err := savedmodel.DigestDirIn(roots, cfg.Backbone)
 		if err != nil {
 			return fmt.Errorf("export: backbone of %s: %w", runDir, err)
 		}
@@ -75,7 +82,7 @@ func Run(runDir, out string) error {
 	if images.CheckMode(cfg.Preprocess) != nil {
 		return fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, cfg.Preprocess)
 	}
-	p, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap})
+	p, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
 	if err != nil {
 		return fmt.Errorf("export: backbone of %s: %w", runDir, err)
 	}
