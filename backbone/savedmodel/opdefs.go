@@ -29,7 +29,7 @@ var registryOps = []string{
 	"Min", "Minimum", "MirrorPad", "Mul", "Neg", "NoOp", "OnesLike", "Pack", "Pad", "PadV2",
 	"PartitionedCall", "Placeholder", "PlaceholderWithDefault", "Pow", "Prod", "Range", "Rank",
 	"ReadVariableOp", "RealDiv", "Reciprocal", "Relu", "Relu6", "Reshape", "ResizeBilinear",
-	"ResizeNearestNeighbor", "ResourceGather", "RestoreV2", "Round", "Rsqrt", "SaveV2",
+	"ResizeNearestNeighbor", "ResourceGather", "RestoreV2", "Round", "Rsqrt", "SaveV2", "ScaleAndTranslate",
 	"Select", "SelectV2", "Selu", "Shape", "ShapeN", "ShardedFilename", "Sigmoid", "Sign",
 	"Size", "Slice", "Softmax", "Softplus", "Softsign", "Split", "SplitV", "Sqrt", "Square",
 	"SquaredDifference", "Squeeze", "StatefulPartitionedCall", "StaticRegexFullMatch",

@@ -89,6 +89,12 @@ func TestExportServedByTensorFlow(t *testing.T) {
 	train := testmodules.Digits(t, "train", 0, 12)
 	test := testmodules.Digits(t, "t10k", 0, 10) // 100 unseen digits
 	files, _ := filepath.Glob(filepath.Join(test, "*", "*.png"))
+	// Real photographs of other sizes (128x224 to 606x517 JPEGs from
+	// TensorFlow's sources), for serving_bytes: decoding and resizing
+	// inside the graph against graft's own.
+	tfsrc := testmodules.Dir(t, testmodules.TensorFlow)
+	photos, _ := filepath.Glob(filepath.Join(tfsrc, "tensorflow/lite/experimental/acceleration/mini_benchmark/data/*.jpeg"))
+	photos = append(photos, filepath.Join(tfsrc, "tensorflow/go/testdata/label_image/grace_hopper.jpg"))
 	cases := []struct {
 		name, backbone, tap, head, preprocess string
 	}{
@@ -109,9 +115,10 @@ func TestExportServedByTensorFlow(t *testing.T) {
 				t.Fatalf("export: exit %d\n%s", code, out)
 			}
 			want, wantTop := scores(t, 10, append([]string{"--run", runDir}, files...)...)
+			wantPhotos, wantPhotosTop := scores(t, 10, append([]string{"--run", runDir}, photos...)...)
 
 			res := filepath.Join(dir, "tf.json")
-			cmd := exec.Command(py, append([]string{"../../scripts/python/export_check.py", exp, res}, files...)...)
+			cmd := exec.Command(py, append(append(append([]string{"../../scripts/python/export_check.py", exp, res}, files...), "--bytes-only"), photos...)...)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("export_check.py: %v\n%s", err, out)
 			}
@@ -130,7 +137,7 @@ func TestExportServedByTensorFlow(t *testing.T) {
 			if !strings.Contains(cli, "serving_default") || !strings.Contains(cli, "serving_bytes") {
 				t.Errorf("saved_model_cli show --all lists %v", got.CLISignatures)
 			}
-			if len(got.Probabilities) != len(files) || len(got.BytesProbs) != len(files) {
+			if len(got.Probabilities) != len(files) || len(got.BytesProbs) != len(files)+len(photos) {
 				t.Fatalf("TensorFlow answered %d and %d of %d images", len(got.Probabilities), len(got.BytesProbs), len(files))
 			}
 			var worst, worstBytes float64
@@ -154,6 +161,17 @@ func TestExportServedByTensorFlow(t *testing.T) {
 				t.Errorf("serving_bytes top-1 agrees on %d of %d images (want >= 99%%)", agree, len(files))
 			}
 			t.Logf("%d images: serving_default max |diff| %.2g; serving_bytes top-1 %d/%d, max |diff| %.2g", len(files), worst, agree, len(files), worstBytes)
+			var worstPhoto float64
+			agreePhotos := 0
+			for i := range photos {
+				for k, p := range wantPhotos[i] {
+					worstPhoto = max(worstPhoto, math.Abs(got.BytesProbs[len(files)+i][k]-p))
+				}
+				if got.BytesClasses[len(files)+i] == wantPhotosTop[i] {
+					agreePhotos++
+				}
+			}
+			t.Logf("%d photos %s: serving_bytes top-1 %d/%d, max |diff| %.2g", len(photos), "(decoded and resized by TensorFlow vs graft)", agreePhotos, len(photos), worstPhoto)
 
 			mod, modTop := scores(t, 10, append([]string{"--model", exp}, files...)...)
 			for i := range files {

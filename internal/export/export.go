@@ -195,22 +195,31 @@ const (
 )
 
 // decode adds the encoded-image path: one PNG/JPEG (a batch of one string)
-// decoded to c channels, to float32 and resized bilinearly to h x w.
+// decoded to c channels and resized to h x w as graft's images package
+// resizes, which is TensorFlow's antialiased bilinear resize
+// (tf.image.resize(..., antialias=True): ScaleAndTranslate with a triangle
+// kernel, scale = new size / old size).
 func (b *nodes) decode(in string, h, w, c int) string {
 	const s = "graft/decode/"
+	i32, f32t := savedmodel.AttrType(tensor.Int32), savedmodel.AttrType(tensor.Float32)
 	scalar := b.add(s+"Reshape", "Reshape", []string{in, b.ints(s + "Reshape/shape")},
-		map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String), "Tshape": savedmodel.AttrType(tensor.Int32)})
+		map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String), "Tshape": i32})
 	img := b.add(s+"DecodeImage", "DecodeImage", []string{scalar}, map[string]*avpb.AttrValue{
 		"channels": savedmodel.AttrInt(int64(c)), "dtype": savedmodel.AttrType(tensor.Uint8), "expand_animations": savedmodel.AttrBool(false),
 	})
 	f := b.add(s+"Cast", "Cast", []string{img}, map[string]*avpb.AttrValue{
-		"SrcT": savedmodel.AttrType(tensor.Uint8), "DstT": savedmodel.AttrType(tensor.Float32), "Truncate": savedmodel.AttrBool(false),
+		"SrcT": savedmodel.AttrType(tensor.Uint8), "DstT": f32t, "Truncate": savedmodel.AttrBool(false),
 	})
+	shape := b.add(s+"Shape", "Shape", []string{f}, map[string]*avpb.AttrValue{"T": f32t, "out_type": i32})
+	hw := b.add(s+"Slice", "Slice", []string{shape, b.ints(s+"Slice/begin", 0), b.ints(s+"Slice/size", 2)},
+		map[string]*avpb.AttrValue{"T": i32, "Index": i32})
+	hwf := b.add(s+"Cast_1", "Cast", []string{hw}, map[string]*avpb.AttrValue{"SrcT": i32, "DstT": f32t, "Truncate": savedmodel.AttrBool(false)})
+	scale := b.add(s+"scale", "RealDiv", []string{b.floats(s+"scale/size", float32(h), float32(w)), hwf}, f32())
 	batch := b.add(s+"ExpandDims", "ExpandDims", []string{f, b.scalar(s+"ExpandDims/dim", 0)},
-		map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.Float32), "Tdim": savedmodel.AttrType(tensor.Int32)})
-	return b.add(s+"ResizeBilinear", "ResizeBilinear", []string{batch, b.ints(s+"ResizeBilinear/size", int32(h), int32(w))}, map[string]*avpb.AttrValue{
-		"T": savedmodel.AttrType(tensor.Float32), "align_corners": savedmodel.AttrBool(false), "half_pixel_centers": savedmodel.AttrBool(true),
-	})
+		map[string]*avpb.AttrValue{"T": f32t, "Tdim": i32})
+	return b.add(s+"ScaleAndTranslate", "ScaleAndTranslate",
+		[]string{batch, b.ints(s+"size", int32(h), int32(w)), scale, b.floats(s+"translation", 0, 0)},
+		map[string]*avpb.AttrValue{"T": f32t, "kernel_type": savedmodel.AttrString("triangle"), "antialias": savedmodel.AttrBool(true)})
 }
 
 // head adds the trained head on the features at x and returns the refs of

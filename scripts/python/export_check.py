@@ -1,11 +1,12 @@
 """Run a model written by `graft export` as TensorFlow serves it: the oracle
 of graft's export tests.
 
-Usage: export_check.py MODEL OUT.json IMAGE...
+Usage: export_check.py MODEL OUT.json IMAGE... [--bytes-only IMAGE...]
 Loads MODEL with tf.saved_model.load and lists it with saved_model_cli
 show --all; decodes each image with Pillow (0..255, the model's input size
 and channels, gray replicated to RGB) and calls serving_default with all of
-them at once; calls serving_bytes with each file's bytes. Writes OUT.json:
+them at once; calls serving_bytes with each file's bytes (the files after
+--bytes-only, of any size, go to serving_bytes only). Writes OUT.json:
 {"signatures": [...], "cli_signatures": [...], "probabilities": [[...]],
 "classes": [...], "bytes_probabilities": [[...]], "bytes_classes": [...]}.
 """
@@ -23,6 +24,10 @@ from PIL import Image
 
 def main():
     model_dir, out_path, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+    extra = []
+    if "--bytes-only" in files:
+        i = files.index("--bytes-only")
+        files, extra = files[:i], files[i + 1:]
     model = tf.saved_model.load(model_dir)
     sig = model.signatures["serving_default"]
     _, kwargs = sig.structured_input_signature
@@ -43,7 +48,7 @@ def main():
         "bytes_classes": [],
     }
     enc = model.signatures["serving_bytes"]
-    for p in files:
+    for p in files + extra:
         with open(p, "rb") as f:
             o = enc(image_bytes=tf.constant([f.read()]))
         res["bytes_probabilities"].append(o["probabilities"].numpy()[0].astype(float).tolist())
