@@ -34,7 +34,7 @@ var registryOps = []string{
 	"Size", "Slice", "Softmax", "Softplus", "Softsign", "Split", "SplitV", "Sqrt", "Square",
 	"SquaredDifference", "Squeeze", "StatefulPartitionedCall", "StaticRegexFullMatch",
 	"StopGradient", "StridedSlice", "StringJoin", "Sub", "Sum", "Switch", "Tanh", "Tile",
-	"TopKV2", "Transpose", "Unique", "Unpack", "VarHandleOp", "Variable", "VariableV2",
+	"TopKV2", "Transpose", "Unique", "Unpack", "VarHandleOp", "Variable", "VariableV2", "While",
 	"ZerosLike",
 }
 

@@ -107,6 +107,9 @@ type WriteSpec struct {
 	// OpDefs adds op definitions for ops outside graft's registry (a
 	// backbone's own stripped op list), for the written stripped_op_list.
 	OpDefs map[string]*opb.OpDef
+	// Functions are added to the function library as they are: the
+	// functions a body's functional ops (While, ...) name.
+	Functions []*fpb.FunctionDef
 }
 
 // WriteSignature is one signature with a single input and any outputs.
@@ -477,6 +480,12 @@ func (w *modelWriter) build() (savedModel, index, data []byte, err error) {
 		return nil, nil, nil, err
 	}
 	funcs = append(funcs, save2, rest2)
+	for _, f := range s.Functions {
+		for _, n := range f.GetNodeDef() {
+			w.ops[n.Op] = true
+		}
+		funcs = append(funcs, f)
+	}
 	sort.Slice(funcs, func(i, j int) bool { return funcs[i].Signature.Name < funcs[j].Signature.Name })
 
 	opList := &opb.OpList{}

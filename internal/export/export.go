@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 
 	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
+	fpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/function_go_proto"
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+	opb "github.com/galeone/tensorflow/tensorflow/go/core/framework/op_def_go_proto"
 
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
@@ -194,17 +196,15 @@ const (
 	tensorString   = tensor.String
 )
 
-// decode adds the encoded-image path: one PNG/JPEG (a batch of one string)
-// decoded to c channels and resized to h x w as graft's images package
-// resizes, which is TensorFlow's antialiased bilinear resize
-// (tf.image.resize(..., antialias=True): ScaleAndTranslate with a triangle
-// kernel, scale = new size / old size).
+// decode adds the decoding of one PNG/JPEG (a scalar string) to c
+// channels, resized to h x w as graft's images package resizes, which is
+// TensorFlow's antialiased bilinear resize (tf.image.resize(...,
+// antialias=True): ScaleAndTranslate with a triangle kernel, scale = new
+// size / old size). The result is [1, h, w, c].
 func (b *nodes) decode(in string, h, w, c int) string {
 	const s = "graft/decode/"
 	i32, f32t := savedmodel.AttrType(tensor.Int32), savedmodel.AttrType(tensor.Float32)
-	scalar := b.add(s+"Reshape", "Reshape", []string{in, b.ints(s + "Reshape/shape")},
-		map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String), "Tshape": i32})
-	img := b.add(s+"DecodeImage", "DecodeImage", []string{scalar}, map[string]*avpb.AttrValue{
+	img := b.add(s+"DecodeImage", "DecodeImage", []string{in}, map[string]*avpb.AttrValue{
 		"channels": savedmodel.AttrInt(int64(c)), "dtype": savedmodel.AttrType(tensor.Uint8), "expand_animations": savedmodel.AttrBool(false),
 	})
 	f := b.add(s+"Cast", "Cast", []string{img}, map[string]*avpb.AttrValue{
@@ -220,6 +220,59 @@ func (b *nodes) decode(in string, h, w, c int) string {
 	return b.add(s+"ScaleAndTranslate", "ScaleAndTranslate",
 		[]string{batch, b.ints(s+"size", int32(h), int32(w)), scale, b.floats(s+"translation", 0, 0)},
 		map[string]*avpb.AttrValue{"T": f32t, "kernel_type": savedmodel.AttrString("triangle"), "antialias": savedmodel.AttrBool(true)})
+}
+
+// Names of the decoding loop's functions in the library.
+const (
+	fnDecodeCond = "graft_decode_images_cond"
+	fnDecodeBody = "graft_decode_images_body"
+)
+
+func argDef(name string, dt tensor.DType) *opb.OpDef_ArgDef {
+	return &opb.OpDef_ArgDef{Name: name, Type: savedmodel.AttrType(dt).GetType()}
+}
+
+// decodeAll adds a While loop over the batch of encoded images in (string
+// [batch]) that decodes each (decode) and concatenates them into [batch,
+// h, w, c]; it returns that ref and the loop's cond and body functions.
+func (b *nodes) decodeAll(in string, h, w, c int) (string, []*fpb.FunctionDef, error) {
+	loopVars := []*opb.OpDef_ArgDef{argDef("i", tensor.Int32), argDef("images", tensor.String), argDef("acc", tensor.Float32)}
+	shapes := [][]int64{{}, {-1}, {-1, int64(h), int64(w), int64(c)}}
+
+	var cb nodes
+	size := cb.add("Size", "Size", []string{"images"}, map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String), "out_type": savedmodel.AttrType(tensor.Int32)})
+	less := cb.add("Less", "Less", []string{"i", size}, map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.Int32)})
+	cond := &fpb.FunctionDef{
+		Signature: &opb.OpDef{Name: fnDecodeCond, InputArg: loopVars, OutputArg: []*opb.OpDef_ArgDef{argDef("less", tensor.Bool)}},
+		NodeDef:   cb.list, Ret: map[string]string{"less": less},
+	}
+
+	var bb nodes
+	i32 := savedmodel.AttrType(tensor.Int32)
+	next := bb.add("next", "AddV2", []string{"i", bb.scalar("one", 1)}, map[string]*avpb.AttrValue{"T": i32})
+	one := bb.add("image", "GatherV2", []string{"images", "i", bb.scalar("image/axis", 0)}, map[string]*avpb.AttrValue{
+		"Tparams": savedmodel.AttrType(tensor.String), "Tindices": i32, "Taxis": i32, "batch_dims": savedmodel.AttrInt(0)})
+	img := bb.decode(one, h, w, c)
+	acc := bb.add("concat", "ConcatV2", []string{"acc", img, bb.scalar("concat/axis", 0)}, map[string]*avpb.AttrValue{
+		"N": savedmodel.AttrInt(2), "T": savedmodel.AttrType(tensor.Float32), "Tidx": i32})
+	same := bb.add("images_out", "Identity", []string{"images"}, map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.String)})
+	body := &fpb.FunctionDef{
+		Signature: &opb.OpDef{Name: fnDecodeBody, InputArg: loopVars, OutputArg: []*opb.OpDef_ArgDef{
+			argDef("i_out", tensor.Int32), argDef("images_out", tensor.String), argDef("acc_out", tensor.Float32)}},
+		NodeDef: bb.list, Ret: map[string]string{"i_out": next, "images_out": same, "acc_out": acc},
+	}
+	if err := errors.Join(cb.err, bb.err); err != nil {
+		return "", nil, err
+	}
+
+	const s = "graft/decode/"
+	empty := b.constant(s+"empty", tensor.New(tensor.Float32, 0, h, w, c))
+	b.add(s+"while", "While", []string{b.scalar(s+"start", 0), in, empty}, map[string]*avpb.AttrValue{
+		"T":    savedmodel.AttrTypes(tensor.Int32, tensor.String, tensor.Float32),
+		"cond": savedmodel.AttrFunc(fnDecodeCond), "body": savedmodel.AttrFunc(fnDecodeBody),
+		"output_shapes": savedmodel.AttrShapes(shapes...), "parallel_iterations": savedmodel.AttrInt(10),
+	})
+	return s + "while:output:2", []*fpb.FunctionDef{cond, body}, nil // the third loop var, acc
 }
 
 // head adds the trained head on the features at x and returns the refs of
@@ -298,7 +351,12 @@ func build(p *native.Prepared, mode string, hs head.Spec, lay head.Layout, param
 		x := InImages
 		if decoded {
 			sig.Key, sig.InputName, sig.InputDType, sig.InputShape = SigBytes, InBytes, tensor.String, []int64{-1}
-			x = b.decode(InBytes, h, w, c)
+			var fns []*fpb.FunctionDef
+			var err error
+			if x, fns, err = b.decodeAll(InBytes, h, w, c); err != nil {
+				return nil, err
+			}
+			spec.Functions = append(spec.Functions, fns...)
 		}
 		b.preprocess(x, mode, c)
 		b.list = append(b.list, bb.Nodes...)

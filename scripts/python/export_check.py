@@ -5,8 +5,8 @@ Usage: export_check.py MODEL OUT.json IMAGE... [--bytes-only IMAGE...]
 Loads MODEL with tf.saved_model.load and lists it with saved_model_cli
 show --all; decodes each image with Pillow (0..255, the model's input size
 and channels, gray replicated to RGB) and calls serving_default with all of
-them at once; calls serving_bytes with each file's bytes (the files after
---bytes-only, of any size, go to serving_bytes only). Writes OUT.json:
+them at once; calls serving_bytes with every file's bytes in one batch (the
+files after --bytes-only, of any size, go to serving_bytes only). Writes OUT.json:
 {"signatures": [...], "cli_signatures": [...], "probabilities": [[...]],
 "classes": [...], "bytes_probabilities": [[...]], "bytes_classes": [...]}.
 """
@@ -48,11 +48,13 @@ def main():
         "bytes_classes": [],
     }
     enc = model.signatures["serving_bytes"]
+    encoded = []
     for p in files + extra:
         with open(p, "rb") as f:
-            o = enc(image_bytes=tf.constant([f.read()]))
-        res["bytes_probabilities"].append(o["probabilities"].numpy()[0].astype(float).tolist())
-        res["bytes_classes"].append(o["classes"].numpy()[0].decode())
+            encoded.append(f.read())
+    o = enc(image_bytes=tf.constant(encoded))  # one batch, sizes mixed
+    res["bytes_probabilities"] = o["probabilities"].numpy().astype(float).tolist()
+    res["bytes_classes"] = [s.decode() for s in o["classes"].numpy()]
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     show = subprocess.run([cli, "show", "--all", "--dir", model_dir], capture_output=True, text=True, check=True).stdout
     res["cli_signatures"] = sorted(re.findall(r"signature_def\['([^']+)'\]", show))
