@@ -14,7 +14,8 @@
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection cap, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),
-// events_api.go (SSE), models_api.go, serving.go (model cache with
+// events_api.go (SSE), models_api.go, export_api.go (:export, a tar of
+// graft export's SavedModel kept under exports/), serving.go (model cache with
 // references, predict), metrics.go. docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
@@ -23,6 +24,7 @@
 //	runs/JOB/         each job's run directory (train's layout)
 //	logs/JOB.log      each job's worker stderr, all attempts
 //	cache/            the feature cache, shared by the jobs
+//	exports/NAME/V/   each exported model version (POST ...:export)
 //
 // Supervision: a worker that dies without reporting an error (a signal,
 // a crash) is restarted from its run's last checkpoint after a backoff

@@ -31,25 +31,36 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-// predictLatest serves POST /v1/models/{name}:predict.
-func (s *Server) predictLatest(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(r.PathValue("nameaction"), ":predict")
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no such action: use POST /v1/models/NAME:predict"))
+// modelAction runs a model action (:predict or :export) on a version
+// (0: the latest).
+func (s *Server) modelAction(w http.ResponseWriter, r *http.Request, name, action string, version int) {
+	if action == "export" {
+		s.exportModel(w, r, name, version)
 		return
 	}
-	s.predict(w, r, name, 0)
+	s.predict(w, r, name, version)
 }
 
-// predictVersion serves POST /v1/models/{name}/versions/{v}:predict.
-func (s *Server) predictVersion(w http.ResponseWriter, r *http.Request) {
-	v, ok := strings.CutSuffix(r.PathValue("vaction"), ":predict")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n < 1 {
-		writeError(w, http.StatusNotFound, fmt.Errorf("use POST /v1/models/NAME/versions/N:predict with a version number N >= 1"))
+// predictLatest serves POST /v1/models/{name}:predict and :export.
+func (s *Server) predictLatest(w http.ResponseWriter, r *http.Request) {
+	name, action, ok := strings.Cut(r.PathValue("nameaction"), ":")
+	if !ok || (action != "predict" && action != "export") {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such action: use POST /v1/models/NAME:predict or NAME:export"))
 		return
 	}
-	s.predict(w, r, r.PathValue("name"), n)
+	s.modelAction(w, r, name, action, 0)
+}
+
+// predictVersion serves POST /v1/models/{name}/versions/{v}:predict and
+// :export.
+func (s *Server) predictVersion(w http.ResponseWriter, r *http.Request) {
+	v, action, ok := strings.Cut(r.PathValue("vaction"), ":")
+	n, err := strconv.Atoi(v)
+	if !ok || (action != "predict" && action != "export") || err != nil || n < 1 {
+		writeError(w, http.StatusNotFound, fmt.Errorf("use POST /v1/models/NAME/versions/N:predict (or :export) with a version number N >= 1"))
+		return
+	}
+	s.modelAction(w, r, r.PathValue("name"), action, n)
 }
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string, version int) {

@@ -36,7 +36,15 @@ type Normalization struct {
 	// (0..255) or "unit" (0..1); "" when there is no chain or it fits
 	// neither.
 	Expects string `json:"expects,omitempty"`
+	// GraftExport is set for a model written by graft export, whose graph
+	// holds the run's whole preprocessing (a per-channel mean, a channel
+	// swap, ...) and so takes raw pixels whatever the chain looks like.
+	GraftExport bool `json:"graft_export,omitempty"`
 }
+
+// ExportPreprocessNode ends the preprocessing graft export writes in front
+// of the backbone (under the function scopes inlining adds).
+const ExportPreprocessNode = "graft/preprocess/Identity"
 
 // Found reports whether the graph normalises its input itself.
 func (n Normalization) Found() bool { return len(n.Nodes) > 0 }
@@ -46,6 +54,9 @@ func (n Normalization) Found() bool { return len(n.Nodes) > 0 }
 func (n Normalization) String() string {
 	if !n.Found() {
 		return "none: the input goes straight into the network"
+	}
+	if n.GraftExport {
+		return fmt.Sprintf("graft export (%s): expects raw pixels 0..255", n.Nodes[len(n.Nodes)-1])
 	}
 	f := func(v []float64) string {
 		parts := make([]string, len(v))
@@ -99,6 +110,11 @@ func DetectNormalization(g *savedmodel.Graph) Normalization {
 			}
 		}
 		return out
+	}
+	for _, nd := range g.Nodes {
+		if nd.Name == ExportPreprocessNode || strings.HasSuffix(nd.Name, "/"+ExportPreprocessNode) {
+			return Normalization{Nodes: []string{nd.Name}, Scale: []float64{1}, Offset: []float64{0}, Expects: raw, GraftExport: true}
+		}
 	}
 	scale, offset := []float64{1}, []float64{0}
 	cur := g.Inputs[0]

@@ -61,7 +61,7 @@ func (m *Model) Flatten(fetches []string, feeds ...string) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Graph{Consts: map[string]*tensor.Tensor{}}
+	g := &Graph{Consts: map[string]*tensor.Tensor{}, Variables: map[string]string{}}
 	for _, fn := range order {
 		def, val, err := f.emit(fn)
 		if err != nil {
@@ -69,6 +69,9 @@ func (m *Model) Flatten(fetches []string, feeds ...string) (*Graph, error) {
 		}
 		if val != nil {
 			g.Consts[def.Name] = val
+		}
+		if v := f.vars[def.Name]; v != "" {
+			g.Variables[def.Name] = v
 		}
 		if def.Op == "Placeholder" {
 			g.Inputs = append(g.Inputs, def.Name)
@@ -90,10 +93,11 @@ type output struct {
 type flattener struct {
 	m     *Model
 	feeds map[output]*flatNode
+	vars  map[string]string // Const node -> the variable it was read from
 }
 
 func (m *Model) newFlattener(feeds []string) (*flattener, error) {
-	f := &flattener{m: m, feeds: map[output]*flatNode{}}
+	f := &flattener{m: m, feeds: map[output]*flatNode{}, vars: map[string]string{}}
 	for _, name := range feeds {
 		n, i, err := m.lookup(name)
 		if err != nil {
@@ -247,7 +251,11 @@ func (f *flattener) emit(fn *flatNode) (*ndpb.NodeDef, *tensor.Tensor, error) {
 	m := f.m
 	d := fn.def
 	if isVarRead(d.Op) {
-		return m.varConst(fn)
+		def, val, v, err := m.varConst(fn)
+		if err == nil {
+			f.vars[def.Name] = v
+		}
+		return def, val, err
 	}
 	out := &ndpb.NodeDef{Name: d.Name, Op: d.Op, Attr: map[string]*avpb.AttrValue{}}
 	attrs := d.Attr
@@ -277,38 +285,39 @@ func (f *flattener) emit(fn *flatNode) (*ndpb.NodeDef, *tensor.Tensor, error) {
 	return out, nil, nil
 }
 
-// varConst replaces a variable read by a Const of the restored value.
-func (m *Model) varConst(fn *flatNode) (*ndpb.NodeDef, *tensor.Tensor, error) {
+// varConst replaces a variable read by a Const of the restored value; it
+// also names the variable's node.
+func (m *Model) varConst(fn *flatNode) (*ndpb.NodeDef, *tensor.Tensor, string, error) {
 	d := fn.def
 	vnode := fn
 	if d.Op == "ReadVariableOp" {
 		if len(d.Input) != 1 {
-			return nil, nil, fmt.Errorf("%w: %s has %d inputs", ErrGraph, d.Name, len(d.Input))
+			return nil, nil, "", fmt.Errorf("%w: %s has %d inputs", ErrGraph, d.Name, len(d.Input))
 		}
 		n, i, err := m.flat.resolve(d.Input[0])
 		if err == nil {
 			vnode, _, err = m.flat.through(n, i)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", d.Name, err)
+			return nil, nil, "", fmt.Errorf("%s: %w", d.Name, err)
 		}
 	}
 	if _, ok := m.vars[vnode.def.Name]; !ok {
-		return nil, nil, fmt.Errorf("%w: %s reads %s (%s), which is not a variable of the main graph", ErrUnsupported, d.Name, vnode.def.Name, vnode.def.Op)
+		return nil, nil, "", fmt.Errorf("%w: %s reads %s (%s), which is not a variable of the main graph", ErrUnsupported, d.Name, vnode.def.Name, vnode.def.Op)
 	}
 	val, err := m.VariableValue(vnode.def.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	tp, err := TensorToProto(val)
 	if err != nil {
-		return nil, nil, fmt.Errorf("variable %s: %w", vnode.def.Name, err)
+		return nil, nil, "", fmt.Errorf("variable %s: %w", vnode.def.Name, err)
 	}
 	def := &ndpb.NodeDef{Name: d.Name, Op: "Const", Attr: map[string]*avpb.AttrValue{
 		"dtype": {Value: &avpb.AttrValue_Type{Type: dtypeProto(val.DType)}},
 		"value": {Value: &avpb.AttrValue_Tensor{Tensor: tp}},
 	}}
-	return def, val, nil
+	return def, val, vnode.def.Name, nil
 }
 
 // numOutputs counts a node's outputs from its OpDef (1 for unknown ops).

@@ -19,6 +19,10 @@ type Graph struct {
 	// Consts holds the decoded value of every Const node, including the
 	// Const nodes that replaced restored variables.
 	Consts map[string]*tensor.Tensor
+	// Variables maps each Const node that replaced a variable read to the
+	// variable's node in the main graph (export turns them back into
+	// variables).
+	Variables map[string]string
 	// Inputs are the Placeholder node names the caller feeds.
 	Inputs []string
 	// Outputs are the fetched tensors, as "node:i".

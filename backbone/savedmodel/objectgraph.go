@@ -82,27 +82,30 @@ func (w *modelWriter) objectGraphs() (*objectGraphs, error) {
 	}
 	sigs := add(userObject("signature_map", ""))
 	child(root, sigs, "signatures")
-	fn := add(&pb.SavedObject{Kind: &pb.SavedObject_BareConcreteFunction{BareConcreteFunction: &pb.SavedBareConcreteFunction{
-		ConcreteFunctionName: fnSigWrapper,
-		ArgumentKeywords:     []string{s.InputName},
-		FunctionSpec:         &pb.FunctionSpec{Fullargspec: fullArgSpec(), InputSignature: &pb.StructuredValue{Kind: &pb.StructuredValue_NoneValue{NoneValue: &pb.NoneValue{}}}},
-	}}})
-	child(sigs, fn, "serving_default")
-
 	spec := func(name string, dt tensor.DType, shape []int64) *pb.StructuredValue {
 		return &pb.StructuredValue{Kind: &pb.StructuredValue_TensorSpecValue{TensorSpecValue: &pb.TensorSpecProto{
 			Name: name, Shape: shapeProto64(shape), Dtype: dtypeProto(dt),
 		}}}
 	}
-	inSpec := spec(s.InputName, s.InputDType, s.InputShape)
-	outSpec := spec(s.OutputName, s.OutputDType, s.OutputShape)
-	saved.ConcreteFunctions[fnSigWrapper] = &pb.SavedConcreteFunction{
-		BoundInputs: varIDs,
-		CanonicalizedInputSignature: tuple(
-			tuple(),
-			dict(map[string]*pb.StructuredValue{s.InputName: inSpec}),
-		),
-		OutputSignature: dict(map[string]*pb.StructuredValue{s.OutputName: outSpec}),
+	for i, sg := range w.sigs {
+		fn := add(&pb.SavedObject{Kind: &pb.SavedObject_BareConcreteFunction{BareConcreteFunction: &pb.SavedBareConcreteFunction{
+			ConcreteFunctionName: fnSigWrapperN(i),
+			ArgumentKeywords:     []string{sg.InputName},
+			FunctionSpec:         &pb.FunctionSpec{Fullargspec: fullArgSpec(), InputSignature: &pb.StructuredValue{Kind: &pb.StructuredValue_NoneValue{NoneValue: &pb.NoneValue{}}}},
+		}}})
+		child(sigs, fn, sg.Key)
+		outs := map[string]*pb.StructuredValue{}
+		for _, o := range sg.Outputs {
+			outs[o.Name] = spec(o.Name, o.DType, o.Shape)
+		}
+		saved.ConcreteFunctions[fnSigWrapperN(i)] = &pb.SavedConcreteFunction{
+			BoundInputs: varIDs,
+			CanonicalizedInputSignature: tuple(
+				tuple(),
+				dict(map[string]*pb.StructuredValue{sg.InputName: spec(sg.InputName, sg.InputDType, sg.InputShape)}),
+			),
+			OutputSignature: dict(outs),
+		}
 	}
 	return &objectGraphs{saved: saved, checkpoint: ckpt}, nil
 }

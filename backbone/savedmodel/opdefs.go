@@ -21,7 +21,7 @@ import (
 var registryOps = []string{
 	"Abs", "Add", "AddN", "AddV2", "ArgMax", "Assign", "AssignVariableOp", "AvgPool",
 	"BatchMatMulV2", "BiasAdd", "BroadcastTo", "Cast", "ClipByValue", "ConcatV2", "Const",
-	"Conv2D", "Conv2DBackpropInput", "Cumsum", "DepthwiseConv2dNative", "Div", "DivNoNan",
+	"Conv2D", "Conv2DBackpropInput", "Cumsum", "DecodeImage", "DepthwiseConv2dNative", "Div", "DivNoNan",
 	"Einsum", "Elu", "Equal", "Erf", "Exp", "ExpandDims", "Fill", "Floor", "FloorDiv",
 	"FloorMod", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "GatherV2",
 	"Greater", "Identity", "IdentityN", "LeakyRelu", "Less", "Log", "LogSoftmax",
@@ -29,12 +29,12 @@ var registryOps = []string{
 	"Min", "Minimum", "MirrorPad", "Mul", "Neg", "NoOp", "OnesLike", "Pack", "Pad", "PadV2",
 	"PartitionedCall", "Placeholder", "PlaceholderWithDefault", "Pow", "Prod", "Range", "Rank",
 	"ReadVariableOp", "RealDiv", "Reciprocal", "Relu", "Relu6", "Reshape", "ResizeBilinear",
-	"ResizeNearestNeighbor", "ResourceGather", "RestoreV2", "Round", "Rsqrt", "SaveV2",
+	"ResizeNearestNeighbor", "ResourceGather", "RestoreV2", "Round", "Rsqrt", "SaveV2", "ScaleAndTranslate",
 	"Select", "SelectV2", "Selu", "Shape", "ShapeN", "ShardedFilename", "Sigmoid", "Sign",
 	"Size", "Slice", "Softmax", "Softplus", "Softsign", "Split", "SplitV", "Sqrt", "Square",
 	"SquaredDifference", "Squeeze", "StatefulPartitionedCall", "StaticRegexFullMatch",
 	"StopGradient", "StridedSlice", "StringJoin", "Sub", "Sum", "Switch", "Tanh", "Tile",
-	"TopKV2", "Transpose", "Unique", "Unpack", "VarHandleOp", "Variable", "VariableV2",
+	"TopKV2", "Transpose", "Unique", "Unpack", "VarHandleOp", "Variable", "VariableV2", "While",
 	"ZerosLike",
 }
 

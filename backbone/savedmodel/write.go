@@ -44,13 +44,34 @@ const (
 )
 
 // Fixed function-name suffixes: TensorFlow numbers traced functions with a
-// process-wide counter; fixed numbers keep our output reproducible.
+// process-wide counter; fixed numbers keep our output reproducible. The
+// forward functions and signature wrappers are numbered from 1001 and 1101.
 const (
-	fnWrappedModel = "__inference__wrapped_model_1001"
-	fnSigWrapper   = "__inference_signature_wrapper_1101"
-	fnTracedSave   = "__inference__traced_save_1201"
-	fnTracedRest   = "__inference__traced_restore_1301"
+	fnTracedSave = "__inference__traced_save_1201"
+	fnTracedRest = "__inference__traced_restore_1301"
 )
+
+// Signature i > 0 gets its own forward function and wrapper, numbered on.
+func fnWrappedModelN(i int) string { return fmt.Sprintf("__inference__wrapped_model_%d", 1001+i) }
+func fnSigWrapperN(i int) string   { return fmt.Sprintf("__inference_signature_wrapper_%d", 1101+i) }
+
+// callName is the main graph's i-th StatefulPartitionedCall, as TensorFlow
+// numbers them.
+func callName(i int) string {
+	if i == 0 {
+		return "StatefulPartitionedCall"
+	}
+	return fmt.Sprintf("StatefulPartitionedCall_%d", i)
+}
+
+// suffixed is TensorFlow's naming of the i-th node or arg of one kind
+// ("Identity", "Identity_1", ...).
+func suffixed(name string, i int) string {
+	if i == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s_%d", name, i)
+}
 
 // WriteSpec describes a single-input, single-output Keras-style model.
 type WriteSpec struct {
@@ -79,6 +100,37 @@ type WriteSpec struct {
 	// (they become "layer-N" children in the object graph). Optional:
 	// defaults to the layers of Variables.
 	Layers []string
+	// Signatures, when set, replace the one signature the Input*, Output*
+	// and Body fields describe: each has its own forward function over
+	// the shared Variables.
+	Signatures []*WriteSignature
+	// OpDefs adds op definitions for ops outside graft's registry (a
+	// backbone's own stripped op list), for the written stripped_op_list.
+	OpDefs map[string]*opb.OpDef
+	// Functions are added to the function library as they are: the
+	// functions a body's functional ops (While, ...) name.
+	Functions []*fpb.FunctionDef
+}
+
+// WriteSignature is one signature with a single input and any outputs.
+type WriteSignature struct {
+	Key        string // e.g. "serving_default"
+	InputName  string
+	InputDType tensor.DType // default Float32
+	InputShape []int64
+	// Outputs are written in name order, the order in which TensorFlow
+	// flattens a dict of outputs.
+	Outputs []WriteOutput
+	// Body is the forward function's nodes, as WriteSpec.Body.
+	Body []*ndpb.NodeDef
+}
+
+// WriteOutput is one named output of a signature.
+type WriteOutput struct {
+	Name  string
+	DType tensor.DType // default Float32
+	Shape []int64
+	Ref   string // FunctionDef ref in the body, "node:out_arg:idx"
 }
 
 // WriteVariable is one float variable of a Keras layer.
@@ -138,26 +190,32 @@ func writeFiles(root string, files map[string][]byte) error {
 		}
 	}
 	for _, name := range sortedKeys(files) {
-		f, err := os.Create(filepath.Join(root, filepath.FromSlash(name)))
-		if err != nil {
-			return err
-		}
-		_, err = f.Write(files[name])
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeFile(filepath.Join(root, filepath.FromSlash(name)), files[name]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// writeFile writes and syncs one file; tests replace it to fill the disk.
+var writeFile = func(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 type modelWriter struct {
 	s      *WriteSpec
+	sigs   []*WriteSignature
 	layers []string       // all layers in order
 	withW  map[string]int // layer -> layer_with_weights index
 	keys   []string       // checkpoint key per variable
@@ -165,19 +223,43 @@ type modelWriter struct {
 }
 
 func newModelWriter(s *WriteSpec) (*modelWriter, error) {
-	if s.InputName == "" || s.OutputName == "" || s.Output == "" {
-		return nil, errors.New("spec needs InputName, OutputName and Output")
-	}
 	if s.ModelName == "" {
 		s.ModelName = "sequential"
 	}
-	if s.InputDType == tensor.Invalid {
-		s.InputDType = tensor.Float32
+	sigs := append([]*WriteSignature(nil), s.Signatures...)
+	if len(sigs) == 0 {
+		if s.InputName == "" || s.OutputName == "" || s.Output == "" {
+			return nil, errors.New("spec needs InputName, OutputName and Output")
+		}
+		sigs = []*WriteSignature{{
+			Key: "serving_default", InputName: s.InputName, InputDType: s.InputDType, InputShape: s.InputShape,
+			Outputs: []WriteOutput{{Name: s.OutputName, DType: s.OutputDType, Shape: s.OutputShape, Ref: s.Output}},
+			Body:    s.Body,
+		}}
 	}
-	if s.OutputDType == tensor.Invalid {
-		s.OutputDType = tensor.Float32
+	keys := map[string]bool{}
+	for i, sg := range sigs {
+		c := *sg
+		if c.Key == "" || keys[c.Key] || c.InputName == "" || len(c.Outputs) == 0 {
+			return nil, fmt.Errorf("signature %d (%q) needs a unique key, an input name and outputs", i, c.Key)
+		}
+		keys[c.Key] = true
+		if c.InputDType == tensor.Invalid {
+			c.InputDType = tensor.Float32
+		}
+		c.Outputs = append([]WriteOutput(nil), c.Outputs...)
+		for j := range c.Outputs {
+			if c.Outputs[j].DType == tensor.Invalid {
+				c.Outputs[j].DType = tensor.Float32
+			}
+			if c.Outputs[j].Name == "" || c.Outputs[j].Ref == "" {
+				return nil, fmt.Errorf("signature %q: output %d needs Name and Ref", c.Key, j)
+			}
+		}
+		sort.Slice(c.Outputs, func(a, b int) bool { return c.Outputs[a].Name < c.Outputs[b].Name })
+		sigs[i] = &c
 	}
-	w := &modelWriter{s: s, withW: map[string]int{}, ops: map[string]bool{}}
+	w := &modelWriter{s: s, sigs: sigs, withW: map[string]int{}, ops: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, l := range s.Layers {
 		if !seen[l] {
@@ -322,19 +404,45 @@ func (w *modelWriter) build() (savedModel, index, data []byte, err error) {
 		return nil, nil, nil, err
 	}
 	main = append(main, cg)
-	inPH := "serving_default_" + s.InputName
-	main = append(main, w.node(inPH, "Placeholder", nil, map[string]*avpb.AttrValue{
-		"_output_shapes": AttrShapes(s.InputShape), "dtype": AttrType(s.InputDType), "shape": AttrShape(s.InputShape),
-	}))
-	tin := []tensor.DType{s.InputDType}
-	var ro []int64
-	for i := range s.Variables {
-		tin = append(tin, resource)
-		ro = append(ro, int64(i+1))
+	n := len(w.sigs)
+	sigDefs := map[string]*pb.SignatureDef{
+		"__saved_model_init_op": {Outputs: map[string]*pb.TensorInfo{
+			"__saved_model_init_op": {Encoding: &pb.TensorInfo_Name{Name: "NoOp"}, TensorShape: shapeProto64(nil)},
+		}},
 	}
-	sc := w.call("StatefulPartitionedCall", fnSigWrapper, append([]string{inPH}, varNodes...), tin, []tensor.DType{s.OutputDType}, ro)
-	sc.Attr["_output_shapes"] = AttrShapes(s.OutputShape)
-	main = append(main, sc)
+	for i, sg := range w.sigs {
+		inPH := sg.Key + "_" + sg.InputName
+		main = append(main, w.node(inPH, "Placeholder", nil, map[string]*avpb.AttrValue{
+			"_output_shapes": AttrShapes(sg.InputShape), "dtype": AttrType(sg.InputDType), "shape": AttrShape(sg.InputShape),
+		}))
+		tin := []tensor.DType{sg.InputDType}
+		var ro []int64
+		for i := range s.Variables {
+			tin = append(tin, resource)
+			ro = append(ro, int64(i+1))
+		}
+		var touts []tensor.DType
+		var oshapes [][]int64
+		outs := map[string]*pb.TensorInfo{}
+		for j, o := range sg.Outputs {
+			touts = append(touts, o.DType)
+			oshapes = append(oshapes, o.Shape)
+			outs[o.Name] = &pb.TensorInfo{
+				Encoding: &pb.TensorInfo_Name{Name: fmt.Sprintf("%s:%d", callName(i), j)}, Dtype: dtypeProto(o.DType), TensorShape: shapeProto64(o.Shape),
+			}
+		}
+		sc := w.call(callName(i), fnSigWrapperN(i), append([]string{inPH}, varNodes...), tin, touts, ro)
+		sc.Attr["_output_shapes"] = AttrShapes(oshapes...)
+		main = append(main, sc)
+		sigDefs[sg.Key] = &pb.SignatureDef{
+			Inputs: map[string]*pb.TensorInfo{sg.InputName: {
+				Encoding: &pb.TensorInfo_Name{Name: inPH + ":0"}, Dtype: dtypeProto(sg.InputDType), TensorShape: shapeProto64(sg.InputShape),
+			}},
+			Outputs:    outs,
+			MethodName: "tensorflow/serving/predict",
+		}
+	}
+	saveCall, restCall := callName(n), callName(n+1)
 	main = append(main, w.node("saver_filename", "Placeholder", nil, map[string]*avpb.AttrValue{
 		"_output_shapes": AttrShapes([]int64{}), "dtype": AttrType(tensor.String), "shape": AttrShape([]int64{}),
 	}))
@@ -343,34 +451,49 @@ func (w *modelWriter) build() (savedModel, index, data []byte, err error) {
 		saveTin = append(saveTin, v.Value.DType)
 	}
 	saveTin = append(saveTin, tensor.String)
-	save := w.call("StatefulPartitionedCall_1", fnTracedSave, append(append([]string{"saver_filename"}, readNodes...), "Const"), saveTin, []tensor.DType{tensor.String}, nil)
+	save := w.call(saveCall, fnTracedSave, append(append([]string{"saver_filename"}, readNodes...), "Const"), saveTin, []tensor.DType{tensor.String}, nil)
 	save.Attr["_output_shapes"] = AttrShapes([]int64{})
 	main = append(main, save)
 	restTin := []tensor.DType{tensor.String}
 	for range s.Variables {
 		restTin = append(restTin, resource)
 	}
-	rest := w.call("StatefulPartitionedCall_2", fnTracedRest, append([]string{"saver_filename"}, varNodes...), restTin, []tensor.DType{tensor.String}, nil)
+	rest := w.call(restCall, fnTracedRest, append([]string{"saver_filename"}, varNodes...), restTin, []tensor.DType{tensor.String}, nil)
 	rest.Attr["_output_shapes"] = AttrShapes([]int64{})
 	main = append(main, rest)
 
 	// Function library.
-	model, err := w.modelFunc()
+	var funcs []*fpb.FunctionDef
+	for i := range w.sigs {
+		model, err := w.modelFunc(i)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		funcs = append(funcs, model, w.sigWrapperFunc(i))
+	}
+	save2, err := w.saveFunc()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	funcs := []*fpb.FunctionDef{model, w.sigWrapperFunc(), nil, nil}
-	if funcs[2], err = w.saveFunc(); err != nil {
+	rest2, err := w.restoreFunc()
+	if err != nil {
 		return nil, nil, nil, err
 	}
-	if funcs[3], err = w.restoreFunc(); err != nil {
-		return nil, nil, nil, err
+	funcs = append(funcs, save2, rest2)
+	for _, f := range s.Functions {
+		for _, n := range f.GetNodeDef() {
+			w.ops[n.Op] = true
+		}
+		funcs = append(funcs, f)
 	}
 	sort.Slice(funcs, func(i, j int) bool { return funcs[i].Signature.Name < funcs[j].Signature.Name })
 
 	opList := &opb.OpList{}
 	for _, op := range sortedKeys(w.ops) {
 		def, ok := builtinOps[op]
+		if !ok {
+			def, ok = s.OpDefs[op]
+		}
 		if !ok {
 			return nil, nil, nil, fmt.Errorf("%w: op %s is not in graft's op registry (opdefs.pbtxt)", ErrUnsupported, op)
 		}
@@ -389,26 +512,13 @@ func (w *modelWriter) build() (savedModel, index, data []byte, err error) {
 			Versions: versionDef(graphDefVersion, graphMinConsumer),
 		},
 		SaverDef: &pb.SaverDef{
-			FilenameTensorName: "saver_filename:0", SaveTensorName: "StatefulPartitionedCall_1:0",
-			RestoreOpName: "StatefulPartitionedCall_2", Version: pb.SaverDef_V2,
+			FilenameTensorName: "saver_filename:0", SaveTensorName: saveCall + ":0",
+			RestoreOpName: restCall, Version: pb.SaverDef_V2,
 		},
 		CollectionDef: map[string]*pb.CollectionDef{
 			"saved_model_main_op": {Kind: &pb.CollectionDef_NodeList_{NodeList: &pb.CollectionDef_NodeList{Value: []string{"NoOp"}}}},
 		},
-		SignatureDef: map[string]*pb.SignatureDef{
-			"__saved_model_init_op": {Outputs: map[string]*pb.TensorInfo{
-				"__saved_model_init_op": {Encoding: &pb.TensorInfo_Name{Name: "NoOp"}, TensorShape: shapeProto64(nil)},
-			}},
-			"serving_default": {
-				Inputs: map[string]*pb.TensorInfo{s.InputName: {
-					Encoding: &pb.TensorInfo_Name{Name: inPH + ":0"}, Dtype: dtypeProto(s.InputDType), TensorShape: shapeProto64(s.InputShape),
-				}},
-				Outputs: map[string]*pb.TensorInfo{s.OutputName: {
-					Encoding: &pb.TensorInfo_Name{Name: "StatefulPartitionedCall:0"}, Dtype: dtypeProto(s.OutputDType), TensorShape: shapeProto64(s.OutputShape),
-				}},
-				MethodName: "tensorflow/serving/predict",
-			},
-		},
+		SignatureDef:   sigDefs,
 		ObjectGraphDef: objGraph.saved,
 	}
 	savedModel, err = proto.MarshalOptions{Deterministic: true}.Marshal(&pb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*pb.MetaGraphDef{mg}})
@@ -476,13 +586,14 @@ func funcDef(name string, in, out []*opb.OpDef_ArgDef, inShapes [][]int64, nodes
 	return f
 }
 
-// modelFunc is the forward function: the spec's body plus the trailing
-// Identity/NoOp TensorFlow adds for automatic control dependencies.
-func (w *modelWriter) modelFunc() (*fpb.FunctionDef, error) {
-	s := w.s
-	in := []*opb.OpDef_ArgDef{argDef(s.InputName, s.InputDType)}
-	shapes := [][]int64{s.InputShape}
-	args := map[string]bool{s.InputName: true}
+// modelFunc is signature i's forward function: its body plus the
+// trailing Identity/NoOp TensorFlow adds for automatic control
+// dependencies.
+func (w *modelWriter) modelFunc(i int) (*fpb.FunctionDef, error) {
+	s, sg := w.s, w.sigs[i]
+	in := []*opb.OpDef_ArgDef{argDef(sg.InputName, sg.InputDType)}
+	shapes := [][]int64{sg.InputShape}
+	args := map[string]bool{sg.InputName: true}
 	for _, v := range s.Variables {
 		in = append(in, argDef(v.Arg, resource))
 		shapes = append(shapes, nil)
@@ -491,8 +602,12 @@ func (w *modelWriter) modelFunc() (*fpb.FunctionDef, error) {
 	var nodes []*ndpb.NodeDef
 	var reads []string
 	names := map[string]bool{}
-	for _, n := range s.Body {
-		if names[n.Name] || n.Name == "Identity" || n.Name == "NoOp" {
+	reserved := map[string]bool{"NoOp": true}
+	for j := range sg.Outputs {
+		reserved[suffixed("Identity", j)] = true
+	}
+	for _, n := range sg.Body {
+		if names[n.Name] || reserved[n.Name] {
 			return nil, fmt.Errorf("%w: body node name %q is duplicated or reserved", ErrGraph, n.Name)
 		}
 		names[n.Name] = true
@@ -503,7 +618,7 @@ func (w *modelWriter) modelFunc() (*fpb.FunctionDef, error) {
 			reads = append(reads, "^"+n.Name)
 		}
 	}
-	for _, n := range s.Body { // every input must name an arg or a body node
+	for _, n := range sg.Body { // every input must name an arg or a body node
 		for _, inp := range n.Input {
 			node, _, _, err := parseFuncInput(strings.TrimPrefix(inp, "^"))
 			if err != nil || (!args[node] && !names[node]) {
@@ -511,24 +626,29 @@ func (w *modelWriter) modelFunc() (*fpb.FunctionDef, error) {
 			}
 		}
 	}
-	nodes = append(nodes,
-		w.node("Identity", "Identity", []string{s.Output, "^NoOp"}, map[string]*avpb.AttrValue{"T": AttrType(s.OutputDType)}),
-		w.node("NoOp", "NoOp", reads, map[string]*avpb.AttrValue{"_acd_function_control_output": AttrBool(true)}),
-	)
+	var outs []*opb.OpDef_ArgDef
+	ret := map[string]string{}
+	for j, o := range sg.Outputs {
+		id := suffixed("Identity", j)
+		nodes = append(nodes, w.node(id, "Identity", []string{o.Ref, "^NoOp"}, map[string]*avpb.AttrValue{"T": AttrType(o.DType)}))
+		arg := strings.ToLower(id)
+		outs = append(outs, argDef(arg, o.DType))
+		ret[arg] = id + ":output:0"
+	}
+	nodes = append(nodes, w.node("NoOp", "NoOp", reads, map[string]*avpb.AttrValue{"_acd_function_control_output": AttrBool(true)}))
 	var ctl []string
 	for _, r := range reads {
 		ctl = append(ctl, r[1:])
 	}
-	return funcDef(fnWrappedModel, in, []*opb.OpDef_ArgDef{argDef("identity", s.OutputDType)}, shapes, nodes,
-		map[string]string{"identity": "Identity:output:0"}, ctl), nil
+	return funcDef(fnWrappedModelN(i), in, outs, shapes, nodes, ret, ctl), nil
 }
 
-func (w *modelWriter) sigWrapperFunc() *fpb.FunctionDef {
-	s := w.s
-	in := []*opb.OpDef_ArgDef{argDef(s.InputName, s.InputDType)}
-	shapes := [][]int64{s.InputShape}
-	inputs := []string{s.InputName}
-	tin := []tensor.DType{s.InputDType}
+func (w *modelWriter) sigWrapperFunc(i int) *fpb.FunctionDef {
+	s, sg := w.s, w.sigs[i]
+	in := []*opb.OpDef_ArgDef{argDef(sg.InputName, sg.InputDType)}
+	shapes := [][]int64{sg.InputShape}
+	inputs := []string{sg.InputName}
+	tin := []tensor.DType{sg.InputDType}
 	var ro []int64
 	for i := range s.Variables {
 		name := "unknown"
@@ -541,13 +661,22 @@ func (w *modelWriter) sigWrapperFunc() *fpb.FunctionDef {
 		tin = append(tin, resource)
 		ro = append(ro, int64(i+1))
 	}
-	nodes := []*ndpb.NodeDef{
-		w.call("StatefulPartitionedCall", fnWrappedModel, inputs, tin, []tensor.DType{s.OutputDType}, ro),
-		w.node("Identity", "Identity", []string{"StatefulPartitionedCall:output:0", "^NoOp"}, map[string]*avpb.AttrValue{"T": AttrType(s.OutputDType)}),
-		w.node("NoOp", "NoOp", []string{"^StatefulPartitionedCall"}, map[string]*avpb.AttrValue{"_acd_function_control_output": AttrBool(true)}),
+	var touts []tensor.DType
+	for _, o := range sg.Outputs {
+		touts = append(touts, o.DType)
 	}
-	return funcDef(fnSigWrapper, in, []*opb.OpDef_ArgDef{argDef("identity", s.OutputDType)}, shapes, nodes,
-		map[string]string{"identity": "Identity:output:0"}, []string{"StatefulPartitionedCall"})
+	nodes := []*ndpb.NodeDef{w.call("StatefulPartitionedCall", fnWrappedModelN(i), inputs, tin, touts, ro)}
+	var outs []*opb.OpDef_ArgDef
+	ret := map[string]string{}
+	for j, o := range sg.Outputs {
+		id := suffixed("Identity", j)
+		nodes = append(nodes, w.node(id, "Identity", []string{fmt.Sprintf("StatefulPartitionedCall:output:%d", j), "^NoOp"}, map[string]*avpb.AttrValue{"T": AttrType(o.DType)}))
+		arg := strings.ToLower(id)
+		outs = append(outs, argDef(arg, o.DType))
+		ret[arg] = id + ":output:0"
+	}
+	nodes = append(nodes, w.node("NoOp", "NoOp", []string{"^StatefulPartitionedCall"}, map[string]*avpb.AttrValue{"_acd_function_control_output": AttrBool(true)}))
+	return funcDef(fnSigWrapperN(i), in, outs, shapes, nodes, ret, []string{"StatefulPartitionedCall"})
 }
 
 func (w *modelWriter) ckptNames() ([]string, []string) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	pb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -257,5 +258,27 @@ func TestDigestFollowsContent(t *testing.T) {
 	os.WriteFile(data, raw, 0o644)
 	if c, _ := m.Digest(); c == a {
 		t.Error("digest ignores variable contents")
+	}
+}
+
+// TestWriteFullDiskLeavesNothing: a disk that fills up while the variables
+// are written gives the error, and neither the model folder nor its
+// temporary sibling stays behind.
+func TestWriteFullDiskLeavesNothing(t *testing.T) {
+	old := writeFile
+	defer func() { writeFile = old }()
+	writeFile = func(path string, data []byte) error {
+		if strings.Contains(path, "variables.data") {
+			return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+		}
+		return old(path, data)
+	}
+	parent := t.TempDir()
+	err := Write(filepath.Join(parent, "model"), testCNN(t))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("full disk: %v", err)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/internal/export"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/train"
@@ -40,6 +41,12 @@ func (a *app) predictCmd() *cobra.Command {
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
 			}
+			// A graft export has two outputs; its probabilities, with the
+			// class names, are what predict shows.
+			labels, exported := export.Exported(model, o.Tags, o.Signature)
+			if exported && o.Output == "" && o.Tap == "" {
+				o.Output = export.OutProbs
+			}
 			bb, err := engine.Open(eng, model, o)
 			if err != nil {
 				return err
@@ -55,7 +62,10 @@ func (a *app) predictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printPredictions(res, bb.Tap().Name, nil, top, format)
+			if o.Output != export.OutProbs {
+				labels = nil
+			}
+			return a.printPredictions(res, bb.Tap().Name, labels, top, format)
 		},
 	}
 	f := cmd.Flags()

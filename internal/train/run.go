@@ -100,6 +100,9 @@ type Summary struct {
 	CacheComputed int                `json:"features_computed"`
 	Device        string             `json:"device"`
 	Timing        Timing             `json:"timing"`
+	// BackboneDigest is the backbone folder's content digest when the run
+	// finished: graft export refuses a backbone that changed since.
+	BackboneDigest string `json:"backbone_digest,omitempty"`
 }
 
 // best fills the best-epoch fields from the epochs' metrics.
@@ -661,6 +664,9 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
+	if roots, err := confine.New(cfg.AllowRoots); err == nil {
+		s.BackboneDigest, _ = savedmodel.DigestDirIn(roots, cfg.Backbone) // none: export cannot check, nothing else needs it
+	}
 	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
 	for _, rep := range r.extract {
