@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/train"
@@ -457,7 +458,10 @@ func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
 func workerEnv(env []string) []string {
 	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "TMPDIR": true, "TZ": true, "LANG": true,
 		"GOMAXPROCS": true, "GOGC": true, "GOMEMLIMIT": true, "GODEBUG": true, "LD_LIBRARY_PATH": true,
-		"OMP_NUM_THREADS": true, "OPENBLAS_NUM_THREADS": true}
+		"OMP_NUM_THREADS": true, "OPENBLAS_NUM_THREADS": true,
+		// OpenBLAS's core type works around wrong results on some CPUs;
+		// GRAFT_LIBTENSORFLOW says where the TensorFlow engine's library is.
+		"OPENBLAS_CORETYPE": true, "OPENBLAS_L2_SIZE": true, tf.EnvLib: true}
 	var out []string
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
