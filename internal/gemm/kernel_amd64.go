@@ -12,3 +12,9 @@ var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32)
+
+// kernel6x16s is kernel6x16 with A unpacked: six rows of row-major A,
+// lda apart, so a product with few columns skips packing A.
+//
+//go:noescape
+func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)

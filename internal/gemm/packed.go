@@ -54,20 +54,40 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 			packB(transB, b, ldb, p0, j0, kb, nb, bufs.b)
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
-				packA(transA, a, lda, i0, p0, mb, kb, bufs.a)
+				// Row-major A is read in place by kernel6x16s: packing it
+				// costs as much as the product when n is small (a conv's
+				// filters). Only a last panel of fewer than MR rows is
+				// packed, zero-padded. Transposed A is always packed.
+				direct := !transA
+				if direct {
+					if full := mb / mr * mr; full < mb {
+						packA(false, a, lda, i0+full, p0, mb-full, kb, bufs.a)
+					}
+				} else {
+					packA(true, a, lda, i0, p0, mb, kb, bufs.a)
+				}
 				for jr := 0; jr < nb; jr += nr {
 					nn := min(nr, nb-jr)
-					bp := bufs.b[jr*kb:]
+					bp := &bufs.b[jr*kb]
 					for ir := 0; ir < mb; ir += mr {
 						mm := min(mr, mb-ir)
-						ap := bufs.a[ir*kb:]
 						co := (i0+ir)*ldc + j0 + jr
-						if mm == mr && nn == nr {
-							kernel6x16(kb, &ap[0], &bp[0], &c[co], ldc, alpha)
+						dst, ldd := &c[co], ldc
+						if mm < mr || nn < nr {
+							clear(tile[:])
+							dst, ldd = &tile[0], nr
+						}
+						switch {
+						case direct && mm == mr:
+							kernel6x16s(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha)
+						case direct:
+							kernel6x16(kb, &bufs.a[0], bp, dst, ldd, alpha)
+						default:
+							kernel6x16(kb, &bufs.a[ir*kb], bp, dst, ldd, alpha)
+						}
+						if dst != &tile[0] {
 							continue
 						}
-						clear(tile[:])
-						kernel6x16(kb, &ap[0], &bp[0], &tile[0], nr, alpha)
 						for i := 0; i < mm; i++ {
 							row := c[co+i*ldc : co+i*ldc+nn]
 							for j := range row {
@@ -95,6 +115,16 @@ func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
 			for p := 0; p < kb; p++ {
 				src := a[(p0+p)*lda+i0+ir:]
 				copy(panel[p*mr:p*mr+mm], src[:mm])
+			}
+			continue
+		}
+		if mm == mr { // six rows read in step, the panel written in order
+			o := (i0+ir)*lda + p0
+			r0, r1, r2 := a[o:o+kb], a[o+lda:o+lda+kb], a[o+2*lda:o+2*lda+kb]
+			r3, r4, r5 := a[o+3*lda:o+3*lda+kb], a[o+4*lda:o+4*lda+kb], a[o+5*lda:o+5*lda+kb]
+			for p := range r0 {
+				d := panel[p*mr : p*mr+mr : p*mr+mr]
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 			}
 			continue
 		}
