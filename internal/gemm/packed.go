@@ -64,7 +64,7 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 						packA(false, a, lda, i0+full, p0, mb-full, kb, bufs.a)
 					}
 				} else {
-					packA(true, a, lda, i0, p0, mb, kb, bufs.a)
+					packA(transA, a, lda, i0, p0, mb, kb, bufs.a)
 				}
 				for jr := 0; jr < nb; jr += nr {
 					nn := min(nr, nb-jr)
