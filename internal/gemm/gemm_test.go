@@ -185,3 +185,20 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// FuzzSgemm checks random shapes, transposes, strides and scales against
+// the oracle on every path (go test -fuzz FuzzSgemm -fuzztime 1m; not in CI).
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(7), uint8(17), uint8(65), uint8(1), uint8(0), uint64(1))
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pad uint8, seed uint64) {
+		if m == 0 || n == 0 {
+			t.Skip("empty product")
+		}
+		rng := rand.New(rand.NewPCG(seed, 7))
+		scales := [][2]float32{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
+		s := scales[int(flags>>2)%len(scales)]
+		paths(t, func(t *testing.T) {
+			check(t, rng, flags&1 == 1, flags&2 == 2, int(m), int(n), int(k)*3, int(pad%5), s[0], s[1])
+		})
+	})
+}
