@@ -113,8 +113,13 @@ func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
 		}
 		if trans { // op(A)[i, p] = a[p*lda+i]: each step of k is contiguous
 			for p := 0; p < kb; p++ {
-				src := a[(p0+p)*lda+i0+ir:]
-				copy(panel[p*mr:p*mr+mm], src[:mm])
+				o := (p0+p)*lda + i0 + ir
+				if mm == mr { // six stores beat a call to copy per step
+					src, d := a[o:o+mr:o+mr], panel[p*mr:p*mr+mr:p*mr+mr]
+					d[0], d[1], d[2], d[3], d[4], d[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+					continue
+				}
+				copy(panel[p*mr:p*mr+mm], a[o:o+mm])
 			}
 			continue
 		}
