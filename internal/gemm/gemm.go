@@ -19,6 +19,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if k == 0 { // op(A)*op(B) is zero; BLAS would read empty slices
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
+			if beta == 0 { // BLAS: C is not read, so NaN in it is overwritten
+				clear(row)
+				continue
+			}
 			for j := range row {
 				row[j] *= beta
 			}

@@ -37,34 +37,112 @@ func random(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
+// paths runs fn once per GEMM path this build can take on this CPU: the
+// packed assembly kernel (when the CPU has it) and gonum's fallback.
+func paths(t *testing.T, fn func(t *testing.T)) {
+	defer func(saved bool) { useAsm = saved }(useAsm)
+	for _, asm := range []bool{true, false} {
+		if asm && !hasAsm {
+			continue
+		}
+		useAsm = asm
+		name := "gonum"
+		if asm {
+			name = "asm"
+		}
+		t.Run(name, fn)
+	}
+}
+
+// check runs Sgemm on random operands of the given shape, stored with
+// leading dimensions pad wider than their rows, and compares every value of
+// C against the float64 oracle. With beta == 0, C starts as NaN: BLAS does
+// not read C then, so no NaN may leak into the result.
+func check(t *testing.T, rng *rand.Rand, ta, tb bool, m, n, k, pad int, alpha, beta float32) {
+	t.Helper()
+	ar, ac, br, bc := m, k, k, n
+	if ta {
+		ar, ac = k, m
+	}
+	if tb {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := ac+pad, bc+2*pad, n+3*pad
+	a, b, c := random(rng, max(ar, 1)*lda), random(rng, max(br, 1)*ldb), random(rng, m*ldc)
+	want := naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if beta == 0 {
+		for i := range c {
+			c[i] = float32(math.NaN())
+		}
+		for i := range want {
+			want[i] = float32(math.NaN()) // the padding between rows stays NaN
+		}
+		zero := make([]float32, len(c))
+		want2 := naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0, zero, ldc)
+		for i := 0; i < m; i++ {
+			copy(want[i*ldc:i*ldc+n], want2[i*ldc:i*ldc+n])
+		}
+	}
+	Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	for i := range c {
+		got, w := float64(c[i]), float64(want[i])
+		if i%ldc >= n || i/ldc >= m { // padding: must be left untouched
+			if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%dx%dx%d transA=%v transB=%v pad=%d: wrote padding C[%d] = %v", m, n, k, ta, tb, pad, i, got)
+			}
+			continue
+		}
+		// float32 sums of k terms: error grows like sqrt(k).
+		tol := 1e-5 * math.Sqrt(float64(k)+1) * math.Max(1, math.Abs(w))
+		if math.IsNaN(got) || math.Abs(got-w) > tol {
+			t.Fatalf("%dx%dx%d transA=%v transB=%v pad=%d alpha=%v beta=%v: C[%d,%d] = %v, want %v", m, n, k, ta, tb, pad, alpha, beta, i/ldc, i%ldc, got, w)
+		}
+	}
+}
+
 func TestSgemmAgainstNaive(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 10, 300}, {5, 4, 0}} {
-		m, n, k := sh[0], sh[1], sh[2]
-		for _, ta := range []bool{false, true} {
-			for _, tb := range []bool{false, true} {
-				// Stored shapes, with padded leading dimensions that
-				// catch stride mistakes.
-				ar, lda, br, ldb, ldc := m, k+2, k, n+1, n+3
-				if ta {
-					ar, lda = k, m+2
+	paths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, sh := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 9, 33}, {64, 10, 300}, {5, 4, 0}} {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					check(t, rng, ta, tb, sh[0], sh[1], sh[2], 1, 0.5, -2)
 				}
-				if tb {
-					br, ldb = n, k+1
+			}
+		}
+	})
+}
+
+// TestSgemmEdgeShapes covers the packed path's edges: sizes below, at and
+// just past the micro-tile (6x16) and the cache blocks (KC 256, MC 144),
+// a k over several KC blocks, strided operands, and the alpha/beta cases.
+func TestSgemmEdgeShapes(t *testing.T) {
+	sizes := []int{1, 5, 17, 63, 65, 129}
+	type ab struct{ alpha, beta float32 }
+	scales := []ab{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
+	paths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		n := 0
+		for _, m := range sizes {
+			for _, nn := range sizes {
+				for _, k := range sizes {
+					n++
+					ta, tb := n%2 == 1, n%3 == 1
+					s := scales[n%len(scales)]
+					check(t, rng, ta, tb, m, nn, k, n%3, s.alpha, s.beta)
 				}
-				a, b, c := random(rng, max(ar, 1)*lda), random(rng, max(br, 1)*ldb), random(rng, m*ldc)
-				want := naive(ta, tb, m, n, k, 0.5, a, lda, b, ldb, -2, c, ldc)
-				Sgemm(ta, tb, m, n, k, 0.5, a, lda, b, ldb, -2, c, ldc)
-				for i := 0; i < m; i++ {
-					for j := 0; j < n; j++ {
-						if d := math.Abs(float64(c[i*ldc+j] - want[i*ldc+j])); d > 1e-4*math.Max(1, math.Abs(float64(want[i*ldc+j]))) {
-							t.Fatalf("%s: %dx%dx%d transA=%v transB=%v: C[%d,%d] = %v, want %v", Backend, m, n, k, ta, tb, i, j, c[i*ldc+j], want[i*ldc+j])
-						}
+			}
+		}
+		for _, sh := range [][3]int{{150, 40, 1000}, {7, 3100, 20}, {289, 33, 257}, {6, 16, 513}, {5, 4, 0}} {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					for _, s := range scales {
+						check(t, rng, ta, tb, sh[0], sh[1], sh[2], 2, s.alpha, s.beta)
 					}
 				}
 			}
 		}
-	}
+	})
 }
 
 func TestSgemmShortOperandPanics(t *testing.T) {
@@ -76,15 +154,51 @@ func TestSgemmShortOperandPanics(t *testing.T) {
 	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
 }
 
-// BenchmarkSgemmHeadConv times the head's conv GEMM shape (batch 32 on
-// 7x7x2048 features, 256 filters: 1568x256x18432).
-func BenchmarkSgemmHeadConv(b *testing.B) {
-	const m, n, k = 1568, 256, 18432
-	rng := rand.New(rand.NewPCG(1, 2))
-	a, bb, c := random(rng, m*k), random(rng, k*n), make([]float32, m*n)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+// BenchmarkSgemm times the head's conv GEMM (batch 32 on 7x7x2048
+// features, 256 filters: 1568x256x18432) and the fashion_cnn backbone's
+// largest conv (6272x32x144) on each path, in GFLOP/s.
+func BenchmarkSgemm(b *testing.B) {
+	for _, sh := range []struct {
+		name    string
+		m, n, k int
+	}{{"head", 1568, 256, 18432}, {"fashion_conv", 6272, 32, 144}} {
+		for _, asm := range []bool{true, false} {
+			if asm && !hasAsm {
+				continue
+			}
+			name := sh.name + "/gonum"
+			if asm {
+				name = sh.name + "/asm"
+			}
+			b.Run(name, func(b *testing.B) {
+				defer func(saved bool) { useAsm = saved }(useAsm)
+				useAsm = asm
+				m, n, k := sh.m, sh.n, sh.k
+				rng := rand.New(rand.NewPCG(1, 2))
+				a, bb, c := random(rng, m*k), random(rng, k*n), make([]float32, m*n)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+				}
+				b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
-	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// FuzzSgemm checks random shapes, transposes, strides and scales against
+// the oracle on every path (go test -fuzz FuzzSgemm -fuzztime 1m; not in CI).
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(7), uint8(17), uint8(65), uint8(1), uint8(0), uint64(1))
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pad uint8, seed uint64) {
+		if m == 0 || n == 0 {
+			t.Skip("empty product")
+		}
+		rng := rand.New(rand.NewPCG(seed, 7))
+		scales := [][2]float32{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
+		s := scales[int(flags>>2)%len(scales)]
+		paths(t, func(t *testing.T) {
+			check(t, rng, flags&1 == 1, flags&2 == 2, int(m), int(n), int(k)*3, int(pad%5), s[0], s[1])
+		})
+	})
 }

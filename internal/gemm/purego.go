@@ -7,10 +7,37 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Backend names the matrix routine this build uses.
-const Backend = "gonum"
+// Backend names the matrix routine this build uses on this CPU: "go-avx2"
+// for the packed Go-assembly kernel, "gonum" for gonum's pure-Go Sgemm.
+var Backend = backendName()
+
+// FastHint says which pure-Go GEMM runs: on the assembly kernel, that
+// OpenBLAS is optional; on gonum, how to get a several times faster one.
+var FastHint = fastHint()
+
+func backendName() string {
+	if useAsm {
+		return "go-avx2"
+	}
+	return "gonum"
+}
+
+func fastHint() string {
+	if useAsm {
+		return "Go-assembly AVX2+FMA GEMM in use, no cgo needed; OpenBLAS (go build -tags openblas) is optional"
+	}
+	return "pure-Go GEMM in use (this CPU or build has no AVX2+FMA kernel); for several times faster CPU training install OpenBLAS (apt-get install libopenblas-dev pkg-config) and rebuild with make (or go build -tags openblas)"
+}
 
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if useAsm {
+		sgemmPacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemmGonum(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if transA {
 		ta = blas.Trans
@@ -20,6 +47,3 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
-
-// FastHint tells a user of the pure-Go build how to get the OpenBLAS one.
-const FastHint = "pure-Go GEMM in use; for several times faster CPU training install OpenBLAS (apt-get install libopenblas-dev pkg-config) and rebuild with make (or go build -tags openblas)"

@@ -1,0 +1,178 @@
+//go:build amd64 && !purego_noasm
+
+#include "textflag.h"
+
+// func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32)
+//
+// Y0-Y11 hold the 6x16 tile (two registers a row), Y12-Y13 a row of the B
+// panel, Y14 a broadcast value of the A panel. Each step of k is 12 FMAs.
+TEXT ·kernel6x16(SB), NOSPLIT, $0-44
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $24, SI
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          loop
+
+	// C += alpha * tile, one row (two registers) at a time.
+	VBROADCASTSS alpha+40(FP), Y15
+	VFMADD213PS  (DI), Y15, Y0
+	VFMADD213PS  32(DI), Y15, Y1
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y2
+	VFMADD213PS  32(DI), Y15, Y3
+	VMOVUPS      Y2, (DI)
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y4
+	VFMADD213PS  32(DI), Y15, Y5
+	VMOVUPS      Y4, (DI)
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y6
+	VFMADD213PS  32(DI), Y15, Y7
+	VMOVUPS      Y6, (DI)
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y8
+	VFMADD213PS  32(DI), Y15, Y9
+	VMOVUPS      Y8, (DI)
+	VMOVUPS      Y9, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y10
+	VFMADD213PS  32(DI), Y15, Y11
+	VMOVUPS      Y10, (DI)
+	VMOVUPS      Y11, 32(DI)
+	VZEROUPPER
+	RET
+
+// func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+//
+// kernel6x16 reading A unpacked: six rows of row-major A, lda apart, each
+// read left to right. SI walks rows 0-2 and R10 rows 3-5, with R9 = lda.
+TEXT ·kernel6x16s(SB), NOSPLIT, $0-52
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R9
+	SHLQ $2, R9
+	MOVQ b+24(FP), DX
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(R9*2), R10
+	ADDQ R9, R10
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loops:
+	VMOVUPS      (DX), Y12
+	VMOVUPS      32(DX), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R9*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (SI)(R9*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R10), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (R10)(R9*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (R10)(R9*2), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $4, SI
+	ADDQ         $4, R10
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          loops
+
+	// C += alpha * tile, one row (two registers) at a time.
+	VBROADCASTSS alpha+48(FP), Y15
+	VFMADD213PS  (DI), Y15, Y0
+	VFMADD213PS  32(DI), Y15, Y1
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y2
+	VFMADD213PS  32(DI), Y15, Y3
+	VMOVUPS      Y2, (DI)
+	VMOVUPS      Y3, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y4
+	VFMADD213PS  32(DI), Y15, Y5
+	VMOVUPS      Y4, (DI)
+	VMOVUPS      Y5, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y6
+	VFMADD213PS  32(DI), Y15, Y7
+	VMOVUPS      Y6, (DI)
+	VMOVUPS      Y7, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y8
+	VFMADD213PS  32(DI), Y15, Y9
+	VMOVUPS      Y8, (DI)
+	VMOVUPS      Y9, 32(DI)
+	ADDQ         R8, DI
+	VFMADD213PS  (DI), Y15, Y10
+	VFMADD213PS  32(DI), Y15, Y11
+	VMOVUPS      Y10, (DI)
+	VMOVUPS      Y11, 32(DI)
+	VZEROUPPER
+	RET
