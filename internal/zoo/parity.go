@@ -1,0 +1,108 @@
+package zoo
+
+import (
+	"context"
+	"testing"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/native"
+)
+
+// Opener opens a zoo SavedModel cut at a tap ("" in o.Tap: the signature
+// output) on one engine.
+type Opener func(dir string, o native.Options) (backbone.Backbone, error)
+
+// Parity runs every case of the zoo at root through open and checks every
+// stored output against TensorFlow's: the relative bound of Tolerance, and
+// the same top-1 class at the signature output wherever TensorFlow's margin
+// between its two best classes is wider than the bound. One subtest per
+// case; each output's error is logged (go test -v) for the zoo's note.
+func Parity(t *testing.T, root, engine string, open Opener) {
+	cases, err := Cases(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name(), func(t *testing.T) {
+			tol, why := Tolerance(c.Model)
+			if why != "" {
+				t.Logf("bound %g: %s", tol, why)
+			}
+			worst := 0.0
+			for _, o := range c.Outputs {
+				b, err := open(c.SavedModel, native.Options{Tap: o.Tap})
+				if err != nil {
+					t.Errorf("tap %q: %v", o.Tap, err)
+					continue
+				}
+				got, err := b.Features(context.Background(), c.Input)
+				b.Close()
+				if err != nil {
+					t.Errorf("tap %q: %v", o.Tap, err)
+					continue
+				}
+				e, err := RelErr(got, o.Want)
+				if err != nil {
+					t.Errorf("tap %q: %v", o.Tap, err)
+					continue
+				}
+				worst = max(worst, e)
+				if e > tol {
+					t.Errorf("tap %q: max |%s - TF| = %.3g x max |TF|, bound %g", o.Tap, engine, e, tol)
+				}
+				if o.Tap == "" {
+					checkTop1(t, engine, got.F32, o.Want.F32, o.Want.Shape, tol)
+				}
+			}
+			t.Logf("ZOO %s %s max_rel_err %.3g", c.Name(), engine, worst)
+		})
+	}
+}
+
+// checkTop1 compares the classes, row by row, where TensorFlow's top two
+// are far enough apart that an error within the bound cannot swap them.
+func checkTop1(t *testing.T, engine string, got, want []float32, shape []int, tol float64) {
+	t.Helper()
+	if len(shape) != 2 {
+		return
+	}
+	k := shape[1]
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, float64(abs32(v)))
+	}
+	for r := 0; r < shape[0]; r++ {
+		g, w := got[r*k:(r+1)*k], want[r*k:(r+1)*k]
+		gi, wi := argmax(g), argmax(w)
+		second := float32(-1e38)
+		for j, v := range w {
+			if j != wi {
+				second = max(second, v)
+			}
+		}
+		if float64(w[wi]-second) <= 2*tol*scale {
+			t.Logf("row %d: TF's top two are within the bound (%g apart): top-1 not compared", r, w[wi]-second)
+			continue
+		}
+		if gi != wi {
+			t.Errorf("row %d: %s's top-1 is class %d, TensorFlow's %d", r, engine, gi, wi)
+		}
+	}
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for j, x := range v {
+		if x > v[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
