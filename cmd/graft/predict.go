@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
@@ -14,7 +15,7 @@ import (
 
 func (a *app) predictCmd() *cobra.Command {
 	var o native.Options
-	var model, run, mode, format string
+	var model, run, mode, format, eng string
 	var top, batch int
 	cmd := &cobra.Command{
 		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
@@ -25,6 +26,9 @@ func (a *app) predictCmd() *cobra.Command {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
 			}
 			if run != "" {
+				if cmd.Flags().Changed("engine") {
+					return fmt.Errorf("predict: --engine applies to --model; a run predicts with its own backbone settings")
+				}
 				return a.predictRun(cmd, run, paths, top, batch, format)
 			}
 			if format != "text" && format != "jsonl" {
@@ -36,7 +40,7 @@ func (a *app) predictCmd() *cobra.Command {
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
 			}
-			bb, err := native.Open(model, o)
+			bb, err := engine.Open(eng, model, engine.Options{Options: o})
 			if err != nil {
 				return err
 			}
@@ -55,6 +59,7 @@ func (a *app) predictCmd() *cobra.Command {
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Output, "output", "", "signature output key (default: the only output)")
 	f.StringVar(&o.Tap, "tap", "", "an intermediate tensor to output instead: node:idx, a node inside a function, or a Keras layer name")
+	f.StringVar(&eng, "engine", engine.Native, "backbone engine for --model: native (pure Go) or tensorflow (libtensorflow; binaries built with -tags tensorflow)")
 	f.StringVar(&mode, "preprocess", images.Unit, fmt.Sprintf("input preprocessing: %v", images.Modes))
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
 	f.IntVar(&batch, "batch-size", 32, "images per forward pass")

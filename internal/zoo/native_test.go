@@ -51,3 +51,13 @@ func TestRelErr(t *testing.T) {
 		t.Error("RelErr accepted a different shape")
 	}
 }
+
+func TestTop1(t *testing.T) {
+	// Row 0: class 2 leads by 0.5; row 1: classes 0 and 1 are 1e-5 apart,
+	// inside 2 * 1e-4 * max|want| (= 2e-4), so no verdict.
+	want := mustF32(t, []float32{0.1, 0.4, 0.9, 1, 0.99999, 0.5}, 2, 3)
+	got := zoo.Top1(want, 1e-4)
+	if len(got) != 2 || got[0] != 2 || got[1] != -1 {
+		t.Errorf("Top1 = %v, want [2 -1]", got)
+	}
+}

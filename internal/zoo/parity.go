@@ -6,6 +6,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/tensor"
 )
 
 // Opener opens a zoo SavedModel cut at a tap ("" in o.Tap: the signature
@@ -51,7 +52,7 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 					t.Errorf("tap %q: max |%s - TF| = %.3g x max |TF|, bound %g", o.Tap, engine, e, tol)
 				}
 				if o.Tap == "" {
-					checkTop1(t, engine, got.F32, o.Want.F32, o.Want.Shape, tol)
+					checkTop1(t, engine, got, o.Want, tol)
 				}
 			}
 			t.Logf("ZOO %s %s max_rel_err %.3g", c.Name(), engine, worst)
@@ -61,48 +62,15 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 
 // checkTop1 compares the classes, row by row, where TensorFlow's top two
 // are far enough apart that an error within the bound cannot swap them.
-func checkTop1(t *testing.T, engine string, got, want []float32, shape []int, tol float64) {
+func checkTop1(t *testing.T, engine string, got, want *tensor.Tensor, tol float64) {
 	t.Helper()
-	if len(shape) != 2 {
-		return
-	}
-	k := shape[1]
-	scale := 0.0
-	for _, v := range want {
-		scale = max(scale, float64(abs32(v)))
-	}
-	for r := 0; r < shape[0]; r++ {
-		g, w := got[r*k:(r+1)*k], want[r*k:(r+1)*k]
-		gi, wi := argmax(g), argmax(w)
-		second := float32(-1e38)
-		for j, v := range w {
-			if j != wi {
-				second = max(second, v)
-			}
-		}
-		if float64(w[wi]-second) <= 2*tol*scale {
-			t.Logf("row %d: TF's top two are within the bound (%g apart): top-1 not compared", r, w[wi]-second)
-			continue
-		}
-		if gi != wi {
-			t.Errorf("row %d: %s's top-1 is class %d, TensorFlow's %d", r, engine, gi, wi)
+	for r, w := range Top1(want, tol) {
+		k := want.Shape[1]
+		switch g := ArgMax(got.F32[r*k : (r+1)*k]); {
+		case w < 0:
+			t.Logf("row %d: TensorFlow's top two are within the bound: top-1 not compared", r)
+		case g != w:
+			t.Errorf("row %d: %s's top-1 is class %d, TensorFlow's %d", r, engine, g, w)
 		}
 	}
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for j, x := range v {
-		if x > v[best] {
-			best = j
-		}
-	}
-	return best
-}
-
-func abs32(v float32) float32 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

@@ -37,6 +37,10 @@ type Case struct {
 	// Dir is the case's folder; SavedModel the model's folder in it.
 	Dir, SavedModel string
 	Input           *tensor.Tensor
+	// Images are the input batch as PNG files (absolute paths) and
+	// Preprocess the graft --preprocess mode that turns them into Input.
+	Images     []string
+	Preprocess string
 	// Outputs are TensorFlow's values: Tap "" is the signature output,
 	// any other a tap name as graft accepts it.
 	Outputs []Output
@@ -52,10 +56,12 @@ type Output struct {
 func (c *Case) Name() string { return c.Model + "/" + c.Format }
 
 type manifest struct {
-	Model      string `json:"model"`
-	Format     string `json:"format"`
-	SavedModel string `json:"saved_model"`
-	Input      array  `json:"input"`
+	Model      string   `json:"model"`
+	Format     string   `json:"format"`
+	SavedModel string   `json:"saved_model"`
+	Input      array    `json:"input"`
+	Images     []string `json:"images"`
+	Preprocess string   `json:"preprocess"`
 	Outputs    []struct {
 		Tap string `json:"tap"`
 		array
@@ -127,7 +133,10 @@ func Load(dir string) (*Case, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("zoo: %s/manifest.json: %w", dir, err)
 	}
-	c := &Case{Model: m.Model, Format: m.Format, Dir: dir, SavedModel: filepath.Join(dir, m.SavedModel)}
+	c := &Case{Model: m.Model, Format: m.Format, Dir: dir, SavedModel: filepath.Join(dir, m.SavedModel), Preprocess: m.Preprocess}
+	for _, f := range m.Images {
+		c.Images = append(c.Images, filepath.Join(dir, f))
+	}
 	if c.Input, err = readF32(dir, m.Input); err != nil {
 		return nil, err
 	}
@@ -196,4 +205,45 @@ func sameShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// Top1 is, for each row of TensorFlow's [N, K] output want, its best class,
+// or -1 where its two best classes are within 2*tol*max|want| of each
+// other, so that an error inside the bound could swap them.
+func Top1(want *tensor.Tensor, tol float64) []int {
+	if len(want.Shape) != 2 {
+		return nil
+	}
+	k := want.Shape[1]
+	scale := 0.0
+	for _, v := range want.F32 {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	var out []int
+	for r := 0; r < want.Shape[0]; r++ {
+		w := want.F32[r*k : (r+1)*k]
+		best := ArgMax(w)
+		second := math.Inf(-1)
+		for j, v := range w {
+			if j != best {
+				second = math.Max(second, float64(v))
+			}
+		}
+		if float64(w[best])-second <= 2*tol*scale {
+			best = -1
+		}
+		out = append(out, best)
+	}
+	return out
+}
+
+// ArgMax is the index of the largest value (the first on ties).
+func ArgMax(v []float32) int {
+	best := 0
+	for j, x := range v {
+		if x > v[best] {
+			best = j
+		}
+	}
+	return best
 }
