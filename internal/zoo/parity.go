@@ -29,7 +29,7 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 			if why != "" {
 				t.Logf("bound %g: %s", tol, why)
 			}
-			worst := 0.0
+			worst, checked := 0.0, 0
 			for _, o := range c.Outputs {
 				b, err := open(c.SavedModel, native.Options{Tap: o.Tap})
 				if err != nil {
@@ -47,7 +47,7 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 					t.Errorf("tap %q: %v", o.Tap, err)
 					continue
 				}
-				worst = max(worst, e)
+				worst, checked = max(worst, e), checked+1
 				if e > tol {
 					t.Errorf("tap %q: max |%s - TF| = %.3g x max |TF|, bound %g", o.Tap, engine, e, tol)
 				}
@@ -55,7 +55,9 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 					checkTop1(t, engine, got, o.Want, tol)
 				}
 			}
-			t.Logf("ZOO %s %s max_rel_err %.3g", c.Name(), engine, worst)
+			if checked == len(c.Outputs) {
+				t.Logf("ZOO %s %s max_rel_err %.3g", c.Name(), engine, worst)
+			}
 		})
 	}
 }

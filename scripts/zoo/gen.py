@@ -212,7 +212,10 @@ def pick_taps(model):
     network (a third, two thirds, and the last one)."""
     cands = []
     for l in model.layers:
-        if type(l).__name__ in ("InputLayer", "Rescaling", "Normalization"):
+        # Skipped: the input and preprocessing, and layers that are no op
+        # at inference (Keras 3 writes no node for them, so there is
+        # nothing to tap).
+        if type(l).__name__ in ("InputLayer", "Rescaling", "Normalization", "Identity", "Dropout"):
             continue
         try:
             shp = l.output.shape
