@@ -105,9 +105,9 @@ def build_one(name, out):
     taps = pick_taps(m3)
     sub = keras.Model(m3.inputs, [m3.get_layer(t).output for t in taps])
     vals = [np.asarray(v) for v in sub(x, training=False)]
-    sig_out = reload_output(tf, os.path.join(d, "model"), x)
-    check_close(name + "/keras3", sig_out, np.asarray(m3(x, training=False)))
-    write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, mode)
+    sig_out = np.asarray(m3(x, training=False))
+    opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
+    write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
     del m3, sub
 
     # tf-keras (Keras 2): the legacy SavedModel writer, eager.
@@ -121,9 +121,9 @@ def build_one(name, out):
     taps = pick_taps(m2)
     sub = tf_keras.Model(m2.inputs, [m2.get_layer(t).output for t in taps])
     vals = [np.asarray(v) for v in sub(x, training=False)]
-    sig_out = reload_output(tf, os.path.join(d, "model"), x)
-    check_close(name + "/tfkeras", sig_out, np.asarray(m2(x, training=False)))
-    write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, mode)
+    sig_out = np.asarray(m2(x, training=False))
+    opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
+    write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
     weights = m2.get_weights()
     del m2, sub
 
@@ -131,7 +131,7 @@ def build_one(name, out):
     # SavedModelBuilder (variables, save/restore ops, no functions), then
     # frozen. Taps are exact tensor names, as one names them in such graphs.
     g = tf.Graph()
-    sess = tf.compat.v1.Session(graph=g)
+    sess = tf.compat.v1.Session(graph=g, config=as_written(tf))
     with g.as_default(), sess.as_default():
         m1 = getattr(tf_keras.applications, name)(weights=None, input_shape=shape, **kw)
         m1.set_weights(weights)
@@ -147,13 +147,14 @@ def build_one(name, out):
         b = tf.compat.v1.saved_model.Builder(os.path.join(d, "model"))
         b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
         b.save()
-        write(d, name, "tf1", x, vals[0], list(zip(tap_names, vals[1:])), tf, pixels, mode)
+        opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
+        write(d, name, "tf1", x, vals[0], list(zip(tap_names, vals[1:])), tf, pixels, mode, opt)
         frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["probabilities"])
         sess.close()
     g2 = tf.Graph()
     with g2.as_default():
         tf.compat.v1.import_graph_def(frozen, name="")
-        sess = tf.compat.v1.Session(graph=g2)
+        sess = tf.compat.v1.Session(graph=g2, config=as_written(tf))
         ph, y = g2.get_tensor_by_name("images:0"), g2.get_tensor_by_name("probabilities:0")
         keep = [n for n in tap_names if g2.get_operation_by_name(n.split(":")[0]) is not None]
         vals = sess.run([y] + [g2.get_tensor_by_name(n) for n in keep], {ph: x})
@@ -162,7 +163,8 @@ def build_one(name, out):
         b = tf.compat.v1.saved_model.Builder(os.path.join(d, "model"))
         b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
         b.save()
-        write(d, name, "tf1_frozen", x, vals[0], list(zip(keep, vals[1:])), tf, pixels, mode)
+        opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
+        write(d, name, "tf1_frozen", x, vals[0], list(zip(keep, vals[1:])), tf, pixels, mode, opt)
         sess.close()
 
 
@@ -217,6 +219,8 @@ def pick_taps(model):
         # nothing to tap).
         if type(l).__name__ in ("InputLayer", "Rescaling", "Normalization", "Identity", "Dropout"):
             continue
+        if type(l).__name__ == "Activation" and getattr(l.activation, "__name__", "") == "linear":
+            continue
         try:
             shp = l.output.shape
         except (AttributeError, ValueError):
@@ -235,16 +239,30 @@ def reload_output(tf, path, x):
     return next(iter(out.values())).numpy()
 
 
-def check_close(what, a, b):
+def as_written(tf):
+    """A session config that runs the graph as written: Grappler off. Its
+    remapper fuses ops in ways that cost precision (on frozen ConvNeXtTiny
+    the signature output moves by 2.5e-3 relative), so the oracle is the
+    unoptimised graph; the optimised deviation goes into the manifest."""
+    cfg = tf.compat.v1.ConfigProto()
+    cfg.graph_options.rewrite_options.disable_meta_optimizer = True
+    return cfg
+
+
+def tf1_optimized(tf, path, x):
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as s:
+        tf.compat.v1.saved_model.load(s, ["serve"], path)
+        return s.run("probabilities:0", {"images:0": x})
+
+
+def rel_err(a, ref):
+    """max |a - ref| / max |ref|: TensorFlow's optimised run (Grappler, as
+    a default session or a reloaded tf.function runs it) against the
+    stored reference, the yardstick for graft's own errors."""
     import numpy as np
 
-    # TensorFlow against itself (the saved graph, as TensorFlow reloads and
-    # optimises it, against the eager model): a sanity check on the writer,
-    # with the parity bound, and the yardstick for graft's errors.
-    err = float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
-    print(f"zoo: {what}: TensorFlow reloaded vs in-memory: {err:.3g} (relative)", flush=True)
-    if err > 1e-4:
-        raise SystemExit(f"zoo: {what}: the reloaded SavedModel differs from the in-memory model by {err:.3g} (relative)")
+    return float(np.max(np.abs(a - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
 
 
 def fmt_dir(out, name, fmt):
@@ -257,7 +275,7 @@ def fmt_dir(out, name, fmt):
     return d
 
 
-def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess):
+def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess, opt):
     import numpy as np
     from PIL import Image
 
@@ -280,6 +298,7 @@ def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess):
         "input": save("input.f32", x),
         "images": images,
         "preprocess": preprocess,
+        "tf_optimized_rel_err": opt,
         "outputs": [dict(tap="", **save("output.f32", sig_out))],
     }
     for i, (tap, v) in enumerate(taps):
