@@ -56,7 +56,7 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 				}
 			}
 			if checked == len(c.Outputs) {
-				t.Logf("ZOO %s %s max_rel_err %.3g", c.Name(), engine, worst)
+				t.Logf("ZOO %s %s max_rel_err %.3g (TensorFlow optimised vs unoptimised: %.3g)", c.Name(), engine, worst, c.TFOptimizedErr)
 			}
 		})
 	}

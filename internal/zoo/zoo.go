@@ -41,6 +41,10 @@ type Case struct {
 	// Preprocess the graft --preprocess mode that turns them into Input.
 	Images     []string
 	Preprocess string
+	// TFOptimizedErr is the relative error of TensorFlow's own optimised
+	// run (Grappler on) at the signature output against the stored
+	// (unoptimised) output: the yardstick for graft's errors.
+	TFOptimizedErr float64
 	// Outputs are TensorFlow's values: Tap "" is the signature output,
 	// any other a tap name as graft accepts it.
 	Outputs []Output
@@ -62,6 +66,7 @@ type manifest struct {
 	Input      array    `json:"input"`
 	Images     []string `json:"images"`
 	Preprocess string   `json:"preprocess"`
+	TFOptErr   float64  `json:"tf_optimized_rel_err"`
 	Outputs    []struct {
 		Tap string `json:"tap"`
 		array
@@ -133,7 +138,7 @@ func Load(dir string) (*Case, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("zoo: %s/manifest.json: %w", dir, err)
 	}
-	c := &Case{Model: m.Model, Format: m.Format, Dir: dir, SavedModel: filepath.Join(dir, m.SavedModel), Preprocess: m.Preprocess}
+	c := &Case{Model: m.Model, Format: m.Format, Dir: dir, SavedModel: filepath.Join(dir, m.SavedModel), Preprocess: m.Preprocess, TFOptimizedErr: m.TFOptErr}
 	for _, f := range m.Images {
 		c.Images = append(c.Images, filepath.Join(dir, f))
 	}
