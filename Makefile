@@ -107,13 +107,13 @@ pyenv: $(PYENV)/.stamp
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random
 # weights, no download, with TensorFlow's outputs beside each
 # (scripts/zoo/gen.py). Not committed. ZOO_MODELS=MobileNetV2,VGG16 limits
-# it. test-zoo runs the parity tests on it (internal/zoo).
+# it. test-zoo runs the parity tests on it (internal/zoo, graft predict).
 ZOO        := build/zoo
 ZOO_MODELS ?=
 zoo: $(PYENV)/.stamp
 	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
-test-zoo: test-models
-	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp' ./internal/zoo
+test-zoo:
+	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestZooPredictNative' ./internal/zoo ./cmd/graft
 
 # CUDA targets: kernels, graft-cuda, vet-cuda, gpu-test-bin, gpu-check.
 include cuda.mk
