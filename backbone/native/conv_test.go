@@ -40,13 +40,15 @@ func TestConv2DPointwise(t *testing.T) {
 
 // refConv is an independent direct convolution: out[n,oy,ox,o] sums
 // x[n, oy*s-pt+ky*d, ox*s-pl+kx*d, c] * f[ky,kx,c,o] over in-bounds taps;
-// depthwise maps channel c to outputs c*mult+m.
+// depthwise maps channel c to outputs c*mult+m; a grouped convolution
+// (filter depth cg = c/groups) maps channel c to outputs (c/cg)*og..+og-1
+// through filter row c%cg.
 func refConv(x *tensor.Tensor, f *tensor.Tensor, s, d, pt, pl, oh, ow int, depthwise bool) []float32 {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	kh, kw, fo := f.Shape[0], f.Shape[1], f.Shape[3]
-	co := fo
+	kh, kw, cg, fo := f.Shape[0], f.Shape[1], f.Shape[2], f.Shape[3]
+	co, og := fo, fo/(c/cg)
 	if depthwise {
-		co = c * fo
+		co, og = c*fo, fo
 	}
 	out := make([]float32, n*oh*ow*co)
 	for b := 0; b < n; b++ {
@@ -61,7 +63,10 @@ func refConv(x *tensor.Tensor, f *tensor.Tensor, s, d, pt, pl, oh, ow int, depth
 						for ci := 0; ci < c; ci++ {
 							v := x.F32[((b*h+iy)*w+ix)*c+ci]
 							for o := 0; o < fo; o++ {
-								wv := f.F32[((ky*kw+kx)*c+ci)*fo+o]
+								if !depthwise && o/og != ci/cg {
+									continue
+								}
+								wv := f.F32[((ky*kw+kx)*cg+ci%cg)*fo+o]
 								oc := o
 								if depthwise {
 									oc = ci*fo + o
@@ -104,24 +109,30 @@ func TestConvAgainstReference(t *testing.T) {
 		{"k5-same-s2", 9, 8, 5, 2, 1, "SAME", nil, 5, 4, 2, 1},
 	}
 	for _, tc := range cases {
-		for _, dw := range []bool{false, true} {
-			x := randT(r, 2, tc.h, tc.w, 3)
-			op, fo := "Conv2D", 4
-			if dw {
-				op, fo = "DepthwiseConv2dNative", 2 // depth multiplier 2
+		for _, v := range []struct {
+			name       string
+			dw         bool
+			c, cg, fo  int // input channels, filter depth, filter outputs
+			outChannel int
+		}{
+			{"Conv2D", false, 3, 3, 4, 4},
+			{"DepthwiseConv2dNative", true, 3, 3, 2, 6}, // depth multiplier 2
+			{"Conv2D-groups3-depthwise", false, 3, 1, 6, 6},
+			{"Conv2D-groups3", false, 6, 2, 6, 6},
+		} {
+			x := randT(r, 2, tc.h, tc.w, v.c)
+			op := "Conv2D"
+			if v.dw {
+				op = "DepthwiseConv2dNative"
 			}
-			f := randT(r, tc.k, tc.k, 3, fo)
+			f := randT(r, tc.k, tc.k, v.cg, v.fo)
 			at := convAttrs(tc.pad, int64(tc.s), int64(tc.d))
 			if tc.explicit != nil {
 				at["explicit_paddings"] = aInts(tc.explicit...)
 			}
 			y := mustRun(t, op, at, x, f)
-			want := refConv(x, f, tc.s, tc.d, tc.pt, tc.pl, tc.oh, tc.ow, dw)
-			co := fo
-			if dw {
-				co = 3 * fo
-			}
-			t.Run(tc.name+"/"+op, func(t *testing.T) { wantF32(t, y, []int{2, tc.oh, tc.ow, co}, want...) })
+			want := refConv(x, f, tc.s, tc.d, tc.pt, tc.pl, tc.oh, tc.ow, v.dw)
+			t.Run(tc.name+"/"+v.name, func(t *testing.T) { wantF32(t, y, []int{2, tc.oh, tc.ow, v.outChannel}, want...) })
 		}
 	}
 }
@@ -133,6 +144,19 @@ func TestDepthwiseMultiplier(t *testing.T) {
 	f := f32([]int{1, 1, 2, 2}, 10, 20, 30, 40)
 	y := mustRun(t, "DepthwiseConv2dNative", convAttrs("VALID", 1, 1), x, f)
 	wantF32(t, y, []int{1, 1, 2, 4}, 10, 20, 60, 80, 30, 60, 120, 160)
+}
+
+// Two groups of two channels, 1x1: outputs 0-1 mix x0, x1 through filter
+// rows 0-1, columns 0-1; outputs 2-3 mix x2, x3 through rows 0-1,
+// columns 2-3: 1*1+2*5, 1*2+2*6, 3*3+4*7, 3*4+4*8.
+func TestConv2DGroups(t *testing.T) {
+	x := f32([]int{1, 1, 1, 4}, 1, 2, 3, 4)
+	f := f32([]int{1, 1, 2, 4}, 1, 2, 3, 4, 5, 6, 7, 8)
+	wantF32(t, mustRun(t, "Conv2D", convAttrs("VALID", 1, 1), x, f), []int{1, 1, 1, 4}, 11, 14, 37, 44)
+	// 4 channels in groups of 2 cannot feed 3 outputs.
+	if _, err := runOp("Conv2D", convAttrs("VALID", 1, 1), x, iota32(1, 1, 2, 3)); !errors.Is(err, ErrShape) {
+		t.Errorf("outputs not divisible by groups: err = %v, want ErrShape", err)
+	}
 }
 
 func TestConvErrors(t *testing.T) {

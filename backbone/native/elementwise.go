@@ -100,6 +100,7 @@ func init() {
 		"Abs":        mapF32(math.Abs),
 		"Floor":      mapF32(math.Floor),
 		"Erf":        mapF32(math.Erf),
+		"Erfc":       mapF32(math.Erfc), // exact GELU: 0.5*x*erfc(-x/sqrt(2)) (tf.nn.gelu, Keras 3 and tf-keras)
 	} {
 		register(name, 1, 1, func(*buildCtx) (*kernel, error) { return unaryKernel(f), nil })
 	}

@@ -29,6 +29,8 @@ func TestUnary(t *testing.T) {
 	wantF32(t, mustRun(t, "Rsqrt", nil, pos), []int{3}, 1, 0.5, 2)
 	wantF32(t, mustRun(t, "Exp", nil, f32([]int{2}, 0, 1)), []int{2}, 1, math.E)
 	wantF32(t, mustRun(t, "Log", nil, f32([]int{2}, 1, math.E)), []int{2}, 0, 1)
+	// erfc(x) = 1 - erf(x): Abramowitz and Stegun's table, erfc(-x) = 2 - erfc(x).
+	wantF32(t, mustRun(t, "Erfc", nil, f32([]int{4}, 0, 1, -1, 2)), []int{4}, 1, 0.15729921, 1.8427008, 0.0046777350)
 	wantF32(t, mustRun(t, "LeakyRelu", attrMap{"alpha": aFloat(0.1)}, x), []int{5}, -0.2, -0.05, 0, 3, 8)
 	if _, err := runOp("Relu", nil, i32([]int{1}, 1)); !errors.Is(err, ErrDType) {
 		t.Errorf("Relu on int32: err = %v, want ErrDType", err)

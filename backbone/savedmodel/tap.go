@@ -105,22 +105,36 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 		return "", fmt.Errorf("%w: %q is ambiguous, it matches %s", ErrUnknownTensor, name, strings.Join(firstN(names, 5), ", "))
 	}
 	// 3. Keras layer name scope: the last matching op in topological order.
+	// Keras 3's export traces every layer under a uniquified scope
+	// ("block_5_project_BN_1" for layer block_5_project_BN), so that
+	// spelling is tried when the layer's own name is no scope at all.
 	if !strings.Contains(base, "/") {
-		for i := len(order) - 1; i >= 0; i-- {
-			n := order[i]
-			if n.def.Op == "Const" || isVarRead(n.def.Op) {
-				continue
-			}
-			parts := strings.Split(n.def.Name, "/")
-			for _, p := range parts[:len(parts)-1] {
-				if p == base {
-					return pick(n)
-				}
+		for _, scope := range []string{base, base + "_1"} {
+			if n := lastInScope(order, scope); n != nil {
+				return pick(n)
 			}
 		}
 	}
 	return "", hint.With(fmt.Errorf("%w: %q is not a tensor reachable from signature %q; closest: %s",
 		ErrUnknownTensor, name, sigName(signature), strings.Join(m.closest(order, base, 5), ", ")), "graft inspect --tensors MODEL lists the tensors and layers you can tap")
+}
+
+// lastInScope is the last computing node (no constant, no variable read)
+// with scope as one of its name's scopes, or nil.
+func lastInScope(order []*flatNode, scope string) *flatNode {
+	for i := len(order) - 1; i >= 0; i-- {
+		n := order[i]
+		if n.def.Op == "Const" || isVarRead(n.def.Op) {
+			continue
+		}
+		parts := strings.Split(n.def.Name, "/")
+		for _, p := range parts[:len(parts)-1] {
+			if p == scope {
+				return n
+			}
+		}
+	}
+	return nil
 }
 
 func sigName(s string) string {

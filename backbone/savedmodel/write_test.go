@@ -282,3 +282,36 @@ func TestWriteFullDiskLeavesNothing(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// Keras 3's export writes layer conv2d under the scope "conv2d_1": the
+// layer's name finds it, and an existing scope of that exact name still
+// wins over the suffixed one.
+func TestResolveKeras3Scopes(t *testing.T) {
+	spec, err := NewSequential("sequential_1", "keras_tensor", -1, 8, 8, 1).
+		Conv2D("conv2d_1", ramp(3, 3, 1, 4), ramp(4), 1, "SAME", "relu").
+		MaxPool2D("max_pooling2d_1", 2, 2, "VALID").
+		MaxPool2D("pool", 1, 1, "VALID").
+		MaxPool2D("pool_1", 1, 1, "VALID").
+		Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"conv2d":        "/sequential_1/conv2d_1/Relu:0",
+		"max_pooling2d": "/sequential_1/max_pooling2d_1/MaxPool:0",
+		"pool":          "/sequential_1/pool/MaxPool:0",
+	} {
+		got, err := m.ResolveTensor("", name)
+		if err != nil || !strings.HasSuffix(got, want) {
+			t.Errorf("ResolveTensor(%q) = %q, %v; want ...%s", name, got, err, want)
+		}
+	}
+}

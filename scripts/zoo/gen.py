@@ -1,0 +1,311 @@
+"""Builds graft's zoo: Keras Applications models written by TensorFlow itself.
+
+Each model is built with seeded random weights (no download) at a small input
+size, its batch-norm moving statistics are set to the batch statistics of a
+calibration batch (so activations stay in a realistic range through every
+layer), and it is written up to four ways:
+
+  keras3      Keras 3 model.export()                       (TF2 functions)
+  tfkeras     tf-keras model.save(save_format="tf")        (TF2 functions)
+  tf1         tf.compat.v1 graph with variables            (no functions)
+  tf1_frozen  the same graph with variables frozen to Const
+
+Beside each SavedModel (<out>/<model>/<format>/model) it writes the input
+batch and TensorFlow's outputs (raw little-endian float32) at the signature
+output and at named intermediate taps, described by manifest.json, which
+internal/zoo reads. Each model runs in its own subprocess so that one
+failure or one model's memory does not touch the others.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+# name: (input size, expects [0, 255] because the model has its own
+# preprocessing layers, keyword arguments)
+MODELS = {
+    "MobileNetV2": (64, False, {}),
+    "ResNet50": (64, False, {}),
+    "EfficientNetB0": (64, True, {}),
+    "VGG16": (32, False, {}),
+    "MobileNetV3Small": (64, True, {}),
+    "EfficientNetV2B0": (64, True, {}),
+    "ResNet50V2": (64, False, {}),
+    "DenseNet121": (64, False, {}),
+    "InceptionV3": (75, False, {}),
+    "Xception": (71, False, {}),
+    "NASNetMobile": (64, False, {}),
+    "ConvNeXtTiny": (64, True, {}),
+}
+FORMATS = ["keras3", "tfkeras", "tf1", "tf1_frozen"]
+BATCH = 2
+SEED = 1234
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="build/zoo")
+    p.add_argument("--models", default="", help="comma-separated subset (default: all)")
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.one:
+        build_one(a.one, a.out)
+        return
+    names = [m for m in a.models.split(",") if m] or list(MODELS)
+    for m in names:
+        if m not in MODELS:
+            sys.exit(f"zoo: unknown model {m!r}; known: {', '.join(MODELS)}")
+    os.makedirs(a.out, exist_ok=True)
+    timing, failed = {}, []
+    t0 = time.time()
+    for m in names:
+        t = time.time()
+        rc = subprocess.call([sys.executable, __file__, "--out", a.out, "--one", m])
+        timing[m] = round(time.time() - t, 1)
+        print(f"zoo: {m}: {timing[m]} s" + ("" if rc == 0 else f" FAILED (exit {rc})"), flush=True)
+        if rc != 0:
+            failed.append(m)
+    timing["total"] = round(time.time() - t0, 1)
+    with open(os.path.join(a.out, "timing.json"), "w") as f:
+        json.dump({"seconds": timing, "cpus": os.cpu_count()}, f, indent=1)
+    print(f"zoo: {len(names)} models in {timing['total']} s", flush=True)
+    if failed:
+        sys.exit(f"zoo: failed: {', '.join(failed)}")
+
+
+def build_one(name, out):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    size, raw, kw = MODELS[name]
+    # The inputs are 8-bit RGB images, also written as PNG, so that `graft
+    # predict` can read the very same batch: models with their own
+    # preprocessing layers get the pixels (graft's --preprocess raw), the
+    # others x/127.5 - 1 (--preprocess tf).
+    rng = np.random.default_rng(SEED)
+    pixels = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
+    calib = rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)
+    pre = (lambda p: p.astype(np.float32)) if raw else (lambda p: p.astype(np.float32) / np.float32(127.5) - np.float32(1))
+    x, calib = pre(pixels), pre(calib)
+    mode = "raw" if raw else "tf"
+    shape = (size, size, 3)
+
+    # Keras 3.
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    m3 = getattr(keras.applications, name)(weights=None, input_shape=shape, **kw)
+    realistic(m3, calib, np.random.default_rng(SEED + 1))
+    d = fmt_dir(out, name, "keras3")
+    m3.export(os.path.join(d, "model"), format="tf_saved_model", verbose=False)
+    taps = pick_taps(m3)
+    sub = keras.Model(m3.inputs, [m3.get_layer(t).output for t in taps])
+    vals = [np.asarray(v) for v in sub(x, training=False)]
+    sig_out = np.asarray(m3(x, training=False))
+    opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
+    write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
+    del m3, sub
+
+    # tf-keras (Keras 2): the legacy SavedModel writer, eager.
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(SEED)
+    m2 = getattr(tf_keras.applications, name)(weights=None, input_shape=shape, **kw)
+    realistic(m2, calib, np.random.default_rng(SEED + 1))
+    d = fmt_dir(out, name, "tfkeras")
+    m2.save(os.path.join(d, "model"), save_format="tf")
+    taps = pick_taps(m2)
+    sub = tf_keras.Model(m2.inputs, [m2.get_layer(t).output for t in taps])
+    vals = [np.asarray(v) for v in sub(x, training=False)]
+    sig_out = np.asarray(m2(x, training=False))
+    opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
+    write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
+    weights = m2.get_weights()
+    del m2, sub
+
+    # TF1: the same tf-keras model built in a tf.compat.v1 graph, saved by
+    # SavedModelBuilder (variables, save/restore ops, no functions), then
+    # frozen. Taps are exact tensor names, as one names them in such graphs.
+    g = tf.Graph()
+    sess = tf.compat.v1.Session(graph=g, config=as_written(tf))
+    with g.as_default(), sess.as_default():
+        m1 = getattr(tf_keras.applications, name)(weights=None, input_shape=shape, **kw)
+        m1.set_weights(weights)
+        taps = pick_taps(m1)
+        multi = tf_keras.Model(m1.inputs, [m1.output] + [m1.get_layer(t).output for t in taps])
+        ph = tf.compat.v1.placeholder(tf.float32, (None,) + shape, name="images")
+        outs = multi(ph, training=False)
+        y = tf.identity(outs[0], name="probabilities")
+        tap_names = [t.name for t in outs[1:]]
+        vals = sess.run([y] + list(outs[1:]), {ph: x})
+        d = fmt_dir(out, name, "tf1")
+        sig = tf.compat.v1.saved_model.predict_signature_def({"images": ph}, {"probabilities": y})
+        b = tf.compat.v1.saved_model.Builder(os.path.join(d, "model"))
+        b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
+        b.save()
+        opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
+        write(d, name, "tf1", x, vals[0], list(zip(tap_names, vals[1:])), tf, pixels, mode, opt)
+        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["probabilities"])
+        sess.close()
+    g2 = tf.Graph()
+    with g2.as_default():
+        tf.compat.v1.import_graph_def(frozen, name="")
+        sess = tf.compat.v1.Session(graph=g2, config=as_written(tf))
+        ph, y = g2.get_tensor_by_name("images:0"), g2.get_tensor_by_name("probabilities:0")
+        keep = [n for n in tap_names if g2.get_operation_by_name(n.split(":")[0]) is not None]
+        vals = sess.run([y] + [g2.get_tensor_by_name(n) for n in keep], {ph: x})
+        d = fmt_dir(out, name, "tf1_frozen")
+        sig = tf.compat.v1.saved_model.predict_signature_def({"images": ph}, {"probabilities": y})
+        b = tf.compat.v1.saved_model.Builder(os.path.join(d, "model"))
+        b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
+        b.save()
+        opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
+        write(d, name, "tf1_frozen", x, vals[0], list(zip(keep, vals[1:])), tf, pixels, mode, opt)
+        sess.close()
+
+
+def all_layers(model):
+    out = []
+    for l in model.layers:
+        out.append(l)
+        if hasattr(l, "layers"):
+            out.extend(all_layers(l))
+    return out
+
+
+def realistic(model, calib, rng):
+    """Non-trivial weights and statistics: random gamma/beta and biases,
+    LayerScale gammas large enough that residual branches matter, and
+    batch-norm moving statistics equal to a calibration batch's statistics
+    (training-mode call with momentum 0), so no layer's activations blow up
+    or vanish."""
+    bns = []
+    for l in all_layers(model):
+        cls = type(l).__name__
+        for v in l.weights:
+            short = v.name.split("/")[-1].split(":")[0]
+            shp = tuple(v.shape)
+            if cls == "BatchNormalization" and short == "gamma":
+                v.assign(rng.uniform(0.5, 1.5, shp).astype("float32"))
+            elif cls == "BatchNormalization" and short == "beta":
+                v.assign(rng.normal(0, 0.2, shp).astype("float32"))
+            elif cls == "LayerNormalization" and short == "gamma":
+                v.assign(rng.uniform(0.5, 1.5, shp).astype("float32"))
+            elif cls == "LayerNormalization" and short == "beta":
+                v.assign(rng.normal(0, 0.2, shp).astype("float32"))
+            elif "LayerScale" in cls:
+                v.assign(rng.uniform(0.1, 0.5, shp).astype("float32"))
+            elif short == "bias":
+                v.assign(rng.normal(0, 0.05, shp).astype("float32"))
+        if cls == "BatchNormalization":
+            bns.append((l, l.momentum))
+            l.momentum = 0.0
+    model(calib, training=True)
+    for l, mom in bns:
+        l.momentum = mom
+
+
+def pick_taps(model):
+    """Two or three intermediate layers with NHWC outputs, spread over the
+    network (a third, two thirds, and the last one)."""
+    cands = []
+    for l in model.layers:
+        # Skipped: the input and preprocessing, and layers that are no op
+        # at inference (Keras 3 writes no node for them, so there is
+        # nothing to tap).
+        if type(l).__name__ in ("InputLayer", "Rescaling", "Normalization", "Identity", "Dropout"):
+            continue
+        if type(l).__name__ == "Activation" and getattr(l.activation, "__name__", "") == "linear":
+            continue
+        try:
+            shp = l.output.shape
+        except (AttributeError, ValueError):
+            continue
+        if len(shp) == 4:
+            cands.append(l.name)
+    picks = [cands[len(cands) // 3], cands[2 * len(cands) // 3], cands[-1]]
+    return list(dict.fromkeys(picks))
+
+
+def reload_output(tf, path, x):
+    f = tf.saved_model.load(path).signatures["serving_default"]
+    (key,) = f.structured_input_signature[1].keys()
+    out = f(**{key: tf.constant(x)})
+    assert len(out) == 1, out.keys()
+    return next(iter(out.values())).numpy()
+
+
+def as_written(tf):
+    """A session config that runs the graph as written: Grappler off. Its
+    remapper fuses ops in ways that cost precision (on frozen ConvNeXtTiny
+    the signature output moves by 2.5e-3 relative), so the oracle is the
+    unoptimised graph; the optimised deviation goes into the manifest."""
+    cfg = tf.compat.v1.ConfigProto()
+    cfg.graph_options.rewrite_options.disable_meta_optimizer = True
+    return cfg
+
+
+def tf1_optimized(tf, path, x):
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as s:
+        tf.compat.v1.saved_model.load(s, ["serve"], path)
+        return s.run("probabilities:0", {"images:0": x})
+
+
+def rel_err(a, ref):
+    """max |a - ref| / max |ref|: TensorFlow's optimised run (Grappler, as
+    a default session or a reloaded tf.function runs it) against the
+    stored reference, the yardstick for graft's own errors."""
+    import numpy as np
+
+    return float(np.max(np.abs(a - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
+
+
+def fmt_dir(out, name, fmt):
+    d = os.path.join(out, name, fmt)
+    if os.path.exists(d):
+        import shutil
+
+        shutil.rmtree(d)
+    os.makedirs(d)
+    return d
+
+
+def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess, opt):
+    import numpy as np
+    from PIL import Image
+
+    images = []
+    for i, p in enumerate(pixels):
+        f = f"image{i}.png"
+        Image.fromarray(p, "RGB").save(os.path.join(d, f))
+        images.append(f)
+
+    def save(fname, arr):
+        arr = np.ascontiguousarray(arr, dtype="<f4")
+        arr.tofile(os.path.join(d, fname))
+        return {"file": fname, "shape": list(arr.shape)}
+
+    m = {
+        "model": name,
+        "format": fmt,
+        "saved_model": "model",
+        "tensorflow": tf.__version__,
+        "input": save("input.f32", x),
+        "images": images,
+        "preprocess": preprocess,
+        "tf_optimized_rel_err": opt,
+        "outputs": [dict(tap="", **save("output.f32", sig_out))],
+    }
+    for i, (tap, v) in enumerate(taps):
+        m["outputs"].append(dict(tap=tap, **save(f"tap{i}.f32", v)))
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(m, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
