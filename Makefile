@@ -1,7 +1,7 @@
 # graft: build, test, bench, lint. Every target does its own set-up.
 #
 # GEMM picks the matrix routine: openblas (-tags openblas, cgo, Debian's
-# libopenblas-dev) when pkg-config finds it, else purego (gonum, needs nothing
+# libopenblas-dev) when pkg-config finds it, else purego (Go assembly on AVX2 CPUs, gonum elsewhere; needs nothing
 # but Go: what a plain `go build` or `go install` gives). Force one with
 # `make test GEMM=purego`.
 

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -49,7 +52,16 @@ func (a *app) evalCmd() *cobra.Command {
 					return err
 				}
 			}
-			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log)
+			// The same extraction bar as training's, on a terminal only:
+			// stdout carries the report.
+			var bar func(done, total int)
+			if logging.IsTerminal(os.Stderr) {
+				r := progress.New(os.Stderr, true)
+				bar = func(done, total int) {
+					r.Event(train.Event{Event: "extract", Split: "eval", Step: done, Steps: total})
+				}
+			}
+			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log, bar)
 			if err != nil {
 				return err
 			}

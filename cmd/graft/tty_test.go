@@ -78,3 +78,21 @@ func TestTerminalOutput(t *testing.T) {
 		t.Errorf("--log-format json on a terminal: exit %d, want two JSON epoch lines:\n%s", code, seen)
 	}
 }
+
+// graft eval extracts features too: on a terminal it shows the same bar.
+func TestEvalTerminalBar(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 6)
+	test := testmodules.Digits(t, "t10k", 0, 6)
+	out := filepath.Join(t.TempDir(), "run")
+	if _, code := run(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--head", "conv:8",
+		"--epochs", "1", "--cache-dir", "none", "--out", out); code != 0 {
+		t.Fatalf("train exit %d", code)
+	}
+	seen, code := runOnTerminal(t, "eval", "--run", out, "--data", test)
+	if code != 0 {
+		t.Fatalf("eval exit %d\n%s", code, seen)
+	}
+	if !regexp.MustCompile(`eval features \[=+\] \d+/\d+ images  [0-9.]+ images/s`).MatchString(seen) {
+		t.Errorf("no extraction bar on eval's terminal:\n%q", seen)
+	}
+}

@@ -41,7 +41,7 @@ func zooTop1(t *testing.T, engine string) map[string][]int {
 			}
 			classes = append(classes, r.Top[0].Index)
 		}
-		tol, _ := zoo.Tolerance(c.Model)
+		tol, _ := zoo.Tolerance(c.Model, "native")
 		want := zoo.Top1(c.Outputs[0].Want, tol)
 		if len(classes) != len(want) {
 			t.Errorf("%s: %d predictions for %d images", c.Name(), len(classes), len(want))

@@ -117,8 +117,10 @@ func (t *Trained) Close() {
 
 // Features extracts the features of ds for this run's head, through the
 // run's feature cache.
-func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy dataset.BadFilePolicy, log *zap.Logger) (*features.Set, *features.Report, error) {
-	return features.Extract(ctx, t.Backbone, ds, features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log})
+// progress, when not nil, is called as samples are done (as in training's
+// extraction: for a progress bar).
+func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy dataset.BadFilePolicy, log *zap.Logger, progress func(done, total int)) (*features.Set, *features.Report, error) {
+	return features.Extract(ctx, t.Backbone, ds, features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log, Progress: progress})
 }
 
 // Probabilities returns the head's class probabilities for the n samples

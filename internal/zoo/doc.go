@@ -7,5 +7,5 @@
 // skip, naming `make zoo`, when it is absent.
 //
 // The oracle is TensorFlow's stored output: an engine passes when
-// max |ours - TF| <= Tolerance(model) * max |TF|.
+// max |ours - TF| <= Tolerance(model, engine) * max |TF|.
 package zoo

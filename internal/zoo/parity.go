@@ -25,7 +25,7 @@ func Parity(t *testing.T, root, engine string, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.Name(), func(t *testing.T) {
-			tol, why := Tolerance(c.Model)
+			tol, why := Tolerance(c.Model, engine)
 			if why != "" {
 				t.Logf("bound %g: %s", tol, why)
 			}

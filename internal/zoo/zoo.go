@@ -17,16 +17,27 @@ import (
 // Tol is the parity bound: max |ours - TF| <= Tol * max |TF|.
 const Tol = 1e-4
 
-// looser holds the models that need a wider bound, each with its reason.
-var looser = map[string]struct {
+// looser holds the models that need a wider bound on an engine ("" for
+// every engine), each with its reason.
+var looser = map[[2]string]struct {
 	tol    float64
 	reason string
-}{}
+}{
+	{"EfficientNetV2B0", ""}: {5e-4, "its signature output is sensitive to summation order: TensorFlow's own kernels " +
+		"(graft's TensorFlow engine) differ from TensorFlow's unoptimised run by 1.9e-4, the native engine with the " +
+		"Go-assembly GEMM by 2.4e-4"},
+	{"ConvNeXtTiny", "tensorflow"}: {3e-3, "graft's TensorFlow engine runs the frozen graph with Grappler on, whose " +
+		"remapper fuses ConvNeXt's layer norm and GELU and moves the output by 2.5e-3: TensorFlow's own optimised " +
+		"run of the frozen model differs from its unoptimised run by the same 2.5e-3"},
+}
 
-// Tolerance is the bound for one model and the reason when it is not Tol.
-func Tolerance(model string) (float64, string) {
-	if l, ok := looser[model]; ok {
-		return l.tol, l.reason
+// Tolerance is the bound for one model on one engine and the reason when
+// it is not Tol.
+func Tolerance(model, engine string) (float64, string) {
+	for _, k := range [][2]string{{model, engine}, {model, ""}} {
+		if l, ok := looser[k]; ok {
+			return l.tol, l.reason
+		}
 	}
 	return Tol, ""
 }
