@@ -69,6 +69,9 @@ func TestTerminalOutput(t *testing.T) {
 			t.Errorf("epoch %d is on %d lines of the terminal, want 1:\n%s", e, n, strings.Join(screenLines(seen), "\n"))
 		}
 	}
+	if n := strings.Count(seen, "best epoch"); n != 1 {
+		t.Errorf("the best epoch is said %d times on the terminal, want once:\n%s", n, seen)
+	}
 	if !regexp.MustCompile(`train features \[=+\] \d+/\d+ images  [0-9.]+ images/s  ETA `).MatchString(seen) {
 		t.Errorf("no extraction bar with images/s and ETA on the terminal:\n%q", seen)
 	}

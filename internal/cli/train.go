@@ -109,6 +109,10 @@ func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, 
 	if err != nil {
 		return err
 	}
+	if human { // the bar's "done:" line already said which epoch is best
+		log.Sugar().Infof("run %s, on %s", c.Out, s.Device)
+		return nil
+	}
 	log.Sugar().Infof("run %s: %s, on %s", c.Out, s.Best(), s.Device)
 	return nil
 }
