@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import List
 
@@ -103,8 +104,11 @@ def test_predict_takes_bytes_pil_and_numpy(client: Client, trained, test_images:
     arr = np.asarray(pil)
     for im in (raw, pil, arr, arr[:, :, None]):
         assert client.predict("digits", im)[0].scores == by_path
+    # A batch may sum in another order than one image (BLAS blocks by the
+    # batch's size): equal to float32 rounding, not bit for bit.
     for batch in (np.stack([arr, arr]), np.stack([arr, arr])[..., None], [raw, pil]):
-        assert [b.scores for b in client.predict("digits", batch)] == [by_path, by_path]
+        for b in client.predict("digits", batch):
+            assert b.scores == pytest.approx(by_path, rel=1e-5, abs=1e-7)
     assert client.predict("digits", raw, version=trained.version)[0].scores == by_path
     with pytest.raises(NotFound):
         client.predict("digits", raw, version=99)
@@ -199,3 +203,13 @@ def test_busy_event_streams_raise_busy_with_retry_after(work: Path, digits: Path
         assert c.wait(job.id, poll=0.1, timeout=60).state == "cancelled"
     finally:
         d.stop()
+
+
+def test_export_is_a_tensorflow_serving_tar(client: Client, trained, tmp_path: Path) -> None:
+    out = client.export("digits", tmp_path / "digits.tar")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert f"digits/{trained.version}/saved_model.pb" in names, names
+    assert any(n.startswith(f"digits/{trained.version}/variables/") for n in names), names
+    with pytest.raises(NotFound):
+        client.export("nosuch", tmp_path / "x.tar")

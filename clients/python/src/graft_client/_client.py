@@ -7,6 +7,7 @@ import io
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
@@ -28,6 +29,8 @@ OPERATIONS: Dict[str, str] = {
     "GET /v1/models/{name}": "model",
     "POST /v1/models/{name}:predict": "predict",
     "POST /v1/models/{name}/versions/{version}:predict": "predict",
+    "POST /v1/models/{name}:export": "export",
+    "POST /v1/models/{name}/versions/{version}:export": "export",
     "GET /metrics": "metrics",
     "GET /healthz": "healthy",
     "GET /readyz": "ready",
@@ -265,6 +268,23 @@ class Client:
             body={"instances": instances},
         )
         return [Prediction(classes=list(classes), scores=[float(x) for x in row]) for row in d["predictions"]]
+
+    def export(self, name: str, dest: Union[str, "os.PathLike[str]"], version: Optional[int] = None) -> Path:
+        """The model (backbone and trained head) as one TensorFlow SavedModel:
+        the daemon's tar archive, laid out for TensorFlow Serving
+        (NAME/VERSION/saved_model.pb), written to dest; returns dest."""
+        path = f"/v1/models/{quote(name, safe='')}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        r = self._request("POST", path + ":export", headers={"Accept": "application/x-tar"}, stream=True)
+        out = Path(dest)
+        try:
+            with open(out, "wb") as f:
+                for chunk in r.iter_content(1 << 20):
+                    f.write(chunk)
+        finally:
+            r.close()
+        return out
 
     def _classes(self, name: str, version: int) -> List[str]:
         for m in self.models():
