@@ -37,7 +37,7 @@ func TestDetectNormalizationKerasSavedByTensorFlow(t *testing.T) {
 		{"tfkeras_plain", false, 0, 0, "", "unit"},
 	}
 	for _, c := range cases {
-		n, err := DetectDir(filepath.Join(out, c.model), nil, "")
+		n, err := DetectDir(nil, filepath.Join(out, c.model), nil, "")
 		if err != nil {
 			t.Errorf("%s: %v", c.model, err)
 			continue

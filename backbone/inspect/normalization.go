@@ -10,6 +10,7 @@ import (
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Preprocessing modes this file picks between (internal/images names
@@ -282,10 +283,11 @@ func ChoosePreprocess(requested string, n Normalization) Choice {
 	return Choice{Mode: unit, Warn: true, Reason: "auto: the graph does not normalise its input, so its expected range is unknown; using unit (x/255, in [0, 1], the TF-Hub convention): pass --preprocess raw|unit|tf|torch|caffe to match how the backbone was trained (tf for Keras MobileNet/Inception, caffe for ResNet50/VGG, torch for DenseNet)"}
 }
 
-// DetectDir loads the SavedModel in dir and detects the normalisation at
-// the input of its signature.
-func DetectDir(dir string, tags []string, signature string) (Normalization, error) {
-	m, err := savedmodel.Load(dir, tags...)
+// DetectDir loads the SavedModel in dir, reading its files only inside
+// roots (nil: anywhere), and detects the normalisation at the input of its
+// signature.
+func DetectDir(roots *confine.Roots, dir string, tags []string, signature string) (Normalization, error) {
+	m, err := savedmodel.LoadIn(roots, dir, tags...)
 	if err != nil {
 		return Normalization{}, err
 	}

@@ -66,7 +66,7 @@ func TestDetectNormalization(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := writeModel(t, c.first)
-			n, err := DetectDir(dir, nil, "")
+			n, err := DetectDir(nil, dir, nil, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestChoosePreprocessExplicit(t *testing.T) {
 // TensorFlow's half_plus_two (TF1: y = a*x + b with variables a=0.5,
 // b=2) is such a chain as TensorFlow writes it.
 func TestDetectNormalizationTensorFlowWritten(t *testing.T) {
-	n, err := DetectDir(testmodules.TFModel(t, "cc/saved_model/testdata/half_plus_two/00000123"), nil, "")
+	n, err := DetectDir(nil, testmodules.TFModel(t, "cc/saved_model/testdata/half_plus_two/00000123"), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func (a *app) predictCmd() *cobra.Command {
 				return err
 			}
 			defer bb.Close()
-			n, err := inspect.DetectDir(model, o.Tags, o.Signature)
+			n, err := inspect.DetectDir(nil, model, o.Tags, o.Signature)
 			if err != nil {
 				return err
 			}

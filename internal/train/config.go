@@ -297,7 +297,12 @@ func (c *Config) optimizer() (head.Optimizer, error) {
 // calls for and records why; an explicit mode stays, with a warning when
 // the graph's own normalisation contradicts it.
 func (c *Config) resolvePreprocess(log *zap.Logger) {
-	n, err := inspect.DetectDir(c.Backbone, c.Tags, c.Signature)
+	// The graph is read only where the backbone itself may be read.
+	var n inspect.Normalization
+	roots, err := confine.New(c.AllowRoots)
+	if err == nil {
+		n, err = inspect.DetectDir(roots, c.Backbone, c.Tags, c.Signature)
+	}
 	if err != nil {
 		// The backbone's own opening reports a model that cannot load.
 		log.Debug("input normalisation not detected", zap.Error(err))
