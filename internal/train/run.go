@@ -179,6 +179,7 @@ type runner struct {
 	// validation images identical to training ones (--val).
 	dup        dataset.Duplicates
 	valOverlap int
+	digest     string // the backbone folder's content digest
 }
 
 func (r *runner) close() {
@@ -265,8 +266,12 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log}
 	fo.Policy, _ = dataset.ParsePolicy(cfg.OnBadFile)
+	// Hashed once: the cache's key and, at the end, the summary's record.
+	if r.digest, err = cfg.backboneDigest(); err != nil {
+		return err
+	}
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = cfg.featureCache(bb); err != nil {
+		if fo.Cache, err = cfg.featureCache(bb, r.digest); err != nil {
 			return err
 		}
 	}
@@ -338,26 +343,28 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 	return train, val, nil // setup records the split once the run directory exists
 }
 
-// cache opens the feature cache of the job's backbone. Its key is the
-// model's content digest, not the engine: both engines compute the same
-// features, so either can reuse the other's.
+// backboneDigest is the content digest of the job's backbone folder, read
+// through its allowed roots: the feature cache's key and the run's record
+// of which backbone it trained on (export checks it).
+func (c Config) backboneDigest() (string, error) {
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return "", err
+	}
+	return savedmodel.DigestDirIn(roots, c.Backbone)
+}
+
 // featureCache is the job's namespace in the feature cache: the model's
-// content digest, the tap, the preprocessing and the input size.
-func (c Config) featureCache(bb backbone.Backbone) (*featcache.Namespace, error) {
+// content digest (not the engine: both engines compute the same features,
+// so either can reuse the other's), the tap, the preprocessing and the
+// input size.
+func (c Config) featureCache(bb backbone.Backbone, digest string) (*featcache.Namespace, error) {
 	root := c.CacheDir
 	if root == "" {
 		var err error
 		if root, err = featcache.DefaultDir(); err != nil {
 			return nil, err
 		}
-	}
-	roots, err := confine.New(c.AllowRoots)
-	if err != nil {
-		return nil, err
-	}
-	digest, err := savedmodel.DigestDirIn(roots, c.Backbone)
-	if err != nil {
-		return nil, err
 	}
 	size := 1
 	for _, d := range bb.Tap().Shape[1:] {
@@ -664,9 +671,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
-	if roots, err := confine.New(cfg.AllowRoots); err == nil {
-		s.BackboneDigest, _ = savedmodel.DigestDirIn(roots, cfg.Backbone) // none: export cannot check, nothing else needs it
-	}
+	s.BackboneDigest = r.digest
 	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
 	for _, rep := range r.extract {

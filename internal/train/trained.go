@@ -50,8 +50,10 @@ func LoadRun(dir string) (*Trained, error) {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
-	if c.CacheDir != "none" {
-		t.cache, _ = c.featureCache(t.Backbone) // no cache is slower, not wrong
+	if c.CacheDir != "none" { // no cache is slower, not wrong
+		if digest, err := c.backboneDigest(); err == nil {
+			t.cache, _ = c.featureCache(t.Backbone, digest)
+		}
 	}
 	return t, nil
 }
