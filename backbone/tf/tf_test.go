@@ -59,7 +59,7 @@ func TestStubSaysHowToBuild(t *testing.T) {
 // tagged engine and the untagged stub, so that code using the package
 // builds either way.
 func TestSameAPIWithAndWithoutTag(t *testing.T) {
-	tagged, stub := exportedAPI(t, "tensorflow.go", "load.go"), exportedAPI(t, "notensorflow.go")
+	tagged, stub := exportedAPI(t, "tensorflow.go", "load.go", "eager.go"), exportedAPI(t, "notensorflow.go")
 	if !reflect.DeepEqual(tagged, stub) {
 		t.Errorf("exported API differs:\n  -tags tensorflow: %q\n  stub:             %q", tagged, stub)
 	}
