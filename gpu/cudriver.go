@@ -129,6 +129,16 @@ func (c *cuContext) copyDtoH(dst []byte, src devicePtr) error {
 	return wrap(cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))))
 }
 
+func (c *cuContext) copyDtoD(dst, src devicePtr, bytes int64) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := sameContext(src); err != nil {
+		return err
+	}
+	return wrap(cu.MemcpyDtoD(cu.DevicePtr(dst), cu.DevicePtr(src), bytes))
+}
+
 func (c *cuContext) synchronize() error { return wrap(cu.Synchronize()) }
 
 // loadModule loads the embedded fatbin; the driver picks the SASS for the

@@ -32,6 +32,9 @@ type devContext interface {
 	memsetD32(p devicePtr, v uint32, n int64) error
 	copyHtoD(dst devicePtr, src []byte) error
 	copyDtoH(dst []byte, src devicePtr) error
+	// copyDtoD copies within the device; src may belong to another
+	// library in the same context (TensorFlow's output).
+	copyDtoD(dst, src devicePtr, bytes int64) error
 	// loadModule loads head.cu's kernels.
 	loadModule() (driverModule, error)
 	synchronize() error

@@ -273,6 +273,23 @@ func (f *Fake) copyDtoH(dst []byte, src devicePtr) error {
 	return nil
 }
 
+func (f *Fake) copyDtoD(dst, src devicePtr, bytes int64) error {
+	defer f.mu.Unlock()
+	if err := f.enter(); err != nil {
+		return err
+	}
+	from, err := f.span("cuMemcpyDtoD source", src, bytes)
+	if err != nil {
+		return err
+	}
+	to, err := f.span("cuMemcpyDtoD destination", dst, bytes)
+	if err != nil {
+		return err
+	}
+	copy(to, from)
+	return nil
+}
+
 func (f *Fake) synchronize() error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
