@@ -236,6 +236,9 @@ func (e *Eager) run(raw []byte, shape []int64) (*DeviceTensor, error) {
 		d.Shape[i] = int(out.dims[i])
 	}
 	d.OnHost = strings.Contains(d.Device, "CPU")
+	if d.OnHost && d.DType == tensor.Float32 && out.bytes >= 4 {
+		d.host = unsafe.Slice((*float32)(out.ptr), int(out.bytes/4))
+	}
 	d.copyOut = func(dst []byte) error {
 		if d.OnHost {
 			copy(dst, unsafe.Slice((*byte)(out.ptr), len(dst)))

@@ -8,12 +8,14 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
 
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/gpu"
 )
 
 // The eager path against the session path, on the CPU, where the device
@@ -33,7 +35,11 @@ func devicePointerTensor(t *testing.T, d *DeviceTensor) *tensor.Tensor {
 	if int64(4*len(x.F32)) != d.Bytes {
 		t.Fatalf("shape %v for %d bytes", d.Shape, d.Bytes)
 	}
-	copy(x.F32, unsafe.Slice((*float32)(unsafe.Pointer(d.Ptr)), len(x.F32)))
+	h := d.HostFloats()
+	if len(h) != len(x.F32) || uintptr(unsafe.Pointer(&h[0])) != d.Ptr {
+		t.Fatalf("host view of %d floats at %p, device pointer %#x", len(h), h, d.Ptr)
+	}
+	copy(x.F32, h)
 	return x
 }
 
@@ -129,5 +135,52 @@ func TestEagerMissingDevice(t *testing.T) {
 	_, err := OpenEager(fashionCNN, Options{Device: "cuda:7"})
 	if !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "cuda:7") {
 		t.Fatalf("OpenEager on cuda:7: %v, want ErrOptions naming the device", err)
+	}
+}
+
+// TestToDevice: the join to the CUDA head, with TensorFlow on the CPU
+// and the CUDA ops on the fake driver: the features land in the head's
+// buffer at the sample offset (uploaded: a host pointer), equal to the
+// session's; a batch past the buffer's end is an error.
+func TestToDevice(t *testing.T) {
+	opt := Options{Options: native.Options{Tap: "conv2d_2"}, Device: "cpu"}
+	sb, err := Open(fashionCNN, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	eb, err := OpenEager(fashionCNN, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eb.Close()
+	ops, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: 64 << 20}, gpu.FakeDevice{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ops.Close()
+	x := randomBatch(sb.Input().Shape, 3)
+	want, err := sb.Features(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(want.F32) / 3
+	buf, err := ops.Alloc(6 * size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDevice, err := ToDevice(context.Background(), eb, ops, buf, 2, x)
+	if err != nil || onDevice {
+		t.Fatalf("ToDevice: on device %v, %v; want a host upload", onDevice, err)
+	}
+	got := make([]float32, 6*size)
+	if err := ops.Download(got, buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got[2*size:5*size], want.F32) || slices.ContainsFunc(got[:2*size], func(v float32) bool { return v != 0 }) {
+		t.Errorf("the buffer does not hold the session's features at samples 2 to 4")
+	}
+	if _, err := ToDevice(context.Background(), eb, ops, buf, 4, x); err == nil || !strings.Contains(err.Error(), "into a buffer of") {
+		t.Errorf("past the end: %v", err)
 	}
 }
