@@ -39,7 +39,8 @@ type Options struct {
 	// NoGrappler turns TensorFlow's graph optimizer off for a session.
 	// The eager path (OpenEager) runs the function without it: a session
 	// with it off computes the same bits, one with it on (the default)
-	// differs by its fusions' rounding (up to ~3e-5 relative on the zoo).
+	// differs by its fusions' rounding (up to 3.5e-5 of the largest value on
+	// the zoo, docs/tensorflow-gpu.md).
 	NoGrappler bool
 }
 
