@@ -81,35 +81,48 @@ type DeviceCopier interface {
 	CopyFromDevice(dst head.Buffer, offset int, src uintptr, n int) error
 }
 
-// ToDevice runs batch through bb and writes its features into dst,
-// sample after sample from sample offset: device to device when
-// TensorFlow computed them on the GPU (onDevice), else (TensorFlow on the
-// CPU: a host pointer) one upload. This is the join of the TensorFlow
-// engine and the CUDA head: computed features never make a host round
-// trip.
-func ToDevice(ctx context.Context, bb DeviceFeaturer, ops DeviceCopier, dst head.Buffer, offset int, batch *tensor.Tensor) (onDevice bool, err error) {
+// ToDevice runs batch through bb and writes row j of its features into
+// sample slot rows[j] of dst: device to device when TensorFlow computed
+// them on the GPU (onDevice), else (TensorFlow on the CPU: a host
+// pointer) by upload. This is the join of the TensorFlow engine and the
+// CUDA head: computed features never make a host round trip. Rows whose
+// slots follow each other go in one copy.
+func ToDevice(ctx context.Context, bb DeviceFeaturer, ops DeviceCopier, dst head.Buffer, rows []int, batch *tensor.Tensor) (onDevice bool, err error) {
 	d, err := bb.DeviceFeatures(ctx, batch)
 	if err != nil {
 		return false, err
 	}
 	defer d.Release()
-	if d.DType != tensor.Float32 || len(d.Shape) == 0 || batch == nil || len(batch.Shape) == 0 || d.Shape[0] != batch.Shape[0] {
-		return false, fmt.Errorf("tf: features %s%v for a batch of %v: want float32, one row per image", d.DType, d.Shape, batchShape(batch))
-	}
-	n := int(d.Bytes / 4)
-	at := offset * (n / d.Shape[0])
-	if at < 0 || at+n > dst.Len() {
-		return false, fmt.Errorf("%w: %d features at sample %d into a buffer of %d floats", head.ErrShape, n, offset, dst.Len())
-	}
-	if d.OnHost {
-		return false, ops.Upload(dst, at, d.HostFloats())
-	}
-	return true, ops.CopyFromDevice(dst, at, d.Ptr, n)
+	return d.CopyRows(ops, dst, rows)
 }
 
-func batchShape(b *tensor.Tensor) []int {
-	if b == nil {
-		return nil
+// CopyRows writes row j of d (its first dimension) into sample slot
+// rows[j] of dst, as ToDevice does.
+func (d *DeviceTensor) CopyRows(ops DeviceCopier, dst head.Buffer, rows []int) (onDevice bool, err error) {
+	if d.DType != tensor.Float32 || len(d.Shape) == 0 || d.Shape[0] != len(rows) || d.Shape[0] == 0 {
+		return false, fmt.Errorf("tf: features %s%v for %d rows: want float32, one row per image", d.DType, d.Shape, len(rows))
 	}
-	return b.Shape
+	size := int(d.Bytes/4) / d.Shape[0]
+	for _, r := range rows {
+		if r < 0 || (r+1)*size > dst.Len() {
+			return false, fmt.Errorf("%w: features of sample slot %d (%d floats each) in a buffer of %d floats", head.ErrShape, r, size, dst.Len())
+		}
+	}
+	for j := 0; j < len(rows); {
+		k := j + 1 // rows[j:k] go to consecutive slots
+		for k < len(rows) && rows[k] == rows[k-1]+1 {
+			k++
+		}
+		n := (k - j) * size
+		if d.OnHost {
+			err = ops.Upload(dst, rows[j]*size, d.HostFloats()[j*size:j*size+n])
+		} else {
+			err = ops.CopyFromDevice(dst, rows[j]*size, d.Ptr+uintptr(4*j*size), n)
+		}
+		if err != nil {
+			return false, err
+		}
+		j = k
+	}
+	return !d.OnHost, nil
 }

@@ -139,9 +139,10 @@ func TestEagerMissingDevice(t *testing.T) {
 }
 
 // TestToDevice: the join to the CUDA head, with TensorFlow on the CPU
-// and the CUDA ops on the fake driver: the features land in the head's
-// buffer at the sample offset (uploaded: a host pointer), equal to the
-// session's; a batch past the buffer's end is an error.
+// and the CUDA ops on the fake driver: each row lands in the head's
+// buffer at its slot (uploaded: a host pointer), equal to the session's;
+// slots past the buffer's end or a row count that is not the batch's are
+// errors.
 func TestToDevice(t *testing.T) {
 	opt := Options{Options: native.Options{Tap: "conv2d_2"}, Device: "cpu"}
 	sb, err := Open(fashionCNN, opt)
@@ -169,7 +170,7 @@ func TestToDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onDevice, err := ToDevice(context.Background(), eb, ops, buf, 2, x)
+	onDevice, err := ToDevice(context.Background(), eb, ops, buf, []int{2, 3, 5}, x)
 	if err != nil || onDevice {
 		t.Fatalf("ToDevice: on device %v, %v; want a host upload", onDevice, err)
 	}
@@ -177,10 +178,15 @@ func TestToDevice(t *testing.T) {
 	if err := ops.Download(got, buf, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got[2*size:5*size], want.F32) || slices.ContainsFunc(got[:2*size], func(v float32) bool { return v != 0 }) {
-		t.Errorf("the buffer does not hold the session's features at samples 2 to 4")
+	if !slices.Equal(got[2*size:4*size], want.F32[:2*size]) || !slices.Equal(got[5*size:], want.F32[2*size:]) {
+		t.Errorf("the buffer does not hold the session's features at slots 2, 3 and 5")
 	}
-	if _, err := ToDevice(context.Background(), eb, ops, buf, 4, x); err == nil || !strings.Contains(err.Error(), "into a buffer of") {
-		t.Errorf("past the end: %v", err)
+	if slices.ContainsFunc(append(got[:2*size:2*size], got[4*size:5*size]...), func(v float32) bool { return v != 0 }) {
+		t.Errorf("slots 0, 1 and 4 were written")
+	}
+	for _, rows := range [][]int{{4, 5, 6}, {0, 1}, {-1, 0, 1}} {
+		if _, err := ToDevice(context.Background(), eb, ops, buf, rows, x); err == nil {
+			t.Errorf("rows %v: no error", rows)
+		}
 	}
 }

@@ -80,7 +80,11 @@ func (a *app) tfFeaturesCmd() *cobra.Command {
 				return err
 			}
 			defer ops.Free(buf)
-			if res.OnDevice, err = tf.ToDevice(cmd.Context(), eb, ops, buf, 0, x); err != nil {
+			rows := make([]int, batch)
+			for i := range rows {
+				rows[i] = i
+			}
+			if res.OnDevice, err = tf.ToDevice(cmd.Context(), eb, ops, buf, rows, x); err != nil {
 				return err
 			}
 			if !res.OnDevice {

@@ -67,6 +67,9 @@ type Config struct {
 	// TFMemoryFraction caps the GPU memory the tensorflow engine takes
 	// (0: no cap; it allocates as it goes either way).
 	TFMemoryFraction float64 `json:"tf_memory_fraction,omitempty"`
+	// eager runs the tensorflow engine eagerly, its features kept on the
+	// GPU for the CUDA head (set by Run, never saved).
+	eager bool
 
 	// CacheDir holds the feature cache; "none" disables it.
 	CacheDir     string `json:"cache_dir,omitempty"`
@@ -320,7 +323,7 @@ func (c *Config) backbone() (backbone.Backbone, error) {
 	}
 	return engine.Open(c.Engine, c.Backbone, engine.Options{
 		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  c.Device, GPUMemoryFraction: c.TFMemoryFraction,
+		Device:  c.Device, GPUMemoryFraction: c.TFMemoryFraction, Eager: c.eager,
 	})
 }
 

@@ -15,7 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -98,8 +100,13 @@ type Summary struct {
 	BadFiles      int                `json:"bad_files"`
 	CacheHits     int                `json:"feature_cache_hits"`
 	CacheComputed int                `json:"features_computed"`
-	Device        string             `json:"device"`
-	Timing        Timing             `json:"timing"`
+	// With TensorFlow on the GPU feeding the CUDA head: the computed
+	// features copied device to device (no host round trip) and those
+	// uploaded (from the cache, or computed on the CPU).
+	FeaturesDeviceToDevice int    `json:"features_device_to_device,omitempty"`
+	FeaturesUploaded       int    `json:"features_uploaded,omitempty"`
+	Device                 string `json:"device"`
+	Timing                 Timing `json:"timing"`
 	// BackboneDigest is the backbone folder's content digest when the run
 	// finished: graft export refuses a backbone that changed since.
 	BackboneDigest string `json:"backbone_digest,omitempty"`
@@ -235,6 +242,10 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		cfg.resolvePreprocess(r.log)
 		r.cfg = cfg
 	}
+	// TensorFlow on the GPU with the CUDA head: features stay on the
+	// device (docs/tensorflow-gpu.md).
+	copier, _ := r.opts.Ops.(tf.DeviceCopier)
+	cfg.eager = copier != nil && cfg.Engine == engine.TensorFlow
 	bb, err := cfg.backbone()
 	if err != nil {
 		return err
@@ -266,6 +277,9 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log}
 	fo.Policy, _ = dataset.ParsePolicy(cfg.OnBadFile)
+	if cfg.eager {
+		fo.Device = copier
+	}
 	// Hashed once: the cache's key and, at the end, the summary's record.
 	if r.digest, err = cfg.backboneDigest(); err != nil {
 		return err
@@ -289,6 +303,10 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
 			return wrap.Errorf("train", err, "features of the %s split", split)
+		}
+		if set.OnDevice != nil {
+			r.free = append(r.free, set.OnDevice)
+			r.said("features on the device", zap.String("split", split), zap.Int("device_to_device", rep.DeviceCopied), zap.Int("uploaded", rep.Uploaded))
 		}
 		r.extract[i] = rep
 		for _, b := range rep.Bad {
@@ -458,6 +476,9 @@ func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
 // memory and fits the device, else batches of up to batch samples at a
 // time (from host memory or the cache).
 func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
+	if set.OnDevice != nil { // extracted onto the device (freed with r.free)
+		return head.Resident{Buf: set.OnDevice}, nil
+	}
 	if !set.Resident() {
 		return r.streamed(set, batch)
 	}
@@ -678,6 +699,8 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 		s.BadFiles += len(rep.Bad)
 		s.CacheHits += rep.Hits
 		s.CacheComputed += rep.Computed
+		s.FeaturesDeviceToDevice += rep.DeviceCopied
+		s.FeaturesUploaded += rep.Uploaded
 		s.Timing.DecodeSeconds += rep.DecodeSeconds
 		s.Timing.BackboneSeconds += rep.BackboneSeconds
 		decoded += rep.Computed + len(rep.Bad)
