@@ -72,10 +72,43 @@ def commands(run):
         yield cmd
 
 
+def apt_missing(pkgs):
+    """The packages apt-cache does not know: one call for all, then one
+    per package only when that fails."""
+    if not pkgs:
+        return []
+    r = subprocess.run(["apt-cache", "show"] + pkgs, capture_output=True, text=True)
+    # With several names apt-cache exits 0 when any is found: count the
+    # records (one or more per known package, by its Package: line).
+    found = set(re.findall(r"^Package: (\S+)$", r.stdout, re.M))
+    if r.returncode == 0 and found >= set(pkgs):
+        return []
+    return [p for p in pkgs
+            if subprocess.run(["apt-cache", "show", p], capture_output=True, text=True).returncode != 0]
+
+
+def pip_missing(pip_cmd, specs):
+    """(spec, why) for the requirements that do not resolve on PyPI: one
+    dry run for all, then one per requirement only when that fails."""
+    def dry(ss):
+        return subprocess.run(pip_cmd + ["install", "--dry-run", "--no-deps", "--ignore-installed",
+                                         "--quiet", "--disable-pip-version-check"] + ss,
+                              capture_output=True, text=True)
+    if not specs or dry(specs).returncode == 0:
+        return []
+    out = []
+    for spec in specs:
+        r = dry([spec])
+        if r.returncode != 0:
+            out.append((spec, (r.stderr.strip().splitlines() or ["?"])[-1]))
+    return out
+
+
 def check(path, root, pip_cmd):
     fails, notes = [], []
     targets = make_targets(root)
     rel = os.path.relpath(path, root)
+    apt, pip = [], []
     for kw, arg in instructions(path):
         if kw == "FROM":
             notes.append(f"{rel}: FROM {arg.split()[0]}: base image not pulled (no Docker engine or registry here)")
@@ -97,23 +130,14 @@ def check(path, root, pip_cmd):
                         if w not in targets:
                             fails.append(f"{rel}: make {w}: no such target in the Makefile")
                 elif prog in ("apt-get", "apt") and "install" in c:
-                    for p in c[c.index("install") + 1:]:
-                        if p.startswith("-"):
-                            continue
-                        r = subprocess.run(["apt-cache", "show", p], capture_output=True, text=True)
-                        if r.returncode != 0 or not r.stdout.strip():
-                            fails.append(f"{rel}: apt package {p}: unknown to apt-cache")
+                    apt += [p for p in c[c.index("install") + 1:] if not p.startswith("-")]
                 elif prog == "pip" or (prog.startswith("python") and c[1:3] == ["-m", "pip"]):
                     args = c[c.index("install") + 1:] if "install" in c else []
-                    for spec in args:
-                        if spec.startswith("-") or spec.startswith(".") or spec.startswith("/"):
-                            continue
-                        r = subprocess.run(pip_cmd + ["install", "--dry-run", "--no-deps", "--ignore-installed",
-                                                      "--quiet", "--disable-pip-version-check", spec],
-                                           capture_output=True, text=True)
-                        if r.returncode != 0:
-                            last = (r.stderr.strip().splitlines() or ["?"])[-1]
-                            fails.append(f"{rel}: pip {spec}: does not resolve on PyPI ({last})")
+                    pip += [a for a in args if not a.startswith(("-", ".", "/"))]
+    for p in apt_missing(apt):
+        fails.append(f"{rel}: apt package {p}: unknown to apt-cache")
+    for spec, why in pip_missing(pip_cmd, pip):
+        fails.append(f"{rel}: pip {spec}: does not resolve on PyPI ({why})")
     notes.append(f"{rel}: the build itself was not run (no Docker engine)")
     return fails, notes
 
