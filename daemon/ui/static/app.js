@@ -7,9 +7,10 @@ const TOKEN_KEY = 'graft.token';
 const SVG = 'http://www.w3.org/2000/svg';
 const TRAINING = new Set(['extract', 'features', 'step', 'epoch', 'done']);
 
-// What the browser tests read: the time from an epoch event's arrival to
-// the frame that shows it on the curves, per epoch event.
-window.graftUI = { epochToCurveMs: [] };
+// What the browser tests read, per epoch event: the time from its arrival
+// at the page (and from the daemon recording it) to the frame that shows it
+// on the curves.
+window.graftUI = { epochToCurveMs: [], recordedToCurveMs: [] };
 
 // page holds what the current view started (timers, the event stream), so
 // that leaving the view stops it.
@@ -285,6 +286,8 @@ function jobView(main, id) {
       requestAnimationFrame(() => {
         const ms = performance.now() - arrived;
         window.graftUI.epochToCurveMs.push(ms);
+        // From the daemon recording the event (same host, same clock).
+        window.graftUI.recordedToCurveMs.push(performance.timeOrigin + performance.now() - Date.parse(ev.time));
         document.getElementById('chart-loss').dataset.lastEventToCurveMs = ms.toFixed(2);
       });
     } else if (ev.type === 'step' && job) {
