@@ -308,22 +308,31 @@ function jobView(main, id) {
   // is final.
   const stream = async () => {
     for (;;) {
-      const res = await api(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(lastSeq) } });
-      const reader = res.body.getReader();
-      const dec = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const arrived = performance.now();
-        buf += dec.decode(value, { stream: true });
-        let cut;
-        while ((cut = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, cut);
-          buf = buf.slice(cut + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-          if (data) onEvent(JSON.parse(data), arrived);
+      try {
+        const res = await api(`/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': String(lastSeq) } });
+        const reader = res.body.getReader();
+        const dec = new TextDecoder();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          const arrived = performance.now();
+          buf += dec.decode(value, { stream: true });
+          let cut;
+          while ((cut = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+            if (data) onEvent(JSON.parse(data), arrived);
+          }
         }
+      } catch (e) {
+        // A dropped connection or a busy daemon (503): resume after the
+        // last event seen. A missing token or leaving the view ends it.
+        if (e instanceof AuthError || e.name === 'AbortError') throw e;
+        status(`event stream: ${e.message}; reconnecting`, true);
+        await new Promise((r) => setTimeout(r, 5000));
+        continue;
       }
       await refreshJob();
       if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') break;
