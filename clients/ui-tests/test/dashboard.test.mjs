@@ -124,6 +124,10 @@ test('the list shows a submitted job', async () => {
   const row = page.locator(`#jobs tr[data-job-id="${job.id}"]`);
   await row.waitFor({ timeout: 10_000 });
   assert.match(await row.innerText(), /digits-ui/);
+  // Its progress bar appears once it trains (the daemon's job progress).
+  await row.locator('progress').waitFor({ timeout: 120_000 });
+  assert.equal(await row.getAttribute('data-state'), 'running');
+  assert.match(await row.innerText(), new RegExp(`epoch \\d+/${EPOCHS}`));
   await shot('jobs.png');
 });
 

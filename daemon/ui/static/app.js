@@ -88,7 +88,7 @@ function every(ms, fn) {
 
 function progressCell(j) {
   const p = j.progress || {};
-  if (!p.epochs) return el('td', {}, j.state === 'queued' ? 'queued' : '');
+  if (!p.epochs) return el('td', { class: 'muted' }, { queued: 'waiting for a worker', running: 'reading the data' }[j.state] || '');
   const done = (p.epoch || 0) - 1 + (p.steps ? (p.step || 0) / p.steps : 0);
   const frac = j.state === 'succeeded' ? 1 : Math.max(0, done) / p.epochs;
   return el('td', {}, el('progress', { max: 1, value: frac }), ` epoch ${p.epoch || 0}/${p.epochs}`,
@@ -117,6 +117,7 @@ function jobsView(main) {
       el('td', {}, el('a', { href: '#/models/' + encodeURIComponent(m.name) }, m.name)),
       el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ')),
       el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)))));
+    if (!models.children.length) models.append(el('tr', {}, el('td', { colSpan: 4, class: 'muted' }, 'no models yet: each succeeded job registers one')));
     status('updated ' + new Date().toLocaleTimeString());
   });
 }
