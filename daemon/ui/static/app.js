@@ -10,7 +10,7 @@ const TRAINING = new Set(['extract', 'features', 'step', 'epoch', 'done']);
 // What the browser tests read, per epoch event: the time from its arrival
 // at the page (and from the daemon recording it) to the frame that shows it
 // on the curves.
-window.graftUI = { epochToCurveMs: [], recordedToCurveMs: [] };
+window.graftUI = { epochToCurve: [] };
 
 // page holds what the current view started (timers, the event stream), so
 // that leaving the view stops it.
@@ -285,11 +285,10 @@ function jobView(main, id) {
       }
       redraw();
       requestAnimationFrame(() => {
-        const ms = performance.now() - arrived;
-        window.graftUI.epochToCurveMs.push(ms);
-        // From the daemon recording the event (same host, same clock).
-        window.graftUI.recordedToCurveMs.push(performance.timeOrigin + performance.now() - Date.parse(ev.time));
-        document.getElementById('chart-loss').dataset.lastEventToCurveMs = ms.toFixed(2);
+        const now = performance.now();
+        const recorded = Date.parse(ev.time); // by the daemon: same host, same clock
+        window.graftUI.epochToCurve.push({ epoch: d.metrics.epoch, recorded, fromArrival: now - arrived, fromRecorded: performance.timeOrigin + now - recorded });
+        document.getElementById('chart-loss').dataset.lastEventToCurveMs = (now - arrived).toFixed(2);
       });
     } else if (ev.type === 'step' && job) {
       job.progress = { epoch: d.epoch, epochs: d.epochs, step: d.step, steps: d.steps, loss: d.loss, accuracy: d.accuracy };
