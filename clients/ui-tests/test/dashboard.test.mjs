@@ -69,7 +69,10 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   const log = openSync(path.join(work, 'serve.log'), 'a');
   daemon = spawn(GRAFT, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(work, 'data'),
-    '--allow-root', path.join(REPO, 'testdata'), '--allow-root', path.join(work, 'digits'), '--log-format', 'json', '--log-level', 'warn'],
+    '--allow-root', path.join(REPO, 'testdata'), '--allow-root', path.join(work, 'digits'), '--log-format', 'json', '--log-level', 'warn',
+    // At least 0.75 s an epoch (25 steps) on any machine, so that the page
+    // sees the job train.
+    '--worker-step-delay', '30ms'],
   { env: { ...process.env, GRAFT_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', log] });
   for (let i = 0; ; i++) {
     try {
