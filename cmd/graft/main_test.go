@@ -60,11 +60,12 @@ func TestDevicesListsCPU(t *testing.T) {
 }
 
 func TestBenchHeadSmall(t *testing.T) {
-	out, code := run(t, "bench", "head", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--json")
+	out, code := run(t, "bench", "head", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--threads", "1", "--json")
 	var res struct {
-		Ratio float64 `json:"ratio"`
+		Ratio   float64 `json:"ratio"`
+		Threads int     `json:"threads"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Ratio <= 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Ratio <= 0 || res.Threads != 1 {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 }
@@ -74,6 +75,7 @@ func TestBadFlagsFail(t *testing.T) {
 		{"version", "--log-format", "xml"},
 		{"bench", "head", "--device", "cuda"},
 		{"bench", "head", "--classes", "1", "--min-time", "1ms"},
+		{"bench", "head", "--threads", "-1", "--min-time", "1ms"},
 		{"nosuchcommand"},
 	} {
 		if _, code := run(t, args...); code == 0 {
