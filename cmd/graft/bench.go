@@ -95,7 +95,7 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	var engines []string
 	var batch int
 	var minTime time.Duration
-	var asJSON bool
+	var asJSON, profile bool
 	cmd := &cobra.Command{
 		Use:   "backbone MODEL",
 		Short: "Time a SavedModel on one or more engines: images/s, and the native engine's conv layers against the same-run SGEMM",
@@ -111,7 +111,7 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 			}
 			var runs []engineRun
 			for _, e := range engines {
-				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime)
+				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime, profile)
 				if err != nil {
 					return err
 				}
@@ -155,13 +155,14 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
 	f.IntVar(&o.Threads, "threads", 0, "threads each engine may use (native: GOMAXPROCS; tensorflow: intra- and inter-op threads); 0: all cores")
 	f.DurationVar(&minTime, "min-time", 3*time.Second, "minimum time for each measurement")
+	f.BoolVar(&profile, "profile", true, "also profile the native engine per op against the same-run SGEMM (runs the batches again)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
-// benchEngine times one engine; for the native one it adds the per-op
-// profile and its same-run SGEMM yardstick.
-func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration) (engineRun, error) {
+// benchEngine times one engine; for the native one it adds, when profile
+// is set, the per-op profile and its same-run SGEMM yardstick.
+func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration, profile bool) (engineRun, error) {
 	r := engineRun{Engine: name, Threads: o.Threads}
 	if name == engine.Native && o.Threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.Threads))
@@ -174,7 +175,7 @@ func benchEngine(ctx context.Context, name, model string, o engine.Options, batc
 	if r.ImagesPerSec, r.Runs, err = bench.Throughput(ctx, bb, batch, minTime); err != nil {
 		return r, err
 	}
-	if nb, ok := bb.(*native.Backbone); ok {
+	if nb, ok := bb.(*native.Backbone); ok && profile {
 		res, err := bench.Backbone(ctx, nb, batch, minTime)
 		if err != nil {
 			return r, err

@@ -83,3 +83,21 @@ func TestBadFlagsFail(t *testing.T) {
 		}
 	}
 }
+
+// --profile=false leaves the native engine's per-op profile (a second pass
+// over the batches) out; by default it is there.
+func TestBenchBackboneProfileFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want bool
+	}{{"--profile=true", true}, {"--profile=false", false}} {
+		out, code := run(t, "bench", "backbone", fixture, "--batch", "2", "--min-time", "1ms", tc.flag, "--json")
+		var runs []struct {
+			ImagesPerSec float64         `json:"images_per_s"`
+			Profile      json.RawMessage `json:"native_profile"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].ImagesPerSec <= 0 || (runs[0].Profile != nil) != tc.want {
+			t.Errorf("%s: exit %d, output %q", tc.flag, code, out)
+		}
+	}
+}
