@@ -66,6 +66,12 @@ def machine():
     return {"cpu": model, "cores": os.cpu_count(), "simd": simd, "memory_gib": round(mem, 1), "os": platform.platform()}
 
 
+def loadavg():
+    """The 1-minute load average: other work on the machine shows here."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--graft", default="bin/graft", help="graft built with -tags tensorflow (make build-tf)")
@@ -86,7 +92,7 @@ def main():
     t_all = time.monotonic()
     T = str(a.threads)
     mt = str(a.min_time)
-    res = {"machine": machine(), "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    res = {"machine": machine(), "load_start": loadavg(), "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     ver, _, _ = run([a.graft, "version"], log)
     res["graft_version"] = ver.strip().splitlines()
     if not any(l.startswith("tensorflow:") and "not" not in l for l in res["graft_version"]):
@@ -160,6 +166,7 @@ def main():
         print(f"  batch {b}: graft {gh['ms_per_step']:.0f} ms, tensorflow {th['ms_per_step']:.0f} ms", flush=True)
 
     res["total_s"] = time.monotonic() - t_all
+    res["load_end"] = loadavg()
     with open(os.path.join(a.out, "table.json"), "w") as f:
         json.dump(res, f, indent=1)
     md_text = table(res)
@@ -181,7 +188,8 @@ def table(r):
          f"({', '.join(m['simd'])}), {m['memory_gib']} GiB; {gv}, GEMM {gemm}; TensorFlow {tfv}, "
          f"Keras {r['python_packages']['keras']}. Every engine on {s['threads']} threads (graft: GOMAXPROCS; "
          f"TensorFlow: intra- and inter-op threads), each throughput measured for at least {s['min_time_s']:g} s "
-         f"after a warm-up; ratios from this run. The whole run took {r['total_s'] / 60:.1f} min.",
+         f"after a warm-up; ratios from this run. The whole run took {r['total_s'] / 60:.1f} min; the 1-minute load "
+         f"average was {r['load_start']:.1f} at its start and {r['load_end']:.1f} at its end (above {m['cores']}: other jobs shared the cores).",
          "",
          "**Backbone throughput** (images/s; Keras 3 exports at 224x224, seeded random weights with realistic batch-norm statistics; "
          "graft's engines run the flattened signature, TensorFlow's Python runtime the loaded signature):",
