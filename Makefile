@@ -186,6 +186,24 @@ zoo: $(PYENV)/.stamp
 test-zoo:
 	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestZooPredictNative' ./internal/zoo ./cmd/graft
 
+# graft against its real peers on this machine, in one run (docs/performance.md):
+# the native and TensorFlow engines and TensorFlow's Python runtime on
+# MobileNetV2, ResNet50 and EfficientNetB0 at 224x224, graft train against
+# the seed's Keras recipe and a careful Keras user's version on the demo's
+# digits, and the head's training step against TensorFlow's. Writes
+# build/peers/table.md and table.json and, with PEERS_UPDATE=--update (the
+# default), the table into README.md and docs/performance.md between their
+# bench-peers markers. PEERS_ARGS passes more (--threads, --epochs, --min-time).
+PEERS        := build/peers
+PEERS_UPDATE ?= --update
+PEERS_ARGS   ?=
+.PHONY: bench-peers
+bench-peers: build-tf test-models
+	@test -d $(PEERS)/digits/test || { rm -rf $(PEERS)/digits && \
+	  $(GO) run ./testdata/gen images -split train -per-class 1000 -out $(PEERS)/digits/train && \
+	  $(GO) run ./testdata/gen images -split t10k -per-class 500 -out $(PEERS)/digits/test; }
+	$(PYENV)/bin/python scripts/peers/run.py --graft bin/graft --out $(PEERS) $(PEERS_UPDATE) $(PEERS_ARGS)
+
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.
 include cuda.mk
