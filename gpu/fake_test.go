@@ -153,7 +153,7 @@ func TestFakeRefusesBadCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := []arg{ptrArg(live), ptrArg(live + 512), intArg(4), intArg(8)}
-	if err := inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok) }); err != nil {
+	if err := inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok, 0) }); err != nil {
 		t.Fatalf("a good launch: %v", err)
 	}
 	for _, c := range []struct {
@@ -161,22 +161,22 @@ func TestFakeRefusesBadCalls(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{"outside do", func() error { return fn.launch(dim3{1, 1, 1}, 128, ok) }, "outside do"},
-		{"missing argument", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok[:3]) }) }, "3 arguments"},
+		{"outside do", func() error { return fn.launch(dim3{1, 1, 1}, 128, ok, 0) }, "outside do"},
+		{"missing argument", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok[:3], 0) }) }, "3 arguments"},
 		{"int where a pointer goes", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{intArg(1), ok[1], ok[2], ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{intArg(1), ok[1], ok[2], ok[3]}, 0) })
 		}, "argument 0"},
 		{"double where an i64 goes", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ok[0], ok[1], floatArg(4), ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ok[0], ok[1], floatArg(4), ok[3]}, 0) })
 		}, "argument 2"},
 		{"freed pointer", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(gone), ok[1], ok[2], ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(gone), ok[1], ok[2], ok[3]}, 0) })
 		}, "not in any live allocation"},
-		{"grid y over 65535", func() error { return inside(func() error { return fn.launch(dim3{1, 65536, 1}, 128, ok) }) }, "grid"},
-		{"block over 1024", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 2048, ok) }) }, "block"},
+		{"grid y over 65535", func() error { return inside(func() error { return fn.launch(dim3{1, 65536, 1}, 128, ok, 0) }) }, "grid"},
+		{"block over 1024", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 2048, ok, 0) }) }, "block"},
 		{"block over the launch bounds", func() error {
 			g, _ := fakeModule{f}.function("conv_fwd")
-			return inside(func() error { return g.launch(dim3{1, 1, 1}, 512, nil) })
+			return inside(func() error { return g.launch(dim3{1, 1, 1}, 512, nil, 0) })
 		}, "1 to 256"},
 		{"copy past the end", func() error { return inside(func() error { return f.copyHtoD(live+1000, make([]byte, 32)) }) }, "past the end"},
 		{"copy from a freed block", func() error { return inside(func() error { return f.copyDtoH(make([]byte, 4), gone) }) }, "not in any live allocation"},
@@ -359,7 +359,7 @@ func TestScratchPlanByHand(t *testing.T) {
 	p := PlanScratch(spec, 256, 256, 264)
 	act := int64(4 * 256 * 49 * 256) // 12.8 MB
 	want := ScratchPlan{
-		"idx": 4 * 256, "labels": 4 * 256, "loss": 8 * 256, "correct": 8 * 256,
+		"idx": 8 * 256, "stats": 16 * 256, // indices then labels; losses then correct flags
 		"pooled": 4 * 256 * 256, "dpooled": 4 * 256 * 256, "bsum": 4 * 256 * 256,
 		"logits": 4 * 256 * 10, "dlogits": 4 * 256 * 10,
 		"act":    act,
@@ -422,10 +422,10 @@ func TestFakeRefusesShortBuffers(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(3), intArg(4)}); err != nil {
+		if err := fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(3), intArg(4)}, 0); err != nil {
 			t.Errorf("3 rows of 4 in 12 floats: %v", err)
 		}
-		return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(4), intArg(4)})
+		return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(4), intArg(4)}, 0)
 	})
 	if err == nil || !strings.Contains(err.Error(), "argument x (16 elements)") || !strings.Contains(err.Error(), "past the end") {
 		t.Errorf("4 rows of 4 in 12 floats: %v", err)

@@ -65,11 +65,11 @@ func linear(n int) dim3 { return dim3{min(max(1, ceilDiv(n, blockSize)), 1<<16),
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// launch runs k on the default stream. Launch errors (bad configuration,
-// a sticky fault of an earlier kernel) come back here; faults of this
-// kernel surface at the next synchronising call.
-func (k kernel) launch(grid dim3, block int, args ...arg) error {
-	if err := k.fn.launch(grid, block, args); err != nil {
+// launch issues k on stream s. Launch errors (bad configuration, a sticky
+// fault of an earlier kernel) come back here; faults of this kernel
+// surface at the next synchronising call.
+func (k kernel) launch(s stream, grid dim3, block int, args ...arg) error {
+	if err := k.fn.launch(grid, block, args, s); err != nil {
 		return cudaError(fmt.Sprintf("launch %s grid (%d,%d,%d) block %d", k.name, grid.x, grid.y, grid.z, block), err)
 	}
 	return nil

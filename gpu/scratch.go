@@ -89,7 +89,9 @@ func stepScratch(spec head.Spec, b, slots int, train bool) ScratchPlan {
 	if !train {
 		return p
 	}
-	maps.Copy(p, ScratchPlan{"labels": 4 * bb, "dlogits": 4 * bb * classes, "loss": 8 * bb, "correct": 8 * bb})
+	// Training uploads the labels after the indices, in one copy, and
+	// brings the losses and correct counts back side by side.
+	maps.Copy(p, ScratchPlan{"idx": 8 * bb, "dlogits": 4 * bb * classes, "stats": 16 * bb})
 	if conv {
 		p["dpooled"] = 4 * bb * in
 		p["bsum"] = 4 * bb * nf

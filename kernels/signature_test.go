@@ -26,11 +26,14 @@ func TestSignaturesOfHeadCU(t *testing.T) {
 	if conv.MaxThreads != 256 || len(conv.Params) != 13 {
 		t.Fatalf("conv_fwd: %d params, launch bound %d; want 13 and 256", len(conv.Params), conv.MaxThreads)
 	}
-	for i, w := range []Param{{"feats", "float *", true, 8}, {"idx", "int *", true, 8}, {"batch", "i64", false, 8}, {"epi", "i64", false, 8}} {
+	for i, w := range []Param{{"feats", "float *", true, 8, true}, {"idx", "int *", true, 8, true}, {"batch", "i64", false, 8, false}, {"epi", "i64", false, 8, false}} {
 		j := map[int]int{0: 0, 1: 1, 2: 5, 3: 12}[i]
 		if conv.Params[j] != w {
 			t.Errorf("conv_fwd param %d: %+v, want %+v", j, conv.Params[j], w)
 		}
+	}
+	if out := conv.Params[4]; out.Name != "out" || out.Const {
+		t.Errorf("conv_fwd out: %+v, want a pointer the kernel writes", out)
 	}
 	xent := sigs["softmax_xent"]
 	if p := xent.Params[3]; p.Type != "double *" || !p.Pointer {
