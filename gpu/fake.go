@@ -21,6 +21,8 @@ type FakeDevice struct {
 	// BlocksPerSM is the GEMM kernels' occupancy; 0 means 2 (their
 	// __launch_bounds__ minimum).
 	BlocksPerSM int
+	// ComputeCapability is "9.0" when empty.
+	ComputeCapability string
 }
 
 // Fake is an in-memory CUDA driver: device memory is host memory, kernels
@@ -84,6 +86,9 @@ func newFake(dev FakeDevice) (*Fake, error) {
 	if dev.MemoryBytes <= 0 {
 		dev.MemoryBytes = 1 << 30
 	}
+	if dev.ComputeCapability == "" {
+		dev.ComputeCapability = "9.0"
+	}
 	return &Fake{dev: dev, sigs: sigs, mem: map[devicePtr][]byte{}, next: 0x7f0000000000, order: newOrderState()}, nil
 }
 
@@ -125,7 +130,7 @@ func (f *Fake) describe(ordinal int) (DeviceInfo, error) {
 	if ordinal != 0 {
 		return DeviceInfo{}, invalid("no device %d", ordinal)
 	}
-	return DeviceInfo{ID: "cuda:0", Kind: "cuda", Name: f.dev.Name, ComputeCapability: "9.0",
+	return DeviceInfo{ID: "cuda:0", Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
 		Multiprocessors: f.dev.Multiprocessors, MemoryBytes: f.dev.MemoryBytes}, nil
 }
 
@@ -427,6 +432,9 @@ func (f *Fake) checkExtents(sig kernels.Signature, grid dim3, args []arg) error 
 			most = max(most, int64(int32(uint32(b[i])|uint32(b[i+1])<<8|uint32(b[i+2])<<16|uint32(b[i+3])<<24)))
 		}
 		return most + 1
+	}
+	if err := tensorCorePreconditions(sig.Name, scalars, ptrs, grid); err != nil {
+		return err
 	}
 	need := ext(scalars, grid, samples)
 	if bad != nil {

@@ -7,6 +7,8 @@ type module struct {
 	mod driverModule
 	convFwd, convWgrad, splitkReduce, poolRows, gatherPool, denseFwd,
 	softmaxXent, denseBwd, unpoolReLU, sumRows, optimizerStep kernel
+	// The tensor-core GEMMs (sm_80 and newer).
+	convFwdTF32, convFwdBF16, convWgradTF32, convWgradBF16 kernel
 	// gemmSlots is how many GEMM blocks run at once on the whole device.
 	gemmSlots int
 }
@@ -32,6 +34,8 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		{&m.poolRows, "pool_rows"}, {&m.gatherPool, "gather_pool"}, {&m.denseFwd, "dense_fwd"},
 		{&m.softmaxXent, "softmax_xent"}, {&m.denseBwd, "dense_bwd"}, {&m.unpoolReLU, "unpool_relu"},
 		{&m.sumRows, "sum_rows"}, {&m.optimizerStep, "optimizer_step"},
+		{&m.convFwdTF32, "conv_fwd_tf32"}, {&m.convFwdBF16, "conv_fwd_bf16"},
+		{&m.convWgradTF32, "conv_wgrad_tf32"}, {&m.convWgradBF16, "conv_wgrad_bf16"},
 	} {
 		fn, err := mod.function(k.name)
 		if err != nil {

@@ -16,6 +16,9 @@ type Options struct {
 	// parameters, optimizer state and scratch together; 0 means 90% of the
 	// memory free when the ops open.
 	MemoryBudget int64
+	// Precision of the conv GEMMs; PrecisionAuto is TF32 on compute
+	// capability 8.0 and newer, FP32 before.
+	Precision Precision
 }
 
 // CUDAOps implements head.Ops on one GPU with the kernels of head.cu.
@@ -34,6 +37,7 @@ type CUDAOps struct {
 	// its results come back on it, through the pinned buffers.
 	compute stream
 	pinned  map[string]pinnedBuf
+	prec    Precision
 }
 
 // pinnedBuf is a pinned host staging buffer.
@@ -59,7 +63,12 @@ func newOps(drv driver, o Options) (*CUDAOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}, pinned: map[string]pinnedBuf{}}
+	prec, err := resolvePrecision(o.Precision, info.ComputeCapability)
+	if err != nil {
+		_ = ctx.release()
+		return nil, err
+	}
+	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}, pinned: map[string]pinnedBuf{}, prec: prec}
 	err = ctx.do(func() error {
 		budget := o.MemoryBudget
 		if budget <= 0 {
@@ -350,7 +359,7 @@ func param(spec head.Spec, p *buffer, name string) devicePtr {
 func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*batch, error) {
 	bt := &batch{spec: spec, b: len(idx), feats: f}
 	b, hw, in, classes := len(idx), spec.Height*spec.Width, spec.Pooled(), spec.Classes
-	size := stepScratch(spec, b, o.mod.gemmSlots, labels != nil)
+	size := stepScratch(spec, b, o.mod.gemmSlots, labels != nil, o.geom(spec))
 	var err error
 	// The batch's indices and labels (when training) go up together: one
 	// asynchronous copy from pinned memory, ahead of the kernels on their
@@ -376,8 +385,9 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 		if bt.act, err = o.scratchBuf("act", size["act"]); err != nil {
 			return nil, err
 		}
-		splits, slice, _, _ := gemmSplits(spec, b, o.mod.gemmSlots)
-		grid := dim3{ceilDiv(nf, gemmTile), ceilDiv(m, gemmTile), splits}
+		g := o.geom(spec)
+		splits, slice, _, _ := gemmSplits(spec, b, o.mod.gemmSlots, g)
+		grid := dim3{ceilDiv(nf, g.tileN), ceilDiv(m, g.tileM), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
 		if splits > 1 {
@@ -385,7 +395,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 				return nil, err
 			}
 		}
-		if err := o.mod.convFwd.launch(o.compute, grid, gemmThreads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
+		if err := g.fwd(o.mod).launch(o.compute, grid, g.threads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
 			intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 			intArg(slice), boolArg(splits == 1)); err != nil {
 			return nil, err
@@ -529,7 +539,7 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 // The labels follow the indices in bt.idx (forward uploaded both).
 func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 	spec, b, classes, in := bt.spec, bt.b, bt.spec.Classes, bt.spec.Pooled()
-	size := stepScratch(spec, b, o.mod.gemmSlots, true)
+	size := stepScratch(spec, b, o.mod.gemmSlots, true, o.geom(spec))
 	dlogits, err := o.scratchBuf("dlogits", size["dlogits"])
 	if err != nil {
 		return err
@@ -579,7 +589,8 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		intArg(b), intArg(nf)); err != nil {
 		return err
 	}
-	_, _, splits, slice := gemmSplits(spec, b, o.mod.gemmSlots)
+	gm := o.geom(spec)
+	_, _, splits, slice := gemmSplits(spec, b, o.mod.gemmSlots, gm)
 	dw := param(spec, g, head.ConvKernel)
 	out := dw
 	if splits > 1 {
@@ -589,7 +600,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		}
 		out = ws.ptr
 	}
-	if err := o.mod.convWgrad.launch(o.compute, dim3{ceilDiv(nf, gemmTile), ceilDiv(kdim, gemmTile), splits}, gemmThreads,
+	if err := gm.wgrad(o.mod).launch(o.compute, dim3{ceilDiv(nf, gm.tileN), ceilDiv(kdim, gm.tileM), splits}, gm.threads,
 		ptrArg(bt.feats.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.act.ptr), ptrArg(out),
 		intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 		intArg(slice)); err != nil {

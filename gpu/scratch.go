@@ -43,12 +43,16 @@ func PlanScratch(spec head.Spec, batch, evalBatch, slots int) ScratchPlan {
 		}
 		return plan
 	}
+	// Either kernel family may run the GEMMs (the precision, and the
+	// shape: gemmGeom); the plan covers both.
 	plan := ScratchPlan{}
-	if batch > 0 {
-		merge(plan, stepScratch(spec, batch, slots, true))
-	}
-	if evalBatch > 0 {
-		merge(plan, stepScratch(spec, evalBatch, slots, false))
+	for _, g := range []gemmGeom{simtGeom, tf32Geom} {
+		if batch > 0 {
+			merge(plan, stepScratch(spec, batch, slots, true, g))
+		}
+		if evalBatch > 0 {
+			merge(plan, stepScratch(spec, evalBatch, slots, false, g))
+		}
 	}
 	return plan
 }
@@ -64,23 +68,23 @@ func merge(dst, src ScratchPlan) {
 // gemmSplits is how forward and backward cut the conv's two GEMMs (the
 // forward's reduction over the kernel taps, the weight gradient's over the
 // batch's pixels).
-func gemmSplits(spec head.Spec, b, slots int) (fwd, fwdSlice, wgrad, wgradSlice int) {
+func gemmSplits(spec head.Spec, b, slots int, g gemmGeom) (fwd, fwdSlice, wgrad, wgradSlice int) {
 	m, kdim, nf := b*spec.Height*spec.Width, spec.Kernel*spec.Kernel*spec.Channels, spec.Filters
-	fwd, fwdSlice = splitK(ceilDiv(m, gemmTile)*ceilDiv(nf, gemmTile), kdim, slots)
-	wgrad, wgradSlice = splitK(ceilDiv(kdim, gemmTile)*ceilDiv(nf, gemmTile), m, slots)
+	fwd, fwdSlice = splitK(ceilDiv(m, g.tileM)*ceilDiv(nf, g.tileN), kdim, slots, g.kStep)
+	wgrad, wgradSlice = splitK(ceilDiv(kdim, g.tileM)*ceilDiv(nf, g.tileN), m, slots, g.kStep)
 	return
 }
 
 // stepScratch is one call's scratch: forward, and backward too when
 // train is set. forward and backward size their buffers with it.
-func stepScratch(spec head.Spec, b, slots int, train bool) ScratchPlan {
+func stepScratch(spec head.Spec, b, slots int, train bool, g gemmGeom) ScratchPlan {
 	bb, in, classes := int64(b), int64(spec.Pooled()), int64(spec.Classes)
 	p := ScratchPlan{"idx": 4 * bb, "pooled": 4 * bb * in, "logits": 4 * bb * classes}
 	conv := spec.Kind == head.KindConv
 	m, kdim, nf := bb*int64(spec.Height*spec.Width), int64(spec.Kernel*spec.Kernel*spec.Channels), int64(spec.Filters)
 	fwd, _, wgrad, _ := 1, 0, 1, 0
 	if conv {
-		fwd, _, wgrad, _ = gemmSplits(spec, b, slots)
+		fwd, _, wgrad, _ = gemmSplits(spec, b, slots, g)
 		p["act"] = 4 * m * nf
 		if fwd > 1 {
 			p["splitk"] = 4 * int64(fwd) * m * nf

@@ -312,6 +312,383 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
 }
 
 // ---------------------------------------------------------------------------
+// Tensor-core tiles (sm_80 and newer): the conv forward and weight-gradient
+// GEMMs with warp-level mma.sync, TF32 m16n8k8 or BF16 m16n8k16, inputs
+// rounded from the float32 buffers as they leave shared memory (TF32:
+// cvt.rna, to nearest with ties away from zero; BF16: cvt.rn, ties to even),
+// products and sums in float32. A block of 256 threads (8 warps, 4 x 2)
+// computes a 128 x 64 output tile, each warp 32 x 32 (2 x 4 mma tiles); K
+// advances 16 at a time through a 3-stage cp.async pipeline (16-byte
+// copies, zero-filled outside the image or the matrix). K runs tap-major:
+// the channels of one filter tap are contiguous in K and C is a multiple of
+// 16, so each 16-long K step stays inside one tap and its rows are plain
+// 16-float runs of the feature map. Preconditions, checked by gpu/ops.go
+// before it picks these kernels: C % 16 == 0, F % 4 == 0, slices a
+// multiple of 16, 16-byte aligned buffers. On older GPUs (the compute_70
+// PTX) the kernels trap: gpu/ops.go uses the SIMT kernels there.
+#define TC_M 128
+#define TC_N 64
+#define TC_K 16
+#define TC_STAGES 3
+#define TC_THREADS 256
+// Shared-memory row strides (floats): padding that keeps the fragment
+// reads free of bank conflicts and rows 16-byte aligned.
+#define TC_AS (TC_K + 4)
+#define TC_ATS (TC_M + 8)
+#define TC_BS (TC_N + 8)
+#define PREC_TF32 0
+#define PREC_BF16 1
+
+#ifndef GRAFT_EMU
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ unsigned to_tf32(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+}
+// pack_bf16: lo in the low half (the smaller K index), hi in the high.
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+__device__ __forceinline__ void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+#if defined(GRAFT_EMU) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define TC_AVAILABLE 1
+#endif
+
+// tc_tile runs one K step (16) of a warp's 32 x 32 tile: A element (m, k)
+// at a[m * ams + k * aks], B element (k, n) at b[k * TC_BS + n], both in
+// shared memory; the fragment layouts are PTX's for mma.m16n8k8 (TF32) and
+// mma.m16n8k16 (BF16).
+template <int PREC>
+__device__ __forceinline__ void tc_tile(const float *a, int ams, int aks, const float *b, int lane, float acc[2][4][4]) {
+    const int g = lane >> 2, q = lane & 3;
+    if (PREC == PREC_TF32) {
+#pragma unroll
+        for (int kq = 0; kq < TC_K; kq += 8) {
+            unsigned af[2][4], bf[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi) {
+                const float *r = a + (mi * 16 + g) * ams + (kq + q) * aks;
+                af[mi][0] = to_tf32(r[0]);
+                af[mi][1] = to_tf32(r[8 * ams]);
+                af[mi][2] = to_tf32(r[4 * aks]);
+                af[mi][3] = to_tf32(r[8 * ams + 4 * aks]);
+            }
+#pragma unroll
+            for (int ni = 0; ni < 4; ++ni) {
+                const float *c = b + (kq + q) * TC_BS + ni * 8 + g;
+                bf[ni][0] = to_tf32(c[0]);
+                bf[ni][1] = to_tf32(c[4 * TC_BS]);
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+                for (int ni = 0; ni < 4; ++ni) {
+                    mma_tf32(acc[mi][ni], af[mi], bf[ni]);
+                }
+            }
+        }
+    } else {
+        unsigned af[2][4], bf[4][2];
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+            const float *r = a + (mi * 16 + g) * ams + 2 * q * aks;
+            af[mi][0] = pack_bf16(r[0], r[aks]);
+            af[mi][1] = pack_bf16(r[8 * ams], r[8 * ams + aks]);
+            af[mi][2] = pack_bf16(r[8 * aks], r[9 * aks]);
+            af[mi][3] = pack_bf16(r[8 * ams + 8 * aks], r[8 * ams + 9 * aks]);
+        }
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) {
+            const float *c = b + 2 * q * TC_BS + ni * 8 + g;
+            bf[ni][0] = pack_bf16(c[0], c[TC_BS]);
+            bf[ni][1] = pack_bf16(c[8 * TC_BS], c[9 * TC_BS]);
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+            for (int ni = 0; ni < 4; ++ni) {
+                mma_bf16(acc[mi][ni], af[mi], bf[ni]);
+            }
+        }
+    }
+}
+
+// tc_store writes a warp's tile (rows r0.., columns c0..) of an m x n
+// matrix with 8-byte stores (n is even); epi adds the column's bias and
+// applies ReLU.
+__device__ __forceinline__ void tc_store(float *out, const float *bias, i64 m, i64 n, i64 r0, i64 c0, int lane,
+                                         const float acc[2][4][4], i64 epi) {
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) {
+            const i64 col = c0 + ni * 8 + 2 * q;
+            if (col >= n) {
+                continue;
+            }
+            const float b0 = epi ? bias[col] : 0.0f, b1 = epi ? bias[col + 1] : 0.0f;
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const i64 row = r0 + mi * 16 + g + 8 * half;
+                if (row < m) {
+                    float v0 = acc[mi][ni][2 * half], v1 = acc[mi][ni][2 * half + 1];
+                    if (epi) {
+                        v0 = fmaxf(v0 + b0, 0.0f);
+                        v1 = fmaxf(v1 + b1, 0.0f);
+                    }
+                    *reinterpret_cast<float2 *>(&out[row * n + col]) = make_float2(v0, v1);
+                }
+            }
+        }
+    }
+}
+
+// conv_fwd_tc: conv_fwd on tensor cores, same arguments and split-K
+// contract (grid (ceil(F/64), ceil(M/128), splits)).
+template <int PREC>
+__device__ __forceinline__ void conv_fwd_tc(const float *__restrict__ feats, const int *__restrict__ idx,
+                                            const float *__restrict__ w, const float *__restrict__ bias,
+                                            float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+                                            i64 kslice, i64 epi) {
+#ifdef TC_AVAILABLE
+    __shared__ __align__(16) float sa[TC_STAGES][TC_M][TC_AS];
+    __shared__ __align__(16) float sb[TC_STAGES][TC_K][TC_BS];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp & 3, wn = warp >> 2;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 m0 = (i64)blockIdx.y * TC_M, n0 = (i64)blockIdx.x * TC_N;
+    const i64 kbeg = (i64)blockIdx.z * kslice, kend = min(kbeg + kslice, kdim);
+    const int steps = (int)((kend - kbeg + TC_K - 1) / TC_K);
+    const int ci = (int)c, ki = (int)k, hi = (int)h, wi = (int)wd;
+
+    // A: this thread copies 4 floats (aq..aq+3 of the K step) of rows ar
+    // and ar + 64; each row's sample base and pixel are computed once.
+    const int ar = t >> 2, aq = (t & 3) * 4;
+    const float *base[2];
+    int ay[2], ax[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const i64 row = m0 + ar + 64 * r;
+        base[r] = feats;
+        ay[r] = -(1 << 30);
+        ax[r] = 0;
+        if (row < m) {
+            const i64 b = row / hw, p = row - b * hw;
+            base[r] = feats + (i64)idx[b] * hw * c;
+            ay[r] = (int)(p / wd) - (int)pad;
+            ax[r] = (int)(p % wd) - (int)pad;
+        }
+    }
+    // The K position of the next step to load: tap (dy, dx), channel ch.
+    int tap = (int)(kbeg / c), ch = (int)(kbeg - (i64)tap * c);
+    int dy = tap / ki, dx = tap - (tap / ki) * ki;
+    // B: 4 floats (bq..) of row bk of the K step.
+    const int bk = t >> 4, bq = (t & 15) * 4;
+    const bool bok = n0 + bq < f;
+    const float *wrow = w + (kbeg + bk) * f + n0 + bq;
+    auto load = [&](int st) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int sy = ay[r] + dy, sx = ax[r] + dx;
+            const bool ok = sy >= 0 && sy < hi && sx >= 0 && sx < wi;
+            const float *src = ok ? base[r] + ((i64)sy * wi + sx) * ci + ch + aq : feats;
+            cp_async16(&sa[st][ar + 64 * r][aq], src, ok);
+        }
+        cp_async16(&sb[st][bk][bq], bok ? wrow : w, bok);
+        wrow += TC_K * f;
+        if ((ch += TC_K) == ci) {
+            ch = 0;
+            if (++dx == ki) {
+                dx = 0;
+                ++dy;
+            }
+        }
+    };
+
+    float acc[2][4][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+#pragma unroll
+    for (int st = 0; st < TC_STAGES - 1; ++st) {
+        if (st < steps) {
+            load(st);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        // Step `step` has landed (this thread's copies: the wait; everyone's:
+        // the barrier), and every warp is done with the stage reloaded next.
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        const int next = step + TC_STAGES - 1;
+        if (next < steps) {
+            load(next % TC_STAGES);
+        }
+        cp_async_commit();
+        const int st = step % TC_STAGES;
+        tc_tile<PREC>(&sa[st][wm * 32][0], TC_AS, 1, &sb[st][0][wn * 32], lane, acc);
+    }
+    cp_async_wait<0>();
+    tc_store(out + (i64)blockIdx.z * m * f, bias, m, f, m0 + wm * 32, n0 + wn * 32, lane, acc, epi);
+#else
+    __trap();
+#endif
+}
+
+// conv_wgrad_tc: conv_wgrad on tensor cores, same arguments and split-K
+// contract (grid (ceil(F/64), ceil(K/128), splits)); the reduction runs
+// over the batch's pixels, 16 at a time.
+template <int PREC>
+__device__ __forceinline__ void conv_wgrad_tc(const float *__restrict__ feats, const int *__restrict__ idx,
+                                              const float *__restrict__ dz, float *__restrict__ out, i64 batch, i64 h,
+                                              i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+#ifdef TC_AVAILABLE
+    __shared__ __align__(16) float sa[TC_STAGES][TC_K][TC_ATS];
+    __shared__ __align__(16) float sb[TC_STAGES][TC_K][TC_BS];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp & 3, wn = warp >> 2;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 k0 = (i64)blockIdx.y * TC_M, n0 = (i64)blockIdx.x * TC_N;
+    const i64 rbeg = (i64)blockIdx.z * mslice, rend = min(rbeg + mslice, m);
+    const int steps = (int)((rend - rbeg + TC_K - 1) / TC_K);
+    const int hi = (int)h, wi = (int)wd;
+
+    // A^T: this thread copies K columns kq..kq+3 (one tap, 4 channels) of
+    // pixel rows pr and pr + 8 of each step; its tap offset is fixed.
+    const int pr = t >> 5, kq = (t & 31) * 4;
+    const i64 kk = k0 + kq;
+    const bool kok = kk < kdim;
+    const int tap = kok ? (int)(kk / c) : 0;
+    const int tdy = tap / (int)k - (int)pad, tdx = tap % (int)k - (int)pad;
+    const i64 toff = ((i64)tdy * wd + tdx) * c + (kk - (i64)tap * c);
+    // Pixel (pb, py, px) of each of the two rows, advanced 16 per step, and
+    // its sample's base.
+    int pb[2], py[2], px[2];
+    const float *base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const i64 row = rbeg + pr + 8 * r;
+        pb[r] = (int)(row / hw);
+        const int p = (int)(row - (i64)pb[r] * hw);
+        py[r] = p / wi;
+        px[r] = p - py[r] * wi;
+        base[r] = row < rend ? feats + (i64)idx[pb[r]] * hw * c : feats;
+    }
+    i64 rnext = rbeg;
+    // B (dZ): 4 floats (bq..) of pixel row bk of the step.
+    const int bk = t >> 4, bq = (t & 15) * 4;
+    const bool bok = n0 + bq < f;
+    auto load = [&](int st) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int sy = py[r] + tdy, sx = px[r] + tdx;
+            const bool ok = kok && rnext + pr + 8 * r < rend && sy >= 0 && sy < hi && sx >= 0 && sx < wi;
+            const float *src = ok ? base[r] + ((i64)py[r] * wi + px[r]) * c + toff : feats;
+            cp_async16(&sa[st][pr + 8 * r][kq], src, ok);
+            // The next step's pixel, 16 rows on.
+            px[r] += TC_K;
+            while (px[r] >= wi) {
+                px[r] -= wi;
+                if (++py[r] == hi) {
+                    py[r] = 0;
+                    ++pb[r];
+                    if (rnext + TC_K + pr + 8 * r < rend) {
+                        base[r] = feats + (i64)idx[pb[r]] * hw * c;
+                    }
+                }
+            }
+        }
+        const i64 brow = rnext + bk;
+        const bool ok = bok && brow < rend;
+        cp_async16(&sb[st][bk][bq], ok ? dz + brow * f + n0 + bq : dz, ok);
+        rnext += TC_K;
+    };
+
+    float acc[2][4][4];
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+#pragma unroll
+    for (int st = 0; st < TC_STAGES - 1; ++st) {
+        if (st < steps) {
+            load(st);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        const int next = step + TC_STAGES - 1;
+        if (next < steps) {
+            load(next % TC_STAGES);
+        }
+        cp_async_commit();
+        const int st = step % TC_STAGES;
+        // A element (row kk, pixel p) sits at sa[st][p][kk]: stride 1 along
+        // the output rows, TC_ATS along K.
+        tc_tile<PREC>(&sa[st][0][wm * 32], 1, TC_ATS, &sb[st][0][wn * 32], lane, acc);
+    }
+    cp_async_wait<0>();
+    tc_store(out + (i64)blockIdx.z * kdim * f, nullptr, kdim, f, k0 + wm * 32, n0 + wn * 32, lane, acc, 0);
+#else
+    __trap();
+#endif
+}
+
+// The four tensor-core kernels (the precision is a template argument, so
+// that each inner loop is straight-line code).
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_fwd_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
+              const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+              i64 kslice, i64 epi) {
+    conv_fwd_tc<PREC_TF32>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_fwd_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
+              const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+              i64 kslice, i64 epi) {
+    conv_fwd_tc<PREC_BF16>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_wgrad_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
+                float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+    conv_wgrad_tc<PREC_TF32>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_wgrad_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
+                float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+    conv_wgrad_tc<PREC_BF16>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
+}
+
+// ---------------------------------------------------------------------------
 // Global average pooling. pool_rows: pooled[b, j] = mean over the hw rows of
 // sample b of x ([B*hw, width]); gather_pool does the same on the samples
 // idx of the feature buffer (the linear probe). Grid (ceil(width/128), B).
