@@ -70,7 +70,7 @@ func convWgradExtents(a map[string]int64, g dim3, samples func(string, int64) in
 // tensorCorePreconditions is what head.cu's tensor-core kernels assume and
 // do not check (a GPU would copy misaligned or mix filter taps in one K
 // step): C a multiple of 16, F of 4, K slices of 16, 16-byte aligned
-// buffers, and their fixed grid (128 x 64 tiles) covering the output.
+// buffers, and their fixed grid (128 x 128 tiles) covering the output.
 func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]devicePtr, g dim3) error {
 	if !strings.HasSuffix(name, "_tf32") && !strings.HasSuffix(name, "_bf16") {
 		return nil
@@ -88,8 +88,8 @@ func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]de
 	if strings.HasPrefix(name, "conv_wgrad") {
 		rows = a["k"] * a["k"] * a["c"] // the weight gradient's K
 	}
-	if int64(g.x)*64 < a["f"] || int64(g.y)*128 < rows {
-		return invalid("%s: grid (%d,%d) of 128x64 tiles does not cover %d x %d outputs", name, g.x, g.y, rows, a["f"])
+	if int64(g.x)*128 < a["f"] || int64(g.y)*128 < rows {
+		return invalid("%s: grid (%d,%d) of 128x128 tiles does not cover %d x %d outputs", name, g.x, g.y, rows, a["f"])
 	}
 	return nil
 }

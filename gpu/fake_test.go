@@ -340,38 +340,44 @@ func TestReservedScratchCoversTheSteps(t *testing.T) {
 		{"reference shape, 108 SMs, eval below batch", head.DefaultSpec(7, 7, 2048, 10), 48, 16, 108},
 		{"linear probe", head.Spec{Height: 7, Width: 7, Channels: 37, Kind: head.KindLinear, Classes: 5}, 13, 40, 8},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ops, f := fakeOps(t, 0, FakeDevice{Multiprocessors: c.sms, MemoryBytes: 8 << 30})
-			opt, _ := head.NewOptimizer(head.Adam)
-			m, err := head.New(ops, c.spec, opt, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			n := max(c.batch, c.eval)
-			feats, err := head.UploadFeatures(ops, c.spec, make([]float32, n*c.spec.FeatureSize()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ops.ReserveScratch(c.spec, c.batch, c.eval); err != nil {
-				t.Fatal(err)
-			}
-			allocs, used := f.Allocations(), ops.pool.used
-			idx, labels := make([]int32, c.batch), make([]int32, c.batch)
-			for i := range idx {
-				labels[i] = int32(i % c.spec.Classes)
-			}
-			if _, err := m.TrainBatch(feats, idx, labels); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.Logits(head.Resident{Buf: feats}, c.eval, c.eval); err != nil {
-				t.Fatal(err)
-			}
-			if f.Allocations() != allocs || ops.pool.used != used {
-				t.Errorf("steps allocated after the reservation: %d -> %d device allocations, %d -> %d bytes in use",
-					allocs, f.Allocations(), used, ops.pool.used)
-			}
-		})
+		for _, prec := range []Precision{PrecisionFP32, PrecisionTF32, PrecisionBF16} {
+			t.Run(c.name+"/"+string(prec), func(t *testing.T) {
+				reservedCoversSteps(t, c.spec, c.batch, c.eval, c.sms, prec)
+			})
+		}
+	}
+}
+
+func reservedCoversSteps(t *testing.T, spec head.Spec, batch, eval, sms int, prec Precision) {
+	ops, f := fakeOpsWith(t, Options{Precision: prec}, FakeDevice{Multiprocessors: sms, MemoryBytes: 8 << 30})
+	opt, _ := head.NewOptimizer(head.Adam)
+	m, err := head.New(ops, spec, opt, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n := max(batch, eval)
+	feats, err := head.UploadFeatures(ops, spec, make([]float32, n*spec.FeatureSize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ops.ReserveScratch(spec, batch, eval); err != nil {
+		t.Fatal(err)
+	}
+	allocs, used := f.Allocations(), ops.pool.used
+	idx, labels := make([]int32, batch), make([]int32, batch)
+	for i := range idx {
+		labels[i] = int32(i % spec.Classes)
+	}
+	if _, err := m.TrainBatch(feats, idx, labels); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Logits(head.Resident{Buf: feats}, eval, eval); err != nil {
+		t.Fatal(err)
+	}
+	if f.Allocations() != allocs || ops.pool.used != used {
+		t.Errorf("steps allocated after the reservation: %d -> %d device allocations, %d -> %d bytes in use",
+			allocs, f.Allocations(), used, ops.pool.used)
 	}
 }
 

@@ -9,8 +9,9 @@ type module struct {
 	softmaxXent, denseBwd, unpoolReLU, sumRows, optimizerStep kernel
 	// The tensor-core GEMMs (sm_80 and newer).
 	convFwdTF32, convFwdBF16, convWgradTF32, convWgradBF16 kernel
-	// gemmSlots is how many GEMM blocks run at once on the whole device.
-	gemmSlots int
+	// gemmSlots and tcSlots are how many SIMT and tensor-core GEMM
+	// blocks run at once on the whole device.
+	gemmSlots, tcSlots int
 }
 
 // kernel is one function of the module.
@@ -50,7 +51,22 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		return nil, cudaError("occupancy of conv_fwd", err)
 	}
 	m.gemmSlots = max(1, perSM) * multiprocessors
+	// The tensor-core kernels run one block per SM (their registers); on
+	// GPUs before sm_80 they trap and are never launched.
+	if perSM, err = m.convFwdTF32.fn.maxActiveBlocksPerSM(gemmThreads); err != nil {
+		_ = mod.unload()
+		return nil, cudaError("occupancy of conv_fwd_tf32", err)
+	}
+	m.tcSlots = max(1, perSM) * multiprocessors
 	return m, nil
+}
+
+// slots is how many blocks of a GEMM family run at once on the device.
+func (m *module) slots(g gemmGeom) int {
+	if g.kStep == simtGeom.kStep {
+		return m.gemmSlots
+	}
+	return m.tcSlots
 }
 
 func (m *module) unload() error { return cudaError("unload the kernels", m.mod.unload()) }

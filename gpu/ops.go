@@ -359,7 +359,7 @@ func param(spec head.Spec, p *buffer, name string) devicePtr {
 func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*batch, error) {
 	bt := &batch{spec: spec, b: len(idx), feats: f}
 	b, hw, in, classes := len(idx), spec.Height*spec.Width, spec.Pooled(), spec.Classes
-	size := stepScratch(spec, b, o.mod.gemmSlots, labels != nil, o.geom(spec))
+	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), labels != nil, o.geom(spec))
 	var err error
 	// The batch's indices and labels (when training) go up together: one
 	// asynchronous copy from pinned memory, ahead of the kernels on their
@@ -386,7 +386,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 			return nil, err
 		}
 		g := o.geom(spec)
-		splits, slice, _, _ := gemmSplits(spec, b, o.mod.gemmSlots, g)
+		splits, slice, _, _ := gemmSplits(spec, b, o.mod.slots(g), g)
 		grid := dim3{ceilDiv(nf, g.tileN), ceilDiv(m, g.tileM), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
@@ -539,7 +539,7 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 // The labels follow the indices in bt.idx (forward uploaded both).
 func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 	spec, b, classes, in := bt.spec, bt.b, bt.spec.Classes, bt.spec.Pooled()
-	size := stepScratch(spec, b, o.mod.gemmSlots, true, o.geom(spec))
+	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), true, o.geom(spec))
 	dlogits, err := o.scratchBuf("dlogits", size["dlogits"])
 	if err != nil {
 		return err
@@ -590,7 +590,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		return err
 	}
 	gm := o.geom(spec)
-	_, _, splits, slice := gemmSplits(spec, b, o.mod.gemmSlots, gm)
+	_, _, splits, slice := gemmSplits(spec, b, o.mod.slots(gm), gm)
 	dw := param(spec, g, head.ConvKernel)
 	out := dw
 	if splits > 1 {

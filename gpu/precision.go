@@ -64,8 +64,8 @@ type gemmGeom struct {
 // tensor-core ones (TC_M, TC_N, TC_K, TC_THREADS).
 var (
 	simtGeom = gemmGeom{128, 128, 8, 256, func(m *module) kernel { return m.convFwd }, func(m *module) kernel { return m.convWgrad }}
-	tf32Geom = gemmGeom{128, 64, 16, 256, func(m *module) kernel { return m.convFwdTF32 }, func(m *module) kernel { return m.convWgradTF32 }}
-	bf16Geom = gemmGeom{128, 64, 16, 256, func(m *module) kernel { return m.convFwdBF16 }, func(m *module) kernel { return m.convWgradBF16 }}
+	tf32Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdTF32 }, func(m *module) kernel { return m.convWgradTF32 }}
+	bf16Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdBF16 }, func(m *module) kernel { return m.convWgradBF16 }}
 )
 
 // tensorCoreShape is whether the tensor-core kernels take the spec: each

@@ -113,7 +113,15 @@ func (o *CUDAOps) ReserveScratch(spec head.Spec, batch, evalBatch int) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	plan := PlanScratch(spec, batch, evalBatch, o.mod.gemmSlots)
+	// The steps' own plan: this precision's kernels at their occupancy.
+	g := o.geom(spec)
+	plan := ScratchPlan{}
+	if batch > 0 {
+		merge(plan, stepScratch(spec, batch, o.mod.slots(g), true, g))
+	}
+	if evalBatch > 0 {
+		merge(plan, stepScratch(spec, evalBatch, o.mod.slots(g), false, g))
+	}
 	return o.ctx.do(func() error {
 		for name, bytes := range plan {
 			if _, err := o.scratchBuf(name, bytes); err != nil {

@@ -66,15 +66,6 @@ inline void cp_async16(void *smem, const void *gmem, bool valid) {
 inline void cp_async_commit() {}
 template <int N> void cp_async_wait() {}
 
-// cvt.rna.tf32.f32: keep 10 mantissa bits, rounding to nearest with ties
-// away from zero (add half of the dropped range to the magnitude); the
-// low 13 bits are zero. Infinities and NaNs pass.
-inline unsigned to_tf32(float x) {
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) u += 0x1000u;
-    return u & 0xffffe000u;
-}
 // cvt.rn.bf16.f32: the high 16 bits, rounded to nearest with ties to even.
 inline uint32_t bf16_rn(float x) {
     uint32_t u;
@@ -106,8 +97,11 @@ template <bool BF16> void emu_mma(float d[4], const unsigned a[4], const unsigne
     emu_warp_barriers[w]->arrive_and_wait();
     auto A = [&](int r, int k) -> float {
         if (!BF16) {
+            // The tensor core reads the top 19 bits (TF32) and drops the
+            // low 13: head.cu's to_tf32 added half a TF32 ulp first, so
+            // this is cvt.rna's rounding.
             uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + k % 4][(r >= 8) + 2 * (k >= 4)];
-            return emu_bits(reg & 0xffffe000u); // the tensor core reads the TF32 bits only
+            return emu_bits(reg & 0xffffe000u);
         }
         uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + (k % 8) / 2][(r >= 8) + 2 * (k >= 8)];
         return emu_bits(((reg >> (16 * (k % 2))) & 0xffffu) << 16);

@@ -235,7 +235,7 @@ static int run_tc(const TcCase &cs, int prec) {
     int fslice = slice16(kdim, cs.fsplits, fsplits);
     ws.assign((size_t)fsplits * M * cs.f, 0);
     float *out = fsplits > 1 ? ws.data() : act.data();
-    launch({cdiv(cs.f, 64), cdiv(M, 128), (unsigned)fsplits}, 256, [&] {
+    launch({cdiv(cs.f, 128), cdiv(M, 128), (unsigned)fsplits}, 256, [&] {
         (prec == PREC_TF32 ? conv_fwd_tf32 : conv_fwd_bf16)(feats.data(), idx.data(), W.data(), bias.data(), out, B, cs.h, cs.w,
                                                             cs.c, cs.f, cs.k, fslice, fsplits == 1);
     });
@@ -246,7 +246,7 @@ static int run_tc(const TcCase &cs, int prec) {
     int wslice = slice16(M, cs.wsplits, wsplits);
     ws.assign((size_t)wsplits * kdim * cs.f, 0);
     out = wsplits > 1 ? ws.data() : gW.data();
-    launch({cdiv(cs.f, 64), cdiv(kdim, 128), (unsigned)wsplits}, 256, [&] {
+    launch({cdiv(cs.f, 128), cdiv(kdim, 128), (unsigned)wsplits}, 256, [&] {
         (prec == PREC_TF32 ? conv_wgrad_tf32 : conv_wgrad_bf16)(feats.data(), idx.data(), dz.data(), out, B, cs.h, cs.w, cs.c, cs.f,
                                                                 cs.k, wslice);
     });
@@ -331,8 +331,10 @@ int main(int argc, char **argv) {
         {"odd sizes: partial tiles every way", 5, 3, 16, 12, 3, 6, 11, 1, 1},
         {"odd sizes, split K 3 ways both GEMMs", 5, 3, 16, 12, 3, 6, 11, 3, 3},
         {"7x7x64 -> 68, 5 samples, 2 splits", 7, 7, 64, 68, 3, 5, 6, 2, 2},
+        {"4x4x32 -> 136 (two column tiles), batch 9", 4, 4, 32, 136, 3, 9, 10, 1, 2},
         {"kernel 1, 32 channels", 4, 4, 32, 8, 1, 9, 9, 1, 1},
         {"kernel 5 wider than the image", 3, 2, 16, 4, 5, 5, 8, 1, 2},
+        {"1x1 image, 16 channels, 4 filters", 1, 1, 16, 4, 3, 20, 23, 1, 1},
     };
     for (const auto &c : tcs) {
         if (small && c.name != tcs[1].name) continue;
