@@ -51,8 +51,9 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		return nil, cudaError("occupancy of conv_fwd", err)
 	}
 	m.gemmSlots = max(1, perSM) * multiprocessors
-	// The tensor-core kernels run one block per SM (their registers); on
-	// GPUs before sm_80 they trap and are never launched.
+	// The tensor-core kernels' own occupancy (their registers and 48 KiB
+	// of shared memory a block); on GPUs before sm_80 they trap and are
+	// never launched.
 	if perSM, err = m.convFwdTF32.fn.maxActiveBlocksPerSM(gemmThreads); err != nil {
 		_ = mod.unload()
 		return nil, cudaError("occupancy of conv_fwd_tf32", err)

@@ -748,29 +748,30 @@ __device__ __forceinline__ void conv_wgrad_tc(const float *__restrict__ feats, c
 }
 
 // The four tensor-core kernels (the precision is a template argument, so
-// that each inner loop is straight-line code). One block per SM: 130 to
-// 150 registers a thread (ptxas), 48 KiB of shared memory a block.
-extern "C" __global__ void __launch_bounds__(TC_THREADS, 1)
+// that each inner loop is straight-line code). Two blocks per SM: 128
+// registers a thread (the bound; make kernels refuses spills), 48 KiB of
+// shared memory a block.
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
 conv_fwd_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
               const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
               i64 kslice, i64 epi) {
     conv_fwd_tc<PREC_TF32>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS, 1)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
 conv_fwd_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
               const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
               i64 kslice, i64 epi) {
     conv_fwd_tc<PREC_BF16>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS, 1)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
 conv_wgrad_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
                 float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
     conv_wgrad_tc<PREC_TF32>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
 }
 
-extern "C" __global__ void __launch_bounds__(TC_THREADS, 1)
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
 conv_wgrad_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
                 float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
     conv_wgrad_tc<PREC_BF16>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
