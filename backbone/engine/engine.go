@@ -38,8 +38,8 @@ type Options struct {
 	// GPUMemoryFraction caps the GPU memory the TensorFlow engine takes
 	// (0: no cap; it grows as needed either way).
 	GPUMemoryFraction float64
-	// Threads bounds the TensorFlow engine's threads per op (intra-op);
-	// 0 is its default, one per core. The native engine follows
+	// Threads bounds the TensorFlow engine's threads per op (intra-op)
+	// and its ops run at once (inter-op); 0 is its default, one per core. The native engine follows
 	// GOMAXPROCS instead.
 	Threads int
 	// Eager runs the TensorFlow engine through its eager API

@@ -165,8 +165,8 @@ func TestSessionConfig(t *testing.T) {
 		}
 		c := decode(s)
 		g := c.GetGpuOptions()
-		if !g.GetAllowGrowth() || g.GetPerProcessGpuMemoryFraction() != 0.25 || !c.GetAllowSoftPlacement() || c.GetIntraOpParallelismThreads() != 4 {
-			t.Errorf("%q: config %v: want allow_growth, fraction 0.25, soft placement, 4 threads", tc.device, c)
+		if !g.GetAllowGrowth() || g.GetPerProcessGpuMemoryFraction() != 0.25 || !c.GetAllowSoftPlacement() || c.GetIntraOpParallelismThreads() != 4 || c.GetInterOpParallelismThreads() != 4 {
+			t.Errorf("%q: config %v: want allow_growth, fraction 0.25, soft placement, 4 intra- and inter-op threads", tc.device, c)
 		}
 		if s.device != tc.want || g.GetVisibleDeviceList() != tc.visible {
 			t.Errorf("%q: device %q, visible %q; want %q, %q", tc.device, s.device, g.GetVisibleDeviceList(), tc.want, tc.visible)

@@ -12,13 +12,18 @@ import (
 )
 
 // openGPU opens the CUDA ops for a job's device ("cuda" or "cuda:N"; the
-// config's validation has rejected anything else) and a JSON logger.
-func openGPU(device string) (*gpu.CUDAOps, *zap.Logger, error) {
+// config's validation has rejected anything else) at a --precision, and a
+// JSON logger.
+func openGPU(device, precision string) (*gpu.CUDAOps, *zap.Logger, error) {
 	ordinal := 0
 	if n, ok := strings.CutPrefix(device, "cuda:"); ok {
 		ordinal, _ = strconv.Atoi(n)
 	}
-	ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal})
+	prec, err := gpu.ParsePrecision(precision)
+	if err != nil {
+		return nil, nil, err
+	}
+	ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal, Precision: prec})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -29,3 +34,6 @@ func openGPU(device string) (*gpu.CUDAOps, *zap.Logger, error) {
 	}
 	return ops, log, nil
 }
+
+// precisionUsage is the --precision flag's help.
+const precisionUsage = "arithmetic of the conv GEMMs: tf32 (tensor cores, PyTorch's default for convolutions; the default on compute capability 8.0+), bf16 (tensor cores) or fp32 (exact float32; the default before 8.0)"

@@ -18,7 +18,7 @@ import (
 // workerCmd is the hidden `graft-cuda worker` graft serve runs for GPU
 // jobs: the same protocol as `graft worker`, on the job's GPU.
 func (a *app) workerCmd() *cobra.Command {
-	var spec, job, logFormat string
+	var spec, job, logFormat, precision string
 	cmd := &cobra.Command{
 		Use:    "worker [--spec FILE]",
 		Short:  "Run one GPU job for graft serve: spec (JSON) in, JSON-lines events out",
@@ -33,7 +33,7 @@ func (a *app) workerCmd() *cobra.Command {
 			if err := json.Unmarshal(raw, &c); err != nil {
 				return err
 			}
-			ops, log, err := openGPU(c.Device)
+			ops, log, err := openGPU(c.Device, precision)
 			if err != nil {
 				return err
 			}
@@ -46,6 +46,7 @@ func (a *app) workerCmd() *cobra.Command {
 	f.StringVar(&spec, "spec", "-", "job spec file (train.Config JSON); - reads stdin")
 	f.StringVar(&job, "job", "", "the job id")
 	f.StringVar(&logFormat, "log-format", "json", "logs are JSON lines on stderr")
+	f.StringVar(&precision, "precision", "", precisionUsage)
 	return cmd
 }
 

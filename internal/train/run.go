@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -194,8 +196,11 @@ func (r *runner) close() {
 		r.events.Close()
 	}
 	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
-		if s, ok := src.(*streamed); ok {
+		switch s := src.(type) {
+		case *streamed:
 			s.wait() // a read-ahead must not outlive the run
+		case io.Closer:
+			s.Close() // a device's feature stream: its prefetch, buffers and stream
 		}
 	}
 	for _, b := range r.free {
@@ -497,6 +502,14 @@ func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
 // streamed sets up a source that copies each batch, of at most batch
 // samples (the batch size of whoever reads the source), to the device.
 func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
+	if fs, ok := r.ops.(featureStreamer); ok {
+		// The GPU: pinned double buffers on a copy stream (gpu.FeatureStream).
+		src, err := fs.NewFeatureStream(set.Size, max(1, min(batch, set.Len())), set.Sample)
+		if err != nil {
+			return nil, err
+		}
+		return src, nil
+	}
 	n := max(1, min(batch, set.Len())) * set.Size
 	buf, err := r.ops.Alloc(n)
 	if err != nil {
@@ -504,6 +517,12 @@ func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
 	}
 	r.free = append(r.free, buf)
 	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
+}
+
+// featureStreamer is a device with its own streaming of features (the
+// CUDA ops: gpu.FeatureStream).
+type featureStreamer interface {
+	NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (*gpu.FeatureStream, error)
 }
 
 // streamed copies each batch's features from the cache to the device.
