@@ -40,8 +40,14 @@
 // Interrupted attempts, and starts deferred for lack of a resource, do not
 // count against MaxAttempts. Cancel kills after 1 s, shutdown after Grace.
 //
-// GPU jobs: workerCommand runs `graft-cuda worker` (--cuda-worker) for a
-// job on device cuda or cuda:N (refused with 400 when none is configured).
+// Workers are started through a Launcher (launcher.go): the supervisor
+// hands it one attempt (job id, attempt number, worker kind, the resolved
+// spec and its encoding for the worker's stdin, the memory footprint) and
+// gets back the event stream, terminate, kill and wait. LocalLauncher, the
+// default, runs subprocesses; Options.Launcher plugs in another.
+//
+// GPU jobs: the LocalLauncher runs `graft-cuda worker` (--cuda-worker) for
+// a job on device cuda or cuda:N (refused with 400 when none is configured).
 // With a --gpu-memory-budget, each GPU job's footprint is computed at
 // submission from its data, tap and head (train.EstimateFootprint: all
 // features resident when they fit, else streamed, plus the steps' scratch

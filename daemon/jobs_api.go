@@ -98,7 +98,9 @@ func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 	if err != nil {
 		return train.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
-	if need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, c.MemoryBudget); need > s.opts.JobMemory {
+	need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, c.MemoryBudget)
+	req.HostBytes = need
+	if need > s.opts.JobMemory {
 		add("memory", "the job needs about %d bytes of memory (head and optimizer state %d, step scratch %d, resident features %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
 			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, c.MemoryBudget), s.opts.JobMemory)
 		return bad, http.StatusUnprocessableEntity
@@ -200,7 +202,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeFields(w, code, bad)
 		return
 	}
-	j := &api.Job{Spec: req.Config, Model: req.Model, GPUBytes: req.GPUBytes}
+	j := &api.Job{Spec: req.Config, Model: req.Model, GPUBytes: req.GPUBytes, HostBytes: req.HostBytes}
 	err := s.sched.submit(j, func(j *api.Job) {
 		j.RunDir = s.runDir(j.ID)
 		j.Spec.Out = j.RunDir

@@ -18,12 +18,14 @@ import (
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
 type Server struct {
-	opts   Options
-	log    *zap.Logger
-	store  *Store
-	sched  *scheduler
-	hub    *hub
-	models *modelCache
+	opts  Options
+	log   *zap.Logger
+	store *Store
+	sched *scheduler
+	// launcher starts each attempt's worker (Options.Launcher).
+	launcher Launcher
+	hub      *hub
+	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
 	streams                  *budget // open event streams
@@ -63,6 +65,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.sched = newScheduler(s)
+	if s.launcher = opts.Launcher; s.launcher == nil {
+		s.launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
+	}
 	return s, nil
 }
 

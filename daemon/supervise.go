@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,20 +137,13 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		os.RemoveAll(j.RunDir)
 	}
 	n := len(j.Attempts) + 1
-	cmd, err := sv.s.workerCommand(j)
-	var logf *os.File
-	if err == nil {
-		logf, err = openLog(sv.s.logPath(j.ID))
-	}
+	var w Worker
+	logf, err := openLog(sv.s.logPath(j.ID))
 	tail := &tailBuffer{max: 2048}
-	var stdout io.ReadCloser
 	if err == nil {
 		defer logf.Close()
 		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
-		cmd.Stderr = io.MultiWriter(logf, tail)
-		if stdout, err = cmd.StdoutPipe(); err == nil {
-			err = startWorker(cmd)
-		}
+		w, err = sv.s.launch(j, n, io.MultiWriter(logf, tail))
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
@@ -172,11 +164,15 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		}
 		return false
 	}
-	pid := cmd.Process.Pid
+	pid := w.PID()
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
 	sv.update(func(j *api.Job) []api.Event {
 		j.State = api.Running
-		j.Attempts = append(j.Attempts, api.Attempt{N: n, PID: pid, ProcStart: procStart(pid), Resumed: resume, Start: time.Now().UTC()})
+		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()}
+		if pid > 0 {
+			a.ProcStart = procStart(pid)
+		}
+		j.Attempts = append(j.Attempts, a)
 		msg := "starting"
 		if resume {
 			msg = "resuming from " + train.LastCkpt
@@ -186,12 +182,12 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	sv.s.metrics.attemptStarted()
 
 	done := make(chan struct{})
-	go sv.terminateOnStop(pid, done)
-	errMsg, sawDone := sv.follow(stdout, n, j.Spec.BatchSize)
-	waitErr := cmd.Wait()
+	go sv.terminateOnStop(w, done)
+	errMsg, sawDone := sv.follow(w.Events(), n, j.Spec.BatchSize)
+	exit := w.Wait()
 	close(done)
 
-	o := sv.judge(waitErr, errMsg, sawDone, tail.String())
+	o := sv.judge(exit, errMsg, sawDone, tail.String())
 	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
 	sv.s.metrics.attemptEnded(o.exit)
 	switch o.exit {
@@ -252,24 +248,22 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 }
 
 // judge says how an attempt ended, from the worker's exit and its lines.
-func (sv *supervision) judge(waitErr error, errMsg string, sawDone bool, stderrTail string) outcome {
+func (sv *supervision) judge(exit Exit, errMsg string, sawDone bool, stderrTail string) outcome {
 	j, err := sv.s.store.Job(sv.id)
 	switch {
 	case err == nil && j.CancelReq:
 		return outcome{api.ExitCancelled, "cancelled on request"}
 	case sv.stopped() && sv.s.sched.isStopping():
 		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
-	case waitErr == nil && sawDone:
+	case exit.Err == nil && sawDone:
 		return outcome{api.ExitSucceeded, ""}
 	}
-	var ee *exec.ExitError
-	signaled := errors.As(waitErr, &ee) && ee.Sys().(syscall.WaitStatus).Signaled()
-	if errMsg != "" && !signaled && waitErr != nil {
+	if errMsg != "" && !exit.Signaled && exit.Err != nil {
 		return outcome{api.ExitError, errMsg}
 	}
 	reason := "the worker exited without finishing the run"
-	if waitErr != nil {
-		reason = "the worker died: " + waitErr.Error()
+	if exit.Err != nil {
+		reason = "the worker died: " + exit.Err.Error()
 	}
 	if t := strings.TrimSpace(stderrTail); t != "" {
 		reason += "; its last output: " + lastLine(t)
@@ -277,20 +271,20 @@ func (sv *supervision) judge(waitErr error, errMsg string, sawDone bool, stderrT
 	return outcome{api.ExitCrashed, reason}
 }
 
-// terminateOnStop sends SIGTERM to the worker's process group when the
-// job is cancelled or the daemon stops, and SIGKILL after the grace.
-func (sv *supervision) terminateOnStop(pid int, done <-chan struct{}) {
+// terminateOnStop asks the worker to stop when the job is cancelled or
+// the daemon stops, and kills it after the grace.
+func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
 	select {
 	case <-done:
 		return
 	case <-sv.stopCh:
 	}
-	syscall.Kill(-pid, syscall.SIGTERM)
+	w.Terminate()
 	select {
 	case <-done:
 	case <-time.After(sv.grace):
-		sv.log().Warn("worker still running after SIGTERM; killing it", zap.Int("pid", pid), zap.Duration("grace", sv.grace))
-		syscall.Kill(-pid, syscall.SIGKILL)
+		sv.log().Warn("worker still running after SIGTERM; killing it", zap.Int("pid", w.PID()), zap.Duration("grace", sv.grace))
+		w.Kill()
 	}
 }
 
@@ -428,28 +422,20 @@ func (sv *supervision) succeed(j *api.Job) {
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
 }
 
-// workerCommand is the worker process for j: `graft worker` for CPU jobs.
-// CUDA jobs (device cuda or cuda:N) run `graft-cuda worker`
-// (Options.CUDAWorkerPath), which speaks the same protocol.
-func (s *Server) workerCommand(j *api.Job) (*exec.Cmd, error) {
-	bin := s.opts.WorkerPath
-	if strings.HasPrefix(j.Spec.Device, "cuda") {
-		if s.opts.CUDAWorkerPath == "" {
-			return nil, fmt.Errorf("job %s wants device cuda but this daemon has no graft-cuda worker", j.ID)
-		}
-		bin = s.opts.CUDAWorkerPath
-	}
+// launch starts attempt n of j through the daemon's launcher. CUDA jobs
+// (device cuda or cuda:N) need a graft-cuda worker, which speaks the same
+// protocol.
+func (s *Server) launch(j *api.Job, n int, log io.Writer) (Worker, error) {
 	spec, err := json.Marshal(j.Spec)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"worker", "--job", j.ID, "--log-format", "json"}, s.opts.WorkerArgs...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdin = bytes.NewReader(spec)
-	cmd.Dir = s.dataDir
-	cmd.Env = workerEnv(os.Environ())
-	cmd.SysProcAttr = workerAttr()
-	return cmd, nil
+	kind := WorkerCPU
+	if strings.HasPrefix(j.Spec.Device, "cuda") {
+		kind = WorkerCUDA
+	}
+	return s.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: spec,
+		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: s.dataDir, Log: log})
 }
 
 // workerEnv is what a worker inherits of the daemon's environment: what

@@ -34,6 +34,8 @@ type JobRequest struct {
 	// GPUBytes is set by the daemon (its admission control), never read
 	// from a request.
 	GPUBytes int64 `json:"-"`
+	// HostBytes is the host memory the job needs, set by the daemon.
+	HostBytes int64 `json:"-"`
 }
 
 // Exit reasons of an attempt.
@@ -89,6 +91,9 @@ type Job struct {
 	// GPUBytes is the device memory a GPU job reserves while it runs,
 	// computed from its data, tap and head (train.Footprint).
 	GPUBytes int64 `json:"gpu_bytes,omitempty"`
+	// HostBytes is the host memory the job needs (head and optimizer
+	// state, step scratch, resident features), sized at submission.
+	HostBytes int64 `json:"host_bytes,omitempty"`
 }
 
 // Failures counts the attempts that count against the retry limit:
