@@ -3,7 +3,7 @@
 // worker-subprocess supervision and its JSON-lines protocol, model
 // serving, and Prometheus metrics. It does no numerics: training runs in
 // worker processes (`graft worker`, see Work) and prediction calls the
-// trained run's classifier. The wire types are in daemon/api and the
+// trained run's classifier. The wire types are in api (the module's public job contract) and the
 // typed Go client in daemon/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:

@@ -6,10 +6,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // TestTensorFlowJob: a job with "engine": "tensorflow" trains in a worker

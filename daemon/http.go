@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/train"
 )
 

@@ -3,7 +3,7 @@ package daemon
 import (
 	"sync"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // hub wakes the event streams of a job when its log grows. The events

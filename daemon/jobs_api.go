@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/train"
 )

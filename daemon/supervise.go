@@ -16,8 +16,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/train"
 )

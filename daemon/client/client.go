@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/train"
 )
