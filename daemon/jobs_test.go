@@ -18,7 +18,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // Submit, stream the events, succeed, and predict through the API: the
@@ -144,7 +144,7 @@ func TestWorkerKilledResumes(t *testing.T) {
 	if len(j.Attempts) != 2 || j.Attempts[0].Exit != api.ExitCrashed || !j.Attempts[1].Resumed || j.Attempts[1].Exit != api.ExitSucceeded {
 		t.Fatalf("attempts %+v", j.Attempts)
 	}
-	ms, _ := train.ReadMetrics(j.RunDir)
+	ms, _ := rundir.ReadMetrics(j.RunDir)
 	if len(ms) != 6 {
 		t.Errorf("metrics.jsonl has %d epochs, want 6", len(ms))
 	}
@@ -284,7 +284,7 @@ func TestConcurrentSubmissions(t *testing.T) {
 	var ids []string
 	for _, j := range jobs {
 		ids = append(ids, j.ID)
-		if _, err := os.Stat(filepath.Join(j.RunDir, train.SummaryFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(j.RunDir, rundir.SummaryFile)); err != nil {
 			t.Errorf("job %s: %v", j.ID, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -162,7 +163,7 @@ func sameWeights(t *testing.T, runDir string, req api.JobRequest) {
 	if _, err := train.Run(context.Background(), cfg, train.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{train.HeadFile, train.LastCkpt} {
+	for _, f := range []string{rundir.HeadFile, rundir.LastCkpt} {
 		a, b := params(t, filepath.Join(runDir, f)), params(t, filepath.Join(cfg.Out, f))
 		if len(a) != len(b) {
 			t.Fatalf("%s: %d vs %d parameters", f, len(a), len(b))

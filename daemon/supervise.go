@@ -19,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -128,7 +129,7 @@ type outcome struct {
 // whether the job is over (or handed back to the queue).
 func (sv *supervision) attempt(j *api.Job) bool {
 	log := sv.log()
-	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
+	ckpt := filepath.Join(j.RunDir, rundir.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
 	if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
@@ -175,7 +176,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		j.Attempts = append(j.Attempts, a)
 		msg := "starting"
 		if resume {
-			msg = "resuming from " + train.LastCkpt
+			msg = "resuming from " + rundir.LastCkpt
 		}
 		return []api.Event{{Type: "attempt", Attempt: n, Message: msg}}
 	})
@@ -397,9 +398,9 @@ func setProgress(p *api.Progress, e train.Event) {
 func (sv *supervision) succeed(j *api.Job) {
 	var classes []string
 	var summary train.Summary
-	err := train.ReadJSON(j.RunDir, train.ClassesFile, &classes)
+	err := rundir.ReadJSON(j.RunDir, rundir.ClassesFile, &classes)
 	if err == nil {
-		err = train.ReadJSON(j.RunDir, train.SummaryFile, &summary)
+		err = rundir.ReadJSON(j.RunDir, rundir.SummaryFile, &summary)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("the worker finished but the run is unreadable: %v", err)

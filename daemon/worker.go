@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -86,7 +87,7 @@ func work(ctx context.Context, spec io.Reader, o WorkerOptions, progress func(tr
 	if cfg.Out == "" {
 		return fmt.Errorf("worker: job spec: out: required")
 	}
-	_, err := os.Stat(filepath.Join(cfg.Out, train.LastCkpt))
+	_, err := os.Stat(filepath.Join(cfg.Out, rundir.LastCkpt))
 	resume := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("worker: %w", err)

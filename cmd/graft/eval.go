@@ -11,6 +11,7 @@ import (
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -35,7 +36,7 @@ func (a *app) evalCmd() *cobra.Command {
 			var ds *dataset.Dataset
 			if split == "" {
 				var classes []string
-				if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
+				if err := rundir.ReadJSON(run, rundir.ClassesFile, &classes); err != nil {
 					return err
 				}
 				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {

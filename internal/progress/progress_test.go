@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -19,7 +20,7 @@ func TestJSONLinesThrottleSteps(t *testing.T) {
 		clock = clock.Add(300 * time.Millisecond)
 		r.Event(train.Event{Event: "step", Epoch: 1, Epochs: 1, Step: s, Steps: 10})
 	}
-	r.Event(train.Event{Event: "epoch", Epoch: 1, Epochs: 1, Metrics: &train.Metrics{Epoch: 1, ValAccuracy: 0.5}})
+	r.Event(train.Event{Event: "epoch", Epoch: 1, Epochs: 1, Metrics: &rundir.Metrics{Epoch: 1, ValAccuracy: 0.5}})
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	// 3 s of steps at one line per second, plus the last step, plus epoch.
 	if len(lines) < 3 || len(lines) > 6 {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -60,12 +61,12 @@ func TestOldRunDirectoryResumes(t *testing.T) {
 		}
 	}})
 	var rec map[string]any
-	if err := ReadJSON(cut.Out, ConfigFile, &rec); err != nil {
+	if err := rundir.ReadJSON(cut.Out, rundir.ConfigFile, &rec); err != nil {
 		t.Fatal(err)
 	}
 	rec["lr"], rec["momentum"], rec["weight_decay"] = 0, 0, 0
 	delete(rec, "preprocess_reason")
-	if err := writeJSON(cut.Out, ConfigFile, rec); err != nil {
+	if err := rundir.WriteJSON(cut.Out, rundir.ConfigFile, rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(cut.Out, SplitFile)); err != nil {
@@ -74,5 +75,5 @@ func TestOldRunDirectoryResumes(t *testing.T) {
 	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
-	equalParams(t, "old run resumed vs uninterrupted", params(t, filepath.Join(cut.Out, LastCkpt)), params(t, filepath.Join(straight.Out, LastCkpt)))
+	equalParams(t, "old run resumed vs uninterrupted", params(t, filepath.Join(cut.Out, rundir.LastCkpt)), params(t, filepath.Join(straight.Out, rundir.LastCkpt)))
 }

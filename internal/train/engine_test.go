@@ -10,6 +10,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -64,7 +65,7 @@ func TestRunWithoutEngineSettingLoads(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(cfg.Out, ConfigFile)
+	path := filepath.Join(cfg.Out, rundir.ConfigFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

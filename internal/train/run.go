@@ -24,6 +24,7 @@ import (
 	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
@@ -41,7 +42,7 @@ type Event struct {
 	Steps    int              `json:"steps,omitempty"`
 	Loss     float64          `json:"loss,omitempty"`
 	Accuracy float64          `json:"accuracy,omitempty"`
-	Metrics  *Metrics         `json:"metrics,omitempty"`
+	Metrics  *rundir.Metrics  `json:"metrics,omitempty"`
 	Features *features.Report `json:"features,omitempty"`
 	Summary  *Summary         `json:"summary,omitempty"`
 }
@@ -106,7 +107,7 @@ type Summary struct {
 }
 
 // best fills the best-epoch fields from the epochs' metrics.
-func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
+func (s *Summary) best(monitor string, bestEpoch int, ms []rundir.Metrics) {
 	s.Monitor, s.BestEpoch = monitor, bestEpoch
 	for i, met := range ms {
 		if met.Epoch == bestEpoch {
@@ -172,7 +173,7 @@ type runner struct {
 	valSrc    head.Source
 	free      []head.Buffer
 	events    *tfevents.Writer
-	metrics   []Metrics
+	metrics   []rundir.Metrics
 	baseLR    float64
 	headTime  time.Duration
 	// dup and valOverlap report identical images in the data, and
@@ -209,7 +210,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	}
 	if r.opts.Resume {
 		given := cfg
-		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
+		if err := rundir.ReadJSON(out, rundir.ConfigFile, &cfg); err != nil {
 			return hint.With(err, "--resume continues a run directory that graft train wrote")
 		}
 		cfg.Out = out
@@ -244,19 +245,19 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 	// The run directory once data, model and tap are known good: a typo
 	// in any of them leaves nothing to clean up before the next try.
 	if !r.opts.Resume {
-		if err := prepareNew(out); err != nil {
+		if err := rundir.PrepareNew(out); err != nil {
 			return err
 		}
-		if err := writeJSON(out, ConfigFile, cfg); err != nil {
+		if err := rundir.WriteJSON(out, rundir.ConfigFile, cfg); err != nil {
 			return err
 		}
-		if err := writeJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+		if err := rundir.WriteJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
 			return err
 		}
 	}
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
-		if err := writeJSON(out, ClassesFile, r.classes); err != nil {
+		if err := rundir.WriteJSON(out, rundir.ClassesFile, r.classes); err != nil {
 			return err
 		}
 	}
@@ -326,11 +327,11 @@ func (r *runner) said(msg string, fields ...zap.Field) {
 func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
 		var known []string
-		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
+		if err := rundir.ReadJSON(r.cfg.Out, rundir.ClassesFile, &known); err != nil {
 			return nil, nil, err
 		}
 		var before Summary // an interrupted run has none yet
-		if ReadJSON(r.cfg.Out, SummaryFile, &before) == nil {
+		if rundir.ReadJSON(r.cfg.Out, rundir.SummaryFile, &before) == nil {
 			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
 		}
 		return runSplit(r.cfg, r.cfg.Out, known)
@@ -393,7 +394,7 @@ func (r *runner) prepareModel() error {
 		r.ops = head.NewCPUOps()
 	}
 	if r.opts.Resume {
-		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, LastCkpt))
+		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, rundir.LastCkpt))
 		if err != nil {
 			return fmt.Errorf("train: resume: %w", err)
 		}
@@ -406,7 +407,7 @@ func (r *runner) prepareModel() error {
 		}
 		ms := r.st.History
 		if len(ms) == 0 { // a checkpoint written before the state carried them
-			if ms, err = ReadMetrics(cfg.Out); err != nil {
+			if ms, err = rundir.ReadMetrics(cfg.Out); err != nil {
 				return err
 			}
 		}
@@ -432,12 +433,12 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir)); err != nil {
+	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, rundir.EventsDir)); err != nil {
 		return err
 	}
 	// The run's settings beside its curves, as TensorBoard users keep
 	// them (the text plugin): config.json verbatim, at step 0.
-	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, rundir.ConfigFile))
 	if err != nil {
 		return err
 	}
@@ -567,7 +568,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 			return ctx.Err()
 		})
 		if errors.Is(err, head.ErrNonFinite) {
-			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, rundir.LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
 		}
 		if err != nil {
 			return nil, hint.With(fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d)", e+1, err, r.st.Epoch), "continue with graft train --resume %s", cfg.Out)
@@ -578,7 +579,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d validation: %w", e+1, err)
 		}
-		met := Metrics{Epoch: e + 1, Loss: st.Loss / float64(st.Count), Accuracy: float64(st.Correct) / float64(st.Count),
+		met := rundir.Metrics{Epoch: e + 1, Loss: st.Loss / float64(st.Count), Accuracy: float64(st.Correct) / float64(st.Count),
 			ValLoss: ev.Loss / float64(ev.Count), ValAccuracy: float64(ev.Correct) / float64(ev.Count), ValTop5: float64(ev.Top5) / float64(ev.Count),
 			LR: lr, Seconds: time.Since(start).Seconds()}
 		stop := r.advance(met)
@@ -602,7 +603,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 
 // advance updates the trainer state with an epoch's metrics and reports
 // whether early stopping ends the run.
-func (r *runner) advance(met Metrics) bool {
+func (r *runner) advance(met rundir.Metrics) bool {
 	cfg := r.cfg
 	metric := met.ValLoss
 	if cfg.Monitor == "val_accuracy" {
@@ -627,22 +628,22 @@ func (r *runner) advance(met Metrics) bool {
 // checkpoint writes the epoch's checkpoints, then its metrics line and
 // TensorBoard scalars (with val, the validation scores per class). A
 // failed write leaves every earlier file intact.
-func (r *runner) checkpoint(met Metrics, val evaluate.Report) error {
+func (r *runner) checkpoint(met rundir.Metrics, val evaluate.Report) error {
 	cfg := r.cfg
 	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
 	if err != nil {
 		return err
 	}
-	if err := r.opts.save(r.model, filepath.Join(cfg.Out, LastCkpt), r.classes, st); err != nil {
+	if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.LastCkpt), r.classes, st); err != nil {
 		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
 	}
 	if r.st.BestEpoch == met.Epoch {
-		if err := r.opts.save(r.model, filepath.Join(cfg.Out, BestCkpt), r.classes, st); err != nil {
+		if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.BestCkpt), r.classes, st); err != nil {
 			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
 		}
 	}
-	if err := writeMetrics(cfg.Out, r.metrics); err != nil {
+	if err := rundir.WriteMetrics(cfg.Out, r.metrics); err != nil {
 		return err
 	}
 	wall := time.Now()
@@ -693,7 +694,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
 	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
-	if err := writeJSON(cfg.Out, SummaryFile, s); err != nil {
+	if err := rundir.WriteJSON(cfg.Out, rundir.SummaryFile, s); err != nil {
 		return nil, err
 	}
 	r.opts.Progress(Event{Event: "done", Summary: s})
@@ -704,13 +705,13 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 // checkpoint's parameters and classes without the optimizer state, which
 // stays in checkpoints/ for --resume.
 func publishHead(out string) error {
-	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, BestCkpt))
+	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, rundir.BestCkpt))
 	if err != nil {
-		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
 	}
 	defer m.Close()
-	if err := m.SaveWeights(filepath.Join(out, HeadFile), ck.Classes); err != nil {
-		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	if err := m.SaveWeights(filepath.Join(out, rundir.HeadFile), ck.Classes); err != nil {
+		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/graft-ml/graft/internal/rundir"
+)
 
 // state is the trainer's resume state, stored in every checkpoint beside
 // the head's own (parameters, moments, step, RNG).
@@ -16,7 +20,7 @@ type state struct {
 	// History is every completed epoch's metrics, so that a checkpoint
 	// carries the metrics.jsonl it goes with: a worker killed between the
 	// checkpoint's write and metrics.jsonl's loses no epoch's line.
-	History []Metrics `json:"history,omitempty"`
+	History []rundir.Metrics `json:"history,omitempty"`
 }
 
 // better reports whether metric improves on best by more than minDelta.

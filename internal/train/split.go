@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // SplitFile records which samples a run trained and validated on, with
@@ -117,7 +118,7 @@ func readSplit(dir string) (*SplitRecord, error) {
 		return nil, nil
 	}
 	var rec SplitRecord
-	if err := ReadJSON(dir, SplitFile, &rec); err != nil {
+	if err := rundir.ReadJSON(dir, SplitFile, &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -142,7 +143,7 @@ func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset
 	}
 	for id := range want {
 		if !found[id] {
-			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
+			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", rundir.ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
 		}
 	}
 	return ds.Pick(idx), nil

@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"bufio"
@@ -27,7 +27,7 @@ const (
 )
 
 // ErrRunDir reports a run directory that cannot be used as asked.
-var ErrRunDir = errors.New("train: run directory")
+var ErrRunDir = errors.New("run directory")
 
 // Metrics is one line of metrics.jsonl.
 type Metrics struct {
@@ -41,8 +41,8 @@ type Metrics struct {
 	Seconds     float64 `json:"seconds"`
 }
 
-// writeJSON writes v to dir/name atomically.
-func writeJSON(dir, name string, v any) error {
+// WriteJSON writes v to dir/name atomically.
+func WriteJSON(dir, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -86,9 +86,9 @@ func ReadMetrics(dir string) ([]Metrics, error) {
 	return out, nil
 }
 
-// writeMetrics rewrites metrics.jsonl atomically with the given epochs:
+// WriteMetrics rewrites metrics.jsonl atomically with the given epochs:
 // each epoch's line lands with its checkpoint, never ahead of it.
-func writeMetrics(dir string, ms []Metrics) error {
+func WriteMetrics(dir string, ms []Metrics) error {
 	return atomicfile.Write(filepath.Join(dir, MetricsFile), 0o644, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, m := range ms {
@@ -100,8 +100,8 @@ func writeMetrics(dir string, ms []Metrics) error {
 	})
 }
 
-// prepareNew creates an empty run directory (or accepts an empty one).
-func prepareNew(dir string) error {
+// PrepareNew creates an empty run directory (or accepts an empty one).
+func PrepareNew(dir string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
