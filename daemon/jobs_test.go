@@ -33,8 +33,8 @@ func TestSubmitEventsPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs []api.Event
-	if _, err := s.Events(ctx, j.ID, 0, true, func(e api.Event) error { evs = append(evs, e); return nil }); err != nil {
+	var evs []api.JobEvent
+	if _, err := s.Events(ctx, j.ID, 0, true, func(e api.JobEvent) error { evs = append(evs, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var types []string
@@ -53,8 +53,8 @@ func TestSubmitEventsPredict(t *testing.T) {
 		t.Errorf("the stream ended with %q", types[len(types)-1])
 	}
 	// Resuming with Last-Event-ID sends only what follows.
-	var again []api.Event
-	if _, err := s.Events(ctx, j.ID, 4, true, func(e api.Event) error { again = append(again, e); return nil }); err != nil {
+	var again []api.JobEvent
+	if _, err := s.Events(ctx, j.ID, 4, true, func(e api.JobEvent) error { again = append(again, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(again) != len(evs)-4 || again[0].Seq != 5 {

@@ -54,10 +54,10 @@ func (q *scheduler) recover() error {
 					killStray(a.PID)
 				}
 			}
-			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.Event, error) {
+			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
 				closeAttempt(j, api.ExitInterrupted, "the daemon stopped without ending this attempt")
 				j.State = api.Queued
-				return []api.Event{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
+				return []api.JobEvent{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
 			})
 			if err != nil {
 				return err
@@ -94,7 +94,7 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 		return ErrQueueFull
 	}
 	j.State = api.Queued
-	ev := api.Event{Type: "queued"}
+	ev := api.JobEvent{Type: "queued"}
 	if err := q.s.store.CreateJob(j, init, ev); err != nil {
 		return err
 	}
@@ -168,15 +168,15 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 	}
 	if i := slices.Index(q.queue, id); i >= 0 {
 		q.queue = slices.Delete(q.queue, i, i+1)
-		j, evs, err := q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+		j, evs, err := q.s.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 			j.State, j.CancelReq = api.Cancelled, true
-			return []api.Event{{Type: "cancelled", Message: "cancelled while queued"}}, nil
+			return []api.JobEvent{{Type: "cancelled", Message: "cancelled while queued"}}, nil
 		})
 		q.s.hub.notify(id, evs)
 		q.s.metrics.setQueue(len(q.queue), len(q.running))
 		return j, err
 	}
-	j, _, err = q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+	j, _, err = q.s.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 		j.CancelReq = true
 		return nil, nil
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,9 @@ type Server struct {
 	sched *scheduler
 	// launcher starts each attempt's worker (Options.Launcher).
 	launcher Launcher
+	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
+	gpuProbe sync.Once
+	gpuErr   error
 	hub      *hub
 	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +18,7 @@ import (
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // stepEventEvery throttles the step events a job's log keeps (epochs,
@@ -66,8 +64,8 @@ func (sv *supervision) stopped() bool {
 func (sv *supervision) log() *zap.Logger { return sv.s.log.With(zap.String("job", sv.id)) }
 
 // update changes the job and wakes its event streams.
-func (sv *supervision) update(fn func(j *api.Job) []api.Event) (*api.Job, error) {
-	j, evs, err := sv.s.store.Update(sv.id, func(j *api.Job) ([]api.Event, error) { return fn(j), nil })
+func (sv *supervision) update(fn func(j *api.Job) []api.JobEvent) (*api.Job, error) {
+	j, evs, err := sv.s.store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
 	if err != nil {
 		sv.log().Error("store update", zap.Error(err))
 	}
@@ -84,22 +82,22 @@ func (sv *supervision) run() {
 		}
 		switch {
 		case j.CancelReq:
-			sv.update(func(j *api.Job) []api.Event {
+			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State = api.Cancelled
-				return []api.Event{{Type: "cancelled"}}
+				return []api.JobEvent{{Type: "cancelled"}}
 			})
 			return
 		case sv.s.sched.isStopping():
-			sv.update(func(j *api.Job) []api.Event { j.State = api.Queued; return nil })
+			sv.update(func(j *api.Job) []api.JobEvent { j.State = api.Queued; return nil })
 			return
 		}
 		fails := j.Failures()
 		if fails >= sv.s.opts.MaxAttempts {
 			last := j.Attempts[len(j.Attempts)-1]
 			msg := fmt.Sprintf("gave up after %d failed attempts; the last: %s", fails, last.Reason)
-			sv.update(func(j *api.Job) []api.Event {
+			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State, j.Error = api.Failed, msg
-				return []api.Event{{Type: "failed", Message: msg}}
+				return []api.JobEvent{{Type: "failed", Message: msg}}
 			})
 			sv.s.metrics.jobEnded(sv.id)
 			return
@@ -144,7 +142,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	if err == nil {
 		defer logf.Close()
 		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
-		w, err = sv.s.launch(j, n, io.MultiWriter(logf, tail))
+		w, err = sv.s.launch(j, n, resume, io.MultiWriter(logf, tail))
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
@@ -154,11 +152,11 @@ func (sv *supervision) attempt(j *api.Job) bool {
 			exit = api.ExitDeferred
 			reason += "; retrying: this does not count against the job's attempts"
 		}
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			now := time.Now().UTC()
 			j.State = api.Running
 			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason})
-			return []api.Event{{Type: exit, Attempt: n, Message: reason}}
+			return []api.JobEvent{{Type: exit, Attempt: n, Message: reason}}
 		})
 		if exit == api.ExitDeferred {
 			sv.waitDeferred(j)
@@ -167,7 +165,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	}
 	pid := w.PID()
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
-	sv.update(func(j *api.Job) []api.Event {
+	sv.update(func(j *api.Job) []api.JobEvent {
 		j.State = api.Running
 		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()}
 		if pid > 0 {
@@ -178,7 +176,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		if resume {
 			msg = "resuming from " + rundir.LastCkpt
 		}
-		return []api.Event{{Type: "attempt", Attempt: n, Message: msg}}
+		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})
 	sv.s.metrics.attemptStarted()
 
@@ -196,30 +194,30 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		sv.succeed(j)
 		return true
 	case api.ExitError:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State, j.Error = api.Failed, o.reason
-			return []api.Event{{Type: "failed", Attempt: n, Message: o.reason}}
+			return []api.JobEvent{{Type: "failed", Attempt: n, Message: o.reason}}
 		})
 		return true
 	case api.ExitCancelled:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State = api.Cancelled
-			return []api.Event{{Type: "cancelled", Attempt: n}}
+			return []api.JobEvent{{Type: "cancelled", Attempt: n}}
 		})
 		return true
 	case api.ExitInterrupted:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State = api.Queued
-			return []api.Event{{Type: "interrupted", Attempt: n, Message: o.reason}}
+			return []api.JobEvent{{Type: "interrupted", Attempt: n, Message: o.reason}}
 		})
 		return true
 	}
-	sv.update(func(j *api.Job) []api.Event {
+	sv.update(func(j *api.Job) []api.JobEvent {
 		closeAttempt(j, o.exit, o.reason)
-		return []api.Event{{Type: "crashed", Attempt: n, Message: o.reason}}
+		return []api.JobEvent{{Type: "crashed", Attempt: n, Message: o.reason}}
 	})
 	return false
 }
@@ -289,72 +287,29 @@ func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
 	}
 }
 
-// maxWorkerLine bounds one event line of a worker; a longer one is
-// skipped (and the pipe kept drained, so the worker never blocks on it).
-const maxWorkerLine = 8 << 20
-
-// lineReader reads lines of at most max bytes, skipping longer ones.
-type lineReader struct {
-	r   *bufio.Reader
-	max int
-}
-
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
-}
-
-// next returns the next line that fits (without its newline) and the
-// bytes of the over-long lines it skipped on the way.
-func (lr *lineReader) next() (line []byte, skipped int, err error) {
-	var buf []byte
-	for {
-		chunk, err := lr.r.ReadSlice('\n')
-		if len(buf)+len(chunk) > lr.max+1 { // over the limit: drop to the newline
-			skipped += len(buf) + len(chunk)
-			buf = buf[:0]
-			for errors.Is(err, bufio.ErrBufferFull) {
-				chunk, err = lr.r.ReadSlice('\n')
-				skipped += len(chunk)
-			}
-			if err != nil {
-				return nil, skipped, err
-			}
-			continue
-		}
-		buf = append(buf, chunk...)
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil && len(buf) == 0:
-			return nil, skipped, err
-		}
-		return bytes.TrimRight(buf, "\r\n"), skipped, nil
-	}
-}
-
 // follow reads the worker's event lines until it closes stdout, keeping
 // them in the job's log (step events throttled), and returns the error
 // message it reported, if any, and whether it reported the end.
 func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
-	lines := newLineReader(r, maxWorkerLine)
+	lines := worker.NewEvents(r)
 	var lastKept, lastStep time.Time
 	for {
-		raw, skipped, err := lines.next()
+		raw, skipped, err := lines.Next()
 		if skipped > 0 {
-			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", maxWorkerLine))
+			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", worker.MaxLine))
 		}
 		if err != nil {
 			break // EOF, or the pipe broke: the worker's exit says the rest
 		}
-		var l WorkerLine
+		var l api.Event
 		if err := json.Unmarshal(raw, &l); err != nil {
 			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
 			continue
 		}
 		now := time.Now()
-		ev := api.Event{Type: l.Event.Event, Attempt: attempt, Data: raw}
-		switch l.Event.Event {
-		case ErrorEvent:
+		ev := api.JobEvent{Type: string(l.Kind), Attempt: attempt, Data: raw}
+		switch l.Kind {
+		case api.EventError:
 			errMsg = l.Message
 			ev.Message, ev.Data = l.Message, nil
 			if sv.stopped() {
@@ -362,9 +317,9 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 				// error; the attempt's end (cancelled, interrupted) says it.
 				continue
 			}
-		case "done":
+		case api.EventDone:
 			sawDone = true
-		case "step":
+		case api.EventStep:
 			if l.Step > 1 {
 				sv.s.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
 			}
@@ -374,19 +329,19 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 			}
 			lastKept = now
 		}
-		sv.update(func(j *api.Job) []api.Event {
-			setProgress(&j.Progress, l.Event)
-			return []api.Event{ev}
+		sv.update(func(j *api.Job) []api.JobEvent {
+			setProgress(&j.Progress, l)
+			return []api.JobEvent{ev}
 		})
 	}
 	return errMsg, sawDone
 }
 
-func setProgress(p *api.Progress, e train.Event) {
-	switch e.Event {
-	case "step":
+func setProgress(p *api.Progress, e api.Event) {
+	switch e.Kind {
+	case api.EventStep:
 		p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy = e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, e.Accuracy
-	case "epoch":
+	case api.EventEpoch:
 		p.Epoch, p.Epochs = e.Epoch, e.Epochs
 		if e.Metrics != nil {
 			p.Loss, p.Accuracy = e.Metrics.Loss, e.Metrics.Accuracy
@@ -397,24 +352,24 @@ func setProgress(p *api.Progress, e train.Event) {
 // succeed registers the finished run as the next version of its model.
 func (sv *supervision) succeed(j *api.Job) {
 	var classes []string
-	var summary train.Summary
+	var summary api.Summary
 	err := rundir.ReadJSON(j.RunDir, rundir.ClassesFile, &classes)
 	if err == nil {
 		err = rundir.ReadJSON(j.RunDir, rundir.SummaryFile, &summary)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("the worker finished but the run is unreadable: %v", err)
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, api.ExitError, msg)
 			j.State, j.Error = api.Failed, msg
-			return []api.Event{{Type: "failed", Message: msg}}
+			return []api.JobEvent{{Type: "failed", Message: msg}}
 		})
 		return
 	}
 	j, evs, err := sv.s.store.Succeed(sv.id, classes, func(j *api.Job) {
 		closeAttempt(j, api.ExitSucceeded, "")
 		j.Summary = &summary
-	}, api.Event{Type: "succeeded"})
+	}, api.JobEvent{Type: "succeeded"})
 	if err != nil {
 		sv.log().Error("store", zap.Error(err))
 		return
@@ -426,13 +381,17 @@ func (sv *supervision) succeed(j *api.Job) {
 // launch starts attempt n of j through the daemon's launcher. CUDA jobs
 // (device cuda or cuda:N) need a graft-cuda worker, which speaks the same
 // protocol.
-func (s *Server) launch(j *api.Job, n int, log io.Writer) (Worker, error) {
-	spec, err := json.Marshal(j.Spec)
+func (s *Server) launch(j *api.Job, n int, resume bool, log io.Writer) (Worker, error) {
+	d, err := api.ParseDevice(j.Spec.Device)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, Log: worker.Log{Format: "json", Level: s.log.Level().String()}})
 	if err != nil {
 		return nil, err
 	}
 	kind := WorkerCPU
-	if strings.HasPrefix(j.Spec.Device, "cuda") {
+	if d.IsCUDA() {
 		kind = WorkerCUDA
 	}
 	return s.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: spec,

@@ -89,7 +89,7 @@ func TestPrivateFilesAndCleanShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if e.Type == daemon.ErrorEvent {
+		if e.Type == string(api.EventError) {
 			t.Errorf("the shutdown recorded an error event: %q", e.Message)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/logging"
@@ -59,7 +60,7 @@ func (a *app) evalCmd() *cobra.Command {
 			if logging.IsTerminal(os.Stderr) {
 				r := progress.New(os.Stderr, true)
 				bar = func(done, total int) {
-					r.Event(train.Event{Event: "extract", Split: "eval", Step: done, Steps: total})
+					r.Event(train.Event{Kind: api.EventExtract, Split: "eval", Step: done, Steps: total})
 				}
 			}
 			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log, bar)

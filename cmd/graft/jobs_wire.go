@@ -52,7 +52,7 @@ func absPaths(spec []byte) ([]byte, error) {
 }
 
 // printEvent writes one event as a JSON line.
-func (a *app) printEvent(e api.Event) error {
+func (a *app) printEvent(e api.JobEvent) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err

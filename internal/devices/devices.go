@@ -102,6 +102,11 @@ func GPUs(ctx context.Context) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	return GPUsOf(ctx, bin)
+}
+
+// GPUsOf is GPUs, asking the graft-cuda binary bin.
+func GPUsOf(ctx context.Context, bin string) ([]Device, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var stderr bytes.Buffer

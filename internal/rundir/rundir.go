@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/hint"
 )
@@ -30,16 +31,7 @@ const (
 var ErrRunDir = errors.New("run directory")
 
 // Metrics is one line of metrics.jsonl.
-type Metrics struct {
-	Epoch       int     `json:"epoch"`
-	Loss        float64 `json:"loss"`
-	Accuracy    float64 `json:"accuracy"`
-	ValLoss     float64 `json:"val_loss"`
-	ValAccuracy float64 `json:"val_accuracy"`
-	ValTop5     float64 `json:"val_top5"`
-	LR          float64 `json:"lr"`
-	Seconds     float64 `json:"seconds"`
-}
+type Metrics = api.Metrics
 
 // WriteJSON writes v to dir/name atomically.
 func WriteJSON(dir, name string, v any) error {

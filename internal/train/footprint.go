@@ -6,6 +6,7 @@ import (
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/job"
 )
 
 // Footprint is the device memory a job needs, computed from the job
@@ -38,10 +39,9 @@ func (f Footprint) Need(budget int64) (int64, bool) {
 }
 
 // EstimateFootprint opens the job's backbone (for the tap's shape) and data
-// (for the sample count, without decoding) and sizes the job. cfg must be
-// defaulted.
-func EstimateFootprint(cfg Config) (Footprint, error) {
-	bb, err := cfg.backbone()
+// (for the sample count, without decoding) and sizes the job.
+func EstimateFootprint(cfg *job.Job) (Footprint, error) {
+	bb, err := openBackbone(&cfg.RunSpec)
 	if err != nil {
 		return Footprint{}, err
 	}
@@ -62,14 +62,10 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
-			if spec, err = cfg.spec(tap[1:], len(ds.Classes)); err != nil {
+			if spec, err = headSpec(cfg, tap[1:], len(ds.Classes)); err != nil {
 				return Footprint{}, err
 			}
-			opt, err := cfg.optimizer()
-			if err != nil {
-				return Footprint{}, err
-			}
-			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+opt.Slots())
+			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+cfg.Opt.Slots())
 		}
 	}
 	perSample := 4 * int64(spec.FeatureSize())

@@ -41,7 +41,7 @@ func worst(monitor string) float64 {
 
 // scheduledLR is the rate for epoch e (from 0) of the closed-form
 // schedules; plateau keeps its rate in the state instead.
-func (c *Config) scheduledLR(base float64, e int) float64 {
+func scheduledLR(c *Config, base float64, e int) float64 {
 	switch c.Schedule {
 	case "cosine":
 		return base * 0.5 * (1 + math.Cos(math.Pi*float64(e)/float64(c.Epochs)))

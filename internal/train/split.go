@@ -50,7 +50,7 @@ func splitSamples(ds *dataset.Dataset) []SplitSample {
 // newSplit opens a new run's data, hashes it, reports duplicates and
 // divides it (identical images on one side), or with cfg.Val opens the
 // validation data too and reports the images it shares with training.
-func newSplit(ctx context.Context, cfg Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
+func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
 	ds, err := dataset.Open(cfg.Data, dataset.Options{Roots: cfg.AllowRoots})
 	if err != nil {
 		return nil, nil, dup, 0, err
@@ -81,7 +81,7 @@ func newSplit(ctx context.Context, cfg Config, log *zap.Logger) (train, val *dat
 // runSplit reopens the data of the run in dir as it was split: from
 // split.json, or for runs made before it, by the per-sample split they
 // used (or their separate validation data).
-func runSplit(cfg Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
+func runSplit(cfg *Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
 	ds, err := dataset.Open(cfg.Data, dataset.Options{Classes: classes, Roots: cfg.AllowRoots})
 	if err != nil {
 		return nil, nil, err

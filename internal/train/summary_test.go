@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/rundir"
 )
 
@@ -27,8 +28,8 @@ func TestSummaryNamesTheMonitorAndTheOtherBest(t *testing.T) {
 	}
 	for _, c := range cases {
 		var s Summary
-		s.best(c.monitor, c.best, ms)
-		if s.Monitor != c.monitor || s.HighestValAccuracyEpoch != 8 || s.LowestValLossEpoch != 4 || s.HighestValAccuracy != 0.8692 || s.LowestValLoss != 0.3120 {
+		setBest(&s, api.Monitor(c.monitor), c.best, ms)
+		if string(s.Monitor) != c.monitor || s.HighestValAccuracyEpoch != 8 || s.LowestValLossEpoch != 4 || s.HighestValAccuracy != 0.8692 || s.LowestValLoss != 0.3120 {
 			t.Errorf("%s: %+v", c.monitor, s)
 		}
 		line := s.Best()

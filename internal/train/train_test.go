@@ -15,6 +15,7 @@ import (
 
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/safetensors"
 	"github.com/graft-ml/graft/internal/testmodules"
@@ -80,7 +81,7 @@ func TestResumeEqualsUninterruptedAndSeedsRepeat(t *testing.T) {
 	cut := smallConfig(t, data, 4)
 	cctx, cancel := context.WithCancel(ctx)
 	_, err := Run(cctx, cut, Options{Progress: func(e Event) {
-		if e.Event == "epoch" && e.Epoch == 2 {
+		if e.Kind == "epoch" && e.Epoch == 2 {
 			cancel()
 		}
 	}})
@@ -326,8 +327,10 @@ func TestFeaturesOverTheDeviceStream(t *testing.T) {
 
 func TestFootprintByHand(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 3) // 30 images
-	cfg := smallConfig(t, data, 1)
-	cfg.Defaults()
+	cfg, err := job.FromRecord(smallConfig(t, data, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := EstimateFootprint(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +405,7 @@ func TestResumeAfterCrashBetweenCheckpointAndMetrics(t *testing.T) {
 	cfg := smallConfig(t, data, 3)
 	cctx, cancel := context.WithCancel(ctx)
 	_, err := Run(cctx, cfg, Options{Progress: func(e Event) {
-		if e.Event == "epoch" && e.Epoch == 2 {
+		if e.Kind == "epoch" && e.Epoch == 2 {
 			cancel()
 		}
 	}})

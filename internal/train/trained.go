@@ -46,14 +46,14 @@ func LoadRun(dir string) (*Trained, error) {
 		}
 	}
 	t.Model = m
-	c := t.Config
-	if t.Backbone, err = c.backbone(); err != nil {
+	c := &t.Config
+	if t.Backbone, err = openBackbone(c); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
 	if c.CacheDir != "none" { // no cache is slower, not wrong
-		if digest, err := c.backboneDigest(); err == nil {
-			t.cache, _ = c.featureCache(t.Backbone, digest)
+		if digest, err := backboneDigest(c); err == nil {
+			t.cache, _ = featureCache(c, t.Backbone, digest)
 		}
 	}
 	return t, nil
@@ -65,7 +65,7 @@ func (t *Trained) Split(part string) (*dataset.Dataset, error) {
 	if part != SplitTrain && part != SplitVal {
 		return nil, fmt.Errorf("train: split %q: use %s or %s", part, SplitVal, SplitTrain)
 	}
-	train, val, err := runSplit(t.Config, t.Dir, t.Classes)
+	train, val, err := runSplit(&t.Config, t.Dir, t.Classes)
 	if err != nil {
 		return nil, err
 	}
