@@ -3,8 +3,10 @@ package train
 import (
 	"fmt"
 
+	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/job"
 )
@@ -38,14 +40,24 @@ func (f Footprint) Need(budget int64) (int64, bool) {
 	return f.Streaming(), f.Streaming() <= budget
 }
 
-// EstimateFootprint opens the job's backbone (for the tap's shape) and data
+// EstimateFootprint reads the job's backbone graph (for the tap's shape) and data
 // (for the sample count, without decoding) and sizes the job.
 func EstimateFootprint(cfg *job.Job) (Footprint, error) {
-	bb, err := openBackbone(&cfg.RunSpec)
+	// The tap's shape by static shape inference over the prepared graph:
+	// no engine is built and no libtensorflow loaded on the daemon's
+	// request path.
+	roots, err := confine.New(cfg.AllowRoots)
 	if err != nil {
 		return Footprint{}, err
 	}
-	defer bb.Close()
+	prep, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
+	if err != nil {
+		return Footprint{}, err
+	}
+	tap, err := prep.TapShape()
+	if err != nil {
+		return Footprint{}, err
+	}
 	var f Footprint
 	var spec head.Spec
 	for _, path := range []string{cfg.Data, cfg.Val} {
@@ -58,7 +70,6 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 		}
 		f.Samples += ds.Len()
 		if path == cfg.Data {
-			tap := bb.Tap().Shape
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
