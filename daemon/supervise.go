@@ -28,15 +28,15 @@ const stepEventEvery = 500 * time.Millisecond
 // supervision runs one job's attempts until the job ends, is cancelled,
 // or the daemon stops.
 type supervision struct {
-	s      *Server
+	q      *scheduler
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
 	once   sync.Once
 	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
-func newSupervision(s *Server, id string) *supervision {
-	return &supervision{s: s, id: id, stopCh: make(chan struct{})}
+func newSupervision(q *scheduler, id string) *supervision {
+	return &supervision{q: q, id: id, stopCh: make(chan struct{})}
 }
 
 // stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
@@ -61,21 +61,21 @@ func (sv *supervision) stopped() bool {
 	}
 }
 
-func (sv *supervision) log() *zap.Logger { return sv.s.log.With(zap.String("job", sv.id)) }
+func (sv *supervision) log() *zap.Logger { return sv.q.d.log.With(zap.String("job", sv.id)) }
 
 // update changes the job and wakes its event streams.
 func (sv *supervision) update(fn func(j *api.Job) []api.JobEvent) (*api.Job, error) {
-	j, evs, err := sv.s.store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
+	j, evs, err := sv.q.d.store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
 	if err != nil {
 		sv.log().Error("store update", zap.Error(err))
 	}
-	sv.s.hub.notify(sv.id, evs)
+	sv.q.d.hub.notify(sv.id, evs)
 	return j, err
 }
 
 func (sv *supervision) run() {
 	for {
-		j, err := sv.s.store.Job(sv.id)
+		j, err := sv.q.d.store.Job(sv.id)
 		if err != nil {
 			sv.log().Error("job vanished", zap.Error(err))
 			return
@@ -87,23 +87,23 @@ func (sv *supervision) run() {
 				return []api.JobEvent{{Type: "cancelled"}}
 			})
 			return
-		case sv.s.sched.isStopping():
+		case sv.q.isStopping():
 			sv.update(func(j *api.Job) []api.JobEvent { j.State = api.Queued; return nil })
 			return
 		}
 		fails := j.Failures()
-		if fails >= sv.s.opts.MaxAttempts {
+		if fails >= sv.q.d.opts.MaxAttempts {
 			last := j.Attempts[len(j.Attempts)-1]
 			msg := fmt.Sprintf("gave up after %d failed attempts; the last: %s", fails, last.Reason)
 			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State, j.Error = api.Failed, msg
 				return []api.JobEvent{{Type: "failed", Message: msg}}
 			})
-			sv.s.metrics.jobEnded(sv.id)
+			sv.q.d.metrics.jobEnded(sv.id)
 			return
 		}
 		if fails > 0 {
-			delay := min(sv.s.opts.Backoff<<(fails-1), time.Minute)
+			delay := min(sv.q.d.opts.Backoff<<(fails-1), time.Minute)
 			sv.log().Info("retrying after backoff", zap.Duration("delay", delay), zap.Int("failures", fails))
 			select {
 			case <-time.After(delay):
@@ -112,7 +112,7 @@ func (sv *supervision) run() {
 			}
 		}
 		if done := sv.attempt(j); done {
-			sv.s.metrics.jobEnded(sv.id)
+			sv.q.d.metrics.jobEnded(sv.id)
 			return
 		}
 	}
@@ -130,19 +130,19 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	ckpt := filepath.Join(j.RunDir, rundir.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
-	if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
+	if !resume && confine.Within(sv.q.d.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)
 	}
 	n := len(j.Attempts) + 1
 	var w Worker
-	logf, err := openLog(sv.s.logPath(j.ID))
+	logf, err := openLog(sv.q.d.logPath(j.ID))
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
 		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
-		w, err = sv.s.launch(j, n, resume, io.MultiWriter(logf, tail))
+		w, err = sv.q.d.launch(j, n, resume, io.MultiWriter(logf, tail))
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
@@ -178,7 +178,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		}
 		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})
-	sv.s.metrics.attemptStarted()
+	sv.q.d.metrics.attemptStarted()
 
 	done := make(chan struct{})
 	go sv.terminateOnStop(w, done)
@@ -188,7 +188,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 
 	o := sv.judge(exit, errMsg, sawDone, tail.String())
 	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
-	sv.s.metrics.attemptEnded(o.exit)
+	sv.q.d.metrics.attemptEnded(o.exit)
 	switch o.exit {
 	case api.ExitSucceeded:
 		sv.succeed(j)
@@ -241,18 +241,18 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 		n++
 	}
 	select {
-	case <-time.After(min(sv.s.opts.Backoff<<min(n, 10), 30*time.Second)):
+	case <-time.After(min(sv.q.d.opts.Backoff<<min(n, 10), 30*time.Second)):
 	case <-sv.stopCh:
 	}
 }
 
 // judge says how an attempt ended, from the worker's exit and its lines.
 func (sv *supervision) judge(exit Exit, errMsg string, sawDone bool, stderrTail string) outcome {
-	j, err := sv.s.store.Job(sv.id)
+	j, err := sv.q.d.store.Job(sv.id)
 	switch {
 	case err == nil && j.CancelReq:
 		return outcome{api.ExitCancelled, "cancelled on request"}
-	case sv.stopped() && sv.s.sched.isStopping():
+	case sv.stopped() && sv.q.isStopping():
 		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
 	case exit.Err == nil && sawDone:
 		return outcome{api.ExitSucceeded, ""}
@@ -321,7 +321,7 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 			sawDone = true
 		case api.EventStep:
 			if l.Step > 1 {
-				sv.s.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
+				sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
 			}
 			lastStep = now
 			if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
@@ -366,7 +366,7 @@ func (sv *supervision) succeed(j *api.Job) {
 		})
 		return
 	}
-	j, evs, err := sv.s.store.Succeed(sv.id, classes, func(j *api.Job) {
+	j, evs, err := sv.q.d.store.Succeed(sv.id, classes, func(j *api.Job) {
 		closeAttempt(j, api.ExitSucceeded, "")
 		j.Summary = &summary
 	}, api.JobEvent{Type: "succeeded"})
@@ -374,28 +374,8 @@ func (sv *supervision) succeed(j *api.Job) {
 		sv.log().Error("store", zap.Error(err))
 		return
 	}
-	sv.s.hub.notify(sv.id, evs)
+	sv.q.d.hub.notify(sv.id, evs)
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
-}
-
-// launch starts attempt n of j through the daemon's launcher. CUDA jobs
-// (device cuda or cuda:N) need a graft-cuda worker, which speaks the same
-// protocol.
-func (s *Server) launch(j *api.Job, n int, resume bool, log io.Writer) (Worker, error) {
-	d, err := api.ParseDevice(j.Spec.Device)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, Log: worker.Log{Format: "json", Level: s.log.Level().String()}})
-	if err != nil {
-		return nil, err
-	}
-	kind := WorkerCPU
-	if d.IsCUDA() {
-		kind = WorkerCUDA
-	}
-	return s.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: spec,
-		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: s.dataDir, Log: log})
 }
 
 // workerEnv is what a worker inherits of the daemon's environment: what
