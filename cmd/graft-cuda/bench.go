@@ -41,7 +41,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 		Short: "Time a CUDA head training step (forward, backward, Adam): ms/step and TFLOP/s",
 		Long: "Time a CUDA head training step (forward, backward, Adam) with internal/bench.Head, the same\n" +
 			"harness graft bench head runs on the CPU. Its yardstick, the SGEMM on the conv's shape, runs\n" +
-			"on the host (internal/gemm), not on the GPU.",
+			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := api.ParseDevice(api.Device(device))

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // Device is one compute device.

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/atomicfile"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
 // Files of a run directory.

@@ -15,7 +15,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 func writeImage(t *testing.T, path string, img image.Image, asJPEG bool) []byte {

@@ -23,11 +23,11 @@ import (
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
-	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/tfevents"
+	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/safetensors"
 	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/util/safetensors"
 )
 
 const fashionCNN = "../../testdata/models/fashion_cnn"
