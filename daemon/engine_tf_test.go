@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
 )
