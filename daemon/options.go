@@ -50,9 +50,14 @@ type Options struct {
 	WorkerPath string
 	// WorkerArgs are extra arguments for every worker (tests slow steps).
 	WorkerArgs []string
-	// CUDAWorkerPath is graft-cuda, for jobs on device cuda or cuda:N (the
-	// hook is workerCommand); without it such jobs are refused.
+	// CUDAWorkerPath is graft-cuda, for jobs on device cuda or cuda:N;
+	// without it such jobs are refused.
 	CUDAWorkerPath string
+	// Launcher starts workers; nil means a LocalLauncher of WorkerPath,
+	// CUDAWorkerPath and WorkerArgs. Set it to run workers elsewhere (a
+	// cluster): it then must accept GPU jobs itself, and CUDAWorkerPath
+	// only says that this daemon takes them.
+	Launcher Launcher
 	// GPUMemoryBudget is the bytes of device memory GPU jobs may claim
 	// together. CPU jobs bypass it; it is reported in /metrics.
 	GPUMemoryBudget int64

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,12 +19,15 @@ import (
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
 type Server struct {
-	opts   Options
-	log    *zap.Logger
-	store  *Store
-	sched  *scheduler
-	hub    *hub
-	models *modelCache
+	opts  Options
+	log   *zap.Logger
+	store *Store
+	sched *scheduler
+	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
+	gpuProbe sync.Once
+	gpuErr   error
+	hub      *hub
+	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
 	streams                  *budget // open event streams
@@ -62,7 +66,11 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
-	s.sched = newScheduler(s)
+	launcher := opts.Launcher
+	if launcher == nil {
+		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
+	}
+	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs})
 	return s, nil
 }
 

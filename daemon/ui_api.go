@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/ui"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"

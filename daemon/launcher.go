@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/graft-ml/graft/api"
+)
+
+// A Launcher starts one attempt of a job as a worker and hands back its
+// event stream and its controls. The supervisor owns everything else: it
+// decides when to start and retry, records the attempt, reads the events,
+// judges the end. The default is LocalLauncher (a subprocess of this
+// host); another implementation (a cluster) plugs in through
+// Options.Launcher.
+type Launcher interface {
+	// Launch starts the worker for one attempt. An error means it never
+	// started; wrap syscall errnos (EMFILE, ENOMEM, ENOSPC, ...) so that
+	// a start refused for lack of a resource is retried without counting
+	// against the job.
+	Launch(l Launch) (Worker, error)
+}
+
+// WorkerKind is the worker binary a job needs.
+type WorkerKind string
+
+// Worker kinds: `graft worker` for CPU jobs, `graft-cuda worker` for GPU
+// jobs.
+const (
+	WorkerCPU  WorkerKind = "cpu"
+	WorkerCUDA WorkerKind = "cuda"
+)
+
+// Launch is what a launcher gets for one attempt.
+type Launch struct {
+	JobID   string     // the job's id
+	Attempt int        // 1 for the first attempt
+	Kind    WorkerKind // which worker binary
+	// Spec is the job's resolved spec: paths inside the daemon's allowed
+	// roots, Out the run directory, defaults filled.
+	Spec api.RunSpec
+	// Input is the worker's stdin (internal/worker's Input: the spec, the
+	// resume flag, the log options): a launcher passes it on unchanged.
+	Input []byte
+	// GPUBytes is the device memory the job reserves (0 for CPU jobs);
+	// HostBytes the host memory it needs (head, optimizer, step scratch,
+	// resident features), both sized at submission.
+	GPUBytes, HostBytes int64
+	// Dir is the worker's working directory (the daemon's data directory).
+	Dir string
+	// Log receives the worker's log (its stderr): the job's log file.
+	Log io.Writer
+}
+
+// Worker is one started attempt.
+type Worker interface {
+	// Events is the worker's stdout: the protocol's JSON lines, EOF when
+	// the worker is gone. The supervisor reads it to the end before Wait.
+	Events() io.Reader
+	// PID is the local process id (recorded so that a restarted daemon
+	// can kill a stray worker), 0 when the worker is not a local process.
+	PID() int
+	// Terminate asks the worker to stop after its current step (SIGTERM);
+	// Kill stops it at once (SIGKILL). Both may be called after the end.
+	Terminate()
+	Kill()
+	// Wait waits for the end once Events is drained.
+	Wait() Exit
+}
+
+// Exit is how a worker process ended.
+type Exit struct {
+	// Err is nil when the worker exited with status 0.
+	Err error
+	// Signaled is true when a signal (or the cluster) killed it, as
+	// opposed to the worker exiting with an error status of its own.
+	Signaled bool
+}
+
+// LocalLauncher runs workers as subprocesses of the daemon: `graft
+// worker` (CPUPath) for CPU jobs, `graft-cuda worker` (CUDAPath) for GPU
+// jobs, each in its own process group, killed when the daemon dies.
+type LocalLauncher struct {
+	CPUPath, CUDAPath string
+	// Args are extra arguments for every worker (tests slow steps).
+	Args []string
+}
+
+// Launch implements Launcher.
+func (ll *LocalLauncher) Launch(l Launch) (Worker, error) {
+	bin := ll.CPUPath
+	if l.Kind == WorkerCUDA {
+		if ll.CUDAPath == "" {
+			return nil, fmt.Errorf("job %s wants a GPU but this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH)", l.JobID)
+		}
+		bin = ll.CUDAPath
+	}
+	args := append([]string{"worker", "--job", l.JobID}, ll.Args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = bytes.NewReader(l.Input)
+	cmd.Dir = l.Dir
+	cmd.Env = workerEnv(os.Environ())
+	cmd.SysProcAttr = workerAttr()
+	cmd.Stderr = l.Log
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := startWorker(cmd); err != nil {
+		return nil, err
+	}
+	return &localWorker{cmd: cmd, stdout: stdout}, nil
+}
+
+type localWorker struct {
+	cmd    *exec.Cmd
+	stdout io.Reader
+}
+
+func (w *localWorker) Events() io.Reader { return w.stdout }
+func (w *localWorker) PID() int          { return w.cmd.Process.Pid }
+
+// The signals go to the process group: whatever the worker started ends
+// with it.
+func (w *localWorker) Terminate() { syscall.Kill(-w.PID(), syscall.SIGTERM) }
+func (w *localWorker) Kill()      { syscall.Kill(-w.PID(), syscall.SIGKILL) }
+
+func (w *localWorker) Wait() Exit {
+	err := w.cmd.Wait()
+	var ee *exec.ExitError
+	signaled := errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled()
+	return Exit{Err: err, Signaled: signaled}
+}
