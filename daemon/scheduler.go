@@ -47,7 +47,18 @@ func (q *scheduler) recover() error {
 		if j.State != api.Running && j.State != api.Queued {
 			continue
 		}
-		if j.State == api.Running {
+		if _, ok := q.s.launcher.(Reattacher); ok && j.State == api.Running {
+			// The workers outlive the daemon: the open attempt, if any,
+			// is re-attached to when the job starts again.
+			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.Event, error) {
+				j.State = api.Queued
+				return []api.Event{{Type: "requeued", Message: "re-attaching after a daemon restart"}}, nil
+			})
+			if err != nil {
+				return err
+			}
+			q.s.hub.notify(j.ID, evs)
+		} else if j.State == api.Running {
 			for _, a := range j.Attempts {
 				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
 					q.s.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))

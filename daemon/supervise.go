@@ -131,19 +131,46 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
-	if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
+	n, reattach := sv.nextAttempt(j)
+	if reattach {
+		if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
+			resume = j.Attempts[k-1].Resumed
+		}
+	} else if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)
 	}
-	n := len(j.Attempts) + 1
 	var w Worker
 	logf, err := openLog(sv.s.logPath(j.ID))
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
-		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
-		w, err = sv.s.launch(j, n, io.MultiWriter(logf, tail))
+		if reattach {
+			fmt.Fprintf(logf, "--- attempt %d, %s, re-attached after a daemon restart\n", n, time.Now().UTC().Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
+		}
+		w, err = sv.s.launch(j, n, io.MultiWriter(logf, tail), reattach, func(node string) {
+			sv.update(func(j *api.Job) []api.Event {
+				if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
+					j.Attempts[k-1].Node = node
+				}
+				return nil
+			})
+		})
+	}
+	if reattach && errors.Is(err, ErrGone) {
+		reason := fmt.Sprintf("the daemon restarted and its worker is gone (%v); the job resumes from its last checkpoint", err)
+		sv.update(func(j *api.Job) []api.Event {
+			if k := len(j.Attempts); k == 0 || j.Attempts[k-1].N != n {
+				now := time.Now().UTC()
+				j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now})
+			}
+			closeAttempt(j, api.ExitInterrupted, reason)
+			return []api.Event{{Type: "interrupted", Attempt: n, Message: reason}}
+		})
+		return false
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
@@ -165,17 +192,29 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		return false
 	}
 	pid := w.PID()
-	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
+	var launchID string
+	if r, ok := w.(Remote); ok {
+		launchID = r.LaunchID()
+	}
+	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.String("launch_id", launchID), zap.Bool("resume", resume), zap.Bool("reattached", reattach))
 	sv.update(func(j *api.Job) []api.Event {
 		j.State = api.Running
-		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()}
+		if k := len(j.Attempts); reattach && k > 0 && j.Attempts[k-1].N == n {
+			j.Attempts[k-1].LaunchID = launchID
+			return []api.Event{{Type: "reattached", Attempt: n, Message: "re-attached to the running worker " + launchID}}
+		}
+		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC(), LaunchID: launchID}
 		if pid > 0 {
 			a.ProcStart = procStart(pid)
+			a.Node = localNode()
 		}
 		j.Attempts = append(j.Attempts, a)
 		msg := "starting"
 		if resume {
 			msg = "resuming from " + train.LastCkpt
+		}
+		if reattach {
+			msg = "re-attached to " + launchID + ", started by an earlier daemon"
 		}
 		return []api.Event{{Type: "attempt", Attempt: n, Message: msg}}
 	})
@@ -422,10 +461,39 @@ func (sv *supervision) succeed(j *api.Job) {
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
 }
 
-// launch starts attempt n of j through the daemon's launcher. CUDA jobs
-// (device cuda or cuda:N) need a graft-cuda worker, which speaks the same
-// protocol.
-func (s *Server) launch(j *api.Job, n int, log io.Writer) (Worker, error) {
+// nextAttempt is the attempt to run for j: a new one, or, with a launcher
+// whose workers outlive the daemon, the one an earlier daemon started and
+// left open (or submitted but never recorded), to re-attach to.
+func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
+	r, ok := sv.s.launcher.(Reattacher)
+	k := len(j.Attempts)
+	if ok && k > 0 && j.Attempts[k-1].End == nil {
+		return j.Attempts[k-1].N, true
+	}
+	n = k + 1
+	if ok {
+		started, err := r.Started(j.ID, n)
+		if err != nil {
+			sv.log().Warn("cannot tell whether the attempt was started already; starting it", zap.Int("attempt", n), zap.Error(err))
+		}
+		return n, started
+	}
+	return n, false
+}
+
+// localNode names this host for the attempts of local workers.
+func localNode() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+// launch starts attempt n of j through the daemon's launcher (or attaches
+// to it: reattach). CUDA jobs (device cuda or cuda:N) need a graft-cuda
+// worker, which speaks the same protocol.
+func (s *Server) launch(j *api.Job, n int, log io.Writer, reattach bool, placed func(string)) (Worker, error) {
 	spec, err := json.Marshal(j.Spec)
 	if err != nil {
 		return nil, err
@@ -435,7 +503,7 @@ func (s *Server) launch(j *api.Job, n int, log io.Writer) (Worker, error) {
 		kind = WorkerCUDA
 	}
 	return s.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: spec,
-		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: s.dataDir, Log: log})
+		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: s.dataDir, Log: log, Reattach: reattach, Placed: placed})
 }
 
 // workerEnv is what a worker inherits of the daemon's environment: what
