@@ -56,10 +56,14 @@ func (rc rayConfig) launcher(ctx context.Context, o *daemon.Options, log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	id, err := raylaunch.DaemonID(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve: data directory: %w", err)
+	}
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
 		names[i] = n.Name
 	}
-	log.Info("workers run as Ray jobs; every node sees the data directory", zap.String("ray", c.Base), zap.Strings("nodes", names), zap.String("data_dir", dir))
-	return &raylaunch.Launcher{Client: c, CPUPath: bin, CUDAPath: o.CUDAWorkerPath, Args: o.WorkerArgs, CPUs: rc.cpus, Log: log}, nil
+	log.Info("workers run as Ray jobs; every node sees the data directory", zap.String("ray", c.Base), zap.Strings("nodes", names), zap.String("data_dir", dir), zap.String("daemon_id", id))
+	return &raylaunch.Launcher{Client: c, DaemonID: id, CPUPath: bin, CUDAPath: o.CUDAWorkerPath, Args: o.WorkerArgs, CPUs: rc.cpus, Log: log}, nil
 }

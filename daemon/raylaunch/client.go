@@ -172,7 +172,7 @@ func (c *Client) Submit(ctx context.Context, s Submission) (string, error) {
 	}
 	err := c.do(ctx, http.MethodPost, "/api/jobs/", s, &out)
 	var re *Error
-	if errors.As(err, &re) && re.Status == http.StatusBadRequest && strings.Contains(re.Body, "already exists") {
+	if errors.As(err, &re) && strings.Contains(re.Body, "already exists") {
 		return "", fmt.Errorf("%w: %s", ErrExists, s.SubmissionID)
 	}
 	if err != nil {
@@ -247,10 +247,12 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 }
 
 // SubmissionID is the Ray submission id of a job's attempt: derived from
-// both, so a daemon that restarts finds the attempt it had submitted
-// instead of submitting it twice.
-func SubmissionID(job string, attempt int) string {
-	return fmt.Sprintf("graft-%s-a%d", job, attempt)
+// the daemon (its id, see DaemonID: job ids are only unique within one
+// daemon's data directory), the job and the attempt, so that a daemon
+// that restarts finds the attempt it had submitted instead of submitting
+// it twice.
+func SubmissionID(daemonID, job string, attempt int) string {
+	return fmt.Sprintf("graft-%s-%s-a%d", daemonID, job, attempt)
 }
 
 // Delete forgets an ended job (its record and log).

@@ -3,6 +3,8 @@ package raylaunch
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +27,8 @@ import (
 // every node must see that directory at the same path (Probe checks it).
 type Launcher struct {
 	Client *Client
+	// DaemonID tells this daemon's Ray jobs from another's (DaemonID).
+	DaemonID string
 	// CPUPath and CUDAPath are the worker binaries as the nodes see them
 	// (graft, graft-cuda); CUDAPath empty refuses GPU jobs.
 	CPUPath, CUDAPath string
@@ -66,7 +71,7 @@ func (rl *Launcher) defaults() {
 func (rl *Launcher) Started(jobID string, attempt int) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := rl.Client.Job(ctx, SubmissionID(jobID, attempt))
+	_, err := rl.Client.Job(ctx, SubmissionID(rl.DaemonID, jobID, attempt))
 	switch {
 	case err == nil:
 		return true, nil
@@ -82,7 +87,7 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 	rl.defaults()
 	bin := rl.CPUPath
 	s := Submission{
-		SubmissionID: SubmissionID(l.JobID, l.Attempt),
+		SubmissionID: SubmissionID(rl.DaemonID, l.JobID, l.Attempt),
 		NumCPUs:      rl.CPUs,
 		Memory:       l.HostBytes + rl.BaseMemory,
 		Metadata:     map[string]string{"graft_job": l.JobID, "graft_attempt": strconv.Itoa(l.Attempt)},
@@ -135,7 +140,7 @@ func (rl *Launcher) Launch(l daemon.Launch) (daemon.Worker, error) {
 	rl.defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id := SubmissionID(l.JobID, l.Attempt)
+	id := SubmissionID(rl.DaemonID, l.JobID, l.Attempt)
 	if l.Reattach {
 		if _, err := rl.Client.Job(ctx, id); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -177,6 +182,8 @@ type worker struct {
 	done   chan struct{}
 	exit   daemon.Exit
 	node   string
+	// stopping is set once the daemon asked Ray to stop the job.
+	stopping atomic.Bool
 }
 
 func (w *worker) Events() io.Reader { return w.events }
@@ -190,6 +197,7 @@ func (w *worker) Terminate() { w.stop() }
 func (w *worker) Kill()      { w.stop() }
 
 func (w *worker) stop() {
+	w.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := w.rl.Client.Stop(ctx, w.id); err != nil {
@@ -245,6 +253,15 @@ func (w *worker) follow(pw *io.PipeWriter) {
 				skipping = false
 			}
 			w.pass(pw, lines)
+		}
+		if info.Status == Pending && w.stopping.Load() {
+			// Ray cannot stop a job it has not placed (its stop waits
+			// for the job's supervisor, which waits for resources):
+			// the stop it was sent ends the job as soon as it starts,
+			// and the attempt ends now.
+			w.exit = daemon.Exit{Err: fmt.Errorf("ray job %s was stopped while waiting for resources", w.id), Signaled: true}
+			pw.Close()
+			return
 		}
 		if Terminal(info.Status) {
 			if len(partial) > 0 {
@@ -328,4 +345,32 @@ func exitOf(info *JobInfo) daemon.Exit {
 	// A negative code is a signal (Python's subprocess), above 128 a
 	// shell's report of one.
 	return daemon.Exit{Err: err, Signaled: c < 0 || c > 128}
+}
+
+// DaemonID is the id of the daemon whose data directory is dir: made at
+// random on first use and kept in dir/ray/daemon-id, so it survives
+// restarts and differs between daemons (whose job ids repeat).
+func DaemonID(dir string) (string, error) {
+	path := filepath.Join(dir, "ray", "daemon-id")
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return DaemonID(dir) // another start wrote it first
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(id + "\n"); err != nil {
+		return "", err
+	}
+	return id, f.Sync()
 }

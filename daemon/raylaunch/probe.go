@@ -85,7 +85,6 @@ func Probe(ctx context.Context, c *Client, dir string, bins ...string) ([]Node, 
 				bad = append(bad, fmt.Sprintf("node %s (%s): its probe ran but its answer does not reach this host (%v)", name, n.IP, err))
 			}
 		}
-		c.Delete(ctx, id)
 	}
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("ray: the data directory %s must be shared storage, mounted at the same path on the daemon's host and every Ray node, with the graft binaries installed at the same paths (docs/scale-out.md); the probe failed on %s", dir, strings.Join(bad, "; "))
