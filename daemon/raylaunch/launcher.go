@@ -235,7 +235,14 @@ func (w *worker) follow(pw *io.PipeWriter) {
 		lastOK = time.Now()
 		w.place(ctx, info)
 		// Read after the status: a job already ended has its whole log.
-		if logs, err := w.rl.Client.Logs(ctx, w.id); err == nil && len(logs) > off {
+		// An ended job's log is read again for a while when it cannot
+		// be (it lives on the job's node; a node lost takes it along).
+		logs, err := w.rl.Client.Logs(ctx, w.id)
+		for i := 0; err != nil && Terminal(info.Status) && i < 10; i++ {
+			time.Sleep(w.rl.Poll)
+			logs, err = w.rl.Client.Logs(ctx, w.id)
+		}
+		if err == nil && len(logs) > off {
 			chunk := append(partial, logs[off:]...)
 			off = len(logs)
 			i := bytes.LastIndexByte(chunk, '\n')

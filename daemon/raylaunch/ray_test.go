@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -260,4 +263,48 @@ func TestRayWorkerKilled(t *testing.T) {
 	if got := readFile(t, filepath.Join(j.RunDir, train.HeadFile)); !bytes.Equal(got, want) {
 		t.Errorf("head.safetensors after the kill differs from the uninterrupted run's")
 	}
+}
+
+// Stopping the node a job runs on fails its attempt; the job resumes
+// from its checkpoint on the other node. Last: the second node stays
+// down (make test-ray starts a fresh cluster each time).
+func TestRayNodeLostResumesOnOther(t *testing.T) {
+	c := ray(t)
+	pid, _ := strconv.Atoi(os.Getenv("GRAFT_RAY_SECOND_PID"))
+	if pid <= 0 {
+		t.Skip("GRAFT_RAY_SECOND_PID (the second node's `ray start --block`, set by make test-ray) is not set")
+	}
+	ctx := context.Background()
+	data := digits(t)
+	want, _ := localReference(t, data)
+	// The head node's CPU is taken, so the job lands on the second node.
+	blocker := "graft-test-blocker-" + time.Now().Format("150405.000000")
+	if _, err := c.Submit(ctx, raylaunch.Submission{Entrypoint: "sleep 600", SubmissionID: blocker, NumCPUs: 1, Resources: map[string]float64{"graft_head": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx, blocker)
+	waitRay(t, c, blocker, time.Minute, func(j *raylaunch.JobInfo) bool { return j.Status == raylaunch.Running })
+	// Slow steps: the node goes down in the middle of the run.
+	d, _ := startDaemon(t, data, launcher(c), time.Second)
+	j, err := d.Submit(ctx, spec(data, epochs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitJob(t, d, j.ID, 2*time.Minute, "checkpointed", checkpointed)
+	if n := j.Attempts[0].Node; n != "graft-second" {
+		t.Fatalf("the first attempt runs on %q, want graft-second", n)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, d, j.ID, 2*time.Minute, "failed over", func(j *api.Job) bool { return j.Attempts[0].End != nil })
+	c.Stop(ctx, blocker)
+	j = waitJob(t, d, j.ID, 3*time.Minute, "ended", final)
+	if j.State != api.Succeeded || len(j.Attempts) != 2 || j.Attempts[0].Exit != api.ExitCrashed || !j.Attempts[1].Resumed || j.Attempts[1].Node != "graft-head" {
+		t.Fatalf("job %s: %+v", j.State, j.Attempts)
+	}
+	if got := readFile(t, filepath.Join(j.RunDir, train.HeadFile)); !bytes.Equal(got, want) {
+		t.Errorf("head.safetensors after the node's loss differs from the uninterrupted run's")
+	}
+	t.Logf("attempt 1 on %s: %s", j.Attempts[0].Node, j.Attempts[0].Reason)
 }
