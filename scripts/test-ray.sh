@@ -32,7 +32,7 @@ cleanup() {
   # What the nodes left (their command lines name our session directory).
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
-    if tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -qF "$TMP"; then kill -KILL "$p" 2>/dev/null; fi
+    { tr '\0' ' ' < "$d/cmdline" | grep -qF "$TMP" && kill -KILL "$p"; } 2>/dev/null
   done
   rm -rf "$TMP"
   exit $rc

@@ -1,6 +1,7 @@
 package raylaunch_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -202,6 +203,41 @@ func killWorker(t testing.TB, id string) {
 	}
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// childNamed is the child of process ppid whose command is name.
+func childNamed(ppid int, name string) int {
+	ds, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range ds {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		var state string
+		var pid, pp int
+		fmt.Sscanf(s[:i], "%d", &pid)
+		fmt.Sscanf(s[j+1:], " %s %d", &state, &pp)
+		if pp == ppid && s[i+1:j] == name {
+			return pid
+		}
+	}
+	return 0
+}
+
+// sameHead checks a run's head.safetensors against the local
+// launcher's, byte for byte, and shows both runs' losses when not.
+func sameHead(t testing.TB, runDir string, want []byte, what string) {
+	t.Helper()
+	if got := readFile(t, filepath.Join(runDir, train.HeadFile)); !bytes.Equal(got, want) {
+		m, _ := os.ReadFile(filepath.Join(runDir, "metrics.jsonl"))
+		t.Errorf("head.safetensors %s differs from the local launcher's uninterrupted run's\nits metrics:\n%s\nthe local run's:\n%s", what, m, reference.metrics)
 	}
 }
 

@@ -1,7 +1,6 @@
 package raylaunch_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // serveProc is `graft serve --launcher ray` as a process of its own, so
@@ -90,7 +88,5 @@ func TestRayDaemonRestartReattaches(t *testing.T) {
 	if !reattached {
 		t.Errorf("no reattached event")
 	}
-	if got := readFile(t, filepath.Join(j.RunDir, train.HeadFile)); !bytes.Equal(got, want) {
-		t.Errorf("head.safetensors after the re-attach differs from the uninterrupted run's")
-	}
+	sameHead(t, j.RunDir, want, "after the re-attach")
 }
