@@ -35,7 +35,8 @@ type Launcher struct {
 	// Args are extra arguments for every worker (tests slow steps).
 	Args []string
 	// CPUs reserved per job (default 1): Ray places the entrypoint on a
-	// node with them free, and the worker's GOMAXPROCS is set to it.
+	// node with them free, and the worker runs as many threads (Go's and
+	// OpenBLAS's).
 	CPUs float64
 	// BaseMemory is added to a job's computed host footprint for the
 	// worker's runtime and the backbone (default 512 MiB).
@@ -91,9 +92,7 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 		NumCPUs:      rl.CPUs,
 		Memory:       l.HostBytes + rl.BaseMemory,
 		Metadata:     map[string]string{"graft_job": l.JobID, "graft_attempt": strconv.Itoa(l.Attempt)},
-		RuntimeEnv: &RuntimeEnv{EnvVars: map[string]string{
-			"GOMAXPROCS": strconv.Itoa(max(1, int(rl.CPUs))),
-		}},
+		RuntimeEnv: &RuntimeEnv{EnvVars: threads(rl.CPUs)},
 	}
 	if l.Kind == daemon.WorkerCUDA {
 		if rl.CUDAPath == "" {
@@ -112,6 +111,14 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 	}
 	s.Entrypoint = fmt.Sprintf("cd %s && exec %s < %s", shellQuote(l.Dir), strings.Join(q, " "), shellQuote(specPath(l)))
 	return s, nil
+}
+
+// threads is the worker's environment for the CPUs it reserved: Go's
+// and the BLAS's threads (OpenBLAS sums in an order that depends on
+// them, so a run is reproduced with the same count).
+func threads(cpus float64) map[string]string {
+	n := strconv.Itoa(max(1, int(cpus)))
+	return map[string]string{"GOMAXPROCS": n, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n}
 }
 
 // specPath is where an attempt's spec waits for its worker: under the

@@ -153,6 +153,11 @@ const epochs = 5
 
 func localReference(t *testing.T, data string) ([]byte, time.Duration) {
 	reference.once.Do(func() {
+		// The threads a Ray worker with one CPU runs (the local worker
+		// inherits them): OpenBLAS's sums depend on their count.
+		for _, k := range []string{"GOMAXPROCS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} {
+			t.Setenv(k, "1")
+		}
 		c, _ := startDaemon(t, data, nil, 0)
 		j, err := c.Submit(context.Background(), spec(data, epochs))
 		if err != nil {
