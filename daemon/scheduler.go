@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -179,7 +180,9 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 	}
 	if i := slices.Index(q.queue, id); i >= 0 {
 		q.queue = slices.Delete(q.queue, i, i+1)
+		q.stopDetached(j)
 		j, evs, err := q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+			closeAttempt(j, api.ExitCancelled, "cancelled on request")
 			j.State, j.CancelReq = api.Cancelled, true
 			return []api.Event{{Type: "cancelled", Message: "cancelled while queued"}}, nil
 		})
@@ -198,6 +201,27 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		sv.stop(min(cancelGrace, q.s.opts.Grace))
 	}
 	return j, nil
+}
+
+// stopDetached stops the worker of a queued job's open attempt: one an
+// earlier daemon started on a cluster (a Reattacher's), not yet
+// re-attached to.
+func (q *scheduler) stopDetached(j *api.Job) {
+	r, ok := q.s.launcher.(Reattacher)
+	n := len(j.Attempts)
+	if !ok || n == 0 || j.Attempts[n-1].End != nil {
+		return
+	}
+	a := j.Attempts[n-1]
+	go func() {
+		w, err := r.Launch(Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.s.dataDir, Log: io.Discard, Reattach: true})
+		if err != nil {
+			return // gone already
+		}
+		w.Terminate()
+		io.Copy(io.Discard, w.Events())
+		w.Wait()
+	}()
 }
 
 // shutdown stops taking jobs, stops every worker (SIGTERM, then SIGKILL

@@ -92,7 +92,7 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 		NumCPUs:      rl.CPUs,
 		Memory:       l.HostBytes + rl.BaseMemory,
 		Metadata:     map[string]string{"graft_job": l.JobID, "graft_attempt": strconv.Itoa(l.Attempt)},
-		RuntimeEnv: &RuntimeEnv{EnvVars: threads(rl.CPUs)},
+		RuntimeEnv:   &RuntimeEnv{EnvVars: threads(rl.CPUs)},
 	}
 	if l.Kind == daemon.WorkerCUDA {
 		if rl.CUDAPath == "" {
