@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -32,9 +33,11 @@ func TestGPUAdmission(t *testing.T) {
 	f := newFixture(t, 5)
 	req := f.spec(2)
 	req.Device = "cuda"
-	cfg := req.Config
-	cfg.Defaults()
-	fp, err := train.EstimateFootprint(cfg)
+	j, err := job.New(req.JobSpec, job.Where{Out: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := train.EstimateFootprint(j)
 	if err != nil {
 		t.Fatal(err)
 	}

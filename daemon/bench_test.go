@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/train"
@@ -49,7 +49,7 @@ func BenchmarkSubmitToFirstStep(b *testing.B) {
 			b.Fatal(err)
 		}
 		var first time.Duration
-		s.Events(ctx, j.ID, 0, true, func(e api.Event) error {
+		s.Events(ctx, j.ID, 0, true, func(e api.JobEvent) error {
 			if e.Type == "step" && first == 0 {
 				first = time.Since(start)
 			}
@@ -72,7 +72,7 @@ func BenchmarkPredict(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.Events(ctx, j.ID, 0, true, func(api.Event) error { return nil })
+	s.Events(ctx, j.ID, 0, true, func(api.JobEvent) error { return nil })
 	paths, _ := filepath.Glob(filepath.Join(f.data, "*", "*.png"))
 	var raw [][]byte
 	for _, p := range paths[:32] {

@@ -1,16 +1,18 @@
 // Package daemon is `graft serve`: the HTTP API (openapi.yaml), the
 // durable job store in an embedded database (bbolt), the scheduler,
-// worker-subprocess supervision and its JSON-lines protocol, model
+// worker-subprocess supervision (the protocol is internal/worker), model
 // serving, and Prometheus metrics. It does no numerics: training runs in
-// worker processes (`graft worker`, see Work) and prediction calls the
-// trained run's classifier. The wire types are in daemon/api and the
-// typed Go client in daemon/client.
+// worker processes (`graft worker`, `graft-cuda worker`) and prediction
+// calls the trained run's classifier. The wire types are in api (the
+// module's public job contract), the typed Go client in daemon/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:
 // jobs, per-job event logs, models), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
-// job's attempts: worker start, events, SIGTERM/SIGKILL, retries with
-// backoff), worker.go (the worker side of the protocol), paths.go
+// job's attempts: worker start, events, stop, retries with backoff),
+// joins.go (the narrow interfaces the scheduler and supervisors use:
+// store, event hub, metrics, launcher), launcher.go (Launcher, and the
+// local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection cap, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),

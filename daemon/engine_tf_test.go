@@ -6,10 +6,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // TestTensorFlowJob: a job with "engine": "tensorflow" trains in a worker
@@ -26,12 +26,12 @@ func TestTensorFlowJob(t *testing.T) {
 	s := startServer(t, daemon.Options{AllowRoots: f.roots})
 	ctx := context.Background()
 	req := f.spec(2)
-	req.Config.Engine, req.Config.Device = engine.TensorFlow, "cpu"
+	req.Engine, req.Device = api.EngineTensorFlow, "cpu"
 	j, err := s.Submit(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Events(ctx, j.ID, 0, true, func(api.Event) error { return nil }); err != nil {
+	if _, err := s.Events(ctx, j.ID, 0, true, func(api.JobEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	j, err = s.Job(ctx, j.ID)

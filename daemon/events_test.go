@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // Issue 11, defect 14: a reconnecting browser's Last-Event-ID wins over

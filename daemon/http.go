@@ -12,8 +12,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/api"
 )
 
 // Handler is the HTTP API.
@@ -99,7 +98,7 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.Error{Error: err.Error()})
 }
 
-func writeFields(w http.ResponseWriter, code int, fields train.FieldErrors) {
+func writeFields(w http.ResponseWriter, code int, fields api.FieldErrors) {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
 		parts[i] = f.Field + ": " + f.Message

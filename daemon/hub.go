@@ -3,7 +3,7 @@ package daemon
 import (
 	"sync"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // hub wakes the event streams of a job when its log grows. The events
@@ -29,7 +29,7 @@ func (h *hub) wait(id string) <-chan struct{} {
 
 // notify wakes the streams of job id; evs are the appended events (a state
 // change without events wakes them too).
-func (h *hub) notify(id string, _ []api.Event) {
+func (h *hub) notify(id string, _ []api.JobEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.ch[id]; ok {

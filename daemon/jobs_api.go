@@ -1,43 +1,55 @@
 package daemon
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/devices"
+	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/train"
 )
 
 var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// checkRequest validates a job request and makes its spec the daemon's:
-// paths resolved inside the allowed roots, out and cache_dir under the
-// data directory, defaults filled. It returns every invalid field and the
-// status to answer: 400 for a spec that is wrong in itself, 422 for one
-// whose backbone, tap, engine or data cannot work, or that needs more
-// memory than the daemon gives a job.
-func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
-	var bad train.FieldErrors
+// serverOnly are the fields of a job's record the daemon sets: a request
+// that names them gets a 400 that says so.
+type serverOnly struct {
+	Out        json.RawMessage `json:"out"`
+	CacheDir   json.RawMessage `json:"cache_dir"`
+	AllowRoots json.RawMessage `json:"allow_roots"`
+}
+
+// checkRequest validates a job request and resolves it into the daemon's
+// job: paths resolved inside the allowed roots, out and cache_dir under
+// the data directory, defaults filled, device auto decided. It returns
+// every invalid field and the status to answer: 400 for a spec that is
+// wrong in itself, 422 for one whose backbone, tap, engine or data cannot
+// work, or that needs more memory than the daemon gives a job.
+func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job, api.FieldErrors, int) {
+	var bad api.FieldErrors
 	add := func(field, format string, args ...any) {
-		bad = append(bad, train.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+		bad = append(bad, api.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	c := &req.Config
-	if c.Out != "" {
+	if server.Out != nil {
 		add("out", "set by the daemon (a run directory under its --data-dir); leave it out")
 	}
-	if c.CacheDir != "" {
+	if server.CacheDir != nil {
 		add("cache_dir", "set by the daemon (under its --data-dir); leave it out")
 	}
-	if len(c.AllowRoots) > 0 {
+	if server.AllowRoots != nil {
 		add("allow_roots", "set by the daemon (its --allow-root); leave it out")
 	}
+	c := &req.JobSpec
 	for _, f := range []struct {
 		name string
 		p    *string
@@ -59,61 +71,77 @@ func (s *Server) checkRequest(req *api.JobRequest) (train.FieldErrors, int) {
 	if req.Model != "" && !modelName.MatchString(req.Model) {
 		add("model", "%q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Model)
 	}
-	if strings.HasPrefix(c.Device, "cuda") && s.opts.CUDAWorkerPath == "" {
-		add("device", "%q: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", c.Device)
+	if c.Device != "" {
+		if d, err := api.ParseDevice(c.Device); err != nil {
+			add("device", "%v", err)
+		} else if d.IsCUDA() && s.opts.CUDAWorkerPath == "" {
+			add("device", "%q: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", c.Device)
+		}
 	}
 	if len(bad) > 0 {
-		return bad, http.StatusBadRequest
+		return nil, bad, http.StatusBadRequest
 	}
 	// Workers are this binary: a TensorFlow job needs one built with it. A
 	// well-formed spec this daemon cannot run is unprocessable, not bad.
-	if c.Engine == engine.TensorFlow && !tf.Available {
-		return train.FieldErrors{{Field: "engine", Message: fmt.Sprintf("%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)}}, http.StatusUnprocessableEntity
+	if c.Engine == api.EngineTensorFlow && !tf.Available {
+		return nil, api.FieldErrors{{Field: "engine", Message: fmt.Sprintf("%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)}}, http.StatusUnprocessableEntity
 	}
-	c.Out = s.runDir("pending") // replaced by the job's own
-	c.CacheDir = s.cacheDir()
-	c.AllowRoots = s.roots.Dirs() // the worker confines every file it opens
-	budgetGiven := c.MemoryBudget != 0
-	c.Defaults()
-	if !budgetGiven { // the default, within what the daemon gives a job
-		c.MemoryBudget = min(c.MemoryBudget, s.opts.JobMemory/2)
+	if c.MemoryBudget == nil { // the default, within what the daemon gives a job
+		c.MemoryBudget = api.Ptr(min(job.Defaults().MemoryBudget, s.opts.JobMemory/2))
 	}
-	if err := c.Validate(); err != nil {
-		var fe train.FieldErrors
+	j, err := job.New(*c, job.Where{Out: s.runDir("pending"), CacheDir: s.cacheDir(), AllowRoots: s.roots.Dirs()})
+	if err != nil {
+		var fe api.FieldErrors
 		if errors.As(err, &fe) {
-			return fe, http.StatusBadRequest
+			return nil, fe, http.StatusBadRequest
 		}
 		add("spec", "%v", err)
-		return bad, http.StatusBadRequest
+		return nil, bad, http.StatusBadRequest
 	}
-	if bad = s.checkBounds(c); len(bad) > 0 {
-		return bad, http.StatusBadRequest
+	// auto means what it means for graft train: a GPU when this daemon's
+	// graft-cuda finds one, else the CPU.
+	j.DecideAuto(s.probeGPU)
+	if bad = s.checkBounds(j); len(bad) > 0 {
+		return nil, bad, http.StatusBadRequest
 	}
 	// Read the graph, infer the tap's shape and count the data, as the
 	// worker will: a spec that cannot work fails here, not later.
-	f, err := train.EstimateFootprint(*c)
+	f, err := train.EstimateFootprint(j)
 	if transient(err) {
-		return train.FieldErrors{{Field: "spec", Message: fmt.Sprintf("the daemon is short of a resource reading it (%v): retry shortly", err)}}, http.StatusServiceUnavailable
+		return nil, api.FieldErrors{{Field: "spec", Message: fmt.Sprintf("the daemon is short of a resource reading it (%v): retry shortly", err)}}, http.StatusServiceUnavailable
 	}
 	if err != nil {
-		return train.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
+		return nil, api.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
-	need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, c.MemoryBudget)
+	need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, j.MemoryBudget)
 	req.HostBytes = need
 	if need > s.opts.JobMemory {
 		add("memory", "the job needs about %d bytes of memory (head and optimizer state %d, step scratch %d, resident features %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
-			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, c.MemoryBudget), s.opts.JobMemory)
-		return bad, http.StatusUnprocessableEntity
+			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, j.MemoryBudget), s.opts.JobMemory)
+		return nil, bad, http.StatusUnprocessableEntity
 	}
-	if strings.HasPrefix(c.Device, "cuda") && s.opts.GPUMemoryBudget > 0 {
+	if j.Device.IsCUDA() && s.opts.GPUMemoryBudget > 0 {
 		need, err := s.gpuNeed(f)
 		if err != nil {
 			add("device", "%v", err)
-			return bad, http.StatusUnprocessableEntity
+			return nil, bad, http.StatusUnprocessableEntity
 		}
 		req.GPUBytes = need
 	}
-	return nil, 0
+	return j, nil, 0
+}
+
+// probeGPU finds a GPU for device auto through the daemon's graft-cuda
+// worker, asked once and remembered.
+func (s *Server) probeGPU() error {
+	s.gpuProbe.Do(func() {
+		if s.opts.CUDAWorkerPath == "" {
+			s.gpuErr = errors.New("this daemon has no graft-cuda worker (--cuda-worker)")
+			return
+		}
+		_, s.gpuErr = devices.GPUsOf(context.Background(), s.opts.CUDAWorkerPath)
+	})
+	return s.gpuErr
 }
 
 // Upper bounds of a job spec's numbers: beyond them a job is a mistake
@@ -127,12 +155,12 @@ const (
 	maxPatience = 100_000
 )
 
-// checkBounds bounds every number of a defaulted, valid spec.
-func (s *Server) checkBounds(c *train.Config) train.FieldErrors {
-	var bad train.FieldErrors
+// checkBounds bounds every number of a resolved job.
+func (s *Server) checkBounds(c *job.Job) api.FieldErrors {
+	var bad api.FieldErrors
 	over := func(field string, v, max int64, hint string) {
 		if v > max {
-			bad = append(bad, train.FieldError{Field: field, Message: fmt.Sprintf("%d is over this daemon's limit of %d%s", v, max, hint)})
+			bad = append(bad, api.FieldError{Field: field, Message: fmt.Sprintf("%d is over this daemon's limit of %d%s", v, max, hint)})
 		}
 	}
 	over("epochs", int64(c.Epochs), maxEpochs, "")
@@ -142,10 +170,8 @@ func (s *Server) checkBounds(c *train.Config) train.FieldErrors {
 	over("plateau_patience", int64(c.PlateauPatience), maxPatience, "")
 	over("early_stopping", int64(c.EarlyStopping), maxPatience, "")
 	over("memory_budget", c.MemoryBudget, s.opts.JobMemory, " bytes (--job-memory)")
-	if _, filters, kernel, err := train.ParseHead(c.Head); err == nil {
-		over("head", int64(filters), maxFilters, " filters")
-		over("head", int64(kernel), maxKernel, " (kernel size)")
-	}
+	over("head", int64(c.Filters), maxFilters, " filters")
+	over("head", int64(c.Kernel), maxKernel, " (kernel size)")
 	return bad
 }
 
@@ -188,8 +214,11 @@ func (s *Server) gpuNeed(f train.Footprint) (int64, error) {
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
-	var req api.JobRequest
-	if derr := decode(w, r, s.opts.MaxBodyBytes, &req); derr != nil {
+	var body struct {
+		api.JobRequest
+		serverOnly
+	}
+	if derr := decode(w, r, s.opts.MaxBodyBytes, &body); derr != nil {
 		writeError(w, derr.code, fmt.Errorf("job spec: %w", derr.err))
 		return
 	}
@@ -198,11 +227,13 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	if bad, code := s.checkRequest(&req); len(bad) > 0 {
+	req := &body.JobRequest
+	spec, bad, code := s.checkRequest(req, body.serverOnly)
+	if len(bad) > 0 {
 		writeFields(w, code, bad)
 		return
 	}
-	j := &api.Job{Spec: req.Config, Model: req.Model, GPUBytes: req.GPUBytes, HostBytes: req.HostBytes}
+	j := &api.Job{Format: api.Version, Spec: spec.RunSpec, Model: req.Model, GPUBytes: req.GPUBytes, HostBytes: req.HostBytes}
 	err := s.sched.submit(j, func(j *api.Job) {
 		j.RunDir = s.runDir(j.ID)
 		j.Spec.Out = j.RunDir
@@ -279,6 +310,6 @@ func writeStoreError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, err)
 }
 
-func fieldErr(field, msg string) train.FieldErrors {
-	return train.FieldErrors{{Field: field, Message: msg}}
+func fieldErr(field, msg string) api.FieldErrors {
+	return api.FieldErrors{{Field: field, Message: msg}}
 }

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // Submit, stream the events, succeed, and predict through the API: the
@@ -33,8 +33,8 @@ func TestSubmitEventsPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evs []api.Event
-	if _, err := s.Events(ctx, j.ID, 0, true, func(e api.Event) error { evs = append(evs, e); return nil }); err != nil {
+	var evs []api.JobEvent
+	if _, err := s.Events(ctx, j.ID, 0, true, func(e api.JobEvent) error { evs = append(evs, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var types []string
@@ -53,8 +53,8 @@ func TestSubmitEventsPredict(t *testing.T) {
 		t.Errorf("the stream ended with %q", types[len(types)-1])
 	}
 	// Resuming with Last-Event-ID sends only what follows.
-	var again []api.Event
-	if _, err := s.Events(ctx, j.ID, 4, true, func(e api.Event) error { again = append(again, e); return nil }); err != nil {
+	var again []api.JobEvent
+	if _, err := s.Events(ctx, j.ID, 4, true, func(e api.JobEvent) error { again = append(again, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(again) != len(evs)-4 || again[0].Seq != 5 {
@@ -144,7 +144,7 @@ func TestWorkerKilledResumes(t *testing.T) {
 	if len(j.Attempts) != 2 || j.Attempts[0].Exit != api.ExitCrashed || !j.Attempts[1].Resumed || j.Attempts[1].Exit != api.ExitSucceeded {
 		t.Fatalf("attempts %+v", j.Attempts)
 	}
-	ms, _ := train.ReadMetrics(j.RunDir)
+	ms, _ := rundir.ReadMetrics(j.RunDir)
 	if len(ms) != 6 {
 		t.Errorf("metrics.jsonl has %d epochs, want 6", len(ms))
 	}
@@ -284,7 +284,7 @@ func TestConcurrentSubmissions(t *testing.T) {
 	var ids []string
 	for _, j := range jobs {
 		ids = append(ids, j.ID)
-		if _, err := os.Stat(filepath.Join(j.RunDir, train.SummaryFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(j.RunDir, rundir.SummaryFile)); err != nil {
 			t.Errorf("job %s: %v", j.ID, err)
 		}
 	}

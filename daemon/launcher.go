@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/api"
 )
 
 // A Launcher starts one attempt of a job as a worker and hands back its
@@ -43,9 +43,9 @@ type Launch struct {
 	Kind    WorkerKind // which worker binary
 	// Spec is the job's resolved spec: paths inside the daemon's allowed
 	// roots, Out the run directory, defaults filled.
-	Spec train.Config
-	// Input is the worker's stdin, the spec in the worker protocol's
-	// encoding: a launcher passes it on unchanged.
+	Spec api.RunSpec
+	// Input is the worker's stdin (internal/worker's Input: the spec, the
+	// resume flag, the log options): a launcher passes it on unchanged.
 	Input []byte
 	// GPUBytes is the device memory the job reserves (0 for CPU jobs);
 	// HostBytes the host memory it needs (head, optimizer, step scratch,
@@ -127,7 +127,7 @@ func (ll *LocalLauncher) Launch(l Launch) (Worker, error) {
 		}
 		bin = ll.CUDAPath
 	}
-	args := append([]string{"worker", "--job", l.JobID, "--log-format", "json"}, ll.Args...)
+	args := append([]string{"worker", "--job", l.JobID}, ll.Args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = bytes.NewReader(l.Input)
 	cmd.Dir = l.Dir

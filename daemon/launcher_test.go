@@ -1,8 +1,8 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // scriptLauncher is a launcher that runs no process: attempt n's worker
@@ -91,11 +91,13 @@ func TestLauncherSeam(t *testing.T) {
 		if in.JobID != j.ID || in.Attempt != i+1 || in.Kind != daemon.WorkerCUDA || in.GPUBytes <= 0 || in.HostBytes <= 0 || in.Log == nil {
 			t.Errorf("launch %d: %+v", i+1, in)
 		}
-		var spec train.Config
-		if err := json.Unmarshal(in.Input, &spec); err != nil {
+		wi, err := worker.Decode(bytes.NewReader(in.Input))
+		if err != nil {
 			t.Fatalf("launch %d: input %s: %v", i+1, in.Input, err)
 		}
-		if spec.Out != j.RunDir || in.Spec.Out != j.RunDir || spec.Device != "cuda:1" || spec.Data != f.data {
+		spec := wi.Spec
+		if wi.Version != api.Version || wi.Job != j.ID || wi.Log.Format != "json" || wi.Resume ||
+			spec.Out != j.RunDir || in.Spec.Out != j.RunDir || spec.Device != "cuda:1" || spec.Data != f.data {
 			t.Errorf("launch %d: input %s; want the run directory %s", i+1, in.Input, j.RunDir)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
 )
 

@@ -15,11 +15,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -65,8 +67,8 @@ func newFixture(t testing.TB, perClass int) fixture {
 
 // spec is a tiny job: 5 digits per class train in well under a second.
 func (f fixture) spec(epochs int) api.JobRequest {
-	return api.JobRequest{Config: train.Config{Backbone: backboneDir, Tap: "conv2d_2", Data: f.data, Preprocess: "unit",
-		Head: "conv:16", Epochs: epochs, BatchSize: 16, Seed: 3}}
+	return api.JobRequest{JobSpec: api.JobSpec{Backbone: backboneDir, Tap: "conv2d_2", Data: f.data, Preprocess: "unit",
+		Head: "conv:16", Epochs: api.Ptr(epochs), BatchSize: api.Ptr(16), Seed: api.Ptr[uint64](3)}}
 }
 
 // testServer is an in-process daemon on a loopback port.
@@ -157,12 +159,14 @@ func params(t *testing.T, path string) []float32 {
 // uninterrupted in-process run of the same spec.
 func sameWeights(t *testing.T, runDir string, req api.JobRequest) {
 	t.Helper()
-	cfg := req.Config
-	cfg.Out, cfg.CacheDir = filepath.Join(t.TempDir(), "ref"), t.TempDir()
-	if _, err := train.Run(context.Background(), cfg, train.Options{}); err != nil {
+	cfg, err := job.New(req.JobSpec, job.Where{Out: filepath.Join(t.TempDir(), "ref"), CacheDir: t.TempDir()})
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{train.HeadFile, train.LastCkpt} {
+	if _, err := train.RunJob(context.Background(), cfg, train.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{rundir.HeadFile, rundir.LastCkpt} {
 		a, b := params(t, filepath.Join(runDir, f)), params(t, filepath.Join(cfg.Out, f))
 		if len(a) != len(b) {
 			t.Fatalf("%s: %d vs %d parameters", f, len(a), len(b))

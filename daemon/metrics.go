@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // predictBuckets are the upper bounds (seconds) of the predict latency

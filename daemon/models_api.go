@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 func (s *Server) listModels(w http.ResponseWriter, _ *http.Request) {

@@ -18,10 +18,6 @@ func workerAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// privateFiles makes what the worker creates private (umask 077): run
-// directories, checkpoints, cache entries.
-func privateFiles() { syscall.Umask(0o077) }
-
 // procStart is pid's start time in clock ticks since boot (field 22 of
 // /proc/PID/stat), 0 when unknown.
 func procStart(pid int) uint64 {

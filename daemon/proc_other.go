@@ -9,9 +9,6 @@ import (
 
 func workerAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
-// privateFiles makes what the worker creates private (umask 077).
-func privateFiles() { syscall.Umask(0o077) }
-
 // isWorker cannot tell without /proc; a stray worker of a killed daemon
 // is then left to finish on its own.
 func isWorker(pid int, id string, start uint64) bool { return false }

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // Scheduler errors the API maps to status codes.
@@ -23,7 +23,7 @@ var (
 // scheduler runs queued jobs, at most MaxConcurrent at a time, each under
 // a supervisor goroutine.
 type scheduler struct {
-	s        *Server
+	d        *joins
 	mu       sync.Mutex
 	queue    []string                // queued job ids, first come first served
 	running  map[string]*supervision // jobs with a supervisor
@@ -32,15 +32,15 @@ type scheduler struct {
 	wg       sync.WaitGroup
 }
 
-func newScheduler(s *Server) *scheduler {
-	return &scheduler{s: s, running: map[string]*supervision{}, gpuBytes: map[string]int64{}}
+func newScheduler(d *joins) *scheduler {
+	return &scheduler{d: d, running: map[string]*supervision{}, gpuBytes: map[string]int64{}}
 }
 
 // recover requeues, in id order, every job the last daemon left queued or
 // running: a running job's open attempt is closed as interrupted and a
 // worker still alive from it is killed first.
 func (q *scheduler) recover() error {
-	jobs, err := q.s.store.Jobs()
+	jobs, err := q.d.store.Jobs()
 	if err != nil {
 		return err
 	}
@@ -48,38 +48,38 @@ func (q *scheduler) recover() error {
 		if j.State != api.Running && j.State != api.Queued {
 			continue
 		}
-		if _, ok := q.s.launcher.(Reattacher); ok && j.State == api.Running {
+		if _, ok := q.d.launcher.(Reattacher); ok && j.State == api.Running {
 			// The workers outlive the daemon: the open attempt, if any,
 			// is re-attached to when the job starts again.
-			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.Event, error) {
+			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
 				j.State = api.Queued
-				return []api.Event{{Type: "requeued", Message: "re-attaching after a daemon restart"}}, nil
+				return []api.JobEvent{{Type: "requeued", Message: "re-attaching after a daemon restart"}}, nil
 			})
 			if err != nil {
 				return err
 			}
-			q.s.hub.notify(j.ID, evs)
+			q.d.hub.notify(j.ID, evs)
 		} else if j.State == api.Running {
 			for _, a := range j.Attempts {
 				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
-					q.s.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
+					q.d.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
 					killStray(a.PID)
 				}
 			}
-			_, evs, err := q.s.store.Update(j.ID, func(j *api.Job) ([]api.Event, error) {
+			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
 				closeAttempt(j, api.ExitInterrupted, "the daemon stopped without ending this attempt")
 				j.State = api.Queued
-				return []api.Event{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
+				return []api.JobEvent{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
 			})
 			if err != nil {
 				return err
 			}
-			q.s.hub.notify(j.ID, evs)
+			q.d.hub.notify(j.ID, evs)
 		}
 		q.mu.Lock()
 		q.queue = append(q.queue, j.ID)
 		q.mu.Unlock()
-		q.s.log.Info("job requeued", zap.String("job", j.ID), zap.String("was", string(j.State)))
+		q.d.log.Info("job requeued", zap.String("job", j.ID), zap.String("was", string(j.State)))
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -102,12 +102,12 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 	if q.stopping {
 		return ErrShuttingDown
 	}
-	if len(q.queue) >= q.s.opts.QueueSize {
+	if len(q.queue) >= q.d.opts.QueueSize {
 		return ErrQueueFull
 	}
 	j.State = api.Queued
-	ev := api.Event{Type: "queued"}
-	if err := q.s.store.CreateJob(j, init, ev); err != nil {
+	ev := api.JobEvent{Type: "queued"}
+	if err := q.d.store.CreateJob(j, init, ev); err != nil {
 		return err
 	}
 	q.queue = append(q.queue, j.ID)
@@ -119,15 +119,15 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 // free; a GPU job waits (letting later jobs pass) until the GPU memory it
 // reserves fits beside the running jobs'. Called with q.mu held.
 func (q *scheduler) dispatch() {
-	for i := 0; !q.stopping && len(q.running) < q.s.opts.MaxConcurrent && i < len(q.queue); {
+	for i := 0; !q.stopping && len(q.running) < q.d.opts.MaxConcurrent && i < len(q.queue); {
 		id := q.queue[i]
 		need := q.gpuNeed(id)
-		if need > 0 && q.gpuClaimed()+need > q.s.opts.GPUMemoryBudget {
+		if need > 0 && q.gpuClaimed()+need > q.d.opts.GPUMemoryBudget {
 			i++
 			continue
 		}
 		q.queue = slices.Delete(q.queue, i, i+1)
-		sv := newSupervision(q.s, id)
+		sv := newSupervision(q, id)
 		q.running[id] = sv
 		q.gpuBytes[id] = need
 		q.wg.Add(1)
@@ -141,17 +141,17 @@ func (q *scheduler) dispatch() {
 			q.mu.Unlock()
 		}()
 	}
-	q.s.metrics.setQueue(len(q.queue), len(q.running))
-	q.s.metrics.setGPUClaimed(q.gpuClaimed())
+	q.d.metrics.setQueue(len(q.queue), len(q.running))
+	q.d.metrics.setGPUClaimed(q.gpuClaimed())
 }
 
 // gpuNeed is the GPU memory job id reserves (0 for CPU jobs, or when the
 // daemon has no budget).
 func (q *scheduler) gpuNeed(id string) int64 {
-	if q.s.opts.GPUMemoryBudget <= 0 {
+	if q.d.opts.GPUMemoryBudget <= 0 {
 		return 0
 	}
-	j, err := q.s.store.Job(id)
+	j, err := q.d.store.Job(id)
 	if err != nil {
 		return 0
 	}
@@ -171,7 +171,7 @@ func (q *scheduler) gpuClaimed() int64 {
 func (q *scheduler) cancel(id string) (*api.Job, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	j, err := q.s.store.Job(id)
+	j, err := q.d.store.Job(id)
 	if err != nil {
 		return nil, err
 	}
@@ -181,16 +181,16 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 	if i := slices.Index(q.queue, id); i >= 0 {
 		q.queue = slices.Delete(q.queue, i, i+1)
 		q.stopDetached(j)
-		j, evs, err := q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+		j, evs, err := q.d.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 			closeAttempt(j, api.ExitCancelled, "cancelled on request")
 			j.State, j.CancelReq = api.Cancelled, true
-			return []api.Event{{Type: "cancelled", Message: "cancelled while queued"}}, nil
+			return []api.JobEvent{{Type: "cancelled", Message: "cancelled while queued"}}, nil
 		})
-		q.s.hub.notify(id, evs)
-		q.s.metrics.setQueue(len(q.queue), len(q.running))
+		q.d.hub.notify(id, evs)
+		q.d.metrics.setQueue(len(q.queue), len(q.running))
 		return j, err
 	}
-	j, _, err = q.s.store.Update(id, func(j *api.Job) ([]api.Event, error) {
+	j, _, err = q.d.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 		j.CancelReq = true
 		return nil, nil
 	})
@@ -198,7 +198,7 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		return nil, err
 	}
 	if sv := q.running[id]; sv != nil {
-		sv.stop(min(cancelGrace, q.s.opts.Grace))
+		sv.stop(min(cancelGrace, q.d.opts.Grace))
 	}
 	return j, nil
 }
@@ -207,14 +207,14 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 // earlier daemon started on a cluster (a Reattacher's), not yet
 // re-attached to.
 func (q *scheduler) stopDetached(j *api.Job) {
-	r, ok := q.s.launcher.(Reattacher)
+	r, ok := q.d.launcher.(Reattacher)
 	n := len(j.Attempts)
 	if !ok || n == 0 || j.Attempts[n-1].End != nil {
 		return
 	}
 	a := j.Attempts[n-1]
 	go func() {
-		w, err := r.Launch(Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.s.dataDir, Log: io.Discard, Reattach: true})
+		w, err := r.Launch(Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.dataDir, Log: io.Discard, Reattach: true})
 		if err != nil {
 			return // gone already
 		}
@@ -231,7 +231,7 @@ func (q *scheduler) shutdown() {
 	q.mu.Lock()
 	q.stopping = true
 	for _, sv := range q.running {
-		sv.stop(q.s.opts.Grace)
+		sv.stop(q.d.opts.Grace)
 	}
 	q.mu.Unlock()
 	q.wg.Wait()

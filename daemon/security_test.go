@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // Bad requests get the right 4xx with a message, and nothing is created:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,8 +23,9 @@ type Server struct {
 	log   *zap.Logger
 	store *Store
 	sched *scheduler
-	// launcher starts each attempt's worker (Options.Launcher).
-	launcher Launcher
+	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
+	gpuProbe sync.Once
+	gpuErr   error
 	hub      *hub
 	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.
@@ -64,10 +66,11 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
-	s.sched = newScheduler(s)
-	if s.launcher = opts.Launcher; s.launcher == nil {
-		s.launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
+	launcher := opts.Launcher
+	if launcher == nil {
+		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
+	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs})
 	return s, nil
 }
 

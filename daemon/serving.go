@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/train"

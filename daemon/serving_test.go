@@ -14,8 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // trainModel runs a tiny job to the end and returns its model.

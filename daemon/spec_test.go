@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 // Issue 11, defects 8 and 10: numbers beyond any sensible job are refused

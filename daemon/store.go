@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // Sentinel errors of the store.
@@ -73,11 +73,24 @@ func getJob(tx *bolt.Tx, id string) (*api.Job, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
 	}
+	return readJob(b)
+}
+
+// readJob reads a stored job record: the current format, or one written
+// before records carried their version (format 0: the same fields).
+func readJob(b []byte) (*api.Job, error) {
 	j := &api.Job{}
-	return j, json.Unmarshal(b, j)
+	if err := json.Unmarshal(b, j); err != nil {
+		return nil, err
+	}
+	if err := api.CheckVersion("job record "+j.ID, j.Format); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 func putJob(tx *bolt.Tx, j *api.Job) error {
+	j.Format = api.Version
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
@@ -86,7 +99,7 @@ func putJob(tx *bolt.Tx, j *api.Job) error {
 }
 
 // appendEvents numbers evs after the job's last event and stores them.
-func appendEvents(tx *bolt.Tx, id string, evs []api.Event) error {
+func appendEvents(tx *bolt.Tx, id string, evs []api.JobEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -116,7 +129,7 @@ func appendEvents(tx *bolt.Tx, id string, evs []api.Event) error {
 
 // CreateJob gives j the next job id (and whatever init sets from it),
 // stores it and its first events.
-func (s *Store) CreateJob(j *api.Job, init func(j *api.Job), evs ...api.Event) error {
+func (s *Store) CreateJob(j *api.Job, init func(j *api.Job), evs ...api.JobEvent) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		seq, err := tx.Bucket(jobsBucket).NextSequence()
 		if err != nil {
@@ -137,9 +150,9 @@ func (s *Store) CreateJob(j *api.Job, init func(j *api.Job), evs ...api.Event) e
 
 // Update changes job id in one transaction: fn edits the job and returns
 // the events to append (numbered on return). An error from fn aborts.
-func (s *Store) Update(id string, fn func(j *api.Job) ([]api.Event, error)) (*api.Job, []api.Event, error) {
+func (s *Store) Update(id string, fn func(j *api.Job) ([]api.JobEvent, error)) (*api.Job, []api.JobEvent, error) {
 	var j *api.Job
-	var evs []api.Event
+	var evs []api.JobEvent
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
 		if j, err = getJob(tx, id); err != nil {
@@ -160,7 +173,7 @@ func (s *Store) Update(id string, fn func(j *api.Job) ([]api.Event, error)) (*ap
 // Succeed marks job id succeeded with the run's classes and summary,
 // registers its run as the next version of its model, and appends evs,
 // all in one transaction.
-func (s *Store) Succeed(id string, classes []string, fn func(j *api.Job), evs ...api.Event) (*api.Job, []api.Event, error) {
+func (s *Store) Succeed(id string, classes []string, fn func(j *api.Job), evs ...api.JobEvent) (*api.Job, []api.JobEvent, error) {
 	var j *api.Job
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -210,11 +223,11 @@ func (s *Store) Jobs() ([]api.Job, error) {
 	out := []api.Job{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(jobsBucket).ForEach(func(_, v []byte) error {
-			var j api.Job
-			if err := json.Unmarshal(v, &j); err != nil {
+			j, err := readJob(v)
+			if err != nil {
 				return err
 			}
-			out = append(out, j)
+			out = append(out, *j)
 			return nil
 		})
 	})
@@ -223,8 +236,8 @@ func (s *Store) Jobs() ([]api.Job, error) {
 }
 
 // Events returns up to limit events of job id with Seq > after.
-func (s *Store) Events(id string, after uint64, limit int) ([]api.Event, error) {
-	var out []api.Event
+func (s *Store) Events(id string, after uint64, limit int) ([]api.JobEvent, error) {
+	var out []api.JobEvent
 	if after == math.MaxUint64 { // nothing follows the last possible event
 		return nil, nil
 	}
@@ -235,7 +248,7 @@ func (s *Store) Events(id string, after uint64, limit int) ([]api.Event, error) 
 		}
 		c := b.Cursor()
 		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			var e api.Event
+			var e api.JobEvent
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err
 			}

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +14,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // stepEventEvery throttles the step events a job's log keeps (epochs,
@@ -29,15 +28,15 @@ const stepEventEvery = 500 * time.Millisecond
 // supervision runs one job's attempts until the job ends, is cancelled,
 // or the daemon stops.
 type supervision struct {
-	s      *Server
+	q      *scheduler
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
 	once   sync.Once
 	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
-func newSupervision(s *Server, id string) *supervision {
-	return &supervision{s: s, id: id, stopCh: make(chan struct{})}
+func newSupervision(q *scheduler, id string) *supervision {
+	return &supervision{q: q, id: id, stopCh: make(chan struct{})}
 }
 
 // stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
@@ -62,49 +61,49 @@ func (sv *supervision) stopped() bool {
 	}
 }
 
-func (sv *supervision) log() *zap.Logger { return sv.s.log.With(zap.String("job", sv.id)) }
+func (sv *supervision) log() *zap.Logger { return sv.q.d.log.With(zap.String("job", sv.id)) }
 
 // update changes the job and wakes its event streams.
-func (sv *supervision) update(fn func(j *api.Job) []api.Event) (*api.Job, error) {
-	j, evs, err := sv.s.store.Update(sv.id, func(j *api.Job) ([]api.Event, error) { return fn(j), nil })
+func (sv *supervision) update(fn func(j *api.Job) []api.JobEvent) (*api.Job, error) {
+	j, evs, err := sv.q.d.store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
 	if err != nil {
 		sv.log().Error("store update", zap.Error(err))
 	}
-	sv.s.hub.notify(sv.id, evs)
+	sv.q.d.hub.notify(sv.id, evs)
 	return j, err
 }
 
 func (sv *supervision) run() {
 	for {
-		j, err := sv.s.store.Job(sv.id)
+		j, err := sv.q.d.store.Job(sv.id)
 		if err != nil {
 			sv.log().Error("job vanished", zap.Error(err))
 			return
 		}
 		switch {
 		case j.CancelReq:
-			sv.update(func(j *api.Job) []api.Event {
+			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State = api.Cancelled
-				return []api.Event{{Type: "cancelled"}}
+				return []api.JobEvent{{Type: "cancelled"}}
 			})
 			return
-		case sv.s.sched.isStopping():
-			sv.update(func(j *api.Job) []api.Event { j.State = api.Queued; return nil })
+		case sv.q.isStopping():
+			sv.update(func(j *api.Job) []api.JobEvent { j.State = api.Queued; return nil })
 			return
 		}
 		fails := j.Failures()
-		if fails >= sv.s.opts.MaxAttempts {
+		if fails >= sv.q.d.opts.MaxAttempts {
 			last := j.Attempts[len(j.Attempts)-1]
 			msg := fmt.Sprintf("gave up after %d failed attempts; the last: %s", fails, last.Reason)
-			sv.update(func(j *api.Job) []api.Event {
+			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State, j.Error = api.Failed, msg
-				return []api.Event{{Type: "failed", Message: msg}}
+				return []api.JobEvent{{Type: "failed", Message: msg}}
 			})
-			sv.s.metrics.jobEnded(sv.id)
+			sv.q.d.metrics.jobEnded(sv.id)
 			return
 		}
 		if fails > 0 {
-			delay := min(sv.s.opts.Backoff<<(fails-1), time.Minute)
+			delay := min(sv.q.d.opts.Backoff<<(fails-1), time.Minute)
 			sv.log().Info("retrying after backoff", zap.Duration("delay", delay), zap.Int("failures", fails))
 			select {
 			case <-time.After(delay):
@@ -113,7 +112,7 @@ func (sv *supervision) run() {
 			}
 		}
 		if done := sv.attempt(j); done {
-			sv.s.metrics.jobEnded(sv.id)
+			sv.q.d.metrics.jobEnded(sv.id)
 			return
 		}
 	}
@@ -128,7 +127,7 @@ type outcome struct {
 // whether the job is over (or handed back to the queue).
 func (sv *supervision) attempt(j *api.Job) bool {
 	log := sv.log()
-	ckpt := filepath.Join(j.RunDir, train.LastCkpt)
+	ckpt := filepath.Join(j.RunDir, rundir.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
 	n, reattach := sv.nextAttempt(j)
@@ -136,13 +135,13 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
 			resume = j.Attempts[k-1].Resumed
 		}
-	} else if !resume && confine.Within(sv.s.dataDir, j.RunDir) {
+	} else if !resume && confine.Within(sv.q.d.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)
 	}
 	var w Worker
-	logf, err := openLog(sv.s.logPath(j.ID))
+	logf, err := openLog(sv.q.d.logPath(j.ID))
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
@@ -151,8 +150,8 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		} else {
 			fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
 		}
-		w, err = sv.s.launch(j, n, io.MultiWriter(logf, tail), reattach, func(node string) {
-			sv.update(func(j *api.Job) []api.Event {
+		w, err = sv.q.d.launch(j, n, resume, io.MultiWriter(logf, tail), reattach, func(node string) {
+			sv.update(func(j *api.Job) []api.JobEvent {
 				if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
 					j.Attempts[k-1].Node = node
 				}
@@ -162,13 +161,13 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	}
 	if reattach && errors.Is(err, ErrGone) {
 		reason := fmt.Sprintf("the daemon restarted and its worker is gone (%v); the job resumes from its last checkpoint", err)
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			if k := len(j.Attempts); k == 0 || j.Attempts[k-1].N != n {
 				now := time.Now().UTC()
 				j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now})
 			}
 			closeAttempt(j, api.ExitInterrupted, reason)
-			return []api.Event{{Type: "interrupted", Attempt: n, Message: reason}}
+			return []api.JobEvent{{Type: "interrupted", Attempt: n, Message: reason}}
 		})
 		return false
 	}
@@ -180,11 +179,11 @@ func (sv *supervision) attempt(j *api.Job) bool {
 			exit = api.ExitDeferred
 			reason += "; retrying: this does not count against the job's attempts"
 		}
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			now := time.Now().UTC()
 			j.State = api.Running
 			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason})
-			return []api.Event{{Type: exit, Attempt: n, Message: reason}}
+			return []api.JobEvent{{Type: exit, Attempt: n, Message: reason}}
 		})
 		if exit == api.ExitDeferred {
 			sv.waitDeferred(j)
@@ -197,11 +196,11 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		launchID = r.LaunchID()
 	}
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.String("launch_id", launchID), zap.Bool("resume", resume), zap.Bool("reattached", reattach))
-	sv.update(func(j *api.Job) []api.Event {
+	sv.update(func(j *api.Job) []api.JobEvent {
 		j.State = api.Running
 		if k := len(j.Attempts); reattach && k > 0 && j.Attempts[k-1].N == n {
 			j.Attempts[k-1].LaunchID = launchID
-			return []api.Event{{Type: "reattached", Attempt: n, Message: "re-attached to the running worker " + launchID}}
+			return []api.JobEvent{{Type: "reattached", Attempt: n, Message: "re-attached to the running worker " + launchID}}
 		}
 		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC(), LaunchID: launchID}
 		if pid > 0 {
@@ -211,14 +210,14 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		j.Attempts = append(j.Attempts, a)
 		msg := "starting"
 		if resume {
-			msg = "resuming from " + train.LastCkpt
+			msg = "resuming from " + rundir.LastCkpt
 		}
 		if reattach {
 			msg = "re-attached to " + launchID + ", started by an earlier daemon"
 		}
-		return []api.Event{{Type: "attempt", Attempt: n, Message: msg}}
+		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})
-	sv.s.metrics.attemptStarted()
+	sv.q.d.metrics.attemptStarted()
 
 	done := make(chan struct{})
 	go sv.terminateOnStop(w, done)
@@ -228,36 +227,36 @@ func (sv *supervision) attempt(j *api.Job) bool {
 
 	o := sv.judge(exit, errMsg, sawDone, tail.String())
 	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
-	sv.s.metrics.attemptEnded(o.exit)
+	sv.q.d.metrics.attemptEnded(o.exit)
 	switch o.exit {
 	case api.ExitSucceeded:
 		sv.succeed(j)
 		return true
 	case api.ExitError:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State, j.Error = api.Failed, o.reason
-			return []api.Event{{Type: "failed", Attempt: n, Message: o.reason}}
+			return []api.JobEvent{{Type: "failed", Attempt: n, Message: o.reason}}
 		})
 		return true
 	case api.ExitCancelled:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State = api.Cancelled
-			return []api.Event{{Type: "cancelled", Attempt: n}}
+			return []api.JobEvent{{Type: "cancelled", Attempt: n}}
 		})
 		return true
 	case api.ExitInterrupted:
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, o.exit, o.reason)
 			j.State = api.Queued
-			return []api.Event{{Type: "interrupted", Attempt: n, Message: o.reason}}
+			return []api.JobEvent{{Type: "interrupted", Attempt: n, Message: o.reason}}
 		})
 		return true
 	}
-	sv.update(func(j *api.Job) []api.Event {
+	sv.update(func(j *api.Job) []api.JobEvent {
 		closeAttempt(j, o.exit, o.reason)
-		return []api.Event{{Type: "crashed", Attempt: n, Message: o.reason}}
+		return []api.JobEvent{{Type: "crashed", Attempt: n, Message: o.reason}}
 	})
 	return false
 }
@@ -281,18 +280,18 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 		n++
 	}
 	select {
-	case <-time.After(min(sv.s.opts.Backoff<<min(n, 10), 30*time.Second)):
+	case <-time.After(min(sv.q.d.opts.Backoff<<min(n, 10), 30*time.Second)):
 	case <-sv.stopCh:
 	}
 }
 
 // judge says how an attempt ended, from the worker's exit and its lines.
 func (sv *supervision) judge(exit Exit, errMsg string, sawDone bool, stderrTail string) outcome {
-	j, err := sv.s.store.Job(sv.id)
+	j, err := sv.q.d.store.Job(sv.id)
 	switch {
 	case err == nil && j.CancelReq:
 		return outcome{api.ExitCancelled, "cancelled on request"}
-	case sv.stopped() && sv.s.sched.isStopping():
+	case sv.stopped() && sv.q.isStopping():
 		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
 	case exit.Err == nil && sawDone:
 		return outcome{api.ExitSucceeded, ""}
@@ -327,72 +326,29 @@ func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
 	}
 }
 
-// maxWorkerLine bounds one event line of a worker; a longer one is
-// skipped (and the pipe kept drained, so the worker never blocks on it).
-const maxWorkerLine = 8 << 20
-
-// lineReader reads lines of at most max bytes, skipping longer ones.
-type lineReader struct {
-	r   *bufio.Reader
-	max int
-}
-
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
-}
-
-// next returns the next line that fits (without its newline) and the
-// bytes of the over-long lines it skipped on the way.
-func (lr *lineReader) next() (line []byte, skipped int, err error) {
-	var buf []byte
-	for {
-		chunk, err := lr.r.ReadSlice('\n')
-		if len(buf)+len(chunk) > lr.max+1 { // over the limit: drop to the newline
-			skipped += len(buf) + len(chunk)
-			buf = buf[:0]
-			for errors.Is(err, bufio.ErrBufferFull) {
-				chunk, err = lr.r.ReadSlice('\n')
-				skipped += len(chunk)
-			}
-			if err != nil {
-				return nil, skipped, err
-			}
-			continue
-		}
-		buf = append(buf, chunk...)
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil && len(buf) == 0:
-			return nil, skipped, err
-		}
-		return bytes.TrimRight(buf, "\r\n"), skipped, nil
-	}
-}
-
 // follow reads the worker's event lines until it closes stdout, keeping
 // them in the job's log (step events throttled), and returns the error
 // message it reported, if any, and whether it reported the end.
 func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
-	lines := newLineReader(r, maxWorkerLine)
+	lines := worker.NewEvents(r)
 	var lastKept, lastStep time.Time
 	for {
-		raw, skipped, err := lines.next()
+		raw, skipped, err := lines.Next()
 		if skipped > 0 {
-			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", maxWorkerLine))
+			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", worker.MaxLine))
 		}
 		if err != nil {
 			break // EOF, or the pipe broke: the worker's exit says the rest
 		}
-		var l WorkerLine
+		var l api.Event
 		if err := json.Unmarshal(raw, &l); err != nil {
 			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
 			continue
 		}
 		now := time.Now()
-		ev := api.Event{Type: l.Event.Event, Attempt: attempt, Data: raw}
-		switch l.Event.Event {
-		case ErrorEvent:
+		ev := api.JobEvent{Type: string(l.Kind), Attempt: attempt, Data: raw}
+		switch l.Kind {
+		case api.EventError:
 			errMsg = l.Message
 			ev.Message, ev.Data = l.Message, nil
 			if sv.stopped() {
@@ -400,11 +356,11 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 				// error; the attempt's end (cancelled, interrupted) says it.
 				continue
 			}
-		case "done":
+		case api.EventDone:
 			sawDone = true
-		case "step":
+		case api.EventStep:
 			if l.Step > 1 {
-				sv.s.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
+				sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
 			}
 			lastStep = now
 			if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
@@ -412,19 +368,19 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 			}
 			lastKept = now
 		}
-		sv.update(func(j *api.Job) []api.Event {
-			setProgress(&j.Progress, l.Event)
-			return []api.Event{ev}
+		sv.update(func(j *api.Job) []api.JobEvent {
+			setProgress(&j.Progress, l)
+			return []api.JobEvent{ev}
 		})
 	}
 	return errMsg, sawDone
 }
 
-func setProgress(p *api.Progress, e train.Event) {
-	switch e.Event {
-	case "step":
+func setProgress(p *api.Progress, e api.Event) {
+	switch e.Kind {
+	case api.EventStep:
 		p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy = e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, e.Accuracy
-	case "epoch":
+	case api.EventEpoch:
 		p.Epoch, p.Epochs = e.Epoch, e.Epochs
 		if e.Metrics != nil {
 			p.Loss, p.Accuracy = e.Metrics.Loss, e.Metrics.Accuracy
@@ -435,75 +391,30 @@ func setProgress(p *api.Progress, e train.Event) {
 // succeed registers the finished run as the next version of its model.
 func (sv *supervision) succeed(j *api.Job) {
 	var classes []string
-	var summary train.Summary
-	err := train.ReadJSON(j.RunDir, train.ClassesFile, &classes)
+	var summary api.Summary
+	err := rundir.ReadJSON(j.RunDir, rundir.ClassesFile, &classes)
 	if err == nil {
-		err = train.ReadJSON(j.RunDir, train.SummaryFile, &summary)
+		err = rundir.ReadJSON(j.RunDir, rundir.SummaryFile, &summary)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("the worker finished but the run is unreadable: %v", err)
-		sv.update(func(j *api.Job) []api.Event {
+		sv.update(func(j *api.Job) []api.JobEvent {
 			closeAttempt(j, api.ExitError, msg)
 			j.State, j.Error = api.Failed, msg
-			return []api.Event{{Type: "failed", Message: msg}}
+			return []api.JobEvent{{Type: "failed", Message: msg}}
 		})
 		return
 	}
-	j, evs, err := sv.s.store.Succeed(sv.id, classes, func(j *api.Job) {
+	j, evs, err := sv.q.d.store.Succeed(sv.id, classes, func(j *api.Job) {
 		closeAttempt(j, api.ExitSucceeded, "")
 		j.Summary = &summary
-	}, api.Event{Type: "succeeded"})
+	}, api.JobEvent{Type: "succeeded"})
 	if err != nil {
 		sv.log().Error("store", zap.Error(err))
 		return
 	}
-	sv.s.hub.notify(sv.id, evs)
+	sv.q.d.hub.notify(sv.id, evs)
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
-}
-
-// nextAttempt is the attempt to run for j: a new one, or, with a launcher
-// whose workers outlive the daemon, the one an earlier daemon started and
-// left open (or submitted but never recorded), to re-attach to.
-func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
-	r, ok := sv.s.launcher.(Reattacher)
-	k := len(j.Attempts)
-	if ok && k > 0 && j.Attempts[k-1].End == nil {
-		return j.Attempts[k-1].N, true
-	}
-	n = k + 1
-	if ok {
-		started, err := r.Started(j.ID, n)
-		if err != nil {
-			sv.log().Warn("cannot tell whether the attempt was started already; starting it", zap.Int("attempt", n), zap.Error(err))
-		}
-		return n, started
-	}
-	return n, false
-}
-
-// localNode names this host for the attempts of local workers.
-func localNode() string {
-	h, err := os.Hostname()
-	if err != nil {
-		return "localhost"
-	}
-	return h
-}
-
-// launch starts attempt n of j through the daemon's launcher (or attaches
-// to it: reattach). CUDA jobs (device cuda or cuda:N) need a graft-cuda
-// worker, which speaks the same protocol.
-func (s *Server) launch(j *api.Job, n int, log io.Writer, reattach bool, placed func(string)) (Worker, error) {
-	spec, err := json.Marshal(j.Spec)
-	if err != nil {
-		return nil, err
-	}
-	kind := WorkerCPU
-	if strings.HasPrefix(j.Spec.Device, "cuda") {
-		kind = WorkerCUDA
-	}
-	return s.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: spec,
-		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: s.dataDir, Log: log, Reattach: reattach, Placed: placed})
 }
 
 // workerEnv is what a worker inherits of the daemon's environment: what
@@ -572,4 +483,33 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// nextAttempt is the attempt to run for j: a new one, or, with a launcher
+// whose workers outlive the daemon, the one an earlier daemon started and
+// left open (or submitted but never recorded), to re-attach to.
+func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
+	r, ok := sv.q.d.launcher.(Reattacher)
+	k := len(j.Attempts)
+	if ok && k > 0 && j.Attempts[k-1].End == nil {
+		return j.Attempts[k-1].N, true
+	}
+	n = k + 1
+	if ok {
+		started, err := r.Started(j.ID, n)
+		if err != nil {
+			sv.log().Warn("cannot tell whether the attempt was started already; starting it", zap.Int("attempt", n), zap.Error(err))
+		}
+		return n, started
+	}
+	return n, false
+}
+
+// localNode names this host for the attempts of local workers.
+func localNode() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
 }

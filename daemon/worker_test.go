@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 )
 
 // Issue 11, defects 15 and 17: a worker gets only the environment it
@@ -89,7 +89,7 @@ func TestPrivateFilesAndCleanShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if e.Type == daemon.ErrorEvent {
+		if e.Type == string(api.EventError) {
 			t.Errorf("the shutdown recorded an error event: %q", e.Message)
 		}
 	}

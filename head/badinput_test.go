@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/safetensors"
+	"github.com/graft-ml/graft/internal/util/safetensors"
 )
 
 // wantErr fails unless err wraps target and mentions every hint.

@@ -10,8 +10,8 @@ import (
 	"os"
 	"slices"
 
-	"github.com/graft-ml/graft/internal/atomicfile"
-	"github.com/graft-ml/graft/internal/safetensors"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
+	"github.com/graft-ml/graft/internal/util/safetensors"
 )
 
 // ErrCheckpoint reports a checkpoint file that cannot be used.

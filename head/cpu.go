@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/graft-ml/graft/internal/gemm"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // cpuBuffer is a host slice posing as device memory.
@@ -15,7 +15,7 @@ func (b cpuBuffer) Len() int { return len(b) }
 
 // CPUOps runs the head on the host: the fallback device and the reference
 // every other implementation is tested against. The GEMMs go through
-// internal/gemm (OpenBLAS unless built with -tags purego); scratch memory is
+// internal/util/gemm (OpenBLAS unless built with -tags purego); scratch memory is
 // kept between calls, so one CPUOps serves one trainer at a time.
 type CPUOps struct {
 	col, act, pooled, logits, dLogits, dPooled []float32

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/safetensors"
+	"github.com/graft-ml/graft/internal/util/safetensors"
 )
 
 // SaveWeights writes the parameters only: no optimizer tensor, a third of

@@ -11,8 +11,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/idx"
 	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 func randomTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // BenchmarkConv2D reports the convolution's GFLOP/s (2*M*N*K per run, M =

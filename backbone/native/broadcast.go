@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // number is the element types arithmetic runs on.

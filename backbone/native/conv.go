@@ -5,8 +5,8 @@ import (
 	"sync"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/gemm"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 func init() {

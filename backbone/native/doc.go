@@ -11,7 +11,7 @@
 // Kernels never modify their inputs: constants and aliasing ops (Identity,
 // Reshape, Squeeze, ...) share storage. Floating-point ops compute in
 // float32; int32/int64 serve shape arithmetic. Work is parallelised inside
-// ops (GEMM through internal/gemm, im2col, depthwise convolution, pooling,
+// ops (GEMM through internal/util/gemm, im2col, depthwise convolution, pooling,
 // elementwise and copy loops across GOMAXPROCS workers), so one batch uses
 // every core. An Engine is immutable after New and safe for concurrent Run
 // calls.

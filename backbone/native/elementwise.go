@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // unaryFunc maps src to dst elementwise (equal lengths). Each op is one

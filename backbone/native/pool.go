@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 func init() {

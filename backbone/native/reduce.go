@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 type redOp int

@@ -2,7 +2,7 @@ package native
 
 import (
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // view is a strided walk shared by the data-movement ops (Transpose,

@@ -13,8 +13,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/crc32c"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/crc32c"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/graft-ml/graft/internal/crc32c"
+	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
 // The TensorBundle index is an SSTable in LevelDB's table format (as in

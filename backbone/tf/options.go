@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	cpb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/native"
 )
 
@@ -64,23 +64,23 @@ func sessionConfig(o Options) (session, error) {
 		IntraOpParallelismThreads: int32(o.Threads),
 	}
 	var dev string
-	switch d := o.Device; {
-	case d == "" || d == "auto":
-	case d == "cpu":
+	d := api.DeviceSpec{Kind: api.Auto}
+	if o.Device != "" {
+		var err error
+		if d, err = api.ParseDevice(api.Device(o.Device)); err != nil {
+			return session{}, fmt.Errorf("%w: %v", ErrOptions, err)
+		}
+	}
+	switch {
+	case d.Kind == api.CPU:
 		cfg.DeviceCount = map[string]int32{"GPU": 0}
 		dev = "/device:CPU:0"
-	case d == "cuda":
-		dev = "/device:GPU:0"
-	case strings.HasPrefix(d, "cuda:"):
-		n, err := strconv.Atoi(strings.TrimPrefix(d, "cuda:"))
-		if err != nil || n < 0 {
-			return session{}, fmt.Errorf("%w: device %q: use cpu, cuda, cuda:N or auto", ErrOptions, d)
+	case d.IsCUDA():
+		if o.Device != "cuda" { // cuda alone: TensorFlow's first GPU
+			// TensorFlow numbers the visible GPUs from 0: GPU N is /GPU:0.
+			cfg.GpuOptions.VisibleDeviceList = strconv.Itoa(d.Index)
 		}
-		// TensorFlow numbers the visible GPUs from 0: GPU N is /GPU:0.
-		cfg.GpuOptions.VisibleDeviceList = strconv.Itoa(n)
 		dev = "/device:GPU:0"
-	default:
-		return session{}, fmt.Errorf("%w: device %q: use cpu, cuda, cuda:N or auto", ErrOptions, d)
 	}
 	b, err := proto.Marshal(cfg)
 	if err != nil {

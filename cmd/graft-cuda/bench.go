@@ -4,11 +4,10 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/internal/bench"
 )
@@ -42,14 +41,17 @@ func (a *app) benchHeadCmd() *cobra.Command {
 		Short: "Time a CUDA head training step (forward, backward, Adam): ms/step and TFLOP/s",
 		Long: "Time a CUDA head training step (forward, backward, Adam) with internal/bench.Head, the same\n" +
 			"harness graft bench head runs on the CPU. Its yardstick, the SGEMM on the conv's shape, runs\n" +
-			"on the host (internal/gemm), not on the GPU.",
+			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ordinal, err := parseDevice(device)
+			d, err := api.ParseDevice(api.Device(device))
+			if err == nil && !d.IsCUDA() {
+				err = fmt.Errorf("device %q: use cuda:N with N a GPU ordinal from graft-cuda devices", device)
+			}
 			if err != nil {
 				return err
 			}
-			ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal, MemoryBudget: budget})
+			ops, err := gpu.NewOps(gpu.Options{Ordinal: d.Index, MemoryBudget: budget})
 			if err != nil {
 				return err
 			}
@@ -92,18 +94,4 @@ func (a *app) benchHeadCmd() *cobra.Command {
 	f.DurationVar(&cfg.MinTime, "min-time", cfg.MinTime, "minimum time for each measurement")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-// parseDevice turns "cuda:N" (or "cuda", or "N") into an ordinal.
-func parseDevice(s string) (int, error) {
-	rest := strings.TrimPrefix(s, "cuda")
-	rest = strings.TrimPrefix(rest, ":")
-	if rest == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(rest)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("device %q: use cuda:N with N a GPU ordinal from graft-cuda devices", s)
-	}
-	return n, nil
 }

@@ -3,29 +3,21 @@
 package main
 
 import (
-	"strconv"
-	"strings"
+	"fmt"
 
-	"go.uber.org/zap"
-
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/gpu"
 )
 
-// openGPU opens the CUDA ops for a job's device ("cuda" or "cuda:N"; the
-// config's validation has rejected anything else) and a JSON logger.
-func openGPU(device string) (*gpu.CUDAOps, *zap.Logger, error) {
-	ordinal := 0
-	if n, ok := strings.CutPrefix(device, "cuda:"); ok {
-		ordinal, _ = strconv.Atoi(n)
-	}
-	ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal})
+// openGPU opens the CUDA ops for a GPU device ("cuda" or "cuda:N", read
+// by the one device parser).
+func openGPU(device api.Device) (*gpu.CUDAOps, error) {
+	d, err := api.ParseDevice(device)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	log, err := zap.NewProduction()
-	if err != nil {
-		ops.Close()
-		return nil, nil, err
+	if !d.IsCUDA() {
+		return nil, fmt.Errorf("device %q: graft-cuda trains on a GPU: use cuda or cuda:N", device)
 	}
-	return ops, log, nil
+	return gpu.NewOps(gpu.Options{Ordinal: d.Index})
 }

@@ -3,25 +3,36 @@
 package main
 
 import (
-	"strings"
+	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/cli"
+	"github.com/graft-ml/graft/internal/logging"
 )
 
 func (a *app) trainCmd() *cobra.Command {
 	return cli.TrainCommand("Fine-tune a head on a GPU: the same flags and run directory as graft train",
-		func(cmd *cobra.Command, job *cli.TrainJob) error {
-			if !strings.HasPrefix(job.Config.Device, "cuda") {
-				job.Config.Device = "cuda" // graft-cuda trains on a GPU whatever --device says
+		func(cmd *cobra.Command, tj *cli.TrainJob) error {
+			j, err := tj.Resolve()
+			if err != nil {
+				return err
 			}
-			ops, log, err := openGPU(job.Config.Device)
+			if !j.Device.IsCUDA() { // graft-cuda trains on a GPU whatever --device says
+				j.Device = api.DeviceSpec{Kind: api.CUDA}
+				j.RunSpec.Device = j.Device.Device()
+			}
+			ops, err := openGPU(j.RunSpec.Device)
 			if err != nil {
 				return err
 			}
 			defer ops.Close()
+			log, err := logging.New(os.Stderr, logging.Auto, "info")
+			if err != nil {
+				return err
+			}
 			defer log.Sync()
-			return cli.RunTrain(cmd, job, ops, log, a.out)
+			return cli.RunTrain(cmd, j, tj.Resume != "", ops, log, a.out)
 		})
 }

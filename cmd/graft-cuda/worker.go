@@ -3,55 +3,25 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"os"
-
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/cli"
 )
 
-// workerCmd is the hidden `graft-cuda worker` graft serve runs for GPU
-// jobs: the same protocol as `graft worker`, on the job's GPU.
+// workerCmd is the hidden `graft-cuda worker` that graft serve (GPU jobs)
+// and graft train --device cuda run: the worker protocol, on the job's
+// GPU.
 func (a *app) workerCmd() *cobra.Command {
-	var spec, job, logFormat string
-	cmd := &cobra.Command{
-		Use:    "worker [--spec FILE]",
-		Short:  "Run one GPU job for graft serve: spec (JSON) in, JSON-lines events out",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := readSpec(spec)
+	return cli.WorkerCommand("Run one GPU job: the worker protocol's input on stdin, JSON-lines events out", a.out,
+		func(spec api.RunSpec, log *zap.Logger) (head.Ops, func(), error) {
+			ops, err := openGPU(spec.Device)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			var c train.Config
-			if err := json.Unmarshal(raw, &c); err != nil {
-				return err
-			}
-			ops, log, err := openGPU(c.Device)
-			if err != nil {
-				return err
-			}
-			defer ops.Close()
-			log = log.With(zap.String("job", job))
-			return daemon.Work(cmd.Context(), bytes.NewReader(raw), a.out, daemon.WorkerOptions{Log: log, Ops: ops})
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&spec, "spec", "-", "job spec file (train.Config JSON); - reads stdin")
-	f.StringVar(&job, "job", "", "the job id")
-	f.StringVar(&logFormat, "log-format", "json", "logs are JSON lines on stderr")
-	return cmd
-}
-
-func readSpec(path string) ([]byte, error) {
-	if path == "" || path == "-" {
-		return io.ReadAll(os.Stdin)
-	}
-	return os.ReadFile(path)
+			log.Info("gpu", zap.String("device", string(spec.Device)))
+			return ops, func() { ops.Close() }, nil
+		})
 }

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/idx"
 	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 const fixture = "../../testdata/models/mnist_cnn"

@@ -13,7 +13,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/bench"
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 func (a *app) benchCmd() *cobra.Command {

@@ -7,10 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -35,7 +37,7 @@ func (a *app) evalCmd() *cobra.Command {
 			var ds *dataset.Dataset
 			if split == "" {
 				var classes []string
-				if err := train.ReadJSON(run, train.ClassesFile, &classes); err != nil {
+				if err := rundir.ReadJSON(run, rundir.ClassesFile, &classes); err != nil {
 					return err
 				}
 				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
@@ -58,7 +60,7 @@ func (a *app) evalCmd() *cobra.Command {
 			if logging.IsTerminal(os.Stderr) {
 				r := progress.New(os.Stderr, true)
 				bar = func(done, total int) {
-					r.Event(train.Event{Event: "extract", Split: "eval", Step: done, Steps: total})
+					r.Event(train.Event{Kind: api.EventExtract, Split: "eval", Step: done, Steps: total})
 				}
 			}
 			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log, bar)

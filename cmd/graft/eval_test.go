@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -69,10 +70,10 @@ func TestEvalSplitValAndTrainingOverlap(t *testing.T) {
 	}
 	var split train.SplitRecord
 	var summary train.Summary
-	if err := train.ReadJSON(runDir, train.SplitFile, &split); err != nil {
+	if err := rundir.ReadJSON(runDir, train.SplitFile, &split); err != nil {
 		t.Fatal(err)
 	}
-	train.ReadJSON(runDir, train.SummaryFile, &summary)
+	rundir.ReadJSON(runDir, rundir.SummaryFile, &summary)
 	if summary.Duplicates.Groups != 10 || summary.Duplicates.Files != 20 {
 		t.Errorf("summary duplicates %+v, want 10 groups of 20 files", summary.Duplicates)
 	}

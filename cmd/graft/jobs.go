@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
 )
 
@@ -109,7 +109,7 @@ func (a *app) jobsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := cf.client()
-			_, err := c.Events(cmd.Context(), args[0], 0, follow, func(e api.Event) error {
+			_, err := c.Events(cmd.Context(), args[0], 0, follow, func(e api.JobEvent) error {
 				return a.printEvent(e)
 			})
 			if err != nil || !follow {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 )
 
 // withModel sets the model field of a raw job spec.
@@ -52,7 +52,7 @@ func absPaths(spec []byte) ([]byte, error) {
 }
 
 // printEvent writes one event as a JSON line.
-func (a *app) printEvent(e api.Event) error {
+func (a *app) printEvent(e api.JobEvent) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err

@@ -21,12 +21,10 @@ type app struct {
 	out       io.Writer
 	logFormat string
 	logLevel  string
-	// args is the command line, for handing a job to graft-cuda as is.
-	args []string
 }
 
 func execute(args []string) int {
-	a := &app{out: os.Stdout, log: zap.NewNop(), args: args}
+	a := &app{out: os.Stdout, log: zap.NewNop()}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

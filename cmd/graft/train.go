@@ -4,55 +4,59 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/cli"
 	"github.com/graft-ml/graft/internal/devices"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 func (a *app) trainCmd() *cobra.Command {
 	return cli.TrainCommand("Fine-tune a new head on a frozen SavedModel with your labelled images (or --resume RUN)",
-		func(cmd *cobra.Command, job *cli.TrainJob) error {
-			dev := job.Config.Device
-			if dev == "auto" {
+		func(cmd *cobra.Command, tj *cli.TrainJob) error {
+			j, err := tj.Resolve()
+			if err != nil {
+				return err
+			}
+			resume := tj.Resume != ""
+			why := j.DecideAuto(func() error {
 				gpus, err := devices.GPUs(cmd.Context())
-				if err != nil {
-					a.log.Info("training on the cpu", zap.String("reason", err.Error()))
-					job.Config.Device = "cpu"
-				} else {
+				if err == nil {
 					a.log.Info("training on a GPU", zap.String("gpu", gpus[0].Name))
-					dev = "cuda"
 				}
+				return err
+			})
+			if why != "" && !j.Device.IsCUDA() {
+				a.log.Info("training on the cpu", zap.String("reason", why))
 			}
-			if strings.HasPrefix(dev, "cuda") {
-				return a.handToGraftCUDA(cmd)
+			if j.Device.IsCUDA() {
+				return a.trainOnGPU(cmd, j, resume)
 			}
-			return cli.RunTrain(cmd, job, nil, a.log, a.out)
+			return cli.RunTrain(cmd, j, resume, nil, a.log, a.out)
 		})
 }
 
-// handToGraftCUDA runs the same command line in graft-cuda, which links
-// CUDA (graft never does), streaming its output.
-func (a *app) handToGraftCUDA(cmd *cobra.Command) error {
+// trainOnGPU runs the resolved job in `graft-cuda worker` (graft never
+// links CUDA), with this command's log options, and renders its events.
+func (a *app) trainOnGPU(cmd *cobra.Command, j *job.Job, resume bool) error {
 	bin, err := devices.CUDABinary()
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	sub := exec.CommandContext(cmd.Context(), bin, a.args...)
-	sub.Stdin, sub.Stdout, sub.Stderr = os.Stdin, a.out, os.Stderr
-	sub.Cancel = func() error { return sub.Process.Signal(os.Interrupt) }
-	a.log.Info("handing the job to graft-cuda", zap.String("binary", bin))
-	err = sub.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == devices.ExitNoGPU {
+	a.log.Info("training in graft-cuda", zap.String("binary", bin), zap.String("device", j.Device.String()))
+	r := cli.NewRenderer(cmd, a.out)
+	in := worker.Input{Spec: j.RunSpec, Resume: resume, Log: worker.Log{Format: a.logFormat, Level: a.logLevel}}
+	s, err := worker.Run(cmd.Context(), bin, in, os.Stderr, r.Progress)
+	var we *worker.Error
+	if errors.As(err, &we) && we.ExitCode() == devices.ExitNoGPU {
 		return fmt.Errorf("train: %w: graft-cuda found no usable GPU (see its message above); use --device cpu or auto", devices.ErrNoGPU)
 	}
 	if err != nil {
 		return fmt.Errorf("train: graft-cuda: %w", err)
 	}
+	r.Done(a.log, j.Out, s)
 	return nil
 }

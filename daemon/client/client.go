@@ -13,9 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // DefaultServer is the daemon's default address.
@@ -25,7 +24,7 @@ const DefaultServer = "http://127.0.0.1:8470"
 type Error struct {
 	Status  int
 	Message string
-	Fields  []train.FieldError
+	Fields  []api.FieldError
 }
 
 func (e *Error) Error() string {
@@ -170,7 +169,7 @@ var ErrStop = errors.New("client: stop")
 // an error, or ctx ends. With follow false it returns after the events
 // the job has now. It returns the last sequence number seen, with which a
 // broken stream can be resumed.
-func (c *Client) Events(ctx context.Context, id string, after uint64, follow bool, fn func(api.Event) error) (uint64, error) {
+func (c *Client) Events(ctx context.Context, id string, after uint64, follow bool, fn func(api.JobEvent) error) (uint64, error) {
 	path := "/v1/jobs/" + url.PathEscape(id) + "/events"
 	if !follow {
 		path += "?follow=false"
@@ -198,7 +197,7 @@ func (c *Client) Events(ctx context.Context, id string, after uint64, follow boo
 		line := sc.Bytes()
 		switch {
 		case len(line) == 0 && len(data) > 0:
-			var e api.Event
+			var e api.JobEvent
 			if err := json.Unmarshal(data, &e); err != nil {
 				return after, fmt.Errorf("client: event stream: %w", err)
 			}

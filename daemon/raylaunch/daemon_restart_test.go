@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graft-ml/graft/daemon/api"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 )
@@ -81,7 +81,7 @@ func TestRayDaemonRestartReattaches(t *testing.T) {
 		t.Errorf("a second Ray job for the job: %v", err)
 	}
 	reattached := false
-	d.Events(context.Background(), j.ID, 0, false, func(e api.Event) error {
+	d.Events(context.Background(), j.ID, 0, false, func(e api.JobEvent) error {
 		reattached = reattached || e.Type == "reattached"
 		return nil
 	})

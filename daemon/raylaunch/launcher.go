@@ -19,11 +19,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // Launcher runs each attempt of a job as a Ray job (daemon.Launcher and
-// daemon.Reattacher). The entrypoint is the graft worker with the job's
-// spec on stdin, read from a file under the daemon's data directory:
+// daemon.Reattacher). The entrypoint is the graft worker with its input
+// (internal/worker) on stdin, read from a file under the daemon's data directory:
 // every node must see that directory at the same path (Probe checks it).
 type Launcher struct {
 	Client *Client
@@ -103,7 +104,7 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 		// worker uses the first (only) device it sees.
 		s.NumGPUs = 1
 	}
-	args := []string{bin, "worker", "--job", l.JobID, "--log-format", "json"}
+	args := []string{bin, "worker", "--job", l.JobID}
 	args = append(args, rl.Args...)
 	q := make([]string, len(args))
 	for i, a := range args {
@@ -127,15 +128,18 @@ func specPath(l daemon.Launch) string {
 	return filepath.Join(l.Dir, "ray", fmt.Sprintf("%s-a%d.json", l.JobID, l.Attempt))
 }
 
-// workerSpec is the spec as the worker on a node reads it: a GPU job's
-// device becomes the first one Ray made visible.
+// workerSpec is the worker's input as the worker on a node reads it: a
+// GPU job's device becomes the first one Ray made visible.
 func workerSpec(l daemon.Launch) ([]byte, error) {
 	if l.Kind != daemon.WorkerCUDA {
 		return l.Input, nil
 	}
-	c := l.Spec
-	c.Device = "cuda"
-	return json.Marshal(c)
+	in, err := worker.Decode(bytes.NewReader(l.Input))
+	if err != nil {
+		return nil, err
+	}
+	in.Spec.Device = "cuda"
+	return worker.Encode(in)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -175,13 +179,13 @@ func (rl *Launcher) Launch(l daemon.Launch) (daemon.Worker, error) {
 		}
 	}
 	pr, pw := io.Pipe()
-	w := &worker{rl: rl, id: id, l: l, events: pr, done: make(chan struct{})}
+	w := &rayWorker{rl: rl, id: id, l: l, events: pr, done: make(chan struct{})}
 	go w.follow(pw)
 	return w, nil
 }
 
-// worker is one attempt running as a Ray job.
-type worker struct {
+// rayWorker is one attempt running as a Ray job.
+type rayWorker struct {
 	rl     *Launcher
 	id     string
 	l      daemon.Launch
@@ -193,17 +197,17 @@ type worker struct {
 	stopping atomic.Bool
 }
 
-func (w *worker) Events() io.Reader { return w.events }
-func (w *worker) PID() int          { return 0 }
-func (w *worker) LaunchID() string  { return w.id }
+func (w *rayWorker) Events() io.Reader { return w.events }
+func (w *rayWorker) PID() int          { return 0 }
+func (w *rayWorker) LaunchID() string  { return w.id }
 
 // Terminate asks Ray to stop the job: SIGTERM to the entrypoint's
 // process group (exec makes that the worker), SIGKILL after
 // RAY_JOB_STOP_WAIT_TIME_S. Kill asks again: Ray escalates by itself.
-func (w *worker) Terminate() { w.stop() }
-func (w *worker) Kill()      { w.stop() }
+func (w *rayWorker) Terminate() { w.stop() }
+func (w *rayWorker) Kill()      { w.stop() }
 
-func (w *worker) stop() {
+func (w *rayWorker) stop() {
 	w.stopping.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -212,14 +216,14 @@ func (w *worker) stop() {
 	}
 }
 
-func (w *worker) Wait() daemon.Exit {
+func (w *rayWorker) Wait() daemon.Exit {
 	<-w.done
 	return w.exit
 }
 
 // follow polls the job's status and log until it ends, passing the
 // worker's event lines to pw and its log lines to the job's log.
-func (w *worker) follow(pw *io.PipeWriter) {
+func (w *rayWorker) follow(pw *io.PipeWriter) {
 	defer close(w.done)
 	ctx := context.Background()
 	var (
@@ -290,7 +294,7 @@ func (w *worker) follow(pw *io.PipeWriter) {
 }
 
 // place reports the node the job runs on, once Ray has placed it.
-func (w *worker) place(ctx context.Context, info *JobInfo) {
+func (w *rayWorker) place(ctx context.Context, info *JobInfo) {
 	if info.DriverNodeID == "" || w.node != "" {
 		return
 	}
@@ -311,7 +315,7 @@ func (w *worker) place(ctx context.Context, info *JobInfo) {
 // pass sends the event lines (JSON objects with an "event" key) to the
 // supervisor and the rest (the worker's JSON log, Ray's own lines) to
 // the job's log.
-func (w *worker) pass(pw *io.PipeWriter, lines []byte) {
+func (w *rayWorker) pass(pw *io.PipeWriter, lines []byte) {
 	for len(lines) > 0 {
 		i := bytes.IndexByte(lines, '\n')
 		line := lines[:i+1]

@@ -16,13 +16,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // rayAddress is the Ray cluster the tests run on: the head node's
@@ -105,8 +105,8 @@ var backboneDir, _ = filepath.Abs("../../testdata/models/fashion_cnn")
 
 // spec is a small job: 5 digits per class, a few epochs.
 func spec(data string, epochs int) api.JobRequest {
-	return api.JobRequest{Config: train.Config{Backbone: backboneDir, Tap: "conv2d_2", Data: data, Preprocess: "unit",
-		Head: "conv:16", Epochs: epochs, BatchSize: 16, Seed: 3}}
+	return api.JobRequest{JobSpec: api.JobSpec{Backbone: backboneDir, Tap: "conv2d_2", Data: data, Preprocess: "unit",
+		Head: "conv:16", Epochs: api.Ptr(epochs), BatchSize: api.Ptr(16), Seed: api.Ptr[uint64](3)}}
 }
 
 func digits(t testing.TB) string { return testmodules.Digits(t, "train", 0, 5) }
@@ -172,7 +172,7 @@ func final(j *api.Job) bool { return j.State.Final() }
 
 // checkpointed: the job's run holds its first epoch's checkpoint.
 func checkpointed(j *api.Job) bool {
-	_, err := os.Stat(filepath.Join(j.RunDir, train.LastCkpt))
+	_, err := os.Stat(filepath.Join(j.RunDir, rundir.LastCkpt))
 	return j.State == api.Running && err == nil
 }
 
@@ -235,7 +235,7 @@ func childNamed(ppid int, name string) int {
 // launcher's, byte for byte, and shows both runs' losses when not.
 func sameHead(t testing.TB, runDir string, want []byte, what string) {
 	t.Helper()
-	if got := readFile(t, filepath.Join(runDir, train.HeadFile)); !bytes.Equal(got, want) {
+	if got := readFile(t, filepath.Join(runDir, rundir.HeadFile)); !bytes.Equal(got, want) {
 		m, _ := os.ReadFile(filepath.Join(runDir, "metrics.jsonl"))
 		t.Errorf("head.safetensors %s differs from the local launcher's uninterrupted run's\nits metrics:\n%s\nthe local run's:\n%s", what, m, reference.metrics)
 	}

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // The Jobs API as Ray answers it: a submission with our id, its exit
@@ -83,7 +83,7 @@ func TestResourceRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `cd '/shared/graft' && exec '/opt/graft/graft-cuda' 'worker' '--job' 'job-000007' '--log-format' 'json' < '/shared/graft/ray/job-000007-a2.json'`
+	want := `cd '/shared/graft' && exec '/opt/graft/graft-cuda' 'worker' '--job' 'job-000007' < '/shared/graft/ray/job-000007-a2.json'`
 	if s.NumGPUs != 1 || s.NumCPUs != 1 || s.Memory != 6<<20 || s.SubmissionID != "graft-d1-job-000007-a2" || s.Entrypoint != want {
 		t.Errorf("GPU job's submission: %+v\nwant 1 GPU, 1 CPU, %d bytes, id graft-d1-job-000007-a2, entrypoint\n%s", s, 6<<20, want)
 	}
@@ -167,7 +167,7 @@ func localReference(t *testing.T, data string) ([]byte, time.Duration) {
 		if j.State != api.Succeeded {
 			t.Fatalf("local reference job: %s %s", j.State, j.Error)
 		}
-		reference.head = readFile(t, filepath.Join(j.RunDir, train.HeadFile))
+		reference.head = readFile(t, filepath.Join(j.RunDir, rundir.HeadFile))
 		reference.metrics = readFile(t, filepath.Join(j.RunDir, "metrics.jsonl"))
 		reference.lead = firstStep(t, c, j.ID)
 	})
@@ -181,7 +181,7 @@ func localReference(t *testing.T, data string) ([]byte, time.Duration) {
 // its first training step event, both stamped by the daemon.
 func firstStep(t *testing.T, c *client.Client, id string) time.Duration {
 	var queued, step time.Time
-	c.Events(context.Background(), id, 0, false, func(e api.Event) error {
+	c.Events(context.Background(), id, 0, false, func(e api.JobEvent) error {
 		switch {
 		case e.Type == "queued" && queued.IsZero():
 			queued = e.Time

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // HeadConfig sizes a head benchmark.

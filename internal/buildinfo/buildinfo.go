@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // Stamped at link time by the Makefile.

@@ -12,136 +12,218 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/backbone/engine"
-	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/train"
 )
 
-// TrainJob is a `train` command's settings: the job's config and, with
-// --resume, the run to continue.
+// TrainJob is a `train` command's settings: the flags (their defaults are
+// job.Defaults), --out and --cache-dir, and with --resume the run to
+// continue. Resolve turns them into the job.
 type TrainJob struct {
-	Config     train.Config
+	flags      api.RunSpec
+	Out        string
+	CacheDir   string
 	Resume     string
 	ConfigFile string
+	fs         *pflag.FlagSet
+	settings   map[string]bool // the flags that are job settings
 }
 
 // TrainCommand is `train` for both binaries: graft trains on the CPU (or
 // hands the job to graft-cuda), graft-cuda on a GPU. run does the work.
 func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) error) *cobra.Command {
-	job := &TrainJob{}
+	tj := &TrainJob{flags: job.Defaults()}
 	cmd := &cobra.Command{
 		Use:   "train --backbone MODEL --tap TENSOR --data DATA --out RUN",
 		Short: short,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if job.ConfigFile != "" {
-				if err := loadConfig(cmd.Flags(), job); err != nil {
-					return err
-				}
-			}
-			return run(cmd, job)
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, tj) },
 	}
-	c := &job.Config
+	c := &tj.flags
 	f := cmd.Flags()
-	f.StringVar(&job.ConfigFile, "config", "", "a job spec as JSON (the daemon's job format, or a run's config.json); flags given too override it")
+	tj.fs = f
+	str := func(p any) *string { // the typed settings' flags are strings
+		switch p := p.(type) {
+		case *api.Engine:
+			return (*string)(p)
+		case *api.BadFilePolicy:
+			return (*string)(p)
+		case *api.Optimizer:
+			return (*string)(p)
+		case *api.Schedule:
+			return (*string)(p)
+		case *api.Monitor:
+			return (*string)(p)
+		case *api.Device:
+			return (*string)(p)
+		}
+		return p.(*string)
+	}
+	f.StringVar(&tj.ConfigFile, "config", "", "a job spec as JSON (the daemon's job format, or a run's config.json); flags given too override it")
 	f.StringVar(&c.Backbone, "backbone", "", "SavedModel directory of the frozen backbone")
-	f.StringVar(&c.Engine, "engine", engine.Native, "backbone engine: native (pure Go) or tensorflow (libtensorflow; binaries built with -tags tensorflow)")
-	f.StringSliceVar(&c.Tags, "tags", []string{"serve"}, "meta graph tag set")
-	f.StringVar(&c.Signature, "signature", "serving_default", "signature whose input feeds the images")
+	f.StringVar(str(&c.Engine), "engine", string(c.Engine), "backbone engine: native (pure Go) or tensorflow (libtensorflow; binaries built with -tags tensorflow)")
+	f.StringSliceVar(&c.Tags, "tags", c.Tags, "meta graph tag set")
+	f.StringVar(&c.Signature, "signature", c.Signature, "signature whose input feeds the images")
 	f.StringVar(&c.Tap, "tap", "", "intermediate tensor the head reads: node:idx, a node inside a function, or a Keras layer name (graft inspect --tensors lists them)")
 	f.StringVar(&c.Data, "data", "", "training images: a folder with one sub-folder per class, a CSV (path,label) or TFRecord files")
 	f.StringVar(&c.Val, "val", "", "validation images (same forms as --data)")
-	f.Float64Var(&c.ValSplit, "val-split", 0, "fraction of --data held out for validation, stratified and seeded (default 0.2 without --val)")
-	f.StringVar(&c.Preprocess, "preprocess", inspect.Auto, fmt.Sprintf("image preprocessing: auto (what the backbone's graph calls for; see graft inspect) or one of %v", images.Modes))
-	f.StringVar(&c.OnBadFile, "on-bad-file", "skip", "unreadable or corrupt images: skip (and report) or fail")
-	f.StringVar(&c.Head, "head", "conv:256", "head: conv:FILTERS[:KERNEL] or linear")
+	f.Float64Var(&c.ValSplit, "val-split", c.ValSplit, "fraction of --data held out for validation, stratified and seeded (none with --val)")
+	f.StringVar(&c.Preprocess, "preprocess", c.Preprocess, fmt.Sprintf("image preprocessing: auto (what the backbone's graph calls for; see graft inspect) or one of %v", images.Modes))
+	f.StringVar(str(&c.OnBadFile), "on-bad-file", string(c.OnBadFile), "unreadable or corrupt images: skip (and report) or fail")
+	f.StringVar(&c.Head, "head", c.Head, "head: conv:FILTERS[:KERNEL] or linear")
 	f.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0, 1)")
-	f.IntVar(&c.Epochs, "epochs", 10, "epochs")
-	f.IntVar(&c.BatchSize, "batch-size", 32, "batch size")
-	f.StringVar(&c.Optimizer, "optimizer", "adam", "adam, adamw or sgd (Keras defaults)")
+	f.IntVar(&c.Epochs, "epochs", c.Epochs, "epochs")
+	f.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "batch size")
+	f.StringVar(str(&c.Optimizer), "optimizer", string(c.Optimizer), "adam, adamw or sgd (Keras defaults)")
 	f.Float64Var(&c.LR, "lr", 0, "learning rate (default: the optimizer's, 1e-3 for Adam)")
-	f.Float64Var(&c.WeightDecay, "weight-decay", 0, "decoupled weight decay on kernels (default 0.004 for adamw)")
+	f.Float64Var(&c.WeightDecay, "weight-decay", 0, "decoupled weight decay on kernels (default: the optimizer's, 0.004 for adamw)")
 	f.Float64Var(&c.Momentum, "momentum", 0, "SGD momentum (default 0.9)")
-	f.StringVar(&c.Schedule, "schedule", "constant", "learning-rate schedule: constant, cosine, step or plateau")
-	f.IntVar(&c.StepEvery, "step-every", 0, "step schedule: epochs between decays")
+	f.StringVar(str(&c.Schedule), "schedule", string(c.Schedule), "learning-rate schedule: constant, cosine, step or plateau")
+	f.IntVar(&c.StepEvery, "step-every", 0, "step schedule: epochs between decays (default: a third of the epochs)")
 	f.Float64Var(&c.Gamma, "gamma", 0, "step/plateau schedules: decay factor (default 0.1)")
 	f.IntVar(&c.PlateauPatience, "plateau-patience", 0, "plateau schedule: epochs without improvement before decaying (default 2)")
 	f.IntVar(&c.EarlyStopping, "early-stopping", 0, "stop after this many epochs without improvement (0: off)")
-	f.StringVar(&c.Monitor, "monitor", "val_loss", "metric for best checkpoint, early stopping and plateau: val_loss or val_accuracy")
+	f.StringVar(str(&c.Monitor), "monitor", string(c.Monitor), "metric for best checkpoint, early stopping and plateau: val_loss or val_accuracy")
 	f.Float64Var(&c.MinDelta, "min-delta", 0, "smallest change that counts as an improvement")
 	f.Uint64Var(&c.Seed, "seed", 0, "seed for initialisation, split and shuffling")
-	f.StringVar(&c.Device, "device", "cpu", "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu)")
+	f.StringVar(str(&c.Device), "device", string(c.Device), "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
-	f.StringVar(&c.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
-	f.Int64Var(&c.MemoryBudget, "memory-budget", 4<<30, "bytes of features kept in memory; above it they stream from the cache")
+	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
+	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
 	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")
-	f.StringVar(&c.Out, "out", "", "run directory to create")
-	f.StringVar(&job.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; --epochs may extend it)")
+	f.StringVar(&tj.Out, "out", "", "run directory to create")
+	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
+	tj.settings = map[string]bool{}
+	f.VisitAll(func(fl *pflag.Flag) { tj.settings[fl.Name] = !runnerFlags[fl.Name] })
 	return cmd
 }
 
-// RunTrain runs the job on ops (nil: the CPU), with progress bars on a
-// terminal (where the log then leaves out what the bars say, so each epoch
-// is one line) and JSON lines on out otherwise or with --log-format json.
-func RunTrain(cmd *cobra.Command, job *TrainJob, ops head.Ops, log *zap.Logger, out io.Writer) error {
-	c := job.Config
+// runnerFlags are the train flags that are not job settings.
+var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true}
+
+// Spec is what the user set: the --config file's settings, then every
+// flag given on the command line. A run's config.json is a valid --config:
+// its out and cache_dir become the defaults of --out and --cache-dir.
+func (t *TrainJob) Spec() (api.JobSpec, error) {
+	fields := map[string]json.RawMessage{}
+	if t.ConfigFile != "" {
+		raw, err := os.ReadFile(t.ConfigFile)
+		if err != nil {
+			return api.JobSpec{}, fmt.Errorf("train: --config: %w", err)
+		}
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return api.JobSpec{}, fmt.Errorf("train: --config %s: %w", t.ConfigFile, err)
+		}
+		for name, dst := range map[string]*string{"out": &t.Out, "cache_dir": &t.CacheDir} {
+			if v, ok := fields[name]; ok && !t.fs.Changed(strings.ReplaceAll(name, "_", "-")) {
+				json.Unmarshal(v, dst)
+			}
+		}
+		// A run's record of how it ran is no setting.
+		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason"} {
+			delete(fields, name)
+		}
+	}
+	var given map[string]json.RawMessage
+	b, _ := json.Marshal(t.flags)
+	json.Unmarshal(b, &given)
+	t.fs.Visit(func(f *pflag.Flag) {
+		if !t.settings[f.Name] { // --out and the like, the root's --log-level
+			return
+		}
+		name := strings.ReplaceAll(f.Name, "-", "_")
+		v, ok := given[name]
+		if !ok { // omitted from the record as zero: given all the same
+			switch f.Value.Type() {
+			case "string":
+				v = json.RawMessage(`""`)
+			case "stringSlice":
+				v = json.RawMessage(`[]`)
+			default:
+				v = json.RawMessage("0")
+			}
+		}
+		fields[name] = v
+	})
+	b, _ = json.Marshal(fields)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var spec api.JobSpec
+	if err := dec.Decode(&spec); err != nil {
+		where := "the flags"
+		if t.ConfigFile != "" {
+			where = "--config " + t.ConfigFile
+		}
+		return api.JobSpec{}, fmt.Errorf("train: %s: %w (the fields are graft train's flags in snake_case, e.g. batch_size)", where, err)
+	}
+	return spec, nil
+}
+
+// Resolve is the job the command line asks for: a new one, or with
+// --resume the run's own settings and then what the flags change.
+func (t *TrainJob) Resolve() (*job.Job, error) {
+	spec, err := t.Spec()
+	if err != nil {
+		return nil, err
+	}
+	var j *job.Job
+	if t.Resume != "" {
+		j, err = job.ResumeDir(t.Resume, spec)
+		if err == nil && t.fs.Changed("cache-dir") {
+			j.CacheDir = t.CacheDir
+		}
+	} else {
+		j, err = job.New(spec, job.Where{Out: t.Out, CacheDir: t.CacheDir})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return j, nil
+}
+
+// Renderer shows a run's events: progress bars on a terminal (where the
+// log then leaves out what the bars say, so each epoch is one line), JSON
+// lines on out otherwise or with --log-format json.
+type Renderer struct {
+	Human    bool
+	Progress func(api.Event)
+}
+
+// NewRenderer is the renderer the command's --log-format and stderr call
+// for.
+func NewRenderer(cmd *cobra.Command, out io.Writer) Renderer {
 	format := logging.Auto
 	if f := cmd.Flags().Lookup("log-format"); f != nil {
 		format = f.Value.String()
 	}
-	human := format != logging.JSON && logging.IsTerminal(os.Stderr)
-	opts := train.Options{Log: log, Ops: ops, Shown: human, Progress: progress.New(out, false).Event}
-	if human {
-		opts.Progress = progress.New(os.Stderr, true).Event
+	if format != logging.JSON && logging.IsTerminal(os.Stderr) {
+		return Renderer{Human: true, Progress: progress.New(os.Stderr, true).Event}
 	}
-	if job.Resume != "" {
-		c.Out, opts.Resume = job.Resume, true
-		if !cmd.Flags().Changed("epochs") {
-			c.Epochs = 0 // keep the run's own
-		}
+	return Renderer{Progress: progress.New(out, false).Event}
+}
+
+// Done logs the end of a run.
+func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
+	if r.Human { // the bar's "done:" line already said which epoch is best
+		log.Sugar().Infof("run %s, on %s", out, s.Device)
+		return
 	}
-	s, err := train.Run(cmd.Context(), c, opts)
+	log.Sugar().Infof("run %s: %s, on %s", out, s.Best(), s.Device)
+}
+
+// RunTrain runs the resolved job in this process on ops (nil: the CPU),
+// rendering its progress.
+func RunTrain(cmd *cobra.Command, j *job.Job, resume bool, ops head.Ops, log *zap.Logger, out io.Writer) error {
+	r := NewRenderer(cmd, out)
+	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: resume})
 	if err != nil {
 		return err
 	}
-	if human { // the bar's "done:" line already said which epoch is best
-		log.Sugar().Infof("run %s, on %s", c.Out, s.Device)
-		return nil
-	}
-	log.Sugar().Infof("run %s: %s, on %s", c.Out, s.Best(), s.Device)
-	return nil
-}
-
-// loadConfig reads --config into the job, then puts back every flag the
-// user gave: a spec file sets the defaults, the command line has the last
-// word.
-func loadConfig(fs *pflag.FlagSet, job *TrainJob) error {
-	given := map[string]string{}
-	fs.Visit(func(f *pflag.Flag) { given[f.Name] = f.Value.String() })
-	raw, err := os.ReadFile(job.ConfigFile)
-	if err != nil {
-		return fmt.Errorf("train: --config: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&job.Config); err != nil {
-		return fmt.Errorf("train: --config %s: %w (the fields are graft train's flags in snake_case, e.g. batch_size)", job.ConfigFile, err)
-	}
-	for name, v := range given {
-		f := fs.Lookup(name)
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			err = sv.Replace(strings.Split(strings.Trim(v, "[]"), ","))
-		} else {
-			err = f.Value.Set(v)
-		}
-		if err != nil {
-			return fmt.Errorf("train: --%s: %w", name, err)
-		}
-	}
+	r.Done(log, j.Out, s)
 	return nil
 }

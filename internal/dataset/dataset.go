@@ -13,12 +13,12 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/crc32c"
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/crc32c"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 // Sentinel errors; every error the package returns wraps one of these (or
-// an error of internal/tfrecord, internal/images or the os package) and
+// an error of internal/util/tfrecord, internal/images or the os package) and
 // names the file involved.
 var (
 	// ErrSource: the path is not something graft can read as data.

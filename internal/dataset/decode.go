@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
 )
@@ -47,11 +48,7 @@ func ParsePolicy(s string) (BadFilePolicy, error) {
 }
 
 // BadFile is an image that could not be used, and why.
-type BadFile struct {
-	// Path is the sample's ID: the file, or file#record.
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
-}
+type BadFile = api.BadFile
 
 // Decoded holds a data set's images decoded, resized and preprocessed.
 type Decoded struct {

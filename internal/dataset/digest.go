@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/graft-ml/graft/api"
 )
 
 // Hash reads every sample's encoded bytes that has no Digest yet and sets
@@ -47,17 +48,7 @@ func Hash(ctx context.Context, ds *Dataset, workers int) []error {
 }
 
 // Duplicates reports the groups of byte-identical images in a data set.
-type Duplicates struct {
-	// Groups is the number of digests held by more than one sample, Files
-	// the samples in those groups.
-	Groups int `json:"groups"`
-	Files  int `json:"files"`
-	// Conflicting is the number of groups whose copies carry different
-	// labels.
-	Conflicting int `json:"conflicting_labels,omitempty"`
-	// Examples are the first few groups' sample IDs.
-	Examples [][]string `json:"examples,omitempty"`
-}
+type Duplicates = api.Duplicates
 
 // Duplicates groups the hashed samples by digest (see Hash; unhashed
 // samples are left out).
@@ -83,19 +74,6 @@ func (d *Dataset) Duplicates() Duplicates {
 		}
 	}
 	return r
-}
-
-// String is the report's one line for logs.
-func (r Duplicates) String() string {
-	groups := "groups"
-	if r.Groups == 1 {
-		groups = "group"
-	}
-	s := fmt.Sprintf("%d %s of byte-identical images (%d files)", r.Groups, groups, r.Files)
-	if r.Conflicting > 0 {
-		s += fmt.Sprintf(", %d of them with different labels: fix the labels", r.Conflicting)
-	}
-	return s
 }
 
 // groups lists the samples' indices by content, each group in sample

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 // pngBytes encodes a w x h RGB image filled with c (slightly varied so

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 // labelInfo gathers what the records say about one int64 label.

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graft-ml/graft/internal/gemm"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // Device is one compute device.
@@ -102,6 +102,11 @@ func GPUs(ctx context.Context) ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	return GPUsOf(ctx, bin)
+}
+
+// GPUsOf is GPUs, asking the graft-cuda binary bin.
+func GPUsOf(ctx context.Context, bin string) ([]Device, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var stderr bytes.Buffer

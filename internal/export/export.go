@@ -19,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -43,15 +44,15 @@ func Run(runDir, out string) error {
 		return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
 	}
 	var cfg train.Config
-	if err := train.ReadJSON(runDir, train.ConfigFile, &cfg); err != nil {
+	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &cfg); err != nil {
 		return err
 	}
 	var classes []string
-	if err := train.ReadJSON(runDir, train.ClassesFile, &classes); err != nil {
+	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &classes); err != nil {
 		return err
 	}
 	var sum train.Summary
-	if err := train.ReadJSON(runDir, train.SummaryFile, &sum); err != nil {
+	if err := rundir.ReadJSON(runDir, rundir.SummaryFile, &sum); err != nil {
 		return hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
 	// A run made by the daemon reads its backbone inside the roots it
@@ -72,7 +73,7 @@ func Run(runDir, out string) error {
 				"restore the backbone the run was trained on, or train again on this one")
 		}
 	}
-	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, train.HeadFile))
+	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, rundir.HeadFile))
 	if err != nil {
 		return hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}

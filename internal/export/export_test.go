@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -102,14 +103,14 @@ func TestExportRefuses(t *testing.T) {
 		{"unfinished run", func(t *testing.T, run, out string) string {
 			c := filepath.Join(t.TempDir(), "run")
 			copyDir(t, run, c)
-			os.Remove(filepath.Join(c, train.SummaryFile))
-			os.Remove(filepath.Join(c, train.HeadFile))
+			os.Remove(filepath.Join(c, rundir.SummaryFile))
+			os.Remove(filepath.Join(c, rundir.HeadFile))
 			return c
 		}, ErrRun, "has not finished", "graft train --resume"},
 		{"no head", func(t *testing.T, run, out string) string {
 			c := filepath.Join(t.TempDir(), "run")
 			copyDir(t, run, c)
-			os.Remove(filepath.Join(c, train.HeadFile))
+			os.Remove(filepath.Join(c, rundir.HeadFile))
 			return c
 		}, ErrRun, "head.safetensors", "graft train --resume"},
 		{"backbone changed", func(t *testing.T, run, out string) string {

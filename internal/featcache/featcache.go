@@ -19,8 +19,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graft-ml/graft/internal/crc32c"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
 // Key names what produced the features; any change makes a new namespace.

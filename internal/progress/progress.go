@@ -40,11 +40,11 @@ func (r *Renderer) Event(e train.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	if e.Event == "step" || e.Event == "extract" {
+	if e.Kind == "step" || e.Kind == "extract" {
 		switch {
-		case e.Event == "step" && e.Step == 1:
+		case e.Kind == "step" && e.Step == 1:
 			r.epochFrom = now
-		case e.Event == "extract" && e.Step == 0:
+		case e.Kind == "extract" && e.Step == 0:
 			r.extractFrom = now
 		}
 		if now.Sub(r.last) < stepEvery && e.Step != e.Steps {
@@ -57,7 +57,7 @@ func (r *Renderer) Event(e train.Event) {
 		fmt.Fprintf(r.w, "%s\n", b)
 		return
 	}
-	switch e.Event {
+	switch e.Kind {
 	case "extract":
 		elapsed := now.Sub(r.extractFrom)
 		rate, eta := "", "?"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -17,9 +18,9 @@ func TestJSONLinesThrottleSteps(t *testing.T) {
 	r.now = func() time.Time { return clock }
 	for s := 1; s <= 10; s++ {
 		clock = clock.Add(300 * time.Millisecond)
-		r.Event(train.Event{Event: "step", Epoch: 1, Epochs: 1, Step: s, Steps: 10})
+		r.Event(train.Event{Kind: "step", Epoch: 1, Epochs: 1, Step: s, Steps: 10})
 	}
-	r.Event(train.Event{Event: "epoch", Epoch: 1, Epochs: 1, Metrics: &train.Metrics{Epoch: 1, ValAccuracy: 0.5}})
+	r.Event(train.Event{Kind: "epoch", Epoch: 1, Epochs: 1, Metrics: &rundir.Metrics{Epoch: 1, ValAccuracy: 0.5}})
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	// 3 s of steps at one line per second, plus the last step, plus epoch.
 	if len(lines) < 3 || len(lines) > 6 {
@@ -41,9 +42,9 @@ func TestBarOnTerminal(t *testing.T) {
 	r := New(&b, true)
 	clock := time.Unix(0, 0)
 	r.now = func() time.Time { return clock }
-	r.Event(train.Event{Event: "step", Epoch: 2, Epochs: 5, Step: 1, Steps: 4, Loss: 0.5, Accuracy: 0.75})
+	r.Event(train.Event{Kind: "step", Epoch: 2, Epochs: 5, Step: 1, Steps: 4, Loss: 0.5, Accuracy: 0.75})
 	clock = clock.Add(3 * time.Second)
-	r.Event(train.Event{Event: "step", Epoch: 2, Epochs: 5, Step: 2, Steps: 4, Loss: 0.5, Accuracy: 0.75})
+	r.Event(train.Event{Kind: "step", Epoch: 2, Epochs: 5, Step: 2, Steps: 4, Loss: 0.5, Accuracy: 0.75})
 	// Half done after 3 s: 3 s to go.
 	if !strings.Contains(b.String(), "ETA 3s") || !strings.Contains(b.String(), "epoch 2/5") {
 		t.Errorf("bar %q", b.String())
@@ -57,9 +58,9 @@ func TestExtractionBar(t *testing.T) {
 	r := New(&b, true)
 	clock := time.Unix(0, 0)
 	r.now = func() time.Time { return clock }
-	r.Event(train.Event{Event: "extract", Split: "train", Step: 0, Steps: 800})
+	r.Event(train.Event{Kind: "extract", Split: "train", Step: 0, Steps: 800})
 	clock = clock.Add(10 * time.Second)
-	r.Event(train.Event{Event: "extract", Split: "train", Step: 200, Steps: 800})
+	r.Event(train.Event{Kind: "extract", Split: "train", Step: 200, Steps: 800})
 	out := b.String()
 	for _, want := range []string{"train features", "200/800 images", "20.0 images/s", "ETA 30s", "[=======  "} {
 		if !strings.Contains(out, want) {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/graft-ml/graft/internal/idx"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 // The modules and their exact versions.

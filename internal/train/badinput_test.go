@@ -15,7 +15,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 func writeImage(t *testing.T, path string, img image.Image, asJPEG bool) []byte {
@@ -78,6 +78,15 @@ func TestBadInputs(t *testing.T) {
 	cfg.Tap = "conv2d_22"
 	if err := run(cfg); !errors.Is(err, savedmodel.ErrUnknownTensor) || !strings.Contains(err.Error(), "conv2d_2") {
 		t.Errorf("missing tap: %v", err)
+	}
+	// Issue 10: the failed setup left no run directory, so the same
+	// command with the right tap creates the run.
+	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the failed setup left %s behind (%v)", cfg.Out, err)
+	}
+	cfg.Tap = "conv2d_2"
+	if err := run(cfg); err != nil {
+		t.Errorf("the retry with the right tap: %v", err)
 	}
 
 	// Corrupt JPEG, a translucent PNG and a PNG claiming 0x0 pixels:

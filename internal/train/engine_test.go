@@ -8,19 +8,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 func TestEngineSetting(t *testing.T) {
 	c := smallConfig(t, "data", 1)
-	c.Defaults()
-	if c.Engine != engine.Native {
-		t.Errorf("default engine %q, want native", c.Engine)
-	}
-	if err := c.Validate(); err != nil {
+	j, err := job.FromRecord(c)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if j.Engine != engine.Native {
+		t.Errorf("default engine %q, want native", j.Engine)
 	}
 	for _, tc := range []struct {
 		engine   string
@@ -33,15 +36,15 @@ func TestEngineSetting(t *testing.T) {
 		{engine.TensorFlow, -0.5, "tf_memory_fraction"},
 	} {
 		bad := c
-		bad.Engine, bad.TFMemoryFraction = tc.engine, tc.fraction
+		bad.Engine, bad.TFMemoryFraction = api.Engine(tc.engine), tc.fraction
 		var fe FieldErrors
-		if err := bad.Validate(); !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != tc.field {
+		if _, err := job.FromRecord(bad); !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != tc.field {
 			t.Errorf("engine %q, fraction %g: %v, want one error on %s", tc.engine, tc.fraction, err, tc.field)
 		}
 	}
 	ok := c
 	ok.Engine, ok.TFMemoryFraction = engine.TensorFlow, 0.3
-	if err := ok.Validate(); err != nil {
+	if _, err := job.FromRecord(ok); err != nil {
 		t.Errorf("tensorflow engine with a fraction: %v", err)
 	}
 }
@@ -64,7 +67,7 @@ func TestRunWithoutEngineSettingLoads(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(cfg.Out, ConfigFile)
+	path := filepath.Join(cfg.Out, rundir.ConfigFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

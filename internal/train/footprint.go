@@ -3,9 +3,12 @@ package train
 import (
 	"fmt"
 
+	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/job"
 )
 
 // Footprint is the device memory a job needs, computed from the job
@@ -37,15 +40,24 @@ func (f Footprint) Need(budget int64) (int64, bool) {
 	return f.Streaming(), f.Streaming() <= budget
 }
 
-// EstimateFootprint opens the job's backbone (for the tap's shape) and data
-// (for the sample count, without decoding) and sizes the job. cfg must be
-// defaulted.
-func EstimateFootprint(cfg Config) (Footprint, error) {
-	bb, err := cfg.backbone()
+// EstimateFootprint reads the job's backbone graph (for the tap's shape) and data
+// (for the sample count, without decoding) and sizes the job.
+func EstimateFootprint(cfg *job.Job) (Footprint, error) {
+	// The tap's shape by static shape inference over the prepared graph:
+	// no engine is built and no libtensorflow loaded on the daemon's
+	// request path.
+	roots, err := confine.New(cfg.AllowRoots)
 	if err != nil {
 		return Footprint{}, err
 	}
-	defer bb.Close()
+	prep, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
+	if err != nil {
+		return Footprint{}, err
+	}
+	tap, err := prep.TapShape()
+	if err != nil {
+		return Footprint{}, err
+	}
 	var f Footprint
 	var spec head.Spec
 	for _, path := range []string{cfg.Data, cfg.Val} {
@@ -58,18 +70,13 @@ func EstimateFootprint(cfg Config) (Footprint, error) {
 		}
 		f.Samples += ds.Len()
 		if path == cfg.Data {
-			tap := bb.Tap().Shape
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
-			if spec, err = cfg.spec(tap[1:], len(ds.Classes)); err != nil {
+			if spec, err = headSpec(cfg, tap[1:], len(ds.Classes)); err != nil {
 				return Footprint{}, err
 			}
-			opt, err := cfg.optimizer()
-			if err != nil {
-				return Footprint{}, err
-			}
-			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+opt.Slots())
+			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+cfg.Opt.Slots())
 		}
 	}
 	perSample := 4 * int64(spec.FeatureSize())

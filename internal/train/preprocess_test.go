@@ -12,6 +12,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -71,7 +72,7 @@ func TestPreprocessAutoFollowsTheGraph(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rec Config
-			if err := ReadJSON(cfg.Out, ConfigFile, &rec); err != nil {
+			if err := rundir.ReadJSON(cfg.Out, rundir.ConfigFile, &rec); err != nil {
 				t.Fatal(err)
 			}
 			if rec.Preprocess != c.want || !strings.Contains(rec.PreprocessReason, c.reason) {

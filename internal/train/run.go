@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
@@ -22,29 +23,17 @@ import (
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
-	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/tfevents"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // Event reports progress; the CLI renders it and a worker streams it to
-// the daemon as JSON lines.
-type Event struct {
-	Event string `json:"event"` // extract, features, step, epoch, done
-	Split string `json:"split,omitempty"`
-	// Step of Steps: a training step of the epoch, or for extract the
-	// images through the backbone of those the cache did not hold.
-	Epoch    int              `json:"epoch,omitempty"`
-	Epochs   int              `json:"epochs,omitempty"`
-	Step     int              `json:"step,omitempty"`
-	Steps    int              `json:"steps,omitempty"`
-	Loss     float64          `json:"loss,omitempty"`
-	Accuracy float64          `json:"accuracy,omitempty"`
-	Metrics  *Metrics         `json:"metrics,omitempty"`
-	Features *features.Report `json:"features,omitempty"`
-	Summary  *Summary         `json:"summary,omitempty"`
-}
+// the daemon as JSON lines (api.Event).
+type Event = api.Event
 
 // Options wire a run into its surroundings.
 type Options struct {
@@ -54,7 +43,7 @@ type Options struct {
 	// terminal's progress bar): the log then keeps them at debug level,
 	// so that each is said once.
 	Shown bool
-	// Resume continues the run in Config.Out from its last checkpoint.
+	// Resume continues the run in the job's Out from its last checkpoint.
 	Resume bool
 	// Ops is the device to train on; nil means the CPU. A config whose
 	// device is cuda needs the CUDA ops (graft-cuda provides them).
@@ -63,50 +52,14 @@ type Options struct {
 	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
 }
 
-// Timing says where a run's time went, with the rate of each stage.
-type Timing struct {
-	DecodeSeconds        float64 `json:"decode_seconds"`
-	BackboneSeconds      float64 `json:"backbone_seconds"`
-	HeadSeconds          float64 `json:"head_seconds"`
-	DecodeImagesPerSec   float64 `json:"decode_images_per_s,omitempty"`
-	BackboneImagesPerSec float64 `json:"backbone_images_per_s,omitempty"`
-	HeadImagesPerSec     float64 `json:"head_images_per_s,omitempty"`
-}
+// Timing and Summary are summary.json (api's).
+type (
+	Timing  = api.Timing
+	Summary = api.Summary
+)
 
-// Summary is summary.json.
-type Summary struct {
-	Epochs int `json:"epochs"`
-	// Monitor is the metric that chose BestEpoch (val_loss or
-	// val_accuracy); BestValAccuracy and BestValLoss are that epoch's.
-	Monitor         string  `json:"monitor"`
-	BestEpoch       int     `json:"best_epoch"`
-	BestValAccuracy float64 `json:"best_val_accuracy"`
-	BestValLoss     float64 `json:"best_val_loss"`
-	// The best value of each metric over all epochs, and where, so that a
-	// later epoch with a higher accuracy than the best epoch's is visible.
-	HighestValAccuracy      float64 `json:"highest_val_accuracy"`
-	HighestValAccuracyEpoch int     `json:"highest_val_accuracy_epoch"`
-	LowestValLoss           float64 `json:"lowest_val_loss"`
-	LowestValLossEpoch      int     `json:"lowest_val_loss_epoch"`
-	StoppedEarly            bool    `json:"stopped_early"`
-	// Duplicates are the groups of byte-identical images in --data;
-	// ValOverlap the --val samples identical to training samples.
-	Duplicates    dataset.Duplicates `json:"duplicates"`
-	ValOverlap    int                `json:"val_overlap,omitempty"`
-	TrainSamples  int                `json:"train_samples"`
-	ValSamples    int                `json:"val_samples"`
-	BadFiles      int                `json:"bad_files"`
-	CacheHits     int                `json:"feature_cache_hits"`
-	CacheComputed int                `json:"features_computed"`
-	Device        string             `json:"device"`
-	Timing        Timing             `json:"timing"`
-	// BackboneDigest is the backbone folder's content digest when the run
-	// finished: graft export refuses a backbone that changed since.
-	BackboneDigest string `json:"backbone_digest,omitempty"`
-}
-
-// best fills the best-epoch fields from the epochs' metrics.
-func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
+// setBest fills s's best-epoch fields from the epochs' metrics.
+func setBest(s *Summary, monitor api.Monitor, bestEpoch int, ms []rundir.Metrics) {
 	s.Monitor, s.BestEpoch = monitor, bestEpoch
 	for i, met := range ms {
 		if met.Epoch == bestEpoch {
@@ -121,21 +74,32 @@ func (s *Summary) best(monitor string, bestEpoch int, ms []Metrics) {
 	}
 }
 
-// Best says which epoch is the best, by which metric, and the best value
-// of the other metric, e.g. "best epoch 4 by val_loss 0.3120 (val_accuracy
-// 0.8462); highest val_accuracy 0.8692 at epoch 8".
-func (s *Summary) Best() string {
-	if s.Monitor == "val_accuracy" {
-		return fmt.Sprintf("best epoch %d by val_accuracy %.4f (val_loss %.4f); lowest val_loss %.4f at epoch %d",
-			s.BestEpoch, s.BestValAccuracy, s.BestValLoss, s.LowestValLoss, s.LowestValLossEpoch)
+// Run resolves a record whose zero fields are the defaults (the
+// convenience of tools and tests), or with opts.Resume continues the run
+// in cfg.Out (cfg's non-zero epochs and device override the stored
+// ones), and runs it.
+func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
+	var j *job.Job
+	var err error
+	if opts.Resume {
+		var set api.JobSpec
+		if cfg.Epochs > 0 {
+			set.Epochs = &cfg.Epochs
+		}
+		set.Device = cfg.Device
+		j, err = job.ResumeDir(cfg.Out, set)
+	} else {
+		j, err = job.FromRecord(cfg)
 	}
-	return fmt.Sprintf("best epoch %d by val_loss %.4f (val_accuracy %.4f); highest val_accuracy %.4f at epoch %d",
-		s.BestEpoch, s.BestValLoss, s.BestValAccuracy, s.HighestValAccuracy, s.HighestValAccuracyEpoch)
+	if err != nil {
+		return nil, err
+	}
+	return RunJob(ctx, j, opts)
 }
 
-// Run trains a head as cfg says (or continues the run in cfg.Out with
-// opts.Resume) and returns the run's summary.
-func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
+// RunJob trains the resolved job j (or with opts.Resume continues the run
+// in j.Out) and returns the run's summary.
+func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
@@ -148,7 +112,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
 		}
 	}
 	r := &runner{opts: opts, log: opts.Log}
-	if err := r.setup(ctx, cfg); err != nil {
+	if err := r.setup(ctx, j); err != nil {
 		return nil, err
 	}
 	defer r.close()
@@ -158,7 +122,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
 type runner struct {
 	opts Options
 	log  *zap.Logger
-	cfg  Config
+	cfg  *job.Job
 
 	classes   []string
 	trainSet  *features.Set
@@ -172,7 +136,7 @@ type runner struct {
 	valSrc    head.Source
 	free      []head.Buffer
 	events    *tfevents.Writer
-	metrics   []Metrics
+	metrics   []rundir.Metrics
 	baseLR    float64
 	headTime  time.Duration
 	// dup and valOverlap report identical images in the data, and
@@ -200,30 +164,21 @@ func (r *runner) close() {
 }
 
 // setup resolves the config, the data, the features and the model.
-func (r *runner) setup(ctx context.Context, cfg Config) error {
+func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	out := cfg.Out
 	if gemm.FastHint != "" {
 		r.log.Info("gemm", zap.String("backend", gemm.Backend), zap.String("hint", gemm.FastHint))
 	} else {
 		r.log.Info("gemm", zap.String("backend", gemm.Backend))
 	}
-	if r.opts.Resume {
-		given := cfg
-		if err := ReadJSON(out, ConfigFile, &cfg); err != nil {
-			return hint.With(err, "--resume continues a run directory that graft train wrote")
+	// Callers decide auto where the job runs (job.DecideAuto); a job
+	// handed over undecided trains on the ops it is given.
+	cfg.DecideAuto(func() error {
+		if r.opts.Ops == nil {
+			return errors.New("this process trains on the CPU")
 		}
-		cfg.Out = out
-		if given.Epochs > 0 { // resuming may extend the run
-			cfg.Epochs = given.Epochs
-		}
-		if given.Device != "" { // and move it to another device
-			cfg.Device = given.Device
-		}
-	}
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
+		return nil
+	})
 	r.cfg = cfg
 	// The data first: a wrong --data fails in a moment, before a model
 	// loads for minutes.
@@ -232,31 +187,30 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if !r.opts.Resume {
-		cfg.resolvePreprocess(r.log)
-		r.cfg = cfg
+		resolvePreprocess(&cfg.RunSpec, r.log)
 	}
-	bb, err := cfg.backbone()
+	bb, err := openBackbone(&cfg.RunSpec)
 	if err != nil {
 		return err
 	}
 	defer bb.Close()
-	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", cfg.Engine), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", string(cfg.Engine)), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
 	// The run directory once data, model and tap are known good: a typo
 	// in any of them leaves nothing to clean up before the next try.
 	if !r.opts.Resume {
-		if err := prepareNew(out); err != nil {
+		if err := rundir.PrepareNew(out); err != nil {
 			return err
 		}
-		if err := writeJSON(out, ConfigFile, cfg); err != nil {
+		if err := rundir.WriteJSON(out, rundir.ConfigFile, cfg); err != nil {
 			return err
 		}
-		if err := writeJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+		if err := rundir.WriteJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
 			return err
 		}
 	}
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
-		if err := writeJSON(out, ClassesFile, r.classes); err != nil {
+		if err := rundir.WriteJSON(out, rundir.ClassesFile, r.classes); err != nil {
 			return err
 		}
 	}
@@ -264,14 +218,13 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 		r.log.Warn("class imbalance", zap.String("detail", w))
 	}
 
-	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log}
-	fo.Policy, _ = dataset.ParsePolicy(cfg.OnBadFile)
+	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
 	// Hashed once: the cache's key and, at the end, the summary's record.
-	if r.digest, err = cfg.backboneDigest(); err != nil {
+	if r.digest, err = backboneDigest(&cfg.RunSpec); err != nil {
 		return err
 	}
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = cfg.featureCache(bb, r.digest); err != nil {
+		if fo.Cache, err = featureCache(&cfg.RunSpec, bb, r.digest); err != nil {
 			return err
 		}
 	}
@@ -283,7 +236,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 			// daemon, which keeps them.
 			if now := time.Now(); done == 0 || done == total || now.Sub(shown) >= time.Second/4 {
 				shown = now
-				r.opts.Progress(Event{Event: "extract", Split: split, Step: done, Steps: total})
+				r.opts.Progress(Event{Kind: api.EventExtract, Split: split, Step: done, Steps: total})
 			}
 		}
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
@@ -299,7 +252,7 @@ func (r *runner) setup(ctx context.Context, cfg Config) error {
 			msg = "features all from the cache: backbone skipped"
 		}
 		r.said(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
-		r.opts.Progress(Event{Event: "features", Split: split, Features: rep})
+		r.opts.Progress(Event{Kind: api.EventFeatures, Split: split, Features: (*api.FeatureReport)(rep)})
 		if i == 0 {
 			r.trainSet = set
 		} else {
@@ -326,16 +279,16 @@ func (r *runner) said(msg string, fields ...zap.Field) {
 func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Dataset, error) {
 	if r.opts.Resume {
 		var known []string
-		if err := ReadJSON(r.cfg.Out, ClassesFile, &known); err != nil {
+		if err := rundir.ReadJSON(r.cfg.Out, rundir.ClassesFile, &known); err != nil {
 			return nil, nil, err
 		}
 		var before Summary // an interrupted run has none yet
-		if ReadJSON(r.cfg.Out, SummaryFile, &before) == nil {
+		if rundir.ReadJSON(r.cfg.Out, rundir.SummaryFile, &before) == nil {
 			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
 		}
-		return runSplit(r.cfg, r.cfg.Out, known)
+		return runSplit(&r.cfg.RunSpec, r.cfg.Out, known)
 	}
-	train, val, dup, overlap, err := newSplit(ctx, r.cfg, r.log)
+	train, val, dup, overlap, err := newSplit(ctx, &r.cfg.RunSpec, r.log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -346,7 +299,7 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 // backboneDigest is the content digest of the job's backbone folder, read
 // through its allowed roots: the feature cache's key and the run's record
 // of which backbone it trained on (export checks it).
-func (c Config) backboneDigest() (string, error) {
+func backboneDigest(c *Config) (string, error) {
 	roots, err := confine.New(c.AllowRoots)
 	if err != nil {
 		return "", err
@@ -358,7 +311,7 @@ func (c Config) backboneDigest() (string, error) {
 // content digest (not the engine: both engines compute the same features,
 // so either can reuse the other's), the tap, the preprocessing and the
 // input size.
-func (c Config) featureCache(bb backbone.Backbone, digest string) (*featcache.Namespace, error) {
+func featureCache(c *Config, bb backbone.Backbone, digest string) (*featcache.Namespace, error) {
 	root := c.CacheDir
 	if root == "" {
 		var err error
@@ -378,22 +331,22 @@ func (c Config) featureCache(bb backbone.Backbone, digest string) (*featcache.Na
 // device.
 func (r *runner) prepareModel() error {
 	cfg := r.cfg
-	spec, err := cfg.spec(r.trainSet.Shape, len(r.classes))
+	spec, err := headSpec(cfg, r.trainSet.Shape, len(r.classes))
 	if err != nil {
 		return err
 	}
-	opt, _ := cfg.optimizer()
+	opt := cfg.Opt
 	// The float32 rate as the user wrote it, not as float32 widens.
 	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
 	r.ops = r.opts.Ops
 	if r.ops == nil {
-		if strings.HasPrefix(cfg.Device, "cuda") {
+		if cfg.Device.IsCUDA() {
 			return hint.With(fmt.Errorf("train: device %s: this binary trains on the CPU", cfg.Device), "graft train --device %s hands the job to graft-cuda", cfg.Device)
 		}
 		r.ops = head.NewCPUOps()
 	}
 	if r.opts.Resume {
-		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, LastCkpt))
+		m, ck, err := head.Load(r.ops, filepath.Join(cfg.Out, rundir.LastCkpt))
 		if err != nil {
 			return fmt.Errorf("train: resume: %w", err)
 		}
@@ -406,7 +359,7 @@ func (r *runner) prepareModel() error {
 		}
 		ms := r.st.History
 		if len(ms) == 0 { // a checkpoint written before the state carried them
-			if ms, err = ReadMetrics(cfg.Out); err != nil {
+			if ms, err = rundir.ReadMetrics(cfg.Out); err != nil {
 				return err
 			}
 		}
@@ -416,7 +369,7 @@ func (r *runner) prepareModel() error {
 		if r.model, err = head.New(r.ops, spec, opt, cfg.Seed); err != nil {
 			return err
 		}
-		r.st = state{LR: r.baseLR, BestMetric: worst(cfg.Monitor)}
+		r.st = state{LR: r.baseLR, BestMetric: worst(string(cfg.Monitor))}
 	}
 	// The device's per-step scratch first, so that features which would
 	// leave it no room stream instead of failing at step 1.
@@ -432,12 +385,12 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, EventsDir)); err != nil {
+	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, rundir.EventsDir)); err != nil {
 		return err
 	}
 	// The run's settings beside its curves, as TensorBoard users keep
 	// them (the text plugin): config.json verbatim, at step 0.
-	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, rundir.ConfigFile))
 	if err != nil {
 		return err
 	}
@@ -552,8 +505,8 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 	stoppedEarly := false
 	for e := r.st.Epoch; e < cfg.Epochs; e++ {
 		lr := r.st.LR
-		if cfg.Schedule != "plateau" {
-			lr = cfg.scheduledLR(r.baseLR, e)
+		if cfg.Schedule != api.Plateau {
+			lr = scheduledLR(&cfg.RunSpec, r.baseLR, e)
 		}
 		m.Optimizer.LR = float32(lr)
 		start := time.Now()
@@ -562,12 +515,12 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		st, err := m.Epoch(r.trainSrc, r.trainSet.Labels, cfg.BatchSize, func(b head.Stats) error {
 			step++
 			running.Add(b)
-			r.opts.Progress(Event{Event: "step", Epoch: e + 1, Epochs: cfg.Epochs, Step: step, Steps: steps,
+			r.opts.Progress(Event{Kind: api.EventStep, Epoch: e + 1, Epochs: cfg.Epochs, Step: step, Steps: steps,
 				Loss: running.Loss / float64(running.Count), Accuracy: float64(running.Correct) / float64(running.Count)})
 			return ctx.Err()
 		})
 		if errors.Is(err, head.ErrNonFinite) {
-			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
+			return nil, hint.With(fmt.Errorf("train: epoch %d diverged: %w; the last good checkpoint (epoch %d) is in %s", e+1, err, r.st.Epoch, filepath.Join(cfg.Out, rundir.LastCkpt)), "lower --lr (now %g) and continue with graft train --resume %s", lr, cfg.Out)
 		}
 		if err != nil {
 			return nil, hint.With(fmt.Errorf("train: epoch %d: %w (the run keeps its last checkpoint, epoch %d)", e+1, err, r.st.Epoch), "continue with graft train --resume %s", cfg.Out)
@@ -578,7 +531,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("train: epoch %d validation: %w", e+1, err)
 		}
-		met := Metrics{Epoch: e + 1, Loss: st.Loss / float64(st.Count), Accuracy: float64(st.Correct) / float64(st.Count),
+		met := rundir.Metrics{Epoch: e + 1, Loss: st.Loss / float64(st.Count), Accuracy: float64(st.Correct) / float64(st.Count),
 			ValLoss: ev.Loss / float64(ev.Count), ValAccuracy: float64(ev.Correct) / float64(ev.Count), ValTop5: float64(ev.Top5) / float64(ev.Count),
 			LR: lr, Seconds: time.Since(start).Seconds()}
 		stop := r.advance(met)
@@ -589,11 +542,11 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		if err := r.checkpoint(met, evaluate.Score(r.classes, truth, ev.Predicted)); err != nil {
 			return nil, err
 		}
-		r.opts.Progress(Event{Event: "epoch", Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
+		r.opts.Progress(Event{Kind: api.EventEpoch, Epoch: e + 1, Epochs: cfg.Epochs, Metrics: &met})
 		r.said("epoch", zap.Int("epoch", e+1), zap.Float64("loss", met.Loss), zap.Float64("accuracy", met.Accuracy), zap.Float64("val_loss", met.ValLoss), zap.Float64("val_accuracy", met.ValAccuracy), zap.Float64("lr", lr), zap.Float64("seconds", met.Seconds))
 		if stop {
 			stoppedEarly = true
-			r.log.Info("early stopping", zap.String("monitor", cfg.Monitor), zap.Int("patience", cfg.EarlyStopping), zap.Int("best_epoch", r.st.BestEpoch))
+			r.log.Info("early stopping", zap.String("monitor", string(cfg.Monitor)), zap.Int("patience", cfg.EarlyStopping), zap.Int("best_epoch", r.st.BestEpoch))
 			break
 		}
 	}
@@ -602,14 +555,14 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 
 // advance updates the trainer state with an epoch's metrics and reports
 // whether early stopping ends the run.
-func (r *runner) advance(met Metrics) bool {
+func (r *runner) advance(met rundir.Metrics) bool {
 	cfg := r.cfg
 	metric := met.ValLoss
 	if cfg.Monitor == "val_accuracy" {
 		metric = met.ValAccuracy
 	}
 	r.st.Epoch = met.Epoch
-	if better(cfg.Monitor, metric, r.st.BestMetric, cfg.MinDelta) {
+	if better(string(cfg.Monitor), metric, r.st.BestMetric, cfg.MinDelta) {
 		r.st.BestEpoch, r.st.BestMetric, r.st.Wait, r.st.PlateauWait = met.Epoch, metric, 0, 0
 	} else {
 		r.st.Wait++
@@ -627,22 +580,22 @@ func (r *runner) advance(met Metrics) bool {
 // checkpoint writes the epoch's checkpoints, then its metrics line and
 // TensorBoard scalars (with val, the validation scores per class). A
 // failed write leaves every earlier file intact.
-func (r *runner) checkpoint(met Metrics, val evaluate.Report) error {
+func (r *runner) checkpoint(met rundir.Metrics, val evaluate.Report) error {
 	cfg := r.cfg
 	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
 	if err != nil {
 		return err
 	}
-	if err := r.opts.save(r.model, filepath.Join(cfg.Out, LastCkpt), r.classes, st); err != nil {
+	if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.LastCkpt), r.classes, st); err != nil {
 		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
 	}
 	if r.st.BestEpoch == met.Epoch {
-		if err := r.opts.save(r.model, filepath.Join(cfg.Out, BestCkpt), r.classes, st); err != nil {
+		if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.BestCkpt), r.classes, st); err != nil {
 			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
 		}
 	}
-	if err := writeMetrics(cfg.Out, r.metrics); err != nil {
+	if err := rundir.WriteMetrics(cfg.Out, r.metrics); err != nil {
 		return err
 	}
 	wall := time.Now()
@@ -670,7 +623,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	}
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
-	s.best(cfg.Monitor, r.st.BestEpoch, r.metrics)
+	setBest(s, cfg.Monitor, r.st.BestEpoch, r.metrics)
 	s.BackboneDigest = r.digest
 	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
 	var decoded, computed int
@@ -693,10 +646,10 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
 	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
-	if err := writeJSON(cfg.Out, SummaryFile, s); err != nil {
+	if err := rundir.WriteJSON(cfg.Out, rundir.SummaryFile, s); err != nil {
 		return nil, err
 	}
-	r.opts.Progress(Event{Event: "done", Summary: s})
+	r.opts.Progress(Event{Kind: api.EventDone, Summary: s})
 	return s, nil
 }
 
@@ -704,13 +657,13 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 // checkpoint's parameters and classes without the optimizer state, which
 // stays in checkpoints/ for --resume.
 func publishHead(out string) error {
-	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, BestCkpt))
+	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, rundir.BestCkpt))
 	if err != nil {
-		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
 	}
 	defer m.Close()
-	if err := m.SaveWeights(filepath.Join(out, HeadFile), ck.Classes); err != nil {
-		return fmt.Errorf("train: publish %s: %w", HeadFile, err)
+	if err := m.SaveWeights(filepath.Join(out, rundir.HeadFile), ck.Classes); err != nil {
+		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/graft-ml/graft/internal/rundir"
+)
 
 // state is the trainer's resume state, stored in every checkpoint beside
 // the head's own (parameters, moments, step, RNG).
@@ -16,7 +20,7 @@ type state struct {
 	// History is every completed epoch's metrics, so that a checkpoint
 	// carries the metrics.jsonl it goes with: a worker killed between the
 	// checkpoint's write and metrics.jsonl's loses no epoch's line.
-	History []Metrics `json:"history,omitempty"`
+	History []rundir.Metrics `json:"history,omitempty"`
 }
 
 // better reports whether metric improves on best by more than minDelta.
@@ -37,7 +41,7 @@ func worst(monitor string) float64 {
 
 // scheduledLR is the rate for epoch e (from 0) of the closed-form
 // schedules; plateau keeps its rate in the state instead.
-func (c *Config) scheduledLR(base float64, e int) float64 {
+func scheduledLR(c *Config, base float64, e int) float64 {
 	switch c.Schedule {
 	case "cosine":
 		return base * 0.5 * (1 + math.Cos(math.Pi*float64(e)/float64(c.Epochs)))

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // SplitFile records which samples a run trained and validated on, with
@@ -49,7 +50,7 @@ func splitSamples(ds *dataset.Dataset) []SplitSample {
 // newSplit opens a new run's data, hashes it, reports duplicates and
 // divides it (identical images on one side), or with cfg.Val opens the
 // validation data too and reports the images it shares with training.
-func newSplit(ctx context.Context, cfg Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
+func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
 	ds, err := dataset.Open(cfg.Data, dataset.Options{Roots: cfg.AllowRoots})
 	if err != nil {
 		return nil, nil, dup, 0, err
@@ -80,7 +81,7 @@ func newSplit(ctx context.Context, cfg Config, log *zap.Logger) (train, val *dat
 // runSplit reopens the data of the run in dir as it was split: from
 // split.json, or for runs made before it, by the per-sample split they
 // used (or their separate validation data).
-func runSplit(cfg Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
+func runSplit(cfg *Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
 	ds, err := dataset.Open(cfg.Data, dataset.Options{Classes: classes, Roots: cfg.AllowRoots})
 	if err != nil {
 		return nil, nil, err
@@ -117,7 +118,7 @@ func readSplit(dir string) (*SplitRecord, error) {
 		return nil, nil
 	}
 	var rec SplitRecord
-	if err := ReadJSON(dir, SplitFile, &rec); err != nil {
+	if err := rundir.ReadJSON(dir, SplitFile, &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -142,7 +143,7 @@ func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset
 	}
 	for id := range want {
 		if !found[id] {
-			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
+			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", rundir.ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
 		}
 	}
 	return ds.Pick(idx), nil

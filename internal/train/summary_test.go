@@ -3,15 +3,18 @@ package train
 import (
 	"strings"
 	"testing"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // The case: val_loss picks epoch 4 (0.8462) while epoch 8 has the
 // highest accuracy (0.8692); the summary must show both and say which
 // metric chose.
 func TestSummaryNamesTheMonitorAndTheOtherBest(t *testing.T) {
-	var ms []Metrics
+	var ms []rundir.Metrics
 	for e := 1; e <= 8; e++ {
-		ms = append(ms, Metrics{Epoch: e, ValLoss: 0.5, ValAccuracy: 0.80})
+		ms = append(ms, rundir.Metrics{Epoch: e, ValLoss: 0.5, ValAccuracy: 0.80})
 	}
 	ms[3].ValLoss, ms[3].ValAccuracy = 0.3120, 0.8462 // epoch 4
 	ms[7].ValLoss, ms[7].ValAccuracy = 0.3300, 0.8692 // epoch 8
@@ -25,8 +28,8 @@ func TestSummaryNamesTheMonitorAndTheOtherBest(t *testing.T) {
 	}
 	for _, c := range cases {
 		var s Summary
-		s.best(c.monitor, c.best, ms)
-		if s.Monitor != c.monitor || s.HighestValAccuracyEpoch != 8 || s.LowestValLossEpoch != 4 || s.HighestValAccuracy != 0.8692 || s.LowestValLoss != 0.3120 {
+		setBest(&s, api.Monitor(c.monitor), c.best, ms)
+		if string(s.Monitor) != c.monitor || s.HighestValAccuracyEpoch != 8 || s.LowestValLossEpoch != 4 || s.HighestValAccuracy != 0.8692 || s.LowestValLoss != 0.3120 {
 			t.Errorf("%s: %+v", c.monitor, s)
 		}
 		line := s.Best()

@@ -15,8 +15,10 @@ import (
 
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/safetensors"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/util/safetensors"
 )
 
 const fashionCNN = "../../testdata/models/fashion_cnn"
@@ -53,8 +55,8 @@ func equalParams(t *testing.T, what string, a, b []float32) {
 }
 
 // stripTime drops the wall-clock field so runs can be compared.
-func stripTime(ms []Metrics) []Metrics {
-	out := append([]Metrics(nil), ms...)
+func stripTime(ms []rundir.Metrics) []rundir.Metrics {
+	out := append([]rundir.Metrics(nil), ms...)
 	for i := range out {
 		out[i].Seconds = 0
 	}
@@ -79,27 +81,27 @@ func TestResumeEqualsUninterruptedAndSeedsRepeat(t *testing.T) {
 	cut := smallConfig(t, data, 4)
 	cctx, cancel := context.WithCancel(ctx)
 	_, err := Run(cctx, cut, Options{Progress: func(e Event) {
-		if e.Event == "epoch" && e.Epoch == 2 {
+		if e.Kind == "epoch" && e.Epoch == 2 {
 			cancel()
 		}
 	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	if ms, _ := ReadMetrics(cut.Out); len(ms) != 2 {
+	if ms, _ := rundir.ReadMetrics(cut.Out); len(ms) != 2 {
 		t.Fatalf("interrupted run recorded %d epochs, want 2", len(ms))
 	}
 	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
 
-	want := params(t, filepath.Join(straight.Out, LastCkpt))
-	equalParams(t, "resumed vs uninterrupted", params(t, filepath.Join(cut.Out, LastCkpt)), want)
-	equalParams(t, "same seed twice", params(t, filepath.Join(again.Out, LastCkpt)), want)
+	want := params(t, filepath.Join(straight.Out, rundir.LastCkpt))
+	equalParams(t, "resumed vs uninterrupted", params(t, filepath.Join(cut.Out, rundir.LastCkpt)), want)
+	equalParams(t, "same seed twice", params(t, filepath.Join(again.Out, rundir.LastCkpt)), want)
 
-	a, _ := ReadMetrics(straight.Out)
-	b, _ := ReadMetrics(again.Out)
-	c, _ := ReadMetrics(cut.Out)
+	a, _ := rundir.ReadMetrics(straight.Out)
+	b, _ := rundir.ReadMetrics(again.Out)
+	c, _ := rundir.ReadMetrics(cut.Out)
 	if len(a) != 4 {
 		t.Fatalf("%d epochs of metrics", len(a))
 	}
@@ -146,7 +148,7 @@ func TestStreamingEqualsResident(t *testing.T) {
 	if _, err := Run(context.Background(), streamed, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
+	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, rundir.LastCkpt)), params(t, filepath.Join(resident.Out, rundir.LastCkpt)))
 
 	streamed.CacheDir, streamed.Out = "none", filepath.Join(t.TempDir(), "run")
 	if _, err := Run(context.Background(), streamed, Options{}); err == nil || !adviceOnly(err, "--memory-budget") {
@@ -178,7 +180,7 @@ func TestDiskFullKeepsLastCheckpoint(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) || !adviceOnly(err, "--resume") || !strings.Contains(err.Error(), "epoch 1's checkpoint is intact") {
 		t.Fatalf("disk full: %v", err)
 	}
-	_, ck, err := head.Load(head.NewCPUOps(), filepath.Join(cfg.Out, LastCkpt))
+	_, ck, err := head.Load(head.NewCPUOps(), filepath.Join(cfg.Out, rundir.LastCkpt))
 	if err != nil {
 		t.Fatalf("the completed checkpoint was lost: %v", err)
 	}
@@ -187,7 +189,7 @@ func TestDiskFullKeepsLastCheckpoint(t *testing.T) {
 	if st.Epoch != 1 {
 		t.Errorf("last checkpoint is epoch %d, want 1", st.Epoch)
 	}
-	if ms, _ := ReadMetrics(cfg.Out); len(ms) != 1 {
+	if ms, _ := rundir.ReadMetrics(cfg.Out); len(ms) != 1 {
 		t.Errorf("metrics has %d epochs, want the 1 that was checkpointed", len(ms))
 	}
 	// Space freed: the run resumes and completes.
@@ -223,7 +225,7 @@ func TestEarlyStoppingAndSchedules(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := ReadMetrics(cfg.Out)
+	ms, _ := rundir.ReadMetrics(cfg.Out)
 	for i, m := range ms {
 		want := 0.01 * 0.5 * (1 + math.Cos(math.Pi*float64(i)/4))
 		if math.Abs(m.LR-want) > 1e-9 {
@@ -238,12 +240,12 @@ func TestRunDirectoryContents(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{ConfigFile, ClassesFile, MetricsFile, SummaryFile, HeadFile, LastCkpt, BestCkpt} {
+	for _, f := range []string{rundir.ConfigFile, rundir.ClassesFile, rundir.MetricsFile, rundir.SummaryFile, rundir.HeadFile, rundir.LastCkpt, rundir.BestCkpt} {
 		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
 			t.Errorf("missing %s", f)
 		}
 	}
-	ev, _ := filepath.Glob(filepath.Join(cfg.Out, EventsDir, "events.out.tfevents.*"))
+	ev, _ := filepath.Glob(filepath.Join(cfg.Out, rundir.EventsDir, "events.out.tfevents.*"))
 	if len(ev) != 1 {
 		t.Fatalf("event files %v", ev)
 	}
@@ -254,7 +256,7 @@ func TestRunDirectoryContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := os.ReadFile(filepath.Join(cfg.Out, ConfigFile))
+	conf, err := os.ReadFile(filepath.Join(cfg.Out, rundir.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,12 +266,12 @@ func TestRunDirectoryContents(t *testing.T) {
 		}
 	}
 	var classes []string
-	ReadJSON(cfg.Out, ClassesFile, &classes)
+	rundir.ReadJSON(cfg.Out, rundir.ClassesFile, &classes)
 	if len(classes) != 10 || classes[0] != "0" {
 		t.Errorf("classes %v", classes)
 	}
 	// head.safetensors is the best epoch's head without optimizer state.
-	raw, err := os.ReadFile(filepath.Join(cfg.Out, HeadFile))
+	raw, err := os.ReadFile(filepath.Join(cfg.Out, rundir.HeadFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,18 +281,18 @@ func TestRunDirectoryContents(t *testing.T) {
 	}
 	for name := range f.Tensors {
 		if strings.HasPrefix(name, "optimizer/") {
-			t.Errorf("%s holds optimizer tensor %s", HeadFile, name)
+			t.Errorf("%s holds optimizer tensor %s", rundir.HeadFile, name)
 		}
 	}
-	equalParams(t, HeadFile, params(t, filepath.Join(cfg.Out, HeadFile)), params(t, filepath.Join(cfg.Out, BestCkpt)))
+	equalParams(t, rundir.HeadFile, params(t, filepath.Join(cfg.Out, rundir.HeadFile)), params(t, filepath.Join(cfg.Out, rundir.BestCkpt)))
 	// config.json records the effective learning rate, not 0.
 	var rec map[string]any
-	ReadJSON(cfg.Out, ConfigFile, &rec)
+	rundir.ReadJSON(cfg.Out, rundir.ConfigFile, &rec)
 	if rec["lr"] != 0.001 || rec["seed"] != 3.0 {
 		t.Errorf("config.json lr %v seed %v, want 0.001 and 3", rec["lr"], rec["seed"])
 	}
 	// A second run into the same directory is refused.
-	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, ErrRunDir) || !adviceOnly(err, "--resume") {
+	if _, err := Run(context.Background(), cfg, Options{}); !errors.Is(err, rundir.ErrRunDir) || !adviceOnly(err, "--resume") {
 		t.Errorf("reusing a run directory: %v", err)
 	}
 }
@@ -320,13 +322,15 @@ func TestFeaturesOverTheDeviceStream(t *testing.T) {
 	if _, err := Run(context.Background(), small, Options{Ops: smallDevice{head.NewCPUOps(), 16 * 7 * 7 * 64}}); err != nil {
 		t.Fatal(err)
 	}
-	equalParams(t, "streamed to a small device vs resident", params(t, filepath.Join(small.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
+	equalParams(t, "streamed to a small device vs resident", params(t, filepath.Join(small.Out, rundir.LastCkpt)), params(t, filepath.Join(resident.Out, rundir.LastCkpt)))
 }
 
 func TestFootprintByHand(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 3) // 30 images
-	cfg := smallConfig(t, data, 1)
-	cfg.Defaults()
+	cfg, err := job.FromRecord(smallConfig(t, data, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := EstimateFootprint(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -376,12 +380,12 @@ func TestStreamedValidationLargerThanABatch(t *testing.T) {
 	if _, err := Run(context.Background(), streamed, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, LastCkpt)), params(t, filepath.Join(resident.Out, LastCkpt)))
-	a, err := ReadMetrics(resident.Out)
+	equalParams(t, "streamed vs resident", params(t, filepath.Join(streamed.Out, rundir.LastCkpt)), params(t, filepath.Join(resident.Out, rundir.LastCkpt)))
+	a, err := rundir.ReadMetrics(resident.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ReadMetrics(streamed.Out)
+	b, err := rundir.ReadMetrics(streamed.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,24 +405,24 @@ func TestResumeAfterCrashBetweenCheckpointAndMetrics(t *testing.T) {
 	cfg := smallConfig(t, data, 3)
 	cctx, cancel := context.WithCancel(ctx)
 	_, err := Run(cctx, cfg, Options{Progress: func(e Event) {
-		if e.Event == "epoch" && e.Epoch == 2 {
+		if e.Kind == "epoch" && e.Epoch == 2 {
 			cancel()
 		}
 	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	before, err := ReadMetrics(cfg.Out)
+	before, err := rundir.ReadMetrics(cfg.Out)
 	if err != nil || len(before) != 2 {
 		t.Fatalf("interrupted run: %d epochs of metrics (%v), want 2", len(before), err)
 	}
-	if err := writeMetrics(cfg.Out, before[:1]); err != nil {
+	if err := rundir.WriteMetrics(cfg.Out, before[:1]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Run(ctx, Config{Out: cfg.Out}, Options{Resume: true}); err != nil {
 		t.Fatal(err)
 	}
-	after, err := ReadMetrics(cfg.Out)
+	after, err := rundir.ReadMetrics(cfg.Out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/features"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // Trained is a finished (or interrupted) run loaded for use: its backbone
@@ -30,29 +31,29 @@ type Trained struct {
 // head.safetensors (or, for a run still training, its best checkpoint).
 func LoadRun(dir string) (*Trained, error) {
 	t := &Trained{Dir: dir}
-	if err := ReadJSON(dir, ConfigFile, &t.Config); err != nil {
+	if err := rundir.ReadJSON(dir, rundir.ConfigFile, &t.Config); err != nil {
 		return nil, err
 	}
-	if err := ReadJSON(dir, ClassesFile, &t.Classes); err != nil {
+	if err := rundir.ReadJSON(dir, rundir.ClassesFile, &t.Classes); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, HeadFile)
+	path := filepath.Join(dir, rundir.HeadFile)
 	m, _, err := head.Load(head.NewCPUOps(), path)
 	if err != nil {
 		var err2 error
-		if m, _, err2 = head.Load(head.NewCPUOps(), filepath.Join(dir, BestCkpt)); err2 != nil {
+		if m, _, err2 = head.Load(head.NewCPUOps(), filepath.Join(dir, rundir.BestCkpt)); err2 != nil {
 			return nil, fmt.Errorf("train: run %s has no usable head: %w", dir, err)
 		}
 	}
 	t.Model = m
-	c := t.Config
-	if t.Backbone, err = c.backbone(); err != nil {
+	c := &t.Config
+	if t.Backbone, err = openBackbone(c); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
 	if c.CacheDir != "none" { // no cache is slower, not wrong
-		if digest, err := c.backboneDigest(); err == nil {
-			t.cache, _ = c.featureCache(t.Backbone, digest)
+		if digest, err := backboneDigest(c); err == nil {
+			t.cache, _ = featureCache(c, t.Backbone, digest)
 		}
 	}
 	return t, nil
@@ -64,7 +65,7 @@ func (t *Trained) Split(part string) (*dataset.Dataset, error) {
 	if part != SplitTrain && part != SplitVal {
 		return nil, fmt.Errorf("train: split %q: use %s or %s", part, SplitVal, SplitTrain)
 	}
-	train, val, err := runSplit(t.Config, t.Dir, t.Classes)
+	train, val, err := runSplit(&t.Config, t.Dir, t.Classes)
 	if err != nil {
 		return nil, err
 	}

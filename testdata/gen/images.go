@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graft-ml/graft/internal/idx"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 // writeImageFolder writes up to perClass images of each class of set as

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graft-ml/graft/internal/idx"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 func sqrt(x float64) float64 { return math.Sqrt(x) }

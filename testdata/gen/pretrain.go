@@ -8,7 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/graft-ml/graft/internal/idx"
+	"github.com/graft-ml/graft/internal/util/idx"
 )
 
 // cnnWeights are the pretrained backbone's parameters in Keras layouts:

@@ -62,6 +62,9 @@ class JobRequest:
     workers: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
+    # The job contract's version; None: the client's (1). A number given
+    # is used as given: epochs=0 is an error, not the default.
+    version: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON body: unset fields are left out (the daemon rejects
@@ -108,6 +111,9 @@ class Job:
     error: Optional[str] = None
     summary: Optional[Dict[str, Any]] = None
     cancel_requested: bool = False
+    format: Optional[int] = None  # the job contract's version of the record
+    gpu_bytes: Optional[int] = None
+    host_bytes: Optional[int] = None
 
     @property
     def final(self) -> bool:

@@ -1,4 +1,4 @@
-package train
+package rundir
 
 import (
 	"bufio"
@@ -10,8 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/graft-ml/graft/internal/atomicfile"
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
 // Files of a run directory.
@@ -27,22 +28,13 @@ const (
 )
 
 // ErrRunDir reports a run directory that cannot be used as asked.
-var ErrRunDir = errors.New("train: run directory")
+var ErrRunDir = errors.New("run directory")
 
 // Metrics is one line of metrics.jsonl.
-type Metrics struct {
-	Epoch       int     `json:"epoch"`
-	Loss        float64 `json:"loss"`
-	Accuracy    float64 `json:"accuracy"`
-	ValLoss     float64 `json:"val_loss"`
-	ValAccuracy float64 `json:"val_accuracy"`
-	ValTop5     float64 `json:"val_top5"`
-	LR          float64 `json:"lr"`
-	Seconds     float64 `json:"seconds"`
-}
+type Metrics = api.Metrics
 
-// writeJSON writes v to dir/name atomically.
-func writeJSON(dir, name string, v any) error {
+// WriteJSON writes v to dir/name atomically.
+func WriteJSON(dir, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
@@ -86,9 +78,9 @@ func ReadMetrics(dir string) ([]Metrics, error) {
 	return out, nil
 }
 
-// writeMetrics rewrites metrics.jsonl atomically with the given epochs:
+// WriteMetrics rewrites metrics.jsonl atomically with the given epochs:
 // each epoch's line lands with its checkpoint, never ahead of it.
-func writeMetrics(dir string, ms []Metrics) error {
+func WriteMetrics(dir string, ms []Metrics) error {
 	return atomicfile.Write(filepath.Join(dir, MetricsFile), 0o644, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, m := range ms {
@@ -100,8 +92,8 @@ func writeMetrics(dir string, ms []Metrics) error {
 	})
 }
 
-// prepareNew creates an empty run directory (or accepts an empty one).
-func prepareNew(dir string) error {
+// PrepareNew creates an empty run directory (or accepts an empty one).
+func PrepareNew(dir string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -3,8 +3,6 @@ package api
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // State is where a job is in its life.
@@ -29,7 +27,7 @@ func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cance
 // of `graft train` as JSON) and, optionally, the model name under which
 // the result is registered (default: the job id).
 type JobRequest struct {
-	train.Config
+	JobSpec
 	Model string `json:"model,omitempty"`
 	// GPUBytes is set by the daemon (its admission control), never read
 	// from a request.
@@ -78,23 +76,25 @@ type Progress struct {
 	Accuracy float64 `json:"accuracy,omitempty"`
 }
 
-// Job is a training job as the daemon records it.
+// Job is a training job as the daemon records it. Its stored record
+// carries the contract's version in Format (Version is the model's).
 type Job struct {
-	ID        string         `json:"id"`
-	State     State          `json:"state"`
-	Spec      train.Config   `json:"spec"`
-	Model     string         `json:"model"`
-	Version   int            `json:"version,omitempty"` // the model version once succeeded
-	RunDir    string         `json:"run_dir"`
-	Created   time.Time      `json:"created"`
-	Updated   time.Time      `json:"updated"`
-	Attempts  []Attempt      `json:"attempts"`
-	Progress  Progress       `json:"progress"`
-	Error     string         `json:"error,omitempty"`
-	Summary   *train.Summary `json:"summary,omitempty"`
-	CancelReq bool           `json:"cancel_requested,omitempty"`
+	Format    int       `json:"format,omitempty"`
+	ID        string    `json:"id"`
+	State     State     `json:"state"`
+	Spec      RunSpec   `json:"spec"`
+	Model     string    `json:"model"`
+	Version   int       `json:"version,omitempty"` // the model version once succeeded
+	RunDir    string    `json:"run_dir"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	Attempts  []Attempt `json:"attempts"`
+	Progress  Progress  `json:"progress"`
+	Error     string    `json:"error,omitempty"`
+	Summary   *Summary  `json:"summary,omitempty"`
+	CancelReq bool      `json:"cancel_requested,omitempty"`
 	// GPUBytes is the device memory a GPU job reserves while it runs,
-	// computed from its data, tap and head (train.Footprint).
+	// computed from its data, tap and head.
 	GPUBytes int64 `json:"gpu_bytes,omitempty"`
 	// HostBytes is the host memory the job needs (head and optimizer
 	// state, step scratch, resident features), sized at submission.
@@ -118,17 +118,17 @@ type JobList struct {
 	Jobs []Job `json:"jobs"`
 }
 
-// Event is one entry of a job's event log: the daemon's own (queued,
+// JobEvent is one entry of a job's event log: the daemon's own (queued,
 // attempt, retry, succeeded, failed, cancelled, interrupted) and the
 // worker's training events (features, step, epoch, done). Seq numbers the
 // events of a job from 1; SSE sends it as the event id.
-type Event struct {
+type JobEvent struct {
 	Seq     uint64          `json:"seq"`
 	Time    time.Time       `json:"time"`
 	Type    string          `json:"type"`
 	Attempt int             `json:"attempt,omitempty"`
 	Message string          `json:"message,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"` // a train.Event for training events
+	Data    json.RawMessage `json:"data,omitempty"` // an Event for training events
 }
 
 // Model is a succeeded job's run registered for serving.
@@ -169,6 +169,6 @@ type PredictResponse struct {
 
 // Error is every error answer; Fields lists invalid spec fields.
 type Error struct {
-	Error  string             `json:"error"`
-	Fields []train.FieldError `json:"fields,omitempty"`
+	Error  string       `json:"error"`
+	Fields []FieldError `json:"fields,omitempty"`
 }

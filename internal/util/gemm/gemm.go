@@ -3,7 +3,7 @@ package gemm
 import (
 	"fmt"
 
-	"github.com/graft-ml/graft/internal/parallel"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/graft-ml/graft/internal/crc32c"
+	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
 // ErrCorrupt reports a damaged or truncated record.

@@ -14,7 +14,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/graft-ml/graft/internal/tfrecord"
+	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 var (

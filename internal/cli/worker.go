@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/worker"
+)
+
+// OpenOps opens the device a worker trains j on and returns how to close
+// it; nil ops is the CPU.
+type OpenOps func(j api.RunSpec, log *zap.Logger) (head.Ops, func(), error)
+
+// WorkerCommand is the hidden `worker` of both binaries: the worker
+// protocol (internal/worker) on stdin and stdout, logs on stderr as the
+// input's log options say.
+func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
+	var spec, jobID, logFormat string
+	var stepDelay time.Duration
+	cmd := &cobra.Command{
+		Use:    "worker [--spec FILE]",
+		Short:  short,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r io.Reader = os.Stdin
+			if spec != "" && spec != "-" {
+				f, err := os.Open(spec)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			in, err := worker.Decode(r)
+			if err != nil {
+				return err
+			}
+			if stepDelay > 0 {
+				in.StepDelay = stepDelay
+			}
+			if in.Job == "" {
+				in.Job = jobID
+			}
+			format, level := in.Log.Format, in.Log.Level
+			if format == "" {
+				format = logFormat // a version-0 input: the command line's
+			}
+			if level == "" {
+				level = "info"
+			}
+			log, err := logging.New(os.Stderr, format, level)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			if in.Job != "" {
+				log = log.With(zap.String("job", in.Job))
+			}
+			log.Debug("worker input", zap.String("log_format", format), zap.String("log_level", level), zap.String("device", string(in.Spec.Device)))
+			ops, closeOps, err := open(in.Spec, log)
+			if err != nil {
+				return err
+			}
+			if closeOps != nil {
+				defer closeOps()
+			}
+			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&spec, "spec", "-", "the worker's input (JSON, see internal/worker); - reads stdin")
+	f.StringVar(&jobID, "job", "", "the job id (for logs and for the daemon to recognise its workers)")
+	f.DurationVar(&stepDelay, "step-delay", 0, "sleep after every step (tests)")
+	f.StringVar(&logFormat, "log-format", "json", "log format for an input without log options (the input's win)")
+	return cmd
+}

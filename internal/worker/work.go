@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// Options wire a worker into its process.
+type Options struct {
+	Log *zap.Logger
+	// Ops is the device to train on; nil means the CPU (graft-cuda's
+	// worker passes its CUDA ops).
+	Ops head.Ops
+}
+
+// Work runs the job in: it resolves the record, trains (or resumes), and
+// streams events to out, ending with an error event when it fails.
+func Work(ctx context.Context, in Input, out io.Writer, o Options) error {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if in.Private {
+		syscall.Umask(0o077)
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	emit := func(e api.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := enc.Encode(e); err != nil {
+			o.Log.Warn("worker: write event", zap.Error(err))
+		}
+	}
+	err := work(ctx, in, o, func(e api.Event) {
+		emit(e)
+		if e.Kind == api.EventStep && in.StepDelay > 0 {
+			select {
+			case <-time.After(in.StepDelay):
+			case <-ctx.Done():
+			}
+		}
+	})
+	if err != nil {
+		emit(api.Event{Kind: api.EventError, Message: err.Error()})
+	}
+	return err
+}
+
+func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
+	var j *job.Job
+	var err error
+	if in.Resume {
+		// The run's own record (its preprocessing resolved), then the
+		// input's device and epochs: the sender may move or extend it.
+		set := api.JobSpec{Device: in.Spec.Device}
+		if in.Spec.Epochs > 0 {
+			set.Epochs = &in.Spec.Epochs
+		}
+		j, err = job.ResumeDir(in.Spec.Out, set)
+	} else {
+		j, err = job.FromRecord(in.Spec)
+	}
+	if err != nil {
+		return err
+	}
+	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()))
+	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume})
+	if err != nil {
+		return err
+	}
+	o.Log.Info("worker done", zap.String("run", j.Out), zap.Int("best_epoch", s.BestEpoch), zap.Float64("best_val_accuracy", s.BestValAccuracy))
+	return nil
+}
