@@ -1,8 +1,10 @@
 package raylaunch_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // The Jobs API as Ray answers it: a submission with our id, its exit
@@ -265,6 +268,44 @@ func TestRayWorkerKilled(t *testing.T) {
 		t.Fatalf("job %s: %+v", j.State, j.Attempts)
 	}
 	sameHead(t, j.RunDir, want, "after the kill")
+}
+
+// A GPU attempt launched on a cluster without GPUs: the worker's input
+// on the shared storage names the device Ray makes visible (cuda, not
+// the job's cuda:1), Ray holds the job back, and a stop ends the attempt
+// although Ray cannot stop a job it has not placed.
+func TestGPUAttemptWaitsAndStops(t *testing.T) {
+	c := ray(t)
+	dir := t.TempDir()
+	in, err := worker.Encode(worker.Input{Job: "job-000001", Spec: api.RunSpec{Backbone: "/nowhere", Device: "cuda:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := raylaunch.DaemonID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &raylaunch.Launcher{Client: c, DaemonID: id, CPUPath: graftBin, CUDAPath: graftBin, Poll: 200 * time.Millisecond}
+	w, err := rl.Launch(daemon.Launch{JobID: "job-000001", Attempt: 1, Kind: daemon.WorkerCUDA, Input: in, Dir: dir, HostBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := worker.Decode(bytes.NewReader(readFile(t, filepath.Join(dir, "ray", "job-000001-a1.json"))))
+	if err != nil || got.Spec.Device != "cuda" || got.Spec.Backbone != "/nowhere" {
+		t.Errorf("the worker's input: %+v, %v; want device cuda", got.Spec, err)
+	}
+	sid := raylaunch.SubmissionID(id, "job-000001", 1)
+	time.Sleep(2 * time.Second)
+	if j, err := c.Job(context.Background(), sid); err != nil || j.Status != raylaunch.Pending {
+		t.Errorf("a GPU job on a cluster without GPUs: %+v, %v; want PENDING", j, err)
+	}
+	w.Terminate()
+	if n, _ := io.Copy(io.Discard, w.Events()); n != 0 {
+		t.Errorf("%d bytes of events from a job that never ran", n)
+	}
+	if e := w.Wait(); e.Err == nil || !e.Signaled {
+		t.Errorf("a stopped pending attempt ended %+v; want an error, signaled", e)
+	}
 }
 
 // Stopping the node a job runs on fails its attempt; the job resumes
