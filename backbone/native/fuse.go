@@ -1,0 +1,385 @@
+package native
+
+import (
+	"math"
+	"slices"
+
+	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// optimize rewrites a compiled, pruned engine for speed: it folds nodes
+// whose inputs are all constants, then folds the per-channel affine ops
+// that follow a convolution (batch norm, bias, scale, shift), its
+// activation and a residual add into one fused convolution, and drops the
+// nodes nothing reads any more. Every rewrite keeps what the engine's
+// outputs compute up to float32 rounding, and never absorbs a tensor that
+// is fetched or read by another node, so every tap stays observable.
+func (e *Engine) optimize() {
+	e.foldConstants()
+	e.fuseConvs()
+	e.compact()
+}
+
+// constKernel serves a fixed value, as a Const node's kernel does.
+func constKernel(v *tensor.Tensor) *kernel {
+	return &kernel{
+		nOut:  1,
+		shape: func([]tinfo) ([]tinfo, error) { return []tinfo{{dtype: v.DType, shape: v.Shape, value: v}}, nil },
+		run:   func([]*tensor.Tensor, []tinfo) ([]*tensor.Tensor, error) { return []*tensor.Tensor{v}, nil },
+	}
+}
+
+// foldConstants evaluates once, at load, every single-output node whose
+// inputs are all constant (Keras 3 writes batch norm as Rsqrt, Mul and Sub
+// on its variables, which would otherwise run on every batch). A node whose
+// evaluation fails is left alone, so that Run reports the error as before.
+func (e *Engine) foldConstants() {
+	for _, n := range e.nodes {
+		if n.op() == "Const" {
+			if out, err := n.k.run(nil, nil); err == nil {
+				n.konst = out[0]
+			}
+			continue
+		}
+		if n.isFeed() || len(n.inputs) == 0 || n.k.nOut != 1 {
+			continue
+		}
+		in := make([]*tensor.Tensor, len(n.inputs))
+		for j, r := range n.inputs {
+			if in[j] = e.nodes[r.node].konst; in[j] == nil || r.out != 0 {
+				in = nil
+				break
+			}
+		}
+		if in == nil {
+			continue
+		}
+		out, err := runNode(n, in)
+		if err != nil {
+			continue
+		}
+		n.konst = out[0]
+		n.k = constKernel(out[0])
+		for _, r := range n.inputs {
+			e.nodes[r.node].uses[r.out]--
+		}
+		n.inputs = nil
+	}
+}
+
+// use is one reader of a tensor: node and input position.
+type use struct{ node, pos int }
+
+// readers lists, per node and output, the nodes that read it, and marks
+// the outputs the engine fetches.
+func (e *Engine) readers() ([][][]use, [][]bool) {
+	rd := make([][][]use, len(e.nodes))
+	fetched := make([][]bool, len(e.nodes))
+	for i, n := range e.nodes {
+		if n.k != nil {
+			rd[i] = make([][]use, n.k.nOut)
+			fetched[i] = make([]bool, n.k.nOut)
+		}
+	}
+	for i, n := range e.nodes {
+		for p, r := range n.inputs {
+			rd[r.node][r.out] = append(rd[r.node][r.out], use{i, p})
+		}
+	}
+	for _, r := range e.outputs {
+		fetched[r.node][r.out] = true
+	}
+	return rd, fetched
+}
+
+// fuseConvs replaces each convolution with a constant filter and the chain
+// of ops that only it feeds (see fusion.absorb) by one fused node, which
+// takes the chain's last node's place and name.
+func (e *Engine) fuseConvs() {
+	rd, fetched := e.readers()
+	for i, n := range e.nodes {
+		op := n.op()
+		// A fused node keeps its convolution's op but has no filter input.
+		if (op != "Conv2D" && op != "DepthwiseConv2dNative") || n.k == nil || len(n.inputs) != 2 || n.filterShape != nil {
+			continue
+		}
+		f := e.nodes[n.inputs[1].node].konst
+		if f == nil || f.DType != tensor.Float32 || len(f.Shape) != 4 || len(f.F32) != f.Len() {
+			continue
+		}
+		fu := newFusion(f, op == "DepthwiseConv2dNative")
+		cur := i
+		var chain []int
+		for {
+			// Only a tensor that exactly one node reads, and nobody
+			// fetches, may disappear into the fused node.
+			if fetched[cur][0] || len(rd[cur][0]) != 1 || slices.Contains(fetched[cur][1:], true) {
+				break
+			}
+			for _, r := range rd[cur][1:] {
+				if len(r) > 0 {
+					goto done
+				}
+			}
+			{
+				u := rd[cur][0][0]
+				if !fu.absorb(e, e.nodes[u.node], u.pos) {
+					break
+				}
+				chain = append(chain, u.node)
+				cur = u.node
+			}
+		}
+	done:
+		if len(chain) == 0 {
+			continue
+		}
+		last := e.nodes[cur]
+		k, err := fu.kernel(n.def)
+		if err != nil {
+			continue
+		}
+		// The consts the chain read lose a reader; x and the residual
+		// move to the fused node unchanged.
+		for _, j := range append([]int{i}, chain...) {
+			for p, r := range e.nodes[j].inputs {
+				if j == i && p == 0 {
+					continue
+				}
+				if slices.Contains(chain, r.node) || r.node == i {
+					continue
+				}
+				if fu.hasResid && r == fu.resid {
+					continue
+				}
+				e.nodes[r.node].uses[r.out]--
+			}
+		}
+		def := proto.Clone(n.def).(*framework.NodeDef)
+		def.Name = last.name()
+		inputs := []ref{n.inputs[0]}
+		if fu.hasResid {
+			inputs = append(inputs, fu.resid)
+		}
+		for _, j := range append([]int{i}, chain[:len(chain)-1]...) {
+			dead := e.nodes[j]
+			dead.inputs = nil
+			clear(dead.uses)
+		}
+		last.def, last.k, last.inputs = def, k, inputs
+		last.uses = last.uses[:1]
+		last.filterShape, last.fused = f.Shape, n.name()
+	}
+}
+
+// compact drops the nodes whose outputs nobody reads or fetches any more
+// (placeholders stay: callers feed them by name) and renumbers references.
+func (e *Engine) compact() {
+	keep := make([]bool, len(e.nodes))
+	for i := len(e.nodes) - 1; i >= 0; i-- {
+		n := e.nodes[i]
+		for _, u := range n.uses {
+			if u > 0 {
+				keep[i] = true
+			}
+		}
+		if n.isFeed() {
+			keep[i] = true
+		}
+		if !keep[i] {
+			for _, r := range n.inputs {
+				e.nodes[r.node].uses[r.out]--
+			}
+		}
+	}
+	newIdx := make([]int, len(e.nodes))
+	var nodes []*node
+	for i, n := range e.nodes {
+		newIdx[i] = -1
+		if keep[i] {
+			newIdx[i] = len(nodes)
+			nodes = append(nodes, n)
+		}
+	}
+	e.nodes = nodes
+	e.byName = make(map[string]int, len(nodes))
+	e.feeds = map[string]int{}
+	for i, n := range nodes {
+		e.byName[n.name()] = i
+		for j := range n.inputs {
+			n.inputs[j].node = newIdx[n.inputs[j].node]
+		}
+		if n.isFeed() {
+			e.feeds[n.name()] = i
+		}
+	}
+	for i := range e.outputs {
+		e.outputs[i].node = newIdx[e.outputs[i].node]
+	}
+}
+
+// fusion accumulates what a convolution's epilogue applies: with s and b
+// per output channel, y = act(conv(x, f*s) + b + resid).
+type fusion struct {
+	f         *tensor.Tensor
+	depthwise bool
+	o         int
+	scale     []float32 // nil: all ones
+	bias      []float32 // nil: all zeros
+	act       actKind
+	hasResid  bool
+	resid     ref
+}
+
+func newFusion(f *tensor.Tensor, depthwise bool) *fusion {
+	o := f.Shape[3]
+	if depthwise {
+		o = f.Shape[2] * f.Shape[3]
+	}
+	return &fusion{f: f, depthwise: depthwise, o: o}
+}
+
+// channelConst returns the values of a float32 constant that broadcasts
+// along the output channels only ([O], [1, O], [1, 1, 1, O], [1] or a
+// scalar), expanded to O values; nil for anything else.
+func (fu *fusion) channelConst(t *tensor.Tensor) []float32 {
+	if t == nil || t.DType != tensor.Float32 || len(t.Shape) > 4 || len(t.F32) != t.Len() {
+		return nil
+	}
+	for i, d := range t.Shape {
+		if d != 1 && (i != len(t.Shape)-1 || d != fu.o) {
+			return nil
+		}
+	}
+	v := make([]float32, fu.o)
+	for j := range v {
+		v[j] = t.F32[j%len(t.F32)]
+	}
+	return v
+}
+
+// absorb tries to fold node n, which reads the chain's current tensor at
+// input pos, into the fusion; false when n's op or operands don't fit
+// exactly. The order is fixed: affine ops, then a residual add, then one
+// activation, after which nothing more is absorbed.
+func (fu *fusion) absorb(e *Engine, n *node, pos int) bool {
+	if fu.act != actNone {
+		return false
+	}
+	other := func() (ref, *tensor.Tensor) {
+		r := n.inputs[1-pos]
+		return r, e.nodes[r.node].konst
+	}
+	switch n.op() {
+	case "BiasAdd", "BiasAddV1":
+		if pos != 0 || fu.hasResid {
+			return false
+		}
+		_, c := other()
+		b := fu.channelConst(c)
+		if b == nil || len(c.Shape) != 1 {
+			return false
+		}
+		fu.addBias(b, 1)
+	case "Add", "AddV2":
+		r, c := other()
+		if c == nil {
+			if fu.hasResid || r.node == n.inputs[pos].node && r.out == n.inputs[pos].out {
+				return false
+			}
+			fu.hasResid, fu.resid = true, r
+			return true
+		}
+		b := fu.channelConst(c)
+		if b == nil || fu.hasResid {
+			return false
+		}
+		fu.addBias(b, 1)
+	case "Sub":
+		_, c := other()
+		b := fu.channelConst(c)
+		if b == nil || pos != 0 || fu.hasResid {
+			return false
+		}
+		fu.addBias(b, -1)
+	case "Mul":
+		_, c := other()
+		s := fu.channelConst(c)
+		if s == nil || fu.hasResid {
+			return false
+		}
+		fu.mulScale(s)
+	case "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3":
+		if pos != 0 || fu.hasResid || (attrs{n.def}).bool("is_training", true) {
+			return false
+		}
+		var p [4][]float32
+		for j := range p {
+			c := e.nodes[n.inputs[1+j].node].konst
+			if p[j] = fu.channelConst(c); p[j] == nil || len(c.Shape) != 1 {
+				return false
+			}
+		}
+		eps := float64((attrs{n.def}).float("epsilon", 1e-4))
+		s, b := make([]float32, fu.o), make([]float32, fu.o)
+		for j := range s {
+			// As the unfused kernel computes it, so that the two agree
+			// to rounding.
+			s[j] = p[0][j] / float32(math.Sqrt(float64(p[3][j])+eps))
+			b[j] = p[1][j] - p[2][j]*s[j]
+		}
+		fu.mulScale(s)
+		fu.addBias(b, 1)
+	case "Relu":
+		fu.act = actRelu
+	case "Relu6":
+		fu.act = actRelu6
+	default:
+		return false
+	}
+	return true
+}
+
+func (fu *fusion) addBias(b []float32, sign float32) {
+	if fu.bias == nil {
+		fu.bias = make([]float32, fu.o)
+	}
+	for j, v := range b {
+		fu.bias[j] += sign * v
+	}
+}
+
+func (fu *fusion) mulScale(s []float32) {
+	if fu.scale == nil {
+		fu.scale = make([]float32, fu.o)
+		for j := range fu.scale {
+			fu.scale[j] = 1
+		}
+	}
+	for j, v := range s {
+		fu.scale[j] *= v
+		if fu.bias != nil {
+			fu.bias[j] *= v
+		}
+	}
+}
+
+// kernel compiles the fused node: the convolution of def with the scaled
+// filter and the epilogue.
+func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
+	w, err := parseWindow(attrs{def}, true)
+	if err != nil {
+		return nil, err
+	}
+	f := fu.f
+	if fu.scale != nil {
+		f = tensor.New(tensor.Float32, fu.f.Shape...)
+		for i, v := range fu.f.F32 {
+			f.F32[i] = v * fu.scale[i%fu.o]
+		}
+	}
+	return fusedConvKernel(w, f, fu.depthwise, epilogue{bias: fu.bias, act: fu.act}, fu.hasResid), nil
+}
