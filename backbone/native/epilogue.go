@@ -1,7 +1,11 @@
 package native
 
 import (
+	"fmt"
+	"math"
+
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/gemm"
 	"github.com/graft-ml/graft/internal/parallel"
 )
 
@@ -25,35 +29,76 @@ type epilogue struct {
 
 // apply finishes pixels [p0, p1) of y, o channels each.
 func (ep *epilogue) apply(y []float32, o, p0, p1 int) {
-	if ep == nil || p0 >= p1 {
+	if ep == nil || p0 >= p1 || o == 0 {
 		return
 	}
 	lo, hi := p0*o, p1*o
 	ys := y[lo:hi]
 	if ep.res != nil {
-		rs := ep.res[lo:hi]
-		for i, v := range rs {
+		for i, v := range ep.res[lo:hi] {
 			ys[i] += v
 		}
 	}
-	if ep.bias != nil {
-		for i := 0; i < len(ys); i += o {
-			row := ys[i : i+o]
-			for j, b := range ep.bias[:len(row)] {
-				row[j] += b
-			}
-		}
+	bias := ep.bias
+	if bias == nil {
+		bias = make([]float32, o)
 	}
-	switch ep.act {
+	biasClamp(ys, bias, o, ep.act)
+}
+
+// limits are the bounds an activation clamps to.
+func (a actKind) limits() (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch a {
 	case actRelu:
-		for i, v := range ys {
-			ys[i] = max(v, 0)
-		}
+		return 0, inf
 	case actRelu6:
-		for i, v := range ys {
-			ys[i] = min(max(v, 0), 6)
+		return 0, 6
+	}
+	return -inf, inf
+}
+
+// biasClamp adds bias (o values) to each row of y and clamps to the
+// activation's limits, with the vector loop where the CPU has one.
+func biasClamp(y, bias []float32, o int, act actKind) {
+	if len(y)%o != 0 || len(bias) < o {
+		panic(fmt.Sprintf("native: biasClamp of %d values, %d channels, %d biases", len(y), o, len(bias)))
+	}
+	lo, hi := act.limits()
+	if hasVec && len(y) > 0 {
+		biasClampAsm(&y[0], &bias[0], len(y)/o, o, lo, hi)
+		return
+	}
+	for i := 0; i < len(y); i += o {
+		row := y[i : i+o]
+		for j, b := range bias[:o] {
+			row[j] = min(max(row[j]+b, lo), hi)
 		}
 	}
+}
+
+// fmadd adds x[i]*f[i] to dst[i].
+func fmadd(dst, x, f []float32) {
+	n := len(dst)
+	if len(x) < n || len(f) < n {
+		panic(fmt.Sprintf("native: fmadd of %d values with %d and %d", n, len(x), len(f)))
+	}
+	if hasVec && n > 0 {
+		fmaddAsm(&dst[0], &x[0], &f[0], n)
+		return
+	}
+	for i, v := range x[:n] {
+		dst[i] += v * f[i]
+	}
+}
+
+// epOrNil is ep, or nil when it would change nothing (a convolution fused
+// only to pack its filter once).
+func epOrNil(ep *epilogue) *epilogue {
+	if ep.bias == nil && ep.res == nil && ep.act == actNone {
+		return nil
+	}
+	return ep
 }
 
 // applyAll runs apply over all of y, split across workers.
@@ -70,6 +115,11 @@ func (ep *epilogue) applyAll(y []float32, o int) {
 // broadcast, never seen in Keras graphs) is added the unfused way.
 func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid bool) *kernel {
 	fi := infoOf(f)
+	// The filter as the GEMM's packed B, once (plain, ungrouped Conv2D).
+	var pb *gemm.PackedB
+	if !dw {
+		pb = gemm.PackB(f.Shape[0]*f.Shape[1]*f.Shape[2], f.Shape[3], f.F32, f.Shape[3])
+	}
 	convOut := func(x tinfo) (tinfo, geom, error) {
 		g, err := convShape(w, []tinfo{x, fi}, !dw)
 		if err != nil {
@@ -110,12 +160,12 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 			}
 			switch {
 			case dw:
-				depthwise(g, in[0].F32, f.F32, f.Shape[3], y.F32, &run)
+				depthwise(g, in[0].F32, f.F32, f.Shape[3], y.F32, epOrNil(&run))
 			case g.c != f.Shape[2]:
 				groupedConv(g, in[0].F32, f.F32, o, g.c/f.Shape[2], y.F32)
 				run.applyAll(y.F32, o)
 			default:
-				conv2D(g, in[0].F32, f.F32, o, y.F32, &run)
+				conv2D(g, in[0].F32, f.F32, o, y.F32, epOrNil(&run), pb)
 			}
 			if direct {
 				return []*tensor.Tensor{y}, nil

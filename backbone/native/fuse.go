@@ -97,7 +97,7 @@ func (e *Engine) readers() ([][][]use, [][]bool) {
 
 // fuseConvs replaces each convolution with a constant filter and the chain
 // of ops that only it feeds (see fusion.absorb) by one fused node, which
-// takes the chain's last node's place and name.
+// takes the chain's last node's place and name, and packs its filter once.
 func (e *Engine) fuseConvs() {
 	rd, fetched := e.readers()
 	for i, n := range e.nodes {
@@ -134,9 +134,8 @@ func (e *Engine) fuseConvs() {
 			}
 		}
 	done:
-		if len(chain) == 0 {
-			continue
-		}
+		// With nothing to absorb the convolution is still rebuilt, so that
+		// its filter is packed once.
 		last := e.nodes[cur]
 		k, err := fu.kernel(n.def)
 		if err != nil {
@@ -164,14 +163,17 @@ func (e *Engine) fuseConvs() {
 		if fu.hasResid {
 			inputs = append(inputs, fu.resid)
 		}
-		for _, j := range append([]int{i}, chain[:len(chain)-1]...) {
-			dead := e.nodes[j]
-			dead.inputs = nil
-			clear(dead.uses)
+		if len(chain) > 0 {
+			for _, j := range append([]int{i}, chain[:len(chain)-1]...) {
+				dead := e.nodes[j]
+				dead.inputs = nil
+				clear(dead.uses)
+			}
+			last.fused = n.name()
 		}
 		last.def, last.k, last.inputs = def, k, inputs
 		last.uses = last.uses[:1]
-		last.filterShape, last.fused = f.Shape, n.name()
+		last.filterShape = f.Shape
 	}
 }
 

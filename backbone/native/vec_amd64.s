@@ -1,0 +1,115 @@
+//go:build amd64 && !purego_noasm
+
+#include "textflag.h"
+
+// func fmaddAsm(dst, x, f *float32, n int)
+TEXT ·fmaddAsm(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ f+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop32:
+	CMPQ        CX, $32
+	JLT         loop8
+	VMOVUPS     (SI), Y0
+	VMOVUPS     32(SI), Y1
+	VMOVUPS     64(SI), Y2
+	VMOVUPS     96(SI), Y3
+	VMOVUPS     (DI), Y4
+	VMOVUPS     32(DI), Y5
+	VMOVUPS     64(DI), Y6
+	VMOVUPS     96(DI), Y7
+	VFMADD231PS (DX), Y0, Y4
+	VFMADD231PS 32(DX), Y1, Y5
+	VFMADD231PS 64(DX), Y2, Y6
+	VFMADD231PS 96(DX), Y3, Y7
+	VMOVUPS     Y4, (DI)
+	VMOVUPS     Y5, 32(DI)
+	VMOVUPS     Y6, 64(DI)
+	VMOVUPS     Y7, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	ADDQ        $128, DX
+	SUBQ        $32, CX
+	JMP         loop32
+
+loop8:
+	CMPQ        CX, $8
+	JLT         tail
+	VMOVUPS     (SI), Y0
+	VMOVUPS     (DI), Y4
+	VFMADD231PS (DX), Y0, Y4
+	VMOVUPS     Y4, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $32, DX
+	SUBQ        $8, CX
+	JMP         loop8
+
+tail:
+	TESTQ       CX, CX
+	JZ          done
+	VMOVSS      (SI), X0
+	VMOVSS      (DI), X4
+	VFMADD231SS (DX), X0, X4
+	VMOVSS      X4, (DI)
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JMP         tail
+
+done:
+	VZEROUPPER
+	RET
+
+// func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32)
+//
+// Y14 and Y15 hold lo and hi; the value is the second source of VMAXPS and
+// VMINPS, which return it when it is NaN.
+TEXT ·biasClampAsm(SB), NOSPLIT, $0-40
+	MOVQ         y+0(FP), DI
+	MOVQ         rows+16(FP), R8
+	VBROADCASTSS lo+32(FP), Y14
+	VBROADCASTSS hi+36(FP), Y15
+
+row:
+	TESTQ R8, R8
+	JZ    done
+	MOVQ  bias+8(FP), SI
+	MOVQ  o+24(FP), CX
+
+loop8:
+	CMPQ    CX, $8
+	JLT     tail
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMAXPS  Y0, Y14, Y0
+	VMINPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop8
+
+tail:
+	TESTQ  CX, CX
+	JZ     next
+	VMOVSS (DI), X0
+	VADDSS (SI), X0, X0
+	VMAXSS X0, X14, X0
+	VMINSS X0, X15, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    tail
+
+next:
+	DECQ R8
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
