@@ -16,6 +16,8 @@ const (
 	actNone actKind = iota
 	actRelu
 	actRelu6
+	actSwish // x*sigmoid(beta*x)
+	actSigmoid
 )
 
 // epilogue is what a fused convolution applies to each block of output
@@ -24,6 +26,7 @@ const (
 type epilogue struct {
 	bias []float32 // nil: none
 	act  actKind
+	beta float32   // actSwish's
 	res  []float32 // set per run; nil: none
 }
 
@@ -43,7 +46,21 @@ func (ep *epilogue) apply(y []float32, o, p0, p1 int) {
 	if bias == nil {
 		bias = make([]float32, o)
 	}
-	biasClamp(ys, bias, o, ep.act)
+	switch ep.act {
+	case actSwish:
+		biasClamp(ys, bias, o, actNone)
+		for i, v := range ys {
+			// As the unfused Mul, Sigmoid and Mul round, step by step.
+			ys[i] = v * float32(sigmoid(float64(ep.beta*v)))
+		}
+	case actSigmoid:
+		biasClamp(ys, bias, o, actNone)
+		for i, v := range ys {
+			ys[i] = float32(sigmoid(float64(v)))
+		}
+	default:
+		biasClamp(ys, bias, o, ep.act)
+	}
 }
 
 // limits are the bounds an activation clamps to.

@@ -114,6 +114,14 @@ func (e *Engine) fuseConvs() {
 		cur := i
 		var chain []int
 		for {
+			if fu.act == actNone && !fu.hasResid {
+				if beta, nodes, ok := e.swishTail(rd, fetched, cur); ok {
+					fu.act, fu.beta = actSwish, beta
+					chain = append(chain, nodes...)
+					cur = nodes[len(nodes)-1]
+					break
+				}
+			}
 			// Only a tensor that exactly one node reads, and nobody
 			// fetches, may disappear into the fused node.
 			if fetched[cur][0] || len(rd[cur][0]) != 1 || slices.Contains(fetched[cur][1:], true) {
@@ -232,6 +240,7 @@ type fusion struct {
 	scale     []float32 // nil: all ones
 	bias      []float32 // nil: all zeros
 	act       actKind
+	beta      float32 // swish's: y = x*sigmoid(beta*x)
 	hasResid  bool
 	resid     ref
 }
@@ -339,6 +348,8 @@ func (fu *fusion) absorb(e *Engine, n *node, pos int) bool {
 		fu.act = actRelu
 	case "Relu6":
 		fu.act = actRelu6
+	case "Sigmoid":
+		fu.act = actSigmoid
 	default:
 		return false
 	}
@@ -383,5 +394,93 @@ func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
 			f.F32[i] = v * fu.scale[i%fu.o]
 		}
 	}
-	return fusedConvKernel(w, f, fu.depthwise, epilogue{bias: fu.bias, act: fu.act}, fu.hasResid), nil
+	return fusedConvKernel(w, f, fu.depthwise, epilogue{bias: fu.bias, act: fu.act, beta: fu.beta}, fu.hasResid), nil
+}
+
+// swishTail recognises y = t*sigmoid(beta*t) on node cur's output t, as
+// Keras writes swish: Keras 3 as Mul(beta, t), Sigmoid, Mul(t, s) and an
+// IdentityN(y, t, beta) for its custom gradient; tf-keras as Sigmoid(t),
+// Mul(t, s). Every node in it must be read only inside the pattern (the
+// IdentityN only at output 0) and nothing but y fetched. It returns beta
+// and the pattern's nodes, the one that outputs y last.
+func (e *Engine) swishTail(rd [][][]use, fetched [][]bool, cur int) (float32, []int, bool) {
+	quiet := func(n int) bool { // nobody reads or fetches n's outputs but the first
+		for j, r := range rd[n][1:] {
+			if len(r) > 0 || fetched[n][1+j] {
+				return false
+			}
+		}
+		return true
+	}
+	only := func(n int, want ...int) bool { // n's output 0 is read by want alone, unfetched; the others quiet
+		if fetched[n][0] || len(rd[n][0]) != len(want) || !quiet(n) {
+			return false
+		}
+		for _, u := range rd[n][0] {
+			if !slices.Contains(want, u.node) {
+				return false
+			}
+		}
+		return true
+	}
+	var scaled, sig, mul, idn = -1, -1, -1, -1
+	beta := float32(1)
+	for _, u := range rd[cur][0] {
+		n := e.nodes[u.node]
+		switch n.op() {
+		case "Sigmoid":
+			sig = u.node
+		case "IdentityN":
+			idn = u.node
+		case "Mul":
+			o := e.nodes[n.inputs[1-u.pos].node]
+			if c := o.konst; c != nil && c.DType == tensor.Float32 && c.Len() == 1 && len(c.Shape) <= 1 && len(c.F32) == 1 {
+				scaled, beta = u.node, c.F32[0]
+			} else {
+				mul = u.node
+			}
+		}
+	}
+	if scaled >= 0 {
+		if sig >= 0 || len(rd[scaled][0]) != 1 {
+			return 0, nil, false
+		}
+		sig = rd[scaled][0][0].node
+		if e.nodes[sig].op() != "Sigmoid" || !only(scaled, sig) {
+			return 0, nil, false
+		}
+	}
+	if sig < 0 || mul < 0 || !only(sig, mul) {
+		return 0, nil, false
+	}
+	// mul must be t * sigmoid, in either order.
+	t, s := ref{cur, 0}, ref{sig, 0}
+	if in := e.nodes[mul].inputs; !(in[0] == t && in[1] == s) && !(in[0] == s && in[1] == t) {
+		return 0, nil, false
+	}
+	want := []int{sig, mul}
+	if scaled >= 0 {
+		want = []int{scaled, mul}
+	}
+	nodes := []int{sig, mul}
+	if scaled >= 0 {
+		nodes = []int{scaled, sig, mul}
+	}
+	if idn >= 0 {
+		n := e.nodes[idn]
+		if len(n.inputs) < 2 || n.inputs[0] != (ref{mul, 0}) || n.inputs[1] != t || !only(mul, idn) || !quiet(idn) {
+			return 0, nil, false
+		}
+		for _, r := range n.inputs[2:] {
+			if e.nodes[r.node].konst == nil {
+				return 0, nil, false
+			}
+		}
+		want = append(want, idn)
+		nodes = append(nodes, idn)
+	}
+	if !only(cur, want...) {
+		return 0, nil, false
+	}
+	return beta, nodes, true
 }

@@ -162,6 +162,60 @@ func TestFusedConvolutions(t *testing.T) {
 			return map[string][]float32{"mul:0": y}
 		},
 		nodesOK: 4,
+	}, {
+		// Keras 3's swish: y = t*sigmoid(beta*t), and an IdentityN for
+		// its custom gradient that passes y, t and beta through.
+		name: "conv+bias+keras3 swish",
+		nodes: []*framework.NodeDef{ph, k("w"), k("b"), k("beta"), nodeDef("conv", "Conv2D", []string{"x", "w"}, convAttrs("SAME", 1, 1)),
+			nodeDef("bias", "BiasAdd", []string{"conv", "b"}, nil), nodeDef("bt", "Mul", []string{"beta", "bias"}, nil),
+			nodeDef("sig", "Sigmoid", []string{"bt"}, nil), nodeDef("y", "Mul", []string{"bias", "sig"}, nil),
+			nodeDef("idn", "IdentityN", []string{"y", "bias", "beta"}, nil), nodeDef("out", "Identity", []string{"idn"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": w3, "b": bias, "beta": f32(nil, 1.5)},
+		outputs: []string{"out:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			return map[string][]float32{"out:0": perChannel(conv3(x), o, func(j int, v float64) float64 {
+				v += float64(bias.F32[j])
+				return v / (1 + math.Exp(-1.5*v))
+			})}
+		},
+		nodesOK: 3, // x, the fused conv, out
+	}, {
+		name: "depthwise+tf-keras swish",
+		nodes: []*framework.NodeDef{ph, k("w"), nodeDef("conv", "DepthwiseConv2dNative", []string{"x", "w"}, convAttrs("SAME", 2, 1)),
+			nodeDef("sig", "Sigmoid", []string{"conv"}, nil), nodeDef("y", "Mul", []string{"sig", "conv"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": dw},
+		outputs: []string{"y:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			return map[string][]float32{"y:0": perChannel(refConv(x, dw, 2, 1, 0, 0, 3, 3, true), o, func(_ int, v float64) float64 { return v / (1 + math.Exp(-v)) })}
+		},
+		nodesOK: 2,
+	}, {
+		// Squeeze-and-excitation's gate.
+		name: "pointwise+bias+sigmoid",
+		nodes: []*framework.NodeDef{ph, k("w"), k("b"), nodeDef("conv", "Conv2D", []string{"x", "w"}, convAttrs("VALID", 1, 1)),
+			nodeDef("bias", "BiasAdd", []string{"conv", "b"}, nil), nodeDef("sig", "Sigmoid", []string{"bias"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": w1, "b": f32([]int{c}, bias.F32[:c]...)},
+		outputs: []string{"sig:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			return map[string][]float32{"sig:0": perChannel(refConv(x, w1, 1, 1, 0, 0, 6, 6, false), c, func(j int, v float64) float64 {
+				return 1 / (1 + math.Exp(-v-float64(bias.F32[j])))
+			})}
+		},
+		nodesOK: 2,
+	}, {
+		name: "swish with its sigmoid fetched: no fusion",
+		nodes: []*framework.NodeDef{ph, k("w"), nodeDef("conv", "Conv2D", []string{"x", "w"}, convAttrs("SAME", 1, 1)),
+			nodeDef("sig", "Sigmoid", []string{"conv"}, nil), nodeDef("y", "Mul", []string{"conv", "sig"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": w3},
+		outputs: []string{"y:0", "sig:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			y := conv3(x)
+			return map[string][]float32{
+				"sig:0": perChannel(y, o, func(_ int, v float64) float64 { return 1 / (1 + math.Exp(-v)) }),
+				"y:0":   perChannel(y, o, func(_ int, v float64) float64 { return v / (1 + math.Exp(-v)) }),
+			}
+		},
+		nodesOK: 4, // x, conv, sig, y
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
