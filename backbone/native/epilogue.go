@@ -49,15 +49,10 @@ func (ep *epilogue) apply(y []float32, o, p0, p1 int) {
 	switch ep.act {
 	case actSwish:
 		biasClamp(ys, bias, o, actNone)
-		for i, v := range ys {
-			// As the unfused Mul, Sigmoid and Mul round, step by step.
-			ys[i] = v * float32(sigmoid(float64(ep.beta*v)))
-		}
+		sigmoidMul(ys, ep.beta, true)
 	case actSigmoid:
 		biasClamp(ys, bias, o, actNone)
-		for i, v := range ys {
-			ys[i] = float32(sigmoid(float64(v)))
-		}
+		sigmoidMul(ys, 1, false)
 	default:
 		biasClamp(ys, bias, o, ep.act)
 	}
@@ -91,6 +86,43 @@ func biasClamp(y, bias []float32, o int, act actKind) {
 		for j, b := range bias[:o] {
 			row[j] = min(max(row[j]+b, lo), hi)
 		}
+	}
+}
+
+// expTable holds sigmoidAsm's constants, 8 copies each (see vec_amd64.s).
+var expTable = func() (t [14][8]float32) {
+	for i, v := range []float32{-88.3762626647949, 88.3762626647949, 1.44269504088896341, 0.5, 0.693359375, -2.12194440e-4,
+		1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1} {
+		for j := range t[i] {
+			t[i][j] = v
+		}
+	}
+	for j := range t[13] {
+		t[13][j] = math.Float32frombits(127) // an int32 in the vector's lanes
+	}
+	return t
+}()
+
+// sigmoidMul sets y[i] to sigmoid(beta*y[i]), times y[i] when mul (swish).
+// The vector loop's exp is within a few float32 ulps of math.Exp's.
+func sigmoidMul(y []float32, beta float32, mul bool) {
+	n := 0
+	if hasVec {
+		n = len(y) / 8 * 8
+		m := 0
+		if mul {
+			m = 1
+		}
+		if n > 0 {
+			sigmoidAsm(&y[0], n, -beta, m, &expTable)
+		}
+	}
+	for i, v := range y[n:] {
+		s := float32(sigmoid(float64(beta * v)))
+		if mul {
+			s *= v
+		}
+		y[n+i] = s
 	}
 }
 

@@ -17,3 +17,9 @@ func fmaddAsm(dst, x, f *float32, n int)
 //
 //go:noescape
 func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32)
+
+// sigmoidAsm sets y[i] to s, or to y[i]*s when mul != 0, with
+// s = 1/(1+exp(negBeta*y[i])), for n a multiple of 8; t is expTable.
+//
+//go:noescape
+func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)

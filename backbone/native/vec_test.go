@@ -30,6 +30,32 @@ func TestVectorLoops(t *testing.T) {
 					t.Fatalf("vec=%v fmadd n=%d: [%d] = %v, want %v", vec, n, i, dst[i], want[i])
 				}
 			}
+			for _, mul := range []bool{false, true} {
+				y := randT(r, n).F32
+				for i := range y {
+					y[i] *= 60 // past exp's float32 range at 1.5*60
+				}
+				if n > 2 {
+					y[1] = nan
+				}
+				const beta = 1.5
+				want := make([]float64, n)
+				arg := make([]float64, n)
+				for i, v := range y {
+					arg[i] = math.Abs(beta * float64(v))
+					want[i] = 1 / (1 + math.Exp(-beta*float64(v)))
+					if mul {
+						want[i] *= float64(v)
+					}
+				}
+				sigmoidMul(y, beta, mul)
+				for i, v := range y {
+					if math.IsNaN(want[i]) != math.IsNaN(float64(v)) || (!math.IsNaN(want[i]) && math.Abs(float64(v)-want[i]) > (2e-6+1.2e-7*arg[i])*math.Abs(want[i])+1e-30) {
+						// The tolerance allows for beta*v rounded to float32.
+						t.Fatalf("vec=%v sigmoidMul mul=%v n=%d: [%d] = %v, want %v", vec, mul, n, i, v, want[i])
+					}
+				}
+			}
 			for _, act := range []actKind{actNone, actRelu, actRelu6} {
 				for _, o := range []int{1, 3, 8, 13} {
 					rows := n/o + 1
