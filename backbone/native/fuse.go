@@ -111,6 +111,11 @@ func (e *Engine) fuseConvs() {
 			continue
 		}
 		fu := newFusion(f, op == "DepthwiseConv2dNative")
+		x := n.inputs[0]
+		pad, padded := e.foldablePad(n, rd, fetched)
+		if padded {
+			fu.pad, x = e.padAmounts(pad), e.nodes[pad].inputs[0]
+		}
 		cur := i
 		var chain []int
 		for {
@@ -165,9 +170,15 @@ func (e *Engine) fuseConvs() {
 				e.nodes[r.node].uses[r.out]--
 			}
 		}
+		if padded {
+			p := e.nodes[pad]
+			e.nodes[p.inputs[1].node].uses[p.inputs[1].out]--
+			p.inputs = nil
+			clear(p.uses)
+		}
 		def := proto.Clone(n.def).(*framework.NodeDef)
 		def.Name = last.name()
-		inputs := []ref{n.inputs[0]}
+		inputs := []ref{x}
 		if fu.hasResid {
 			inputs = append(inputs, fu.resid)
 		}
@@ -243,6 +254,7 @@ type fusion struct {
 	beta      float32 // swish's: y = x*sigmoid(beta*x)
 	hasResid  bool
 	resid     ref
+	pad       *[4]int // a folded Pad's top, bottom, left, right
 }
 
 func newFusion(f *tensor.Tensor, depthwise bool) *fusion {
@@ -387,6 +399,15 @@ func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fu.pad != nil {
+		if w.mode == "VALID" {
+			w.explicit = [4]int{}
+		}
+		w.mode = "EXPLICIT"
+		for j, p := range fu.pad {
+			w.explicit[j] += p
+		}
+	}
 	f := fu.f
 	if fu.scale != nil {
 		f = tensor.New(tensor.Float32, fu.f.Shape...)
@@ -483,4 +504,48 @@ func (e *Engine) swishTail(rd [][][]use, fetched [][]bool, cur int) (float32, []
 		return 0, nil, false
 	}
 	return beta, nodes, true
+}
+
+// foldablePad finds the Pad that feeds convolution n and that the
+// convolution can take over as its own padding: zeros (Pad, not PadV2 or
+// MirrorPad), constant amounts on H and W only, read by n alone and not
+// fetched, n padding VALID or EXPLICIT (Keras's ZeroPadding2D before a
+// strided convolution).
+func (e *Engine) foldablePad(n *node, rd [][][]use, fetched [][]bool) (int, bool) {
+	r := n.inputs[0]
+	p := e.nodes[r.node]
+	if p.op() != "Pad" || r.out != 0 || fetched[r.node][0] || len(rd[r.node][0]) != 1 || len(p.inputs) != 2 {
+		return 0, false
+	}
+	if m := (attrs{n.def}).str("padding", ""); m != "VALID" && m != "EXPLICIT" {
+		return 0, false
+	}
+	c := e.nodes[p.inputs[1].node].konst
+	if c == nil || !sameShape(c.Shape, []int{4, 2}) {
+		return 0, false
+	}
+	for i := range 8 {
+		v := padAt(c, i)
+		if v < 0 || (v != 0 && (i < 2 || i >= 6)) {
+			return 0, false
+		}
+	}
+	return r.node, true
+}
+
+// padAmounts reads a foldable Pad's H and W amounts.
+func (e *Engine) padAmounts(pad int) *[4]int {
+	c := e.nodes[e.nodes[pad].inputs[1].node].konst
+	return &[4]int{int(padAt(c, 2)), int(padAt(c, 3)), int(padAt(c, 4)), int(padAt(c, 5))}
+}
+
+// padAt is value i of an int32 or int64 paddings tensor (-1 otherwise).
+func padAt(c *tensor.Tensor, i int) int64 {
+	switch {
+	case c.DType == tensor.Int32 && len(c.I32) == 8:
+		return int64(c.I32[i])
+	case c.DType == tensor.Int64 && len(c.I64) == 8:
+		return c.I64[i]
+	}
+	return -1
 }

@@ -203,6 +203,28 @@ func TestFusedConvolutions(t *testing.T) {
 		},
 		nodesOK: 2,
 	}, {
+		// Keras's ZeroPadding2D before a VALID strided convolution: the
+		// Pad becomes the convolution's own (explicit) padding.
+		name: "pad+depthwise valid stride 2+relu6",
+		nodes: []*framework.NodeDef{ph, k("w"), k("p"), nodeDef("pad", "Pad", []string{"x", "p"}, nil),
+			nodeDef("conv", "DepthwiseConv2dNative", []string{"pad", "w"}, convAttrs("VALID", 2, 1)), nodeDef("act", "Relu6", []string{"conv"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": dw, "p": i32([]int{4, 2}, 0, 0, 1, 1, 0, 1, 0, 0)},
+		outputs: []string{"act:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			return map[string][]float32{"act:0": perChannel(refConv(x, dw, 2, 1, 1, 0, 3, 3, true), o, func(_ int, v float64) float64 { return relu6(v) })}
+		},
+		nodesOK: 2,
+	}, {
+		name: "pad also fetched: not folded",
+		nodes: []*framework.NodeDef{ph, k("w"), k("p"), nodeDef("pad", "Pad", []string{"x", "p"}, nil),
+			nodeDef("conv", "Conv2D", []string{"pad", "w"}, convAttrs("VALID", 1, 1))},
+		consts:  map[string]*tensor.Tensor{"w": w3, "p": i64([]int{4, 2}, 0, 0, 1, 1, 1, 1, 0, 0)},
+		outputs: []string{"conv:0", "pad:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			return map[string][]float32{"conv:0": conv3(x)}
+		},
+		nodesOK: 4, // x, p, pad, conv
+	}, {
 		name: "swish with its sigmoid fetched: no fusion",
 		nodes: []*framework.NodeDef{ph, k("w"), nodeDef("conv", "Conv2D", []string{"x", "w"}, convAttrs("SAME", 1, 1)),
 			nodeDef("sig", "Sigmoid", []string{"conv"}, nil), nodeDef("y", "Mul", []string{"conv", "sig"}, nil)},
