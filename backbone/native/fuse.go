@@ -100,6 +100,10 @@ func (e *Engine) readers() ([][][]use, [][]bool) {
 // takes the chain's last node's place and name, and packs its filter once.
 func (e *Engine) fuseConvs() {
 	rd, fetched := e.readers()
+	// taken marks the nodes already rewritten (absorbed, or fused in
+	// place): rd still names them as readers, but they are no longer the
+	// op rd saw, so no chain may go through them.
+	taken := make([]bool, len(e.nodes))
 	for i, n := range e.nodes {
 		op := n.op()
 		// A fused node keeps its convolution's op but has no filter input.
@@ -120,7 +124,7 @@ func (e *Engine) fuseConvs() {
 		var chain []int
 		for {
 			if fu.act == actNone && !fu.hasResid {
-				if beta, nodes, ok := e.swishTail(rd, fetched, cur); ok {
+				if beta, nodes, ok := e.swishTail(rd, fetched, taken, cur); ok {
 					fu.act, fu.beta = actSwish, beta
 					chain = append(chain, nodes...)
 					cur = nodes[len(nodes)-1]
@@ -139,7 +143,7 @@ func (e *Engine) fuseConvs() {
 			}
 			{
 				u := rd[cur][0][0]
-				if !fu.absorb(e, e.nodes[u.node], u.pos) {
+				if taken[u.node] || !fu.absorb(e, e.nodes[u.node], u.pos) {
 					break
 				}
 				chain = append(chain, u.node)
@@ -189,6 +193,10 @@ func (e *Engine) fuseConvs() {
 				clear(dead.uses)
 			}
 			last.fused = n.name()
+		}
+		taken[i] = true
+		for _, j := range chain {
+			taken[j] = true
 		}
 		last.def, last.k, last.inputs = def, k, inputs
 		last.uses = last.uses[:1]
@@ -424,7 +432,7 @@ func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
 // Mul(t, s). Every node in it must be read only inside the pattern (the
 // IdentityN only at output 0) and nothing but y fetched. It returns beta
 // and the pattern's nodes, the one that outputs y last.
-func (e *Engine) swishTail(rd [][][]use, fetched [][]bool, cur int) (float32, []int, bool) {
+func (e *Engine) swishTail(rd [][][]use, fetched [][]bool, taken []bool, cur int) (float32, []int, bool) {
 	quiet := func(n int) bool { // nobody reads or fetches n's outputs but the first
 		for j, r := range rd[n][1:] {
 			if len(r) > 0 || fetched[n][1+j] {
@@ -447,6 +455,9 @@ func (e *Engine) swishTail(rd [][][]use, fetched [][]bool, cur int) (float32, []
 	var scaled, sig, mul, idn = -1, -1, -1, -1
 	beta := float32(1)
 	for _, u := range rd[cur][0] {
+		if taken[u.node] {
+			return 0, nil, false
+		}
 		n := e.nodes[u.node]
 		switch n.op() {
 		case "Sigmoid":

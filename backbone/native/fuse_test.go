@@ -39,7 +39,7 @@ func TestFusedConvolutions(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	const c, o = 2, 4
 	x := randT(r, 2, 6, 6, c)
-	w3, w1, dw := randT(r, 3, 3, c, o), randT(r, 1, 1, c, c), randT(r, 3, 3, c, 2)
+	w3, w1, dw, w1x4 := randT(r, 3, 3, c, o), randT(r, 1, 1, c, c), randT(r, 3, 3, c, 2), randT(r, 1, 1, c, o)
 	ch := func(n int, lo, hi float32) *tensor.Tensor {
 		t := randT(r, n)
 		for i := range t.F32 {
@@ -224,6 +224,25 @@ func TestFusedConvolutions(t *testing.T) {
 			return map[string][]float32{"conv:0": conv3(x)}
 		},
 		nodesOK: 4, // x, p, pad, conv
+	}, {
+		// ResNet's join: the first branch's chain absorbs the residual
+		// add; the second branch, whose reader that add was, must stop
+		// at it (a regression: it once walked into the absorbed node).
+		name: "two branches joined by a residual add+relu",
+		nodes: []*framework.NodeDef{ph, k("w"), k("b"), k("w1"), k("b1"),
+			nodeDef("convA", "Conv2D", []string{"x", "w"}, convAttrs("SAME", 1, 1)), nodeDef("biasA", "BiasAdd", []string{"convA", "b"}, nil),
+			nodeDef("convB", "Conv2D", []string{"x", "w1"}, convAttrs("VALID", 1, 1)), nodeDef("biasB", "BiasAdd", []string{"convB", "b1"}, nil),
+			nodeDef("add", "AddV2", []string{"biasA", "biasB"}, nil), nodeDef("act", "Relu", []string{"add"}, nil)},
+		consts:  map[string]*tensor.Tensor{"w": w3, "b": bias, "w1": w1x4, "b1": beta},
+		outputs: []string{"act:0"},
+		want: func(x *tensor.Tensor) map[string][]float32 {
+			a, b := conv3(x), refConv(x, w1x4, 1, 1, 0, 0, 6, 6, false)
+			for i := range a {
+				a[i] = float32(math.Max(float64(a[i]+bias.F32[i%o]+b[i]+beta.F32[i%o]), 0))
+			}
+			return map[string][]float32{"act:0": a}
+		},
+		nodesOK: 3, // x, convB+biasB, convA+biasA+add+relu
 	}, {
 		name: "swish with its sigmoid fetched: no fusion",
 		nodes: []*framework.NodeDef{ph, k("w"), nodeDef("conv", "Conv2D", []string{"x", "w"}, convAttrs("SAME", 1, 1)),
