@@ -1,7 +1,11 @@
 package native
 
 import (
+	"context"
 	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,4 +67,36 @@ func BenchmarkConv2D(b *testing.B) {
 			b.ReportMetric(flop*float64(b.N)/time.Since(start).Seconds()/1e9, "sgemm-GFLOP/s")
 		})
 	}
+}
+
+// BenchmarkModel runs the SavedModel named by GRAFT_BENCH_MODEL (a folder,
+// e.g. one written by scripts/zoo/gen.py --size 224) at
+// GRAFT_BENCH_BATCH images (default 32), for CPU profiles of whole
+// backbones: go test -run - -bench Model -cpuprofile cpu.out.
+func BenchmarkModel(b *testing.B) {
+	dir := os.Getenv("GRAFT_BENCH_MODEL")
+	if dir == "" {
+		b.Skip("GRAFT_BENCH_MODEL is not set")
+	}
+	batch := 32
+	if s := os.Getenv("GRAFT_BENCH_BATCH"); s != "" {
+		var err error
+		if batch, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bb, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	shape := slices.Clone(bb.Input().Shape)
+	shape[0] = batch
+	x := randT(rand.New(rand.NewPCG(1, 2)), shape...)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := bb.Features(context.Background(), x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
 }

@@ -64,7 +64,7 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 			if groups := g.c / in[1].Shape[2]; groups > 1 {
 				groupedConv(g, in[0].F32, in[1].F32, in[1].Shape[3], groups, y.F32)
 			} else {
-				conv2D(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32)
+				conv2D(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32, nil, nil)
 			}
 			return []*tensor.Tensor{y}, nil
 		},
@@ -81,28 +81,67 @@ const im2colBudget = 1 << 18
 // copies that fill it.
 var colPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// pointwiseRows is how many output pixels a pointwise convolution computes
+// per GEMM call with an epilogue: a block of 64 KiB floats stays in L2
+// between the GEMM and the epilogue.
+const pointwiseRows = 1 << 14
+
+// minRows is the fewest rows a GEMM call gets when a convolution is cut in
+// blocks: the GEMM streams all of the filter once per such block, so fewer
+// rows would make it memory-bound (the packed GEMM's MC).
+const minRows = 144
+
 // conv2D computes y = conv(x, f) as a GEMM: each output pixel's receptive
 // field becomes one row of an im2col matrix whose (ky, kx, c) order matches
-// the filter's [KH, KW, C, O] layout, so the filter is used as is.
-func conv2D(g geom, x, f []float32, o int, y []float32) {
+// the filter's [KH, KW, C, O] layout, so the filter is used as is. ep (nil:
+// none) finishes each block of rows right after its GEMM. pb, when not
+// nil, is f packed once (gemm.PackB) for a filter used by every batch;
+// with it y must come zeroed (freshly allocated), as the product adds.
+func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.PackedB) {
 	m := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
 	if m == 0 || o == 0 {
 		return
 	}
+	if pb != nil {
+		if pk, pn := pb.Dims(); pk != k || pn != o {
+			pb = nil
+		}
+	}
+	// mul sets rows of y to rows of the im2col matrix a times f (y is
+	// fresh, so zero: the packed product adds to it).
+	mul := func(rows int, a, y []float32) {
+		if pb != nil {
+			pb.MulAdd(rows, a, k, y, o)
+			return
+		}
+		gemm.Sgemm(false, false, rows, o, k, 1, a, k, f, o, 0, y, o)
+	}
 	if k == 0 {
 		clear(y)
+		ep.applyAll(y, o)
 		return
 	}
 	if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w {
 		// Pointwise conv: the input already is the im2col matrix.
-		gemm.Sgemm(false, false, m, o, k, 1, x, k, f, o, 0, y, o)
+		if ep == nil {
+			mul(m, x, y)
+			return
+		}
+		rows := max(minRows, pointwiseRows/o)
+		parallel.For(m, rows, func(lo, hi int) {
+			for r0 := lo; r0 < hi; r0 += rows {
+				r1 := min(r0+rows, hi)
+				mul(r1-r0, x[r0*k:], y[r0*o:])
+				ep.apply(y, o, r0, r1)
+			}
+		})
 		return
 	}
 	// Each core convolves its share of the output rows chunk by chunk
 	// (im2col, then GEMM): one core's im2col overlaps another's GEMM, and
 	// each patch matrix is still in cache when the GEMM reads it.
-	chunk := max(1, min(m, im2colBudget/k))
+	chunk := min(m, max(minRows, im2colBudget/k))
 	parallel.For(m, min(chunk, parallel.Grain(k)), func(lo, hi int) {
 		buf := colPool.Get().(*[]float32)
 		defer colPool.Put(buf)
@@ -115,7 +154,8 @@ func conv2D(g geom, x, f []float32, o int, y []float32) {
 			for r := r0; r < r1; r++ {
 				im2colRow(g, x, col[(r-r0)*k:(r-r0+1)*k], r)
 			}
-			gemm.Sgemm(false, false, r1-r0, o, k, 1, col, k, f, o, 0, y[r0*o:], o)
+			mul(r1-r0, col, y[r0*o:])
+			ep.apply(y, o, r0, r1)
 		}
 	})
 }
@@ -127,7 +167,7 @@ func groupedConv(g geom, x, f []float32, o, groups int, y []float32) {
 	if cg == 1 {
 		// One input channel per group is a depthwise convolution with
 		// multiplier og, and the filter already has its layout.
-		depthwise(g, x, f, og, y)
+		depthwise(g, x, f, og, y, nil)
 		return
 	}
 	sub := g
@@ -141,7 +181,7 @@ func groupedConv(g geom, x, f []float32, o, groups int, y []float32) {
 		for r := range g.kh * g.kw * cg {
 			copy(fg[r*og:(r+1)*og], f[r*o+k*og:])
 		}
-		conv2D(sub, xg, fg, og, yg)
+		conv2D(sub, xg, fg, og, yg, nil, nil)
 		for p := range opix {
 			copy(y[p*o+k*og:p*o+(k+1)*og], yg[p*og:])
 		}
@@ -199,7 +239,7 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 				return nil, err
 			}
 			y := alloc(out[0])
-			depthwise(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32)
+			depthwise(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32, nil)
 			return []*tensor.Tensor{y}, nil
 		},
 	}, nil
@@ -207,8 +247,8 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 
 // depthwise convolves each input channel c with its own mult filters;
 // output channel c*mult+m, as TensorFlow orders them. Output rows are split
-// across workers.
-func depthwise(g geom, x, f []float32, mult int, y []float32) {
+// across workers; ep (nil: none) finishes each row once computed.
+func depthwise(g geom, x, f []float32, mult int, y []float32, ep *epilogue) {
 	co := g.c * mult
 	parallel.For(g.rows(), parallel.Grain(g.ow*co*g.kh*g.kw), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -224,9 +264,7 @@ func depthwise(g geom, x, f []float32, mult int, y []float32) {
 						xs := x[((n*g.h+iy)*g.w+ix)*g.c:][:g.c]
 						fs := f[(ky*g.kw+kx)*co:][:co]
 						if mult == 1 {
-							for c, v := range xs {
-								acc[c] += v * fs[c]
-							}
+							fmadd(acc, xs, fs)
 							continue
 						}
 						for c, v := range xs {
@@ -238,6 +276,7 @@ func depthwise(g geom, x, f []float32, mult int, y []float32) {
 					}
 				}
 			}
+			ep.apply(y, co, r*g.ow, (r+1)*g.ow)
 		}
 	})
 }

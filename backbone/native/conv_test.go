@@ -117,6 +117,9 @@ func TestConvAgainstReference(t *testing.T) {
 		}{
 			{"Conv2D", false, 3, 3, 4, 4},
 			{"DepthwiseConv2dNative", true, 3, 3, 2, 6}, // depth multiplier 2
+			// Multiplier 1 over 37 channels: the 32-, 8- and 1-wide
+			// parts of the vector loop.
+			{"DepthwiseConv2dNative-37", true, 37, 37, 1, 37},
 			{"Conv2D-groups3-depthwise", false, 3, 1, 6, 6},
 			{"Conv2D-groups3", false, 6, 2, 6, 6},
 		} {

@@ -8,6 +8,16 @@
 // convolution, pooling, normalisation, activation, broadcasting arithmetic,
 // reduction and shape-arithmetic ops that Keras CNN backbones use.
 //
+// New also rewrites the graph once for speed (fuse.go): nodes whose inputs
+// are all constant are evaluated at load, and each convolution with a
+// constant filter absorbs the per-channel ops that only it feeds (batch
+// norm, as FusedBatchNorm or as Keras 3's Mul/Add arithmetic, bias, scale),
+// a residual add and its activation (Relu, Relu6, sigmoid, swish) into one
+// node whose filter is scaled, packed for the GEMM once, and whose epilogue
+// runs on each block of output while it is in cache. A tensor that is
+// fetched or read elsewhere is never absorbed, so every tap stays
+// observable; results move by float32 rounding only.
+//
 // Kernels never modify their inputs: constants and aliasing ops (Identity,
 // Reshape, Squeeze, ...) share storage. Floating-point ops compute in
 // float32; int32/int64 serve shape arithmetic. Work is parallelised inside

@@ -24,10 +24,27 @@ type node struct {
 	// uses counts the consumers of each output (fetches included), so Run
 	// can drop an intermediate right after its last consumer.
 	uses []int
+	// konst is the node's value when it is constant (a Const, or folded
+	// at load by optimize).
+	konst *tensor.Tensor
+	// filterShape is a fused convolution's filter shape, which profiles
+	// report as its second input (the filter is no longer an input).
+	filterShape []int
+	// fused is the name of the convolution a fused node started from.
+	fused string
 }
 
 func (n *node) name() string { return n.def.GetName() }
-func (n *node) op() string   { return n.def.GetOp() }
+
+// desc names the node in errors; a fused node names the convolution it
+// started from and the ops it absorbed, which is where the graph has them.
+func (n *node) desc() string {
+	if n.fused != "" {
+		return fmt.Sprintf("node %q (%s, fused with the ops up to %q)", n.fused, n.op(), n.name())
+	}
+	return fmt.Sprintf("node %q (%s)", n.name(), n.op())
+}
+func (n *node) op() string { return n.def.GetOp() }
 
 // isFeed reports whether the node takes a caller feed.
 func (n *node) isFeed() bool {
@@ -47,7 +64,14 @@ type Engine struct {
 // New compiles g: it resolves every input reference, checks every op and
 // its attributes, and prunes nodes that no output needs. Unsupported ops
 // are reported together in one error wrapping ErrUnsupportedOp.
-func New(g *savedmodel.Graph) (*Engine, error) { return build(g, true) }
+func New(g *savedmodel.Graph) (*Engine, error) {
+	e, err := build(g, true)
+	if err != nil {
+		return nil, err
+	}
+	e.optimize()
+	return e, nil
+}
 
 // build compiles g; with prune it keeps only the nodes the outputs need,
 // without it every node (static inference reports all tensors).
@@ -265,6 +289,9 @@ func nodeRun(n *node, in, out []*tensor.Tensor, d time.Duration) NodeRun {
 	for _, t := range in {
 		r.Inputs = append(r.Inputs, t.Shape)
 	}
+	if n.filterShape != nil {
+		r.Inputs = [][]int{in[0].Shape, n.filterShape}
+	}
 	if len(out) > 0 && out[0] != nil {
 		r.Output = out[0].Shape
 	}
@@ -276,7 +303,7 @@ func nodeRun(n *node, in, out []*tensor.Tensor, d time.Duration) NodeRun {
 func runNode(n *node, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, fmt.Errorf("%w: node %q (%s): %v", ErrInternal, n.name(), n.op(), p)
+			out, err = nil, fmt.Errorf("%w: %s: %v", ErrInternal, n.desc(), p)
 		}
 	}()
 	infos := make([]tinfo, len(in))
@@ -285,14 +312,14 @@ func runNode(n *node, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
 	}
 	oi, err := n.k.shape(infos)
 	if err != nil {
-		return nil, fmt.Errorf("node %q (%s): %w", n.name(), n.op(), err)
+		return nil, fmt.Errorf("%s: %w", n.desc(), err)
 	}
 	out, err = n.k.run(in, oi)
 	if err != nil {
-		return nil, fmt.Errorf("node %q (%s): %w", n.name(), n.op(), err)
+		return nil, fmt.Errorf("%s: %w", n.desc(), err)
 	}
 	if len(out) != n.k.nOut {
-		return nil, fmt.Errorf("%w: node %q (%s) produced %d outputs, want %d", ErrInternal, n.name(), n.op(), len(out), n.k.nOut)
+		return nil, fmt.Errorf("%w: %s produced %d outputs, want %d", ErrInternal, n.desc(), len(out), n.k.nOut)
 	}
 	return out, nil
 }

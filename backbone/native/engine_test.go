@@ -147,7 +147,7 @@ func TestEngineShapeMismatchNamesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(tensor.Float32, 1, 4, 4, 3)})
-	if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), `node "conv" (Conv2D)`) {
+	if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), `node "conv" (Conv2D`) {
 		t.Fatalf("err = %v, want ErrShape naming conv", err)
 	}
 }

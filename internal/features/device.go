@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math"
 
+	"go.uber.org/zap"
+
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 )
 
@@ -66,22 +69,64 @@ func (d *deviceFill) run(ctx context.Context, x *tensor.Tensor, idx []int, cache
 	return nil
 }
 
-// uploadHits uploads the cached samples' features (feats[i] non-empty)
-// into their slots and drops the host copies.
-func (d *deviceFill) uploadHits(feats [][]float32, size int, rep *Report) error {
-	s := &slots{bad: d.slots.bad} // counted again from the start
-	for i, f := range feats {
-		if len(f) == 0 {
+// openDevice sets up the device buffer when Options.Device takes the
+// backbone's output: every usable sample gets its slot in one device
+// buffer (sample order, bad files left out: slot = index - bad files
+// before it). It says whether it did.
+func (x *extraction) openDevice(bad []error) bool {
+	dfb, ok := x.bb.(tf.DeviceFeaturer)
+	if !ok || x.o.Device == nil || !x.resident {
+		return false
+	}
+	usable := 0
+	for _, e := range bad {
+		if e == nil {
+			usable++
+		}
+	}
+	buf, err := x.o.Device.Alloc(max(usable, 1) * x.set.Size)
+	if err != nil {
+		x.o.Log.Warn("features do not fit the device: extracting them on the host", zap.Error(err))
+		return false
+	}
+	x.dev = &deviceFill{bb: dfb, ops: x.o.Device, buf: buf, slots: newSlots(bad)}
+	x.onDev = make([]bool, len(bad))
+	return true
+}
+
+// runOnDevice runs decoded images [b, e) of dec (samples
+// part[dec.Index[j]]) into their device slots.
+func (x *extraction) runOnDevice(ctx context.Context, batch *tensor.Tensor, dec *dataset.Decoded, part []int, b, e int) error {
+	idx := make([]int, e-b)
+	for j := b; j < e; j++ {
+		idx[j-b] = part[dec.Index[j]]
+	}
+	if err := x.dev.run(ctx, batch, idx, x.cache, x.digests, x.cacheFailed, x.rep); err != nil {
+		return fmt.Errorf("features: backbone on %s...: %w", dec.IDs[b], err)
+	}
+	for _, i := range idx {
+		x.have[i], x.onDev[i] = true, true
+	}
+	x.rep.Computed += len(idx)
+	return nil
+}
+
+// uploadHits uploads the cached samples' features (read into their host
+// slots) into their device slots.
+func (x *extraction) uploadHits() error {
+	s := &slots{bad: x.dev.slots.bad} // counted again from the start
+	for i, ok := range x.have {
+		if !ok || x.onDev[i] {
 			continue
 		}
+		f := x.slot(i)
 		if err := finite(f, i); err != nil {
 			return err
 		}
-		if err := d.ops.Upload(d.buf, s.slot(i)*size, f); err != nil {
+		if err := x.dev.ops.Upload(x.dev.buf, s.slot(i)*x.set.Size, f); err != nil {
 			return err
 		}
-		feats[i] = []float32{}
-		rep.Uploaded++
+		x.rep.Uploaded++
 	}
 	return nil
 }

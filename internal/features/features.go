@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -106,7 +105,66 @@ func (s *Set) Sample(i int, dst []float32) error {
 }
 
 // Extract computes (or fetches) the features of every usable sample of ds.
+// Resident features are written once, straight into the Set's buffer, so
+// peak memory is one copy of them (the budget), not two.
 func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o Options) (*Set, *Report, error) {
+	x, err := newExtraction(bb, ds, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	bad := dataset.Hash(ctx, ds, x.o.Workers) // already hashed samples keep their digest
+	for i, smp := range ds.Samples {
+		x.digests[i] = smp.Digest
+	}
+	x.rep.HashSeconds = time.Since(start).Seconds()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if x.openDevice(bad) {
+		defer func() {
+			if x.set.OnDevice == nil { // failed: the buffer is not handed over
+				x.o.Device.Free(x.dev.buf)
+			}
+		}()
+	}
+	misses, err := x.lookup(bad)
+	if err != nil {
+		return nil, nil, err
+	}
+	x.o.Log.Info("feature cache", zap.Int("samples", ds.Len()), zap.Int("hits", x.rep.Hits), zap.Int("to_compute", len(misses)))
+	if err := x.compute(ctx, misses); err != nil {
+		return nil, nil, err
+	}
+	if x.dev != nil {
+		if err := x.uploadHits(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return x.finish()
+}
+
+// extraction is one Extract call's state.
+type extraction struct {
+	o        Options
+	bb       backbone.Backbone
+	ds       *dataset.Dataset
+	set      *Set
+	rep      *Report
+	resident bool
+	// cache is o.Cache until it fails while the features are resident.
+	cache   *featcache.Namespace
+	digests [][sha256.Size]byte
+	// have marks the samples whose features are stored (in set.Features
+	// at the sample's own index while resident, else in the cache).
+	have []bool
+	// dev, with Options.Device, takes the computed features on the
+	// device; onDev marks the samples it holds (device.go).
+	dev   *deviceFill
+	onDev []bool
+}
+
+func newExtraction(bb backbone.Backbone, ds *dataset.Dataset, o Options) (*extraction, error) {
 	if o.Batch <= 0 {
 		o.Batch = 64
 	}
@@ -118,87 +176,74 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	}
 	in, tap := bb.Input().Shape, bb.Tap().Shape
 	if len(in) != 4 || len(tap) < 2 {
-		return nil, nil, fmt.Errorf("features: backbone input %v / tap %v: need an NHWC input and a batched tap", in, tap)
+		return nil, fmt.Errorf("features: backbone input %v / tap %v: need an NHWC input and a batched tap", in, tap)
 	}
 	set := &Set{Shape: tap[1:], Size: 1, Cache: o.Cache}
 	for _, d := range set.Shape {
 		if d < 1 {
-			return nil, nil, hint.With(fmt.Errorf("features: the tap's shape %v is not fixed", tap), "choose a tap with a static shape: graft inspect --tensors MODEL shows them")
+			return nil, hint.With(fmt.Errorf("features: the tap's shape %v is not fixed", tap), "choose a tap with a static shape: graft inspect --tensors MODEL shows them")
 		}
 		set.Size *= d
 	}
-	rep := &Report{Samples: ds.Len()}
 	bytes := int64(ds.Len()) * int64(set.Size) * 4
 	resident := o.MemoryBudget <= 0 || bytes <= o.MemoryBudget
 	if !resident && o.Cache == nil {
-		return nil, nil, hint.With(fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB, and there is no feature cache to stream them from", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30)), "raise --memory-budget or enable the feature cache (--cache-dir)")
+		return nil, hint.With(fmt.Errorf("%w: %d samples need %.1f GiB of features, the budget is %.1f GiB, and there is no feature cache to stream them from", ErrBudget, ds.Len(), float64(bytes)/(1<<30), float64(o.MemoryBudget)/(1<<30)), "raise --memory-budget or enable the feature cache (--cache-dir)")
 	}
+	x := &extraction{
+		o: o, bb: bb, ds: ds, set: set, rep: &Report{Samples: ds.Len()}, resident: resident, cache: o.Cache,
+		digests: make([][sha256.Size]byte, ds.Len()), have: make([]bool, ds.Len()),
+	}
+	if resident {
+		set.Features = make([]float32, ds.Len()*set.Size)
+	}
+	return x, nil
+}
 
-	start := time.Now()
-	bad := dataset.Hash(ctx, ds, o.Workers) // already hashed samples keep their digest
-	digests := make([][sha256.Size]byte, ds.Len())
-	for i, smp := range ds.Samples {
-		digests[i] = smp.Digest
+// cacheFailed handles a cache error: the cache is an optimisation while
+// the features fit in memory, so a cache that cannot be read or written (a
+// full disk) is then warned about and left alone. Streamed features need
+// it: its errors stop the extraction.
+func (x *extraction) cacheFailed(err error) error {
+	if !x.resident {
+		return err
 	}
-	rep.HashSeconds = time.Since(start).Seconds()
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
+	x.o.Log.Warn("feature cache unusable; going on without it", zap.Error(err))
+	x.cache = nil
+	return nil
+}
 
-	// The cache is an optimisation while the features fit in memory: a
-	// cache that cannot be read or written (a full disk) is then warned
-	// about and left alone. Streamed features need it: its errors stop.
-	cache := o.Cache
-	cacheFailed := func(err error) error {
-		if !resident {
-			return err
-		}
-		o.Log.Warn("feature cache unusable; going on without it", zap.Error(err))
-		cache = nil
+// slot is sample i's place in the resident features (nil when streamed).
+func (x *extraction) slot(i int) []float32 {
+	if !x.resident {
 		return nil
 	}
+	return x.set.Features[i*x.set.Size : (i+1)*x.set.Size]
+}
 
-	// With a device that takes the backbone's output, every usable
-	// sample gets its slot in one device buffer (sample order, bad files
-	// left out: slot = index - bad files before it).
-	var dev *deviceFill
-	if dfb, ok := bb.(tf.DeviceFeaturer); ok && o.Device != nil && resident {
-		usable := 0
-		for i := range ds.Samples {
-			if bad[i] == nil {
-				usable++
-			}
-		}
-		if buf, err := o.Device.Alloc(max(usable, 1) * set.Size); err != nil {
-			o.Log.Warn("features do not fit the device: extracting them on the host", zap.Error(err))
-		} else {
-			dev = &deviceFill{bb: dfb, ops: o.Device, buf: buf, slots: newSlots(bad)}
-			defer func() {
-				if dev != nil && set.OnDevice == nil { // failed: the buffer is not handed over
-					o.Device.Free(buf)
-				}
-			}()
-		}
-	}
-
-	// Each usable sample gets a slot; hits fill theirs from the cache.
-	feats := make([][]float32, ds.Len())
+// lookup lists the bad files and fills the cache hits; it returns the
+// usable samples the cache did not hold.
+func (x *extraction) lookup(bad []error) ([]int, error) {
 	var misses []int
-	buf := make([]float32, set.Size)
-	for i := range ds.Samples {
+	buf := make([]float32, x.set.Size)
+	for i, smp := range x.ds.Samples {
 		if bad[i] != nil {
-			if o.Policy == dataset.Fail {
-				return nil, nil, fmt.Errorf("%w: %s: %v", dataset.ErrBadFile, ds.Samples[i].ID, bad[i])
+			if x.o.Policy == dataset.Fail {
+				return nil, fmt.Errorf("%w: %s: %v", dataset.ErrBadFile, smp.ID, bad[i])
 			}
-			rep.Bad = append(rep.Bad, dataset.BadFile{Path: ds.Samples[i].ID, Reason: bad[i].Error()})
+			x.rep.Bad = append(x.rep.Bad, dataset.BadFile{Path: smp.ID, Reason: bad[i].Error()})
 			continue
 		}
 		hit := false
-		if cache != nil {
+		if x.cache != nil {
+			dst := x.slot(i)
+			if dst == nil {
+				dst = buf
+			}
 			var err error
-			if hit, err = cache.Get(digests[i], buf); err != nil {
-				if err = cacheFailed(err); err != nil {
-					return nil, nil, err
+			if hit, err = x.cache.Get(x.digests[i], dst); err != nil {
+				if err = x.cacheFailed(err); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -206,118 +251,55 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 			misses = append(misses, i)
 			continue
 		}
-		rep.Hits++
-		if resident {
-			feats[i] = append([]float32(nil), buf...)
-		} else {
-			feats[i] = []float32{} // present, kept in the cache only
+		x.rep.Hits++
+		x.have[i] = true
+	}
+	return misses, nil
+}
+
+// store keeps sample i's computed features f: in the cache (when there is
+// one) and, while resident, in its slot.
+func (x *extraction) store(i int, f []float32) error {
+	if x.cache != nil {
+		if err := x.cache.Put(x.digests[i], f); err != nil {
+			if err = x.cacheFailed(err); err != nil {
+				return err
+			}
 		}
 	}
-	o.Log.Info("feature cache", zap.Int("samples", ds.Len()), zap.Int("hits", rep.Hits), zap.Int("to_compute", len(misses)))
+	copy(x.slot(i), f)
+	x.have[i] = true
+	x.rep.Computed++
+	return nil
+}
 
-	// Decode and run the misses in chunks to bound memory.
-	progress := func(int) {}
-	if o.Progress != nil && len(misses) > 0 {
-		progress = func(done int) { o.Progress(done, len(misses)) }
-	}
-	progress(0)
-	const chunk = 2048
-	for lo := 0; lo < len(misses); lo += chunk {
-		part := misses[lo:min(lo+chunk, len(misses))]
-		t0 := time.Now()
-		dec, err := dataset.Decode(ctx, ds.Pick(part), in[1], in[2], in[3], o.Mode, o.Policy, o.Workers)
-		rep.DecodeSeconds += time.Since(t0).Seconds()
-		if errors.Is(err, dataset.ErrEmpty) && dec != nil { // all bad, all listed
-			rep.Bad = append(rep.Bad, dec.Bad...)
-			if dev != nil {
-				dev.slots.decoded(part, nil)
-			}
-			progress(lo + len(part))
+// finish lists the usable samples in order and moves their resident
+// features to the front of the buffer, in place (a sample only moves to
+// a lower index), dropping the bad samples' slots.
+func (x *extraction) finish() (*Set, *Report, error) {
+	set, n := x.set, 0
+	for i, ok := range x.have {
+		if !ok {
 			continue
 		}
-		if err != nil {
-			return nil, nil, err
+		smp := x.ds.Samples[i]
+		set.Labels = append(set.Labels, int32(smp.Label))
+		set.IDs = append(set.IDs, smp.ID)
+		set.Digests = append(set.Digests, x.digests[i])
+		if x.resident && x.dev == nil && n != i {
+			copy(set.Features[n*set.Size:(n+1)*set.Size], x.slot(i))
 		}
-		rep.Bad = append(rep.Bad, dec.Bad...)
-		if dev != nil {
-			dev.slots.decoded(part, dec.Index)
-		}
-		t0 = time.Now()
-		for b := 0; b < dec.Len(); b += o.Batch {
-			e := min(b+o.Batch, dec.Len())
-			x, err := tensor.FromFloat32(dec.Images[b*in[1]*in[2]*in[3]:e*in[1]*in[2]*in[3]], e-b, in[1], in[2], in[3])
-			if err != nil {
-				return nil, nil, err
-			}
-			if dev != nil {
-				idx := make([]int, e-b)
-				for j := b; j < e; j++ {
-					idx[j-b] = part[dec.Index[j]]
-				}
-				if err := dev.run(ctx, x, idx, cache, digests, cacheFailed, rep); err != nil {
-					return nil, nil, fmt.Errorf("features: backbone on %s...: %w", dec.IDs[b], err)
-				}
-				for _, i := range idx {
-					feats[i] = []float32{} // on the device
-				}
-				rep.Computed += len(idx)
-				progress(lo + len(dec.Bad) + e)
-				continue
-			}
-			out, err := bb.Features(ctx, x)
-			if err != nil {
-				return nil, nil, fmt.Errorf("features: backbone on %s...: %w", dec.IDs[b], err)
-			}
-			if out.Len() != (e-b)*set.Size {
-				return nil, nil, fmt.Errorf("features: backbone returned %v for %d images, expected %v per image", out.Shape, e-b, set.Shape)
-			}
-			for j := b; j < e; j++ {
-				f := out.F32[(j-b)*set.Size : (j-b+1)*set.Size]
-				i := part[dec.Index[j]]
-				if cache != nil {
-					if err := cache.Put(digests[i], f); err != nil {
-						if err = cacheFailed(err); err != nil {
-							return nil, nil, err
-						}
-					}
-				}
-				if resident {
-					feats[i] = append([]float32(nil), f...)
-				} else {
-					feats[i] = []float32{}
-				}
-				rep.Computed++
-			}
-			progress(lo + len(dec.Bad) + e) // the chunk's bad files count as done
-		}
-		rep.BackboneSeconds += time.Since(t0).Seconds()
-	}
-
-	if dev != nil {
-		if err := dev.uploadHits(feats, set.Size, rep); err != nil {
-			return nil, nil, err
-		}
-	}
-	for i, f := range feats {
-		if f == nil {
-			continue
-		}
-		set.Labels = append(set.Labels, int32(ds.Samples[i].Label))
-		set.IDs = append(set.IDs, ds.Samples[i].ID)
-		set.Digests = append(set.Digests, digests[i])
-		if resident && dev == nil {
-			set.Features = append(set.Features, f...)
-		}
+		n++
 	}
 	if set.Len() == 0 {
-		return nil, rep, fmt.Errorf("%w: no usable sample in %s (%d bad files)", dataset.ErrEmpty, ds.Source, len(rep.Bad))
+		return nil, x.rep, fmt.Errorf("%w: no usable sample in %s (%d bad files)", dataset.ErrEmpty, x.ds.Source, len(x.rep.Bad))
 	}
-	if resident && set.Features == nil && dev == nil {
-		set.Features = []float32{}
+	switch {
+	case x.dev != nil:
+		set.Features, set.OnDevice = nil, x.dev.buf
+	case x.resident:
+		set.Features = set.Features[: n*set.Size : n*set.Size]
 	}
-	set.Cache = cache // nil when it failed: the features are resident
-	if dev != nil {
-		set.OnDevice = dev.buf
-	}
-	return set, rep, nil
+	set.Cache = x.cache // nil when it failed: the features are resident
+	return set, x.rep, nil
 }

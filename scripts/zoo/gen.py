@@ -57,10 +57,18 @@ def main():
     p.add_argument("--models", default="", help="comma-separated subset (default: all)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="models built at once (default: 2, or 1 on one core)")
+    p.add_argument("--size", type=int, default=0, help="input size for every model (default: each model's small size); 224 for benchmarks")
+    p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated subset of " + ", ".join(FORMATS) + " (tf1 and tf1_frozen need tfkeras)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args()
+    formats = [f for f in a.formats.split(",") if f]
+    for f in formats:
+        if f not in FORMATS:
+            sys.exit(f"zoo: unknown format {f!r}; known: {', '.join(FORMATS)}")
+    if ("tf1" in formats or "tf1_frozen" in formats) and "tfkeras" not in formats:
+        sys.exit("zoo: tf1 and tf1_frozen copy the tfkeras model's weights: add tfkeras to --formats")
     if a.one:
-        build_one(a.one, a.out)
+        build_one(a.one, a.out, a.size, formats)
         return
     names = [m for m in a.models.split(",") if m] or list(MODELS)
     for m in names:
@@ -76,7 +84,8 @@ def main():
         log = os.path.join(a.out, f"{m}.log")
         t = time.time()
         with open(log, "w") as f:
-            rc = subprocess.call([sys.executable, __file__, "--out", a.out, "--one", m],
+            rc = subprocess.call([sys.executable, __file__, "--out", a.out, "--one", m,
+                                  "--size", str(a.size), "--formats", ",".join(formats)],
                                  stdout=f, stderr=subprocess.STDOUT)
         return m, rc, round(time.time() - t, 1), log
 
@@ -99,12 +108,14 @@ def main():
     if failed:
         sys.exit(f"zoo: failed: {', '.join(failed)}")
 
-def build_one(name, out):
+
+def build_one(name, out, size_override=0, formats=FORMATS):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
 
     size, raw, kw = MODELS[name]
+    size = size_override or size
     # The inputs are 8-bit RGB images, also written as PNG, so that `graft
     # predict` can read the very same batch: models with their own
     # preprocessing layers get the pixels (graft's --preprocess raw), the
@@ -117,8 +128,15 @@ def build_one(name, out):
     mode = "raw" if raw else "tf"
     shape = (size, size, 3)
 
-    # Keras 3.
+    if "keras3" in formats:
+        build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode)
+    if "tfkeras" in formats:
+        build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats)
+
+
+def build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode):
     import keras
+    import numpy as np
 
     keras.utils.set_random_seed(SEED)
     m3 = getattr(keras.applications, name)(weights=None, input_shape=shape, **kw)
@@ -133,7 +151,10 @@ def build_one(name, out):
     write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
     del m3, sub
 
+
+def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats):
     # tf-keras (Keras 2): the legacy SavedModel writer, eager.
+    import numpy as np
     import tf_keras
 
     tf_keras.utils.set_random_seed(SEED)
@@ -149,6 +170,8 @@ def build_one(name, out):
     write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
     weights = m2.get_weights()
     del m2, sub
+    if "tf1" not in formats and "tf1_frozen" not in formats:
+        return
 
     # TF1: the same tf-keras model built in a tf.compat.v1 graph, saved by
     # SavedModelBuilder (variables, save/restore ops, no functions), then

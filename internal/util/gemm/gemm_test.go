@@ -202,3 +202,38 @@ func FuzzSgemm(f *testing.F) {
 		})
 	})
 }
+
+// PackedB.MulAdd against the naive C + A*B, over shapes that span several KC
+// and NC blocks and partial panels; without the assembly path PackB
+// declines (nil) so that callers use Sgemm.
+func TestPackedBAgainstNaive(t *testing.T) {
+	paths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			lda, ldb, ldc := k+1, n+2, n+3
+			a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
+			p := PackB(k, n, b, ldb)
+			if !useAsm {
+				if p != nil {
+					t.Fatal("PackB packed without the assembly path")
+				}
+				return
+			}
+			want := naive(false, false, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
+			pad := append([]float32(nil), c...)
+			p.MulAdd(m, a, lda, c, ldc)
+			for i := range c {
+				if i%ldc >= n {
+					if c[i] != pad[i] {
+						t.Fatalf("%dx%dx%d: wrote padding C[%d]", m, n, k, i)
+					}
+					continue
+				}
+				if tol := 1e-5 * math.Sqrt(float64(k)+1) * math.Max(1, math.Abs(float64(want[i]))); math.Abs(float64(c[i]-want[i])) > tol {
+					t.Fatalf("%dx%dx%d: C[%d,%d] = %v, want %v", m, n, k, i/ldc, i%ldc, c[i], want[i])
+				}
+			}
+		}
+	})
+}

@@ -1,6 +1,10 @@
 package gemm
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/graft-ml/graft/internal/util/parallel"
+)
 
 // The packed SGEMM follows the BLIS layout: op(B) is copied a KC x NC block
 // at a time into NR-wide column panels, op(A) an MC x KC block at a time into
@@ -46,12 +50,22 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	}
 	bufs := bufPool.Get().(*packBufs)
 	defer bufPool.Put(bufs)
+	sgemmBlocks(transA, m, n, k, alpha, a, lda, c, ldc, bufs.a, func(j0, p0, kb, nb int) []float32 {
+		packB(transB, b, ldb, p0, j0, kb, nb, bufs.b)
+		return bufs.b
+	})
+}
+
+// sgemmBlocks is the blocked product C += alpha*op(A)*B, with C already
+// scaled by beta; panelB returns the packed KC x NC block of B at (p0, j0)
+// (packed on the fly, or once for all calls: PackedB).
+func sgemmBlocks(transA bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
 	var tile [mr * nr]float32
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
-			packB(transB, b, ldb, p0, j0, kb, nb, bufs.b)
+			pb := panelB(j0, p0, kb, nb)
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
 				// Row-major A is read in place by kernel6x16s: packing it
@@ -61,14 +75,14 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 				direct := !transA
 				if direct {
 					if full := mb / mr * mr; full < mb {
-						packA(false, a, lda, i0+full, p0, mb-full, kb, bufs.a)
+						packA(false, a, lda, i0+full, p0, mb-full, kb, bufA)
 					}
 				} else {
-					packA(transA, a, lda, i0, p0, mb, kb, bufs.a)
+					packA(transA, a, lda, i0, p0, mb, kb, bufA)
 				}
 				for jr := 0; jr < nb; jr += nr {
 					nn := min(nr, nb-jr)
-					bp := &bufs.b[jr*kb]
+					bp := &pb[jr*kb]
 					for ir := 0; ir < mb; ir += mr {
 						mm := min(mr, mb-ir)
 						co := (i0+ir)*ldc + j0 + jr
@@ -81,9 +95,9 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 						case direct && mm == mr:
 							kernel6x16s(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha)
 						case direct:
-							kernel6x16(kb, &bufs.a[0], bp, dst, ldd, alpha)
+							kernel6x16(kb, &bufA[0], bp, dst, ldd, alpha)
 						default:
-							kernel6x16(kb, &bufs.a[ir*kb], bp, dst, ldd, alpha)
+							kernel6x16(kb, &bufA[ir*kb], bp, dst, ldd, alpha)
 						}
 						if dst != &tile[0] {
 							continue
@@ -104,6 +118,56 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 // packA copies op(A)[i0:i0+mb, p0:p0+kb] into dst as MR-row panels, each
 // laid out column by column (MR values per step of k), zero-padding the
 // last panel's missing rows.
+// PackedB is a constant k x n matrix B (row-major) packed once into the
+// panels the packed SGEMM reads, for products with many different A (a
+// convolution's filter, reused by every batch): MulAdd skips packing B.
+type PackedB struct {
+	k, n   int
+	blocks [][]float32 // KC x NC blocks, j0-major as sgemmBlocks visits them
+}
+
+// PackB packs b (k x n, row stride ldb); nil where the packed assembly
+// path is not in use (OpenBLAS, no AVX2): callers then use Sgemm.
+func PackB(k, n int, b []float32, ldb int) *PackedB {
+	if !useAsm || k == 0 || n == 0 {
+		return nil
+	}
+	checkOperand("B", false, k, n, b, ldb)
+	p := &PackedB{k: k, n: n}
+	for j0 := 0; j0 < n; j0 += nc {
+		nb := min(nc, n-j0)
+		for p0 := 0; p0 < k; p0 += kc {
+			kb := min(kc, k-p0)
+			blk := make([]float32, (nb+nr-1)/nr*nr*kb)
+			packB(false, b, ldb, p0, j0, kb, nb, blk)
+			p.blocks = append(p.blocks, blk)
+		}
+	}
+	return p
+}
+
+// Dims are B's rows (k) and columns (n).
+func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
+
+// MulAdd adds A*B to C (m x n, row stride ldc) for row-major A (m x k,
+// row stride lda), across GOMAXPROCS workers as Sgemm. It adds rather than
+// sets so that a freshly allocated (zero) C is not cleared a second time.
+func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
+	if m == 0 {
+		return
+	}
+	checkOperand("A", false, m, p.k, a, lda)
+	checkOperand("C", false, m, p.n, c, ldc)
+	nkb := (p.k + kc - 1) / kc
+	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
+		bufs := bufPool.Get().(*packBufs)
+		defer bufPool.Put(bufs)
+		sgemmBlocks(false, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, bufs.a, func(j0, p0, _, _ int) []float32 {
+			return p.blocks[j0/nc*nkb+p0/kc]
+		})
+	})
+}
+
 func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
 	for ir := 0; ir < mb; ir += mr {
 		mm := min(mr, mb-ir)

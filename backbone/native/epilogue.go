@@ -1,0 +1,230 @@
+package native
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/parallel"
+)
+
+// actKind is the activation a fused convolution ends with.
+type actKind int
+
+const (
+	actNone actKind = iota
+	actRelu
+	actRelu6
+	actSwish // x*sigmoid(beta*x)
+	actSigmoid
+)
+
+// epilogue is what a fused convolution applies to each block of output
+// pixels while it is still in cache: a bias per channel, a residual with
+// the output's layout, then an activation. A nil *epilogue does nothing.
+type epilogue struct {
+	bias []float32 // nil: none
+	act  actKind
+	beta float32   // actSwish's
+	res  []float32 // set per run; nil: none
+}
+
+// apply finishes pixels [p0, p1) of y, o channels each.
+func (ep *epilogue) apply(y []float32, o, p0, p1 int) {
+	if ep == nil || p0 >= p1 || o == 0 {
+		return
+	}
+	lo, hi := p0*o, p1*o
+	ys := y[lo:hi]
+	if ep.res != nil {
+		for i, v := range ep.res[lo:hi] {
+			ys[i] += v
+		}
+	}
+	bias := ep.bias
+	if bias == nil {
+		bias = make([]float32, o)
+	}
+	switch ep.act {
+	case actSwish:
+		biasClamp(ys, bias, o, actNone)
+		sigmoidMul(ys, ep.beta, true)
+	case actSigmoid:
+		biasClamp(ys, bias, o, actNone)
+		sigmoidMul(ys, 1, false)
+	default:
+		biasClamp(ys, bias, o, ep.act)
+	}
+}
+
+// limits are the bounds an activation clamps to.
+func (a actKind) limits() (lo, hi float32) {
+	inf := float32(math.Inf(1))
+	switch a {
+	case actRelu:
+		return 0, inf
+	case actRelu6:
+		return 0, 6
+	}
+	return -inf, inf
+}
+
+// biasClamp adds bias (o values) to each row of y and clamps to the
+// activation's limits, with the vector loop where the CPU has one.
+func biasClamp(y, bias []float32, o int, act actKind) {
+	if len(y)%o != 0 || len(bias) < o {
+		panic(fmt.Sprintf("native: biasClamp of %d values, %d channels, %d biases", len(y), o, len(bias)))
+	}
+	lo, hi := act.limits()
+	if hasVec && len(y) > 0 {
+		biasClampAsm(&y[0], &bias[0], len(y)/o, o, lo, hi)
+		return
+	}
+	for i := 0; i < len(y); i += o {
+		row := y[i : i+o]
+		for j, b := range bias[:o] {
+			row[j] = min(max(row[j]+b, lo), hi)
+		}
+	}
+}
+
+// expTable holds sigmoidAsm's constants, 8 copies each (see vec_amd64.s).
+var expTable = func() (t [14][8]float32) {
+	for i, v := range []float32{-88.3762626647949, 88.3762626647949, 1.44269504088896341, 0.5, 0.693359375, -2.12194440e-4,
+		1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1} {
+		for j := range t[i] {
+			t[i][j] = v
+		}
+	}
+	for j := range t[13] {
+		t[13][j] = math.Float32frombits(127) // an int32 in the vector's lanes
+	}
+	return t
+}()
+
+// sigmoidMul sets y[i] to sigmoid(beta*y[i]), times y[i] when mul (swish).
+// The vector loop's exp is within a few float32 ulps of math.Exp's.
+func sigmoidMul(y []float32, beta float32, mul bool) {
+	n := 0
+	if hasVec {
+		n = len(y) / 8 * 8
+		m := 0
+		if mul {
+			m = 1
+		}
+		if n > 0 {
+			sigmoidAsm(&y[0], n, -beta, m, &expTable)
+		}
+	}
+	for i, v := range y[n:] {
+		s := float32(sigmoid(float64(beta * v)))
+		if mul {
+			s *= v
+		}
+		y[n+i] = s
+	}
+}
+
+// fmadd adds x[i]*f[i] to dst[i].
+func fmadd(dst, x, f []float32) {
+	n := len(dst)
+	if len(x) < n || len(f) < n {
+		panic(fmt.Sprintf("native: fmadd of %d values with %d and %d", n, len(x), len(f)))
+	}
+	if hasVec && n > 0 {
+		fmaddAsm(&dst[0], &x[0], &f[0], n)
+		return
+	}
+	for i, v := range x[:n] {
+		dst[i] += v * f[i]
+	}
+}
+
+// epOrNil is ep, or nil when it would change nothing (a convolution fused
+// only to pack its filter once).
+func epOrNil(ep *epilogue) *epilogue {
+	if ep.bias == nil && ep.res == nil && ep.act == actNone {
+		return nil
+	}
+	return ep
+}
+
+// applyAll runs apply over all of y, split across workers.
+func (ep *epilogue) applyAll(y []float32, o int) {
+	if ep == nil || o == 0 {
+		return
+	}
+	parallel.For(len(y)/o, parallel.Grain(o), func(lo, hi int) { ep.apply(y, o, lo, hi) })
+}
+
+// fusedConvKernel is a Conv2D or DepthwiseConv2dNative with a constant
+// filter f followed by ep; with resid the node's second input is the
+// residual. A residual that does not have the convolution's shape (a
+// broadcast, never seen in Keras graphs) is added the unfused way.
+func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid bool) *kernel {
+	fi := infoOf(f)
+	// The filter as the GEMM's packed B, once (plain, ungrouped Conv2D).
+	var pb *gemm.PackedB
+	if !dw {
+		pb = gemm.PackB(f.Shape[0]*f.Shape[1]*f.Shape[2], f.Shape[3], f.F32, f.Shape[3])
+	}
+	convOut := func(x tinfo) (tinfo, geom, error) {
+		g, err := convShape(w, []tinfo{x, fi}, !dw)
+		if err != nil {
+			return tinfo{}, g, err
+		}
+		o := f.Shape[3]
+		if dw {
+			o *= g.c
+		}
+		return tinfo{dtype: x.dtype, shape: []int{g.n, g.oh, g.ow, o}}, g, nil
+	}
+	return &kernel{
+		nOut: 1,
+		shape: func(in []tinfo) ([]tinfo, error) {
+			c, _, err := convOut(in[0])
+			if err != nil || !resid {
+				return []tinfo{c}, err
+			}
+			if err := requireFloat32(in[1], "residual"); err != nil {
+				return nil, err
+			}
+			return binaryShape(opAdd, c, in[1])
+		},
+		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
+			c, g, err := convOut(infoOf(in[0]))
+			if err != nil {
+				return nil, err
+			}
+			o := c.shape[3]
+			y := alloc(c)
+			run := ep
+			direct := !resid || sameShape(in[1].Shape, c.shape)
+			if resid && direct {
+				run.res = in[1].F32
+			}
+			if !direct {
+				run.act = actNone
+			}
+			switch {
+			case dw:
+				depthwise(g, in[0].F32, f.F32, f.Shape[3], y.F32, epOrNil(&run))
+			case g.c != f.Shape[2]:
+				groupedConv(g, in[0].F32, f.F32, o, g.c/f.Shape[2], y.F32)
+				run.applyAll(y.F32, o)
+			default:
+				conv2D(g, in[0].F32, f.F32, o, y.F32, epOrNil(&run), pb)
+			}
+			if direct {
+				return []*tensor.Tensor{y}, nil
+			}
+			sum, err := binary(opAdd, y, in[1], out[0])
+			if err != nil {
+				return nil, err
+			}
+			(&epilogue{act: ep.act}).applyAll(sum.F32, out[0].shape[len(out[0].shape)-1])
+			return []*tensor.Tensor{sum}, nil
+		},
+	}
+}

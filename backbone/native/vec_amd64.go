@@ -1,0 +1,25 @@
+//go:build amd64 && !purego_noasm
+
+package native
+
+import "golang.org/x/sys/cpu"
+
+// hasVec is whether this CPU runs the AVX2+FMA loops of vec_amd64.s.
+var hasVec = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// fmaddAsm adds x[i]*f[i] to dst[i] for i < n.
+//
+//go:noescape
+func fmaddAsm(dst, x, f *float32, n int)
+
+// biasClampAsm sets y[r*o+j] = min(max(y[r*o+j]+bias[j], lo), hi) for
+// rows r < rows and channels j < o; NaN stays NaN.
+//
+//go:noescape
+func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32)
+
+// sigmoidAsm sets y[i] to s, or to y[i]*s when mul != 0, with
+// s = 1/(1+exp(negBeta*y[i])), for n a multiple of 8; t is expTable.
+//
+//go:noescape
+func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)

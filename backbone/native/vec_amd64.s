@@ -1,0 +1,175 @@
+//go:build amd64 && !purego_noasm
+
+#include "textflag.h"
+
+// func fmaddAsm(dst, x, f *float32, n int)
+TEXT ·fmaddAsm(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ f+16(FP), DX
+	MOVQ n+24(FP), CX
+
+loop32:
+	CMPQ        CX, $32
+	JLT         loop8
+	VMOVUPS     (SI), Y0
+	VMOVUPS     32(SI), Y1
+	VMOVUPS     64(SI), Y2
+	VMOVUPS     96(SI), Y3
+	VMOVUPS     (DI), Y4
+	VMOVUPS     32(DI), Y5
+	VMOVUPS     64(DI), Y6
+	VMOVUPS     96(DI), Y7
+	VFMADD231PS (DX), Y0, Y4
+	VFMADD231PS 32(DX), Y1, Y5
+	VFMADD231PS 64(DX), Y2, Y6
+	VFMADD231PS 96(DX), Y3, Y7
+	VMOVUPS     Y4, (DI)
+	VMOVUPS     Y5, 32(DI)
+	VMOVUPS     Y6, 64(DI)
+	VMOVUPS     Y7, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	ADDQ        $128, DX
+	SUBQ        $32, CX
+	JMP         loop32
+
+loop8:
+	CMPQ        CX, $8
+	JLT         tail
+	VMOVUPS     (SI), Y0
+	VMOVUPS     (DI), Y4
+	VFMADD231PS (DX), Y0, Y4
+	VMOVUPS     Y4, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $32, DX
+	SUBQ        $8, CX
+	JMP         loop8
+
+tail:
+	TESTQ       CX, CX
+	JZ          done
+	VMOVSS      (SI), X0
+	VMOVSS      (DI), X4
+	VFMADD231SS (DX), X0, X4
+	VMOVSS      X4, (DI)
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	ADDQ        $4, DX
+	DECQ        CX
+	JMP         tail
+
+done:
+	VZEROUPPER
+	RET
+
+// func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32)
+//
+// Y14 and Y15 hold lo and hi; the value is the second source of VMAXPS and
+// VMINPS, which return it when it is NaN.
+TEXT ·biasClampAsm(SB), NOSPLIT, $0-40
+	MOVQ         y+0(FP), DI
+	MOVQ         rows+16(FP), R8
+	VBROADCASTSS lo+32(FP), Y14
+	VBROADCASTSS hi+36(FP), Y15
+
+row:
+	TESTQ R8, R8
+	JZ    done
+	MOVQ  bias+8(FP), SI
+	MOVQ  o+24(FP), CX
+
+loop8:
+	CMPQ    CX, $8
+	JLT     tail
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMAXPS  Y0, Y14, Y0
+	VMINPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop8
+
+tail:
+	TESTQ  CX, CX
+	JZ     next
+	VMOVSS (DI), X0
+	VADDSS (SI), X0, X0
+	VMAXSS X0, X14, X0
+	VMINSS X0, X15, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    tail
+
+next:
+	DECQ R8
+	JMP  row
+
+done:
+	VZEROUPPER
+	RET
+
+// func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)
+//
+// y[i] = s (mul == 0) or y[i]*s (mul != 0), s = 1/(1+exp(negBeta*y[i])),
+// for n a multiple of 8. exp is Cephes' expf: x = k*ln2 + r with k =
+// floor(x*log2e + 1/2) and ln2 in two parts, a degree-5 polynomial for
+// exp(r), 2^k built in the exponent bits. t holds the constants, 8 copies
+// each: lo, hi, log2e, 1/2, C1, C2, p0..p5, 1, int32 127.
+TEXT ·sigmoidAsm(SB), NOSPLIT, $0-40
+	MOVQ         y+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS negBeta+16(FP), Y15
+	MOVQ         mul+24(FP), DX
+	MOVQ         t+32(FP), R8
+	VMOVUPS      0(R8), Y14   // lo
+	VMOVUPS      32(R8), Y13  // hi
+	VMOVUPS      64(R8), Y12  // log2e
+	VMOVUPS      96(R8), Y11  // 1/2
+	VMOVUPS      384(R8), Y10 // 1
+
+loop:
+	CMPQ CX, $8
+	JLT  done
+	VMOVUPS (DI), Y0
+	VMULPS  Y15, Y0, Y1 // x = -beta*v
+	VMAXPS  Y1, Y14, Y1 // the value second: NaN stays NaN
+	VMINPS  Y1, Y13, Y1
+	VMULPS  Y12, Y1, Y2
+	VADDPS  Y11, Y2, Y2
+	VROUNDPS $1, Y2, Y2 // k = floor(x*log2e + 1/2)
+	VFNMADD231PS 128(R8), Y2, Y1 // r = x - k*C1
+	VFNMADD231PS 160(R8), Y2, Y1 // r -= k*C2
+	VMOVUPS      192(R8), Y3     // p0
+	VFMADD213PS  224(R8), Y1, Y3 // p = p*r + p1
+	VFMADD213PS  256(R8), Y1, Y3
+	VFMADD213PS  288(R8), Y1, Y3
+	VFMADD213PS  320(R8), Y1, Y3
+	VFMADD213PS  352(R8), Y1, Y3 // ... + p5
+	VMULPS       Y1, Y1, Y4      // r*r
+	VFMADD213PS  Y1, Y4, Y3      // p*r*r + r
+	VADDPS       Y10, Y3, Y3     // + 1: exp(r)
+	VCVTPS2DQ    Y2, Y5
+	VPADDD       416(R8), Y5, Y5
+	VPSLLD       $23, Y5, Y5     // 2^k
+	VMULPS       Y5, Y3, Y3      // exp(x)
+	VADDPS       Y10, Y3, Y3
+	VDIVPS       Y3, Y10, Y3     // 1/(1+exp(x))
+	TESTQ        DX, DX
+	JZ           store
+	VMULPS       Y0, Y3, Y3
+
+store:
+	VMOVUPS Y3, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,15 @@
+//go:build !amd64 || purego_noasm
+
+package native
+
+var hasVec = false
+
+func fmaddAsm(dst, x, f *float32, n int) { panic("native: no vector loops on this platform") }
+
+func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32) {
+	panic("native: no vector loops on this platform")
+}
+
+func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32) {
+	panic("native: no vector loops on this platform")
+}

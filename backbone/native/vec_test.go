@@ -1,0 +1,88 @@
+package native
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The vector loops against scalar float64 arithmetic written out here,
+// over lengths that exercise the 32-, 8- and 1-wide parts, for both the
+// assembly (where the CPU has it) and the Go loops.
+func TestVectorLoops(t *testing.T) {
+	defer func(saved bool) { hasVec = saved }(hasVec)
+	r := rand.New(rand.NewPCG(7, 8))
+	nan := float32(math.NaN())
+	for _, vec := range []bool{false, hasVec} {
+		hasVec = vec
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 70} {
+			dst, x, f := randT(r, n+1).F32, randT(r, n+1).F32, randT(r, n+1).F32
+			want := make([]float32, n+1)
+			for i := range want {
+				want[i] = dst[i]
+				if i < n {
+					want[i] = float32(float64(dst[i]) + float64(x[i])*float64(f[i]))
+				}
+			}
+			fmadd(dst[:n], x, f)
+			for i := range want {
+				if math.Abs(float64(dst[i]-want[i])) > 1e-6 {
+					t.Fatalf("vec=%v fmadd n=%d: [%d] = %v, want %v", vec, n, i, dst[i], want[i])
+				}
+			}
+			for _, mul := range []bool{false, true} {
+				y := randT(r, n).F32
+				for i := range y {
+					y[i] *= 60 // past exp's float32 range at 1.5*60
+				}
+				if n > 2 {
+					y[1] = nan
+				}
+				const beta = 1.5
+				want := make([]float64, n)
+				arg := make([]float64, n)
+				for i, v := range y {
+					arg[i] = math.Abs(beta * float64(v))
+					want[i] = 1 / (1 + math.Exp(-beta*float64(v)))
+					if mul {
+						want[i] *= float64(v)
+					}
+				}
+				sigmoidMul(y, beta, mul)
+				for i, v := range y {
+					if math.IsNaN(want[i]) != math.IsNaN(float64(v)) || (!math.IsNaN(want[i]) && math.Abs(float64(v)-want[i]) > (2e-6+1.2e-7*arg[i])*math.Abs(want[i])+1e-30) {
+						// The tolerance allows for beta*v rounded to float32.
+						t.Fatalf("vec=%v sigmoidMul mul=%v n=%d: [%d] = %v, want %v", vec, mul, n, i, v, want[i])
+					}
+				}
+			}
+			for _, act := range []actKind{actNone, actRelu, actRelu6} {
+				for _, o := range []int{1, 3, 8, 13} {
+					rows := n/o + 1
+					y, bias := randT(r, rows*o).F32, randT(r, o).F32
+					for i := range y {
+						y[i] *= 10
+					}
+					y[0] = nan
+					want := make([]float64, len(y))
+					for i, v := range y {
+						w := float64(v) + float64(bias[i%o])
+						switch act {
+						case actRelu:
+							w = math.Max(w, 0)
+						case actRelu6:
+							w = math.Min(math.Max(w, 0), 6)
+						}
+						want[i] = w
+					}
+					biasClamp(y, bias, o, act)
+					for i, v := range y {
+						if math.IsNaN(want[i]) != math.IsNaN(float64(v)) || (!math.IsNaN(want[i]) && math.Abs(float64(v)-want[i]) > 1e-5) {
+							t.Fatalf("vec=%v biasClamp act=%d o=%d rows=%d: [%d] = %v, want %v", vec, act, o, rows, i, v, want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
