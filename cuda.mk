@@ -5,9 +5,10 @@
 #
 #   make cuda-deps     the toolkit from Debian's non-free component
 #   make kernels       nvcc -> kernels/head.fatbin (embedded with -tags graftcuda:
-#                      go build/vet/test -tags graftcuda need it first) and the
+#                      go build/vet/test -tags graftcuda need it first), the
 #                      ptxas resource report build/ptxas.txt (summary in
-#                      build/ptxas-summary.txt)
+#                      build/ptxas-summary.txt) and the SASS check (HMMA and
+#                      cp.async in the tensor-core kernels: build/sass-check.txt)
 #   make graft-cuda    bin/graft-cuda
 #   make vet-cuda      go vet -tags graftcuda ./...
 #   make gpu-test-bin  bin/gpu.test, the GPU tests and benchmarks
@@ -59,6 +60,8 @@ kernels/head.fatbin: kernels/head.cu
 	@# The compute_70 PTX is JIT-compiled on the GPU; assemble it for sm_70 here too, so that its resource use is known.
 	@$(NVCC) -cubin $(NVCCFLAGS_SM70) -arch=sm_70 -o build/head_sm70.cubin $< >> build/ptxas.txt 2>&1 || { cat build/ptxas.txt; rm -f $@.tmp; exit 1; }
 	@mv $@.tmp $@
+	@# The tensor-core kernels must issue HMMA and cp.async (LDGSTS) in their SASS.
+	@scripts/sass-check.sh $@ > build/sass-check.txt || { cat build/sass-check.txt; rm -f $@; exit 1; }
 	@awk '/Compiling entry function/ { fn=$$7; arch=$$9; gsub(/\047/,"",fn); gsub(/\047/,"",arch) } \
 	     /bytes stack frame/ { spill=$$0; sub(/^ +/,"",spill) } \
 	     /Used [0-9]+ registers/ { sub(/.*Used /,""); printf "  %-6s %-15s %s; %s\n", arch, fn, $$0, spill }' build/ptxas.txt | tee build/ptxas-summary.txt

@@ -63,10 +63,14 @@ type BadFile struct {
 
 // FeatureReport is how a split's features were obtained.
 type FeatureReport struct {
-	Samples  int       `json:"samples"`
-	Hits     int       `json:"cache_hits"`
-	Computed int       `json:"computed"`
-	Bad      []BadFile `json:"bad_files,omitempty"`
+	Samples  int `json:"samples"`
+	Hits     int `json:"cache_hits"`
+	Computed int `json:"computed"`
+	// With TensorFlow on the GPU feeding the CUDA head: the computed
+	// features copied device to device and the cached ones uploaded.
+	DeviceCopied int       `json:"device_copied,omitempty"`
+	Uploaded     int       `json:"uploaded,omitempty"`
+	Bad          []BadFile `json:"bad_files,omitempty"`
 	// Seconds spent hashing files, decoding images and in the backbone.
 	HashSeconds     float64 `json:"hash_seconds"`
 	DecodeSeconds   float64 `json:"decode_seconds"`
@@ -121,8 +125,13 @@ type Summary struct {
 	BadFiles      int        `json:"bad_files"`
 	CacheHits     int        `json:"feature_cache_hits"`
 	CacheComputed int        `json:"features_computed"`
-	Device        string     `json:"device"`
-	Timing        Timing     `json:"timing"`
+	// With TensorFlow on the GPU feeding the CUDA head: the computed
+	// features copied device to device (no host round trip) and those
+	// uploaded (from the cache, or computed on the CPU).
+	FeaturesDeviceToDevice int    `json:"features_device_to_device,omitempty"`
+	FeaturesUploaded       int    `json:"features_uploaded,omitempty"`
+	Device                 string `json:"device"`
+	Timing                 Timing `json:"timing"`
 	// BackboneDigest is the backbone folder's content digest when the run
 	// finished: graft export refuses a backbone that changed since.
 	BackboneDigest string `json:"backbone_digest,omitempty"`

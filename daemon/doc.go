@@ -16,9 +16,11 @@
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection cap, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),
-// events_api.go (SSE), models_api.go, export_api.go (:export, a tar of
-// graft export's SavedModel kept under exports/), serving.go (model cache with
-// references, predict), metrics.go. docs/daemon-security.md is the policy.
+// events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
+// and the job log and evaluation it shows), models_api.go, export_api.go
+// (:export, a tar of graft export's SavedModel kept under exports/),
+// serving.go (model cache with references, predict), metrics.go.
+// docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -77,7 +78,8 @@ func (cuDriver) open(ordinal int) (devContext, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return &cuContext{dev: dev, ctx: ctx}, nil
+	return &cuContext{dev: dev, ctx: ctx, pinned: map[hostPtr]pinnedHost{}, streams: map[stream]cu.Stream{},
+		events: map[event]cu.Event{}}, nil
 }
 
 // cuContext is a primary context. A CUDA context is current per OS
@@ -86,6 +88,13 @@ func (cuDriver) open(ordinal int) (devContext, error) {
 type cuContext struct {
 	dev cu.Device
 	ctx cu.CUContext
+	// The driver's handles behind this package's: pinned allocations,
+	// streams and events (stream 0 is cu.NoStream, the legacy stream).
+	mu      sync.Mutex
+	next    uint64
+	pinned  map[hostPtr]pinnedHost
+	streams map[stream]cu.Stream
+	events  map[event]cu.Event
 }
 
 func (c *cuContext) do(fn func() error) error {
@@ -129,6 +138,16 @@ func (c *cuContext) copyDtoH(dst []byte, src devicePtr) error {
 	return wrap(cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))))
 }
 
+func (c *cuContext) copyDtoD(dst, src devicePtr, bytes int64) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := sameContext(src); err != nil {
+		return err
+	}
+	return wrap(cu.MemcpyDtoD(cu.DevicePtr(dst), cu.DevicePtr(src), bytes))
+}
+
 func (c *cuContext) synchronize() error { return wrap(cu.Synchronize()) }
 
 // loadModule loads the embedded fatbin; the driver picks the SASS for the
@@ -141,19 +160,25 @@ func (c *cuContext) loadModule() (driverModule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (no SASS for this GPU and its driver cannot JIT the compute_80/compute_70 PTX?)", cudaError("load the kernel fatbin", wrap(err)))
 	}
-	return cuModule{mod}, nil
+	return cuModule{mod, c}, nil
 }
 
-type cuModule struct{ mod cu.Module }
+type cuModule struct {
+	mod cu.Module
+	ctx *cuContext
+}
 
 func (m cuModule) function(name string) (driverFunction, error) {
 	fn, err := m.mod.Function(name)
-	return cuFunction{fn}, wrap(err)
+	return cuFunction{fn, m.ctx}, wrap(err)
 }
 
 func (m cuModule) unload() error { return wrap(m.mod.Unload()) }
 
-type cuFunction struct{ fn cu.Function }
+type cuFunction struct {
+	fn  cu.Function
+	ctx *cuContext
+}
 
 func (f cuFunction) maxActiveBlocksPerSM(block int) (int, error) {
 	n, err := f.fn.MaxActiveBlocksPerMultiProcessor(block, 0)
@@ -162,12 +187,12 @@ func (f cuFunction) maxActiveBlocksPerSM(block int) (int, error) {
 
 // launch passes each argument as a pointer to its 8 bytes, as
 // cuLaunchKernel wants them.
-func (f cuFunction) launch(grid dim3, block int, args []arg) error {
+func (f cuFunction) launch(grid dim3, block int, args []arg, s stream) error {
 	bits := make([]uint64, len(args))
 	params := make([]unsafe.Pointer, len(args))
 	for i, a := range args {
 		bits[i] = a.bits
 		params[i] = unsafe.Pointer(&bits[i])
 	}
-	return wrap(f.fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, 0, cu.NoStream, params))
+	return wrap(f.fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, 0, f.ctx.cuStream(s), params))
 }

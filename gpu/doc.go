@@ -11,5 +11,13 @@
 // the same logic on any machine and rejects what a real driver would:
 // freed or foreign pointers, copies out of bounds, launches whose
 // arguments do not match the kernel's signature in kernels/head.cu, grids
-// and blocks over the device limits (docs/cuda.md).
+// and blocks over the device limits, and work on streams that is not
+// ordered (an upload read without an event wait, pinned memory touched or
+// memory freed while a copy or kernel uses it) (docs/cuda.md).
+//
+// A step runs its kernels on one stream; its indices and labels go up in
+// one asynchronous copy from pinned memory and its results come back in
+// one. Features that do not stay on the device stream through
+// FeatureStream: pinned double buffers uploaded on a second stream,
+// ordered by events.
 package gpu

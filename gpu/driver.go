@@ -32,10 +32,48 @@ type devContext interface {
 	memsetD32(p devicePtr, v uint32, n int64) error
 	copyHtoD(dst devicePtr, src []byte) error
 	copyDtoH(dst []byte, src devicePtr) error
+	// copyDtoD copies within the device; src may belong to another
+	// library in the same context (TensorFlow's output).
+	copyDtoD(dst, src devicePtr, bytes int64) error
 	// loadModule loads head.cu's kernels.
 	loadModule() (driverModule, error)
+	// synchronize waits for all work of the context, every stream.
 	synchronize() error
+
+	// Pinned (page-locked) host memory, the source and destination of
+	// asynchronous copies. The host reads and writes it only through
+	// hostBytes, which the fake refuses while a copy of it is in flight.
+	allocHost(bytes int64) (hostPtr, error)
+	hostBytes(h hostPtr) ([]byte, error)
+	freeHost(h hostPtr) error
+
+	// Streams are blocking (ordered with the legacy default stream,
+	// stream 0, which the synchronous calls above use); events order one
+	// stream after another.
+	newStream() (stream, error)
+	destroyStream(s stream) error
+	newEvent() (event, error)
+	destroyEvent(e event) error
+	// record captures the work issued to s so far in e; waitEvent makes
+	// later work on s wait for it (an event never recorded is complete).
+	record(e event, s stream) error
+	waitEvent(s stream, e event) error
+	// syncEvent and syncStream block the host until the work is done.
+	syncEvent(e event) error
+	syncStream(s stream) error
+	// Asynchronous copies of n bytes between pinned memory (at byte off)
+	// and the device, issued on s.
+	copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream) error
+	copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s stream) error
 }
+
+// hostPtr is a pinned host allocation, stream a CUDA stream (0 is the
+// legacy default stream), event a CUDA event: handles of the driver.
+type (
+	hostPtr uint64
+	stream  uint64
+	event   uint64
+)
 
 type driverModule interface {
 	function(name string) (driverFunction, error)
@@ -46,8 +84,8 @@ type driverFunction interface {
 	// maxActiveBlocksPerSM is the occupancy at block threads, no dynamic
 	// shared memory.
 	maxActiveBlocksPerSM(block int) (int, error)
-	// launch runs the kernel on the default stream.
-	launch(grid dim3, block int, args []arg) error
+	// launch issues the kernel on stream s.
+	launch(grid dim3, block int, args []arg, s stream) error
 }
 
 // devicePtr is a device address.

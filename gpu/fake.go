@@ -21,6 +21,8 @@ type FakeDevice struct {
 	// BlocksPerSM is the GEMM kernels' occupancy; 0 means 2 (their
 	// __launch_bounds__ minimum).
 	BlocksPerSM int
+	// ComputeCapability is "9.0" when empty.
+	ComputeCapability string
 }
 
 // Fake is an in-memory CUDA driver: device memory is host memory, kernels
@@ -47,6 +49,7 @@ type Fake struct {
 	// would, and every call after it (the context is lost).
 	fault string
 	lost  bool
+	order orderState
 }
 
 type fakeLaunch struct {
@@ -83,7 +86,10 @@ func newFake(dev FakeDevice) (*Fake, error) {
 	if dev.MemoryBytes <= 0 {
 		dev.MemoryBytes = 1 << 30
 	}
-	return &Fake{dev: dev, sigs: sigs, mem: map[devicePtr][]byte{}, next: 0x7f0000000000}, nil
+	if dev.ComputeCapability == "" {
+		dev.ComputeCapability = "9.0"
+	}
+	return &Fake{dev: dev, sigs: sigs, mem: map[devicePtr][]byte{}, next: 0x7f0000000000, order: newOrderState()}, nil
 }
 
 // Launches names the kernels launched so far, in order.
@@ -124,7 +130,7 @@ func (f *Fake) describe(ordinal int) (DeviceInfo, error) {
 	if ordinal != 0 {
 		return DeviceInfo{}, invalid("no device %d", ordinal)
 	}
-	return DeviceInfo{ID: "cuda:0", Kind: "cuda", Name: f.dev.Name, ComputeCapability: "9.0",
+	return DeviceInfo{ID: "cuda:0", Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
 		Multiprocessors: f.dev.Multiprocessors, MemoryBytes: f.dev.MemoryBytes}, nil
 }
 
@@ -210,6 +216,12 @@ func (f *Fake) free(p devicePtr) error {
 	if !ok {
 		return invalid("cuMemFree(%#x): not the start of a live allocation (freed twice, or foreign)", uint64(p))
 	}
+	if a := f.order.dev[p]; a != nil {
+		if err := f.order.idle(a, fmt.Sprintf("cuMemFree(%#x)", uint64(p))); err != nil {
+			return err
+		}
+	}
+	delete(f.order.dev, p)
 	f.used -= int64(len(b))
 	delete(f.mem, p)
 	return nil
@@ -241,6 +253,9 @@ func (f *Fake) memsetD32(p devicePtr, v uint32, n int64) error {
 	if err != nil {
 		return err
 	}
+	if err := f.legacy(p, true, false, "cuMemsetD32"); err != nil {
+		return err
+	}
 	for i := 0; i < len(b); i += 4 {
 		b[i], b[i+1], b[i+2], b[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	}
@@ -256,6 +271,9 @@ func (f *Fake) copyHtoD(dst devicePtr, src []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := f.legacy(dst, true, true, "cuMemcpyHtoD"); err != nil {
+		return err
+	}
 	copy(b, src)
 	return nil
 }
@@ -269,7 +287,27 @@ func (f *Fake) copyDtoH(dst []byte, src devicePtr) error {
 	if err != nil {
 		return err
 	}
+	if err := f.legacy(src, false, true, "cuMemcpyDtoH"); err != nil {
+		return err
+	}
 	copy(dst, b)
+	return nil
+}
+
+func (f *Fake) copyDtoD(dst, src devicePtr, bytes int64) error {
+	defer f.mu.Unlock()
+	if err := f.enter(); err != nil {
+		return err
+	}
+	from, err := f.span("cuMemcpyDtoD source", src, bytes)
+	if err != nil {
+		return err
+	}
+	to, err := f.span("cuMemcpyDtoD destination", dst, bytes)
+	if err != nil {
+		return err
+	}
+	copy(to, from)
 	return nil
 }
 
@@ -279,6 +317,9 @@ func (f *Fake) synchronize() error {
 		return err
 	}
 	f.syncs++
+	for _, vc := range f.order.streams {
+		f.order.host.join(vc)
+	}
 	return nil
 }
 
@@ -319,7 +360,7 @@ func (fn fakeFunction) maxActiveBlocksPerSM(block int) (int, error) {
 
 // launch checks the configuration and each argument against the kernel's
 // signature, then records the launch.
-func (fn fakeFunction) launch(grid dim3, block int, args []arg) error {
+func (fn fakeFunction) launch(grid dim3, block int, args []arg, s stream) error {
 	f, sig := fn.f, fn.sig
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
@@ -357,6 +398,15 @@ func (fn fakeFunction) launch(grid dim3, block int, args []arg) error {
 		}
 	}
 	if err := f.checkExtents(sig, grid, args); err != nil {
+		return err
+	}
+	var uses []bufUse
+	for i, p := range sig.Params {
+		if p.Pointer && args[i].bits != 0 {
+			uses = append(uses, bufUse{devicePtr(args[i].bits), !p.Const, p.Name})
+		}
+	}
+	if err := f.launched(sig.Name, uses, s); err != nil {
 		return err
 	}
 	if sig.Name == f.fault {
@@ -399,6 +449,9 @@ func (f *Fake) checkExtents(sig kernels.Signature, grid dim3, args []arg) error 
 			most = max(most, int64(int32(uint32(b[i])|uint32(b[i+1])<<8|uint32(b[i+2])<<16|uint32(b[i+3])<<24)))
 		}
 		return most + 1
+	}
+	if err := tensorCorePreconditions(sig.Name, scalars, ptrs, grid); err != nil {
+		return err
 	}
 	need := ext(scalars, grid, samples)
 	if bad != nil {

@@ -1,5 +1,7 @@
 package gpu
 
+import "strings"
+
 // fakeExtents is, for each kernel of head.cu, how many elements each
 // pointer argument must hold given the scalar arguments (by parameter
 // name) and the grid: what the kernel reads or writes, as gpu/ops.go
@@ -10,20 +12,12 @@ package gpu
 // samples(name, n) is 1 + the largest of the n sample indices the pointer
 // argument name points at (the feature buffer must hold that many).
 var fakeExtents = map[string]func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64{
-	"conv_fwd": func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-		layers := int64(g.z)
-		if a["epi"] != 0 {
-			layers = 1
-		}
-		return map[string]int64{"idx": a["batch"], "feats": samples("idx", a["batch"]) * a["h"] * a["wd"] * a["c"],
-			"w": a["k"] * a["k"] * a["c"] * a["f"], "bias": a["f"],
-			"out": layers * a["batch"] * a["h"] * a["wd"] * a["f"]}
-	},
-	"conv_wgrad": func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-		return map[string]int64{"idx": a["batch"], "feats": samples("idx", a["batch"]) * a["h"] * a["wd"] * a["c"],
-			"dz":  a["batch"] * a["h"] * a["wd"] * a["f"],
-			"out": int64(g.z) * a["k"] * a["k"] * a["c"] * a["f"]}
-	},
+	"conv_fwd":        convFwdExtents,
+	"conv_wgrad":      convWgradExtents,
+	"conv_fwd_tf32":   convFwdExtents,
+	"conv_fwd_bf16":   convFwdExtents,
+	"conv_wgrad_tf32": convWgradExtents,
+	"conv_wgrad_bf16": convWgradExtents,
 	"splitk_reduce": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"ws": a["splits"] * a["m"] * a["n"], "bias": a["n"], "out": a["m"] * a["n"]}
 	},
@@ -55,4 +49,47 @@ var fakeExtents = map[string]func(a map[string]int64, g dim3, samples func(strin
 	"optimizer_step": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"p": a["n"], "g": a["n"], "s0": a["n"], "s1": a["n"]}
 	},
+}
+
+func convFwdExtents(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
+	layers := int64(g.z)
+	if a["epi"] != 0 {
+		layers = 1
+	}
+	return map[string]int64{"idx": a["batch"], "feats": samples("idx", a["batch"]) * a["h"] * a["wd"] * a["c"],
+		"w": a["k"] * a["k"] * a["c"] * a["f"], "bias": a["f"],
+		"out": layers * a["batch"] * a["h"] * a["wd"] * a["f"]}
+}
+
+func convWgradExtents(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
+	return map[string]int64{"idx": a["batch"], "feats": samples("idx", a["batch"]) * a["h"] * a["wd"] * a["c"],
+		"dz":  a["batch"] * a["h"] * a["wd"] * a["f"],
+		"out": int64(g.z) * a["k"] * a["k"] * a["c"] * a["f"]}
+}
+
+// tensorCorePreconditions is what head.cu's tensor-core kernels assume and
+// do not check (a GPU would copy misaligned or mix filter taps in one K
+// step): C a multiple of 16, F of 4, K slices of 16, 16-byte aligned
+// buffers, and their fixed grid (128 x 128 tiles) covering the output.
+func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]devicePtr, g dim3) error {
+	if !strings.HasSuffix(name, "_tf32") && !strings.HasSuffix(name, "_bf16") {
+		return nil
+	}
+	slice := a["kslice"] + a["mslice"]
+	if a["c"]%16 != 0 || a["f"]%4 != 0 || slice%16 != 0 || slice <= 0 {
+		return invalid("%s: c %d (a multiple of 16), f %d (of 4), K slice %d (of 16): the tensor-core kernels do not take this shape", name, a["c"], a["f"], slice)
+	}
+	for p, v := range ptrs {
+		if v%16 != 0 && p != "bias" && p != "idx" {
+			return invalid("%s: argument %s at %#x is not 16-byte aligned (cp.async copies 16 bytes)", name, p, uint64(v))
+		}
+	}
+	rows := a["batch"] * a["h"] * a["wd"] // the forward's M
+	if strings.HasPrefix(name, "conv_wgrad") {
+		rows = a["k"] * a["k"] * a["c"] // the weight gradient's K
+	}
+	if int64(g.x)*128 < a["f"] || int64(g.y)*128 < rows {
+		return invalid("%s: grid (%d,%d) of 128x128 tiles does not cover %d x %d outputs", name, g.x, g.y, rows, a["f"])
+	}
+	return nil
 }

@@ -20,7 +20,12 @@ import (
 
 func fakeOps(t *testing.T, budget int64, dev FakeDevice) (*CUDAOps, *Fake) {
 	t.Helper()
-	ops, f, err := NewFakeOps(Options{MemoryBudget: budget}, dev)
+	return fakeOpsWith(t, Options{MemoryBudget: budget}, dev)
+}
+
+func fakeOpsWith(t *testing.T, o Options, dev FakeDevice) (*CUDAOps, *Fake) {
+	t.Helper()
+	ops, f, err := NewFakeOps(o, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,22 +88,42 @@ func TestTrainingStepLaunchesMatchSignatures(t *testing.T) {
 	fwd := []string{"conv_fwd", "pool_rows", "dense_fwd"}
 	fwdSplit := []string{"conv_fwd", "splitk_reduce", "pool_rows", "dense_fwd"}
 	bwd := []string{"softmax_xent", "dense_bwd", "unpool_relu", "sum_rows", "conv_wgrad"}
+	// tc names the GEMM kernels of a precision.
+	tc := func(names []string, suffix string) []string {
+		out := slices.Clone(names)
+		for i, n := range out {
+			if n == "conv_fwd" || n == "conv_wgrad" {
+				out[i] = n + suffix
+			}
+		}
+		return out
+	}
+	refStep := slices.Concat(fwdSplit, bwd, []string{"splitk_reduce", "optimizer_step"})
 	for _, c := range []struct {
 		name         string
 		spec         head.Spec
+		prec         Precision
 		batch, sms   int
 		step, eval   []string
 		wantSplitFwd bool
 	}{
-		{"conv, one SM: no split", conv(5, 3, 7, 9, 3), 6, 1,
+		{"conv, one SM: no split", conv(5, 3, 7, 9, 3), PrecisionFP32, 6, 1,
 			slices.Concat(fwd, bwd, []string{"optimizer_step"}), fwd, false},
-		{"reference shape on 132 SMs: split-K both ways", conv(7, 7, 2048, 256, 3), 32, 132,
-			slices.Concat(fwdSplit, bwd, []string{"splitk_reduce", "optimizer_step"}), fwdSplit, true},
-		{"linear probe", head.Spec{Height: 7, Width: 5, Channels: 37, Kind: head.KindLinear, Classes: 5}, 13, 8,
+		{"conv, C not a multiple of 16: fp32 kernels in tf32 mode", conv(5, 3, 7, 9, 3), PrecisionTF32, 6, 1,
+			slices.Concat(fwd, bwd, []string{"optimizer_step"}), fwd, false},
+		{"reference shape on 132 SMs: split-K both ways", conv(7, 7, 2048, 256, 3), PrecisionFP32, 32, 132,
+			refStep, fwdSplit, true},
+		{"reference shape, tf32 (the default)", conv(7, 7, 2048, 256, 3), PrecisionAuto, 32, 132,
+			tc(refStep, "_tf32"), tc(fwdSplit, "_tf32"), true},
+		{"reference shape, bf16", conv(7, 7, 2048, 256, 3), PrecisionBF16, 32, 132,
+			tc(refStep, "_bf16"), tc(fwdSplit, "_bf16"), true},
+		{"16 channels, 12 filters, tf32, one SM", conv(5, 3, 16, 12, 3), PrecisionTF32, 6, 1,
+			tc(slices.Concat(fwd, bwd, []string{"optimizer_step"}), "_tf32"), tc(fwd, "_tf32"), false},
+		{"linear probe", head.Spec{Height: 7, Width: 5, Channels: 37, Kind: head.KindLinear, Classes: 5}, PrecisionAuto, 13, 8,
 			[]string{"gather_pool", "dense_fwd", "softmax_xent", "dense_bwd", "optimizer_step"}, []string{"gather_pool", "dense_fwd"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ops, f := fakeOps(t, 0, FakeDevice{Multiprocessors: c.sms, MemoryBytes: 4 << 30})
+			ops, f := fakeOpsWith(t, Options{Precision: c.prec}, FakeDevice{Multiprocessors: c.sms, MemoryBytes: 4 << 30})
 			trainStep(t, ops, c.spec, c.batch, c.batch+3)
 			if got, want := f.Launches(), slices.Concat(c.step, c.eval); !slices.Equal(got, want) {
 				t.Fatalf("launches:\n got %v\nwant %v", got, want)
@@ -110,7 +135,7 @@ func TestTrainingStepLaunchesMatchSignatures(t *testing.T) {
 				}
 				want := map[string]int{}
 				switch l.kernel {
-				case "conv_fwd", "conv_wgrad":
+				case "conv_fwd", "conv_wgrad", "conv_fwd_tf32", "conv_wgrad_tf32", "conv_fwd_bf16", "conv_wgrad_bf16":
 					want = map[string]int{"h": c.spec.Height, "wd": c.spec.Width, "c": c.spec.Channels, "f": c.spec.Filters, "k": c.spec.Kernel}
 				case "dense_fwd", "dense_bwd", "softmax_xent":
 					want = map[string]int{"classes": c.spec.Classes}
@@ -122,7 +147,7 @@ func TestTrainingStepLaunchesMatchSignatures(t *testing.T) {
 						t.Errorf("%s: argument %s = %d, want %d", l.kernel, name, got, v)
 					}
 				}
-				if l.kernel == "conv_fwd" && l.grid.z > 1 != c.wantSplitFwd {
+				if strings.HasPrefix(l.kernel, "conv_fwd") && l.grid.z > 1 != c.wantSplitFwd {
 					t.Errorf("conv_fwd grid %+v: split-K %v, want %v", l.grid, l.grid.z > 1, c.wantSplitFwd)
 				}
 			}
@@ -153,7 +178,7 @@ func TestFakeRefusesBadCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := []arg{ptrArg(live), ptrArg(live + 512), intArg(4), intArg(8)}
-	if err := inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok) }); err != nil {
+	if err := inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok, 0) }); err != nil {
 		t.Fatalf("a good launch: %v", err)
 	}
 	for _, c := range []struct {
@@ -161,22 +186,22 @@ func TestFakeRefusesBadCalls(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{"outside do", func() error { return fn.launch(dim3{1, 1, 1}, 128, ok) }, "outside do"},
-		{"missing argument", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok[:3]) }) }, "3 arguments"},
+		{"outside do", func() error { return fn.launch(dim3{1, 1, 1}, 128, ok, 0) }, "outside do"},
+		{"missing argument", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, ok[:3], 0) }) }, "3 arguments"},
 		{"int where a pointer goes", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{intArg(1), ok[1], ok[2], ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{intArg(1), ok[1], ok[2], ok[3]}, 0) })
 		}, "argument 0"},
 		{"double where an i64 goes", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ok[0], ok[1], floatArg(4), ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ok[0], ok[1], floatArg(4), ok[3]}, 0) })
 		}, "argument 2"},
 		{"freed pointer", func() error {
-			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(gone), ok[1], ok[2], ok[3]}) })
+			return inside(func() error { return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(gone), ok[1], ok[2], ok[3]}, 0) })
 		}, "not in any live allocation"},
-		{"grid y over 65535", func() error { return inside(func() error { return fn.launch(dim3{1, 65536, 1}, 128, ok) }) }, "grid"},
-		{"block over 1024", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 2048, ok) }) }, "block"},
+		{"grid y over 65535", func() error { return inside(func() error { return fn.launch(dim3{1, 65536, 1}, 128, ok, 0) }) }, "grid"},
+		{"block over 1024", func() error { return inside(func() error { return fn.launch(dim3{1, 1, 1}, 2048, ok, 0) }) }, "block"},
 		{"block over the launch bounds", func() error {
 			g, _ := fakeModule{f}.function("conv_fwd")
-			return inside(func() error { return g.launch(dim3{1, 1, 1}, 512, nil) })
+			return inside(func() error { return g.launch(dim3{1, 1, 1}, 512, nil, 0) })
 		}, "1 to 256"},
 		{"copy past the end", func() error { return inside(func() error { return f.copyHtoD(live+1000, make([]byte, 32)) }) }, "past the end"},
 		{"copy from a freed block", func() error { return inside(func() error { return f.copyDtoH(make([]byte, 4), gone) }) }, "not in any live allocation"},
@@ -315,38 +340,44 @@ func TestReservedScratchCoversTheSteps(t *testing.T) {
 		{"reference shape, 108 SMs, eval below batch", head.DefaultSpec(7, 7, 2048, 10), 48, 16, 108},
 		{"linear probe", head.Spec{Height: 7, Width: 7, Channels: 37, Kind: head.KindLinear, Classes: 5}, 13, 40, 8},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ops, f := fakeOps(t, 0, FakeDevice{Multiprocessors: c.sms, MemoryBytes: 8 << 30})
-			opt, _ := head.NewOptimizer(head.Adam)
-			m, err := head.New(ops, c.spec, opt, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			n := max(c.batch, c.eval)
-			feats, err := head.UploadFeatures(ops, c.spec, make([]float32, n*c.spec.FeatureSize()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ops.ReserveScratch(c.spec, c.batch, c.eval); err != nil {
-				t.Fatal(err)
-			}
-			allocs, used := f.Allocations(), ops.pool.used
-			idx, labels := make([]int32, c.batch), make([]int32, c.batch)
-			for i := range idx {
-				labels[i] = int32(i % c.spec.Classes)
-			}
-			if _, err := m.TrainBatch(feats, idx, labels); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := m.Logits(head.Resident{Buf: feats}, c.eval, c.eval); err != nil {
-				t.Fatal(err)
-			}
-			if f.Allocations() != allocs || ops.pool.used != used {
-				t.Errorf("steps allocated after the reservation: %d -> %d device allocations, %d -> %d bytes in use",
-					allocs, f.Allocations(), used, ops.pool.used)
-			}
-		})
+		for _, prec := range []Precision{PrecisionFP32, PrecisionTF32, PrecisionBF16} {
+			t.Run(c.name+"/"+string(prec), func(t *testing.T) {
+				reservedCoversSteps(t, c.spec, c.batch, c.eval, c.sms, prec)
+			})
+		}
+	}
+}
+
+func reservedCoversSteps(t *testing.T, spec head.Spec, batch, eval, sms int, prec Precision) {
+	ops, f := fakeOpsWith(t, Options{Precision: prec}, FakeDevice{Multiprocessors: sms, MemoryBytes: 8 << 30})
+	opt, _ := head.NewOptimizer(head.Adam)
+	m, err := head.New(ops, spec, opt, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n := max(batch, eval)
+	feats, err := head.UploadFeatures(ops, spec, make([]float32, n*spec.FeatureSize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ops.ReserveScratch(spec, batch, eval); err != nil {
+		t.Fatal(err)
+	}
+	allocs, used := f.Allocations(), ops.pool.used
+	idx, labels := make([]int32, batch), make([]int32, batch)
+	for i := range idx {
+		labels[i] = int32(i % spec.Classes)
+	}
+	if _, err := m.TrainBatch(feats, idx, labels); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Logits(head.Resident{Buf: feats}, eval, eval); err != nil {
+		t.Fatal(err)
+	}
+	if f.Allocations() != allocs || ops.pool.used != used {
+		t.Errorf("steps allocated after the reservation: %d -> %d device allocations, %d -> %d bytes in use",
+			allocs, f.Allocations(), used, ops.pool.used)
 	}
 }
 
@@ -359,7 +390,7 @@ func TestScratchPlanByHand(t *testing.T) {
 	p := PlanScratch(spec, 256, 256, 264)
 	act := int64(4 * 256 * 49 * 256) // 12.8 MB
 	want := ScratchPlan{
-		"idx": 4 * 256, "labels": 4 * 256, "loss": 8 * 256, "correct": 8 * 256,
+		"idx": 8 * 256, "stats": 16 * 256, // indices then labels; losses then correct flags
 		"pooled": 4 * 256 * 256, "dpooled": 4 * 256 * 256, "bsum": 4 * 256 * 256,
 		"logits": 4 * 256 * 10, "dlogits": 4 * 256 * 10,
 		"act":    act,
@@ -422,12 +453,86 @@ func TestFakeRefusesShortBuffers(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(3), intArg(4)}); err != nil {
+		if err := fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(3), intArg(4)}, 0); err != nil {
 			t.Errorf("3 rows of 4 in 12 floats: %v", err)
 		}
-		return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(4), intArg(4)})
+		return fn.launch(dim3{1, 1, 1}, 128, []arg{ptrArg(x), ptrArg(out), intArg(4), intArg(4)}, 0)
 	})
 	if err == nil || !strings.Contains(err.Error(), "argument x (16 elements)") || !strings.Contains(err.Error(), "past the end") {
 		t.Errorf("4 rows of 4 in 12 floats: %v", err)
+	}
+}
+
+// The precision: parsed from the flag, resolved against the GPU (the
+// tensor-core modes need compute capability 8.0), and per shape (the
+// tensor-core kernels take C % 16 == 0 and F % 4 == 0 only).
+func TestPrecision(t *testing.T) {
+	for _, c := range []struct {
+		flag, cc string
+		want     Precision
+		err      string
+	}{
+		{"", "9.0", PrecisionTF32, ""},
+		{"auto", "8.0", PrecisionTF32, ""},
+		{"", "7.0", PrecisionFP32, ""},
+		{"BF16", "8.6", PrecisionBF16, ""},
+		{"fp32", "9.0", PrecisionFP32, ""},
+		{"tf32", "7.5", "", "use --precision fp32"},
+		{"fp16", "9.0", "", "use tf32"},
+	} {
+		p, err := ParsePrecision(c.flag)
+		if err == nil {
+			var ops *CUDAOps
+			ops, _, err = NewFakeOps(Options{Precision: p}, FakeDevice{ComputeCapability: c.cc})
+			if err == nil {
+				p = ops.Precision(head.DefaultSpec(7, 7, 2048, 10))
+				if odd := ops.Precision(head.DefaultSpec(7, 7, 40, 10)); odd != PrecisionFP32 {
+					t.Errorf("%q on %s: 40 channels run at %s, want fp32", c.flag, c.cc, odd)
+				}
+				if err := ops.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%q on %s: %v, want an error with %q", c.flag, c.cc, err, c.err)
+		case c.err == "" && (err != nil || p != c.want):
+			t.Errorf("%q on %s: %q, %v; want %q", c.flag, c.cc, p, err, c.want)
+		}
+	}
+}
+
+// The fake refuses tensor-core launches whose shape or alignment the
+// kernels assume and do not check.
+func TestFakeRefusesTensorCorePreconditions(t *testing.T) {
+	_, f := fakeOps(t, 0, FakeDevice{})
+	fn, _ := fakeModule{f}.function("conv_fwd_tf32")
+	launch := func(c, kslice int, shift devicePtr) error {
+		return f.do(func() error {
+			feats, _ := f.alloc(4 * 2 * 9 * 32)
+			idx, _ := f.alloc(4 * 2)
+			w, _ := f.alloc(4 * 9 * 32 * 8)
+			bias, _ := f.alloc(4 * 8)
+			out, _ := f.alloc(4 * 2 * 9 * 8)
+			return fn.launch(dim3{1, 1, 1}, 256, []arg{ptrArg(feats + shift), ptrArg(idx), ptrArg(w), ptrArg(bias), ptrArg(out),
+				intArg(2), intArg(3), intArg(3), intArg(c), intArg(8), intArg(3), intArg(kslice), intArg(1)}, 0)
+		})
+	}
+	if err := launch(16, 144, 0); err != nil {
+		t.Errorf("a valid launch: %v", err)
+	}
+	for _, c := range []struct {
+		c, kslice int
+		shift     devicePtr
+		want      string
+	}{
+		{8, 72, 0, "do not take this shape"},
+		{16, 72, 0, "do not take this shape"}, // a slice of 72 mixes taps
+		{16, 144, 4, "not 16-byte aligned"},
+	} {
+		if err := launch(c.c, c.kslice, c.shift); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("c %d slice %d shift %d: %v, want %q", c.c, c.kslice, c.shift, err, c.want)
+		}
 	}
 }

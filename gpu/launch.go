@@ -7,8 +7,11 @@ type module struct {
 	mod driverModule
 	convFwd, convWgrad, splitkReduce, poolRows, gatherPool, denseFwd,
 	softmaxXent, denseBwd, unpoolReLU, sumRows, optimizerStep kernel
-	// gemmSlots is how many GEMM blocks run at once on the whole device.
-	gemmSlots int
+	// The tensor-core GEMMs (sm_80 and newer).
+	convFwdTF32, convFwdBF16, convWgradTF32, convWgradBF16 kernel
+	// gemmSlots and tcSlots are how many SIMT and tensor-core GEMM
+	// blocks run at once on the whole device.
+	gemmSlots, tcSlots int
 }
 
 // kernel is one function of the module.
@@ -32,6 +35,8 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		{&m.poolRows, "pool_rows"}, {&m.gatherPool, "gather_pool"}, {&m.denseFwd, "dense_fwd"},
 		{&m.softmaxXent, "softmax_xent"}, {&m.denseBwd, "dense_bwd"}, {&m.unpoolReLU, "unpool_relu"},
 		{&m.sumRows, "sum_rows"}, {&m.optimizerStep, "optimizer_step"},
+		{&m.convFwdTF32, "conv_fwd_tf32"}, {&m.convFwdBF16, "conv_fwd_bf16"},
+		{&m.convWgradTF32, "conv_wgrad_tf32"}, {&m.convWgradBF16, "conv_wgrad_bf16"},
 	} {
 		fn, err := mod.function(k.name)
 		if err != nil {
@@ -46,7 +51,23 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		return nil, cudaError("occupancy of conv_fwd", err)
 	}
 	m.gemmSlots = max(1, perSM) * multiprocessors
+	// The tensor-core kernels' own occupancy (their registers and 48 KiB
+	// of shared memory a block); on GPUs before sm_80 they trap and are
+	// never launched.
+	if perSM, err = m.convFwdTF32.fn.maxActiveBlocksPerSM(gemmThreads); err != nil {
+		_ = mod.unload()
+		return nil, cudaError("occupancy of conv_fwd_tf32", err)
+	}
+	m.tcSlots = max(1, perSM) * multiprocessors
 	return m, nil
+}
+
+// slots is how many blocks of a GEMM family run at once on the device.
+func (m *module) slots(g gemmGeom) int {
+	if g.kStep == simtGeom.kStep {
+		return m.gemmSlots
+	}
+	return m.tcSlots
 }
 
 func (m *module) unload() error { return cudaError("unload the kernels", m.mod.unload()) }
@@ -65,11 +86,11 @@ func linear(n int) dim3 { return dim3{min(max(1, ceilDiv(n, blockSize)), 1<<16),
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// launch runs k on the default stream. Launch errors (bad configuration,
-// a sticky fault of an earlier kernel) come back here; faults of this
-// kernel surface at the next synchronising call.
-func (k kernel) launch(grid dim3, block int, args ...arg) error {
-	if err := k.fn.launch(grid, block, args); err != nil {
+// launch issues k on stream s. Launch errors (bad configuration, a sticky
+// fault of an earlier kernel) come back here; faults of this kernel
+// surface at the next synchronising call.
+func (k kernel) launch(s stream, grid dim3, block int, args ...arg) error {
+	if err := k.fn.launch(grid, block, args, s); err != nil {
 		return cudaError(fmt.Sprintf("launch %s grid (%d,%d,%d) block %d", k.name, grid.x, grid.y, grid.z, block), err)
 	}
 	return nil

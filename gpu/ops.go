@@ -16,12 +16,16 @@ type Options struct {
 	// parameters, optimizer state and scratch together; 0 means 90% of the
 	// memory free when the ops open.
 	MemoryBudget int64
+	// Precision of the conv GEMMs; PrecisionAuto is TF32 on compute
+	// capability 8.0 and newer, FP32 before.
+	Precision Precision
 }
 
 // CUDAOps implements head.Ops on one GPU with the kernels of head.cu.
 // Buffers, the feature buffer included, stay in device memory; a step
-// moves only the batch's indices and labels to the device and its loss
-// and correct counts back. Like every head.Ops it is not safe for
+// moves only the batch's indices and labels to the device (one
+// asynchronous copy from pinned memory) and its losses and correct counts
+// back (one copy), around kernels issued on one stream. Like every head.Ops it is not safe for
 // concurrent use.
 type CUDAOps struct {
 	ctx     devContext
@@ -29,6 +33,17 @@ type CUDAOps struct {
 	mod     *module
 	pool    *pool
 	scratch map[string]*buffer
+	// compute is the stream of every kernel; a step's inputs go up and
+	// its results come back on it, through the pinned buffers.
+	compute stream
+	pinned  map[string]pinnedBuf
+	prec    Precision
+}
+
+// pinnedBuf is a pinned host staging buffer.
+type pinnedBuf struct {
+	h    hostPtr
+	size int64
 }
 
 var _ head.Ops = (*CUDAOps)(nil)
@@ -48,7 +63,12 @@ func newOps(drv driver, o Options) (*CUDAOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}}
+	prec, err := resolvePrecision(o.Precision, info.ComputeCapability)
+	if err != nil {
+		_ = ctx.release()
+		return nil, err
+	}
+	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}, pinned: map[string]pinnedBuf{}, prec: prec}
 	err = ctx.do(func() error {
 		budget := o.MemoryBudget
 		if budget <= 0 {
@@ -59,6 +79,9 @@ func newOps(drv driver, o Options) (*CUDAOps, error) {
 			budget = free / 10 * 9
 		}
 		ops.pool = newPool(ctx, budget)
+		if ops.compute, err = ctx.newStream(); err != nil {
+			return cudaError("create the compute stream", err)
+		}
 		ops.mod, err = loadModule(ctx, info.Multiprocessors)
 		return err
 	})
@@ -80,6 +103,18 @@ func (o *CUDAOps) Close() error {
 	}
 	err := o.ctx.do(func() error {
 		err := cudaError("synchronise before closing", o.ctx.synchronize())
+		for name, p := range o.pinned {
+			if ferr := o.ctx.freeHost(p.h); err == nil && ferr != nil {
+				err = cudaError("free pinned memory", ferr)
+			}
+			delete(o.pinned, name)
+		}
+		if o.compute != 0 {
+			if serr := o.ctx.destroyStream(o.compute); err == nil && serr != nil {
+				err = cudaError("destroy the compute stream", serr)
+			}
+			o.compute = 0
+		}
 		for name, b := range o.scratch {
 			o.pool.release(b.ptr, b.size)
 			delete(o.scratch, name)
@@ -232,6 +267,32 @@ func (o *CUDAOps) scratchBuf(name string, bytes int64) (*buffer, error) {
 	return b, nil
 }
 
+// staging returns the named pinned host buffer, at least bytes long, and
+// its memory; the host may touch it only when no copy of it is in flight.
+// Inside do.
+func (o *CUDAOps) staging(name string, bytes int64) (hostPtr, []byte, error) {
+	p, ok := o.pinned[name]
+	if !ok || p.size < bytes {
+		if ok {
+			if err := o.ctx.freeHost(p.h); err != nil {
+				return 0, nil, cudaError("free pinned memory", err)
+			}
+			delete(o.pinned, name)
+		}
+		h, err := o.ctx.allocHost(bytes)
+		if err != nil {
+			return 0, nil, cudaError(fmt.Sprintf("allocate %d bytes of pinned host memory", bytes), err)
+		}
+		p = pinnedBuf{h: h, size: bytes}
+		o.pinned[name] = p
+	}
+	b, err := o.ctx.hostBytes(p.h)
+	if err != nil {
+		return 0, nil, cudaError("pinned staging "+name, err)
+	}
+	return p.h, b[:bytes], nil
+}
+
 // check validates a batch against the spec as the CPU reference does.
 func (o *CUDAOps) check(spec head.Spec, params, feats head.Buffer, idx []int32) (*buffer, *buffer, error) {
 	p, err := o.device(params)
@@ -295,16 +356,26 @@ func param(spec head.Spec, p *buffer, name string) devicePtr {
 
 // forward runs conv (implicit GEMM, bias, ReLU) and pooling, or the
 // linear probe's pooling, then the dense layer. Inside do.
-func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, error) {
+func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*batch, error) {
 	bt := &batch{spec: spec, b: len(idx), feats: f}
 	b, hw, in, classes := len(idx), spec.Height*spec.Width, spec.Pooled(), spec.Classes
-	size := stepScratch(spec, b, o.mod.gemmSlots, false)
+	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), labels != nil, o.geom(spec))
 	var err error
+	// The batch's indices and labels (when training) go up together: one
+	// asynchronous copy from pinned memory, ahead of the kernels on their
+	// stream.
 	if bt.idx, err = o.scratchBuf("idx", size["idx"]); err != nil {
 		return nil, err
 	}
-	if err := o.ctx.copyHtoD(bt.idx.ptr, bytesOf(idx)); err != nil {
-		return nil, cudaError("copy the batch indices", err)
+	n := int64(4 * (len(idx) + len(labels)))
+	h, host, err := o.staging("in", n)
+	if err != nil {
+		return nil, err
+	}
+	copy(host, bytesOf(idx))
+	copy(host[4*len(idx):], bytesOf(labels))
+	if err := o.ctx.copyHtoDAsync(bt.idx.ptr, h, 0, n, o.compute); err != nil {
+		return nil, cudaError("copy the batch indices and labels", err)
 	}
 	if bt.pooled, err = o.scratchBuf("pooled", size["pooled"]); err != nil {
 		return nil, err
@@ -314,8 +385,9 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, er
 		if bt.act, err = o.scratchBuf("act", size["act"]); err != nil {
 			return nil, err
 		}
-		splits, slice, _, _ := gemmSplits(spec, b, o.mod.gemmSlots)
-		grid := dim3{ceilDiv(nf, gemmTile), ceilDiv(m, gemmTile), splits}
+		g := o.geom(spec)
+		splits, slice, _, _ := gemmSplits(spec, b, o.mod.slots(g), g)
+		grid := dim3{ceilDiv(nf, g.tileN), ceilDiv(m, g.tileM), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
 		if splits > 1 {
@@ -323,22 +395,22 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, er
 				return nil, err
 			}
 		}
-		if err := o.mod.convFwd.launch(grid, gemmThreads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
+		if err := g.fwd(o.mod).launch(o.compute, grid, g.threads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
 			intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 			intArg(slice), boolArg(splits == 1)); err != nil {
 			return nil, err
 		}
 		if splits > 1 {
-			if err := o.mod.splitkReduce.launch(linear(m*nf), blockSize, ptrArg(out.ptr), ptrArg(bias), ptrArg(bt.act.ptr),
+			if err := o.mod.splitkReduce.launch(o.compute, linear(m*nf), blockSize, ptrArg(out.ptr), ptrArg(bias), ptrArg(bt.act.ptr),
 				intArg(m), intArg(nf), intArg(splits), boolArg(true)); err != nil {
 				return nil, err
 			}
 		}
-		if err := o.mod.poolRows.launch(dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(bt.pooled.ptr), intArg(hw), intArg(nf)); err != nil {
+		if err := o.mod.poolRows.launch(o.compute, dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(bt.pooled.ptr), intArg(hw), intArg(nf)); err != nil {
 			return nil, err
 		}
 	} else {
-		if err := o.mod.gatherPool.launch(dim3{ceilDiv(in, 128), b, 1}, 128, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.pooled.ptr),
+		if err := o.mod.gatherPool.launch(o.compute, dim3{ceilDiv(in, 128), b, 1}, 128, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.pooled.ptr),
 			intArg(hw), intArg(in)); err != nil {
 			return nil, err
 		}
@@ -346,7 +418,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx []int32) (*batch, er
 	if bt.lgt, err = o.scratchBuf("logits", size["logits"]); err != nil {
 		return nil, err
 	}
-	if err := o.mod.denseFwd.launch(linear(b*classes), blockSize, ptrArg(bt.pooled.ptr), ptrArg(param(spec, p, head.DenseKernel)),
+	if err := o.mod.denseFwd.launch(o.compute, linear(b*classes), blockSize, ptrArg(bt.pooled.ptr), ptrArg(param(spec, p, head.DenseKernel)),
 		ptrArg(param(spec, p, head.DenseBias)), ptrArg(bt.lgt.ptr), intArg(b), intArg(in), intArg(classes)); err != nil {
 		return nil, err
 	}
@@ -363,11 +435,27 @@ func (o *CUDAOps) Logits(spec head.Spec, params, feats head.Buffer, idx []int32,
 		return fmt.Errorf("%w: logits buffer of %d floats for %d samples x %d classes", head.ErrShape, len(out), len(idx), spec.Classes)
 	}
 	return o.ctx.do(func() error {
-		bt, err := o.forward(spec, p, f, idx)
+		bt, err := o.forward(spec, p, f, idx, nil)
 		if err != nil {
 			return err
 		}
-		return cudaError("copy the logits", o.ctx.copyDtoH(bytesOf(out), bt.lgt.ptr))
+		n := int64(4 * len(out))
+		h, _, err := o.staging("out", n)
+		if err != nil {
+			return err
+		}
+		if err := o.ctx.copyDtoHAsync(h, 0, bt.lgt.ptr, n, o.compute); err != nil {
+			return cudaError("copy the logits", err)
+		}
+		if err := o.ctx.syncStream(o.compute); err != nil {
+			return cudaError("run the forward pass", err)
+		}
+		_, host, err := o.staging("out", n)
+		if err != nil {
+			return err
+		}
+		copy(bytesOf(out), host)
+		return nil
 	})
 }
 
@@ -397,20 +485,32 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 	correct := make([]int64, b)
 	var logits []float32
 	err = o.ctx.do(func() error {
-		bt, err := o.forward(spec, p, f, idx)
+		bt, err := o.forward(spec, p, f, idx, labels)
 		if err != nil {
 			return err
 		}
-		if err := o.backward(bt, p, g, labels); err != nil {
+		if err := o.backward(bt, p, g); err != nil {
 			return err
 		}
-		l, c := o.scratch["loss"], o.scratch["correct"]
-		if err := o.ctx.copyDtoH(bytesOf(loss), l.ptr); err != nil {
-			return cudaError("copy the losses", err)
+		// One copy back per step: the losses and correct counts sit
+		// side by side in "stats".
+		n := int64(16 * b)
+		h, _, err := o.staging("out", n)
+		if err != nil {
+			return err
 		}
-		if err := o.ctx.copyDtoH(bytesOf(correct), c.ptr); err != nil {
-			return cudaError("copy the correct counts", err)
+		if err := o.ctx.copyDtoHAsync(h, 0, o.scratch["stats"].ptr, n, o.compute); err != nil {
+			return cudaError("copy the losses and correct counts", err)
 		}
+		if err := o.ctx.syncStream(o.compute); err != nil {
+			return cudaError("run the training step", err)
+		}
+		_, host, err := o.staging("out", n)
+		if err != nil {
+			return err
+		}
+		copy(bytesOf(loss), host[:8*b])
+		copy(bytesOf(correct), host[8*b:])
 		for _, v := range loss {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				logits = make([]float32, b*classes)
@@ -436,30 +536,21 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 // backward: fused softmax cross-entropy, the dense layer's gradients and,
 // for a conv head, GAP backward with the ReLU mask, the bias gradient and
 // the weight gradient (no gradient for the frozen features). Inside do.
-func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
+// The labels follow the indices in bt.idx (forward uploaded both).
+func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 	spec, b, classes, in := bt.spec, bt.b, bt.spec.Classes, bt.spec.Pooled()
-	size := stepScratch(spec, b, o.mod.gemmSlots, true)
-	lab, err := o.scratchBuf("labels", size["labels"])
-	if err != nil {
-		return err
-	}
-	if err := o.ctx.copyHtoD(lab.ptr, bytesOf(labels)); err != nil {
-		return cudaError("copy the labels", err)
-	}
+	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), true, o.geom(spec))
 	dlogits, err := o.scratchBuf("dlogits", size["dlogits"])
 	if err != nil {
 		return err
 	}
-	loss, err := o.scratchBuf("loss", size["loss"])
+	// stats: the b losses (double), then the b correct flags (long long).
+	stats, err := o.scratchBuf("stats", size["stats"])
 	if err != nil {
 		return err
 	}
-	correct, err := o.scratchBuf("correct", size["correct"])
-	if err != nil {
-		return err
-	}
-	if err := o.mod.softmaxXent.launch(dim3{ceilDiv(b*32, blockSize), 1, 1}, blockSize, ptrArg(bt.lgt.ptr), ptrArg(lab.ptr),
-		ptrArg(dlogits.ptr), ptrArg(loss.ptr), ptrArg(correct.ptr), intArg(b), intArg(classes),
+	if err := o.mod.softmaxXent.launch(o.compute, dim3{ceilDiv(b*32, blockSize), 1, 1}, blockSize, ptrArg(bt.lgt.ptr), ptrArg(bt.idx.at(b)),
+		ptrArg(dlogits.ptr), ptrArg(stats.ptr), ptrArg(stats.ptr+devicePtr(8*b)), intArg(b), intArg(classes),
 		floatArg(float64(spec.LabelSmoothing))); err != nil {
 		return err
 	}
@@ -476,7 +567,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 	if conv {
 		work += b * in
 	}
-	if err := o.mod.denseBwd.launch(linear(work), blockSize, ptrArg(bt.pooled.ptr), ptrArg(dlogits.ptr),
+	if err := o.mod.denseBwd.launch(o.compute, linear(work), blockSize, ptrArg(bt.pooled.ptr), ptrArg(dlogits.ptr),
 		ptrArg(param(spec, p, head.DenseKernel)), ptrArg(param(spec, g, head.DenseKernel)), ptrArg(param(spec, g, head.DenseBias)),
 		ptrArg(dpooled), intArg(b), intArg(in), intArg(classes)); err != nil {
 		return err
@@ -490,15 +581,16 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 		return err
 	}
 	// act becomes dZ in place.
-	if err := o.mod.unpoolReLU.launch(dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(dpooled), ptrArg(bsum.ptr),
+	if err := o.mod.unpoolReLU.launch(o.compute, dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(dpooled), ptrArg(bsum.ptr),
 		intArg(hw), intArg(nf)); err != nil {
 		return err
 	}
-	if err := o.mod.sumRows.launch(dim3{ceilDiv(nf, 128), 1, 1}, 128, ptrArg(bsum.ptr), ptrArg(param(spec, g, head.ConvBias)),
+	if err := o.mod.sumRows.launch(o.compute, dim3{ceilDiv(nf, 128), 1, 1}, 128, ptrArg(bsum.ptr), ptrArg(param(spec, g, head.ConvBias)),
 		intArg(b), intArg(nf)); err != nil {
 		return err
 	}
-	_, _, splits, slice := gemmSplits(spec, b, o.mod.gemmSlots)
+	gm := o.geom(spec)
+	_, _, splits, slice := gemmSplits(spec, b, o.mod.slots(gm), gm)
 	dw := param(spec, g, head.ConvKernel)
 	out := dw
 	if splits > 1 {
@@ -508,14 +600,14 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer, labels []int32) error {
 		}
 		out = ws.ptr
 	}
-	if err := o.mod.convWgrad.launch(dim3{ceilDiv(nf, gemmTile), ceilDiv(kdim, gemmTile), splits}, gemmThreads,
+	if err := gm.wgrad(o.mod).launch(o.compute, dim3{ceilDiv(nf, gm.tileN), ceilDiv(kdim, gm.tileM), splits}, gm.threads,
 		ptrArg(bt.feats.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.act.ptr), ptrArg(out),
 		intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 		intArg(slice)); err != nil {
 		return err
 	}
 	if splits > 1 {
-		return o.mod.splitkReduce.launch(linear(kdim*nf), blockSize, ptrArg(out), ptrArg(0), ptrArg(dw),
+		return o.mod.splitkReduce.launch(o.compute, linear(kdim*nf), blockSize, ptrArg(out), ptrArg(0), ptrArg(dw),
 			intArg(kdim), intArg(nf), intArg(splits), boolArg(false))
 	}
 	return nil
@@ -527,4 +619,13 @@ func bytesOf[T int32 | int64 | float32 | float64](s []T) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// floatsOf is b's memory as float32s (b from a pinned allocation, whose
+// start is page-aligned).
+func floatsOf(b []byte) []float32 {
+	if len(b) < 4 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 }

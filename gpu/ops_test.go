@@ -20,9 +20,19 @@ import (
 	"github.com/graft-ml/graft/head"
 )
 
+// openGPU opens the GPU in the FP32 mode, the one the tests against the
+// CPU at 1e-4 need; openGPUAt in another.
 func openGPU(t testing.TB, budget int64) *CUDAOps {
 	t.Helper()
-	ops, err := NewOps(Options{MemoryBudget: budget})
+	return openGPUAt(t, budget, PrecisionFP32)
+}
+
+func openGPUAt(t testing.TB, budget int64, prec Precision) *CUDAOps {
+	t.Helper()
+	ops, err := NewOps(Options{MemoryBudget: budget, Precision: prec})
+	if errors.Is(err, ErrCUDA) && strings.Contains(err.Error(), "needs tensor cores") {
+		t.Skipf("%s: %v", prec, err)
+	}
 	if err != nil {
 		t.Fatalf("open the GPU: %v", err)
 	}
@@ -284,11 +294,22 @@ func TestUpdateMatchesCPU(t *testing.T) {
 // TestTrainingMatchesCPU trains the same head from the same seed for 3
 // epochs on both devices (same shuffles, a partial last batch) and
 // compares the weights.
+//
+// In the tensor-core modes (a conv head with 16 channels, so that they
+// run) the weights drift apart by design; the run must still learn what
+// the CPU's learns: last-epoch loss within 5% and accuracy within 5
+// points.
 func TestTrainingMatchesCPU(t *testing.T) {
-	gpu := openGPU(t, 0)
-	for _, kind := range []head.Kind{head.KindConv, head.KindLinear} {
-		t.Run(string(kind), func(t *testing.T) {
-			spec := head.Spec{Height: 5, Width: 5, Channels: 12, Kind: kind, Filters: 24, Kernel: 3, Classes: 4}
+	for _, c := range []struct {
+		prec Precision
+		kind head.Kind
+	}{{PrecisionFP32, head.KindConv}, {PrecisionFP32, head.KindLinear}, {PrecisionTF32, head.KindConv}, {PrecisionBF16, head.KindConv}} {
+		t.Run(string(c.prec)+"/"+string(c.kind), func(t *testing.T) {
+			gpu, kind := openGPUAt(t, 0, c.prec), c.kind
+			spec := head.Spec{Height: 5, Width: 5, Channels: 16, Kind: kind, Filters: 24, Kernel: 3, Classes: 4}
+			if gpu.Precision(spec) != c.prec && kind == head.KindConv {
+				t.Fatalf("spec %+v runs at %s, want %s", spec, gpu.Precision(spec), c.prec)
+			}
 			const n, batch, epochs = 90, 16, 3
 			rng := rand.New(rand.NewPCG(3, 3))
 			feats := make([]float32, n*spec.FeatureSize())
@@ -337,6 +358,12 @@ func TestTrainingMatchesCPU(t *testing.T) {
 			}
 			t.Logf("last epoch: cpu loss %.4f acc %d/%d, gpu loss %.4f acc %d/%d",
 				last[0].Loss/float64(n), last[0].Correct, n, last[1].Loss/float64(n), last[1].Correct, n)
+			if c.prec != PrecisionFP32 {
+				if dl := math.Abs(last[1].Loss-last[0].Loss) / last[0].Loss; dl > 0.05 || math.Abs(float64(last[1].Correct-last[0].Correct)) > 0.05*n {
+					t.Errorf("%s: last epoch loss %.4f (cpu %.4f), correct %d (cpu %d) of %d", c.prec, last[1].Loss/n, last[0].Loss/n, last[1].Correct, last[0].Correct, n)
+				}
+				return
+			}
 			for _, tn := range spec.Layout().Tensors {
 				if e := relErr(params[1][tn.Offset:tn.Offset+tn.Size], params[0][tn.Offset:tn.Offset+tn.Size]); e > 1e-3 {
 					t.Errorf("%s after %d epochs: relative error %.2g", tn.Name, epochs, e)
@@ -411,45 +438,173 @@ func TestBadInput(t *testing.T) {
 }
 
 // BenchmarkTrainStep times one training step (forward, backward, Adam)
-// of the reference head, 7x7x2048 -> 256 -> 10, at batch 32 and 256.
+// of the reference head, 7x7x2048 -> 256 -> 10, at batch 32 and 256, in
+// each precision.
 func BenchmarkTrainStep(b *testing.B) {
-	gpu := openGPU(b, 0)
-	for _, batch := range []int{32, 256} {
-		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
-			spec := head.DefaultSpec(7, 7, 2048, 10)
-			opt, _ := head.NewOptimizer(head.Adam)
-			m, err := head.New(gpu, spec, opt, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			rng := rand.New(rand.NewPCG(1, 1))
-			host := make([]float32, batch*spec.FeatureSize())
-			for i := range host {
-				host[i] = float32(rng.NormFloat64())
-			}
-			feats, err := head.UploadFeatures(gpu, spec, host)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer gpu.Free(feats)
-			idx, labels := make([]int32, batch), make([]int32, batch)
-			for i := range idx {
-				idx[i], labels[i] = int32(i), int32(i%spec.Classes)
-			}
+	for _, prec := range []Precision{PrecisionTF32, PrecisionBF16, PrecisionFP32} {
+		gpu := openGPUAt(b, 0, prec)
+		for _, batch := range []int{32, 256} {
+			benchStep(b, gpu, prec, batch)
+		}
+	}
+}
+
+func benchStep(b *testing.B, gpu *CUDAOps, prec Precision, batch int) {
+	b.Run(fmt.Sprintf("%s/batch%d", prec, batch), func(b *testing.B) {
+		spec := head.DefaultSpec(7, 7, 2048, 10)
+		opt, _ := head.NewOptimizer(head.Adam)
+		m, err := head.New(gpu, spec, opt, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		rng := rand.New(rand.NewPCG(1, 1))
+		host := make([]float32, batch*spec.FeatureSize())
+		for i := range host {
+			host[i] = float32(rng.NormFloat64())
+		}
+		feats, err := head.UploadFeatures(gpu, spec, host)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer gpu.Free(feats)
+		idx, labels := make([]int32, batch), make([]int32, batch)
+		for i := range idx {
+			idx[i], labels[i] = int32(i), int32(i%spec.Classes)
+		}
+		if _, err := m.TrainBatch(feats, idx, labels); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
 			if _, err := m.TrainBatch(feats, idx, labels); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := m.TrainBatch(feats, idx, labels); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			secs := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(secs*1e3, "ms/step")
-			b.ReportMetric(spec.StepFLOPs(batch)/secs/1e12, "TFLOP/s")
-		})
+		}
+		b.StopTimer()
+		secs := b.Elapsed().Seconds() / float64(b.N)
+		b.ReportMetric(secs*1e3, "ms/step")
+		b.ReportMetric(spec.StepFLOPs(batch)/secs/1e12, "TFLOP/s")
+	})
+}
+
+// TestTensorCoreGEMMsWithinBound checks the tensor-core kernels on the GPU
+// against float64 with ErrorBound, output by output: the forward's
+// activations (read off the device after Logits) against the exact
+// pre-activations after ReLU, and the conv kernel's gradient against the
+// exact products of the features with the device's own dZ (read back after
+// Gradients, where unpool_relu left it in place of the activations).
+func TestTensorCoreGEMMsWithinBound(t *testing.T) {
+	conv := func(h, w, c, f, k, classes int) head.Spec {
+		return head.Spec{Height: h, Width: w, Channels: c, Kind: head.KindConv, Filters: f, Kernel: k, Classes: classes}
 	}
+	cases := []opsCase{
+		{"16 channels, 12 filters: partial tiles", conv(5, 3, 16, 12, 3, 3), 6, 11},
+		{"batch 130, 132 filters", conv(3, 3, 32, 132, 3, 5), 130, 140},
+		{"kernel 5 wider than the image", conv(3, 2, 16, 4, 5, 3), 5, 8},
+		{"split-K forward (large K)", conv(7, 7, 512, 64, 3, 10), 4, 6},
+		{"reference shape 7x7x2048->256->10", conv(7, 7, 2048, 256, 3, 10), 32, 40},
+	}
+	for _, prec := range []Precision{PrecisionTF32, PrecisionBF16} {
+		gpu := openGPUAt(t, 0, prec)
+		for i, c := range cases {
+			t.Run(string(prec)+"/"+c.name, func(t *testing.T) {
+				if gpu.Precision(c.spec) != prec {
+					t.Fatalf("runs at %s", gpu.Precision(c.spec))
+				}
+				cpu := head.NewCPUOps()
+				idx, labels, feats, params := setup(t, c, uint64(i+1), cpu, gpu)
+				defer gpu.Free(feats[1])
+				defer gpu.Free(params[1])
+				x, p := download(t, cpu, feats[0]), download(t, cpu, params[0])
+				s := c.spec
+				hw, kdim, rows := s.Height*s.Width, s.Kernel*s.Kernel*s.Channels, len(idx)*s.Height*s.Width
+				lay := s.Layout()
+				ck, _ := lay.Find(head.ConvKernel)
+				cb, _ := lay.Find(head.ConvBias)
+				// im2col walks the exact terms of both GEMMs.
+				im2col := func(r int, fn func(kk int, v float64)) {
+					b, px := r/hw, r%hw
+					y, xx := px/s.Width, px%s.Width
+					base := int(idx[b]) * s.FeatureSize()
+					for dy := range s.Kernel {
+						for dx := range s.Kernel {
+							sy, sx := y+dy-s.Kernel/2, xx+dx-s.Kernel/2
+							if sy < 0 || sy >= s.Height || sx < 0 || sx >= s.Width {
+								continue
+							}
+							for ch := range s.Channels {
+								fn((dy*s.Kernel+dx)*s.Channels+ch, float64(x[base+(sy*s.Width+sx)*s.Channels+ch]))
+							}
+						}
+					}
+				}
+				out := make([]float32, len(idx)*s.Classes)
+				if err := gpu.Logits(s, params[1], feats[1], idx, out); err != nil {
+					t.Fatal(err)
+				}
+				act := deviceFloats(t, gpu, "act", rows*s.Filters)
+				bound, worst := ErrorBound(prec, kdim), 0.0
+				for r := range rows {
+					v, a := make([]float64, s.Filters), make([]float64, s.Filters)
+					for f := range s.Filters {
+						v[f], a[f] = float64(p[cb.Offset+f]), math.Abs(float64(p[cb.Offset+f]))
+					}
+					im2col(r, func(kk int, xv float64) {
+						for f := range s.Filters {
+							w := float64(p[ck.Offset+kk*s.Filters+f])
+							v[f] += xv * w
+							a[f] += math.Abs(xv * w)
+						}
+					})
+					for f := range s.Filters {
+						worst = max(worst, math.Abs(float64(act[r*s.Filters+f])-max(v[f], 0))/max(a[f], 1e-30))
+					}
+				}
+				if worst > bound {
+					t.Errorf("forward: error %.3g x S, the bound is %.3g", worst, bound)
+				}
+				t.Logf("forward: worst error %.3g of the bound", worst/bound)
+
+				g, err := gpu.Alloc(lay.Total)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer gpu.Free(g)
+				if _, err := gpu.Gradients(s, params[1], feats[1], idx, labels, g); err != nil {
+					t.Fatal(err)
+				}
+				dz := deviceFloats(t, gpu, "act", rows*s.Filters)
+				dw := download(t, gpu, g)[ck.Offset : ck.Offset+ck.Size]
+				v, a := make([]float64, kdim*s.Filters), make([]float64, kdim*s.Filters)
+				for r := range rows {
+					im2col(r, func(kk int, xv float64) {
+						for f := range s.Filters {
+							d := float64(dz[r*s.Filters+f])
+							v[kk*s.Filters+f] += xv * d
+							a[kk*s.Filters+f] += math.Abs(xv * d)
+						}
+					})
+				}
+				bound, worst = ErrorBound(prec, rows), 0
+				for i := range v {
+					worst = max(worst, math.Abs(float64(dw[i])-v[i])/max(a[i], 1e-30))
+				}
+				if worst > bound {
+					t.Errorf("weight gradient: error %.3g x S, the bound is %.3g", worst, bound)
+				}
+				t.Logf("weight gradient: worst error %.3g of the bound", worst/bound)
+			})
+		}
+	}
+}
+
+// deviceFloats reads n floats of a scratch buffer off the device.
+func deviceFloats(t *testing.T, gpu *CUDAOps, name string, n int) []float32 {
+	t.Helper()
+	out := make([]float32, n)
+	if err := gpu.ctx.do(func() error { return gpu.ctx.copyDtoH(bytesOf(out), gpu.scratch[name].ptr) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

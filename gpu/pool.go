@@ -78,9 +78,13 @@ func (p *pool) release(ptr devicePtr, size int64) {
 	p.free[size] = append(p.free[size], ptr)
 }
 
-// trim frees every cached block.
+// trim frees every cached block, after waiting for the device: a cached
+// block may still be in use by kernels issued before its release.
 func (p *pool) trim() error {
-	var first error
+	if p.cached == 0 {
+		return nil
+	}
+	first := cudaError("synchronise before freeing", p.ctx.synchronize())
 	for size, l := range p.free {
 		for _, ptr := range l {
 			if err := p.ctx.free(ptr); err != nil && first == nil {

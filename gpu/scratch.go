@@ -43,12 +43,16 @@ func PlanScratch(spec head.Spec, batch, evalBatch, slots int) ScratchPlan {
 		}
 		return plan
 	}
+	// Either kernel family may run the GEMMs (the precision, and the
+	// shape: gemmGeom); the plan covers both.
 	plan := ScratchPlan{}
-	if batch > 0 {
-		merge(plan, stepScratch(spec, batch, slots, true))
-	}
-	if evalBatch > 0 {
-		merge(plan, stepScratch(spec, evalBatch, slots, false))
+	for _, g := range []gemmGeom{simtGeom, tf32Geom} {
+		if batch > 0 {
+			merge(plan, stepScratch(spec, batch, slots, true, g))
+		}
+		if evalBatch > 0 {
+			merge(plan, stepScratch(spec, evalBatch, slots, false, g))
+		}
 	}
 	return plan
 }
@@ -64,23 +68,23 @@ func merge(dst, src ScratchPlan) {
 // gemmSplits is how forward and backward cut the conv's two GEMMs (the
 // forward's reduction over the kernel taps, the weight gradient's over the
 // batch's pixels).
-func gemmSplits(spec head.Spec, b, slots int) (fwd, fwdSlice, wgrad, wgradSlice int) {
+func gemmSplits(spec head.Spec, b, slots int, g gemmGeom) (fwd, fwdSlice, wgrad, wgradSlice int) {
 	m, kdim, nf := b*spec.Height*spec.Width, spec.Kernel*spec.Kernel*spec.Channels, spec.Filters
-	fwd, fwdSlice = splitK(ceilDiv(m, gemmTile)*ceilDiv(nf, gemmTile), kdim, slots)
-	wgrad, wgradSlice = splitK(ceilDiv(kdim, gemmTile)*ceilDiv(nf, gemmTile), m, slots)
+	fwd, fwdSlice = splitK(ceilDiv(m, g.tileM)*ceilDiv(nf, g.tileN), kdim, slots, g.kStep)
+	wgrad, wgradSlice = splitK(ceilDiv(kdim, g.tileM)*ceilDiv(nf, g.tileN), m, slots, g.kStep)
 	return
 }
 
 // stepScratch is one call's scratch: forward, and backward too when
 // train is set. forward and backward size their buffers with it.
-func stepScratch(spec head.Spec, b, slots int, train bool) ScratchPlan {
+func stepScratch(spec head.Spec, b, slots int, train bool, g gemmGeom) ScratchPlan {
 	bb, in, classes := int64(b), int64(spec.Pooled()), int64(spec.Classes)
 	p := ScratchPlan{"idx": 4 * bb, "pooled": 4 * bb * in, "logits": 4 * bb * classes}
 	conv := spec.Kind == head.KindConv
 	m, kdim, nf := bb*int64(spec.Height*spec.Width), int64(spec.Kernel*spec.Kernel*spec.Channels), int64(spec.Filters)
 	fwd, _, wgrad, _ := 1, 0, 1, 0
 	if conv {
-		fwd, _, wgrad, _ = gemmSplits(spec, b, slots)
+		fwd, _, wgrad, _ = gemmSplits(spec, b, slots, g)
 		p["act"] = 4 * m * nf
 		if fwd > 1 {
 			p["splitk"] = 4 * int64(fwd) * m * nf
@@ -89,7 +93,9 @@ func stepScratch(spec head.Spec, b, slots int, train bool) ScratchPlan {
 	if !train {
 		return p
 	}
-	maps.Copy(p, ScratchPlan{"labels": 4 * bb, "dlogits": 4 * bb * classes, "loss": 8 * bb, "correct": 8 * bb})
+	// Training uploads the labels after the indices, in one copy, and
+	// brings the losses and correct counts back side by side.
+	maps.Copy(p, ScratchPlan{"idx": 8 * bb, "dlogits": 4 * bb * classes, "stats": 16 * bb})
 	if conv {
 		p["dpooled"] = 4 * bb * in
 		p["bsum"] = 4 * bb * nf
@@ -107,7 +113,15 @@ func (o *CUDAOps) ReserveScratch(spec head.Spec, batch, evalBatch int) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	plan := PlanScratch(spec, batch, evalBatch, o.mod.gemmSlots)
+	// The steps' own plan: this precision's kernels at their occupancy.
+	g := o.geom(spec)
+	plan := ScratchPlan{}
+	if batch > 0 {
+		merge(plan, stepScratch(spec, batch, o.mod.slots(g), true, g))
+	}
+	if evalBatch > 0 {
+		merge(plan, stepScratch(spec, evalBatch, o.mod.slots(g), false, g))
+	}
 	return o.ctx.do(func() error {
 		for name, bytes := range plan {
 			if _, err := o.scratchBuf(name, bytes); err != nil {

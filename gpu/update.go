@@ -68,7 +68,7 @@ func (o *CUDAOps) Update(opt head.Optimizer, layout head.Layout, step int, param
 		return nil
 	}
 	return o.ctx.do(func() error {
-		return o.mod.optimizerStep.launch(linear(p.n), blockSize, ptrArg(p.ptr), ptrArg(g.ptr), ptrArg(s[0]), ptrArg(s[1]),
+		return o.mod.optimizerStep.launch(o.compute, linear(p.n), blockSize, ptrArg(p.ptr), ptrArg(g.ptr), ptrArg(s[0]), ptrArg(s[1]),
 			intArg(p.n), intArg(layout.DecayEnd), intArg(mode), floatArg(float64(opt.LR)), floatArg(float64(decay)),
 			floatArg(float64(opt.Momentum)), floatArg(float64(alpha)), floatArg(float64(omb1)), floatArg(float64(omb2)),
 			floatArg(float64(opt.Epsilon)))

@@ -312,6 +312,472 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
 }
 
 // ---------------------------------------------------------------------------
+// Tensor-core tiles (sm_80 and newer): the conv forward and weight-gradient
+// GEMMs with warp-level mma.sync, TF32 m16n8k8 or BF16 m16n8k16, inputs
+// rounded from the float32 buffers as they leave shared memory (TF32:
+// cvt.rna, to nearest with ties away from zero; BF16: cvt.rn, ties to even),
+// products and sums in float32. A block of 256 threads (8 warps, 2 x 4)
+// computes a 128 x 128 output tile, each warp 64 x 32 (4 x 4 mma tiles); K
+// advances 16 at a time through a 3-stage cp.async pipeline (16-byte
+// copies, zero-filled outside the image or the matrix) in exactly 48 KiB
+// of shared memory: no padding, the 16-byte chunks of each row are
+// XOR-swizzled instead (tc_a, tc_b) so that the fragment reads hit 32
+// distinct banks. K runs tap-major: the channels of one filter tap are
+// contiguous in K and C is a multiple of 16, so each 16-long K step stays
+// inside one tap and its rows are plain 16-float runs of the feature map.
+// Preconditions, checked by gpu/ops.go before it picks these kernels:
+// C % 16 == 0, F % 4 == 0, slices a multiple of 16, 16-byte aligned
+// buffers. On older GPUs (the compute_70 PTX) the kernels trap: gpu/ops.go
+// uses the SIMT kernels there.
+#define TC_M 128
+#define TC_N 128
+#define TC_K 16
+#define TC_STAGES 3
+#define TC_THREADS 256
+#define PREC_TF32 0
+#define PREC_BF16 1
+
+#ifndef GRAFT_EMU
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+// pack_bf16: lo in the low half (the smaller K index), hi in the high.
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+__device__ __forceinline__ void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], const unsigned b[2]) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+#if defined(GRAFT_EMU) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define TC_AVAILABLE 1
+#endif
+
+// to_tf32 rounds to TF32 as cvt.rna.tf32.f32 does (to nearest, ties away
+// from zero) in one integer add: half a TF32 ulp onto the magnitude; the
+// tensor core reads the top 19 bits and drops the other 13 (cvt.rna costs
+// three instructions per value on sm_80/sm_90).
+__device__ __forceinline__ unsigned to_tf32(float x) {
+    unsigned u;
+    memcpy(&u, &x, 4);
+    return u + 0x1000u;
+}
+
+// The two swizzled layouts of a stage, as float offsets:
+// tc_a: 128 rows of 16 (the forward's A: row m, K index k); chunk k/4 of
+//   row m sits at chunk k/4 ^ (m/2 % 4).
+// tc_b: 16 rows of 128 (B, and the weight gradient's A^T: row k, column
+//   n); chunk n/4 of row k sits at chunk n/4 ^ 2(k % 4).
+__device__ __forceinline__ int tc_a(int m, int k) { return m * TC_K + ((((k >> 2) ^ (m >> 1)) & 3) << 2) + (k & 3); }
+__device__ __forceinline__ int tc_b(int k, int n) { return k * TC_N + (((n >> 2) ^ ((k & 3) << 1)) << 2) + (n & 3); }
+
+// The fragment reads of a warp's 64 x 32 tile, as per-lane offsets into a
+// stage computed once per block (the swizzles are per lane, the rest
+// compile-time immediates): PTX's fragment layouts for mma.m16n8k8 (TF32)
+// and mma.m16n8k16 (BF16) put, for lane = 4 g + q, rows g and g + 8 of the
+// A tile and column g of the B tile, K indices q and q + 4 (TF32) or 2q,
+// 2q + 1, 2q + 8 and 2q + 9 (BF16). In the accessors mi (0..3) picks the
+// warp's 16-row slab, ni (0..3) its 8-column slab, h the row half (+8), c
+// the 4-long K chunk (TF32), and h2 (+8) and j (+1) the BF16 pairs.
+
+// FwdA: the forward's A (im2col rows) in tc_a's layout.
+struct FwdA {
+    int o[4], ob[2];
+    __device__ __forceinline__ FwdA(int mo, int lane) {
+        const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+        for (int c = 0; c < 4; ++c) o[c] = (mo + g) * TC_K + (((c ^ (g >> 1)) & 3) << 2) + q;
+#pragma unroll
+        for (int h2 = 0; h2 < 2; ++h2) ob[h2] = (mo + g) * TC_K + (((((q >> 1) + 2 * h2) ^ (g >> 1)) & 3) << 2) + (2 * q & 3);
+    }
+    __device__ __forceinline__ float tf(const float *s, int mi, int h, int c) const { return s[o[c] + (mi * 16 + 8 * h) * TC_K]; }
+    __device__ __forceinline__ float bf(const float *s, int mi, int h, int h2, int j) const {
+        return s[ob[h2] + (mi * 16 + 8 * h) * TC_K + j];
+    }
+};
+
+// WgA: the weight gradient's A, stored transposed (row p of the stage is
+// pixel p, column the output row) in tc_b's layout.
+struct WgA {
+    int o[2][2], ob[2][2][2];
+    __device__ __forceinline__ WgA(int mo, int lane) {
+        const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+        for (int m1 = 0; m1 < 2; ++m1)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int low = 4 * m1 + 2 * h + (g >> 2);
+                o[m1][h] = q * TC_N + (((mo >> 2) + (low ^ (2 * q))) << 2) + (g & 3);
+#pragma unroll
+                for (int j = 0; j < 2; ++j) {
+                    ob[j][m1][h] = (2 * q + j) * TC_N + (((mo >> 2) + (low ^ (((2 * q & 3) + j) << 1))) << 2) + (g & 3);
+                }
+            }
+    }
+    __device__ __forceinline__ float tf(const float *s, int mi, int h, int c) const {
+        return s[o[mi & 1][h] + (mi >> 1) * 32 + c * 4 * TC_N];
+    }
+    __device__ __forceinline__ float bf(const float *s, int mi, int h, int h2, int j) const {
+        return s[ob[j][mi & 1][h] + (mi >> 1) * 32 + h2 * 8 * TC_N];
+    }
+};
+
+// TileB: B (k rows of n) in tc_b's layout, columns no.. of the warp.
+struct TileB {
+    int o[4], ob[2][4];
+    __device__ __forceinline__ TileB(int no, int lane) {
+        const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) {
+            const int low = 2 * ni + (g >> 2);
+            o[ni] = q * TC_N + (((no >> 2) + (low ^ (2 * q))) << 2) + (g & 3);
+#pragma unroll
+            for (int j = 0; j < 2; ++j) ob[j][ni] = (2 * q + j) * TC_N + (((no >> 2) + (low ^ (((2 * q & 3) + j) << 1))) << 2) + (g & 3);
+        }
+    }
+    __device__ __forceinline__ float tf(const float *s, int ni, int c) const { return s[o[ni] + c * 4 * TC_N]; }
+    __device__ __forceinline__ float bf(const float *s, int ni, int h2, int j) const { return s[ob[j][ni] + h2 * 8 * TC_N]; }
+};
+
+// tc_tile runs one K step (16) of a warp's 64 x 32 tile from stage (as, bs).
+template <int PREC, class A>
+__device__ __forceinline__ void tc_tile(const A &a, const TileB &b, const float *as, const float *bs, float acc[4][4][4]) {
+    if (PREC == PREC_TF32) {
+#pragma unroll
+        for (int kq = 0; kq < 2; ++kq) {
+            unsigned af[4][4], bf[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi) {
+                af[mi][0] = to_tf32(a.tf(as, mi, 0, 2 * kq));
+                af[mi][1] = to_tf32(a.tf(as, mi, 1, 2 * kq));
+                af[mi][2] = to_tf32(a.tf(as, mi, 0, 2 * kq + 1));
+                af[mi][3] = to_tf32(a.tf(as, mi, 1, 2 * kq + 1));
+            }
+#pragma unroll
+            for (int ni = 0; ni < 4; ++ni) {
+                bf[ni][0] = to_tf32(b.tf(bs, ni, 2 * kq));
+                bf[ni][1] = to_tf32(b.tf(bs, ni, 2 * kq + 1));
+            }
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi) {
+#pragma unroll
+                for (int ni = 0; ni < 4; ++ni) {
+                    mma_tf32(acc[mi][ni], af[mi], bf[ni]);
+                }
+            }
+        }
+    } else {
+        unsigned af[4][4], bf[4][2];
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi) {
+            af[mi][0] = pack_bf16(a.bf(as, mi, 0, 0, 0), a.bf(as, mi, 0, 0, 1));
+            af[mi][1] = pack_bf16(a.bf(as, mi, 1, 0, 0), a.bf(as, mi, 1, 0, 1));
+            af[mi][2] = pack_bf16(a.bf(as, mi, 0, 1, 0), a.bf(as, mi, 0, 1, 1));
+            af[mi][3] = pack_bf16(a.bf(as, mi, 1, 1, 0), a.bf(as, mi, 1, 1, 1));
+        }
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) {
+            bf[ni][0] = pack_bf16(b.bf(bs, ni, 0, 0), b.bf(bs, ni, 0, 1));
+            bf[ni][1] = pack_bf16(b.bf(bs, ni, 1, 0), b.bf(bs, ni, 1, 1));
+        }
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi) {
+#pragma unroll
+            for (int ni = 0; ni < 4; ++ni) {
+                mma_bf16(acc[mi][ni], af[mi], bf[ni]);
+            }
+        }
+    }
+}
+
+// tc_store writes a warp's tile (rows r0.., columns c0..) of an m x n
+// matrix with 8-byte stores (n is even); epi adds the column's bias and
+// applies ReLU.
+__device__ __forceinline__ void tc_store(float *out, const float *bias, i64 m, i64 n, i64 r0, i64 c0, int lane,
+                                         const float acc[4][4][4], i64 epi) {
+    const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+        const i64 col = c0 + ni * 8 + 2 * q;
+        if (col >= n) {
+            continue;
+        }
+        const float b0 = epi ? bias[col] : 0.0f, b1 = epi ? bias[col + 1] : 0.0f;
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi) {
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const i64 row = r0 + mi * 16 + g + 8 * half;
+                if (row < m) {
+                    float v0 = acc[mi][ni][2 * half], v1 = acc[mi][ni][2 * half + 1];
+                    if (epi) {
+                        v0 = fmaxf(v0 + b0, 0.0f);
+                        v1 = fmaxf(v1 + b1, 0.0f);
+                    }
+                    *reinterpret_cast<float2 *>(&out[row * n + col]) = make_float2(v0, v1);
+                }
+            }
+        }
+    }
+}
+
+__device__ __forceinline__ void tc_zero(float acc[4][4][4]) {
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+}
+
+// conv_fwd_tc: conv_fwd on tensor cores, same arguments and split-K
+// contract (grid (ceil(F/128), ceil(M/128), splits)).
+template <int PREC>
+__device__ __forceinline__ void conv_fwd_tc(const float *__restrict__ feats, const int *__restrict__ idx,
+                                            const float *__restrict__ w, const float *__restrict__ bias,
+                                            float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+                                            i64 kslice, i64 epi) {
+#ifdef TC_AVAILABLE
+    __shared__ __align__(16) float sa[TC_STAGES][TC_M * TC_K];
+    __shared__ __align__(16) float sb[TC_STAGES][TC_K * TC_N];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp & 1, wn = warp >> 1;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 m0 = (i64)blockIdx.y * TC_M, n0 = (i64)blockIdx.x * TC_N;
+    const i64 kbeg = (i64)blockIdx.z * kslice, kend = min(kbeg + kslice, kdim);
+    const int steps = (int)((kend - kbeg + TC_K - 1) / TC_K);
+    const int ci = (int)c, ki = (int)k, hi = (int)h, wi = (int)wd;
+
+    // A: this thread copies chunk aq (4 floats) of the K step for rows ar
+    // and ar + 64; each row's sample base and pixel are computed once, and
+    // offsets inside a sample are 32-bit.
+    const int ar = t >> 2, aq = t & 3;
+    const float *base[2];
+    int ay[2], ax[2], roff[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const i64 row = m0 + ar + 64 * r;
+        base[r] = feats;
+        ay[r] = -(1 << 30);
+        ax[r] = 0;
+        if (row < m) {
+            const i64 b = row / hw, p = row - b * hw;
+            base[r] = feats + (i64)idx[b] * hw * c;
+            ay[r] = (int)(p / wd) - (int)pad;
+            ax[r] = (int)(p % wd) - (int)pad;
+        }
+        roff[r] = (ay[r] * wi + ax[r]) * ci + aq * 4;
+    }
+    // The K position of the next step to load: tap (dy, dx), channel ch,
+    // and its offset (dy W + dx) C + ch from a row's corner.
+    int tap = (int)(kbeg / c), ch = (int)(kbeg - (i64)tap * c);
+    int dy = tap / ki, dx = tap - (tap / ki) * ki;
+    int toff = (dy * wi + dx) * ci + ch;
+    // B: chunk bc of rows bk and bk + 8 of the K step.
+    const int bk = t >> 5, bc = t & 31;
+    const bool bok = n0 + bc * 4 < f;
+    const float *wrow = w + (kbeg + bk) * f + n0 + bc * 4;
+    const i64 wstep = TC_K * f;
+    auto load = [&](int st) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const bool ok = (unsigned)(ay[r] + dy) < (unsigned)hi && (unsigned)(ax[r] + dx) < (unsigned)wi;
+            cp_async16(&sa[st][tc_a(ar + 64 * r, aq * 4)], ok ? base[r] + roff[r] + toff : feats, ok);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            cp_async16(&sb[st][tc_b(bk + 8 * r, bc * 4)], bok ? wrow + 8 * r * f : w, bok);
+        }
+        wrow += wstep;
+        toff += TC_K;
+        if ((ch += TC_K) == ci) {
+            ch = 0;
+            if (++dx == ki) {
+                dx = 0;
+                ++dy;
+            }
+            toff = (dy * wi + dx) * ci;
+        }
+    };
+
+    const FwdA fa(wm * 64, lane);
+    const TileB fb(wn * 32, lane);
+    float acc[4][4][4];
+    tc_zero(acc);
+#pragma unroll
+    for (int st = 0; st < TC_STAGES - 1; ++st) {
+        if (st < steps) {
+            load(st);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        // Step `step` has landed (this thread's copies: the wait; everyone's:
+        // the barrier), and every warp is done with the stage reloaded next.
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        const int next = step + TC_STAGES - 1;
+        if (next < steps) {
+            load(next % TC_STAGES);
+        }
+        cp_async_commit();
+        tc_tile<PREC>(fa, fb, sa[step % TC_STAGES], sb[step % TC_STAGES], acc);
+    }
+    cp_async_wait<0>();
+    tc_store(out + (i64)blockIdx.z * m * f, bias, m, f, m0 + wm * 64, n0 + wn * 32, lane, acc, epi);
+#else
+    __trap();
+#endif
+}
+
+// conv_wgrad_tc: conv_wgrad on tensor cores, same arguments and split-K
+// contract (grid (ceil(F/128), ceil(K/128), splits)); the reduction runs
+// over the batch's pixels, 16 at a time.
+template <int PREC>
+__device__ __forceinline__ void conv_wgrad_tc(const float *__restrict__ feats, const int *__restrict__ idx,
+                                              const float *__restrict__ dz, float *__restrict__ out, i64 batch, i64 h,
+                                              i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+#ifdef TC_AVAILABLE
+    __shared__ __align__(16) float sa[TC_STAGES][TC_K * TC_M];
+    __shared__ __align__(16) float sb[TC_STAGES][TC_K * TC_N];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, wm = warp & 1, wn = warp >> 1;
+    const i64 hw = h * wd, m = batch * hw, kdim = k * k * c, pad = k / 2;
+    const i64 k0 = (i64)blockIdx.y * TC_M, n0 = (i64)blockIdx.x * TC_N;
+    const i64 rbeg = (i64)blockIdx.z * mslice, rend = min(rbeg + mslice, m);
+    const int steps = (int)((rend - rbeg + TC_K - 1) / TC_K);
+    const int hi = (int)h, wi = (int)wd;
+
+    // A^T: this thread copies K columns kq*4.. (one tap, 4 channels) of
+    // pixel rows pr and pr + 8 of each step; its tap offset is fixed.
+    const int pr = t >> 5, kq = t & 31;
+    const i64 kk = k0 + kq * 4;
+    const bool kok = kk < kdim;
+    const int ci = (int)c, tap = kok ? (int)(kk / c) : 0;
+    const int tdy = tap / (int)k - (int)pad, tdx = tap % (int)k - (int)pad;
+    const int toff = (tdy * wi + tdx) * ci + (int)(kk - (i64)tap * c);
+    // Per row: pixel (py, px) of sample pb, its offset p C in the sample
+    // (32-bit), the sample's base, the rows left in the slice and the dZ
+    // row; all advanced 16 rows per step.
+    int pb[2], py[2], px[2], poff[2], rem[2];
+    const float *base[2], *dzp[2];
+    const bool bok = n0 + kq * 4 < f; // B (dZ): chunk kq of pixel rows pr and pr + 8
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const i64 row = rbeg + pr + 8 * r;
+        pb[r] = (int)(row / hw);
+        const int p = (int)(row - (i64)pb[r] * hw);
+        py[r] = p / wi;
+        px[r] = p - py[r] * wi;
+        poff[r] = p * ci;
+        rem[r] = (int)(rend - row);
+        base[r] = row < rend ? feats + (i64)idx[pb[r]] * hw * c : feats;
+        dzp[r] = dz + row * f + n0 + kq * 4;
+    }
+    const int adv_y = TC_K / wi, adv_x = TC_K - adv_y * wi, hwc = (int)(hw * c);
+    const i64 dzstep = TC_K * f;
+    auto load = [&](int st) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const bool ok = kok && rem[r] > 0 && (unsigned)(py[r] + tdy) < (unsigned)hi && (unsigned)(px[r] + tdx) < (unsigned)wi;
+            cp_async16(&sa[st][tc_b(pr + 8 * r, kq * 4)], ok ? base[r] + poff[r] + toff : feats, ok);
+            const bool dok = bok && rem[r] > 0;
+            cp_async16(&sb[st][tc_b(pr + 8 * r, kq * 4)], dok ? dzp[r] : dz, dok);
+            // The next step's pixel, 16 rows on: (adv_y, adv_x) = divmod(16,
+            // W) without a division; the loop runs only for images of
+            // fewer than 16 pixels.
+            dzp[r] += dzstep;
+            rem[r] -= TC_K;
+            poff[r] += TC_K * ci;
+            px[r] += adv_x;
+            py[r] += adv_y;
+            if (px[r] >= wi) {
+                px[r] -= wi;
+                ++py[r];
+            }
+            if (py[r] >= hi) {
+                do {
+                    py[r] -= hi;
+                    poff[r] -= hwc;
+                    ++pb[r];
+                } while (py[r] >= hi);
+                if (rem[r] > 0) {
+                    base[r] = feats + (i64)idx[pb[r]] * hw * c;
+                }
+            }
+        }
+    };
+
+    const WgA fa(wm * 64, lane);
+    const TileB fb(wn * 32, lane);
+    float acc[4][4][4];
+    tc_zero(acc);
+#pragma unroll
+    for (int st = 0; st < TC_STAGES - 1; ++st) {
+        if (st < steps) {
+            load(st);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        const int next = step + TC_STAGES - 1;
+        if (next < steps) {
+            load(next % TC_STAGES);
+        }
+        cp_async_commit();
+        tc_tile<PREC>(fa, fb, sa[step % TC_STAGES], sb[step % TC_STAGES], acc);
+    }
+    cp_async_wait<0>();
+    tc_store(out + (i64)blockIdx.z * kdim * f, nullptr, kdim, f, k0 + wm * 64, n0 + wn * 32, lane, acc, 0);
+#else
+    __trap();
+#endif
+}
+
+// The four tensor-core kernels (the precision is a template argument, so
+// that each inner loop is straight-line code). Two blocks per SM: 128
+// registers a thread (the bound; make kernels refuses spills), 48 KiB of
+// shared memory a block.
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_fwd_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
+              const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+              i64 kslice, i64 epi) {
+    conv_fwd_tc<PREC_TF32>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_fwd_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ w,
+              const float *__restrict__ bias, float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k,
+              i64 kslice, i64 epi) {
+    conv_fwd_tc<PREC_BF16>(feats, idx, w, bias, out, batch, h, wd, c, f, k, kslice, epi);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_wgrad_tf32(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
+                float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+    conv_wgrad_tc<PREC_TF32>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
+}
+
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 2)
+conv_wgrad_bf16(const float *__restrict__ feats, const int *__restrict__ idx, const float *__restrict__ dz,
+                float *__restrict__ out, i64 batch, i64 h, i64 wd, i64 c, i64 f, i64 k, i64 mslice) {
+    conv_wgrad_tc<PREC_BF16>(feats, idx, dz, out, batch, h, wd, c, f, k, mslice);
+}
+
+// ---------------------------------------------------------------------------
 // Global average pooling. pool_rows: pooled[b, j] = mean over the hw rows of
 // sample b of x ([B*hw, width]); gather_pool does the same on the samples
 // idx of the feature buffer (the linear probe). Grid (ceil(width/128), B).

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,9 @@ type Param struct {
 	Type    string // without const and __restrict__, e.g. "float *", "i64"
 	Pointer bool
 	Size    int // bytes the launcher must pass
+	// Const is a pointer to const: the kernel only reads through it (the
+	// fake driver orders reads and writes of buffers across streams by it).
+	Const bool
 }
 
 // Signature is one extern "C" kernel of head.cu.
@@ -84,6 +88,7 @@ func parseParam(raw string) (Param, error) {
 	p := Param{Name: f[len(f)-1], Type: strings.Join(f[:len(f)-1], " ")}
 	if strings.Contains(p.Type, "*") {
 		p.Pointer, p.Size = true, 8
+		p.Const = slices.Contains(strings.Fields(strings.NewReplacer("*", " * ").Replace(raw)), "const")
 		return p, nil
 	}
 	size, ok := scalarSizes[p.Type]

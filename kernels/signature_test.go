@@ -13,7 +13,8 @@ func TestSignaturesOfHeadCU(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"conv_fwd", "conv_wgrad", "splitk_reduce", "pool_rows", "gather_pool", "dense_fwd",
-		"softmax_xent", "dense_bwd", "unpool_relu", "sum_rows", "optimizer_step"}
+		"softmax_xent", "dense_bwd", "unpool_relu", "sum_rows", "optimizer_step",
+		"conv_fwd_tf32", "conv_fwd_bf16", "conv_wgrad_tf32", "conv_wgrad_bf16"}
 	if len(sigs) != len(want) {
 		t.Errorf("%d kernels, want %d", len(sigs), len(want))
 	}
@@ -26,10 +27,28 @@ func TestSignaturesOfHeadCU(t *testing.T) {
 	if conv.MaxThreads != 256 || len(conv.Params) != 13 {
 		t.Fatalf("conv_fwd: %d params, launch bound %d; want 13 and 256", len(conv.Params), conv.MaxThreads)
 	}
-	for i, w := range []Param{{"feats", "float *", true, 8}, {"idx", "int *", true, 8}, {"batch", "i64", false, 8}, {"epi", "i64", false, 8}} {
+	for i, w := range []Param{{"feats", "float *", true, 8, true}, {"idx", "int *", true, 8, true}, {"batch", "i64", false, 8, false}, {"epi", "i64", false, 8, false}} {
 		j := map[int]int{0: 0, 1: 1, 2: 5, 3: 12}[i]
 		if conv.Params[j] != w {
 			t.Errorf("conv_fwd param %d: %+v, want %+v", j, conv.Params[j], w)
+		}
+	}
+	if out := conv.Params[4]; out.Name != "out" || out.Const {
+		t.Errorf("conv_fwd out: %+v, want a pointer the kernel writes", out)
+	}
+	// The tensor-core kernels: conv_fwd's and conv_wgrad's parameters, their
+	// launch bound a #define (TC_THREADS).
+	for _, pair := range [][2]string{{"conv_fwd_tf32", "conv_fwd"}, {"conv_fwd_bf16", "conv_fwd"},
+		{"conv_wgrad_tf32", "conv_wgrad"}, {"conv_wgrad_bf16", "conv_wgrad"}} {
+		tc, simt := sigs[pair[0]], sigs[pair[1]]
+		if tc.MaxThreads != 256 || len(tc.Params) != len(simt.Params) {
+			t.Errorf("%s: %d params, launch bound %d; want %d and 256", pair[0], len(tc.Params), tc.MaxThreads, len(simt.Params))
+			continue
+		}
+		for i := range tc.Params {
+			if tc.Params[i] != simt.Params[i] {
+				t.Errorf("%s param %d: %+v, %s has %+v", pair[0], i, tc.Params[i], pair[1], simt.Params[i])
+			}
 		}
 	}
 	xent := sigs["softmax_xent"]

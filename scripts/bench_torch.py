@@ -2,10 +2,13 @@
 """The graft head in PyTorch, for `make gpu-check`: same shapes, same init
 (Glorot-uniform kernels, zero biases), same loss and optimizer (Adam, lr
 1e-3, betas 0.9/0.999, eps 1e-7) as `graft-cuda bench head`, timed on the
-GPU with cuDNN, TF32 off (the same FP32 precision as graft's kernels) and
-on. Prints ms/step and TFLOP/s (graft's FLOP count: forward conv, conv
-weight gradient, dense forward and both dense gradients; no input
-gradient) and, with --graft, the ratio to graft-cuda on the same GPU.
+GPU with cuDNN in three precisions, each against graft-cuda's same mode
+(--precision): fp32 (TF32 off), tf32 (TF32 on, PyTorch's default for
+convolutions) and bf16 (autocast to bfloat16). Prints ms/step and TFLOP/s
+(graft's FLOP count: forward conv, conv weight gradient, dense forward and
+both dense gradients; no input gradient) and, with --graft, the ratio to
+graft-cuda on the same GPU, and whether issue 15's goal is met (tf32,
+batch 256: at most 1.0 ms and 0.8x PyTorch's time).
 
 Each step ends with loss.item(), a device sync, as graft's step ends with
 the download of the batch's loss and accuracy.
@@ -26,7 +29,8 @@ def step_flops(batch, h, w, c, filters, classes, k=3):
     return 2 * conv + 3 * dense
 
 
-def bench(batch, h, w, c, filters, classes, tf32, min_time, channels_last):
+def bench(batch, h, w, c, filters, classes, mode, min_time, channels_last):
+    tf32 = mode == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
@@ -50,8 +54,9 @@ def bench(batch, h, w, c, filters, classes, tf32, min_time, channels_last):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        z = F.relu(conv(x)).mean(dim=(2, 3))
-        loss = F.cross_entropy(dense(z), y, reduction="mean")
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "bf16"):
+            z = F.relu(conv(x)).float().mean(dim=(2, 3))
+            loss = F.cross_entropy(dense(z).float(), y, reduction="mean")
         loss.backward()
         opt.step()
         return loss.item()
@@ -68,8 +73,8 @@ def bench(batch, h, w, c, filters, classes, tf32, min_time, channels_last):
     return secs * 1e3, step_flops(batch, h, w, c, filters, classes) / secs / 1e12, n
 
 
-def graft_ms(binary, batch, args):
-    out = subprocess.run([binary, "bench", "head", "--json", "--batch", str(batch), "--height", str(args.height),
+def graft_ms(binary, batch, args, mode):
+    out = subprocess.run([binary, "bench", "head", "--json", "--precision", mode, "--batch", str(batch), "--height", str(args.height),
                           "--width", str(args.width), "--channels", str(args.channels), "--filters", str(args.filters),
                           "--classes", str(args.classes), "--min-time", f"{args.min_time}s"],
                          check=True, capture_output=True, text=True).stdout
@@ -92,16 +97,20 @@ def main():
         print("PyTorch sees no GPU", file=sys.stderr)
         return 1
     print(f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, {torch.cuda.get_device_name()}")
+    goal = None
     for b in args.batch:
-        g = graft_ms(args.graft, b, args) if args.graft else None
-        for tf32 in (False, True):
-            ms, tflops, n = bench(b, args.height, args.width, args.channels, args.filters, args.classes, tf32,
+        for mode in ("fp32", "tf32", "bf16"):
+            g = graft_ms(args.graft, b, args, mode) if args.graft else None
+            ms, tflops, n = bench(b, args.height, args.width, args.channels, args.filters, args.classes, mode,
                                   args.min_time, args.channels_last)
-            line = (f"batch {b:4d}  torch tf32 {'on ' if tf32 else 'off'}  {ms:8.3f} ms/step  {tflops:6.2f} TFLOP/s  "
-                    f"({n} steps)")
+            line = f"batch {b:4d}  {mode}  torch {ms:8.3f} ms/step  {tflops:6.2f} TFLOP/s  ({n} steps)"
             if g is not None:
                 line += f"  graft {g:8.3f} ms/step  graft/torch {g / ms:5.2f}"
+                if mode == "tf32" and b == 256:
+                    goal = g <= 1.0 and g <= 0.8 * ms
             print(line, flush=True)
+    if goal is not None:
+        print(f"issue 15 goal (tf32, batch 256: <= 1.0 ms/step and <= 0.8x torch tf32): {'MET' if goal else 'NOT MET'}")
     return 0
 
 

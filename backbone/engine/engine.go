@@ -38,10 +38,14 @@ type Options struct {
 	// GPUMemoryFraction caps the GPU memory the TensorFlow engine takes
 	// (0: no cap; it grows as needed either way).
 	GPUMemoryFraction float64
-	// Threads bounds the TensorFlow engine's threads per op (intra-op);
-	// 0 is its default, one per core. The native engine follows
+	// Threads bounds the TensorFlow engine's threads per op (intra-op)
+	// and its ops run at once (inter-op); 0 is its default, one per core. The native engine follows
 	// GOMAXPROCS instead.
 	Threads int
+	// Eager runs the TensorFlow engine through its eager API
+	// (tf.OpenEager): its features stay where they were computed, for a
+	// GPU head to take device to device. The native engine ignores it.
+	Eager bool
 }
 
 // Check returns nil for a known engine name ("" is the native engine).
@@ -59,7 +63,15 @@ func Open(name, dir string, o Options) (backbone.Backbone, error) {
 		return nil, err
 	}
 	if name == TensorFlow {
-		b, err := tf.Open(dir, tf.Options{Options: o.Options, Device: o.Device, GPUMemoryFraction: o.GPUMemoryFraction, Threads: o.Threads})
+		to := tf.Options{Options: o.Options, Device: o.Device, GPUMemoryFraction: o.GPUMemoryFraction, Threads: o.Threads}
+		if o.Eager {
+			b, err := tf.OpenEager(dir, to)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}
+		b, err := tf.Open(dir, to)
 		if err != nil {
 			return nil, err
 		}

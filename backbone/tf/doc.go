@@ -18,6 +18,13 @@
 // placement for ops that have no GPU kernel. Panics in the TensorFlow Go API
 // and in tfgo are recovered and returned as errors.
 //
+// OpenEager runs the same flat graph through TensorFlow's eager C API
+// instead (eager.go, eager.c): the graph becomes a function of an eager
+// context and each batch's result stays where it was computed, a
+// DeviceTensor with its device pointer; ToDevice hands it to the CUDA head
+// device to device (docs/tensorflow-gpu.md). On the CPU it gives the bits of
+// a session without Grappler (Options.NoGrappler).
+//
 // The engine needs cgo and TensorFlow's C API (tested with 2.21, the C API
 // in the pinned pip wheel), so it is built only with -tags tensorflow
 // (make build-tf). It compiles against the C headers but does not link the

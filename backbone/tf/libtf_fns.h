@@ -1,21 +1,32 @@
-// The TensorFlow C API functions the Go bindings call (one GRAFT_TF_FN line
-// each, an X-macro list): libtf.c resolves them with dlsym when
-// libtensorflow is loaded, trampolines_amd64.S defines each as a jump
-// through the resolved pointer. A function the bindings call that is
-// missing here fails the link ("undefined reference"), never a run.
+// The TensorFlow C API functions the Go bindings and the eager path
+// (eager.c) call (one GRAFT_TF_FN line each, an X-macro list): libtf.c
+// resolves them with dlsym when libtensorflow is loaded,
+// trampolines_amd64.S defines each as a jump through the resolved
+// pointer. A function they call that is missing here fails the link
+// ("undefined reference"), never a run.
+GRAFT_TF_FN(TFE_ContextAddFunction)
 GRAFT_TF_FN(TFE_ContextListDevices)
 GRAFT_TF_FN(TFE_ContextOptionsSetAsync)
 GRAFT_TF_FN(TFE_ContextOptionsSetConfig)
+GRAFT_TF_FN(TFE_ContextOptionsSetDevicePlacementPolicy)
+GRAFT_TF_FN(TFE_ContextRemoveFunction)
 GRAFT_TF_FN(TFE_DeleteContext)
 GRAFT_TF_FN(TFE_DeleteContextOptions)
+GRAFT_TF_FN(TFE_DeleteOp)
 GRAFT_TF_FN(TFE_DeleteTensorHandle)
+GRAFT_TF_FN(TFE_Execute)
 GRAFT_TF_FN(TFE_NewContext)
 GRAFT_TF_FN(TFE_NewContextOptions)
+GRAFT_TF_FN(TFE_NewOp)
 GRAFT_TF_FN(TFE_NewTensorHandle)
+GRAFT_TF_FN(TFE_OpAddInput)
+GRAFT_TF_FN(TFE_OpSetDevice)
 GRAFT_TF_FN(TFE_TensorHandleBackingDeviceName)
 GRAFT_TF_FN(TFE_TensorHandleCopyToDevice)
 GRAFT_TF_FN(TFE_TensorHandleDataType)
+GRAFT_TF_FN(TFE_TensorHandleDeviceMemorySize)
 GRAFT_TF_FN(TFE_TensorHandleDeviceName)
+GRAFT_TF_FN(TFE_TensorHandleDevicePointer)
 GRAFT_TF_FN(TFE_TensorHandleDim)
 GRAFT_TF_FN(TFE_TensorHandleNumDims)
 GRAFT_TF_FN(TFE_TensorHandleResolve)
@@ -27,6 +38,7 @@ GRAFT_TF_FN(TF_AllocateTensor)
 GRAFT_TF_FN(TF_CloseSession)
 GRAFT_TF_FN(TF_DeleteBuffer)
 GRAFT_TF_FN(TF_DeleteDeviceList)
+GRAFT_TF_FN(TF_DeleteFunction)
 GRAFT_TF_FN(TF_DeleteGraph)
 GRAFT_TF_FN(TF_DeleteImportGraphDefOptions)
 GRAFT_TF_FN(TF_DeleteLibraryHandle)
@@ -47,6 +59,7 @@ GRAFT_TF_FN(TF_GraphGetTensorShape)
 GRAFT_TF_FN(TF_GraphImportGraphDef)
 GRAFT_TF_FN(TF_GraphNextOperation)
 GRAFT_TF_FN(TF_GraphOperationByName)
+GRAFT_TF_FN(TF_GraphToFunction)
 GRAFT_TF_FN(TF_GraphToGraphDef)
 GRAFT_TF_FN(TF_ImportGraphDefOptionsAddInputMapping)
 GRAFT_TF_FN(TF_ImportGraphDefOptionsSetDefaultDevice)

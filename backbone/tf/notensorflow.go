@@ -55,3 +55,37 @@ func Version() (string, error) { return "", ErrNoTensorFlow }
 func RunSignature(dir string, o Options, batch *tensor.Tensor) (*tensor.Tensor, error) {
 	return nil, ErrNoTensorFlow
 }
+
+// Eager would run a SavedModel through TensorFlow's eager C API; this
+// binary was built without it.
+type Eager struct{}
+
+var _ DeviceFeaturer = (*Eager)(nil)
+
+// OpenEager returns ErrNoTensorFlow: build with -tags tensorflow.
+func OpenEager(dir string, o Options) (*Eager, error) { return nil, ErrNoTensorFlow }
+
+// Input implements backbone.Backbone.
+func (e *Eager) Input() backbone.TensorSpec { return backbone.TensorSpec{} }
+
+// Tap implements backbone.Backbone.
+func (e *Eager) Tap() backbone.TensorSpec { return backbone.TensorSpec{} }
+
+// Model is the loaded SavedModel.
+func (e *Eager) Model() *savedmodel.Model { return nil }
+
+// Graph is the flat graph the function was made of.
+func (e *Eager) Graph() *savedmodel.Graph { return nil }
+
+// DeviceFeatures implements DeviceFeaturer; it returns ErrNoTensorFlow.
+func (e *Eager) DeviceFeatures(ctx context.Context, batch *tensor.Tensor) (*DeviceTensor, error) {
+	return nil, ErrNoTensorFlow
+}
+
+// Features implements backbone.Backbone; it returns ErrNoTensorFlow.
+func (e *Eager) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	return nil, ErrNoTensorFlow
+}
+
+// Close implements backbone.Backbone.
+func (e *Eager) Close() error { return nil }

@@ -33,9 +33,17 @@ type Options struct {
 	// (0, 1]); 0 sets no cap. Either way TensorFlow allocates as it goes
 	// (allow_growth), never the whole device up front.
 	GPUMemoryFraction float64
-	// Threads bounds the threads one op may use (intra-op parallelism);
-	// 0 is TensorFlow's default, one per core.
+	// Threads bounds the threads one op may use (intra-op parallelism)
+	// and the ops run at once (inter-op), so that a comparison with the
+	// native engine on N threads is fair; 0 is TensorFlow's default, one
+	// per core for each.
 	Threads int
+	// NoGrappler turns TensorFlow's graph optimizer off for a session.
+	// The eager path (OpenEager) runs the function without it: a session
+	// with it off computes the same bits, one with it on (the default)
+	// differs by its fusions' rounding (up to 3.5e-5 of the largest value on
+	// the zoo, docs/tensorflow-gpu.md).
+	NoGrappler bool
 }
 
 // session is the serialised ConfigProto a session is created with and
@@ -62,6 +70,10 @@ func sessionConfig(o Options) (session, error) {
 		},
 		AllowSoftPlacement:        true,
 		IntraOpParallelismThreads: int32(o.Threads),
+		InterOpParallelismThreads: int32(o.Threads),
+	}
+	if o.NoGrappler {
+		cfg.GraphOptions = &cpb.GraphOptions{RewriteOptions: &cpb.RewriterConfig{DisableMetaOptimizer: true}}
 	}
 	var dev string
 	d := api.DeviceSpec{Kind: api.Auto}

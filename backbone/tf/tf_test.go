@@ -59,7 +59,7 @@ func TestStubSaysHowToBuild(t *testing.T) {
 // tagged engine and the untagged stub, so that code using the package
 // builds either way.
 func TestSameAPIWithAndWithoutTag(t *testing.T) {
-	tagged, stub := exportedAPI(t, "tensorflow.go", "load.go"), exportedAPI(t, "notensorflow.go")
+	tagged, stub := exportedAPI(t, "tensorflow.go", "load.go", "eager.go"), exportedAPI(t, "notensorflow.go")
 	if !reflect.DeepEqual(tagged, stub) {
 		t.Errorf("exported API differs:\n  -tags tensorflow: %q\n  stub:             %q", tagged, stub)
 	}
@@ -165,8 +165,8 @@ func TestSessionConfig(t *testing.T) {
 		}
 		c := decode(s)
 		g := c.GetGpuOptions()
-		if !g.GetAllowGrowth() || g.GetPerProcessGpuMemoryFraction() != 0.25 || !c.GetAllowSoftPlacement() || c.GetIntraOpParallelismThreads() != 4 {
-			t.Errorf("%q: config %v: want allow_growth, fraction 0.25, soft placement, 4 threads", tc.device, c)
+		if !g.GetAllowGrowth() || g.GetPerProcessGpuMemoryFraction() != 0.25 || !c.GetAllowSoftPlacement() || c.GetIntraOpParallelismThreads() != 4 || c.GetInterOpParallelismThreads() != 4 {
+			t.Errorf("%q: config %v: want allow_growth, fraction 0.25, soft placement, 4 intra- and inter-op threads", tc.device, c)
 		}
 		if s.device != tc.want || g.GetVisibleDeviceList() != tc.visible {
 			t.Errorf("%q: device %q, visible %q; want %q, %q", tc.device, s.device, g.GetVisibleDeviceList(), tc.want, tc.visible)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/bench"
 )
 
@@ -23,7 +23,8 @@ func (a *app) benchCmd() *cobra.Command {
 
 // headBench is one `bench head` result with its GPU.
 type headBench struct {
-	GPU gpu.DeviceInfo `json:"gpu"`
+	GPU       gpu.DeviceInfo `json:"gpu"`
+	Precision gpu.Precision  `json:"precision"`
 	bench.HeadResult
 	TFLOPs      float64 `json:"step_tflop_per_s"`
 	BudgetBytes int64   `json:"memory_budget_bytes"`
@@ -33,7 +34,7 @@ type headBench struct {
 func (a *app) benchHeadCmd() *cobra.Command {
 	cfg := bench.DefaultHeadConfig()
 	batches := []int{cfg.Batch}
-	var device string
+	var device, precision string
 	var budget int64
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -44,14 +45,15 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := api.ParseDevice(api.Device(device))
-			if err == nil && !d.IsCUDA() {
-				err = fmt.Errorf("device %q: use cuda:N with N a GPU ordinal from graft-cuda devices", device)
-			}
+			ordinal, err := parseDevice(device)
 			if err != nil {
 				return err
 			}
-			ops, err := gpu.NewOps(gpu.Options{Ordinal: d.Index, MemoryBudget: budget})
+			prec, err := gpu.ParsePrecision(precision)
+			if err != nil {
+				return err
+			}
+			ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal, MemoryBudget: budget, Precision: prec})
 			if err != nil {
 				return err
 			}
@@ -64,14 +66,16 @@ func (a *app) benchHeadCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("bench head, batch %d: %w", b, err)
 				}
-				r := headBench{GPU: ops.Info(), HeadResult: res, TFLOPs: res.StepGFLOPs / 1e3, BudgetBytes: ops.Budget(), PeakBytes: ops.PeakBytes()}
+				spec := head.DefaultSpec(c.Height, c.Width, c.Channels, c.Classes)
+				spec.Filters = c.Filters
+				r := headBench{GPU: ops.Info(), Precision: ops.Precision(spec), HeadResult: res, TFLOPs: res.StepGFLOPs / 1e3, BudgetBytes: ops.Budget(), PeakBytes: ops.PeakBytes()}
 				results = append(results, r)
 				if !asJSON {
 					if _, err := fmt.Fprintf(a.out, "head step  %s (%s, compute %s), batch %d on %dx%dx%d -> %d filters -> %d classes\n"+
-						"  step:        %8.3f ms/step  %7.2f TFLOP/s  (%d steps, fp32)\n"+
+						"  step:        %8.3f ms/step  %7.2f TFLOP/s  (%d steps, %s)\n"+
 						"  host sgemm:  %8s          %7.1f GFLOP/s  (%dx%dx%d, %s, same run)\n",
 						res.Device, r.GPU.Name, r.GPU.ComputeCapability, b, c.Height, c.Width, c.Channels, c.Filters, c.Classes,
-						res.MsPerStep, r.TFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.GEMM); err != nil {
+						res.MsPerStep, r.TFLOPs, res.Steps, r.Precision, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.GEMM); err != nil {
 						return err
 					}
 				}
@@ -84,6 +88,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "cuda:0", "GPU to benchmark (cuda:N)")
+	f.StringVar(&precision, "precision", "", precisionUsage)
 	f.Int64Var(&budget, "memory-budget", 0, "device memory budget in bytes (0: 90% of the free memory)")
 	f.IntSliceVar(&batches, "batch", batches, "batch sizes, e.g. --batch 32,256")
 	f.IntVar(&cfg.Height, "height", cfg.Height, "feature height")

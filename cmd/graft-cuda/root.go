@@ -15,6 +15,9 @@ import (
 	"github.com/graft-ml/graft/internal/cli"
 )
 
+// extraCommands are commands of optional builds (-tags tensorflow).
+var extraCommands []func(*app) *cobra.Command
+
 // app carries what every command shares.
 type app struct {
 	out io.Writer
@@ -30,6 +33,9 @@ func execute(args []string) int {
 	}
 	root.SetFlagErrorFunc(cli.SuggestFlag)
 	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.trainCmd(), a.workerCmd())
+	for _, c := range extraCommands {
+		root.AddCommand(c(a))
+	}
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

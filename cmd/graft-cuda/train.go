@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/cli"
@@ -13,7 +14,8 @@ import (
 )
 
 func (a *app) trainCmd() *cobra.Command {
-	return cli.TrainCommand("Fine-tune a head on a GPU: the same flags and run directory as graft train",
+	var precision string
+	cmd := cli.TrainCommand("Fine-tune a head on a GPU: the same flags and run directory as graft train",
 		func(cmd *cobra.Command, tj *cli.TrainJob) error {
 			j, err := tj.Resolve()
 			if err != nil {
@@ -23,7 +25,7 @@ func (a *app) trainCmd() *cobra.Command {
 				j.Device = api.DeviceSpec{Kind: api.CUDA}
 				j.RunSpec.Device = j.Device.Device()
 			}
-			ops, err := openGPU(j.RunSpec.Device)
+			ops, err := openGPU(j.RunSpec.Device, precision)
 			if err != nil {
 				return err
 			}
@@ -33,6 +35,9 @@ func (a *app) trainCmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
+			log.Info("gpu", zap.String("device", ops.Device()), zap.String("precision", string(ops.Mode())))
 			return cli.RunTrain(cmd, j, tj.Resume != "", ops, log, a.out)
 		})
+	cmd.Flags().StringVar(&precision, "precision", "", precisionUsage)
+	return cmd
 }

@@ -15,13 +15,16 @@ import (
 // and graft train --device cuda run: the worker protocol, on the job's
 // GPU.
 func (a *app) workerCmd() *cobra.Command {
-	return cli.WorkerCommand("Run one GPU job: the worker protocol's input on stdin, JSON-lines events out", a.out,
+	var precision string
+	cmd := cli.WorkerCommand("Run one GPU job: the worker protocol's input on stdin, JSON-lines events out", a.out,
 		func(spec api.RunSpec, log *zap.Logger) (head.Ops, func(), error) {
-			ops, err := openGPU(spec.Device)
+			ops, err := openGPU(spec.Device, precision)
 			if err != nil {
 				return nil, nil, err
 			}
-			log.Info("gpu", zap.String("device", string(spec.Device)))
+			log.Info("gpu", zap.String("device", ops.Device()), zap.String("precision", string(ops.Mode())))
 			return ops, func() { ops.Close() }, nil
 		})
+	cmd.Flags().StringVar(&precision, "precision", "", precisionUsage)
+	return cmd
 }

@@ -28,6 +28,7 @@ func (a *app) benchCmd() *cobra.Command {
 func (a *app) benchHeadCmd() *cobra.Command {
 	cfg := bench.DefaultHeadConfig()
 	var device string
+	var threads int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "head",
@@ -37,25 +38,36 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			if device != "cpu" {
 				return fmt.Errorf("bench head: device %q: this graft computes on the cpu only; GPU benchmarks run in graft-cuda", device)
 			}
+			if threads < 0 {
+				return fmt.Errorf("bench head: --threads %d: use 0 (all cores) or more", threads)
+			}
+			// The head's kernels split their work over GOMAXPROCS
+			// goroutines, so this bounds the step's threads as a
+			// peer's intra-op setting does.
+			if threads > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+			}
 			a.log.Info("benchmarking head step", zap.Int("batch", cfg.Batch), zap.Ints("features", []int{cfg.Height, cfg.Width, cfg.Channels}), zap.Int("filters", cfg.Filters), zap.Int("classes", cfg.Classes))
 			res, err := bench.Head(cmd.Context(), head.NewCPUOps(), cfg)
 			if err != nil {
 				return err
 			}
+			res.Threads = runtime.GOMAXPROCS(0)
 			if asJSON {
 				return a.printJSON(res)
 			}
-			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm)\n"+
+			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm, %d threads)\n"+
 				"  step:   %8.1f ms/step  %7.1f GFLOP/s  (%d steps)\n"+
 				"  sgemm:  %8s          %7.1f GFLOP/s  (%dx%dx%d, same run)\n"+
 				"  ratio:  %.2f of the sgemm rate\n",
-				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM,
+				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Threads,
 				res.MsPerStep, res.StepGFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.Ratio)
 			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "cpu", "device to benchmark")
+	f.IntVar(&threads, "threads", 0, "threads the step may use (GOMAXPROCS); 0: all cores")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.IntVar(&cfg.Height, "height", cfg.Height, "feature height")
 	f.IntVar(&cfg.Width, "width", cfg.Width, "feature width")
@@ -83,7 +95,7 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	var engines []string
 	var batch int
 	var minTime time.Duration
-	var asJSON bool
+	var asJSON, profile bool
 	cmd := &cobra.Command{
 		Use:   "backbone MODEL",
 		Short: "Time a SavedModel on one or more engines: images/s, and the native engine's conv layers against the same-run SGEMM",
@@ -99,7 +111,7 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 			}
 			var runs []engineRun
 			for _, e := range engines {
-				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime)
+				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime, profile)
 				if err != nil {
 					return err
 				}
@@ -141,15 +153,16 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	f.StringVar(&o.Signature, "signature", "serving_default", "signature key")
 	f.StringVar(&o.Tap, "tap", "", "stop at this tensor instead of the signature output")
 	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
-	f.IntVar(&o.Threads, "threads", 0, "threads each engine may use (native: GOMAXPROCS; tensorflow: intra-op threads); 0: all cores")
+	f.IntVar(&o.Threads, "threads", 0, "threads each engine may use (native: GOMAXPROCS; tensorflow: intra- and inter-op threads); 0: all cores")
 	f.DurationVar(&minTime, "min-time", 3*time.Second, "minimum time for each measurement")
+	f.BoolVar(&profile, "profile", true, "also profile the native engine per op against the same-run SGEMM (runs the batches again)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
-// benchEngine times one engine; for the native one it adds the per-op
-// profile and its same-run SGEMM yardstick.
-func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration) (engineRun, error) {
+// benchEngine times one engine; for the native one it adds, when profile
+// is set, the per-op profile and its same-run SGEMM yardstick.
+func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration, profile bool) (engineRun, error) {
 	r := engineRun{Engine: name, Threads: o.Threads}
 	if name == engine.Native && o.Threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.Threads))
@@ -162,7 +175,7 @@ func benchEngine(ctx context.Context, name, model string, o engine.Options, batc
 	if r.ImagesPerSec, r.Runs, err = bench.Throughput(ctx, bb, batch, minTime); err != nil {
 		return r, err
 	}
-	if nb, ok := bb.(*native.Backbone); ok {
+	if nb, ok := bb.(*native.Backbone); ok && profile {
 		res, err := bench.Backbone(ctx, nb, batch, minTime)
 		if err != nil {
 			return r, err

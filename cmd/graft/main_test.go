@@ -60,11 +60,12 @@ func TestDevicesListsCPU(t *testing.T) {
 }
 
 func TestBenchHeadSmall(t *testing.T) {
-	out, code := run(t, "bench", "head", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--json")
+	out, code := run(t, "bench", "head", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--threads", "1", "--json")
 	var res struct {
-		Ratio float64 `json:"ratio"`
+		Ratio   float64 `json:"ratio"`
+		Threads int     `json:"threads"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Ratio <= 0 {
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Ratio <= 0 || res.Threads != 1 {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 }
@@ -74,10 +75,29 @@ func TestBadFlagsFail(t *testing.T) {
 		{"version", "--log-format", "xml"},
 		{"bench", "head", "--device", "cuda"},
 		{"bench", "head", "--classes", "1", "--min-time", "1ms"},
+		{"bench", "head", "--threads", "-1", "--min-time", "1ms"},
 		{"nosuchcommand"},
 	} {
 		if _, code := run(t, args...); code == 0 {
 			t.Errorf("%v: exit 0", args)
+		}
+	}
+}
+
+// --profile=false leaves the native engine's per-op profile (a second pass
+// over the batches) out; by default it is there.
+func TestBenchBackboneProfileFlag(t *testing.T) {
+	for _, tc := range []struct {
+		flag string
+		want bool
+	}{{"--profile=true", true}, {"--profile=false", false}} {
+		out, code := run(t, "bench", "backbone", fixture, "--batch", "2", "--min-time", "1ms", tc.flag, "--json")
+		var runs []struct {
+			ImagesPerSec float64         `json:"images_per_s"`
+			Profile      json.RawMessage `json:"native_profile"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].ImagesPerSec <= 0 || (runs[0].Profile != nil) != tc.want {
+			t.Errorf("%s: exit %d, output %q", tc.flag, code, out)
 		}
 	}
 }

@@ -25,8 +25,10 @@ func DefaultHeadConfig() HeadConfig {
 
 // HeadResult is one head benchmark.
 type HeadResult struct {
-	Device      string  `json:"device"`
-	GEMM        string  `json:"gemm_backend"`
+	Device string `json:"device"`
+	GEMM   string `json:"gemm_backend"`
+	// Threads is the GOMAXPROCS the step ran under (set by the caller).
+	Threads     int     `json:"threads"`
 	Batch       int     `json:"batch"`
 	Steps       int     `json:"steps"`
 	MsPerStep   float64 `json:"ms_per_step"`

@@ -16,6 +16,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/hint"
@@ -41,14 +43,26 @@ type Options struct {
 	// hold have been through the backbone: (0, total) before the first,
 	// then after every batch, the last call with done == total.
 	Progress func(done, total int)
+	// Device, when set and the backbone keeps its output on a device
+	// (tf.DeviceFeaturer: TensorFlow's eager engine), puts the features
+	// in a buffer on Device as they are extracted (Set.OnDevice): the
+	// computed ones device to device, the cached ones uploaded. Features
+	// over the memory budget, or that do not fit the device, take the
+	// host path.
+	Device tf.DeviceCopier
 }
 
 // Report says what an extraction did.
 type Report struct {
-	Samples  int               `json:"samples"`
-	Hits     int               `json:"cache_hits"`
-	Computed int               `json:"computed"`
-	Bad      []dataset.BadFile `json:"bad_files,omitempty"`
+	Samples  int `json:"samples"`
+	Hits     int `json:"cache_hits"`
+	Computed int `json:"computed"`
+	// With Options.Device: the computed features copied device to device
+	// (never through the host, but for the cache's copy) and the cached
+	// ones uploaded.
+	DeviceCopied int               `json:"device_copied,omitempty"`
+	Uploaded     int               `json:"uploaded,omitempty"`
+	Bad          []dataset.BadFile `json:"bad_files,omitempty"`
 	// Seconds spent hashing files, decoding images and in the backbone.
 	HashSeconds     float64 `json:"hash_seconds"`
 	DecodeSeconds   float64 `json:"decode_seconds"`
@@ -66,6 +80,10 @@ type Set struct {
 	// the memory budget: then Cache holds every sample's features.
 	Features []float32
 	Cache    *featcache.Namespace
+	// OnDevice, with Options.Device, holds every sample's features in
+	// sample order on that device (Features is then nil); the caller
+	// frees it.
+	OnDevice head.Buffer
 }
 
 // Len is the number of samples.
@@ -140,6 +158,29 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		return nil
 	}
 
+	// With a device that takes the backbone's output, every usable
+	// sample gets its slot in one device buffer (sample order, bad files
+	// left out: slot = index - bad files before it).
+	var dev *deviceFill
+	if dfb, ok := bb.(tf.DeviceFeaturer); ok && o.Device != nil && resident {
+		usable := 0
+		for i := range ds.Samples {
+			if bad[i] == nil {
+				usable++
+			}
+		}
+		if buf, err := o.Device.Alloc(max(usable, 1) * set.Size); err != nil {
+			o.Log.Warn("features do not fit the device: extracting them on the host", zap.Error(err))
+		} else {
+			dev = &deviceFill{bb: dfb, ops: o.Device, buf: buf, slots: newSlots(bad)}
+			defer func() {
+				if dev != nil && set.OnDevice == nil { // failed: the buffer is not handed over
+					o.Device.Free(buf)
+				}
+			}()
+		}
+	}
+
 	// Each usable sample gets a slot; hits fill theirs from the cache.
 	feats := make([][]float32, ds.Len())
 	var misses []int
@@ -188,6 +229,9 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		rep.DecodeSeconds += time.Since(t0).Seconds()
 		if errors.Is(err, dataset.ErrEmpty) && dec != nil { // all bad, all listed
 			rep.Bad = append(rep.Bad, dec.Bad...)
+			if dev != nil {
+				dev.slots.decoded(part, nil)
+			}
 			progress(lo + len(part))
 			continue
 		}
@@ -195,12 +239,30 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 			return nil, nil, err
 		}
 		rep.Bad = append(rep.Bad, dec.Bad...)
+		if dev != nil {
+			dev.slots.decoded(part, dec.Index)
+		}
 		t0 = time.Now()
 		for b := 0; b < dec.Len(); b += o.Batch {
 			e := min(b+o.Batch, dec.Len())
 			x, err := tensor.FromFloat32(dec.Images[b*in[1]*in[2]*in[3]:e*in[1]*in[2]*in[3]], e-b, in[1], in[2], in[3])
 			if err != nil {
 				return nil, nil, err
+			}
+			if dev != nil {
+				idx := make([]int, e-b)
+				for j := b; j < e; j++ {
+					idx[j-b] = part[dec.Index[j]]
+				}
+				if err := dev.run(ctx, x, idx, cache, digests, cacheFailed, rep); err != nil {
+					return nil, nil, fmt.Errorf("features: backbone on %s...: %w", dec.IDs[b], err)
+				}
+				for _, i := range idx {
+					feats[i] = []float32{} // on the device
+				}
+				rep.Computed += len(idx)
+				progress(lo + len(dec.Bad) + e)
+				continue
 			}
 			out, err := bb.Features(ctx, x)
 			if err != nil {
@@ -231,6 +293,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		rep.BackboneSeconds += time.Since(t0).Seconds()
 	}
 
+	if dev != nil {
+		if err := dev.uploadHits(feats, set.Size, rep); err != nil {
+			return nil, nil, err
+		}
+	}
 	for i, f := range feats {
 		if f == nil {
 			continue
@@ -238,16 +305,19 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 		set.Labels = append(set.Labels, int32(ds.Samples[i].Label))
 		set.IDs = append(set.IDs, ds.Samples[i].ID)
 		set.Digests = append(set.Digests, digests[i])
-		if resident {
+		if resident && dev == nil {
 			set.Features = append(set.Features, f...)
 		}
 	}
 	if set.Len() == 0 {
 		return nil, rep, fmt.Errorf("%w: no usable sample in %s (%d bad files)", dataset.ErrEmpty, ds.Source, len(rep.Bad))
 	}
-	if resident && set.Features == nil {
+	if resident && set.Features == nil && dev == nil {
 		set.Features = []float32{}
 	}
 	set.Cache = cache // nil when it failed: the features are resident
+	if dev != nil {
+		set.OnDevice = dev.buf
+	}
 	return set, rep, nil
 }

@@ -49,15 +49,16 @@ func resolvePreprocess(c *Config, log *zap.Logger) {
 }
 
 // openBackbone opens the job's backbone on its engine, placed on its
-// device.
-func openBackbone(c *Config) (backbone.Backbone, error) {
+// device; eager runs the tensorflow engine eagerly, its features kept on
+// the GPU for the CUDA head.
+func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
 	roots, err := confine.New(c.AllowRoots)
 	if err != nil {
 		return nil, err
 	}
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
 		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction,
+		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
 	})
 }
 

@@ -82,9 +82,10 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	perSample := 4 * int64(spec.FeatureSize())
 	f.FeatureBytes = int64(f.Samples) * perSample
 	// The steps' scratch on any GPU (the daemon does not know which), and
-	// a streamed batch of training and of validation features.
+	// the streamed features' double buffers (gpu.FeatureStream: two
+	// batches) of training and of validation.
 	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
-	f.ScratchBytes = gpu.PlanScratch(spec, batch, eval, 0).Bytes() + int64(batch+eval)*perSample
+	f.ScratchBytes = gpu.PlanScratch(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
 	f.ContextBytes = gpu.ContextBytes
 	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
+	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -151,8 +154,11 @@ func (r *runner) close() {
 		r.events.Close()
 	}
 	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
-		if s, ok := src.(*streamed); ok {
+		switch s := src.(type) {
+		case *streamed:
 			s.wait() // a read-ahead must not outlive the run
+		case io.Closer:
+			s.Close() // a device's feature stream: its prefetch, buffers and stream
 		}
 	}
 	for _, b := range r.free {
@@ -189,7 +195,11 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	if !r.opts.Resume {
 		resolvePreprocess(&cfg.RunSpec, r.log)
 	}
-	bb, err := openBackbone(&cfg.RunSpec)
+	// TensorFlow on the GPU with the CUDA head: features stay on the
+	// device (docs/tensorflow-gpu.md).
+	copier, _ := r.opts.Ops.(tf.DeviceCopier)
+	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
+	bb, err := openBackbone(&cfg.RunSpec, eager)
 	if err != nil {
 		return err
 	}
@@ -219,6 +229,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
+	if eager {
+		fo.Device = copier
+	}
 	// Hashed once: the cache's key and, at the end, the summary's record.
 	if r.digest, err = backboneDigest(&cfg.RunSpec); err != nil {
 		return err
@@ -242,6 +255,10 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		set, rep, err := features.Extract(ctx, bb, ds, fo)
 		if err != nil {
 			return wrap.Errorf("train", err, "features of the %s split", split)
+		}
+		if set.OnDevice != nil {
+			r.free = append(r.free, set.OnDevice)
+			r.said("features on the device", zap.String("split", split), zap.Int("device_to_device", rep.DeviceCopied), zap.Int("uploaded", rep.Uploaded))
 		}
 		r.extract[i] = rep
 		for _, b := range rep.Bad {
@@ -411,6 +428,9 @@ func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
 // memory and fits the device, else batches of up to batch samples at a
 // time (from host memory or the cache).
 func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
+	if set.OnDevice != nil { // extracted onto the device (freed with r.free)
+		return head.Resident{Buf: set.OnDevice}, nil
+	}
 	if !set.Resident() {
 		return r.streamed(set, batch)
 	}
@@ -429,6 +449,14 @@ func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
 // streamed sets up a source that copies each batch, of at most batch
 // samples (the batch size of whoever reads the source), to the device.
 func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
+	if fs, ok := r.ops.(featureStreamer); ok {
+		// The GPU: pinned double buffers on a copy stream (gpu.FeatureStream).
+		src, err := fs.NewFeatureStream(set.Size, max(1, min(batch, set.Len())), set.Sample)
+		if err != nil {
+			return nil, err
+		}
+		return src, nil
+	}
 	n := max(1, min(batch, set.Len())) * set.Size
 	buf, err := r.ops.Alloc(n)
 	if err != nil {
@@ -436,6 +464,12 @@ func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
 	}
 	r.free = append(r.free, buf)
 	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
+}
+
+// featureStreamer is a device with its own streaming of features (the
+// CUDA ops: gpu.FeatureStream).
+type featureStreamer interface {
+	NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (*gpu.FeatureStream, error)
 }
 
 // streamed copies each batch's features from the cache to the device.
@@ -631,6 +665,8 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 		s.BadFiles += len(rep.Bad)
 		s.CacheHits += rep.Hits
 		s.CacheComputed += rep.Computed
+		s.FeaturesDeviceToDevice += rep.DeviceCopied
+		s.FeaturesUploaded += rep.Uploaded
 		s.Timing.DecodeSeconds += rep.DecodeSeconds
 		s.Timing.BackboneSeconds += rep.BackboneSeconds
 		decoded += rep.Computed + len(rep.Bad)

@@ -340,15 +340,17 @@ func TestFootprintByHand(t *testing.T) {
 	// gradients, Adam's two moments), 4 bytes each.
 	const perSample = 7 * 7 * 64 * 4
 	// Scratch of training at batch 16 and evaluation at 30 (all samples),
-	// each buffer rounded up to 512 bytes: indices 30*4, labels 16*4,
-	// losses and correct counts 16*8 each, pooled 30*16*4, its gradient
+	// each buffer rounded up to 512 bytes: indices 30*4 (training's 16
+	// indices and 16 labels in one: 16*8), losses and correct counts side
+	// by side 16*16, pooled 30*16*4, its gradient
 	// and the bias sums 16*16*4 each, logits 30*10*4, their gradient
 	// 16*10*4, activations 30*49*16*4 = 94080; the split-K workspace at
 	// most 2 forward splits at batch 30 (72 steps of 8 over the 576-long
 	// reduction, slices of at least 32 steps): 2*30*49*16*4 = 188160
-	// (the weight gradient's 3 splits of 576x16 take less). Plus a batch
-	// of training and of validation features streamed.
-	scratch := int64(4*512+2048+2*1024+1536+1024+94208+188416) + (16+30)*perSample
+	// (the weight gradient's 3 splits of 576x16 take less). Plus two
+	// batches (double buffers) of training and of validation features
+	// streamed.
+	scratch := int64(2*512+2048+2*1024+1536+1024+94208+188416) + 2*(16+30)*perSample
 	want := Footprint{Samples: 30, FeatureBytes: 30 * perSample, ParamBytes: 9402 * 4 * 4,
 		ScratchBytes: scratch, ContextBytes: 600 << 20}
 	if f != want {

@@ -47,7 +47,7 @@ func LoadRun(dir string) (*Trained, error) {
 	}
 	t.Model = m
 	c := &t.Config
-	if t.Backbone, err = openBackbone(c); err != nil {
+	if t.Backbone, err = openBackbone(c, false); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}

@@ -31,6 +31,8 @@ using std::min;
 
 struct float4 { float x, y, z, w; };
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+struct float2 { float x, y; };
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
 inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
 
 template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
@@ -46,6 +48,82 @@ template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
     std::memcpy(&r, &other, sizeof(T));
     return r;
 }
+
+// ---------------------------------------------------------------------------
+// CPU models of the tensor-core path's PTX (head.cu uses them when
+// GRAFT_EMU is defined, its inline assembly otherwise).
+#define GRAFT_EMU 1
+
+// cp.async: the copy lands at once (the earliest a GPU could), so a
+// pipeline stage overwritten while another thread still reads it is a
+// data race ThreadSanitizer sees; commit and wait have nothing to do.
+inline void cp_async16(void *smem, const void *gmem, bool valid) {
+    if (valid)
+        std::memcpy(smem, gmem, 16);
+    else
+        std::memset(smem, 0, 16);
+}
+inline void cp_async_commit() {}
+template <int N> void cp_async_wait() {}
+
+// cvt.rn.bf16.f32: the high 16 bits, rounded to nearest with ties to even.
+inline uint32_t bf16_rn(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u; // quiet NaN
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+inline unsigned pack_bf16(float lo, float hi) { return bf16_rn(lo) | bf16_rn(hi) << 16; }
+
+inline float emu_bits(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint32_t emu_frags[1024][10];
+
+// mma.sync m16n8k8 (TF32) and m16n8k16 (BF16), .row.col, f32 accumulate:
+// the warp's lanes pool their fragments (PTX's layouts: groupID g =
+// lane / 4, q = lane % 4), then each lane computes its four outputs
+// (rows g and g + 8, columns 2q and 2q + 1): products of the rounded
+// inputs, exact in float32, summed in K order in float32, rounded to
+// nearest. (A GPU's tensor cores may truncate instead and sum in another
+// order: docs/cuda.md bounds both.)
+template <bool BF16> void emu_mma(float d[4], const unsigned a[4], const unsigned b[2]) {
+    const unsigned t = threadIdx.x, w = t / 32, lane = t % 32;
+    for (int i = 0; i < 4; ++i) emu_frags[t][i] = a[i];
+    emu_frags[t][4] = b[0];
+    emu_frags[t][5] = b[1];
+    emu_warp_barriers[w]->arrive_and_wait();
+    auto A = [&](int r, int k) -> float {
+        if (!BF16) {
+            // The tensor core reads the top 19 bits (TF32) and drops the
+            // low 13: head.cu's to_tf32 added half a TF32 ulp first, so
+            // this is cvt.rna's rounding.
+            uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + k % 4][(r >= 8) + 2 * (k >= 4)];
+            return emu_bits(reg & 0xffffe000u);
+        }
+        uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + (k % 8) / 2][(r >= 8) + 2 * (k >= 8)];
+        return emu_bits(((reg >> (16 * (k % 2))) & 0xffffu) << 16);
+    };
+    auto B = [&](int k, int n) -> float {
+        if (!BF16) return emu_bits(emu_frags[w * 32 + n * 4 + k % 4][4 + (k >= 4)] & 0xffffe000u);
+        uint32_t reg = emu_frags[w * 32 + n * 4 + (k % 8) / 2][4 + (k >= 8)];
+        return emu_bits(((reg >> (16 * (k % 2))) & 0xffffu) << 16);
+    };
+    const int g = lane / 4, q = lane % 4, K = BF16 ? 16 : 8;
+    float out[4];
+    for (int e = 0; e < 4; ++e) {
+        const int r = g + 8 * (e / 2), n = 2 * q + e % 2;
+        float acc = d[e];
+        for (int k = 0; k < K; ++k) acc = acc + A(r, k) * B(k, n);
+        out[e] = acc;
+    }
+    emu_warp_barriers[w]->arrive_and_wait();
+    for (int e = 0; e < 4; ++e) d[e] = out[e];
+}
+inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) { emu_mma<false>(d, a, b); }
+inline void mma_bf16(float d[4], const unsigned a[4], const unsigned b[2]) { emu_mma<true>(d, a, b); }
 
 // launch runs f over the grid, blocks in sequence, each block's threads at once.
 template <class F> void launch(uint3e grid, unsigned block, F f) {

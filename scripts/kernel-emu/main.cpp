@@ -199,6 +199,108 @@ static int run_optimizer(int mode, const char *name) {
     return e <= 1e-6 ? 0 : 1;
 }
 
+// ---------------------------------------------------------------------------
+// The tensor-core kernels (conv_fwd_tf32/bf16, conv_wgrad_tf32/bf16) on
+// their own, against float64: each output must lie within
+//     bound = (2 u + u^2) + (K + 2) 2^-23
+// of the exact value, relative to S, the sum of the absolute values of
+// its terms (|bias| included): u is the input rounding's unit (TF32 2^-11,
+// BF16 2^-8; a product of two rounded inputs is off by at most 2u + u^2
+// and exact in float32), and (K + 2) 2^-23 covers float32 sums of K
+// products, the bias and split-K's partial sums, even truncating
+// (docs/cuda.md). The same results must also miss the FP32 bound
+// (K + 2) 2^-23 somewhere: else the inputs were not rounded at all.
+struct TcCase {
+    const char *name;
+    int h, w, c, f, k, batch, samples, fsplits, wsplits;
+};
+
+static int run_tc(const TcCase &cs, int prec) {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<float> nd(0, 1);
+    const int hw = cs.h * cs.w, fs = hw * cs.c, kdim = cs.k * cs.k * cs.c, B = cs.batch, M = B * hw, pad = cs.k / 2;
+    std::vector<float> feats((size_t)cs.samples * fs), W((size_t)kdim * cs.f), bias(cs.f), dz((size_t)M * cs.f);
+    for (auto *v : {&feats, &W, &bias, &dz})
+        for (auto &x : *v) x = nd(rng);
+    std::vector<int> idx(B);
+    for (auto &i : idx) i = (int)(rng() % cs.samples);
+    auto slice16 = [](int reduce, int splits, int &n) {
+        int steps = (reduce + 15) / 16, slice = (steps + splits - 1) / splits * 16;
+        n = (reduce + slice - 1) / slice;
+        return slice;
+    };
+    // Forward, with the bias and ReLU in the epilogue or in splitk_reduce.
+    std::vector<float> act((size_t)M * cs.f), ws;
+    int fsplits, wsplits;
+    int fslice = slice16(kdim, cs.fsplits, fsplits);
+    ws.assign((size_t)fsplits * M * cs.f, 0);
+    float *out = fsplits > 1 ? ws.data() : act.data();
+    launch({cdiv(cs.f, 128), cdiv(M, 128), (unsigned)fsplits}, 256, [&] {
+        (prec == PREC_TF32 ? conv_fwd_tf32 : conv_fwd_bf16)(feats.data(), idx.data(), W.data(), bias.data(), out, B, cs.h, cs.w,
+                                                            cs.c, cs.f, cs.k, fslice, fsplits == 1);
+    });
+    if (fsplits > 1)
+        launch({cdiv((ll)M * cs.f, 256), 1, 1}, 256, [&] { splitk_reduce(ws.data(), bias.data(), act.data(), M, cs.f, fsplits, 1); });
+    // Weight gradient of dz.
+    std::vector<float> gW((size_t)kdim * cs.f);
+    int wslice = slice16(M, cs.wsplits, wsplits);
+    ws.assign((size_t)wsplits * kdim * cs.f, 0);
+    out = wsplits > 1 ? ws.data() : gW.data();
+    launch({cdiv(cs.f, 128), cdiv(kdim, 128), (unsigned)wsplits}, 256, [&] {
+        (prec == PREC_TF32 ? conv_wgrad_tf32 : conv_wgrad_bf16)(feats.data(), idx.data(), dz.data(), out, B, cs.h, cs.w, cs.c, cs.f,
+                                                                cs.k, wslice);
+    });
+    if (wsplits > 1)
+        launch({cdiv((ll)kdim * cs.f, 256), 1, 1}, 256, [&] { splitk_reduce(ws.data(), nullptr, gW.data(), kdim, cs.f, wsplits, 0); });
+
+    // float64: value and sum of absolute terms of every output.
+    std::vector<double> fv((size_t)M * cs.f), fa(fv.size()), wv(gW.size(), 0), wa(gW.size(), 0);
+    for (int r = 0; r < M; ++r) {
+        const int b = r / hw, p = r % hw, y = p / cs.w, x = p % cs.w;
+        const float *s = feats.data() + (size_t)idx[b] * fs;
+        for (int dy = 0; dy < cs.k; ++dy)
+            for (int dx = 0; dx < cs.k; ++dx) {
+                const int sy = y + dy - pad, sx = x + dx - pad;
+                if (sy < 0 || sy >= cs.h || sx < 0 || sx >= cs.w) continue;
+                for (int ch = 0; ch < cs.c; ++ch) {
+                    const double a = s[(sy * cs.w + sx) * cs.c + ch];
+                    const size_t kk = (size_t)(dy * cs.k + dx) * cs.c + ch;
+                    for (int f = 0; f < cs.f; ++f) {
+                        fv[(size_t)r * cs.f + f] += a * W[kk * cs.f + f];
+                        fa[(size_t)r * cs.f + f] += std::fabs(a * W[kk * cs.f + f]);
+                        wv[kk * cs.f + f] += a * dz[(size_t)r * cs.f + f];
+                        wa[kk * cs.f + f] += std::fabs(a * dz[(size_t)r * cs.f + f]);
+                    }
+                }
+            }
+    }
+    const double u = prec == PREC_TF32 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+    auto check = [&](const std::vector<float> &got, const std::vector<double> &v, const std::vector<double> &a, int K, bool relu,
+                     const std::vector<float> *bias_) {
+        const double acc = (K + 2) * std::ldexp(1.0, -23), bound = 2 * u + u * u + acc;
+        double worst = 0, over_fp32 = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+            double want = v[i], s = a[i];
+            if (bias_) {
+                const double bv = (*bias_)[i % cs.f];
+                want += bv;
+                s += std::fabs(bv);
+            }
+            if (relu) want = std::max(want, 0.0); // ReLU is 1-Lipschitz: the bound stands
+            const double e = std::fabs(got[i] - want) / std::max(s, 1e-30);
+            worst = std::max(worst, e);
+            over_fp32 = std::max(over_fp32, e / acc);
+        }
+        return std::make_pair(worst / bound, over_fp32);
+    };
+    auto [fr, f32f] = check(act, fv, fa, kdim, true, &bias);
+    auto [wr, f32w] = check(gW, wv, wa, M, false, nullptr);
+    const bool ok = fr <= 1 && wr <= 1 && f32f > 1 && f32w > 1;
+    std::printf("%-4s %-5s %-40s fwd %d split(s) error/bound %.3f (x%.0f the fp32 bound)  wgrad %d split(s) %.3f (x%.0f)\n",
+                ok ? "ok" : "FAIL", prec == PREC_TF32 ? "tf32" : "bf16", cs.name, fsplits, fr, f32f, wsplits, wr, f32w);
+    return ok ? 0 : 1;
+}
+
 // Usage: kernel-emu [small]. "small" runs only the few small cases
 // (for ThreadSanitizer, where each emulated thread is expensive).
 int main(int argc, char **argv) {
@@ -224,6 +326,19 @@ int main(int argc, char **argv) {
                          std::end(smallCases))
             continue;
         fails += run(c);
+    }
+    const TcCase tcs[] = {
+        {"odd sizes: partial tiles every way", 5, 3, 16, 12, 3, 6, 11, 1, 1},
+        {"odd sizes, split K 3 ways both GEMMs", 5, 3, 16, 12, 3, 6, 11, 3, 3},
+        {"7x7x64 -> 68, 5 samples, 2 splits", 7, 7, 64, 68, 3, 5, 6, 2, 2},
+        {"4x4x32 -> 136 (two column tiles), batch 9", 4, 4, 32, 136, 3, 9, 10, 1, 2},
+        {"kernel 1, 32 channels", 4, 4, 32, 8, 1, 9, 9, 1, 1},
+        {"kernel 5 wider than the image", 3, 2, 16, 4, 5, 5, 8, 1, 2},
+        {"1x1 image, 16 channels, 4 filters", 1, 1, 16, 4, 3, 20, 23, 1, 1},
+    };
+    for (const auto &c : tcs) {
+        if (small && c.name != tcs[1].name) continue;
+        for (int prec : {PREC_TF32, PREC_BF16}) fails += run_tc(c, prec);
     }
     const char *names[] = {"sgd", "sgd momentum", "sgd nesterov", "adam(w)"};
     for (int m = 0; m < 4; ++m)

@@ -96,6 +96,21 @@ def test_predict_equals_graft_predict_run(client: Client, trained, test_images: 
     assert right >= len(test_images) // 2
 
 
+def test_evaluation_equals_graft_eval_and_log_is_the_file(client: Client, trained, daemon: Daemon) -> None:
+    out = subprocess.run(
+        [graft_bin(), "eval", "--run", trained.run_dir, "--split", "val", "--format", "json", "--log-level", "error"], check=True, capture_output=True, text=True
+    ).stdout
+    cli = json.loads(out)
+    ev = client.evaluation(trained.id)
+    assert ev["confusion"] == cli["confusion"]
+    assert ev["classes"] == cli["classes"]
+    assert (ev["samples"], ev["accuracy"], ev["split"]) == (cli["samples"], cli["accuracy"], "val")
+    assert trained.summary is not None and ev["best_epoch"] == trained.summary["best_epoch"]
+    log = (daemon.data_dir / "logs" / f"{trained.id}.log").read_text()
+    shown = client.log(trained.id)
+    assert shown and log.endswith(shown)
+
+
 def test_predict_takes_bytes_pil_and_numpy(client: Client, trained, test_images: List[Path]) -> None:
     p = test_images[0]
     by_path = client.predict("digits", p)[0].scores

@@ -24,6 +24,8 @@ OPERATIONS: Dict[str, str] = {
     "GET /v1/jobs/{id}": "job",
     "POST /v1/jobs/{id}:cancel": "cancel",
     "GET /v1/jobs/{id}/events": "events",
+    "GET /v1/jobs/{id}/log": "log",
+    "GET /v1/jobs/{id}/evaluation": "evaluation",
     "GET /v1/backbones:inspect": "inspect",
     "GET /v1/models": "models",
     "GET /v1/models/{name}": "model",
@@ -201,6 +203,21 @@ class Client:
             if failures > max_retries:
                 raise GraftError(0, f"event stream of {id} ended {failures} times in a row before the job did")
             time.sleep(retry_delay)
+
+    def log(self, id: str) -> str:
+        """The end (last 64 KiB) of a job's worker log, JSON lines."""
+        r = self._request("GET", f"/v1/jobs/{quote(id, safe='')}/log", headers={"Accept": "text/plain"})
+        try:
+            return r.text
+        finally:
+            r.close()
+
+    def evaluation(self, id: str) -> Dict[str, Any]:
+        """A succeeded job's best head on its validation split, as graft eval
+        --split val --format json reports it (samples, accuracy, macro_f1,
+        classes with precision/recall/f1/support, confusion; split,
+        best_epoch, bad_files). Conflict (409) before the job succeeded."""
+        return dict(self._json("GET", f"/v1/jobs/{quote(id, safe='')}/evaluation"))
 
     def wait(self, id: str, poll: float = 0.5, timeout: Optional[float] = None) -> Job:
         """Poll until the job is final; returns it."""

@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/ui"
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+// withUI serves the dashboard (daemon/ui) at /ui and passes everything
+// else to the API. The page's files are public (they hold no data; the
+// page asks for the token), so they skip the token but not the Host and
+// Origin checks.
+func (s *Server) withUI(apiHandler http.Handler) http.Handler {
+	page := ui.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ui" && !strings.HasPrefix(r.URL.Path, "/ui/") {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		if code, err := s.checkOrigin(r); err != nil {
+			writeError(w, code, err)
+			return
+		}
+		page.ServeHTTP(w, r)
+	})
+}
+
+// uiRoutes adds what the dashboard shows beyond jobs and events: a job's
+// log and its evaluation.
+func (s *Server) uiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/jobs/{id}/log", s.jobLog)
+	mux.HandleFunc("GET /v1/jobs/{id}/evaluation", s.jobEvaluation)
+}
+
+// maxLogTail is how much of a job's log GET .../log returns: its end.
+const maxLogTail = 64 << 10
+
+// jobLog serves the last 64 KiB of a job's worker log (all attempts),
+// from the start of a line; empty before the first attempt.
+func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.store.Job(id); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	var tail []byte
+	f, err := os.Open(s.logPath(id))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("job %s: log: %w", id, err))
+		return
+	default:
+		defer f.Close()
+		st, err := f.Stat()
+		if err == nil && st.Size() > maxLogTail {
+			_, err = f.Seek(st.Size()-maxLogTail, io.SeekStart)
+		}
+		if err == nil {
+			tail, err = io.ReadAll(io.LimitReader(f, maxLogTail))
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("job %s: log: %w", id, err))
+			return
+		}
+		if st.Size() > maxLogTail { // drop the cut first line
+			if i := strings.IndexByte(string(tail), '\n'); i >= 0 {
+				tail = tail[i+1:]
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	w.Write(tail)
+}
+
+// Evaluation is GET /v1/jobs/{id}/evaluation: the run's best head scored
+// on its own validation samples, as graft eval --run RUN --split val
+// reports it.
+type Evaluation struct {
+	evaluate.Report
+	Split     string `json:"split"`
+	BestEpoch int    `json:"best_epoch"`
+	BadFiles  int    `json:"bad_files"`
+}
+
+// jobEvaluation scores a succeeded job's best head on its validation
+// split: features come from the feature cache training filled, so this is
+// the head's forward pass. It takes a prediction slot.
+func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
+	j, err := s.store.Job(r.PathValue("id"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if j.State != api.Succeeded {
+		writeError(w, http.StatusConflict, fmt.Errorf("job %s is %s: its evaluation exists once it has succeeded", j.ID, j.State))
+		return
+	}
+	if err := s.predictSlots.acquire(r.Context(), 1, predictWait); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d predictions in flight (--max-concurrent-predicts); retry shortly", ErrBusy, s.opts.MaxConcurrentPredicts))
+		return
+	}
+	defer s.predictSlots.release(1)
+	ev, code, err := s.evaluateVal(r, j)
+	if err != nil {
+		writeError(w, code, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, error) {
+	t, err := train.LoadRun(j.RunDir)
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: load its run: %w", j.ID, err)
+	}
+	defer t.Close()
+	ds, err := t.Split(train.SplitVal)
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: validation split: %w", j.ID, err)
+	}
+	if len(ds.Samples) == 0 {
+		return nil, http.StatusConflict, fmt.Errorf("job %s has no validation samples (val_split 0): score it with graft eval --run RUN --data TESTDATA", j.ID)
+	}
+	set, rep, err := t.Features(r.Context(), ds, dataset.Skip, s.log, nil)
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: validation features: %w", j.ID, err)
+	}
+	probs, err := t.Probabilities(set.Features, set.Len())
+	if err != nil {
+		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: %w", j.ID, err)
+	}
+	ev := &Evaluation{Report: evaluate.ScoreProbabilities(t.Classes, set.Labels, probs), Split: train.SplitVal, BadFiles: len(rep.Bad)}
+	if j.Summary != nil {
+		ev.BestEpoch = j.Summary.BestEpoch
+	}
+	return ev, 0, nil
+}

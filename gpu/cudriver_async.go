@@ -1,0 +1,200 @@
+//go:build graftcuda
+
+package gpu
+
+// #include <cuda.h>
+// #include <stdint.h>
+// #cgo LDFLAGS: -lcuda
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"gorgonia.org/cu"
+)
+
+// Pinned memory, streams, events and asynchronous copies with
+// gorgonia.org/cu; cu has no cuMemAllocHost, so that one call is cgo here.
+
+// pinnedHost is a cuMemAllocHost allocation.
+type pinnedHost struct {
+	p unsafe.Pointer
+	n int64
+}
+
+func (c *cuContext) handle() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next++
+	return c.next
+}
+
+func (c *cuContext) allocHost(bytes int64) (hostPtr, error) {
+	if bytes <= 0 {
+		return 0, fmt.Errorf("%w: cuMemAllocHost of %d bytes", ErrCUDA, bytes)
+	}
+	var p unsafe.Pointer
+	switch r := C.cuMemAllocHost(&p, C.size_t(bytes)); r {
+	case C.CUDA_SUCCESS:
+	case C.CUDA_ERROR_OUT_OF_MEMORY:
+		return 0, wrap(cu.OutOfMemory)
+	default:
+		return 0, wrap(fmt.Errorf("cuMemAllocHost: CUresult %d", int(r)))
+	}
+	h := hostPtr(c.handle())
+	c.mu.Lock()
+	c.pinned[h] = pinnedHost{p, bytes}
+	c.mu.Unlock()
+	return h, nil
+}
+
+func (c *cuContext) pinnedOf(h hostPtr) (pinnedHost, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pinned[h]
+	if !ok {
+		return p, fmt.Errorf("%w: pinned buffer %d is not live", ErrCUDA, h)
+	}
+	return p, nil
+}
+
+func (c *cuContext) hostBytes(h hostPtr) ([]byte, error) {
+	p, err := c.pinnedOf(h)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(p.p), p.n), nil
+}
+
+func (c *cuContext) freeHost(h hostPtr) error {
+	p, err := c.pinnedOf(h)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	delete(c.pinned, h)
+	c.mu.Unlock()
+	return wrap(cu.MemFreeHost(p.p))
+}
+
+// cuStream is the driver's stream for s; 0 and unknown handles are the
+// legacy default stream.
+func (c *cuContext) cuStream(s stream) cu.Stream {
+	if s == 0 {
+		return cu.NoStream
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[s]
+}
+
+func (c *cuContext) cuEvent(e event) (cu.Event, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev, ok := c.events[e]
+	if !ok {
+		return ev, fmt.Errorf("%w: event %d is not live", ErrCUDA, e)
+	}
+	return ev, nil
+}
+
+func (c *cuContext) newStream() (stream, error) {
+	// Blocking (default flags): ordered with the legacy stream, which the
+	// synchronous copies and memsets use, so that the pool may hand a
+	// block on without an event.
+	st, err := cu.MakeStream(cu.DefaultStream)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	s := stream(c.handle())
+	c.mu.Lock()
+	c.streams[s] = st
+	c.mu.Unlock()
+	return s, nil
+}
+
+func (c *cuContext) destroyStream(s stream) error {
+	c.mu.Lock()
+	st, ok := c.streams[s]
+	delete(c.streams, s)
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: stream %d is not live", ErrCUDA, s)
+	}
+	return wrap(st.Destroy())
+}
+
+func (c *cuContext) newEvent() (event, error) {
+	ev, err := cu.MakeEvent(cu.DisableTiming)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	e := event(c.handle())
+	c.mu.Lock()
+	c.events[e] = ev
+	c.mu.Unlock()
+	return e, nil
+}
+
+func (c *cuContext) destroyEvent(e event) error {
+	ev, err := c.cuEvent(e)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	delete(c.events, e)
+	c.mu.Unlock()
+	return wrap(cu.DestroyEvent(&ev))
+}
+
+func (c *cuContext) record(e event, s stream) error {
+	ev, err := c.cuEvent(e)
+	if err != nil {
+		return err
+	}
+	return wrap(ev.Record(c.cuStream(s)))
+}
+
+func (c *cuContext) waitEvent(s stream, e event) error {
+	ev, err := c.cuEvent(e)
+	if err != nil {
+		return err
+	}
+	return wrap(c.cuStream(s).Wait(ev, 0))
+}
+
+func (c *cuContext) syncEvent(e event) error {
+	ev, err := c.cuEvent(e)
+	if err != nil {
+		return err
+	}
+	return wrap(ev.Synchronize())
+}
+
+func (c *cuContext) syncStream(s stream) error {
+	st := c.cuStream(s)
+	return wrap(st.Synchronize())
+}
+
+func (c *cuContext) copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream) error {
+	p, err := c.pinnedOf(src)
+	if err != nil {
+		return err
+	}
+	if off < 0 || n < 0 || off+n > p.n {
+		return fmt.Errorf("%w: async copy of %d bytes at %d of a %d-byte pinned buffer", ErrCUDA, n, off, p.n)
+	}
+	return wrap(cu.MemcpyHtoDAsync(cu.DevicePtr(dst), unsafe.Add(p.p, off), n, c.cuStream(s)))
+}
+
+func (c *cuContext) copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s stream) error {
+	p, err := c.pinnedOf(dst)
+	if err != nil {
+		return err
+	}
+	if off < 0 || n < 0 || off+n > p.n {
+		return fmt.Errorf("%w: async copy of %d bytes at %d of a %d-byte pinned buffer", ErrCUDA, n, off, p.n)
+	}
+	return wrap(cu.MemcpyDtoHAsync(unsafe.Add(p.p, off), cu.DevicePtr(src), n, c.cuStream(s)))
+}

@@ -1,0 +1,124 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/graft-ml/graft/head"
+)
+
+// Precision is the arithmetic of the conv head's two GEMMs (the forward
+// and the weight gradient); every other kernel is float32 throughout.
+type Precision string
+
+const (
+	// PrecisionAuto is TF32 on GPUs with tensor cores for it (compute
+	// capability 8.0 and newer), FP32 on older ones.
+	PrecisionAuto Precision = ""
+	// PrecisionTF32: inputs rounded to TF32 (10-bit mantissa) on the
+	// tensor cores, float32 sums: PyTorch's default for convolutions.
+	PrecisionTF32 Precision = "tf32"
+	// PrecisionBF16: inputs rounded to bfloat16 (7-bit mantissa), float32
+	// sums; twice TF32's tensor-core rate.
+	PrecisionBF16 Precision = "bf16"
+	// PrecisionFP32: the SIMT kernels, float32 products and sums, within
+	// 1e-4 of the CPU.
+	PrecisionFP32 Precision = "fp32"
+)
+
+// ParsePrecision reads a --precision value; "" and "auto" are PrecisionAuto.
+func ParsePrecision(s string) (Precision, error) {
+	switch p := Precision(strings.ToLower(strings.TrimSpace(s))); p {
+	case "auto":
+		return PrecisionAuto, nil
+	case PrecisionAuto, PrecisionTF32, PrecisionBF16, PrecisionFP32:
+		return p, nil
+	}
+	return "", fmt.Errorf("gpu: precision %q: use tf32 (the default on compute capability 8.0+), bf16 or fp32", s)
+}
+
+// resolvePrecision is the precision the ops run at on a GPU of compute
+// capability cc ("8.0"): the tensor-core modes need 8.0.
+func resolvePrecision(p Precision, cc string) (Precision, error) {
+	major, _ := strconv.Atoi(strings.SplitN(cc, ".", 2)[0])
+	switch {
+	case p == PrecisionAuto && major >= 8:
+		return PrecisionTF32, nil
+	case p == PrecisionAuto:
+		return PrecisionFP32, nil
+	case p != PrecisionFP32 && major < 8:
+		return "", fmt.Errorf("%w: precision %s needs tensor cores of compute capability 8.0 or newer, this GPU has %s: use --precision fp32", ErrCUDA, p, cc)
+	}
+	return p, nil
+}
+
+// gemmGeom is one family of GEMM kernels' fixed geometry.
+type gemmGeom struct {
+	tileM, tileN, kStep, threads int
+	fwd, wgrad                   func(*module) kernel
+}
+
+// The SIMT kernels (head.cu's TILE_M, TILE_N, TILE_K, THREADS) and the
+// tensor-core ones (TC_M, TC_N, TC_K, TC_THREADS).
+var (
+	simtGeom = gemmGeom{128, 128, 8, 256, func(m *module) kernel { return m.convFwd }, func(m *module) kernel { return m.convWgrad }}
+	tf32Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdTF32 }, func(m *module) kernel { return m.convWgradTF32 }}
+	bf16Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdBF16 }, func(m *module) kernel { return m.convWgradBF16 }}
+)
+
+// tensorCoreShape is whether the tensor-core kernels take the spec: each
+// 16-long K step must stay inside one filter tap and their 16-byte copies
+// need whole rows of 4 floats.
+func tensorCoreShape(spec head.Spec) bool {
+	return spec.Kind == head.KindConv && spec.Channels%16 == 0 && spec.Filters%4 == 0
+}
+
+// geom is the GEMM kernels a conv spec runs on these ops.
+func (o *CUDAOps) geom(spec head.Spec) gemmGeom {
+	if !tensorCoreShape(spec) {
+		return simtGeom
+	}
+	switch o.prec {
+	case PrecisionTF32:
+		return tf32Geom
+	case PrecisionBF16:
+		return bf16Geom
+	}
+	return simtGeom
+}
+
+// Precision is what the conv GEMMs of spec run at on these ops: the ops'
+// precision, or FP32 for shapes the tensor-core kernels do not take (C
+// not a multiple of 16, or F of 4).
+func (o *CUDAOps) Precision(spec head.Spec) Precision {
+	if o.geom(spec).kStep == simtGeom.kStep {
+		return PrecisionFP32
+	}
+	return o.prec
+}
+
+// ErrorBound is the largest error of one conv GEMM output at precision p
+// relative to S, the sum of the absolute values of its terms: with terms
+// products summed (and a bias), |got - exact| <= ErrorBound * S. Each
+// input is rounded once (unit u: TF32 2^-11, BF16 2^-8, FP32 none), so a
+// product is off by at most 2u + u^2 and is exact in float32 (11- or 8-bit
+// significands); float32 sums of terms + 2 values (the bias and split-K's
+// partial sums) add at most (terms + 2) 2^-23 (one ulp each, so that a
+// truncating adder is covered too). scripts/kernel-emu and the GPU tests
+// check the tensor-core kernels against it; docs/cuda.md explains it.
+func ErrorBound(p Precision, terms int) float64 {
+	var u float64
+	switch p {
+	case PrecisionTF32, PrecisionAuto:
+		u = math.Ldexp(1, -11)
+	case PrecisionBF16:
+		u = math.Ldexp(1, -8)
+	}
+	return 2*u + u*u + float64(terms+2)*math.Ldexp(1, -23)
+}
+
+// Mode is the precision the ops were opened at (PrecisionAuto resolved);
+// Precision(spec) says what a given shape runs at.
+func (o *CUDAOps) Mode() Precision { return o.prec }

@@ -1,0 +1,104 @@
+"""Writes the backbones of `make bench-peers` into --out (skipping those
+already there):
+
+  MobileNetV2, ResNet50, EfficientNetB0   Keras Applications at 224x224 (alpha
+      1.0 for MobileNetV2), seeded random weights with realistic batch-norm
+      statistics (scripts/zoo/gen.py's realistic(), imported), written by
+      Keras 3 model.export(): the real backbones' shapes and FLOPs, as
+      TensorFlow writes them (no download is possible here).
+  fashion_cnn_cut   testdata/models/fashion_cnn cut at conv2d_2 (the demo's
+      tap) as a SavedModel of its own, whose signature returns the feature
+      map: what the seed's recipe expects (`signatures["serving_default"]`
+      giving the features). Rebuilt in Keras from the fixture's variables
+      and checked against the fixture's own signature before it is written.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "zoo"))
+
+import peerlib  # noqa: E402  (sets TensorFlow's log level first)
+
+ZOO = ["MobileNetV2", "ResNet50", "EfficientNetB0"]
+SIZE = 224
+SEED = 1234
+
+
+def zoo_model(name, d):
+    import gen  # scripts/zoo/gen.py
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(SEED)
+    m = getattr(keras.applications, name)(weights=None, input_shape=(SIZE, SIZE, 3))
+    rng = np.random.default_rng(SEED)
+    calib = rng.integers(0, 256, (4, SIZE, SIZE, 3)).astype(np.float32)
+    # Models without their own preprocessing layers expect x/127.5 - 1.
+    if name not in gen.MODELS or not gen.MODELS[name][1]:
+        calib = calib / np.float32(127.5) - np.float32(1)
+    gen.realistic(m, calib, np.random.default_rng(SEED + 1))
+    m.export(d, format="tf_saved_model", verbose=False)
+    keras.backend.clear_session()
+
+
+def fashion_cut(fixture, d):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    L = keras.layers
+    inp = keras.Input((28, 28, 1))
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="conv2d")(inp)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="conv2d_1")(x)
+    x = L.MaxPooling2D(2)(x)
+    feat = L.Conv2D(64, 3, padding="same", activation="relu", name="conv2d_2")(x)
+    out = L.Dense(10, activation="softmax", name="dense")(L.GlobalAveragePooling2D()(feat))
+    full = keras.Model(inp, out)
+    ck = tf.train.load_checkpoint(os.path.join(fixture, "variables", "variables"))
+    for i, name in enumerate(["conv2d", "conv2d_1", "conv2d_2", "dense"]):
+        w = [ck.get_tensor(f"layer_with_weights-{i}/{v}/.ATTRIBUTES/VARIABLE_VALUE") for v in ("kernel", "bias")]
+        full.get_layer(name).set_weights(w)
+    # The clone must compute what the fixture computes: its signature's
+    # softmax on random images, to float32 rounding.
+    x = np.random.default_rng(SEED).uniform(0, 1, (16, 28, 28, 1)).astype(np.float32)
+    sig = tf.saved_model.load(fixture).signatures["serving_default"]
+    (key,) = sig.structured_input_signature[1].keys()
+    want = next(iter(sig(**{key: tf.constant(x)}).values())).numpy()
+    got = np.asarray(full(x))
+    err = float(np.max(np.abs(got - want)))
+    if err > 1e-5:
+        sys.exit(f"models: the Keras clone of {fixture} differs from it by {err} (> 1e-5): its architecture changed; update fashion_cut()")
+    keras.Model(inp, feat).export(d, format="tf_saved_model", verbose=False)
+    return err
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="build/peers/models")
+    p.add_argument("--fixture", default="testdata/models/fashion_cnn")
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args()
+    peerlib.tensorflow(a.threads)
+    os.makedirs(a.out, exist_ok=True)
+    for name in ZOO + ["fashion_cnn_cut"]:
+        d = os.path.join(a.out, name)
+        if os.path.exists(os.path.join(d, "saved_model.pb")):
+            continue
+        print(f"models: writing {d}", file=sys.stderr, flush=True)
+        info = {}
+        if name == "fashion_cnn_cut":
+            info["clone_max_abs_err"] = fashion_cut(a.fixture, d)
+        else:
+            zoo_model(name, d)
+        with open(os.path.join(a.out, name + ".json"), "w") as f:
+            json.dump(dict(model=name, **info), f)
+    peerlib.emit({"models": ZOO + ["fashion_cnn_cut"], "out": a.out})
+
+
+if __name__ == "__main__":
+    main()

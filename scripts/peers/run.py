@@ -1,0 +1,241 @@
+"""`make bench-peers`: graft against TensorFlow and Keras on this machine, in
+one run, every ratio computed from numbers of this run.
+
+  1. backbone throughput: `graft bench backbone --engine native,tensorflow`
+     and TensorFlow's Python runtime (tf_backbone.py) on MobileNetV2,
+     ResNet50 and EfficientNetB0 at 224x224 (models.py), batch 1 and 32;
+  2. end to end: `graft train` + `graft eval` against the seed's Keras recipe
+     (keras_train.py --recipe seed) and a careful Keras user's version
+     (--recipe careful) on the demo's digits and backbone, same samples;
+     wall time, test accuracy and peak RSS of each process;
+  3. the head's training step: `graft bench head` against tf_head.py.
+
+Writes <out>/table.md and <out>/table.json, and with --update the table
+into README.md and docs/performance.md between their bench-peers markers."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BEGIN, END = "<!-- bench-peers:begin -->", "<!-- bench-peers:end -->"
+ZOO = ["MobileNetV2", "ResNet50", "EfficientNetB0"]
+
+
+def run(cmd, log, env=None):
+    """Runs cmd, its stderr appended to log; returns (stdout, seconds, peak
+    RSS in MiB). Peak RSS is the largest ru_maxrss of the process and the
+    children it waited for (os.wait4), as /usr/bin/time reports it."""
+    with open(log, "a") as lf:
+        lf.write("$ " + " ".join(cmd) + "\n")
+        lf.flush()
+        t = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=lf, env=env, text=True)
+        out = p.stdout.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        secs = time.monotonic() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"bench-peers: {' '.join(cmd)} exited {p.returncode}; its stderr is in {log}")
+    return out, secs, ru.ru_maxrss / 1024
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def machine():
+    model, flags = "?", set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k.strip() == "model name":
+                model = v.strip()
+            elif k.strip() == "flags":
+                flags = set(v.split())
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 2**20
+    simd = [x for x in ("avx2", "fma", "avx512f") if x in flags]
+    return {"cpu": model, "cores": os.cpu_count(), "simd": simd, "memory_gib": round(mem, 1), "os": platform.platform()}
+
+
+def loadavg():
+    """The 1-minute load average: other work on the machine shows here."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--graft", default="bin/graft", help="graft built with -tags tensorflow (make build-tf)")
+    p.add_argument("--out", default="build/peers")
+    p.add_argument("--digits", default="build/peers/digits", help="the demo's digits: train/ and test/ folders")
+    p.add_argument("--fixture", default="testdata/models/fashion_cnn")
+    p.add_argument("--tap", default="conv2d_2")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--min-time", type=float, default=2.0, help="seconds each throughput measurement runs at least")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--update", action="store_true", help="write the table into README.md and docs/performance.md")
+    a = p.parse_args()
+    py = sys.executable
+    os.makedirs(a.out, exist_ok=True)
+    log = os.path.join(a.out, "log.txt")
+    open(log, "w").close()
+    t_all = time.monotonic()
+    T = str(a.threads)
+    mt = str(a.min_time)
+    res = {"machine": machine(), "load_start": loadavg(), "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    ver, _, _ = run([a.graft, "version"], log)
+    res["graft_version"] = ver.strip().splitlines()
+    if not any(l.startswith("tensorflow:") and "not" not in l for l in res["graft_version"]):
+        sys.exit(f"bench-peers: {a.graft} has no TensorFlow engine: build it with make build-tf")
+    import importlib.metadata as md
+
+    res["python_packages"] = {n: md.version(n) for n in ("tensorflow-cpu", "keras")}
+    res["settings"] = {"threads": a.threads, "min_time_s": a.min_time, "epochs": a.epochs, "batch_size": a.batch_size}
+
+    print("bench-peers: models", flush=True)
+    models = os.path.join(a.out, "models")
+    run([py, os.path.join(HERE, "models.py"), "--out", models, "--fixture", a.fixture, "--threads", T], log)
+
+    print("bench-peers: backbones", flush=True)
+    res["backbone"] = []
+    for m in ZOO:
+        d = os.path.join(models, m)
+        for b in (1, 32):
+            out, _, _ = run([a.graft, "bench", "backbone", d, "--engine", "native,tensorflow", "--threads", T, "--batch", str(b), "--min-time", mt + "s", "--json", "--log-format", "json",
+                          # The per-op profile runs the batches again: at batch 1 only.
+                          "--profile=" + str(b == 1).lower()], log)
+            g = {r["engine"]: r for r in json.loads(out)}
+            out, _, _ = run([py, os.path.join(HERE, "tf_backbone.py"), d, "--batch", str(b), "--threads", T, "--min-time", mt], log)
+            tp = last_json(out)
+            nat, tfe, tpy = g["native"]["images_per_s"], g["tensorflow"]["images_per_s"], tp["images_per_s"]
+            prof = g["native"].get("native_profile") or {}
+            row = {"model": m, "batch": b, "native": nat, "tensorflow_engine": tfe, "tensorflow_python": tpy,
+                   "native_vs_tf_engine": nat / tfe, "native_vs_tf_python": nat / tpy,
+                   "native_gflop_per_s": prof.get("gflop_per_s"), "native_conv_time_share": prof.get("conv_time_share"),
+                   "native_conv_vs_sgemm": prof.get("ratio")}
+            res["backbone"].append(row)
+            print(f"  {m} batch {b}: native {nat:.1f}, tf engine {tfe:.1f}, tf python {tpy:.1f} images/s", flush=True)
+
+    print("bench-peers: train (digits)", flush=True)
+    runs = os.path.join(a.out, "runs")
+    shutil.rmtree(runs, ignore_errors=True)
+    os.makedirs(runs)
+    grun = os.path.join(runs, "graft")
+    _, g_s, g_rss = run([a.graft, "train", "--backbone", a.fixture, "--tap", a.tap, "--preprocess", "unit",
+                         "--data", os.path.join(a.digits, "train"), "--val-split", "0.1", "--epochs", str(a.epochs),
+                         "--batch-size", str(a.batch_size), "--seed", "1", "--cache-dir", "none", "--out", grun,
+                         "--log-format", "json"], log)
+    out, _, _ = run([a.graft, "eval", "--run", grun, "--data", os.path.join(a.digits, "test"), "--format", "json", "--log-format", "json"], log)
+    ev = json.loads(out)
+    with open(os.path.join(grun, "split.json")) as f:
+        n_train = len(json.load(f)["train"])
+    train = {"task": "digits", "backbone": a.fixture + " @ " + a.tap, "train_samples": n_train, "test_samples": ev["samples"],
+             "graft": {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}}
+    cut = os.path.join(models, "fashion_cnn_cut")
+    for recipe in ("seed", "careful"):
+        out, s, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", cut, "--run", grun,
+                           "--test", os.path.join(a.digits, "test"), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
+                           "--threads", T], log)
+        k = last_json(out)
+        train[recipe] = {"wall_s": k["train_s"], "process_s": s, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
+        train["graft_speedup_vs_" + recipe] = k["train_s"] / g_s
+        print(f"  keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
+    print(f"  graft: {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
+    res["train"] = [train]
+
+    print("bench-peers: head step", flush=True)
+    res["head"] = []
+    for b in (32, 256):
+        out, _, _ = run([a.graft, "bench", "head", "--batch", str(b), "--threads", T, "--min-time", mt + "s", "--json", "--log-format", "json"], log)
+        gh = json.loads(out)
+        out, _, _ = run([py, os.path.join(HERE, "tf_head.py"), "--batch", str(b), "--threads", T, "--min-time", mt], log)
+        th = last_json(out)
+        res["head"].append({"batch": b, "graft_ms": gh["ms_per_step"], "tensorflow_ms": th["ms_per_step"],
+                            "graft_speedup": th["ms_per_step"] / gh["ms_per_step"], "graft_gflop_per_s": gh["step_gflop_per_s"],
+                            "sgemm_gflop_per_s": gh["sgemm_gflop_per_s"], "gemm": gh["gemm_backend"]})
+        print(f"  batch {b}: graft {gh['ms_per_step']:.0f} ms, tensorflow {th['ms_per_step']:.0f} ms", flush=True)
+
+    res["total_s"] = time.monotonic() - t_all
+    res["load_end"] = loadavg()
+    with open(os.path.join(a.out, "table.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    md_text = table(res)
+    with open(os.path.join(a.out, "table.md"), "w") as f:
+        f.write(md_text)
+    print(md_text)
+    if a.update:
+        for doc in ("README.md", os.path.join("docs", "performance.md")):
+            replace_between(doc, md_text)
+            print(f"bench-peers: updated {doc}")
+
+
+def table(r):
+    m, s = r["machine"], r["settings"]
+    tfv = r["python_packages"]["tensorflow-cpu"]
+    gv = next((l for l in r["graft_version"] if l.startswith("graft")), r["graft_version"][0])
+    gemm = next((l.split(":", 1)[1].split()[0] for l in r["graft_version"] if l.startswith("gemm")), "?")
+    L = [f"Measured by `make bench-peers` on {r['started']}: {m['cpu']}, {m['cores']} cores "
+         f"({', '.join(m['simd'])}), {m['memory_gib']} GiB; {gv}, GEMM {gemm}; TensorFlow {tfv}, "
+         f"Keras {r['python_packages']['keras']}. Every engine on {s['threads']} threads (graft: GOMAXPROCS; "
+         f"TensorFlow: intra- and inter-op threads), each throughput measured for at least {s['min_time_s']:g} s "
+         f"after a warm-up; ratios from this run. The whole run took {r['total_s'] / 60:.1f} min; the 1-minute load "
+         f"average was {r['load_start']:.1f} at its start and {r['load_end']:.1f} at its end (above {m['cores']}: other jobs shared the cores).",
+         "",
+         "**Backbone throughput** (images/s; Keras 3 exports at 224x224, seeded random weights with realistic batch-norm statistics; "
+         "graft's engines run the flattened signature, TensorFlow's Python runtime the loaded signature):",
+         "",
+         "| model | batch | graft native | graft `--engine tensorflow` | TensorFlow (Python) | native / TF engine | native / TF Python | native GFLOP/s, conv share of its time (batch 1 profile) |",
+         "|---|---|---|---|---|---|---|---|"]
+    for b in r["backbone"]:
+        share = b["native_conv_time_share"]
+        prof = f"{b['native_gflop_per_s']:.1f}, {100 * share:.0f}%" if share is not None else "-"
+        L.append(f"| {b['model']} | {b['batch']} | {b['native']:.1f} | {b['tensorflow_engine']:.1f} | {b['tensorflow_python']:.1f} | "
+                 f"{b['native_vs_tf_engine']:.2f} | {b['native_vs_tf_python']:.2f} | {prof} |")
+    for t in r["train"]:
+        L += ["",
+              f"**graft train vs the seed's Keras recipe** ({t['task']}: {t['train_samples']} training digits, {t['test_samples']} test digits, "
+              f"backbone {t['backbone']}; conv:256 head, Adam 1e-3, batch {s['batch_size']}, {s['epochs']} epochs; graft: "
+              f"`train` with `--cache-dir none`, 10% held out for validation and the best epoch kept, Keras on the same training samples, last epoch; "
+              f"wall time to a trained head, TensorFlow's import included; peak RSS of the process):",
+              "",
+              "| | wall s | test accuracy | peak RSS MiB | graft speed-up |",
+              "|---|---|---|---|---|"]
+        g = t["graft"]
+        L.append(f"| graft train | {g['wall_s']:.1f} | {g['test_accuracy']:.4f} | {g['peak_rss_mib']:.0f} | - |")
+        for k, name in (("seed", "(a) seed's recipe: backbone in the loop every epoch, eager"), ("careful", "(b) careful Keras: features once, then `fit`")):
+            x = t[k]
+            L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {t['graft_speedup_vs_' + k]:.2f}x |")
+    L += ["",
+          "**Head training step** (7x7x2048 features -> conv 3x3 256 -> GAP -> dense 10, Adam; TensorFlow: one `tf.function` with a GradientTape):",
+          "",
+          "| batch | graft ms/step | TensorFlow ms/step | graft speed-up | graft GFLOP/s (same-run SGEMM) |",
+          "|---|---|---|---|---|"]
+    for h in r["head"]:
+        L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {h['graft_speedup']:.2f}x | {h['graft_gflop_per_s']:.1f} ({h['sgemm_gflop_per_s']:.1f}) |")
+    return "\n".join(L) + "\n"
+
+
+def replace_between(path, text):
+    with open(path) as f:
+        doc = f.read()
+    i, j = doc.find(BEGIN), doc.find(END)
+    if i < 0 or j < i:
+        sys.exit(f"bench-peers: {path} has no {BEGIN} ... {END} markers")
+    doc = doc[: i + len(BEGIN)] + "\n" + text + doc[j:]
+    with open(path + ".tmp", "w") as f:
+        f.write(doc)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    main()
