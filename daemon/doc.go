@@ -48,7 +48,11 @@
 // hands it one attempt (job id, attempt number, worker kind, the resolved
 // spec and its encoding for the worker's stdin, the memory footprint) and
 // gets back the event stream, terminate, kill and wait. LocalLauncher, the
-// default, runs subprocesses; Options.Launcher plugs in another.
+// default, runs subprocesses; Options.Launcher plugs in another
+// (daemon/raylaunch: Ray jobs, docs/scale-out.md). A launcher whose
+// workers outlive the daemon implements Reattacher: a restarted daemon
+// then re-attaches to the open attempt (or one submitted but never
+// recorded) instead of closing it, and each attempt records its node.
 //
 // GPU jobs: the LocalLauncher runs `graft-cuda worker` (--cuda-worker) for
 // a job on device cuda or cuda:N (refused with 400 when none is configured).

@@ -56,10 +56,11 @@ type joins struct {
 
 func (d *joins) logPath(id string) string { return filepath.Join(d.dataDir, "logs", id+".log") }
 
-// launch starts attempt n of j through the launcher. CUDA jobs (device
+// launch starts attempt n of j through the launcher (or attaches to it:
+// reattach; placed learns the node it runs on). CUDA jobs (device
 // cuda or cuda:N) need a graft-cuda worker, which speaks the same
 // protocol.
-func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer) (Worker, error) {
+func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (Worker, error) {
 	dev, err := api.ParseDevice(j.Spec.Device)
 	if err != nil {
 		return nil, err
@@ -73,5 +74,5 @@ func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer) (Worker, e
 		kind = WorkerCUDA
 	}
 	return d.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,
-		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: d.dataDir, Log: log})
+		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: d.dataDir, Log: log, Reattach: reattach, Placed: placed})
 }

@@ -55,6 +55,33 @@ type Launch struct {
 	Dir string
 	// Log receives the worker's log (its stderr): the job's log file.
 	Log io.Writer
+	// Reattach is set when this attempt was started by an earlier daemon
+	// (see Reattacher): the launcher attaches to it, starting nothing.
+	Reattach bool
+	// Placed, when set, is called with the name of the node the worker
+	// runs on once the launcher knows it (a cluster schedules later).
+	Placed func(node string)
+}
+
+// Reattacher is a Launcher whose workers outlive the daemon (a cluster's
+// jobs): a daemon killed and restarted attaches to the attempts still
+// running instead of starting them twice.
+type Reattacher interface {
+	Launcher
+	// Started reports whether attempt n of the job was already started,
+	// by this daemon or one before it (the launcher names attempts after
+	// job and attempt). Launch with Reattach then attaches to it.
+	Started(jobID string, attempt int) (bool, error)
+}
+
+// ErrGone is a Launch with Reattach whose worker the launcher no longer
+// knows: the attempt is closed and a new one started.
+var ErrGone = errors.New("the attempt's worker is gone")
+
+// Remote is implemented by a Worker that is not a local process: its id
+// on the cluster, recorded with the attempt.
+type Remote interface {
+	LaunchID() string
 }
 
 // Worker is one started attempt.

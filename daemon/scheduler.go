@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -47,7 +48,18 @@ func (q *scheduler) recover() error {
 		if j.State != api.Running && j.State != api.Queued {
 			continue
 		}
-		if j.State == api.Running {
+		if _, ok := q.d.launcher.(Reattacher); ok && j.State == api.Running {
+			// The workers outlive the daemon: the open attempt, if any,
+			// is re-attached to when the job starts again.
+			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
+				j.State = api.Queued
+				return []api.JobEvent{{Type: "requeued", Message: "re-attaching after a daemon restart"}}, nil
+			})
+			if err != nil {
+				return err
+			}
+			q.d.hub.notify(j.ID, evs)
+		} else if j.State == api.Running {
 			for _, a := range j.Attempts {
 				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
 					q.d.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
@@ -168,7 +180,9 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 	}
 	if i := slices.Index(q.queue, id); i >= 0 {
 		q.queue = slices.Delete(q.queue, i, i+1)
+		q.stopDetached(j)
 		j, evs, err := q.d.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
+			closeAttempt(j, api.ExitCancelled, "cancelled on request")
 			j.State, j.CancelReq = api.Cancelled, true
 			return []api.JobEvent{{Type: "cancelled", Message: "cancelled while queued"}}, nil
 		})
@@ -187,6 +201,27 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		sv.stop(min(cancelGrace, q.d.opts.Grace))
 	}
 	return j, nil
+}
+
+// stopDetached stops the worker of a queued job's open attempt: one an
+// earlier daemon started on a cluster (a Reattacher's), not yet
+// re-attached to.
+func (q *scheduler) stopDetached(j *api.Job) {
+	r, ok := q.d.launcher.(Reattacher)
+	n := len(j.Attempts)
+	if !ok || n == 0 || j.Attempts[n-1].End != nil {
+		return
+	}
+	a := j.Attempts[n-1]
+	go func() {
+		w, err := r.Launch(Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.dataDir, Log: io.Discard, Reattach: true})
+		if err != nil {
+			return // gone already
+		}
+		w.Terminate()
+		io.Copy(io.Discard, w.Events())
+		w.Wait()
+	}()
 }
 
 // shutdown stops taking jobs, stops every worker (SIGTERM, then SIGKILL

@@ -130,19 +130,46 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	ckpt := filepath.Join(j.RunDir, rundir.LastCkpt)
 	_, err := os.Stat(ckpt)
 	resume := err == nil
-	if !resume && confine.Within(sv.q.d.dataDir, j.RunDir) {
+	n, reattach := sv.nextAttempt(j)
+	if reattach {
+		if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
+			resume = j.Attempts[k-1].Resumed
+		}
+	} else if !resume && confine.Within(sv.q.d.dataDir, j.RunDir) {
 		// What an attempt left before its first checkpoint is not worth
 		// keeping: the worker starts the run afresh.
 		os.RemoveAll(j.RunDir)
 	}
-	n := len(j.Attempts) + 1
 	var w Worker
 	logf, err := openLog(sv.q.d.logPath(j.ID))
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
-		fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
-		w, err = sv.q.d.launch(j, n, resume, io.MultiWriter(logf, tail))
+		if reattach {
+			fmt.Fprintf(logf, "--- attempt %d, %s, re-attached after a daemon restart\n", n, time.Now().UTC().Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(logf, "--- attempt %d, %s, resume=%v\n", n, time.Now().UTC().Format(time.RFC3339), resume)
+		}
+		w, err = sv.q.d.launch(j, n, resume, io.MultiWriter(logf, tail), reattach, func(node string) {
+			sv.update(func(j *api.Job) []api.JobEvent {
+				if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
+					j.Attempts[k-1].Node = node
+				}
+				return nil
+			})
+		})
+	}
+	if reattach && errors.Is(err, ErrGone) {
+		reason := fmt.Sprintf("the daemon restarted and its worker is gone (%v); the job resumes from its last checkpoint", err)
+		sv.update(func(j *api.Job) []api.JobEvent {
+			if k := len(j.Attempts); k == 0 || j.Attempts[k-1].N != n {
+				now := time.Now().UTC()
+				j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now})
+			}
+			closeAttempt(j, api.ExitInterrupted, reason)
+			return []api.JobEvent{{Type: "interrupted", Attempt: n, Message: reason}}
+		})
+		return false
 	}
 	if err != nil {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
@@ -164,17 +191,29 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		return false
 	}
 	pid := w.PID()
-	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.Bool("resume", resume))
+	var launchID string
+	if r, ok := w.(Remote); ok {
+		launchID = r.LaunchID()
+	}
+	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.String("launch_id", launchID), zap.Bool("resume", resume), zap.Bool("reattached", reattach))
 	sv.update(func(j *api.Job) []api.JobEvent {
 		j.State = api.Running
-		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC()}
+		if k := len(j.Attempts); reattach && k > 0 && j.Attempts[k-1].N == n {
+			j.Attempts[k-1].LaunchID = launchID
+			return []api.JobEvent{{Type: "reattached", Attempt: n, Message: "re-attached to the running worker " + launchID}}
+		}
+		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC(), LaunchID: launchID}
 		if pid > 0 {
 			a.ProcStart = procStart(pid)
+			a.Node = localNode()
 		}
 		j.Attempts = append(j.Attempts, a)
 		msg := "starting"
 		if resume {
 			msg = "resuming from " + rundir.LastCkpt
+		}
+		if reattach {
+			msg = "re-attached to " + launchID + ", started by an earlier daemon"
 		}
 		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})
@@ -444,4 +483,33 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// nextAttempt is the attempt to run for j: a new one, or, with a launcher
+// whose workers outlive the daemon, the one an earlier daemon started and
+// left open (or submitted but never recorded), to re-attach to.
+func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
+	r, ok := sv.q.d.launcher.(Reattacher)
+	k := len(j.Attempts)
+	if ok && k > 0 && j.Attempts[k-1].End == nil {
+		return j.Attempts[k-1].N, true
+	}
+	n = k + 1
+	if ok {
+		started, err := r.Started(j.ID, n)
+		if err != nil {
+			sv.log().Warn("cannot tell whether the attempt was started already; starting it", zap.Int("attempt", n), zap.Error(err))
+		}
+		return n, started
+	}
+	return n, false
+}
+
+// localNode names this host for the attempts of local workers.
+func localNode() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
 }

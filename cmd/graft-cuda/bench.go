@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/bench"
@@ -45,7 +46,10 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ordinal, err := parseDevice(device)
+			d, err := api.ParseDevice(api.Device(device))
+			if err == nil && !d.IsCUDA() {
+				err = fmt.Errorf("device %q: use cuda:N with N a GPU ordinal from graft-cuda devices", device)
+			}
 			if err != nil {
 				return err
 			}
@@ -53,7 +57,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal, MemoryBudget: budget, Precision: prec})
+			ops, err := gpu.NewOps(gpu.Options{Ordinal: d.Index, MemoryBudget: budget, Precision: prec})
 			if err != nil {
 				return err
 			}

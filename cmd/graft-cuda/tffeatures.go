@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/backbone/tf"
@@ -44,10 +45,14 @@ func (a *app) tfFeaturesCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			model, _ := cmd.Flags().GetString("model")
-			ordinal, err := parseDevice(device)
+			d, err := api.ParseDevice(api.Device(device))
+			if err == nil && !d.IsCUDA() {
+				err = fmt.Errorf("device %q: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", device)
+			}
 			if err != nil {
 				return err
 			}
+			ordinal := d.Index
 			// The head's ops retain the primary context first; TensorFlow's
 			// CUDA build retains the same one (StreamExecutor uses the
 			// primary context), and grows its memory as it goes, up to

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -81,9 +83,9 @@ func (a *app) jobsCmd() *cobra.Command {
 				return a.printJSON(jobs)
 			}
 			tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tEPOCH\tATTEMPTS\tMODEL\tCREATED")
+			fmt.Fprintln(tw, "ID\tSTATE\tEPOCH\tATTEMPTS\tNODES\tMODEL\tCREATED")
 			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%s\n", j.ID, j.State, j.Progress.Epoch, j.Spec.Epochs, len(j.Attempts), j.Model, j.Created.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%s\t%s\n", j.ID, j.State, j.Progress.Epoch, j.Spec.Epochs, len(j.Attempts), attemptNodes(j.Attempts), j.Model, j.Created.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},
@@ -169,4 +171,19 @@ func (a *app) modelsCmd() *cobra.Command {
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(ls)
 	return cmd
+}
+
+// attemptNodes names the nodes a job's attempts ran on, in order, each
+// once ("-" before any ran).
+func attemptNodes(as []api.Attempt) string {
+	var nodes []string
+	for _, a := range as {
+		if a.Node != "" && !slices.Contains(nodes, a.Node) {
+			nodes = append(nodes, a.Node)
+		}
+	}
+	if len(nodes) == 0 {
+		return "-"
+	}
+	return strings.Join(nodes, ",")
 }

@@ -16,6 +16,7 @@ func (a *app) serveCmd() *cobra.Command {
 	var o daemon.Options
 	var listen, tokenFile string
 	var stepDelay time.Duration
+	var rc rayConfig
 	cmd := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8470] --data-dir DIR --allow-root DIR...",
 		Short: "Run the daemon: HTTP API, durable job queue, supervised workers, model serving, metrics",
@@ -36,6 +37,9 @@ func (a *app) serveCmd() *cobra.Command {
 				o.WorkerArgs = append(o.WorkerArgs, "--step-delay", stepDelay.String())
 			}
 			if err := daemon.CheckListen(listen, o.Token); err != nil {
+				return err
+			}
+			if o.Launcher, err = rc.launcher(cmd.Context(), &o, a.log); err != nil {
 				return err
 			}
 			s, err := daemon.New(o)
@@ -68,6 +72,10 @@ func (a *app) serveCmd() *cobra.Command {
 	f.Int64Var(&o.JobMemory, "job-memory", 0, "bytes of memory one job may need, as sized at submission (default 3/4 of the host's RAM)")
 	f.StringSliceVar(&o.AllowHosts, "allow-host", nil, "host name clients may use for the daemon besides loopback addresses and localhost (Host and Origin checks); repeat for several")
 	f.Int64Var(&o.MinFreeDisk, "min-free-disk", 64<<20, "bytes free on the data directory's disk below which the daemon is not ready and refuses jobs")
+	f.StringVar(&rc.kind, "launcher", "local", "where workers run: local (subprocesses of the daemon) or ray (Ray jobs on the cluster at --ray-address; docs/scale-out.md)")
+	f.StringVar(&rc.address, "ray-address", os.Getenv("GRAFT_RAY_ADDRESS"), "the Ray head node's dashboard, http://HEAD:8265 (--launcher ray; default $GRAFT_RAY_ADDRESS)")
+	f.StringVar(&rc.worker, "ray-worker", "", "path of the graft binary on the Ray nodes (--launcher ray; default: this executable's path)")
+	f.Float64Var(&rc.cpus, "ray-cpus", 1, "CPUs each job reserves on its Ray node (--launcher ray)")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the API token (default: $GRAFT_TOKEN)")
 	f.DurationVar(&stepDelay, "worker-step-delay", 0, "slow every training step (tests)")
 	f.MarkHidden("worker-step-delay")

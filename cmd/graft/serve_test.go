@@ -49,7 +49,7 @@ func TestWorkerProtocol(t *testing.T) {
 func TestJobsCommands(t *testing.T) {
 	root, _ := filepath.Abs("../../testdata")
 	data := testmodules.Digits(t, "train", 0, 2) // read at submission
-	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: "/bin/false"})
+	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: "/bin/false", MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +89,21 @@ func TestJobsCommands(t *testing.T) {
 	run(t, "jobs", "cancel", id, server) // cancelled, or failed already: the worker is /bin/false
 	if out, code := run(t, "jobs", "logs", "-f", id, server); code == 0 || !strings.Contains(out, `"type":"queued"`) {
 		t.Errorf("jobs logs -f of a job that did not succeed: exit %d\n%s", code, out)
+	}
+	// A job whose worker ran (and failed: /bin/false) lists this host
+	// as the node of its attempt.
+	out, _ = run(t, "jobs", "submit", spec, "--model", "m", server)
+	id = strings.TrimSpace(out)
+	run(t, "jobs", "logs", "-f", id, server) // until it ends
+	host, _ := os.Hostname()
+	out, code = run(t, "jobs", "ls", server)
+	row := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, id+" ") {
+			row = l
+		}
+	}
+	if code != 0 || !strings.Contains(out, "NODES") || !strings.Contains(row, " "+host+" ") {
+		t.Errorf("jobs ls: exit %d, want the node %q in the row of %s\n%s", code, host, id, out)
 	}
 }

@@ -82,6 +82,8 @@ class Attempt:
     end: Optional[str] = None
     exit: Optional[str] = None
     reason: Optional[str] = None
+    node: Optional[str] = None  # the host (or Ray node) the worker ran on
+    launch_id: Optional[str] = None  # the Ray submission id with --launcher ray
 
 
 @dataclass
