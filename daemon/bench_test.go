@@ -119,7 +119,7 @@ func BenchmarkPredict(b *testing.B) {
 					data = append(data, x...)
 				}
 				in, _ := tensor.FromFloat32(data, batch, h, w, c)
-				if _, err := cls.Features(ctx, in); err != nil {
+				if _, err := cls.Predict(ctx, in); err != nil {
 					b.Fatal(err)
 				}
 				ds = append(ds, time.Since(start))

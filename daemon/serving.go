@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
@@ -30,7 +29,7 @@ var ErrInput = errors.New("bad input")
 type loaded struct {
 	mu      sync.Mutex // serialises Features
 	t       *train.Trained
-	cls     backbone.Backbone
+	cls     *train.Classifier
 	h, w, c int
 	mode    string
 
@@ -206,7 +205,7 @@ func (l *loaded) predict(ctx context.Context, raws [][]byte) ([][]float32, error
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out, err := l.cls.Features(ctx, in)
+	out, err := l.cls.Predict(ctx, in)
 	if err != nil {
 		return nil, err
 	}

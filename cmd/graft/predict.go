@@ -58,7 +58,7 @@ func (a *app) predictCmd() *cobra.Command {
 			}
 			ch := inspect.ChoosePreprocess(mode, n)
 			ch.Log(a.log)
-			res, err := predict.Images(cmd.Context(), bb, paths, ch.Mode, batch)
+			res, err := predict.Images(cmd.Context(), predict.FromBackbone(bb), paths, ch.Mode, batch)
 			if err != nil {
 				return err
 			}

@@ -34,9 +34,27 @@ func TopK(v []float32, k int) []Score {
 	return out
 }
 
-// InputSize returns the height, width and channels of a backbone's image
+// Model maps a batch of images to one output row per image: a backbone
+// cut at a tensor (FromBackbone), or a trained run's classifier (its
+// backbone and head, class probabilities out).
+type Model interface {
+	Input() backbone.TensorSpec
+	Predict(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error)
+}
+
+// FromBackbone is bb as a Model: the values of its tap are the outputs.
+func FromBackbone(bb backbone.Backbone) Model { return backboneModel{bb} }
+
+type backboneModel struct{ bb backbone.Backbone }
+
+func (m backboneModel) Input() backbone.TensorSpec { return m.bb.Input() }
+func (m backboneModel) Predict(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+	return m.bb.Features(ctx, batch)
+}
+
+// InputSize returns the height, width and channels of a model's image
 // input, with a message saying what to do when the model leaves them open.
-func InputSize(bb backbone.Backbone) (h, w, c int, err error) {
+func InputSize(bb Model) (h, w, c int, err error) {
 	s := bb.Input().Shape
 	h, w, c = s[1], s[2], s[3]
 	if h < 1 || w < 1 {
@@ -61,7 +79,7 @@ type Result struct {
 // Images decodes each file for the backbone's input with preprocessing
 // mode, runs them in batches and returns one result per file, in order. An
 // unreadable image fails only its own result.
-func Images(ctx context.Context, bb backbone.Backbone, paths []string, mode string, batch int) ([]Result, error) {
+func Images(ctx context.Context, bb Model, paths []string, mode string, batch int) ([]Result, error) {
 	h, w, c, err := InputSize(bb)
 	if err != nil {
 		return nil, err
@@ -87,7 +105,7 @@ func Images(ctx context.Context, bb backbone.Backbone, paths []string, mode stri
 		if err != nil {
 			return nil, err
 		}
-		out, err := bb.Features(ctx, in)
+		out, err := bb.Predict(ctx, in)
 		if err != nil {
 			return nil, err
 		}

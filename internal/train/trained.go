@@ -148,17 +148,17 @@ func (t *Trained) Probabilities(feats []float32, n int) ([]float32, error) {
 
 // Classifier returns the run as one model, images in and class
 // probabilities out: the backbone cut at the tap with the head on top.
-func (t *Trained) Classifier() backbone.Backbone { return classifier{t} }
+func (t *Trained) Classifier() *Classifier { return &Classifier{t} }
 
-type classifier struct{ t *Trained }
+// Classifier is a trained run as a predictor (predict.Model).
+type Classifier struct{ t *Trained }
 
-func (c classifier) Input() backbone.TensorSpec { return c.t.Backbone.Input() }
+// Input is the backbone's image input.
+func (c *Classifier) Input() backbone.TensorSpec { return c.t.Backbone.Input() }
 
-func (c classifier) Tap() backbone.TensorSpec {
-	return backbone.TensorSpec{Name: "head/probabilities", DType: tensor.Float32, Shape: []int{-1, len(c.t.Classes)}}
-}
-
-func (c classifier) Features(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
+// Predict returns each image's class probabilities, in the run's class
+// order.
+func (c *Classifier) Predict(ctx context.Context, batch *tensor.Tensor) (*tensor.Tensor, error) {
 	f, err := c.t.Backbone.Features(ctx, batch)
 	if err != nil {
 		return nil, err
@@ -170,5 +170,3 @@ func (c classifier) Features(ctx context.Context, batch *tensor.Tensor) (*tensor
 	}
 	return tensor.FromFloat32(p, n, len(c.t.Classes))
 }
-
-func (c classifier) Close() error { return nil }
