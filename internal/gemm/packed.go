@@ -162,33 +162,40 @@ func grow(s *[]float32, n int) []float32 {
 // laid out column by column (mr values per step of k), zero-padding the
 // last panel's missing rows.
 func packA(mr int, trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
-	for ir := 0; ir < mb; ir += mr {
-		mm := min(mr, mb-ir)
-		panel := dst[ir*kb : ir*kb+mr*kb]
-		if mm < mr {
-			clear(panel)
-		}
-		if !trans { // only a last, short panel: its rows strided into place
-			for r := 0; r < mm; r++ {
-				src := a[(i0+ir+r)*lda+p0 : (i0+ir+r)*lda+p0+kb]
-				for p, v := range src {
-					panel[p*mr+r] = v
-				}
+	if last := mb / mr * mr; last < mb {
+		clear(dst[last*kb : last*kb+mr*kb])
+	}
+	if !trans { // only a last, short panel: its rows strided into place
+		for r := 0; r < mb; r++ {
+			panel := dst[r/mr*mr*kb:]
+			src := a[(i0+r)*lda+p0 : (i0+r)*lda+p0+kb]
+			for p, v := range src {
+				panel[p*mr+r%mr] = v
 			}
-			continue
 		}
-		// op(A)[i, p] = a[p*lda+i]: each step of k is contiguous. Whole
-		// panels copy as fixed-size arrays, a few moves instead of a call.
-		for p := 0; p < kb; p++ {
-			o := (p0+p)*lda + i0 + ir
-			switch {
-			case mm == 6 && mr == 6:
-				*(*[6]float32)(panel[p*6:]) = *(*[6]float32)(a[o:])
-			case mm == 12 && mr == 12:
-				*(*[12]float32)(panel[p*12:]) = *(*[12]float32)(a[o:])
-			default:
-				copy(panel[p*mr:p*mr+mm], a[o:o+mm])
+		return
+	}
+	// op(A)[i, p] = a[p*lda+i]: a step of k is a contiguous run of A's row
+	// p. Each row is read once, left to right, and dealt to the panels: a
+	// panel-at-a-time order would read kb rows lda apart per panel, a TLB
+	// miss each when lda is large (the conv weight gradient's col^T).
+	// Whole panels copy as fixed-size arrays, a few moves instead of a call.
+	for p := 0; p < kb; p++ {
+		row := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mb]
+		ir := 0
+		switch mr {
+		case 6:
+			for ; ir+6 <= mb; ir += 6 {
+				*(*[6]float32)(dst[ir*kb+p*6:]) = *(*[6]float32)(row[ir:])
 			}
+		case 12:
+			for ; ir+12 <= mb; ir += 12 {
+				*(*[12]float32)(dst[ir*kb+p*12:]) = *(*[12]float32)(row[ir:])
+			}
+		}
+		for ; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			copy(dst[ir*kb+p*mr:ir*kb+p*mr+mm], row[ir:ir+mm])
 		}
 	}
 }
