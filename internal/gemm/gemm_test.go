@@ -143,6 +143,40 @@ func TestSgemmEdgeShapes(t *testing.T) {
 	})
 }
 
+// TestKernelsAgreeBitForBit: every kernel sums each value of C in the same
+// order (k ascending within a KC block, blocks ascending, one FMA a term),
+// so the zoo's tolerances against TensorFlow hold for all of them alike.
+func TestKernelsAgreeBitForBit(t *testing.T) {
+	if len(kernels) < 2 {
+		t.Skip("this CPU runs fewer than two kernels")
+	}
+	defer func(saved *microKernel) { kern = saved }(kern)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, ta := range []bool{false, true} {
+		m, n, k := 77, 45, 600
+		lda := k
+		if ta {
+			lda = m
+		}
+		a, b, c0 := random(rng, m*k), random(rng, k*n), random(rng, m*n)
+		var first []float32
+		for _, kn := range kernels {
+			kern = kn
+			c := append([]float32(nil), c0...)
+			Sgemm(ta, false, m, n, k, 0.5, a, lda, b, n, 1, c, n)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("transA=%v: %s gives C[%d] = %v, %s %v", ta, kn.name, i, c[i], kernels[0].name, first[i])
+				}
+			}
+		}
+	}
+}
+
 // TestPickKernel checks GRAFT_GEMM: a kernel this CPU runs is taken, an
 // unknown name keeps the fastest one and says so.
 func TestPickKernel(t *testing.T) {
