@@ -2,14 +2,18 @@
 // decides CPU speed for the head's conv and for the native backbone.
 //
 // A plain build (go build, go install, go test) needs nothing beyond Go. On
-// x86-64 CPUs with AVX2 and FMA (checked at run time) it runs a packed,
-// cache-blocked SGEMM: op(B) is packed into 16-column panels per KCxNC
-// block, op(A) into 6-row panels per MCxKC block (row-major A is read in
-// place), and a 6x16 FMA micro-kernel in Go assembly (kernel_amd64.s)
-// computes each tile; edge tiles go through a zero-padded scratch tile.
-// Elsewhere, or built with the "purego_noasm" tag, it uses gonum's pure-Go
-// Sgemm, several times slower. Built with the "openblas" tag and cgo, it
-// calls OpenBLAS's cblas_sgemm (Debian's libopenblas-dev); the Makefile adds
-// the tag when pkg-config finds OpenBLAS. Backend reports the routine in use
-// ("openblas", "go-avx2" or "gonum") and FastHint how to get a faster one.
+// x86-64 CPUs with AVX-512F, or AVX2 and FMA (checked at run time), it runs
+// a packed, cache-blocked SGEMM: op(B) is packed into NR-column panels per
+// KCxNC block, op(A) into MR-row panels per MCxKC block (row-major A is
+// read in place), and an FMA micro-kernel in Go assembly (kernel_amd64.s)
+// computes each MRxNR tile: 12x32 in ZMM registers on AVX-512F, 6x16 in YMM
+// registers on AVX2; edge tiles go through a zero-padded scratch tile. Both
+// kernels sum each value in the same order, so they agree bit for bit.
+// GRAFT_GEMM=go-avx2 (or gonum) forces a slower path, for a CPU whose clock
+// drops under 512-bit code or to compare. Elsewhere, or built with the
+// "purego_noasm" tag, it uses gonum's pure-Go Sgemm, several times slower.
+// Built with the "openblas" tag and cgo, it calls OpenBLAS's cblas_sgemm
+// (Debian's libopenblas-dev); the Makefile adds the tag when pkg-config
+// finds OpenBLAS. Backend reports the routine in use ("openblas",
+// "go-avx512", "go-avx2" or "gonum") and FastHint how to get a faster one.
 package gemm

@@ -3,6 +3,8 @@ package gemm
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -37,20 +39,15 @@ func random(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
-// paths runs fn once per GEMM path this build can take on this CPU: the
-// packed assembly kernel (when the CPU has it) and gonum's fallback.
+// paths runs fn once per GEMM path this build can take on this CPU: each
+// packed assembly kernel the CPU runs (AVX-512, AVX2) and gonum's fallback.
 func paths(t *testing.T, fn func(t *testing.T)) {
-	defer func(saved bool) { useAsm = saved }(useAsm)
-	for _, asm := range []bool{true, false} {
-		if asm && !hasAsm {
-			continue
-		}
-		useAsm = asm
-		name := "gonum"
-		if asm {
-			name = "asm"
-		}
-		t.Run(name, fn)
+	for _, kn := range append(append([]*microKernel(nil), kernels...), nil) {
+		t.Run(kernelName(kn), func(t *testing.T) {
+			defer func(saved *microKernel) { kern = saved }(kern)
+			kern = kn
+			fn(t)
+		})
 	}
 }
 
@@ -114,10 +111,11 @@ func TestSgemmAgainstNaive(t *testing.T) {
 }
 
 // TestSgemmEdgeShapes covers the packed path's edges: sizes below, at and
-// just past the micro-tile (6x16) and the cache blocks (KC 256, MC 144),
+// just past the micro-tiles (6x16, 12x32) and the cache blocks (KC 256,
+// MC 144 and 192),
 // a k over several KC blocks, strided operands, and the alpha/beta cases.
 func TestSgemmEdgeShapes(t *testing.T) {
-	sizes := []int{1, 5, 17, 63, 65, 129}
+	sizes := []int{1, 5, 12, 17, 33, 63, 65, 129}
 	type ab struct{ alpha, beta float32 }
 	scales := []ab{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
 	paths(t, func(t *testing.T) {
@@ -133,7 +131,7 @@ func TestSgemmEdgeShapes(t *testing.T) {
 				}
 			}
 		}
-		for _, sh := range [][3]int{{150, 40, 1000}, {7, 3100, 20}, {289, 33, 257}, {6, 16, 513}, {5, 4, 0}} {
+		for _, sh := range [][3]int{{150, 40, 1000}, {7, 3100, 20}, {289, 33, 257}, {6, 16, 513}, {12, 32, 513}, {200, 70, 300}, {395, 3105, 3}, {5, 4, 0}} {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
 					for _, s := range scales {
@@ -145,6 +143,71 @@ func TestSgemmEdgeShapes(t *testing.T) {
 	})
 }
 
+// TestKernelsAgreeBitForBit: every kernel sums each value of C in the same
+// order (k ascending within a KC block, blocks ascending, one FMA a term),
+// so the zoo's tolerances against TensorFlow hold for all of them alike.
+func TestKernelsAgreeBitForBit(t *testing.T) {
+	if len(kernels) < 2 {
+		t.Skip("this CPU runs fewer than two kernels")
+	}
+	defer func(saved *microKernel) { kern = saved }(kern)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, ta := range []bool{false, true} {
+		m, n, k := 77, 45, 600
+		lda := k
+		if ta {
+			lda = m
+		}
+		a, b, c0 := random(rng, m*k), random(rng, k*n), random(rng, m*n)
+		var first []float32
+		for _, kn := range kernels {
+			kern = kn
+			c := append([]float32(nil), c0...)
+			Sgemm(ta, false, m, n, k, 0.5, a, lda, b, n, 1, c, n)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("transA=%v: %s gives C[%d] = %v, %s %v", ta, kn.name, i, c[i], kernels[0].name, first[i])
+				}
+			}
+		}
+	}
+}
+
+// TestPickKernel checks GRAFT_GEMM: a kernel this CPU runs is taken, an
+// unknown name keeps the fastest one and says so.
+func TestPickKernel(t *testing.T) {
+	var fastest *microKernel
+	if len(kernels) > 0 {
+		fastest = kernels[0]
+	}
+	cases := []struct {
+		want     string
+		kn       *microKernel
+		complain bool
+	}{
+		{"", fastest, false},
+		{"gonum", nil, fastest != nil},
+		{"go-avx3", fastest, true},
+	}
+	for _, kn := range kernels {
+		cases = append(cases, struct {
+			want     string
+			kn       *microKernel
+			complain bool
+		}{kn.name, kn, false})
+	}
+	for _, c := range cases {
+		kn, msg := pickKernel(c.want)
+		if kn != c.kn || (msg != "") != c.complain || (c.complain && !strings.Contains(msg, "GRAFT_GEMM")) {
+			t.Errorf("GRAFT_GEMM=%q: got %s and %q, want %s (message: %v)", c.want, kernelName(kn), msg, kernelName(c.kn), c.complain)
+		}
+	}
+}
+
 func TestSgemmShortOperandPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
@@ -154,36 +217,59 @@ func TestSgemmShortOperandPanics(t *testing.T) {
 	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
 }
 
-// BenchmarkSgemm times the head's conv GEMM (batch 32 on 7x7x2048
-// features, 256 filters: 1568x256x18432) and the fashion_cnn backbone's
-// largest conv (6272x32x144) on each path, in GFLOP/s.
+// BenchmarkSgemm times, in GFLOP/s on each assembly kernel (gonum is an
+// order of magnitude slower and only a fallback), the head's GEMMs: the
+// conv's forward product (im2col rows x filters x 3*3*channels) and its
+// weight gradient (col^T act: transposed A), at batch 32 on 7x7x2048
+// features, and batch 32 and 256 on 7x7x64; and the fashion_cnn
+// backbone's largest conv (6272x32x144).
 func BenchmarkSgemm(b *testing.B) {
 	for _, sh := range []struct {
 		name    string
+		transA  bool
 		m, n, k int
-	}{{"head", 1568, 256, 18432}, {"fashion_conv", 6272, 32, 144}} {
-		for _, asm := range []bool{true, false} {
-			if asm && !hasAsm {
-				continue
-			}
-			name := sh.name + "/gonum"
-			if asm {
-				name = sh.name + "/asm"
-			}
-			b.Run(name, func(b *testing.B) {
-				defer func(saved bool) { useAsm = saved }(useAsm)
-				useAsm = asm
+	}{
+		{"head_fwd", false, 1568, 256, 18432},
+		{"head_dw", true, 18432, 256, 1568},
+		{"head64_fwd", false, 1568, 256, 576},
+		{"head64_dw", true, 576, 256, 1568},
+		{"head64_b256_fwd", false, 12544, 256, 576},
+		{"head64_b256_dw", true, 576, 256, 12544},
+		{"fashion_conv", false, 6272, 32, 144},
+	} {
+		for _, kn := range kernels {
+			b.Run(sh.name+"/"+kernelName(kn), func(b *testing.B) {
+				defer func(saved *microKernel) { kern = saved }(kern)
+				kern = kn
 				m, n, k := sh.m, sh.n, sh.k
+				lda := k
+				if sh.transA {
+					lda = m
+				}
 				rng := rand.New(rand.NewPCG(1, 2))
 				a, bb, c := random(rng, m*k), random(rng, k*n), make([]float32, m*n)
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for i := 0; i < b.N; i++ {
-					Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+					Sgemm(sh.transA, false, m, n, k, 1, a, lda, bb, n, 0, c, n)
 				}
-				b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				flop := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				// Per CPU-second: on a machine shared with other jobs the
+				// wall-clock rate swings with their load, this much less.
+				b.ReportMetric(flop/(cpuTime()-cpu0)/1e9, "GFLOP/cpu-s")
 			})
 		}
 	}
+}
+
+// cpuTime is the process's user+system CPU time in seconds.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // FuzzSgemm checks random shapes, transposes, strides and scales against
@@ -214,7 +300,7 @@ func TestPackedBAgainstNaive(t *testing.T) {
 			lda, ldb, ldc := k+1, n+2, n+3
 			a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
 			p := PackB(k, n, b, ldb)
-			if !useAsm {
+			if kern == nil {
 				if p != nil {
 					t.Fatal("PackB packed without the assembly path")
 				}

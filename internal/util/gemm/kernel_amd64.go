@@ -4,8 +4,25 @@ package gemm
 
 import "golang.org/x/sys/cpu"
 
-// hasAsm is whether this CPU runs the AVX2+FMA micro-kernel.
-var hasAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// kernels lists the assembly micro-kernels this CPU runs, fastest first.
+// x/sys/cpu reports AVX-512F only when the OS also saves the ZMM state.
+var kernels = amd64Kernels()
+
+var (
+	avx512 = &microKernel{name: "go-avx512", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, packed: kernel12x32, direct: kernel12x32s}
+	avx2   = &microKernel{name: "go-avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, packed: kernel6x16, direct: kernel6x16s}
+)
+
+func amd64Kernels() []*microKernel {
+	var ks []*microKernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, avx512)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, avx2)
+	}
+	return ks
+}
 
 // kernel6x16 adds alpha times the product of a packed 6 x k panel of A and
 // a packed k x 16 panel of B to the 6x16 tile of C at c (row stride ldc).
@@ -18,3 +35,13 @@ func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32)
 //
 //go:noescape
 func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+
+// kernel12x32 is kernel6x16 on AVX-512F: a 12x32 tile in 24 ZMM registers.
+//
+//go:noescape
+func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32)
+
+// kernel12x32s is kernel12x32 with A unpacked, twelve rows lda apart.
+//
+//go:noescape
+func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)

@@ -176,3 +176,146 @@ loops:
 	VMOVUPS      Y11, 32(DI)
 	VZEROUPPER
 	RET
+
+// The AVX-512F kernels hold a 12x32 tile of C in Z0-Z23 (two registers a
+// row), a row of the B panel in Z24-Z25 and broadcast values of A in
+// Z26-Z29, rotating so consecutive rows do not wait on one register. Each
+// step of k is 24 FMAs against 14 loads: the two FMA ports, not the loads,
+// set the pace. 12 rows rather than 14 keep the unpacked variant's twelve
+// row addresses expressible as four bases times lda*{0,1,2}.
+#define ROW512(src, bc, acc0, acc1) \
+	VBROADCASTSS src, bc; \
+	VFMADD231PS  Z24, bc, acc0; \
+	VFMADD231PS  Z25, bc, acc1
+
+#define ZERO512 \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15; \
+	VPXORD Z16, Z16, Z16; \
+	VPXORD Z17, Z17, Z17; \
+	VPXORD Z18, Z18, Z18; \
+	VPXORD Z19, Z19, Z19; \
+	VPXORD Z20, Z20, Z20; \
+	VPXORD Z21, Z21, Z21; \
+	VPXORD Z22, Z22, Z22; \
+	VPXORD Z23, Z23, Z23
+
+// STORE512 does C[row] += alpha * tile[row] for one row at DI, alpha in Z30.
+#define STORE512(acc0, acc1) \
+	VFMADD213PS (DI), Z30, acc0; \
+	VFMADD213PS 64(DI), Z30, acc1; \
+	VMOVUPS     acc0, (DI); \
+	VMOVUPS     acc1, 64(DI); \
+	ADDQ        R8, DI
+
+#define STOREALL512 \
+	STORE512(Z0, Z1); \
+	STORE512(Z2, Z3); \
+	STORE512(Z4, Z5); \
+	STORE512(Z6, Z7); \
+	STORE512(Z8, Z9); \
+	STORE512(Z10, Z11); \
+	STORE512(Z12, Z13); \
+	STORE512(Z14, Z15); \
+	STORE512(Z16, Z17); \
+	STORE512(Z18, Z19); \
+	STORE512(Z20, Z21); \
+	STORE512(Z22, Z23)
+
+// func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32)
+TEXT ·kernel12x32(SB), NOSPLIT, $0-44
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	ZERO512
+
+loop512:
+	VMOVUPS (DX), Z24
+	VMOVUPS 64(DX), Z25
+	ROW512(0(SI), Z26, Z0, Z1)
+	ROW512(4(SI), Z27, Z2, Z3)
+	ROW512(8(SI), Z28, Z4, Z5)
+	ROW512(12(SI), Z29, Z6, Z7)
+	ROW512(16(SI), Z26, Z8, Z9)
+	ROW512(20(SI), Z27, Z10, Z11)
+	ROW512(24(SI), Z28, Z12, Z13)
+	ROW512(28(SI), Z29, Z14, Z15)
+	ROW512(32(SI), Z26, Z16, Z17)
+	ROW512(36(SI), Z27, Z18, Z19)
+	ROW512(40(SI), Z28, Z20, Z21)
+	ROW512(44(SI), Z29, Z22, Z23)
+	ADDQ $48, SI
+	ADDQ $128, DX
+	DECQ CX
+	JNZ  loop512
+
+	VBROADCASTSS alpha+40(FP), Z30
+	STOREALL512
+	VZEROUPPER
+	RET
+
+// func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+//
+// kernel12x32 reading A unpacked: SI, R10, R11 and R12 point at rows 0, 3,
+// 6 and 9, each base with offsets 0, lda and 2*lda (R9 = lda in bytes).
+TEXT ·kernel12x32s(SB), NOSPLIT, $0-52
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R9
+	SHLQ $2, R9
+	MOVQ b+24(FP), DX
+	MOVQ c+32(FP), DI
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (SI)(R9*2), R10
+	ADDQ R9, R10
+	LEAQ (R10)(R9*2), R11
+	ADDQ R9, R11
+	LEAQ (R11)(R9*2), R12
+	ADDQ R9, R12
+	ZERO512
+
+loops512:
+	VMOVUPS (DX), Z24
+	VMOVUPS 64(DX), Z25
+	ROW512((SI), Z26, Z0, Z1)
+	ROW512((SI)(R9*1), Z27, Z2, Z3)
+	ROW512((SI)(R9*2), Z28, Z4, Z5)
+	ROW512((R10), Z29, Z6, Z7)
+	ROW512((R10)(R9*1), Z26, Z8, Z9)
+	ROW512((R10)(R9*2), Z27, Z10, Z11)
+	ROW512((R11), Z28, Z12, Z13)
+	ROW512((R11)(R9*1), Z29, Z14, Z15)
+	ROW512((R11)(R9*2), Z26, Z16, Z17)
+	ROW512((R12), Z27, Z18, Z19)
+	ROW512((R12)(R9*1), Z28, Z20, Z21)
+	ROW512((R12)(R9*2), Z29, Z22, Z23)
+	ADDQ $4, SI
+	ADDQ $4, R10
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $128, DX
+	DECQ CX
+	JNZ  loops512
+
+	VBROADCASTSS alpha+48(FP), Z30
+	STOREALL512
+	VZEROUPPER
+	RET

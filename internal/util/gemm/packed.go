@@ -1,6 +1,9 @@
 package gemm
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/graft-ml/graft/internal/util/parallel"
@@ -12,25 +15,66 @@ import (
 // memory whatever the transposes and strides were. The last panels are
 // padded with zeros; the kernel always computes a full MR x NR tile, and
 // edge tiles go through a scratch tile before the valid part is added to C.
-const (
-	mr = 6   // rows of a micro-tile: 12 YMM accumulators plus 3 scratch
-	nr = 16  // columns of a micro-tile: two YMM registers
-	kc = 256 // depth of a block: an NR panel of B (16 KiB) stays in L1
-	mc = 144 // rows of an A block (144 KiB packed) that stays in L2
-	nc = 3072
-)
+//
+// The tile and block sizes belong to the micro-kernel: the AVX2 kernel's
+// 6x16 tile fills 12 YMM accumulators, the AVX-512 kernel's 12x32 tile 24
+// ZMM ones. KC keeps an NR panel of B in L1 (16 or 32 KiB), MC an MC x KC
+// block of A in L2.
+type microKernel struct {
+	name       string
+	mr, nr     int
+	kc, mc, nc int
+	packed     func(k int, a, b, c *float32, ldc int, alpha float32)
+	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+}
 
-// useAsm selects the packed assembly path; tests flip it to cover both.
-var useAsm = hasAsm
+// maxTile bounds mr*nr of every kernel, for the edge tile on the stack.
+const maxTile = 12 * 32
+
+// kern is the micro-kernel in use, nil for gonum's Sgemm; tests set it to
+// cover every kernel this CPU runs. override explains a GRAFT_GEMM value
+// that names no path this CPU runs.
+var kern, override = pickKernel(os.Getenv("GRAFT_GEMM"))
+
+// pickKernel is the fastest kernel, or the one GRAFT_GEMM names ("go-avx2"
+// on a Xeon whose clock drops under 512-bit code, "gonum" to compare).
+func pickKernel(want string) (*microKernel, string) {
+	if want == "gonum" {
+		if len(kernels) > 0 { // else fastHint already says why gonum runs
+			return nil, "GRAFT_GEMM=gonum: gonum's pure-Go GEMM in use, several times slower than " + kernels[0].name + "; unset GRAFT_GEMM for the fast one"
+		}
+		return nil, ""
+	}
+	names := []string{"gonum"}
+	for _, kn := range kernels {
+		if kn.name == want {
+			return kn, ""
+		}
+		names = append(names, kn.name)
+	}
+	var def *microKernel
+	if len(kernels) > 0 {
+		def = kernels[0]
+	}
+	if want == "" {
+		return def, ""
+	}
+	return def, fmt.Sprintf("GRAFT_GEMM=%q is no GEMM this build runs on this CPU (choose one of %s); using %s", want, strings.Join(names, ", "), kernelName(def))
+}
+
+func kernelName(kn *microKernel) string {
+	if kn == nil {
+		return "gonum"
+	}
+	return kn.name
+}
 
 type packBufs struct{ a, b []float32 }
 
-var bufPool = sync.Pool{New: func() any {
-	return &packBufs{a: make([]float32, mc*kc), b: make([]float32, kc*nc)}
-}}
+var bufPool = sync.Pool{New: func() any { return new(packBufs) }}
 
-// sgemmPacked is sgemm for m, n, k > 0 on the packed kernel.
-func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// sgemmPacked is sgemm for m, n, k > 0 on the packed kernel kn.
+func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	// Scale C by beta first so every block after it only accumulates.
 	// beta == 0 overwrites without reading: C may hold NaN (BLAS rules).
 	if beta != 1 {
@@ -50,56 +94,60 @@ func sgemmPacked(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	}
 	bufs := bufPool.Get().(*packBufs)
 	defer bufPool.Put(bufs)
-	sgemmBlocks(transA, m, n, k, alpha, a, lda, c, ldc, bufs.a, func(j0, p0, kb, nb int) []float32 {
-		packB(transB, b, ldb, p0, j0, kb, nb, bufs.b)
-		return bufs.b
+	bufB := grow(&bufs.b, kn.kc*kn.nc)
+	sgemmBlocks(kn, transA, m, n, k, alpha, a, lda, c, ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, kb, nb int) []float32 {
+		packB(kn.nr, transB, b, ldb, p0, j0, kb, nb, bufB)
+		return bufB
 	})
 }
 
-// sgemmBlocks is the blocked product C += alpha*op(A)*B, with C already
-// scaled by beta; panelB returns the packed KC x NC block of B at (p0, j0)
-// (packed on the fly, or once for all calls: PackedB).
-func sgemmBlocks(transA bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
-	var tile [mr * nr]float32
+// sgemmBlocks is the blocked product C += alpha*op(A)*B on kernel kn, with
+// C already scaled by beta; panelB returns the packed KC x NC block of B
+// at (p0, j0) (packed on the fly, or once for all calls: PackedB).
+func sgemmBlocks(kn *microKernel, transA bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
+	mr, nr, kc, mc, nc := kn.mr, kn.nr, kn.kc, kn.mc, kn.nc
+	var scratch [maxTile]float32
+	tile := scratch[:mr*nr]
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
-			pb := panelB(j0, p0, kb, nb)
+			bufB := panelB(j0, p0, kb, nb)
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
-				// Row-major A is read in place by kernel6x16s: packing it
-				// costs as much as the product when n is small (a conv's
-				// filters). Only a last panel of fewer than MR rows is
-				// packed, zero-padded. Transposed A is always packed.
+				// Row-major A is read in place by the direct kernel:
+				// packing it costs as much as the product when n is small
+				// (a conv's filters). Only a last panel of fewer than MR
+				// rows is packed, zero-padded. Transposed A is always packed.
 				direct := !transA
 				if direct {
 					if full := mb / mr * mr; full < mb {
-						packA(false, a, lda, i0+full, p0, mb-full, kb, bufA)
+						packA(mr, false, a, lda, i0+full, p0, mb-full, kb, bufA)
 					}
 				} else {
-					packA(transA, a, lda, i0, p0, mb, kb, bufA)
+					packA(mr, transA, a, lda, i0, p0, mb, kb, bufA)
 				}
 				for jr := 0; jr < nb; jr += nr {
 					nn := min(nr, nb-jr)
-					bp := &pb[jr*kb]
+					bp := &bufB[jr*kb]
 					for ir := 0; ir < mb; ir += mr {
 						mm := min(mr, mb-ir)
 						co := (i0+ir)*ldc + j0 + jr
 						dst, ldd := &c[co], ldc
-						if mm < mr || nn < nr {
-							clear(tile[:])
+						edge := mm < mr || nn < nr
+						if edge {
+							clear(tile)
 							dst, ldd = &tile[0], nr
 						}
 						switch {
 						case direct && mm == mr:
-							kernel6x16s(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha)
+							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha)
 						case direct:
-							kernel6x16(kb, &bufA[0], bp, dst, ldd, alpha)
+							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha)
 						default:
-							kernel6x16(kb, &bufA[ir*kb], bp, dst, ldd, alpha)
+							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha)
 						}
-						if dst != &tile[0] {
+						if !edge {
 							continue
 						}
 						for i := 0; i < mm; i++ {
@@ -115,31 +163,37 @@ func sgemmBlocks(transA bool, m, n, k int, alpha float32, a []float32, lda int, 
 	}
 }
 
-// packA copies op(A)[i0:i0+mb, p0:p0+kb] into dst as MR-row panels, each
-// laid out column by column (MR values per step of k), zero-padding the
-// last panel's missing rows.
+func grow(s *[]float32, n int) []float32 {
+	if cap(*s) < n {
+		*s = make([]float32, n)
+	}
+	return (*s)[:n]
+}
+
 // PackedB is a constant k x n matrix B (row-major) packed once into the
 // panels the packed SGEMM reads, for products with many different A (a
 // convolution's filter, reused by every batch): MulAdd skips packing B.
 type PackedB struct {
+	kn     *microKernel // the kernel whose panel width it was packed for
 	k, n   int
 	blocks [][]float32 // KC x NC blocks, j0-major as sgemmBlocks visits them
 }
 
 // PackB packs b (k x n, row stride ldb); nil where the packed assembly
-// path is not in use (OpenBLAS, no AVX2): callers then use Sgemm.
+// path is not in use (OpenBLAS, gonum): callers then use Sgemm.
 func PackB(k, n int, b []float32, ldb int) *PackedB {
-	if !useAsm || k == 0 || n == 0 {
+	kn := kern
+	if kn == nil || k == 0 || n == 0 {
 		return nil
 	}
 	checkOperand("B", false, k, n, b, ldb)
-	p := &PackedB{k: k, n: n}
-	for j0 := 0; j0 < n; j0 += nc {
-		nb := min(nc, n-j0)
-		for p0 := 0; p0 < k; p0 += kc {
-			kb := min(kc, k-p0)
-			blk := make([]float32, (nb+nr-1)/nr*nr*kb)
-			packB(false, b, ldb, p0, j0, kb, nb, blk)
+	p := &PackedB{kn: kn, k: k, n: n}
+	for j0 := 0; j0 < n; j0 += kn.nc {
+		nb := min(kn.nc, n-j0)
+		for p0 := 0; p0 < k; p0 += kn.kc {
+			kb := min(kn.kc, k-p0)
+			blk := make([]float32, (nb+kn.nr-1)/kn.nr*kn.nr*kb)
+			packB(kn.nr, false, b, ldb, p0, j0, kb, nb, blk)
 			p.blocks = append(p.blocks, blk)
 		}
 	}
@@ -158,58 +212,63 @@ func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
 	}
 	checkOperand("A", false, m, p.k, a, lda)
 	checkOperand("C", false, m, p.n, c, ldc)
-	nkb := (p.k + kc - 1) / kc
+	kn := p.kn
+	nkb := (p.k + kn.kc - 1) / kn.kc
 	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
 		bufs := bufPool.Get().(*packBufs)
 		defer bufPool.Put(bufs)
-		sgemmBlocks(false, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, bufs.a, func(j0, p0, _, _ int) []float32 {
-			return p.blocks[j0/nc*nkb+p0/kc]
+		sgemmBlocks(kn, false, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
+			return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
 		})
 	})
 }
 
-func packA(trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
-	for ir := 0; ir < mb; ir += mr {
-		mm := min(mr, mb-ir)
-		panel := dst[ir*kb : ir*kb+mr*kb]
-		if mm < mr {
-			clear(panel)
-		}
-		if trans { // op(A)[i, p] = a[p*lda+i]: each step of k is contiguous
-			for p := 0; p < kb; p++ {
-				o := (p0+p)*lda + i0 + ir
-				if mm == mr { // six stores beat a call to copy per step
-					src, d := a[o:o+mr:o+mr], panel[p*mr:p*mr+mr:p*mr+mr]
-					d[0], d[1], d[2], d[3], d[4], d[5] = src[0], src[1], src[2], src[3], src[4], src[5]
-					continue
-				}
-				copy(panel[p*mr:p*mr+mm], a[o:o+mm])
-			}
-			continue
-		}
-		if mm == mr { // six rows read in step, the panel written in order
-			o := (i0+ir)*lda + p0
-			r0, r1, r2 := a[o:o+kb], a[o+lda:o+lda+kb], a[o+2*lda:o+2*lda+kb]
-			r3, r4, r5 := a[o+3*lda:o+3*lda+kb], a[o+4*lda:o+4*lda+kb], a[o+5*lda:o+5*lda+kb]
-			for p := range r0 {
-				d := panel[p*mr : p*mr+mr : p*mr+mr]
-				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
-			continue
-		}
-		for r := 0; r < mm; r++ {
-			src := a[(i0+ir+r)*lda+p0 : (i0+ir+r)*lda+p0+kb]
+// packA copies op(A)[i0:i0+mb, p0:p0+kb] into dst as mr-row panels, each
+// laid out column by column (mr values per step of k), zero-padding the
+// last panel's missing rows.
+func packA(mr int, trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float32) {
+	if last := mb / mr * mr; last < mb {
+		clear(dst[last*kb : last*kb+mr*kb])
+	}
+	if !trans { // only a last, short panel: its rows strided into place
+		for r := 0; r < mb; r++ {
+			panel := dst[r/mr*mr*kb:]
+			src := a[(i0+r)*lda+p0 : (i0+r)*lda+p0+kb]
 			for p, v := range src {
-				panel[p*mr+r] = v
+				panel[p*mr+r%mr] = v
 			}
+		}
+		return
+	}
+	// op(A)[i, p] = a[p*lda+i]: a step of k is a contiguous run of A's row
+	// p. Each row is read once, left to right, and dealt to the panels: a
+	// panel-at-a-time order would read kb rows lda apart per panel, a TLB
+	// miss each when lda is large (the conv weight gradient's col^T).
+	// Whole panels copy as fixed-size arrays, a few moves instead of a call.
+	for p := 0; p < kb; p++ {
+		row := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mb]
+		ir := 0
+		switch mr {
+		case 6:
+			for ; ir+6 <= mb; ir += 6 {
+				*(*[6]float32)(dst[ir*kb+p*6:]) = *(*[6]float32)(row[ir:])
+			}
+		case 12:
+			for ; ir+12 <= mb; ir += 12 {
+				*(*[12]float32)(dst[ir*kb+p*12:]) = *(*[12]float32)(row[ir:])
+			}
+		}
+		for ; ir < mb; ir += mr {
+			mm := min(mr, mb-ir)
+			copy(dst[ir*kb+p*mr:ir*kb+p*mr+mm], row[ir:ir+mm])
 		}
 	}
 }
 
-// packB copies op(B)[p0:p0+kb, j0:j0+nb] into dst as NR-column panels,
-// each laid out row by row (NR values per step of k), zero-padding the
+// packB copies op(B)[p0:p0+kb, j0:j0+nb] into dst as nr-column panels,
+// each laid out row by row (nr values per step of k), zero-padding the
 // last panel's missing columns.
-func packB(trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
+func packB(nr int, trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float32) {
 	for jr := 0; jr < nb; jr += nr {
 		nn := min(nr, nb-jr)
 		panel := dst[jr*kb : jr*kb+nr*kb]

@@ -7,31 +7,30 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Backend names the matrix routine this build uses on this CPU: "go-avx2"
-// for the packed Go-assembly kernel, "gonum" for gonum's pure-Go Sgemm.
+// Backend names the matrix routine this build uses on this CPU: "go-avx512"
+// or "go-avx2" for the packed Go-assembly kernels, "gonum" for gonum's
+// pure-Go Sgemm.
 var Backend = backendName()
 
 // FastHint says which pure-Go GEMM runs: on the assembly kernel, that
 // OpenBLAS is optional; on gonum, how to get a several times faster one.
 var FastHint = fastHint()
 
-func backendName() string {
-	if useAsm {
-		return "go-avx2"
-	}
-	return "gonum"
-}
+func backendName() string { return kernelName(kern) }
 
 func fastHint() string {
-	if useAsm {
-		return "Go-assembly AVX2+FMA GEMM in use, no cgo needed; OpenBLAS (go build -tags openblas) is optional"
+	if override != "" {
+		return override
+	}
+	if kern != nil {
+		return "Go-assembly GEMM (" + kern.name + ") in use, no cgo needed; OpenBLAS (go build -tags openblas) is optional"
 	}
 	return "pure-Go GEMM in use (this CPU or build has no AVX2+FMA kernel); for several times faster CPU training install OpenBLAS (apt-get install libopenblas-dev pkg-config) and rebuild with make (or go build -tags openblas)"
 }
 
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if useAsm {
-		sgemmPacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if kn := kern; kn != nil {
+		sgemmPacked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
