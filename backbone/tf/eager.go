@@ -63,20 +63,9 @@ func cerr(msg *C.char) error {
 // configured like Open's session (memory growth, the memory fraction,
 // the visible GPU).
 func OpenEager(dir string, o Options) (*Eager, error) {
-	sc, err := sessionConfig(o)
+	sc, p, def, err := prepareFlat(dir, o)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := Load(); err != nil {
-		return nil, err
-	}
-	p, err := native.Prepare(dir, o.Options)
-	if err != nil {
-		return nil, err
-	}
-	def, err := graphDef(p.Graph, p.Model.MetaGraph().GetGraphDef().GetVersions())
-	if err != nil {
-		return nil, fmt.Errorf("tf: model %s: %w", dir, err)
 	}
 	inNode, inIdx, err := splitTensorName(p.Graph.Inputs[0])
 	if err != nil {

@@ -42,25 +42,44 @@ type Backbone struct {
 
 var _ backbone.Backbone = (*Backbone)(nil)
 
+// prepare is how every TensorFlow path starts: o checked, libtensorflow
+// loaded, and the SavedModel in dir flattened as the native engine does.
+func prepare(dir string, o Options) (session, *native.Prepared, error) {
+	sc, err := sessionConfig(o)
+	if err != nil {
+		return session{}, nil, err
+	}
+	if _, err := Load(); err != nil {
+		return session{}, nil, err
+	}
+	p, err := native.Prepare(dir, o.Options)
+	if err != nil {
+		return session{}, nil, err
+	}
+	return sc, p, nil
+}
+
+// prepareFlat is prepare with the flat graph serialised for TensorFlow.
+func prepareFlat(dir string, o Options) (session, *native.Prepared, []byte, error) {
+	sc, p, err := prepare(dir, o)
+	if err != nil {
+		return session{}, nil, nil, err
+	}
+	def, err := graphDef(p.Graph, p.Model.MetaGraph().GetGraphDef().GetVersions())
+	if err != nil {
+		return session{}, nil, nil, fmt.Errorf("tf: model %s: %w", dir, err)
+	}
+	return sc, p, def, nil
+}
+
 // Open loads the SavedModel in dir, flattens the graph from its
 // signature's image input to the tap (or output) exactly as the native
 // engine does, imports it into TensorFlow and starts a session on
 // o.Device.
 func Open(dir string, o Options) (*Backbone, error) {
-	sc, err := sessionConfig(o)
+	sc, p, def, err := prepareFlat(dir, o)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := Load(); err != nil {
-		return nil, err
-	}
-	p, err := native.Prepare(dir, o.Options)
-	if err != nil {
-		return nil, err
-	}
-	def, err := graphDef(p.Graph, p.Model.MetaGraph().GetGraphDef().GetVersions())
-	if err != nil {
-		return nil, fmt.Errorf("tf: model %s: %w", dir, err)
 	}
 	b := &Backbone{prep: p, input: p.Input}
 	err = guard("open "+dir, func() error {
@@ -265,14 +284,7 @@ func RunSignature(dir string, o Options, batch *tensor.Tensor) (*tensor.Tensor, 
 	if o.Tap != "" {
 		return nil, fmt.Errorf("%w: RunSignature runs a signature output, not tap %q", ErrOptions, o.Tap)
 	}
-	sc, err := sessionConfig(o)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := Load(); err != nil {
-		return nil, err
-	}
-	p, err := native.Prepare(dir, o.Options) // resolves the signature, input and output
+	sc, p, err := prepare(dir, o) // resolves the signature, input and output
 	if err != nil {
 		return nil, err
 	}
