@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,13 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	graftBin = filepath.Join(dir, "graft")
-	// The same tags as this test run: a plain `go test` builds a plain graft.
-	args := append(append([]string{"build"}, buildinfo.GoBuildArgs()...), "-o", graftBin, "./cmd/graft")
-	build := exec.Command("go", args...)
-	build.Dir = ".."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build graft:", err)
+	if err := buildinfo.BuildGraft(graftBin, ".."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -42,12 +41,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	graftBin = filepath.Join(dir, "graft")
-	args := append(append([]string{"build"}, buildinfo.GoBuildArgs()...), "-o", graftBin, "./cmd/graft")
-	build := exec.Command("go", args...)
-	build.Dir = "../.."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build graft:", err)
+	if err := buildinfo.BuildGraft(graftBin, "../.."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -4,6 +4,9 @@
 package buildinfo
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -60,4 +63,18 @@ func GoBuildArgs() []string {
 		return nil
 	}
 	return []string{"-tags", strings.Join(tags, ",")}
+}
+
+// BuildGraft compiles ./cmd/graft of the module at repoRoot into out with
+// GoBuildArgs, the compiler's output going to stderr: the real binary that
+// tests of the daemon and its launchers run as workers.
+func BuildGraft(out, repoRoot string) error {
+	args := append(append([]string{"build"}, GoBuildArgs()...), "-o", out, "./cmd/graft")
+	build := exec.Command("go", args...)
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build graft: %w", err)
+	}
+	return nil
 }
