@@ -543,6 +543,37 @@ __device__ __forceinline__ void tc_zero(float acc[4][4][4]) {
             for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
 }
 
+// tc_mainloop runs a warp's 64 x 32 tile over `steps` K steps through the
+// TC_STAGES-deep cp.async pipeline (both tensor-core GEMMs): load(stage)
+// issues one step's copies into that stage of (sa, sb); acc ends holding
+// the tile's sums, every copy landed.
+template <int PREC, class A, class Load>
+__device__ __forceinline__ void tc_mainloop(int steps, const Load &load, const A &fa, const TileB &fb,
+                                            const float (*sa)[TC_M * TC_K], const float (*sb)[TC_K * TC_N],
+                                            float acc[4][4][4]) {
+    tc_zero(acc);
+#pragma unroll
+    for (int st = 0; st < TC_STAGES - 1; ++st) {
+        if (st < steps) {
+            load(st);
+        }
+        cp_async_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        // Step `step` has landed (this thread's copies: the wait; everyone's:
+        // the barrier), and every warp is done with the stage reloaded next.
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        const int next = step + TC_STAGES - 1;
+        if (next < steps) {
+            load(next % TC_STAGES);
+        }
+        cp_async_commit();
+        tc_tile<PREC>(fa, fb, sa[step % TC_STAGES], sb[step % TC_STAGES], acc);
+    }
+    cp_async_wait<0>();
+}
+
 // conv_fwd_tc: conv_fwd on tensor cores, same arguments and split-K
 // contract (grid (ceil(F/128), ceil(M/128), splits)).
 template <int PREC>
@@ -612,30 +643,8 @@ __device__ __forceinline__ void conv_fwd_tc(const float *__restrict__ feats, con
         }
     };
 
-    const FwdA fa(wm * 64, lane);
-    const TileB fb(wn * 32, lane);
     float acc[4][4][4];
-    tc_zero(acc);
-#pragma unroll
-    for (int st = 0; st < TC_STAGES - 1; ++st) {
-        if (st < steps) {
-            load(st);
-        }
-        cp_async_commit();
-    }
-    for (int step = 0; step < steps; ++step) {
-        // Step `step` has landed (this thread's copies: the wait; everyone's:
-        // the barrier), and every warp is done with the stage reloaded next.
-        cp_async_wait<TC_STAGES - 2>();
-        __syncthreads();
-        const int next = step + TC_STAGES - 1;
-        if (next < steps) {
-            load(next % TC_STAGES);
-        }
-        cp_async_commit();
-        tc_tile<PREC>(fa, fb, sa[step % TC_STAGES], sb[step % TC_STAGES], acc);
-    }
-    cp_async_wait<0>();
+    tc_mainloop<PREC>(steps, load, FwdA(wm * 64, lane), TileB(wn * 32, lane), sa, sb, acc);
     tc_store(out + (i64)blockIdx.z * m * f, bias, m, f, m0 + wm * 64, n0 + wn * 32, lane, acc, epi);
 #else
     __trap();
@@ -719,28 +728,8 @@ __device__ __forceinline__ void conv_wgrad_tc(const float *__restrict__ feats, c
         }
     };
 
-    const WgA fa(wm * 64, lane);
-    const TileB fb(wn * 32, lane);
     float acc[4][4][4];
-    tc_zero(acc);
-#pragma unroll
-    for (int st = 0; st < TC_STAGES - 1; ++st) {
-        if (st < steps) {
-            load(st);
-        }
-        cp_async_commit();
-    }
-    for (int step = 0; step < steps; ++step) {
-        cp_async_wait<TC_STAGES - 2>();
-        __syncthreads();
-        const int next = step + TC_STAGES - 1;
-        if (next < steps) {
-            load(next % TC_STAGES);
-        }
-        cp_async_commit();
-        tc_tile<PREC>(fa, fb, sa[step % TC_STAGES], sb[step % TC_STAGES], acc);
-    }
-    cp_async_wait<0>();
+    tc_mainloop<PREC>(steps, load, WgA(wm * 64, lane), TileB(wn * 32, lane), sa, sb, acc);
     tc_store(out + (i64)blockIdx.z * kdim * f, nullptr, kdim, f, k0 + wm * 64, n0 + wn * 32, lane, acc, 0);
 #else
     __trap();
