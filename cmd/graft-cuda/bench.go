@@ -46,10 +46,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := api.ParseDevice(api.Device(device))
-			if err == nil && !d.IsCUDA() {
-				err = fmt.Errorf("device %q: use cuda:N with N a GPU ordinal from graft-cuda devices", device)
-			}
+			ordinal, err := gpuOrdinal(api.Device(device))
 			if err != nil {
 				return err
 			}
@@ -57,7 +54,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ops, err := gpu.NewOps(gpu.Options{Ordinal: d.Index, MemoryBudget: budget, Precision: prec})
+			ops, err := gpu.NewOps(gpu.Options{Ordinal: ordinal, MemoryBudget: budget, Precision: prec})
 			if err != nil {
 				return err
 			}

@@ -17,14 +17,24 @@ func openGPU(device api.Device, precision string) (*gpu.CUDAOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := api.ParseDevice(device)
+	ordinal, err := gpuOrdinal(device)
 	if err != nil {
 		return nil, err
 	}
-	if !d.IsCUDA() {
-		return nil, fmt.Errorf("device %q: graft-cuda trains on a GPU: use cuda or cuda:N", device)
+	return gpu.NewOps(gpu.Options{Ordinal: ordinal, Precision: prec})
+}
+
+// gpuOrdinal reads a GPU device ("cuda" or "cuda:N") with the one device
+// parser and refuses any other: graft-cuda runs on a GPU.
+func gpuOrdinal(device api.Device) (int, error) {
+	d, err := api.ParseDevice(device)
+	if err != nil {
+		return 0, err
 	}
-	return gpu.NewOps(gpu.Options{Ordinal: d.Index, Precision: prec})
+	if !d.IsCUDA() {
+		return 0, fmt.Errorf("device %q: graft-cuda runs on a GPU: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", device)
+	}
+	return d.Index, nil
 }
 
 // precisionUsage is the --precision flag's help.

@@ -45,14 +45,10 @@ func (a *app) tfFeaturesCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			model, _ := cmd.Flags().GetString("model")
-			d, err := api.ParseDevice(api.Device(device))
-			if err == nil && !d.IsCUDA() {
-				err = fmt.Errorf("device %q: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", device)
-			}
+			ordinal, err := gpuOrdinal(api.Device(device))
 			if err != nil {
 				return err
 			}
-			ordinal := d.Index
 			// The head's ops retain the primary context first; TensorFlow's
 			// CUDA build retains the same one (StreamExecutor uses the
 			// primary context), and grows its memory as it goes, up to
