@@ -2,10 +2,11 @@
 already there):
 
   MobileNetV2, ResNet50, EfficientNetB0   Keras Applications at 224x224 (alpha
-      1.0 for MobileNetV2), seeded random weights with realistic batch-norm
-      statistics (scripts/zoo/gen.py's realistic(), imported), written by
-      Keras 3 model.export(): the real backbones' shapes and FLOPs, as
-      TensorFlow writes them (no download is possible here).
+      1.0 for MobileNetV2), built by scripts/zoo/gen.py (imported) with its
+      seeded random weights and realistic batch-norm statistics, Keras 3
+      model.export() only, into <out>/<model>/keras3/model: the real
+      backbones' shapes and FLOPs, as TensorFlow writes them (no download
+      is possible here), with TensorFlow's outputs beside them.
   fashion_cnn_cut   testdata/models/fashion_cnn cut at conv2d_2 (the demo's
       tap) as a SavedModel of its own, whose signature returns the feature
       map: what the seed's recipe expects (`signatures["serving_default"]`
@@ -28,21 +29,19 @@ SIZE = 224
 SEED = 1234
 
 
-def zoo_model(name, d):
-    import gen  # scripts/zoo/gen.py
-    import keras
-    import numpy as np
+def zoo_dir(out, name):
+    """Where gen.py's build_one puts a model's Keras 3 export."""
+    return os.path.join(out, name, "keras3", "model")
 
-    keras.utils.set_random_seed(SEED)
-    m = getattr(keras.applications, name)(weights=None, input_shape=(SIZE, SIZE, 3))
-    rng = np.random.default_rng(SEED)
-    calib = rng.integers(0, 256, (4, SIZE, SIZE, 3)).astype(np.float32)
-    # Models without their own preprocessing layers expect x/127.5 - 1.
-    if name not in gen.MODELS or not gen.MODELS[name][1]:
-        calib = calib / np.float32(127.5) - np.float32(1)
-    gen.realistic(m, calib, np.random.default_rng(SEED + 1))
-    m.export(d, format="tf_saved_model", verbose=False)
-    keras.backend.clear_session()
+
+def zoo_model(name, out):
+    # The zoo's own builder at 224x224, Keras 3 export only: the same
+    # seeded weights and batch-norm statistics, and TensorFlow's outputs
+    # beside the model, so `GRAFT_ZOO=build/peers/models make test-zoo`
+    # checks the native engine's parity on the very models it is timed on.
+    import gen  # scripts/zoo/gen.py
+
+    gen.build_one(name, out, SIZE, ["keras3"])
 
 
 def fashion_cut(fixture, d):
@@ -86,7 +85,7 @@ def main():
     peerlib.tensorflow(a.threads)
     os.makedirs(a.out, exist_ok=True)
     for name in ZOO + ["fashion_cnn_cut"]:
-        d = os.path.join(a.out, name)
+        d = zoo_dir(a.out, name) if name in ZOO else os.path.join(a.out, name)
         if os.path.exists(os.path.join(d, "saved_model.pb")):
             continue
         print(f"models: writing {d}", file=sys.stderr, flush=True)
@@ -94,7 +93,7 @@ def main():
         if name == "fashion_cnn_cut":
             info["clone_max_abs_err"] = fashion_cut(a.fixture, d)
         else:
-            zoo_model(name, d)
+            zoo_model(name, a.out)
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             json.dump(dict(model=name, **info), f)
     peerlib.emit({"models": ZOO + ["fashion_cnn_cut"], "out": a.out})

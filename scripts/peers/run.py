@@ -109,7 +109,7 @@ def main():
     print("bench-peers: backbones", flush=True)
     res["backbone"] = []
     for m in ZOO:
-        d = os.path.join(models, m)
+        d = os.path.join(models, m, "keras3", "model")  # models.py's zoo_dir
         for b in (1, 32):
             out, _, _ = run([a.graft, "bench", "backbone", d, "--engine", "native,tensorflow", "--threads", T, "--batch", str(b), "--min-time", mt + "s", "--json", "--log-format", "json",
                           # The per-op profile runs the batches again: at batch 1 only.
