@@ -182,19 +182,31 @@ type PackedB struct {
 // PackB packs b (k x n, row stride ldb); nil where the packed assembly
 // path is not in use (OpenBLAS, gonum): callers then use Sgemm.
 func PackB(k, n int, b []float32, ldb int) *PackedB {
+	return RepackB(nil, k, n, b, ldb)
+}
+
+// RepackB is PackB into the memory of old when old was packed for the same
+// shape and kernel (a weight that changes every step, packed every step).
+func RepackB(old *PackedB, k, n int, b []float32, ldb int) *PackedB {
 	kn := kern
 	if kn == nil || k == 0 || n == 0 {
 		return nil
 	}
 	checkOperand("B", false, k, n, b, ldb)
-	p := &PackedB{kn: kn, k: k, n: n}
+	p := old
+	if p == nil || p.kn != kn || p.k != k || p.n != n {
+		p = &PackedB{kn: kn, k: k, n: n}
+	}
+	i := 0
 	for j0 := 0; j0 < n; j0 += kn.nc {
 		nb := min(kn.nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kn.kc {
 			kb := min(kn.kc, k-p0)
-			blk := make([]float32, (nb+kn.nr-1)/kn.nr*kn.nr*kb)
-			packB(kn.nr, false, b, ldb, p0, j0, kb, nb, blk)
-			p.blocks = append(p.blocks, blk)
+			if i == len(p.blocks) {
+				p.blocks = append(p.blocks, make([]float32, (nb+kn.nr-1)/kn.nr*kn.nr*kb))
+			}
+			packB(kn.nr, false, b, ldb, p0, j0, kb, nb, p.blocks[i])
+			i++
 		}
 	}
 	return p
@@ -243,19 +255,28 @@ func packA(mr int, trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float
 	// op(A)[i, p] = a[p*lda+i]: a step of k is a contiguous run of A's row
 	// p. Each row is read once, left to right, and dealt to the panels: a
 	// panel-at-a-time order would read kb rows lda apart per panel, a TLB
-	// miss each when lda is large (the conv weight gradient's col^T).
-	// Whole panels copy as fixed-size arrays, a few moves instead of a call.
-	for p := 0; p < kb; p++ {
+	// miss each when lda is large (the conv weight gradient's x^T). On the
+	// AVX-512 kernel four rows are dealt together, so that each panel gets
+	// three whole cache lines at a time instead of a part of one.
+	p := 0
+	if mr == 12 {
+		for ; p+4 <= kb; p += 4 {
+			packT12x4(a[(p0+p)*lda+i0:], lda, mb, kb, dst[p*12:])
+		}
+	}
+	for ; p < kb; p++ {
 		row := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mb]
 		ir := 0
 		switch mr {
 		case 6:
 			for ; ir+6 <= mb; ir += 6 {
-				*(*[6]float32)(dst[ir*kb+p*6:]) = *(*[6]float32)(row[ir:])
+				v := *(*[6]float32)(row[ir:]) // through a local: see packT12x4
+				*(*[6]float32)(dst[ir*kb+p*6:]) = v
 			}
 		case 12:
 			for ; ir+12 <= mb; ir += 12 {
-				*(*[12]float32)(dst[ir*kb+p*12:]) = *(*[12]float32)(row[ir:])
+				v := *(*[12]float32)(row[ir:])
+				*(*[12]float32)(dst[ir*kb+p*12:]) = v
 			}
 		}
 		for ; ir < mb; ir += mr {
@@ -263,6 +284,53 @@ func packA(mr int, trans bool, a []float32, lda, i0, p0, mb, kb int, dst []float
 			copy(dst[ir*kb+p*mr:ir*kb+p*mr+mm], row[ir:ir+mm])
 		}
 	}
+}
+
+// packT12x4 deals mb values of four rows of a (lda apart) to 12-row
+// panels kb*12 apart in dst. Whole panels copy as fixed-size arrays through
+// a local: a copy between two slices may overlap, so the compiler calls
+// memmove for it, and the call cost more than the 48 bytes it moved.
+func packT12x4(a []float32, lda, mb, kb int, dst []float32) {
+	r0, r1, r2, r3 := a[:mb], a[lda:lda+mb], a[2*lda:2*lda+mb], a[3*lda:3*lda+mb]
+	ir := 0
+	for ; ir+12 <= mb; ir += 12 {
+		d := dst[ir*kb : ir*kb+48]
+		v0, v1 := *(*[12]float32)(r0[ir:]), *(*[12]float32)(r1[ir:])
+		v2, v3 := *(*[12]float32)(r2[ir:]), *(*[12]float32)(r3[ir:])
+		*(*[12]float32)(d[0:]), *(*[12]float32)(d[12:]) = v0, v1
+		*(*[12]float32)(d[24:]), *(*[12]float32)(d[36:]) = v2, v3
+	}
+	if mm := mb - ir; mm > 0 { // the last, short panel
+		d := dst[ir*kb:]
+		copy(d[0:mm], r0[ir:])
+		copy(d[12:12+mm], r1[ir:])
+		copy(d[24:24+mm], r2[ir:])
+		copy(d[36:36+mm], r3[ir:])
+	}
+}
+
+// packRows copies kb rows of nr floats, ldb apart, into the contiguous
+// panel, through a local as packA does; false if nr is no kernel's width
+// or the panel is short.
+func packRows(nr, nn int, b []float32, ldb, kb int, panel []float32) bool {
+	if nn != nr {
+		return false
+	}
+	switch nr {
+	case 16:
+		for p := 0; p < kb; p++ {
+			v := *(*[16]float32)(b[p*ldb:])
+			*(*[16]float32)(panel[p*16:]) = v
+		}
+	case 32:
+		for p := 0; p < kb; p++ {
+			v := *(*[32]float32)(b[p*ldb:])
+			*(*[32]float32)(panel[p*32:]) = v
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // packB copies op(B)[p0:p0+kb, j0:j0+nb] into dst as nr-column panels,
@@ -276,6 +344,9 @@ func packB(nr int, trans bool, b []float32, ldb, p0, j0, kb, nb int, dst []float
 			clear(panel)
 		}
 		if !trans { // op(B)[p, j] = b[p*ldb+j]: each step of k is contiguous
+			if packRows(nr, nn, b[p0*ldb+j0+jr:], ldb, kb, panel) {
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := b[(p0+p)*ldb+j0+jr:]
 				copy(panel[p*nr:p*nr+nn], src[:nn])
