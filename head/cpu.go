@@ -18,7 +18,12 @@ func (b cpuBuffer) Len() int { return len(b) }
 // internal/util/gemm (OpenBLAS unless built with -tags purego); scratch memory is
 // kept between calls, so one CPUOps serves one trainer at a time.
 type CPUOps struct {
-	col, act, pooled, logits, dLogits, dPooled []float32
+	x, col, act, pooled, logits, dLogits, dPooled []float32
+
+	whole   *gemm.PackedB   // the conv kernel, packed each step (im2col)
+	taps    []*gemm.PackedB // the conv kernel's taps, packed each step
+	tapRuns []tapRun
+	runKey  [3]int // the map and kernel tapRuns was made for
 }
 
 // NewCPUOps returns the host implementation of Ops.
@@ -111,19 +116,16 @@ func grow(s *[]float32, n int) []float32 {
 }
 
 // forward computes the pooled activations and the logits of a batch; for a
-// conv head it leaves the im2col matrix in o.col and the post-ReLU
-// activations in o.act for the backward pass.
+// conv head it leaves the gathered input (o.x or o.col) and the post-ReLU
+// activations in o.act ([H*W][batch][F]) for the backward pass.
 func (o *CPUOps) forward(spec Spec, p, f cpuBuffer, idx []int32) (pooled, logits []float32) {
 	b, hw, lay := len(idx), spec.Height*spec.Width, spec.Layout()
 	pooled = grow(&o.pooled, b*spec.Pooled())
 	if spec.Kind == KindConv {
 		kw, kb := param(lay, p, ConvKernel), param(lay, p, ConvBias)
-		rows, k := b*hw, spec.Kernel*spec.Kernel*spec.Channels
-		col := grow(&o.col, rows*k)
-		im2col(spec, f, idx, col)
-		act := grow(&o.act, rows*spec.Filters)
-		gemm.Sgemm(false, false, rows, spec.Filters, k, 1, col, k, kw, spec.Filters, 0, act, spec.Filters)
-		biasReLUPool(act, kb, b, hw, pooled)
+		act := grow(&o.act, b*hw*spec.Filters)
+		o.convForward(spec, kw, kb, f, idx, act)
+		reluPool(act, b, hw, spec.Filters, pooled)
 	} else {
 		size := spec.FeatureSize()
 		parallel.For(b, parallel.Grain(size), func(lo, hi int) {
@@ -206,11 +208,10 @@ func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32,
 	dPooled := grow(&o.dPooled, b*in)
 	gemm.Sgemm(false, true, b, in, spec.Classes, 1, dLogits, spec.Classes, param(lay, p, DenseKernel), spec.Classes, 0, dPooled, in)
 	hw := spec.Height * spec.Width
-	rows, k := b*hw, spec.Kernel*spec.Kernel*spec.Channels
-	act := o.act[:rows*in]
+	act := o.act[:b*hw*in]
 	unpoolReLU(act, dPooled, b, hw, in)
-	columnSums(act, rows, in, param(lay, g, ConvBias))
-	gemm.Sgemm(true, false, k, in, rows, 1, o.col[:rows*k], k, act, in, 0, param(lay, g, ConvKernel), in)
+	columnSums(act, b*hw, in, param(lay, g, ConvBias))
+	o.convWeightGrad(spec, b, act, param(lay, g, ConvKernel))
 	return st, nil
 }
 
@@ -260,81 +261,78 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, n int, s float32, dLo
 	return st, nil
 }
 
-// im2col lays out the kxk same-padded neighbourhood of every pixel of the
-// selected samples as one row of col ([b*H*W, k*k*C], row order (b,y,x),
-// column order (dy,dx,c) to match the HWIO kernel).
-func im2col(spec Spec, f []float32, idx []int32, col []float32) {
-	h, w, c, k := spec.Height, spec.Width, spec.Channels, spec.Kernel
-	pad, size, rowLen := k/2, spec.FeatureSize(), k*k*c
-	parallel.For(len(idx)*h, parallel.Grain(w*rowLen), func(lo, hi int) {
-		for by := lo; by < hi; by++ {
-			bi, y := by/h, by%h
-			sample := f[int(idx[bi])*size : int(idx[bi]+1)*size]
-			for x := 0; x < w; x++ {
-				row := col[(by*w+x)*rowLen : (by*w+x+1)*rowLen]
-				for dy := 0; dy < k; dy++ {
-					sy := y + dy - pad
-					for dx := 0; dx < k; dx++ {
-						dst := row[(dy*k+dx)*c : (dy*k+dx+1)*c]
-						sx := x + dx - pad
-						if sy < 0 || sy >= h || sx < 0 || sx >= w {
-							clear(dst)
-							continue
-						}
-						copy(dst, sample[(sy*w+sx)*c:(sy*w+sx+1)*c])
-					}
-				}
-			}
-		}
-	})
-}
-
-// biasReLUPool adds the bias, applies ReLU in place and averages each
-// sample's hw rows into pooled.
-func biasReLUPool(act, bias []float32, b, hw int, pooled []float32) {
-	f := len(bias)
+// reluPool applies ReLU in place to act ([hw][b][f]) and averages each
+// sample's hw rows into pooled ([b][f]).
+func reluPool(act []float32, b, hw, f int, pooled []float32) {
+	inv := 1 / float32(hw)
 	parallel.For(b, parallel.Grain(hw*f), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			rows := act[i*hw*f : (i+1)*hw*f]
-			for r := 0; r < hw; r++ {
-				row := rows[r*f : (r+1)*f]
-				for j, v := range row {
-					row[j] = max(v+bias[j], 0)
-				}
+			out := pooled[i*f : (i+1)*f]
+			clear(out)
+			for p := 0; p < hw; p++ {
+				reluSum(act[(p*b+i)*f:(p*b+i+1)*f], out)
 			}
-			meanRows(rows, hw, f, pooled[i*f:(i+1)*f])
+			for j := range out {
+				out[j] *= inv
+			}
 		}
 	})
 }
 
-// unpoolReLU turns post-ReLU activations into the gradient of the loss
+// unpoolReLU turns post-ReLU activations ([hw][b][f]) into the gradient of the loss
 // with respect to the pre-activations: dPooled/hw where the unit was
-// active, zero elsewhere. It overwrites act. The choice is made on the
-// bits, a conditional move rather than a branch: ReLU masks are as good
-// as random, and mispredicted branches made this a tenth of a small
-// head's step.
+// active, zero elsewhere. It overwrites act.
 func unpoolReLU(act, dPooled []float32, b, hw, f int) {
 	scale := 1 / float32(hw)
 	parallel.For(b, parallel.Grain(hw*f), func(lo, hi int) {
-		ds := make([]uint32, f)
+		ds := make([]float32, f)
 		for i := lo; i < hi; i++ {
 			for j, d := range dPooled[i*f : (i+1)*f] {
-				ds[j] = math.Float32bits(d * scale)
+				ds[j] = d * scale
 			}
-			for r := 0; r < hw; r++ {
-				row := act[(i*hw+r)*f : (i*hw+r+1)*f]
-				ds := ds[:len(row)]
-				for j, v := range row {
-					// v > 0: bits in (0, +Inf], which excludes -0 and NaN.
-					g := ds[j]
-					if math.Float32bits(v)-1 >= 0x7f800000 {
-						g = 0
-					}
-					row[j] = math.Float32frombits(g)
-				}
+			for p := 0; p < hw; p++ {
+				mask(act[(p*b+i)*f:(p*b+i+1)*f], ds)
 			}
 		}
 	})
+}
+
+// reluSum applies ReLU to row in place and adds it to sum.
+func reluSum(row, sum []float32) {
+	n := 0
+	if hasVecAsm && len(row) >= 8 {
+		n = len(row) / 8 * 8
+		_ = sum[n-1]
+		reluSumAsm(&row[0], &sum[0], n)
+	}
+	sum = sum[n:len(row)]
+	for j, v := range row[n:] {
+		v = max(v, 0)
+		row[n+j] = v
+		sum[j] += v
+	}
+}
+
+// mask sets row[j] to g[j] where row[j] > 0 and to 0 elsewhere. The
+// choice is made on the bits, a conditional move rather than a branch:
+// ReLU masks are as good as random, and mispredicted branches made this a
+// tenth of a small head's step.
+func mask(row, g []float32) {
+	n := 0
+	if hasVecAsm && len(row) >= 8 {
+		n = len(row) / 8 * 8
+		_ = g[n-1]
+		maskAsm(&row[0], &g[0], n)
+	}
+	g = g[n:len(row)]
+	for j, v := range row[n:] {
+		// v > 0: bits in (0, +Inf], which excludes -0 and NaN.
+		b := math.Float32bits(g[j])
+		if math.Float32bits(v)-1 >= 0x7f800000 {
+			b = 0
+		}
+		row[n+j] = math.Float32frombits(b)
+	}
 }
 
 // meanRows averages n rows of width w into out.

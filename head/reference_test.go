@@ -13,6 +13,7 @@ type gradCase struct {
 	feats  []float64 // batch x H x W x C
 	labels []int32
 	params []float64 // flat, in spec.Layout() order
+	taps   bool      // convolve tap by tap whatever the width (conv.go)
 }
 
 func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
@@ -104,6 +105,9 @@ func referenceLoss(spec Spec, batch int, feats []float64, labels []int32, params
 
 // ourGradients runs CPUOps.Gradients in float32 on the case.
 func ourGradients(c gradCase) ([]float32, Stats, error) {
+	if c.taps {
+		defer convolveByTaps()()
+	}
 	ops := NewCPUOps()
 	p, _ := ops.Alloc(len(c.params))
 	g, _ := ops.Alloc(len(c.params))
@@ -143,12 +147,24 @@ func gradCases() []gradCase {
 	}
 	smoothed := conv(4, 4, 3, 5, 3, 3)
 	smoothed.LabelSmoothing = 0.1
-	return []gradCase{
+	cases := []gradCase{
 		newGradCase("batch1-3x5", conv(3, 5, 2, 3, 3, 4), 1, 1),
 		newGradCase("batch3-4x4-smoothing", smoothed, 3, 2),
 		newGradCase("batch2-5x3-k5", conv(5, 3, 1, 2, 5, 2), 2, 3),
 		newGradCase("batch4-7x7-k1", conv(7, 7, 4, 6, 1, 5), 4, 4),
 		newGradCase("batch5-1x1", conv(1, 1, 3, 4, 3, 3), 5, 5),
-		newGradCase("linear-batch2-3x3", Spec{Height: 3, Width: 3, Channels: 4, Kind: KindLinear, Classes: 3}, 2, 6),
 	}
+	for _, c := range cases[:len(cases):len(cases)] { // both ways of convolving
+		c.name, c.taps = c.name+"-taps", true
+		cases = append(cases, c)
+	}
+	return append(cases, newGradCase("linear-batch2-3x3", Spec{Height: 3, Width: 3, Channels: 4, Kind: KindLinear, Classes: 3}, 2, 6))
+}
+
+// convolveByTaps makes every conv head convolve tap by tap until the
+// returned function restores the width rule.
+func convolveByTaps() (restore func()) {
+	old := directMinChannels
+	directMinChannels = 1
+	return func() { directMinChannels = old }
 }
