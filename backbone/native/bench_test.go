@@ -41,7 +41,7 @@ func BenchmarkConv2D(b *testing.B) {
 			}
 			nd := &node{def: def, k: k}
 			in := []*tensor.Tensor{x, f}
-			out, err := runNode(nd, in)
+			out, err := runNode(nd, in, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func BenchmarkConv2D(b *testing.B) {
 			flop := 2 * float64(m) * float64(n) * float64(kk)
 			b.ResetTimer()
 			for range b.N {
-				if _, err := runNode(nd, in); err != nil {
+				if _, err := runNode(nd, in, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

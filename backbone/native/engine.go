@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
@@ -59,6 +60,7 @@ type Engine struct {
 	outputs []ref
 	outName []string
 	feeds   map[string]int // Placeholder name -> node index
+	arenas  sync.Pool      // *arena, one per concurrent run
 }
 
 // New compiles g: it resolves every input reference, checks every op and
@@ -245,8 +247,13 @@ func (e *Engine) run(ctx context.Context, feeds map[string]*tensor.Tensor, prof 
 	}
 	vals := make([][]*tensor.Tensor, len(e.nodes))
 	left := make([][]int, len(e.nodes))
+	held := make([][]*lease, len(e.nodes))
 	for i, n := range e.nodes {
 		left[i] = append([]int(nil), n.uses...)
+	}
+	ar, _ := e.arenas.Get().(*arena)
+	if ar == nil {
+		ar = newArena()
 	}
 	for i, n := range e.nodes {
 		if err := ctx.Err(); err != nil {
@@ -262,21 +269,30 @@ func (e *Engine) run(ctx context.Context, feeds map[string]*tensor.Tensor, prof 
 			out = []*tensor.Tensor{t}
 		} else {
 			start := time.Now()
-			out, err = runNode(n, in)
+			out, err = runNode(n, in, ar)
 			if err != nil {
-				return nil, err
+				return nil, err // the arena is dropped: its counts are off
 			}
 			if prof != nil {
 				*prof = append(*prof, nodeRun(n, in, out, time.Since(start)))
 			}
 		}
 		vals[i] = out
+		held[i] = make([]*lease, len(out))
+		for j, t := range out {
+			held[i][j] = ar.hold(t)
+		}
 		for _, r := range n.inputs {
 			if left[r.node][r.out]--; left[r.node][r.out] == 0 {
 				vals[r.node][r.out] = nil
+				if l := held[r.node][r.out]; l != nil {
+					ar.release(l)
+				}
 			}
 		}
 	}
+	ar.endRun()
+	e.arenas.Put(ar)
 	res := make(map[string]*tensor.Tensor, len(e.outputs))
 	for i, r := range e.outputs {
 		res[e.outName[i]] = vals[r.node][r.out]
@@ -300,7 +316,7 @@ func nodeRun(n *node, in, out []*tensor.Tensor, d time.Duration) NodeRun {
 
 // runNode validates a node's inputs through its shape function, runs its
 // kernel, and turns a kernel panic (a bug, never expected) into an error.
-func runNode(n *node, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
+func runNode(n *node, in []*tensor.Tensor, ar *arena) (out []*tensor.Tensor, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("%w: %s: %v", ErrInternal, n.desc(), p)
@@ -313,6 +329,12 @@ func runNode(n *node, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
 	oi, err := n.k.shape(infos)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.desc(), err)
+	}
+	if ar != nil { // a copy: a kernel may keep its shape result
+		oi = append([]tinfo(nil), oi...)
+		for j := range oi {
+			oi[j].arena = ar
+		}
 	}
 	out, err = n.k.run(in, oi)
 	if err != nil {

@@ -198,6 +198,7 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 				return nil, err
 			}
 			o := c.shape[3]
+			c.arena = out[0].arena
 			y := alloc(c)
 			run := ep
 			direct := !resid || sameShape(in[1].Shape, c.shape)

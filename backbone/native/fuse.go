@@ -57,7 +57,7 @@ func (e *Engine) foldConstants() {
 		if in == nil {
 			continue
 		}
-		out, err := runNode(n, in)
+		out, err := runNode(n, in, nil)
 		if err != nil {
 			continue
 		}

@@ -80,7 +80,7 @@ func runOp(op string, at attrMap, in ...*tensor.Tensor) ([]*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	return runNode(&node{def: def, k: k}, in)
+	return runNode(&node{def: def, k: k}, in, nil)
 }
 
 // mustRun is runOp that fails the test on error and returns output 0.

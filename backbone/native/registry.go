@@ -16,6 +16,7 @@ type tinfo struct {
 	dtype tensor.DType
 	shape []int
 	value *tensor.Tensor
+	arena *arena // where a run's outputs come from; nil: allocate
 }
 
 func infoOf(t *tensor.Tensor) tinfo { return tinfo{dtype: t.DType, shape: t.Shape, value: t} }
@@ -144,7 +145,12 @@ func requireFloat32(in tinfo, what string) error {
 }
 
 // alloc allocates the output described by i.
-func alloc(i tinfo) *tensor.Tensor { return tensor.New(i.dtype, i.shape...) }
+func alloc(i tinfo) *tensor.Tensor {
+	if i.arena == nil || (i.dtype != tensor.Float32 && i.dtype != tensor.Float16) {
+		return tensor.New(i.dtype, i.shape...)
+	}
+	return &tensor.Tensor{DType: i.dtype, Shape: append([]int(nil), i.shape...), F32: i.arena.get(tensor.NumElements(i.shape))}
+}
 
 // one wraps a single-output shape result.
 func one(dt tensor.DType, shape []int) []tinfo { return []tinfo{{dtype: dt, shape: shape}} }

@@ -149,7 +149,7 @@ func fold(n *node, in, out []tinfo) error {
 			return nil
 		}
 	}
-	vals, err := runNode(n, args)
+	vals, err := runNode(n, args, nil)
 	if err != nil {
 		return err
 	}
