@@ -10,6 +10,11 @@ one run, every ratio computed from numbers of this run.
      wall time, test accuracy and peak RSS of each process;
   3. the head's training step: `graft bench head` against tf_head.py.
 
+Each comparison runs --rounds times, its contestants alternated within a
+round, so that a burst of load from other jobs on a shared machine lands on
+one round rather than on one contestant; the table gives the median of each
+number and of each round's ratio, with the ratios' range.
+
 Writes <out>/table.md and <out>/table.json, and with --update the table
 into README.md and docs/performance.md between their bench-peers markers."""
 
@@ -83,6 +88,7 @@ def main():
     p.add_argument("--min-time", type=float, default=2.0, help="seconds each throughput measurement runs at least")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3, help="rounds of each comparison, contestants alternated")
     p.add_argument("--update", action="store_true", help="write the table into README.md and docs/performance.md")
     a = p.parse_args()
     py = sys.executable
@@ -100,7 +106,8 @@ def main():
     import importlib.metadata as md
 
     res["python_packages"] = {n: md.version(n) for n in ("tensorflow-cpu", "keras")}
-    res["settings"] = {"threads": a.threads, "min_time_s": a.min_time, "epochs": a.epochs, "batch_size": a.batch_size}
+    res["settings"] = {"threads": a.threads, "min_time_s": a.min_time, "epochs": a.epochs, "batch_size": a.batch_size, "rounds": a.rounds}
+    R = range(a.rounds)
 
     print("bench-peers: models", flush=True)
     models = os.path.join(a.out, "models")
@@ -111,59 +118,80 @@ def main():
     for m in ZOO:
         d = os.path.join(models, m, "keras3", "model")  # models.py's zoo_dir
         for b in (1, 32):
-            out, _, _ = run([a.graft, "bench", "backbone", d, "--engine", "native,tensorflow", "--threads", T, "--batch", str(b), "--min-time", mt + "s", "--json", "--log-format", "json",
-                          # The per-op profile runs the batches again: at batch 1 only.
-                          "--profile=" + str(b == 1).lower()], log)
-            g = {r["engine"]: r for r in json.loads(out)}
-            out, _, _ = run([py, os.path.join(HERE, "tf_backbone.py"), d, "--batch", str(b), "--threads", T, "--min-time", mt], log)
-            tp = last_json(out)
-            nat, tfe, tpy = g["native"]["images_per_s"], g["tensorflow"]["images_per_s"], tp["images_per_s"]
-            prof = g["native"].get("native_profile") or {}
-            row = {"model": m, "batch": b, "native": nat, "tensorflow_engine": tfe, "tensorflow_python": tpy,
-                   "native_vs_tf_engine": nat / tfe, "native_vs_tf_python": nat / tpy,
+            nat, tfe, tpy, prof = [], [], [], {}
+            for r in R:
+                out, _, _ = run([a.graft, "bench", "backbone", d, "--engine", "native,tensorflow", "--threads", T, "--batch", str(b), "--min-time", mt + "s", "--json", "--log-format", "json",
+                              # The per-op profile runs the batches again: at batch 1, first round only.
+                              "--profile=" + str(b == 1 and r == 0).lower()], log)
+                g = {e["engine"]: e for e in json.loads(out)}
+                out, _, _ = run([py, os.path.join(HERE, "tf_backbone.py"), d, "--batch", str(b), "--threads", T, "--min-time", mt], log)
+                nat.append(g["native"]["images_per_s"])
+                tfe.append(g["tensorflow"]["images_per_s"])
+                tpy.append(last_json(out)["images_per_s"])
+                prof = prof or g["native"].get("native_profile") or {}
+            re_, rp = [x / y for x, y in zip(nat, tfe)], [x / y for x, y in zip(nat, tpy)]
+            row = {"model": m, "batch": b, "native": median(nat), "tensorflow_engine": median(tfe), "tensorflow_python": median(tpy),
+                   "native_vs_tf_engine": median(re_), "native_vs_tf_engine_range": [min(re_), max(re_)],
+                   "native_vs_tf_python": median(rp), "native_vs_tf_python_range": [min(rp), max(rp)],
+                   "rounds": {"native": nat, "tensorflow_engine": tfe, "tensorflow_python": tpy},
                    "native_gflop_per_s": prof.get("gflop_per_s"), "native_conv_time_share": prof.get("conv_time_share"),
                    "native_conv_vs_sgemm": prof.get("ratio")}
             res["backbone"].append(row)
-            print(f"  {m} batch {b}: native {nat:.1f}, tf engine {tfe:.1f}, tf python {tpy:.1f} images/s", flush=True)
+            print(f"  {m} batch {b}: native {row['native']:.1f}, tf engine {row['tensorflow_engine']:.1f}, tf python {row['tensorflow_python']:.1f} images/s (medians)", flush=True)
 
     print("bench-peers: train (digits)", flush=True)
     runs = os.path.join(a.out, "runs")
-    shutil.rmtree(runs, ignore_errors=True)
-    os.makedirs(runs)
-    grun = os.path.join(runs, "graft")
-    _, g_s, g_rss = run([a.graft, "train", "--backbone", a.fixture, "--tap", a.tap, "--preprocess", "unit",
-                         "--data", os.path.join(a.digits, "train"), "--val-split", "0.1", "--epochs", str(a.epochs),
-                         "--batch-size", str(a.batch_size), "--seed", "1", "--cache-dir", "none", "--out", grun,
-                         "--log-format", "json"], log)
-    out, _, _ = run([a.graft, "eval", "--run", grun, "--data", os.path.join(a.digits, "test"), "--format", "json", "--log-format", "json"], log)
-    ev = json.loads(out)
-    with open(os.path.join(grun, "split.json")) as f:
-        n_train = len(json.load(f)["train"])
-    train = {"task": "digits", "backbone": a.fixture + " @ " + a.tap, "train_samples": n_train, "test_samples": ev["samples"],
-             "graft": {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}}
     cut = os.path.join(models, "fashion_cnn_cut")
+    rounds = []
+    for r in R:
+        shutil.rmtree(runs, ignore_errors=True)
+        os.makedirs(runs)
+        grun = os.path.join(runs, "graft")
+        _, g_s, g_rss = run([a.graft, "train", "--backbone", a.fixture, "--tap", a.tap, "--preprocess", "unit",
+                             "--data", os.path.join(a.digits, "train"), "--val-split", "0.1", "--epochs", str(a.epochs),
+                             "--batch-size", str(a.batch_size), "--seed", "1", "--cache-dir", "none", "--out", grun,
+                             "--log-format", "json"], log)
+        out, _, _ = run([a.graft, "eval", "--run", grun, "--data", os.path.join(a.digits, "test"), "--format", "json", "--log-format", "json"], log)
+        ev = json.loads(out)
+        with open(os.path.join(grun, "split.json")) as f:
+            n_train = len(json.load(f)["train"])
+        rd = {"graft": {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}}
+        for recipe in ("seed", "careful"):
+            out, s_, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", cut, "--run", grun,
+                                "--test", os.path.join(a.digits, "test"), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
+                                "--threads", T], log)
+            k = last_json(out)
+            rd[recipe] = {"wall_s": k["train_s"], "process_s": s_, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
+            print(f"  round {r + 1}: keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
+        print(f"  round {r + 1}: graft: {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
+        rounds.append(rd)
+    train = {"task": "digits", "backbone": a.fixture + " @ " + a.tap, "train_samples": n_train, "test_samples": ev["samples"], "rounds": rounds}
+    for who in ("graft", "seed", "careful"):
+        train[who] = {key: median([rd[who][key] for rd in rounds]) for key in rounds[0][who]}
     for recipe in ("seed", "careful"):
-        out, s, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", cut, "--run", grun,
-                           "--test", os.path.join(a.digits, "test"), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
-                           "--threads", T], log)
-        k = last_json(out)
-        train[recipe] = {"wall_s": k["train_s"], "process_s": s, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
-        train["graft_speedup_vs_" + recipe] = k["train_s"] / g_s
-        print(f"  keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
-    print(f"  graft: {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
+        sp = [rd[recipe]["wall_s"] / rd["graft"]["wall_s"] for rd in rounds]
+        train["graft_speedup_vs_" + recipe] = median(sp)
+        train["graft_speedup_vs_" + recipe + "_range"] = [min(sp), max(sp)]
     res["train"] = [train]
 
     print("bench-peers: head step", flush=True)
     res["head"] = []
     for b in (32, 256):
-        out, _, _ = run([a.graft, "bench", "head", "--batch", str(b), "--threads", T, "--min-time", mt + "s", "--json", "--log-format", "json"], log)
-        gh = json.loads(out)
-        out, _, _ = run([py, os.path.join(HERE, "tf_head.py"), "--batch", str(b), "--threads", T, "--min-time", mt], log)
-        th = last_json(out)
-        res["head"].append({"batch": b, "graft_ms": gh["ms_per_step"], "tensorflow_ms": th["ms_per_step"],
-                            "graft_speedup": th["ms_per_step"] / gh["ms_per_step"], "graft_gflop_per_s": gh["step_gflop_per_s"],
-                            "sgemm_gflop_per_s": gh["sgemm_gflop_per_s"], "gemm": gh["gemm_backend"]})
-        print(f"  batch {b}: graft {gh['ms_per_step']:.0f} ms, tensorflow {th['ms_per_step']:.0f} ms", flush=True)
+        gms, tms, gfl, sgf = [], [], [], []
+        for r in R:
+            out, _, _ = run([a.graft, "bench", "head", "--batch", str(b), "--threads", T, "--min-time", mt + "s", "--json", "--log-format", "json"], log)
+            gh = json.loads(out)
+            out, _, _ = run([py, os.path.join(HERE, "tf_head.py"), "--batch", str(b), "--threads", T, "--min-time", mt], log)
+            gms.append(gh["ms_per_step"])
+            tms.append(last_json(out)["ms_per_step"])
+            gfl.append(gh["step_gflop_per_s"])
+            sgf.append(gh["sgemm_gflop_per_s"])
+            print(f"  batch {b}, round {r + 1}: graft {gms[-1]:.0f} ms, tensorflow {tms[-1]:.0f} ms", flush=True)
+        sp = [t / g for t, g in zip(tms, gms)]
+        res["head"].append({"batch": b, "graft_ms": median(gms), "tensorflow_ms": median(tms),
+                            "graft_speedup": median(sp), "graft_speedup_range": [min(sp), max(sp)],
+                            "graft_gflop_per_s": median(gfl), "sgemm_gflop_per_s": median(sgf), "gemm": gh["gemm_backend"],
+                            "rounds": {"graft_ms": gms, "tensorflow_ms": tms}})
 
     res["total_s"] = time.monotonic() - t_all
     res["load_end"] = loadavg()
@@ -179,6 +207,18 @@ def main():
             print(f"bench-peers: updated {doc}")
 
 
+def median(xs):
+    ys = sorted(xs)
+    n = len(ys)
+    return ys[n // 2] if n % 2 else (ys[n // 2 - 1] + ys[n // 2]) / 2
+
+
+def ratio(x, key):
+    """A median ratio and, over several rounds, its range."""
+    lo, hi = x[key + "_range"]
+    return f"{x[key]:.2f}" if lo == hi else f"{x[key]:.2f} ({lo:.2f}–{hi:.2f})"
+
+
 def table(r):
     m, s = r["machine"], r["settings"]
     tfv = r["python_packages"]["tensorflow-cpu"]
@@ -188,7 +228,8 @@ def table(r):
          f"({', '.join(m['simd'])}), {m['memory_gib']} GiB; {gv}, GEMM {gemm}; TensorFlow {tfv}, "
          f"Keras {r['python_packages']['keras']}. Every engine on {s['threads']} threads (graft: GOMAXPROCS; "
          f"TensorFlow: intra- and inter-op threads), each throughput measured for at least {s['min_time_s']:g} s "
-         f"after a warm-up; ratios from this run. The whole run took {r['total_s'] / 60:.1f} min; the 1-minute load "
+         f"after a warm-up, in {s['rounds']} rounds with the contestants alternated; each number is the median of its rounds, "
+         f"each ratio the median of the rounds' ratios (their range in brackets). The whole run took {r['total_s'] / 60:.1f} min; the 1-minute load "
          f"average was {r['load_start']:.1f} at its start and {r['load_end']:.1f} at its end (above {m['cores']}: other jobs shared the cores).",
          "",
          "**Backbone throughput** (images/s; Keras 3 exports at 224x224, seeded random weights with realistic batch-norm statistics; "
@@ -200,7 +241,7 @@ def table(r):
         share = b["native_conv_time_share"]
         prof = f"{b['native_gflop_per_s']:.1f}, {100 * share:.0f}%" if share is not None else "-"
         L.append(f"| {b['model']} | {b['batch']} | {b['native']:.1f} | {b['tensorflow_engine']:.1f} | {b['tensorflow_python']:.1f} | "
-                 f"{b['native_vs_tf_engine']:.2f} | {b['native_vs_tf_python']:.2f} | {prof} |")
+                 f"{ratio(b, 'native_vs_tf_engine')} | {ratio(b, 'native_vs_tf_python')} | {prof} |")
     for t in r["train"]:
         L += ["",
               f"**graft train vs the seed's Keras recipe** ({t['task']}: {t['train_samples']} training digits, {t['test_samples']} test digits, "
@@ -214,14 +255,15 @@ def table(r):
         L.append(f"| graft train | {g['wall_s']:.1f} | {g['test_accuracy']:.4f} | {g['peak_rss_mib']:.0f} | - |")
         for k, name in (("seed", "(a) seed's recipe: backbone in the loop every epoch, eager"), ("careful", "(b) careful Keras: features once, then `fit`")):
             x = t[k]
-            L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {t['graft_speedup_vs_' + k]:.2f}x |")
+            L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {ratio(t, 'graft_speedup_vs_' + k)} |")
     L += ["",
-          "**Head training step** (7x7x2048 features -> conv 3x3 256 -> GAP -> dense 10, Adam; TensorFlow: one `tf.function` with a GradientTape):",
+          "**Head training step** (7x7x2048 features -> conv 3x3 256 -> GAP -> dense 10, Adam; TensorFlow: one `tf.function` with a GradientTape; "
+          "graft's GFLOP/s count the zero-padded border taps, which it skips, as im2col would compute them):",
           "",
           "| batch | graft ms/step | TensorFlow ms/step | graft speed-up | graft GFLOP/s (same-run SGEMM) |",
           "|---|---|---|---|---|"]
     for h in r["head"]:
-        L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {h['graft_speedup']:.2f}x | {h['graft_gflop_per_s']:.1f} ({h['sgemm_gflop_per_s']:.1f}) |")
+        L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {ratio(h, 'graft_speedup')} | {h['graft_gflop_per_s']:.1f} ({h['sgemm_gflop_per_s']:.1f}) |")
     return "\n".join(L) + "\n"
 
 
