@@ -87,6 +87,8 @@ def main():
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--size", type=int, default=0, help="resize images to size x size RGB, as graft does for the backbone's input (0: as they are)")
+    p.add_argument("--preprocess", choices=["unit", "tf"], default="unit", help="pixel scaling, as graft's --preprocess")
     a = p.parse_args()
     tf = peerlib.tensorflow(a.threads)
     import keras
@@ -100,7 +102,7 @@ def main():
     order = np.random.default_rng(a.seed).permutation(len(train))
     paths = [train[i] for i in order]
     labels = [classes.index(os.path.basename(os.path.dirname(p))) for p in paths]
-    images = peerlib.load_images(paths)
+    images = peerlib.load_images(paths, a.size, a.preprocess)
     onehot = tf.one_hot(labels, len(classes))
     pretrained_fn = load_pretrained_model(tf, a.backbone)
     feature_shape = tuple(pretrained_fn(tf.constant(images[:1])).shape[1:])
@@ -115,7 +117,7 @@ def main():
     train_s = time.monotonic() - peerlib.T0
 
     tpaths, tlabels = peerlib.folder(a.test, classes)
-    probs = head.predict(predict_features(tf, pretrained_fn, peerlib.load_images(tpaths)), batch_size=256, verbose=0)
+    probs = head.predict(predict_features(tf, pretrained_fn, peerlib.load_images(tpaths, a.size, a.preprocess)), batch_size=256, verbose=0)
     acc = float(np.mean(np.argmax(probs, axis=1) == np.asarray(tlabels)))
     peerlib.emit({"recipe": a.recipe, "train_s": train_s, "test_accuracy": acc, "test_samples": len(tlabels), "train_samples": len(paths), "epochs": a.epochs, "batch_size": a.batch_size, "threads": a.threads})
 

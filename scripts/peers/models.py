@@ -12,6 +12,10 @@ already there):
       map: what the seed's recipe expects (`signatures["serving_default"]`
       giving the features). Rebuilt in Keras from the fixture's variables
       and checked against the fixture's own signature before it is written.
+  MobileNetV2_cut   the zoo's MobileNetV2 cut at out_relu (7x7x1280) the
+      same way, for the recipes of the second end-to-end task: rebuilt by
+      gen.py's own builder and checked against the tap values gen.py
+      stored beside the full model.
 """
 
 import argparse
@@ -42,6 +46,29 @@ def zoo_model(name, out):
     import gen  # scripts/zoo/gen.py
 
     gen.build_one(name, out, SIZE, ["keras3"])
+
+
+CUTS = {"MobileNetV2_cut": ("MobileNetV2", "out_relu")}
+
+
+def zoo_cut(out, name, tap, d):
+    """The zoo model name as gen.py builds it, cut at the layer tap."""
+    import gen
+    import keras
+    import numpy as np
+
+    _, x, calib, _ = gen.zoo_inputs(name, SIZE)
+    m3 = gen.keras3_model(name, (SIZE, SIZE, 3), gen.MODELS[name][2], calib)
+    cut = keras.Model(m3.inputs, m3.get_layer(tap).output)
+    full = os.path.dirname(zoo_dir(out, name))
+    with open(os.path.join(full, "manifest.json")) as f:
+        (ref,) = [o for o in json.load(f)["outputs"] if o["tap"] == tap]
+    want = np.fromfile(os.path.join(full, ref["file"]), dtype="<f4").reshape(ref["shape"])
+    err = float(np.max(np.abs(np.asarray(cut(x, training=False)) - want)) / np.max(np.abs(want)))
+    if err > 1e-5:
+        sys.exit(f"models: {name} rebuilt and cut at {tap} differs from gen.py's stored tap by {err} of its largest value (> 1e-5)")
+    cut.export(d, format="tf_saved_model", verbose=False)
+    return err
 
 
 def fashion_cut(fixture, d):
@@ -84,7 +111,7 @@ def main():
     a = p.parse_args()
     peerlib.tensorflow(a.threads)
     os.makedirs(a.out, exist_ok=True)
-    for name in ZOO + ["fashion_cnn_cut"]:
+    for name in ZOO + ["fashion_cnn_cut"] + list(CUTS):
         d = zoo_dir(a.out, name) if name in ZOO else os.path.join(a.out, name)
         if os.path.exists(os.path.join(d, "saved_model.pb")):
             continue
@@ -92,11 +119,13 @@ def main():
         info = {}
         if name == "fashion_cnn_cut":
             info["clone_max_abs_err"] = fashion_cut(a.fixture, d)
+        elif name in CUTS:
+            info["cut_rel_err"] = zoo_cut(a.out, *CUTS[name], d)
         else:
             zoo_model(name, a.out)
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             json.dump(dict(model=name, **info), f)
-    peerlib.emit({"models": ZOO + ["fashion_cnn_cut"], "out": a.out})
+    peerlib.emit({"models": ZOO + ["fashion_cnn_cut"] + list(CUTS), "out": a.out})
 
 
 if __name__ == "__main__":

@@ -35,9 +35,12 @@ def repeat(fn, min_time):
     return n, time.perf_counter() - start
 
 
-def load_images(paths):
-    """PNG or JPEG files as float32 NHWC in [0, 1] (graft's --preprocess
-    unit); gray images keep one channel, as graft feeds a 1-channel input."""
+def load_images(paths, size=0, mode="unit"):
+    """PNG or JPEG files as float32 NHWC, scaled as graft's --preprocess
+    mode scales them (unit: x/255; tf: x/127.5-1). With size, each is
+    resized to size x size RGB as graft resizes for a backbone's input:
+    bilinear, antialiased when shrinking, gray replicated. Without, gray
+    images keep one channel, as graft feeds a 1-channel input."""
     import numpy as np
     from PIL import Image
 
@@ -46,7 +49,16 @@ def load_images(paths):
         with Image.open(p) as im:
             a = np.asarray(im.convert("L") if im.mode in ("L", "1", "P", "LA") else im.convert("RGB"), dtype=np.float32)
         out.append(a[..., None] if a.ndim == 2 else a)
-    return np.stack(out) / np.float32(255)
+    x = np.stack(out)
+    if size:
+        import tensorflow as tf
+
+        if x.shape[-1] == 1:
+            x = np.repeat(x, 3, axis=-1)
+        x = np.concatenate([tf.image.resize(x[i : i + 256], (size, size), method="bilinear", antialias=True).numpy() for i in range(0, len(x), 256)])
+    if mode == "tf":
+        return x / np.float32(127.5) - np.float32(1)
+    return x / np.float32(255)
 
 
 def folder(root, classes):

@@ -89,6 +89,7 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3, help="rounds of each comparison, contestants alternated")
+    p.add_argument("--zoo-train", type=int, default=100, help="training digits a class for the zoo backbone's task (half as many test digits)")
     p.add_argument("--update", action="store_true", help="write the table into README.md and docs/performance.md")
     a = p.parse_args()
     py = sys.executable
@@ -140,39 +141,15 @@ def main():
             print(f"  {m} batch {b}: native {row['native']:.1f}, tf engine {row['tensorflow_engine']:.1f}, tf python {row['tensorflow_python']:.1f} images/s (medians)", flush=True)
 
     print("bench-peers: train (digits)", flush=True)
-    runs = os.path.join(a.out, "runs")
-    cut = os.path.join(models, "fashion_cnn_cut")
-    rounds = []
-    for r in R:
-        shutil.rmtree(runs, ignore_errors=True)
-        os.makedirs(runs)
-        grun = os.path.join(runs, "graft")
-        _, g_s, g_rss = run([a.graft, "train", "--backbone", a.fixture, "--tap", a.tap, "--preprocess", "unit",
-                             "--data", os.path.join(a.digits, "train"), "--val-split", "0.1", "--epochs", str(a.epochs),
-                             "--batch-size", str(a.batch_size), "--seed", "1", "--cache-dir", "none", "--out", grun,
-                             "--log-format", "json"], log)
-        out, _, _ = run([a.graft, "eval", "--run", grun, "--data", os.path.join(a.digits, "test"), "--format", "json", "--log-format", "json"], log)
-        ev = json.loads(out)
-        with open(os.path.join(grun, "split.json")) as f:
-            n_train = len(json.load(f)["train"])
-        rd = {"graft": {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}}
-        for recipe in ("seed", "careful"):
-            out, s_, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", cut, "--run", grun,
-                                "--test", os.path.join(a.digits, "test"), "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
-                                "--threads", T], log)
-            k = last_json(out)
-            rd[recipe] = {"wall_s": k["train_s"], "process_s": s_, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
-            print(f"  round {r + 1}: keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
-        print(f"  round {r + 1}: graft: {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
-        rounds.append(rd)
-    train = {"task": "digits", "backbone": a.fixture + " @ " + a.tap, "train_samples": n_train, "test_samples": ev["samples"], "rounds": rounds}
-    for who in ("graft", "seed", "careful"):
-        train[who] = {key: median([rd[who][key] for rd in rounds]) for key in rounds[0][who]}
-    for recipe in ("seed", "careful"):
-        sp = [rd[recipe]["wall_s"] / rd["graft"]["wall_s"] for rd in rounds]
-        train["graft_speedup_vs_" + recipe] = median(sp)
-        train["graft_speedup_vs_" + recipe + "_range"] = [min(sp), max(sp)]
-    res["train"] = [train]
+    digits = Task("digits", a.fixture, a.tap, "unit", os.path.join(a.digits, "train"), os.path.join(a.digits, "test"),
+                  os.path.join(models, "fashion_cnn_cut"), 0, ["native"])
+    res["train"] = [train_task(a, py, log, digits)]
+    print(f"bench-peers: train (MobileNetV2 on {a.zoo_train} digits a class, resized)", flush=True)
+    small = subset(a.digits, os.path.join(a.out, "digits-small"), a.zoo_train, a.zoo_train // 2)
+    d = os.path.join(models, "MobileNetV2", "keras3", "model")
+    zoo = Task("digits resized to 224x224 RGB", d, "out_relu", "tf", os.path.join(small, "train"), os.path.join(small, "test"),
+               os.path.join(models, "MobileNetV2_cut"), 224, ["native", "tensorflow"])
+    res["train"].append(train_task(a, py, log, zoo))
 
     print("bench-peers: head step", flush=True)
     res["head"] = []
@@ -205,6 +182,78 @@ def main():
         for doc in ("README.md", os.path.join("docs", "performance.md")):
             replace_between(doc, md_text)
             print(f"bench-peers: updated {doc}")
+
+
+class Task:
+    """An end-to-end comparison: graft's backbone, tap and pixel scaling,
+    the data, the SavedModel the Keras recipes load (whose signature
+    returns the features), the size the recipes resize to (0: none), and
+    graft's engines to run."""
+
+    def __init__(self, name, backbone, tap, preprocess, train, test, keras_backbone, size, engines):
+        self.name, self.backbone, self.tap, self.preprocess = name, backbone, tap, preprocess
+        self.train, self.test, self.keras_backbone, self.size, self.engines = train, test, keras_backbone, size, engines
+
+
+def train_task(a, py, log, t):
+    """graft train + eval against the two Keras recipes on the same
+    training samples, in rounds; medians and each speed-up's range."""
+    runs = os.path.join(a.out, "runs")
+    rounds = []
+    for r in range(a.rounds):
+        shutil.rmtree(runs, ignore_errors=True)
+        os.makedirs(runs)
+        rd = {}
+        for eng in t.engines:
+            grun = os.path.join(runs, "graft-" + eng)
+            cmd = [a.graft, "train", "--backbone", t.backbone, "--preprocess", t.preprocess, "--engine", eng,
+                   "--data", t.train, "--val-split", "0.1", "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
+                   "--seed", "1", "--cache-dir", "none", "--out", grun, "--log-format", "json"]
+            if t.tap:
+                cmd += ["--tap", t.tap]
+            _, g_s, g_rss = run(cmd, log)
+            out, _, _ = run([a.graft, "eval", "--run", grun, "--data", t.test, "--format", "json", "--log-format", "json"], log)
+            ev = json.loads(out)
+            who = "graft" if eng == "native" else "graft_" + eng
+            rd[who] = {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}
+            print(f"  round {r + 1}: graft ({eng}): {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
+        grun = os.path.join(runs, "graft-" + t.engines[0])
+        with open(os.path.join(grun, "split.json")) as f:
+            n_train = len(json.load(f)["train"])
+        for recipe in ("seed", "careful"):
+            out, s_, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", t.keras_backbone, "--run", grun,
+                                "--test", t.test, "--epochs", str(a.epochs), "--batch-size", str(a.batch_size), "--threads", str(a.threads),
+                                "--size", str(t.size), "--preprocess", t.preprocess], log)
+            k = last_json(out)
+            rd[recipe] = {"wall_s": k["train_s"], "process_s": s_, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
+            print(f"  round {r + 1}: keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
+        rounds.append(rd)
+    res = {"task": t.name, "backbone": t.backbone + (" @ " + t.tap if t.tap else ""), "train_samples": n_train,
+           "test_samples": ev["samples"], "preprocess": t.preprocess, "rounds": rounds}
+    for who in rounds[0]:
+        res[who] = {key: median([rd[who][key] for rd in rounds]) for key in rounds[0][who]}
+    for who in [w for w in rounds[0] if w.startswith("graft")]:
+        for recipe in ("seed", "careful"):
+            sp = [rd[recipe]["wall_s"] / rd[who]["wall_s"] for rd in rounds]
+            res[who + "_speedup_vs_" + recipe] = median(sp)
+            res[who + "_speedup_vs_" + recipe + "_range"] = [min(sp), max(sp)]
+    return res
+
+
+def subset(src, dst, train_per_class, test_per_class):
+    """The first files of each class of src's train and test folders,
+    copied into dst (made once)."""
+    if os.path.isdir(os.path.join(dst, "test")):
+        return dst
+    tmp = dst + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split, n in (("train", train_per_class), ("test", test_per_class)):
+        for c in sorted(os.listdir(os.path.join(src, split))):
+            os.makedirs(os.path.join(tmp, split, c))
+            for f in sorted(os.listdir(os.path.join(src, split, c)))[:n]:
+                shutil.copyfile(os.path.join(src, split, c, f), os.path.join(tmp, split, c, f))
+    os.replace(tmp, dst)
+    return dst
 
 
 def median(xs):
@@ -245,17 +294,21 @@ def table(r):
     for t in r["train"]:
         L += ["",
               f"**graft train vs the seed's Keras recipe** ({t['task']}: {t['train_samples']} training digits, {t['test_samples']} test digits, "
-              f"backbone {t['backbone']}; conv:256 head, Adam 1e-3, batch {s['batch_size']}, {s['epochs']} epochs; graft: "
-              f"`train` with `--cache-dir none`, 10% held out for validation and the best epoch kept, Keras on the same training samples, last epoch; "
-              f"wall time to a trained head, TensorFlow's import included; peak RSS of the process):",
+              f"backbone {t['backbone']}, pixels scaled as `--preprocess {t['preprocess']}`; conv:256 head, Adam 1e-3, batch {s['batch_size']}, "
+              f"{s['epochs']} epochs; graft: `train` with `--cache-dir none`, 10% held out for validation and the best epoch kept, Keras on the "
+              f"same training samples, last epoch; wall time to a trained head, TensorFlow's import included; peak RSS of the process):",
               "",
               "| | wall s | test accuracy | peak RSS MiB | graft speed-up |",
               "|---|---|---|---|---|"]
-        g = t["graft"]
-        L.append(f"| graft train | {g['wall_s']:.1f} | {g['test_accuracy']:.4f} | {g['peak_rss_mib']:.0f} | - |")
+        grafts = [w for w in ("graft", "graft_tensorflow") if w in t]
+        for w in grafts:
+            g = t[w]
+            name = "graft train" + (" `--engine tensorflow`" if w != "graft" else (" (native engine)" if len(grafts) > 1 else ""))
+            L.append(f"| {name} | {g['wall_s']:.1f} | {g['test_accuracy']:.4f} | {g['peak_rss_mib']:.0f} | - |")
         for k, name in (("seed", "(a) seed's recipe: backbone in the loop every epoch, eager"), ("careful", "(b) careful Keras: features once, then `fit`")):
             x = t[k]
-            L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {ratio(t, 'graft_speedup_vs_' + k)} |")
+            sp = "; ".join((("native " if w == "graft" else "tensorflow engine ") if len(grafts) > 1 else "") + ratio(t, w + "_speedup_vs_" + k) for w in grafts)
+            L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {sp} |")
     L += ["",
           "**Head training step** (7x7x2048 features -> conv 3x3 256 -> GAP -> dense 10, Adam; TensorFlow: one `tf.function` with a GradientTape; "
           "graft's GFLOP/s count the zero-padded border taps, which it skips, as im2col would compute them):",

@@ -111,21 +111,11 @@ def main():
 
 def build_one(name, out, size_override=0, formats=FORMATS):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import numpy as np
     import tensorflow as tf
 
-    size, raw, kw = MODELS[name]
+    size, _, kw = MODELS[name]
     size = size_override or size
-    # The inputs are 8-bit RGB images, also written as PNG, so that `graft
-    # predict` can read the very same batch: models with their own
-    # preprocessing layers get the pixels (graft's --preprocess raw), the
-    # others x/127.5 - 1 (--preprocess tf).
-    rng = np.random.default_rng(SEED)
-    pixels = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
-    calib = rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)
-    pre = (lambda p: p.astype(np.float32)) if raw else (lambda p: p.astype(np.float32) / np.float32(127.5) - np.float32(1))
-    x, calib = pre(pixels), pre(calib)
-    mode = "raw" if raw else "tf"
+    pixels, x, calib, mode = zoo_inputs(name, size)
     shape = (size, size, 3)
 
     if "keras3" in formats:
@@ -134,13 +124,38 @@ def build_one(name, out, size_override=0, formats=FORMATS):
         build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats)
 
 
-def build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode):
+def zoo_inputs(name, size):
+    """The zoo's input batch (as pixels and preprocessed), its calibration
+    batch and the preprocessing mode. The inputs are 8-bit RGB images, also
+    written as PNG, so that `graft predict` can read the very same batch:
+    models with their own preprocessing layers get the pixels (graft's
+    --preprocess raw), the others x/127.5 - 1 (--preprocess tf)."""
+    import numpy as np
+
+    raw = MODELS[name][1]
+    rng = np.random.default_rng(SEED)
+    pixels = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
+    calib = rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)
+    pre = (lambda p: p.astype(np.float32)) if raw else (lambda p: p.astype(np.float32) / np.float32(127.5) - np.float32(1))
+    return pixels, pre(pixels), pre(calib), "raw" if raw else "tf"
+
+
+def keras3_model(name, shape, kw, calib):
+    """The Keras 3 model of the zoo: seeded weights, realistic statistics."""
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(SEED)
     m3 = getattr(keras.applications, name)(weights=None, input_shape=shape, **kw)
     realistic(m3, calib, np.random.default_rng(SEED + 1))
+    return m3
+
+
+def build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode):
+    import keras
+    import numpy as np
+
+    m3 = keras3_model(name, shape, kw, calib)
     d = fmt_dir(out, name, "keras3")
     m3.export(os.path.join(d, "model"), format="tf_saved_model", verbose=False)
     taps = pick_taps(m3)
