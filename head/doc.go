@@ -16,4 +16,10 @@
 // state sits in one flat parameter buffer per device so that one optimizer
 // kernel updates every parameter. The backward pass never computes a
 // gradient with respect to the features: the backbone is frozen.
+//
+// On the CPU the convolution keeps its activations position-major and runs
+// as GEMMs (conv.go): tap by tap without im2col on wide features, where
+// clipping the taps at the border skips the zero padding's products, and
+// as one im2col GEMM on narrow ones. The elementwise loops (Adam, ReLU)
+// have AVX twins that give the same bits (vec_amd64.s).
 package head
