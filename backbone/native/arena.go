@@ -17,10 +17,14 @@ import (
 // views included (a Reshape shares its input's data; a slice may point
 // inside it), and returns a buffer to the free lists when the last one
 // dies. Buffers still live at the end, the run's results, become the
-// caller's. The free lists keep about one run's peak working set.
+// caller's. A request takes a free buffer of the same capacity or, failing
+// that, the smallest one up to twice as large: exact sizes alone kept each
+// shape's buffers apart and raised MobileNetV2's peak memory by a quarter.
+// The free lists keep about one run's peak working set; an idle arena goes
+// with its sync.Pool at the next garbage collections.
 type arena struct {
 	mu    sync.Mutex // alloc may be called from a kernel's workers
-	free  map[int][][]float32
+	free  map[int][][]float32 // by capacity
 	owned map[*float32]*lease // buffers of this run, by address
 }
 
@@ -39,9 +43,18 @@ func newArena() *arena {
 func (a *arena) get(n int) []float32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	c := n
+	if len(a.free[c]) == 0 {
+		c = 0
+		for size, l := range a.free {
+			if len(l) > 0 && size > n && size <= 2*n && (c == 0 || size < c) {
+				c = size
+			}
+		}
+	}
 	var b []float32
-	if l := a.free[n]; len(l) > 0 {
-		b, a.free[n] = l[len(l)-1], l[:len(l)-1]
+	if l := a.free[c]; c > 0 && len(l) > 0 {
+		b, a.free[c] = l[len(l)-1][:n], l[:len(l)-1]
 		clear(b)
 	} else {
 		b = make([]float32, n)
@@ -80,7 +93,7 @@ func (a *arena) release(l *lease) {
 		return
 	}
 	delete(a.owned, unsafe.SliceData(l.buf))
-	a.free[len(l.buf)] = append(a.free[len(l.buf)], l.buf)
+	a.free[cap(l.buf)] = append(a.free[cap(l.buf)], l.buf[:cap(l.buf)])
 }
 
 // endRun gives the buffers still held, the run's results, to the caller.
