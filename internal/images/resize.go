@@ -11,30 +11,29 @@ func Resize(src []float32, sh, sw, c, dh, dw int) []float32 {
 	if sh == dh && sw == dw {
 		return append([]float32(nil), src...)
 	}
-	rows := resampleAxis(src, sh, sw*c, dh) // along H: rows of sw*c values
-	// along W: for each of dh rows, sw pixels of c channels.
-	out := make([]float32, dh*dw*c)
+	rows := make([]float32, dh*sw*c) // along H: rows of sw*c values
+	resampleAxis(rows, src, filterTaps(sh, dh), sw*c)
+	// Along W, row by row: sw pixels of c channels each. The taps are the
+	// same for every row; making them per row was most of a resize.
+	out, wt := make([]float32, dh*dw*c), filterTaps(sw, dw)
 	for y := 0; y < dh; y++ {
-		line := resampleAxis(rows[y*sw*c:(y+1)*sw*c], sw, c, dw)
-		copy(out[y*dw*c:], line)
+		resampleAxis(out[y*dw*c:(y+1)*dw*c], rows[y*sw*c:(y+1)*sw*c], wt, c)
 	}
 	return out
 }
 
-// resampleAxis resamples n items of width stride (each item a run of
-// stride values) to m items.
-func resampleAxis(src []float32, n, stride, m int) []float32 {
-	out := make([]float32, m*stride)
-	for i, taps := range filterTaps(n, m) {
-		dst := out[i*stride : (i+1)*stride]
-		for _, t := range taps {
+// resampleAxis adds to dst (len(taps) items) the items of src, each a run
+// of stride values, weighted by each output item's taps.
+func resampleAxis(dst, src []float32, taps [][]tap, stride int) {
+	for i, ts := range taps {
+		d := dst[i*stride : (i+1)*stride]
+		for _, t := range ts {
 			s := src[t.index*stride : (t.index+1)*stride]
 			for j, v := range s {
-				dst[j] += t.weight * v
+				d[j] += t.weight * v
 			}
 		}
 	}
-	return out
 }
 
 type tap struct {
