@@ -297,14 +297,22 @@ func unpoolReLU(act, dPooled []float32, b, hw, f int) {
 	})
 }
 
+// vectorPart runs the assembly loop asm on the longest prefix of a (and
+// b) whose length is a multiple of 8 and returns that length; the caller's
+// Go loop does the rest, and all of it without the assembly.
+func vectorPart(a, b []float32, asm func(a, b *float32, n int)) int {
+	if !hasVecAsm || len(a) < 8 {
+		return 0
+	}
+	n := len(a) / 8 * 8
+	_ = b[n-1]
+	asm(&a[0], &b[0], n)
+	return n
+}
+
 // reluSum applies ReLU to row in place and adds it to sum.
 func reluSum(row, sum []float32) {
-	n := 0
-	if hasVecAsm && len(row) >= 8 {
-		n = len(row) / 8 * 8
-		_ = sum[n-1]
-		reluSumAsm(&row[0], &sum[0], n)
-	}
+	n := vectorPart(row, sum, reluSumAsm)
 	sum = sum[n:len(row)]
 	for j, v := range row[n:] {
 		v = max(v, 0)
@@ -318,12 +326,7 @@ func reluSum(row, sum []float32) {
 // ReLU masks are as good as random, and mispredicted branches made this a
 // tenth of a small head's step.
 func mask(row, g []float32) {
-	n := 0
-	if hasVecAsm && len(row) >= 8 {
-		n = len(row) / 8 * 8
-		_ = g[n-1]
-		maskAsm(&row[0], &g[0], n)
-	}
+	n := vectorPart(row, g, maskAsm)
 	g = g[n:len(row)]
 	for j, v := range row[n:] {
 		// v > 0: bits in (0, +Inf], which excludes -0 and NaN.
