@@ -23,7 +23,7 @@ import (
 // The free lists keep about one run's peak working set; an idle arena goes
 // with its sync.Pool at the next garbage collections.
 type arena struct {
-	mu    sync.Mutex // alloc may be called from a kernel's workers
+	mu    sync.Mutex          // alloc may be called from a kernel's workers
 	free  map[int][][]float32 // by capacity
 	owned map[*float32]*lease // buffers of this run, by address
 }
