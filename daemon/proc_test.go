@@ -45,7 +45,13 @@ func TestStrayWorkerIdentifiedByStartTime(t *testing.T) {
 	if start == 0 {
 		t.Fatal("no start time in /proc")
 	}
-	if !isWorker(pid, "job-000042", start) {
+	// cmd.Start returns once the child is forked, not once it has run
+	// exec: until then /proc shows the test binary's command line.
+	recognised := false
+	for deadline := time.Now().Add(5 * time.Second); !recognised && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		recognised = isWorker(pid, "job-000042", start)
+	}
+	if !recognised {
 		t.Error("the worker itself was not recognised")
 	}
 	if isWorker(pid, "job-000042", start-1) {
