@@ -100,24 +100,15 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 		k := spec.Kernel * spec.Kernel * c
 		col := grow(&o.col, rows*k)
 		im2col(spec, f, idx, col)
-		if o.whole = gemm.RepackB(o.whole, k, nf, kernel, nf); o.whole != nil {
-			o.whole.MulAdd(rows, col, k, act, nf)
-			return
-		}
-		gemm.Sgemm(false, false, rows, nf, k, 1, col, k, kernel, nf, 1, act, nf)
+		o.whole = gemm.RepackB(o.whole, k, nf, kernel, nf)
+		o.whole.MulAdd(rows, col, k, act, nf)
 		return
 	}
 	x := grow(&o.x, rows*c)
 	gatherPositionMajor(spec, f, idx, x)
 	o.packTaps(spec, kernel)
 	for _, r := range o.runs(spec) {
-		a, out := x[r.in*b*c:], act[r.out*b*nf:]
-		w := kernel[r.tap*c*nf : (r.tap+1)*c*nf]
-		if pk := o.taps[r.tap]; pk != nil {
-			pk.MulAdd(r.pixels()*b, a, c, out, nf)
-			continue
-		}
-		gemm.Sgemm(false, false, r.pixels()*b, nf, c, 1, a, c, w, nf, 1, out, nf)
+		o.taps[r.tap].MulAdd(r.pixels()*b, x[r.in*b*c:], c, act[r.out*b*nf:], nf)
 	}
 }
 
@@ -156,8 +147,7 @@ func (o *CPUOps) runs(spec Spec) []tapRun {
 }
 
 // packTaps packs each tap's C x F kernel slice for the GEMM kernel, reusing
-// the packing memory of the previous step; the slices stay nil where no
-// packed kernel runs (OpenBLAS, gonum).
+// the packing memory of the previous step.
 func (o *CPUOps) packTaps(spec Spec, kernel []float32) {
 	c, nf, kk := spec.Channels, spec.Filters, spec.Kernel*spec.Kernel
 	if len(o.taps) != kk {

@@ -173,14 +173,17 @@ func grow(s *[]float32, n int) []float32 {
 // PackedB is a constant k x n matrix B (row-major) packed once into the
 // panels the packed SGEMM reads, for products with many different A (a
 // convolution's filter, reused by every batch): MulAdd skips packing B.
+// Where no packed kernel runs (OpenBLAS, gonum) it keeps B as it is and
+// MulAdd calls Sgemm, so callers need no second path.
 type PackedB struct {
-	kn     *microKernel // the kernel whose panel width it was packed for
+	kn     *microKernel // the kernel whose panel width it was packed for; nil: b as is
 	k, n   int
 	blocks [][]float32 // KC x NC blocks, j0-major as sgemmBlocks visits them
+	b      []float32   // B itself when kn is nil, row stride ldb
+	ldb    int
 }
 
-// PackB packs b (k x n, row stride ldb); nil where the packed assembly
-// path is not in use (OpenBLAS, gonum): callers then use Sgemm.
+// PackB packs b (k x n, row stride ldb).
 func PackB(k, n int, b []float32, ldb int) *PackedB {
 	return RepackB(nil, k, n, b, ldb)
 }
@@ -189,13 +192,14 @@ func PackB(k, n int, b []float32, ldb int) *PackedB {
 // shape and kernel (a weight that changes every step, packed every step).
 func RepackB(old *PackedB, k, n int, b []float32, ldb int) *PackedB {
 	kn := kern
-	if kn == nil || k == 0 || n == 0 {
-		return nil
-	}
 	checkOperand("B", false, k, n, b, ldb)
 	p := old
 	if p == nil || p.kn != kn || p.k != k || p.n != n {
 		p = &PackedB{kn: kn, k: k, n: n}
+	}
+	if kn == nil {
+		p.b, p.ldb = b, ldb
+		return p
 	}
 	i := 0
 	for j0 := 0; j0 < n; j0 += kn.nc {
@@ -219,7 +223,11 @@ func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 // row stride lda), across GOMAXPROCS workers as Sgemm. It adds rather than
 // sets so that a freshly allocated (zero) C is not cleared a second time.
 func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
-	if m == 0 {
+	if m == 0 || p.n == 0 || p.k == 0 {
+		return
+	}
+	if p.kn == nil {
+		Sgemm(false, false, m, p.n, p.k, 1, a, lda, p.b, p.ldb, 1, c, ldc)
 		return
 	}
 	checkOperand("A", false, m, p.k, a, lda)
