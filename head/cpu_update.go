@@ -39,9 +39,9 @@ func (o *CPUOps) Update(opt Optimizer, layout Layout, step int, params, grads Bu
 	// Elementwise, so splitting across cores changes no bit; on a 7x7x2048
 	// conv head's 4.7M parameters a serial pass was a sixth of the step.
 	decay := opt.LR * opt.WeightDecay
+	k := adamConsts{decay: decay, c1: 1 - opt.Beta1, c2: 1 - opt.Beta2, alpha: opt.AdamStepSize(step), eps: opt.Epsilon}
 	parallel.For(len(p), 1<<14, func(lo, hi int) {
 		if opt.Name != SGD { // Adam, AdamW
-			k := adamConsts{decay: decay, c1: 1 - opt.Beta1, c2: 1 - opt.Beta2, alpha: opt.AdamStepSize(step), eps: opt.Epsilon}
 			mid := max(lo, min(hi, layout.DecayEnd))
 			adam(p[lo:mid], g[lo:mid], s[0][lo:mid], s[1][lo:mid], true, &k)
 			adam(p[mid:hi], g[mid:hi], s[0][mid:hi], s[1][mid:hi], false, &k)
