@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,20 +29,10 @@ import (
 var graftBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "graft-daemon-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	graftBin = filepath.Join(dir, "graft")
-	if err := buildinfo.BuildGraft(graftBin, ".."); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(buildinfo.WithGraft("..", func(bin string) int {
+		graftBin = bin
+		return m.Run()
+	}))
 }
 
 var backboneDir, _ = filepath.Abs("../testdata/models/fashion_cnn")

@@ -35,20 +35,10 @@ func TestMain(m *testing.M) {
 	if rayAddress == "" {
 		os.Exit(m.Run()) // every test skips
 	}
-	dir, err := os.MkdirTemp("", "graft-ray-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	graftBin = filepath.Join(dir, "graft")
-	if err := buildinfo.BuildGraft(graftBin, "../.."); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(buildinfo.WithGraft("../..", func(bin string) int {
+		graftBin = bin
+		return m.Run()
+	}))
 }
 
 // ray is a client of the test cluster; without one the test skips.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -65,16 +66,26 @@ func GoBuildArgs() []string {
 	return []string{"-tags", strings.Join(tags, ",")}
 }
 
-// BuildGraft compiles ./cmd/graft of the module at repoRoot into out with
-// GoBuildArgs, the compiler's output going to stderr: the real binary that
-// tests of the daemon and its launchers run as workers.
-func BuildGraft(out, repoRoot string) error {
-	args := append(append([]string{"build"}, GoBuildArgs()...), "-o", out, "./cmd/graft")
+// WithGraft compiles ./cmd/graft of the module at repoRoot with
+// GoBuildArgs into a temporary folder (the compiler's output going to
+// stderr), calls run with the binary's path, removes the folder and returns
+// run's exit code, or 1 when the build fails: a TestMain for the tests of
+// the daemon and its launchers, which run the real binary as workers.
+func WithGraft(repoRoot string, run func(bin string) int) int {
+	dir, err := os.MkdirTemp("", "graft-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "graft")
+	args := append(append([]string{"build"}, GoBuildArgs()...), "-o", bin, "./cmd/graft")
 	build := exec.Command("go", args...)
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("build graft: %w", err)
+		fmt.Fprintln(os.Stderr, "build graft:", err)
+		return 1
 	}
-	return nil
+	return run(bin)
 }
