@@ -61,19 +61,7 @@ func TestNew(t *testing.T) {
 			s := base()
 			c.edit(&s)
 			j, err := New(s, here)
-			if c.field != "" {
-				var fe api.FieldErrors
-				if !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != c.field {
-					t.Fatalf("%v, want one error on %s", err, c.field)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !c.check(j) {
-				t.Errorf("resolved %+v", *j)
-			}
+			wantJob(t, j, err, c.field, c.check)
 		})
 	}
 }
@@ -133,19 +121,7 @@ func TestResume(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j, err := Resume(stored.RunSpec, c.set)
-			if c.field != "" {
-				var fe api.FieldErrors
-				if !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != c.field {
-					t.Fatalf("%v, want one error on %s", err, c.field)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !c.check(j) {
-				t.Errorf("resumed %+v", j.RunSpec)
-			}
+			wantJob(t, j, err, c.field, c.check)
 		})
 	}
 }
@@ -171,5 +147,24 @@ func TestDecideAuto(t *testing.T) {
 		if j.RunSpec.Device != want || j.Device.Device() != want {
 			t.Errorf("found %v: device %s (%s), want %s", found, j.RunSpec.Device, j.Device, want)
 		}
+	}
+}
+
+// wantJob checks a resolved job: with field set, that err is one field
+// error on it; otherwise that there is no error and check passes.
+func wantJob(t *testing.T, j *Job, err error, field string, check func(*Job) bool) {
+	t.Helper()
+	if field != "" {
+		var fe api.FieldErrors
+		if !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != field {
+			t.Fatalf("%v, want one error on %s", err, field)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !check(j) {
+		t.Errorf("resolved %+v", j.RunSpec)
 	}
 }
