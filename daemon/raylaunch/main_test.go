@@ -73,16 +73,20 @@ func nodeName(t testing.TB, c *raylaunch.Client, id string) string {
 // waitRay waits until the Ray job's state satisfies cond.
 func waitRay(t testing.TB, c *raylaunch.Client, id string, timeout time.Duration, cond func(*raylaunch.JobInfo) bool) *raylaunch.JobInfo {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		j, err := c.Job(context.Background(), id)
-		if err == nil && cond(j) {
-			return j
+	return poll(t, "ray job "+id, "as wanted", timeout, func() (*raylaunch.JobInfo, error) { return c.Job(context.Background(), id) }, cond)
+}
+
+// poll calls get until its value satisfies cond, failing t after timeout.
+func poll[T any](t testing.TB, name, what string, timeout time.Duration, get func() (T, error), cond func(T) bool) T {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		v, err := get()
+		if err == nil && cond(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ray job %s: not as wanted after %v (last: %+v, err %v)", id, timeout, j, err)
+			t.Fatalf("%s: not %s after %v (last: %+v, err %v)", name, what, timeout, v, err)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -140,17 +144,7 @@ func launcher(c *raylaunch.Client) *raylaunch.Launcher {
 // waitJob polls the daemon's job until cond holds.
 func waitJob(t testing.TB, c *client.Client, id string, timeout time.Duration, what string, cond func(*api.Job) bool) *api.Job {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		j, err := c.Job(context.Background(), id)
-		if err == nil && cond(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: not %s after %v (last: %+v, err %v)", id, what, timeout, j, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return poll(t, "job "+id, what, timeout, func() (*api.Job, error) { return c.Job(context.Background(), id) }, cond)
 }
 
 func final(j *api.Job) bool { return j.State.Final() }
