@@ -26,6 +26,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -145,28 +146,6 @@ func lyingTFRecord() []byte {
 	return b
 }
 
-// copyTree copies the files of src (two levels: class folders) to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestAdversarial is `make test-adversarial` (GRAFT_ADVERSARIAL=1): a real
 // graft serve with a token under the attacks of issue 22, each bounded in
 // count and time: image bombs of every format in training data,
@@ -183,7 +162,7 @@ func TestAdversarial(t *testing.T) {
 	f := newFixture(t, 8)
 	work := t.TempDir()
 	train0 := filepath.Join(work, "train")
-	copyTree(t, f.data, train0)
+	testmodules.CopyTree(t, f.data, train0)
 	bs := bombs(t)
 	for name, b := range bs {
 		if err := os.WriteFile(filepath.Join(train0, "3", name), b, 0o644); err != nil {
@@ -345,7 +324,7 @@ func TestAdversarial(t *testing.T) {
 	// Oversized listings: 45,000 byte-identical empty files beside the
 	// digits.
 	big := filepath.Join(work, "big")
-	copyTree(t, f.data, big)
+	testmodules.CopyTree(t, f.data, big)
 	for i := range 45000 {
 		if err := os.WriteFile(filepath.Join(big, strconv.Itoa(i%10), fmt.Sprintf("empty-%05d.png", i)), nil, 0o644); err != nil {
 			t.Fatal(err)
