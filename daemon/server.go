@@ -88,6 +88,7 @@ func (s *Server) Close() error {
 // next start, and the store closed.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer s.Close()
+	s.cleanLeftovers()
 	if err := s.sched.recover(); err != nil {
 		return fmt.Errorf("daemon: resume jobs: %w", err)
 	}
