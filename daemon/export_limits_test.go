@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/client"
 )
 
 // untar reads a whole tar archive into its regular files' contents; an
@@ -157,6 +159,104 @@ func TestExportCutStreamIsAnError(t *testing.T) {
 	if err == nil {
 		_, terr := untar(append(head, rest...))
 		t.Fatalf("the download ended cleanly after %d bytes (archive: %v); want a broken transfer", len(head)+len(rest), terr)
+	}
+
+	// The Go client, cut the same way (the daemon first builds the
+	// damaged export again), reports the break and leaves no file.
+	c := client.New(s.Base, "")
+	c.HTTP = &http.Client{Transport: &onFirstByte{rt: smallWindowClient().Transport, fn: func() {
+		if err := os.Truncate(data, st.Size()/2); err != nil {
+			t.Error(err)
+		}
+	}}}
+	dest := filepath.Join(t.TempDir(), "wide.tar")
+	if err := c.Export(context.Background(), "wide", 0, dest, false); err == nil {
+		t.Error("client.Export of a broken download: no error")
+	}
+	if left, _ := os.ReadDir(filepath.Dir(dest)); len(left) != 0 {
+		t.Errorf("a broken download left %s", left[0].Name())
+	}
+}
+
+// onFirstByte calls fn once the answer's first bytes have arrived.
+type onFirstByte struct {
+	rt   http.RoundTripper
+	fn   func()
+	once sync.Once
+}
+
+func (o *onFirstByte) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := o.rt.RoundTrip(req)
+	if err == nil {
+		resp.Body = &firstByteBody{ReadCloser: resp.Body, o: o}
+	}
+	return resp, err
+}
+
+type firstByteBody struct {
+	io.ReadCloser
+	o *onFirstByte
+}
+
+func (b *firstByteBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.o.once.Do(b.o.fn)
+	}
+	return n, err
+}
+
+// The clients (graft models export, client.Export) write a whole archive
+// and replace an existing file only when asked.
+func TestExportClientsReplaceOnlyWhenAsked(t *testing.T) {
+	f := newFixture(t, 5)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	trainModel(t, s, f, "digits")
+	_, want := exportReq(t, s, "/v1/models/digits:export")
+	dir := t.TempDir()
+	cli := func(args ...string) (string, error) {
+		out, err := exec.Command(graftBin, append([]string{"models", "export", "digits", "--server", s.Base}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	check := func(what, path string, want []byte) {
+		t.Helper()
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %s holds %d bytes, want %d (%v)", what, path, len(got), len(want), err)
+		}
+	}
+	kept := []byte("keep me")
+	for _, tool := range []string{"graft models export", "client.Export"} {
+		dest := filepath.Join(dir, strings.ReplaceAll(tool, " ", "-")+".tar")
+		export := func(force bool) error {
+			if tool == "client.Export" {
+				return s.Export(context.Background(), "digits", 0, dest, force)
+			}
+			args := []string{"--out", dest}
+			if force {
+				args = append(args, "--force")
+			}
+			out, err := cli(args...)
+			if err != nil && !strings.Contains(out, "--force") {
+				t.Errorf("%s: %v, and the message does not say --force: %s", tool, err, out)
+			}
+			return err
+		}
+		if err := export(false); err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		check(tool, dest, want)
+		os.WriteFile(dest, kept, 0o644)
+		if err := export(false); err == nil {
+			t.Errorf("%s over an existing file: no error", tool)
+		}
+		check(tool+" over an existing file", dest, kept)
+		if err := export(true); err != nil {
+			t.Errorf("%s, forced: %v", tool, err)
+		}
+		check(tool+", forced", dest, want)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 2 {
+		t.Errorf("%d files beside the archives, want none", len(left)-2)
 	}
 }
 
