@@ -186,9 +186,14 @@ func (s *Server) buildExport(m *api.Model, dir string) (*manifest, error) {
 		os.Remove(parent) // when empty: a refused export leaves nothing
 		return nil, err
 	}
-	if _, err := s.checkExport(dir); err != nil { // records the stamps
+	// Just digested: what it holds now is what this process has checked.
+	stamps, err := stampExport(dir, &man)
+	if err != nil {
 		return nil, err
 	}
+	s.exports.mu.Lock()
+	s.exports.checked[dir] = stamps
+	s.exports.mu.Unlock()
 	return &man, nil
 }
 
@@ -226,20 +231,9 @@ func (s *Server) checkExport(dir string) (*manifest, error) {
 	if err := json.Unmarshal(b, &man); err != nil || len(man.Entries) == 0 {
 		return nil, fmt.Errorf("manifest %s: unreadable (%v)", manifestPath(dir), err)
 	}
-	stamps := make([]stamp, len(man.Entries))
-	for i, e := range man.Entries {
-		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.Path)))
-		switch {
-		case err != nil:
-			return nil, err
-		case e.Dir != fi.IsDir() || (!e.Dir && !fi.Mode().IsRegular()):
-			return nil, fmt.Errorf("%s: not the file type its manifest lists", e.Path)
-		case !e.Dir && fi.Size() != e.Size:
-			return nil, fmt.Errorf("%s: %d bytes, its manifest says %d", e.Path, fi.Size(), e.Size)
-		}
-		if !e.Dir {
-			stamps[i] = stampOf(fi)
-		}
+	stamps, err := stampExport(dir, &man)
+	if err != nil {
+		return nil, err
 	}
 	s.exports.mu.Lock()
 	same := slices.Equal(s.exports.checked[dir], stamps)
@@ -259,6 +253,27 @@ func (s *Server) checkExport(dir string) (*manifest, error) {
 	s.exports.checked[dir] = stamps
 	s.exports.mu.Unlock()
 	return &man, nil
+}
+
+// stampExport checks that dir holds what man lists, each file at its
+// size, and returns the files' stamps.
+func stampExport(dir string, man *manifest) ([]stamp, error) {
+	stamps := make([]stamp, len(man.Entries))
+	for i, e := range man.Entries {
+		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.Path)))
+		switch {
+		case err != nil:
+			return nil, err
+		case e.Dir != fi.IsDir() || (!e.Dir && !fi.Mode().IsRegular()):
+			return nil, fmt.Errorf("%s: not the file type its manifest lists", e.Path)
+		case !e.Dir && fi.Size() != e.Size:
+			return nil, fmt.Errorf("%s: %d bytes, its manifest says %d", e.Path, fi.Size(), e.Size)
+		}
+		if !e.Dir {
+			stamps[i] = stampOf(fi)
+		}
+	}
+	return stamps, nil
 }
 
 // sendExport writes the export's tar archive, entry by entry as its
