@@ -44,7 +44,7 @@ func (s *Server) evaluation(r *http.Request, j *api.Job) (*Evaluation, error) {
 		return ev, nil
 	}
 	return e.flight.do(r.Context(), key, func() (*Evaluation, error) {
-		if err := takeSlot(e.slots, s.opts.MaxConcurrentEvaluations, "evaluation", "--max-concurrent-evaluations"); err != nil {
+		if err := s.takeEvalSlot(); err != nil {
 			return nil, err
 		}
 		defer e.slots.release(1)
@@ -65,4 +65,10 @@ func (s *Server) evaluation(r *http.Request, j *api.Job) (*Evaluation, error) {
 		}
 		return ev, nil
 	})
+}
+
+// takeEvalSlot takes one of the slots evaluations and backbone
+// inspections share: each loads a backbone's graph.
+func (s *Server) takeEvalSlot() error {
+	return takeSlot(s.evals.slots, s.opts.MaxConcurrentEvaluations, "evaluations and inspections", "--max-concurrent-evaluations")
 }

@@ -124,7 +124,7 @@ func (s *Server) readyExport(m *api.Model, dir string) (*manifest, error) {
 	if free, under := s.freeDisk(); under {
 		return nil, &statusError{http.StatusInsufficientStorage, fmt.Errorf("the disk of the data directory %s has %d bytes free, under --min-free-disk (%d): no export is built below it; free space there (or lower --min-free-disk)", s.dataDir, free, s.opts.MinFreeDisk)}
 	}
-	if err := takeSlot(s.exports.slots, s.opts.MaxConcurrentExports, "export build", "--max-concurrent-exports"); err != nil {
+	if err := takeSlot(s.exports.slots, s.opts.MaxConcurrentExports, "export builds", "--max-concurrent-exports"); err != nil {
 		return nil, err
 	}
 	defer s.exports.slots.release(1)

@@ -79,9 +79,9 @@ type Options struct {
 	MaxConcurrentPredicts int
 	// MaxConcurrentExports bounds the export builds in flight (default
 	// 2; each holds its model in memory) and MaxConcurrentEvaluations the
-	// evaluations computed at once (default 2; each loads its run's
-	// backbone). Both are apart from the predictions'; more wait a
-	// second, then get 503.
+	// evaluations and backbone inspections computed at once (default 2;
+	// each loads a backbone). Both are apart from the predictions'; more
+	// wait a second, then get 503.
 	MaxConcurrentExports, MaxConcurrentEvaluations int
 	// ReadTimeout bounds reading a request, body included (default 30s);
 	// WriteTimeout writing an answer (default 2m; event streams have

@@ -65,7 +65,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.Int64Var(&o.PredictMemory, "predict-memory", 1<<30, "bytes the predictions in flight may take decoding images; beyond it they wait, then get 503")
 	f.IntVar(&o.MaxConcurrentPredicts, "max-concurrent-predicts", 0, "predictions in flight; beyond it they wait, then get 503 (default 4 per CPU)")
 	f.IntVar(&o.MaxConcurrentExports, "max-concurrent-exports", 2, "export builds in flight (each holds its model in memory); beyond it they wait a second, then get 503")
-	f.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", 2, "job evaluations computed at once (each loads its run's backbone); beyond it they wait a second, then get 503")
+	f.IntVar(&o.MaxConcurrentEvaluations, "max-concurrent-evaluations", 2, "job evaluations and backbone inspections computed at once (each loads a backbone); beyond it they wait a second, then get 503")
 	f.IntVar(&o.MaxConnections, "max-connections", 256, "open connections; one more is answered 503")
 	f.IntVar(&o.MaxEventStreams, "max-event-streams", 64, "open event streams; one more is answered 503")
 	f.DurationVar(&o.ReadTimeout, "read-timeout", 30*time.Second, "time to read a request, body included")
