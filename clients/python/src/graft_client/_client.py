@@ -297,8 +297,8 @@ class Client:
 
         The archive goes to a temporary file beside dest, renamed at the
         end: dest holds a whole archive or is as it was (a broken download
-        raises and leaves nothing). An existing dest raises
-        FileExistsError unless overwrite."""
+        raises and leaves nothing). A dest that exists before the download
+        raises FileExistsError unless overwrite."""
         out = Path(dest)
         if not overwrite and os.path.lexists(out):
             raise FileExistsError(errno.EEXIST, f"{out} exists: give a new file, or pass overwrite=True to replace it", str(out))
@@ -314,11 +314,7 @@ class Client:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
-            if overwrite:
-                os.replace(tmp, out)
-            else:
-                os.link(tmp, out)  # fails if dest appeared meanwhile
-                os.unlink(tmp)
+            os.replace(tmp, out)
         except BaseException:
             try:
                 os.unlink(tmp)
