@@ -17,9 +17,13 @@
 // Origin, content type, token), limits.go (budgets, connection cap, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),
 // events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
-// and the job log and evaluation it shows), models_api.go, export_api.go
-// (:export, a tar of graft export's SavedModel kept under exports/),
-// serving.go (model cache with references, predict), metrics.go.
+// and the job log and evaluation it shows), evaluation.go (evaluations:
+// slots, one per job, kept once computed), models_api.go, export_api.go
+// (:export, a tar of graft export's SavedModel kept under exports/ with a
+// manifest it is checked against), heavy.go (what exports and evaluations
+// share: slots, one call per key), cleanup.go (what a crash left, removed
+// at start), serving.go (model cache with references, predict),
+// metrics.go.
 // docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
@@ -28,7 +32,8 @@
 //	runs/JOB/         each job's run directory (train's layout)
 //	logs/JOB.log      each job's worker stderr, all attempts
 //	cache/            the feature cache, shared by the jobs
-//	exports/NAME/V/   each exported model version (POST ...:export)
+//	exports/NAME/V/   each exported model version (POST ...:export),
+//	                  with its manifest beside it in V.manifest.json
 //
 // Supervision: a worker that dies without reporting an error (a signal,
 // a crash) is restarted from its run's last checkpoint after a backoff

@@ -30,6 +30,7 @@ type metrics struct {
 	predictCount    uint64
 	predictImages   uint64
 	predictErrors   uint64
+	exportBuilds    uint64
 	requests        map[int]uint64
 	gpuBudgetBytes  int64
 	gpuClaimedBytes int64
@@ -100,6 +101,12 @@ func (m *metrics) observePredict(d time.Duration, images int, failed bool) {
 	m.predictImages += uint64(images)
 }
 
+func (m *metrics) exportBuilt() {
+	m.mu.Lock()
+	m.exportBuilds++
+	m.mu.Unlock()
+}
+
 func (m *metrics) request(code int) {
 	m.mu.Lock()
 	m.requests[code]++
@@ -146,6 +153,8 @@ func (m *metrics) write(w io.Writer, byState map[api.State]int) {
 	fmt.Fprintf(w, "graft_predict_images_total %d\n", m.predictImages)
 	help("graft_predict_errors_total", "counter", "Predict requests that failed.")
 	fmt.Fprintf(w, "graft_predict_errors_total %d\n", m.predictErrors)
+	help("graft_export_builds_total", "counter", "Exports built (a kept, intact export is sent again without one).")
+	fmt.Fprintf(w, "graft_export_builds_total %d\n", m.exportBuilds)
 	help("graft_http_requests_total", "counter", "HTTP requests by status code.")
 	codes := make([]int, 0, len(m.requests))
 	for c := range m.requests {

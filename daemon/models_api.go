@@ -169,6 +169,11 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if sig == "" {
 		sig = "serving_default"
 	}
+	if err := s.takeEvalSlot(); err != nil {
+		writeStatusError(w, err, http.StatusServiceUnavailable)
+		return
+	}
+	defer s.evals.slots.release(1)
 	rep, err := inspect.InspectIn(s.roots, real, tags, q.Get("tensors") == "true", sig)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)

@@ -77,9 +77,17 @@ type Options struct {
 	// MaxConcurrentPredicts bounds the predictions in flight (default 4
 	// per CPU); more wait a little, then get 503.
 	MaxConcurrentPredicts int
+	// MaxConcurrentExports bounds the export builds in flight (default
+	// 2; each holds its model in memory) and MaxConcurrentEvaluations the
+	// evaluations and backbone inspections computed at once (default 2;
+	// each loads a backbone). Both are apart from the predictions'; more
+	// wait a second, then get 503.
+	MaxConcurrentExports, MaxConcurrentEvaluations int
 	// ReadTimeout bounds reading a request, body included (default 30s);
-	// WriteTimeout writing an answer, event streams excepted (default
-	// 2m); IdleTimeout an idle keep-alive connection (default 30s).
+	// WriteTimeout writing an answer (default 2m; event streams have
+	// none, an export download has it as an idle deadline: each write
+	// extends it); IdleTimeout an idle keep-alive connection (default
+	// 30s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// MaxConnections caps open connections; one more is answered 503 and
 	// closed (default 256).
@@ -157,6 +165,12 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxConcurrentPredicts <= 0 {
 		o.MaxConcurrentPredicts = 4 * runtime.NumCPU()
+	}
+	if o.MaxConcurrentExports <= 0 {
+		o.MaxConcurrentExports = 2
+	}
+	if o.MaxConcurrentEvaluations <= 0 {
+		o.MaxConcurrentEvaluations = 2
 	}
 	if o.Log == nil {
 		o.Log = zap.NewNop()

@@ -76,12 +76,19 @@ func (s *Server) confineList(spec string) (string, error) {
 // diskSpace reports a data directory whose disk has less free space than
 // Options.MinFreeDisk: jobs could not write their runs, logs or events.
 func (s *Server) diskSpace() error {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dataDir, &st); err != nil {
-		return nil // unknown is not full
-	}
-	if free := int64(st.Bavail) * int64(st.Bsize); free < s.opts.MinFreeDisk {
+	if free, ok := s.freeDisk(); ok {
 		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", s.dataDir, free, s.opts.MinFreeDisk)
 	}
 	return nil
+}
+
+// freeDisk is the free space on the data directory's disk, and whether it
+// is under Options.MinFreeDisk (unknown is not under).
+func (s *Server) freeDisk() (free int64, under bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dataDir, &st); err != nil {
+		return -1, false
+	}
+	free = int64(st.Bavail) * int64(st.Bsize)
+	return free, free < s.opts.MinFreeDisk
 }

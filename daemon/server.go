@@ -31,6 +31,8 @@ type Server struct {
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
 	streams                  *budget // open event streams
+	exports                  *exports
+	evals                    *evaluations
 	authFails                authLimiter
 	metrics                  *metrics
 	roots                    *confine.Roots
@@ -61,7 +63,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
-		streams: newBudget(int64(opts.MaxEventStreams)),
+		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations),
 		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
@@ -86,6 +88,7 @@ func (s *Server) Close() error {
 // next start, and the store closed.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer s.Close()
+	s.cleanLeftovers()
 	if err := s.sched.recover(); err != nil {
 		return fmt.Errorf("daemon: resume jobs: %w", err)
 	}

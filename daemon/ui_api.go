@@ -96,7 +96,8 @@ type Evaluation struct {
 
 // jobEvaluation scores a succeeded job's best head on its validation
 // split: features come from the feature cache training filled, so this is
-// the head's forward pass. It takes a prediction slot.
+// the head's forward pass. It takes an evaluation slot, not a prediction
+// one, and is computed once per job (evaluation.go).
 func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 	j, err := s.store.Job(r.PathValue("id"))
 	if err != nil {
@@ -107,15 +108,10 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Errorf("job %s is %s: its evaluation exists once it has succeeded", j.ID, j.State))
 		return
 	}
-	if err := s.predictSlots.acquire(r.Context(), 1, predictWait); err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d predictions in flight (--max-concurrent-predicts); retry shortly", ErrBusy, s.opts.MaxConcurrentPredicts))
-		return
-	}
-	defer s.predictSlots.release(1)
-	ev, code, err := s.evaluateVal(r, j)
+	ev, err := s.evaluation(r, j)
+	extendWrite(w, s.opts.WriteTimeout) // computing may have taken longer
 	if err != nil {
-		writeError(w, code, err)
+		writeStatusError(w, err, http.StatusInternalServerError)
 		return
 	}
 	writeJSON(w, http.StatusOK, ev)

@@ -169,7 +169,28 @@ func (a *app) modelsCmd() *cobra.Command {
 		},
 	}
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(ls)
+	var version int
+	var out string
+	var force bool
+	export := &cobra.Command{
+		Use:   "export NAME --out FILE.tar [--version N] [--force]",
+		Short: "Download a model version as one TensorFlow SavedModel: a tar archive in TensorFlow Serving's layout (NAME/VERSION/saved_model.pb)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("models export: give --out FILE.tar, the archive to write")
+			}
+			if err := cf.client().Export(cmd.Context(), args[0], version, out, force); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, out)
+			return nil
+		},
+	}
+	export.Flags().IntVar(&version, "version", 0, "model version (default: the latest)")
+	export.Flags().StringVar(&out, "out", "", "the archive to write (written whole under a temporary name, then renamed)")
+	export.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
+	cmd.AddCommand(ls, export)
 	return cmd
 }
 

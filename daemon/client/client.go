@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
 // DefaultServer is the daemon's default address.
@@ -73,9 +76,22 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 
 // do sends a request and decodes a 2xx answer into out.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	req, err := c.request(ctx, method, path, body)
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// send sends a request and returns a 2xx answer, open.
+func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	req, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -83,16 +99,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return hint.With(fmt.Errorf("client: no answer from the daemon at %s: %w", c.Base, err), "is graft serve running there? --server or GRAFT_SERVER points at it")
+		return nil, hint.With(fmt.Errorf("client: no answer from the daemon at %s: %w", c.Base, err), "is graft serve running there? --server or GRAFT_SERVER points at it")
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return readError(resp)
+		defer resp.Body.Close()
+		return nil, readError(resp)
 	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return resp, nil
 }
 
 func readError(resp *http.Response) error {
@@ -143,12 +156,42 @@ func (c *Client) Models(ctx context.Context) ([]api.Model, error) {
 // Predict classifies encoded images with a model (version 0: latest) and
 // returns one row of class probabilities per image.
 func (c *Client) Predict(ctx context.Context, name string, version int, req api.PredictRequest) (*api.PredictResponse, error) {
+	var out api.PredictResponse
+	return &out, c.do(ctx, http.MethodPost, modelPath(name, version)+":predict", req, &out)
+}
+
+// modelPath is the path of a model version (0: the latest).
+func modelPath(name string, version int) string {
 	path := "/v1/models/" + url.PathEscape(name)
 	if version > 0 {
 		path += "/versions/" + strconv.Itoa(version)
 	}
-	var out api.PredictResponse
-	return &out, c.do(ctx, http.MethodPost, path+":predict", req, &out)
+	return path
+}
+
+// Export downloads a model version (0: the latest) as one TensorFlow
+// SavedModel, the daemon's tar archive in TensorFlow Serving's layout
+// (NAME/VERSION/saved_model.pb), to the file dest. The archive goes to a
+// temporary file beside dest, renamed at the end: dest holds a whole
+// archive or is as it was (a broken download is an error and leaves
+// nothing). An existing dest is refused unless overwrite.
+func (c *Client) Export(ctx context.Context, name string, version int, dest string, overwrite bool) error {
+	if _, err := os.Lstat(dest); err == nil && !overwrite {
+		return hint.With(fmt.Errorf("client: export to %s: %w", dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
+	}
+	resp, err := c.send(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	err = atomicfile.Write(dest, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("client: export of %s to %s: %w (nothing was written)", name, dest, err)
+	}
+	return nil
 }
 
 // Inspect describes a SavedModel on the daemon's host.

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 from typing import List
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from conftest import BACKBONE, Daemon, graft_bin, spec
@@ -228,3 +231,41 @@ def test_export_is_a_tensorflow_serving_tar(client: Client, trained, tmp_path: P
     assert any(n.startswith(f"digits/{trained.version}/variables/") for n in names), names
     with pytest.raises(NotFound):
         client.export("nosuch", tmp_path / "x.tar")
+
+
+def test_export_replaces_dest_only_when_asked(client: Client, trained, tmp_path: Path) -> None:
+    dest = tmp_path / "digits.tar"
+    whole = client.export("digits", dest).read_bytes()
+    dest.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        client.export("digits", dest)
+    assert dest.read_bytes() == b"keep me"
+    client.export("digits", dest, overwrite=True)
+    assert dest.read_bytes() == whole
+    assert [p.name for p in tmp_path.iterdir()] == ["digits.tar"], "temporary files left"
+
+
+def test_export_broken_off_leaves_nothing(tmp_path: Path) -> None:
+    """A download the server breaks off (as graft serve does when a file
+    of the export changes while it is sent) raises, and neither dest nor a
+    temporary file is left."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        c, _ = srv.accept()
+        c.recv(65536)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n"
+        c.sendall(head + b"400\r\n" + b"x" * 1024 + b"\r\n")
+        c.close()  # no last chunk: a broken transfer
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(requests.RequestException):
+            Client(f"http://127.0.0.1:{srv.getsockname()[1]}").export("digits", tmp_path / "cut.tar")
+    finally:
+        t.join(10)
+        srv.close()
+    assert list(tmp_path.iterdir()) == []

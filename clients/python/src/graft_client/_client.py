@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -286,19 +288,39 @@ class Client:
         )
         return [Prediction(classes=list(classes), scores=[float(x) for x in row]) for row in d["predictions"]]
 
-    def export(self, name: str, dest: Union[str, "os.PathLike[str]"], version: Optional[int] = None) -> Path:
+    def export(
+        self, name: str, dest: Union[str, "os.PathLike[str]"], version: Optional[int] = None, overwrite: bool = False
+    ) -> Path:
         """The model (backbone and trained head) as one TensorFlow SavedModel:
         the daemon's tar archive, laid out for TensorFlow Serving
-        (NAME/VERSION/saved_model.pb), written to dest; returns dest."""
+        (NAME/VERSION/saved_model.pb), written to dest; returns dest.
+
+        The archive goes to a temporary file beside dest, renamed at the
+        end: dest holds a whole archive or is as it was (a broken download
+        raises and leaves nothing). A dest that exists before the download
+        raises FileExistsError unless overwrite."""
+        out = Path(dest)
+        if not overwrite and os.path.lexists(out):
+            raise FileExistsError(errno.EEXIST, f"{out} exists: give a new file, or pass overwrite=True to replace it", str(out))
         path = f"/v1/models/{quote(name, safe='')}"
         if version is not None:
             path += f"/versions/{int(version)}"
         r = self._request("POST", path + ":export", headers={"Accept": "application/x-tar"}, stream=True)
-        out = Path(dest)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.tmp-")
         try:
-            with open(out, "wb") as f:
+            with os.fdopen(fd, "wb") as f:
                 for chunk in r.iter_content(1 << 20):
                     f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
         finally:
             r.close()
         return out
