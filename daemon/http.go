@@ -49,14 +49,17 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if s.opts.Token != "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-			client, _, _ := net.SplitHostPort(r.RemoteAddr)
-			if !s.authFails.allow(client) {
-				rec.Header().Set("Retry-After", "10")
-				writeError(rec, http.StatusTooManyRequests, errors.New("too many requests with a wrong API token from this address: wait 10 s"))
-				return
-			}
+			// The token is checked before the limiter: a client with the
+			// right token is never refused because others guessed wrong
+			// (or sent none) from the same address.
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
+				client, _, _ := net.SplitHostPort(r.RemoteAddr)
+				if !s.authFails.allow(client) {
+					rec.Header().Set("Retry-After", "10")
+					writeError(rec, http.StatusTooManyRequests, errors.New("too many requests with a missing or wrong API token from this address: wait 10 s, then send Authorization: Bearer TOKEN"))
+					return
+				}
 				s.authFails.fail(client)
 				rec.Header().Set("WWW-Authenticate", `Bearer realm="graft"`)
 				writeError(rec, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer TOKEN (the daemon's --token-file or GRAFT_TOKEN)"))

@@ -108,8 +108,9 @@ func (c *limitConn) Close() error {
 }
 
 // authLimiter slows down guessing the token: an address with
-// maxAuthFails wrong tokens within authWindow is refused (429) until the
-// window ends, whatever it sends.
+// maxAuthFails missing or wrong tokens within authWindow gets 429 for
+// every further failing request until the window ends. A request with
+// the right token is never asked (http.go checks the token first).
 type authLimiter struct {
 	mu    sync.Mutex
 	fails map[string]*authFails
