@@ -66,11 +66,15 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
+	if err := s.reconcile(); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	launcher := opts.Launcher
 	if launcher == nil {
 		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
-	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs})
+	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs, storeID: s.store.ID()})
 	return s, nil
 }
 
