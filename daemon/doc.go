@@ -15,7 +15,7 @@
 // store, event hub, metrics, launcher), launcher.go (Launcher, and the
 // local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
-// Origin, content type, token), limits.go (budgets, connection cap, token
+// Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),
 // events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
 // and the job log and evaluation it shows), models_api.go, export_api.go

@@ -35,7 +35,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see daemon/openapi.yaml)", r.Method, r.URL.Path))
 	})
-	return s.withUI(s.middleware(mux))
+	return admitting(s.withUI(s.middleware(mux)))
 }
 
 // middleware checks where a request comes from (Host, Origin), that a
@@ -45,6 +45,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: 200}
 		defer func() { s.metrics.request(rec.code) }()
 		if code, err := s.checkOrigin(r); err != nil {
+			rec.Header().Set("Connection", "close") // it may not keep a connection
 			writeError(rec, code, err)
 			return
 		}
@@ -54,6 +55,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			// (or sent none) from the same address.
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
+				// A client without the token keeps no connection (it
+				// would hold one of --max-connections).
+				rec.Header().Set("Connection", "close")
 				client, _, _ := net.SplitHostPort(r.RemoteAddr)
 				if !s.authFails.allow(client) {
 					rec.Header().Set("Retry-After", "10")

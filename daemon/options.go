@@ -81,9 +81,12 @@ type Options struct {
 	// WriteTimeout writing an answer, event streams excepted (default
 	// 2m); IdleTimeout an idle keep-alive connection (default 30s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	// MaxConnections caps open connections; one more is answered 503 and
-	// closed (default 256).
-	MaxConnections int
+	// MaxConnections caps the connections that have sent a request's
+	// headers (one more is answered 503) and, separately, those still
+	// sending them (one more closes the one waiting longest) (default
+	// 256). MaxConnectionsPerAddress caps the connections of one address
+	// other than the loopback; one more is answered 503 (default 32).
+	MaxConnections, MaxConnectionsPerAddress int
 	// MaxEventStreams caps open event streams; one more gets 503
 	// (default 64).
 	MaxEventStreams int
@@ -145,6 +148,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 256
+	}
+	if o.MaxConnectionsPerAddress <= 0 {
+		o.MaxConnectionsPerAddress = 32
 	}
 	if o.MaxEventStreams <= 0 {
 		o.MaxEventStreams = 64

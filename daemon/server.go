@@ -100,8 +100,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.opts.WriteTimeout, // event streams lift it
 		IdleTimeout:       s.opts.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
+		ConnContext:       withConn, // for admit: connections count once served
 	}
-	ln = newLimitListener(ln, s.opts.MaxConnections)
+	ln = newConnGuard(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerAddress)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)
