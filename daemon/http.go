@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/graft-ml/graft/api"
 )
@@ -102,16 +104,41 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
+// Error messages quote what a request sent (names, paths, tags, unknown
+// fields); these bound how much, so a huge value is never echoed whole.
+const (
+	maxErrorBytes = 4096 // an answer's error
+	maxFieldBytes = 1024 // one field's message
+	maxQuoteBytes = 128  // a value quoted in a message
+)
+
+// clip cuts s to at most max bytes (at a character boundary), saying how
+// much it left out.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+}
+
+// quote is %q of a bounded prefix of a request's value.
+func quote(v string) string { return strconv.Quote(clip(v, maxQuoteBytes)) }
+
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, api.Error{Error: err.Error()})
+	writeJSON(w, code, api.Error{Error: clip(err.Error(), maxErrorBytes)})
 }
 
 func writeFields(w http.ResponseWriter, code int, fields api.FieldErrors) {
 	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = f.Field + ": " + f.Message
+	for i := range fields {
+		fields[i].Message = clip(fields[i].Message, maxFieldBytes)
+		parts[i] = fields[i].Field + ": " + fields[i].Message
 	}
-	writeJSON(w, code, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
+	writeJSON(w, code, api.Error{Error: clip("invalid job spec: "+strings.Join(parts, "; "), maxErrorBytes), Fields: fields})
 }
 
 // decodeError is a request body that could not be read as asked.
