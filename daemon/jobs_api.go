@@ -229,8 +229,17 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
+	// Checking a spec reads its graph and walks its data (a folder of
+	// 100k files takes a CPU second): a few at once, so a burst cannot
+	// starve the rest of the API. No lock is held while it runs.
+	if err := s.specChecks.acquire(r.Context(), 1, 0); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("busy: %d submissions are being checked (--max-concurrent-submissions); retry in a moment", s.opts.MaxConcurrentSubmissions))
+		return
+	}
 	req := &body.JobRequest
 	spec, bad, code := s.checkRequest(req, body.serverOnly)
+	s.specChecks.release(1)
 	if len(bad) > 0 {
 		writeFields(w, code, bad)
 		return

@@ -87,6 +87,9 @@ type Options struct {
 	// 256). MaxConnectionsPerAddress caps the connections of one address
 	// other than the loopback; one more is answered 503 (default 32).
 	MaxConnections, MaxConnectionsPerAddress int
+	// MaxConcurrentSubmissions bounds the submissions checked at once
+	// (graph read, data walked); one more gets 503 (default 2).
+	MaxConcurrentSubmissions int
 	// MaxEventStreams caps open event streams; one more gets 503
 	// (default 64).
 	MaxEventStreams int
@@ -151,6 +154,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxConnectionsPerAddress <= 0 {
 		o.MaxConnectionsPerAddress = 32
+	}
+	if o.MaxConcurrentSubmissions <= 0 {
+		o.MaxConcurrentSubmissions = 2
 	}
 	if o.MaxEventStreams <= 0 {
 		o.MaxEventStreams = 64

@@ -31,6 +31,7 @@ type Server struct {
 	// predictSlots and predictMem bound the predictions in flight.
 	predictSlots, predictMem *budget
 	streams                  *budget // open event streams
+	specChecks               *budget // submissions being checked (data walks)
 	authFails                authLimiter
 	metrics                  *metrics
 	roots                    *confine.Roots
@@ -61,7 +62,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
-		streams: newBudget(int64(opts.MaxEventStreams)),
+		streams: newBudget(int64(opts.MaxEventStreams)), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
 		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err

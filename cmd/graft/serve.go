@@ -66,6 +66,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.IntVar(&o.MaxConcurrentPredicts, "max-concurrent-predicts", 0, "predictions in flight; beyond it they wait, then get 503 (default 4 per CPU)")
 	f.IntVar(&o.MaxConnections, "max-connections", 256, "connections that have sent a request's headers (one more is answered 503), and apart those still sending them (one more closes the longest waiting)")
 	f.IntVar(&o.MaxConnectionsPerAddress, "max-connections-per-address", 32, "connections from one address other than the loopback; one more is answered 503")
+	f.IntVar(&o.MaxConcurrentSubmissions, "max-concurrent-submissions", 2, "submissions checked at once (graph read, data walked); one more is answered 503")
 	f.IntVar(&o.MaxEventStreams, "max-event-streams", 64, "open event streams; one more is answered 503")
 	f.DurationVar(&o.ReadTimeout, "read-timeout", 30*time.Second, "time to read a request, body included")
 	f.DurationVar(&o.WriteTimeout, "write-timeout", 2*time.Minute, "time to write an answer (event streams excepted)")
