@@ -31,6 +31,16 @@ func TestErrorsDoNotEchoHugeValues(t *testing.T) {
 		tags[i] = "t"
 	}
 	long := strings.Repeat("x", 300_000)
+	// GET /v1/backbones:inspect quotes its path too.
+	resp, err := http.Get(s.Base + "/v1/backbones:inspect?path=/" + long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || len(b) > 16<<10 || !strings.Contains(string(b), "path") {
+		t.Errorf("inspect of a 300 KB path: %d with %d bytes; want 400 under 16 KiB naming path", resp.StatusCode, len(b))
+	}
 	for _, c := range []struct {
 		name, field string
 		body        []byte

@@ -215,6 +215,21 @@ func (s *Server) gpuNeed(f train.Footprint) (int64, error) {
 	return need, nil
 }
 
+// checkSlot takes one of the --max-concurrent-submissions slots for
+// checking a spec or inspecting a backbone: both read a graph, and a
+// spec's data is walked (a folder of 100k files takes a CPU second). A
+// few at once, so a burst cannot starve the rest of the API; no lock is
+// held while they run. Without a slot it answers 503 and reports false;
+// with one, the caller releases it.
+func (s *Server) checkSlot(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.specChecks.acquire(r.Context(), 1, 0); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("busy: %d submissions or inspections are being checked (--max-concurrent-submissions); retry in a moment", s.opts.MaxConcurrentSubmissions))
+		return false
+	}
+	return true
+}
+
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		api.JobRequest
@@ -229,12 +244,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	// Checking a spec reads its graph and walks its data (a folder of
-	// 100k files takes a CPU second): a few at once, so a burst cannot
-	// starve the rest of the API. No lock is held while it runs.
-	if err := s.specChecks.acquire(r.Context(), 1, 0); err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("busy: %d submissions are being checked (--max-concurrent-submissions); retry in a moment", s.opts.MaxConcurrentSubmissions))
+	if !s.checkSlot(w, r) {
 		return
 	}
 	req := &body.JobRequest
@@ -305,7 +315,7 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request) {
 	j, err := s.sched.cancel(id)
 	switch {
 	case errors.Is(err, ErrFinal):
-		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error()})
+		writeError(w, http.StatusConflict, err)
 	case err != nil:
 		writeStoreError(w, err)
 	default:

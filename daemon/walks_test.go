@@ -100,4 +100,43 @@ func TestSubmissionWalksAreBounded(t *testing.T) {
 		t.Error("no list request was answered while submissions were being checked")
 	}
 	t.Logf("%d checked, %d busy, %d lists answered during the burst", checked, busy, listedDuring)
+
+	// Inspecting a backbone (a graph read) takes a slot too: while two
+	// submissions are checked, an inspection gets 503.
+	var walking atomic.Int32
+	walking.Store(2)
+	for range 2 {
+		go func() {
+			defer walking.Add(-1)
+			for {
+				resp, err := http.Post(s.Base+"/v1/jobs", "application/json", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 503 {
+					return
+				}
+			}
+		}()
+	}
+	inspectBusy := 0
+	for walking.Load() > 0 {
+		resp, err := http.Get(s.Base + "/v1/backbones:inspect?path=" + backboneDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == 503 && strings.Contains(string(b), "max-concurrent-submissions"):
+			inspectBusy++
+		case resp.StatusCode != 200:
+			t.Errorf("inspect: %d %.300s", resp.StatusCode, b)
+		}
+	}
+	if inspectBusy == 0 {
+		t.Error("no inspection was refused while two submissions were checked")
+	}
 }
