@@ -109,13 +109,16 @@ func TestNoTokenFloodDoesNotLockOut(t *testing.T) {
 	f := newFixture(t, 2)
 	s := startServer(t, daemon.Options{AllowRoots: f.roots, Token: "right"})
 	var last int
-	for range 15 {
+	for i := range 15 {
 		resp, err := http.Get(s.Base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		last = resp.StatusCode
+		if !resp.Close { // issue 22, defect 11: it may not hold a connection
+			t.Errorf("request %d without a token (%d) kept its connection open", i, last)
+		}
 	}
 	if last != 429 {
 		t.Errorf("the 15th request without a token: %d, want 429", last)
