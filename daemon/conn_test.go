@@ -104,9 +104,10 @@ func TestConnectionAndStreamCaps(t *testing.T) {
 		}
 	}
 
-	// Six idle connections fill the cap: the next is refused. The server
-	// closes idle ones after its read timeout, so each try opens six anew
-	// (a loaded machine may take longer than that between two tries).
+	// Six connections that sent a request's headers (their bodies held
+	// back) fill the cap: the next request is refused. The server cuts
+	// them after its read timeout, so each try opens six anew (a loaded
+	// machine may take longer than that between two tries).
 	addr := strings.TrimPrefix(s.Base, "http://")
 	refused := false
 	for i := 0; i < 50 && !refused; i++ {
@@ -116,7 +117,9 @@ func TestConnectionAndStreamCaps(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
+			io.WriteString(c, "POST /v1/jobs HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
 		}
+		time.Sleep(50 * time.Millisecond) // for the server to read their headers
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		resp, err := c.Get(s.Base + "/v1/jobs")
 		if err != nil {
@@ -125,10 +128,61 @@ func TestConnectionAndStreamCaps(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		refused = resp.StatusCode == 503 && strings.Contains(string(b), "max-connections")
-		time.Sleep(20 * time.Millisecond)
 	}
 	if !refused {
 		t.Error("a connection over --max-connections was served")
+	}
+}
+
+// Issue 22, defect 11: 300 connections from the loopback trickling their
+// headers (slowloris, more than --max-connections) do not keep anyone
+// out: /healthz and an authenticated request on fresh connections are
+// served while they trickle.
+func TestSlowlorisDoesNotStarveOthers(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Token: "right"})
+	addr := strings.TrimPrefix(s.Base, "http://")
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := range 300 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /v1/jobs HTTP/1.1\r\nHost: "+addr+"\r\nX-Slow: ")
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(500 * time.Millisecond):
+					if _, err := c.Write([]byte("a")); err != nil {
+						return // closed by the server
+					}
+				}
+			}
+		}()
+	}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+	for i := range 8 {
+		resp, err := fresh.Get(s.Base + "/healthz")
+		if err != nil {
+			t.Fatalf("healthz %d under a slowloris: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("healthz %d under a slowloris: %d", i, resp.StatusCode)
+		}
+		req, _ := http.NewRequest("GET", s.Base+"/v1/jobs", nil)
+		req.Header.Set("Authorization", "Bearer right")
+		if resp, err = fresh.Do(req); err != nil {
+			t.Fatalf("authenticated request %d under a slowloris: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("authenticated request %d under a slowloris: %d", i, resp.StatusCode)
+		}
 	}
 }
 

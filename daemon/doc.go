@@ -7,14 +7,15 @@
 // module's public job contract), the typed Go client in daemon/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:
-// jobs, per-job event logs, models), scheduler.go (bounded queue,
+// jobs, per-job event logs, models), datadir.go (the store against what
+// the data directory holds), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),
 // joins.go (the narrow interfaces the scheduler and supervisors use:
 // store, event hub, metrics, launcher), launcher.go (Launcher, and the
 // local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
-// Origin, content type, token), limits.go (budgets, connection cap, token
+// Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission),
 // events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
 // and the job log and evaluation it shows), evaluation.go (evaluations:
@@ -29,11 +30,18 @@
 // The data directory holds everything the daemon writes:
 //
 //	graft.db          the store (one daemon per directory: it is locked)
-//	runs/JOB/         each job's run directory (train's layout)
+//	runs/JOB/         each job's run directory (train's layout), stamped
+//	                  owner.json: the job and the store's identity
 //	logs/JOB.log      each job's worker stderr, all attempts
 //	cache/            the feature cache, shared by the jobs
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
+//
+// The store is not the only record (datadir.go): at every start the job
+// id and model version counters move past the run directories, logs and
+// exports on disk, a start warns naming the runs the store does not know
+// (a lost or restored graft.db), a damaged graft.db stops the start, and
+// a checkpoint is resumed only from a run stamped as the job's own.
 //
 // Supervision: a worker that dies without reporting an error (a signal,
 // a crash) is restarted from its run's last checkpoint after a backoff

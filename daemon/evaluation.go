@@ -67,8 +67,8 @@ func (s *Server) evaluation(r *http.Request, j *api.Job) (*Evaluation, error) {
 	})
 }
 
-// takeEvalSlot takes one of the slots evaluations and backbone
-// inspections share: each loads a backbone's graph.
+// takeEvalSlot takes one of the evaluations' slots: each loads a
+// backbone's graph. (Inspections share the submissions' slots.)
 func (s *Server) takeEvalSlot() error {
-	return takeSlot(s.evals.slots, s.opts.MaxConcurrentEvaluations, "evaluations and inspections", "--max-concurrent-evaluations")
+	return takeSlot(s.evals.slots, s.opts.MaxConcurrentEvaluations, "evaluations", "--max-concurrent-evaluations")
 }

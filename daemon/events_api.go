@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			for _, e := range evs {
 				b, _ := json.Marshal(e)
+				b = bytes.ReplaceAll(b, nel, nelEscaped)
 				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
 				after = e.Seq
 			}
@@ -97,3 +99,9 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// U+0085 (NEL) is valid raw inside a JSON string, and Go leaves it so; but
+// a client that splits lines the Unicode way (Python's str.splitlines)
+// breaks an event there. Raw, it can only be inside a string, where its
+// escape means the same.
+var nel, nelEscaped = []byte("\u0085"), []byte(`\u0085`)

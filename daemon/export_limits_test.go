@@ -390,7 +390,7 @@ func TestEvaluationCached(t *testing.T) {
 	}
 }
 
-// Evaluations (and backbone inspections) and export builds have slots of
+// Evaluations and export builds have slots of
 // their own: beyond them the answer is 503 with Retry-After, and
 // predictions go on meanwhile.
 func TestEvaluationAndExportSlots(t *testing.T) {
@@ -418,11 +418,6 @@ func TestEvaluationAndExportSlots(t *testing.T) {
 	code, h, body := getHdr(t, s.Base+"/v1/jobs/"+b.ID+"/evaluation", nil)
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "--max-concurrent-evaluations") {
 		t.Errorf("evaluation beyond the slots: %d (Retry-After %q) %s", code, h.Get("Retry-After"), body)
-	}
-	// Inspecting a backbone loads its graph too: it shares the slots.
-	code, h, body = getHdr(t, s.Base+"/v1/backbones:inspect?path="+backboneDir, nil)
-	if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "--max-concurrent-evaluations") {
-		t.Errorf("inspect beyond the slots: %d (Retry-After %q) %s", code, h.Get("Retry-After"), body)
 	}
 	resp, rb := exportReq(t, s, "/v1/models/b:export")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(rb), "--max-concurrent-exports") {

@@ -67,7 +67,7 @@ func (e *statusError) Error() string { return e.err.Error() }
 func (e *statusError) Unwrap() error { return e.err }
 
 // takeSlot takes one of b's slots for what ("export builds",
-// "evaluations and inspections") or says which flag bounds them.
+// "evaluations") or says which flag bounds them.
 func takeSlot(b *budget, max int, what, flag string) error {
 	if err := b.acquire(context.Background(), 1, heavyWait); err != nil {
 		return &statusError{http.StatusServiceUnavailable, fmt.Errorf("%w: %d %s in flight (%s); retry shortly", ErrBusy, max, what, flag)}

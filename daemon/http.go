@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/graft-ml/graft/api"
 )
@@ -35,7 +37,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see daemon/openapi.yaml)", r.Method, r.URL.Path))
 	})
-	return s.withUI(s.middleware(mux))
+	return admitting(s.withUI(s.middleware(mux)))
 }
 
 // middleware checks where a request comes from (Host, Origin), that a
@@ -45,18 +47,25 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, code: 200}
 		defer func() { s.metrics.request(rec.code) }()
 		if code, err := s.checkOrigin(r); err != nil {
+			rec.Header().Set("Connection", "close") // it may not keep a connection
 			writeError(rec, code, err)
 			return
 		}
 		if s.opts.Token != "" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-			client, _, _ := net.SplitHostPort(r.RemoteAddr)
-			if !s.authFails.allow(client) {
-				rec.Header().Set("Retry-After", "10")
-				writeError(rec, http.StatusTooManyRequests, errors.New("too many requests with a wrong API token from this address: wait 10 s"))
-				return
-			}
+			// The token is checked before the limiter: a client with the
+			// right token is never refused because others guessed wrong
+			// (or sent none) from the same address.
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
+				// A client without the token keeps no connection (it
+				// would hold one of --max-connections).
+				rec.Header().Set("Connection", "close")
+				client, _, _ := net.SplitHostPort(r.RemoteAddr)
+				if !s.authFails.allow(client) {
+					rec.Header().Set("Retry-After", "10")
+					writeError(rec, http.StatusTooManyRequests, errors.New("too many requests with a missing or wrong API token from this address: wait 10 s, then send Authorization: Bearer TOKEN"))
+					return
+				}
 				s.authFails.fail(client)
 				rec.Header().Set("WWW-Authenticate", `Bearer realm="graft"`)
 				writeError(rec, http.StatusUnauthorized, errors.New("missing or wrong API token: send Authorization: Bearer TOKEN (the daemon's --token-file or GRAFT_TOKEN)"))
@@ -95,16 +104,41 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
+// Error messages quote what a request sent (names, paths, tags, unknown
+// fields); these bound how much, so a huge value is never echoed whole.
+const (
+	maxErrorBytes = 4096 // an answer's error
+	maxFieldBytes = 1024 // one field's message
+	maxQuoteBytes = 128  // a value quoted in a message
+)
+
+// clip cuts s to at most max bytes (at a character boundary), saying how
+// much it left out.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+}
+
+// quote is %q of a bounded prefix of a request's value.
+func quote(v string) string { return strconv.Quote(clip(v, maxQuoteBytes)) }
+
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, api.Error{Error: err.Error()})
+	writeJSON(w, code, api.Error{Error: clip(err.Error(), maxErrorBytes)})
 }
 
 func writeFields(w http.ResponseWriter, code int, fields api.FieldErrors) {
 	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = f.Field + ": " + f.Message
+	for i := range fields {
+		fields[i].Message = clip(fields[i].Message, maxFieldBytes)
+		parts[i] = fields[i].Field + ": " + fields[i].Message
 	}
-	writeJSON(w, code, api.Error{Error: "invalid job spec: " + strings.Join(parts, "; "), Fields: fields})
+	writeJSON(w, code, api.Error{Error: clip("invalid job spec: "+strings.Join(parts, "; "), maxErrorBytes), Fields: fields})
 }
 
 // decodeError is a request body that could not be read as asked.

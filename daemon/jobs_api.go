@@ -69,13 +69,13 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		*f.p = real
 	}
 	if req.Model != "" && !modelName.MatchString(req.Model) {
-		add("model", "%q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Model)
+		add("model", "%s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(req.Model))
 	}
 	if c.Device != "" {
 		if d, err := api.ParseDevice(c.Device); err != nil {
 			add("device", "%v", err)
 		} else if d.IsCUDA() && s.opts.CUDAWorkerPath == "" {
-			add("device", "%q: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", c.Device)
+			add("device", "%s: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", quote(string(c.Device)))
 		}
 	}
 	if len(bad) > 0 {
@@ -84,7 +84,7 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	// Workers are this binary: a TensorFlow job needs one built with it. A
 	// well-formed spec this daemon cannot run is unprocessable, not bad.
 	if c.Engine == api.EngineTensorFlow && !tf.Available {
-		return nil, api.FieldErrors{{Field: "engine", Message: fmt.Sprintf("%q: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", c.Engine)}}, http.StatusUnprocessableEntity
+		return nil, api.FieldErrors{{Field: "engine", Message: fmt.Sprintf("%s: this daemon's graft has no TensorFlow engine (run one built with make build-tf); use native", quote(string(c.Engine)))}}, http.StatusUnprocessableEntity
 	}
 	if c.MemoryBudget == nil { // the default, within what the daemon gives a job
 		c.MemoryBudget = api.Ptr(min(job.Defaults().MemoryBudget, s.opts.JobMemory/2))
@@ -153,6 +153,7 @@ const (
 	maxFilters  = 16_384
 	maxKernel   = 63
 	maxPatience = 100_000
+	maxTags     = 64 // a SavedModel's tag set has a few
 )
 
 // checkBounds bounds every number of a resolved job.
@@ -163,6 +164,7 @@ func (s *Server) checkBounds(c *job.Job) api.FieldErrors {
 			bad = append(bad, api.FieldError{Field: field, Message: fmt.Sprintf("%d is over this daemon's limit of %d%s", v, max, hint)})
 		}
 	}
+	over("tags", int64(len(c.Tags)), maxTags, " tags")
 	over("epochs", int64(c.Epochs), maxEpochs, "")
 	over("batch_size", int64(c.BatchSize), maxBatch, "")
 	over("workers", int64(c.Workers), maxWorkers, "")
@@ -213,6 +215,21 @@ func (s *Server) gpuNeed(f train.Footprint) (int64, error) {
 	return need, nil
 }
 
+// checkSlot takes one of the --max-concurrent-submissions slots for
+// checking a spec or inspecting a backbone: both read a graph, and a
+// spec's data is walked (a folder of 100k files takes a CPU second). A
+// few at once, so a burst cannot starve the rest of the API; no lock is
+// held while they run. Without a slot it answers 503 and reports false;
+// with one, the caller releases it.
+func (s *Server) checkSlot(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.specChecks.acquire(r.Context(), 1, 0); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("busy: %d submissions or inspections are being checked (--max-concurrent-submissions); retry in a moment", s.opts.MaxConcurrentSubmissions))
+		return false
+	}
+	return true
+}
+
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		api.JobRequest
@@ -227,8 +244,12 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
+	if !s.checkSlot(w, r) {
+		return
+	}
 	req := &body.JobRequest
 	spec, bad, code := s.checkRequest(req, body.serverOnly)
+	s.specChecks.release(1)
 	if len(bad) > 0 {
 		writeFields(w, code, bad)
 		return
@@ -288,13 +309,13 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 func (s *Server) jobAction(w http.ResponseWriter, r *http.Request) {
 	id, action, ok := strings.Cut(r.PathValue("idaction"), ":")
 	if !ok || action != "cancel" {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no such action %q: use POST /v1/jobs/ID:cancel", r.PathValue("idaction")))
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such action %s: use POST /v1/jobs/ID:cancel", quote(r.PathValue("idaction"))))
 		return
 	}
 	j, err := s.sched.cancel(id)
 	switch {
 	case errors.Is(err, ErrFinal):
-		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error()})
+		writeError(w, http.StatusConflict, err)
 	case err != nil:
 		writeStoreError(w, err)
 	default:

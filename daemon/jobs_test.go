@@ -242,9 +242,10 @@ func TestWorkerErrorFails(t *testing.T) {
 
 // 50 concurrent submissions against a queue of 10: each gets 201 or 429,
 // every accepted job succeeds, and the database and run directories agree.
+// (All 50 are checked at once: the queue is what this test is about.)
 func TestConcurrentSubmissions(t *testing.T) {
 	f := newFixture(t, 3)
-	s := startServer(t, daemon.Options{AllowRoots: f.roots, QueueSize: 10, MaxConcurrent: 2})
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, QueueSize: 10, MaxConcurrent: 2, MaxConcurrentSubmissions: 50})
 	ctx := context.Background()
 	var mu sync.Mutex
 	var accepted []string

@@ -52,6 +52,7 @@ type joins struct {
 	// QueueSize, MaxAttempts, Backoff, Grace and GPUMemoryBudget.
 	opts    Options
 	dataDir string
+	storeID string // the store's identity, stamped in run directories
 }
 
 func (d *joins) logPath(id string) string { return filepath.Join(d.dataDir, "logs", id+".log") }

@@ -1,13 +1,14 @@
 package daemon
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -62,29 +63,59 @@ func (b *budget) inUse() int64 {
 	return b.used
 }
 
-// limitListener caps the open connections. One over the cap is answered
-// at once with 503 and closed, rather than left waiting in the backlog.
-type limitListener struct {
+// connGuard keeps slow or many connections from starving the others. A
+// connection is pending from its accept until its first request's headers
+// are read (bounded by the server's ReadHeaderTimeout), then served:
+//   - served connections are capped at max (--max-connections): one more
+//     is answered 503 at its first request;
+//   - pending ones are capped at max too, in a pool of their own: a new
+//     one beyond it closes the one that has waited longest, so clients
+//     trickling their headers (slowloris) cannot keep a fresh connection
+//     out, which sends its headers at once;
+//   - one address other than the loopback may hold at most perAddr of
+//     either kind (--max-connections-per-address): one more is answered
+//     503 at once. Loopback clients all share 127.0.0.1 (or ::1), so there
+//     a per-address cap would only be a smaller global one: they are held
+//     by the two pools above.
+type connGuard struct {
 	net.Listener
-	max  int64
-	open atomic.Int64
+	max, perAddr int
+	mu           sync.Mutex
+	pending      list.List // *guardedConn, oldest first
+	served       int
+	byAddr       map[string]int
 }
 
-func newLimitListener(ln net.Listener, max int) *limitListener {
-	return &limitListener{Listener: ln, max: int64(max)}
+func newConnGuard(ln net.Listener, max, perAddr int) *connGuard {
+	return &connGuard{Listener: ln, max: max, perAddr: perAddr, byAddr: map[string]int{}}
 }
 
-func (l *limitListener) Accept() (net.Conn, error) {
+func (g *connGuard) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
+		c, err := g.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Add(1) <= l.max {
-			return &limitConn{Conn: c, l: l}, nil
+		addr, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		g.mu.Lock()
+		if !IsLoopback(addr) && g.byAddr[addr] >= g.perAddr {
+			g.mu.Unlock()
+			go refuse(c, fmt.Sprintf("too many connections from %s: this daemon serves at most %d from one address (--max-connections-per-address); close some and retry", addr, g.perAddr))
+			continue
 		}
-		l.open.Add(-1)
-		go refuse(c, fmt.Sprintf("too many connections: this daemon serves at most %d at once (--max-connections); retry shortly", l.max))
+		var evict *guardedConn
+		if g.pending.Len() >= g.max {
+			evict = g.pending.Remove(g.pending.Front()).(*guardedConn)
+			evict.elem = nil
+		}
+		gc := &guardedConn{Conn: c, g: g, addr: addr}
+		gc.elem = g.pending.PushBack(gc)
+		g.byAddr[addr]++
+		g.mu.Unlock()
+		if evict != nil {
+			evict.Close()
+		}
+		return gc, nil
 	}
 }
 
@@ -96,20 +127,61 @@ func refuse(c net.Conn, msg string) {
 	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
 }
 
-type limitConn struct {
+// guardedConn is a connection counted by its connGuard.
+type guardedConn struct {
 	net.Conn
-	l    *limitListener
-	once sync.Once
+	g      *connGuard
+	addr   string
+	elem   *list.Element // in g.pending while pending
+	served bool
+	closed bool
 }
 
-func (c *limitConn) Close() error {
-	c.once.Do(func() { c.l.open.Add(-1) })
+// serve moves c from pending to served at a request's start, and reports
+// false when the served connections are at their cap.
+func (c *guardedConn) serve() bool {
+	g := c.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c.served {
+		return true
+	}
+	if c.elem != nil {
+		g.pending.Remove(c.elem)
+		c.elem = nil
+	}
+	if g.served >= g.max || c.closed {
+		return false
+	}
+	c.served = true
+	g.served++
+	return true
+}
+
+func (c *guardedConn) Close() error {
+	g := c.g
+	g.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		if c.elem != nil {
+			g.pending.Remove(c.elem)
+			c.elem = nil
+		}
+		if c.served {
+			g.served--
+		}
+		if g.byAddr[c.addr]--; g.byAddr[c.addr] <= 0 {
+			delete(g.byAddr, c.addr)
+		}
+	}
+	g.mu.Unlock()
 	return c.Conn.Close()
 }
 
 // authLimiter slows down guessing the token: an address with
-// maxAuthFails wrong tokens within authWindow is refused (429) until the
-// window ends, whatever it sends.
+// maxAuthFails missing or wrong tokens within authWindow gets 429 for
+// every further failing request until the window ends. A request with
+// the right token is never asked (http.go checks the token first).
 type authLimiter struct {
 	mu    sync.Mutex
 	fails map[string]*authFails
@@ -151,4 +223,26 @@ func (l *authLimiter) fail(addr string) {
 		l.fails[addr] = f
 	}
 	f.n++
+}
+
+type connKey struct{}
+
+// withConn keeps a request's connection in its context, for admitting.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// admitting counts each request's connection as served before next sees
+// the request; one over --max-connections is answered 503 and closed.
+func admitting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gc, ok := r.Context().Value(connKey{}).(*guardedConn)
+		if ok && !gc.serve() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("too many connections: this daemon serves at most %d at once (--max-connections); retry shortly", gc.g.max))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -158,7 +158,7 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	}
 	real, err := s.confine(p)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, api.Error{Error: "path: " + err.Error(), Fields: fieldErr("path", err.Error())})
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: clip("path: "+err.Error(), maxErrorBytes), Fields: fieldErr("path", clip(err.Error(), maxFieldBytes))})
 		return
 	}
 	tags := []string{"serve"}
@@ -169,12 +169,11 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 	if sig == "" {
 		sig = "serving_default"
 	}
-	if err := s.takeEvalSlot(); err != nil {
-		writeStatusError(w, err, http.StatusServiceUnavailable)
+	if !s.checkSlot(w, r) {
 		return
 	}
-	defer s.evals.slots.release(1)
 	rep, err := inspect.InspectIn(s.roots, real, tags, q.Get("tensors") == "true", sig)
+	s.specChecks.release(1)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return

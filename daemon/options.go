@@ -79,7 +79,7 @@ type Options struct {
 	MaxConcurrentPredicts int
 	// MaxConcurrentExports bounds the export builds in flight (default
 	// 2; each holds its model in memory) and MaxConcurrentEvaluations the
-	// evaluations and backbone inspections computed at once (default 2;
+	// evaluations computed at once (default 2;
 	// each loads a backbone). Both are apart from the predictions'; more
 	// wait a second, then get 503.
 	MaxConcurrentExports, MaxConcurrentEvaluations int
@@ -89,9 +89,15 @@ type Options struct {
 	// extends it); IdleTimeout an idle keep-alive connection (default
 	// 30s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	// MaxConnections caps open connections; one more is answered 503 and
-	// closed (default 256).
-	MaxConnections int
+	// MaxConnections caps the connections that have sent a request's
+	// headers (one more is answered 503) and, separately, those still
+	// sending them (one more closes the one waiting longest) (default
+	// 256). MaxConnectionsPerAddress caps the connections of one address
+	// other than the loopback; one more is answered 503 (default 32).
+	MaxConnections, MaxConnectionsPerAddress int
+	// MaxConcurrentSubmissions bounds the submissions checked at once
+	// (graph read, data walked); one more gets 503 (default 2).
+	MaxConcurrentSubmissions int
 	// MaxEventStreams caps open event streams; one more gets 503
 	// (default 64).
 	MaxEventStreams int
@@ -153,6 +159,12 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 256
+	}
+	if o.MaxConnectionsPerAddress <= 0 {
+		o.MaxConnectionsPerAddress = 32
+	}
+	if o.MaxConcurrentSubmissions <= 0 {
+		o.MaxConcurrentSubmissions = 2
 	}
 	if o.MaxEventStreams <= 0 {
 		o.MaxEventStreams = 64

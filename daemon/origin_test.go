@@ -62,13 +62,18 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 }
 
 // Issue 11, defect 16: guessing the token is slowed down: after ten wrong
-// tokens an address gets 429 for a while, whatever it sends.
+// tokens an address gets 429 for a while for every wrong token. Issue 22,
+// defect 5: the right token is still served, from the same address, both
+// after wrong tokens and after requests with none (what an <img> tag on
+// any web page sends to /metrics).
 func TestWrongTokensSlowedDown(t *testing.T) {
 	f := newFixture(t, 2)
 	s := startServer(t, daemon.Options{AllowRoots: f.roots, Token: "right"})
-	try := func(tok string) int {
-		req, _ := http.NewRequest("GET", s.Base+"/v1/jobs", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
+	try := func(path, tok string) int {
+		req, _ := http.NewRequest("GET", s.Base+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -76,18 +81,49 @@ func TestWrongTokensSlowedDown(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if c := try("right"); c != 200 {
+	if c := try("/v1/jobs", "right"); c != 200 {
 		t.Fatalf("the right token: %d", c)
 	}
 	for i := range 10 {
-		if c := try("guess"); c != 401 {
+		if c := try("/v1/jobs", "guess"); c != 401 {
 			t.Fatalf("wrong token %d: %d, want 401", i, c)
 		}
 	}
-	if c := try("guess"); c != 429 {
+	if c := try("/v1/jobs", "guess"); c != 429 {
 		t.Errorf("the 11th wrong token: %d, want 429", c)
 	}
-	if c := try("right"); c != 429 {
-		t.Errorf("the right token while refused: %d, want 429", c)
+	if c := try("/v1/jobs", ""); c != 429 {
+		t.Errorf("no token while refused: %d, want 429", c)
+	}
+	if c := try("/v1/jobs", "right"); c != 200 {
+		t.Errorf("the right token while guesses are refused: %d, want 200", c)
+	}
+	if c := try("/metrics", "right"); c != 200 {
+		t.Errorf("the right token on /metrics while guesses are refused: %d, want 200", c)
+	}
+}
+
+// Issue 22, defect 5: requests with no token at all (ten, then more) do
+// not lock the token holder out.
+func TestNoTokenFloodDoesNotLockOut(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Token: "right"})
+	var last int
+	for i := range 15 {
+		resp, err := http.Get(s.Base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		last = resp.StatusCode
+		if !resp.Close { // issue 22, defect 11: it may not hold a connection
+			t.Errorf("request %d without a token (%d) kept its connection open", i, last)
+		}
+	}
+	if last != 429 {
+		t.Errorf("the 15th request without a token: %d, want 429", last)
+	}
+	if _, err := s.Jobs(t.Context()); err != nil {
+		t.Errorf("the token holder after a flood without tokens: %v, want served", err)
 	}
 }

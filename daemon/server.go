@@ -33,6 +33,7 @@ type Server struct {
 	streams                  *budget // open event streams
 	exports                  *exports
 	evals                    *evaluations
+	specChecks               *budget // submissions being checked (data walks)
 	authFails                authLimiter
 	metrics                  *metrics
 	roots                    *confine.Roots
@@ -63,16 +64,20 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
-		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations),
+		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
 		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
+		return nil, err
+	}
+	if err := s.reconcile(); err != nil {
+		s.store.Close()
 		return nil, err
 	}
 	launcher := opts.Launcher
 	if launcher == nil {
 		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
-	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs})
+	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs, storeID: s.store.ID()})
 	return s, nil
 }
 
@@ -99,8 +104,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.opts.WriteTimeout, // event streams lift it
 		IdleTimeout:       s.opts.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
+		ConnContext:       withConn, // for admit: connections count once served
 	}
-	ln = newLimitListener(ln, s.opts.MaxConnections)
+	ln = newConnGuard(ln, s.opts.MaxConnections, s.opts.MaxConnectionsPerAddress)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,8 @@ var (
 	jobsBucket   = []byte("jobs")
 	eventsBucket = []byte("events") // one sub-bucket per job, keyed by seq
 	modelsBucket = []byte("models") // one sub-bucket per name, keyed by version
+	metaBucket   = []byte("meta")   // the store's identity
+	storeIDKey   = []byte("id")
 )
 
 // Store is the durable state of the daemon in a bbolt file: jobs with
@@ -32,31 +36,80 @@ var (
 // change is one transaction, fsynced before it returns.
 type Store struct {
 	db *bolt.DB
+	id string
 }
 
 // OpenStore opens (creating) the database at path. A second daemon on
-// the same file gets ErrLocked instead of waiting.
+// the same file gets ErrLocked instead of waiting; a file that is not a
+// sound database is refused with what to do, never recreated over.
 func OpenStore(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("daemon: open %s: %w", path, err)
+		return nil, damaged(path, err)
 	}
+	var id string
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{jobsBucket, eventsBucket, modelsBucket} {
+		for _, b := range [][]byte{jobsBucket, eventsBucket, modelsBucket, metaBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		meta := tx.Bucket(metaBucket)
+		if v := meta.Get(storeIDKey); v != nil {
+			id = string(v)
+			return nil
+		}
+		var r [12]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(r[:])
+		return meta.Put(storeIDKey, []byte(id))
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("daemon: init %s: %w", path, err)
+		return nil, damaged(path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, id: id}, nil
+}
+
+// damaged says what to do about a database graft cannot open.
+func damaged(path string, err error) error {
+	return fmt.Errorf("daemon: %s is damaged or not a graft database (%v): graft serve will not start over it. Move it aside (mv %s %s.damaged) and start again: the jobs it recorded are forgotten, but their run directories, logs and exports stay, and new jobs get ids past them", path, err, path, path)
+}
+
+// ID is the store's identity, made at its creation: a run directory's
+// stamp (rundir.Owner) names the store of its job.
+func (s *Store) ID() string { return s.id }
+
+// Reserve moves the job id counter past lastJob and each model's version
+// counter past the version given, so that a new job or version never
+// takes the name of a run directory, log or export already on disk (one
+// a lost or older store did not record). Counters already past are kept.
+func (s *Store) Reserve(lastJob uint64, versions map[string]uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(jobsBucket)
+		if jobs.Sequence() < lastJob {
+			if err := jobs.SetSequence(lastJob); err != nil {
+				return err
+			}
+		}
+		for name, v := range versions {
+			mb, err := tx.Bucket(modelsBucket).CreateBucketIfNotExists([]byte(name))
+			if err != nil {
+				return err
+			}
+			if mb.Sequence() < v {
+				if err := mb.SetSequence(v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Close closes the database.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/worker"
 )
@@ -135,10 +134,10 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		if k := len(j.Attempts); k > 0 && j.Attempts[k-1].N == n {
 			resume = j.Attempts[k-1].Resumed
 		}
-	} else if !resume && confine.Within(sv.q.d.dataDir, j.RunDir) {
-		// What an attempt left before its first checkpoint is not worth
-		// keeping: the worker starts the run afresh.
-		os.RemoveAll(j.RunDir)
+	}
+	var note string
+	if !reattach {
+		resume, note = sv.q.d.prepareRun(j, resume)
 	}
 	var w Worker
 	logf, err := openLog(sv.q.d.logPath(j.ID))
@@ -214,6 +213,9 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		}
 		if reattach {
 			msg = "re-attached to " + launchID + ", started by an earlier daemon"
+		}
+		if note != "" {
+			msg += "; " + note
 		}
 		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})

@@ -27,6 +27,7 @@ func (s *Server) withUI(apiHandler http.Handler) http.Handler {
 			return
 		}
 		if code, err := s.checkOrigin(r); err != nil {
+			w.Header().Set("Connection", "close") // as for the API (middleware)
 			writeError(w, code, err)
 			return
 		}

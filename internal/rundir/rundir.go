@@ -25,6 +25,9 @@ const (
 	LastCkpt    = "checkpoints/last.safetensors"
 	BestCkpt    = "checkpoints/best.safetensors"
 	EventsDir   = "events"
+	// OwnerFile stamps a run directory the daemon made with the job and
+	// store it belongs to (Owner); graft train's own runs have none.
+	OwnerFile = "owner.json"
 )
 
 // ErrRunDir reports a run directory that cannot be used as asked.
@@ -34,12 +37,14 @@ var ErrRunDir = errors.New("run directory")
 type Metrics = api.Metrics
 
 // WriteJSON writes v to dir/name atomically.
-func WriteJSON(dir, name string, v any) error {
+func WriteJSON(dir, name string, v any) error { return writeJSON(dir, name, 0o644, v) }
+
+func writeJSON(dir, name string, perm os.FileMode, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, name), 0o644, func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, name), perm, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
@@ -92,9 +97,13 @@ func WriteMetrics(dir string, ms []Metrics) error {
 	})
 }
 
-// PrepareNew creates an empty run directory (or accepts an empty one).
+// PrepareNew creates an empty run directory (or accepts an empty one, or
+// one holding only its OwnerFile).
 func PrepareNew(dir string) error {
 	entries, err := os.ReadDir(dir)
+	if len(entries) == 1 && entries[0].Name() == OwnerFile && entries[0].Type().IsRegular() {
+		entries = nil
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
@@ -106,4 +115,32 @@ func PrepareNew(dir string) error {
 		return fmt.Errorf("%w: %v", ErrRunDir, err)
 	}
 	return nil
+}
+
+// Owner is what OwnerFile holds: the daemon job a run directory was made
+// for, and the identity of the daemon's store that made the job. A run
+// directory is resumed for a job only when both match, so that a lost or
+// replaced store cannot hand an old run to a new job.
+type Owner struct {
+	Job   string `json:"job"`
+	Store string `json:"store"`
+}
+
+// WriteOwner stamps dir (created private if missing) with o.
+func WriteOwner(dir string, o Owner) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%w: %v", ErrRunDir, err)
+	}
+	return writeJSON(dir, OwnerFile, 0o600, o)
+}
+
+// ReadOwner reads dir's stamp; a directory without one gives an error
+// wrapping os.ErrNotExist.
+func ReadOwner(dir string) (Owner, error) {
+	var o Owner
+	if _, err := os.Lstat(filepath.Join(dir, OwnerFile)); err != nil {
+		return o, err
+	}
+	err := ReadJSON(dir, OwnerFile, &o)
+	return o, err
 }

@@ -75,6 +75,35 @@ def test_events_reconnect_across_a_daemon_restart(work: Path, digits: Path) -> N
         d.stop()
 
 
+# Issue 22, defect 8: class folder names with NEL (U+0085, which Go's JSON
+# leaves unescaped), LS, PS (U+2028, U+2029) and CR. The names reach the
+# event stream in the done event's duplicate examples (each class holds two
+# byte-identical images): events() must read every event whole.
+ODD_CLASSES = ["nel\u0085x", "ls\u2028x", "ps\u2029x", "cr\rx"]
+
+
+def test_events_with_line_breaking_characters_in_class_names(work: Path, digits: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "odd"
+    for name, src in zip(ODD_CLASSES, sorted(p for p in digits.iterdir() if p.is_dir())):
+        (odd / name).mkdir(parents=True)
+        pngs = sorted(src.glob("*.png"))[:6]
+        for p in pngs:
+            (odd / name / p.name).write_bytes(p.read_bytes())
+        (odd / name / "copy.png").write_bytes(pngs[0].read_bytes())
+    d = Daemon(tmp_path / "data", [BACKBONE.parent, odd]).start()
+    try:
+        c = Client(d.url)
+        job = c.submit(spec(odd, epochs=1))
+        events = list(c.events(job.id))
+        assert [e.seq for e in events] == list(range(1, len(events) + 1)), "events lost or repeated"
+        assert events[-1].type == "succeeded", [e.type for e in events]
+        paths = [p for e in events if e.type == "done" for g in e.data["summary"]["duplicates"]["examples"] for p in g]
+        for name in ODD_CLASSES:
+            assert any(f"/{name}/" in p for p in paths), f"class {name!r} not in the done event's duplicates: {paths}"
+    finally:
+        d.stop()
+
+
 def cli_predictions(run_dir: str, paths: List[Path]) -> List[dict]:
     out = subprocess.run(
         [graft_bin(), "predict", "--run", run_dir, "--format", "jsonl", "--top", "100", "--log-level", "error"] + [str(p) for p in paths],

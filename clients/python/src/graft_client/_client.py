@@ -182,7 +182,7 @@ class Client:
                 continue
             final = False
             try:
-                for ev in _parse_sse(r.iter_lines(decode_unicode=True)):
+                for ev in _parse_sse(_lines(r.iter_content(chunk_size=None))):
                     failures = 0
                     last = ev.seq
                     final = ev.type in FINAL_STATES
@@ -357,6 +357,28 @@ class Client:
             return True
         except (GraftError, requests.ConnectionError):
             return False
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of a byte stream, split on "\n" only (a trailing "\r" of
+    CRLF dropped). Not str.splitlines nor requests' iter_lines: they also
+    split on U+0085 (which Go's JSON leaves unescaped in a class name or a
+    path), U+2028, U+2029 and a lone CR. Each line is decoded whole, so a
+    character cut between two chunks stays one character."""
+    buf = bytearray()
+    for chunk in chunks:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            buf += chunk[start:end]
+            yield bytes(buf).removesuffix(b"\r").decode("utf-8")
+            buf.clear()
+            start = end + 1
+        buf += chunk[start:]
+    if buf:
+        yield bytes(buf).removesuffix(b"\r").decode("utf-8")
 
 
 def _parse_sse(lines: Iterable[str]) -> Iterator[Event]:
