@@ -10,6 +10,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/rundir"
@@ -18,6 +19,7 @@ import (
 
 func (a *app) evalCmd() *cobra.Command {
 	var run, data, split, format, onBad string
+	var maxPixels int64
 	cmd := &cobra.Command{
 		Use:   "eval --run RUN (--data DATA | --split val)",
 		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
@@ -54,6 +56,7 @@ func (a *app) evalCmd() *cobra.Command {
 					return err
 				}
 			}
+			ds.MaxPixels = maxPixels
 			// The same extraction bar as training's, on a terminal only:
 			// stdout carries the report.
 			var bar func(done, total int)
@@ -95,6 +98,7 @@ func (a *app) evalCmd() *cobra.Command {
 	f.StringVar(&split, "split", "", "instead of --data: the run's own samples, val (its validation split) or train")
 	f.StringVar(&format, "format", "text", "text or json")
 	f.StringVar(&onBad, "on-bad-file", "skip", "skip or fail")
+	f.Int64Var(&maxPixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files")
 	return cmd
 }
 

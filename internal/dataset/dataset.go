@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
@@ -82,13 +83,10 @@ type Sample struct {
 	roots  *confine.Roots // where Path may be read from
 }
 
-// maxImageBytes caps one encoded image file (the formats have no bound).
-const maxImageBytes = 256 << 20
-
 // Encoded reads the sample's encoded image (PNG or JPEG bytes).
 func (s Sample) Encoded() ([]byte, error) {
 	if s.Record < 0 {
-		b, err := s.roots.ReadFile(s.Path, maxImageBytes)
+		b, err := s.roots.ReadFile(s.Path, images.MaxFileBytes)
 		if err != nil {
 			return nil, pathError("read", s.Path, s.Path, err)
 		}
@@ -132,6 +130,10 @@ type Dataset struct {
 	// files, images outside class folders, links to folders), so users see
 	// what was left out. Hidden files are skipped silently.
 	Ignored []IgnoredFile
+	// MaxPixels is the most pixels Decode takes in one image (from its
+	// header, before decoding; <= 0: images.DefaultMaxPixels): the
+	// caller's --max-image-pixels. A larger image is a bad file.
+	MaxPixels int64
 }
 
 // IgnoredFile is a file Open left out, and why.
@@ -152,7 +154,7 @@ func (d *Dataset) Slice(i, j int) *Dataset {
 }
 
 func (d *Dataset) with(samples []Sample) *Dataset {
-	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored}
+	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored, MaxPixels: d.MaxPixels}
 }
 
 // Counts returns the number of samples per class.

@@ -180,3 +180,33 @@ func TestDecodeArguments(t *testing.T) {
 		t.Error("String")
 	}
 }
+
+// Issue 22, defect 1: an image over the data set's pixel limit is a bad
+// file, refused from its header: skipped and listed with the limit under
+// Skip, the run's error under Fail. Picked parts keep the limit.
+func TestDecodeTooManyPixels(t *testing.T) {
+	root, _ := decodeFixture(t, 2)
+	big := writeFile(t, filepath.Join(root, "b", "big.png"), pngBytes(t, 40, 30, gray(9)))
+	ds, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.MaxPixels = 1000
+	part := ds.Pick([]int{0, 1, 2, 3, 4})
+	d, err := Decode(context.Background(), part, 2, 2, 1, images.Raw, Skip, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "40x30 is 1200 pixels, over the limit of 1000 (--max-image-pixels)"
+	if d.Len() != 4 || len(d.Bad) != 1 || d.Bad[0].Path != big || !strings.Contains(d.Bad[0].Reason, want) {
+		t.Errorf("%d decoded, bad %+v; want %s listed saying %q", d.Len(), d.Bad, big, want)
+	}
+	_, err = Decode(context.Background(), part, 2, 2, 1, images.Raw, Fail, 2)
+	if !errors.Is(err, ErrBadFile) || !errors.Is(err, images.ErrTooLarge) || !strings.Contains(err.Error(), want) {
+		t.Errorf("policy fail: %v; want ErrBadFile, ErrTooLarge, %q", err, want)
+	}
+	ds.MaxPixels = 1200
+	if d, err := Decode(context.Background(), ds, 2, 2, 1, images.Raw, Fail, 2); err != nil || d.Len() != 5 {
+		t.Errorf("at the limit: %v", err)
+	}
+}
