@@ -86,7 +86,7 @@ func pngBomb(t *testing.T, w, h int) []byte {
 // what fits is answered.
 func TestPredictImageLimits(t *testing.T) {
 	f := newFixture(t, 3)
-	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxImagePixels: 1_000_000, PredictMemory: 200_000})
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxImagePixels: 1_000_000, PredictMemory: 50_000})
 	trainModel(t, s, f, "digits")
 	ctx := context.Background()
 	bomb := api.Image{B64: base64.StdEncoding.EncodeToString(pngBomb(t, 2000, 2000))}

@@ -1,64 +1,20 @@
 package images
 
 import (
-	"bytes"
-	"compress/zlib"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
-	"image"
-	"image/jpeg"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graft-ml/graft/internal/images/bomb"
 )
 
-// pngWithHeader is a PNG whose IHDR declares w x h 8-bit gray pixels and
-// whose IDAT holds only one compressed row: a few hundred bytes that
-// would make a decoder allocate w*h bytes.
-func pngWithHeader(w, h uint32) []byte {
-	var buf bytes.Buffer
-	buf.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		binary.Write(&buf, binary.BigEndian, uint32(len(data)))
-		c := crc32.NewIEEE()
-		c.Write([]byte(typ))
-		c.Write(data)
-		buf.WriteString(typ)
-		buf.Write(data)
-		binary.Write(&buf, binary.BigEndian, c.Sum32())
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr, w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 0 // 8-bit gray
-	chunk("IHDR", ihdr)
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write(make([]byte, 1+min(w, 4096)))
-	zw.Close()
-	chunk("IDAT", z.Bytes())
-	chunk("IEND", nil)
-	return buf.Bytes()
-}
-
-// jpegWithHeader is a real 16x16 JPEG (tables, scan and all) whose SOF
-// is rewritten to declare w x h: a decoder would allocate the w x h
-// image before finding that the scan ends early.
-func jpegWithHeader(t *testing.T, w, h uint16) []byte {
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 16, 16)), nil); err != nil {
+func jpegBomb(t *testing.T, w, h uint16) []byte {
+	b, err := bomb.JPEG(w, h)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b := buf.Bytes()
-	sof := bytes.Index(b, []byte{0xff, 0xc0})
-	if sof < 0 {
-		t.Fatal("no baseline SOF in the encoded JPEG")
-	}
-	// SOF0: marker, length (2), precision (1), height (2), width (2).
-	binary.BigEndian.PutUint16(b[sof+5:], h)
-	binary.BigEndian.PutUint16(b[sof+7:], w)
 	return b
 }
 
@@ -72,10 +28,10 @@ func TestTooLargeFromHeader(t *testing.T) {
 		limit int64
 		want  string
 	}{
-		{"png 30000x30000", pngWithHeader(30000, 30000), 0, "30000x30000 is 900000000 pixels, over the limit of 40000000 (--max-image-pixels)"},
-		{"jpeg 60000x60000", jpegWithHeader(t, 60000, 60000), 0, "60000x60000 is 3600000000 pixels, over the limit of 40000000 (--max-image-pixels)"},
-		{"png over a lower limit", pngWithHeader(2000, 2000), 1_000_000, "2000x2000 is 4000000 pixels, over the limit of 1000000"},
-		{"png 40000000x1", pngWithHeader(40_000_000, 1), 0, "a side over 65535 pixels"},
+		{"png 30000x30000", bomb.PNG(30000, 30000), 0, "30000x30000 is 900000000 pixels, over the limit of 40000000 (--max-image-pixels)"},
+		{"jpeg 60000x60000", jpegBomb(t, 60000, 60000), 0, "60000x60000 is 3600000000 pixels, over the limit of 40000000 (--max-image-pixels)"},
+		{"png over a lower limit", bomb.PNG(2000, 2000), 1_000_000, "2000x2000 is 4000000 pixels, over the limit of 1000000"},
+		{"png 40000000x1", bomb.PNG(40_000_000, 1), 0, "a side over 65535 pixels"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if len(c.b) > 64<<10 {
@@ -94,7 +50,7 @@ func TestTooLargeFromHeader(t *testing.T) {
 		})
 	}
 	// Within the limit the same path decodes (a real, complete image).
-	if _, err := FromBytes(pngWithHeader(300, 1), 4, 4, 1, Raw, 300); err != nil {
+	if _, err := FromBytes(bomb.PNG(300, 1), 4, 4, 1, Raw, 300); err != nil {
 		t.Errorf("a 300x1 image with a limit of 300 pixels: %v", err)
 	}
 }

@@ -1,0 +1,99 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/testmodules"
+)
+
+func writeFile(t *testing.T, path string, b []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real
+}
+
+// badFiles are the bad files a job's feature events list, by path.
+func badFiles(t *testing.T, s *testServer, id string) map[string]string {
+	t.Helper()
+	bad := map[string]string{}
+	_, err := s.Events(context.Background(), id, 0, false, func(e api.JobEvent) error {
+		var ev api.Event
+		if json.Unmarshal(e.Data, &ev) == nil && ev.Kind == api.EventFeatures && ev.Features != nil {
+			for _, b := range ev.Features.Bad {
+				bad[b.Path] = b.Reason
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+// Issue 22, defect 1: images whose headers declare too many pixels are
+// bad files everywhere the daemon reads data: in the workers (training
+// and validation data) and in GET /v1/jobs/ID/evaluation, with the
+// daemon's --max-image-pixels. The bombs: a 30000x30000 PNG and a
+// 60000x60000 JPEG of a few hundred bytes (which crashed every worker),
+// and a real 4000x4000 PNG: 16 M pixels, under the default limit but
+// over this daemon's 10 M, so it is refused only if the daemon's limit
+// reached the reader.
+func TestImageBombsAreBadFiles(t *testing.T) {
+	f := newFixture(t, 5)
+	val := testmodules.Digits(t, "train", 100, 2)
+	f.roots = append(f.roots, val)
+	jpg, err := bomb.JPEG(60000, 60000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		writeFile(t, filepath.Join(f.data, "3", "bomb.png"), bomb.PNG(30000, 30000)): "30000x30000 is 900000000 pixels",
+		writeFile(t, filepath.Join(f.data, "4", "bomb.jpg"), jpg):                    "60000x60000 is 3600000000 pixels",
+		writeFile(t, filepath.Join(val, "5", "big.png"), pngBomb(t, 4000, 4000)):     "4000x4000 is 16000000 pixels",
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxImagePixels: 10_000_000})
+	req := f.spec(1)
+	req.Val = val
+	j, err := s.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitFinal(t, s.Client, j.ID)
+	if j.State != api.Succeeded || len(j.Attempts) != 1 {
+		t.Fatalf("job: %s after %d attempts, %q; want succeeded at once, the bombs skipped", j.State, len(j.Attempts), j.Error)
+	}
+	bad := badFiles(t, s, j.ID)
+	for path, size := range want {
+		if r := bad[path]; !strings.Contains(r, size) || !strings.Contains(r, "over the limit of 10000000 (--max-image-pixels)") {
+			t.Errorf("bad file %s: %q; want it listed saying %s, over the daemon's limit", path, r, size)
+		}
+	}
+
+	// The issue's reproduction: a validation image replaced by a bomb
+	// after training. The evaluation reads it again: a bad file, 200.
+	shown, _ := filepath.Glob(filepath.Join(val, "7", "*.png"))
+	writeFile(t, shown[0], bomb.PNG(30000, 30000))
+	code, _, body := getHdr(t, s.Base+"/v1/jobs/"+j.ID+"/evaluation", nil)
+	var ev daemon.Evaluation
+	if code != 200 || json.Unmarshal([]byte(body), &ev) != nil || ev.BadFiles != 2 || ev.Samples != 21-2 {
+		t.Errorf("evaluation: %d %s; want 200 with 2 bad files of 21 (20 digits and the big one)", code, body)
+	}
+	if code, _ := get(t, s.Base+"/healthz"); code != 200 {
+		t.Errorf("healthz after the evaluation: %d", code)
+	}
+}
