@@ -3,13 +3,16 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
@@ -95,5 +98,30 @@ func TestImageBombsAreBadFiles(t *testing.T) {
 	}
 	if code, _ := get(t, s.Base+"/healthz"); code != 200 {
 		t.Errorf("healthz after the evaluation: %d", code)
+	}
+}
+
+// Issue 22, defect 10: class folders "x\xff" and "x\xfe" would both
+// become the class "x\ufffd" as text. The daemon refuses the submission
+// (422 on data, naming the folder and saying to rename it) and graft
+// train fails before training, saying the same.
+func TestNonUTF8ClassFolderRefused(t *testing.T) {
+	f := newFixture(t, 3)
+	for from, to := range map[string]string{"3": "x\xff", "4": "x\xfe"} {
+		if err := os.Rename(filepath.Join(f.data, from), filepath.Join(f.data, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	_, err := s.Submit(context.Background(), f.spec(1))
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 422 || len(e.Fields) != 1 || e.Fields[0].Field != "data" ||
+		!strings.Contains(e.Fields[0].Message, `class "x\xfe"`) || !strings.Contains(e.Fields[0].Message, "rename it to valid UTF-8") {
+		t.Errorf("submission: %v (%+v); want 422 on data naming class \"x\\xfe\" and saying to rename it", err, e)
+	}
+	out, err := exec.Command(graftBin, "train", "--backbone", backboneDir, "--tap", "conv2d_2", "--data", f.data,
+		"--out", filepath.Join(t.TempDir(), "run"), "--epochs", "1", "--log-format", "console").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `class "x\xfe"`) || !strings.Contains(string(out), "rename it to valid UTF-8") {
+		t.Errorf("graft train: %v\n%s\nwant it to fail naming class \"x\\xfe\" and saying to rename it", err, out)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/images"
@@ -32,6 +33,9 @@ var (
 	ErrLabel = errors.New("dataset: unknown label")
 	// ErrFormat: a malformed CSV row or tf.train.Example record.
 	ErrFormat = errors.New("dataset: malformed data")
+	// ErrClassName: a class name graft cannot keep as it is (not valid
+	// UTF-8); it wraps ErrFormat.
+	ErrClassName = fmt.Errorf("%w: unusable class name", ErrFormat)
 	// ErrBadFile: an image that cannot be read or decoded (policy fail).
 	ErrBadFile = errors.New("dataset: bad image file")
 	// ErrArgument: an invalid argument from the caller (size, mode, policy).
@@ -349,6 +353,9 @@ func (m *classMap) lookup(name, where string) (int, error) {
 	if i, ok := m.index[name]; ok {
 		return i, nil
 	}
+	if err := CheckClassName(name, where); err != nil {
+		return 0, err
+	}
 	if m.imposed {
 		return 0, fmt.Errorf("%w %q at %s: the class map has %s; is this data set labelled like the training set?", ErrLabel, name, where, quoteList(m.names, 20))
 	}
@@ -376,6 +383,18 @@ func (m *classMap) finish(samples []Sample, less func(a, b string) int) []string
 		samples[i].Label = remap[samples[i].Label]
 	}
 	return sorted
+}
+
+// CheckClassName refuses a class name that is not valid UTF-8, wherever
+// it comes from (a folder, a CSV label, a record's image/class/text):
+// class names are kept as text (classes.json, the API, the export), where
+// invalid bytes become U+FFFD and two classes would become one name.
+// where names the place (file, line or record) for the error.
+func CheckClassName(name, where string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: class %q (%s) is not valid UTF-8: rename it to valid UTF-8 text (graft keeps class names as text, where it would read %q)", ErrClassName, name, where, strings.ToValidUTF8(name, "\uFFFD"))
+	}
+	return nil
 }
 
 func quoteList(names []string, limit int) string {

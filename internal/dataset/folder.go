@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -50,7 +51,7 @@ func openFolder(root string, opts Options) (*Dataset, error) {
 	cm := newClassMap(opts)
 	for _, name := range classDirs {
 		dir := filepath.Join(root, name)
-		label, err := cm.lookup(name, "folder "+dir)
+		label, err := cm.lookup(name, "folder "+strconv.Quote(dir))
 		if err != nil {
 			return nil, err
 		}
