@@ -125,3 +125,38 @@ func TestNonUTF8ClassFolderRefused(t *testing.T) {
 		t.Errorf("graft train: %v\n%s\nwant it to fail naming class \"x\\xfe\" and saying to rename it", err, out)
 	}
 }
+
+// Issue 22, defect 13: a class folder that is a link to a folder inside
+// the allowed roots is a class like any other; one that leads out is
+// refused at submission, without saying where it leads.
+func TestClassFolderLinks(t *testing.T) {
+	f := newFixture(t, 3)
+	inside, outside := filepath.Join(f.data, ".seven"), filepath.Join(t.TempDir(), "seven")
+	if err := os.Rename(filepath.Join(f.data, "7"), inside); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, inside, filepath.Join(f.data, "7"))
+	if err := os.Rename(filepath.Join(f.data, "8"), outside); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	symlink(t, outside, filepath.Join(f.data, "8"))
+	_, err := s.Submit(context.Background(), f.spec(1))
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != 422 || len(e.Fields) != 1 || e.Fields[0].Field != "data" ||
+		!strings.Contains(e.Fields[0].Message, filepath.Join(f.data, "8")+" is outside") || strings.Contains(err.Error(), outside) || strings.Contains(err.Error(), ".png") {
+		t.Errorf("a class folder linked out: %v (%+v); want 422 on data, the folder outside, naming neither %s nor the files in it", err, e, outside)
+	}
+	if err := os.Remove(filepath.Join(f.data, "8")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.Submit(context.Background(), f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitFinal(t, s.Client, j.ID)
+	// 9 classes of 3 images: 7 through its link, 8 gone.
+	if j.State != api.Succeeded || j.Summary.TrainSamples+j.Summary.ValSamples != 27 {
+		t.Errorf("job with class 7 linked inside the root: %s %q, %+v; want succeeded on 27 images", j.State, j.Error, j.Summary)
+	}
+}
