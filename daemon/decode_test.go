@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/graft-ml/graft/api"
@@ -158,5 +159,48 @@ func TestClassFolderLinks(t *testing.T) {
 	// 9 classes of 3 images: 7 through its link, 8 gone.
 	if j.State != api.Succeeded || j.Summary.TrainSamples+j.Summary.ValSamples != 27 {
 		t.Errorf("job with class 7 linked inside the root: %s %q, %+v; want succeeded on 27 images", j.State, j.Error, j.Summary)
+	}
+}
+
+// Issue 22, defect 13: validation files changed after training are bad
+// files of GET /v1/jobs/ID/evaluation (200), not a failed evaluation
+// (500): one swapped for a link out of the roots, one for a FIFO, one
+// deleted, one replaced by a folder.
+func TestEvaluationCountsSwappedFilesAsBad(t *testing.T) {
+	f := newFixture(t, 3)
+	val := testmodules.Digits(t, "train", 100, 2)
+	f.roots = append(f.roots, val)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	req := f.spec(1)
+	req.Val = val
+	j, err := s.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("job: %s %q", j.State, j.Error)
+	}
+	files, _ := filepath.Glob(filepath.Join(val, "*", "*.png"))
+	if len(files) != 20 {
+		t.Fatalf("%d validation files, want 20", len(files))
+	}
+	outside := filepath.Join(t.TempDir(), "secret.png")
+	if err := os.Rename(files[0], outside); err != nil { // a good image, outside the roots
+		t.Fatal(err)
+	}
+	symlink(t, outside, files[0])
+	os.Remove(files[1])
+	if err := syscall.Mkfifo(files[1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(files[2])
+	os.Remove(files[3])
+	if err := os.Mkdir(files[3], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := getHdr(t, s.Base+"/v1/jobs/"+j.ID+"/evaluation", nil)
+	var ev daemon.Evaluation
+	if code != 200 || json.Unmarshal([]byte(body), &ev) != nil || ev.BadFiles != 4 || ev.Samples != 16 {
+		t.Errorf("evaluation: %d %.300s; want 200, 16 samples scored and 4 bad files", code, body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,11 @@ type Options struct {
 	// following symlinks: the daemon's --allow-root. They must be absolute
 	// and already resolved.
 	Roots []string
+	// OutsideIsBad keeps a sample whose file lies outside Roots, to fail
+	// when it is read (a bad file), instead of failing Open: for data read
+	// again after a run recorded it, where a file swapped for a link
+	// since is one bad file, not a broken run.
+	OutsideIsBad bool
 
 	confined *confine.Roots // Roots, resolved by Open
 }
@@ -85,10 +91,19 @@ type Sample struct {
 
 	offset int64          // byte offset of the record in Path (TFRecord only)
 	roots  *confine.Roots // where Path may be read from
+	gone   bool           // see Gone
 }
+
+// Gone is the sample id that a run recorded but its data no longer holds
+// (the file deleted, or replaced by a folder): it stays in the run's
+// split to be reported as a bad file, under no class (Label -1).
+func Gone(id string) Sample { return Sample{ID: id, Path: id, Label: -1, Record: -1, gone: true} }
 
 // Encoded reads the sample's encoded image (PNG or JPEG bytes).
 func (s Sample) Encoded() ([]byte, error) {
+	if s.gone {
+		return nil, fmt.Errorf("dataset: %s is no longer among the data's files (deleted, or not a file any more): %w", s.ID, fs.ErrNotExist)
+	}
 	if s.Record < 0 {
 		b, err := s.roots.ReadFile(s.Path, images.MaxFileBytes)
 		if err != nil {
@@ -292,7 +307,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 	for i, smp := range ds.Samples {
 		ds.Samples[i].roots = opts.confined
 		if opts.confined.Enabled() && !checked[smp.Path] {
-			if err := check(smp.Path, opts.confined); err != nil {
+			if err := check(smp.Path, opts.confined); err != nil && !(opts.OutsideIsBad && errors.Is(err, ErrOutsideRoots)) {
 				return nil, fmt.Errorf("%w (sample %s)", err, smp.ID)
 			}
 			checked[smp.Path] = true
