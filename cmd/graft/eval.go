@@ -89,7 +89,7 @@ func (a *app) evalCmd() *cobra.Command {
 					TrainingOverlap train.Overlap     `json:"training_overlap"`
 				}{r, rep.Bad, overlap})
 			}
-			return a.printEval(r, len(rep.Bad))
+			return a.printEval(r, rep.Bad)
 		},
 	}
 	f := cmd.Flags()
@@ -102,16 +102,29 @@ func (a *app) evalCmd() *cobra.Command {
 	return cmd
 }
 
-func (a *app) printEval(r evaluate.Report, bad int) error {
+// shownBadFiles is how many bad files the text report lists.
+const shownBadFiles = 10
+
+func (a *app) printEval(r evaluate.Report, bad []dataset.BadFile) error {
 	fmt.Fprintf(a.out, "samples %d, accuracy %.4f, macro F1 %.4f", r.Samples, r.Accuracy, r.MacroF1)
-	if bad > 0 {
-		fmt.Fprintf(a.out, " (%d bad files skipped)", bad)
+	if len(bad) > 0 {
+		fmt.Fprintf(a.out, " (%d bad files skipped)", len(bad))
 	}
 	fmt.Fprint(a.out, "\n\n")
+	for i, b := range bad {
+		if i == shownBadFiles {
+			fmt.Fprintf(a.out, "  ... and %d more (--format json lists them all)\n", len(bad)-i)
+			break
+		}
+		fmt.Fprintf(a.out, "  bad file %s: %s\n", cell(b.Path), cell(b.Reason))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(a.out)
+	}
 	tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "class\tprecision\trecall\tf1\tsupport")
 	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\n", c.Name, c.Precision, c.Recall, c.F1, c.Support)
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\n", cell(c.Name), c.Precision, c.Recall, c.F1, c.Support)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -120,11 +133,11 @@ func (a *app) printEval(r evaluate.Report, bad int) error {
 	tw = tabwriter.NewWriter(a.out, 2, 4, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "true \\ predicted\t")
 	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t", c.Name)
+		fmt.Fprintf(tw, "%s\t", cell(c.Name))
 	}
 	fmt.Fprintln(tw)
 	for i, row := range r.Confusion {
-		fmt.Fprintf(tw, "%s\t", r.Classes[i].Name)
+		fmt.Fprintf(tw, "%s\t", cell(r.Classes[i].Name))
 		for _, n := range row {
 			fmt.Fprintf(tw, "%d\t", n)
 		}

@@ -120,14 +120,14 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 			continue
 		}
 		if r.Err != nil {
-			fmt.Fprintf(a.out, "%s: error: %v\n", r.Input, r.Err)
+			fmt.Fprintf(a.out, "%s: error: %s\n", cell(r.Input), cell(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(a.out, "%s:\n", r.Input)
+		fmt.Fprintf(a.out, "%s:\n", cell(r.Input))
 		// Columns sized to this image's longest label.
 		tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 		for _, s := range ranked(r.Output) {
-			fmt.Fprintf(tw, "  %6d\t%s\t%.6g\n", s.Index, s.Label, s.Score)
+			fmt.Fprintf(tw, "  %6d\t%s\t%.6g\n", s.Index, cell(s.Label), s.Score)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

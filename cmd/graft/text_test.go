@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/testmodules"
+)
+
+// Issue 22, defect 13: class names are whatever folders are called; in
+// graft eval's and graft predict's text tables a name with a newline, a
+// CR, a tab or a right-to-left override is quoted, so that every row is
+// one line and reads left to right. JSON output keeps the names as they
+// are.
+func TestTextTablesEscapeClassNames(t *testing.T) {
+	digits := testmodules.Digits(t, "train", 0, 4)
+	names := map[string]string{"1": "new\nline", "2": "cr\rx", "3": "rtl\u202eab", "4": "tab\tx"}
+	data := t.TempDir()
+	for digit, name := range names {
+		if err := os.Rename(filepath.Join(digits, digit), filepath.Join(data, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runDir := filepath.Join(t.TempDir(), "run")
+	if out, code := run(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--head", "conv:8",
+		"--epochs", "1", "--val-split", "0.5", "--cache-dir", "none", "--out", runDir); code != 0 {
+		t.Fatalf("train: exit %d\n%s", code, out)
+	}
+	out, code := run(t, "eval", "--run", runDir, "--split", "val")
+	// Summary, blank, header, 4 classes, blank, title, header, 4 rows.
+	if lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); code != 0 || len(lines) != 14 {
+		t.Errorf("eval: exit %d, %d lines; want 14:\n%s", code, len(lines), out)
+	}
+	img, _ := filepath.Glob(filepath.Join(data, "new\nline", "*.png"))
+	pred, code := run(t, "predict", "--run", runDir, "--top", "4", img[0])
+	// The image's line, then its 4 classes.
+	if lines := strings.Split(strings.TrimSuffix(pred, "\n"), "\n"); code != 0 || len(lines) != 5 {
+		t.Errorf("predict: exit %d, %d lines; want 5:\n%s", code, len(lines), pred)
+	}
+	for _, name := range names {
+		for what, text := range map[string]string{"eval": out, "predict": pred} {
+			if !strings.Contains(text, strconv.Quote(name)) {
+				t.Errorf("%s does not show %q quoted:\n%s", what, name, text)
+			}
+		}
+	}
+	if strings.ContainsAny(out+pred, "\r\u202e") {
+		t.Errorf("a CR or an override reached the text output:\n%q\n%q", out, pred)
+	}
+}
+
+// graft eval's text report lists its first bad files with their reasons
+// (a path with a newline quoted, one line each), then how many more.
+func TestEvalTextListsBadFiles(t *testing.T) {
+	var b bytes.Buffer
+	a := &app{out: &b}
+	bad := []dataset.BadFile{{Path: "/d/a\nb.png", Reason: "images: unusable image: too large: 9x9"}}
+	for i := range 11 {
+		bad = append(bad, dataset.BadFile{Path: fmt.Sprintf("/d/%d.png", i), Reason: "gone"})
+	}
+	r := evaluate.Report{Samples: 1, Classes: []evaluate.Class{{Name: "a"}}, Confusion: [][]int{{1}}}
+	if err := a.printEval(r, bad); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if !strings.HasSuffix(lines[0], "(12 bad files skipped)") || lines[2] != `  bad file "/d/a\nb.png": images: unusable image: too large: 9x9` ||
+		lines[11] != "  bad file /d/8.png: gone" || lines[12] != "  ... and 2 more (--format json lists them all)" {
+		t.Errorf("report:\n%s", b.String())
+	}
+}
