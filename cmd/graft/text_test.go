@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/images/bomb"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -73,5 +75,53 @@ func TestEvalTextListsBadFiles(t *testing.T) {
 	if !strings.HasSuffix(lines[0], "(12 bad files skipped)") || lines[2] != `  bad file "/d/a\nb.png": images: unusable image: too large: 9x9` ||
 		lines[11] != "  bad file /d/8.png: gone" || lines[12] != "  ... and 2 more (--format json lists them all)" {
 		t.Errorf("report:\n%s", b.String())
+	}
+}
+
+// Issue 22, defects 1 and 13: graft train, eval and predict read images
+// through the one decode path: an image whose header declares too many
+// pixels is a bad file (listed with the limit under skip, the run's error
+// under fail), and graft predict answers a bomb, a FIFO (which blocked it
+// before), a folder and a missing file each with its own error line.
+func TestCLIImageBombsAndOddFiles(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4)
+	bombPath := filepath.Join(data, "3", "bomb.png")
+	if err := os.WriteFile(bombPath, bomb.PNG(30000, 30000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	limit := "30000x30000 is 900000000 pixels, over the limit of 40000000 (--max-image-pixels)"
+	train := func(policy string) (string, int) {
+		_, logs, code := runAll(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--head", "conv:8",
+			"--epochs", "1", "--cache-dir", "none", "--on-bad-file", policy, "--out", filepath.Join(t.TempDir(), "run"))
+		return logs, code
+	}
+	if logs, code := train("fail"); code == 0 || !strings.Contains(logs, limit) || !strings.Contains(logs, bombPath) {
+		t.Errorf("train --on-bad-file fail: exit %d; want it to fail naming %s and the limit:\n%s", code, bombPath, logs)
+	}
+	runDir := filepath.Join(t.TempDir(), "run")
+	if _, logs, code := runAll(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--head", "conv:8",
+		"--epochs", "1", "--cache-dir", "none", "--val-split", "0.5", "--seed", "2", "--out", runDir); code != 0 || !strings.Contains(logs, limit) {
+		t.Errorf("train --on-bad-file skip: exit %d; want it to succeed listing the bomb:\n%s", code, logs)
+	}
+	out, code := run(t, "eval", "--run", runDir, "--data", data, "--format", "json")
+	if code != 0 || !strings.Contains(out, bombPath) || !strings.Contains(out, limit) {
+		t.Errorf("eval: exit %d; want the bomb listed as a bad file:\n%s", code, out)
+	}
+	odd := t.TempDir()
+	fifo, dir, missing := filepath.Join(odd, "fifo.png"), filepath.Join(odd, "dir.png"), filepath.Join(odd, "missing.png")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(dir, 0o700)
+	good, _ := filepath.Glob(filepath.Join(data, "1", "*.png"))
+	pred, code := run(t, "predict", "--run", runDir, "--top", "1", good[0], bombPath, fifo, dir, missing)
+	for _, want := range []string{bombPath + ": error: " + bombPath + ": " + "images: unusable image: too large: " + limit,
+		fifo + ": error: images: not a regular file", dir + ": error: images: not a regular file", missing + ": error: images: "} {
+		if !strings.Contains(pred, want) {
+			t.Errorf("predict: no %q in\n%s", want, pred)
+		}
+	}
+	if code == 0 || !strings.Contains(pred, good[0]+":\n") {
+		t.Errorf("predict: exit %d; want the good image scored and a failure at the end:\n%s", code, pred)
 	}
 }
