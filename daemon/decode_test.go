@@ -204,3 +204,48 @@ func TestEvaluationCountsSwappedFilesAsBad(t *testing.T) {
 		t.Errorf("evaluation: %d %.300s; want 200, 16 samples scored and 4 bad files", code, body)
 	}
 }
+
+// Issue 22, defect 13: a data path outside the roots gets the same answer
+// whether or not something exists there, and wherever a link leads: the
+// answers below, with the path given replaced by P, are all one, and
+// none names what lies outside. The same for TFRecord patterns.
+func TestOutsidePathsAnswerAlike(t *testing.T) {
+	f := newFixture(t, 3)
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "x.tfrecord"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := func(name, target string) string {
+		p := filepath.Join(f.data, name)
+		symlink(t, target, p)
+		return p
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	answer := func(data string) string {
+		req := f.spec(1)
+		req.Data = data
+		_, err := s.Submit(context.Background(), req)
+		if err == nil {
+			t.Fatalf("data %s was accepted", data)
+		}
+		if strings.Contains(err.Error(), outside) && !strings.HasPrefix(data, outside) {
+			t.Errorf("data %s: the answer names the outside: %v", data, err)
+		}
+		return strings.ReplaceAll(err.Error(), data, "P")
+	}
+	for _, group := range [][]string{
+		{outside, filepath.Join(outside, "missing"), link("to-dir", outside), link("to-missing", filepath.Join(outside, "missing")),
+			filepath.Join(link("dir-link", outside), "x.tfrecord")},
+		{filepath.Join(outside, "*.tfrecord"), filepath.Join(outside, "none", "*.tfrecord"), filepath.Join(f.data, "dir-link", "*.tfrecord")},
+	} {
+		want := answer(group[0])
+		if !strings.Contains(want, "outside") {
+			t.Errorf("%s: %s; want it refused as outside", group[0], want)
+		}
+		for _, p := range group[1:] {
+			if got := answer(p); got != want {
+				t.Errorf("data %s:\n got %s\nwant %s", p, got, want)
+			}
+		}
+	}
+}

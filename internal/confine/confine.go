@@ -166,6 +166,43 @@ func ignoreNotExist(err error) error {
 	return err
 }
 
+// Glob returns the files matching pattern (filepath.Match syntax) as
+// filepath.Glob does, but with roots only those that resolve inside them:
+// the pattern's fixed leading folders must resolve inside a root (else
+// ErrOutside, naming the pattern only), and a match that leads out (a
+// link) is left out as if it did not exist, so the answer says nothing
+// of what lies outside.
+func (r *Roots) Glob(pattern string) ([]string, error) {
+	if !r.Enabled() {
+		return filepath.Glob(pattern)
+	}
+	if strings.ContainsRune(pattern, 0) || !filepath.IsAbs(pattern) {
+		return nil, fmt.Errorf("%w: pattern %q: give an absolute pattern without NUL bytes (it must lie inside %s)", ErrPath, pattern, r.list())
+	}
+	parts := strings.Split(filepath.Clean(pattern), string(filepath.Separator))
+	fixed := 1 // parts[0] is "" (the root folder)
+	for fixed < len(parts)-1 && !strings.ContainsAny(parts[fixed], `*?[\`) {
+		fixed++
+	}
+	_, err := r.Resolve(string(filepath.Separator) + filepath.Join(parts[1:fixed]...))
+	switch {
+	case errors.Is(err, ErrOutside):
+		return nil, fmt.Errorf("%w: pattern %s is outside %s", ErrOutside, pattern, r.list())
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	all, err := filepath.Glob(pattern)
+	var inside []string
+	for _, m := range all {
+		if _, err := r.Resolve(m); err == nil {
+			inside = append(inside, m)
+		}
+	}
+	return inside, err
+}
+
 func (r *Roots) list() string {
 	if len(r.dirs) == 1 {
 		return "the allowed root " + r.dirs[0]

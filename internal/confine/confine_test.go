@@ -155,3 +155,42 @@ func TestOutsideTellsNothing(t *testing.T) {
 		t.Errorf("a dangling link inside: %q, %v", got, err)
 	}
 }
+
+// Glob matches only inside the roots: a link leading out matches nothing
+// whether or not its target has matching files, and a pattern outside
+// gets one answer naming the pattern, whether or not it would match.
+func TestGlob(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	realRoot, _ := filepath.EvalSymlinks(root)
+	for _, p := range []string{filepath.Join(root, "a.rec"), filepath.Join(root, "b.rec"), filepath.Join(root, "sub", "c.rec"), filepath.Join(outside, "x.rec")} {
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(outside, filepath.Join(root, "out"))
+	os.Symlink(filepath.Join(root, "sub"), filepath.Join(root, "in"))
+	r, err := confine.New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pattern, want := range map[string][]string{
+		filepath.Join(root, "*.rec"):            {filepath.Join(root, "a.rec"), filepath.Join(root, "b.rec")},
+		filepath.Join(root, "in", "*.rec"):      {filepath.Join(root, "in", "c.rec")},
+		filepath.Join(root, "*", "c.rec"):       {filepath.Join(root, "in", "c.rec"), filepath.Join(root, "sub", "c.rec")},
+		filepath.Join(root, "*", "x.rec"):       nil,
+		filepath.Join(root, "missing", "*.rec"): nil,
+	} {
+		got, err := r.Glob(pattern)
+		if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: %v, %v; want %v", pattern, got, err, want)
+		}
+	}
+	for _, pattern := range []string{filepath.Join(outside, "*.rec"), filepath.Join(outside, "none", "*.rec"), "/etc/pass*",
+		filepath.Join(root, "out", "*.rec"), filepath.Join(root, "out", "none*")} {
+		_, err := r.Glob(pattern)
+		if want := "outside the allowed roots: pattern " + pattern + " is outside the allowed root " + realRoot; !errors.Is(err, confine.ErrOutside) || err.Error() != want {
+			t.Errorf("%s: %v; want %s", pattern, err, want)
+		}
+	}
+}

@@ -281,7 +281,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 		ds, err = openTFRecords(path, []string{path}, opts)
 	case list:
 		var files []string
-		files, err = expandRecordPaths(path)
+		files, err = expandRecordPaths(path, opts.confined)
 		for _, f := range files {
 			if err == nil {
 				err = check(f, opts.confined)
@@ -457,8 +457,10 @@ func looksLikeTFRecord(path string, roots *confine.Roots) bool {
 func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
 
 // expandRecordPaths turns a comma list of files and globs into files, in
-// the order given (globs sorted).
-func expandRecordPaths(spec string) ([]string, error) {
+// the order given (globs sorted). With roots, a file is confined before
+// it is looked at, and a glob matches only inside them (confine.Glob), so
+// that errors tell nothing of what lies outside.
+func expandRecordPaths(spec string, roots *confine.Roots) ([]string, error) {
 	var files []string
 	seen := map[string]bool{}
 	for _, part := range strings.Split(spec, ",") {
@@ -468,7 +470,10 @@ func expandRecordPaths(spec string) ([]string, error) {
 		}
 		var matches []string
 		if hasGlobMeta(part) {
-			m, err := filepath.Glob(part)
+			m, err := roots.Glob(part)
+			if errors.Is(err, confine.ErrOutside) {
+				return nil, fmt.Errorf("%w: %v", ErrOutsideRoots, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: pattern %q: %v", ErrSource, part, err)
 			}
@@ -478,6 +483,9 @@ func expandRecordPaths(spec string) ([]string, error) {
 			sort.Strings(m)
 			matches = m
 		} else {
+			if err := check(part, roots); err != nil {
+				return nil, err
+			}
 			st, err := os.Stat(part)
 			if err != nil {
 				return nil, openError(part, err)
