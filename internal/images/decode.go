@@ -34,6 +34,9 @@ type Header struct {
 	Format        string // "png" or "jpeg"
 	Width, Height int
 	Model         color.Model
+	// Passes says the decoder holds more than the image: an interlaced
+	// PNG (its passes), a JPEG that may be progressive (its coefficients).
+	Passes bool
 }
 
 // ReadHeader reads the format and size of an encoded PNG or JPEG without
@@ -53,7 +56,15 @@ func ReadHeader(b []byte) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("%w: cannot read the %s header (%v): is it a complete PNG or JPEG file?", ErrImage, format, err)
 	}
-	return Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel}, nil
+	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel}
+	if format == "png" {
+		h.Passes = len(b) > 28 && b[28] != 0 // IHDR's interlace method
+	} else {
+		// An SOF2 marker (progressive), here or in an embedded thumbnail:
+		// entropy-coded data cannot hold one (0xff is stuffed there).
+		h.Passes = bytes.Contains(b, []byte{0xff, 0xc2})
+	}
+	return h, nil
 }
 
 // Pixels is the number of pixels the header declares.
@@ -75,27 +86,30 @@ func (h Header) Check(maxPixels int64) error {
 }
 
 // Cost estimates the bytes decoding the image and converting it to dh x
-// dw x c take at their peak: the decoder's image (twice for an interlaced
-// PNG's passes; a JPEG's progressive coefficients and colour conversion),
-// its float copy, the resize's intermediate rows and filter taps.
+// dw x c take at their peak: the decoder's image (and an interlaced
+// PNG's passes, a progressive JPEG's int32 coefficients), its float copy,
+// the resize's intermediate rows and filter taps.
 func (h Header) Cost(dh, dw, c int) int64 {
 	px := h.Pixels()
 	sw, sh := int64(h.Width), int64(h.Height)
 	channels := int64(3)
-	var decoded int64
+	var decoded int64 // bytes a pixel
 	switch h.Model {
 	case color.GrayModel:
 		decoded, channels = 1, 1
 	case color.Gray16Model:
 		decoded, channels = 2, 1
+	case color.YCbCrModel:
+		decoded = 3
 	case color.RGBA64Model, color.NRGBA64Model:
 		decoded = 8
-	default: // RGBA, NRGBA, paletted, YCbCr, CMYK
+	default: // RGBA, NRGBA, paletted, CMYK
 		decoded = 4
 	}
-	if h.Format == "jpeg" {
-		decoded += 4*channels + 4 // int32 coefficients per sample, RGBA conversion
-	} else {
+	switch {
+	case h.Passes && h.Format == "jpeg":
+		decoded += 4 * max(channels, decoded)
+	case h.Passes:
 		decoded *= 2
 	}
 	floats := 4 * channels * px
