@@ -167,11 +167,12 @@ func ignoreNotExist(err error) error {
 }
 
 // Glob returns the files matching pattern (filepath.Match syntax) as
-// filepath.Glob does, but with roots only those that resolve inside them:
-// the pattern's fixed leading folders must resolve inside a root (else
-// ErrOutside, naming the pattern only), and a match that leads out (a
-// link) is left out as if it did not exist, so the answer says nothing
-// of what lies outside.
+// filepath.Glob does, but with roots only those listed in folders inside
+// them: the pattern's fixed leading folders must resolve inside a root
+// (else ErrOutside, naming the pattern only), and a match in a folder
+// reached through a link out is left out as if it did not exist, so the
+// answer says nothing of what lies outside. A match that is itself a link
+// out is kept: opening it says it is outside, whatever it leads to.
 func (r *Roots) Glob(pattern string) ([]string, error) {
 	if !r.Enabled() {
 		return filepath.Glob(pattern)
@@ -196,7 +197,7 @@ func (r *Roots) Glob(pattern string) ([]string, error) {
 	all, err := filepath.Glob(pattern)
 	var inside []string
 	for _, m := range all {
-		if _, err := r.Resolve(m); err == nil {
+		if _, err := r.Resolve(filepath.Dir(m)); err == nil {
 			inside = append(inside, m)
 		}
 	}

@@ -156,9 +156,10 @@ func TestOutsideTellsNothing(t *testing.T) {
 	}
 }
 
-// Glob matches only inside the roots: a link leading out matches nothing
-// whether or not its target has matching files, and a pattern outside
-// gets one answer naming the pattern, whether or not it would match.
+// Glob lists only folders inside the roots: a folder reached through a
+// link out matches nothing whether or not its target has matching files,
+// a link out is matched by its own name (whatever it leads to), and a
+// pattern outside gets one answer naming the pattern.
 func TestGlob(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
 	realRoot, _ := filepath.EvalSymlinks(root)
@@ -170,6 +171,8 @@ func TestGlob(t *testing.T) {
 	}
 	os.Symlink(outside, filepath.Join(root, "out"))
 	os.Symlink(filepath.Join(root, "sub"), filepath.Join(root, "in"))
+	os.Symlink(filepath.Join(outside, "x.rec"), filepath.Join(root, "x.link"))
+	os.Symlink(filepath.Join(outside, "missing.rec"), filepath.Join(root, "y.link"))
 	r, err := confine.New([]string{root})
 	if err != nil {
 		t.Fatal(err)
@@ -180,6 +183,7 @@ func TestGlob(t *testing.T) {
 		filepath.Join(root, "*", "c.rec"):       {filepath.Join(root, "in", "c.rec"), filepath.Join(root, "sub", "c.rec")},
 		filepath.Join(root, "*", "x.rec"):       nil,
 		filepath.Join(root, "missing", "*.rec"): nil,
+		filepath.Join(root, "*.link"):           {filepath.Join(root, "x.link"), filepath.Join(root, "y.link")},
 	} {
 		got, err := r.Glob(pattern)
 		if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
