@@ -125,3 +125,16 @@ func TestCLIImageBombsAndOddFiles(t *testing.T) {
 		t.Errorf("predict: exit %d; want the good image scored and a failure at the end:\n%s", code, pred)
 	}
 }
+
+func TestCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"cat": "cat", "é x": "é x", "": "",
+		"new\nline": `"new\nline"`, "cr\rx": `"cr\rx"`, "tab\tx": `"tab\tx"`,
+		"rtl\u202eab": `"rtl\u202eab"`, "lrm\u200e": `"lrm\u200e"`,
+		`"quoted"`: `"\"quoted\""`, "x\xff": `"x\xff"`,
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
