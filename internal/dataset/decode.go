@@ -114,7 +114,7 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 	}
 	sz := h * w * c
 	for _, s := range ds.Samples {
-		if s.Label < 0 || s.Label >= len(ds.Classes) {
+		if !s.gone && (s.Label < 0 || s.Label >= len(ds.Classes)) { // a Gone sample is a bad file
 			return nil, fmt.Errorf("%w: sample %s has label %d outside the %d classes", ErrArgument, s.ID, s.Label, len(ds.Classes))
 		}
 	}
