@@ -112,7 +112,7 @@ func BenchmarkPredict(b *testing.B) {
 				start := time.Now()
 				var data []float32
 				for _, r := range raw[:batch] {
-					x, err := images.FromBytes(r, h, w, c, t.Config.Preprocess)
+					x, err := images.FromBytes(r, h, w, c, t.Config.Preprocess, 0)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -132,7 +132,7 @@ func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string
 		return http.StatusInternalServerError, fmt.Errorf("load model %s version %d: %w", m.Name, m.Version, err)
 	}
 	defer s.models.release(l)
-	rows, err := l.predict(r.Context(), raws)
+	rows, err := l.predict(r.Context(), raws, s.opts.MaxImagePixels)
 	if errors.Is(err, ErrInput) {
 		return http.StatusBadRequest, err
 	}

@@ -68,7 +68,8 @@ type Options struct {
 	// ModelCacheSize is how many loaded models stay in memory (default 4).
 	ModelCacheSize int
 	// MaxImagePixels refuses (413) a predict image with more pixels,
-	// read from its header before decoding (default 40 million).
+	// read from its header before decoding (default 40 million); in
+	// training data and evaluation such an image is a bad file.
 	MaxImagePixels int64
 	// PredictMemory bounds the memory the predictions in flight may take
 	// decoding their images (default 1 GiB): one request over it gets

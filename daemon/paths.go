@@ -53,7 +53,7 @@ func (s *Server) confineList(spec string) (string, error) {
 		if !filepath.IsAbs(part) {
 			return "", fmt.Errorf("%w: pattern %q is relative: give an absolute pattern", ErrPath, part)
 		}
-		matches, err := filepath.Glob(part)
+		matches, err := s.roots.Glob(part) // only what lies inside
 		if err != nil {
 			return "", fmt.Errorf("%w: pattern %q: %v", ErrPath, part, err)
 		}

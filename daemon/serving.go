@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"sync"
 	"time"
 
@@ -154,25 +152,22 @@ func (c *modelCache) close() {
 	c.evictLocked()
 }
 
-// imageCost is the memory decoding and converting one image of w x h
-// pixels takes: the decoded image (up to 8 bytes a pixel for 16-bit PNG)
-// and its float32 RGB copy.
-func imageCost(w, h int) int64 { return int64(w) * int64(h) * (8 + 12) }
-
-// sizeImages reads each image's dimensions from its header, without
-// decoding it, and returns what decoding them all will cost; an image
-// over the pixel cap is refused before any decoding.
+// sizeImages reads each image's header, without decoding it, and returns
+// what decoding them all will cost; an image over the pixel cap is refused
+// before any decoding.
 func (s *Server) sizeImages(raws [][]byte) (int64, error) {
 	var cost int64
 	for i, b := range raws {
-		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		hd, err := images.ReadHeader(b)
 		if err != nil {
-			return 0, fmt.Errorf("%w: image %d: cannot read its header (%v): send a PNG or JPEG file", ErrInput, i, err)
+			return 0, fmt.Errorf("%w: image %d: %v: send a PNG or JPEG file", ErrInput, i, err)
 		}
-		if px := int64(cfg.Width) * int64(cfg.Height); px > s.opts.MaxImagePixels {
-			return 0, &tooLarge{fmt.Errorf("image %d is %dx%d = %d pixels, over this daemon's limit of %d (--max-image-pixels): resize it before sending", i, cfg.Width, cfg.Height, px, s.opts.MaxImagePixels)}
+		if err := hd.Check(s.opts.MaxImagePixels); err != nil {
+			return 0, &tooLarge{fmt.Errorf("image %d: %w", i, err)}
 		}
-		cost += imageCost(cfg.Width, cfg.Height)
+		// The model's input size is known once it loads; the source
+		// pixels dominate the cost anyway.
+		cost += hd.Cost(0, 0, 3)
 	}
 	if cost > s.opts.PredictMemory {
 		return 0, &tooLarge{fmt.Errorf("decoding these %d images takes about %d bytes, over this daemon's --predict-memory of %d: send fewer or smaller images per request", len(raws), cost, s.opts.PredictMemory)}
@@ -188,12 +183,13 @@ type tooLarge struct{ error }
 const predictWait = 5 * time.Second
 
 // predict decodes the images for the model's input and preprocessing and
-// returns one row of class probabilities per image.
-func (l *loaded) predict(ctx context.Context, raws [][]byte) ([][]float32, error) {
+// returns one row of class probabilities per image; an image over
+// maxPixels is refused from its header.
+func (l *loaded) predict(ctx context.Context, raws [][]byte, maxPixels int64) ([][]float32, error) {
 	per := l.h * l.w * l.c
 	data := make([]float32, 0, len(raws)*per)
 	for i, b := range raws {
-		x, err := images.FromBytes(b, l.h, l.w, l.c, l.mode)
+		x, err := images.FromBytes(b, l.h, l.w, l.c, l.mode, maxPixels)
 		if err != nil {
 			return nil, fmt.Errorf("%w: image %d: %v", ErrInput, i, err)
 		}

@@ -131,6 +131,7 @@ func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, err
 	if len(ds.Samples) == 0 {
 		return nil, http.StatusConflict, fmt.Errorf("job %s has no validation samples (val_split 0): score it with graft eval --run RUN --data TESTDATA", j.ID)
 	}
+	ds.MaxPixels = s.opts.MaxImagePixels
 	set, rep, err := t.Features(r.Context(), ds, dataset.Skip, s.log, nil)
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: validation features: %w", j.ID, err)

@@ -36,7 +36,7 @@ func (a *app) trainCmd() *cobra.Command {
 			}
 			defer log.Sync()
 			log.Info("gpu", zap.String("device", ops.Device()), zap.String("precision", string(ops.Mode())))
-			return cli.RunTrain(cmd, j, tj.Resume != "", ops, log, a.out)
+			return cli.RunTrain(cmd, tj, j, ops, log, a.out)
 		})
 	cmd.Flags().StringVar(&precision, "precision", "", precisionUsage)
 	return cmd

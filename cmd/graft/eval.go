@@ -10,6 +10,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/rundir"
@@ -18,6 +19,7 @@ import (
 
 func (a *app) evalCmd() *cobra.Command {
 	var run, data, split, format, onBad string
+	var maxPixels int64
 	cmd := &cobra.Command{
 		Use:   "eval --run RUN (--data DATA | --split val)",
 		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
@@ -54,6 +56,7 @@ func (a *app) evalCmd() *cobra.Command {
 					return err
 				}
 			}
+			ds.MaxPixels = maxPixels
 			// The same extraction bar as training's, on a terminal only:
 			// stdout carries the report.
 			var bar func(done, total int)
@@ -86,7 +89,7 @@ func (a *app) evalCmd() *cobra.Command {
 					TrainingOverlap train.Overlap     `json:"training_overlap"`
 				}{r, rep.Bad, overlap})
 			}
-			return a.printEval(r, len(rep.Bad))
+			return a.printEval(r, rep.Bad)
 		},
 	}
 	f := cmd.Flags()
@@ -95,19 +98,33 @@ func (a *app) evalCmd() *cobra.Command {
 	f.StringVar(&split, "split", "", "instead of --data: the run's own samples, val (its validation split) or train")
 	f.StringVar(&format, "format", "text", "text or json")
 	f.StringVar(&onBad, "on-bad-file", "skip", "skip or fail")
+	f.Int64Var(&maxPixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files")
 	return cmd
 }
 
-func (a *app) printEval(r evaluate.Report, bad int) error {
+// shownBadFiles is how many bad files the text report lists.
+const shownBadFiles = 10
+
+func (a *app) printEval(r evaluate.Report, bad []dataset.BadFile) error {
 	fmt.Fprintf(a.out, "samples %d, accuracy %.4f, macro F1 %.4f", r.Samples, r.Accuracy, r.MacroF1)
-	if bad > 0 {
-		fmt.Fprintf(a.out, " (%d bad files skipped)", bad)
+	if len(bad) > 0 {
+		fmt.Fprintf(a.out, " (%d bad files skipped)", len(bad))
 	}
 	fmt.Fprint(a.out, "\n\n")
+	for i, b := range bad {
+		if i == shownBadFiles {
+			fmt.Fprintf(a.out, "  ... and %d more (--format json lists them all)\n", len(bad)-i)
+			break
+		}
+		fmt.Fprintf(a.out, "  bad file %s: %s\n", cell(b.Path), cell(b.Reason))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(a.out)
+	}
 	tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "class\tprecision\trecall\tf1\tsupport")
 	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\n", c.Name, c.Precision, c.Recall, c.F1, c.Support)
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\n", cell(c.Name), c.Precision, c.Recall, c.F1, c.Support)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -116,11 +133,11 @@ func (a *app) printEval(r evaluate.Report, bad int) error {
 	tw = tabwriter.NewWriter(a.out, 2, 4, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "true \\ predicted\t")
 	for _, c := range r.Classes {
-		fmt.Fprintf(tw, "%s\t", c.Name)
+		fmt.Fprintf(tw, "%s\t", cell(c.Name))
 	}
 	fmt.Fprintln(tw)
 	for i, row := range r.Confusion {
-		fmt.Fprintf(tw, "%s\t", r.Classes[i].Name)
+		fmt.Fprintf(tw, "%s\t", cell(r.Classes[i].Name))
 		for _, n := range row {
 			fmt.Fprintf(tw, "%d\t", n)
 		}

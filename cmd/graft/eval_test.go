@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
@@ -48,7 +49,8 @@ type evalJSON struct {
 	Samples         int
 	Accuracy        float64
 	Confusion       [][]int
-	TrainingOverlap train.Overlap `json:"training_overlap"`
+	TrainingOverlap train.Overlap     `json:"training_overlap"`
+	BadFiles        []dataset.BadFile `json:"bad_files"`
 }
 
 // eval --split val scores exactly the run's validation files: the same
@@ -122,12 +124,17 @@ func TestEvalSplitValAndTrainingOverlap(t *testing.T) {
 	if _, code := run(t, "eval", "--run", runDir, "--split", "val", "--data", data); code == 0 {
 		t.Error("--split with --data was accepted")
 	}
-	// Data changed since the run: --split says so instead of scoring
-	// other samples.
-	if err := os.Remove(split.Val[0].ID); err != nil {
+	// A file removed since the run is a bad file of --split val (issue
+	// 22, defect 13): the others are scored, never other samples.
+	gone := split.Val[0].ID
+	if err := os.Remove(gone); err != nil {
 		t.Fatal(err)
 	}
-	if _, logs, code := runStderr(t, "eval", "--run", runDir, "--split", "val"); code == 0 || !strings.Contains(logs, "no longer holds") {
-		t.Errorf("eval --split val after a file was removed: exit %d\n%s", code, logs)
+	after, _ := score("--split", "val")
+	if after.Samples != len(split.Val)-1 || len(after.BadFiles) != 1 || after.BadFiles[0].Path != gone || !strings.Contains(after.BadFiles[0].Reason, "no longer among the data's files") {
+		t.Errorf("eval --split val after a file was removed: %d samples, bad files %+v; want %d and %s listed", after.Samples, after.BadFiles, len(split.Val)-1, gone)
+	}
+	if _, logs, code := runStderr(t, "eval", "--run", runDir, "--split", "val", "--on-bad-file", "fail"); code == 0 || !strings.Contains(logs, gone) {
+		t.Errorf("eval --split val --on-bad-file fail after a file was removed: exit %d\n%s", code, logs)
 	}
 }

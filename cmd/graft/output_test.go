@@ -41,7 +41,7 @@ func TestEvalConfusionAxes(t *testing.T) {
 	a := &app{out: &b}
 	r := evaluate.Report{Samples: 5, Classes: []evaluate.Class{{Name: "bishop"}, {Name: "king"}},
 		Confusion: [][]int{{2, 1}, {0, 2}}}
-	if err := a.printEval(r, 0); err != nil {
+	if err := a.printEval(r, nil); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -19,6 +19,7 @@ func (a *app) predictCmd() *cobra.Command {
 	var o engine.Options
 	var eng, model, run, mode, format string
 	var top, batch int
+	var maxPixels int64
 	cmd := &cobra.Command{
 		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
 		Short: "Classify images with a trained run, or run a SavedModel signature (or tapped tensor) on them; top K per image",
@@ -28,7 +29,7 @@ func (a *app) predictCmd() *cobra.Command {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
 			}
 			if run != "" {
-				return a.predictRun(cmd, run, paths, top, batch, format)
+				return a.predictRun(cmd, run, paths, top, batch, format, maxPixels)
 			}
 			if format != "text" && format != "jsonl" {
 				return fmt.Errorf("predict: --format %q: use text or jsonl", format)
@@ -58,7 +59,7 @@ func (a *app) predictCmd() *cobra.Command {
 			}
 			ch := inspect.ChoosePreprocess(mode, n)
 			ch.Log(a.log)
-			res, err := predict.Images(cmd.Context(), predict.FromBackbone(bb), paths, ch.Mode, batch)
+			res, err := predict.Images(cmd.Context(), predict.FromBackbone(bb), paths, ch.Mode, batch, maxPixels)
 			if err != nil {
 				return err
 			}
@@ -82,6 +83,7 @@ func (a *app) predictCmd() *cobra.Command {
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
 	f.IntVar(&batch, "batch-size", 32, "images per forward pass")
 	f.StringVar(&format, "format", "text", "text or jsonl (one JSON object per image)")
+	f.Int64Var(&maxPixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are refused")
 	return cmd
 }
 
@@ -118,14 +120,14 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 			continue
 		}
 		if r.Err != nil {
-			fmt.Fprintf(a.out, "%s: error: %v\n", r.Input, r.Err)
+			fmt.Fprintf(a.out, "%s: error: %s\n", cell(r.Input), cell(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(a.out, "%s:\n", r.Input)
+		fmt.Fprintf(a.out, "%s:\n", cell(r.Input))
 		// Columns sized to this image's longest label.
 		tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 		for _, s := range ranked(r.Output) {
-			fmt.Fprintf(tw, "  %6d\t%s\t%.6g\n", s.Index, s.Label, s.Score)
+			fmt.Fprintf(tw, "  %6d\t%s\t%.6g\n", s.Index, cell(s.Label), s.Score)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -138,13 +140,13 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 }
 
 // predictRun classifies images with a trained run.
-func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string) error {
+func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string, maxPixels int64) error {
 	t, err := train.LoadRun(run)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	res, err := predict.Images(cmd.Context(), t.Classifier(), paths, t.Config.Preprocess, batch)
+	res, err := predict.Images(cmd.Context(), t.Classifier(), paths, t.Config.Preprocess, batch, maxPixels)
 	if err != nil {
 		return err
 	}

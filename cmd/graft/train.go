@@ -21,7 +21,6 @@ func (a *app) trainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resume := tj.Resume != ""
 			why := j.DecideAuto(func() error {
 				gpus, err := devices.GPUs(cmd.Context())
 				if err == nil {
@@ -33,22 +32,22 @@ func (a *app) trainCmd() *cobra.Command {
 				a.log.Info("training on the cpu", zap.String("reason", why))
 			}
 			if j.Device.IsCUDA() {
-				return a.trainOnGPU(cmd, j, resume)
+				return a.trainOnGPU(cmd, tj, j)
 			}
-			return cli.RunTrain(cmd, j, resume, nil, a.log, a.out)
+			return cli.RunTrain(cmd, tj, j, nil, a.log, a.out)
 		})
 }
 
 // trainOnGPU runs the resolved job in `graft-cuda worker` (graft never
 // links CUDA), with this command's log options, and renders its events.
-func (a *app) trainOnGPU(cmd *cobra.Command, j *job.Job, resume bool) error {
+func (a *app) trainOnGPU(cmd *cobra.Command, tj *cli.TrainJob, j *job.Job) error {
 	bin, err := devices.CUDABinary()
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	a.log.Info("training in graft-cuda", zap.String("binary", bin), zap.String("device", j.Device.String()))
 	r := cli.NewRenderer(cmd, a.out)
-	in := worker.Input{Spec: j.RunSpec, Resume: resume, Log: worker.Log{Format: a.logFormat, Level: a.logLevel}}
+	in := worker.Input{Spec: j.RunSpec, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, Log: worker.Log{Format: a.logFormat, Level: a.logLevel}}
 	s, err := worker.Run(cmd.Context(), bin, in, os.Stderr, r.Progress)
 	var we *worker.Error
 	if errors.As(err, &we) && we.ExitCode() == devices.ExitNoGPU {

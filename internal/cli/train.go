@@ -30,8 +30,11 @@ type TrainJob struct {
 	CacheDir   string
 	Resume     string
 	ConfigFile string
-	fs         *pflag.FlagSet
-	settings   map[string]bool // the flags that are job settings
+	// MaxImagePixels is --max-image-pixels: how the data is read, not a
+	// setting of the run (train.Options.MaxImagePixels).
+	MaxImagePixels int64
+	fs             *pflag.FlagSet
+	settings       map[string]bool // the flags that are job settings
 }
 
 // TrainCommand is `train` for both binaries: graft trains on the CPU (or
@@ -97,6 +100,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
 	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
+	f.Int64Var(&tj.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files: skipped and listed, or with --on-bad-file fail the run")
 	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
 	tj.settings = map[string]bool{}
 	f.VisitAll(func(fl *pflag.Flag) { tj.settings[fl.Name] = !runnerFlags[fl.Name] })
@@ -104,7 +108,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 }
 
 // runnerFlags are the train flags that are not job settings.
-var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true}
+var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true}
 
 // Spec is what the user set: the --config file's settings, then every
 // flag given on the command line. A run's config.json is a valid --config:
@@ -216,11 +220,11 @@ func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
 	log.Sugar().Infof("run %s: %s, on %s", out, s.Best(), s.Device)
 }
 
-// RunTrain runs the resolved job in this process on ops (nil: the CPU),
-// rendering its progress.
-func RunTrain(cmd *cobra.Command, j *job.Job, resume bool, ops head.Ops, log *zap.Logger, out io.Writer) error {
+// RunTrain runs the job tj resolved to in this process on ops (nil: the
+// CPU), rendering its progress.
+func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *zap.Logger, out io.Writer) error {
 	r := NewRenderer(cmd, out)
-	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: resume})
+	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels})
 	if err != nil {
 		return err
 	}

@@ -85,8 +85,11 @@ func (r *Roots) rootOf(real string) string {
 
 // Resolve returns p with every symlink followed when it lies inside a
 // root. With roots, p must be absolute (a relative path would depend on
-// the daemon's working directory). A missing file wraps fs.ErrNotExist.
-// Without roots p is returned as given (NUL bytes are still refused).
+// the daemon's working directory). A missing file inside the roots wraps
+// fs.ErrNotExist. A path outside them gets one answer, ErrOutside, that
+// names p only: whether something exists there, or where a link leads,
+// is not told. Without roots p is returned as given (NUL bytes are still
+// refused).
 func (r *Roots) Resolve(p string) (string, error) {
 	if strings.ContainsRune(p, 0) {
 		return "", fmt.Errorf("%w: %q contains a NUL byte", ErrPath, p)
@@ -97,20 +100,108 @@ func (r *Roots) Resolve(p string) (string, error) {
 	if !filepath.IsAbs(p) {
 		return "", fmt.Errorf("%w: %q is relative: give an absolute path (it must lie inside %s)", ErrPath, p, r.list())
 	}
-	real, err := filepath.EvalSymlinks(filepath.Clean(p))
-	if errors.Is(err, fs.ErrNotExist) {
+	real, missing, err := follow(filepath.Clean(p))
+	switch {
+	case r.rootOf(real) == "":
+		return "", fmt.Errorf("%w: %s is outside %s", ErrOutside, p, r.list())
+	case err != nil:
+		return "", fmt.Errorf("%w: %s: %v", ErrPath, p, err)
+	case missing:
 		return "", fmt.Errorf("%s does not exist: %w", p, fs.ErrNotExist)
 	}
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrPath, p, err)
-	}
-	if r.rootOf(real) == "" {
-		if real != p {
-			return "", fmt.Errorf("%w: %s resolves to %s, outside %s", ErrOutside, p, real, r.list())
-		}
-		return "", fmt.Errorf("%w: %s is outside %s", ErrOutside, p, r.list())
-	}
 	return real, nil
+}
+
+// maxLinks bounds the symlinks one path may pass through (Linux's own
+// limit is 40).
+const maxLinks = 255
+
+// follow resolves the symlinks of the clean absolute path p as
+// filepath.EvalSymlinks does, but does not stop at a missing component:
+// it returns the resolved part joined with the rest (and missing), so
+// that where p leads is known whether or not it exists. Another error
+// (a file used as a folder, no permission) comes back with the path so
+// far, likewise.
+func follow(p string) (real string, missing bool, err error) {
+	done := string(filepath.Separator)
+	rest := strings.Split(p, string(filepath.Separator))
+	for links := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			done = filepath.Dir(done)
+			continue
+		}
+		next := filepath.Join(done, c)
+		st, err := os.Lstat(next)
+		if err != nil {
+			return filepath.Join(append([]string{next}, rest...)...), errors.Is(err, fs.ErrNotExist), ignoreNotExist(err)
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			done = next
+			continue
+		}
+		target, err := os.Readlink(next)
+		if links++; err == nil && links > maxLinks {
+			err = errors.New("too many symbolic links")
+		}
+		if err != nil {
+			return filepath.Join(append([]string{next}, rest...)...), false, err
+		}
+		if filepath.IsAbs(target) {
+			done = string(filepath.Separator)
+		}
+		rest = append(strings.Split(target, string(filepath.Separator)), rest...)
+	}
+	return done, false, nil
+}
+
+func ignoreNotExist(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Glob returns the files matching pattern (filepath.Match syntax) as
+// filepath.Glob does, but with roots only those listed in folders inside
+// them: the pattern's fixed leading folders must resolve inside a root
+// (else ErrOutside, naming the pattern only), and a match in a folder
+// reached through a link out is left out as if it did not exist, so the
+// answer says nothing of what lies outside. A match that is itself a link
+// out is kept: opening it says it is outside, whatever it leads to.
+func (r *Roots) Glob(pattern string) ([]string, error) {
+	if !r.Enabled() {
+		return filepath.Glob(pattern)
+	}
+	if strings.ContainsRune(pattern, 0) || !filepath.IsAbs(pattern) {
+		return nil, fmt.Errorf("%w: pattern %q: give an absolute pattern without NUL bytes (it must lie inside %s)", ErrPath, pattern, r.list())
+	}
+	parts := strings.Split(filepath.Clean(pattern), string(filepath.Separator))
+	fixed := 1 // parts[0] is "" (the root folder)
+	for fixed < len(parts)-1 && !strings.ContainsAny(parts[fixed], `*?[\`) {
+		fixed++
+	}
+	_, err := r.Resolve(string(filepath.Separator) + filepath.Join(parts[1:fixed]...))
+	switch {
+	case errors.Is(err, ErrOutside):
+		return nil, fmt.Errorf("%w: pattern %s is outside %s", ErrOutside, pattern, r.list())
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	all, err := filepath.Glob(pattern)
+	var inside []string
+	for _, m := range all {
+		if _, err := r.Resolve(filepath.Dir(m)); err == nil {
+			inside = append(inside, m)
+		}
+	}
+	return inside, err
 }
 
 func (r *Roots) list() string {

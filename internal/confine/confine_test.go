@@ -103,3 +103,98 @@ func TestResolve(t *testing.T) {
 		t.Errorf("no roots: %q, %v", got, err)
 	}
 }
+
+// Issue 22, defect 13: a path outside the roots gets one answer that
+// names the path given and the roots, and nothing else: not whether
+// something exists there, not where a link leads.
+func TestOutsideTellsNothing(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	realRoot, _ := filepath.EvalSymlinks(root)
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := func(name, target string) string {
+		p := filepath.Join(root, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	r, err := confine.New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		secret,
+		filepath.Join(outside, "missing"),
+		filepath.Join(outside, "missing", "deeper"),
+		filepath.Join(secret, "under a file"),
+		"/etc/passwd",
+		link("to-secret", secret),
+		link("to-missing", filepath.Join(outside, "missing")),
+		link("relative-out", filepath.Join("..", filepath.Base(outside), "secret")),
+		link("to-link", filepath.Join(root, "to-secret")),
+		filepath.Join(link("dir-out", outside), "secret"),
+		filepath.Join(root, "dir-out", "missing"),
+	} {
+		_, err := r.Resolve(p)
+		want := "outside the allowed roots: " + p + " is outside the allowed root " + realRoot
+		if !errors.Is(err, confine.ErrOutside) || err.Error() != want {
+			t.Errorf("%s:\n got %v\nwant %s", p, err, want)
+		}
+		if _, err := r.ReadFile(p, 100); !errors.Is(err, confine.ErrOutside) || err.Error() != want {
+			t.Errorf("ReadFile %s: %v", p, err)
+		}
+	}
+	// Inside the roots a missing file is said to be missing.
+	if _, err := r.Resolve(filepath.Join(root, "nope")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing inside: %v", err)
+	}
+	if got, err := r.Resolve(link("back-in", filepath.Join(root, "..", filepath.Base(root), "sub"))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a dangling link inside: %q, %v", got, err)
+	}
+}
+
+// Glob lists only folders inside the roots: a folder reached through a
+// link out matches nothing whether or not its target has matching files,
+// a link out is matched by its own name (whatever it leads to), and a
+// pattern outside gets one answer naming the pattern.
+func TestGlob(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	realRoot, _ := filepath.EvalSymlinks(root)
+	for _, p := range []string{filepath.Join(root, "a.rec"), filepath.Join(root, "b.rec"), filepath.Join(root, "sub", "c.rec"), filepath.Join(outside, "x.rec")} {
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(outside, filepath.Join(root, "out"))
+	os.Symlink(filepath.Join(root, "sub"), filepath.Join(root, "in"))
+	os.Symlink(filepath.Join(outside, "x.rec"), filepath.Join(root, "x.link"))
+	os.Symlink(filepath.Join(outside, "missing.rec"), filepath.Join(root, "y.link"))
+	r, err := confine.New([]string{root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pattern, want := range map[string][]string{
+		filepath.Join(root, "*.rec"):            {filepath.Join(root, "a.rec"), filepath.Join(root, "b.rec")},
+		filepath.Join(root, "in", "*.rec"):      {filepath.Join(root, "in", "c.rec")},
+		filepath.Join(root, "*", "c.rec"):       {filepath.Join(root, "in", "c.rec"), filepath.Join(root, "sub", "c.rec")},
+		filepath.Join(root, "*", "x.rec"):       nil,
+		filepath.Join(root, "missing", "*.rec"): nil,
+		filepath.Join(root, "*.link"):           {filepath.Join(root, "x.link"), filepath.Join(root, "y.link")},
+	} {
+		got, err := r.Glob(pattern)
+		if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: %v, %v; want %v", pattern, got, err, want)
+		}
+	}
+	for _, pattern := range []string{filepath.Join(outside, "*.rec"), filepath.Join(outside, "none", "*.rec"), "/etc/pass*",
+		filepath.Join(root, "out", "*.rec"), filepath.Join(root, "out", "none*")} {
+		_, err := r.Glob(pattern)
+		if want := "outside the allowed roots: pattern " + pattern + " is outside the allowed root " + realRoot; !errors.Is(err, confine.ErrOutside) || err.Error() != want {
+			t.Errorf("%s: %v; want %s", pattern, err, want)
+		}
+	}
+}

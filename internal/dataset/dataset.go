@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
@@ -31,6 +34,9 @@ var (
 	ErrLabel = errors.New("dataset: unknown label")
 	// ErrFormat: a malformed CSV row or tf.train.Example record.
 	ErrFormat = errors.New("dataset: malformed data")
+	// ErrClassName: a class name graft cannot keep as it is (not valid
+	// UTF-8); it wraps ErrFormat.
+	ErrClassName = fmt.Errorf("%w: unusable class name", ErrFormat)
 	// ErrBadFile: an image that cannot be read or decoded (policy fail).
 	ErrBadFile = errors.New("dataset: bad image file")
 	// ErrArgument: an invalid argument from the caller (size, mode, policy).
@@ -58,6 +64,11 @@ type Options struct {
 	// following symlinks: the daemon's --allow-root. They must be absolute
 	// and already resolved.
 	Roots []string
+	// OutsideIsBad keeps a sample whose file lies outside Roots, to fail
+	// when it is read (a bad file), instead of failing Open: for data read
+	// again after a run recorded it, where a file swapped for a link
+	// since is one bad file, not a broken run.
+	OutsideIsBad bool
 
 	confined *confine.Roots // Roots, resolved by Open
 }
@@ -80,15 +91,21 @@ type Sample struct {
 
 	offset int64          // byte offset of the record in Path (TFRecord only)
 	roots  *confine.Roots // where Path may be read from
+	gone   bool           // see Gone
 }
 
-// maxImageBytes caps one encoded image file (the formats have no bound).
-const maxImageBytes = 256 << 20
+// Gone is the sample id that a run recorded but its data no longer holds
+// (the file deleted, or replaced by a folder): it stays in the run's
+// split to be reported as a bad file, under no class (Label -1).
+func Gone(id string) Sample { return Sample{ID: id, Path: id, Label: -1, Record: -1, gone: true} }
 
 // Encoded reads the sample's encoded image (PNG or JPEG bytes).
 func (s Sample) Encoded() ([]byte, error) {
+	if s.gone {
+		return nil, fmt.Errorf("dataset: %s is no longer among the data's files (deleted, or not a file any more): %w", s.ID, fs.ErrNotExist)
+	}
 	if s.Record < 0 {
-		b, err := s.roots.ReadFile(s.Path, maxImageBytes)
+		b, err := s.roots.ReadFile(s.Path, images.MaxFileBytes)
 		if err != nil {
 			return nil, pathError("read", s.Path, s.Path, err)
 		}
@@ -132,6 +149,10 @@ type Dataset struct {
 	// files, images outside class folders, links to folders), so users see
 	// what was left out. Hidden files are skipped silently.
 	Ignored []IgnoredFile
+	// MaxPixels is the most pixels Decode takes in one image (from its
+	// header, before decoding; <= 0: images.DefaultMaxPixels): the
+	// caller's --max-image-pixels. A larger image is a bad file.
+	MaxPixels int64
 }
 
 // IgnoredFile is a file Open left out, and why.
@@ -152,7 +173,7 @@ func (d *Dataset) Slice(i, j int) *Dataset {
 }
 
 func (d *Dataset) with(samples []Sample) *Dataset {
-	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored}
+	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored, MaxPixels: d.MaxPixels}
 }
 
 // Counts returns the number of samples per class.
@@ -260,7 +281,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 		ds, err = openTFRecords(path, []string{path}, opts)
 	case list:
 		var files []string
-		files, err = expandRecordPaths(path)
+		files, err = expandRecordPaths(path, opts.confined)
 		for _, f := range files {
 			if err == nil {
 				err = check(f, opts.confined)
@@ -286,7 +307,7 @@ func Open(path string, opts Options) (*Dataset, error) {
 	for i, smp := range ds.Samples {
 		ds.Samples[i].roots = opts.confined
 		if opts.confined.Enabled() && !checked[smp.Path] {
-			if err := check(smp.Path, opts.confined); err != nil {
+			if err := check(smp.Path, opts.confined); err != nil && !(opts.OutsideIsBad && errors.Is(err, ErrOutsideRoots)) {
 				return nil, fmt.Errorf("%w (sample %s)", err, smp.ID)
 			}
 			checked[smp.Path] = true
@@ -347,6 +368,9 @@ func (m *classMap) lookup(name, where string) (int, error) {
 	if i, ok := m.index[name]; ok {
 		return i, nil
 	}
+	if err := CheckClassName(name, where); err != nil {
+		return 0, err
+	}
 	if m.imposed {
 		return 0, fmt.Errorf("%w %q at %s: the class map has %s; is this data set labelled like the training set?", ErrLabel, name, where, quoteList(m.names, 20))
 	}
@@ -374,6 +398,18 @@ func (m *classMap) finish(samples []Sample, less func(a, b string) int) []string
 		samples[i].Label = remap[samples[i].Label]
 	}
 	return sorted
+}
+
+// CheckClassName refuses a class name that is not valid UTF-8, wherever
+// it comes from (a folder, a CSV label, a record's image/class/text):
+// class names are kept as text (classes.json, the API, the export), where
+// invalid bytes become U+FFFD and two classes would become one name.
+// where names the place (file, line or record) for the error.
+func CheckClassName(name, where string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: class %q (%s) is not valid UTF-8: rename it to valid UTF-8 text (graft keeps class names as text, where it would read %q)", ErrClassName, name, where, strings.ToValidUTF8(name, "\uFFFD"))
+	}
+	return nil
 }
 
 func quoteList(names []string, limit int) string {
@@ -421,8 +457,10 @@ func looksLikeTFRecord(path string, roots *confine.Roots) bool {
 func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
 
 // expandRecordPaths turns a comma list of files and globs into files, in
-// the order given (globs sorted).
-func expandRecordPaths(spec string) ([]string, error) {
+// the order given (globs sorted). With roots, a file is confined before
+// it is looked at, and a glob matches only inside them (confine.Glob), so
+// that errors tell nothing of what lies outside.
+func expandRecordPaths(spec string, roots *confine.Roots) ([]string, error) {
 	var files []string
 	seen := map[string]bool{}
 	for _, part := range strings.Split(spec, ",") {
@@ -432,7 +470,10 @@ func expandRecordPaths(spec string) ([]string, error) {
 		}
 		var matches []string
 		if hasGlobMeta(part) {
-			m, err := filepath.Glob(part)
+			m, err := roots.Glob(part)
+			if errors.Is(err, confine.ErrOutside) {
+				return nil, fmt.Errorf("%w: %v", ErrOutsideRoots, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: pattern %q: %v", ErrSource, part, err)
 			}
@@ -442,6 +483,9 @@ func expandRecordPaths(spec string) ([]string, error) {
 			sort.Strings(m)
 			matches = m
 		} else {
+			if err := check(part, roots); err != nil {
+				return nil, err
+			}
 			st, err := os.Stat(part)
 			if err != nil {
 				return nil, openError(part, err)

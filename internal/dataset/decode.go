@@ -90,8 +90,10 @@ type decodeResult struct {
 // Decode reads every sample of ds, decodes it (PNG or JPEG), resizes it to
 // h x w, adapts it to c channels (1 or 3) and applies the preprocessing
 // mode (images.Modes), on workers goroutines (<= 0: GOMAXPROCS). The
-// output order is the sample order whatever the scheduling. A sample that
-// cannot be read or decoded is dropped and reported in Decoded.Bad with
+// output order is the sample order whatever the scheduling. An image over
+// ds.MaxPixels is refused from its header, before decoding, and decodes
+// share the process's images.DecodeMemory. A sample that cannot be read
+// or decoded (or is too large) is dropped and reported in Decoded.Bad with
 // policy Skip; with Fail, Decode returns an ErrBadFile error naming the
 // first bad sample. If every sample is bad, the error is ErrEmpty (with
 // the Decoded that lists them in Bad). A
@@ -112,7 +114,7 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 	}
 	sz := h * w * c
 	for _, s := range ds.Samples {
-		if s.Label < 0 || s.Label >= len(ds.Classes) {
+		if !s.gone && (s.Label < 0 || s.Label >= len(ds.Classes)) { // a Gone sample is a bad file
 			return nil, fmt.Errorf("%w: sample %s has label %d outside the %d classes", ErrArgument, s.ID, s.Label, len(ds.Classes))
 		}
 	}
@@ -144,7 +146,7 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 				if err == nil {
 					r.digest = sha256.Sum256(b)
 					var x []float32
-					x, err = images.FromBytes(b, h, w, c, mode)
+					x, err = images.FromBytes(b, h, w, c, mode, ds.MaxPixels)
 					if err == nil {
 						copy(out[i*sz:(i+1)*sz], x)
 					}

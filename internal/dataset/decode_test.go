@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/png"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -178,5 +179,72 @@ func TestDecodeArguments(t *testing.T) {
 	}
 	if Skip.String() != "skip" || Fail.String() != "fail" {
 		t.Error("String")
+	}
+}
+
+// Issue 22, defect 1: an image over the data set's pixel limit is a bad
+// file, refused from its header: skipped and listed with the limit under
+// Skip, the run's error under Fail. Picked parts keep the limit.
+func TestDecodeTooManyPixels(t *testing.T) {
+	root, _ := decodeFixture(t, 2)
+	big := writeFile(t, filepath.Join(root, "b", "big.png"), pngBytes(t, 40, 30, gray(9)))
+	ds, err := Open(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.MaxPixels = 1000
+	part := ds.Pick([]int{0, 1, 2, 3, 4})
+	d, err := Decode(context.Background(), part, 2, 2, 1, images.Raw, Skip, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "40x30 is 1200 pixels, over the limit of 1000 (--max-image-pixels)"
+	if d.Len() != 4 || len(d.Bad) != 1 || d.Bad[0].Path != big || !strings.Contains(d.Bad[0].Reason, want) {
+		t.Errorf("%d decoded, bad %+v; want %s listed saying %q", d.Len(), d.Bad, big, want)
+	}
+	_, err = Decode(context.Background(), part, 2, 2, 1, images.Raw, Fail, 2)
+	if !errors.Is(err, ErrBadFile) || !errors.Is(err, images.ErrTooLarge) || !strings.Contains(err.Error(), want) {
+		t.Errorf("policy fail: %v; want ErrBadFile, ErrTooLarge, %q", err, want)
+	}
+	ds.MaxPixels = 1200
+	if d, err := Decode(context.Background(), ds, 2, 2, 1, images.Raw, Fail, 2); err != nil || d.Len() != 5 {
+		t.Errorf("at the limit: %v", err)
+	}
+}
+
+// Reopening a run's data (issue 22, defect 13): with OutsideIsBad a file
+// swapped for a link out of the roots stays a sample and is a bad file
+// when read, and a Gone sample is always a bad file; without it Open
+// refuses the link, as for new data.
+func TestOutsideIsBadAndGone(t *testing.T) {
+	inside, outside := t.TempDir(), t.TempDir()
+	root := filepath.Join(inside, "data")
+	for _, c := range []string{"a", "b"} {
+		writeFile(t, filepath.Join(root, c, "ok.png"), pngBytes(t, 2, 2, gray(2)))
+	}
+	secret := writeFile(t, filepath.Join(outside, "secret.png"), pngBytes(t, 2, 2, gray(7)))
+	link := filepath.Join(root, "b", "link.png")
+	if err := os.Symlink(secret, link); err != nil {
+		t.Fatal(err)
+	}
+	roots := []string{mustEval(t, inside)}
+	if _, err := Open(root, Options{Roots: roots}); !errors.Is(err, ErrOutsideRoots) {
+		t.Fatalf("new data with a link out: %v", err)
+	}
+	ds, err := Open(root, Options{Roots: roots, OutsideIsBad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.Samples = append(ds.Samples, Gone(filepath.Join(root, "a", "deleted.png")))
+	d, err := Decode(context.Background(), ds, 2, 2, 1, images.Raw, Skip, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Len() != 2 || len(d.Bad) != 2 || d.Bad[0].Path != link || !strings.Contains(d.Bad[0].Reason, "outside") || strings.Contains(d.Bad[0].Reason, secret) ||
+		!strings.Contains(d.Bad[1].Reason, "no longer among the data's files") {
+		t.Errorf("%d decoded, bad %+v; want the link (outside, its target unnamed) and the deleted file", d.Len(), d.Bad)
+	}
+	if n := ds.Counts(); n[0] != 1 || n[1] != 2 {
+		t.Errorf("counts %v: a Gone sample is in no class", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -50,16 +51,24 @@ func openFolder(root string, opts Options) (*Dataset, error) {
 	cm := newClassMap(opts)
 	for _, name := range classDirs {
 		dir := filepath.Join(root, name)
-		label, err := cm.lookup(name, "folder "+dir)
+		label, err := cm.lookup(name, "folder "+strconv.Quote(dir))
 		if err != nil {
 			return nil, err
 		}
+		// A class folder linked out of the roots is not even listed.
+		if err := check(dir, opts.confined); err != nil {
+			return nil, err
+		}
 		n := 0
-		walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		// Through os.DirFS, a class folder that is a link is followed
+		// (filepath.WalkDir would list the link alone); links below it
+		// are not. With roots, Open then confines every file found.
+		walkErr := fs.WalkDir(os.DirFS(dir), ".", func(rel string, d fs.DirEntry, err error) error {
+			p := filepath.Join(dir, filepath.FromSlash(rel))
 			if err != nil {
 				return fmt.Errorf("dataset: read %s: %w", p, err)
 			}
-			if p == dir {
+			if rel == "." {
 				return nil
 			}
 			if isHidden(d.Name()) {

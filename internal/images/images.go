@@ -1,14 +1,12 @@
 package images
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/jpeg" // register the decoders
-	_ "image/png"
-	"os"
+
+	"github.com/graft-ml/graft/internal/confine"
 )
 
 // ErrImage reports an image graft cannot use, with the reason.
@@ -26,29 +24,20 @@ const (
 // Modes lists the preprocessing modes for help texts and validation.
 var Modes = []string{Raw, Unit, TF, Torch, Caffe}
 
-// Load reads, decodes and converts one file; errors name the path.
-func Load(path string, h, w, c int, mode string) ([]float32, error) {
-	b, err := os.ReadFile(path)
+// MaxFileBytes caps one encoded image file (the formats have no bound).
+const MaxFileBytes = 256 << 20
+
+// Load reads (a regular file of at most MaxFileBytes: never a FIFO or a
+// device), decodes and converts one file as FromBytes does; errors name
+// the path.
+func Load(path string, h, w, c int, mode string, maxPixels int64) ([]float32, error) {
+	b, err := (*confine.Roots)(nil).ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	x, err := FromBytes(b, h, w, c, mode)
+	x, err := FromBytes(b, h, w, c, mode, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return x, nil
-}
-
-// FromBytes decodes an encoded PNG or JPEG and converts it to an HxWxC
-// float32 tensor (row-major HWC) in the given preprocessing mode.
-func FromBytes(b []byte, h, w, c int, mode string) ([]float32, error) {
-	img, format, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot decode (%v): is it a PNG or JPEG file, and complete?", ErrImage, err)
-	}
-	x, err := Convert(img, h, w, c, mode)
-	if err != nil {
-		return nil, fmt.Errorf("%s image: %w", format, err)
 	}
 	return x, nil
 }

@@ -63,13 +63,13 @@ func TestModesOnOnePixel(t *testing.T) {
 		Caffe: {0 - 103.939, 51 - 116.779, 255 - 123.68}, // BGR
 	}
 	for mode, want := range cases {
-		got, err := FromBytes(raw, 1, 1, 3, mode)
+		got, err := FromBytes(raw, 1, 1, 3, mode, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		near(t, mode, got, want)
 	}
-	gray, err := FromBytes(raw, 1, 1, 1, Raw)
+	gray, err := FromBytes(raw, 1, 1, 1, Raw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestGrayToRGB(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 2, 1))
 	img.SetGray(0, 0, color.Gray{Y: 10})
 	img.SetGray(1, 0, color.Gray{Y: 200})
-	got, err := FromBytes(encodePNG(t, img), 1, 2, 3, Raw)
+	got, err := FromBytes(encodePNG(t, img), 1, 2, 3, Raw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestBadImages(t *testing.T) {
 		"garbage":     []byte("not an image"),
 		"truncated":   encodePNG(t, image.NewGray(image.Rect(0, 0, 8, 8)))[:40],
 	} {
-		if _, err := FromBytes(b, 4, 4, 3, Unit); !errors.Is(err, ErrImage) {
+		if _, err := FromBytes(b, 4, 4, 3, Unit, 0); !errors.Is(err, ErrImage) {
 			t.Errorf("%s: error %v, want ErrImage", name, err)
 		}
 	}

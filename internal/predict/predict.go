@@ -79,7 +79,9 @@ type Result struct {
 // Images decodes each file for the backbone's input with preprocessing
 // mode, runs them in batches and returns one result per file, in order. An
 // unreadable image fails only its own result.
-func Images(ctx context.Context, bb Model, paths []string, mode string, batch int) ([]Result, error) {
+// Images with more than maxPixels pixels (<= 0: images.DefaultMaxPixels)
+// are refused from their header.
+func Images(ctx context.Context, bb Model, paths []string, mode string, batch int, maxPixels int64) ([]Result, error) {
 	h, w, c, err := InputSize(bb)
 	if err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func Images(ctx context.Context, bb Model, paths []string, mode string, batch in
 		var data []float32
 		for i := lo; i < min(lo+batch, len(paths)); i++ {
 			res[i].Input = paths[i]
-			x, err := images.Load(paths[i], h, w, c, mode)
+			x, err := images.Load(paths[i], h, w, c, mode, maxPixels)
 			if err != nil {
 				res[i].Err = err
 				continue

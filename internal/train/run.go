@@ -51,6 +51,10 @@ type Options struct {
 	// Ops is the device to train on; nil means the CPU. A config whose
 	// device is cuda needs the CUDA ops (graft-cuda provides them).
 	Ops head.Ops
+	// MaxImagePixels refuses, as a bad file, an image with more pixels
+	// (from its header); <= 0: images.DefaultMaxPixels. It is the
+	// runner's --max-image-pixels, not a setting of the run.
+	MaxImagePixels int64
 	// save writes a checkpoint; tests replace it to simulate a full disk.
 	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
 }
@@ -243,6 +247,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		ds.MaxPixels = r.opts.MaxImagePixels
 		var shown time.Time
 		fo.Progress = func(done, total int) {
 			// A few a second at most: a worker streams every event to the

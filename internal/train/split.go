@@ -82,7 +82,12 @@ func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val *da
 // split.json, or for runs made before it, by the per-sample split they
 // used (or their separate validation data).
 func runSplit(cfg *Config, dir string, classes []string) (train, val *dataset.Dataset, err error) {
-	ds, err := dataset.Open(cfg.Data, dataset.Options{Classes: classes, Roots: cfg.AllowRoots})
+	// A file swapped for a link out of the roots since the run is a bad
+	// file, as a deleted one is (pick).
+	opts := func(classes []string) dataset.Options {
+		return dataset.Options{Classes: classes, Roots: cfg.AllowRoots, OutsideIsBad: true}
+	}
+	ds, err := dataset.Open(cfg.Data, opts(classes))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +97,7 @@ func runSplit(cfg *Config, dir string, classes []string) (train, val *dataset.Da
 	}
 	if rec == nil {
 		if cfg.Val != "" {
-			val, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
+			val, err = dataset.Open(cfg.Val, opts(ds.Classes))
 			return ds, val, err
 		}
 		train, val = dataset.SplitSamples(ds, cfg.ValSplit, cfg.Seed)
@@ -102,7 +107,7 @@ func runSplit(cfg *Config, dir string, classes []string) (train, val *dataset.Da
 		return nil, nil, err
 	}
 	if cfg.Val != "" {
-		ds, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
+		ds, err = dataset.Open(cfg.Val, opts(ds.Classes))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -124,8 +129,11 @@ func readSplit(dir string) (*SplitRecord, error) {
 	return &rec, nil
 }
 
-// pick returns the samples of ds that a split lists, in ds's order.
-// Their digests are computed anew when their features are read: a file
+// pick returns the samples of ds that a split lists, in ds's order, then
+// those that ds no longer holds (deleted, or not files any more) as
+// dataset.Gone samples: bad files, as an unreadable file is. Only a split
+// none of whose samples are left is an error (the data moved). Their
+// digests are computed anew when their features are read: a file
 // changed since the run is a cache miss, never stale features.
 func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset, error) {
 	// A CSV may list a file twice: both rows share an ID, and a side.
@@ -141,12 +149,17 @@ func pick(ds *dataset.Dataset, list []SplitSample, dir string) (*dataset.Dataset
 			found[s.ID] = true
 		}
 	}
-	for id := range want {
-		if !found[id] {
-			return nil, fmt.Errorf("%w: %s lists %d samples that %s no longer holds (e.g. %s): was the data moved or changed since the run?", rundir.ErrRunDir, filepath.Join(dir, SplitFile), len(want)-len(found), ds.Source, id)
+	if len(found) == 0 && len(want) > 0 {
+		return nil, fmt.Errorf("%w: %s lists %d samples, none of which %s holds (e.g. %s): was the data moved since the run?", rundir.ErrRunDir, filepath.Join(dir, SplitFile), len(want), ds.Source, list[0].ID)
+	}
+	out := ds.Pick(idx)
+	for _, s := range list {
+		if !found[s.ID] {
+			found[s.ID] = true
+			out.Samples = append(out.Samples, dataset.Gone(s.ID))
 		}
 	}
-	return ds.Pick(idx), nil
+	return out, nil
 }
 
 // digestOf parses a recorded digest (zero when absent or malformed).

@@ -24,6 +24,9 @@ type Input struct {
 	// Private makes what the worker creates (run directory, cache
 	// entries) readable by its user only, as the daemon's data is.
 	Private bool `json:"private,omitempty"`
+	// MaxImagePixels is the runner's --max-image-pixels (<= 0: the
+	// default): a larger image is a bad file.
+	MaxImagePixels int64 `json:"max_image_pixels,omitempty"`
 	// StepDelay sleeps after every training step: tests and benchmarks
 	// make tiny jobs last long enough to interrupt.
 	StepDelay time.Duration `json:"step_delay,omitempty"`
