@@ -28,6 +28,7 @@ import (
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
 // adversary is a real `graft serve` (a subprocess, so that its peak RSS is
@@ -139,10 +140,12 @@ func bombs(t *testing.T) map[string][]byte {
 	}
 }
 
-// lyingTFRecord is one 16-byte record header whose length says 1 GiB.
+// lyingTFRecord is a 16-byte file whose one record header says 1 GiB,
+// with the length's checksum right, so only the length lies.
 func lyingTFRecord() []byte {
 	b := make([]byte, 16)
 	binary.LittleEndian.PutUint64(b, 1<<30)
+	binary.LittleEndian.PutUint32(b[8:], crc32c.Mask(crc32c.Checksum(b[:8])))
 	return b
 }
 
@@ -279,7 +282,7 @@ func TestAdversarial(t *testing.T) {
 		return code
 	})
 	a.alive("lying TFRecords")
-	answers.check(t, "lying TFRecord", 422)
+	answers.check(t, "lying TFRecord", 422, 503) // 503: beyond --max-concurrent-submissions
 	a.row("a 16-byte TFRecord whose record says 1 GiB, 24 submissions (8 at once)", answers.String())
 
 	// Lockout: 30 requests without a token or with a wrong one, then the
