@@ -9,6 +9,10 @@ import (
 	"runtime"
 	"testing"
 
+	tpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+
 	"github.com/graft-ml/graft/backbone/tensor"
 )
 
@@ -35,6 +39,12 @@ func TestLyingLengthsAllocateNothing(t *testing.T) {
 		"entry past the end, overflowing": read(&BundleEntry{DType: tensor.Float32, Shape: []int{1 << 28}, Offset: math.MaxInt64 - 16, Size: 1 << 30}),
 		// 2^28 strings (6 GiB of slice headers) in an 8-byte entry.
 		"more strings than bytes": read(&BundleEntry{DType: tensor.String, Shape: []int{1 << 28}, Size: 8}),
+		// A graph's Const: one string repeated 2^28 times (6 GiB).
+		"string splat": func() error {
+			_, err := TensorFromProto(&tpb.TensorProto{Dtype: typb.DataType_DT_STRING, StringVal: [][]byte{[]byte("x")},
+				TensorShape: &shpb.TensorShapeProto{Dim: []*shpb.TensorShapeProto_Dim{{Size: 1 << 28}}}})
+			return err
+		},
 		// A 3-byte block claiming to decompress to 1 GiB.
 		"snappy block claiming 1 GiB": func() error {
 			_, err := snappyDecode(append(binary.AppendUvarint(nil, 1<<30), 0, 'x'))
