@@ -113,9 +113,13 @@ func (j *Job) Failures() int {
 	return n
 }
 
-// JobList is the body of GET /v1/jobs.
+// JobList is the body of GET /v1/jobs: one page of jobs, each without
+// its summary (GET /v1/jobs/ID has it).
 type JobList struct {
 	Jobs []Job `json:"jobs"`
+	// Next is the cursor of the next page (pass it as after), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
 }
 
 // JobEvent is one entry of a job's event log: the daemon's own (queued,

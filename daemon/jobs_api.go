@@ -257,24 +257,6 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, j)
 }
 
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	jobs, err := s.store.Jobs()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	if st := r.URL.Query().Get("state"); st != "" {
-		kept := jobs[:0]
-		for _, j := range jobs {
-			if string(j.State) == st {
-				kept = append(kept, j)
-			}
-		}
-		jobs = kept
-	}
-	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
-}
-
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 	j, err := s.store.Job(r.PathValue("id"))
 	if err != nil {

@@ -116,10 +116,21 @@ func (c *Client) SubmitRaw(ctx context.Context, spec []byte) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", json.RawMessage(spec), &j)
 }
 
-// Jobs lists every job, oldest first.
+// Jobs lists every job, oldest first, each without its summary (Job has
+// it), reading the list page by page.
 func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
-	var l api.JobList
-	return l.Jobs, c.do(ctx, http.MethodGet, "/v1/jobs", nil, &l)
+	var all []api.Job
+	for after := ""; ; {
+		var l api.JobList
+		if err := c.do(ctx, http.MethodGet, "/v1/jobs?limit=1000&after="+url.QueryEscape(after), nil, &l); err != nil {
+			return nil, err
+		}
+		all = append(all, l.Jobs...)
+		if l.Next == "" || len(l.Jobs) == 0 {
+			return all, nil
+		}
+		after = l.Next
+	}
 }
 
 // Job returns one job.

@@ -25,6 +25,10 @@ const (
 	LastCkpt    = "checkpoints/last.safetensors"
 	BestCkpt    = "checkpoints/best.safetensors"
 	EventsDir   = "events"
+	// The full lists a run's summary and events only count (with a few
+	// examples): every bad file, every sample in a group of duplicates.
+	BadFilesFile   = "bad_files.jsonl"
+	DuplicatesFile = "duplicates.jsonl"
 )
 
 // ErrRunDir reports a run directory that cannot be used as asked.

@@ -127,10 +127,20 @@ class Client:
         return Job.from_dict(self._json("POST", "/v1/jobs", body=body))
 
     def jobs(self, state: Optional[str] = None) -> List[Job]:
-        """Every job, oldest first, or those in one state."""
-        params = {"state": state} if state else None
-        d = self._json("GET", "/v1/jobs", params=params)
-        return [Job.from_dict(j) for j in d.get("jobs") or []]
+        """Every job, oldest first, or those in one state, each without its
+        summary (job() has it); the list is read page by page."""
+        out: List[Job] = []
+        after = ""
+        while True:
+            params = {"limit": "1000", "after": after}
+            if state:
+                params["state"] = state
+            d = self._json("GET", "/v1/jobs", params=params)
+            page = d.get("jobs") or []
+            out.extend(Job.from_dict(j) for j in page)
+            after = d.get("next") or ""
+            if not after or not page:
+                return out
 
     def job(self, id: str) -> Job:
         return Job.from_dict(self._json("GET", f"/v1/jobs/{quote(id, safe='')}"))
