@@ -126,13 +126,14 @@ class Client:
         body = spec.to_dict() if isinstance(spec, JobRequest) else dict(spec)
         return Job.from_dict(self._json("POST", "/v1/jobs", body=body))
 
-    def jobs(self, state: Optional[str] = None) -> List[Job]:
+    def jobs(self, state: Optional[str] = None, page_size: int = 1000) -> List[Job]:
         """Every job, oldest first, or those in one state, each without its
-        summary (job() has it); the list is read page by page."""
+        summary (job() has it); the list is read page_size jobs a request
+        (the daemon allows 1 to 1000)."""
         out: List[Job] = []
         after = ""
         while True:
-            params = {"limit": "1000", "after": after}
+            params = {"limit": str(page_size), "after": after}
             if state:
                 params["state"] = state
             d = self._json("GET", "/v1/jobs", params=params)
