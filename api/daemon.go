@@ -43,7 +43,7 @@ const (
 	ExitCrashed     = "crashed"     // the worker died (signal, no error report): retried
 	ExitCancelled   = "cancelled"   // stopped on request
 	ExitInterrupted = "interrupted" // the daemon stopped or died: resumed, not counted
-	ExitDeferred    = "deferred"    // the worker could not start for lack of a resource (file descriptors, memory, disk): retried, not counted
+	ExitDeferred    = "deferred"    // the worker could not start, or go on, for lack of a resource (file descriptors, memory, disk): retried (from the last checkpoint), not counted
 )
 
 // Attempt is one run of a worker for a job.
@@ -123,7 +123,8 @@ type JobList struct {
 }
 
 // JobEvent is one entry of a job's event log: the daemon's own (queued,
-// attempt, retry, succeeded, failed, cancelled, interrupted) and the
+// attempt, retry, succeeded, failed, cancelled, interrupted, deferred,
+// waiting) and the
 // worker's training events (features, step, epoch, done). Seq numbers the
 // events of a job from 1; SSE sends it as the event id.
 type JobEvent struct {

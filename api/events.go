@@ -40,7 +40,14 @@ type Event struct {
 	Features *FeatureReport `json:"features,omitempty"`
 	Summary  *Summary       `json:"summary,omitempty"`
 	Message  string         `json:"message,omitempty"` // EventError's reason
+	// Short is, on EventError, the resource the run ran short of: ShortDisk
+	// when a write found no room (ENOSPC, EDQUOT). Its last epoch
+	// checkpoint is intact: the run can resume once there is room.
+	Short string `json:"short,omitempty"`
 }
+
+// ShortDisk is Event.Short for a full disk or an exhausted quota.
+const ShortDisk = "disk"
 
 // Metrics is one epoch: a line of a run's metrics.jsonl.
 type Metrics struct {

@@ -42,7 +42,9 @@
 // parent-death signal, from a thread kept for the purpose; a survivor is
 // recognised by its PID, start time and command line, and killed).
 // Interrupted attempts, and starts deferred for lack of a resource, do not
-// count against MaxAttempts. Cancel kills after 1 s, shutdown after Grace.
+// count against MaxAttempts; nor does a worker that ran out of disk (its
+// error event says short "disk"): the job waits, queued, until the data
+// directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
 //
 // Workers are started through a Launcher (launcher.go): the supervisor
 // hands it one attempt (job id, attempt number, worker kind, the resolved

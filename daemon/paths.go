@@ -75,13 +75,16 @@ func (s *Server) confineList(spec string) (string, error) {
 
 // diskSpace reports a data directory whose disk has less free space than
 // Options.MinFreeDisk: jobs could not write their runs, logs or events.
-func (s *Server) diskSpace() error {
+func (s *Server) diskSpace() error { return diskSpace(s.dataDir, s.opts.MinFreeDisk) }
+
+// diskSpace reports dir's disk when it has less than min bytes free.
+func diskSpace(dir string, min int64) error {
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dataDir, &st); err != nil {
+	if err := syscall.Statfs(dir, &st); err != nil {
 		return nil // unknown is not full
 	}
-	if free := int64(st.Bavail) * int64(st.Bsize); free < s.opts.MinFreeDisk {
-		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", s.dataDir, free, s.opts.MinFreeDisk)
+	if free := int64(st.Bavail) * int64(st.Bsize); free < min {
+		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", dir, free, min)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +54,10 @@ type Options struct {
 	// Ops is the device to train on; nil means the CPU. A config whose
 	// device is cuda needs the CUDA ops (graft-cuda provides them).
 	Ops head.Ops
+	// FullDiskAt is for tests only (graft worker --test-full-disk-at): a
+	// run that is not resumed fails to write this epoch's checkpoint with
+	// ENOSPC, as on a full disk.
+	FullDiskAt int
 	// save writes a checkpoint; tests replace it to simulate a full disk.
 	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
 }
@@ -114,6 +119,18 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	if opts.save == nil {
 		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
 			return m.Save(path, classes, st)
+		}
+	}
+	if at := opts.FullDiskAt; at > 0 && !opts.Resume {
+		save, epoch := opts.save, 0
+		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+			if strings.HasSuffix(path, rundir.LastCkpt) { // once per epoch, first
+				epoch++
+			}
+			if epoch == at {
+				return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+			}
+			return save(m, path, classes, st)
 		}
 	}
 	r := &runner{opts: opts, log: opts.Log}
