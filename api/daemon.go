@@ -144,11 +144,17 @@ type Model struct {
 	RunDir  string    `json:"run_dir"`
 	Classes []string  `json:"classes"`
 	Created time.Time `json:"created"`
+	// ClassCount is set in the model list when Classes holds only the
+	// first MaxExamples of them: the model's own GET has all.
+	ClassCount int `json:"class_count,omitempty"`
 }
 
-// ModelList is the body of GET /v1/models.
+// ModelList is the body of GET /v1/models: one page of model versions.
 type ModelList struct {
 	Models []Model `json:"models"`
+	// Next is the cursor of the next page (pass it as after), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
 }
 
 // Image is one input image: base64 of an encoded PNG or JPEG, as in

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -178,14 +179,21 @@ func readLines(t *testing.T, path, field string) []string {
 }
 
 // Issue 22, defect 6: GET /v1/jobs answers pages (limit, after, order)
-// of jobs without their summaries; the Go client reads every page.
-func TestJobListPages(t *testing.T) {
+// of jobs without their summaries, GET /v1/models pages of versions with
+// at most 20 classes each; the Go client reads every page.
+func TestListPages(t *testing.T) {
 	f := newFixture(t, 5)
-	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	wide := wideFolder(t, 21)
+	s := startServer(t, daemon.Options{AllowRoots: append(f.roots, wide)})
 	ctx := context.Background()
 	var ids []string // in submission order: oldest first
-	for range 5 {
-		j, err := s.Submit(ctx, f.spec(1))
+	for i, model := range []string{"m", "m", "m", "n", "wide"} {
+		req := f.spec(1)
+		req.Model = model
+		if i == 4 {
+			req.Data = wide
+		}
+		j, err := s.Submit(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,4 +250,60 @@ func TestJobListPages(t *testing.T) {
 	if err != nil || len(all) != len(ids) || all[0].ID != ids[0] || all[4].ID != ids[4] {
 		t.Errorf("client: %d jobs, %v", len(all), err)
 	}
+	models := func(query string) (got []string, next string) {
+		t.Helper()
+		code, body := get(t, s.Base+"/v1/models?"+query)
+		var l api.ModelList
+		if err := json.Unmarshal([]byte(body), &l); code != 200 || err != nil {
+			t.Fatalf("?%s: %d %s", query, code, body)
+		}
+		for _, m := range l.Models {
+			got = append(got, fmt.Sprintf("%s/%d:%d", m.Name, m.Version, len(m.Classes)))
+			if m.Name == "wide" && m.ClassCount != 21 {
+				t.Errorf("wide listed with class_count %d, want 21", m.ClassCount)
+			}
+		}
+		return got, l.Next
+	}
+	for _, c := range []struct{ query, want, next string }{
+		{"limit=2", "[m/1:10 m/2:10]", "m/2"},
+		{"limit=2&after=m/2", "[m/3:10 n/1:10]", "n/1"},
+		{"limit=2&after=n/1", "[wide/1:20]", ""},
+	} {
+		if got, next := models(c.query); fmt.Sprint(got) != c.want || next != c.next {
+			t.Errorf("models ?%s: %v next %q, want %s next %q", c.query, got, next, c.want, c.next)
+		}
+	}
+	if code, body := get(t, s.Base+"/v1/models?after=m/x"); code != 400 {
+		t.Errorf("models after a cursor the daemon never gave: %d %s", code, body)
+	}
+	var m api.Model
+	if code, body := get(t, s.Base+"/v1/models/wide"); code != 200 || json.Unmarshal([]byte(body), &m) != nil || len(m.Classes) != 21 || m.ClassCount != 0 {
+		t.Errorf("GET /v1/models/wide: %d %s, want all 21 classes", code, body)
+	}
+	if ms, err := s.Models(ctx); err != nil || len(ms) != 5 {
+		t.Errorf("client: %d models, %v", len(ms), err)
+	}
+}
+
+// wideFolder is an image folder of n classes of 5 distinct digits each.
+func wideFolder(t *testing.T, n int) string {
+	t.Helper()
+	src := testmodules.Digits(t, "train", 200, (n*5+9)/10)
+	var files []string
+	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	dir := t.TempDir()
+	for i := range n * 5 {
+		class := filepath.Join(dir, fmt.Sprintf("c%02d", i%n))
+		os.MkdirAll(class, 0o755)
+		if err := os.Link(files[i], filepath.Join(class, filepath.Base(files[i]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -116,7 +116,7 @@ function jobsView(main) {
     if (!list.length) jobs.append(el('tr', {}, el('td', { colSpan: 5, class: 'muted' }, 'no jobs yet: submit one with graft jobs submit or POST /v1/jobs')));
     models.replaceChildren(...(ml.models || []).map((m) => el('tr', { 'data-model': m.name },
       el('td', {}, el('a', { href: '#/models/' + encodeURIComponent(m.name) }, m.name)),
-      el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ')),
+      el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ') + (m.class_count ? ` … (${m.class_count})` : '')),
       el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)))));
     if (!models.children.length) models.append(el('tr', {}, el('td', { colSpan: 4, class: 'muted' }, 'no models yet: each succeeded job registers one')));
     status('updated ' + new Date().toLocaleTimeString());

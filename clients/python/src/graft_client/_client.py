@@ -130,15 +130,17 @@ class Client:
         """Every job, oldest first, or those in one state, each without its
         summary (job() has it); the list is read page_size jobs a request
         (the daemon allows 1 to 1000)."""
-        out: List[Job] = []
+        params = {"state": state} if state else {}
+        return [Job.from_dict(j) for j in self._pages("/v1/jobs", "jobs", page_size, params)]
+
+    def _pages(self, path: str, key: str, page_size: int, params: Dict[str, str]) -> List[Dict[str, Any]]:
+        """Every item of a paged list, following its next cursors."""
+        out: List[Dict[str, Any]] = []
         after = ""
         while True:
-            params = {"limit": str(page_size), "after": after}
-            if state:
-                params["state"] = state
-            d = self._json("GET", "/v1/jobs", params=params)
-            page = d.get("jobs") or []
-            out.extend(Job.from_dict(j) for j in page)
+            d = self._json("GET", path, params={**params, "limit": str(page_size), "after": after})
+            page = d.get(key) or []
+            out.extend(page)
             after = d.get("next") or ""
             if not after or not page:
                 return out
@@ -261,10 +263,11 @@ class Client:
             params["signature"] = signature
         return self._json("GET", "/v1/backbones:inspect", params=params)  # type: ignore[no-any-return]
 
-    def models(self) -> List[Model]:
-        """Every version of every registered model."""
-        d = self._json("GET", "/v1/models")
-        return [Model.from_dict(m) for m in d.get("models") or []]
+    def models(self, page_size: int = 1000) -> List[Model]:
+        """Every version of every registered model, read page_size a
+        request; a version's classes are cut to the first 20 (class_count
+        says how many; model() has all)."""
+        return [Model.from_dict(m) for m in self._pages("/v1/models", "models", page_size, {})]
 
     def model(self, name: str) -> Model:
         """The latest version of a model."""
