@@ -15,7 +15,8 @@
 // local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection cap, token
-// guessing), jobs_api.go (spec bounds, sizing at submission),
+// guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
+// (the job and model lists, a page at a time),
 // events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
 // and the job log and evaluation it shows), models_api.go, export_api.go
 // (:export, a tar of graft export's SavedModel kept under exports/),
