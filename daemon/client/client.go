@@ -129,7 +129,7 @@ func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
 // allPages reads a paged list to its end: page returns the items after a
 // cursor and the next cursor ("" at the end).
 func allPages[T any](page func(after string) ([]T, string, error)) ([]T, error) {
-	var all []T
+	all := []T{} // none is an empty list, not null
 	for after := ""; ; {
 		items, next, err := page(after)
 		if err != nil {
