@@ -52,10 +52,19 @@ func TestLyingTFRecordLength(t *testing.T) {
 	if got := allocatedBytes() - before; got > 256<<20 {
 		t.Errorf("%d submissions of a 16-byte file allocated %d bytes in the daemon", tries, got)
 	}
-	for _, err := range errs {
+	// As validation data it is the val field's.
+	req := f.spec(1)
+	req.Val = path
+	_, err := s.Submit(context.Background(), req)
+	errs = append(errs, err)
+	for i, err := range errs {
+		field := "data"
+		if i == tries {
+			field = "val"
+		}
 		e, ok := err.(*client.Error)
-		if !ok || e.Status != 422 || len(e.Fields) != 1 || e.Fields[0].Field != "data" {
-			t.Fatalf("%v (%+v); want 422 on data", err, e)
+		if !ok || e.Status != 422 || len(e.Fields) != 1 || e.Fields[0].Field != field {
+			t.Fatalf("%v (%+v); want 422 on %s", err, e, field)
 		}
 		for _, want := range []string{path, "record 0 (byte 0)", "1073741824", "write the file again"} {
 			if !strings.Contains(e.Fields[0].Message, want) {

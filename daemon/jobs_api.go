@@ -186,6 +186,8 @@ func footprintField(err error) string {
 		return "tags"
 	case errors.Is(err, savedmodel.ErrUnknownSignature):
 		return "signature"
+	case errors.Is(err, train.ErrVal):
+		return "val"
 	case isDatasetError(err):
 		return "data"
 	}
