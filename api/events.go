@@ -90,6 +90,10 @@ type FeatureReport struct {
 	BackboneSeconds float64 `json:"backbone_seconds"`
 }
 
+// BadCount is how many bad files the report is about: BadTotal in a run's
+// events, whose Bad holds only the first few.
+func (r *FeatureReport) BadCount() int { return max(r.BadTotal, len(r.Bad)) }
+
 // Duplicates are the groups of byte-identical images in a data set.
 type Duplicates struct {
 	// Groups is the number of digests held by more than one sample, Files
