@@ -111,7 +111,9 @@ func (sv *supervision) run() {
 				continue // cancelled or stopping: the checks above end it
 			}
 		}
-		if !sv.waitDisk(j) {
+		// A new worker waits for room on the disk; one to re-attach to runs
+		// already.
+		if k := len(j.Attempts); (k == 0 || j.Attempts[k-1].End != nil) && !sv.waitDisk(j) {
 			continue // cancelled or stopping: the checks above end it
 		}
 		if done := sv.attempt(j); done {
