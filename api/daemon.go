@@ -43,7 +43,7 @@ const (
 	ExitCrashed     = "crashed"     // the worker died (signal, no error report): retried
 	ExitCancelled   = "cancelled"   // stopped on request
 	ExitInterrupted = "interrupted" // the daemon stopped or died: resumed, not counted
-	ExitDeferred    = "deferred"    // the worker could not start for lack of a resource (file descriptors, memory, disk): retried, not counted
+	ExitDeferred    = "deferred"    // the worker could not start, or go on, for lack of a resource (file descriptors, memory, disk): retried (from the last checkpoint), not counted
 )
 
 // Attempt is one run of a worker for a job.
@@ -113,13 +113,18 @@ func (j *Job) Failures() int {
 	return n
 }
 
-// JobList is the body of GET /v1/jobs.
+// JobList is the body of GET /v1/jobs: one page of jobs, each without
+// its summary (GET /v1/jobs/ID has it).
 type JobList struct {
 	Jobs []Job `json:"jobs"`
+	// Next is the cursor of the next page (pass it as after), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
 }
 
 // JobEvent is one entry of a job's event log: the daemon's own (queued,
-// attempt, retry, succeeded, failed, cancelled, interrupted) and the
+// attempt, retry, succeeded, failed, cancelled, interrupted, deferred,
+// waiting) and the
 // worker's training events (features, step, epoch, done). Seq numbers the
 // events of a job from 1; SSE sends it as the event id.
 type JobEvent struct {
@@ -139,11 +144,17 @@ type Model struct {
 	RunDir  string    `json:"run_dir"`
 	Classes []string  `json:"classes"`
 	Created time.Time `json:"created"`
+	// ClassCount is set in the model list when Classes holds only the
+	// first MaxExamples of them: the model's own GET has all.
+	ClassCount int `json:"class_count,omitempty"`
 }
 
-// ModelList is the body of GET /v1/models.
+// ModelList is the body of GET /v1/models: one page of model versions.
 type ModelList struct {
 	Models []Model `json:"models"`
+	// Next is the cursor of the next page (pass it as after), empty on the
+	// last page.
+	Next string `json:"next,omitempty"`
 }
 
 // Image is one input image: base64 of an encoded PNG or JPEG, as in

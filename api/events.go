@@ -40,7 +40,14 @@ type Event struct {
 	Features *FeatureReport `json:"features,omitempty"`
 	Summary  *Summary       `json:"summary,omitempty"`
 	Message  string         `json:"message,omitempty"` // EventError's reason
+	// Short is, on EventError, the resource the run ran short of: ShortDisk
+	// when a write found no room (ENOSPC, EDQUOT). Its last epoch
+	// checkpoint is intact: the run can resume once there is room.
+	Short string `json:"short,omitempty"`
 }
+
+// ShortDisk is Event.Short for a full disk or an exhausted quota.
+const ShortDisk = "disk"
 
 // Metrics is one epoch: a line of a run's metrics.jsonl.
 type Metrics struct {
@@ -69,14 +76,23 @@ type FeatureReport struct {
 	// With TensorFlow on the GPU feeding the CUDA head: the computed
 	// features copied device to device (never through the host, but for
 	// the cache's copy) and the cached ones uploaded.
-	DeviceCopied int       `json:"device_copied,omitempty"`
-	Uploaded     int       `json:"uploaded,omitempty"`
-	Bad          []BadFile `json:"bad_files,omitempty"`
+	DeviceCopied int `json:"device_copied,omitempty"`
+	Uploaded     int `json:"uploaded,omitempty"`
+	// Bad are the first MaxExamples bad files; BadTotal counts them all,
+	// and BadList names the run directory's file that lists every one
+	// (a run's; an evaluation's report has every one in Bad).
+	Bad      []BadFile `json:"bad_files,omitempty"`
+	BadTotal int       `json:"bad_files_total,omitempty"`
+	BadList  string    `json:"bad_files_list,omitempty"`
 	// Seconds spent hashing files, decoding images and in the backbone.
 	HashSeconds     float64 `json:"hash_seconds"`
 	DecodeSeconds   float64 `json:"decode_seconds"`
 	BackboneSeconds float64 `json:"backbone_seconds"`
 }
+
+// BadCount is how many bad files the report is about: BadTotal in a run's
+// events, whose Bad holds only the first few.
+func (r *FeatureReport) BadCount() int { return max(r.BadTotal, len(r.Bad)) }
 
 // Duplicates are the groups of byte-identical images in a data set.
 type Duplicates struct {
@@ -87,9 +103,18 @@ type Duplicates struct {
 	// Conflicting is the number of groups whose copies carry different
 	// labels.
 	Conflicting int `json:"conflicting_labels,omitempty"`
-	// Examples are the first few groups' sample IDs.
+	// Examples are the first MaxExamples groups' sample IDs, each group
+	// cut to its first MaxExamples; List names the run directory's file
+	// with every group's every sample.
 	Examples [][]string `json:"examples,omitempty"`
+	List     string     `json:"list,omitempty"`
 }
+
+// MaxExamples bounds the examples an event, a job record or a summary
+// carries of a list that grows with the data (bad files, duplicate
+// groups and their members): counts say how many there are, and the
+// full lists are files in the run directory.
+const MaxExamples = 20
 
 // Timing says where a run's time went, with the rate of each stage.
 type Timing struct {
@@ -119,13 +144,16 @@ type Summary struct {
 	StoppedEarly            bool    `json:"stopped_early"`
 	// Duplicates are the groups of byte-identical images in --data;
 	// ValOverlap the --val samples identical to training samples.
-	Duplicates    Duplicates `json:"duplicates"`
-	ValOverlap    int        `json:"val_overlap,omitempty"`
-	TrainSamples  int        `json:"train_samples"`
-	ValSamples    int        `json:"val_samples"`
-	BadFiles      int        `json:"bad_files"`
-	CacheHits     int        `json:"feature_cache_hits"`
-	CacheComputed int        `json:"features_computed"`
+	Duplicates   Duplicates `json:"duplicates"`
+	ValOverlap   int        `json:"val_overlap,omitempty"`
+	TrainSamples int        `json:"train_samples"`
+	ValSamples   int        `json:"val_samples"`
+	BadFiles     int        `json:"bad_files"`
+	// BadFilesList names the run directory's file listing every bad file
+	// (one JSON line each: split, path, reason) when there are any.
+	BadFilesList  string `json:"bad_files_list,omitempty"`
+	CacheHits     int    `json:"feature_cache_hits"`
+	CacheComputed int    `json:"features_computed"`
 	// With TensorFlow on the GPU feeding the CUDA head: the computed
 	// features copied device to device (no host round trip) and those
 	// uploaded (from the cache, or computed on the CPU).

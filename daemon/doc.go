@@ -16,7 +16,8 @@
 // local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection pools, token
-// guessing), jobs_api.go (spec bounds, sizing at submission),
+// guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
+// (the job and model lists, a page at a time),
 // events_api.go (SSE), ui_api.go (the dashboard at /ui from daemon/ui,
 // and the job log and evaluation it shows), evaluation.go (evaluations:
 // slots, one per job, kept once computed), models_api.go, export_api.go
@@ -55,7 +56,9 @@
 // parent-death signal, from a thread kept for the purpose; a survivor is
 // recognised by its PID, start time and command line, and killed).
 // Interrupted attempts, and starts deferred for lack of a resource, do not
-// count against MaxAttempts. Cancel kills after 1 s, shutdown after Grace.
+// count against MaxAttempts; nor does a worker that ran out of disk (its
+// error event says short "disk"): the job waits, queued, until the data
+// directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
 //
 // Workers are started through a Launcher (launcher.go): the supervisor
 // hands it one attempt (job id, attempt number, worker kind, the resolved

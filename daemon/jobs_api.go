@@ -188,6 +188,8 @@ func footprintField(err error) string {
 		return "tags"
 	case errors.Is(err, savedmodel.ErrUnknownSignature):
 		return "signature"
+	case errors.Is(err, train.ErrVal):
+		return "val"
 	case isDatasetError(err):
 		return "data"
 	}
@@ -276,24 +278,6 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/jobs/"+j.ID)
 	writeJSON(w, http.StatusCreated, j)
-}
-
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
-	jobs, err := s.store.Jobs()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	if st := r.URL.Query().Get("state"); st != "" {
-		kept := jobs[:0]
-		for _, j := range jobs {
-			if string(j.State) == st {
-				kept = append(kept, j)
-			}
-		}
-		jobs = kept
-	}
-	writeJSON(w, http.StatusOK, api.JobList{Jobs: jobs})
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {

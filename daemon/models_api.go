@@ -13,15 +13,6 @@ import (
 	"github.com/graft-ml/graft/backbone/inspect"
 )
 
-func (s *Server) listModels(w http.ResponseWriter, _ *http.Request) {
-	ms, err := s.store.Models()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.ModelList{Models: ms})
-}
-
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {
 	m, err := s.store.Model(r.PathValue("name"), 0)
 	if err != nil {

@@ -110,6 +110,11 @@ func (sv *supervision) run() {
 				continue // cancelled or stopping: the checks above end it
 			}
 		}
+		// A new worker waits for room on the disk; one to re-attach to runs
+		// already.
+		if k := len(j.Attempts); (k == 0 || j.Attempts[k-1].End != nil) && !sv.waitDisk(j) {
+			continue // cancelled or stopping: the checks above end it
+		}
 		if done := sv.attempt(j); done {
 			sv.q.d.metrics.jobEnded(sv.id)
 			return
@@ -223,11 +228,11 @@ func (sv *supervision) attempt(j *api.Job) bool {
 
 	done := make(chan struct{})
 	go sv.terminateOnStop(w, done)
-	errMsg, sawDone := sv.follow(w.Events(), n, j.Spec.BatchSize)
+	end := sv.follow(w.Events(), n, j.Spec.BatchSize)
 	exit := w.Wait()
 	close(done)
 
-	o := sv.judge(exit, errMsg, sawDone, tail.String())
+	o := sv.judge(exit, end, tail.String())
 	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
 	sv.q.d.metrics.attemptEnded(o.exit)
 	switch o.exit {
@@ -255,6 +260,13 @@ func (sv *supervision) attempt(j *api.Job) bool {
 			return []api.JobEvent{{Type: "interrupted", Attempt: n, Message: o.reason}}
 		})
 		return true
+	case api.ExitDeferred: // the disk filled up: run waits for room, then resumes
+		sv.update(func(j *api.Job) []api.JobEvent {
+			closeAttempt(j, o.exit, o.reason)
+			return []api.JobEvent{{Type: "deferred", Attempt: n, Message: o.reason}}
+		})
+		sv.waitDeferred(j) // a quota can be full on a disk with room: not at once again
+		return false
 	}
 	sv.update(func(j *api.Job) []api.JobEvent {
 		closeAttempt(j, o.exit, o.reason)
@@ -287,16 +299,51 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 	}
 }
 
+// waitDisk waits while the data directory's disk has less than
+// --min-free-disk free (a worker could not write its run), saying so once
+// in the job's events with the job queued; false when the job is stopped
+// or cancelled meanwhile.
+func (sv *supervision) waitDisk(j *api.Job) bool {
+	told := false
+	for !sv.stopped() {
+		err := diskSpace(sv.q.d.dataDir, sv.q.d.opts.MinFreeDisk)
+		if err == nil {
+			return true
+		}
+		if !told {
+			told = true
+			sv.log().Warn("waiting for free disk space", zap.Error(err))
+			sv.update(func(j *api.Job) []api.JobEvent {
+				j.State = api.Queued
+				return []api.JobEvent{{Type: "waiting", Message: err.Error() + "; the job starts (or resumes from its last checkpoint) once there is room"}}
+			})
+		}
+		sv.waitDeferred(j)
+	}
+	return false
+}
+
+// workerEnd is what a worker's event lines said of its end.
+type workerEnd struct {
+	errMsg string // its error event's message
+	short  string // the resource it ran short of (api.ShortDisk), if that was why
+	done   bool   // it reported the run's end
+}
+
 // judge says how an attempt ended, from the worker's exit and its lines.
-func (sv *supervision) judge(exit Exit, errMsg string, sawDone bool, stderrTail string) outcome {
+func (sv *supervision) judge(exit Exit, end workerEnd, stderrTail string) outcome {
 	j, err := sv.q.d.store.Job(sv.id)
+	errMsg := end.errMsg
 	switch {
 	case err == nil && j.CancelReq:
 		return outcome{api.ExitCancelled, "cancelled on request"}
 	case sv.stopped() && sv.q.isStopping():
 		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
-	case exit.Err == nil && sawDone:
+	case exit.Err == nil && end.done:
 		return outcome{api.ExitSucceeded, ""}
+	case errMsg != "" && end.short == api.ShortDisk:
+		// The host's disk, not the job, is at fault: the job waits for room.
+		return outcome{api.ExitDeferred, errMsg + "; the job waits for free space (--min-free-disk) and resumes from its last checkpoint: this does not count against its attempts"}
 	}
 	if errMsg != "" && !exit.Signaled && exit.Err != nil {
 		return outcome{api.ExitError, errMsg}
@@ -329,9 +376,9 @@ func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
 }
 
 // follow reads the worker's event lines until it closes stdout, keeping
-// them in the job's log (step events throttled), and returns the error
-// message it reported, if any, and whether it reported the end.
-func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, sawDone bool) {
+// them in the job's log (step events throttled), and returns what they
+// said of the worker's end.
+func (sv *supervision) follow(r io.Reader, attempt, batch int) (end workerEnd) {
 	lines := worker.NewEvents(r)
 	var lastKept, lastStep time.Time
 	for {
@@ -351,7 +398,7 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 		ev := api.JobEvent{Type: string(l.Kind), Attempt: attempt, Data: raw}
 		switch l.Kind {
 		case api.EventError:
-			errMsg = l.Message
+			end.errMsg, end.short = l.Message, l.Short
 			ev.Message, ev.Data = l.Message, nil
 			if sv.stopped() {
 				// A worker told to stop reports the interruption as an
@@ -359,7 +406,7 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 				continue
 			}
 		case api.EventDone:
-			sawDone = true
+			end.done = true
 		case api.EventStep:
 			if l.Step > 1 {
 				sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
@@ -375,7 +422,7 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) (errMsg string, s
 			return []api.JobEvent{ev}
 		})
 	}
-	return errMsg, sawDone
+	return end
 }
 
 func setProgress(p *api.Progress, e api.Event) {

@@ -162,7 +162,7 @@ func (b *Bundle) read(e *BundleEntry, path string) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.Offset+e.Size > st.Size() {
+	if e.Offset > st.Size() || e.Size > st.Size()-e.Offset { // Offset+Size could overflow
 		return nil, fmt.Errorf("%w: shard is %d bytes but the entry needs bytes [%d,%d): the file is truncated, copy it again", ErrCorrupt, st.Size(), e.Offset, e.Offset+e.Size)
 	}
 	buf := make([]byte, e.Size)
@@ -183,8 +183,14 @@ func (b *Bundle) read(e *BundleEntry, path string) (*tensor.Tensor, error) {
 // the bytes. The entry checksum covers the uint32 lengths, the length
 // checksum and the bytes.
 func decodeStrings(buf []byte, e *BundleEntry) (*tensor.Tensor, error) {
+	// Each string has at least a one-byte length: a shape with more
+	// elements than the entry has bytes is damaged, and is refused before
+	// the tensor is allocated.
+	n := tensor.NumElements(e.Shape)
+	if n > len(buf) {
+		return nil, fmt.Errorf("%w: %d strings cannot fit an entry of %d bytes", ErrCorrupt, n, len(buf))
+	}
 	t := tensor.New(tensor.String, e.Shape...)
-	n := t.Len()
 	if n == 0 {
 		return t, nil
 	}

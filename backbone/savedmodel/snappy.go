@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// maxSnappyRatio bounds how much Snappy can expand its input (64/3).
+const maxSnappyRatio = 22
+
 // snappyDecode decompresses one block in the Snappy format, which
 // TensorFlow uses for SSTable blocks when a checkpoint's index was written
 // with compression (e.g. by some MergeV2Checkpoints paths).
@@ -12,6 +15,12 @@ func snappyDecode(src []byte) ([]byte, error) {
 	n, k := binary.Uvarint(src)
 	if k <= 0 || n > 1<<30 {
 		return nil, fmt.Errorf("%w: bad snappy length", ErrCorrupt)
+	}
+	// A 3-byte copy element yields at most 64 bytes: a block claiming more
+	// than maxSnappyRatio times its size is damaged, and is refused
+	// before dst is allocated.
+	if n/maxSnappyRatio > uint64(len(src)) {
+		return nil, fmt.Errorf("%w: a snappy block of %d bytes claims to decode to %d", ErrCorrupt, len(src), n)
 	}
 	dst := make([]byte, 0, n)
 	for p := k; p < len(src); {

@@ -125,6 +125,11 @@ func newTensor(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
 	if dt.Size() == 0 && dt != tensor.String {
 		return nil, fmt.Errorf("%w: dtype %s", ErrUnsupported, dt)
 	}
+	// A string element is a slice header (24 bytes) before any content:
+	// hold string tensors to maxElements' 1 GiB too.
+	if dt == tensor.String && tensor.NumElements(shape) > maxElements*4/24 {
+		return nil, fmt.Errorf("%w: string tensor of shape %v is too large", ErrCorrupt, shape)
+	}
 	return tensor.New(dt, shape...), nil
 }
 

@@ -129,10 +129,31 @@ func (c *Client) SubmitRaw(ctx context.Context, spec []byte) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs", json.RawMessage(spec), &j)
 }
 
-// Jobs lists every job, oldest first.
+// Jobs lists every job, oldest first, each without its summary (Job has
+// it), reading the list page by page.
 func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
-	var l api.JobList
-	return l.Jobs, c.do(ctx, http.MethodGet, "/v1/jobs", nil, &l)
+	return allPages(func(after string) ([]api.Job, string, error) {
+		var l api.JobList
+		err := c.do(ctx, http.MethodGet, "/v1/jobs?limit=1000&after="+url.QueryEscape(after), nil, &l)
+		return l.Jobs, l.Next, err
+	})
+}
+
+// allPages reads a paged list to its end: page returns the items after a
+// cursor and the next cursor ("" at the end).
+func allPages[T any](page func(after string) ([]T, string, error)) ([]T, error) {
+	all := []T{} // none is an empty list, not null
+	for after := ""; ; {
+		items, next, err := page(after)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" || len(items) == 0 {
+			return all, nil
+		}
+		after = next
+	}
 }
 
 // Job returns one job.
@@ -147,10 +168,15 @@ func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+":cancel", nil, &j)
 }
 
-// Models lists the registered models.
+// Models lists every version of the registered models, reading the list
+// page by page; a version's classes are cut to the first
+// api.MaxExamples (ClassCount says how many; Model has all).
 func (c *Client) Models(ctx context.Context) ([]api.Model, error) {
-	var l api.ModelList
-	return l.Models, c.do(ctx, http.MethodGet, "/v1/models", nil, &l)
+	return allPages(func(after string) ([]api.Model, string, error) {
+		var l api.ModelList
+		err := c.do(ctx, http.MethodGet, "/v1/models?limit=1000&after="+url.QueryEscape(after), nil, &l)
+		return l.Models, l.Next, err
+	})
 }
 
 // Predict classifies encoded images with a model (version 0: latest) and

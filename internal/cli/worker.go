@@ -24,6 +24,7 @@ type OpenOps func(j api.RunSpec, log *zap.Logger) (head.Ops, func(), error)
 func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	var spec, jobID, logFormat string
 	var stepDelay time.Duration
+	var fullDiskAt int
 	cmd := &cobra.Command{
 		Use:    "worker [--spec FILE]",
 		Short:  short,
@@ -72,7 +73,7 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 			if closeOps != nil {
 				defer closeOps()
 			}
-			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops})
+			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops, FullDiskAt: fullDiskAt})
 		},
 	}
 	f := cmd.Flags()
@@ -80,5 +81,6 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	f.StringVar(&jobID, "job", "", "the job id (for logs and for the daemon to recognise its workers)")
 	f.DurationVar(&stepDelay, "step-delay", 0, "sleep after every step (tests)")
 	f.StringVar(&logFormat, "log-format", "json", "log format for an input without log options (the input's win)")
+	f.IntVar(&fullDiskAt, "test-full-disk-at", 0, "tests only: a run that is not resumed fails to write this epoch's checkpoint with ENOSPC")
 	return cmd
 }

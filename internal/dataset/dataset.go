@@ -17,7 +17,6 @@ import (
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/util/crc32c"
-	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 
 // Sentinel errors; every error the package returns wraps one of these (or
@@ -116,10 +115,7 @@ func (s Sample) Encoded() ([]byte, error) {
 		return nil, pathError("read", s.ID, s.Path, err)
 	}
 	defer f.Close()
-	rec, err := tfrecord.NewReader(io.NewSectionReader(f, s.offset, 1<<62)).Next()
-	if err == io.EOF {
-		err = fmt.Errorf("%w: the record is gone (was the file changed since it was opened?)", tfrecord.ErrCorrupt)
-	}
+	rec, err := recordAt(f, s.Path, s.offset)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: read %s: %w", s.ID, err)
 	}

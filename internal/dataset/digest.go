@@ -1,9 +1,12 @@
 package dataset
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"runtime"
 	"sync"
 
@@ -50,8 +53,12 @@ func Hash(ctx context.Context, ds *Dataset, workers int) []error {
 // Duplicates reports the groups of byte-identical images in a data set.
 type Duplicates = api.Duplicates
 
+// maxDuplicateGroups is how many groups Duplicates shows as examples.
+const maxDuplicateGroups = 5
+
 // Duplicates groups the hashed samples by digest (see Hash; unhashed
-// samples are left out).
+// samples are left out): counts, and as examples the first 5 groups each
+// cut to its first api.MaxExamples IDs (WriteDuplicates writes them all).
 func (d *Dataset) Duplicates() Duplicates {
 	var r Duplicates
 	for _, g := range d.groups() {
@@ -60,20 +67,53 @@ func (d *Dataset) Duplicates() Duplicates {
 		}
 		r.Groups++
 		r.Files += len(g)
-		ids := make([]string, len(g))
 		conflict := false
-		for j, i := range g {
-			ids[j] = d.Samples[i].ID
+		for _, i := range g {
 			conflict = conflict || d.Samples[i].Label != d.Samples[g[0]].Label
 		}
 		if conflict {
 			r.Conflicting++
 		}
-		if len(r.Examples) < 5 {
+		if len(r.Examples) < maxDuplicateGroups {
+			ids := make([]string, min(len(g), api.MaxExamples))
+			for j := range ids {
+				ids[j] = d.Samples[g[j]].ID
+			}
 			r.Examples = append(r.Examples, ids)
 		}
 	}
 	return r
+}
+
+// DuplicateLine is one line of WriteDuplicates' list: a sample in a group
+// of byte-identical images (groups numbered from 1, in the order of
+// Duplicates' examples).
+type DuplicateLine struct {
+	Group  int    `json:"group"`
+	SHA256 string `json:"sha256"`
+	ID     string `json:"id"`
+	Class  string `json:"class"`
+}
+
+// WriteDuplicates writes every sample of every group of byte-identical
+// images to w, one JSON line each.
+func (d *Dataset) WriteDuplicates(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	n := 0
+	for _, g := range d.groups() {
+		if len(g) < 2 {
+			continue
+		}
+		n++
+		for _, i := range g {
+			s := d.Samples[i]
+			if err := enc.Encode(DuplicateLine{Group: n, SHA256: s.HexDigest(), ID: s.ID, Class: d.Classes[s.Label]}); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
 }
 
 // groups lists the samples' indices by content, each group in sample

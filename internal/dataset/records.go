@@ -110,7 +110,7 @@ func scanRecords(file string, roots *confine.Roots, fn func(rec int, off int64, 
 	if st.IsDir() {
 		return fmt.Errorf("%w: %s is a directory, not a TFRecord file", ErrSource, file)
 	}
-	r := tfrecord.NewReader(f)
+	r := tfrecord.NewReader(f, st.Size())
 	var off int64
 	for rec := 0; ; rec++ {
 		data, err := r.Next()
@@ -118,11 +118,34 @@ func scanRecords(file string, roots *confine.Roots, fn func(rec int, off int64, 
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("dataset: %s: %w", file, err)
+			return corruptRecords(file, err)
 		}
 		if err := fn(rec, off, data); err != nil {
 			return err
 		}
 		off += 12 + int64(len(data)) + 4
 	}
+}
+
+// recordAt reads the record at byte off of f, a TFRecord file scanRecords
+// has read before.
+func recordAt(f *os.File, file string, off int64) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, openError(file, err)
+	}
+	rec, err := tfrecord.NewReader(io.NewSectionReader(f, off, st.Size()-off), st.Size()-off).Next()
+	if err == io.EOF {
+		err = fmt.Errorf("%w: the record is gone (was the file changed since it was opened?)", tfrecord.ErrCorrupt)
+	}
+	if err != nil {
+		return nil, corruptRecords(file, err)
+	}
+	return rec, nil
+}
+
+// corruptRecords is a damaged TFRecord file's error: malformed data (the
+// job's data field), naming the file; err names the record and offset.
+func corruptRecords(file string, err error) error {
+	return fmt.Errorf("%w: %s: %w: write the file again, or leave it out of the data", ErrFormat, file, err)
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/head"
@@ -51,22 +52,10 @@ type Options struct {
 	Device tf.DeviceCopier
 }
 
-// Report says what an extraction did.
-type Report struct {
-	Samples  int `json:"samples"`
-	Hits     int `json:"cache_hits"`
-	Computed int `json:"computed"`
-	// With Options.Device: the computed features copied device to device
-	// (never through the host, but for the cache's copy) and the cached
-	// ones uploaded.
-	DeviceCopied int               `json:"device_copied,omitempty"`
-	Uploaded     int               `json:"uploaded,omitempty"`
-	Bad          []dataset.BadFile `json:"bad_files,omitempty"`
-	// Seconds spent hashing files, decoding images and in the backbone.
-	HashSeconds     float64 `json:"hash_seconds"`
-	DecodeSeconds   float64 `json:"decode_seconds"`
-	BackboneSeconds float64 `json:"backbone_seconds"`
-}
+// Report says what an extraction did: the report a run's features event
+// carries (Bad holds every bad file here; a run's event keeps the first
+// few and names the file listing them all).
+type Report = api.FeatureReport
 
 // Set is the features of a data set's usable samples, in sample order.
 type Set struct {

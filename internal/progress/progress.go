@@ -70,7 +70,7 @@ func (r *Renderer) Event(e train.Event) {
 	case "features":
 		f := e.Features
 		fmt.Fprintf(r.w, "\r\033[K%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)\n",
-			e.Split, f.Samples, f.Hits, f.Computed, len(f.Bad), f.DecodeSeconds, f.BackboneSeconds)
+			e.Split, f.Samples, f.Hits, f.Computed, f.BadCount(), f.DecodeSeconds, f.BackboneSeconds)
 	case "step":
 		frac := float64(e.Step) / float64(e.Steps)
 		eta := time.Duration(float64(now.Sub(r.epochFrom)) * (1 - frac) / frac).Round(time.Second)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -66,5 +67,17 @@ func TestExtractionBar(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("extraction bar %q lacks %q", out, want)
 		}
+	}
+}
+
+// Issue 22, defect 6: a run's features event carries the first bad files
+// and their total; the line says the total.
+func TestFeaturesLineCountsEveryBadFile(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, true)
+	r.Event(train.Event{Kind: "features", Split: "train", Features: &api.FeatureReport{Samples: 30010, Computed: 10,
+		Bad: make([]api.BadFile, api.MaxExamples), BadTotal: 30000, BadList: "bad_files.jsonl"}})
+	if !strings.Contains(b.String(), "30000 bad") {
+		t.Errorf("features line %q does not count 30000 bad files", b.String())
 	}
 }

@@ -28,6 +28,10 @@ const (
 	// OwnerFile stamps a run directory the daemon made with the job and
 	// store it belongs to (Owner); graft train's own runs have none.
 	OwnerFile = "owner.json"
+	// The full lists a run's summary and events only count (with a few
+	// examples): every bad file, every sample in a group of duplicates.
+	BadFilesFile   = "bad_files.jsonl"
+	DuplicatesFile = "duplicates.jsonl"
 )
 
 // ErrRunDir reports a run directory that cannot be used as asked.

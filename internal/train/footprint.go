@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/graft-ml/graft/backbone/native"
@@ -10,6 +11,10 @@ import (
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/job"
 )
+
+// ErrVal marks an error of the validation data (a job's val), as against
+// its training data.
+var ErrVal = errors.New("train: validation data")
 
 // Footprint is the device memory a job needs, computed from the job
 // rather than guessed: its features (resident when they fit), the head's
@@ -65,6 +70,9 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 			continue
 		}
 		ds, err := dataset.Open(path, dataset.Options{Roots: cfg.AllowRoots})
+		if err != nil && path == cfg.Val && path != cfg.Data {
+			return Footprint{}, fmt.Errorf("%w: %w", ErrVal, err)
+		}
 		if err != nil {
 			return Footprint{}, err
 		}

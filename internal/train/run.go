@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +31,7 @@ import (
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
 	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
@@ -55,6 +58,10 @@ type Options struct {
 	// (from its header); <= 0: images.DefaultMaxPixels. It is the
 	// runner's --max-image-pixels, not a setting of the run.
 	MaxImagePixels int64
+	// FullDiskAt is for tests only (graft worker --test-full-disk-at): a
+	// run that is not resumed fails to write this epoch's checkpoint with
+	// ENOSPC, as on a full disk.
+	FullDiskAt int
 	// save writes a checkpoint; tests replace it to simulate a full disk.
 	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
 }
@@ -118,6 +125,18 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 			return m.Save(path, classes, st)
 		}
 	}
+	if at := opts.FullDiskAt; at > 0 && !opts.Resume {
+		save, epoch := opts.save, 0
+		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+			if strings.HasSuffix(path, rundir.LastCkpt) { // once per epoch, first
+				epoch++
+			}
+			if epoch == at {
+				return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
+			}
+			return save(m, path, classes, st)
+		}
+	}
 	r := &runner{opts: opts, log: opts.Log}
 	if err := r.setup(ctx, j); err != nil {
 		return nil, err
@@ -150,7 +169,8 @@ type runner struct {
 	// validation images identical to training ones (--val).
 	dup        dataset.Duplicates
 	valOverlap int
-	digest     string // the backbone folder's content digest
+	all        *dataset.Dataset // a new run's data with duplicates, until setup lists them
+	digest     string           // the backbone folder's content digest
 }
 
 func (r *runner) close() {
@@ -221,6 +241,12 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		if err := rundir.WriteJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
 			return err
 		}
+		if r.all != nil {
+			if err := atomicfile.Write(filepath.Join(out, rundir.DuplicatesFile), 0o644, r.all.WriteDuplicates); err != nil {
+				return err
+			}
+			r.dup.List, r.all = rundir.DuplicatesFile, nil
+		}
 	}
 	r.classes = trainDS.Classes
 	if !r.opts.Resume {
@@ -266,15 +292,15 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 			r.said("features on the device", zap.String("split", split), zap.Int("device_to_device", rep.DeviceCopied), zap.Int("uploaded", rep.Uploaded))
 		}
 		r.extract[i] = rep
-		for _, b := range rep.Bad {
-			r.log.Warn("bad file skipped", zap.String("split", split), zap.String("path", b.Path), zap.String("reason", b.Reason))
+		if err := r.listBad(split, i == 0, rep.Bad); err != nil {
+			return err
 		}
 		msg := "features extracted"
 		if rep.Computed == 0 {
 			msg = "features all from the cache: backbone skipped"
 		}
 		r.said(msg, zap.String("split", split), zap.Int("samples", set.Len()), zap.Int("cache_hits", rep.Hits), zap.Int("computed", rep.Computed), zap.Int("bad_files", len(rep.Bad)), zap.Float64("decode_s", rep.DecodeSeconds), zap.Float64("backbone_s", rep.BackboneSeconds))
-		r.opts.Progress(Event{Kind: api.EventFeatures, Split: split, Features: (*api.FeatureReport)(rep)})
+		r.opts.Progress(Event{Kind: api.EventFeatures, Split: split, Features: boundedReport(rep)})
 		if i == 0 {
 			r.trainSet = set
 		} else {
@@ -282,6 +308,59 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		}
 	}
 	return r.prepareModel()
+}
+
+// listBad writes a split's bad files to the run's bad_files.jsonl (the
+// first split starts it afresh: each attempt extracts again) and logs the
+// first api.MaxExamples of them: a data set of 100k bad files must not
+// make a 100k-line log.
+func (r *runner) listBad(split string, first bool, bad []dataset.BadFile) error {
+	path := filepath.Join(r.cfg.Out, rundir.BadFilesFile)
+	if first {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, b := range bad {
+		enc.Encode(struct {
+			Split string `json:"split"`
+			dataset.BadFile
+		}{split, b})
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("train: %s: %w", rundir.BadFilesFile, err)
+	}
+	for _, b := range bad[:min(len(bad), api.MaxExamples)] {
+		r.log.Warn("bad file skipped", zap.String("split", split), zap.String("path", b.Path), zap.String("reason", b.Reason))
+	}
+	if n := len(bad) - api.MaxExamples; n > 0 {
+		r.log.Warn(fmt.Sprintf("%d more bad files skipped; every one is listed in %s", n, path), zap.String("split", split))
+	}
+	return nil
+}
+
+// boundedReport is rep as a features event carries it: the first
+// api.MaxExamples bad files, their count, and where the rest are.
+func boundedReport(rep *features.Report) *api.FeatureReport {
+	ev := *rep
+	if len(rep.Bad) > 0 {
+		ev.Bad = rep.Bad[:min(len(rep.Bad), api.MaxExamples)]
+		ev.BadTotal, ev.BadList = len(rep.Bad), rundir.BadFilesFile
+	}
+	return &ev
 }
 
 // said logs what the progress output also says: at info level, or at
@@ -310,11 +389,16 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 		}
 		return runSplit(&r.cfg.RunSpec, r.cfg.Out, known)
 	}
-	train, val, dup, overlap, err := newSplit(ctx, &r.cfg.RunSpec, r.log)
+	train, val, all, overlap, err := newSplit(ctx, &r.cfg.RunSpec, r.log)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.dup, r.valOverlap = dup, overlap
+	r.valOverlap = overlap
+	if r.dup = all.Duplicates(); r.dup.Groups > 0 {
+		r.all = all // setup writes the full list
+		r.log.Warn("duplicate images: "+r.dup.String()+"; each group stays on one side of the train/validation split; every one is listed in "+rundir.DuplicatesFile,
+			zap.Any("examples", r.dup.Examples))
+	}
 	return train, val, nil // setup records the split once the run directory exists
 }
 
@@ -676,6 +760,9 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 		s.Timing.BackboneSeconds += rep.BackboneSeconds
 		decoded += rep.Computed + len(rep.Bad)
 		computed += rep.Computed
+	}
+	if s.BadFiles > 0 {
+		s.BadFilesList = rundir.BadFilesFile
 	}
 	s.Timing.HeadSeconds = r.headTime.Seconds()
 	rate := func(n int, sec float64) float64 {

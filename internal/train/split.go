@@ -47,35 +47,31 @@ func splitSamples(ds *dataset.Dataset) []SplitSample {
 	return out
 }
 
-// newSplit opens a new run's data, hashes it, reports duplicates and
-// divides it (identical images on one side), or with cfg.Val opens the
-// validation data too and reports the images it shares with training.
-func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val *dataset.Dataset, dup dataset.Duplicates, overlap int, err error) {
+// newSplit opens a new run's data (all, hashed) and divides it
+// (identical images on one side), or with cfg.Val opens the validation
+// data too and reports the images it shares with training.
+func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val, all *dataset.Dataset, overlap int, err error) {
 	ds, err := dataset.Open(cfg.Data, dataset.Options{Roots: cfg.AllowRoots})
 	if err != nil {
-		return nil, nil, dup, 0, err
+		return nil, nil, nil, 0, err
 	}
 	dataset.Hash(ctx, ds, cfg.Workers) // unreadable files are reported at decoding
 	if err := ctx.Err(); err != nil {
-		return nil, nil, dup, 0, err
-	}
-	if dup = ds.Duplicates(); dup.Groups > 0 {
-		log.Warn("duplicate images: "+dup.String()+"; each group stays on one side of the train/validation split",
-			zap.Any("examples", dup.Examples))
+		return nil, nil, nil, 0, err
 	}
 	if cfg.Val == "" {
 		train, val = dataset.Split(ds, cfg.ValSplit, cfg.Seed)
-		return train, val, dup, 0, nil
+		return train, val, ds, 0, nil
 	}
 	val, err = dataset.Open(cfg.Val, dataset.Options{Classes: ds.Classes, Roots: cfg.AllowRoots})
 	if err != nil {
-		return nil, nil, dup, 0, err
+		return nil, nil, nil, 0, err
 	}
 	dataset.Hash(ctx, val, cfg.Workers)
 	if overlap, _ = val.Overlap(ds); overlap > 0 {
 		log.Warn(fmt.Sprintf("%d of %d validation samples are byte-identical to training samples: validation scores will be inflated; remove them from --val or --data", overlap, val.Len()))
 	}
-	return ds, val, dup, overlap, ctx.Err()
+	return ds, val, ds, overlap, ctx.Err()
 }
 
 // runSplit reopens the data of the run in dir as it was split: from

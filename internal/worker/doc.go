@@ -7,7 +7,9 @@
 // options the worker's stderr follows, and the runner's image pixel limit
 // (--max-image-pixels). Out: api.Event JSON lines on
 // stdout; a failed run ends them with an "error" event carrying the
-// message, and a non-zero exit. SIGTERM stops the worker after its current
+// message (and short "disk" when a write found the disk or quota full:
+// the run can resume from its last checkpoint once there is room), and a
+// non-zero exit. SIGTERM stops the worker after its current
 // step; the last epoch's checkpoint stays intact. A version-0 input (a
 // bare job record, the protocol before versions) is read too.
 package worker

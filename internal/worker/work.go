@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -23,6 +24,10 @@ type Options struct {
 	// Ops is the device to train on; nil means the CPU (graft-cuda's
 	// worker passes its CUDA ops).
 	Ops head.Ops
+	// FullDiskAt is for tests only (the hidden --test-full-disk-at): a run
+	// that is not resumed fails to write this epoch's checkpoint with
+	// ENOSPC, as on a full disk.
+	FullDiskAt int
 }
 
 // Work runs the job in: it resolves the record, trains (or resumes), and
@@ -53,9 +58,18 @@ func Work(ctx context.Context, in Input, out io.Writer, o Options) error {
 		}
 	})
 	if err != nil {
-		emit(api.Event{Kind: api.EventError, Message: err.Error()})
+		emit(api.Event{Kind: api.EventError, Message: err.Error(), Short: short(err)})
 	}
 	return err
+}
+
+// short names the resource a failed run lacked, "" when it was not one:
+// a full disk or quota is the host's, not the job's, to fix.
+func short(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return api.ShortDisk
+	}
+	return ""
 }
 
 func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
@@ -76,7 +90,7 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 		return err
 	}
 	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()))
-	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels})
+	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, FullDiskAt: o.FullDiskAt})
 	if err != nil {
 		return err
 	}

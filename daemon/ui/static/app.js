@@ -104,7 +104,7 @@ function jobsView(main) {
     el('section', {}, el('h2', {}, 'Models'),
       el('table', { id: 'models' }, el('thead', {}, el('tr', {}, ['model', 'version', 'classes', 'job'].map((h) => el('th', {}, h)))), models)));
   every(1000, async () => {
-    const [jl, ml] = await Promise.all([getJSON('/v1/jobs'), getJSON('/v1/models')]);
+    const [jl, ml] = await Promise.all([getJSON('/v1/jobs?order=newest'), getJSON('/v1/models')]);
     const list = (jl.jobs || []).slice().sort((a, b) => (a.created < b.created ? 1 : -1));
     jobs.replaceChildren(...list.map((j) => el('tr', { 'data-job-id': j.id, 'data-state': j.state },
       el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(j.id) }, j.id)),
@@ -112,10 +112,11 @@ function jobsView(main) {
       el('td', {}, el('span', { class: 'state ' + j.state }, j.state)),
       progressCell(j),
       el('td', {}, new Date(j.created).toLocaleString()))));
+    if (jl.next) jobs.append(el('tr', {}, el('td', { colSpan: 5, class: 'muted' }, `the newest ${list.length} jobs; graft jobs ls lists them all`)));
     if (!list.length) jobs.append(el('tr', {}, el('td', { colSpan: 5, class: 'muted' }, 'no jobs yet: submit one with graft jobs submit or POST /v1/jobs')));
     models.replaceChildren(...(ml.models || []).map((m) => el('tr', { 'data-model': m.name },
       el('td', {}, el('a', { href: '#/models/' + encodeURIComponent(m.name) }, m.name)),
-      el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ')),
+      el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ') + (m.class_count ? ` … (${m.class_count})` : '')),
       el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)))));
     if (!models.children.length) models.append(el('tr', {}, el('td', { colSpan: 4, class: 'muted' }, 'no models yet: each succeeded job registers one')));
     status('updated ' + new Date().toLocaleTimeString());

@@ -35,7 +35,11 @@ func readEvents(t *testing.T, path string) []event {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := tfrecord.NewReader(f)
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tfrecord.NewReader(f, st.Size())
 	var out []event
 	for {
 		rec, err := r.Next()

@@ -17,8 +17,10 @@ import (
 // ErrCorrupt reports a damaged or truncated record.
 var ErrCorrupt = errors.New("tfrecord: corrupt record")
 
-// maxRecord bounds one record; a damaged length must not allocate wildly.
-const maxRecord = 1 << 30
+// MaxRecord bounds one record (as graft bounds one image file): a length
+// prefix over it is damage or an attack, never data, and is refused
+// before anything is allocated.
+const MaxRecord = 256 << 20
 
 // Writer appends records.
 type Writer struct {
@@ -45,13 +47,18 @@ func (w *Writer) Write(data []byte) error {
 
 // Reader reads records one by one.
 type Reader struct {
-	r   *bufio.Reader
-	n   int   // records read
-	off int64 // byte offset of the next record
+	r    *bufio.Reader
+	n    int   // records read
+	off  int64 // byte offset of the next record
+	size int64 // bytes r holds from where it starts
 }
 
-// NewReader reads records from r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 1<<16)} }
+// NewReader reads records from r, which holds size bytes (a file's size
+// from Stat, less where r starts): a length prefix that says more than
+// what is left is caught before its buffer is allocated.
+func NewReader(r io.Reader, size int64) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 1<<16), size: size}
+}
 
 // Next returns the next record's data, or io.EOF after the last one.
 func (r *Reader) Next() ([]byte, error) {
@@ -67,8 +74,11 @@ func (r *Reader) Next() ([]byte, error) {
 		return nil, r.corrupt("length checksum mismatch")
 	}
 	size := binary.LittleEndian.Uint64(head[:8])
-	if size > maxRecord {
-		return nil, r.corrupt("length %d exceeds %d", size, maxRecord)
+	if left := r.size - r.off - 12 - 4; left < 0 || size > uint64(left) {
+		return nil, r.corrupt("its length prefix says %d bytes but the file has only %d bytes left for it", size, max(left, 0))
+	}
+	if size > MaxRecord {
+		return nil, r.corrupt("length %d exceeds graft's limit of %d bytes per record", size, MaxRecord)
 	}
 	buf := make([]byte, size+4)
 	if n, err := io.ReadFull(r.r, buf); err != nil {

@@ -128,11 +128,24 @@ class Client:
         body = spec.to_dict() if isinstance(spec, JobRequest) else dict(spec)
         return Job.from_dict(self._json("POST", "/v1/jobs", body=body))
 
-    def jobs(self, state: Optional[str] = None) -> List[Job]:
-        """Every job, oldest first, or those in one state."""
-        params = {"state": state} if state else None
-        d = self._json("GET", "/v1/jobs", params=params)
-        return [Job.from_dict(j) for j in d.get("jobs") or []]
+    def jobs(self, state: Optional[str] = None, page_size: int = 1000) -> List[Job]:
+        """Every job, oldest first, or those in one state, each without its
+        summary (job() has it); the list is read page_size jobs a request
+        (the daemon allows 1 to 1000)."""
+        params = {"state": state} if state else {}
+        return [Job.from_dict(j) for j in self._pages("/v1/jobs", "jobs", page_size, params)]
+
+    def _pages(self, path: str, key: str, page_size: int, params: Dict[str, str]) -> List[Dict[str, Any]]:
+        """Every item of a paged list, following its next cursors."""
+        out: List[Dict[str, Any]] = []
+        after = ""
+        while True:
+            d = self._json("GET", path, params={**params, "limit": str(page_size), "after": after})
+            page = d.get(key) or []
+            out.extend(page)
+            after = d.get("next") or ""
+            if not after or not page:
+                return out
 
     def job(self, id: str) -> Job:
         return Job.from_dict(self._json("GET", f"/v1/jobs/{quote(id, safe='')}"))
@@ -252,10 +265,11 @@ class Client:
             params["signature"] = signature
         return self._json("GET", "/v1/backbones:inspect", params=params)  # type: ignore[no-any-return]
 
-    def models(self) -> List[Model]:
-        """Every version of every registered model."""
-        d = self._json("GET", "/v1/models")
-        return [Model.from_dict(m) for m in d.get("models") or []]
+    def models(self, page_size: int = 1000) -> List[Model]:
+        """Every version of every registered model, read page_size a
+        request; a version's classes are cut to the first 20 (class_count
+        says how many; model() has all)."""
+        return [Model.from_dict(m) for m in self._pages("/v1/models", "models", page_size, {})]
 
     def model(self, name: str) -> Model:
         """The latest version of a model."""

@@ -153,6 +153,7 @@ class Model:
     run_dir: str = ""
     classes: List[str] = field(default_factory=list)
     created: Optional[str] = None
+    class_count: Optional[int] = None  # in lists, when classes holds only the first 20
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Model":
