@@ -32,7 +32,7 @@ func TestTwoProcessesWriteTheSameEntries(t *testing.T) {
 		}
 		procs = append(procs, cmd)
 	}
-	ns, err := Open(root, testKey, size)
+	ns, err := Open(root, testKey, size, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func whole(dst []float32, e int) int {
 
 func writer(t *testing.T, root, w string, entries, rounds, size int) {
 	id, _ := strconv.Atoi(w)
-	ns, err := Open(root, testKey, size)
+	ns, err := Open(root, testKey, size, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 func TestPutGetAndDamage(t *testing.T) {
 	root := t.TempDir()
 	key := Key{Backbone: "abc", Tap: "conv2d_2", Preprocess: "unit", Input: []int{28, 28, 1}}
-	ns, err := Open(root, key, 3)
+	ns, err := Open(root, key, 3, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestPutGetAndDamage(t *testing.T) {
 	}
 
 	// Another tap is another namespace: no hit.
-	other, _ := Open(root, Key{Backbone: "abc", Tap: "conv2d_1", Preprocess: "unit", Input: []int{28, 28, 1}}, 3)
+	other, _ := Open(root, Key{Backbone: "abc", Tap: "conv2d_1", Preprocess: "unit", Input: []int{28, 28, 1}}, 3, 0)
 	if ok, _ := other.Get(s, dst); ok {
 		t.Error("hit across taps")
 	}

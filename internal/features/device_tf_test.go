@@ -50,7 +50,7 @@ func TestExtractOnDevice(t *testing.T) {
 	}
 
 	// A cache that holds every third sample, from the host path.
-	cache, err := featcache.Open(t.TempDir(), featcache.Key{Backbone: "test", Tap: "conv2d_2", Preprocess: "unit", Input: []int{28, 28, 1}}, host.Size)
+	cache, err := featcache.Open(t.TempDir(), featcache.Key{Backbone: "test", Tap: "conv2d_2", Preprocess: "unit", Input: []int{28, 28, 1}}, host.Size, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func (s *Set) Sample(i int, dst []float32) error {
 		copy(dst, s.Features[i*s.Size:(i+1)*s.Size])
 		return nil
 	}
-	ok, err := s.Cache.Get(s.Digests[i], dst)
+	ok, err := s.Cache.Read(s.Digests[i], dst)
 	if err == nil && !ok {
 		err = fmt.Errorf("features: sample %s vanished from the cache %s during the run", s.IDs[i], s.Cache.Dir())
 	}

@@ -97,7 +97,7 @@ func TestExtract(t *testing.T) {
 		return y.F32
 	}
 	cacheAt := func(t *testing.T, dir string) *featcache.Namespace {
-		ns, err := featcache.Open(dir, featcache.Key{Backbone: "fashion_cnn", Preprocess: "unit", Input: []int{28, 28, 1}}, 10)
+		ns, err := featcache.Open(dir, featcache.Key{Backbone: "fashion_cnn", Preprocess: "unit", Input: []int{28, 28, 1}}, 10, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
