@@ -58,6 +58,11 @@ type Options struct {
 	// (from its header); <= 0: images.DefaultMaxPixels. It is the
 	// runner's --max-image-pixels, not a setting of the run.
 	MaxImagePixels int64
+	// CacheMaxBytes caps the feature cache (featcache.Open): the
+	// runner's --cache-max-bytes, not a setting of the run. < 0: the
+	// default (featcache.DefaultMaxBytes of the cache's directory); 0: no
+	// cap.
+	CacheMaxBytes int64
 	// FullDiskAt is for tests only (graft worker --test-full-disk-at): a
 	// run that is not resumed fails to write this epoch's checkpoint with
 	// ENOSPC, as on a full disk.
@@ -139,6 +144,7 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	}
 	r := &runner{opts: opts, log: opts.Log}
 	if err := r.setup(ctx, j); err != nil {
+		r.releaseCache()
 		return nil, err
 	}
 	defer r.close()
@@ -171,9 +177,23 @@ type runner struct {
 	valOverlap int
 	all        *dataset.Dataset // a new run's data with duplicates, until setup lists them
 	digest     string           // the backbone folder's content digest
+	// lease keeps the run's features in the cache while it reads them.
+	lease *featcache.Lease
+}
+
+// releaseCache ends the run's lease on its features in the cache.
+func (r *runner) releaseCache() {
+	if r.lease == nil {
+		return
+	}
+	if err := r.lease.Release(); err != nil {
+		r.log.Warn("feature cache: releasing the run's lease", zap.Error(err))
+	}
+	r.lease = nil
 }
 
 func (r *runner) close() {
+	r.releaseCache()
 	if r.events != nil {
 		r.events.Close()
 	}
@@ -267,8 +287,15 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		return err
 	}
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = featureCache(&cfg.RunSpec, bb, r.digest); err != nil {
+		if fo.Cache, err = featureCache(&cfg.RunSpec, bb, r.digest, r.opts.CacheMaxBytes); err != nil {
 			return err
+		}
+		// Leased from before the first lookup: no eviction takes the
+		// features this run reads. Without a lease (a cache it cannot
+		// write) an evicted entry is computed again, or a streamed run
+		// fails reading it.
+		if r.lease, err = fo.Cache.Lease(); err != nil {
+			r.log.Warn("feature cache: no lease on the run's features", zap.Error(err))
 		}
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
@@ -307,7 +334,17 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 			r.valSet = set
 		}
 	}
+	// Features held in memory or on the device need the cache no more.
+	if !fromCache(r.trainSet) && !fromCache(r.valSet) {
+		r.releaseCache()
+	}
 	return r.prepareModel()
+}
+
+// fromCache says whether set's features are read from the cache as the
+// run trains.
+func fromCache(set *features.Set) bool {
+	return set != nil && !set.Resident() && set.OnDevice == nil
 }
 
 // listBad writes a split's bad files to the run's bad_files.jsonl (the
@@ -417,7 +454,7 @@ func backboneDigest(c *Config) (string, error) {
 // content digest (not the engine: both engines compute the same features,
 // so either can reuse the other's), the tap, the preprocessing and the
 // input size.
-func featureCache(c *Config, bb backbone.Backbone, digest string) (*featcache.Namespace, error) {
+func featureCache(c *Config, bb backbone.Backbone, digest string, maxBytes int64) (*featcache.Namespace, error) {
 	root := c.CacheDir
 	if root == "" {
 		var err error
@@ -425,12 +462,18 @@ func featureCache(c *Config, bb backbone.Backbone, digest string) (*featcache.Na
 			return nil, err
 		}
 	}
+	if maxBytes < 0 {
+		var err error
+		if maxBytes, err = featcache.DefaultMaxBytes(root); err != nil {
+			return nil, hint.With(err, "pass --cache-max-bytes")
+		}
+	}
 	size := 1
 	for _, d := range bb.Tap().Shape[1:] {
 		size *= max(d, 1)
 	}
 	in := bb.Input().Shape
-	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: c.Preprocess, Input: in[1:]}, size)
+	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: c.Preprocess, Input: in[1:]}, size, maxBytes)
 }
 
 // prepareModel builds or restores the head and puts the features on its

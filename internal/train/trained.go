@@ -29,7 +29,12 @@ type Trained struct {
 
 // LoadRun opens the run in dir: config.json, classes.json and
 // head.safetensors (or, for a run still training, its best checkpoint).
-func LoadRun(dir string) (*Trained, error) {
+// The feature cache its evaluations fill has the default cap.
+func LoadRun(dir string) (*Trained, error) { return LoadRunCapped(dir, -1) }
+
+// LoadRunCapped is LoadRun with the feature cache capped as
+// Options.CacheMaxBytes caps a run's (graft serve's --cache-max-bytes).
+func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	t := &Trained{Dir: dir}
 	if err := rundir.ReadJSON(dir, rundir.ConfigFile, &t.Config); err != nil {
 		return nil, err
@@ -53,7 +58,7 @@ func LoadRun(dir string) (*Trained, error) {
 	}
 	if c.CacheDir != "none" { // no cache is slower, not wrong
 		if digest, err := backboneDigest(c); err == nil {
-			t.cache, _ = featureCache(c, t.Backbone, digest)
+			t.cache, _ = featureCache(c, t.Backbone, digest, cacheMaxBytes)
 		}
 	}
 	return t, nil
