@@ -24,6 +24,9 @@ import (
 // and ray/probe/ holds only the files of a start-up probe of the Ray nodes
 // (daemon/raylaunch), finished before the daemon is made.
 //
+// The feature cache is then tidied (cache.go): leases of workers gone
+// dropped, its counts taken again, and trimmed to --cache-max-bytes.
+//
 // It runs at start, before this daemon builds an export or starts a
 // worker. A local worker of the last daemon dies with it (parent-death
 // signal; a survivor is killed by recover and had no write worth keeping),
@@ -71,4 +74,5 @@ func (s *Server) cleanLeftovers() {
 	if removed > 0 {
 		s.log.Info("removed temporary files a crash left", zap.Int("count", removed))
 	}
+	s.tidyCache()
 }

@@ -215,6 +215,7 @@ func (s *Server) metricsHandler(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, by)
+	s.writeCacheMetrics(w)
 }
 
 // checkOrigin refuses what a web page the user visits could send: a

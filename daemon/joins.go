@@ -66,7 +66,7 @@ func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach b
 	if err != nil {
 		return nil, err
 	}
-	in, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, MaxImagePixels: d.opts.MaxImagePixels, Log: worker.Log{Format: "json", Level: d.log.Level().String()}})
+	in, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, MaxImagePixels: d.opts.MaxImagePixels, CacheMaxBytes: d.opts.CacheMaxBytes, Log: worker.Log{Format: "json", Level: d.log.Level().String()}})
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,11 @@ type Options struct {
 	// read from its header before decoding (default 40 million); in
 	// training data and evaluation such an image is a bad file.
 	MaxImagePixels int64
+	// CacheMaxBytes caps the feature cache under DataDir; the least
+	// recently used features beyond it go (daemon/cache.go). Unlike the
+	// others, 0 is no cap; < 0 is the default: 20% of the data
+	// directory's disk, measured at start.
+	CacheMaxBytes int64
 	// PredictMemory bounds the memory the predictions in flight may take
 	// decoding their images (default 1 GiB): one request over it gets
 	// 413, requests beyond it wait a little, then get 503.

@@ -119,7 +119,7 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, error) {
-	t, err := train.LoadRun(j.RunDir)
+	t, err := train.LoadRunCapped(j.RunDir, s.opts.CacheMaxBytes)
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: load its run: %w", j.ID, err)
 	}

@@ -33,8 +33,10 @@ type TrainJob struct {
 	// MaxImagePixels is --max-image-pixels: how the data is read, not a
 	// setting of the run (train.Options.MaxImagePixels).
 	MaxImagePixels int64
-	fs             *pflag.FlagSet
-	settings       map[string]bool // the flags that are job settings
+	// CacheMaxBytes is --cache-max-bytes (train.Options.CacheMaxBytes).
+	CacheMaxBytes int64
+	fs            *pflag.FlagSet
+	settings      map[string]bool // the flags that are job settings
 }
 
 // TrainCommand is `train` for both binaries: graft trains on the CPU (or
@@ -97,6 +99,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(str(&c.Device), "device", string(c.Device), "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
+	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")
 	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
 	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
@@ -108,7 +111,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 }
 
 // runnerFlags are the train flags that are not job settings.
-var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true}
+var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true, "cache-max-bytes": true}
 
 // Spec is what the user set: the --config file's settings, then every
 // flag given on the command line. A run's config.json is a valid --config:
@@ -224,7 +227,7 @@ func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
 // CPU), rendering its progress.
 func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *zap.Logger, out io.Writer) error {
 	r := NewRenderer(cmd, out)
-	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels})
+	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes})
 	if err != nil {
 		return err
 	}

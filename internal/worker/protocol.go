@@ -27,6 +27,9 @@ type Input struct {
 	// MaxImagePixels is the runner's --max-image-pixels (<= 0: the
 	// default): a larger image is a bad file.
 	MaxImagePixels int64 `json:"max_image_pixels,omitempty"`
+	// CacheMaxBytes caps the feature cache (train.Options.CacheMaxBytes:
+	// < 0 the default, 0, as from a runner that sends none, no cap).
+	CacheMaxBytes int64 `json:"cache_max_bytes,omitempty"`
 	// StepDelay sleeps after every training step: tests and benchmarks
 	// make tiny jobs last long enough to interrupt.
 	StepDelay time.Duration `json:"step_delay,omitempty"`

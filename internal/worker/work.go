@@ -90,7 +90,7 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 		return err
 	}
 	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()))
-	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, FullDiskAt: o.FullDiskAt})
+	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes, FullDiskAt: o.FullDiskAt})
 	if err != nil {
 		return err
 	}
