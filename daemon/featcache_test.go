@@ -1,0 +1,153 @@
+package daemon_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon"
+)
+
+// cacheFiles walks a cache as a person would: the .f32 entry files, their
+// bytes, and the lease files.
+func cacheFiles(t *testing.T, dir string) (bytes int64, entries int, leases int) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		switch {
+		case strings.HasSuffix(p, ".f32"):
+			fi, _ := d.Info()
+			bytes += fi.Size()
+			entries++
+		case filepath.Base(filepath.Dir(p)) == ".leases":
+			leases++
+		}
+		return nil
+	})
+	return bytes, entries, leases
+}
+
+// Two jobs at once on different taps stream their features from the
+// cache (a memory budget far below them) while the cap is below either
+// job's features (100 images: 12560 bytes each at conv2d_2, 7x7x64
+// floats, and 25104 at conv2d_1, 14x14x32: 3.8 MB together, cap 1 MB).
+// Each job's lease keeps its features while it trains, so both succeed;
+// once they end, the cache on disk is under the cap, and /metrics agrees
+// with the files.
+func TestCacheCapTwoTapsStreamed(t *testing.T) {
+	f := newFixture(t, 10)
+	const limit = 1_000_000
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxConcurrent: 2, CacheMaxBytes: limit})
+	var ids []string
+	for _, tap := range []string{"conv2d_2", "conv2d_1"} {
+		req := f.spec(2)
+		req.Tap, req.MemoryBudget = tap, api.Ptr[int64](64<<10)
+		j, err := s.Submit(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	computed := 0
+	for _, id := range ids {
+		j := waitFinal(t, s.Client, id)
+		if j.State != api.Succeeded {
+			t.Fatalf("job %s %s: %s", id, j.State, j.Error)
+		}
+		computed += j.Summary.CacheComputed
+	}
+	dir := filepath.Join(s.dir, "cache")
+	bytes, entries, leases := cacheFiles(t, dir)
+	if bytes > limit {
+		t.Errorf("cache holds %d bytes in %d entries after both jobs, cap %d", bytes, entries, limit)
+	}
+	if leases != 0 {
+		t.Errorf("%d lease files left after both jobs ended", leases)
+	}
+	if computed != 200 {
+		t.Errorf("features computed: %d, want 200 (100 images, two taps)", computed)
+	}
+	for name, want := range map[string]int64{
+		"graft_feature_cache_bytes":           bytes,
+		"graft_feature_cache_entries":         int64(entries),
+		"graft_feature_cache_max_bytes":       limit,
+		"graft_feature_cache_misses_total":    200,
+		"graft_feature_cache_evictions_total": int64(200 - entries),
+	} {
+		if got := metric(t, s, name); got != strconv.FormatInt(want, 10) {
+			t.Errorf("%s %s, want %d", name, got, want)
+		}
+	}
+	t.Logf("cache after both jobs: %d bytes in %d entries (cap %d)", bytes, entries, limit)
+}
+
+// A daemon's start removes what a crash left in the cache (temporary
+// files, the lease of a process that is gone) and trims a cache over a
+// lowered cap; a lease of a process still running keeps its features.
+func TestCacheTidiedAtStart(t *testing.T) {
+	f := newFixture(t, 5)
+	data := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, DataDir: data})
+	j, err := s.Submit(context.Background(), f.spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("job %s: %s", j.State, j.Error)
+	}
+	s.stop()
+	dir := filepath.Join(data, "cache")
+	before, n, _ := cacheFiles(t, dir)
+	if n != 50 {
+		t.Fatalf("%d entries after a job on 50 images", n)
+	}
+	ns, _ := filepath.Glob(filepath.Join(dir, "*", "key.json"))
+	if len(ns) != 1 {
+		t.Fatalf("namespaces: %v", ns)
+	}
+	name := filepath.Base(filepath.Dir(ns[0]))
+	tmp := filepath.Join(dir, name, "00", ".tmp-123")
+	os.MkdirAll(filepath.Dir(tmp), 0o755)
+	os.WriteFile(tmp, []byte("half an entry"), 0o644)
+	dead := filepath.Join(dir, ".leases", name+"-dead.json")
+	os.MkdirAll(filepath.Dir(dead), 0o755)
+	os.WriteFile(dead, []byte(`{"namespace":"`+name+`","host":"`+hostname(t)+`","pid":999999999,"expires":"2999-01-01T00:00:00Z"}`), 0o644)
+
+	limit := before / 2
+	s = startServer(t, daemon.Options{AllowRoots: f.roots, DataDir: data, CacheMaxBytes: limit})
+	s.stop()
+	after, _, leases := cacheFiles(t, dir)
+	if after > limit || after == 0 {
+		t.Errorf("after a start with a cap of %d: %d bytes (before: %d)", limit, after, before)
+	}
+	if _, err := os.Stat(tmp); err == nil {
+		t.Error("a temporary file a crash left is still there")
+	}
+	if leases != 0 {
+		t.Error("the lease of a process that is gone is still there")
+	}
+
+	// A live lease (this test's process, on this host) keeps them all.
+	live := filepath.Join(dir, ".leases", name+"-live.json")
+	os.WriteFile(live, []byte(`{"namespace":"`+name+`","host":"`+hostname(t)+`","pid":`+strconv.Itoa(os.Getpid())+`,"expires":"2999-01-01T00:00:00Z"}`), 0o644)
+	s = startServer(t, daemon.Options{AllowRoots: f.roots, DataDir: data, CacheMaxBytes: 1})
+	s.stop()
+	if kept, _, _ := cacheFiles(t, dir); kept != after {
+		t.Errorf("a leased namespace lost entries at start: %d bytes, had %d", kept, after)
+	}
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name:", err)
+	}
+	return h
+}
