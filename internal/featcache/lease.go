@@ -95,9 +95,9 @@ func (l *Lease) Release() error {
 	return l.n.count(nil, true)
 }
 
-// liveLeases are the namespaces leased under root; it removes the lease
-// files that no longer hold.
-func liveLeases(root string) map[string]bool {
+// liveLeases are the namespaces leased under root; with tidy it removes
+// the lease files that no longer hold.
+func liveLeases(root string, tidy bool) map[string]bool {
 	dir := filepath.Join(root, leaseDir)
 	files, _ := os.ReadDir(dir)
 	out := map[string]bool{}
@@ -113,7 +113,9 @@ func liveLeases(root string) map[string]bool {
 			continue
 		}
 		if json.Unmarshal(raw, &r) != nil || !r.live(host, now) {
-			os.Remove(p)
+			if tidy {
+				os.Remove(p)
+			}
 			continue
 		}
 		out[r.Namespace] = true

@@ -110,11 +110,10 @@ type entry struct {
 	used     time.Time
 }
 
-// scan lists every entry under root and removes temporary files a crash
-// left (older than tmpAge).
-func scan(root string) ([]entry, error) {
-	var out []entry
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+// scan lists every entry under root, and the temporary files a crash left
+// (older than tmpAge).
+func scan(root string) (out []entry, stale []string, err error) {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root {
 				return err
@@ -128,7 +127,7 @@ func scan(root string) ([]entry, error) {
 		if strings.HasPrefix(name, ".") {
 			if strings.Contains(name, ".tmp-") {
 				if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > tmpAge {
-					os.RemoveAll(p)
+					stale = append(stale, p)
 				}
 			}
 			if d.IsDir() {
@@ -149,16 +148,16 @@ func scan(root string) ([]entry, error) {
 		return nil
 	})
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("featcache: %w", err)
+		return nil, nil, fmt.Errorf("featcache: %w", err)
 	}
-	return out, nil
+	return out, stale, nil
 }
 
 func (s *Stats) recount(root string) error {
-	es, err := scan(root)
+	es, _, err := scan(root)
 	if err != nil {
 		return err
 	}
@@ -173,14 +172,17 @@ func (s *Stats) recount(root string) error {
 // trim removes, least recently used first and never from a leased
 // namespace, the entries unused for olderThan (> 0) and then as many as
 // take the cache to target bytes (>= 0; < 0: no target). It recounts s
-// from the files and adds what it removed to s.Evictions. The caller
-// holds the lock.
+// from the files and adds what it removed to s.Evictions; temporary files
+// a crash left go too. The caller holds the lock.
 func trim(root string, s *Stats, target int64, olderThan time.Duration) (removed int, freed int64, err error) {
-	es, err := scan(root)
+	es, stale, err := scan(root)
 	if err != nil {
 		return 0, 0, err
 	}
-	leased := liveLeases(root)
+	for _, p := range stale {
+		os.RemoveAll(p)
+	}
+	leased := liveLeases(root, true)
 	sort.Slice(es, func(i, j int) bool { return es[i].used.Before(es[j].used) })
 	var total int64
 	for _, e := range es {
@@ -249,11 +251,11 @@ type NamespaceInfo struct {
 
 // List describes the namespaces under root, most recently used first.
 func List(root string) ([]NamespaceInfo, error) {
-	es, err := scan(root)
+	es, _, err := scan(root)
 	if err != nil {
 		return nil, err
 	}
-	leased := liveLeases(root)
+	leased := liveLeases(root, false)
 	by := map[string]*NamespaceInfo{}
 	dirs, _ := os.ReadDir(root)
 	for _, d := range dirs {
