@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,6 +142,39 @@ func TestCacheTidiedAtStart(t *testing.T) {
 	s.stop()
 	if kept, _, _ := cacheFiles(t, dir); kept != after {
 		t.Errorf("a leased namespace lost entries at start: %d bytes, had %d", kept, after)
+	}
+}
+
+// A daemon and graft train share one cache directory, each streaming its
+// own tap's features under one cap below either's: both succeed, the
+// cache ends under the cap, and the shared counts hold both processes'
+// lookups.
+func TestCacheSharedByDaemonAndTrain(t *testing.T) {
+	f := newFixture(t, 10)
+	const limit = 1_000_000
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, CacheMaxBytes: limit})
+	dir := filepath.Join(s.dir, "cache")
+	req := f.spec(2)
+	req.MemoryBudget = api.Ptr[int64](64 << 10)
+	j, err := s.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(graftBin, "train", "--backbone", backboneDir, "--tap", "conv2d_1", "--data", f.data, "--preprocess", "unit",
+		"--head", "conv:16", "--epochs", "2", "--out", filepath.Join(t.TempDir(), "run"), "--cache-dir", dir,
+		"--cache-max-bytes", strconv.Itoa(limit), "--memory-budget", "65536", "--log-format", "json")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("graft train on the daemon's cache: %v\n%s", err, out)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("job %s: %s", j.State, j.Error)
+	}
+	bytes, entries, leases := cacheFiles(t, dir)
+	if bytes > limit || leases != 0 {
+		t.Errorf("cache after both: %d bytes in %d entries (cap %d), %d leases", bytes, entries, limit, leases)
+	}
+	if got := metric(t, s, "graft_feature_cache_misses_total"); got != "200" {
+		t.Errorf("misses counted: %s, want 200 (100 images, two taps, two processes)", got)
 	}
 }
 
