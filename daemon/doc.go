@@ -24,7 +24,8 @@
 // (:export, a tar of graft export's SavedModel kept under exports/ with a
 // manifest it is checked against), heavy.go (what exports and evaluations
 // share: slots, one call per key), cleanup.go (what a crash left, removed
-// at start), serving.go (model cache with references, predict),
+// at start), cache.go (the feature cache's cap, tidied at start, in
+// /metrics), serving.go (model cache with references, predict),
 // metrics.go.
 // docs/daemon-security.md is the policy.
 //
@@ -34,7 +35,8 @@
 //	runs/JOB/         each job's run directory (train's layout), stamped
 //	                  owner.json: the job and the store's identity
 //	logs/JOB.log      each job's worker stderr, all attempts
-//	cache/            the feature cache, shared by the jobs
+//	cache/            the feature cache, shared by the jobs, capped by
+//	                  --cache-max-bytes (internal/featcache: LRU, leases)
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
 //
