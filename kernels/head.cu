@@ -22,6 +22,11 @@
 
 typedef long long i64;
 
+// relu keeps NaN, as head/cpu.go's max(v, 0) does, so that a NaN
+// pre-activation (a NaN weight, say) reaches the loss and stops training
+// there; fmaxf(NaN, 0) would be 0. -0 becomes +0, +-Inf stay.
+__device__ __forceinline__ float relu(float v) { return v <= 0.0f ? 0.0f : v; }
+
 // ---------------------------------------------------------------------------
 // The tiled SGEMM core shared by the conv forward and the conv weight
 // gradient: a 128x128 output tile per block of 256 threads, each thread an
@@ -70,7 +75,7 @@ __device__ __forceinline__ void tile_store(float *out, const float *bias, i64 m,
             if (c < n) {
                 float v = acc[i][j];
                 if (epi) {
-                    v = fmaxf(v + bias[c], 0.0f);
+                    v = relu(v + bias[c]);
                 }
                 out[r * n + c] = v;
             }
@@ -305,7 +310,7 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
             v += ws[s * total + i];
         }
         if (epi) {
-            v = fmaxf(v + bias[i % n], 0.0f);
+            v = relu(v + bias[i % n]);
         }
         out[i] = v;
     }
@@ -366,14 +371,22 @@ __device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], const 
 #define TC_AVAILABLE 1
 #endif
 
-// to_tf32 rounds to TF32 as cvt.rna.tf32.f32 does (to nearest, ties away
-// from zero) in one integer add: half a TF32 ulp onto the magnitude; the
-// tensor core reads the top 19 bits and drops the other 13 (cvt.rna costs
-// three instructions per value on sm_80/sm_90).
+// to_tf32 rounds a finite x to TF32 as cvt.rna.tf32.f32 does (to nearest,
+// ties away from zero) with one integer add: half a TF32 ulp onto the
+// magnitude; the tensor core reads the top 19 bits and drops the other 13
+// (a carry out of the mantissa rounds up the exponent, to Inf past the
+// largest float, as rna does). The add must not touch NaN or Inf: it
+// would turn CUDA's canonical NaN 0x7fffffff into -0, 0xffffffff into +0
+// and a NaN whose payload is all in the low 13 bits (0x7f800001) into
+// Inf. So, as cvt does, Inf stays Inf and every NaN becomes the canonical
+// NaN, whose top 19 bits are a NaN too.
 __device__ __forceinline__ unsigned to_tf32(float x) {
     unsigned u;
     memcpy(&u, &x, 4);
-    return u + 0x1000u;
+    if ((u & 0x7f800000u) != 0x7f800000u) {
+        return u + 0x1000u;
+    }
+    return (u & 0x007fffffu) ? 0x7fffffffu : u;
 }
 
 // The two swizzled layouts of a stage, as float offsets:
@@ -524,8 +537,8 @@ __device__ __forceinline__ void tc_store(float *out, const float *bias, i64 m, i
                 if (row < m) {
                     float v0 = acc[mi][ni][2 * half], v1 = acc[mi][ni][2 * half + 1];
                     if (epi) {
-                        v0 = fmaxf(v0 + b0, 0.0f);
-                        v1 = fmaxf(v1 + b1, 0.0f);
+                        v0 = relu(v0 + b0);
+                        v1 = relu(v1 + b1);
                     }
                     *reinterpret_cast<float2 *>(&out[row * n + col]) = make_float2(v0, v1);
                 }
@@ -600,16 +613,19 @@ __device__ __forceinline__ void conv_fwd_tc(const float *__restrict__ feats, con
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         const i64 row = m0 + ar + 64 * r;
+        // A row past M gets a ay that fails every bounds test (its copies
+        // are zero-fills) and no offset: (ay W + ax) C would overflow.
         base[r] = feats;
         ay[r] = -(1 << 30);
         ax[r] = 0;
+        roff[r] = aq * 4;
         if (row < m) {
             const i64 b = row / hw, p = row - b * hw;
             base[r] = feats + (i64)idx[b] * hw * c;
             ay[r] = (int)(p / wd) - (int)pad;
             ax[r] = (int)(p % wd) - (int)pad;
+            roff[r] += (ay[r] * wi + ax[r]) * ci;
         }
-        roff[r] = (ay[r] * wi + ax[r]) * ci + aq * 4;
     }
     // The K position of the next step to load: tap (dy, dx), channel ch,
     // and its offset (dy W + dx) C + ch from a row's corner.
