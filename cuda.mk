@@ -107,7 +107,7 @@ kernels-emu-ubsan:
 # Mistakes the strict emulator must catch (scripts/kernel-emu/mutants.sh):
 # a cp.async wait count off by one, a missing wait or barrier, swapped
 # fragment registers, swapped BF16 halves, a swizzle applied on one side
-# only, the TF32 rounding without its NaN guard, a ReLU that drops NaN.
+# only, a ReLU that drops NaN.
 # Each is a patched copy of head.cu; the target fails if one passes.
 # About 2 minutes on 2 cores.
 kernels-emu-mutants:

@@ -371,23 +371,26 @@ __device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], const 
 #define TC_AVAILABLE 1
 #endif
 
-// to_tf32 rounds a finite x to TF32 as cvt.rna.tf32.f32 does (to nearest,
-// ties away from zero) with one integer add: half a TF32 ulp onto the
-// magnitude; the tensor core reads the top 19 bits and drops the other 13
-// (a carry out of the mantissa rounds up the exponent, to Inf past the
-// largest float, as rna does). The add must not touch NaN or Inf: it
-// would turn CUDA's canonical NaN 0x7fffffff into -0, 0xffffffff into +0
-// and a NaN whose payload is all in the low 13 bits (0x7f800001) into
-// Inf. So, as cvt does, Inf stays Inf and every NaN becomes the canonical
-// NaN, whose top 19 bits are a NaN too.
+// to_tf32 rounds x to TF32 with cvt.rna.tf32.f32 (to nearest, ties away
+// from zero; Inf stays Inf, every NaN becomes the canonical NaN); the
+// tensor core reads the top 19 bits. An integer add of half a TF32 ulp
+// (one instruction) would round finite values the same way, but it turns
+// CUDA's canonical NaN 0x7fffffff into -0, 0xffffffff into +0 and
+// 0x7f800001 into Inf, so that a NaN would vanish in the GEMMs; guarding
+// it costs more than cvt (sm_90 SASS, instructions per warp and K step of
+// conv_fwd_tf32: 252 unguarded, 445 with the guard, 301 with cvt). The
+// emulator models cvt.rna in emu.h.
+#ifndef GRAFT_EMU
 __device__ __forceinline__ unsigned to_tf32(float x) {
-    unsigned u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7f800000u) != 0x7f800000u) {
-        return u + 0x1000u;
-    }
-    return (u & 0x007fffffu) ? 0x7fffffffu : u;
+#ifdef TC_AVAILABLE
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return __float_as_uint(x); // compute_70: the tensor-core kernels trap
+#endif
 }
+#endif
 
 // The two swizzled layouts of a stage, as float offsets:
 // tc_a: 128 rows of 16 (the forward's A: row m, K index k); chunk k/4 of

@@ -120,6 +120,17 @@ inline uint32_t bf16_rn(float x) {
 }
 inline unsigned pack_bf16(float lo, float hi) { return bf16_rn(lo) | bf16_rn(hi) << 16; }
 
+// cvt.rna.tf32.f32: to nearest with ties away from zero (half a TF32 ulp
+// onto the magnitude, the low 13 bits dropped; past the largest TF32
+// value that is Inf), Inf as it is, every NaN the canonical 0x7fffffff.
+inline unsigned to_tf32(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu;
+    if ((u & 0x7fffffffu) == 0x7f800000u) return u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
+
 inline float emu_bits(uint32_t u) {
     float f;
     std::memcpy(&f, &u, 4);
@@ -143,8 +154,7 @@ template <bool BF16> void emu_mma(float d[4], const unsigned a[4], const unsigne
     auto A = [&](int r, int k) -> float {
         if (!BF16) {
             // The tensor core reads the top 19 bits (TF32) and drops the
-            // low 13: head.cu's to_tf32 added half a TF32 ulp first, so
-            // this is cvt.rna's rounding.
+            // low 13 (to_tf32, cvt.rna, cleared them already).
             uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + k % 4][(r >= 8) + 2 * (k >= 4)];
             return emu_bits(reg & 0xffffe000u);
         }
