@@ -77,12 +77,13 @@ fi
 
 # 1. The GPU tests, per precision mode. fp32: every op against the CPU
 #    reference and float64 at 1e-4, the update rules, a 3-epoch run against
-#    the CPU, out-of-memory errors, bad input. tf32 and bf16: the
+#    the CPU, out-of-memory errors, bad input, a NaN stopping a step as on
+#    the CPU (in all three precisions). tf32 and bf16: the
 #    tensor-core GEMMs against float64 within gpu.ErrorBound (docs/cuda.md)
 #    and a 3-epoch run that must learn what the CPU's learns. A mode the GPU
 #    lacks (tensor cores before compute capability 8.0) shows as skipped.
 run "tests fp32" 60 "$BIN/gpu.test" -test.v -test.count=1 \
-  -test.run 'TestDevices|TestOpsMatchCPU|TestUpdateMatchesCPU|TestTrainingMatchesCPU/fp32|TestOutOfMemory|TestBadInput'
+  -test.run 'TestDevices|TestOpsMatchCPU|TestUpdateMatchesCPU|TestTrainingMatchesCPU/fp32|TestOutOfMemory|TestBadInput|TestNaNStopsTheStepLikeTheCPU'
 for mode in tf32 bf16; do
   run "tests $mode" 40 "$BIN/gpu.test" -test.v -test.count=1 -test.run "TestTensorCoreGEMMsWithinBound/$mode|TestTrainingMatchesCPU/$mode"
 done
