@@ -394,10 +394,16 @@ __device__ __forceinline__ unsigned to_tf32(float x) {
 
 // The two swizzled layouts of a stage, as float offsets:
 // tc_a: 128 rows of 16 (the forward's A: row m, K index k); chunk k/4 of
-//   row m sits at chunk k/4 ^ (m/2 % 4).
+//   row m sits at chunk k/4 ^ tc_aswz(m): the two bits of m/2 % 4
+//   swapped. Any bijection of m/2 % 4 keeps the TF32 reads (8 rows, one
+//   chunk) on 32 banks; this one also keeps the BF16 reads, 64-bit pairs
+//   served a half-warp (4 rows, chunks 2h2 and 2h2 + 1) at a time, off each
+//   other's banks: rows m and m + 2 get chunk pairs apart (m/2 % 4 without
+//   the swap put them on the same two).
 // tc_b: 16 rows of 128 (B, and the weight gradient's A^T: row k, column
 //   n); chunk n/4 of row k sits at chunk n/4 ^ 2(k % 4).
-__device__ __forceinline__ int tc_a(int m, int k) { return m * TC_K + ((((k >> 2) ^ (m >> 1)) & 3) << 2) + (k & 3); }
+__device__ __forceinline__ int tc_aswz(int m) { return ((m >> 1) & 1) << 1 | ((m >> 2) & 1); }
+__device__ __forceinline__ int tc_a(int m, int k) { return m * TC_K + ((((k >> 2) ^ tc_aswz(m)) & 3) << 2) + (k & 3); }
 __device__ __forceinline__ int tc_b(int k, int n) { return k * TC_N + (((n >> 2) ^ ((k & 3) << 1)) << 2) + (n & 3); }
 
 // The fragment reads of a warp's 64 x 32 tile, as per-lane offsets into a
@@ -415,9 +421,9 @@ struct FwdA {
     __device__ __forceinline__ FwdA(int mo, int lane) {
         const int g = lane >> 2, q = lane & 3;
 #pragma unroll
-        for (int c = 0; c < 4; ++c) o[c] = (mo + g) * TC_K + (((c ^ (g >> 1)) & 3) << 2) + q;
+        for (int c = 0; c < 4; ++c) o[c] = (mo + g) * TC_K + (((c ^ tc_aswz(g)) & 3) << 2) + q;
 #pragma unroll
-        for (int h2 = 0; h2 < 2; ++h2) ob[h2] = (mo + g) * TC_K + (((((q >> 1) + 2 * h2) ^ (g >> 1)) & 3) << 2) + (2 * q & 3);
+        for (int h2 = 0; h2 < 2; ++h2) ob[h2] = (mo + g) * TC_K + (((((q >> 1) + 2 * h2) ^ tc_aswz(g)) & 3) << 2) + (2 * q & 3);
     }
     __device__ __forceinline__ float tf(const float *s, int mi, int h, int c) const { return s[o[c] + (mi * 16 + 8 * h) * TC_K]; }
     __device__ __forceinline__ float bf(const float *s, int mi, int h, int h2, int j) const {

@@ -426,6 +426,87 @@ static int check_checkers() {
     return ok ? 0 : 1;
 }
 
+// Shared-memory bank conflicts of the tensor-core fragment reads, from the
+// accessors themselves (FwdA, WgA, TileB): a stage whose every float holds
+// its own offset turns each read into its address. A warp's scalar load
+// (LDS.32) is conflict-free when its 32 lanes' distinct addresses fall in
+// 32 distinct banks; a 64-bit load (LDS.64) is served a half-warp at a
+// time, each half conflict-free when its 16 lanes' distinct 8-byte words
+// fall in distinct bank pairs. The degree is the most distinct addresses
+// (words) one bank serves. The TF32 reads must be conflict-free, and the
+// forward's BF16 A reads, which nvcc merges into 64-bit pairs; the other
+// BF16 reads (scalar loads, the pair K rows apart) are 2-way, printed.
+struct BankDegree {
+    int scalar = 0, pair = 0;
+};
+static int degree(const std::vector<int> &addr, int lanes, int words) {
+    int worst = 0;
+    for (int first = 0; first < 32; first += lanes) {
+        std::vector<std::vector<int>> bank(32);
+        for (int l = first; l < first + lanes; ++l)
+            for (int w = 0; w < words; ++w) {
+                auto &b = bank[(addr[l] + w) % 32];
+                if (std::find(b.begin(), b.end(), addr[l] / words) == b.end()) b.push_back(addr[l] / words);
+            }
+        for (auto &b : bank) worst = std::max(worst, (int)b.size());
+    }
+    return worst;
+}
+static int check_banks() {
+    std::vector<float> stage(TC_M * TC_K);
+    for (size_t i = 0; i < stage.size(); ++i) stage[i] = (float)i;
+    const float *s = stage.data();
+    BankDegree tf[3], bf[3]; // forward A, weight-gradient A, B
+    auto note = [](BankDegree &d, const std::vector<int> &addr, bool pairs) {
+        d.scalar = std::max(d.scalar, degree(addr, 32, 1));
+        if (pairs) d.pair = std::max(d.pair, degree(addr, 16, 2));
+    };
+    for (int wm = 0; wm < 2; ++wm)
+        for (int wn = 0; wn < 4; ++wn) {
+            std::vector<FwdA> fa;
+            std::vector<WgA> wa;
+            std::vector<TileB> tb;
+            for (int lane = 0; lane < 32; ++lane) {
+                fa.emplace_back(wm * 64, lane);
+                wa.emplace_back(wm * 64, lane);
+                tb.emplace_back(wn * 32, lane);
+            }
+            std::vector<int> addr(32);
+            for (int mi = 0; mi < 4; ++mi)
+                for (int h = 0; h < 2; ++h) {
+                    for (int c = 0; c < 4; ++c) {
+                        for (int l = 0; l < 32; ++l) addr[l] = (int)fa[l].tf(s, mi, h, c);
+                        note(tf[0], addr, false);
+                        for (int l = 0; l < 32; ++l) addr[l] = (int)wa[l].tf(s, mi, h, c);
+                        note(tf[1], addr, false);
+                    }
+                    for (int h2 = 0; h2 < 2; ++h2)
+                        for (int j = 0; j < 2; ++j) {
+                            for (int l = 0; l < 32; ++l) addr[l] = (int)fa[l].bf(s, mi, h, h2, j);
+                            note(bf[0], addr, j == 0); // j = 0, 1 adjacent: a pair when j = 0
+                            for (int l = 0; l < 32; ++l) addr[l] = (int)wa[l].bf(s, mi, h, h2, j);
+                            note(bf[1], addr, false); // K rows apart: never a pair
+                        }
+                }
+            for (int ni = 0; ni < 4; ++ni) {
+                for (int c = 0; c < 4; ++c) {
+                    for (int l = 0; l < 32; ++l) addr[l] = (int)tb[l].tf(s, ni, c);
+                    note(tf[2], addr, false);
+                }
+                for (int h2 = 0; h2 < 2; ++h2)
+                    for (int j = 0; j < 2; ++j) {
+                        for (int l = 0; l < 32; ++l) addr[l] = (int)tb[l].bf(s, ni, h2, j);
+                        note(bf[2], addr, false);
+                    }
+            }
+        }
+    const bool ok = tf[0].scalar == 1 && tf[1].scalar == 1 && tf[2].scalar == 1 && bf[0].pair == 1;
+    std::printf("%-4s shared-memory banks, ways per fragment load: tf32 fwd A %d, wgrad A %d, B %d; bf16 (scalar loads) fwd A %d, "
+                "wgrad A %d, B %d; bf16 fwd A as 64-bit pairs %d\n",
+                ok ? "ok" : "FAIL", tf[0].scalar, tf[1].scalar, tf[2].scalar, bf[0].scalar, bf[1].scalar, bf[2].scalar, bf[0].pair);
+    return ok ? 0 : 1;
+}
+
 // Usage: kernel-emu [small|tc]. "small" runs only the few small cases
 // (for ThreadSanitizer and UBSan, where each emulated thread is
 // expensive); "tc" only the tensor-core kernels' small cases, with and
@@ -433,7 +514,7 @@ static int check_checkers() {
 int main(int argc, char **argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     const bool small = mode == "small" || mode == "tc", tconly = mode == "tc";
-    int fails = check_checkers();
+    int fails = check_checkers() + check_banks();
     const Case cases[] = {
         {"odd sizes", 5, 3, 7, 9, 3, 3, 6, 11, 1, 1, 0, false},
         {"odd sizes, split K 3 ways both GEMMs", 5, 3, 7, 9, 3, 3, 6, 11, 3, 3, 0, false},

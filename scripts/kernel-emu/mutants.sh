@@ -26,7 +26,7 @@ mutants=(
   'bf16-a-halves-swapped|s/\Qaf[mi][0] = pack_bf16(a.bf(as, mi, 0, 0, 0), a.bf(as, mi, 0, 0, 1));\E/af[mi][0] = pack_bf16(a.bf(as, mi, 0, 0, 1), a.bf(as, mi, 0, 0, 0));/'
   'bf16-b-halves-swapped|s/\Qbf[ni][1] = pack_bf16(b.bf(bs, ni, 1, 0), b.bf(bs, ni, 1, 1));\E/bf[ni][1] = pack_bf16(b.bf(bs, ni, 1, 1), b.bf(bs, ni, 1, 0));/'
   'bf16-b-registers-swapped|s/\Qbf[ni][0] = pack_bf16(b.bf(bs, ni, 0, 0), b.bf(bs, ni, 0, 1));\E/BF0/; s/\Qbf[ni][1] = pack_bf16(b.bf(bs, ni, 1, 0), b.bf(bs, ni, 1, 1));\E/bf[ni][1] = pack_bf16(b.bf(bs, ni, 0, 0), b.bf(bs, ni, 0, 1));/; s/BF0/bf[ni][0] = pack_bf16(b.bf(bs, ni, 1, 0), b.bf(bs, ni, 1, 1));/'
-  'a-swizzle-not-applied-on-store|s/\Qreturn m * TC_K + ((((k >> 2) ^ (m >> 1)) & 3) << 2) + (k & 3);\E/return m * TC_K + (((k >> 2) & 3) << 2) + (k & 3);/'
+  'a-swizzle-not-applied-on-store|s/\Qreturn m * TC_K + ((((k >> 2) ^ tc_aswz(m)) & 3) << 2) + (k & 3);\E/return m * TC_K + (((k >> 2) & 3) << 2) + (k & 3);/'
   'relu-drops-nan|s/\Qreturn v <= 0.0f ? 0.0f : v;\E/return fmaxf(v, 0.0f);/'
 )
 
