@@ -326,8 +326,9 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
 // advances 16 at a time through a 3-stage cp.async pipeline (16-byte
 // copies, zero-filled outside the image or the matrix) in exactly 48 KiB
 // of shared memory: no padding, the 16-byte chunks of each row are
-// XOR-swizzled instead (tc_a, tc_b) so that the fragment reads hit 32
-// distinct banks. K runs tap-major: the channels of one filter tap are
+// XOR-swizzled instead (tc_a, tc_b) so that the TF32 fragment reads and
+// the forward's BF16 A reads hit distinct banks (the other BF16 reads are
+// 2-way: docs/cuda.md). K runs tap-major: the channels of one filter tap are
 // contiguous in K and C is a multiple of 16, so each 16-long K step stays
 // inside one tap and its rows are plain 16-float runs of the feature map.
 // Preconditions, checked by gpu/ops.go before it picks these kernels:
