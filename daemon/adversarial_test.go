@@ -266,6 +266,18 @@ func TestAdversarial(t *testing.T) {
 	a.alive("predict with bombs")
 	a.row("predict with each bomb", pc.String())
 
+	// Images just within --max-image-pixels (6000x6000, 36 M pixels, a
+	// 1 MB PNG each) sent 16 times, 8 at once: the decode budgets
+	// (--predict-memory, the process's decode memory) hold the memory.
+	large, _ := json.Marshal(api.PredictRequest{Instances: []api.Image{{B64: base64.StdEncoding.EncodeToString(pngBomb(t, 6000, 6000))}}})
+	answers = hammer(16, 8, func() int {
+		code, _ := a.do("POST", "/v1/models/adv:predict", large)
+		return code
+	})
+	a.alive("large predicts")
+	answers.check(t, "predict of a 36 M pixel image", 200, 503)
+	a.row("predict of a 6000x6000 PNG (just within the pixel limit), 16 times, 8 at once", answers.String())
+
 	// Lying TFRecords: 24 submissions, 8 at once.
 	tfr := filepath.Join(work, "lying.tfrecord")
 	if err := os.WriteFile(tfr, lyingTFRecord(), 0o644); err != nil {
