@@ -157,6 +157,21 @@ type ModelList struct {
 	Next string `json:"next,omitempty"`
 }
 
+// Deleted answers a DELETE of a job or a model: what went, and the
+// versions of a deleted job that were kept (DELETE with ?models=true
+// removes them too), whose run directory stays while they are served.
+type Deleted struct {
+	Job    string       `json:"job,omitempty"`
+	Models []VersionRef `json:"models"`
+	Kept   []VersionRef `json:"kept,omitempty"`
+}
+
+// VersionRef names a model version.
+type VersionRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+}
+
 // Image is one input image: base64 of an encoded PNG or JPEG, as in
 // TensorFlow Serving's JSON API.
 type Image struct {

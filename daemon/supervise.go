@@ -30,12 +30,13 @@ type supervision struct {
 	q      *scheduler
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
+	ended  chan struct{} // closed once the supervisor has left the scheduler
 	once   sync.Once
 	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
 func newSupervision(q *scheduler, id string) *supervision {
-	return &supervision{q: q, id: id, stopCh: make(chan struct{})}
+	return &supervision{q: q, id: id, stopCh: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
