@@ -64,6 +64,10 @@ type Attempt struct {
 	Node string `json:"node,omitempty"`
 	// LaunchID is the worker's id on a cluster (a Ray submission id).
 	LaunchID string `json:"launch_id,omitempty"`
+	// Graft is the version of the graft serve that started the attempt:
+	// after an upgrade in place, the attempts before and after it say
+	// which binary ran them.
+	Graft string `json:"graft,omitempty"`
 }
 
 // Progress is the latest training progress of a job.
