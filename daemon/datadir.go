@@ -74,8 +74,10 @@ func (s *Server) reconcile() error {
 	for _, id := range jobs {
 		n, _ := jobSeq(id)
 		last = max(last, n)
-		if _, err := s.store.Job(id); errors.Is(err, ErrNotFound) && !served[id] {
-			unknown = append(unknown, id)
+		if _, err := s.store.Job(id); errors.Is(err, ErrNotFound) {
+			if !served[id] {
+				unknown = append(unknown, id)
+			}
 		} else if err != nil {
 			return err
 		}

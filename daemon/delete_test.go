@@ -11,8 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
@@ -120,6 +125,19 @@ func TestDeleteJobsAndModels(t *testing.T) {
 	}
 	if p, err := s.Predict(ctx, "m", 0, api.PredictRequest{Instances: digitImages(t, f, 2)}); err != nil || len(p.Predictions) != 2 {
 		t.Errorf("predict with a deleted job's kept version: %+v, %v", p, err)
+	}
+	// A restart keeps it served, and does not take it for a run the
+	// store lost.
+	s.stop()
+	core, warnings := observer.New(zapcore.WarnLevel)
+	s = startServer(t, daemon.Options{DataDir: dataDir, AllowRoots: f.roots, Log: zap.New(core)})
+	for _, e := range warnings.All() {
+		if strings.Contains(e.Message, "does not know") {
+			t.Errorf("a start warns about the run a kept version uses: %s %v", e.Message, e.ContextMap())
+		}
+	}
+	if p, err := s.Predict(ctx, "m", 1, api.PredictRequest{Instances: digitImages(t, f, 1)}); err != nil || len(p.Predictions) != 1 {
+		t.Errorf("predict with a kept version after a restart: %+v, %v", p, err)
 	}
 	if d, err = s.DeleteModel(ctx, "m", 0); err != nil || !reflect.DeepEqual(d.Models, refs(api.VersionRef{Name: "m", Version: 1})) {
 		t.Fatalf("delete m: %+v, %v", d, err)
