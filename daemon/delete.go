@@ -17,8 +17,9 @@ import (
 )
 
 // users counts the requests using each model version (a prediction, an
-// export's check or build), so that a deletion waits for them before it
-// unloads the version and removes its files.
+// export's check or build) or job (an evaluation reading its run), so that
+// a deletion waits for them before it unloads the version or removes the
+// files.
 type users struct {
 	mu   sync.Mutex
 	gone *sync.Cond // broadcast when a count drops to zero
@@ -32,6 +33,9 @@ func newUsers() *users {
 }
 
 func versionKey(name string, version int) string { return name + "@" + strconv.Itoa(version) }
+
+// jobKey is a job's key among the users (no model name has a space).
+func jobKey(id string) string { return "job " + id }
 
 func (u *users) add(k string) {
 	u.mu.Lock()
@@ -61,21 +65,39 @@ func (u *users) drain(k string) {
 // loaded model, so a test can hold a prediction in flight.
 var predictHook atomic.Pointer[func()]
 
-// useModel looks up a model version (0: the latest) and holds it against
-// deletion until release is called. A deletion removes the version from
+// hold counts a user of k, once stored confirms that what k names is
+// still in the store, until release is called. A deletion removes it from
 // the store first and then drains its users, so a request that takes hold
 // after the removal finds it gone here and does nothing with it.
+func (s *Server) hold(k string, stored func() error) (release func(), err error) {
+	s.users.add(k)
+	if err := stored(); err != nil {
+		s.users.done(k)
+		return nil, err
+	}
+	return func() { s.users.done(k) }, nil
+}
+
+// useModel looks up a model version (0: the latest) and holds it against
+// deletion until release is called.
 func (s *Server) useModel(name string, version int) (m *api.Model, release func(), err error) {
 	if m, err = s.store.Model(name, version); err != nil {
 		return nil, nil, err
 	}
-	k := versionKey(m.Name, m.Version)
-	s.users.add(k)
-	if _, err := s.store.Model(m.Name, m.Version); err != nil {
-		s.users.done(k)
-		return nil, nil, err
-	}
-	return m, func() { s.users.done(k) }, nil
+	release, err = s.hold(versionKey(m.Name, m.Version), func() error {
+		_, err := s.store.Model(m.Name, m.Version)
+		return err
+	})
+	return m, release, err
+}
+
+// useJob holds job id against deletion (its run directory is read) until
+// release is called.
+func (s *Server) useJob(id string) (release func(), err error) {
+	return s.hold(jobKey(id), func() error {
+		_, err := s.store.Job(id)
+		return err
+	})
 }
 
 // deleteVersion removes a model version: from the store (the latest is
@@ -143,7 +165,8 @@ var errActive = errors.New("daemon: the job has not ended")
 // versions stay served, and so does the run directory they load from
 // (it goes with the last of them). A queued or running job is refused
 // with errActive unless cancel: then it is cancelled, and deleted once
-// its worker is gone.
+// its worker is gone. Its files go once the evaluations reading its run
+// are done.
 func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error) {
 	s.deleting.Lock() // one deletion at a time: none races another over a job's files
 	defer s.deleting.Unlock()
@@ -192,6 +215,7 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 		return nil, err
 	}
 	s.hub.notify(id, nil) // its event streams end
+	s.users.drain(jobKey(id))
 	if err := os.Remove(s.logPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return out, fmt.Errorf("job %s is deleted, but its log %s is not: %w (remove it by hand)", id, s.logPath(id), err)
 	}

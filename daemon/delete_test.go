@@ -280,6 +280,47 @@ func TestDeleteDuringPredictionAndDownload(t *testing.T) {
 		t.Error("deleting the version removed the run of a job still there")
 	}
 
+	// A job deleted while its evaluation reads its run: the evaluation
+	// completes, then the run goes.
+	held, go_ := make(chan struct{}), make(chan struct{})
+	restore := daemon.SetSlotHook(func(string) {
+		held <- struct{}{}
+		<-go_
+	})
+	ec := make(chan int, 1)
+	go func() {
+		code, _, _ := getHdr(t, s.Base+"/v1/jobs/"+job.ID+"/evaluation", nil)
+		ec <- code
+	}()
+	<-held
+	go func() {
+		_, err := s.DeleteJob(ctx, job.ID, false, false)
+		dc <- err
+	}()
+	deadline = time.Now().Add(10 * time.Second)
+	for _, err := s.Job(ctx, job.ID); apiStatus(err) != http.StatusNotFound; _, err = s.Job(ctx, job.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job still there 10 s after its delete began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-dc:
+		t.Fatalf("the delete returned (%v) while an evaluation read the run", err)
+	default:
+	}
+	close(go_)
+	restore()
+	if code := <-ec; code != http.StatusOK {
+		t.Errorf("the evaluation in flight: %d", code)
+	}
+	if err := <-dc; err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, job.RunDir) {
+		t.Error("the run of the deleted job is still on disk")
+	}
+
 	// A whole download first, for the archive's reference bytes.
 	resp := startExport(t, http.DefaultClient, s, "/v1/models/wide:export")
 	whole, err := io.ReadAll(resp.Body)
