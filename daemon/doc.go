@@ -24,8 +24,9 @@
 // (:export, a tar of graft export's SavedModel kept under exports/ with a
 // manifest it is checked against), heavy.go (what exports and evaluations
 // share: slots, one call per key), cleanup.go (what a crash left, removed
-// at start), serving.go (model cache with references, predict),
-// metrics.go.
+// at start), delete.go (DELETE of jobs and model versions: a version's
+// users drained before it unloads and its files go), serving.go (model
+// cache with references, predict), metrics.go.
 // docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
@@ -37,6 +38,10 @@
 //	cache/            the feature cache, shared by the jobs
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
+//
+// A delete leaves the store's job and version counters (bucket
+// sequences) as they are: no id or version is issued twice. A deleted
+// job's run directory stays while a model version it registered does.
 //
 // The store is not the only record (datadir.go): at every start the job
 // id and model version counters move past the run directories, logs and

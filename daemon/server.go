@@ -40,6 +40,9 @@ type Server struct {
 	dataDir                  string
 	ready                    atomic.Bool
 	done                     chan struct{} // closed when the daemon begins to stop
+
+	users    *users     // of each model version, against its deletion
+	deleting sync.Mutex // one deletion at a time
 }
 
 // New opens the daemon's state in opts.DataDir (creating it). Run starts
@@ -65,7 +68,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
 		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
-		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
+		metrics: newMetrics(opts.GPUMemoryBudget), users: newUsers(), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}

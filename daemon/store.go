@@ -352,3 +352,34 @@ func (s *Store) Model(name string, version int) (*api.Model, error) {
 	})
 	return m, err
 }
+
+// DeleteJob removes job id's record and its event log. The job id counter
+// is the bucket's sequence, which a deletion leaves as it is: the id is
+// never issued again.
+func (s *Store) DeleteJob(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := getJob(tx, id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(jobsBucket).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(eventsBucket).DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	})
+}
+
+// DeleteModelVersion removes a version of a model. The model's bucket
+// stays, even empty: its sequence is the version counter, so a deleted
+// version's number is never issued again.
+func (s *Store) DeleteModelVersion(name string, version int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(modelsBucket).Bucket([]byte(name))
+		if b == nil || b.Get(key(uint64(version))) == nil {
+			return fmt.Errorf("%w: model %q version %d", ErrNotFound, name, version)
+		}
+		return b.Delete(key(uint64(version)))
+	})
+}

@@ -109,7 +109,13 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Errorf("job %s is %s: its evaluation exists once it has succeeded", j.ID, j.State))
 		return
 	}
+	release, err := s.useJob(j.ID) // a deletion waits for the run's reading
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
 	ev, err := s.evaluation(r, j)
+	release()
 	extendWrite(w, s.opts.WriteTimeout) // computing may have taken longer
 	if err != nil {
 		writeStatusError(w, err, http.StatusInternalServerError)

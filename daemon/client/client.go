@@ -168,6 +168,33 @@ func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+":cancel", nil, &j)
 }
 
+// DeleteJob deletes a job: its record, log and run directory, and with
+// models the model versions it registered (without, they stay served). A
+// queued or running job is refused (409) unless cancel: then the daemon
+// cancels it and deletes it once its worker is gone.
+func (c *Client) DeleteJob(ctx context.Context, id string, cancel, models bool) (*api.Deleted, error) {
+	q := url.Values{}
+	if cancel {
+		q.Set("cancel", "true")
+	}
+	if models {
+		q.Set("models", "true")
+	}
+	path := "/v1/jobs/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var d api.Deleted
+	return &d, c.do(ctx, http.MethodDelete, path, nil, &d)
+}
+
+// DeleteModel deletes a model version, or every version of the model when
+// version is 0, once the predictions using it are done.
+func (c *Client) DeleteModel(ctx context.Context, name string, version int) (*api.Deleted, error) {
+	var d api.Deleted
+	return &d, c.do(ctx, http.MethodDelete, modelPath(name, version), nil, &d)
+}
+
 // Models lists every version of the registered models, reading the list
 // page by page; a version's classes are cut to the first
 // api.MaxExamples (ClassCount says how many; Model has all).

@@ -298,3 +298,33 @@ def test_export_broken_off_leaves_nothing(tmp_path: Path) -> None:
         t.join(10)
         srv.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_delete_jobs_and_models(client: Client, digits: Path, daemon: Daemon) -> None:
+    jobs = [client.submit(spec(digits, model="to-delete", epochs=1)) for _ in range(2)]
+    a, b = (client.wait(j.id, poll=0.1, timeout=120) for j in jobs)
+    assert (a.state, b.state) == ("succeeded", "succeeded")
+    # A version: latest moves down to the one left.
+    assert client.delete_model("to-delete", version=b.version)["models"] == [{"name": "to-delete", "version": b.version}]
+    assert client.model("to-delete").version == a.version
+    with pytest.raises(NotFound):
+        client.delete_model("to-delete", version=b.version)
+    # A job whose version stays: its run directory stays for it, and goes with it.
+    d = client.delete_job(a.id)
+    assert d["job"] == a.id and d["kept"] == [{"name": "to-delete", "version": a.version}]
+    assert (daemon.data_dir / "runs" / a.id).is_dir()
+    assert client.delete_model("to-delete")["models"] == [{"name": "to-delete", "version": a.version}]
+    assert not (daemon.data_dir / "runs" / a.id).exists()
+    with pytest.raises(NotFound):
+        client.model("to-delete")
+    with pytest.raises(NotFound):
+        client.job(a.id)
+    assert client.delete_job(b.id, models=True) == {"job": b.id, "models": []}
+    assert not (daemon.data_dir / "runs" / b.id).exists()
+    # Not ended: 409, unless cancelled on the way.
+    running = client.submit(spec(digits, epochs=100000))
+    with pytest.raises(Conflict):
+        client.delete_job(running.id)
+    assert client.delete_job(running.id, cancel=True)["job"] == running.id
+    with pytest.raises(NotFound):
+        client.job(running.id)

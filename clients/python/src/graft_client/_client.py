@@ -25,12 +25,15 @@ OPERATIONS: Dict[str, str] = {
     "GET /v1/jobs": "jobs",
     "GET /v1/jobs/{id}": "job",
     "POST /v1/jobs/{id}:cancel": "cancel",
+    "DELETE /v1/jobs/{id}": "delete_job",
     "GET /v1/jobs/{id}/events": "events",
     "GET /v1/jobs/{id}/log": "log",
     "GET /v1/jobs/{id}/evaluation": "evaluation",
     "GET /v1/backbones:inspect": "inspect",
     "GET /v1/models": "models",
     "GET /v1/models/{name}": "model",
+    "DELETE /v1/models/{name}": "delete_model",
+    "DELETE /v1/models/{name}/versions/{version}": "delete_model",
     "POST /v1/models/{name}:predict": "predict",
     "POST /v1/models/{name}/versions/{version}:predict": "predict",
     "POST /v1/models/{name}:export": "export",
@@ -155,6 +158,15 @@ class Client:
         current step. Conflict (409) when it has already ended."""
         return Job.from_dict(self._json("POST", f"/v1/jobs/{quote(id, safe='')}:cancel"))
 
+    def delete_job(self, id: str, cancel: bool = False, models: bool = False) -> Dict[str, Any]:
+        """Delete a job: its record, log and run directory. The model
+        versions it registered stay served (its run directory is kept for
+        them) unless models. A queued or running job raises Conflict (409)
+        unless cancel: then the daemon cancels it and deletes it once its
+        worker is gone. Returns what went: {"job", "models", "kept"}."""
+        params = {k: "true" for k, v in (("cancel", cancel), ("models", models)) if v}
+        return self._json("DELETE", f"/v1/jobs/{quote(id, safe='')}", params=params)  # type: ignore[no-any-return]
+
     def events(
         self,
         id: str,
@@ -274,6 +286,17 @@ class Client:
     def model(self, name: str) -> Model:
         """The latest version of a model."""
         return Model.from_dict(self._json("GET", f"/v1/models/{quote(name, safe='')}"))
+
+    def delete_model(self, name: str, version: Optional[int] = None) -> Dict[str, Any]:
+        """Delete a model version, or every version without version. The
+        predictions in flight finish first; the latest is then the newest
+        version left. Returns the versions deleted: {"models": [...]}."""
+        path = f"/v1/models/{quote(name, safe='')}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        for k in [k for k in self._class_names if k[0] == name and version in (None, k[1])]:
+            del self._class_names[k]
+        return self._json("DELETE", path)  # type: ignore[no-any-return]
 
     def predict(
         self,
