@@ -7,7 +7,8 @@
 // module's public job contract), the typed Go client in daemon/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:
-// jobs, per-job event logs, models), datadir.go (the store against what
+// jobs, per-job event logs, models), storeadmin.go (the store's format
+// version, compaction offline and at start, the online backup), datadir.go (the store against what
 // the data directory holds), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),

@@ -33,6 +33,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/models/{name}", s.getModel)
 	mux.HandleFunc("POST /v1/models/{nameaction}", s.predictLatest)
 	mux.HandleFunc("POST /v1/models/{name}/versions/{vaction}", s.predictVersion)
+	mux.HandleFunc("GET /v1/admin/backup", s.backup)
 	s.uiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see daemon/openapi.yaml)", r.Method, r.URL.Path))

@@ -69,6 +69,9 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
+	if s.store.Compacted != "" {
+		s.log.Info("store compaction at start", zap.String("store", s.dbPath()), zap.String("result", s.store.Compacted))
+	}
 	if err := s.reconcile(); err != nil {
 		s.store.Close()
 		return nil, err
