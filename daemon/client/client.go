@@ -162,6 +162,12 @@ func (c *Client) Job(ctx context.Context, id string) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
 }
 
+// Status is the daemon's version, uptime, jobs by state and disk usage.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var st api.Status
+	return &st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
 // Cancel asks the daemon to cancel a job.
 func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
 	var j api.Job
