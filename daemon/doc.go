@@ -25,16 +25,21 @@
 // (:export, a tar of graft export's SavedModel kept under exports/ with a
 // manifest it is checked against), heavy.go (what exports and evaluations
 // share: slots, one call per key), cleanup.go (what a crash left, removed
-// at start), serving.go (model cache with references, predict),
-// metrics.go.
+// at start), retention.go (ended jobs removed past their retention, at
+// start and every minute), joblog.go (each job's log, bounded and
+// rotated), usage.go (the data directory's bytes by part: /v1/status,
+// metrics, the disk answers), serving.go (model cache with references,
+// predict), metrics.go. docs/operations.md is what an operator needs.
 // docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
 //
-//	graft.db          the store (one daemon per directory: it is locked)
+//	graft.db          the store (one daemon per directory: it is locked),
+//	                  its format version in meta/format
 //	runs/JOB/         each job's run directory (train's layout), stamped
 //	                  owner.json: the job and the store's identity
-//	logs/JOB.log      each job's worker stderr, all attempts
+//	logs/JOB.log      each job's worker stderr, all attempts, and its
+//	                  one rotated older part JOB.log.1 (--max-log-bytes)
 //	cache/            the feature cache, shared by the jobs
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
