@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -76,4 +79,59 @@ func (l *jobLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Close()
+}
+
+// logTail is the last n bytes of job id's log, its rotated part before
+// it, from the start of a line. A rotation between the two reads may
+// show a part twice: it is for reading, not for keeping.
+func (s *Server) logTail(id string, n int64) ([]byte, error) {
+	var out []byte
+	cut := false
+	for _, p := range []string{s.logPath(id), s.logPath(id) + rotatedSuffix} { // newest first
+		room := n - int64(len(out))
+		if room <= 0 {
+			cut = true
+			break
+		}
+		b, whole, err := fileTail(p, room)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(b, out...)
+		if !whole {
+			cut = true
+			break
+		}
+	}
+	if cut { // drop the cut first line
+		if i := bytes.IndexByte(out, '\n'); i >= 0 {
+			out = out[i+1:]
+		}
+	}
+	return out, nil
+}
+
+// fileTail is the last n bytes of the file at path, and whether that is
+// all of it.
+func fileTail(path string, n int64) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	whole := st.Size() <= n
+	if !whole {
+		if _, err := f.Seek(st.Size()-n, io.SeekStart); err != nil {
+			return nil, false, err
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, n))
+	return b, whole, err
 }
