@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/client"
 )
 
 func exists(path string) bool {
@@ -27,11 +29,11 @@ func exists(path string) bool {
 }
 
 // waitGone polls until job id answers 404.
-func waitGone(t *testing.T, s *testServer, id string) {
+func waitGone(t *testing.T, c *client.Client, id string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, err := s.Job(context.Background(), id)
+		_, err := c.Job(context.Background(), id)
 		if apiStatus(err) == http.StatusNotFound {
 			return
 		}
@@ -88,7 +90,7 @@ func TestRetention(t *testing.T) {
 	if _, err := s.Cancel(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, s, b.ID)
+	waitGone(t, s.Client, b.ID)
 	for _, p := range []string{filepath.Join(s.dir, "runs", b.ID), filepath.Join(s.dir, "logs", b.ID+".log")} {
 		if exists(p) {
 			t.Errorf("%s is still there after the cancelled job went", p)
@@ -129,7 +131,7 @@ func TestRetention(t *testing.T) {
 	}
 	o.DataDir = s.dir
 	s = startServer(t, o)
-	waitGone(t, s, a.ID)
+	waitGone(t, s.Client, a.ID)
 	for _, p := range []string{a.RunDir, export, export + ".manifest.json", filepath.Join(s.dir, "logs", a.ID+".log")} {
 		if exists(p) {
 			t.Errorf("%s is still there after the succeeded job went", p)
@@ -283,5 +285,45 @@ func TestJobLogBounded(t *testing.T) {
 	newer, _ := os.ReadFile(logf)
 	if resp.StatusCode != 200 || string(tail) != string(older)+string(newer) {
 		t.Errorf("the job's log answer (%d, %d bytes) is not its rotated log then its log (%d and %d bytes)", resp.StatusCode, len(tail), len(older), len(newer))
+	}
+}
+
+// graft serve's retention flags: by default a cancelled job is kept (7
+// days) across a restart; started with --retain-cancelled 1ms, the start's
+// sweep removes it and its run directory.
+func TestRetentionFlags(t *testing.T) {
+	f := newFixture(t, 5)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	d := startDaemon(t, addr, dataDir, f, "--worker-step-delay", "50ms")
+	cl := client.New(addr, "")
+	ctx := context.Background()
+	j, err := cl.Submit(ctx, f.spec(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, cl, j.ID, 60*time.Second, "running", func(j *api.Job) bool { return j.State == api.Running })
+	if _, err := cl.Cancel(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, cl, j.ID)
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.wait(t, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	d = startDaemon(t, addr, dataDir, f)
+	if _, err := cl.Job(ctx, j.ID); err != nil {
+		t.Fatalf("a cancelled job after a restart with the default retention: %v", err)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.wait(t, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	startDaemon(t, addr, dataDir, f, "--retain-cancelled", "1ms")
+	waitGone(t, cl, j.ID)
+	if exists(filepath.Join(dataDir, "runs", j.ID)) {
+		t.Error("the removed job's run directory is still there")
 	}
 }
