@@ -51,9 +51,9 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeCompactLeftovers(path) // it is ours now: no compaction runs
 	var compacted string
 	if free, size, ok := needsCompaction(db); ok {
-		removeCompactLeftovers(path)
 		if ndb, err := compactDB(db, path); err != nil {
 			compacted = fmt.Sprintf("not compacted (%d free bytes of %d): %v", free, size, err)
 		} else {

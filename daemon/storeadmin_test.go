@@ -329,17 +329,25 @@ func TestAdminCompact(t *testing.T) {
 }
 
 // At start a store over half free pages (and at least 16 MiB of them) is
-// compacted, its records and counters kept; new job ids go on past them.
+// compacted, its records and counters kept, and what a compaction a crash
+// cut short left beside it is removed.
 func TestStartCompacts(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	os.MkdirAll(dataDir, 0o700)
 	db := filepath.Join(dataDir, "graft.db")
 	bloatedStore(t, db, 300, 5) // about 25 MiB, nearly all free
 	want, before := boltRecords(t, db), fileSize(t, db)
+	leftover := filepath.Join(dataDir, ".graft.db.tmp-compact-1") // a compaction a crash cut short
+	if err := os.WriteFile(leftover, []byte("half a store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	s := startServer(t, daemon.Options{DataDir: dataDir, AllowRoots: []string{t.TempDir()}})
 	if after := fileSize(t, db); after*4 > before {
 		t.Errorf("the store is %d bytes after the start, %d before", after, before)
+	}
+	if exists(leftover) {
+		t.Error("the start left a cut-short compaction's file")
 	}
 	jobs, err := s.Jobs(context.Background())
 	if err != nil || len(jobs) != 5 {
