@@ -18,8 +18,9 @@ import (
 // StoreFormat is the layout of the store (buckets, keys, records) this
 // graft reads and writes, kept in meta/format. Stores written before the
 // key existed are format 1: the layout did not change when it came. Raise
-// it with any change an older graft would misread; an older graft then
-// refuses the store instead of misreading it.
+// it with any change an older graft would misread, migrating an older
+// store at open and writing the new number in the same transaction; an
+// older graft then refuses the store instead of misreading it.
 const StoreFormat = 1
 
 var formatKey = []byte("format")
