@@ -113,8 +113,7 @@ func (s *Server) deleteVersion(m api.Model) error {
 	k := versionKey(m.Name, m.Version)
 	s.users.drain(k)
 	s.models.drop(k)
-	dir := filepath.Join(s.dataDir, "exports", m.Name, strconv.Itoa(m.Version))
-	if filepath.Base(m.Name) == m.Name && m.Name != ".." {
+	if dir, ok := s.exportDir(m.Name, m.Version); ok {
 		if err := removeExport(dir); err != nil {
 			return fmt.Errorf("model %s version %d is deleted, but its export %s is not: %w (remove it by hand)", m.Name, m.Version, dir, err)
 		}
@@ -216,8 +215,10 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 	}
 	s.hub.notify(id, nil) // its event streams end
 	s.users.drain(jobKey(id))
-	if err := os.Remove(s.logPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return out, fmt.Errorf("job %s is deleted, but its log %s is not: %w (remove it by hand)", id, s.logPath(id), err)
+	for _, log := range []string{s.logPath(id), s.logPath(id) + rotatedSuffix} {
+		if err := os.Remove(log); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return out, fmt.Errorf("job %s is deleted, but its log %s is not: %w (remove it by hand)", id, log, err)
+		}
 	}
 	if len(out.Kept) == 0 {
 		if err := s.removeRun(id, j.RunDir); err != nil {

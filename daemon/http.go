@@ -36,6 +36,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/models/{name}/versions/{vaction}", s.predictVersion)
 	mux.HandleFunc("DELETE /v1/models/{name}", s.deleteModelHandler)
 	mux.HandleFunc("DELETE /v1/models/{name}/versions/{v}", s.deleteVersionHandler)
+	mux.HandleFunc("GET /v1/admin/backup", s.backup)
+	mux.HandleFunc("GET /v1/status", s.status)
 	s.uiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see daemon/openapi.yaml)", r.Method, r.URL.Path))
@@ -207,17 +209,14 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) metricsHandler(w http.ResponseWriter, _ *http.Request) {
-	jobs, err := s.store.Jobs()
+	by, err := s.jobsByState()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	by := map[api.State]int{}
-	for _, j := range jobs {
-		by[j.State]++
-	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, by)
+	s.writeDiskMetrics(w)
 }
 
 // checkOrigin refuses what a web page the user visits could send: a

@@ -39,6 +39,8 @@ type Server struct {
 	roots                    *confine.Roots
 	dataDir                  string
 	ready                    atomic.Bool
+	started                  time.Time
+	usage                    diskUsage     // the data directory by part (usage.go)
 	done                     chan struct{} // closed when the daemon begins to stop
 
 	users    *users     // of each model version, against its deletion
@@ -72,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
 	}
+	if s.store.Compacted != "" {
+		s.log.Info("store compaction at start", zap.String("store", s.dbPath()), zap.String("result", s.store.Compacted))
+	}
 	if err := s.reconcile(); err != nil {
 		s.store.Close()
 		return nil, err
@@ -96,10 +101,15 @@ func (s *Server) Close() error {
 // next start, and the store closed.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer s.Close()
+	s.started = time.Now().UTC()
 	s.cleanLeftovers()
 	if err := s.sched.recover(); err != nil {
 		return fmt.Errorf("daemon: resume jobs: %w", err)
 	}
+	hctx, stopHousekeeping := context.WithCancel(context.Background())
+	housekept := make(chan struct{})
+	go func() { s.housekeeping(hctx); close(housekept) }()
+	defer func() { stopHousekeeping(); <-housekept }() // before the store closes
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: min(10*time.Second, s.opts.ReadTimeout),

@@ -147,7 +147,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		resume, note = sv.q.d.prepareRun(j, resume)
 	}
 	var w Worker
-	logf, err := openLog(sv.q.d.logPath(j.ID))
+	logf, err := openLog(sv.q.d.logPath(j.ID), sv.q.d.opts.MaxLogBytes)
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
@@ -486,15 +486,6 @@ func workerEnv(env []string) []string {
 		}
 	}
 	return out
-}
-
-// openLog opens a job's log, private like the database: logs hold paths,
-// class names and errors.
-func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
 // killStray kills a worker left by a daemon that died and waits (a few

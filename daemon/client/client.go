@@ -162,6 +162,12 @@ func (c *Client) Job(ctx context.Context, id string) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
 }
 
+// Status is the daemon's version, uptime, jobs by state and disk usage.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var st api.Status
+	return &st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
 // Cancel asks the daemon to cancel a job.
 func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
 	var j api.Job
@@ -229,20 +235,35 @@ func modelPath(name string, version int) string {
 // archive or is as it was (a broken download is an error and leaves
 // nothing). An existing dest is refused unless overwrite.
 func (c *Client) Export(ctx context.Context, name string, version int, dest string, overwrite bool) error {
+	return c.download(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{}, dest, 0o644, overwrite, "export of "+name)
+}
+
+// Backup downloads a consistent copy of the daemon's job store (taken
+// while jobs run) to the file dest, written as Export writes: dest holds
+// the whole copy or is as it was. Restoring is starting graft serve with
+// the copy as DATA/graft.db (docs/operations.md). The file is private
+// (0600), like the store: it holds paths and class names.
+func (c *Client) Backup(ctx context.Context, dest string, overwrite bool) error {
+	return c.download(ctx, http.MethodGet, "/v1/admin/backup", nil, dest, 0o600, overwrite, "backup")
+}
+
+// download writes an answer's body to a temporary file beside dest,
+// renamed at the end; an existing dest is refused unless overwrite.
+func (c *Client) download(ctx context.Context, method, path string, body any, dest string, mode os.FileMode, overwrite bool, what string) error {
 	if _, err := os.Lstat(dest); err == nil && !overwrite {
-		return hint.With(fmt.Errorf("client: export to %s: %w", dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
+		return hint.With(fmt.Errorf("client: %s to %s: %w", what, dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
 	}
-	resp, err := c.send(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{})
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	err = atomicfile.Write(dest, 0o644, func(w io.Writer) error {
+	err = atomicfile.Write(dest, mode, func(w io.Writer) error {
 		_, err := io.Copy(w, resp.Body)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("client: export of %s to %s: %w (nothing was written)", name, dest, err)
+		return fmt.Errorf("client: %s to %s: %w (nothing was written)", what, dest, err)
 	}
 	return nil
 }

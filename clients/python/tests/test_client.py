@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import subprocess
+import struct
 import tarfile
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ import requests
 from PIL import Image
 
 from conftest import BACKBONE, Daemon, graft_bin, spec
+import graft_client
 from graft_client import BadRequest, Busy, Client, Conflict, JobRequest, NotFound, RateLimited, Unauthorized
 
 
@@ -328,3 +330,19 @@ def test_delete_jobs_and_models(client: Client, digits: Path, daemon: Daemon) ->
     assert client.delete_job(running.id, cancel=True)["job"] == running.id
     with pytest.raises(NotFound):
         client.job(running.id)
+
+
+def test_backup_and_status(client: Client, trained, tmp_path: Path) -> None:
+    """backup writes a bbolt file (its first meta page carries bbolt's
+    magic), private, and refuses an existing dest; status lists every
+    state and every part of the data directory."""
+    dest = client.backup(tmp_path / "graft.db")
+    b = dest.read_bytes()
+    assert len(b) >= 4 * 4096 and struct.unpack_from("<I", b, 16)[0] == 0xED0CDAED, "not a bbolt file"
+    assert dest.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        client.backup(dest)
+    st = client.status()
+    assert set(st["jobs"]) == set(graft_client.STATES) and st["jobs"]["succeeded"] >= 1, st["jobs"]
+    assert set(st["disk"]["parts"]) == {"store", "runs", "cache", "logs", "exports"}, st["disk"]
+    assert st["disk"]["free"] > 0 and st["disk"]["min_free"] > 0 and st["uptime_seconds"] > 0
