@@ -253,7 +253,8 @@ bench-peers: build-tf test-models
 	$(PYENV)/bin/python scripts/peers/run.py --graft bin/graft --out $(PEERS) $(PEERS_UPDATE) $(PEERS_ARGS)
 
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
-# vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan.
+# vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan,
+# kernels-emu-ubsan, kernels-emu-mutants.
 include cuda.mk
 
 clean:

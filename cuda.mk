@@ -17,6 +17,8 @@
 #                      initcheck), benchmarks, PyTorch -> reports/gpu-check.txt
 #   make kernels-emu   head.cu's kernels on the CPU against float64
 #   make kernels-emu-tsan  the same, small cases, under ThreadSanitizer
+#   make kernels-emu-ubsan every case under UndefinedBehaviorSanitizer
+#   make kernels-emu-mutants  mistakes in head.cu the emulator must catch
 
 NVCC      ?= nvcc
 CUDA_ARCH := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
@@ -39,7 +41,7 @@ CUDA_ENV  := CGO_ENABLED=1 CGO_CFLAGS='-O2 -g -Wno-deprecated-declarations -Wno-
              $(if $(CUDA_STUBS),CGO_LDFLAGS='-L$(CUDA_STUBS)',)
 CUDA_TAGS = graftcuda $(TAGS)
 
-.PHONY: cuda-deps kernels kernels-emu kernels-emu-tsan graft-cuda vet-cuda gpu-test-bin gpu-check
+.PHONY: cuda-deps kernels kernels-emu kernels-emu-tsan kernels-emu-ubsan kernels-emu-mutants graft-cuda vet-cuda gpu-test-bin gpu-check
 
 # The CUDA toolkit from Debian's non-free component (bookworm), as root.
 cuda-deps:
@@ -95,3 +97,18 @@ kernels-emu:
 # shows as a data race on shared memory.
 kernels-emu-tsan:
 	scripts/kernel-emu/run.sh --tsan
+
+# The emulator under UndefinedBehaviorSanitizer (signed overflow, bad
+# shifts, misaligned or null accesses; the first report fails it): every
+# case, about 2 minutes on 2 cores.
+kernels-emu-ubsan:
+	scripts/kernel-emu/run.sh --ubsan
+
+# Mistakes the strict emulator must catch (scripts/kernel-emu/mutants.sh):
+# a cp.async wait count off by one, a missing wait or barrier, swapped
+# fragment registers, swapped BF16 halves, a swizzle applied on one side
+# only, a ReLU that drops NaN.
+# Each is a patched copy of head.cu; the target fails if one passes.
+# About 2 minutes on 2 cores.
+kernels-emu-mutants:
+	scripts/kernel-emu/mutants.sh

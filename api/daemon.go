@@ -64,6 +64,10 @@ type Attempt struct {
 	Node string `json:"node,omitempty"`
 	// LaunchID is the worker's id on a cluster (a Ray submission id).
 	LaunchID string `json:"launch_id,omitempty"`
+	// Graft is the version of the graft serve that started the attempt:
+	// after an upgrade in place, the attempts before and after it say
+	// which binary ran them.
+	Graft string `json:"graft,omitempty"`
 }
 
 // Progress is the latest training progress of a job.
@@ -155,6 +159,21 @@ type ModelList struct {
 	// Next is the cursor of the next page (pass it as after), empty on the
 	// last page.
 	Next string `json:"next,omitempty"`
+}
+
+// Deleted answers a DELETE of a job or a model: what went, and the
+// versions of a deleted job that were kept (DELETE with ?models=true
+// removes them too), whose run directory stays while they are served.
+type Deleted struct {
+	Job    string       `json:"job,omitempty"`
+	Models []VersionRef `json:"models"`
+	Kept   []VersionRef `json:"kept,omitempty"`
+}
+
+// VersionRef names a model version.
+type VersionRef struct {
+	Name    string `json:"name"`
+	Version int    `json:"version"`
 }
 
 // Image is one input image: base64 of an encoded PNG or JPEG, as in

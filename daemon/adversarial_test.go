@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/internal/images/bomb"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/crc32c"
@@ -115,28 +114,18 @@ func (a *adversary) do(method, path string, body []byte) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// jpegBomb is a small baseline JPEG whose frame header declares w x h.
-func jpegBomb(t *testing.T, w, h int) []byte {
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 16, 16)), nil); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
-	i := bytes.Index(b, []byte{0xff, 0xc0}) // SOF0: length, precision, height, width
-	if i < 0 {
-		t.Fatal("no SOF0 in Go's JPEG")
-	}
-	binary.BigEndian.PutUint16(b[i+5:], uint16(h))
-	binary.BigEndian.PutUint16(b[i+7:], uint16(w))
-	return b
-}
-
 // bombs are the image bombs of every format graft reads, by file name.
 func bombs(t *testing.T) map[string][]byte {
+	must := func(b []byte, err error) []byte {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	return map[string][]byte{
 		"bomb-30000x30000.png": pngBomb(t, 30000, 30000), // 875 KB, all of its data
-		"bomb-60000x60000.jpg": jpegBomb(t, 60000, 60000),
-		"bomb-65535x65535.jpg": jpegBomb(t, 65535, 65535),
+		"bomb-60000x60000.jpg": must(bomb.JPEG(60000, 60000)),
+		"bomb-65535x65535.jpg": must(bomb.JPEG(65535, 65535)),
 	}
 }
 
@@ -265,6 +254,18 @@ func TestAdversarial(t *testing.T) {
 	}
 	a.alive("predict with bombs")
 	a.row("predict with each bomb", pc.String())
+
+	// Images just within --max-image-pixels (6000x6000, 36 M pixels, a
+	// 1 MB PNG each) sent 16 times, 8 at once: the decode budgets
+	// (--predict-memory, the process's decode memory) hold the memory.
+	large, _ := json.Marshal(api.PredictRequest{Instances: []api.Image{{B64: base64.StdEncoding.EncodeToString(pngBomb(t, 6000, 6000))}}})
+	answers = hammer(16, 8, func() int {
+		code, _ := a.do("POST", "/v1/models/adv:predict", large)
+		return code
+	})
+	a.alive("large predicts")
+	answers.check(t, "predict of a 36 M pixel image", 200, 503)
+	a.row("predict of a 6000x6000 PNG (just within the pixel limit), 16 times, 8 at once", answers.String())
 
 	// Lying TFRecords: 24 submissions, 8 at once.
 	tfr := filepath.Join(work, "lying.tfrecord")

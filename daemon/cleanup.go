@@ -20,6 +20,7 @@ import (
 //	exports/NAME/.V.manifest.json.tmp-*  its manifest (internal/util/atomicfile)
 //	runs/JOB/**/.FILE.tmp-*              run files and checkpoints (atomicfile, via rundir and head)
 //	cache/**/.tmp-*                      feature cache entries (internal/featcache)
+//	.graft.db.tmp-compact-*              a compaction of the store (storeadmin.go: removed when the store is opened)
 //
 // and ray/probe/ holds only the files of a start-up probe of the Ray nodes
 // (daemon/raylaunch), finished before the daemon is made.

@@ -82,8 +82,8 @@ func allocatedBytes() uint64 {
 	return m.TotalAlloc
 }
 
-// Issue 22, defect 6: a data set with 12k byte-identical (empty, so bad)
-// files with long names besides its good images trains to success: the
+// Issue 22, defect 6: a data set with 12k byte-identical (not images, so
+// bad; empty ones are bad before they are grouped) files with long names besides its good images trains to success: the
 // summary, the events and the job log carry counts and a few examples,
 // and the run directory lists every file. Before, the one duplicate
 // group's paths made the done line longer than worker.MaxLine: it was
@@ -101,7 +101,7 @@ func TestLargeDataSetSucceeds(t *testing.T) {
 	line := 0 // what the old summary's one group took in JSON
 	for i := range n {
 		p := filepath.Join(dir, fmt.Sprintf("%s-%05d.png", long, i))
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
+		if err := os.WriteFile(p, []byte("not an image\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		want[p] = true

@@ -61,13 +61,23 @@ func (s *Server) onDisk() (jobs []string, versions map[string]uint64) {
 // of jobs the store does not know: they are kept, and never reused.
 func (s *Server) reconcile() error {
 	jobs, versions := s.onDisk()
+	ms, err := s.store.Models()
+	if err != nil {
+		return err
+	}
+	served := map[string]bool{} // a deleted job's run that its model versions keep
+	for _, m := range ms {
+		served[m.JobID] = true
+	}
 	var last uint64
 	var unknown []string
 	for _, id := range jobs {
 		n, _ := jobSeq(id)
 		last = max(last, n)
 		if _, err := s.store.Job(id); errors.Is(err, ErrNotFound) {
-			unknown = append(unknown, id)
+			if !served[id] {
+				unknown = append(unknown, id)
+			}
 		} else if err != nil {
 			return err
 		}

@@ -7,7 +7,8 @@
 // module's public job contract), the typed Go client in daemon/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:
-// jobs, per-job event logs, models), datadir.go (the store against what
+// jobs, per-job event logs, models), storeadmin.go (the store's format
+// version, compaction offline and at start, the online backup), datadir.go (the store against what
 // the data directory holds), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),
@@ -25,20 +26,30 @@
 // manifest it is checked against), heavy.go (what exports and evaluations
 // share: slots, one call per key), cleanup.go (what a crash left, removed
 // at start), cache.go (the feature cache's cap, tidied at start, in
-// /metrics), serving.go (model cache with references, predict),
-// metrics.go.
+// /metrics), delete.go (DELETE of jobs and model versions: a version's
+// users drained before it unloads and its files go), retention.go (ended jobs removed past their retention, at
+// start and every minute), joblog.go (each job's log, bounded and
+// rotated), usage.go (the data directory's bytes by part: /v1/status,
+// metrics, the disk answers), serving.go (model cache with references,
+// predict), metrics.go. docs/operations.md is what an operator needs.
 // docs/daemon-security.md is the policy.
 //
 // The data directory holds everything the daemon writes:
 //
-//	graft.db          the store (one daemon per directory: it is locked)
+//	graft.db          the store (one daemon per directory: it is locked),
+//	                  its format version in meta/format
 //	runs/JOB/         each job's run directory (train's layout), stamped
 //	                  owner.json: the job and the store's identity
-//	logs/JOB.log      each job's worker stderr, all attempts
+//	logs/JOB.log      each job's worker stderr, all attempts, and its
+//	                  one rotated older part JOB.log.1 (--max-log-bytes)
 //	cache/            the feature cache, shared by the jobs, capped by
 //	                  --cache-max-bytes (internal/featcache: LRU, leases)
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
+//
+// A delete leaves the store's job and version counters (bucket
+// sequences) as they are: no id or version is issued twice. A deleted
+// job's run directory stays while a model version it registered does.
 //
 // The store is not the only record (datadir.go): at every start the job
 // id and model version counters move past the run directories, logs and

@@ -79,18 +79,22 @@ func stampOf(fi fs.FileInfo) stamp {
 // (built again when damaged) and sent as a tar archive laid out as
 // TensorFlow Serving's model base path wants it (NAME/V/saved_model.pb).
 func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string, version int) {
-	m, err := s.store.Model(name, version)
+	m, release, err := s.useModel(name, version)
 	if err != nil {
 		writeStoreError(w, err)
 		return
 	}
 	v := strconv.Itoa(m.Version)
 	if filepath.Base(m.Name) != m.Name || m.Name == ".." {
+		release()
 		writeError(w, http.StatusBadRequest, fmt.Errorf("model name %q cannot name a folder", m.Name))
 		return
 	}
 	dir := filepath.Join(s.dataDir, "exports", m.Name, v)
+	// A deletion waits for the check or build, not for the download: a
+	// file it removes mid-download breaks the download off.
 	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir) })
+	release()
 	extendWrite(w, s.opts.WriteTimeout) // a build may have used up the write timeout
 	if err != nil {
 		writeExportError(w, err)

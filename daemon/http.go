@@ -27,12 +27,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/jobs", s.listJobs)
 	mux.HandleFunc("GET /v1/jobs/{id}", s.getJob)
 	mux.HandleFunc("POST /v1/jobs/{idaction}", s.jobAction)
+	mux.HandleFunc("DELETE /v1/jobs/{id}", s.deleteJobHandler)
 	mux.HandleFunc("GET /v1/jobs/{id}/events", s.jobEvents)
 	mux.HandleFunc("GET /v1/backbones:inspect", s.inspect)
 	mux.HandleFunc("GET /v1/models", s.listModels)
 	mux.HandleFunc("GET /v1/models/{name}", s.getModel)
 	mux.HandleFunc("POST /v1/models/{nameaction}", s.predictLatest)
 	mux.HandleFunc("POST /v1/models/{name}/versions/{vaction}", s.predictVersion)
+	mux.HandleFunc("DELETE /v1/models/{name}", s.deleteModelHandler)
+	mux.HandleFunc("DELETE /v1/models/{name}/versions/{v}", s.deleteVersionHandler)
+	mux.HandleFunc("GET /v1/admin/backup", s.backup)
+	mux.HandleFunc("GET /v1/status", s.status)
 	s.uiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s (see daemon/openapi.yaml)", r.Method, r.URL.Path))
@@ -204,17 +209,14 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) metricsHandler(w http.ResponseWriter, _ *http.Request) {
-	jobs, err := s.store.Jobs()
+	by, err := s.jobsByState()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	by := map[api.State]int{}
-	for _, j := range jobs {
-		by[j.State]++
-	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.metrics.write(w, by)
+	s.writeDiskMetrics(w)
 	s.writeCacheMetrics(w)
 }
 

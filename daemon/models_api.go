@@ -76,13 +76,14 @@ func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string
 	if derr := decode(w, r, s.opts.MaxPredictBytes, &req); derr != nil {
 		return derr.code, fmt.Errorf("predict request: %w", derr.err)
 	}
-	m, err := s.store.Model(name, version)
+	m, release, err := s.useModel(name, version)
 	if errors.Is(err, ErrNotFound) {
 		return http.StatusNotFound, err
 	}
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
+	defer release() // a deletion waits for this prediction
 	if len(req.Instances) > 0 && len(req.Inputs) > 0 {
 		return http.StatusBadRequest, errors.New("predict request: give instances or inputs, not both")
 	}
@@ -123,6 +124,9 @@ func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string
 		return http.StatusInternalServerError, fmt.Errorf("load model %s version %d: %w", m.Name, m.Version, err)
 	}
 	defer s.models.release(l)
+	if h := predictHook.Load(); h != nil {
+		(*h)()
+	}
 	rows, err := l.predict(r.Context(), raws, s.opts.MaxImagePixels)
 	if errors.Is(err, ErrInput) {
 		return http.StatusBadRequest, err

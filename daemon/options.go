@@ -117,7 +117,22 @@ type Options struct {
 	// MinFreeDisk is the free space the data directory's disk needs for
 	// the daemon to be ready and take jobs (default 64 MiB).
 	MinFreeDisk int64
-	Log         *zap.Logger
+	// RetainFailed, RetainCancelled and RetainSucceeded are how long an
+	// ended job is kept after it ended; then its record, run directory,
+	// logs and exports go (retention.go). A succeeded job whose model
+	// version is registered is kept until the version is deleted. Zero
+	// keeps jobs forever (graft serve's flags default to 30, 7 and 90
+	// days).
+	RetainFailed, RetainCancelled, RetainSucceeded time.Duration
+	// MaxLogBytes bounds each job's worker log: logs/JOB.log and the one
+	// rotated file logs/JOB.log.1 hold at most half of it each, the
+	// newest output kept (default 16 MiB).
+	MaxLogBytes int64
+	// HousekeepingInterval is how often the retention sweep and the walk
+	// of the data directory's disk usage run (default 1 minute; both
+	// also run at start).
+	HousekeepingInterval time.Duration
+	Log                  *zap.Logger
 }
 
 func (o *Options) defaults() error {
@@ -177,6 +192,12 @@ func (o *Options) defaults() error {
 	}
 	if o.MinFreeDisk <= 0 {
 		o.MinFreeDisk = 64 << 20
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = 16 << 20
+	}
+	if o.HousekeepingInterval <= 0 {
+		o.HousekeepingInterval = time.Minute
 	}
 	if o.JobMemory <= 0 {
 		o.JobMemory = hostMemory() / 4 * 3

@@ -75,7 +75,12 @@ func (s *Server) confineList(spec string) (string, error) {
 
 // diskSpace reports a data directory whose disk has less free space than
 // Options.MinFreeDisk: jobs could not write their runs, logs or events.
-func (s *Server) diskSpace() error { return diskSpace(s.dataDir, s.opts.MinFreeDisk) }
+func (s *Server) diskSpace() error {
+	if err := diskSpace(s.dataDir, s.opts.MinFreeDisk); err != nil {
+		return fmt.Errorf("%w%s", err, s.largestPart())
+	}
+	return nil
+}
 
 // diskSpace reports dir's disk when it has less than min bytes free.
 func diskSpace(dir string, min int64) error {

@@ -137,6 +137,7 @@ func (q *scheduler) dispatch() {
 			q.mu.Lock()
 			delete(q.running, id)
 			delete(q.gpuBytes, id)
+			close(sv.ended)
 			q.dispatch()
 			q.mu.Unlock()
 		}()
@@ -235,6 +236,17 @@ func (q *scheduler) shutdown() {
 	}
 	q.mu.Unlock()
 	q.wg.Wait()
+}
+
+// supervised returns a channel closed once job id has no supervisor (nil
+// when it has none now) and whether it is queued.
+func (q *scheduler) supervised(id string) (ended <-chan struct{}, queued bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if sv := q.running[id]; sv != nil {
+		ended = sv.ended
+	}
+	return ended, slices.Contains(q.queue, id)
 }
 
 func (q *scheduler) isStopping() bool {

@@ -39,7 +39,12 @@ type Server struct {
 	roots                    *confine.Roots
 	dataDir                  string
 	ready                    atomic.Bool
+	started                  time.Time
+	usage                    diskUsage     // the data directory by part (usage.go)
 	done                     chan struct{} // closed when the daemon begins to stop
+
+	users    *users     // of each model version, against its deletion
+	deleting sync.Mutex // one deletion at a time
 }
 
 // New opens the daemon's state in opts.DataDir (creating it). Run starts
@@ -68,9 +73,12 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Log, roots: roots, dataDir: abs, hub: newHub(),
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
 		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
-		metrics: newMetrics(opts.GPUMemoryBudget), done: make(chan struct{})}
+		metrics: newMetrics(opts.GPUMemoryBudget), users: newUsers(), done: make(chan struct{})}
 	if s.store, err = OpenStore(s.dbPath()); err != nil {
 		return nil, err
+	}
+	if s.store.Compacted != "" {
+		s.log.Info("store compaction at start", zap.String("store", s.dbPath()), zap.String("result", s.store.Compacted))
 	}
 	if err := s.reconcile(); err != nil {
 		s.store.Close()
@@ -96,10 +104,15 @@ func (s *Server) Close() error {
 // next start, and the store closed.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer s.Close()
+	s.started = time.Now().UTC()
 	s.cleanLeftovers()
 	if err := s.sched.recover(); err != nil {
 		return fmt.Errorf("daemon: resume jobs: %w", err)
 	}
+	hctx, stopHousekeeping := context.WithCancel(context.Background())
+	housekept := make(chan struct{})
+	go func() { s.housekeeping(hctx); close(housekept) }()
+	defer func() { stopHousekeeping(); <-housekept }() // before the store closes
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: min(10*time.Second, s.opts.ReadTimeout),

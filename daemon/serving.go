@@ -53,7 +53,7 @@ func newModelCache(size int) *modelCache { return &modelCache{size: size, m: map
 // the least recently used models beyond the cache size; release it when
 // done.
 func (c *modelCache) get(m *api.Model) (*loaded, error) {
-	k := fmt.Sprintf("%s@%d", m.Name, m.Version)
+	k := versionKey(m.Name, m.Version)
 	c.mu.Lock()
 	l, ok := c.m[k]
 	if ok {
@@ -142,6 +142,24 @@ func deleteKey(order []string, k string) []string {
 
 func (c *modelCache) touch(k string) {
 	c.order = append(deleteKey(c.order, k), k)
+}
+
+// drop unloads a deleted version (k: versionKey), at once when no
+// request uses it, else when the last one ends.
+func (c *modelCache) drop(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.m[k]
+	if !ok {
+		return
+	}
+	delete(c.m, k)
+	c.order = deleteKey(c.order, k)
+	l.evicted = true
+	if l.refs == 0 && l.t != nil {
+		l.t.Close()
+		l.t = nil
+	}
 }
 
 // close unloads every model (those in use when their requests end).

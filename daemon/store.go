@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +28,7 @@ var (
 	jobsBucket   = []byte("jobs")
 	eventsBucket = []byte("events") // one sub-bucket per job, keyed by seq
 	modelsBucket = []byte("models") // one sub-bucket per name, keyed by version
-	metaBucket   = []byte("meta")   // the store's identity
+	metaBucket   = []byte("meta")   // the store's identity and format
 	storeIDKey   = []byte("id")
 )
 
@@ -37,18 +38,28 @@ var (
 type Store struct {
 	db *bolt.DB
 	id string
+	// Compacted says what OpenStore's compaction did ("" if none was
+	// due), for the daemon's log.
+	Compacted string
 }
 
 // OpenStore opens (creating) the database at path. A second daemon on
 // the same file gets ErrLocked instead of waiting; a file that is not a
 // sound database is refused with what to do, never recreated over.
 func OpenStore(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	}
+	db, err := openBolt(path)
 	if err != nil {
-		return nil, damaged(path, err)
+		return nil, err
+	}
+	removeCompactLeftovers(path) // it is ours now: no compaction runs
+	var compacted string
+	if free, size, ok := needsCompaction(db); ok {
+		if ndb, err := compactDB(db, path); err != nil {
+			compacted = fmt.Sprintf("not compacted (%d free bytes of %d): %v", free, size, err)
+		} else {
+			db = ndb
+			compacted = fmt.Sprintf("compacted: %d free bytes of %d", free, size)
+		}
 	}
 	var id string
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -58,6 +69,11 @@ func OpenStore(path string) (*Store, error) {
 			}
 		}
 		meta := tx.Bucket(metaBucket)
+		if meta.Get(formatKey) == nil {
+			if err := meta.Put(formatKey, []byte(strconv.Itoa(StoreFormat))); err != nil {
+				return err
+			}
+		}
 		if v := meta.Get(storeIDKey); v != nil {
 			id = string(v)
 			return nil
@@ -73,7 +89,27 @@ func OpenStore(path string) (*Store, error) {
 		db.Close()
 		return nil, damaged(path, err)
 	}
-	return &Store{db: db, id: id}, nil
+	return &Store{db: db, id: id, Compacted: compacted}, nil
+}
+
+// openBolt opens the database at path, locked (ErrLocked when another
+// process holds it), and checks its format.
+func openBolt(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, damaged(path, err)
+	}
+	if err := db.View(func(tx *bolt.Tx) error { return checkFormat(path, tx) }); err != nil {
+		db.Close()
+		if errors.Is(err, ErrNewerStore) {
+			return nil, err
+		}
+		return nil, damaged(path, err)
+	}
+	return db, nil
 }
 
 // damaged says what to do about a database graft cannot open.
@@ -351,4 +387,35 @@ func (s *Store) Model(name string, version int) (*api.Model, error) {
 		return json.Unmarshal(v, m)
 	})
 	return m, err
+}
+
+// DeleteJob removes job id's record and its event log. The job id counter
+// is the bucket's sequence, which a deletion leaves as it is: the id is
+// never issued again.
+func (s *Store) DeleteJob(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if _, err := getJob(tx, id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(jobsBucket).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(eventsBucket).DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	})
+}
+
+// DeleteModelVersion removes a version of a model. The model's bucket
+// stays, even empty: its sequence is the version counter, so a deleted
+// version's number is never issued again.
+func (s *Store) DeleteModelVersion(name string, version int) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(modelsBucket).Bucket([]byte(name))
+		if b == nil || b.Get(key(uint64(version))) == nil {
+			return fmt.Errorf("%w: model %q version %d", ErrNotFound, name, version)
+		}
+		return b.Delete(key(uint64(version)))
+	})
 }

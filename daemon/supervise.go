@@ -16,6 +16,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/internal/buildinfo"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/worker"
 )
@@ -30,12 +31,13 @@ type supervision struct {
 	q      *scheduler
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
+	ended  chan struct{} // closed once the supervisor has left the scheduler
 	once   sync.Once
 	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
 func newSupervision(q *scheduler, id string) *supervision {
-	return &supervision{q: q, id: id, stopCh: make(chan struct{})}
+	return &supervision{q: q, id: id, stopCh: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // stop asks the running worker to stop: SIGTERM, SIGKILL after grace.
@@ -145,7 +147,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		resume, note = sv.q.d.prepareRun(j, resume)
 	}
 	var w Worker
-	logf, err := openLog(sv.q.d.logPath(j.ID))
+	logf, err := openLog(sv.q.d.logPath(j.ID), sv.q.d.opts.MaxLogBytes)
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
@@ -186,7 +188,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		sv.update(func(j *api.Job) []api.JobEvent {
 			now := time.Now().UTC()
 			j.State = api.Running
-			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason})
+			j.Attempts = append(j.Attempts, api.Attempt{N: n, Start: now, End: &now, Exit: exit, Reason: reason, Graft: buildinfo.Version})
 			return []api.JobEvent{{Type: exit, Attempt: n, Message: reason}}
 		})
 		if exit == api.ExitDeferred {
@@ -206,7 +208,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 			j.Attempts[k-1].LaunchID = launchID
 			return []api.JobEvent{{Type: "reattached", Attempt: n, Message: "re-attached to the running worker " + launchID}}
 		}
-		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC(), LaunchID: launchID}
+		a := api.Attempt{N: n, PID: pid, Resumed: resume, Start: time.Now().UTC(), LaunchID: launchID, Graft: buildinfo.Version}
 		if pid > 0 {
 			a.ProcStart = procStart(pid)
 			a.Node = localNode()
@@ -484,15 +486,6 @@ func workerEnv(env []string) []string {
 		}
 	}
 	return out
-}
-
-// openLog opens a job's log, private like the database: logs hold paths,
-// class names and errors.
-func openLog(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
 // killStray kills a worker left by a daemon that died and waits (a few

@@ -1,11 +1,8 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/graft-ml/graft/api"
@@ -45,39 +42,19 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 // maxLogTail is how much of a job's log GET .../log returns: its end.
 const maxLogTail = 64 << 10
 
-// jobLog serves the last 64 KiB of a job's worker log (all attempts),
-// from the start of a line; empty before the first attempt.
+// jobLog serves the last 64 KiB of a job's worker log (all attempts, its
+// rotated part before it), from the start of a line; empty before the
+// first attempt.
 func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := s.store.Job(id); err != nil {
 		writeStoreError(w, err)
 		return
 	}
-	var tail []byte
-	f, err := os.Open(s.logPath(id))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	tail, err := s.logTail(id, maxLogTail)
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, fmt.Errorf("job %s: log: %w", id, err))
 		return
-	default:
-		defer f.Close()
-		st, err := f.Stat()
-		if err == nil && st.Size() > maxLogTail {
-			_, err = f.Seek(st.Size()-maxLogTail, io.SeekStart)
-		}
-		if err == nil {
-			tail, err = io.ReadAll(io.LimitReader(f, maxLogTail))
-		}
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, fmt.Errorf("job %s: log: %w", id, err))
-			return
-		}
-		if st.Size() > maxLogTail { // drop the cut first line
-			if i := strings.IndexByte(string(tail), '\n'); i >= 0 {
-				tail = tail[i+1:]
-			}
-		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -109,7 +86,13 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Errorf("job %s is %s: its evaluation exists once it has succeeded", j.ID, j.State))
 		return
 	}
+	release, err := s.useJob(j.ID) // a deletion waits for the run's reading
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
 	ev, err := s.evaluation(r, j)
+	release()
 	extendWrite(w, s.opts.WriteTimeout) // computing may have taken longer
 	if err != nil {
 		writeStatusError(w, err, http.StatusInternalServerError)

@@ -21,6 +21,10 @@ type FakeDevice struct {
 	// BlocksPerSM is the GEMM kernels' occupancy; 0 means 2 (their
 	// __launch_bounds__ minimum).
 	BlocksPerSM int
+	// KernelBlocksPerSM overrides BlocksPerSM for the kernels it names
+	// (a kernel's occupancy depends on its own registers and shared
+	// memory).
+	KernelBlocksPerSM map[string]int
 	// ComputeCapability is "9.0" when empty.
 	ComputeCapability string
 }
@@ -354,6 +358,9 @@ type fakeFunction struct {
 func (fn fakeFunction) maxActiveBlocksPerSM(block int) (int, error) {
 	if block < 1 || block > maxThreads || (fn.sig.MaxThreads > 0 && block > fn.sig.MaxThreads) {
 		return 0, invalid("occupancy of %s at %d threads", fn.sig.Name, block)
+	}
+	if n, ok := fn.f.dev.KernelBlocksPerSM[fn.sig.Name]; ok {
+		return n, nil
 	}
 	return fn.f.dev.BlocksPerSM, nil
 }

@@ -9,15 +9,16 @@ type module struct {
 	softmaxXent, denseBwd, unpoolReLU, sumRows, optimizerStep kernel
 	// The tensor-core GEMMs (sm_80 and newer).
 	convFwdTF32, convFwdBF16, convWgradTF32, convWgradBF16 kernel
-	// gemmSlots and tcSlots are how many SIMT and tensor-core GEMM
-	// blocks run at once on the whole device.
-	gemmSlots, tcSlots int
 }
 
 // kernel is one function of the module.
 type kernel struct {
 	name string
 	fn   driverFunction
+	// slots is how many blocks of a GEMM kernel run at once on the whole
+	// device (its own occupancy: registers and shared memory differ from
+	// kernel to kernel); split-K sizes its grid with it. 0 for the others.
+	slots int
 }
 
 // loadModule loads the kernels into the current context. Inside do.
@@ -30,13 +31,14 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 	for _, k := range []struct {
 		dst  *kernel
 		name string
+		gemm bool
 	}{
-		{&m.convFwd, "conv_fwd"}, {&m.convWgrad, "conv_wgrad"}, {&m.splitkReduce, "splitk_reduce"},
-		{&m.poolRows, "pool_rows"}, {&m.gatherPool, "gather_pool"}, {&m.denseFwd, "dense_fwd"},
-		{&m.softmaxXent, "softmax_xent"}, {&m.denseBwd, "dense_bwd"}, {&m.unpoolReLU, "unpool_relu"},
-		{&m.sumRows, "sum_rows"}, {&m.optimizerStep, "optimizer_step"},
-		{&m.convFwdTF32, "conv_fwd_tf32"}, {&m.convFwdBF16, "conv_fwd_bf16"},
-		{&m.convWgradTF32, "conv_wgrad_tf32"}, {&m.convWgradBF16, "conv_wgrad_bf16"},
+		{&m.convFwd, "conv_fwd", true}, {&m.convWgrad, "conv_wgrad", true}, {&m.splitkReduce, "splitk_reduce", false},
+		{&m.poolRows, "pool_rows", false}, {&m.gatherPool, "gather_pool", false}, {&m.denseFwd, "dense_fwd", false},
+		{&m.softmaxXent, "softmax_xent", false}, {&m.denseBwd, "dense_bwd", false}, {&m.unpoolReLU, "unpool_relu", false},
+		{&m.sumRows, "sum_rows", false}, {&m.optimizerStep, "optimizer_step", false},
+		{&m.convFwdTF32, "conv_fwd_tf32", true}, {&m.convFwdBF16, "conv_fwd_bf16", true},
+		{&m.convWgradTF32, "conv_wgrad_tf32", true}, {&m.convWgradBF16, "conv_wgrad_bf16", true},
 	} {
 		fn, err := mod.function(k.name)
 		if err != nil {
@@ -44,30 +46,26 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 			return nil, cudaError("kernel "+k.name, err)
 		}
 		*k.dst = kernel{name: k.name, fn: fn}
+		if !k.gemm {
+			continue
+		}
+		// Each GEMM's own occupancy at its block size (all 256 threads).
+		// The tensor-core kernels trap before sm_80 and are never
+		// launched there; their figure is unused.
+		perSM, err := fn.maxActiveBlocksPerSM(gemmThreads)
+		if err != nil {
+			_ = mod.unload()
+			return nil, cudaError("occupancy of "+k.name, err)
+		}
+		k.dst.slots = max(1, perSM) * multiprocessors
 	}
-	perSM, err := m.convFwd.fn.maxActiveBlocksPerSM(gemmThreads)
-	if err != nil {
-		_ = mod.unload()
-		return nil, cudaError("occupancy of conv_fwd", err)
-	}
-	m.gemmSlots = max(1, perSM) * multiprocessors
-	// The tensor-core kernels' own occupancy (their registers and 48 KiB
-	// of shared memory a block); on GPUs before sm_80 they trap and are
-	// never launched.
-	if perSM, err = m.convFwdTF32.fn.maxActiveBlocksPerSM(gemmThreads); err != nil {
-		_ = mod.unload()
-		return nil, cudaError("occupancy of conv_fwd_tf32", err)
-	}
-	m.tcSlots = max(1, perSM) * multiprocessors
 	return m, nil
 }
 
-// slots is how many blocks of a GEMM family run at once on the device.
-func (m *module) slots(g gemmGeom) int {
-	if g.kStep == simtGeom.kStep {
-		return m.gemmSlots
-	}
-	return m.tcSlots
+// slots is how many blocks of a GEMM family's forward and weight-gradient
+// kernels run at once on the device, each its own figure.
+func (m *module) slots(g gemmGeom) gemmSlots {
+	return gemmSlots{fwd: g.fwd(m).slots, wgrad: g.wgrad(m).slots}
 }
 
 func (m *module) unload() error { return cudaError("unload the kernels", m.mod.unload()) }

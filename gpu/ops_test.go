@@ -608,3 +608,64 @@ func deviceFloats(t *testing.T, gpu *CUDAOps, name string, n int) []float32 {
 	}
 	return out
 }
+
+// Issue 27: a NaN in the features or in the conv kernel stops a training
+// step on the GPU with head.ErrNonFinite, as on the CPU, in every
+// precision: the TF32 rounding keeps it (cvt.rna), the fused ReLU too.
+// The features are uploaded with Upload, past UploadFeatures' check, as
+// features computed on the device would be.
+func TestNaNStopsTheStepLikeTheCPU(t *testing.T) {
+	spec := head.Spec{Height: 5, Width: 3, Channels: 16, Kind: head.KindConv, Filters: 12, Kernel: 3, Classes: 3}
+	const samples = 4
+	rng := rand.New(rand.NewPCG(27, 1))
+	feats := make([]float32, samples*spec.FeatureSize())
+	for i := range feats {
+		feats[i] = float32(rng.NormFloat64())
+	}
+	params := make([]float32, spec.Layout().Total)
+	for i := range params {
+		params[i] = 0.1 * float32(rng.NormFloat64())
+	}
+	conv, _ := spec.Layout().Find(head.ConvKernel)
+	nan := math.Float32frombits(0x7fffffff) // CUDA's canonical NaN
+	for _, c := range []struct {
+		name   string
+		plant  func(f, p []float32)
+		sample int32
+	}{
+		{"NaN feature", func(f, _ []float32) { f[spec.FeatureSize()+7] = nan }, 1},
+		{"NaN conv weight", func(_, p []float32) { p[conv.Offset+5] = nan }, 0},
+	} {
+		f, p := append([]float32(nil), feats...), append([]float32(nil), params...)
+		c.plant(f, p)
+		step := func(t *testing.T, ops head.Ops) error {
+			fb, err := ops.Alloc(len(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ops.Free(fb)
+			pb, _ := ops.Alloc(len(p))
+			defer ops.Free(pb)
+			gb, _ := ops.Alloc(len(p))
+			defer ops.Free(gb)
+			if err := ops.Upload(fb, 0, f); err != nil {
+				t.Fatal(err)
+			}
+			if err := ops.Upload(pb, 0, p); err != nil {
+				t.Fatal(err)
+			}
+			_, err = ops.Gradients(spec, pb, fb, []int32{c.sample, 2}, []int32{0, 1}, gb)
+			return err
+		}
+		if err := step(t, head.NewCPUOps()); !errors.Is(err, head.ErrNonFinite) {
+			t.Fatalf("%s on the CPU: %v, want ErrNonFinite", c.name, err)
+		}
+		for _, prec := range []Precision{PrecisionFP32, PrecisionTF32, PrecisionBF16} {
+			t.Run(c.name+"/"+string(prec), func(t *testing.T) {
+				if err := step(t, openGPUAt(t, 0, prec)); !errors.Is(err, head.ErrNonFinite) {
+					t.Errorf("%v, want ErrNonFinite as on the CPU", err)
+				}
+			})
+		}
+	}
+}

@@ -48,14 +48,18 @@ func PlanScratch(spec head.Spec, batch, evalBatch, slots int) ScratchPlan {
 	plan := ScratchPlan{}
 	for _, g := range []gemmGeom{simtGeom, tf32Geom} {
 		if batch > 0 {
-			merge(plan, stepScratch(spec, batch, slots, true, g))
+			merge(plan, stepScratch(spec, batch, gemmSlots{slots, slots}, true, g))
 		}
 		if evalBatch > 0 {
-			merge(plan, stepScratch(spec, evalBatch, slots, false, g))
+			merge(plan, stepScratch(spec, evalBatch, gemmSlots{slots, slots}, false, g))
 		}
 	}
 	return plan
 }
+
+// gemmSlots is how many blocks of the forward and of the weight-gradient
+// GEMM kernel run at once on a device (their occupancies may differ).
+type gemmSlots struct{ fwd, wgrad int }
 
 // merge keeps the larger size of each buffer: named buffers are reused
 // from call to call, grown when a call needs more.
@@ -68,16 +72,16 @@ func merge(dst, src ScratchPlan) {
 // gemmSplits is how forward and backward cut the conv's two GEMMs (the
 // forward's reduction over the kernel taps, the weight gradient's over the
 // batch's pixels).
-func gemmSplits(spec head.Spec, b, slots int, g gemmGeom) (fwd, fwdSlice, wgrad, wgradSlice int) {
+func gemmSplits(spec head.Spec, b int, slots gemmSlots, g gemmGeom) (fwd, fwdSlice, wgrad, wgradSlice int) {
 	m, kdim, nf := b*spec.Height*spec.Width, spec.Kernel*spec.Kernel*spec.Channels, spec.Filters
-	fwd, fwdSlice = splitK(ceilDiv(m, g.tileM)*ceilDiv(nf, g.tileN), kdim, slots, g.kStep)
-	wgrad, wgradSlice = splitK(ceilDiv(kdim, g.tileM)*ceilDiv(nf, g.tileN), m, slots, g.kStep)
+	fwd, fwdSlice = splitK(ceilDiv(m, g.tileM)*ceilDiv(nf, g.tileN), kdim, slots.fwd, g.kStep)
+	wgrad, wgradSlice = splitK(ceilDiv(kdim, g.tileM)*ceilDiv(nf, g.tileN), m, slots.wgrad, g.kStep)
 	return
 }
 
 // stepScratch is one call's scratch: forward, and backward too when
 // train is set. forward and backward size their buffers with it.
-func stepScratch(spec head.Spec, b, slots int, train bool, g gemmGeom) ScratchPlan {
+func stepScratch(spec head.Spec, b int, slots gemmSlots, train bool, g gemmGeom) ScratchPlan {
 	bb, in, classes := int64(b), int64(spec.Pooled()), int64(spec.Classes)
 	p := ScratchPlan{"idx": 4 * bb, "pooled": 4 * bb * in, "logits": 4 * bb * classes}
 	conv := spec.Kind == head.KindConv

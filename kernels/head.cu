@@ -22,6 +22,11 @@
 
 typedef long long i64;
 
+// relu keeps NaN, as head/cpu.go's max(v, 0) does, so that a NaN
+// pre-activation (a NaN weight, say) reaches the loss and stops training
+// there; fmaxf(NaN, 0) would be 0. -0 becomes +0, +-Inf stay.
+__device__ __forceinline__ float relu(float v) { return v <= 0.0f ? 0.0f : v; }
+
 // ---------------------------------------------------------------------------
 // The tiled SGEMM core shared by the conv forward and the conv weight
 // gradient: a 128x128 output tile per block of 256 threads, each thread an
@@ -70,7 +75,7 @@ __device__ __forceinline__ void tile_store(float *out, const float *bias, i64 m,
             if (c < n) {
                 float v = acc[i][j];
                 if (epi) {
-                    v = fmaxf(v + bias[c], 0.0f);
+                    v = relu(v + bias[c]);
                 }
                 out[r * n + c] = v;
             }
@@ -305,7 +310,7 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
             v += ws[s * total + i];
         }
         if (epi) {
-            v = fmaxf(v + bias[i % n], 0.0f);
+            v = relu(v + bias[i % n]);
         }
         out[i] = v;
     }
@@ -321,8 +326,9 @@ extern "C" __global__ void splitk_reduce(const float *__restrict__ ws, const flo
 // advances 16 at a time through a 3-stage cp.async pipeline (16-byte
 // copies, zero-filled outside the image or the matrix) in exactly 48 KiB
 // of shared memory: no padding, the 16-byte chunks of each row are
-// XOR-swizzled instead (tc_a, tc_b) so that the fragment reads hit 32
-// distinct banks. K runs tap-major: the channels of one filter tap are
+// XOR-swizzled instead (tc_a, tc_b) so that the TF32 fragment reads and
+// the forward's BF16 A reads hit distinct banks (the other BF16 reads are
+// 2-way: docs/cuda.md). K runs tap-major: the channels of one filter tap are
 // contiguous in K and C is a multiple of 16, so each 16-long K step stays
 // inside one tap and its rows are plain 16-float runs of the feature map.
 // Preconditions, checked by gpu/ops.go before it picks these kernels:
@@ -366,22 +372,39 @@ __device__ __forceinline__ void mma_bf16(float d[4], const unsigned a[4], const 
 #define TC_AVAILABLE 1
 #endif
 
-// to_tf32 rounds to TF32 as cvt.rna.tf32.f32 does (to nearest, ties away
-// from zero) in one integer add: half a TF32 ulp onto the magnitude; the
-// tensor core reads the top 19 bits and drops the other 13 (cvt.rna costs
-// three instructions per value on sm_80/sm_90).
+// to_tf32 rounds x to TF32 with cvt.rna.tf32.f32 (to nearest, ties away
+// from zero; Inf stays Inf, every NaN becomes the canonical NaN); the
+// tensor core reads the top 19 bits. An integer add of half a TF32 ulp
+// (one instruction) would round finite values the same way, but it turns
+// CUDA's canonical NaN 0x7fffffff into -0, 0xffffffff into +0 and
+// 0x7f800001 into Inf, so that a NaN would vanish in the GEMMs; guarding
+// it costs more than cvt (sm_90 SASS, instructions per warp and K step of
+// conv_fwd_tf32: 252 unguarded, 445 with the guard, 301 with cvt). The
+// emulator models cvt.rna in emu.h.
+#ifndef GRAFT_EMU
 __device__ __forceinline__ unsigned to_tf32(float x) {
-    unsigned u;
-    memcpy(&u, &x, 4);
-    return u + 0x1000u;
+#ifdef TC_AVAILABLE
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return __float_as_uint(x); // compute_70: the tensor-core kernels trap
+#endif
 }
+#endif
 
 // The two swizzled layouts of a stage, as float offsets:
 // tc_a: 128 rows of 16 (the forward's A: row m, K index k); chunk k/4 of
-//   row m sits at chunk k/4 ^ (m/2 % 4).
+//   row m sits at chunk k/4 ^ tc_aswz(m): the two bits of m/2 % 4
+//   swapped. Any bijection of m/2 % 4 keeps the TF32 reads (8 rows, one
+//   chunk) on 32 banks; this one also keeps the BF16 reads, 64-bit pairs
+//   served a half-warp (4 rows, chunks 2h2 and 2h2 + 1) at a time, off each
+//   other's banks: rows m and m + 2 get chunk pairs apart (m/2 % 4 without
+//   the swap put them on the same two).
 // tc_b: 16 rows of 128 (B, and the weight gradient's A^T: row k, column
 //   n); chunk n/4 of row k sits at chunk n/4 ^ 2(k % 4).
-__device__ __forceinline__ int tc_a(int m, int k) { return m * TC_K + ((((k >> 2) ^ (m >> 1)) & 3) << 2) + (k & 3); }
+__device__ __forceinline__ int tc_aswz(int m) { return ((m >> 1) & 1) << 1 | ((m >> 2) & 1); }
+__device__ __forceinline__ int tc_a(int m, int k) { return m * TC_K + ((((k >> 2) ^ tc_aswz(m)) & 3) << 2) + (k & 3); }
 __device__ __forceinline__ int tc_b(int k, int n) { return k * TC_N + (((n >> 2) ^ ((k & 3) << 1)) << 2) + (n & 3); }
 
 // The fragment reads of a warp's 64 x 32 tile, as per-lane offsets into a
@@ -399,9 +422,9 @@ struct FwdA {
     __device__ __forceinline__ FwdA(int mo, int lane) {
         const int g = lane >> 2, q = lane & 3;
 #pragma unroll
-        for (int c = 0; c < 4; ++c) o[c] = (mo + g) * TC_K + (((c ^ (g >> 1)) & 3) << 2) + q;
+        for (int c = 0; c < 4; ++c) o[c] = (mo + g) * TC_K + (((c ^ tc_aswz(g)) & 3) << 2) + q;
 #pragma unroll
-        for (int h2 = 0; h2 < 2; ++h2) ob[h2] = (mo + g) * TC_K + (((((q >> 1) + 2 * h2) ^ (g >> 1)) & 3) << 2) + (2 * q & 3);
+        for (int h2 = 0; h2 < 2; ++h2) ob[h2] = (mo + g) * TC_K + (((((q >> 1) + 2 * h2) ^ tc_aswz(g)) & 3) << 2) + (2 * q & 3);
     }
     __device__ __forceinline__ float tf(const float *s, int mi, int h, int c) const { return s[o[c] + (mi * 16 + 8 * h) * TC_K]; }
     __device__ __forceinline__ float bf(const float *s, int mi, int h, int h2, int j) const {
@@ -524,8 +547,8 @@ __device__ __forceinline__ void tc_store(float *out, const float *bias, i64 m, i
                 if (row < m) {
                     float v0 = acc[mi][ni][2 * half], v1 = acc[mi][ni][2 * half + 1];
                     if (epi) {
-                        v0 = fmaxf(v0 + b0, 0.0f);
-                        v1 = fmaxf(v1 + b1, 0.0f);
+                        v0 = relu(v0 + b0);
+                        v1 = relu(v1 + b1);
                     }
                     *reinterpret_cast<float2 *>(&out[row * n + col]) = make_float2(v0, v1);
                 }
@@ -600,16 +623,19 @@ __device__ __forceinline__ void conv_fwd_tc(const float *__restrict__ feats, con
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
         const i64 row = m0 + ar + 64 * r;
+        // A row past M gets a ay that fails every bounds test (its copies
+        // are zero-fills) and no offset: (ay W + ax) C would overflow.
         base[r] = feats;
         ay[r] = -(1 << 30);
         ax[r] = 0;
+        roff[r] = aq * 4;
         if (row < m) {
             const i64 b = row / hw, p = row - b * hw;
             base[r] = feats + (i64)idx[b] * hw * c;
             ay[r] = (int)(p / wd) - (int)pad;
             ax[r] = (int)(p % wd) - (int)pad;
+            roff[r] += (ay[r] * wi + ax[r]) * ci;
         }
-        roff[r] = (ay[r] * wi + ax[r]) * ci + aq * 4;
     }
     // The K position of the next step to load: tap (dy, dx), channel ch,
     // and its offset (dy W + dx) C + ch from a row's corner.

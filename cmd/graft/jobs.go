@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -139,8 +140,41 @@ func (a *app) jobsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(submit, ls, show, logs, cancel)
+	var rmCancel, rmModels bool
+	rm := &cobra.Command{
+		Use:   "rm ID [--cancel] [--models]",
+		Short: "Delete a job: its record, log and run directory (its model versions stay served unless --models)",
+		Long: `Delete a job: its record, log and run directory. The model versions it
+registered stay served, and its run directory with them until the last is
+deleted (graft models rm); --models deletes them too. A queued or running
+job is refused unless --cancel: then it is cancelled first and deleted once
+its worker is gone. A deleted job's id is never given to another job.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := cf.client().DeleteJob(cmd.Context(), args[0], rmCancel, rmModels)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "%s: deleted\n", d.Job)
+			printDeleted(a.out, d)
+			return nil
+		},
+	}
+	rm.Flags().BoolVar(&rmCancel, "cancel", false, "cancel the job first if it is queued or running")
+	rm.Flags().BoolVar(&rmModels, "models", false, "delete the model versions the job registered too")
+	cmd.AddCommand(submit, ls, show, logs, cancel, rm)
 	return cmd
+}
+
+// printDeleted lists the model versions a delete removed, and those of a
+// deleted job it kept.
+func printDeleted(w io.Writer, d *api.Deleted) {
+	for _, m := range d.Models {
+		fmt.Fprintf(w, "%s/%d: deleted\n", m.Name, m.Version)
+	}
+	for _, m := range d.Kept {
+		fmt.Fprintf(w, "%s/%d: kept, with the job's run directory (graft models rm %s/%d deletes it)\n", m.Name, m.Version, m.Name, m.Version)
+	}
 }
 
 func (a *app) modelsCmd() *cobra.Command {
@@ -190,7 +224,28 @@ func (a *app) modelsCmd() *cobra.Command {
 	export.Flags().IntVar(&version, "version", 0, "model version (default: the latest)")
 	export.Flags().StringVar(&out, "out", "", "the archive to write (written whole under a temporary name, then renamed)")
 	export.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
-	cmd.AddCommand(ls, export)
+	rm := &cobra.Command{
+		Use:   "rm NAME[/VERSION]",
+		Short: "Delete a model version, or every version of a model (the predictions in flight finish first)",
+		Long: `Delete a model version (NAME/VERSION), or every version of a model
+(NAME): it is unloaded once the predictions in flight finish, and its
+export goes from the data directory. The latest is then the newest version
+left. Version numbers are never given again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, version, err := parseVersionRef(args[0])
+			if err != nil {
+				return err
+			}
+			d, err := cf.client().DeleteModel(cmd.Context(), name, version)
+			if err != nil {
+				return err
+			}
+			printDeleted(a.out, d)
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, export, rm)
 	return cmd
 }
 
@@ -207,4 +262,17 @@ func attemptNodes(as []api.Attempt) string {
 		return "-"
 	}
 	return strings.Join(nodes, ",")
+}
+
+// parseVersionRef reads NAME or NAME/VERSION (version 0: every version).
+func parseVersionRef(ref string) (string, int, error) {
+	name, v, ok := strings.Cut(ref, "/")
+	if !ok {
+		return name, 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || name == "" {
+		return "", 0, fmt.Errorf("models rm %s: give NAME or NAME/VERSION with a version number of 1 or more (graft models ls lists them)", strconv.Quote(ref))
+	}
+	return name, n, nil
 }

@@ -106,4 +106,26 @@ func TestJobsCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "NODES") || !strings.Contains(row, " "+host+" ") {
 		t.Errorf("jobs ls: exit %d, want the node %q in the row of %s\n%s", code, host, id, out)
 	}
+
+	// Deleting: the ended job goes; what is not there, or not a
+	// version, is an error that says so.
+	if out, code := run(t, "jobs", "rm", id, server); code != 0 || strings.TrimSpace(out) != id+": deleted" {
+		t.Errorf("jobs rm: exit %d\n%s", code, out)
+	}
+	if _, code := run(t, "jobs", "show", id, server); code == 0 {
+		t.Errorf("jobs show of a deleted job: exit 0")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"jobs", "rm", id}, "not found"},
+		{[]string{"models", "rm", "m"}, `model "m" has no versions`},
+		{[]string{"models", "rm", "m/2"}, `model "m" version 2`},
+		{[]string{"models", "rm", "m/two"}, "NAME/VERSION"},
+	} {
+		if _, stderr, code := runAll(t, append(c.args, server)...); code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, want an error saying %q\n%s", c.args, code, c.want, stderr)
+		}
+	}
 }

@@ -162,10 +162,43 @@ func (c *Client) Job(ctx context.Context, id string) (*api.Job, error) {
 	return &j, c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, &j)
 }
 
+// Status is the daemon's version, uptime, jobs by state and disk usage.
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	var st api.Status
+	return &st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
 // Cancel asks the daemon to cancel a job.
 func (c *Client) Cancel(ctx context.Context, id string) (*api.Job, error) {
 	var j api.Job
 	return &j, c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+":cancel", nil, &j)
+}
+
+// DeleteJob deletes a job: its record, log and run directory, and with
+// models the model versions it registered (without, they stay served). A
+// queued or running job is refused (409) unless cancel: then the daemon
+// cancels it and deletes it once its worker is gone.
+func (c *Client) DeleteJob(ctx context.Context, id string, cancel, models bool) (*api.Deleted, error) {
+	q := url.Values{}
+	if cancel {
+		q.Set("cancel", "true")
+	}
+	if models {
+		q.Set("models", "true")
+	}
+	path := "/v1/jobs/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var d api.Deleted
+	return &d, c.do(ctx, http.MethodDelete, path, nil, &d)
+}
+
+// DeleteModel deletes a model version, or every version of the model when
+// version is 0, once the predictions using it are done.
+func (c *Client) DeleteModel(ctx context.Context, name string, version int) (*api.Deleted, error) {
+	var d api.Deleted
+	return &d, c.do(ctx, http.MethodDelete, modelPath(name, version), nil, &d)
 }
 
 // Models lists every version of the registered models, reading the list
@@ -202,20 +235,35 @@ func modelPath(name string, version int) string {
 // archive or is as it was (a broken download is an error and leaves
 // nothing). An existing dest is refused unless overwrite.
 func (c *Client) Export(ctx context.Context, name string, version int, dest string, overwrite bool) error {
+	return c.download(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{}, dest, 0o644, overwrite, "export of "+name)
+}
+
+// Backup downloads a consistent copy of the daemon's job store (taken
+// while jobs run) to the file dest, written as Export writes: dest holds
+// the whole copy or is as it was. Restoring is starting graft serve with
+// the copy as DATA/graft.db (docs/operations.md). The file is private
+// (0600), like the store: it holds paths and class names.
+func (c *Client) Backup(ctx context.Context, dest string, overwrite bool) error {
+	return c.download(ctx, http.MethodGet, "/v1/admin/backup", nil, dest, 0o600, overwrite, "backup")
+}
+
+// download writes an answer's body to a temporary file beside dest,
+// renamed at the end; an existing dest is refused unless overwrite.
+func (c *Client) download(ctx context.Context, method, path string, body any, dest string, mode os.FileMode, overwrite bool, what string) error {
 	if _, err := os.Lstat(dest); err == nil && !overwrite {
-		return hint.With(fmt.Errorf("client: export to %s: %w", dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
+		return hint.With(fmt.Errorf("client: %s to %s: %w", what, dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
 	}
-	resp, err := c.send(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{})
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	err = atomicfile.Write(dest, 0o644, func(w io.Writer) error {
+	err = atomicfile.Write(dest, mode, func(w io.Writer) error {
 		_, err := io.Copy(w, resp.Body)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("client: export of %s to %s: %w (nothing was written)", name, dest, err)
+		return fmt.Errorf("client: %s to %s: %w (nothing was written)", what, dest, err)
 	}
 	return nil
 }

@@ -79,13 +79,24 @@ func WithGraft(repoRoot string, run func(bin string) int) int {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "graft")
-	args := append(append([]string{"build"}, GoBuildArgs()...), "-o", bin, "./cmd/graft")
-	build := exec.Command("go", args...)
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := BuildGraft(repoRoot, bin, ""); err != nil {
 		fmt.Fprintln(os.Stderr, "build graft:", err)
 		return 1
 	}
 	return run(bin)
+}
+
+// BuildGraft compiles ./cmd/graft of the module at repoRoot into bin with
+// GoBuildArgs, stamped with version unless it is empty (two stamps make
+// the two builds of an upgrade test), the compiler's output going to
+// stderr.
+func BuildGraft(repoRoot, bin, version string) error {
+	args := append([]string{"build"}, GoBuildArgs()...)
+	if version != "" {
+		args = append(args, "-ldflags", "-X github.com/graft-ml/graft/internal/buildinfo.Version="+version)
+	}
+	build := exec.Command("go", append(args, "-o", bin, "./cmd/graft")...)
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
 }

@@ -6,16 +6,23 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/images"
 )
 
+// ErrEmptyImage is a sample of 0 bytes.
+var ErrEmptyImage = fmt.Errorf("%w: the file is empty (0 bytes): was it written or downloaded completely?", images.ErrImage)
+
 // Hash reads every sample's encoded bytes that has no Digest yet and sets
-// it, in parallel (workers <= 0: GOMAXPROCS). A sample that cannot be read
-// keeps a zero Digest and gets its error at its index.
+// it, in parallel (workers <= 0: GOMAXPROCS). A sample that cannot be read,
+// or is empty (ErrEmptyImage), keeps a zero Digest and gets its error at
+// its index: thousands of empty files (failed downloads) are bad files,
+// not one group of duplicates that the split would keep on one side.
 func Hash(ctx context.Context, ds *Dataset, workers int) []error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -29,6 +36,9 @@ func Hash(ctx context.Context, ds *Dataset, workers int) []error {
 			defer wg.Done()
 			for i := range next {
 				b, err := ds.Samples[i].Encoded()
+				if err == nil && len(b) == 0 {
+					err = ErrEmptyImage
+				}
 				if err != nil {
 					errs[i] = err
 					continue

@@ -1,10 +1,13 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +110,57 @@ func TestSplitEdges(t *testing.T) {
 	}
 	if err := CheckFraction(0.25); err != nil {
 		t.Error(err)
+	}
+}
+
+// Issue 22, defect 6: a folder of images beside thousands of empty files
+// (failed downloads, all byte-identical) must still train on its images.
+// As one group of "duplicates" the empty files went to training whole
+// and every image of every class to validation; an empty file is a bad
+// file, known when it is hashed, and each is split on its own.
+func TestSplitEmptyFilesAreBadNotOneGroup(t *testing.T) {
+	dir := t.TempDir()
+	const classes, images, empties = 4, 5, 400
+	for c := range classes {
+		for i := range images {
+			writeFile(t, filepath.Join(dir, fmt.Sprint(c), fmt.Sprintf("img%d.png", i)), pngBytes(t, 4, 4, gray(uint8(16*c+i))))
+		}
+	}
+	for i := range empties {
+		writeFile(t, filepath.Join(dir, fmt.Sprint(i%classes), fmt.Sprintf("empty%03d.png", i)), nil)
+	}
+	ds, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := Hash(context.Background(), ds, 2)
+	nbad := 0
+	for i, err := range errs {
+		if strings.HasPrefix(filepath.Base(ds.Samples[i].ID), "empty") {
+			if err == nil || !strings.Contains(err.Error(), "empty") {
+				t.Fatalf("%s: %v, want an error that says the file is empty", ds.Samples[i].ID, err)
+			}
+			nbad++
+		} else if err != nil {
+			t.Fatalf("%s: %v", ds.Samples[i].ID, err)
+		}
+	}
+	if nbad != empties {
+		t.Fatalf("%d empty files reported, want %d", nbad, empties)
+	}
+	if d := ds.Duplicates(); d.Groups != 0 {
+		t.Errorf("empty files counted as %d duplicate groups, want none", d.Groups)
+	}
+	train, _ := Split(ds, 0.2, 1)
+	perClass := make([]int, classes)
+	for _, s := range train.Samples {
+		if strings.HasPrefix(filepath.Base(s.ID), "img") {
+			perClass[s.Label]++
+		}
+	}
+	for c, n := range perClass {
+		if n == 0 {
+			t.Errorf("class %d keeps none of its %d images for training", c, images)
+		}
 	}
 }

@@ -16,34 +16,12 @@ import (
 	"github.com/graft-ml/graft/internal/train"
 )
 
-// copyDir copies a SavedModel folder (regular files only).
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // trainedRun trains a small run on a private copy of the fashion_cnn
 // fixture, so that a test may change the backbone afterwards.
 func trainedRun(t *testing.T) (run, backbone string) {
 	t.Helper()
 	backbone = filepath.Join(t.TempDir(), "backbone")
-	copyDir(t, "../../testdata/models/fashion_cnn", backbone)
+	testmodules.CopyTree(t, "../../testdata/models/fashion_cnn", backbone)
 	cfg := train.Config{Backbone: backbone, Tap: "conv2d_2", Data: testmodules.Digits(t, "train", 0, 3), Preprocess: "unit",
 		Head: "linear", Epochs: 1, BatchSize: 8, Seed: 1, CacheDir: "none", Out: filepath.Join(t.TempDir(), "run")}
 	if _, err := train.Run(context.Background(), cfg, train.Options{}); err != nil {
@@ -102,14 +80,14 @@ func TestExportRefuses(t *testing.T) {
 		}, os.ErrExist, "export", "does not exist yet"},
 		{"unfinished run", func(t *testing.T, run, out string) string {
 			c := filepath.Join(t.TempDir(), "run")
-			copyDir(t, run, c)
+			testmodules.CopyTree(t, run, c)
 			os.Remove(filepath.Join(c, rundir.SummaryFile))
 			os.Remove(filepath.Join(c, rundir.HeadFile))
 			return c
 		}, ErrRun, "has not finished", "graft train --resume"},
 		{"no head", func(t *testing.T, run, out string) string {
 			c := filepath.Join(t.TempDir(), "run")
-			copyDir(t, run, c)
+			testmodules.CopyTree(t, run, c)
 			os.Remove(filepath.Join(c, rundir.HeadFile))
 			return c
 		}, ErrRun, "head.safetensors", "graft train --resume"},

@@ -25,15 +25,17 @@ type deviceFill struct {
 	slots *slots
 }
 
-// run computes one batch of samples idx (ascending) into their slots and,
-// with a cache, stores them there too: the cache's copy is the only one
-// that leaves the device.
+// run computes one batch of samples idx (ascending) into their slots,
+// checks them for NaN and Inf and, with a cache, stores them there too.
 func (d *deviceFill) run(ctx context.Context, x *tensor.Tensor, idx []int, cache *featcache.Namespace, digests [][sha256.Size]byte, cacheFailed func(error) error, rep *Report) error {
 	out, err := d.bb.DeviceFeatures(ctx, x)
 	if err != nil {
 		return err
 	}
 	defer out.Release()
+	if err := checkAndCache(out, idx, cache, digests, cacheFailed); err != nil {
+		return err
+	}
 	rows := make([]int, len(idx))
 	for j, i := range idx {
 		rows[j] = d.slots.slot(i)
@@ -47,9 +49,22 @@ func (d *deviceFill) run(ctx context.Context, x *tensor.Tensor, idx []int, cache
 	} else {
 		rep.Uploaded += len(idx)
 	}
-	if cache == nil {
-		return nil
-	}
+	return nil
+}
+
+// hostCopier is a batch's features where the backbone computed them
+// (*tf.DeviceTensor).
+type hostCopier interface {
+	Host() (*tensor.Tensor, error)
+}
+
+// checkAndCache rejects a computed batch (samples idx) with a NaN or Inf
+// feature, as head.UploadFeatures does on the host path, with a cache or
+// without: features that stay on the device would otherwise reach the
+// head unchecked. With a cache it also stores them; that copy to the
+// host is the only one the device path makes (TensorFlow's output read
+// back once, a batch at a time).
+func checkAndCache(out hostCopier, idx []int, cache *featcache.Namespace, digests [][sha256.Size]byte, cacheFailed func(error) error) error {
 	host, err := out.Host()
 	if err != nil {
 		return err
@@ -59,6 +74,9 @@ func (d *deviceFill) run(ctx context.Context, x *tensor.Tensor, idx []int, cache
 		f := host.F32[j*size : (j+1)*size]
 		if err := finite(f, i); err != nil {
 			return err
+		}
+		if cache == nil {
+			continue
 		}
 		if err := cache.Put(digests[i], f); err != nil {
 			if err = cacheFailed(err); err != nil {

@@ -87,8 +87,9 @@ func (h Header) Check(maxPixels int64) error {
 
 // Cost estimates the bytes decoding the image and converting it to dh x
 // dw x c take at their peak: the decoder's image (and an interlaced
-// PNG's passes, a progressive JPEG's int32 coefficients), its float copy,
-// the resize's intermediate rows and filter taps.
+// PNG's passes, a progressive JPEG's int32 coefficients), the resize's
+// intermediate rows and filter taps (the pixels reach the resize a row at
+// a time, never as a float copy of the whole image).
 func (h Header) Cost(dh, dw, c int) int64 {
 	px := h.Pixels()
 	sw, sh := int64(h.Width), int64(h.Height)
@@ -112,11 +113,10 @@ func (h Header) Cost(dh, dw, c int) int64 {
 	case h.Passes:
 		decoded *= 2
 	}
-	floats := 4 * channels * px
-	rows := 4 * channels * int64(dh) * sw
-	taps := 16 * 2 * (sw + sh + int64(dh) + int64(dw))
+	rows := 4 * channels * (int64(dh) + 1) * sw // the resize's first pass and one source row
+	taps := 16 * 2 * (sw + 2*sh + int64(dh) + int64(dw))
 	out := 4 * int64(dh) * int64(dw) * (channels + int64(c))
-	return decoded*px + floats + rows + taps + out
+	return decoded*px + rows + taps + out
 }
 
 // decodeBudget is DecodeMemory, shared by every decode of the process.

@@ -51,16 +51,20 @@ func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
 	if err := CheckMode(mode); err != nil {
 		return nil, err
 	}
-	rgb, gray, err := pixels(img)
+	b := img.Bounds()
+	if b.Dx() < 1 || b.Dy() < 1 {
+		return nil, fmt.Errorf("%w: size %dx%d: an image needs at least 1x1 pixels", ErrImage, b.Dx(), b.Dy())
+	}
+	srcC := 3
+	if isGray(img) {
+		srcC = 1
+	}
+	// The pixels go to the resize a row at a time: a float copy of a
+	// whole 40 M pixel photograph would be 480 MB.
+	x, err := resizeRows(func(y int, row []float32) error { return pixelRow(img, y, row) }, b.Dy(), b.Dx(), srcC, h, w)
 	if err != nil {
 		return nil, err
 	}
-	b := img.Bounds()
-	srcC := 3
-	if gray {
-		srcC = 1
-	}
-	x := Resize(rgb, b.Dy(), b.Dx(), srcC, h, w)
 	x = adaptChannels(x, srcC, c)
 	preprocess(x, c, mode)
 	return x, nil
@@ -76,36 +80,35 @@ func CheckMode(mode string) error {
 	return fmt.Errorf("%w: preprocessing %q: use one of %v", ErrImage, mode, Modes)
 }
 
-// pixels returns the image as 0..255 floats, one channel for gray images
-// and three otherwise. Transparent pixels are refused: there is no right
-// colour to put under them, and the user knows their data best.
-func pixels(img image.Image) ([]float32, bool, error) {
+// isGray says whether img is read as one channel (gray) or three.
+func isGray(img image.Image) bool {
+	m := img.ColorModel()
+	return m == color.GrayModel || m == color.Gray16Model
+}
+
+// pixelRow writes row y (from the top) of img as 0..255 floats into row:
+// one channel for gray images, three otherwise. Transparent pixels are
+// refused: there is no right colour to put under them, and the user
+// knows their data best.
+func pixelRow(img image.Image, y int, row []float32) error {
 	b := img.Bounds()
-	if b.Dx() < 1 || b.Dy() < 1 {
-		return nil, false, fmt.Errorf("%w: size %dx%d: an image needs at least 1x1 pixels", ErrImage, b.Dx(), b.Dy())
-	}
-	switch img.ColorModel() {
-	case color.GrayModel, color.Gray16Model:
-		out := make([]float32, 0, b.Dx()*b.Dy())
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				g, _, _, _ := img.At(x, y).RGBA()
-				out = append(out, float32(g)/257)
-			}
-		}
-		return out, true, nil
-	}
-	out := make([]float32, 0, 3*b.Dx()*b.Dy())
-	for y := b.Min.Y; y < b.Max.Y; y++ {
+	y += b.Min.Y
+	if isGray(img) {
 		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, a := img.At(x, y).RGBA()
-			if a != 0xffff {
-				return nil, false, fmt.Errorf("%w: pixel (%d,%d) is transparent (alpha %d/255): flatten the image onto a background first", ErrImage, x, y, a/257)
-			}
-			out = append(out, float32(r)/257, float32(g)/257, float32(bl)/257)
+			g, _, _, _ := img.At(x, y).RGBA()
+			row[x-b.Min.X] = float32(g) / 257
 		}
+		return nil
 	}
-	return out, false, nil
+	for x := b.Min.X; x < b.Max.X; x++ {
+		r, g, bl, a := img.At(x, y).RGBA()
+		if a != 0xffff {
+			return fmt.Errorf("%w: pixel (%d,%d) is transparent (alpha %d/255): flatten the image onto a background first", ErrImage, x, y, a/257)
+		}
+		i := 3 * (x - b.Min.X)
+		row[i], row[i+1], row[i+2] = float32(r)/257, float32(g)/257, float32(bl)/257
+	}
+	return nil
 }
 
 // adaptChannels converts between gray and RGB: gray is replicated, RGB is

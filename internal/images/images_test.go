@@ -109,3 +109,60 @@ func TestBadImages(t *testing.T) {
 		t.Errorf("two channels: %v", err)
 	}
 }
+
+// Convert streams the pixels into the resize a row at a time; the result
+// must be, to the bit, Resize of the whole image as floats (the oracle:
+// every pixel read with At, then the two-pass resize).
+func TestConvertStreamsRowsLikeResize(t *testing.T) {
+	cases := []struct {
+		name   string
+		img    image.Image
+		dh, dw int
+	}{
+		{"rgb shrink", image.NewRGBA(image.Rect(0, 0, 37, 23)), 7, 5},
+		{"rgb grow", image.NewNRGBA(image.Rect(0, 0, 5, 4)), 11, 13},
+		{"gray shrink", image.NewGray(image.Rect(0, 0, 41, 29)), 6, 9},
+		{"gray same size", image.NewGray(image.Rect(3, 2, 12, 9)), 7, 9},
+		{"rgb one side", image.NewRGBA(image.Rect(0, 0, 16, 10)), 10, 4},
+	}
+	seed := uint32(1)
+	next := func() uint8 { seed = seed*1664525 + 1013904223; return uint8(seed >> 24) }
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.img.Bounds()
+			c := 3
+			if _, ok := tc.img.(*image.Gray); ok {
+				c = 1
+			}
+			var whole []float32
+			for y := b.Min.Y; y < b.Max.Y; y++ {
+				for x := b.Min.X; x < b.Max.X; x++ {
+					switch m := tc.img.(type) {
+					case *image.Gray:
+						m.SetGray(x, y, color.Gray{next()})
+					case *image.RGBA:
+						m.SetRGBA(x, y, color.RGBA{next(), next(), next(), 255})
+					case *image.NRGBA:
+						m.SetNRGBA(x, y, color.NRGBA{next(), next(), next(), 255})
+					}
+					r, g, bl, _ := tc.img.At(x, y).RGBA()
+					if c == 1 {
+						whole = append(whole, float32(r)/257)
+					} else {
+						whole = append(whole, float32(r)/257, float32(g)/257, float32(bl)/257)
+					}
+				}
+			}
+			want := Resize(whole, b.Dy(), b.Dx(), c, tc.dh, tc.dw)
+			got, err := Convert(tc.img, tc.dh, tc.dw, c, Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("value %d: %v, Resize of the whole image %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}

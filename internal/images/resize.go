@@ -11,15 +11,46 @@ func Resize(src []float32, sh, sw, c, dh, dw int) []float32 {
 	if sh == dh && sw == dw {
 		return append([]float32(nil), src...)
 	}
-	rows := make([]float32, dh*sw*c) // along H: rows of sw*c values
-	resampleAxis(rows, src, filterTaps(sh, dh), sw*c)
+	out, _ := resizeRows(func(y int, row []float32) error {
+		copy(row, src[y*sw*c:(y+1)*sw*c])
+		return nil
+	}, sh, sw, c, dh, dw)
+	return out
+}
+
+// resizeRows is Resize of an image given a source row at a time (row y
+// written into row by fill, which may fail): only one source row and the
+// dh rows of the first pass are held, never the whole source image in
+// floats. Each output row adds its source rows in ascending order, as
+// resampleAxis does, so the result is Resize's to the bit.
+func resizeRows(fill func(y int, row []float32) error, sh, sw, c, dh, dw int) ([]float32, error) {
+	stride := sw * c
+	rows := make([]float32, dh*stride) // along H: rows of sw*c values
+	bySource := make([][]tap, sh)      // for each source row, its output rows and weights
+	for i, ts := range filterTaps(sh, dh) {
+		for _, t := range ts {
+			bySource[t.index] = append(bySource[t.index], tap{i, t.weight})
+		}
+	}
+	row := make([]float32, stride)
+	for y := range sh {
+		if err := fill(y, row); err != nil {
+			return nil, err
+		}
+		for _, t := range bySource[y] {
+			d := rows[t.index*stride : (t.index+1)*stride]
+			for j, v := range row {
+				d[j] += t.weight * v
+			}
+		}
+	}
 	// Along W, row by row: sw pixels of c channels each. The taps are the
 	// same for every row; making them per row was most of a resize.
 	out, wt := make([]float32, dh*dw*c), filterTaps(sw, dw)
 	for y := 0; y < dh; y++ {
-		resampleAxis(out[y*dw*c:(y+1)*dw*c], rows[y*sw*c:(y+1)*sw*c], wt, c)
+		resampleAxis(out[y*dw*c:(y+1)*dw*c], rows[y*stride:(y+1)*stride], wt, c)
 	}
-	return out
+	return out, nil
 }
 
 // resampleAxis adds to dst (len(taps) items) the items of src, each a run

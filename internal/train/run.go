@@ -281,6 +281,13 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
 	if eager {
 		fo.Device = copier
+		// The steps' scratch before the device's feature buffers, as on
+		// the host path (prepareModel): features that would leave a step
+		// no room are extracted to the host and streamed instead of
+		// failing at step 1.
+		if err := r.reserveBefore(bb.Tap().Shape, trainDS, valDS); err != nil {
+			return err
+		}
 	}
 	// Hashed once: the cache's key and, at the end, the summary's record.
 	if r.digest, err = backboneDigest(&cfg.RunSpec); err != nil {
@@ -544,6 +551,27 @@ func (r *runner) prepareModel() error {
 		return err
 	}
 	return r.events.Text("config", 0, "```json\n"+strings.TrimSpace(string(conf))+"\n```", time.Now())
+}
+
+// reserveBefore reserves the device's per-step scratch from the tap's
+// shape and the datasets' sizes, before features are extracted onto the
+// device (bad files can only make the sets smaller, so this covers the
+// steps; prepareModel's reservation then finds it in place). A shape the
+// head does not take is left for prepareModel to report.
+func (r *runner) reserveBefore(tap []int, trainDS, valDS *dataset.Dataset) error {
+	rs, ok := r.opts.Ops.(scratchReserver)
+	if !ok || len(tap) < 2 {
+		return nil
+	}
+	spec, err := headSpec(r.cfg, tap[1:], len(trainDS.Classes))
+	if err != nil {
+		return nil
+	}
+	batch, eval := min(r.cfg.BatchSize, trainDS.Len()), min(r.evalBatch(), valDS.Len())
+	if err := rs.ReserveScratch(spec, batch, eval); err != nil {
+		return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.opts.Ops.Device(), batch, err)
+	}
+	return nil
 }
 
 // scratchReserver is a device whose steps need scratch memory that can

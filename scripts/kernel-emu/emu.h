@@ -6,6 +6,10 @@
 #pragma once
 #include <algorithm>
 #include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -54,17 +58,58 @@ template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
 // GRAFT_EMU is defined, its inline assembly otherwise).
 #define GRAFT_EMU 1
 
-// cp.async: the copy lands at once (the earliest a GPU could), so a
-// pipeline stage overwritten while another thread still reads it is a
-// data race ThreadSanitizer sees; commit and wait have nothing to do.
-inline void cp_async16(void *smem, const void *gmem, bool valid) {
-    if (valid)
-        std::memcpy(smem, gmem, 16);
-    else
-        std::memset(smem, 0, 16);
+// cp.async, strict: a copy is checked and its source read at issue, but
+// it lands only at the cp.async.wait_group that retires its group (the
+// latest a GPU could), and its destination is poisoned with NaN at issue
+// (the earliest a GPU could write it). So a fragment read of a stage
+// whose copies were not waited for (a wait count off by one, say) reads
+// NaN, which the NaN-aware checks see, and a stage reloaded while another
+// thread still reads it is a data race ThreadSanitizer sees, at the
+// poisoning or at the landing. Both addresses must be 16-byte aligned
+// (cp.async.cg of 16 bytes), zero-fills included. With EMU_STAGGER, odd
+// warps sleep before they land their copies: a missing barrier between a
+// wait and the reads of other threads' copies then reads the poison.
+struct EmuCopy {
+    void *dst;
+    unsigned char data[16];
+};
+inline thread_local std::vector<EmuCopy> emu_cp_open;
+inline thread_local std::deque<std::vector<EmuCopy>> emu_cp_groups;
+constexpr uint32_t emu_poison = 0x7fbadbadu; // a NaN that no kernel computes
+
+[[noreturn]] inline void emu_fail(const char *what, const void *p) {
+    std::fprintf(stderr, "emu: thread %u of block (%u,%u,%u): %s (address %p)\n", threadIdx.x, blockIdx.x, blockIdx.y, blockIdx.z,
+                 what, p);
+    std::abort();
 }
-inline void cp_async_commit() {}
-template <int N> void cp_async_wait() {}
+inline void cp_async16(void *smem, const void *gmem, bool valid) {
+    if (reinterpret_cast<uintptr_t>(smem) % 16) emu_fail("cp.async destination not 16-byte aligned", smem);
+    if (reinterpret_cast<uintptr_t>(gmem) % 16) emu_fail("cp.async source not 16-byte aligned", gmem);
+    EmuCopy c{smem, {}};
+    if (valid) std::memcpy(c.data, gmem, 16);
+    for (int i = 0; i < 4; ++i) std::memcpy(static_cast<char *>(smem) + 4 * i, &emu_poison, 4);
+    emu_cp_open.push_back(c);
+}
+inline void cp_async_commit() {
+    emu_cp_groups.push_back(std::move(emu_cp_open));
+    emu_cp_open.clear();
+}
+// cp.async.wait_group N: every committed group but the N most recent has
+// landed (copies not yet committed stay in flight).
+template <int N> void cp_async_wait() {
+#ifdef EMU_STAGGER
+    if ((threadIdx.x / 32) % 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+#endif
+    while (emu_cp_groups.size() > (size_t)N) {
+        for (const auto &c : emu_cp_groups.front()) std::memcpy(c.dst, c.data, 16);
+        emu_cp_groups.pop_front();
+    }
+}
+// A kernel must not end with copies in flight (their shared memory is
+// gone; a later block's would be overwritten).
+inline void emu_cp_check_drained() {
+    if (!emu_cp_open.empty() || !emu_cp_groups.empty()) emu_fail("kernel ended with cp.async copies not waited for", nullptr);
+}
 
 // cvt.rn.bf16.f32: the high 16 bits, rounded to nearest with ties to even.
 inline uint32_t bf16_rn(float x) {
@@ -74,6 +119,17 @@ inline uint32_t bf16_rn(float x) {
     return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
 }
 inline unsigned pack_bf16(float lo, float hi) { return bf16_rn(lo) | bf16_rn(hi) << 16; }
+
+// cvt.rna.tf32.f32: to nearest with ties away from zero (half a TF32 ulp
+// onto the magnitude, the low 13 bits dropped; past the largest TF32
+// value that is Inf), Inf as it is, every NaN the canonical 0x7fffffff.
+inline unsigned to_tf32(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu;
+    if ((u & 0x7fffffffu) == 0x7f800000u) return u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
 
 inline float emu_bits(uint32_t u) {
     float f;
@@ -98,8 +154,7 @@ template <bool BF16> void emu_mma(float d[4], const unsigned a[4], const unsigne
     auto A = [&](int r, int k) -> float {
         if (!BF16) {
             // The tensor core reads the top 19 bits (TF32) and drops the
-            // low 13: head.cu's to_tf32 added half a TF32 ulp first, so
-            // this is cvt.rna's rounding.
+            // low 13 (to_tf32, cvt.rna, cleared them already).
             uint32_t reg = emu_frags[w * 32 + (r % 8) * 4 + k % 4][(r >= 8) + 2 * (k >= 4)];
             return emu_bits(reg & 0xffffe000u);
         }
@@ -144,6 +199,7 @@ template <class F> void launch(uint3e grid, unsigned block, F f) {
                         threadIdx = uint3e{t, 0, 0};
                         blockIdx = uint3e{x, y, z};
                         f();
+                        emu_cp_check_drained();
                     });
                 for (auto &t : ts) t.join();
                 for (auto *w : warps) delete w;

@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import subprocess
+import struct
 import tarfile
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ import requests
 from PIL import Image
 
 from conftest import BACKBONE, Daemon, graft_bin, spec
+import graft_client
 from graft_client import BadRequest, Busy, Client, Conflict, JobRequest, NotFound, RateLimited, Unauthorized
 
 
@@ -298,3 +300,49 @@ def test_export_broken_off_leaves_nothing(tmp_path: Path) -> None:
         t.join(10)
         srv.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_delete_jobs_and_models(client: Client, digits: Path, daemon: Daemon) -> None:
+    jobs = [client.submit(spec(digits, model="to-delete", epochs=1)) for _ in range(2)]
+    a, b = (client.wait(j.id, poll=0.1, timeout=120) for j in jobs)
+    assert (a.state, b.state) == ("succeeded", "succeeded")
+    # A version: latest moves down to the one left.
+    assert client.delete_model("to-delete", version=b.version)["models"] == [{"name": "to-delete", "version": b.version}]
+    assert client.model("to-delete").version == a.version
+    with pytest.raises(NotFound):
+        client.delete_model("to-delete", version=b.version)
+    # A job whose version stays: its run directory stays for it, and goes with it.
+    d = client.delete_job(a.id)
+    assert d["job"] == a.id and d["kept"] == [{"name": "to-delete", "version": a.version}]
+    assert (daemon.data_dir / "runs" / a.id).is_dir()
+    assert client.delete_model("to-delete")["models"] == [{"name": "to-delete", "version": a.version}]
+    assert not (daemon.data_dir / "runs" / a.id).exists()
+    with pytest.raises(NotFound):
+        client.model("to-delete")
+    with pytest.raises(NotFound):
+        client.job(a.id)
+    assert client.delete_job(b.id, models=True) == {"job": b.id, "models": []}
+    assert not (daemon.data_dir / "runs" / b.id).exists()
+    # Not ended: 409, unless cancelled on the way.
+    running = client.submit(spec(digits, epochs=100000))
+    with pytest.raises(Conflict):
+        client.delete_job(running.id)
+    assert client.delete_job(running.id, cancel=True)["job"] == running.id
+    with pytest.raises(NotFound):
+        client.job(running.id)
+
+
+def test_backup_and_status(client: Client, trained, tmp_path: Path) -> None:
+    """backup writes a bbolt file (its first meta page carries bbolt's
+    magic), private, and refuses an existing dest; status lists every
+    state and every part of the data directory."""
+    dest = client.backup(tmp_path / "graft.db")
+    b = dest.read_bytes()
+    assert len(b) >= 4 * 4096 and struct.unpack_from("<I", b, 16)[0] == 0xED0CDAED, "not a bbolt file"
+    assert dest.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        client.backup(dest)
+    st = client.status()
+    assert set(st["jobs"]) == set(graft_client.STATES) and st["jobs"]["succeeded"] >= 1, st["jobs"]
+    assert set(st["disk"]["parts"]) == {"store", "runs", "cache", "logs", "exports"}, st["disk"]
+    assert st["disk"]["free"] > 0 and st["disk"]["min_free"] > 0 and st["uptime_seconds"] > 0

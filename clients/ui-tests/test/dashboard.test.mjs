@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -232,6 +232,30 @@ test('a dropped image gets the class graft predict gives', async () => {
   await page.setInputFiles('#file', picked);
   await page.locator(`#top[data-file="${path.basename(picked)}"] li`).first().waitFor();
   assert.equal(await page.locator('#top li').first().getAttribute('data-class'), cliTop(picked)[0].label);
+});
+
+test('the delete buttons ask first, and delete only once confirmed', async () => {
+  const status = async (p) => (await fetch(base + p, { headers: { Authorization: `Bearer ${TOKEN}` } })).status;
+  const versionPath = `/v1/models/${encodeURIComponent(job.model)}/versions/1`;
+  // Dismissed: nothing goes.
+  page.once('dialog', (d) => d.dismiss());
+  await page.click('#delete-version');
+  assert.equal(await status(versionPath.replace('/versions/1', '')), 200);
+  // Accepted: the version goes, and the page returns to the list.
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.accept(); });
+  await page.click('#delete-version');
+  await page.waitForFunction(() => location.hash === '#/');
+  assert.match(asked, /version 1/);
+  assert.equal(await status(`/v1/models/${encodeURIComponent(job.model)}`), 404);
+  // The job, from its page: its run directory goes with it.
+  await page.goto(`${base}/ui#/jobs/${encodeURIComponent(job.id)}`);
+  await page.locator('#job-state').waitFor();
+  page.once('dialog', (d) => d.accept());
+  await page.click('#delete-job');
+  await page.waitForFunction(() => location.hash === '#/');
+  assert.equal(await status(`/v1/jobs/${encodeURIComponent(job.id)}`), 404);
+  assert.ok(!existsSync(job.run_dir), `${job.run_dir} is still on disk`);
 });
 
 test('the token never appears in a URL, every API call carries it, and the CSP held', () => {

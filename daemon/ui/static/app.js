@@ -84,6 +84,29 @@ function every(ms, fn) {
   page.timers.push(setInterval(run, ms));
 }
 
+// deleteButton asks (confirm) and then sends DELETE path; done runs after.
+// The listener is added here: the CSP forbids inline handlers.
+function deleteButton(id, label, question, path, done) {
+  const b = el('button', { type: 'button', class: 'delete', 'data-delete': path }, label);
+  if (id) b.id = id;
+  b.addEventListener('click', async () => {
+    if (!window.confirm(question())) return;
+    b.disabled = true;
+    try {
+      await api(path, { method: 'DELETE' });
+      status(`deleted (${label.toLowerCase()})`);
+      done();
+    } catch (e) {
+      b.disabled = false;
+      fail(e);
+    }
+  });
+  return b;
+}
+
+const versionPath = (m) => `/v1/models/${encodeURIComponent(m.name)}/versions/${m.version}`;
+const versionQuestion = (m) => `Delete model ${m.name} version ${m.version}? Predictions in flight finish first; its export goes; the latest becomes the newest version left.`;
+
 // ---- the jobs and models view ----
 
 function progressCell(j) {
@@ -102,7 +125,7 @@ function jobsView(main) {
     el('section', {}, el('h1', {}, 'Jobs'),
       el('table', { id: 'jobs' }, el('thead', {}, el('tr', {}, ['job', 'model', 'state', 'progress', 'created'].map((h) => el('th', {}, h)))), jobs)),
     el('section', {}, el('h2', {}, 'Models'),
-      el('table', { id: 'models' }, el('thead', {}, el('tr', {}, ['model', 'version', 'classes', 'job'].map((h) => el('th', {}, h)))), models)));
+      el('table', { id: 'models' }, el('thead', {}, el('tr', {}, ['model', 'version', 'classes', 'job', ''].map((h) => el('th', {}, h)))), models)));
   every(1000, async () => {
     const [jl, ml] = await Promise.all([getJSON('/v1/jobs?order=newest'), getJSON('/v1/models')]);
     const list = (jl.jobs || []).slice().sort((a, b) => (a.created < b.created ? 1 : -1));
@@ -117,8 +140,9 @@ function jobsView(main) {
     models.replaceChildren(...(ml.models || []).map((m) => el('tr', { 'data-model': m.name },
       el('td', {}, el('a', { href: '#/models/' + encodeURIComponent(m.name) }, m.name)),
       el('td', { class: 'num' }, m.version), el('td', {}, (m.classes || []).join(', ') + (m.class_count ? ` … (${m.class_count})` : '')),
-      el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)))));
-    if (!models.children.length) models.append(el('tr', {}, el('td', { colSpan: 4, class: 'muted' }, 'no models yet: each succeeded job registers one')));
+      el('td', {}, el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)),
+      el('td', {}, deleteButton(null, 'Delete', () => versionQuestion(m), versionPath(m), () => {})))));
+    if (!models.children.length) models.append(el('tr', {}, el('td', { colSpan: 5, class: 'muted' }, 'no models yet: each succeeded job registers one')));
     status('updated ' + new Date().toLocaleTimeString());
   });
 }
@@ -178,7 +202,10 @@ function jobView(main, id) {
   let job = null;
   let lastSeq = 0;
   const extracted = {}; // the features events' sums
-  const head = el('section', {}, el('h1', {}, 'Job ', id));
+  const ended = () => job && ['succeeded', 'failed', 'cancelled'].includes(job.state);
+  const head = el('section', {}, el('h1', {}, 'Job ', id, ' ', deleteButton('delete-job', 'Delete job',
+    () => `Delete job ${id}${ended() || !job ? '' : ` (${job.state}: it is cancelled first)`}? Its record, log and run directory go; the model versions it registered stay (delete them from the models list).`,
+    `/v1/jobs/${encodeURIComponent(id)}?cancel=true`, () => { location.hash = '#/'; })));
   const info = el('div');
   head.append(info);
   const curves = el('section', {}, el('h2', {}, 'Curves (per epoch, from the event stream)'),
@@ -359,7 +386,8 @@ function modelView(main, name) {
   getJSON('/v1/models/' + encodeURIComponent(name)).then((m) => {
     model = m;
     info.replaceChildren(el('p', {}, `version ${m.version}, ${m.classes.length} classes: ${m.classes.join(', ')}; trained by job `,
-      el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id)));
+      el('a', { href: '#/jobs/' + encodeURIComponent(m.job_id) }, m.job_id), ' ',
+      deleteButton('delete-version', 'Delete this version', () => versionQuestion(m), versionPath(m), () => { location.hash = '#/'; })));
   }).catch(fail);
 
   const predict = async (file) => {

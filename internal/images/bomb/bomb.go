@@ -16,7 +16,13 @@ import (
 
 // PNG is a PNG whose IHDR declares w x h 8-bit gray pixels and whose IDAT
 // holds at most one row.
-func PNG(w, h uint32) []byte {
+func PNG(w, h uint32) []byte { return gray(w, h, false) }
+
+// FullPNG is a valid PNG of w x h black 8-bit gray pixels, every row
+// there: a few KB (30000x30000 is 875 KB) that decode to w*h bytes.
+func FullPNG(w, h uint32) []byte { return gray(w, h, true) }
+
+func gray(w, h uint32, full bool) []byte {
 	var buf bytes.Buffer
 	buf.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -34,8 +40,15 @@ func PNG(w, h uint32) []byte {
 	ihdr[8], ihdr[9] = 8, 0 // 8-bit gray
 	chunk("IHDR", ihdr)
 	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	zw.Write(make([]byte, 1+min(w, 4096))) // filter byte, then a row (or its start)
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	if full {
+		row := make([]byte, 1+w) // filter byte 0, then zeros
+		for range h {
+			zw.Write(row)
+		}
+	} else {
+		zw.Write(make([]byte, 1+min(w, 4096))) // filter byte, then a row (or its start)
+	}
 	zw.Close()
 	chunk("IDAT", z.Bytes())
 	chunk("IEND", nil)

@@ -25,16 +25,21 @@ OPERATIONS: Dict[str, str] = {
     "GET /v1/jobs": "jobs",
     "GET /v1/jobs/{id}": "job",
     "POST /v1/jobs/{id}:cancel": "cancel",
+    "DELETE /v1/jobs/{id}": "delete_job",
     "GET /v1/jobs/{id}/events": "events",
     "GET /v1/jobs/{id}/log": "log",
     "GET /v1/jobs/{id}/evaluation": "evaluation",
     "GET /v1/backbones:inspect": "inspect",
     "GET /v1/models": "models",
     "GET /v1/models/{name}": "model",
+    "DELETE /v1/models/{name}": "delete_model",
+    "DELETE /v1/models/{name}/versions/{version}": "delete_model",
     "POST /v1/models/{name}:predict": "predict",
     "POST /v1/models/{name}/versions/{version}:predict": "predict",
     "POST /v1/models/{name}:export": "export",
     "POST /v1/models/{name}/versions/{version}:export": "export",
+    "GET /v1/status": "status",
+    "GET /v1/admin/backup": "backup",
     "GET /metrics": "metrics",
     "GET /healthz": "healthy",
     "GET /readyz": "ready",
@@ -154,6 +159,15 @@ class Client:
         """Cancel a job: at once when queued; a running one stops after its
         current step. Conflict (409) when it has already ended."""
         return Job.from_dict(self._json("POST", f"/v1/jobs/{quote(id, safe='')}:cancel"))
+
+    def delete_job(self, id: str, cancel: bool = False, models: bool = False) -> Dict[str, Any]:
+        """Delete a job: its record, log and run directory. The model
+        versions it registered stay served (its run directory is kept for
+        them) unless models. A queued or running job raises Conflict (409)
+        unless cancel: then the daemon cancels it and deletes it once its
+        worker is gone. Returns what went: {"job", "models", "kept"}."""
+        params = {k: "true" for k, v in (("cancel", cancel), ("models", models)) if v}
+        return self._json("DELETE", f"/v1/jobs/{quote(id, safe='')}", params=params)  # type: ignore[no-any-return]
 
     def events(
         self,
@@ -275,6 +289,17 @@ class Client:
         """The latest version of a model."""
         return Model.from_dict(self._json("GET", f"/v1/models/{quote(name, safe='')}"))
 
+    def delete_model(self, name: str, version: Optional[int] = None) -> Dict[str, Any]:
+        """Delete a model version, or every version without version. The
+        predictions in flight finish first; the latest is then the newest
+        version left. Returns the versions deleted: {"models": [...]}."""
+        path = f"/v1/models/{quote(name, safe='')}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        for k in [k for k in self._class_names if k[0] == name and version in (None, k[1])]:
+            del self._class_names[k]
+        return self._json("DELETE", path)  # type: ignore[no-any-return]
+
     def predict(
         self,
         name: str,
@@ -313,13 +338,27 @@ class Client:
         end: dest holds a whole archive or is as it was (a broken download
         raises and leaves nothing). A dest that exists before the download
         raises FileExistsError unless overwrite."""
-        out = Path(dest)
-        if not overwrite and os.path.lexists(out):
-            raise FileExistsError(errno.EEXIST, f"{out} exists: give a new file, or pass overwrite=True to replace it", str(out))
         path = f"/v1/models/{quote(name, safe='')}"
         if version is not None:
             path += f"/versions/{int(version)}"
-        r = self._request("POST", path + ":export", headers={"Accept": "application/x-tar"}, stream=True)
+        return self._download("POST", path + ":export", "application/x-tar", dest, overwrite, 0o644)
+
+    def backup(self, dest: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> Path:
+        """A consistent copy of the daemon's job store (a bbolt graft.db,
+        taken while jobs run), written to dest as export writes, private
+        (0600: it holds paths and class names); returns dest. Restoring is
+        starting graft serve with it as DATA/graft.db (docs/operations.md)."""
+        return self._download("GET", "/v1/admin/backup", "application/octet-stream", dest, overwrite, 0o600)
+
+    def _download(
+        self, method: str, path: str, accept: str, dest: Union[str, "os.PathLike[str]"], overwrite: bool, mode: int
+    ) -> Path:
+        """An answer's body to a temporary file beside dest, renamed at the
+        end; an existing dest raises FileExistsError unless overwrite."""
+        out = Path(dest)
+        if not overwrite and os.path.lexists(out):
+            raise FileExistsError(errno.EEXIST, f"{out} exists: give a new file, or pass overwrite=True to replace it", str(out))
+        r = self._request(method, path, headers={"Accept": accept}, stream=True)
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -327,7 +366,7 @@ class Client:
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, mode)
             os.replace(tmp, out)
         except BaseException:
             try:
@@ -347,6 +386,12 @@ class Client:
         raise NotFound(404, f"model {name} has no version {version}")
 
     # -- operations ------------------------------------------------------------
+
+    def status(self) -> Dict[str, Any]:
+        """The daemon's version, commit, started, uptime_seconds, jobs (by
+        state) and disk: bytes by part (store, runs, cache, logs, exports)
+        as last walked (measured), the largest, free and min_free."""
+        return dict(self._json("GET", "/v1/status"))
 
     def metrics(self) -> str:
         """Prometheus metrics, as text."""

@@ -84,6 +84,7 @@ class Attempt:
     reason: Optional[str] = None
     node: Optional[str] = None  # the host (or Ray node) the worker ran on
     launch_id: Optional[str] = None  # the Ray submission id with --launcher ray
+    graft: Optional[str] = None  # the version of the graft serve that started it
 
 
 @dataclass
