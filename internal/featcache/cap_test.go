@@ -290,3 +290,21 @@ func TestTwoProcessesUnderOneCap(t *testing.T) {
 		t.Errorf("cap %d; on disk %d bytes in %d files; counts %+v", limit, bytes, len(files), s)
 	}
 }
+
+// Lookups are counted in the shared counts by Flush, without a Put.
+func TestFlushCountsLookups(t *testing.T) {
+	root := t.TempDir()
+	ns, _ := Open(root, testKey, 4, 0)
+	ns.Put(sample(0), feats(4, 1))
+	dst := make([]float32, 4)
+	ns.Get(sample(0), dst)
+	ns.Get(sample(0), dst)
+	ns.Get(sample(1), dst)
+	ns.Read(sample(0), dst) // a streamed read: not a lookup
+	if err := ns.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := ReadStats(root); s.Hits != 2 || s.Misses != 1 || s.Entries != 1 {
+		t.Errorf("counts %+v, want 2 hits, 1 miss, 1 entry", s)
+	}
+}

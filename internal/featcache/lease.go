@@ -95,6 +95,10 @@ func (l *Lease) Release() error {
 	return l.n.count(nil, true)
 }
 
+// Flush adds the lookups not yet counted to the cache's shared counts
+// (Put and Release do as well).
+func (n *Namespace) Flush() error { return n.count(nil, false) }
+
 // liveLeases are the namespaces leased under root; with tidy it removes
 // the lease files that no longer hold.
 func liveLeases(root string, tidy bool) map[string]bool {

@@ -88,7 +88,10 @@ func (s *Set) Sample(i int, dst []float32) error {
 	}
 	ok, err := s.Cache.Read(s.Digests[i], dst)
 	if err == nil && !ok {
-		err = fmt.Errorf("features: sample %s vanished from the cache %s during the run", s.IDs[i], s.Cache.Dir())
+		// The run's lease keeps its entries from eviction: this one was
+		// removed by hand, or after the lease lapsed.
+		err = hint.With(fmt.Errorf("features: sample %s vanished from the cache %s during the run", s.IDs[i], s.Cache.Dir()),
+			"something removed it (graft cache prune spares running runs; their lease lapses when the process stops refreshing it for 2 minutes): run again, the missing features are computed")
 	}
 	return err
 }
@@ -128,6 +131,11 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	if x.dev != nil {
 		if err := x.uploadHits(); err != nil {
 			return nil, nil, err
+		}
+	}
+	if x.cache != nil {
+		if err := x.cache.Flush(); err != nil { // the hits of a run that computed nothing
+			x.o.Log.Warn("feature cache: cannot count the lookups", zap.Error(err))
 		}
 	}
 	return x.finish()
