@@ -89,7 +89,8 @@ func TestCacheCapTwoTapsStreamed(t *testing.T) {
 	t.Logf("cache after both jobs: %d bytes in %d entries (cap %d)", bytes, entries, limit)
 }
 
-// A daemon's start removes what a crash left in the cache (temporary
+// A second job on the same data hits the cache (/metrics counts it). A
+// daemon's start removes what a crash left in the cache (temporary
 // files, the lease of a process that is gone) and trims a cache over a
 // lowered cap; a lease of a process still running keeps its features.
 func TestCacheTidiedAtStart(t *testing.T) {
@@ -102,6 +103,16 @@ func TestCacheTidiedAtStart(t *testing.T) {
 	}
 	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
 		t.Fatalf("job %s: %s", j.State, j.Error)
+	}
+	// The same job again reads every feature from the cache.
+	if j, err = s.Submit(context.Background(), f.spec(1)); err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded || j.Summary.CacheHits != 50 {
+		t.Fatalf("second job %s (%s): %d hits", j.State, j.Error, j.Summary.CacheHits)
+	}
+	if hits, misses := metric(t, s, "graft_feature_cache_hits_total"), metric(t, s, "graft_feature_cache_misses_total"); hits != "50" || misses != "50" {
+		t.Errorf("/metrics: %s hits, %s misses; want 50 and 50 (two jobs on 50 images)", hits, misses)
 	}
 	s.stop()
 	dir := filepath.Join(data, "cache")
