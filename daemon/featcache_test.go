@@ -2,13 +2,17 @@ package daemon_test
 
 import (
 	"context"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
@@ -195,4 +199,44 @@ func hostname(t *testing.T) string {
 		t.Skip("no host name:", err)
 	}
 	return h
+}
+
+// graft serve's --cache-max-bytes, through the binary: without it the cap
+// is 20% of the data directory's disk (statfs, read here), with it the
+// number given; /metrics says which.
+func TestServeCacheMaxBytesFlag(t *testing.T) {
+	f := newFixture(t, 1)
+	maxBytes := func(addr string) string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "graft_feature_cache_max_bytes "); ok {
+				return v
+			}
+		}
+		return "(absent)"
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	p := startDaemon(t, addr, data, f)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := maxBytes(addr), int64(float64(int64(st.Blocks)*int64(st.Bsize))*0.2); got != strconv.FormatInt(want, 10) {
+		t.Errorf("default cap %s, want 20%% of the disk: %d", got, want)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	addr = freeAddr(t)
+	startDaemon(t, addr, data, f, "--cache-max-bytes", "12345")
+	if got := maxBytes(addr); got != "12345" {
+		t.Errorf("--cache-max-bytes 12345: %s", got)
+	}
 }
