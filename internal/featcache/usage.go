@@ -224,6 +224,9 @@ func Usage(root string) (bytes, entries int64, err error) {
 // namespace, the entries unused for olderThan (> 0), then as many as take
 // the cache to maxBytes (> 0). Removals count as evictions.
 func Prune(root string, olderThan time.Duration, maxBytes int64) (removed int, freed int64, err error) {
+	if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil // no cache yet: nothing to prune
+	}
 	target := maxBytes
 	if target <= 0 {
 		target = -1
