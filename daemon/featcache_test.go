@@ -240,3 +240,37 @@ func TestServeCacheMaxBytesFlag(t *testing.T) {
 		t.Errorf("--cache-max-bytes 12345: %s", got)
 	}
 }
+
+// graft cache ls and prune on a daemon's cache while a job streams its
+// features from it: ls shows the job's namespace leased, prune down to
+// one byte removes none of its entries, and the job succeeds.
+func TestCachePruneWhileJobStreams(t *testing.T) {
+	f := newFixture(t, 10)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, CacheMaxBytes: 1 << 30, WorkerArgs: []string{"--step-delay", "50ms"}})
+	req := f.spec(3)
+	req.MemoryBudget = api.Ptr[int64](64 << 10)
+	j, err := s.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s.Client, j.ID, 60*time.Second, "training", func(j *api.Job) bool { return j.Progress.Step > 0 || j.State.Final() })
+	dir := filepath.Join(s.dir, "cache")
+	before, n, _ := cacheFiles(t, dir)
+	out, err := exec.Command(graftBin, "cache", "ls", "--data-dir", s.dir, "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"leased": true`) || !strings.Contains(string(out), `"entries": 100`) {
+		t.Errorf("graft cache ls while the job trains: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(graftBin, "cache", "prune", "--data-dir", s.dir, "--max-bytes", "1").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "removed 0 entries") {
+		t.Errorf("graft cache prune while the job trains: %v\n%s", err, out)
+	}
+	if after, _, _ := cacheFiles(t, dir); after != before || n != 100 {
+		t.Errorf("the running job's features: %d bytes in %d entries before the prune, %d after", before, n, after)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("job %s: %s", j.State, j.Error)
+	}
+	// Its lease released, the same prune takes them all.
+	if out, err := exec.Command(graftBin, "cache", "prune", "--data-dir", s.dir, "--max-bytes", "1").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "removed 100 entries") {
+		t.Errorf("graft cache prune after the job: %v\n%s", err, out)
+	}
+}
