@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
@@ -36,17 +38,24 @@ func (a *app) jobsCmd() *cobra.Command {
 	var model string
 	submit := &cobra.Command{
 		Use:   "submit SPEC.json",
-		Short: "Submit a job: SPEC.json holds the options of graft train as JSON (- reads stdin)",
+		Short: "Submit a job: SPEC.json holds the options of graft train as JSON (- reads stdin); its relative paths are taken from SPEC.json's folder (the current directory for stdin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var b []byte
 			var err error
+			// Relative paths in the spec are the spec file's, or the
+			// working directory's for stdin.
+			base, from := ".", "the current directory"
 			if args[0] == "-" {
 				b, err = io.ReadAll(os.Stdin)
 			} else {
 				b, err = os.ReadFile(args[0])
+				base, from = filepath.Dir(args[0]), "the spec file's folder"
 			}
 			if err != nil {
+				return err
+			}
+			if base, err = filepath.Abs(base); err != nil {
 				return err
 			}
 			if model != "" {
@@ -54,8 +63,12 @@ func (a *app) jobsCmd() *cobra.Command {
 					return err
 				}
 			}
-			if b, err = absPaths(b); err != nil {
+			b, resolved, err := absPaths(b, base)
+			if err != nil {
 				return err
+			}
+			for _, r := range resolved {
+				a.log.Info("relative path resolved against "+from, zap.String("path", r))
 			}
 			j, err := cf.client().SubmitRaw(cmd.Context(), b)
 			if err != nil {
