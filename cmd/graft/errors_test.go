@@ -44,7 +44,10 @@ func TestErrorTexts(t *testing.T) {
 		{"bad file", train("--data", bad, "--on-bad-file", "fail"), "bad image file", "--on-bad-file skip"},
 		{"over budget", train("--memory-budget", "1"), "over the memory budget", "--memory-budget"},
 		{"daemon down", []string{"jobs", "ls", "--server", "127.0.0.1:1"}, "no answer from the daemon at http://127.0.0.1:1", "--server"},
-		{"eval no run", []string{"eval", "--run", filepath.Join(tmp, "norun"), "--data", data}, filepath.Join(tmp, "norun", "classes.json"), ""},
+		{"eval no run", []string{"eval", "--run", filepath.Join(tmp, "norun"), "--data", data}, filepath.Join(tmp, "norun", "classes.json"), "the --out folder of graft train"},
+		{"predict no run", []string{"predict", "--run", filepath.Join(tmp, "norun"), "x.png"}, filepath.Join(tmp, "norun", "config.json"), filepath.Join(tmp, "norun") + " does not exist: --run takes a run directory, the --out folder of graft train"},
+		{"predict not a run", []string{"predict", "--run", used, "x.png"}, filepath.Join(used, "config.json"), used + " holds no run: --run takes a run directory"},
+		{"export no run", []string{"export", "--run", filepath.Join(tmp, "norun"), "--out", filepath.Join(tmp, "export")}, "norun", "--out RUN"},
 		{"missing data", train("--data", filepath.Join(tmp, "nodata")), filepath.Join(tmp, "nodata"), ""},
 	} {
 		_, stderr, code := runAll(t, c.args...)

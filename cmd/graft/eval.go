@@ -40,7 +40,7 @@ func (a *app) evalCmd() *cobra.Command {
 			if split == "" {
 				var classes []string
 				if err := rundir.ReadJSON(run, rundir.ClassesFile, &classes); err != nil {
-					return err
+					return runDirHint(run, err)
 				}
 				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
 					return err
@@ -48,7 +48,7 @@ func (a *app) evalCmd() *cobra.Command {
 			}
 			t, err := train.LoadRun(run)
 			if err != nil {
-				return err
+				return runDirHint(run, err)
 			}
 			defer t.Close()
 			if split != "" {
