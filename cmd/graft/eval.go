@@ -45,6 +45,9 @@ func (a *app) evalCmd() *cobra.Command {
 				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
 					return err
 				}
+				if s := ds.IgnoredSummary(); s != "" {
+					a.log.Warn(s)
+				}
 			}
 			t, err := train.LoadRun(run)
 			if err != nil {
