@@ -99,3 +99,37 @@ func TestEvalTerminalBar(t *testing.T) {
 		t.Errorf("no extraction bar on eval's terminal:\n%q", seen)
 	}
 }
+
+// On a terminal a warning never runs on from a bar's line: a bad image
+// reported at the end of extraction (the bar still drawn) clears the bar's
+// line first. Files in the class folders that are no images are counted
+// in one line.
+func TestWarningsClearTheBar(t *testing.T) {
+	data := t.TempDir()
+	testmodules.CopyTree(t, testmodules.Digits(t, "train", 0, 4), data)
+	os.WriteFile(filepath.Join(data, "3", "broken.png"), []byte("\x89PNG cut short"), 0o644)
+	os.WriteFile(filepath.Join(data, "0", "notes.txt"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(data, "1", ".DS_Store"), []byte{0, 0, 0, 1}, 0o644)
+	os.WriteFile(filepath.Join(data, "2", "Thumbs.db"), []byte{0xd0, 0xcf}, 0o644)
+	seen, code := runOnTerminal(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--head", "conv:8",
+		"--epochs", "1", "--cache-dir", "none", "--out", filepath.Join(t.TempDir(), "run"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, seen)
+	}
+	lines := screenLines(seen)
+	warned, skipped := 0, 0
+	for _, l := range lines {
+		if strings.Contains(l, "broken.png") {
+			warned++
+			if strings.Contains(l, "features [") || strings.Contains(l, "epoch 1/1 [") {
+				t.Errorf("a warning on a bar's line: %q", l)
+			}
+		}
+		if strings.Contains(l, "skipped 3 files of "+data+" that are no class images (2 not a .png, .jpg or .jpeg file, 1 hidden file)") {
+			skipped++
+		}
+	}
+	if warned == 0 || skipped != 1 {
+		t.Errorf("the bad file is on %d lines (want some), the skipped files on %d (want 1):\n%s", warned, skipped, strings.Join(lines, "\n"))
+	}
+}
