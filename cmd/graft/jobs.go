@@ -15,6 +15,8 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/progress"
 )
 
 // clientFlags are the daemon address and token of the client commands.
@@ -118,13 +120,16 @@ func (a *app) jobsCmd() *cobra.Command {
 	}
 	logs := &cobra.Command{
 		Use:   "logs [-f] ID",
-		Short: "Print a job's events (JSON lines); -f follows them until the job ends",
+		Short: "Print a job's events: on a terminal its progress as graft train shows it, else (or with --json) JSON lines; -f follows them until the job ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := cf.client()
-			_, err := c.Events(cmd.Context(), args[0], 0, follow, func(e api.JobEvent) error {
-				return a.printEvent(e)
-			})
+			show := a.printEvent
+			if f, ok := a.out.(*os.File); ok && !asJSON && logging.IsTerminal(f) {
+				r := progress.New(f, true)
+				show = func(e api.JobEvent) error { r.JobEvent(e); return nil }
+			}
+			_, err := c.Events(cmd.Context(), args[0], 0, follow, show)
 			if err != nil || !follow {
 				return err
 			}
@@ -139,6 +144,7 @@ func (a *app) jobsCmd() *cobra.Command {
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow until the job ends")
+	logs.Flags().BoolVar(&asJSON, "json", false, "print JSON lines on a terminal too")
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a job (a running worker is stopped after its current step)",

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -47,7 +48,37 @@ func New(w io.Writer, tty bool) *Renderer {
 func (r *Renderer) Event(e train.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
+	r.event(e, r.now())
+}
+
+// JobEvent renders one of a daemon job's events on a terminal: a training
+// event as Event does, its rates and ETA from the time the daemon got it
+// (a job followed from its start or replayed later reads the same), the
+// daemon's own (queued, attempt, failed, ...) as a line each.
+func (r *Renderer) JobEvent(e api.JobEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ev train.Event
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &ev) == nil && ev.Kind != "" {
+		r.event(ev, e.Time)
+		return
+	}
+	line := e.Time.Local().Format(time.TimeOnly) + " " + e.Type
+	if e.Attempt > 0 {
+		line += fmt.Sprintf(" (attempt %d)", e.Attempt)
+	}
+	if e.Message != "" {
+		line += ": " + e.Message
+	}
+	if r.tty {
+		r.screen.Line(line)
+	} else {
+		fmt.Fprintln(r.w, line)
+	}
+}
+
+// event renders e as of now; r.mu is held.
+func (r *Renderer) event(e train.Event, now time.Time) {
 	if e.Kind == "step" || e.Kind == "extract" {
 		switch {
 		case e.Kind == "step" && e.Step == 1:
@@ -55,10 +86,13 @@ func (r *Renderer) Event(e train.Event) {
 		case e.Kind == "extract" && e.Step == 0:
 			r.extractFrom = now
 		}
-		if now.Sub(r.last) < stepEvery && e.Step != e.Steps {
+		// Drawn a few times a second of the reader's time, however fast
+		// the events come (a finished job's, replayed).
+		wall := r.now()
+		if wall.Sub(r.last) < stepEvery && e.Step != e.Steps {
 			return
 		}
-		r.last = now
+		r.last = wall
 	}
 	if !r.tty {
 		b, _ := json.Marshal(e)
