@@ -183,8 +183,12 @@ func (d *Dataset) IgnoredSummary() string {
 	if len(d.Ignored) > len(examples) {
 		more = ", ..."
 	}
-	return fmt.Sprintf("skipped %d files of %s that are no class images (%s): %s%s",
-		len(d.Ignored), d.Source, strings.Join(parts, ", "), strings.Join(examples, ", "), more)
+	files := "files"
+	if len(d.Ignored) == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("skipped %d %s of %s that are no class images (%s): %s%s",
+		len(d.Ignored), files, d.Source, strings.Join(parts, ", "), strings.Join(examples, ", "), more)
 }
 
 // Len is the number of samples.
