@@ -8,11 +8,11 @@ import (
 )
 
 // Every tensor's Layer is a name --tap accepts, and it leads into that
-// layer: on a TF1 graph of a Keras model nested in a Sequential (weights
-// under the layers' own scopes, ops under the models'), on a TF2 Keras
-// model and on TensorFlow-written TF1 graphs.
+// layer: on TF1 graphs of a Keras model nested in a Sequential (weights
+// under the layers' own scopes, ops under the models'), with a head beside
+// it or alone, on a TF2 Keras model and on TensorFlow-written TF1 graphs.
 func TestLayersAreTapNames(t *testing.T) {
-	nested := testmodules.KerasTF1Nested(t)
+	nested := testmodules.KerasTF1Nested(t, true)
 	for _, c := range []struct {
 		name, dir string
 		want      map[string]string // tensor -> layer
@@ -23,6 +23,10 @@ func TestLayersAreTapNames(t *testing.T) {
 			"sequential_1/global_average_pooling2d/Mean:0":       "global_average_pooling2d",
 			"sequential_1/dense/Softmax:0":                       "dense",
 			"input_1:0":                                          "",
+		}},
+		{"tf1 keras in a bare sequential", testmodules.KerasTF1Nested(t, false), map[string]string{
+			"sequential_1/mobilenetv2_1.00_224/Conv1/Conv2D:0":   "Conv1",
+			"sequential_1/mobilenetv2_1.00_224/out_relu/Relu6:0": "out_relu",
 		}},
 		{"keras 2", "../../testdata/models/fashion_cnn", map[string]string{
 			"StatefulPartitionedCall/StatefulPartitionedCall/sequential/conv2d_2/BiasAdd:0": "conv2d_2",

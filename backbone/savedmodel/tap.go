@@ -74,7 +74,7 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	n, idx, err := m.resolveIn(order, name)
+	n, idx, err := m.resolveIn(newTapIndex(order), name)
 	if err != nil {
 		return "", err
 	}
@@ -85,10 +85,43 @@ func (m *Model) ResolveTensor(signature, name string) (string, error) {
 	return fmt.Sprintf("%s:%d", n.def.Name, idx), nil
 }
 
-// resolveIn is ResolveTensor's lookup among the signature's nodes in
-// topological order: the node and output index name stands for, or a nil
-// node when nothing matches.
-func (m *Model) resolveIn(order []*flatNode, name string) (*flatNode, int, error) {
+// tapIndex holds the signature's nodes, in topological order, as the
+// resolver looks them up: built in one pass, it resolves any number of
+// names (inspect checks a name for every layer).
+type tapIndex struct {
+	order []*flatNode
+	pos   map[*flatNode]int
+	// named lists the nodes by inner name and by the last part of their
+	// flat name, each in topological order.
+	named map[string][]*flatNode
+	// lastIn is each scope's last computing node (no constant, no
+	// variable read): a scope is any part of a flat name but the last.
+	lastIn map[string]*flatNode
+}
+
+func newTapIndex(order []*flatNode) *tapIndex {
+	ix := &tapIndex{order: order, pos: map[*flatNode]int{}, named: map[string][]*flatNode{}, lastIn: map[string]*flatNode{}}
+	for i, n := range order {
+		ix.pos[n] = i
+		parts := strings.Split(n.def.Name, "/")
+		last := parts[len(parts)-1]
+		ix.named[last] = append(ix.named[last], n)
+		if n.inner != "" && n.inner != last {
+			ix.named[n.inner] = append(ix.named[n.inner], n)
+		}
+		if n.def.Op == "Const" || isVarRead(n.def.Op) {
+			continue
+		}
+		for _, p := range parts[:len(parts)-1] {
+			ix.lastIn[p] = n
+		}
+	}
+	return ix
+}
+
+// resolveIn is ResolveTensor's lookup: the node and output index name
+// stands for, or a nil node when nothing matches.
+func (m *Model) resolveIn(ix *tapIndex, name string) (*flatNode, int, error) {
 	base, idx := name, 0
 	if b, i, err := parseTensorName(name); err == nil {
 		base, idx = b, i
@@ -105,9 +138,18 @@ func (m *Model) resolveIn(order []*flatNode, name string) (*flatNode, int, error
 	}
 	// 2. Inner name or name suffix among reachable nodes.
 	var hits []*flatNode
-	for _, n := range order {
-		if n.inner == base || strings.HasSuffix(n.def.Name, "/"+base) {
-			hits = append(hits, n)
+	if strings.Contains(base, "/") {
+		for _, n := range ix.order {
+			if n.inner == base || strings.HasSuffix(n.def.Name, "/"+base) {
+				hits = append(hits, n)
+			}
+		}
+	} else {
+		for _, n := range ix.named[base] {
+			// The last part of a name that is all of it is no suffix.
+			if n.inner == base || strings.Contains(n.def.Name, "/") {
+				hits = append(hits, n)
+			}
 		}
 	}
 	switch {
@@ -126,7 +168,7 @@ func (m *Model) resolveIn(order []*flatNode, name string) (*flatNode, int, error
 	// spelling is tried when the layer's own name is no scope at all.
 	if !strings.Contains(base, "/") {
 		for _, scope := range []string{base, base + "_1"} {
-			if n := lastInScope(order, scope); n != nil {
+			if n := ix.lastIn[scope]; n != nil {
 				return pick(n, idx)
 			}
 		}
@@ -137,54 +179,82 @@ func (m *Model) resolveIn(order []*flatNode, name string) (*flatNode, int, error
 // layers names each node's layer as --tap accepts it. The layer is the
 // first scope of the node's name that is no model: function-call scopes
 // and containers (scopes holding two or more scopes that each occur once
-// in the graph, as a Keras model holds its layers, nested or not) are
-// passed over, so that a TF1 graph's "sequential_1/mobilenetv2/out_relu/Relu6"
-// is in out_relu, not sequential_1. A node under no such scope is its own
+// in the graph, as a Keras model holds its layers, nested or not, or
+// wrapping one such scope alone) are passed over, so that a TF1 graph's
+// "sequential_1/mobilenetv2/out_relu/Relu6" is in out_relu, not
+// sequential_1. A node under no such scope is its own
 // layer ("Conv1_relu" in a frozen graph). Every name is checked by the
 // resolver itself: it must lead back to this node or into the same scope,
 // else the node gets none.
 func (m *Model) layers(order []*flatNode) map[*flatNode]string {
-	paths := map[string]map[string]bool{}    // scope -> the paths it occurs at
-	children := map[string]map[string]bool{} // path -> the scopes directly under it
-	for _, n := range order {
-		parts := strings.Split(n.def.Name, "/")
-		for i, p := range parts[:len(parts)-1] {
-			path := strings.Join(parts[:i+1], "/")
-			addTo(paths, p, path)
-			if i > 0 {
-				addTo(children, strings.Join(parts[:i], "/"), p)
+	// A node's scopes, function calls left out: what a model's layers
+	// are under, whether a nested model was inlined from a call or not.
+	type scope struct {
+		name, path string // path: the scopes above and this one, by name
+		end        int    // where the scope ends in the node's name
+	}
+	scopesOf := func(name string) []scope {
+		var out []scope
+		path := ""
+		for i := 0; ; {
+			j := strings.IndexByte(name[i:], '/')
+			if j < 0 {
+				return out
 			}
+			if p := name[i : i+j]; !strings.Contains(p, "PartitionedCall") {
+				path += "/" + p
+				out = append(out, scope{p, path, i + j})
+			}
+			i += j + 1
 		}
 	}
-	container := func(path string) bool {
+	paths := map[string]map[string]bool{}    // scope -> the paths it occurs at
+	children := map[string]map[string]bool{} // path -> the scopes directly under it
+	ops := map[string]bool{}                 // path -> whether ops lie directly in it
+	for _, n := range order {
+		sc := scopesOf(n.def.Name)
+		for i, c := range sc {
+			addTo(paths, c.name, c.path)
+			if i > 0 {
+				addTo(children, sc[i-1].path, c.name)
+			}
+		}
+		if len(sc) > 0 {
+			ops[sc[len(sc)-1].path] = true
+		}
+	}
+	// A container holds two or more layers, or wraps just one (a
+	// Sequential around a pretrained model and nothing else).
+	isContainer := map[string]bool{}
+	for path, cs := range children {
 		unique := 0
-		for c := range children[path] {
+		for c := range cs {
 			if len(paths[c]) == 1 {
 				unique++
 			}
 		}
-		return unique >= 2
+		isContainer[path] = unique >= 2 || unique == 1 && len(cs) == 1 && !ops[path]
 	}
-	checked := map[string]bool{} // path of a candidate -> whether --tap accepts it
+	ix := newTapIndex(order)
+	checked := map[string]bool{} // a candidate's name up to it -> whether --tap accepts it
 	out := map[*flatNode]string{}
 	for _, n := range order {
-		if n.def.Op == "Placeholder" || n.def.Op == "Identity" && !strings.Contains(n.def.Name, "/") {
-			continue // the input, and the signature's outputs forwarding a layer's
+		if n.def.Op == "Placeholder" {
+			continue // the input
 		}
-		parts := strings.Split(n.def.Name, "/")
-		cand, at := parts[len(parts)-1], len(parts)-1
-		for i, p := range parts[:len(parts)-1] {
-			if !strings.Contains(p, "PartitionedCall") && !container(strings.Join(parts[:i+1], "/")) {
-				cand, at = p, i
+		name := n.def.Name
+		cand, prefix := name[strings.LastIndexByte(name, '/')+1:], name
+		for _, c := range scopesOf(name) {
+			if !isContainer[c.path] {
+				cand, prefix = c.name, name[:c.end]
 				break
 			}
 		}
-		path := strings.Join(parts[:at+1], "/")
-		ok, seen := checked[path]
+		ok, seen := checked[prefix]
 		if !seen {
-			r, _, err := m.resolveIn(order, cand)
-			ok = err == nil && r != nil && (r.def.Name == path || strings.HasPrefix(r.def.Name, path+"/"))
-			checked[path] = ok
+			r, _, err := m.resolveIn(ix, cand)
+			ok = err == nil && r != nil && (r.def.Name == prefix || strings.HasPrefix(r.def.Name, prefix+"/"))
+			checked[prefix] = ok
 		}
 		if ok {
 			out[n] = cand
@@ -198,22 +268,6 @@ func addTo(m map[string]map[string]bool, k, v string) {
 		m[k] = map[string]bool{}
 	}
 	m[k][v] = true
-}
-
-// lastInScope is the last computing node (no constant, no variable read)
-// with scope as one of its name's scopes, or nil.
-func lastInScope(order []*flatNode, scope string) *flatNode {
-	for i := len(order) - 1; i >= 0; i-- {
-		n := order[i]
-		if n.def.Op == "Const" || isVarRead(n.def.Op) {
-			continue
-		}
-		// scope is one of the name's scopes, without splitting it
-		if strings.HasPrefix(n.def.Name, scope+"/") || strings.Contains(n.def.Name, "/"+scope+"/") {
-			return n
-		}
-	}
-	return nil
 }
 
 func sigName(s string) string {

@@ -123,7 +123,7 @@ func TestWrongRankTapRefusedFirst(t *testing.T) {
 	}{
 		{"pooled, conv head", fashionCNN, "global_average_pooling2d", "conv:8", "--tap conv2d_2 [7 7 64], --tap conv2d_1 [14 14 32], --tap conv2d [28 28 16]"},
 		{"logits, linear probe", fashionCNN, "dense", "linear", "--tap conv2d_2 [7 7 64]"},
-		{"tf1 nested keras", testmodules.KerasTF1Nested(t), "global_average_pooling2d", "conv:8", "--tap out_relu [4 4 32], --tap Conv1_relu [8 8 8]"},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "global_average_pooling2d", "conv:8", "--tap out_relu [4 4 32], --tap Conv1_relu [8 8 8]"},
 	} {
 		out := filepath.Join(t.TempDir(), "run")
 		_, stderr, code := runAll(t, "train", "--backbone", c.model, "--tap", c.tap, "--head", c.head, "--data", data, "--preprocess", "unit",

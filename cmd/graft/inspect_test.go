@@ -25,7 +25,7 @@ func TestInspectTappableTensors(t *testing.T) {
 		{"keras", fashionCNN, "StatefulPartitionedCall/StatefulPartitionedCall/sequential/conv2d_2/Relu:0", "conv2d_2", []string{"ReadVariableOp", "Const"}},
 		{"tf1 frozen", testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model"), "conv2d_1/Relu:0", "conv2d_1", []string{"Const"}},
 		{"tf1 variables", testmodules.TFModel(t, "python/compiler/tensorrt/test/testdata/tf_variablev2_saved_model"), "add:0", "add", []string{"VariableV2"}},
-		{"tf1 nested keras", testmodules.KerasTF1Nested(t), "sequential_1/mobilenetv2_1.00_224/out_relu/Relu6:0", "out_relu", []string{"Const"}},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "sequential_1/mobilenetv2_1.00_224/out_relu/Relu6:0", "out_relu", []string{"Const"}},
 	} {
 		list := func(extra ...string) map[string][]string { // op -> tensors
 			out, code := run(t, append([]string{"inspect", c.model, "--tensors", "--json"}, extra...)...)
@@ -74,7 +74,7 @@ func TestInspectSuggestsTaps(t *testing.T) {
 		want        string // the suggestions' names and shapes
 	}{
 		{"keras 2", fashionCNN, "conv2d_2 [-1 7 7 64], conv2d_1 [-1 14 14 32], conv2d [-1 28 28 16]"},
-		{"tf1 nested keras", testmodules.KerasTF1Nested(t), "out_relu [-1 4 4 32], Conv1_relu [-1 8 8 8]"},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "out_relu [-1 4 4 32], Conv1_relu [-1 8 8 8]"},
 		{"tf1 frozen", testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model"), "conv2d_1 [-1 22 22 8], conv2d [-1 24 24 16]"},
 	} {
 		out, code := run(t, "inspect", c.model, "--json")

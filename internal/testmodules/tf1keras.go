@@ -11,11 +11,12 @@ import (
 // KerasTF1Nested writes, into a new folder, a frozen SavedModel laid out
 // as TF 1.x Keras writes a pretrained model wrapped in a Sequential: the
 // weights under the layers' own scopes ("Conv1/kernel"), the ops under the
-// outer models' ("sequential_1/mobilenetv2_1.00_224/Conv1/Conv2D"), a
-// global average pool and a dense layer on top. Input [N 16 16 3]; the
+// outer models' ("sequential_1/mobilenetv2_1.00_224/Conv1/Conv2D"), with
+// head a global average pool and a dense layer on top, without it nothing
+// but the pretrained model in the Sequential. Input [N 16 16 3]; the
 // feature maps are Conv1_relu [8 8 8], block_1_expand_relu [4 4 16] and
 // out_relu [4 4 32].
-func KerasTF1Nested(t testing.TB) string {
+func KerasTF1Nested(t testing.TB, head bool) string {
 	t.Helper()
 	const mn = "sequential_1/mobilenetv2_1.00_224/"
 	var b strings.Builder
@@ -58,25 +59,29 @@ func KerasTF1Nested(t testing.TB) string {
 	x := relu("Conv1_relu", conv("Conv1", "input_1", 2, 3, 3, 8))
 	x = relu("block_1_expand_relu", conv("block_1_expand", x, 2, 1, 8, 16))
 	x = relu("out_relu", conv("Conv_1", x, 1, 1, 16, 32))
-	node("sequential_1/global_average_pooling2d/Mean/reduction_indices", "Const", nil, `attr { key: "dtype" value { type: DT_INT32 } }`,
-		`attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 int_val: 2 } } }`)
-	node("sequential_1/global_average_pooling2d/Mean", "Mean", []string{x, "sequential_1/global_average_pooling2d/Mean/reduction_indices"}, float,
-		`attr { key: "Tidx" value { type: DT_INT32 } }`, `attr { key: "keep_dims" value { b: false } }`)
-	weights("dense/kernel", 32, 5)
-	node("sequential_1/dense/MatMul", "MatMul", []string{"sequential_1/global_average_pooling2d/Mean", "dense/kernel"}, float,
-		`attr { key: "transpose_a" value { b: false } }`, `attr { key: "transpose_b" value { b: false } }`)
-	node("sequential_1/dense/Softmax", "Softmax", []string{"sequential_1/dense/MatMul"}, float)
-	b.WriteString(`  }
+	out, outShape := x+":0", "dim { size: -1 } dim { size: 4 } dim { size: 4 } dim { size: 32 }"
+	if head {
+		node("sequential_1/global_average_pooling2d/Mean/reduction_indices", "Const", nil, `attr { key: "dtype" value { type: DT_INT32 } }`,
+			`attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 2 } } int_val: 1 int_val: 2 } } }`)
+		node("sequential_1/global_average_pooling2d/Mean", "Mean", []string{x, "sequential_1/global_average_pooling2d/Mean/reduction_indices"}, float,
+			`attr { key: "Tidx" value { type: DT_INT32 } }`, `attr { key: "keep_dims" value { b: false } }`)
+		weights("dense/kernel", 32, 5)
+		node("sequential_1/dense/MatMul", "MatMul", []string{"sequential_1/global_average_pooling2d/Mean", "dense/kernel"}, float,
+			`attr { key: "transpose_a" value { b: false } }`, `attr { key: "transpose_b" value { b: false } }`)
+		node("sequential_1/dense/Softmax", "Softmax", []string{"sequential_1/dense/MatMul"}, float)
+		out, outShape = "sequential_1/dense/Softmax:0", "dim { size: -1 } dim { size: 5 }"
+	}
+	fmt.Fprintf(&b, `  }
   signature_def {
     key: "serving_default"
     value {
       inputs { key: "input_1" value { name: "input_1:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 16 } dim { size: 16 } dim { size: 3 } } } }
-      outputs { key: "dense" value { name: "sequential_1/dense/Softmax:0" dtype: DT_FLOAT tensor_shape { dim { size: -1 } dim { size: 5 } } } }
+      outputs { key: "output" value { name: %q dtype: DT_FLOAT tensor_shape { %s } } }
       method_name: "tensorflow/serving/predict"
     }
   }
 }
-`)
+`, out, outShape)
 	dir := filepath.Join(t.TempDir(), "tf1_nested")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
