@@ -139,6 +139,12 @@ func TestWarningsClearTheBar(t *testing.T) {
 	if warned == 0 || skipped != 1 {
 		t.Errorf("the bad file is on %d lines (want some), the skipped files on %d (want 1):\n%s", warned, skipped, strings.Join(lines, "\n"))
 	}
+	// An error that stops the run under a bar starts a line of its own.
+	seen, code = runOnTerminal(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--on-bad-file", "fail",
+		"--cache-dir", "none", "--out", filepath.Join(t.TempDir(), "run"))
+	if !strings.Contains(seen, "features [") || !slices.ContainsFunc(screenLines(seen), func(l string) bool { return strings.HasPrefix(l, "graft: ") }) {
+		t.Errorf("exit %d: want a bar, then the error at the start of a line:\n%q", code, seen)
+	}
 }
 
 // runStdoutOnTerminal runs the CLI with stdout on a pseudo-terminal and

@@ -61,3 +61,14 @@ func (s *Screen) Line(text string) {
 	s.bar = ""
 	io.WriteString(s.w, clear+text+"\n")
 }
+
+// End ends the bar's line, if a bar is shown, leaving the bar as it was:
+// what follows (an error) starts a line of its own.
+func (s *Screen) End() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bar != "" {
+		s.bar = ""
+		io.WriteString(s.w, "\n")
+	}
+}
