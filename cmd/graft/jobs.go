@@ -128,6 +128,9 @@ func (a *app) jobsCmd() *cobra.Command {
 			if f, ok := a.out.(*os.File); ok && !asJSON && logging.IsTerminal(f) {
 				r := progress.New(f, true)
 				show = func(e api.JobEvent) error { r.JobEvent(e); return nil }
+				// A running job's events end on a bar: the prompt
+				// comes under it.
+				defer logging.ScreenOf(f).End()
 			}
 			_, err := c.Events(cmd.Context(), args[0], 0, follow, show)
 			if err != nil || !follow {
