@@ -64,7 +64,10 @@ func (r *Renderer) JobEvent(e api.JobEvent) {
 		return
 	}
 	line := e.Time.Local().Format(time.TimeOnly) + " " + e.Type
-	if e.Attempt > 0 {
+	switch {
+	case e.Attempt > 0 && e.Type == "attempt":
+		line += fmt.Sprintf(" %d", e.Attempt)
+	case e.Attempt > 0:
 		line += fmt.Sprintf(" (attempt %d)", e.Attempt)
 	}
 	if e.Message != "" {
@@ -86,8 +89,8 @@ func (r *Renderer) event(e train.Event, now time.Time) {
 		case e.Kind == "extract" && e.Step == 0:
 			r.extractFrom = now
 		}
-		// Drawn a few times a second of the reader's time, however fast
-		// the events come (a finished job's, replayed).
+		// Drawn at most once a second of the reader's time, however
+		// fast the events come (a finished job's, replayed).
 		wall := r.now()
 		if wall.Sub(r.last) < stepEvery && e.Step != e.Steps {
 			return
