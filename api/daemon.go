@@ -191,10 +191,14 @@ type PredictRequest struct {
 
 // PredictResponse answers instances with predictions and inputs with
 // outputs: one row of class probabilities per image, in the model's class
-// order (Model.Classes).
+// order (Model.Classes), as TensorFlow Serving answers. Beside them, which
+// TensorFlow Serving's clients pass over, the names: each image's top
+// class and the names of the rows' columns.
 type PredictResponse struct {
 	Predictions [][]float32 `json:"predictions,omitempty"`
 	Outputs     [][]float32 `json:"outputs,omitempty"`
+	Classes     []string    `json:"classes,omitempty"`
+	ClassNames  []string    `json:"class_names,omitempty"`
 }
 
 // Error is every error answer; Fields lists invalid spec fields.

@@ -109,6 +109,13 @@ func TestSubmitEventsPredict(t *testing.T) {
 		if api1 != line.Top[0].Label || api2 != line.Top[0].Label {
 			t.Errorf("image %d: API says %s/%s, graft predict --run says %s", i, api1, api2, line.Top[0].Label)
 		}
+		// The answer names the class itself, in either form.
+		if res.Classes[i] != line.Top[0].Label || byVersion.Classes[i] != line.Top[0].Label {
+			t.Errorf("image %d: the answer's classes say %s/%s, graft predict --run says %s", i, res.Classes[i], byVersion.Classes[i], line.Top[0].Label)
+		}
+	}
+	if !slices.Equal(res.ClassNames, ms[0].Classes) || !slices.Equal(byVersion.ClassNames, ms[0].Classes) || len(res.Classes) != len(imgs) {
+		t.Errorf("class_names %v and %v, want the model's %v; %d classes for %d images", res.ClassNames, byVersion.ClassNames, ms[0].Classes, len(res.Classes), len(imgs))
 	}
 
 	// A broken image is the client's fault.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/internal/predict"
 )
 
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {
@@ -134,11 +135,18 @@ func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
-	if len(req.Inputs) > 0 {
-		writeJSON(w, http.StatusOK, api.PredictResponse{Outputs: rows})
-	} else {
-		writeJSON(w, http.StatusOK, api.PredictResponse{Predictions: rows})
+	res := api.PredictResponse{Classes: make([]string, len(rows)), ClassNames: l.t.Classes}
+	for i, row := range rows {
+		if top := predict.TopK(row, 1); len(top) == 1 && top[0].Index < len(l.t.Classes) {
+			res.Classes[i] = l.t.Classes[top[0].Index]
+		}
 	}
+	if len(req.Inputs) > 0 {
+		res.Outputs = rows
+	} else {
+		res.Predictions = rows
+	}
+	writeJSON(w, http.StatusOK, res)
 	return len(rows), nil
 }
 

@@ -2,12 +2,13 @@
 // daemon's /v1/backbones:inspect: signatures, TensorFlow version,
 // variables, the op histogram, the ops the native engine lacks, the
 // normalisation the graph applies to its image input (and so the
-// preprocessing --preprocess auto picks) and, on request, the signature's
-// tensors with their static shapes, each marked tappable or not and named
-// with its Keras layer.
+// preprocessing --preprocess auto picks), the taps it suggests for a head
+// and, on request, the signature's tensors with their static shapes, each
+// marked tappable or not and named with the layer name --tap accepts.
 package inspect
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -39,6 +40,17 @@ type Report struct {
 	// --preprocess auto picks for it.
 	Normalization *Normalization `json:"input_normalization,omitempty"`
 	Preprocess    *Choice        `json:"preprocess_auto,omitempty"`
+	// Taps are the suggested taps: the last feature maps before the
+	// graph pools them away, deepest first (SuggestTaps).
+	Taps []Tap `json:"suggested_taps,omitempty"`
+}
+
+// Tap is a suggested tap: Name is what to pass to --tap (the layer when
+// --tap LAYER gives exactly this tensor, else the tensor's name).
+type Tap struct {
+	Name   string `json:"name"`
+	Tensor string `json:"tensor"`
+	Shape  []int  `json:"shape"`
 }
 
 // Signature is one SignatureDef.
@@ -60,7 +72,8 @@ type Tensor struct {
 	Op    string `json:"op,omitempty"`
 	DType string `json:"dtype"`
 	Shape []int  `json:"shape"`
-	// Layer is the Keras layer (name scope) the op belongs to.
+	// Layer is the op's layer as --tap accepts it (--tap LAYER gives the
+	// layer's last op).
 	Layer string `json:"layer,omitempty"`
 	// Tappable marks what a head can usefully read: float tensors computed
 	// from the input, not weights (Const, variable reads), shape
@@ -126,12 +139,66 @@ func InspectIn(roots *confine.Roots, dir string, tags []string, tensors bool, si
 		c := ChoosePreprocess(Auto, n)
 		r.Normalization, r.Preprocess = &n, &c
 	}
-	if tensors {
-		if err := listTensors(m, signature, r); err != nil {
+	// The tensors' shapes are needed for the suggestions, listed or not.
+	if err := listTensors(m, signature, r); err != nil {
+		if tensors {
 			return nil, err
 		}
+		r.TensorsNote = ""
+		return r, nil
+	}
+	r.Taps = SuggestTaps(r.Tensors)
+	for i, t := range r.Taps {
+		if t.Name == t.Tensor {
+			continue
+		}
+		// The layer gives its last op: suggest it only when that is this tensor.
+		if got, err := m.ResolveTensor(signature, t.Name); err != nil || got != t.Tensor {
+			r.Taps[i].Name = t.Tensor
+		}
+	}
+	if !tensors {
+		r.Tensors, r.TensorsNote = nil, ""
 	}
 	return r, nil
+}
+
+// suggestedSizes is how many feature map sizes SuggestTaps offers.
+const suggestedSizes = 3
+
+// SuggestTaps picks taps for a head among tensors (in topological order,
+// with static shapes): a head wants a feature map [N H W C], and the last
+// ones before the graph pools or flattens them away carry the most
+// specific features. It offers the last tappable rank-4 tensor of each of
+// the last few spatial sizes, deepest first, each larger than the one
+// before, so that a user can also step back to larger, more generic maps.
+// The input, copies and padding are no feature maps of their own; maps of 1x1 (squeeze-and-excite
+// branches, pooling with keepdims) count only when nothing larger is there.
+func SuggestTaps(tensors []Tensor) []Tap {
+	var maps []Tensor
+	for _, t := range tensors {
+		switch {
+		case !t.Tappable || len(t.Shape) != 4 || t.Shape[1] < 1 || t.Shape[2] < 1 || t.Shape[3] < 1:
+		case t.Op == "Placeholder" || t.Op == "Identity": // the input's pixels, copies of a layer's output
+		case strings.HasPrefix(t.Op, "Pad") || strings.HasSuffix(t.Op, "Pad"):
+		default:
+			maps = append(maps, t)
+		}
+	}
+	if slices.ContainsFunc(maps, func(t Tensor) bool { return t.Shape[1]*t.Shape[2] > 1 }) {
+		maps = slices.DeleteFunc(maps, func(t Tensor) bool { return t.Shape[1]*t.Shape[2] == 1 })
+	}
+	var taps []Tap
+	area := 0
+	for i := len(maps) - 1; i >= 0 && len(taps) < suggestedSizes; i-- {
+		t := maps[i]
+		if t.Shape[1]*t.Shape[2] <= area {
+			continue
+		}
+		area = t.Shape[1] * t.Shape[2]
+		taps = append(taps, Tap{Name: cmp.Or(t.Layer, t.Name), Tensor: t.Name, Shape: t.Shape})
+	}
+	return taps
 }
 
 func infos(ts []savedmodel.TensorInfo) []Tensor {
@@ -163,9 +230,8 @@ func listTensors(m *savedmodel.Model, signature string, r *Report) error {
 	if err != nil {
 		r.TensorsNote = fmt.Sprintf("static shapes unavailable: %v", err)
 	}
-	model := modelScope(descs)
 	for _, d := range descs {
-		t := Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name], Layer: layer(d, model)}
+		t := Tensor{Name: d.Name, Op: d.Op, DType: d.DType.String(), Shape: shapes[d.Name], Layer: d.Layer}
 		t.Tappable = tappable(d, t.Shape, fromInput)
 		r.Tensors = append(r.Tensors, t)
 	}
@@ -211,47 +277,4 @@ func tappable(d savedmodel.TensorDesc, shape []int, fromInput map[string]bool) b
 		}
 	}
 	return fromInput == nil || fromInput[d.Node]
-}
-
-// scopes is a tensor's name scopes and op name, without the
-// PartitionedCall scopes that function inlining adds.
-func scopes(d savedmodel.TensorDesc) []string {
-	name := d.Node
-	if d.Inner != "" {
-		name = d.Inner
-	}
-	return slices.DeleteFunc(strings.Split(name, "/"), func(p string) bool { return strings.Contains(p, "PartitionedCall") })
-}
-
-// modelScope is the Keras model's own name scope ("sequential",
-// "mobilenetv2_1.00_224"), the first scope of every scoped tensor when
-// they share one; TF1 Keras graphs have none.
-func modelScope(descs []savedmodel.TensorDesc) string {
-	model := ""
-	for _, d := range descs {
-		p := scopes(d)
-		if len(p) < 2 {
-			continue
-		}
-		if model == "" {
-			model = p[0]
-		} else if p[0] != model {
-			return ""
-		}
-	}
-	return model
-}
-
-// layer is the Keras layer of a tensor: the first scope under the model's
-// (conv2d_2 for sequential/conv2d_2/Relu, bn_Conv1 for
-// mobilenetv2/bn_Conv1/batchnorm/add_1), a name --tap accepts.
-func layer(d savedmodel.TensorDesc, model string) string {
-	p := scopes(d)
-	if len(p) >= 3 && p[0] == model {
-		p = p[1:]
-	}
-	if len(p) < 2 {
-		return ""
-	}
-	return p[0]
 }

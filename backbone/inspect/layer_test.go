@@ -1,41 +1,49 @@
 package inspect
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 )
 
-// Layer names as the three kinds of Keras export spell their ops (names
-// taken from TensorFlow-written models: a TF1 frozen Keras graph, a TF2
-// Keras 2 Sequential, a Keras 3 MobileNetV2 export).
-func TestLayerNames(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		nodes []string
-		want  []string
-	}{
-		{"tf1 keras", []string{"Placeholder", "conv2d/Conv2D", "conv2d/BiasAdd", "bn_Conv1/cond/FusedBatchNormV3", "Identity"},
-			[]string{"", "conv2d", "conv2d", "bn_Conv1", ""}},
-		{"keras 2", []string{"serving_default_conv2d_input", "StatefulPartitionedCall/StatefulPartitionedCall/sequential/conv2d_2/Relu",
-			"StatefulPartitionedCall/StatefulPartitionedCall/sequential/dense/Softmax", "StatefulPartitionedCall/Identity"},
-			[]string{"", "conv2d_2", "dense", ""}},
-		{"keras 3", []string{"serving_default_keras_tensor", "StatefulPartitionedCall_1/StatefulPartitionedCall/mobilenetv2_0.35_96_1/Conv1_1/convolution",
-			"StatefulPartitionedCall_1/StatefulPartitionedCall/mobilenetv2_0.35_96_1/bn_Conv1_1/batchnorm/add_1",
-			"StatefulPartitionedCall_1/StatefulPartitionedCall/mobilenetv2_0.35_96_1/block_4_add_1/Add"},
-			[]string{"", "Conv1_1", "bn_Conv1_1", "block_4_add_1"}},
-	} {
-		var descs []savedmodel.TensorDesc
-		for _, n := range c.nodes {
-			descs = append(descs, savedmodel.TensorDesc{Name: n + ":0", Node: n})
-		}
-		model := modelScope(descs)
-		for i, d := range descs {
-			if got := layer(d, model); got != c.want[i] {
-				t.Errorf("%s: layer of %s = %q, want %q", c.name, d.Node, got, c.want[i])
-			}
-		}
+// The suggested taps on the tail of a MobileNetV2 (shapes as TensorFlow
+// infers them at 224x224): the last map of each of the last three sizes,
+// deepest first, not the padding before a strided depthwise conv, not a
+// squeeze-and-excite branch's 1x1 map, not the output's copy, and the
+// tensor's name where a layer's last op is another tensor.
+func TestSuggestTaps(t *testing.T) {
+	tn := func(layer, name, op string, shape ...int) Tensor {
+		return Tensor{Name: name, Op: op, Layer: layer, Shape: append([]int{-1}, shape...), Tappable: true}
+	}
+	tensors := []Tensor{
+		tn("", "input_1:0", "Placeholder", 224, 224, 3),
+		tn("block_6_expand_relu", "block_6_expand_relu/Relu6:0", "Relu6", 28, 28, 192),
+		tn("block_6_pad", "block_6_pad/Pad:0", "Pad", 29, 29, 192),
+		tn("block_6_depthwise", "block_6_depthwise/depthwise:0", "DepthwiseConv2dNative", 14, 14, 192),
+		tn("block_13_expand_relu", "block_13_expand_relu/Relu6:0", "Relu6", 14, 14, 576),
+		tn("block_13_pad", "block_13_pad/Pad:0", "Pad", 15, 15, 576),
+		tn("block_13_depthwise", "block_13_depthwise/depthwise:0", "DepthwiseConv2dNative", 7, 7, 576),
+		tn("se", "se/Mean:0", "Mean", 1, 1, 576),
+		tn("Conv_1_bn", "Conv_1_bn/FusedBatchNormV3:0", "FusedBatchNormV3", 7, 7, 1280),
+		tn("", "out_relu:0", "Relu6", 7, 7, 1280),
+		{Name: "Conv_1/kernel:0", Op: "Const", Shape: []int{1, 1, 320, 1280}},
+		tn("global_average_pooling2d", "global_average_pooling2d/Mean:0", "Mean", 1280),
+		tn("", "Identity:0", "Identity", 7, 7, 1280),
+	}
+	got := SuggestTaps(tensors)
+	want := []Tap{
+		{"out_relu:0", "out_relu:0", []int{-1, 7, 7, 1280}},
+		{"block_13_expand_relu", "block_13_expand_relu/Relu6:0", []int{-1, 14, 14, 576}},
+		{"block_6_expand_relu", "block_6_expand_relu/Relu6:0", []int{-1, 28, 28, 192}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("suggested %v\nwant %v", got, want)
+	}
+	// No rank-4 map: nothing to suggest.
+	if got := SuggestTaps([]Tensor{tn("dense", "dense/MatMul:0", "MatMul", 10)}); len(got) != 0 {
+		t.Errorf("suggested %v on a dense model", got)
 	}
 }
 

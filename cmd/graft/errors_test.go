@@ -44,7 +44,10 @@ func TestErrorTexts(t *testing.T) {
 		{"bad file", train("--data", bad, "--on-bad-file", "fail"), "bad image file", "--on-bad-file skip"},
 		{"over budget", train("--memory-budget", "1"), "over the memory budget", "--memory-budget"},
 		{"daemon down", []string{"jobs", "ls", "--server", "127.0.0.1:1"}, "no answer from the daemon at http://127.0.0.1:1", "--server"},
-		{"eval no run", []string{"eval", "--run", filepath.Join(tmp, "norun"), "--data", data}, filepath.Join(tmp, "norun", "classes.json"), ""},
+		{"eval no run", []string{"eval", "--run", filepath.Join(tmp, "norun"), "--data", data}, filepath.Join(tmp, "norun", "classes.json"), "the --out folder of graft train"},
+		{"predict no run", []string{"predict", "--run", filepath.Join(tmp, "norun"), "x.png"}, filepath.Join(tmp, "norun", "config.json"), filepath.Join(tmp, "norun") + " does not exist: --run takes a run directory, the --out folder of graft train"},
+		{"predict not a run", []string{"predict", "--run", used, "x.png"}, filepath.Join(used, "config.json"), used + " holds no run: --run takes a run directory"},
+		{"export no run", []string{"export", "--run", filepath.Join(tmp, "norun"), "--out", filepath.Join(tmp, "export")}, "norun", "--out RUN"},
 		{"missing data", train("--data", filepath.Join(tmp, "nodata")), filepath.Join(tmp, "nodata"), ""},
 	} {
 		_, stderr, code := runAll(t, c.args...)
@@ -106,6 +109,33 @@ func TestDoubled(t *testing.T) {
 	} {
 		if got := doubled(s); got != want {
 			t.Errorf("doubled(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// A tap that is no feature map is refused before any feature is extracted
+// (once it was after all of them), for a conv head and a linear probe
+// alike, with the feature maps to tap instead; no run folder is left.
+func TestWrongRankTapRefusedFirst(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 2)
+	for _, c := range []struct {
+		name, model, tap, head, hint string
+	}{
+		{"pooled, conv head", fashionCNN, "global_average_pooling2d", "conv:8", "--tap conv2d_2 [7 7 64], --tap conv2d_1 [14 14 32], --tap conv2d [28 28 16]"},
+		{"logits, linear probe", fashionCNN, "dense", "linear", "--tap conv2d_2 [7 7 64]"},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "global_average_pooling2d", "conv:8", "--tap out_relu [4 4 32], --tap Conv1_relu [8 8 8]"},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		_, stderr, code := runAll(t, "train", "--backbone", c.model, "--tap", c.tap, "--head", c.head, "--data", data, "--preprocess", "unit",
+			"--cache-dir", "none", "--log-format", "json", "--out", out)
+		if code == 0 || !strings.Contains(stderr, "the head needs a feature map [H W C]") || !strings.Contains(stderr, "  hint: ") || !strings.Contains(stderr, c.hint) {
+			t.Errorf("%s: exit %d, want the feature maps to tap (%s):\n%s", c.name, code, c.hint, stderr)
+		}
+		if strings.Contains(stderr, `"computed"`) || strings.Contains(stderr, `"features"`) {
+			t.Errorf("%s: features were extracted before the refusal:\n%s", c.name, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: the refused run left %s", c.name, out)
 		}
 	}
 }

@@ -40,15 +40,18 @@ func (a *app) evalCmd() *cobra.Command {
 			if split == "" {
 				var classes []string
 				if err := rundir.ReadJSON(run, rundir.ClassesFile, &classes); err != nil {
-					return err
+					return runDirHint(run, err)
 				}
 				if ds, err = dataset.Open(data, dataset.Options{Classes: classes}); err != nil {
 					return err
 				}
+				if s := ds.IgnoredSummary(); s != "" {
+					a.log.Warn(s)
+				}
 			}
 			t, err := train.LoadRun(run)
 			if err != nil {
-				return err
+				return runDirHint(run, err)
 			}
 			defer t.Close()
 			if split != "" {

@@ -20,7 +20,7 @@ func (a *app) exportCmd() *cobra.Command {
 				return fmt.Errorf("export: give --run RUN (a finished training run) and --out DIR (a folder that does not exist yet)")
 			}
 			if err := export.Run(run, out); err != nil {
-				return err
+				return runDirHint(run, err)
 			}
 			a.log.Info("exported", zap.String("run", run), zap.String("out", out),
 				zap.String("signatures", export.SigImages+" ("+export.InImages+" float32 0..255), "+export.SigBytes+" ("+export.InBytes+" PNG/JPEG)"))

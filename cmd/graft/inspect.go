@@ -21,7 +21,7 @@ func (a *app) inspectCmd() *cobra.Command {
 	var signature, eng string
 	cmd := &cobra.Command{
 		Use:   "inspect MODEL",
-		Short: "Describe a SavedModel: signatures, variables, ops, and with --tensors the tensors you can tap",
+		Short: "Describe a SavedModel: signatures, variables, ops, suggested taps, and with --tensors the tensors you can tap",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if err := engine.Check(eng); err != nil {
@@ -58,7 +58,7 @@ func (a *app) inspectCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&tags, "tags", []string{"serve"}, "meta graph tag set")
-	f.BoolVar(&tensors, "tensors", false, "list the tensors a head can tap (computed from the input; no weights, shape arithmetic or empty outputs), with their Keras layer and static shape")
+	f.BoolVar(&tensors, "tensors", false, "list the tensors a head can tap (computed from the input; no weights, shape arithmetic or empty outputs), with the layer name --tap takes and their static shape")
 	f.BoolVar(&all, "all", false, "with --tensors: list every tensor the signature computes")
 	f.StringVar(&signature, "signature", "serving_default", "signature whose tensors --tensors lists")
 	f.StringVar(&eng, "engine", engine.Native, "also check the signature on this engine: native, or tensorflow (imports the flat graph into libtensorflow)")
@@ -127,6 +127,12 @@ func printReport(a *app, r *inspect.Report) error {
 		fmt.Fprintln(tw, "\nthe native engine runs every op of every signature")
 	} else {
 		fmt.Fprintf(tw, "\nunsupported ops: %s\n", strings.Join(r.Unsupported, ", "))
+	}
+	if len(r.Taps) > 0 {
+		fmt.Fprintln(tw, "\nsuggested taps (the last feature maps before pooling, deepest first; --tap NAME):")
+		for _, t := range r.Taps {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, shapeText(t.Shape), t.Tensor)
+		}
 	}
 	if len(r.Tensors) > 0 {
 		fmt.Fprintln(tw, "\ntensors (tap a tensor, or a layer for its last op, with --tap):")

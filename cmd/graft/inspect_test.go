@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/internal/testmodules"
@@ -20,7 +24,8 @@ func TestInspectTappableTensors(t *testing.T) {
 	}{
 		{"keras", fashionCNN, "StatefulPartitionedCall/StatefulPartitionedCall/sequential/conv2d_2/Relu:0", "conv2d_2", []string{"ReadVariableOp", "Const"}},
 		{"tf1 frozen", testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model"), "conv2d_1/Relu:0", "conv2d_1", []string{"Const"}},
-		{"tf1 variables", testmodules.TFModel(t, "python/compiler/tensorrt/test/testdata/tf_variablev2_saved_model"), "add:0", "", []string{"VariableV2"}},
+		{"tf1 variables", testmodules.TFModel(t, "python/compiler/tensorrt/test/testdata/tf_variablev2_saved_model"), "add:0", "add", []string{"VariableV2"}},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "sequential_1/mobilenetv2_1.00_224/out_relu/Relu6:0", "out_relu", []string{"Const"}},
 	} {
 		list := func(extra ...string) map[string][]string { // op -> tensors
 			out, code := run(t, append([]string{"inspect", c.model, "--tensors", "--json"}, extra...)...)
@@ -54,6 +59,51 @@ func TestInspectTappableTensors(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: %s not listed by default: %v", c.name, c.tap, def)
+		}
+	}
+}
+
+// graft inspect suggests the last feature maps before pooling, by the name
+// --tap takes, and a head trains on the first suggestion: on a TF2 Keras
+// model and on a TF1 graph of a Keras model nested in a Sequential, where
+// the layer column once said sequential_1 for every op.
+func TestInspectSuggestsTaps(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 3)
+	for _, c := range []struct {
+		name, model string
+		want        string // the suggestions' names and shapes
+	}{
+		{"keras 2", fashionCNN, "conv2d_2 [-1 7 7 64], conv2d_1 [-1 14 14 32], conv2d [-1 28 28 16]"},
+		{"tf1 nested keras", testmodules.KerasTF1Nested(t, true), "out_relu [-1 4 4 32], Conv1_relu [-1 8 8 8]"},
+		{"tf1 frozen", testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model"), "conv2d_1 [-1 22 22 8], conv2d [-1 24 24 16]"},
+	} {
+		out, code := run(t, "inspect", c.model, "--json")
+		var r struct {
+			Taps []struct {
+				Name  string
+				Shape []int
+			} `json:"suggested_taps"`
+			Tensors []any
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("%s: exit %d: %s", c.name, code, out)
+		}
+		var got []string
+		for _, tap := range r.Taps {
+			got = append(got, fmt.Sprintf("%s %v", tap.Name, tap.Shape))
+		}
+		if strings.Join(got, ", ") != c.want || len(r.Tensors) != 0 {
+			t.Errorf("%s: suggested %s (and %d tensors), want %s", c.name, strings.Join(got, ", "), len(r.Tensors), c.want)
+		}
+		text, _ := run(t, "inspect", c.model)
+		first := strings.SplitN(c.want, " ", 2)[0]
+		if !regexp.MustCompile(`suggested taps.*\n  ` + regexp.QuoteMeta(first) + ` +\[\? `).MatchString(text) {
+			t.Errorf("%s: the text does not suggest %s first:\n%s", c.name, first, text)
+		}
+		// The suggestion is a tap graft train takes.
+		if _, stderr, code := runAll(t, "train", "--backbone", c.model, "--tap", first, "--data", data, "--preprocess", "unit", "--head", "conv:4",
+			"--epochs", "1", "--cache-dir", "none", "--out", filepath.Join(t.TempDir(), "run")); code != 0 {
+			t.Errorf("%s: train --tap %s: exit %d\n%s", c.name, first, code, stderr)
 		}
 	}
 }

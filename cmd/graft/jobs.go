@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,9 +12,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/progress"
 )
 
 // clientFlags are the daemon address and token of the client commands.
@@ -37,17 +41,24 @@ func (a *app) jobsCmd() *cobra.Command {
 	var model string
 	submit := &cobra.Command{
 		Use:   "submit SPEC.json",
-		Short: "Submit a job: SPEC.json holds the options of graft train as JSON (- reads stdin)",
+		Short: "Submit a job: SPEC.json holds the options of graft train as JSON (- reads stdin); its relative paths are taken from SPEC.json's folder (the current directory for stdin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var b []byte
 			var err error
+			// Relative paths in the spec are the spec file's, or the
+			// working directory's for stdin.
+			base, from := ".", "the current directory"
 			if args[0] == "-" {
 				b, err = io.ReadAll(os.Stdin)
 			} else {
 				b, err = os.ReadFile(args[0])
+				base, from = filepath.Dir(args[0]), "the spec file's folder"
 			}
 			if err != nil {
+				return err
+			}
+			if base, err = filepath.Abs(base); err != nil {
 				return err
 			}
 			if model != "" {
@@ -55,8 +66,12 @@ func (a *app) jobsCmd() *cobra.Command {
 					return err
 				}
 			}
-			if b, err = absPaths(b); err != nil {
+			b, resolved, err := absPaths(b, base)
+			if err != nil {
 				return err
+			}
+			for _, r := range resolved {
+				a.log.Info("relative path resolved against "+from, zap.String("path", r))
 			}
 			j, err := cf.client().SubmitRaw(cmd.Context(), b)
 			if err != nil {
@@ -106,13 +121,19 @@ func (a *app) jobsCmd() *cobra.Command {
 	}
 	logs := &cobra.Command{
 		Use:   "logs [-f] ID",
-		Short: "Print a job's events (JSON lines); -f follows them until the job ends",
+		Short: "Print a job's events: on a terminal its progress as graft train shows it, else (or with --json) JSON lines; -f follows them until the job ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := cf.client()
-			_, err := c.Events(cmd.Context(), args[0], 0, follow, func(e api.JobEvent) error {
-				return a.printEvent(e)
-			})
+			show := a.printEvent
+			if f, ok := a.out.(*os.File); ok && !asJSON && logging.IsTerminal(f) {
+				r := progress.New(f, true)
+				show = func(e api.JobEvent) error { r.JobEvent(e); return nil }
+				// A running job's events end on a bar: the prompt
+				// comes under it.
+				defer logging.ScreenOf(f).End()
+			}
+			_, err := c.Events(cmd.Context(), args[0], 0, follow, show)
 			if err != nil || !follow {
 				return err
 			}
@@ -127,6 +148,7 @@ func (a *app) jobsCmd() *cobra.Command {
 		},
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "follow until the job ends")
+	logs.Flags().BoolVar(&asJSON, "json", false, "print JSON lines on a terminal too")
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Cancel a job (a running worker is stopped after its current step)",

@@ -21,13 +21,16 @@ func withModel(spec []byte, model string) ([]byte, error) {
 }
 
 // absPaths makes the paths of a raw job spec (backbone, data, val, each
-// part of a TFRecord comma list) absolute against the working directory:
-// the daemon runs elsewhere and refuses relative paths.
-func absPaths(spec []byte) ([]byte, error) {
+// part of a TFRecord comma list) absolute against base, the spec file's
+// folder (as a relative path in a file is read anywhere else), since the
+// daemon runs elsewhere and refuses relative paths. It returns what it
+// resolved, "key: rel -> abs" each.
+func absPaths(spec []byte, base string) ([]byte, []string, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(spec, &m); err != nil {
-		return nil, fmt.Errorf("jobs submit: the spec is not a JSON object: %w", err)
+		return nil, nil, fmt.Errorf("jobs submit: the spec is not a JSON object: %w", err)
 	}
+	var resolved []string
 	for _, k := range []string{"backbone", "data", "val"} {
 		var p string
 		if raw, ok := m[k]; !ok || json.Unmarshal(raw, &p) != nil || p == "" {
@@ -40,15 +43,13 @@ func absPaths(spec []byte) ([]byte, error) {
 			if part == "" || filepath.IsAbs(part) {
 				continue
 			}
-			abs, err := filepath.Abs(part)
-			if err != nil {
-				return nil, fmt.Errorf("jobs submit: %s %q: %w", k, part, err)
-			}
-			parts[i] = abs
+			parts[i] = filepath.Join(base, part)
+			resolved = append(resolved, fmt.Sprintf("%s: %s -> %s", k, part, parts[i]))
 		}
 		m[k], _ = json.Marshal(strings.Join(parts, ","))
 	}
-	return json.Marshal(m)
+	b, err := json.Marshal(m)
+	return b, resolved, err
 }
 
 // printEvent writes one event as a JSON line.

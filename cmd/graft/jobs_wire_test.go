@@ -2,26 +2,25 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 )
 
 // jobs submit sends absolute paths: relative ones are made absolute
-// against the working directory, part by part in comma lists.
+// against the spec file's folder, part by part in comma lists.
 func TestAbsPaths(t *testing.T) {
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct{ in, key, want string }{
-		{`{"backbone":"m"}`, "backbone", filepath.Join(wd, "m")},
-		{`{"data":"/abs/d"}`, "data", "/abs/d"},
-		{`{"data":"a.rec, /b.rec,c/*.rec"}`, "data", filepath.Join(wd, "a.rec") + ",/b.rec," + filepath.Join(wd, "c/*.rec")},
-		{`{"val":"../v"}`, "val", filepath.Join(filepath.Dir(wd), "v")},
-		{`{"data":3}`, "data", ""},
+	wd := "/home/me/specs"
+	for _, c := range []struct {
+		in, key, want string
+		said          int // paths said to be resolved
+	}{
+		{`{"backbone":"m"}`, "backbone", filepath.Join(wd, "m"), 1},
+		{`{"data":"/abs/d"}`, "data", "/abs/d", 0},
+		{`{"data":"a.rec, /b.rec,c/*.rec"}`, "data", filepath.Join(wd, "a.rec") + ",/b.rec," + filepath.Join(wd, "c/*.rec"), 2},
+		{`{"val":"../v"}`, "val", filepath.Join(filepath.Dir(wd), "v"), 1},
+		{`{"data":3}`, "data", "", 0},
 	} {
-		b, err := absPaths([]byte(c.in))
+		b, resolved, err := absPaths([]byte(c.in), wd)
 		if err != nil {
 			t.Fatalf("%s: %v", c.in, err)
 		}
@@ -30,8 +29,11 @@ func TestAbsPaths(t *testing.T) {
 		if got, _ := m[c.key].(string); got != c.want {
 			t.Errorf("%s: %s = %q, want %q", c.in, c.key, got, c.want)
 		}
+		if len(resolved) != c.said {
+			t.Errorf("%s: said %q, want %d paths", c.in, resolved, c.said)
+		}
 	}
-	if _, err := absPaths([]byte(`[1]`)); err == nil {
+	if _, _, err := absPaths([]byte(`[1]`), wd); err == nil {
 		t.Error("a non-object was accepted")
 	}
 }

@@ -8,6 +8,31 @@ import (
 	"testing"
 )
 
+// TestMain makes the test binary graft itself when asGraft is set, so
+// that a daemon in a test runs real workers (graftStandIn).
+func TestMain(m *testing.M) {
+	if os.Getenv(asGraft) == "1" {
+		os.Exit(execute(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+const asGraft = "GRAFT_TEST_AS_GRAFT"
+
+// graftStandIn is a program that runs this test binary as graft (a
+// daemon passes its workers no variable of ours, so a script sets it).
+func graftStandIn(t *testing.T) string {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "graft")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+asGraft+"=1 exec '"+self+"' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // run executes the CLI in-process with stdout captured to a file.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()

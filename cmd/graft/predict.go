@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -10,8 +14,10 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/internal/export"
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -143,7 +149,7 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string, maxPixels int64) error {
 	t, err := train.LoadRun(run)
 	if err != nil {
-		return err
+		return runDirHint(run, err)
 	}
 	defer t.Close()
 	res, err := predict.Images(cmd.Context(), t.Classifier(), paths, t.Config.Preprocess, batch, maxPixels)
@@ -151,4 +157,20 @@ func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, ba
 		return err
 	}
 	return a.printPredictions(res, "classes", t.Classes, top, format)
+}
+
+// runDirHint adds to err, when run holds no run, what --run takes and
+// how to make one.
+func runDirHint(run string, err error) error {
+	if !errors.Is(err, rundir.ErrRunDir) {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(run, rundir.ConfigFile)); !errors.Is(serr, fs.ErrNotExist) {
+		return err
+	}
+	what := run + " holds no run"
+	if _, serr := os.Stat(run); errors.Is(serr, fs.ErrNotExist) {
+		what = run + " does not exist"
+	}
+	return hint.With(err, "%s: --run takes a run directory, the --out folder of graft train (config.json, classes.json, head.safetensors); make one with graft train --backbone MODEL --tap TAP --data DATA --out RUN", what)
 }

@@ -32,6 +32,9 @@ func execute(args []string) int {
 	err := root.ExecuteContext(ctx)
 	_ = a.log.Sync()
 	if err != nil {
+		if logging.IsTerminal(os.Stderr) {
+			logging.ScreenOf(os.Stderr).End() // the error below a bar, not on it
+		}
 		fmt.Fprint(os.Stderr, cli.ErrorText("graft", err))
 		return 1
 	}

@@ -77,7 +77,8 @@ func TestJobsCommands(t *testing.T) {
 	if _, code := run(t, "jobs", "show", "job-000001", server); code == 0 {
 		t.Errorf("jobs show of no job: exit 0")
 	}
-	os.WriteFile(spec, []byte(`{"backbone": "`+fashionCNN+`", "tap": "conv2d_2", "data": "`+data+`", "epochs": 1}`), 0o644)
+	backbone, _ := filepath.Abs(fashionCNN)
+	os.WriteFile(spec, []byte(`{"backbone": "`+backbone+`", "tap": "conv2d_2", "data": "`+data+`", "epochs": 1}`), 0o644)
 	out, code := run(t, "jobs", "submit", spec, "--model", "m", server)
 	id := strings.TrimSpace(out)
 	if code != 0 || !strings.HasPrefix(id, "job-") {
@@ -86,6 +87,18 @@ func TestJobsCommands(t *testing.T) {
 	if out, code := run(t, "jobs", "show", id, server); code != 0 || !strings.Contains(out, `"model": "m"`) {
 		t.Errorf("jobs show: exit %d\n%s", code, out)
 	}
+	// Relative paths are the spec file's, wherever graft runs.
+	beside := filepath.Join(filepath.Dir(data), "spec.json")
+	rel, _ := filepath.Rel(filepath.Dir(data), backbone)
+	os.WriteFile(beside, []byte(`{"backbone": "`+rel+`", "tap": "conv2d_2", "data": "`+filepath.Base(data)+`", "epochs": 1}`), 0o644)
+	out, stderr, code := runAll(t, "jobs", "submit", beside, server)
+	if code != 0 || !strings.Contains(stderr, "resolved against the spec file's folder") {
+		t.Errorf("jobs submit of relative paths: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, _ := run(t, "jobs", "show", strings.TrimSpace(out), server); !strings.Contains(out, `"data": "`+data+`"`) || !strings.Contains(out, `"backbone": "`+backbone+`"`) {
+		t.Errorf("jobs show: want data %s and backbone %s\n%s", data, backbone, out)
+	}
+	run(t, "jobs", "cancel", strings.TrimSpace(out), server)
 	run(t, "jobs", "cancel", id, server) // cancelled, or failed already: the worker is /bin/false
 	if out, code := run(t, "jobs", "logs", "-f", id, server); code == 0 || !strings.Contains(out, `"type":"queued"`) {
 		t.Errorf("jobs logs -f of a job that did not succeed: exit %d\n%s", code, out)

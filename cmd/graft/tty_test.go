@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/internal/ptytest"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
@@ -97,5 +104,114 @@ func TestEvalTerminalBar(t *testing.T) {
 	}
 	if !regexp.MustCompile(`eval features \[=+\] \d+/\d+ images  [0-9.]+ images/s`).MatchString(seen) {
 		t.Errorf("no extraction bar on eval's terminal:\n%q", seen)
+	}
+}
+
+// On a terminal a warning never runs on from a bar's line: a bad image
+// reported at the end of extraction (the bar still drawn) clears the bar's
+// line first. Files in the class folders that are no images are counted
+// in one line.
+func TestWarningsClearTheBar(t *testing.T) {
+	data := t.TempDir()
+	testmodules.CopyTree(t, testmodules.Digits(t, "train", 0, 4), data)
+	os.WriteFile(filepath.Join(data, "3", "broken.png"), []byte("\x89PNG cut short"), 0o644)
+	os.WriteFile(filepath.Join(data, "0", "notes.txt"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(data, "1", ".DS_Store"), []byte{0, 0, 0, 1}, 0o644)
+	os.WriteFile(filepath.Join(data, "2", "Thumbs.db"), []byte{0xd0, 0xcf}, 0o644)
+	seen, code := runOnTerminal(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--head", "conv:8",
+		"--epochs", "1", "--cache-dir", "none", "--out", filepath.Join(t.TempDir(), "run"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, seen)
+	}
+	lines := screenLines(seen)
+	warned, skipped := 0, 0
+	for _, l := range lines {
+		if strings.Contains(l, "broken.png") {
+			warned++
+			if strings.Contains(l, "features [") || strings.Contains(l, "epoch 1/1 [") {
+				t.Errorf("a warning on a bar's line: %q", l)
+			}
+		}
+		if strings.Contains(l, "skipped 3 files of "+data+" that are no class images (2 not a .png, .jpg or .jpeg file, 1 hidden file)") {
+			skipped++
+		}
+	}
+	if warned == 0 || skipped != 1 {
+		t.Errorf("the bad file is on %d lines (want some), the skipped files on %d (want 1):\n%s", warned, skipped, strings.Join(lines, "\n"))
+	}
+	// An error that stops the run under a bar starts a line of its own.
+	seen, code = runOnTerminal(t, "train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--on-bad-file", "fail",
+		"--cache-dir", "none", "--out", filepath.Join(t.TempDir(), "run"))
+	if !strings.Contains(seen, "features [") || !slices.ContainsFunc(screenLines(seen), func(l string) bool { return strings.HasPrefix(l, "graft: ") }) {
+		t.Errorf("exit %d: want a bar, then the error at the start of a line:\n%q", code, seen)
+	}
+}
+
+// runStdoutOnTerminal runs the CLI with stdout on a pseudo-terminal and
+// returns what a person would have seen there.
+func runStdoutOnTerminal(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	master, tty := ptytest.Open(t)
+	var seen bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&seen, master); close(done) }()
+	old := os.Stdout
+	os.Stdout = tty
+	code := execute(args)
+	os.Stdout = old
+	tty.Close()
+	<-done
+	master.Close()
+	return seen.String(), code
+}
+
+// graft jobs logs on a terminal shows a daemon job's progress as graft
+// train does (the extraction bar, one line per epoch, the best epoch) and
+// the daemon's events as lines; elsewhere, JSON lines.
+func TestJobsLogsOnTerminal(t *testing.T) {
+	root, _ := filepath.Abs("../../testdata")
+	data := testmodules.Digits(t, "train", 0, 3)
+	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: graftStandIn(t), MaxAttempts: 1,
+		Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- s.Run(ctx, ln) }()
+	defer func() { cancel(); <-stopped }()
+	server := "--server=" + ln.Addr().String()
+
+	spec := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(spec, []byte(`{"backbone": "`+filepath.Join(root, "models", "fashion_cnn")+`", "tap": "conv2d_2", "data": "`+data+`", "preprocess": "unit", "head": "conv:8", "epochs": 2}`), 0o644)
+	out, code := run(t, "jobs", "submit", spec, server)
+	id := strings.TrimSpace(out)
+	if code != 0 {
+		t.Fatalf("jobs submit: exit %d\n%s", code, out)
+	}
+	seen, code := runStdoutOnTerminal(t, "jobs", "logs", "-f", id, server)
+	lines := screenLines(seen)
+	has := func(re string) bool {
+		return slices.ContainsFunc(lines, regexp.MustCompile(re).MatchString)
+	}
+	if !regexp.MustCompile(`train features \[=+\] \d+/\d+ images  [0-9.]+ images/s  ETA `).MatchString(seen) {
+		t.Errorf("no extraction bar with images/s and ETA on the terminal:\n%q", seen)
+	}
+	for _, re := range []string{`^\d\d:\d\d:\d\d queued$`, `^train features: 20 samples`, `^val features: 10 samples`,
+		`^epoch 1/2  loss [0-9.]+  acc`, `^epoch 2/2  loss [0-9.]+  acc`, `^done: `, `succeeded$`} {
+		if !has(re) {
+			t.Errorf("no line matches %s on the terminal:\n%s", re, strings.Join(lines, "\n"))
+		}
+	}
+	if code != 0 || strings.Contains(seen, `"seq"`) {
+		t.Errorf("jobs logs -f on a terminal: exit %d, want bars and lines, no JSON:\n%s", code, strings.Join(lines, "\n"))
+	}
+	out, code = run(t, "jobs", "logs", id, server)
+	if code != 0 || !strings.Contains(out, `"type":"epoch"`) || !strings.HasPrefix(out, `{"seq":`) {
+		t.Errorf("jobs logs to a file: exit %d, want JSON lines:\n%s", code, out)
 	}
 }

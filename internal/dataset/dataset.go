@@ -142,8 +142,9 @@ type Dataset struct {
 	// order; TFRecord: file then record order).
 	Samples []Sample
 	// Ignored lists what an image folder holds besides class images (other
-	// files, images outside class folders, links to folders), so users see
-	// what was left out. Hidden files are skipped silently.
+	// files, hidden ones included, images outside class folders, links to
+	// folders), so users see what was left out (IgnoredSummary). Hidden
+	// folders are skipped silently.
 	Ignored []IgnoredFile
 	// MaxPixels is the most pixels Decode takes in one image (from its
 	// header, before decoding; <= 0: images.DefaultMaxPixels): the
@@ -155,6 +156,39 @@ type Dataset struct {
 type IgnoredFile struct {
 	Path   string `json:"path"`
 	Reason string `json:"reason"`
+}
+
+// IgnoredSummary says in one line what Open left out, counted by reason
+// with a few examples, or "" when nothing was.
+func (d *Dataset) IgnoredSummary() string {
+	if len(d.Ignored) == 0 {
+		return ""
+	}
+	count := map[string]int{}
+	var reasons, examples []string
+	for _, f := range d.Ignored {
+		if count[f.Reason] == 0 {
+			reasons = append(reasons, f.Reason)
+		}
+		count[f.Reason]++
+		if len(examples) < 3 {
+			examples = append(examples, f.Path)
+		}
+	}
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", count[r], r)
+	}
+	more := ""
+	if len(d.Ignored) > len(examples) {
+		more = ", ..."
+	}
+	files := "files"
+	if len(d.Ignored) == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("skipped %d %s of %s that are no class images (%s): %s%s",
+		len(d.Ignored), files, d.Source, strings.Join(parts, ", "), strings.Join(examples, ", "), more)
 }
 
 // Len is the number of samples.

@@ -11,6 +11,11 @@ import (
 
 func isHidden(name string) bool { return strings.HasPrefix(name, ".") }
 
+// reasonHidden is why a hidden file (.DS_Store, ._photo.jpg) is left out:
+// counted with the others, as an image saved under a hidden name is not
+// trained on either.
+const reasonHidden = "hidden file"
+
 // openFolder reads an image folder: each non-hidden sub-folder is a class
 // (sorted by name); its PNG and JPEG files, at any depth, are the samples.
 func openFolder(root string, opts Options) (*Dataset, error) {
@@ -22,10 +27,13 @@ func openFolder(root string, opts Options) (*Dataset, error) {
 	var classDirs []string // sorted: ReadDir sorts by name
 	strayImages := 0
 	for _, e := range entries {
+		p := filepath.Join(root, e.Name())
 		if isHidden(e.Name()) {
+			if !e.IsDir() {
+				ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: reasonHidden})
+			}
 			continue
 		}
-		p := filepath.Join(root, e.Name())
 		isDir := e.IsDir()
 		if e.Type()&fs.ModeSymlink != 0 {
 			if st, err := os.Stat(p); err == nil && st.IsDir() {
@@ -75,6 +83,7 @@ func openFolder(root string, opts Options) (*Dataset, error) {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}
+				ds.Ignored = append(ds.Ignored, IgnoredFile{Path: p, Reason: reasonHidden})
 				return nil
 			}
 			if d.IsDir() {

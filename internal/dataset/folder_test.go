@@ -48,8 +48,13 @@ func TestFolder(t *testing.T) {
 		rel, _ := filepath.Rel(root, f.Path)
 		ignored = append(ignored, rel)
 	}
-	if got := strings.Join(ignored, ","); got != "README,stray.png,dog/notes.txt" {
+	if got := strings.Join(ignored, ","); got != "README,stray.png,dog/.hidden.png,dog/notes.txt" {
 		t.Errorf("ignored %q", got)
+	}
+	want1 := "skipped 4 files of " + root + " that are no class images (1 not a class sub-folder, 1 image outside a class sub-folder, 1 hidden file, 1 not a .png, .jpg or .jpeg file): " +
+		filepath.Join(root, "README") + ", " + filepath.Join(root, "stray.png") + ", " + filepath.Join(root, "dog", ".hidden.png") + ", ..."
+	if got := ds.IgnoredSummary(); got != want1 {
+		t.Errorf("summary %q\nwant    %q", got, want1)
 	}
 	b, err := ds.Samples[2].Encoded()
 	if err != nil || string(b) != string(p) {

@@ -43,5 +43,9 @@ func New(f *os.File, format, level string) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("logging: format %q: use %s, %s or %s", format, Auto, Console, JSON)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), lvl)), nil
+	var out zapcore.WriteSyncer = zapcore.Lock(f)
+	if IsTerminal(f) {
+		out = ScreenOf(f) // shared with the progress bars
+	}
+	return zap.New(zapcore.NewCore(enc, out, lvl)), nil
 }

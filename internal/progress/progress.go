@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -20,9 +22,12 @@ const stepEvery = time.Second
 
 // Renderer turns events into output.
 type Renderer struct {
-	mu        sync.Mutex
-	w         io.Writer
-	tty       bool
+	mu  sync.Mutex
+	w   io.Writer
+	tty bool
+	// screen is w on a terminal, shared with the logger: a warning
+	// clears the bar's line before it is written.
+	screen    *logging.Screen
 	last      time.Time
 	epochFrom time.Time
 	// extractFrom is when the current split's extraction began.
@@ -32,14 +37,51 @@ type Renderer struct {
 
 // New renders to w: a bar when tty, JSON lines otherwise.
 func New(w io.Writer, tty bool) *Renderer {
-	return &Renderer{w: w, tty: tty, now: time.Now}
+	r := &Renderer{w: w, tty: tty, now: time.Now}
+	if tty {
+		r.screen = logging.ScreenOf(w)
+	}
+	return r
 }
 
 // Event renders one event; safe for concurrent use.
 func (r *Renderer) Event(e train.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
+	r.event(e, r.now())
+}
+
+// JobEvent renders one of a daemon job's events on a terminal: a training
+// event as Event does, its rates and ETA from the time the daemon got it
+// (a job followed from its start or replayed later reads the same), the
+// daemon's own (queued, attempt, failed, ...) as a line each.
+func (r *Renderer) JobEvent(e api.JobEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ev train.Event
+	if len(e.Data) > 0 && json.Unmarshal(e.Data, &ev) == nil && ev.Kind != "" {
+		r.event(ev, e.Time)
+		return
+	}
+	line := e.Time.Local().Format(time.TimeOnly) + " " + e.Type
+	switch {
+	case e.Attempt > 0 && e.Type == "attempt":
+		line += fmt.Sprintf(" %d", e.Attempt)
+	case e.Attempt > 0:
+		line += fmt.Sprintf(" (attempt %d)", e.Attempt)
+	}
+	if e.Message != "" {
+		line += ": " + e.Message
+	}
+	if r.tty {
+		r.screen.Line(line)
+	} else {
+		fmt.Fprintln(r.w, line)
+	}
+}
+
+// event renders e as of now; r.mu is held.
+func (r *Renderer) event(e train.Event, now time.Time) {
 	if e.Kind == "step" || e.Kind == "extract" {
 		switch {
 		case e.Kind == "step" && e.Step == 1:
@@ -47,10 +89,13 @@ func (r *Renderer) Event(e train.Event) {
 		case e.Kind == "extract" && e.Step == 0:
 			r.extractFrom = now
 		}
-		if now.Sub(r.last) < stepEvery && e.Step != e.Steps {
+		// Drawn at most once a second of the reader's time, however
+		// fast the events come (a finished job's, replayed).
+		wall := r.now()
+		if wall.Sub(r.last) < stepEvery && e.Step != e.Steps {
 			return
 		}
-		r.last = now
+		r.last = wall
 	}
 	if !r.tty {
 		b, _ := json.Marshal(e)
@@ -66,22 +111,22 @@ func (r *Renderer) Event(e train.Event) {
 			rate = fmt.Sprintf("  %.1f images/s", perSec)
 			eta = time.Duration(float64(e.Steps-e.Step) / perSec * float64(time.Second)).Round(time.Second).String()
 		}
-		fmt.Fprintf(r.w, "\r\033[K%s features %s %d/%d images%s  ETA %s", e.Split, bar(e.Step, e.Steps), e.Step, e.Steps, rate, eta)
+		r.screen.Bar(fmt.Sprintf("%s features %s %d/%d images%s  ETA %s", e.Split, bar(e.Step, e.Steps), e.Step, e.Steps, rate, eta))
 	case "features":
 		f := e.Features
-		fmt.Fprintf(r.w, "\r\033[K%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)\n",
-			e.Split, f.Samples, f.Hits, f.Computed, f.BadCount(), f.DecodeSeconds, f.BackboneSeconds)
+		r.screen.Line(fmt.Sprintf("%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)",
+			e.Split, f.Samples, f.Hits, f.Computed, f.BadCount(), f.DecodeSeconds, f.BackboneSeconds))
 	case "step":
 		frac := float64(e.Step) / float64(e.Steps)
 		eta := time.Duration(float64(now.Sub(r.epochFrom)) * (1 - frac) / frac).Round(time.Second)
-		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d %s %d/%d  ETA %s  loss %.4f  acc %.4f", e.Epoch, e.Epochs, bar(e.Step, e.Steps), e.Step, e.Steps, eta, e.Loss, e.Accuracy)
+		r.screen.Bar(fmt.Sprintf("epoch %d/%d %s %d/%d  ETA %s  loss %.4f  acc %.4f", e.Epoch, e.Epochs, bar(e.Step, e.Steps), e.Step, e.Steps, eta, e.Loss, e.Accuracy))
 	case "epoch":
 		m := e.Metrics
-		fmt.Fprintf(r.w, "\r\033[Kepoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  top5 %.4f  lr %.3g  %.1fs\n",
-			m.Epoch, e.Epochs, m.Loss, m.Accuracy, m.ValLoss, m.ValAccuracy, m.ValTop5, m.LR, m.Seconds)
+		r.screen.Line(fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f  top5 %.4f  lr %.3g  %.1fs",
+			m.Epoch, e.Epochs, m.Loss, m.Accuracy, m.ValLoss, m.ValAccuracy, m.ValTop5, m.LR, m.Seconds))
 	case "done":
 		s := e.Summary
-		fmt.Fprintf(r.w, "done: %s (%d epochs%s)\n", s.Best(), s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly])
+		r.screen.Line(fmt.Sprintf("done: %s (%d epochs%s)", s.Best(), s.Epochs, map[bool]string{true: ", stopped early"}[s.StoppedEarly]))
 	}
 }
 

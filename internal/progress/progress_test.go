@@ -81,3 +81,28 @@ func TestFeaturesLineCountsEveryBadFile(t *testing.T) {
 		t.Errorf("features line %q does not count 30000 bad files", b.String())
 	}
 }
+
+// A daemon job's events replayed at once read as they happened: rates and
+// ETA come from the events' times (200 of 800 images 10 s after the start
+// is 20 images/s, 30 s to go); the daemon's own events are lines.
+func TestJobEventsAtTheirTimes(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, true)
+	clock := time.Unix(1000, 0) // the reader's clock stands still
+	r.now = func() time.Time { return clock }
+	at := time.Unix(0, 0)
+	ev := func(e train.Event, after time.Duration) api.JobEvent {
+		raw, _ := json.Marshal(e)
+		return api.JobEvent{Time: at.Add(after), Type: string(e.Kind), Attempt: 1, Data: raw}
+	}
+	r.JobEvent(api.JobEvent{Time: at, Type: "attempt", Attempt: 1, Message: "starting"})
+	r.JobEvent(ev(train.Event{Kind: "extract", Split: "train", Step: 0, Steps: 800}, 0))
+	clock = clock.Add(2 * time.Second)
+	r.JobEvent(ev(train.Event{Kind: "extract", Split: "train", Step: 200, Steps: 800}, 10*time.Second))
+	out := b.String()
+	for _, want := range []string{" attempt 1: starting\n", "200/800 images  20.0 images/s  ETA 30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%q lacks %q", out, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -63,11 +64,40 @@ func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
 }
 
 // headSpec is the job's head for features of per-sample shape and n
-// classes, with the CLI's advice for a tap that is no feature map.
+// classes, with the CLI's advice for a tap that is no feature map: the
+// taps graft inspect suggests for the backbone.
 func headSpec(j *job.Job, shape []int, n int) (head.Spec, error) {
 	s, err := j.HeadSpec(shape, n)
 	if err != nil && len(shape) != 3 {
-		return s, hint.With(fmt.Errorf("train: %w", err), "pick a 4-D tensor: graft inspect --tensors MODEL lists them with their shapes")
+		return s, hint.With(fmt.Errorf("train: %w", err), "%s", tapAdvice(&j.RunSpec))
 	}
 	return s, err
+}
+
+// tapAdvice suggests feature maps to tap in c's backbone.
+func tapAdvice(c *Config) string {
+	const list = "graft inspect --tensors MODEL lists every tensor with its shape"
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return "tap a feature map [N H W C]: " + list
+	}
+	r, err := inspect.InspectIn(roots, c.Backbone, c.Tags, false, c.Signature)
+	if err != nil || len(r.Taps) == 0 {
+		return "tap a feature map [N H W C]: " + list
+	}
+	var taps []string
+	for _, t := range r.Taps {
+		taps = append(taps, fmt.Sprintf("--tap %s %v", t.Name, t.Shape[1:]))
+	}
+	return fmt.Sprintf("tap a feature map [N H W C], the last ones before pooling are %s (graft inspect MODEL suggests them; %s)", strings.Join(taps, ", "), list)
+}
+
+// checkTap refuses a tap the head cannot read before any feature is
+// extracted, not after all of them.
+func checkTap(j *job.Job, tap []int) error {
+	if len(tap) == 4 {
+		return nil // its sizes are checked with the head's other settings
+	}
+	_, err := headSpec(j, tap[min(1, len(tap)):], 1)
+	return err
 }

@@ -249,6 +249,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	defer bb.Close()
 	r.log.Info("backbone", zap.String("model", cfg.Backbone), zap.String("engine", string(cfg.Engine)), zap.String("tap", bb.Tap().Name), zap.Ints("tap_shape", bb.Tap().Shape), zap.Ints("input", bb.Input().Shape))
+	if err := checkTap(cfg, bb.Tap().Shape); err != nil {
+		return err
+	}
 	// The run directory once data, model and tap are known good: a typo
 	// in any of them leaves nothing to clean up before the next try.
 	if !r.opts.Resume {

@@ -55,6 +55,7 @@ func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val, al
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
+	warnIgnored(log, ds)
 	dataset.Hash(ctx, ds, cfg.Workers) // unreadable files are reported at decoding
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, 0, err
@@ -67,11 +68,20 @@ func newSplit(ctx context.Context, cfg *Config, log *zap.Logger) (train, val, al
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
+	warnIgnored(log, val)
 	dataset.Hash(ctx, val, cfg.Workers)
 	if overlap, _ = val.Overlap(ds); overlap > 0 {
 		log.Warn(fmt.Sprintf("%d of %d validation samples are byte-identical to training samples: validation scores will be inflated; remove them from --val or --data", overlap, val.Len()))
 	}
 	return ds, val, ds, overlap, ctx.Err()
+}
+
+// warnIgnored says in one line what ds's folder holds that is no class
+// image (notes, .DS_Store, an unsupported format), rather than nothing.
+func warnIgnored(log *zap.Logger, ds *dataset.Dataset) {
+	if s := ds.IgnoredSummary(); s != "" {
+		log.Warn(s)
+	}
 }
 
 // runSplit reopens the data of the run in dir as it was split: from
