@@ -1,0 +1,182 @@
+package tfjpeg
+
+import (
+	"image"
+	"image/color"
+)
+
+// RGB is an 8-bit RGB image, 3 bytes a pixel (an *image.RGBA would take
+// 4): what Decode returns for a colour JPEG.
+type RGB struct {
+	Pix    []uint8 // R, G, B of each pixel, rows Stride apart
+	Stride int
+	Rect   image.Rectangle
+}
+
+func (p *RGB) ColorModel() color.Model { return color.RGBAModel }
+func (p *RGB) Bounds() image.Rectangle { return p.Rect }
+func (p *RGB) At(x, y int) color.Color {
+	if !(image.Point{x, y}.In(p.Rect)) {
+		return color.RGBA{}
+	}
+	i := p.PixOffset(x, y)
+	return color.RGBA{p.Pix[i], p.Pix[i+1], p.Pix[i+2], 0xff}
+}
+
+// PixOffset is the index of pixel (x, y)'s R in Pix.
+func (p *RGB) PixOffset(x, y int) int {
+	return (y-p.Rect.Min.Y)*p.Stride + (x-p.Rect.Min.X)*3
+}
+
+// libjpeg's YCbCr to RGB tables (16 fraction bits): R = Y + 1.40200 Cr',
+// G = Y - 0.34414 Cb' - 0.71414 Cr', B = Y + 1.77200 Cb' (Cb' = Cb - 128),
+// the R and B terms rounded to integers on their own, the G terms summed
+// before one rounding.
+const (
+	yccBits = 16
+	yccHalf = 1 << (yccBits - 1)
+)
+
+var crR, cbB, crG, cbG [256]int32
+
+func init() {
+	fix := func(x float64) int32 { return int32(x*(1<<yccBits) + 0.5) }
+	for i := 0; i < 256; i++ {
+		x := int32(i - 128)
+		crR[i] = (fix(1.40200)*x + yccHalf) >> yccBits
+		cbB[i] = (fix(1.77200)*x + yccHalf) >> yccBits
+		crG[i] = -fix(0.71414) * x
+		cbG[i] = -fix(0.34414)*x + yccHalf
+	}
+}
+
+func clamp255(v int32) uint8 {
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// output upsamples the component planes to full size and converts them
+// to the output colour space, as libjpeg's default decompression with
+// fancy upsampling does.
+func (d *decoder) output() (image.Image, error) {
+	w, h := d.width, d.height
+	if len(d.comps) == 1 {
+		c := &d.comps[0]
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			// A lone component's sampling factors mean nothing (the
+			// frame's maxima are its own): its plane is the image.
+			copy(img.Pix[y*img.Stride:y*img.Stride+w], c.plane[y*c.stride:])
+		}
+		return img, nil
+	}
+	img := &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
+	rows := [3][]uint8{}
+	for i := range rows {
+		rows[i] = make([]uint8, w+16)
+	}
+	var colsum []int32
+	for i := range d.comps {
+		if c := &d.comps[i]; c.h*2 == d.hmax && c.v*2 == d.vmax {
+			colsum = make([]int32, c.w)
+		}
+	}
+	rgb := d.colorSpaceRGB()
+	for y := 0; y < h; y++ {
+		for i := range d.comps {
+			d.upsampleRow(&d.comps[i], y, rows[i], colsum)
+		}
+		out := img.Pix[y*img.Stride : y*img.Stride+3*w]
+		r0, r1, r2 := rows[0][:w], rows[1][:w], rows[2][:w]
+		if rgb {
+			for x := 0; x < w; x++ {
+				out[3*x], out[3*x+1], out[3*x+2] = r0[x], r1[x], r2[x]
+			}
+			continue
+		}
+		for x := 0; x < w; x++ {
+			yy, cb, cr := int32(r0[x]), r1[x], r2[x]
+			out[3*x] = clamp255(yy + crR[cr])
+			out[3*x+1] = clamp255(yy + (cbG[cb]+crG[cr])>>yccBits)
+			out[3*x+2] = clamp255(yy + cbB[cb])
+		}
+	}
+	return img, nil
+}
+
+// colorSpaceRGB guesses, as libjpeg does for three components, whether
+// they are RGB rather than YCbCr: a JFIF marker says YCbCr, else an Adobe
+// marker's transform 0 says RGB, else component ids 'R', 'G', 'B' do.
+func (d *decoder) colorSpaceRGB() bool {
+	switch {
+	case d.jfif:
+		return false
+	case d.adobe:
+		return d.adobeXf == 0
+	}
+	return d.comps[0].id == 'R' && d.comps[1].id == 'G' && d.comps[2].id == 'B'
+}
+
+// upsampleRow writes output row y of component c, upsampled to the
+// image's width, into dst. The fancy (triangle) filters are libjpeg's:
+// each output sample weighs the nearer input 3/4 and the farther 1/4 in
+// each upsampled direction, with alternating rounding biases; edges
+// replicate the last real sample (row or column).
+func (d *decoder) upsampleRow(c *component, y int, dst []uint8, colsum []int32) {
+	hr, vr := d.hmax/c.h, d.vmax/c.v
+	w := d.width
+	switch {
+	case hr == 1 && vr == 1:
+		copy(dst[:w], c.plane[y*c.stride:])
+	case hr == 2 && vr == 1 && c.w > 2:
+		in := c.plane[y*c.stride : y*c.stride+c.w]
+		n := c.w
+		for i := 0; i < n; i++ {
+			v := 3 * int32(in[i])
+			l, r := in[max(i-1, 0)], in[min(i+1, n-1)]
+			dst[2*i] = uint8((v + int32(l) + 1) >> 2)
+			dst[2*i+1] = uint8((v + int32(r) + 2) >> 2)
+		}
+	case hr == 2 && vr == 2 && c.w > 2:
+		iy := y / 2
+		oy := iy + 1
+		if y%2 == 0 {
+			oy = iy - 1
+		}
+		oy = min(max(oy, 0), c.hgt-1)
+		in0 := c.plane[iy*c.stride : iy*c.stride+c.w]
+		in1 := c.plane[oy*c.stride : oy*c.stride+c.w]
+		n := c.w
+		for i := 0; i < n; i++ {
+			colsum[i] = 3*int32(in0[i]) + int32(in1[i])
+		}
+		for i := 0; i < n; i++ {
+			v := 3 * colsum[i]
+			l, r := colsum[max(i-1, 0)], colsum[min(i+1, n-1)]
+			dst[2*i] = uint8((v + l + 8) >> 4)
+			dst[2*i+1] = uint8((v + r + 7) >> 4)
+		}
+	case hr == 1 && vr == 2:
+		iy := y / 2
+		oy, bias := iy+1, int32(2)
+		if y%2 == 0 {
+			oy, bias = iy-1, 1
+		}
+		oy = min(max(oy, 0), c.hgt-1)
+		in0 := c.plane[iy*c.stride : iy*c.stride+w]
+		in1 := c.plane[oy*c.stride : oy*c.stride+w]
+		for i := 0; i < w; i++ {
+			dst[i] = uint8((3*int32(in0[i]) + int32(in1[i]) + bias) >> 2)
+		}
+	default: // box: replicate each sample hr x vr times
+		in := c.plane[(y/vr)*c.stride:]
+		for x := 0; x < w; x++ {
+			dst[x] = in[x/hr]
+		}
+	}
+}

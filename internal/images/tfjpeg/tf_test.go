@@ -1,0 +1,152 @@
+//go:build tensorflow
+
+package tfjpeg
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The oracle (make test-tf): Python TensorFlow writes a corpus of JPEGs
+// with its own encoder and Pillow's (scripts/python/jpeg_corpus.py), and
+// decodes each with tf.io.decode_jpeg(contents, channels=0); Decode must
+// give the same bytes. GRAFT_JPEG_REAL (a list of paths, colon-separated)
+// adds real photographs to the corpus.
+func TestDecodeMatchesTensorFlow(t *testing.T) {
+	py := os.Getenv("GRAFT_PYTHON")
+	if py == "" {
+		py, _ = filepath.Abs("../../../build/pyenv/bin/python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", py, err)
+	}
+	dir := t.TempDir()
+	args := []string{"../../../scripts/python/jpeg_corpus.py", dir}
+	if real := os.Getenv("GRAFT_JPEG_REAL"); real != "" {
+		args = append(args, strings.Split(real, ":")...)
+	}
+	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
+		t.Fatalf("jpeg_corpus.py: %v\n%s", err, out)
+	}
+	var manifest []struct {
+		Name                    string
+		Height, Width, Channels int
+		Error                   string
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest) < 100 {
+		t.Fatalf("corpus of %d images: expected the whole corpus", len(manifest))
+	}
+	same, goSame, unsupported, refused := 0, 0, 0, 0
+	for _, m := range manifest {
+		jpg, err := os.ReadFile(filepath.Join(dir, m.Name+".jpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := Decode(jpg)
+		if m.Error != "" { // a real file TensorFlow refuses
+			refused++
+			t.Logf("%s: TensorFlow refuses it (%s); Decode: %v", m.Name, m.Error, err)
+			continue
+		}
+		if errors.Is(err, ErrUnsupported) && strings.HasPrefix(m.Name, "real_") {
+			unsupported++
+			t.Logf("%s: %v", m.Name, err)
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", m.Name, err)
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(dir, m.Name+".tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Go's image/jpeg, for contrast: what graft decoded before.
+		if g, err := jpeg.Decode(bytes.NewReader(jpg)); err == nil {
+			if gp, gc := goPixels(g); gc == m.Channels && bytes.Equal(gp, want) {
+				goSame++
+			}
+		}
+		got, c := pixels(img)
+		if c != m.Channels || img.Bounds().Dx() != m.Width || img.Bounds().Dy() != m.Height {
+			t.Errorf("%s: %dx%dx%d, TensorFlow %dx%dx%d", m.Name, img.Bounds().Dx(), img.Bounds().Dy(), c, m.Width, m.Height, m.Channels)
+			continue
+		}
+		diff, maxd, first := 0, 0, -1
+		for i := range want {
+			if d := int(got[i]) - int(want[i]); d != 0 {
+				diff++
+				maxd = max(maxd, d, -d)
+				if first < 0 {
+					first = i
+				}
+			}
+		}
+		if diff > 0 {
+			px := first / c
+			t.Errorf("%s: %d of %d bytes differ from tf.io.decode_jpeg (at most by %d; first at x=%d y=%d channel %d)", m.Name, diff, len(want), maxd, px%m.Width, px/m.Width, first%c)
+			continue
+		}
+		same++
+	}
+	t.Logf("%d of %d JPEGs decoded to TensorFlow's bytes (Go's image/jpeg: %d); %d refused by TensorFlow, %d unsupported here", same, len(manifest), goSame, refused, unsupported)
+}
+
+// pixels is img's HWC bytes and channel count.
+func pixels(img image.Image) ([]uint8, int) {
+	switch p := img.(type) {
+	case *image.Gray:
+		w, h := p.Rect.Dx(), p.Rect.Dy()
+		out := make([]uint8, 0, w*h)
+		for y := 0; y < h; y++ {
+			out = append(out, p.Pix[y*p.Stride:y*p.Stride+w]...)
+		}
+		return out, 1
+	case *RGB:
+		w, h := p.Rect.Dx(), p.Rect.Dy()
+		out := make([]uint8, 0, 3*w*h)
+		for y := 0; y < h; y++ {
+			out = append(out, p.Pix[y*p.Stride:y*p.Stride+3*w]...)
+		}
+		return out, 3
+	}
+	panic("unexpected image type")
+}
+
+// goPixels is an image/jpeg image's HWC bytes and channel count.
+func goPixels(img image.Image) ([]uint8, int) {
+	b := img.Bounds()
+	if img.ColorModel() == color.GrayModel {
+		out := make([]uint8, 0, b.Dx()*b.Dy())
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				out = append(out, color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y)
+			}
+		}
+		return out, 1
+	}
+	out := make([]uint8, 0, 3*b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			out = append(out, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
+		}
+	}
+	return out, 3
+}
