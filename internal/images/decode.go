@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -9,6 +10,8 @@ import (
 	"image/png"
 	"io"
 	"sync"
+
+	"github.com/graft-ml/graft/internal/images/tfjpeg"
 )
 
 // DefaultMaxPixels is the default of --max-image-pixels: 40 M pixels
@@ -37,6 +40,10 @@ type Header struct {
 	// Passes says the decoder holds more than the image: an interlaced
 	// PNG (its passes), a JPEG that may be progressive (its coefficients).
 	Passes bool
+	// GoJPEG: a JPEG that package tfjpeg does not decode (4 components:
+	// CMYK, YCCK) goes to Go's image/jpeg, whose pixels are not exactly
+	// TensorFlow's.
+	GoJPEG bool
 }
 
 // ReadHeader reads the format and size of an encoded PNG or JPEG without
@@ -44,11 +51,22 @@ type Header struct {
 func ReadHeader(b []byte) (Header, error) {
 	var decodeConfig func(io.Reader) (image.Config, error)
 	var format string
+	goJPEG := false
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
 		format, decodeConfig = "png", png.DecodeConfig
 	case bytes.HasPrefix(b, []byte("\xff\xd8")):
-		format, decodeConfig = "jpeg", jpeg.DecodeConfig
+		format = "jpeg"
+		decodeConfig = func(io.Reader) (image.Config, error) {
+			cfg, err := tfjpeg.Config(b)
+			if errors.Is(err, tfjpeg.ErrUnsupported) {
+				if gcfg, gerr := jpeg.DecodeConfig(bytes.NewReader(b)); gerr == nil {
+					goJPEG = true
+					return gcfg, nil
+				}
+			}
+			return cfg, err
+		}
 	default:
 		return Header{}, fmt.Errorf("%w: its header is neither a PNG's nor a JPEG's", ErrImage)
 	}
@@ -56,7 +74,7 @@ func ReadHeader(b []byte) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("%w: cannot read the %s header (%v): is it a complete PNG or JPEG file?", ErrImage, format, err)
 	}
-	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel}
+	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel, GoJPEG: goJPEG}
 	if format == "png" {
 		h.Passes = len(b) > 28 && b[28] != 0 // IHDR's interlace method
 	} else {
@@ -87,9 +105,10 @@ func (h Header) Check(maxPixels int64) error {
 
 // Cost estimates the bytes decoding the image and converting it to dh x
 // dw x c take at their peak: the decoder's image (and an interlaced
-// PNG's passes, a progressive JPEG's int32 coefficients), the resize's
-// intermediate rows and filter taps (the pixels reach the resize a row at
-// a time, never as a float copy of the whole image).
+// PNG's passes; a JPEG's component planes, and a progressive one's int16
+// coefficients), the resize's intermediate rows and filter taps (the
+// pixels reach the resize a row at a time, never as a float copy of the
+// whole image).
 func (h Header) Cost(dh, dw, c int) int64 {
 	px := h.Pixels()
 	sw, sh := int64(h.Width), int64(h.Height)
@@ -108,6 +127,14 @@ func (h Header) Cost(dh, dw, c int) int64 {
 		decoded = 4
 	}
 	switch {
+	case h.Format == "jpeg" && !h.GoJPEG:
+		// tfjpeg: the output (1 or 3 bytes a pixel) and the component
+		// planes (at most as many, with 4:4:4); when progressive, 2 bytes
+		// a plane sample of coefficients.
+		decoded = 2 * channels
+		if h.Passes {
+			decoded += 2 * channels
+		}
 	case h.Passes && h.Format == "jpeg":
 		decoded += 4 * max(channels, decoded)
 	case h.Passes:
@@ -136,11 +163,17 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 		return nil, err
 	}
 	defer decodeBudget.take(hd.Cost(h, w, c))()
-	decode := png.Decode
-	if hd.Format == "jpeg" {
-		decode = jpeg.Decode
+	var img image.Image
+	switch {
+	case hd.Format == "png":
+		img, err = png.Decode(bytes.NewReader(b))
+	case hd.GoJPEG:
+		img, err = jpeg.Decode(bytes.NewReader(b))
+	default:
+		// As tf.io.decode_jpeg decodes it, so that an export's
+		// serving_bytes sees the pixels the head was trained on.
+		img, err = tfjpeg.Decode(b)
 	}
-	img, err := decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode (%v): is it a PNG or JPEG file, and complete?", ErrImage, err)
 	}

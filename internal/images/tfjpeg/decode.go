@@ -86,7 +86,9 @@ func Config(b []byte) (image.Config, error) {
 }
 
 // Decode decodes a JPEG as tf.io.decode_jpeg(b, channels=0) does: an
-// *image.Gray for one component, an *RGB for three.
+// *image.Gray for one component, an *RGB for three. It allocates what the
+// header declares (about 6 bytes a pixel for colour, 2 for gray, twice
+// that when progressive): check the size with Config first.
 func Decode(b []byte) (image.Image, error) {
 	d := &decoder{data: b}
 	if err := d.readHeaders(false); err != nil {
@@ -163,6 +165,9 @@ func (d *decoder) readHeaders(configOnly bool) error {
 			err = d.readSOF(seg, m == 0xC2)
 			if err == nil && configOnly {
 				return nil
+			}
+			if err == nil {
+				d.allocate()
 			}
 		case m == 0xC3 || m >= 0xC5 && m <= 0xC7:
 			return fmt.Errorf("%w: lossless or hierarchical JPEG (SOF%d): TensorFlow does not decode it either", ErrUnsupported, m-0xC0)
@@ -241,12 +246,20 @@ func (d *decoder) readSOF(s []byte, progressive bool) error {
 		c.w, c.hgt = ceilDiv(d.width*c.h, d.hmax), ceilDiv(d.height*c.v, d.vmax)
 		c.bw, c.bh = ceilDiv(c.w, 8), ceilDiv(c.hgt, 8)
 		c.stride = d.mcusX * c.h * 8
+	}
+	return nil
+}
+
+// allocate makes the component planes (and a progressive JPEG's
+// coefficients), padded to whole MCUs: the caller has checked the size.
+func (d *decoder) allocate() {
+	for i := range d.comps {
+		c := &d.comps[i]
 		c.plane = make([]uint8, c.stride*d.mcusY*c.v*8)
-		if progressive {
+		if d.progressive {
 			c.coefs = make([]int16, 64*d.mcusX*c.h*d.mcusY*c.v)
 		}
 	}
-	return nil
 }
 
 func (d *decoder) readDQT(s []byte) error {
