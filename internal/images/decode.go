@@ -169,6 +169,11 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 		img, err = png.Decode(bytes.NewReader(b))
 	case hd.GoJPEG:
 		img, err = jpeg.Decode(bytes.NewReader(b))
+	case c == 1:
+		// As tf.io.decode_jpeg(channels=1) decodes it (a colour JPEG's
+		// luma as it is), as the export's DecodeImage does for a gray
+		// backbone.
+		img, err = tfjpeg.DecodeGray(b)
 	default:
 		// As tf.io.decode_jpeg decodes it, so that an export's
 		// serving_bytes sees the pixels the head was trained on.

@@ -9,7 +9,7 @@ tf.io.decode_jpeg(contents, channels=0) decodes it to:
 
 OUT_DIR/manifest.json lists {"name", "height", "width", "channels"} per
 case ({"name", "error"} for a real file TensorFlow refuses); OUT_DIR/NAME.jpg is the file, OUT_DIR/NAME.tf the decoded HWC uint8
-bytes. Real JPEGs given on the command line are decoded as they are.
+bytes, OUT_DIR/NAME.tf1 those of tf.io.decode_jpeg(contents, channels=1). Real JPEGs given on the command line are decoded as they are.
 """
 
 import io
@@ -145,6 +145,12 @@ def main():
             continue
         with open(os.path.join(out, name + ".tf"), "wb") as f:
             f.write(img.tobytes())
+        try:
+            gray = tf.io.decode_jpeg(data, channels=1).numpy()
+            with open(os.path.join(out, name + ".tf1"), "wb") as f:
+                f.write(gray.tobytes())
+        except Exception:  # CMYK: libjpeg has no CMYK to gray
+            pass
         manifest.append({"name": name, "height": int(img.shape[0]), "width": int(img.shape[1]), "channels": int(img.shape[2])})
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f)

@@ -90,16 +90,34 @@ func Config(b []byte) (image.Config, error) {
 // header declares (about 6 bytes a pixel for colour, 2 for gray, twice
 // that when progressive): check the size with Config first.
 func Decode(b []byte) (image.Image, error) {
+	return decode(b, false)
+}
+
+// DecodeGray decodes a JPEG as tf.io.decode_jpeg(b, channels=1) does:
+// the luma (Y) of a YCbCr JPEG as it is, an RGB one's converted with
+// libjpeg's weights (0.299, 0.587, 0.114 in 16-bit fixed point).
+func DecodeGray(b []byte) (*image.Gray, error) {
+	img, err := decode(b, true)
+	if err != nil {
+		return nil, err
+	}
+	return img.(*image.Gray), nil
+}
+
+func decode(b []byte, gray bool) (image.Image, error) {
 	d := &decoder{data: b}
 	if err := d.readHeaders(false); err != nil {
 		return nil, err
 	}
 	if d.progressive {
 		for i := range d.comps {
+			if gray && i > 0 && !d.colorSpaceRGB() {
+				break // libjpeg does not need the chroma for gray
+			}
 			d.idctPlane(&d.comps[i])
 		}
 	}
-	return d.output()
+	return d.output(gray)
 }
 
 func (d *decoder) u16(p int) int { return int(d.data[p])<<8 | int(d.data[p+1]) }

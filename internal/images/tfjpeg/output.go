@@ -63,8 +63,22 @@ func clamp255(v int32) uint8 {
 // output upsamples the component planes to full size and converts them
 // to the output colour space, as libjpeg's default decompression with
 // fancy upsampling does.
-func (d *decoder) output() (image.Image, error) {
+func (d *decoder) output(gray bool) (image.Image, error) {
 	w, h := d.width, d.height
+	if gray && len(d.comps) == 3 && !d.colorSpaceRGB() {
+		// YCbCr to gray is Y, upsampled if it is not the fullest.
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		row := make([]uint8, w+16)
+		var colsum []int32
+		if c := &d.comps[0]; c.h*2 == d.hmax && c.v*2 == d.vmax {
+			colsum = make([]int32, c.w)
+		}
+		for y := 0; y < h; y++ {
+			d.upsampleRow(&d.comps[0], y, row, colsum)
+			copy(img.Pix[y*img.Stride:y*img.Stride+w], row)
+		}
+		return img, nil
+	}
 	if len(d.comps) == 1 {
 		c := &d.comps[0]
 		img := image.NewGray(image.Rect(0, 0, w, h))
@@ -75,7 +89,14 @@ func (d *decoder) output() (image.Image, error) {
 		}
 		return img, nil
 	}
-	img := &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
+	var img *RGB
+	var gpix *image.Gray
+	if gray {
+		gpix = image.NewGray(image.Rect(0, 0, w, h))
+		img = &RGB{Pix: make([]uint8, 3*w), Stride: 0, Rect: image.Rect(0, 0, w, h)} // one scratch row
+	} else {
+		img = &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
+	}
 	rows := [3][]uint8{}
 	for i := range rows {
 		rows[i] = make([]uint8, w+16)
@@ -93,6 +114,12 @@ func (d *decoder) output() (image.Image, error) {
 		}
 		out := img.Pix[y*img.Stride : y*img.Stride+3*w]
 		r0, r1, r2 := rows[0][:w], rows[1][:w], rows[2][:w]
+		if gray { // libjpeg's RGB to gray, in 16-bit fixed point
+			for x := 0; x < w; x++ {
+				gpix.Pix[y*gpix.Stride+x] = uint8((19595*int32(r0[x]) + 38470*int32(r1[x]) + 7471*int32(r2[x]) + yccHalf) >> yccBits)
+			}
+			continue
+		}
 		if rgb {
 			for x := 0; x < w; x++ {
 				out[3*x], out[3*x+1], out[3*x+2] = r0[x], r1[x], r2[x]
@@ -105,6 +132,9 @@ func (d *decoder) output() (image.Image, error) {
 			out[3*x+1] = clamp255(yy + (cbG[cb]+crG[cr])>>yccBits)
 			out[3*x+2] = clamp255(yy + cbB[cb])
 		}
+	}
+	if gray {
+		return gpix, nil
 	}
 	return img, nil
 }

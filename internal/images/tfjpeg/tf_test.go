@@ -18,8 +18,8 @@ import (
 
 // The oracle (make test-tf): Python TensorFlow writes a corpus of JPEGs
 // with its own encoder and Pillow's (scripts/python/jpeg_corpus.py), and
-// decodes each with tf.io.decode_jpeg(contents, channels=0); Decode must
-// give the same bytes. GRAFT_JPEG_REAL (a list of paths, colon-separated)
+// decodes each with tf.io.decode_jpeg(contents, channels=0) and with
+// channels=1; Decode and DecodeGray must give the same bytes. GRAFT_JPEG_REAL (a list of paths, colon-separated)
 // adds real photographs to the corpus.
 func TestDecodeMatchesTensorFlow(t *testing.T) {
 	py := os.Getenv("GRAFT_PYTHON")
@@ -97,6 +97,19 @@ func TestDecodeMatchesTensorFlow(t *testing.T) {
 					first = i
 				}
 			}
+		}
+		if want1, err := os.ReadFile(filepath.Join(dir, m.Name+".tf1")); err != nil {
+			t.Errorf("%s: TensorFlow decodes it with channels=0, not with channels=1: %v", m.Name, err)
+		} else if g, err := DecodeGray(jpg); err != nil {
+			t.Errorf("%s: DecodeGray: %v", m.Name, err)
+		} else if got1, _ := pixels(g); !bytes.Equal(got1, want1) {
+			n := 0
+			for i := range got1 {
+				if got1[i] != want1[i] {
+					n++
+				}
+			}
+			t.Errorf("%s: DecodeGray: %d of %d bytes differ from tf.io.decode_jpeg(channels=1)", m.Name, n, len(want1))
 		}
 		if diff > 0 {
 			px := first / c
