@@ -123,8 +123,7 @@ func decode(b []byte, gray bool) (image.Image, error) {
 func (d *decoder) u16(p int) int { return int(d.data[p])<<8 | int(d.data[p+1]) }
 
 // readHeaders walks the markers from SOI; with configOnly it stops at the
-// frame header, otherwise it decodes every scan up to EOI (or the end of
-// the data, as libjpeg does with a warning).
+// frame header, otherwise it decodes every scan up to EOI.
 func (d *decoder) readHeaders(configOnly bool) error {
 	if len(d.data) < 2 || d.data[0] != 0xFF || d.data[1] != 0xD8 {
 		return fmt.Errorf("%w: no SOI marker", ErrFormat)
@@ -146,10 +145,9 @@ func (d *decoder) readHeaders(configOnly bool) error {
 			if configOnly {
 				return nil
 			}
-			if d.scans == 0 {
-				return fmt.Errorf("%w: no scan before the end of the data", ErrFormat)
-			}
-			return nil // libjpeg: premature end, the rest stays as it is
+			// TensorFlow refuses a JPEG cut short (its source manager
+			// does not let libjpeg pad it with a fake EOI).
+			return fmt.Errorf("%w: truncated: the data ends before the EOI marker (TensorFlow refuses it too)", ErrFormat)
 		}
 		m := d.data[d.pos]
 		d.pos++

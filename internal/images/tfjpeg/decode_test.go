@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -266,23 +267,21 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-// The decode of a truncated file keeps what it has, as libjpeg does: the
-// rest of the scan is mid-gray.
+// A file cut short (no EOI) is refused, as TensorFlow refuses it; data
+// after EOI is ignored, as TensorFlow ignores it.
 func TestTruncated(t *testing.T) {
 	g := image.NewGray(image.Rect(0, 0, 64, 64))
 	for i := range g.Pix {
 		g.Pix[i] = uint8(i * 7)
 	}
 	b := encode(t, g, 90)
-	img, err := Decode(b[:len(b)/2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := img.(*image.Gray).Pix[len(g.Pix)-64:]
-	for _, v := range last {
-		if v != 128 {
-			t.Fatalf("the last row of a file cut in half: %v, want mid-gray", last)
+	for _, n := range []int{len(b) / 2, len(b) - 1, len(b) - 2} {
+		if _, err := Decode(b[:n]); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("cut to %d of %d bytes: %v, want truncated", n, len(b), err)
 		}
+	}
+	if _, err := Decode(append(b[:len(b):len(b)], "garbage"...)); err != nil {
+		t.Errorf("with bytes after EOI: %v", err)
 	}
 }
 
