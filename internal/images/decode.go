@@ -71,6 +71,9 @@ func ReadHeader(b []byte) (Header, error) {
 		return Header{}, fmt.Errorf("%w: its header is neither a PNG's nor a JPEG's", ErrImage)
 	}
 	cfg, err := decodeConfig(bytes.NewReader(b))
+	if errors.Is(err, tfjpeg.ErrUnsupported) {
+		return Header{}, fmt.Errorf("%w: %v", ErrImage, err)
+	}
 	if err != nil {
 		return Header{}, fmt.Errorf("%w: cannot read the %s header (%v): is it a complete PNG or JPEG file?", ErrImage, format, err)
 	}
