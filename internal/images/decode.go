@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"sync"
@@ -40,10 +39,6 @@ type Header struct {
 	// Passes says the decoder holds more than the image: an interlaced
 	// PNG (its passes), a JPEG that may be progressive (its coefficients).
 	Passes bool
-	// GoJPEG: a JPEG that package tfjpeg does not decode (4 components:
-	// CMYK, YCCK) goes to Go's image/jpeg, whose pixels are not exactly
-	// TensorFlow's.
-	GoJPEG bool
 }
 
 // ReadHeader reads the format and size of an encoded PNG or JPEG without
@@ -51,22 +46,12 @@ type Header struct {
 func ReadHeader(b []byte) (Header, error) {
 	var decodeConfig func(io.Reader) (image.Config, error)
 	var format string
-	goJPEG := false
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
 		format, decodeConfig = "png", png.DecodeConfig
 	case bytes.HasPrefix(b, []byte("\xff\xd8")):
 		format = "jpeg"
-		decodeConfig = func(io.Reader) (image.Config, error) {
-			cfg, err := tfjpeg.Config(b)
-			if errors.Is(err, tfjpeg.ErrUnsupported) {
-				if gcfg, gerr := jpeg.DecodeConfig(bytes.NewReader(b)); gerr == nil {
-					goJPEG = true
-					return gcfg, nil
-				}
-			}
-			return cfg, err
-		}
+		decodeConfig = func(io.Reader) (image.Config, error) { return tfjpeg.Config(b) }
 	default:
 		return Header{}, fmt.Errorf("%w: its header is neither a PNG's nor a JPEG's", ErrImage)
 	}
@@ -77,7 +62,7 @@ func ReadHeader(b []byte) (Header, error) {
 	if err != nil {
 		return Header{}, fmt.Errorf("%w: cannot read the %s header (%v): is it a complete PNG or JPEG file?", ErrImage, format, err)
 	}
-	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel, GoJPEG: goJPEG}
+	h := Header{Format: format, Width: cfg.Width, Height: cfg.Height, Model: cfg.ColorModel}
 	if format == "png" {
 		h.Passes = len(b) > 28 && b[28] != 0 // IHDR's interlace method
 	} else {
@@ -130,16 +115,18 @@ func (h Header) Cost(dh, dw, c int) int64 {
 		decoded = 4
 	}
 	switch {
-	case h.Format == "jpeg" && !h.GoJPEG:
+	case h.Format == "jpeg":
 		// tfjpeg: the output (1 or 3 bytes a pixel) and the component
 		// planes (at most as many, with 4:4:4); when progressive, 2 bytes
 		// a plane sample of coefficients.
-		decoded = 2 * channels
-		if h.Passes {
-			decoded += 2 * channels
+		planes := channels
+		if h.Model == color.CMYKModel {
+			planes = 4
 		}
-	case h.Passes && h.Format == "jpeg":
-		decoded += 4 * max(channels, decoded)
+		decoded = channels + planes
+		if h.Passes {
+			decoded += 2 * planes
+		}
 	case h.Passes:
 		decoded *= 2
 	}
@@ -170,9 +157,7 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 	switch {
 	case hd.Format == "png":
 		img, err = png.Decode(bytes.NewReader(b))
-	case hd.GoJPEG:
-		img, err = jpeg.Decode(bytes.NewReader(b))
-	case c == 1:
+	case c == 1 && hd.Model != color.CMYKModel:
 		// As tf.io.decode_jpeg(channels=1) decodes it (a colour JPEG's
 		// luma as it is), as the export's DecodeImage does for a gray
 		// backbone.

@@ -16,7 +16,7 @@
 // with its defaults (libjpeg-turbo's fast integer IDCT, fancy upsampling,
 // its YCbCr to RGB; for a 1-channel backbone the luma, as
 // decode_jpeg(channels=1)), so that a head trained here is served the same
-// pixels by an export's serving_bytes (docs/export.md). Go's image/jpeg
-// decodes only what tfjpeg refuses and Go reads: 4-component (CMYK, YCCK)
-// JPEGs, whose pixels are then a few levels from TensorFlow's.
+// pixels by an export's serving_bytes (docs/export.md). A CMYK JPEG for
+// a 1-channel backbone is decoded to RGB and converted as a colour PNG
+// is (TensorFlow refuses to decode it to gray).
 package images

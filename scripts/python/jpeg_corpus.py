@@ -120,6 +120,10 @@ def corpus():
             yield f"pil_{w}x{h}_{tag}_rstrows", pil_encode(img, quality=92, subsampling=sub, restart_marker_rows=1)
         yield f"pil_{w}x{h}_adobergb", pil_encode(img, quality=90, keep_rgb=True)
         yield f"pil_{w}x{h}_gray_rst", pil_encode(img[..., :1], quality=75, restart_marker_blocks=1)
+        for prog in (False, True):
+            buf = io.BytesIO()
+            Image.fromarray(img, "RGB").convert("CMYK").save(buf, "JPEG", quality=85, progressive=prog)
+            yield f"pil_{w}x{h}_cmyk{'_prog' if prog else ''}", buf.getvalue()
         thumb = tf_encode(photo(8, 10, seed + 1000), progressive=True)
         base = tf_encode(img, quality=80)
         yield f"exif_{w}x{h}", with_segment(base, exif_segment())

@@ -71,22 +71,27 @@ type decoder struct {
 	bits    bitReader
 }
 
-// Config reads the image's size and colour model (color.GrayModel or
-// color.RGBAModel) from the header, without decoding any pixel.
+// Config reads the image's size and colour model (color.GrayModel,
+// color.RGBAModel, or color.CMYKModel for 4 components, which Decode
+// converts to RGB) from the header, without decoding any pixel.
 func Config(b []byte) (image.Config, error) {
 	d := &decoder{data: b}
 	if err := d.readHeaders(true); err != nil {
 		return image.Config{}, err
 	}
 	m := color.Model(color.RGBAModel)
-	if len(d.comps) == 1 {
+	switch len(d.comps) {
+	case 1:
 		m = color.GrayModel
+	case 4:
+		m = color.CMYKModel // decoded to RGB all the same
 	}
 	return image.Config{ColorModel: m, Width: d.width, Height: d.height}, nil
 }
 
 // Decode decodes a JPEG as tf.io.decode_jpeg(b, channels=0) does: an
-// *image.Gray for one component, an *RGB for three. It allocates what the
+// *image.Gray for one component, an *RGB for three or four (CMYK and
+// YCCK converted to RGB as TensorFlow converts them). It allocates what the
 // header declares (about 6 bytes a pixel for colour, 2 for gray, twice
 // that when progressive): check the size with Config first.
 func Decode(b []byte) (image.Image, error) {
@@ -95,8 +100,12 @@ func Decode(b []byte) (image.Image, error) {
 
 // DecodeGray decodes a JPEG as tf.io.decode_jpeg(b, channels=1) does:
 // the luma (Y) of a YCbCr JPEG as it is, an RGB one's converted with
-// libjpeg's weights (0.299, 0.587, 0.114 in 16-bit fixed point).
+// libjpeg's weights (0.299, 0.587, 0.114 in 16-bit fixed point). A CMYK
+// or YCCK JPEG is refused with ErrUnsupported, as TensorFlow refuses it.
 func DecodeGray(b []byte) (*image.Gray, error) {
+	if cfg, err := Config(b); err == nil && cfg.ColorModel == color.CMYKModel {
+		return nil, fmt.Errorf("%w: a CMYK JPEG has no gray decoding in TensorFlow (libjpeg has no CMYK to gray): decode it to RGB", ErrUnsupported)
+	}
 	img, err := decode(b, true)
 	if err != nil {
 		return nil, err
@@ -239,8 +248,8 @@ func (d *decoder) readSOF(s []byte, progressive bool) error {
 	if len(s) != 6+3*nc || nc == 0 {
 		return fmt.Errorf("%w: frame header of %d components has length %d", ErrFormat, nc, len(s))
 	}
-	if nc != 1 && nc != 3 {
-		return fmt.Errorf("%w: %d colour components (CMYK or other): only gray and YCbCr/RGB JPEGs are decoded exactly", ErrUnsupported, nc)
+	if nc != 1 && nc != 3 && nc != 4 {
+		return fmt.Errorf("%w: %d colour components: TensorFlow decodes only gray, YCbCr/RGB and CMYK/YCCK JPEGs", ErrUnsupported, nc)
 	}
 	d.progressive, d.sof = progressive, true
 	d.comps = make([]component, nc)

@@ -259,11 +259,20 @@ func TestRefused(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
-	// Four components (CMYK): a frame header rewritten to declare them.
+	// Two components: a frame header rewritten to declare them.
+	two := append([]byte(nil), good[:sof]...)
+	two = append(two, 0xff, 0xc0, 0, 14, 8, 0, 8, 0, 8, 2, 1, 0x11, 0, 2, 0x11, 0)
+	if _, err := Config(two); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("2 components: %v, want ErrUnsupported", err)
+	}
+	// Four (CMYK): decoded to RGB, but not to gray, as TensorFlow.
 	cmyk := append([]byte(nil), good[:sof]...)
 	cmyk = append(cmyk, 0xff, 0xc0, 0, 20, 8, 0, 8, 0, 8, 4, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 4, 0x11, 0)
-	if _, err := Config(cmyk); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("CMYK: %v, want ErrUnsupported", err)
+	if cfg, err := Config(cmyk); err != nil || cfg.ColorModel != color.CMYKModel {
+		t.Errorf("CMYK: %v, %v", cfg.ColorModel, err)
+	}
+	if _, err := DecodeGray(cmyk); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("CMYK to gray: %v, want ErrUnsupported", err)
 	}
 }
 

@@ -20,9 +20,18 @@
 //     rounding biases, edge replication and its fallbacks (box replication
 //     when the chroma is at most 2 samples wide, or for other ratios);
 //   - libjpeg's YCbCr to RGB conversion in 16-bit fixed point, and its
-//     colour-space guess (JFIF, the Adobe marker's transform, component ids).
+//     colour-space guess (JFIF, the Adobe marker's transform, component ids);
+//     4 components (CMYK, or YCCK through libjpeg's conversion to CMYK)
+//     to RGB as TensorFlow's own code converts them;
+//   - as TensorFlow: a file cut before EOI is refused; corrupt entropy-coded
+//     data ends the segment's decoding as libjpeg does (the rest of the
+//     segment left as it is).
 //
 // Refused with ErrUnsupported: arithmetic coding, lossless and hierarchical
-// frames, 12-bit samples, and JPEGs of other than 1 or 3 components (CMYK
-// and YCCK: the caller may fall back to another decoder).
+// frames, 12-bit samples, 2 components, and (DecodeGray) CMYK.
+//
+// Not reproduced: libjpeg's block smoothing, which estimates the missing
+// low-frequency coefficients of a progressive JPEG whose scans stop before
+// every coefficient is complete (an encoder that leaves refinement scans
+// out), and its resynchronisation on corrupt data.
 package tfjpeg

@@ -97,7 +97,7 @@ func (d *decoder) output(gray bool) (image.Image, error) {
 	} else {
 		img = &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
 	}
-	rows := [3][]uint8{}
+	rows := [4][]uint8{}
 	for i := range rows {
 		rows[i] = make([]uint8, w+16)
 	}
@@ -107,7 +107,8 @@ func (d *decoder) output(gray bool) (image.Image, error) {
 			colsum = make([]int32, c.w)
 		}
 	}
-	rgb := d.colorSpaceRGB()
+	rgb := len(d.comps) == 3 && d.colorSpaceRGB()
+	cmyk, ycck := len(d.comps) == 4, len(d.comps) == 4 && d.adobe && d.adobeXf != 0
 	for y := 0; y < h; y++ {
 		for i := range d.comps {
 			d.upsampleRow(&d.comps[i], y, rows[i], colsum)
@@ -126,6 +127,10 @@ func (d *decoder) output(gray bool) (image.Image, error) {
 			}
 			continue
 		}
+		if cmyk {
+			d.cmykRow(out, r0, r1, r2, rows[3][:w], ycck)
+			continue
+		}
 		for x := 0; x < w; x++ {
 			yy, cb, cr := int32(r0[x]), r1[x], r2[x]
 			out[3*x] = clamp255(yy + crR[cr])
@@ -137,6 +142,29 @@ func (d *decoder) output(gray bool) (image.Image, error) {
 		return gpix, nil
 	}
 	return img, nil
+}
+
+// cmykRow converts a row of 4 components to RGB as TensorFlow does: libjpeg
+// turns YCCK into CMYK (C = 255 - R of the YCbCr conversion, M and Y
+// likewise, K as it is) and hands CMYK over; TensorFlow then takes an
+// Adobe file's (inverted) CMYK as R = K*C/255, others as
+// R = (255-K)(255-C)/255, G and B likewise, in integer division.
+func (d *decoder) cmykRow(out, c0, c1, c2, k []uint8, ycck bool) {
+	for x := range k {
+		c, m, yy := int32(c0[x]), int32(c1[x]), int32(c2[x])
+		if ycck {
+			l, cb, cr := c, c1[x], c2[x]
+			c = int32(clamp255(255 - (l + crR[cr])))
+			m = int32(clamp255(255 - (l + (cbG[cb]+crG[cr])>>yccBits)))
+			yy = int32(clamp255(255 - (l + cbB[cb])))
+		}
+		kk := int32(k[x])
+		if d.adobe {
+			out[3*x], out[3*x+1], out[3*x+2] = uint8(kk*c/255), uint8(kk*m/255), uint8(kk*yy/255)
+		} else {
+			out[3*x], out[3*x+1], out[3*x+2] = uint8((255-kk)*(255-c)/255), uint8((255-kk)*(255-m)/255), uint8((255-kk)*(255-yy)/255)
+		}
+	}
 }
 
 // colorSpaceRGB guesses, as libjpeg does for three components, whether
