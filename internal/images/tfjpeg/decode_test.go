@@ -322,3 +322,27 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// Hostile bytes end in an error, never a panic or a hang (go test -fuzz
+// FuzzDecode for more than the seeds).
+func FuzzDecode(f *testing.F) {
+	g := image.NewRGBA(image.Rect(0, 0, 19, 11))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(i * 13)
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, g, &jpeg.Options{Quality: 75})
+	f.Add(buf.Bytes())
+	gray := image.NewGray(image.Rect(0, 0, 9, 17))
+	buf.Reset()
+	jpeg.Encode(&buf, gray, nil)
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Config(b)
+		if err != nil || cfg.Width*cfg.Height > 1<<20 {
+			return
+		}
+		Decode(b)
+		DecodeGray(b)
+	})
+}

@@ -27,6 +27,9 @@ func newHuffman(counts [17]int, vals []uint8) (*huffman, error) {
 		h.valptr[l] = int32(k)
 		h.mincode[l] = code
 		for i := 0; i < counts[l]; i++ {
+			if code >= 1<<l {
+				return nil, fmt.Errorf("%w: Huffman table with more codes of length %d than fit", ErrFormat, l)
+			}
 			if l <= lookBits {
 				shift := lookBits - l
 				lo := int(code) << shift
@@ -42,8 +45,8 @@ func newHuffman(counts [17]int, vals []uint8) (*huffman, error) {
 		} else {
 			h.maxcode[l] = -1
 		}
-		if code > 1<<l {
-			return nil, fmt.Errorf("%w: Huffman table with more codes of length %d than fit", ErrFormat, l)
+		if code >= 1<<l && counts[l] > 0 { // no code may be all ones (T.81 C.2; libjpeg refuses it)
+			return nil, fmt.Errorf("%w: Huffman table with an all-ones code of length %d", ErrFormat, l)
 		}
 		code <<= 1
 	}

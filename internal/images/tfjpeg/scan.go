@@ -34,6 +34,15 @@ func (d *decoder) readScan(s []byte) error {
 		}
 		comps = append(comps, c)
 	}
+	if ns > 1 {
+		blocks := 0
+		for _, c := range comps {
+			blocks += c.h * c.v
+		}
+		if blocks > 10 { // T.81 B.2.3, and libjpeg's limit
+			return fmt.Errorf("%w: %d blocks in an MCU (at most 10)", ErrFormat, blocks)
+		}
+	}
 	ss, se := int(s[1+2*ns]), int(s[2+2*ns])
 	ah, al := uint(s[3+2*ns]>>4), uint(s[3+2*ns]&15)
 	if d.progressive {
@@ -58,6 +67,13 @@ func (d *decoder) readScan(s []byte) error {
 		needAC := se > 0
 		if needDC && d.dc[c.dcTbl] == nil || needAC && d.ac[c.acTbl] == nil {
 			return fmt.Errorf("%w: scan uses an undefined Huffman table", ErrFormat)
+		}
+		if needDC {
+			for _, v := range d.dc[c.dcTbl].vals {
+				if v > 15 { // libjpeg refuses such a DC table
+					return fmt.Errorf("%w: DC Huffman table with symbol %d", ErrFormat, v)
+				}
+			}
 		}
 		c.pred = 0
 	}
