@@ -68,51 +68,63 @@ var idctLimit = func() (t [1024]uint8) {
 // writes the 8x8 samples to out (rows stride apart).
 func idctIFAST(blk *[64]int32, qt *[64]int32, out []uint8, stride int) {
 	var ws [64]int32
-	// Pass 1: columns, from the dequantised coefficients.
+	// Pass 1: columns, from the dequantised coefficients (16-bit, as
+	// libjpeg keeps them).
 	for c := 0; c < 8; c++ {
-		in := func(r int) int32 { return int32(int16(blk[8*r+c])) * qt[8*r+c] }
 		if blk[8+c] == 0 && blk[16+c] == 0 && blk[24+c] == 0 && blk[32+c] == 0 &&
 			blk[40+c] == 0 && blk[48+c] == 0 && blk[56+c] == 0 {
-			dc := in(0)
-			for r := 0; r < 8; r++ {
-				ws[8*r+c] = dc
+			dc := int32(int16(blk[c])) * qt[c]
+			for r := 0; r < 64; r += 8 {
+				ws[r+c] = dc
 			}
 			continue
 		}
-		o := butterfly(in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7))
-		for r := 0; r < 8; r++ {
-			ws[8*r+c] = o[r]
+		var x [8]int32
+		for r := range x {
+			x[r] = int32(int16(blk[8*r+c])) * qt[8*r+c]
+		}
+		butterfly(&x)
+		for r := range x {
+			ws[8*r+c] = x[r]
 		}
 	}
 	// Pass 2: rows, then the descale, level shift and range limit.
 	const shift = pass1Bits + 3
 	for r := 0; r < 8; r++ {
-		w := ws[8*r : 8*r+8]
-		row := out[r*stride : r*stride+8]
-		o := butterfly(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
-		for i := 0; i < 8; i++ {
-			row[i] = idctLimit[(o[i]>>shift)&1023]
+		x := (*[8]int32)(ws[8*r : 8*r+8])
+		row := out[r*stride : r*stride+8 : r*stride+8]
+		if x[1] == 0 && x[2] == 0 && x[3] == 0 && x[4] == 0 && x[5] == 0 && x[6] == 0 && x[7] == 0 {
+			v := idctLimit[(x[0]>>shift)&1023]
+			for i := range row {
+				row[i] = v
+			}
+			continue
+		}
+		butterfly(x)
+		for i := range row {
+			row[i] = idctLimit[(x[i]>>shift)&1023]
 		}
 	}
 }
 
 // butterfly is one 8-point AAN inverse DCT (T.81's IDCT up to the AAN
-// scale factors) on x0..x7, in libjpeg's operation order and truncations.
-func butterfly(x0, x1, x2, x3, x4, x5, x6, x7 int32) (o [8]int32) {
+// scale factors) on x, in place, in libjpeg's operation order and
+// truncations.
+func butterfly(x *[8]int32) {
 	// Even part.
-	t10 := x0 + x4
-	t11 := x0 - x4
-	t13 := x2 + x6
-	t12 := fmul(x2-x6, fix1_414213562) - t13
+	t10 := x[0] + x[4]
+	t11 := x[0] - x[4]
+	t13 := x[2] + x[6]
+	t12 := fmul(x[2]-x[6], fix1_414213562) - t13
 	e0 := t10 + t13
 	e3 := t10 - t13
 	e1 := t11 + t12
 	e2 := t11 - t12
 	// Odd part.
-	z13 := x5 + x3
-	z10 := x5 - x3
-	z11 := x1 + x7
-	z12 := x1 - x7
+	z13 := x[5] + x[3]
+	z10 := x[5] - x[3]
+	z11 := x[1] + x[7]
+	z12 := x[1] - x[7]
 	t7 := z11 + z13
 	t11 = fmul(z11-z13, fix1_414213562)
 	z5 := fmul(z10+z12, fix1_847759065)
@@ -121,9 +133,8 @@ func butterfly(x0, x1, x2, x3, x4, x5, x6, x7 int32) (o [8]int32) {
 	t6 := t12 - t7
 	t5 := t11 - t6
 	t4 := t10 + t5
-	o[0], o[7] = e0+t7, e0-t7
-	o[1], o[6] = e1+t6, e1-t6
-	o[2], o[5] = e2+t5, e2-t5
-	o[4], o[3] = e3+t4, e3-t4
-	return o
+	x[0], x[7] = e0+t7, e0-t7
+	x[1], x[6] = e1+t6, e1-t6
+	x[2], x[5] = e2+t5, e2-t5
+	x[4], x[3] = e3+t4, e3-t4
 }

@@ -194,12 +194,15 @@ func (d *decoder) upsampleRow(c *component, y int, dst []uint8, colsum []int32) 
 	case hr == 2 && vr == 1 && c.w > 2:
 		in := c.plane[y*c.stride : y*c.stride+c.w]
 		n := c.w
-		for i := 0; i < n; i++ {
+		dst = dst[:2*n]
+		// The edges: the missing neighbour is the sample itself.
+		dst[0], dst[1] = in[0], uint8((3*int32(in[0])+int32(in[1])+2)>>2)
+		for i := 1; i < n-1; i++ {
 			v := 3 * int32(in[i])
-			l, r := in[max(i-1, 0)], in[min(i+1, n-1)]
-			dst[2*i] = uint8((v + int32(l) + 1) >> 2)
-			dst[2*i+1] = uint8((v + int32(r) + 2) >> 2)
+			dst[2*i] = uint8((v + int32(in[i-1]) + 1) >> 2)
+			dst[2*i+1] = uint8((v + int32(in[i+1]) + 2) >> 2)
 		}
+		dst[2*n-2], dst[2*n-1] = uint8((3*int32(in[n-1])+int32(in[n-2])+1)>>2), in[n-1]
 	case hr == 2 && vr == 2 && c.w > 2:
 		iy := y / 2
 		oy := iy + 1
@@ -213,12 +216,16 @@ func (d *decoder) upsampleRow(c *component, y int, dst []uint8, colsum []int32) 
 		for i := 0; i < n; i++ {
 			colsum[i] = 3*int32(in0[i]) + int32(in1[i])
 		}
-		for i := 0; i < n; i++ {
-			v := 3 * colsum[i]
-			l, r := colsum[max(i-1, 0)], colsum[min(i+1, n-1)]
-			dst[2*i] = uint8((v + l + 8) >> 4)
-			dst[2*i+1] = uint8((v + r + 7) >> 4)
+		cs := colsum[:n]
+		dst = dst[:2*n]
+		// The edges: the missing neighbour is the column itself.
+		dst[0], dst[1] = uint8((4*cs[0]+8)>>4), uint8((3*cs[0]+cs[1]+7)>>4)
+		for i := 1; i < n-1; i++ {
+			v := 3 * cs[i]
+			dst[2*i] = uint8((v + cs[i-1] + 8) >> 4)
+			dst[2*i+1] = uint8((v + cs[i+1] + 7) >> 4)
 		}
+		dst[2*n-2], dst[2*n-1] = uint8((3*cs[n-1]+cs[n-2]+8)>>4), uint8((4*cs[n-1]+7)>>4)
 	case hr == 1 && vr == 2:
 		iy := y / 2
 		oy, bias := iy+1, int32(2)
