@@ -116,14 +116,14 @@ func (h Header) Cost(dh, dw, c int) int64 {
 	}
 	switch {
 	case h.Format == "jpeg":
-		// tfjpeg: the output (1 or 3 bytes a pixel) and the component
-		// planes (at most as many, with 4:4:4); when progressive, 2 bytes
-		// a plane sample of coefficients.
+		// tfjpeg: the component planes (a byte a sample: at most 3 a
+		// pixel, with 4:4:4, 4 for CMYK; output rows are made one at a
+		// time); when progressive, 2 bytes a sample of coefficients.
 		planes := channels
 		if h.Model == color.CMYKModel {
 			planes = 4
 		}
-		decoded = channels + planes
+		decoded = planes
 		if h.Passes {
 			decoded += 2 * planes
 		}
@@ -157,15 +157,13 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 	switch {
 	case hd.Format == "png":
 		img, err = png.Decode(bytes.NewReader(b))
-	case c == 1 && hd.Model != color.CMYKModel:
-		// As tf.io.decode_jpeg(channels=1) decodes it (a colour JPEG's
-		// luma as it is), as the export's DecodeImage does for a gray
-		// backbone.
-		img, err = tfjpeg.DecodeGray(b)
 	default:
 		// As tf.io.decode_jpeg decodes it, so that an export's
-		// serving_bytes sees the pixels the head was trained on.
-		img, err = tfjpeg.Decode(b)
+		// serving_bytes sees the pixels the head was trained on; for a
+		// 1-channel backbone as decode_jpeg(channels=1) does (a colour
+		// JPEG's luma as it is), as the export's DecodeImage does. The
+		// rows are made as the resize reads them.
+		img, err = tfjpeg.DecodeRows(b, c == 1 && hd.Model != color.CMYKModel)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode (%v): is it a PNG or JPEG file, and complete?", ErrImage, err)

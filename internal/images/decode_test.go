@@ -154,6 +154,7 @@ func BenchmarkJPEGToInput(b *testing.B) {
 	jpeg.Encode(&buf, src, &jpeg.Options{Quality: 90})
 	data := buf.Bytes()
 	b.Run("tfjpeg", func(b *testing.B) {
+		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			if _, err := FromBytes(data, 224, 224, 3, TF, 0); err != nil {
 				b.Fatal(err)
@@ -161,6 +162,7 @@ func BenchmarkJPEGToInput(b *testing.B) {
 		}
 	})
 	b.Run("image-jpeg", func(b *testing.B) {
+		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			img, err := jpeg.Decode(bytes.NewReader(data))
 			if err != nil {

@@ -101,9 +101,8 @@ func pixelRow(img image.Image, y int, row []float32) error {
 			row[i] = float32(v)
 		}
 		return nil
-	case *tfjpeg.RGB:
-		src := p.Pix[p.PixOffset(b.Min.X, y):][:3*b.Dx()]
-		for i, v := range src {
+	case *tfjpeg.Rows:
+		for i, v := range p.Row(y) {
 			row[i] = float32(v)
 		}
 		return nil

@@ -103,30 +103,48 @@ func Decode(b []byte) (image.Image, error) {
 // libjpeg's weights (0.299, 0.587, 0.114 in 16-bit fixed point). A CMYK
 // or YCCK JPEG is refused with ErrUnsupported, as TensorFlow refuses it.
 func DecodeGray(b []byte) (*image.Gray, error) {
-	if cfg, err := Config(b); err == nil && cfg.ColorModel == color.CMYKModel {
-		return nil, fmt.Errorf("%w: a CMYK JPEG has no gray decoding in TensorFlow (libjpeg has no CMYK to gray): decode it to RGB", ErrUnsupported)
-	}
-	img, err := decode(b, true)
+	r, err := DecodeRows(b, true)
 	if err != nil {
 		return nil, err
 	}
-	return img.(*image.Gray), nil
+	return r.output().(*image.Gray), nil
 }
 
 func decode(b []byte, gray bool) (image.Image, error) {
+	r, err := decodeRows(b, gray)
+	if err != nil {
+		return nil, err
+	}
+	return r.output(), nil
+}
+
+// DecodeRows decodes a JPEG as Decode does (gray: as DecodeGray does) but
+// keeps it as its component planes, making each output row when it is
+// read: about 3 bytes a pixel at most (1.5 for 4:2:0, 1 for gray) instead
+// of the planes and the whole output.
+func DecodeRows(b []byte, gray bool) (*Rows, error) {
+	if gray {
+		if cfg, err := Config(b); err == nil && cfg.ColorModel == color.CMYKModel {
+			return nil, fmt.Errorf("%w: a CMYK JPEG has no gray decoding in TensorFlow (libjpeg has no CMYK to gray): decode it to RGB", ErrUnsupported)
+		}
+	}
+	return decodeRows(b, gray)
+}
+
+func decodeRows(b []byte, gray bool) (*Rows, error) {
 	d := &decoder{data: b}
 	if err := d.readHeaders(false); err != nil {
 		return nil, err
 	}
 	if d.progressive {
 		for i := range d.comps {
-			if gray && i > 0 && !d.colorSpaceRGB() {
+			if gray && i > 0 && !(len(d.comps) == 3 && d.colorSpaceRGB()) {
 				break // libjpeg does not need the chroma for gray
 			}
 			d.idctPlane(&d.comps[i])
 		}
 	}
-	return d.output(gray)
+	return d.rows(gray), nil
 }
 
 func (d *decoder) u16(p int) int { return int(d.data[p])<<8 | int(d.data[p+1]) }

@@ -60,77 +60,98 @@ func clamp255(v int32) uint8 {
 	return uint8(v)
 }
 
-// output upsamples the component planes to full size and converts them
-// to the output colour space, as libjpeg's default decompression with
-// fancy upsampling does.
-func (d *decoder) output(gray bool) (image.Image, error) {
-	w, h := d.width, d.height
-	if gray && len(d.comps) == 3 && !d.colorSpaceRGB() {
-		// YCbCr to gray is Y, upsampled if it is not the fullest.
-		img := image.NewGray(image.Rect(0, 0, w, h))
-		row := make([]uint8, w+16)
-		var colsum []int32
-		if c := &d.comps[0]; c.h*2 == d.hmax && c.v*2 == d.vmax {
-			colsum = make([]int32, c.w)
-		}
-		for y := 0; y < h; y++ {
-			d.upsampleRow(&d.comps[0], y, row, colsum)
-			copy(img.Pix[y*img.Stride:y*img.Stride+w], row)
-		}
-		return img, nil
+// Rows is a decoded JPEG held as its component planes, whose output rows
+// (upsampled and colour-converted as libjpeg does) are made on demand: the
+// whole RGB image is never held. It is an image.Image (gray or RGB);
+// Row is the fast way to read it. Not safe for concurrent use.
+type Rows struct {
+	d    *decoder
+	gray bool // one output channel
+	ch   int
+	last int     // the row in buf, -1: none
+	buf  []uint8 // the last row made
+	tmp  [4][]uint8
+	sum  []int32
+}
+
+func (d *decoder) rows(gray bool) *Rows {
+	r := &Rows{d: d, gray: gray || len(d.comps) == 1, last: -1}
+	r.ch = 3
+	if r.gray {
+		r.ch = 1
 	}
-	if len(d.comps) == 1 {
-		c := &d.comps[0]
-		img := image.NewGray(image.Rect(0, 0, w, h))
-		for y := 0; y < h; y++ {
-			// A lone component's sampling factors mean nothing (the
-			// frame's maxima are its own): its plane is the image.
-			copy(img.Pix[y*img.Stride:y*img.Stride+w], c.plane[y*c.stride:])
-		}
-		return img, nil
-	}
-	var img *RGB
-	var gpix *image.Gray
-	if gray {
-		gpix = image.NewGray(image.Rect(0, 0, w, h))
-		img = &RGB{Pix: make([]uint8, 3*w), Stride: 0, Rect: image.Rect(0, 0, w, h)} // one scratch row
-	} else {
-		img = &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
-	}
-	rows := [4][]uint8{}
-	for i := range rows {
-		rows[i] = make([]uint8, w+16)
-	}
-	var colsum []int32
+	w := d.width
+	r.buf = make([]uint8, r.ch*w)
 	for i := range d.comps {
+		r.tmp[i] = make([]uint8, w+16)
 		if c := &d.comps[i]; c.h*2 == d.hmax && c.v*2 == d.vmax {
-			colsum = make([]int32, c.w)
+			r.sum = make([]int32, c.w)
 		}
+	}
+	return r
+}
+
+func (r *Rows) ColorModel() color.Model {
+	if r.gray {
+		return color.GrayModel
+	}
+	return color.RGBAModel
+}
+
+func (r *Rows) Bounds() image.Rectangle { return image.Rect(0, 0, r.d.width, r.d.height) }
+
+func (r *Rows) At(x, y int) color.Color {
+	if !(image.Point{x, y}.In(r.Bounds())) {
+		return color.RGBA{}
+	}
+	row := r.Row(y)
+	if r.gray {
+		return color.Gray{row[x]}
+	}
+	return color.RGBA{row[3*x], row[3*x+1], row[3*x+2], 0xff}
+}
+
+// Channels is 1 (gray) or 3 (RGB): the bytes a pixel of Row.
+func (r *Rows) Channels() int { return r.ch }
+
+// Row returns output row y (0 at the top): Channels() bytes a pixel,
+// valid until the next call.
+func (r *Rows) Row(y int) []uint8 {
+	if y == r.last {
+		return r.buf
+	}
+	r.last = y
+	d, w, out := r.d, r.d.width, r.buf
+	if len(d.comps) == 1 {
+		// A lone component's sampling factors mean nothing (the
+		// frame's maxima are its own): its plane is the image.
+		c := &d.comps[0]
+		copy(out, c.plane[y*c.stride:y*c.stride+w])
+		return out
 	}
 	rgb := len(d.comps) == 3 && d.colorSpaceRGB()
-	cmyk, ycck := len(d.comps) == 4, len(d.comps) == 4 && d.adobe && d.adobeXf != 0
-	for y := 0; y < h; y++ {
-		for i := range d.comps {
-			d.upsampleRow(&d.comps[i], y, rows[i], colsum)
+	if r.gray && len(d.comps) == 3 && !rgb {
+		// YCbCr to gray is Y, upsampled if it is not the fullest.
+		d.upsampleRow(&d.comps[0], y, r.tmp[0], r.sum)
+		copy(out, r.tmp[0][:w])
+		return out
+	}
+	for i := range d.comps {
+		d.upsampleRow(&d.comps[i], y, r.tmp[i], r.sum)
+	}
+	r0, r1, r2 := r.tmp[0][:w], r.tmp[1][:w], r.tmp[2][:w]
+	switch {
+	case r.gray: // libjpeg's RGB to gray, in 16-bit fixed point
+		for x := 0; x < w; x++ {
+			out[x] = uint8((19595*int32(r0[x]) + 38470*int32(r1[x]) + 7471*int32(r2[x]) + yccHalf) >> yccBits)
 		}
-		out := img.Pix[y*img.Stride : y*img.Stride+3*w]
-		r0, r1, r2 := rows[0][:w], rows[1][:w], rows[2][:w]
-		if gray { // libjpeg's RGB to gray, in 16-bit fixed point
-			for x := 0; x < w; x++ {
-				gpix.Pix[y*gpix.Stride+x] = uint8((19595*int32(r0[x]) + 38470*int32(r1[x]) + 7471*int32(r2[x]) + yccHalf) >> yccBits)
-			}
-			continue
+	case rgb:
+		for x := 0; x < w; x++ {
+			out[3*x], out[3*x+1], out[3*x+2] = r0[x], r1[x], r2[x]
 		}
-		if rgb {
-			for x := 0; x < w; x++ {
-				out[3*x], out[3*x+1], out[3*x+2] = r0[x], r1[x], r2[x]
-			}
-			continue
-		}
-		if cmyk {
-			d.cmykRow(out, r0, r1, r2, rows[3][:w], ycck)
-			continue
-		}
+	case len(d.comps) == 4:
+		d.cmykRow(out, r0, r1, r2, r.tmp[3][:w], d.adobe && d.adobeXf != 0)
+	default:
 		for x := 0; x < w; x++ {
 			yy, cb, cr := int32(r0[x]), r1[x], r2[x]
 			out[3*x] = clamp255(yy + crR[cr])
@@ -138,10 +159,24 @@ func (d *decoder) output(gray bool) (image.Image, error) {
 			out[3*x+2] = clamp255(yy + cbB[cb])
 		}
 	}
-	if gray {
-		return gpix, nil
+	return out
+}
+
+// output makes every row of r: an *image.Gray or an *RGB.
+func (r *Rows) output() image.Image {
+	w, h := r.d.width, r.d.height
+	if r.gray {
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		for y := 0; y < h; y++ {
+			copy(img.Pix[y*img.Stride:], r.Row(y))
+		}
+		return img
 	}
-	return img, nil
+	img := &RGB{Pix: make([]uint8, 3*w*h), Stride: 3 * w, Rect: image.Rect(0, 0, w, h)}
+	for y := 0; y < h; y++ {
+		copy(img.Pix[y*img.Stride:], r.Row(y))
+	}
+	return img
 }
 
 // cmykRow converts a row of 4 components to RGB as TensorFlow does: libjpeg
