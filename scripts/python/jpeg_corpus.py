@@ -84,6 +84,29 @@ def with_segment(jpeg, seg):
     return jpeg[:2] + seg + jpeg[2:]
 
 
+def drop_scans(jpeg, keep):
+    """The JPEG with only its first keep scans (tables between them kept),
+    then EOI: a progressive file whose coefficients stay incomplete."""
+    out, i, scans = bytearray(jpeg[:2]), 2, 0
+    while i < len(jpeg):
+        marker = jpeg[i + 1]
+        if marker == 0xD9:
+            break
+        n = struct.unpack(">H", jpeg[i + 2:i + 4])[0]
+        end = i + 2 + n
+        if marker == 0xDA:
+            scans += 1
+            # The entropy-coded data runs to the next marker that is not a
+            # stuffed 0xFF00 or a restart marker.
+            while not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00,) and not 0xD0 <= jpeg[end + 1] <= 0xD7):
+                end += 1
+            if scans > keep:
+                break
+        out += jpeg[i:end]
+        i = end
+    return bytes(out) + b"\xff\xd9"
+
+
 def tf_encode(img, **kw):
     fmt = "grayscale" if img.shape[2] == 1 else "rgb"
     return tf.io.encode_jpeg(img, format=fmt, **kw).numpy()
@@ -129,6 +152,11 @@ def corpus():
         yield f"exif_{w}x{h}", with_segment(base, exif_segment())
         yield f"exif_thumb_{w}x{h}", with_segment(base, exif_segment(thumb))
         yield f"exif_thumb_prog_{w}x{h}", with_segment(tf_encode(img, quality=80, progressive=True), exif_segment(thumb))
+        # Progressive files cut between scans: libjpeg smooths their blocks
+        # (the test reports how far Decode is from it).
+        prog = tf_encode(img, quality=85, progressive=True)
+        for keep in (1, 2, 4, 6):
+            yield f"incomplete_{w}x{h}_{keep}scans", drop_scans(prog, keep)
 
 
 def main():

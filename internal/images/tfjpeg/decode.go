@@ -47,6 +47,11 @@ type component struct {
 	dcTbl, acTbl int
 	pred         int32
 	seen         bool // a scan has used it: its quantisation table is latched
+	q            *[64]uint16
+	// bits[k] is the successive-approximation bit position coefficient k
+	// (zigzag, k < 10) is known to, -1 before any scan (libjpeg's
+	// coef_bits): 0 everywhere once a progressive image is complete.
+	bits [10]int
 }
 
 type decoder struct {
@@ -274,6 +279,9 @@ func (d *decoder) readSOF(s []byte, progressive bool) error {
 	for i := range d.comps {
 		c := &d.comps[i]
 		c.id, c.h, c.v, c.tq = int(s[6+3*i]), int(s[7+3*i]>>4), int(s[7+3*i]&15), int(s[8+3*i])
+		for k := range c.bits {
+			c.bits[k] = -1
+		}
 		if c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4 || c.tq > 3 {
 			return fmt.Errorf("%w: component %d has sampling %dx%d, table %d", ErrFormat, i, c.h, c.v, c.tq)
 		}

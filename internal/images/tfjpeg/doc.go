@@ -32,6 +32,10 @@
 //
 // Not reproduced: libjpeg's block smoothing, which estimates the missing
 // low-frequency coefficients of a progressive JPEG whose scans stop before
-// every coefficient is complete (an encoder that leaves refinement scans
-// out), and its resynchronisation on corrupt data.
+// they are complete (an encoder that leaves refinement scans out, a file
+// cut between scans; Rows.Smoothed reports it: up to 116 levels apart with
+// only DC scans), and its resynchronisation on corrupt entropy-coded data.
+// The 2:1 vertical (h1v2) filter and box replication for other ratios are
+// checked by hand-worked tests only: neither TensorFlow's nor Pillow's
+// encoder writes those samplings.
 package tfjpeg

@@ -111,6 +111,39 @@ func (r *Rows) At(x, y int) color.Color {
 	return color.RGBA{row[3*x], row[3*x+1], row[3*x+2], 0xff}
 }
 
+// Smoothed says libjpeg would smooth this image's blocks, which this
+// package does not do: the pixels may then differ from TensorFlow's. That
+// is a progressive JPEG whose scans stop before its first 9 AC
+// coefficients are complete (an encoder that leaves refinement scans out,
+// a file cut between scans): libjpeg estimates them from the neighbouring
+// blocks' DC. Every other JPEG decodes to TensorFlow's bytes.
+func (r *Rows) Smoothed() bool { return r.d.smoothed() }
+
+// smoothed is libjpeg's test for block smoothing: progressive, every
+// component's DC at least partly known and its DC and first 9 AC
+// quantisers non-zero, and some of those AC coefficients not exact.
+func (d *decoder) smoothed() bool {
+	if !d.progressive {
+		return false
+	}
+	useful := false
+	for i := range d.comps {
+		c := &d.comps[i]
+		if c.q == nil || c.bits[0] < 0 {
+			return false
+		}
+		for k := 0; k < 10; k++ {
+			if c.q[zigzag[k]] == 0 {
+				return false
+			}
+			if k > 0 && c.bits[k] != 0 {
+				useful = true
+			}
+		}
+	}
+	return useful
+}
+
 // Channels is 1 (gray) or 3 (RGB): the bytes a pixel of Row.
 func (r *Rows) Channels() int { return r.ch }
 

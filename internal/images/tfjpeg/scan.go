@@ -60,8 +60,11 @@ func (d *decoder) readScan(s []byte) error {
 			if q == nil {
 				return fmt.Errorf("%w: quantisation table %d is not defined", ErrFormat, c.tq)
 			}
-			c.qt = ifastTable(q)
+			c.qt, c.q = ifastTable(q), q
 			c.seen = true
+		}
+		for k := ss; k <= min(se, len(c.bits)-1); k++ {
+			c.bits[k] = int(al)
 		}
 		needDC := ss == 0 && ah == 0
 		needAC := se > 0
