@@ -172,6 +172,11 @@ func TestExportServedByTensorFlow(t *testing.T) {
 				}
 			}
 			t.Logf("%d photos %s: serving_bytes top-1 %d/%d, max |diff| %.2g", len(photos), "(decoded and resized by TensorFlow vs graft)", agreePhotos, len(photos), worstPhoto)
+			// graft decodes JPEG as tf.io.decode_jpeg does (package
+			// tfjpeg): the photos agree as the PNG digits do.
+			if worstPhoto > 1e-5 || agreePhotos != len(photos) {
+				t.Errorf("serving_bytes on the JPEG photos: top-1 %d/%d, max |diff| %g from graft predict --run (limits: all, 1e-5)", agreePhotos, len(photos), worstPhoto)
+			}
 
 			mod, modTop := scores(t, 10, append([]string{"--model", exp}, files...)...)
 			for i := range files {

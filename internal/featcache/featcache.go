@@ -26,9 +26,14 @@ type Key struct {
 	Input      []int  `json:"input"` // H, W, C the images were resized to
 }
 
+// keyVersion names how samples become backbone inputs; v2: JPEGs decode
+// as TensorFlow decodes them (package tfjpeg), so features cached from
+// image/jpeg's pixels are not reused.
+const keyVersion = "graft-features-v2"
+
 func (k Key) hash() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "graft-features-v1\x00%s\x00%s\x00%s\x00%v", k.Backbone, k.Tap, k.Preprocess, k.Input)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%v", keyVersion, k.Backbone, k.Tap, k.Preprocess, k.Input)
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 

@@ -2,13 +2,15 @@ package images
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"sync"
+
+	"github.com/graft-ml/graft/internal/images/tfjpeg"
 )
 
 // DefaultMaxPixels is the default of --max-image-pixels: 40 M pixels
@@ -48,11 +50,15 @@ func ReadHeader(b []byte) (Header, error) {
 	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
 		format, decodeConfig = "png", png.DecodeConfig
 	case bytes.HasPrefix(b, []byte("\xff\xd8")):
-		format, decodeConfig = "jpeg", jpeg.DecodeConfig
+		format = "jpeg"
+		decodeConfig = func(io.Reader) (image.Config, error) { return tfjpeg.Config(b) }
 	default:
 		return Header{}, fmt.Errorf("%w: its header is neither a PNG's nor a JPEG's", ErrImage)
 	}
 	cfg, err := decodeConfig(bytes.NewReader(b))
+	if errors.Is(err, tfjpeg.ErrUnsupported) {
+		return Header{}, fmt.Errorf("%w: %v", ErrImage, err)
+	}
 	if err != nil {
 		return Header{}, fmt.Errorf("%w: cannot read the %s header (%v): is it a complete PNG or JPEG file?", ErrImage, format, err)
 	}
@@ -87,9 +93,10 @@ func (h Header) Check(maxPixels int64) error {
 
 // Cost estimates the bytes decoding the image and converting it to dh x
 // dw x c take at their peak: the decoder's image (and an interlaced
-// PNG's passes, a progressive JPEG's int32 coefficients), the resize's
-// intermediate rows and filter taps (the pixels reach the resize a row at
-// a time, never as a float copy of the whole image).
+// PNG's passes; a JPEG's component planes, and a progressive one's int16
+// coefficients), the resize's intermediate rows and filter taps (the
+// pixels reach the resize a row at a time, never as a float copy of the
+// whole image).
 func (h Header) Cost(dh, dw, c int) int64 {
 	px := h.Pixels()
 	sw, sh := int64(h.Width), int64(h.Height)
@@ -108,8 +115,18 @@ func (h Header) Cost(dh, dw, c int) int64 {
 		decoded = 4
 	}
 	switch {
-	case h.Passes && h.Format == "jpeg":
-		decoded += 4 * max(channels, decoded)
+	case h.Format == "jpeg":
+		// tfjpeg: the component planes (a byte a sample: at most 3 a
+		// pixel, with 4:4:4, 4 for CMYK; output rows are made one at a
+		// time); when progressive, 2 bytes a sample of coefficients.
+		planes := channels
+		if h.Model == color.CMYKModel {
+			planes = 4
+		}
+		decoded = planes
+		if h.Passes {
+			decoded += 2 * planes
+		}
 	case h.Passes:
 		decoded *= 2
 	}
@@ -136,11 +153,18 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 		return nil, err
 	}
 	defer decodeBudget.take(hd.Cost(h, w, c))()
-	decode := png.Decode
-	if hd.Format == "jpeg" {
-		decode = jpeg.Decode
+	var img image.Image
+	switch {
+	case hd.Format == "png":
+		img, err = png.Decode(bytes.NewReader(b))
+	default:
+		// As tf.io.decode_jpeg decodes it, so that an export's
+		// serving_bytes sees the pixels the head was trained on; for a
+		// 1-channel backbone as decode_jpeg(channels=1) does (a colour
+		// JPEG's luma as it is), as the export's DecodeImage does. The
+		// rows are made as the resize reads them.
+		img, err = tfjpeg.DecodeRows(b, c == 1 && hd.Model != color.CMYKModel)
 	}
-	img, err := decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot decode (%v): is it a PNG or JPEG file, and complete?", ErrImage, err)
 	}

@@ -1,13 +1,18 @@
 package images
 
 import (
+	"bytes"
 	"errors"
+	"image"
+	"image/jpeg"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/images/tfjpeg"
 )
 
 func jpegBomb(t *testing.T, w, h uint16) []byte {
@@ -88,4 +93,84 @@ func waitWaiting(t *testing.T, b *budget, n int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("never %d waiting", n)
+}
+
+// JPEGs decode through tfjpeg: FromBytes at the image's own size gives
+// its pixels, the luma for one channel; an arithmetic-coded one is
+// refused as unsupported.
+func TestJPEGThroughTFJPEG(t *testing.T) {
+	src := image.NewRGBA(image.Rect(0, 0, 23, 17))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*37 + i/50)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, src, &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	for _, c := range []int{3, 1} {
+		x, err := FromBytes(b, 17, 23, c, Raw, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []uint8
+		if c == 3 {
+			img, err := tfjpeg.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = img.(*tfjpeg.RGB).Pix
+		} else {
+			img, err := tfjpeg.DecodeGray(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = img.Pix
+		}
+		for i, v := range want {
+			if math.Abs(float64(x[i])-float64(v)) > 1e-4 {
+				t.Fatalf("%d channels: value %d is %g, tfjpeg's %d", c, i, x[i], v)
+			}
+		}
+	}
+	arith := append([]byte(nil), b...)
+	arith[bytes.Index(arith, []byte{0xff, 0xc0})+1] = 0xc9
+	if _, err := FromBytes(arith, 4, 4, 3, Raw, 0); !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "arithmetic") {
+		t.Errorf("arithmetic-coded: %v", err)
+	}
+}
+
+// A photo-sized JPEG to a backbone's input, as training and predict
+// decode it: tfjpeg against Go's image/jpeg (the decode before).
+func BenchmarkJPEGToInput(b *testing.B) {
+	src := image.NewRGBA(image.Rect(0, 0, 1600, 1200))
+	for y := 0; y < 1200; y++ {
+		for x := 0; x < 1600; x++ {
+			i := src.PixOffset(x, y)
+			src.Pix[i], src.Pix[i+1], src.Pix[i+2], src.Pix[i+3] = uint8(x/7+y%13), uint8(y/5+x%11), uint8(128+100*math.Sin(float64(x+y)/40)), 255
+		}
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, src, &jpeg.Options{Quality: 90})
+	data := buf.Bytes()
+	b.Run("tfjpeg", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := FromBytes(data, 224, 224, 3, TF, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("image-jpeg", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			img, err := jpeg.Decode(bytes.NewReader(data))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Convert(img, 224, 224, 3, TF); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -11,4 +11,12 @@
 // every decode of the process waits for its estimated memory within
 // DecodeMemory, so parallel decodes cannot add up past it. Package bomb
 // makes the lying files the tests use.
+//
+// JPEG is decoded by package tfjpeg, to the bytes tf.io.decode_jpeg gives
+// with its defaults (libjpeg-turbo's fast integer IDCT, fancy upsampling,
+// its YCbCr to RGB; for a 1-channel backbone the luma, as
+// decode_jpeg(channels=1)), so that a head trained here is served the same
+// pixels by an export's serving_bytes (docs/export.md). A CMYK JPEG for
+// a 1-channel backbone is decoded to RGB and converted as a colour PNG
+// is (TensorFlow refuses to decode it to gray).
 package images

@@ -7,6 +7,7 @@ import (
 	"image/color"
 
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/images/tfjpeg"
 )
 
 // ErrImage reports an image graft cannot use, with the reason.
@@ -93,6 +94,19 @@ func isGray(img image.Image) bool {
 func pixelRow(img image.Image, y int, row []float32) error {
 	b := img.Bounds()
 	y += b.Min.Y
+	switch p := img.(type) { // the decoders' own types, without At
+	case *image.Gray:
+		src := p.Pix[p.PixOffset(b.Min.X, y):][:b.Dx()]
+		for i, v := range src {
+			row[i] = float32(v)
+		}
+		return nil
+	case *tfjpeg.Rows:
+		for i, v := range p.Row(y) {
+			row[i] = float32(v)
+		}
+		return nil
+	}
 	if isGray(img) {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			g, _, _, _ := img.At(x, y).RGBA()
