@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
@@ -255,17 +257,26 @@ func TestAdversarial(t *testing.T) {
 	a.alive("predict with bombs")
 	a.row("predict with each bomb", pc.String())
 
-	// Images just within --max-image-pixels (6000x6000, 36 M pixels, a
-	// 1 MB PNG each) sent 16 times, 8 at once: the decode budgets
+	// Images just within --max-image-pixels (6000x6000, 36 M pixels: a
+	// gray PNG, a colour JPEG) sent 16 times, 8 at once: the decode budgets
 	// (--predict-memory, the process's decode memory) hold the memory.
-	large, _ := json.Marshal(api.PredictRequest{Instances: []api.Image{{B64: base64.StdEncoding.EncodeToString(pngBomb(t, 6000, 6000))}}})
-	answers = hammer(16, 8, func() int {
-		code, _ := a.do("POST", "/v1/models/adv:predict", large)
-		return code
-	})
-	a.alive("large predicts")
-	answers.check(t, "predict of a 36 M pixel image", 200, 503)
-	a.row("predict of a 6000x6000 PNG (just within the pixel limit), 16 times, 8 at once", answers.String())
+	var photo bytes.Buffer // a 6000x6000 colour JPEG, 4:2:0 (Go's encoder)
+	if err := jpeg.Encode(&photo, image.NewRGBA(image.Rect(0, 0, 6000, 6000)), &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	for _, big := range []struct {
+		what string
+		b    []byte
+	}{{"PNG", pngBomb(t, 6000, 6000)}, {"JPEG", photo.Bytes()}} {
+		large, _ := json.Marshal(api.PredictRequest{Instances: []api.Image{{B64: base64.StdEncoding.EncodeToString(big.b)}}})
+		answers = hammer(16, 8, func() int {
+			code, _ := a.do("POST", "/v1/models/adv:predict", large)
+			return code
+		})
+		a.alive("large predicts")
+		answers.check(t, "predict of a 36 M pixel "+big.what, 200, 503)
+		a.row(fmt.Sprintf("predict of a 6000x6000 %s (%d KB, just within the pixel limit), 16 times, 8 at once", big.what, len(big.b)>>10), answers.String())
+	}
 
 	// Lying TFRecords: 24 submissions, 8 at once.
 	tfr := filepath.Join(work, "lying.tfrecord")
