@@ -155,6 +155,10 @@ type runner struct {
 	opts Options
 	log  *zap.Logger
 	cfg  *job.Job
+	// modelRoom holds the device memory of the model's buffers while
+	// features are extracted onto the device (reserveBefore), until
+	// prepareModel makes the model in it.
+	modelRoom []head.Buffer
 
 	classes   []string
 	trainSet  *features.Set
@@ -498,6 +502,7 @@ func (r *runner) prepareModel() error {
 	// The float32 rate as the user wrote it, not as float32 widens.
 	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
 	r.ops = r.opts.Ops
+	r.freeModelRoom() // the model is made in the room held for it
 	if r.ops == nil {
 		if cfg.Device.IsCUDA() {
 			return hint.With(fmt.Errorf("train: device %s: this binary trains on the CPU", cfg.Device), "graft train --device %s hands the job to graft-cuda", cfg.Device)
@@ -574,7 +579,26 @@ func (r *runner) reserveBefore(tap []int, trainDS, valDS *dataset.Dataset) error
 	if err := rs.ReserveScratch(spec, batch, eval); err != nil {
 		return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.opts.Ops.Device(), batch, err)
 	}
+	// The model's buffers (parameters, gradients, optimizer state, as
+	// head.New makes them) come after the features: their room is held
+	// now, one buffer each, and given to them in prepareModel.
+	for range 2 + r.cfg.Opt.Slots() {
+		b, err := r.opts.Ops.Alloc(spec.Layout().Total)
+		if err != nil {
+			r.freeModelRoom()
+			return fmt.Errorf("train: %s has no room for the head's parameters and optimizer state: %w", r.opts.Ops.Device(), err)
+		}
+		r.modelRoom = append(r.modelRoom, b)
+	}
 	return nil
+}
+
+// freeModelRoom gives back what reserveBefore held for the model.
+func (r *runner) freeModelRoom() {
+	for _, b := range r.modelRoom {
+		r.opts.Ops.Free(b)
+	}
+	r.modelRoom = nil
 }
 
 // scratchReserver is a device whose steps need scratch memory that can
