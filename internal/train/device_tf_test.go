@@ -48,31 +48,5 @@ func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 // on the host path (TestScratchIsReservedBeforeTheFeatures): features that
 // would leave a step no room go to the host and stream.
 func TestScratchIsReservedBeforeTheDeviceFeatures(t *testing.T) {
-	data := testmodules.Digits(t, "train", 0, 6) // 48 training samples, 12 for validation, 7x7x64 each
-	cfg := smallConfig(t, data, 1)
-	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none"
-	ops, _, err := gpu.NewFakeOps(gpu.Options{}, gpu.FakeDevice{MemoryBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ops.Close()
-	if _, err := Run(context.Background(), cfg, Options{Ops: ops}); err != nil {
-		t.Fatal(err)
-	}
-	all := ops.PeakBytes()
-	const val = 12 * 7 * 7 * 64 * 4
-	budget := all - val - 4096
-	tight, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: budget}, gpu.FakeDevice{MemoryBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tight.Close()
-	cfg = smallConfig(t, data, 1)
-	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none"
-	if _, err := Run(context.Background(), cfg, Options{Ops: tight}); err != nil {
-		t.Fatalf("budget %d of %d (everything resident): %v", budget, all, err)
-	}
-	if tight.PeakBytes() > budget {
-		t.Errorf("peak %d over the budget %d", tight.PeakBytes(), budget)
-	}
+	scratchBeforeFeatures(t, func(cfg *Config) { cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none" })
 }

@@ -13,32 +13,34 @@ import (
 // the fake driver (no kernels run, so the numbers trained are
 // meaningless; the memory they take is real).
 func TestScratchIsReservedBeforeTheFeatures(t *testing.T) {
+	scratchBeforeFeatures(t, func(*Config) {})
+}
+
+// scratchBeforeFeatures runs a small job (set changes its config) with
+// everything resident on the fake device, then again under a budget with
+// room for the head's state and both feature sets but not the scratch
+// too: the second run must stream its features and stay in the budget.
+func scratchBeforeFeatures(t *testing.T, set func(*Config)) {
+	t.Helper()
 	data := testmodules.Digits(t, "train", 0, 6) // 48 training samples, 12 for validation, 7x7x64 each
-	cfg := smallConfig(t, data, 1)
-	ops, _, err := gpu.NewFakeOps(gpu.Options{}, gpu.FakeDevice{MemoryBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ops.Close()
-	if _, err := Run(context.Background(), cfg, Options{Ops: ops}); err != nil {
-		t.Fatal(err)
+	run := func(o gpu.Options) *gpu.CUDAOps {
+		ops, _, err := gpu.NewFakeOps(o, gpu.FakeDevice{MemoryBytes: 1 << 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ops.Close() })
+		cfg := smallConfig(t, data, 1)
+		set(&cfg)
+		if _, err := Run(context.Background(), cfg, Options{Ops: ops}); err != nil {
+			t.Fatalf("budget %d: %v", o.MemoryBudget, err)
+		}
+		return ops
 	}
 	// Everything resident: the head's state, the scratch, both feature sets.
-	all := ops.PeakBytes()
+	all := run(gpu.Options{}).PeakBytes()
 	const val = 12 * 7 * 7 * 64 * 4
-	// A budget with room for the head's state, the training features and
-	// the validation features, but not for the scratch too.
 	budget := all - val - 4096
-	tight, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: budget}, gpu.FakeDevice{MemoryBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tight.Close()
-	cfg = smallConfig(t, data, 1)
-	if _, err := Run(context.Background(), cfg, Options{Ops: tight}); err != nil {
-		t.Fatalf("budget %d of %d (everything resident): %v", budget, all, err)
-	}
-	if tight.PeakBytes() > budget {
-		t.Errorf("peak %d over the budget %d", tight.PeakBytes(), budget)
+	if tight := run(gpu.Options{MemoryBudget: budget}); tight.PeakBytes() > budget {
+		t.Errorf("peak %d over the budget %d (everything resident: %d)", tight.PeakBytes(), budget, all)
 	}
 }
