@@ -152,7 +152,11 @@ func TestAdversarial(t *testing.T) {
 	if os.Getenv("GRAFT_ADVERSARIAL") == "" {
 		t.Skip("the adversarial suite runs with GRAFT_ADVERSARIAL=1 (make test-adversarial)")
 	}
-	const maxRSS = 1 << 30
+	// The daemon runs as in a 1 GiB container: --memory-limit 768 MiB,
+	// the rest for what is not Go heap. Without it the heap may grow to
+	// twice what is live (the eight 36 M pixel decodes at once): 626-839
+	// MiB measured.
+	const maxRSS, memoryLimit = 1 << 30, 768 << 20
 	f := newFixture(t, 8)
 	work := t.TempDir()
 	train0 := filepath.Join(work, "train")
@@ -164,7 +168,7 @@ func TestAdversarial(t *testing.T) {
 		}
 	}
 	a := &adversary{t: t, addr: freeAddr(t), dataDir: filepath.Join(work, "data"), token: "adversarial-token-0123456789abcdef",
-		fix: fixture{data: train0, roots: append(f.roots, work)}, extra: []string{"--log-level", "error"}}
+		fix: fixture{data: train0, roots: append(f.roots, work)}, extra: []string{"--log-level", "error", "--memory-limit", strconv.Itoa(memoryLimit)}}
 	if err := os.WriteFile(filepath.Join(work, "token"), []byte(a.token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,12 @@ type Options struct {
 	// decoding their images (default 1 GiB): one request over it gets
 	// 413, requests beyond it wait a little, then get 503.
 	PredictMemory int64
+	// MemoryLimit, when > 0, is the Go runtime's soft memory limit for the
+	// daemon's process (runtime/debug.SetMemoryLimit, as GOMEMLIMIT): the
+	// garbage collector works harder near it instead of letting the heap
+	// grow to twice what is live, so the budgets above bound the RSS. 0
+	// leaves the runtime's (GOMEMLIMIT, else none).
+	MemoryLimit int64
 	// MaxConcurrentPredicts bounds the predictions in flight (default 4
 	// per CPU); more wait a little, then get 503.
 	MaxConcurrentPredicts int

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
+	}
+	if opts.MemoryLimit > 0 {
+		debug.SetMemoryLimit(opts.MemoryLimit)
 	}
 	roots, err := confine.New(opts.AllowRoots)
 	if err != nil {
