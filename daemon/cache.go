@@ -38,9 +38,9 @@ func (s *Server) tidyCache() {
 		s.log.Warn("feature cache: cannot tidy it", zap.String("dir", s.cacheDir()), zap.Error(err))
 		return
 	}
-	bytes, entries, _ := featcache.Usage(s.cacheDir())
+	st, _ := featcache.ReadStats(s.cacheDir()) // Prune recounted them from the files
 	s.log.Info("feature cache", zap.String("dir", s.cacheDir()), zap.Int64("max_bytes", s.opts.CacheMaxBytes),
-		zap.Int64("bytes", bytes), zap.Int64("entries", entries), zap.Int("evicted", removed), zap.Int64("freed_bytes", freed))
+		zap.Int64("bytes", st.Bytes), zap.Int64("entries", st.Entries), zap.Int("evicted", removed), zap.Int64("freed_bytes", freed))
 }
 
 // writeCacheMetrics adds the cache's shared counts to /metrics: those of

@@ -215,7 +215,7 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 	}
 	s.hub.notify(id, nil) // its event streams end
 	s.users.drain(jobKey(id))
-	for _, log := range []string{s.logPath(id), s.logPath(id) + rotatedSuffix} {
+	for _, log := range s.logFiles(id) {
 		if err := os.Remove(log); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return out, fmt.Errorf("job %s is deleted, but its log %s is not: %w (remove it by hand)", id, log, err)
 		}

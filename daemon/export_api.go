@@ -85,12 +85,12 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	v := strconv.Itoa(m.Version)
-	if filepath.Base(m.Name) != m.Name || m.Name == ".." {
+	dir, ok := s.exportDir(m.Name, m.Version)
+	if !ok {
 		release()
 		writeError(w, http.StatusBadRequest, fmt.Errorf("model name %q cannot name a folder", m.Name))
 		return
 	}
-	dir := filepath.Join(s.dataDir, "exports", m.Name, v)
 	// A deletion waits for the check or build, not for the download: a
 	// file it removes mid-download breaks the download off.
 	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir) })

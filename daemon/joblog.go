@@ -12,6 +12,11 @@ import (
 // rotatedSuffix names a job log's one rotated file: logs/JOB.log.1.
 const rotatedSuffix = ".1"
 
+// logFiles are job id's log files, newest first: JOB.log, JOB.log.1.
+func (s *Server) logFiles(id string) []string {
+	return []string{s.logPath(id), s.logPath(id) + rotatedSuffix}
+}
+
 // jobLog is a job's worker log, bounded: when a write would take
 // logs/JOB.log past half of max it becomes logs/JOB.log.1 (replacing the
 // older one) and a new JOB.log begins, so a job's logs never hold more
@@ -87,7 +92,7 @@ func (l *jobLog) Close() error {
 func (s *Server) logTail(id string, n int64) ([]byte, error) {
 	var out []byte
 	cut := false
-	for _, p := range []string{s.logPath(id), s.logPath(id) + rotatedSuffix} { // newest first
+	for _, p := range s.logFiles(id) { // newest first
 		room := n - int64(len(out))
 		if room <= 0 {
 			cut = true

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/images"
 )
 
 // DefaultListen is where graft serve listens unless told otherwise.
@@ -170,7 +172,7 @@ func (o *Options) defaults() error {
 		o.ModelCacheSize = 4
 	}
 	if o.MaxImagePixels <= 0 {
-		o.MaxImagePixels = 40_000_000
+		o.MaxImagePixels = images.DefaultMaxPixels
 	}
 	if o.PredictMemory <= 0 {
 		o.PredictMemory = 1 << 30

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/internal/images"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -62,7 +63,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.StringVar(&o.CUDAWorkerPath, "cuda-worker", "", "graft-cuda binary for GPU jobs")
 	f.IntVar(&o.ModelCacheSize, "model-cache-size", 4, "trained models kept loaded for prediction")
 	f.Int64Var(&o.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache under --data-dir may hold; beyond, the least recently used features go, never those of a running job (-1: 20% of the data directory's disk at start; 0: no cap)")
-	f.Int64Var(&o.MaxImagePixels, "max-image-pixels", 40_000_000, "images with more pixels (read from the header, before decoding): 413 for predict, a bad file in training and evaluation")
+	f.Int64Var(&o.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding): 413 for predict, a bad file in training and evaluation")
 	f.Int64Var(&o.PredictMemory, "predict-memory", 1<<30, "bytes the predictions in flight may take decoding images; beyond it they wait, then get 503")
 	f.Int64Var(&o.MemoryLimit, "memory-limit", 0, "the daemon's soft memory limit in bytes (as GOMEMLIMIT): the garbage collector keeps the heap under it rather than at twice what is live (0: GOMEMLIMIT, else none)")
 	f.IntVar(&o.MaxConcurrentPredicts, "max-concurrent-predicts", 0, "predictions in flight; beyond it they wait, then get 503 (default 4 per CPU)")
