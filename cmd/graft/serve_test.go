@@ -49,19 +49,7 @@ func TestWorkerProtocol(t *testing.T) {
 func TestJobsCommands(t *testing.T) {
 	root, _ := filepath.Abs("../../testdata")
 	data := testmodules.Digits(t, "train", 0, 2) // read at submission
-	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: "/bin/false", MaxAttempts: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	server := "--server=" + ln.Addr().String()
+	server := serveInProcess(t, daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: "/bin/false", MaxAttempts: 1})
 
 	if out, code := run(t, "jobs", "ls", server); code != 0 || !strings.Contains(out, "STATE") {
 		t.Errorf("jobs ls: exit %d\n%s", code, out)
@@ -141,4 +129,23 @@ func TestJobsCommands(t *testing.T) {
 			t.Errorf("%v: exit %d, want an error saying %q\n%s", c.args, code, c.want, stderr)
 		}
 	}
+}
+
+// serveInProcess runs a daemon with o on a loopback port until the test
+// ends, and returns the --server flag that reaches it.
+func serveInProcess(t *testing.T, o daemon.Options) string {
+	t.Helper()
+	s, err := daemon.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "--server=" + ln.Addr().String()
 }

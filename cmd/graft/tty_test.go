@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -171,20 +169,8 @@ func runStdoutOnTerminal(t *testing.T, args ...string) (string, int) {
 func TestJobsLogsOnTerminal(t *testing.T) {
 	root, _ := filepath.Abs("../../testdata")
 	data := testmodules.Digits(t, "train", 0, 3)
-	s, err := daemon.New(daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: graftStandIn(t), MaxAttempts: 1,
+	server := serveInProcess(t, daemon.Options{DataDir: t.TempDir(), AllowRoots: []string{root, data}, WorkerPath: graftStandIn(t), MaxAttempts: 1,
 		Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- s.Run(ctx, ln) }()
-	defer func() { cancel(); <-stopped }()
-	server := "--server=" + ln.Addr().String()
 
 	spec := filepath.Join(t.TempDir(), "spec.json")
 	os.WriteFile(spec, []byte(`{"backbone": "`+filepath.Join(root, "models", "fashion_cnn")+`", "tap": "conv2d_2", "data": "`+data+`", "preprocess": "unit", "head": "conv:8", "epochs": 2}`), 0o644)

@@ -269,16 +269,7 @@ func TestTwoProcessesUnderOneCap(t *testing.T) {
 		return
 	}
 	root := t.TempDir()
-	var procs []*exec.Cmd
-	for _, w := range []string{"1", "2"} {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestTwoProcessesUnderOneCap$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "GRAFT_FEATCACHE_CAPPED="+w, "GRAFT_FEATCACHE_ROOT="+root)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
+	procs := startWriters(t, "TestTwoProcessesUnderOneCap", "GRAFT_FEATCACHE_CAPPED", root)
 	for _, p := range procs {
 		if err := p.Wait(); err != nil {
 			t.Fatal(err)

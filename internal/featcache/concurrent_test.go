@@ -22,16 +22,7 @@ func TestTwoProcessesWriteTheSameEntries(t *testing.T) {
 		return
 	}
 	root := t.TempDir()
-	var procs []*exec.Cmd
-	for _, w := range []string{"1", "2"} {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestTwoProcessesWriteTheSameEntries$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "GRAFT_FEATCACHE_WRITER="+w, "GRAFT_FEATCACHE_ROOT="+root)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
+	procs := startWriters(t, "TestTwoProcessesWriteTheSameEntries", "GRAFT_FEATCACHE_WRITER", root)
 	ns, err := Open(root, testKey, size, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -134,4 +125,21 @@ func writer(t *testing.T, root, w string, entries, rounds, size int) {
 			}
 		}
 	}
+}
+
+// startWriters starts this test binary twice as writers "1" and "2" of
+// the cache in root: it runs test with env set to the writer's name.
+func startWriters(t *testing.T, test, env, root string) []*exec.Cmd {
+	t.Helper()
+	var procs []*exec.Cmd
+	for _, w := range []string{"1", "2"} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^"+test+"$", "-test.count=1")
+		cmd.Env = append(os.Environ(), env+"="+w, "GRAFT_FEATCACHE_ROOT="+root)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	return procs
 }
