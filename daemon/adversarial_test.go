@@ -87,6 +87,22 @@ func (a *adversary) alive(what string) {
 	resp.Body.Close()
 }
 
+// train submits req, waits for its end and checks the daemon is up and
+// the job succeeded.
+func (a *adversary) train(req api.JobRequest, what string) *api.Job {
+	a.t.Helper()
+	j, err := a.c.Submit(context.Background(), req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	j = waitFinal(a.t, a.c, j.ID)
+	a.alive(what)
+	if j.State != api.Succeeded {
+		a.t.Fatalf("%s: %s (%s), want succeeded", what, j.State, j.Error)
+	}
+	return j
+}
+
 // row records one attack's answers for the report.
 func (a *adversary) row(attack, answers string) {
 	a.rows = append(a.rows, fmt.Sprintf("| %s | %s | %d MiB |", attack, answers, a.peak>>20))
@@ -173,22 +189,13 @@ func TestAdversarial(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.start()
-	ctx := context.Background()
 
 	// Bombs in the training data (and so in its validation split): the job
 	// succeeds with them as bad files, each reason naming the limit.
 	req := a.fix.spec(2)
 	req.Model = "adv"
 	req.OnBadFile = api.SkipBadFiles
-	j, err := a.c.Submit(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j = waitFinal(t, a.c, j.ID)
-	a.alive("bombs in training data")
-	if j.State != api.Succeeded {
-		t.Fatalf("a job with image bombs in its data: %s (%s), want succeeded with them as bad files", j.State, j.Error)
-	}
+	j := a.train(req, "a job with image bombs in its data (the bombs bad files)")
 	reasons := badReasons(t, a.c, j.ID)
 	for name := range bs {
 		r, ok := reasons[filepath.Join(train0, "3", name)]
@@ -352,15 +359,7 @@ func TestAdversarial(t *testing.T) {
 	bigReq := a.fix.spec(1)
 	bigReq.Data = big
 	bigReq.OnBadFile = api.SkipBadFiles
-	bj, err := a.c.Submit(ctx, bigReq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bj = waitFinal(t, a.c, bj.ID)
-	a.alive("45k files")
-	if bj.State != api.Succeeded {
-		t.Errorf("a job over 45,000 empty files beside the digits: %s (%s), want succeeded", bj.State, bj.Error)
-	}
+	bj := a.train(bigReq, "a job over 45,000 empty files beside the digits")
 	_, list := a.do("GET", "/v1/jobs", nil)
 	_, one := a.do("GET", "/v1/jobs/"+bj.ID, nil)
 	if len(list) > 256<<10 || len(one) > 256<<10 {
@@ -372,13 +371,7 @@ func TestAdversarial(t *testing.T) {
 	// leftovers, and the export is served whole.
 	req2 := a.fix.spec(1)
 	req2.Model = "adv"
-	j2, err := a.c.Submit(ctx, req2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j2 = waitFinal(t, a.c, j2.ID); j2.State != api.Succeeded {
-		t.Fatalf("second version: %s %s", j2.State, j2.Error)
-	}
+	a.train(req2, "the model's second version")
 	go a.do("POST", "/v1/models/adv:export", []byte("{}"))
 	time.Sleep(150 * time.Millisecond)
 	a.alive("before kill -9")
