@@ -9,7 +9,6 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/confine"
 )
 
 // ErrInput reports a model whose inputs graft cannot feed.
@@ -27,9 +26,10 @@ type Options struct {
 	Tap string
 	// Output is a signature output key; empty means the only output.
 	Output string
-	// Roots confine the model's files (graft serve's --allow-root): see
-	// internal/confine. Nil reads what the path names (regular files).
-	Roots *confine.Roots
+	// Roots confine the model's files (graft serve's --allow-root; graft
+	// passes its internal/confine roots). Nil reads what the path names
+	// (regular files).
+	Roots savedmodel.Files
 }
 
 // Backbone runs a SavedModel, cut at a tap or a signature output, on the
