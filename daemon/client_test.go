@@ -74,7 +74,7 @@ func TestClientErrors(t *testing.T) {
 		}
 	})
 	t.Run("invalid spec", func(t *testing.T) {
-		_, err := s.Submit(ctx, api.JobRequest{JobSpec: api.JobSpec{Backbone: backboneDir, Data: t.TempDir(), Epochs: api.Ptr(0), Device: "tpu"}})
+		_, err := s.Submit(ctx, api.JobRequest{JobSpec: api.JobSpec{Backbone: backboneDir, Data: t.TempDir(), Epochs: api.Ptr(0)}})
 		e := asError(t, err)
 		if e.Status != http.StatusBadRequest || !errors.Is(err, api.ErrSpec) {
 			t.Fatalf("got %d, errors.Is(api.ErrSpec) %v: want 400, true (%v)", e.Status, errors.Is(err, api.ErrSpec), err)
@@ -83,10 +83,15 @@ func TestClientErrors(t *testing.T) {
 		for _, f := range e.Fields {
 			fields[f.Field] = true
 		}
-		for _, want := range []string{"backbone", "device"} {
-			if !fields[want] {
-				t.Errorf("field errors %+v: %s missing", e.Fields, want)
-			}
+		if !fields["backbone"] {
+			t.Errorf("field errors %+v: backbone missing", e.Fields)
+		}
+		// A device is parsed as the body is read: a bad one is a field
+		// error all the same.
+		_, err = s.SubmitRaw(ctx, []byte(`{"backbone": "/m", "tap": "t", "data": "/d", "device": "tpu"}`))
+		e = asError(t, err)
+		if e.Status != http.StatusBadRequest || len(e.Fields) != 1 || e.Fields[0].Field != "device" {
+			t.Fatalf("device tpu: %d %+v, want 400 and a device field error", e.Status, e.Fields)
 		}
 	})
 	t.Run("no daemon", func(t *testing.T) {

@@ -18,8 +18,7 @@ import (
 // Job is a resolved job: its record (a run's config.json, the daemon's
 // stored spec, a worker's input) and its settings parsed once.
 type Job struct {
-	api.RunSpec
-	Device api.DeviceSpec
+	api.RunSpec // its Device is parsed already (api.Device)
 	// HeadKind, Filters and Kernel are Head parsed (Filters and Kernel
 	// are 0 for a linear head).
 	HeadKind        head.Kind
@@ -47,7 +46,7 @@ func Defaults() api.RunSpec {
 		Version: api.Version, Engine: api.EngineNative, Tags: []string{"serve"}, Signature: "serving_default",
 		ValSplit: 0.2, Preprocess: inspect.Auto, OnBadFile: api.SkipBadFiles, Head: "conv:256",
 		Epochs: 10, BatchSize: 32, Optimizer: api.Adam, Schedule: api.Constant, Monitor: api.ValLoss,
-		Device: "cpu", MemoryBudget: 4 << 30,
+		Device: api.Device{Kind: api.CPU}, MemoryBudget: 4 << 30,
 	}
 }
 
@@ -279,8 +278,8 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.Monitor != api.ValLoss && r.Monitor != api.ValAccuracy {
 		bad("monitor", "%q: use val_loss or val_accuracy", r.Monitor)
 	}
-	if j.Device, err = api.ParseDevice(r.Device); err != nil {
-		bad("device", "%v", err)
+	if r.Device.IsZero() {
+		bad("device", "required: %s", "cpu, cuda, cuda:N or auto")
 	}
 	if r.MemoryBudget < 0 {
 		bad("memory_budget", "must be >= 0")
@@ -346,12 +345,10 @@ func (j *Job) DecideAuto(probe func() error) string {
 		return ""
 	}
 	if err := probe(); err != nil {
-		j.Device = api.DeviceSpec{Kind: api.CPU}
-		j.RunSpec.Device = j.Device.Device()
+		j.Device = api.Device{Kind: api.CPU}
 		return "auto: the cpu, since " + err.Error()
 	}
-	j.Device = api.DeviceSpec{Kind: api.CUDA}
-	j.RunSpec.Device = j.Device.Device()
+	j.Device = api.Device{Kind: api.CUDA}
 	return "auto: a GPU was found"
 }
 

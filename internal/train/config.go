@@ -59,7 +59,7 @@ func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
 	}
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
 		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		Device:  c.Device.String(), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
 	})
 }
 
