@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -499,8 +498,9 @@ func (r *runner) prepareModel() error {
 		return err
 	}
 	opt := cfg.Opt
-	// The float32 rate as the user wrote it, not as float32 widens.
-	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
+	// The rate is float64 from the flag to the schedule (the record's, as
+	// the user wrote it); the optimizer takes it as float32 once per epoch.
+	r.baseLR = cfg.LR
 	r.ops = r.opts.Ops
 	r.freeModelRoom() // the model is made in the room held for it
 	if r.ops == nil {
