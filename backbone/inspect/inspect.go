@@ -134,7 +134,7 @@ func InspectIn(roots savedmodel.Files, dir string, tags []string, tensors bool, 
 		return r.Ops[i].Op < r.Ops[j].Op
 	})
 	sort.Strings(r.Unsupported)
-	if n, err := detectSignature(m, signature); err == nil {
+	if n, err := DetectModel(m, signature); err == nil {
 		c := ChoosePreprocess(Auto, n)
 		r.Normalization, r.Preprocess = &n, &c
 	}

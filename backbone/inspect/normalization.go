@@ -290,10 +290,11 @@ func DetectDir(roots savedmodel.Files, dir string, tags []string, signature stri
 	if err != nil {
 		return Normalization{}, err
 	}
-	return detectSignature(m, signature)
+	return DetectModel(m, signature)
 }
 
-func detectSignature(m *savedmodel.Model, signature string) (Normalization, error) {
+// DetectModel is DetectDir on a model loaded already.
+func DetectModel(m *savedmodel.Model, signature string) (Normalization, error) {
 	g, err := m.FlattenSignature(signature)
 	if err != nil {
 		return Normalization{}, err

@@ -239,14 +239,15 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	if err != nil {
 		return err
 	}
+	model := loadBackbone(&cfg.RunSpec) // once per run
 	if !r.opts.Resume {
-		resolvePreprocess(&cfg.RunSpec, r.log)
+		resolvePreprocess(&cfg.RunSpec, model, r.log)
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
 	copier, _ := r.opts.Ops.(tf.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
-	bb, err := openBackbone(&cfg.RunSpec, eager)
+	bb, err := openBackbone(&cfg.RunSpec, model, eager)
 	if err != nil {
 		return err
 	}
