@@ -4,7 +4,7 @@
 // serving, and Prometheus metrics. It does no numerics: training runs in
 // worker processes (`graft worker`, `graft-cuda worker`) and prediction
 // calls the trained run's classifier. The wire types are in api (the
-// module's public job contract), the typed Go client in daemon/client.
+// module's public job contract), the typed Go client in api/client.
 //
 // Files by concern: options.go (settings, listen check), store.go (bbolt:
 // jobs, per-job event logs, models), storeadmin.go (the store's format

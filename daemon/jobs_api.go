@@ -71,12 +71,8 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	if req.Model != "" && !modelName.MatchString(req.Model) {
 		add("model", "%s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(req.Model))
 	}
-	if c.Device != "" {
-		if d, err := api.ParseDevice(c.Device); err != nil {
-			add("device", "%v", err)
-		} else if d.IsCUDA() && s.opts.CUDAWorkerPath == "" {
-			add("device", "%s: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", quote(string(c.Device)))
-		}
+	if c.Device.IsCUDA() && s.opts.CUDAWorkerPath == "" {
+		add("device", "%s: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", quote(c.Device.String()))
 	}
 	if len(bad) > 0 {
 		return nil, bad, http.StatusBadRequest
@@ -238,6 +234,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		serverOnly
 	}
 	if derr := decode(w, r, s.opts.MaxBodyBytes, &body); derr != nil {
+		if fe := (api.FieldErrors)(nil); errors.As(derr.err, &fe) { // a device is parsed as it is read
+			writeFields(w, http.StatusBadRequest, fe)
+			return
+		}
 		writeError(w, derr.code, fmt.Errorf("job spec: %w", derr.err))
 		return
 	}

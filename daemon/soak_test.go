@@ -17,8 +17,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 )
 
 // soakSample is one look at the daemon during the soak.

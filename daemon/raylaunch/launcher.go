@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/internal/worker"
 )
@@ -138,7 +139,7 @@ func workerSpec(l daemon.Launch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.Spec.Device = "cuda"
+	in.Spec.Device = api.Device{Kind: api.CUDA}
 	return worker.Encode(in)
 }
 

@@ -64,8 +64,6 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 			return (*string)(p)
 		case *api.Monitor:
 			return (*string)(p)
-		case *api.Device:
-			return (*string)(p)
 		}
 		return p.(*string)
 	}
@@ -96,7 +94,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(str(&c.Monitor), "monitor", string(c.Monitor), "metric for best checkpoint, early stopping and plateau: val_loss or val_accuracy")
 	f.Float64Var(&c.MinDelta, "min-delta", 0, "smallest change that counts as an improvement")
 	f.Uint64Var(&c.Seed, "seed", 0, "seed for initialisation, split and shuffling")
-	f.StringVar(str(&c.Device), "device", string(c.Device), "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
+	f.Var(&c.Device, "device", "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
@@ -33,12 +35,12 @@ var ErrConfig = api.ErrSpec
 // resolvePreprocess replaces "auto" with the mode the backbone's graph
 // calls for and records why; an explicit mode stays, with a warning when
 // the graph's own normalisation contradicts it.
-func resolvePreprocess(c *Config, log *zap.Logger) {
-	// The graph is read only where the backbone itself may be read.
+// m is the backbone loadBackbone read (nil: it could not).
+func resolvePreprocess(c *Config, m *savedmodel.Model, log *zap.Logger) {
 	var n inspect.Normalization
-	roots, err := confine.New(c.AllowRoots)
-	if err == nil {
-		n, err = inspect.DetectDir(roots, c.Backbone, c.Tags, c.Signature)
+	err := errors.New("the backbone did not load")
+	if m != nil {
+		n, err = inspect.DetectModel(m, c.Signature)
 	}
 	if err != nil {
 		// The backbone's own opening reports a model that cannot load.
@@ -49,17 +51,34 @@ func resolvePreprocess(c *Config, log *zap.Logger) {
 	ch.Log(log)
 }
 
+// loadBackbone reads the job's SavedModel, once per run: the
+// preprocessing's detection and the engine share it. Nil when it cannot
+// be read (only where the job may read: its roots); openBackbone then
+// reads it again and reports why.
+func loadBackbone(c *Config) *savedmodel.Model {
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil
+	}
+	m, err := savedmodel.LoadIn(roots, c.Backbone, c.Tags...)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
 // openBackbone opens the job's backbone on its engine, placed on its
 // device; eager runs the tensorflow engine eagerly, its features kept on
-// the GPU for the CUDA head.
-func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
+// the GPU for the CUDA head. m, when set, is the backbone loadBackbone
+// read.
+func openBackbone(c *Config, m *savedmodel.Model, eager bool) (backbone.Backbone, error) {
 	roots, err := confine.New(c.AllowRoots)
 	if err != nil {
 		return nil, err
 	}
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
-		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots, Model: m},
+		Device:  c.Device.String(), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
 	})
 }
 

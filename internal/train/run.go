@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -240,14 +239,15 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	if err != nil {
 		return err
 	}
+	model := loadBackbone(&cfg.RunSpec) // once per run
 	if !r.opts.Resume {
-		resolvePreprocess(&cfg.RunSpec, r.log)
+		resolvePreprocess(&cfg.RunSpec, model, r.log)
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
 	copier, _ := r.opts.Ops.(tf.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
-	bb, err := openBackbone(&cfg.RunSpec, eager)
+	bb, err := openBackbone(&cfg.RunSpec, model, eager)
 	if err != nil {
 		return err
 	}
@@ -499,8 +499,9 @@ func (r *runner) prepareModel() error {
 		return err
 	}
 	opt := cfg.Opt
-	// The float32 rate as the user wrote it, not as float32 widens.
-	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
+	// The rate is float64 from the flag to the schedule (the record's, as
+	// the user wrote it); the optimizer takes it as float32 once per epoch.
+	r.baseLR = cfg.LR
 	r.ops = r.opts.Ops
 	r.freeModelRoom() // the model is made in the room held for it
 	if r.ops == nil {

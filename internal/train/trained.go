@@ -52,7 +52,7 @@ func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	}
 	t.Model = m
 	c := &t.Config
-	if t.Backbone, err = openBackbone(c, false); err != nil {
+	if t.Backbone, err = openBackbone(c, nil, false); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
