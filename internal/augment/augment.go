@@ -117,4 +117,3 @@ func ViewOf(digest [32]byte, epoch, k int) int {
 	}
 	return int((uint64(epoch) + uint64(binary.LittleEndian.Uint32(digest[:4]))) % uint64(k))
 }
-
