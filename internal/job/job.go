@@ -10,6 +10,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/images"
 )
@@ -27,6 +28,9 @@ type Job struct {
 	// momentum.
 	Opt    head.Optimizer
 	Policy dataset.BadFilePolicy
+	// Augmenter is Augment parsed, with the record's seed (unused
+	// without Augment).
+	Augmenter augment.Augmenter
 }
 
 // Where says where a job runs and writes: the runner's settings, never a
@@ -126,7 +130,7 @@ func Check(r api.RunSpec) (*Job, error) { return FromRecord(r) }
 // specOf is the spec that sets r's non-zero fields.
 func specOf(r api.RunSpec) api.JobSpec {
 	s := api.JobSpec{Backbone: r.Backbone, Engine: r.Engine, Tags: r.Tags, Signature: r.Signature, Tap: r.Tap,
-		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head,
+		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Augment: r.Augment, Head: r.Head,
 		Optimizer: r.Optimizer, Schedule: r.Schedule, Monitor: r.Monitor, Device: r.Device}
 	set := func(v float64) *float64 {
 		if v == 0 {
@@ -143,6 +147,7 @@ func specOf(r api.RunSpec) api.JobSpec {
 	s.ValSplit, s.LabelSmoothing, s.LR, s.WeightDecay, s.Momentum = set(r.ValSplit), set(r.LabelSmoothing), set(r.LR), set(r.WeightDecay), set(r.Momentum)
 	s.Gamma, s.MinDelta, s.TFMemoryFraction = set(r.Gamma), set(r.MinDelta), set(r.TFMemoryFraction)
 	s.Epochs, s.BatchSize, s.StepEvery, s.PlateauPatience, s.EarlyStopping, s.Workers = seti(r.Epochs), seti(r.BatchSize), seti(r.StepEvery), seti(r.PlateauPatience), seti(r.EarlyStopping), seti(r.Workers)
+	s.Views = seti(r.Views)
 	if r.Seed != 0 {
 		s.Seed = &r.Seed
 	}
@@ -170,6 +175,8 @@ func apply(r *api.RunSpec, s api.JobSpec) {
 	str(&r.Val, s.Val)
 	str(&r.Preprocess, s.Preprocess)
 	str((*string)(&r.OnBadFile), string(s.OnBadFile))
+	str(&r.Augment, s.Augment)
+	setp(&r.Views, s.Views)
 	str(&r.Head, s.Head)
 	str((*string)(&r.Optimizer), string(s.Optimizer))
 	str((*string)(&r.Schedule), string(s.Schedule))
@@ -282,6 +289,7 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.Workers < 0 {
 		bad("workers", "must be >= 0")
 	}
+	parseAugment(j, bad)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -352,3 +360,35 @@ func (j *Job) DecideAuto(probe func() error) string {
 // MarshalJSON writes the record: a job's JSON is its RunSpec, whatever
 // was parsed from it.
 func (j Job) MarshalJSON() ([]byte, error) { return json.Marshal(j.RunSpec) }
+
+// DefaultViews is the views of each training image with augment and no
+// views given: the image and three augmented views.
+const DefaultViews = 4
+
+// MaxViews bounds views: each costs a backbone pass and its features.
+const MaxViews = 64
+
+// parseAugment reads augment into j.Augmenter (its canonical form into
+// the record) and checks views against it.
+func parseAugment(j *Job, bad func(field, format string, args ...any)) {
+	r := &j.RunSpec
+	if r.Augment == "" {
+		if r.Views != 0 {
+			bad("views", "views are augmented views: set augment too (e.g. augment=default)")
+		}
+		return
+	}
+	sp, err := augment.Parse(r.Augment)
+	if err != nil {
+		bad("augment", "%v", err)
+		return
+	}
+	r.Augment = sp.String()
+	j.Augmenter = augment.Augmenter{Spec: sp, Seed: r.Seed}
+	if r.Views == 0 {
+		r.Views = DefaultViews
+	}
+	if r.Views < 2 || r.Views > MaxViews {
+		bad("views", "must be in [2, %d] (view 0 is the image itself, the others augmented)", MaxViews)
+	}
+}
