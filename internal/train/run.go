@@ -160,25 +160,25 @@ type runner struct {
 	// prepareModel makes the model in it.
 	modelRoom []head.Buffer
 
-	classes   []string
-	trainSet  *features.Set
-	valSet    *features.Set
+	classes  []string
+	trainSet *features.Set
+	valSet   *features.Set
 	// trainLabels has one label per training sample, trainKeys (with
 	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
 	trainLabels []int32
 	trainKeys   [][32]byte
-	epochsRun int // epochs trained in this process
-	extract   [2]*features.Report
-	ops       head.Ops
-	model     *head.Model
-	st        state
-	trainSrc  head.Source
-	valSrc    head.Source
-	free      []head.Buffer
-	events    *tfevents.Writer
-	metrics   []rundir.Metrics
-	baseLR    float64
-	headTime  time.Duration
+	epochsRun   int // epochs trained in this process
+	extract     [2]*features.Report
+	ops         head.Ops
+	model       *head.Model
+	st          state
+	trainSrc    head.Source
+	valSrc      head.Source
+	free        []head.Buffer
+	events      *tfevents.Writer
+	metrics     []rundir.Metrics
+	baseLR      float64
+	headTime    time.Duration
 	// dup and valOverlap report identical images in the data, and
 	// validation images identical to training ones (--val).
 	dup        dataset.Duplicates
