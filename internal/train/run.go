@@ -160,25 +160,21 @@ type runner struct {
 	// prepareModel makes the model in it.
 	modelRoom []head.Buffer
 
-	classes  []string
-	trainSet *features.Set
-	valSet   *features.Set
-	// trainLabels has one label per training sample, trainKeys (with
-	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
-	trainLabels []int32
-	trainKeys   [][32]byte
-	epochsRun   int // epochs trained in this process
-	extract     [2]*features.Report
-	ops         head.Ops
-	model       *head.Model
-	st          state
-	trainSrc    head.Source
-	valSrc      head.Source
-	free        []head.Buffer
-	events      *tfevents.Writer
-	metrics     []rundir.Metrics
-	baseLR      float64
-	headTime    time.Duration
+	classes   []string
+	trainSet  *features.Set
+	valSet    *features.Set
+	epochsRun int // epochs trained in this process
+	extract   [2]*features.Report
+	ops       head.Ops
+	model     *head.Model
+	st        state
+	trainSrc  head.Source
+	valSrc    head.Source
+	free      []head.Buffer
+	events    *tfevents.Writer
+	metrics   []rundir.Metrics
+	baseLR    float64
+	headTime  time.Duration
 	// dup and valOverlap report identical images in the data, and
 	// validation images identical to training ones (--val).
 	dup        dataset.Duplicates
@@ -187,6 +183,11 @@ type runner struct {
 	digest     string           // the backbone folder's content digest
 	// lease keeps the run's features in the cache while it reads them.
 	lease *featcache.Lease
+
+	// trainLabels has one label per training sample, trainKeys (with
+	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
+	trainLabels []int32
+	trainKeys   [][32]byte
 }
 
 // releaseCache ends the run's lease on its features in the cache.
