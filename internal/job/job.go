@@ -380,7 +380,7 @@ func parseAugment(j *Job, bad func(field, format string, args ...any)) {
 	}
 	sp, err := augment.Parse(r.Augment)
 	if err != nil {
-		bad("augment", "%v", err)
+		bad("augment", "%s", strings.TrimPrefix(err.Error(), "augment: ")) // the field names it
 		return
 	}
 	r.Augment = sp.String()
