@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -56,4 +57,34 @@ func TestAugmentedViews(t *testing.T) {
 	if slices.Equal(params(t, filepath.Join(plain.Out, rundir.LastCkpt)), want) {
 		t.Error("training on augmented views gave the head of training without them")
 	}
+}
+
+// A resumed run with views trains each epoch on the views the
+// uninterrupted run did: the same head.
+func TestAugmentedResumeEqualsUninterrupted(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4)
+	ctx := context.Background()
+	cfg := func() Config {
+		c := smallConfig(t, data, 3)
+		c.Augment, c.Views = "flip,translation=0.1", 3
+		return c
+	}
+	straight := cfg()
+	if _, err := Run(ctx, straight, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cut := cfg()
+	cut.CacheDir = straight.CacheDir
+	cctx, cancel := context.WithCancel(ctx)
+	if _, err := Run(cctx, cut, Options{Progress: func(e Event) {
+		if e.Kind == "epoch" && e.Epoch == 1 {
+			cancel()
+		}
+	}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	equalParams(t, "resumed vs uninterrupted, with views", params(t, filepath.Join(cut.Out, rundir.LastCkpt)), params(t, filepath.Join(straight.Out, rundir.LastCkpt)))
 }
