@@ -178,3 +178,29 @@ func wantJob(t *testing.T, j *Job, err error, field string, check func(*Job) boo
 		t.Errorf("resolved %+v", j.RunSpec)
 	}
 }
+
+// A resumed run keeps its augmentation: the same spec in another spelling
+// is no change, another spec or view count is refused.
+func TestResumeAugment(t *testing.T) {
+	s := base()
+	s.Augment = "flip,rotation=0.1"
+	stored, err := New(s, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		set   api.JobSpec
+		field string
+	}{
+		{"nothing set", api.JobSpec{}, ""},
+		{"the same spec spelt otherwise", api.JobSpec{Augment: "rotation=0.1, flip", Views: api.Ptr(DefaultViews)}, ""},
+		{"another spec", api.JobSpec{Augment: "flip"}, "augment"},
+		{"more views", api.JobSpec{Views: api.Ptr(8)}, "views"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j, err := Resume(stored.RunSpec, c.set)
+			wantJob(t, j, err, c.field, func(j *Job) bool { return j.Augment == "flip,rotation=0.1" && j.Views == DefaultViews })
+		})
+	}
+}
