@@ -189,6 +189,10 @@ type JobSpec struct {
 	// Preprocess is an image preprocessing mode or "auto".
 	Preprocess string        `json:"preprocess,omitempty"`
 	OnBadFile  BadFilePolicy `json:"on_bad_file,omitempty"`
+	// Augment makes Views views of each training image, cached as
+	// features (docs/best-head.md): "flip,rotation=0.1,..." or "default".
+	Augment string `json:"augment,omitempty"`
+	Views   *int   `json:"views,omitempty"`
 
 	Head           string   `json:"head,omitempty"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing *float64 `json:"label_smoothing,omitempty"`
@@ -240,6 +244,10 @@ type RunSpec struct {
 	Preprocess       string        `json:"preprocess"`
 	PreprocessReason string        `json:"preprocess_reason,omitempty"`
 	OnBadFile        BadFilePolicy `json:"on_bad_file"`
+	// Augment is the augmentation in its canonical form (empty: none) and
+	// Views the views of each training image (view 0 the image itself).
+	Augment string `json:"augment,omitempty"`
+	Views   int    `json:"views,omitempty"`
 
 	Head           string  `json:"head"`
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/logging"
@@ -78,6 +79,8 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.ValSplit, "val-split", c.ValSplit, "fraction of --data held out for validation, stratified and seeded (none with --val)")
 	f.StringVar(&c.Preprocess, "preprocess", c.Preprocess, fmt.Sprintf("image preprocessing: auto (what the backbone's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.StringVar(str(&c.OnBadFile), "on-bad-file", string(c.OnBadFile), "unreadable or corrupt images: skip (and report) or fail")
+	f.StringVar(&c.Augment, "augment", "", "augment the training images, Keras layers' semantics: "+augment.Syntax)
+	f.IntVar(&c.Views, "views", 0, fmt.Sprintf("with --augment: views of each training image extracted once and cached, view 0 the image itself; each epoch trains on one (default %d)", job.DefaultViews))
 	f.StringVar(&c.Head, "head", c.Head, "head: conv:FILTERS[:KERNEL] or linear")
 	f.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0, 1)")
 	f.IntVar(&c.Epochs, "epochs", c.Epochs, "epochs")

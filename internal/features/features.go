@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -108,6 +109,9 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	bad := dataset.Hash(ctx, ds, x.o.Workers) // already hashed samples keep their digest
 	for i, smp := range ds.Samples {
 		x.digests[i] = smp.Digest
+		if smp.View != 0 && ds.Augment != nil { // a view's own entry
+			x.digests[i] = ds.Augment.EntryKey(smp.Digest, smp.View)
+		}
 	}
 	x.rep.HashSeconds = time.Since(start).Seconds()
 	if err := ctx.Err(); err != nil {
@@ -275,6 +279,14 @@ func (x *extraction) store(i int, f []float32) error {
 // a lower index), dropping the bad samples' slots.
 func (x *extraction) finish() (*Set, *Report, error) {
 	set, n := x.set, 0
+	if x.ds.Augment != nil { // a bad image is bad in each of its views: listed once
+		seen := map[string]bool{}
+		x.rep.Bad = slices.DeleteFunc(x.rep.Bad, func(b dataset.BadFile) bool {
+			dup := seen[b.Path]
+			seen[b.Path] = true
+			return dup
+		})
+	}
 	for i, ok := range x.have {
 		if !ok {
 			continue

@@ -11,6 +11,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/images"
 )
@@ -27,6 +28,9 @@ type Job struct {
 	// momentum.
 	Opt    head.Optimizer
 	Policy dataset.BadFilePolicy
+	// Augmenter is Augment parsed, with the record's seed (unused
+	// without Augment).
+	Augmenter augment.Augmenter
 }
 
 // Where says where a job runs and writes: the runner's settings, never a
@@ -287,6 +291,7 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.Workers < 0 {
 		bad("workers", "must be >= 0")
 	}
+	parseAugment(j, bad)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -355,3 +360,35 @@ func (j *Job) DecideAuto(probe func() error) string {
 // MarshalJSON writes the record: a job's JSON is its RunSpec, whatever
 // was parsed from it.
 func (j Job) MarshalJSON() ([]byte, error) { return json.Marshal(j.RunSpec) }
+
+// DefaultViews is the views of each training image with augment and no
+// views given: the image and three augmented views.
+const DefaultViews = 4
+
+// MaxViews bounds views: each costs a backbone pass and its features.
+const MaxViews = 64
+
+// parseAugment reads augment into j.Augmenter (its canonical form into
+// the record) and checks views against it.
+func parseAugment(j *Job, bad func(field, format string, args ...any)) {
+	r := &j.RunSpec
+	if r.Augment == "" {
+		if r.Views != 0 {
+			bad("views", "views are augmented views: set augment too (e.g. augment=default)")
+		}
+		return
+	}
+	sp, err := augment.Parse(r.Augment)
+	if err != nil {
+		bad("augment", "%s", strings.TrimPrefix(err.Error(), "augment: ")) // the field names it
+		return
+	}
+	r.Augment = sp.String()
+	j.Augmenter = augment.Augmenter{Spec: sp, Seed: r.Seed}
+	if r.Views == 0 {
+		r.Views = DefaultViews
+	}
+	if r.Views < 2 || r.Views > MaxViews {
+		bad("views", "must be in [2, %d] (view 0 is the image itself, the others augmented)", MaxViews)
+	}
+}

@@ -52,6 +52,16 @@ func TestNew(t *testing.T) {
 		{"unknown policy", func(s *api.JobSpec) { s.OnBadFile = "ignore" }, nil, "on_bad_file"},
 		{"unknown engine", func(s *api.JobSpec) { s.Engine = "onnx" }, nil, "engine"},
 		{"negative workers", func(s *api.JobSpec) { s.Workers = api.Ptr(-1) }, nil, "workers"},
+		{"augment default", func(s *api.JobSpec) { s.Augment = "default" }, func(j *Job) bool {
+			return j.Augment == "flip,rotation=0.1,zoom=0.1,translation=0.1:0.1" && j.Views == DefaultViews && j.Augmenter.Spec.Flip
+		}, ""},
+		{"augment and views", func(s *api.JobSpec) { s.Augment, s.Views, s.Seed = "contrast=0.3", api.Ptr(8), api.Ptr[uint64](5) }, func(j *Job) bool {
+			return j.Views == 8 && j.Augmenter.Seed == 5 && j.Augmenter.Spec.Contrast == 0.3
+		}, ""},
+		{"views without augment", func(s *api.JobSpec) { s.Views = api.Ptr(3) }, nil, "views"},
+		{"one view", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(1) }, nil, "views"},
+		{"too many views", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(65) }, nil, "views"},
+		{"unknown transform", func(s *api.JobSpec) { s.Augment = "shear=0.1" }, nil, "augment"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -162,5 +172,31 @@ func wantJob(t *testing.T, j *Job, err error, field string, check func(*Job) boo
 	}
 	if !check(j) {
 		t.Errorf("resolved %+v", j.RunSpec)
+	}
+}
+
+// A resumed run keeps its augmentation: the same spec in another spelling
+// is no change, another spec or view count is refused.
+func TestResumeAugment(t *testing.T) {
+	s := base()
+	s.Augment = "flip,rotation=0.1"
+	stored, err := New(s, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		set   api.JobSpec
+		field string
+	}{
+		{"nothing set", api.JobSpec{}, ""},
+		{"the same spec spelt otherwise", api.JobSpec{Augment: "rotation=0.1, flip", Views: api.Ptr(DefaultViews)}, ""},
+		{"another spec", api.JobSpec{Augment: "flip"}, "augment"},
+		{"more views", api.JobSpec{Views: api.Ptr(8)}, "views"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j, err := Resume(stored.RunSpec, c.set)
+			wantJob(t, j, err, c.field, func(j *Job) bool { return j.Augment == "flip,rotation=0.1" && j.Views == DefaultViews })
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/rundir"
 )
@@ -37,6 +38,9 @@ func Resume(stored api.RunSpec, spec api.JobSpec) (*Job, error) {
 	}
 	next := base
 	apply(&next, spec)
+	if sp, err := augment.Parse(next.Augment); err == nil && next.Augment != "" {
+		next.Augment = sp.String() // the record's canonical form: another spelling is no change
+	}
 	var errs api.FieldErrors
 	was, now := fields(base), fields(next)
 	for k := range union(was, now) {

@@ -65,6 +65,7 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	}
 	var f Footprint
 	var spec head.Spec
+	rows := 0 // feature rows: with views, Views per training image (an upper bound when val is a split of data)
 	for _, path := range []string{cfg.Data, cfg.Val} {
 		if path == "" {
 			continue
@@ -77,7 +78,9 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 			return Footprint{}, err
 		}
 		f.Samples += ds.Len()
+		rows += ds.Len()
 		if path == cfg.Data {
+			rows += ds.Len() * (max(cfg.Views, 1) - 1)
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
@@ -88,7 +91,7 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 		}
 	}
 	perSample := 4 * int64(spec.FeatureSize())
-	f.FeatureBytes = int64(f.Samples) * perSample
+	f.FeatureBytes = int64(rows) * perSample
 	// The steps' scratch on any GPU (the daemon does not know which), and
 	// the streamed features' double buffers (gpu.FeatureStream: two
 	// batches) of training and of validation.

@@ -182,6 +182,11 @@ type runner struct {
 	digest     string           // the backbone folder's content digest
 	// lease keeps the run's features in the cache while it reads them.
 	lease *featcache.Lease
+
+	// trainLabels has one label per training sample, trainKeys (with
+	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
+	trainLabels []int32
+	trainKeys   [][32]byte
 }
 
 // releaseCache ends the run's lease on its features in the cache.
@@ -314,6 +319,10 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		if i == 0 && cfg.Views > 1 { // validation is never augmented
+			ds = ds.Views(cfg.Views, cfg.Augmenter)
+			r.log.Info("augmented views", zap.String("augment", cfg.Augment), zap.Int("views", cfg.Views), zap.Int("samples", trainDS.Len()))
+		}
 		ds.MaxPixels = r.opts.MaxImagePixels
 		var shown time.Time
 		fo.Progress = func(done, total int) {
@@ -344,6 +353,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		r.opts.Progress(Event{Kind: api.EventFeatures, Split: split, Features: boundedReport(rep)})
 		if i == 0 {
 			r.trainSet = set
+			if err := r.groupViews(); err != nil {
+				return err
+			}
 		} else {
 			r.valSet = set
 		}
@@ -539,7 +551,7 @@ func (r *runner) prepareModel() error {
 	// The device's per-step scratch first, so that features which would
 	// leave it no room stream instead of failing at step 1.
 	if rs, ok := r.ops.(scratchReserver); ok {
-		batch, eval := min(cfg.BatchSize, r.trainSet.Len()), min(r.evalBatch(), r.valSet.Len())
+		batch, eval := min(cfg.BatchSize, len(r.trainLabels)), min(r.evalBatch(), r.valSet.Len())
 		if err := rs.ReserveScratch(spec, batch, eval); err != nil {
 			return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.ops.Device(), batch, err)
 		}
@@ -723,7 +735,7 @@ func (s *streamed) Batch(idx []int32) (head.Buffer, []int32, error) {
 // train runs the remaining epochs.
 func (r *runner) train(ctx context.Context) (*Summary, error) {
 	cfg, m := r.cfg, r.model
-	steps := (r.trainSet.Len() + cfg.BatchSize - 1) / cfg.BatchSize
+	steps := (len(r.trainLabels) + cfg.BatchSize - 1) / cfg.BatchSize
 	stoppedEarly := false
 	for e := r.st.Epoch; e < cfg.Epochs; e++ {
 		lr := r.st.LR
@@ -734,7 +746,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		start := time.Now()
 		step := 0
 		var running head.Stats
-		st, err := m.Epoch(r.trainSrc, r.trainSet.Labels, cfg.BatchSize, func(b head.Stats) error {
+		st, err := m.Epoch(r.epochSource(e), r.trainLabels, cfg.BatchSize, func(b head.Stats) error {
 			step++
 			running.Add(b)
 			r.opts.Progress(Event{Kind: api.EventStep, Epoch: e + 1, Epochs: cfg.Epochs, Step: step, Steps: steps,
@@ -844,7 +856,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 		return nil, err
 	}
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
-		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
+		TrainSamples: len(r.trainLabels), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	setBest(s, cfg.Monitor, r.st.BestEpoch, r.metrics)
 	s.BackboneDigest = r.digest
 	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
@@ -872,7 +884,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	}
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
-	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
+	s.Timing.HeadImagesPerSec = rate(len(r.trainLabels)*r.epochsRun, s.Timing.HeadSeconds)
 	if err := rundir.WriteJSON(cfg.Out, rundir.SummaryFile, s); err != nil {
 		return nil, err
 	}

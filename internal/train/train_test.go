@@ -365,6 +365,16 @@ func TestFootprintByHand(t *testing.T) {
 	if _, ok := f.Need(f.Streaming() - 1); ok {
 		t.Error("a job over even the streaming footprint was admitted")
 	}
+	// Three views of each training image: three feature rows per image of
+	// data (an upper bound: its validation split's images have one).
+	aug := smallConfig(t, data, 1)
+	aug.Augment, aug.Views = "flip", 3
+	if cfg, err = job.FromRecord(aug); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = EstimateFootprint(cfg); err != nil || f.Samples != 30 || f.FeatureBytes != 90*perSample {
+		t.Errorf("with 3 views: %v, %d samples, %d feature bytes; want 30, %d", err, f.Samples, f.FeatureBytes, 90*perSample)
+	}
 }
 
 // Validation reads batches of max(batch size, 256) samples: a streamed

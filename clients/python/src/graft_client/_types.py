@@ -41,6 +41,8 @@ class JobRequest:
     val_split: Optional[float] = None
     preprocess: Optional[str] = None
     on_bad_file: Optional[str] = None
+    augment: Optional[str] = None
+    views: Optional[int] = None
     head: Optional[str] = None
     label_smoothing: Optional[float] = None
     epochs: Optional[int] = None
