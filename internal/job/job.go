@@ -142,7 +142,7 @@ func specOf(r api.RunSpec) api.JobSpec {
 	}
 	s.ValSplit, s.LabelSmoothing, s.LR, s.WeightDecay, s.Momentum = set(r.ValSplit), set(r.LabelSmoothing), set(r.LR), set(r.WeightDecay), set(r.Momentum)
 	s.Gamma, s.MinDelta, s.TFMemoryFraction = set(r.Gamma), set(r.MinDelta), set(r.TFMemoryFraction)
-	s.Epochs, s.BatchSize, s.StepEvery, s.PlateauPatience, s.EarlyStopping, s.Workers = seti(r.Epochs), seti(r.BatchSize), seti(r.StepEvery), seti(r.PlateauPatience), seti(r.EarlyStopping), seti(r.Workers)
+	s.Epochs, s.BatchSize, s.StepEvery, s.PlateauPatience, s.EarlyStopping, s.Workers, s.Threads = seti(r.Epochs), seti(r.BatchSize), seti(r.StepEvery), seti(r.PlateauPatience), seti(r.EarlyStopping), seti(r.Workers), seti(r.Threads)
 	if r.Seed != 0 {
 		s.Seed = &r.Seed
 	}
@@ -191,6 +191,7 @@ func apply(r *api.RunSpec, s api.JobSpec) {
 	setp(&r.TFMemoryFraction, s.TFMemoryFraction)
 	setp(&r.MemoryBudget, s.MemoryBudget)
 	setp(&r.Workers, s.Workers)
+	setp(&r.Threads, s.Threads)
 }
 
 func setp[T any](dst *T, v *T) {
@@ -281,6 +282,9 @@ func parse(r api.RunSpec) (*Job, error) {
 	}
 	if r.Workers < 0 {
 		bad("workers", "must be >= 0")
+	}
+	if r.Threads < 0 {
+		bad("threads", "must be >= 0 (0: the CPUs the container may use)")
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 
 	"go.uber.org/zap"
@@ -60,6 +61,9 @@ func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
 		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
 		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		// The process's threads (threads.Set): the tensorflow engine's
+		// pools as wide as the native engine's.
+		Threads: runtime.GOMAXPROCS(0),
 	})
 }
 
