@@ -30,16 +30,35 @@ var heapOps = map[string]bool{"Sum": true, "Mean": true, "Max": true, "Min": tru
 // moment, since a freed buffer serves only requests of about its size.
 // The spatial dims of in must be known.
 func WorkingSet(g *savedmodel.Graph, in []int, n int) (int64, error) {
-	if len(in) != 4 || slices.Min(in[1:]) < 1 || n < 1 {
-		return 0, fmt.Errorf("%w: working set of input %v at batch %d: need a fixed NHWC input", ErrShape, in, n)
+	if err := fixedInput(in, n); err != nil {
+		return 0, err
 	}
 	e, err := New(g)
 	if err != nil {
 		return 0, err
 	}
+	return e.workingSet(g.Inputs[0], in, n)
+}
+
+// WorkingSet is the package's WorkingSet for the backbone's own engine.
+func (b *Backbone) WorkingSet(n int) (int64, error) {
+	if err := fixedInput(b.input.Shape, n); err != nil {
+		return 0, err
+	}
+	return b.engine.workingSet(b.graph.Inputs[0], b.input.Shape, n)
+}
+
+func fixedInput(in []int, n int) error {
+	if len(in) != 4 || slices.Min(in[1:]) < 1 || n < 1 {
+		return fmt.Errorf("%w: working set of input %v at batch %d: need a fixed NHWC input", ErrShape, in, n)
+	}
+	return nil
+}
+
+func (e *Engine) workingSet(input string, in []int, n int) (int64, error) {
 	shape := slices.Clone(in)
 	shape[0] = n
-	shapes, err := e.inferWith(map[string][]int{g.Inputs[0]: shape}, n)
+	shapes, err := e.inferWith(map[string][]int{input: shape}, n)
 	if err != nil {
 		return 0, err
 	}

@@ -77,7 +77,7 @@ func TestWorkingSetIsTheArena(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := bb.Input().Shape
-			want, err := WorkingSet(bb.Graph(), in, n)
+			want, err := bb.WorkingSet(n)
 			if err != nil {
 				t.Fatal(err)
 			}
