@@ -107,9 +107,14 @@ func For(cpus float64, limited bool, ncpu int) int {
 	return max(1, min(ncpu, int(math.Ceil(cpus))))
 }
 
-// Default is the threads this process may use: its cgroup's CPU quota
-// on this host's cores.
+// Default is the threads this process may use: $GOMAXPROCS when set (a
+// launcher's choice, as Go's runtime reads it: the Ray launcher sets it
+// to the CPUs it reserved), else its cgroup's CPU quota on this host's
+// cores.
 func Default() int {
+	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && n > 0 {
+		return n
+	}
 	q, ok := Quota("/")
 	return For(q, ok, runtime.NumCPU())
 }

@@ -74,7 +74,12 @@ func TestSet(t *testing.T) {
 	if _, err := Set(-1); err == nil {
 		t.Fatal("Set(-1): no error")
 	}
+	t.Setenv("GOMAXPROCS", "")
 	if n, err := Set(0); err != nil || n != Default() || n > runtime.NumCPU() {
 		t.Fatalf("Set(0) = %d, %v; Default %d", n, err, Default())
+	}
+	t.Setenv("GOMAXPROCS", "3") // a launcher's choice wins over the quota
+	if n, err := Set(0); err != nil || n != 3 || runtime.GOMAXPROCS(0) != 3 {
+		t.Fatalf("Set(0) with GOMAXPROCS=3: %d, %v", n, err)
 	}
 }
