@@ -101,7 +101,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")
-	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
+	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory (above it they stream from the cache); an eighth of it sizes the extraction's batches and decoded images")
 	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per thread)")
 	f.IntVar(&c.Threads, "threads", 0, "threads the job computes on (GOMAXPROCS, the engines' pools; 0: the CPUs the container may use)")
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
