@@ -219,6 +219,9 @@ type JobSpec struct {
 
 	MemoryBudget *int64 `json:"memory_budget,omitempty"`
 	Workers      *int   `json:"workers,omitempty"`
+	// Threads is the threads the job computes on (GOMAXPROCS, the
+	// engines' pools); unset or 0: the CPUs the worker's container may use.
+	Threads *int `json:"threads,omitempty"`
 }
 
 // Ptr returns a pointer to v: JobSpec{Epochs: api.Ptr(5)}.
@@ -276,6 +279,7 @@ type RunSpec struct {
 	CacheDir     string `json:"cache_dir,omitempty"`
 	MemoryBudget int64  `json:"memory_budget,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
+	Threads      int    `json:"threads,omitempty"` // 0: the container's CPU quota where the job runs
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`

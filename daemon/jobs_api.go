@@ -109,11 +109,11 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	if err != nil {
 		return nil, api.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
-	need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, j.MemoryBudget)
+	need := f.Host(j.MemoryBudget)
 	req.HostBytes = need
 	if need > s.opts.JobMemory {
-		add("memory", "the job needs about %d bytes of memory (head and optimizer state %d, step scratch %d, resident features %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
-			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, j.MemoryBudget), s.opts.JobMemory)
+		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction's backbone run and decoded images %d or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
+			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory)
 		return nil, bad, http.StatusUnprocessableEntity
 	}
 	if j.Device.IsCUDA() && s.opts.GPUMemoryBudget > 0 {

@@ -115,13 +115,8 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 	return s, nil
 }
 
-// threads is the worker's environment for the CPUs it reserved: Go's
-// and the BLAS's threads (OpenBLAS sums in an order that depends on
-// them, so a run is reproduced with the same count).
-func threads(cpus float64) map[string]string {
-	n := strconv.Itoa(max(1, int(cpus)))
-	return map[string]string{"GOMAXPROCS": n, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n}
-}
+// threads is the worker's environment for the CPUs it reserved.
+func threads(cpus float64) map[string]string { return daemon.ThreadEnv(max(1, int(cpus))) }
 
 // specPath is where an attempt's spec waits for its worker: under the
 // data directory, which every node sees.

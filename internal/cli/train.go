@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/threads"
 )
 
 // TrainJob is a `train` command's settings: the flags (their defaults are
@@ -101,8 +102,9 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")
-	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
-	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")
+	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory (above it they stream from the cache); an eighth of it sizes the extraction's batches and decoded images")
+	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per thread)")
+	f.IntVar(&c.Threads, "threads", 0, "threads the job computes on (GOMAXPROCS, the engines' pools; 0: the CPUs the container may use)")
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
 	f.Int64Var(&tj.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files: skipped and listed, or with --on-bad-file fail the run")
 	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
@@ -227,6 +229,11 @@ func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
 // RunTrain runs the job tj resolved to in this process on ops (nil: the
 // CPU), rendering its progress.
 func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *zap.Logger, out io.Writer) error {
+	n, err := threads.Set(j.Threads)
+	if err != nil {
+		return err
+	}
+	log.Debug("threads", zap.Int("threads", n))
 	r := NewRenderer(cmd, out)
 	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes})
 	if err != nil {

@@ -33,6 +33,7 @@ type Options struct {
 	Policy  dataset.BadFilePolicy
 	Workers int // decoding goroutines; <= 0: GOMAXPROCS
 	Batch   int // images per backbone call; <= 0: 64
+	Chunk   int // images decoded at once, a multiple of Batch; <= 0: 2048
 	// Cache, when set, is consulted before and filled after the backbone.
 	Cache *featcache.Namespace
 	// MemoryBudget bounds the bytes of features kept in memory; above it
@@ -167,7 +168,10 @@ type extraction struct {
 
 func newExtraction(bb backbone.Backbone, ds *dataset.Dataset, o Options) (*extraction, error) {
 	if o.Batch <= 0 {
-		o.Batch = 64
+		o.Batch = maxBatch
+	}
+	if o.Chunk <= 0 {
+		o.Chunk = maxChunk
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)

@@ -292,6 +292,9 @@ func parse(r api.RunSpec) (*Job, error) {
 		bad("workers", "must be >= 0")
 	}
 	parseAugment(j, bad)
+	if r.Threads < 0 {
+		bad("threads", "must be >= 0 (0: the CPUs the container may use)")
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -15,7 +15,7 @@ import (
 // where and how fast it computes, when it stops early. Everything else
 // (its data, backbone, tap, head, optimizer, seed, split) defines the run
 // its checkpoint belongs to.
-var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers",
+var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers", "threads",
 	"early_stopping", "min_delta", "on_bad_file"}
 
 // Resume resolves the continuation of a run: its stored record, then only

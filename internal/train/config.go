@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"go.uber.org/zap"
@@ -79,6 +80,9 @@ func openBackbone(c *Config, m *savedmodel.Model, eager bool) (backbone.Backbone
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
 		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots, Model: m},
 		Device:  c.Device.String(), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		// The process's threads (threads.Set): the tensorflow engine's
+		// pools as wide as the native engine's.
+		Threads: runtime.GOMAXPROCS(0),
 	})
 }
 

@@ -291,6 +291,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
+	r.planExtraction(cfg, &fo, bb, trainDS, valDS)
 	if eager {
 		fo.Device = copier
 		// The steps' scratch before the device's feature buffers, as on

@@ -62,6 +62,8 @@ class JobRequest:
     device: Optional[str] = None
     memory_budget: Optional[int] = None
     workers: Optional[int] = None
+    # threads the job computes on; None or 0: the CPUs its container may use
+    threads: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
     # The job contract's version; None: the client's (1). A number given
