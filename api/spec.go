@@ -158,6 +158,11 @@ type JobSpec struct {
 
 	Head           string   `json:"head,omitempty"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing *float64 `json:"label_smoothing,omitempty"`
+	// Dropout is the rate of dropout before the dense layer, in [0, 1).
+	Dropout *float64 `json:"dropout,omitempty"`
+	// ClassWeight weighs each class's loss: "balanced" or a JSON file
+	// {"class name": weight}.
+	ClassWeight string `json:"class_weight,omitempty"`
 
 	Epochs      *int      `json:"epochs,omitempty"`
 	BatchSize   *int      `json:"batch_size,omitempty"`
@@ -209,6 +214,11 @@ type RunSpec struct {
 
 	Head           string  `json:"head"`
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
+	Dropout        float64 `json:"dropout,omitempty"`
+	ClassWeight    string  `json:"class_weight,omitempty"`
+	// ClassWeights is ClassWeight resolved when the run starts, by class
+	// name: the weights the run used.
+	ClassWeights map[string]float64 `json:"class_weights,omitempty"`
 
 	Epochs      int       `json:"epochs"`
 	BatchSize   int       `json:"batch_size"`

@@ -68,6 +68,13 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		}
 		*f.p = real
 	}
+	if w := c.ClassWeight; w != "" && w != job.BalancedWeights { // a file of weights
+		if real, err := s.confine(w); err != nil {
+			add("class_weight", "%v", err)
+		} else {
+			c.ClassWeight = real
+		}
+	}
 	if req.Model != "" && !modelName.MatchString(req.Model) {
 		add("model", "%s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(req.Model))
 	}

@@ -84,17 +84,17 @@ func SampleWeights(w []float32, labels []int32) []float32 {
 
 // BalancedWeights is scikit-learn's "balanced" class weights, the ones
 // Keras users pass as class_weight: n / (classes * count_c) for each
-// class c of labels. A class without samples gets weight 0 (it has no
-// loss to weigh).
-func BalancedWeights(labels []int32, classes int) []float64 {
-	counts := make([]int, classes)
-	for _, y := range labels {
-		counts[y]++
+// class c, from the samples' count per class. A class without samples
+// gets weight 0 (it has no loss to weigh).
+func BalancedWeights(counts []int) []float64 {
+	total := 0
+	for _, n := range counts {
+		total += n
 	}
-	w := make([]float64, classes)
+	w := make([]float64, len(counts))
 	for c, n := range counts {
 		if n > 0 {
-			w[c] = float64(len(labels)) / (float64(classes) * float64(n))
+			w[c] = float64(total) / (float64(len(counts)) * float64(n))
 		}
 	}
 	return w

@@ -84,7 +84,7 @@ func TestDropoutMask(t *testing.T) {
 // TestBalancedWeights checks scikit-learn's formula on a hand-computed case:
 // 6 samples, 3 classes, counts 3, 2, 1 -> 6/9, 6/6, 6/3.
 func TestBalancedWeights(t *testing.T) {
-	got := BalancedWeights([]int32{0, 0, 0, 1, 1, 2}, 3)
+	got := BalancedWeights([]int{3, 2, 1})
 	for i, want := range []float64{2.0 / 3, 1, 2} {
 		if math.Abs(got[i]-want) > 1e-12 {
 			t.Errorf("class %d: %v, want %v", i, got[i], want)

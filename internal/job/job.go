@@ -126,7 +126,7 @@ func Check(r api.RunSpec) (*Job, error) { return FromRecord(r) }
 // specOf is the spec that sets r's non-zero fields.
 func specOf(r api.RunSpec) api.JobSpec {
 	s := api.JobSpec{Backbone: r.Backbone, Engine: r.Engine, Tags: r.Tags, Signature: r.Signature, Tap: r.Tap,
-		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head,
+		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head, ClassWeight: r.ClassWeight,
 		Optimizer: r.Optimizer, Schedule: r.Schedule, Monitor: r.Monitor, Device: r.Device}
 	set := func(v float64) *float64 {
 		if v == 0 {
@@ -141,7 +141,7 @@ func specOf(r api.RunSpec) api.JobSpec {
 		return &v
 	}
 	s.ValSplit, s.LabelSmoothing, s.LR, s.WeightDecay, s.Momentum = set(r.ValSplit), set(r.LabelSmoothing), set(r.LR), set(r.WeightDecay), set(r.Momentum)
-	s.Gamma, s.MinDelta, s.TFMemoryFraction = set(r.Gamma), set(r.MinDelta), set(r.TFMemoryFraction)
+	s.Gamma, s.MinDelta, s.TFMemoryFraction, s.Dropout = set(r.Gamma), set(r.MinDelta), set(r.TFMemoryFraction), set(r.Dropout)
 	s.Epochs, s.BatchSize, s.StepEvery, s.PlateauPatience, s.EarlyStopping, s.Workers = seti(r.Epochs), seti(r.BatchSize), seti(r.StepEvery), seti(r.PlateauPatience), seti(r.EarlyStopping), seti(r.Workers)
 	if r.Seed != 0 {
 		s.Seed = &r.Seed
@@ -171,12 +171,14 @@ func apply(r *api.RunSpec, s api.JobSpec) {
 	str(&r.Preprocess, s.Preprocess)
 	str((*string)(&r.OnBadFile), string(s.OnBadFile))
 	str(&r.Head, s.Head)
+	str(&r.ClassWeight, s.ClassWeight)
 	str((*string)(&r.Optimizer), string(s.Optimizer))
 	str((*string)(&r.Schedule), string(s.Schedule))
 	str((*string)(&r.Monitor), string(s.Monitor))
 	str((*string)(&r.Device), string(s.Device))
 	setp(&r.ValSplit, s.ValSplit)
 	setp(&r.LabelSmoothing, s.LabelSmoothing)
+	setp(&r.Dropout, s.Dropout)
 	setp(&r.Epochs, s.Epochs)
 	setp(&r.BatchSize, s.BatchSize)
 	setp(&r.LR, s.LR)
@@ -245,6 +247,9 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.LabelSmoothing < 0 || r.LabelSmoothing >= 1 {
 		bad("label_smoothing", "must be in [0, 1)")
 	}
+	if err := head.CheckDropout(r.Dropout); err != nil {
+		bad("dropout", "%v", err)
+	}
 	if r.Epochs < 1 {
 		bad("epochs", "must be >= 1")
 	}
@@ -275,6 +280,8 @@ func parse(r api.RunSpec) (*Job, error) {
 	}
 	if j.Device, err = api.ParseDevice(r.Device); err != nil {
 		bad("device", "%v", err)
+	} else if j.Device.IsCUDA() && j.Extras() {
+		bad("device", "the CUDA head has no dropout or class weights yet: train with --device cpu, or without --dropout and --class-weight")
 	}
 	if r.MemoryBudget < 0 {
 		bad("memory_budget", "must be >= 0")
@@ -339,6 +346,11 @@ func (j *Job) DecideAuto(probe func() error) string {
 	if j.Device.Kind != api.Auto {
 		return ""
 	}
+	if j.Extras() {
+		j.Device = api.DeviceSpec{Kind: api.CPU}
+		j.RunSpec.Device = j.Device.Device()
+		return "auto: the cpu, since the CUDA head has no dropout or class weights yet"
+	}
 	if err := probe(); err != nil {
 		j.Device = api.DeviceSpec{Kind: api.CPU}
 		j.RunSpec.Device = j.Device.Device()
@@ -352,3 +364,10 @@ func (j *Job) DecideAuto(probe func() error) string {
 // MarshalJSON writes the record: a job's JSON is its RunSpec, whatever
 // was parsed from it.
 func (j Job) MarshalJSON() ([]byte, error) { return json.Marshal(j.RunSpec) }
+
+// BalancedWeights is class_weight's "balanced": n / (classes * count).
+const BalancedWeights = "balanced"
+
+// Extras says the job trains with dropout or class weights, which only
+// the CPU head has (head.ExtrasOps).
+func (j *Job) Extras() bool { return j.Dropout > 0 || j.ClassWeight != "" }

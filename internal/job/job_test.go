@@ -56,6 +56,11 @@ func TestNew(t *testing.T) {
 		{"unknown policy", func(s *api.JobSpec) { s.OnBadFile = "ignore" }, nil, "on_bad_file"},
 		{"unknown engine", func(s *api.JobSpec) { s.Engine = "onnx" }, nil, "engine"},
 		{"negative workers", func(s *api.JobSpec) { s.Workers = api.Ptr(-1) }, nil, "workers"},
+		{"dropout", func(s *api.JobSpec) { s.Dropout, s.ClassWeight = api.Ptr(0.5), "balanced" }, func(j *Job) bool { return j.Dropout == 0.5 && j.ClassWeight == "balanced" && j.Extras() }, ""},
+		{"dropout 1", func(s *api.JobSpec) { s.Dropout = api.Ptr(1.0) }, nil, "dropout"},
+		{"negative dropout", func(s *api.JobSpec) { s.Dropout = api.Ptr(-0.1) }, nil, "dropout"},
+		{"dropout on cuda", func(s *api.JobSpec) { s.Dropout, s.Device = api.Ptr(0.2), "cuda" }, nil, "device"},
+		{"class weights on cuda", func(s *api.JobSpec) { s.ClassWeight, s.Device = "w.json", "cuda:1" }, nil, "device"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -147,6 +152,15 @@ func TestDecideAuto(t *testing.T) {
 		if j.RunSpec.Device != want || j.Device.Device() != want {
 			t.Errorf("found %v: device %s (%s), want %s", found, j.RunSpec.Device, j.Device, want)
 		}
+	}
+	// Dropout is the CPU head's: auto takes the cpu even beside a GPU.
+	s.Dropout = api.Ptr(0.1)
+	j, err := New(s, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := j.DecideAuto(func() error { return nil }); j.RunSpec.Device != "cpu" || !strings.Contains(why, "dropout") {
+		t.Errorf("auto with dropout: %s (%s)", j.RunSpec.Device, why)
 	}
 }
 

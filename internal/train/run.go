@@ -243,6 +243,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	if !r.opts.Resume {
 		resolvePreprocess(&cfg.RunSpec, r.log)
 	}
+	if err := resolveClassWeights(cfg, trainDS); err != nil {
+		return err
+	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
 	copier, _ := r.opts.Ops.(tf.DeviceCopier)
@@ -534,6 +537,9 @@ func (r *runner) prepareModel() error {
 			return err
 		}
 		r.st = state{LR: r.baseLR, BestMetric: worst(string(cfg.Monitor))}
+	}
+	if err := setExtras(r.model, cfg, r.classes); err != nil {
+		return err
 	}
 	// The device's per-step scratch first, so that features which would
 	// leave it no room stream instead of failing at step 1.

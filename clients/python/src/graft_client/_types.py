@@ -43,6 +43,8 @@ class JobRequest:
     on_bad_file: Optional[str] = None
     head: Optional[str] = None
     label_smoothing: Optional[float] = None
+    dropout: Optional[float] = None
+    class_weight: Optional[str] = None
     epochs: Optional[int] = None
     batch_size: Optional[int] = None
     optimizer: Optional[str] = None
