@@ -119,17 +119,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
 // RunJob trains the resolved job j (or with opts.Resume continues the run
 // in j.Out) and returns the run's summary.
 func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
-	if opts.Log == nil {
-		opts.Log = zap.NewNop()
-	}
-	if opts.Progress == nil {
-		opts.Progress = func(Event) {}
-	}
-	if opts.save == nil {
-		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
-			return m.Save(path, classes, st)
-		}
-	}
+	opts.setDefaults()
 	if at := opts.FullDiskAt; at > 0 && !opts.Resume {
 		save, epoch := opts.save, 0
 		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
@@ -149,6 +139,21 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	}
 	defer r.close()
 	return r.train(ctx)
+}
+
+// setDefaults fills the options left unset.
+func (opts *Options) setDefaults() {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(Event) {}
+	}
+	if opts.save == nil {
+		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+			return m.Save(path, classes, st)
+		}
+	}
 }
 
 type runner struct {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/cli"
+	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/sweep"
+	"github.com/graft-ml/graft/internal/train"
+)
+
+func (a *app) sweepCmd() *cobra.Command {
+	var vary []string
+	var spaceFile string
+	var trials, parallel int
+	cmd := cli.TrainCommand("Train many heads on features extracted once, over a grid or a seeded random sample of settings, and rank them",
+		func(cmd *cobra.Command, tj *cli.TrainJob) error {
+			if tj.Resume != "" {
+				return errors.New("sweep: --resume continues one run: use graft train --resume on a trial's run directory")
+			}
+			base, err := tj.Spec()
+			if err != nil {
+				return err
+			}
+			space, err := sweep.Parse(vary, spaceFile)
+			if err != nil {
+				return err
+			}
+			plan, err := sweep.NewPlan(base, space, trials, job.Where{Out: tj.Out, CacheDir: tj.CacheDir})
+			if err != nil {
+				return err
+			}
+			if err := plan.Create(); err != nil {
+				return err
+			}
+			a.log.Info("sweep", zap.String("out", tj.Out), zap.Int("trials", len(plan.Jobs)), zap.Int("grid", space.Size()))
+			r := cli.NewRenderer(cmd, a.out)
+			opts := train.Options{Log: a.log, MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes}
+			if r.Human { // the extraction's bar on stderr; stdout keeps the table
+				opts.Progress, opts.Shown = r.Progress, true
+			}
+			start := time.Now()
+			rep, err := train.Sweep(cmd.Context(), plan.Jobs, train.SweepOptions{Options: opts, Parallel: parallel, Done: func(t train.TrialResult) {
+				if t.Err == nil {
+					a.log.Info("trial done", zap.Int("trial", t.Trial), zap.String("settings", plan.Points[t.Trial].String()), zap.String("best", t.Summary.Best()), zap.Float64("seconds", t.Seconds))
+				}
+			}})
+			if rep == nil { // no trial ran: nothing of the sweep stays
+				if rerr := os.RemoveAll(tj.Out); rerr != nil {
+					a.log.Warn("sweep: removing the sweep directory", zap.Error(rerr))
+				}
+				return err
+			}
+			board := leaderboard(plan, rep)
+			board.Seconds = time.Since(start).Seconds()
+			if werr := rundir.WriteJSON(tj.Out, sweep.LeaderboardFile, board); werr != nil && err == nil {
+				err = werr
+			}
+			if terr := board.Table(a.out); terr != nil && err == nil {
+				err = terr
+			}
+			if err != nil {
+				return err
+			}
+			if board.Best == "" {
+				return fmt.Errorf("sweep: every trial failed (see %s)", sweep.LeaderboardFile)
+			}
+			return nil
+		})
+	cmd.Use = "sweep --backbone MODEL --tap TENSOR --data DATA --out DIR (--vary KEY=V1,V2,... | --space FILE) [--trials N]"
+	cmd.Flags().Lookup("out").Usage = "sweep directory to create: its trials/NNN are run directories, leaderboard.json ranks them"
+	cmd.Flags().Lookup("early-stopping").Usage = fmt.Sprintf("each trial stops after this many epochs without improvement (default %d in a sweep; 0: off)", sweep.DefaultPatience)
+	cmd.Flags().StringArrayVar(&vary, "vary", nil, fmt.Sprintf("a setting to vary and its values, KEY=V1,V2,... (repeat for more keys); keys: %v", sweep.Keys))
+	cmd.Flags().StringVar(&spaceFile, "space", "", `the settings to vary as JSON, e.g. {"lr": [0.001, 0.01], "head": ["conv:16", "linear"]} (--vary overrides a key)`)
+	cmd.Flags().IntVar(&trials, "trials", 0, "train this many points of the grid, drawn with --seed (0: the whole grid)")
+	cmd.Flags().IntVar(&parallel, "parallel", 0, "trials training at once (0: one per core, within --memory-budget beside the features)")
+	return cmd
+}
+
+// leaderboard ranks a sweep's trials by the base job's monitor.
+func leaderboard(plan *sweep.Plan, rep *train.SweepReport) sweep.Leaderboard {
+	entries := make([]sweep.Entry, len(rep.Trials))
+	for i, t := range rep.Trials {
+		e := sweep.Entry{Trial: i, Settings: plan.Points[i], Run: plan.Jobs[i].Out, Seconds: t.Seconds}
+		if t.Err != nil {
+			e.Error = t.Err.Error()
+		} else {
+			s := t.Summary
+			e.BestEpoch, e.Epochs, e.StoppedEarly, e.ValLoss, e.ValAccuracy = s.BestEpoch, s.Epochs, s.StoppedEarly, s.BestValLoss, s.BestValAccuracy
+		}
+		entries[i] = e
+	}
+	b := sweep.Rank(plan.Jobs[0].Monitor, entries)
+	b.Parallel, b.FeatureSeconds = rep.Parallel, rep.FeatureSeconds
+	return b
+}
