@@ -18,7 +18,7 @@ import (
 
 func (a *app) sweepCmd() *cobra.Command {
 	var vary []string
-	var spaceFile string
+	var spaceFile, saveFeatures string
 	var trials, parallel int
 	cmd := cli.TrainCommand("Train many heads on features extracted once, over a grid or a seeded random sample of settings, and rank them",
 		func(cmd *cobra.Command, tj *cli.TrainJob) error {
@@ -47,7 +47,7 @@ func (a *app) sweepCmd() *cobra.Command {
 				opts.Progress, opts.Shown = r.Progress, true
 			}
 			start := time.Now()
-			rep, err := train.Sweep(cmd.Context(), plan.Jobs, train.SweepOptions{Options: opts, Parallel: parallel, Done: func(t train.TrialResult) {
+			rep, err := train.Sweep(cmd.Context(), plan.Jobs, train.SweepOptions{Options: opts, Parallel: parallel, SaveFeatures: saveFeatures, Done: func(t train.TrialResult) {
 				if t.Err == nil {
 					a.log.Info("trial done", zap.Int("trial", t.Trial), zap.String("settings", plan.Points[t.Trial].String()), zap.String("best", t.Summary.Best()), zap.Float64("seconds", t.Seconds))
 				}
@@ -81,6 +81,7 @@ func (a *app) sweepCmd() *cobra.Command {
 	cmd.Flags().StringVar(&spaceFile, "space", "", `the settings to vary as JSON, e.g. {"lr": [0.001, 0.01], "head": ["conv:16", "linear"]} (--vary overrides a key)`)
 	cmd.Flags().IntVar(&trials, "trials", 0, "train this many points of the grid, drawn with --seed (0: the whole grid)")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "trials training at once (0: one per core, within --memory-budget beside the features)")
+	cmd.Flags().StringVar(&saveFeatures, "save-features", "", "also write the features the trials share into this directory as NumPy arrays (train_x.npy, train_y.npy, val_x.npy, val_y.npy), for a peer to train on")
 	return cmd
 }
 

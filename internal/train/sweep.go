@@ -18,6 +18,7 @@ import (
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
+	"github.com/graft-ml/graft/internal/util/npy"
 )
 
 // SweepOptions wire a sweep into its surroundings.
@@ -32,6 +33,10 @@ type SweepOptions struct {
 	// Done, if set, hears of each trial as it ends (from the trial's
 	// goroutine, one at a time).
 	Done func(TrialResult)
+	// SaveFeatures, if set, is a directory to write the features the
+	// trials share into, as NumPy arrays (train_x.npy, train_y.npy,
+	// val_x.npy, val_y.npy): what a peer trains on to compare.
+	SaveFeatures string
 }
 
 // TrialResult is how one trial of a sweep ended.
@@ -81,6 +86,11 @@ func Sweep(ctx context.Context, jobs []*job.Job, so SweepOptions) (*SweepReport,
 	}
 	defer first.close()
 	first.opts.Progress = func(Event) {} // trials report by Done
+	if so.SaveFeatures != "" {
+		if err := saveFeatures(so.SaveFeatures, first.trainSet, first.valSet); err != nil {
+			return nil, err
+		}
+	}
 	// setup put trial 0's features on its (CPU) device; every trial reads
 	// those buffers, and the host copies can go.
 	trainSet, valSet := shareSet(first.trainSet, first.trainSrc), shareSet(first.valSet, first.valSrc)
@@ -230,4 +240,33 @@ func trialBytes(spec head.Spec, slots, b int) int64 {
 		scratch = hw * (spec.Channels*spec.Kernel*spec.Kernel + spec.Filters)
 	}
 	return 4 * (int64(spec.Layout().Total)*int64(2+slots) + int64(b)*int64(scratch+spec.Pooled()+2*spec.Classes))
+}
+
+// saveFeatures writes the train and val sets as NumPy arrays in dir.
+func saveFeatures(dir string, sets ...*features.Set) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for i, set := range sets {
+		name := [2]string{"train", "val"}[i]
+		x := make([]float32, set.Len()*set.Size)
+		for j := range set.Len() {
+			if err := set.Sample(j, x[j*set.Size:(j+1)*set.Size]); err != nil {
+				return err
+			}
+		}
+		shape := append([]int{set.Len()}, set.Shape...)
+		for _, f := range []struct {
+			file  string
+			write func(io.Writer) error
+		}{
+			{name + "_x.npy", func(w io.Writer) error { return npy.Write(w, shape, x) }},
+			{name + "_y.npy", func(w io.Writer) error { return npy.Write(w, []int{set.Len()}, set.Labels) }},
+		} {
+			if err := atomicfile.Write(filepath.Join(dir, f.file), 0o644, f.write); err != nil {
+				return fmt.Errorf("train: saving features: %w", err)
+			}
+		}
+	}
+	return nil
 }
