@@ -247,8 +247,8 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.LabelSmoothing < 0 || r.LabelSmoothing >= 1 {
 		bad("label_smoothing", "must be in [0, 1)")
 	}
-	if err := head.CheckDropout(r.Dropout); err != nil {
-		bad("dropout", "%v", err)
+	if head.CheckDropout(r.Dropout) != nil {
+		bad("dropout", "must be in [0, 1)")
 	}
 	if r.Epochs < 1 {
 		bad("epochs", "must be >= 1")
