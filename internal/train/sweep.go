@@ -110,7 +110,11 @@ func Sweep(ctx context.Context, jobs []*job.Job, so SweepOptions) (*SweepReport,
 			defer wg.Done()
 			for i := range next {
 				start := time.Now()
-				s, err := first.trial(ctx, i, jobs[i], trainSet, valSet)
+				var s *Summary
+				err := ctx.Err() // an interrupted sweep starts no more trials
+				if err == nil {
+					s, err = first.trial(ctx, i, jobs[i], trainSet, valSet)
+				}
 				res := TrialResult{Trial: i, Out: jobs[i].Out, Summary: s, Err: err, Seconds: time.Since(start).Seconds()}
 				if err != nil {
 					first.log.Warn("trial failed", zap.Int("trial", i), zap.Error(err))
