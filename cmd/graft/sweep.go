@@ -60,6 +60,9 @@ func (a *app) sweepCmd() *cobra.Command {
 			}
 			board := leaderboard(plan, rep)
 			board.Seconds = time.Since(start).Seconds()
+			if board.Best != "" && err == nil { // SWEEP is a run: the best trial's
+				err = sweep.Promote(tj.Out, board.Best)
+			}
 			if werr := rundir.WriteJSON(tj.Out, sweep.LeaderboardFile, board); werr != nil && err == nil {
 				err = werr
 			}

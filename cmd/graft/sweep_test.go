@@ -97,17 +97,25 @@ func TestSweep(t *testing.T) {
 		t.Errorf("the best trial's head (%d bytes) differs from a plain run's with its settings (%d bytes)", len(b), len(a))
 	}
 
-	out2, logs, code := runAll(t, "eval", "--run", best.Run, "--split", "val", "--format", "json")
-	var ev evalJSON
-	if code != 0 || json.Unmarshal([]byte(out2), &ev) != nil || ev.Accuracy != best.ValAccuracy {
-		t.Errorf("eval of the best trial: exit %d, accuracy %v, leaderboard %v\n%s", code, ev.Accuracy, best.ValAccuracy, logs)
+	// The best trial's directory, and the sweep directory promoted to a
+	// copy of it, are runs that eval, predict and export take.
+	promoted, _ := os.ReadFile(filepath.Join(out, rundir.HeadFile))
+	if !bytes.Equal(promoted, b) {
+		t.Errorf("the sweep directory's head (%d bytes) is not the best trial's (%d bytes)", len(promoted), len(b))
 	}
 	imgs, _ := filepath.Glob(filepath.Join(data, "3", "*.png"))
-	if out, logs, code := runAll(t, "predict", "--run", best.Run, imgs[0]); code != 0 || out == "" {
-		t.Errorf("predict with the best trial: exit %d\n%s%s", code, out, logs)
-	}
-	if out, logs, code := runAll(t, "export", "--run", best.Run, "--out", filepath.Join(dir, "export")); code != 0 {
-		t.Errorf("export of the best trial: exit %d\n%s%s", code, out, logs)
+	for i, r := range []string{best.Run, out} {
+		out2, logs, code := runAll(t, "eval", "--run", r, "--split", "val", "--format", "json")
+		var ev evalJSON
+		if code != 0 || json.Unmarshal([]byte(out2), &ev) != nil || ev.Accuracy != best.ValAccuracy {
+			t.Errorf("eval of %s: exit %d, accuracy %v, leaderboard %v\n%s", r, code, ev.Accuracy, best.ValAccuracy, logs)
+		}
+		if out, logs, code := runAll(t, "predict", "--run", r, imgs[0]); code != 0 || out == "" {
+			t.Errorf("predict with %s: exit %d\n%s%s", r, code, out, logs)
+		}
+		if out, logs, code := runAll(t, "export", "--run", r, "--out", filepath.Join(dir, fmt.Sprint("export", i))); code != 0 {
+			t.Errorf("export of %s: exit %d\n%s%s", r, code, out, logs)
+		}
 	}
 }
 

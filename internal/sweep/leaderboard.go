@@ -33,8 +33,8 @@ type Entry struct {
 // Leaderboard is a sweep's trials ranked by the monitored metric.
 type Leaderboard struct {
 	Monitor api.Monitor `json:"monitor"`
-	// Best is the best trial's run directory: eval, predict and export
-	// take it as they take any run.
+	// Best is the best trial's run directory; the sweep directory is a
+	// copy of it (Promote). Eval, predict and export take either.
 	Best     string  `json:"best,omitempty"`
 	Trials   []Entry `json:"trials"`
 	Parallel int     `json:"parallel"`

@@ -196,17 +196,11 @@ func (first *runner) sibling(j *job.Job, trainSet, valSet *features.Set) (*runne
 
 // copyFile copies src to dst atomically; a missing src is no error.
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	err := atomicfile.Copy(src, dst, 0o644)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("train: %w", err)
 	}
-	return atomicfile.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	return nil
 }
 
 // sweepParallel is how many trials train at once: want (<= 0: one per
