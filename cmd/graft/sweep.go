@@ -3,15 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/cli"
 	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/sweep"
 	"github.com/graft-ml/graft/internal/train"
 )
@@ -37,48 +34,26 @@ func (a *app) sweepCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := plan.Create(); err != nil {
-				return err
-			}
 			a.log.Info("sweep", zap.String("out", tj.Out), zap.Int("trials", len(plan.Jobs)), zap.Int("grid", space.Size()))
 			r := cli.NewRenderer(cmd, a.out)
 			opts := train.Options{Log: a.log, MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes}
 			if r.Human { // the extraction's bar on stderr; stdout keeps the table
 				opts.Progress, opts.Shown = r.Progress, true
 			}
-			start := time.Now()
-			rep, err := train.Sweep(cmd.Context(), plan.Jobs, train.SweepOptions{Options: opts, Parallel: parallel, SaveFeatures: saveFeatures, Done: func(t train.TrialResult) {
+			board, err := sweep.Run(cmd.Context(), plan, train.SweepOptions{Options: opts, Parallel: parallel, SaveFeatures: saveFeatures, Done: func(t train.TrialResult) {
 				if t.Err == nil {
 					a.log.Info("trial done", zap.Int("trial", t.Trial), zap.String("settings", plan.Points[t.Trial].String()), zap.String("best", t.Summary.Best()), zap.Float64("seconds", t.Seconds))
 				}
 			}})
-			if rep == nil { // no trial ran: nothing of the sweep stays
-				if rerr := os.RemoveAll(tj.Out); rerr != nil {
-					a.log.Warn("sweep: removing the sweep directory", zap.Error(rerr))
+			if len(board.Trials) > 0 {
+				if terr := board.Table(a.out); terr != nil && err == nil {
+					err = terr
 				}
-				return err
 			}
-			board := leaderboard(plan, rep)
-			board.Seconds = time.Since(start).Seconds()
-			if board.Best != "" && err == nil { // SWEEP is a run: the best trial's
-				err = sweep.Promote(tj.Out, board.Best)
-			}
-			if werr := rundir.WriteJSON(tj.Out, sweep.LeaderboardFile, board); werr != nil && err == nil {
-				err = werr
-			}
-			if terr := board.Table(a.out); terr != nil && err == nil {
-				err = terr
-			}
-			if err != nil {
-				return err
-			}
-			if board.Best == "" {
-				return fmt.Errorf("sweep: every trial failed (see %s)", sweep.LeaderboardFile)
-			}
-			return nil
+			return err
 		})
 	cmd.Use = "sweep --backbone MODEL --tap TENSOR --data DATA --out DIR (--vary KEY=V1,V2,... | --space FILE) [--trials N]"
-	cmd.Flags().Lookup("out").Usage = "sweep directory to create: its trials/NNN are run directories, leaderboard.json ranks them"
+	cmd.Flags().Lookup("out").Usage = "sweep directory to create: its trials/NNN are run directories, leaderboard.json ranks them, and it becomes a copy of the best run"
 	cmd.Flags().Lookup("early-stopping").Usage = fmt.Sprintf("each trial stops after this many epochs without improvement (default %d in a sweep; 0: off)", sweep.DefaultPatience)
 	cmd.Flags().StringArrayVar(&vary, "vary", nil, fmt.Sprintf("a setting to vary and its values, KEY=V1,V2,... (repeat for more keys); keys: %v", sweep.Keys))
 	cmd.Flags().StringVar(&spaceFile, "space", "", `the settings to vary as JSON, e.g. {"lr": [0.001, 0.01], "head": ["conv:16", "linear"]} (--vary overrides a key)`)
@@ -86,22 +61,4 @@ func (a *app) sweepCmd() *cobra.Command {
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "trials training at once (0: one per core, within --memory-budget beside the features)")
 	cmd.Flags().StringVar(&saveFeatures, "save-features", "", "also write the features the trials share into this directory as NumPy arrays (train_x.npy, train_y.npy, val_x.npy, val_y.npy), for a peer to train on")
 	return cmd
-}
-
-// leaderboard ranks a sweep's trials by the base job's monitor.
-func leaderboard(plan *sweep.Plan, rep *train.SweepReport) sweep.Leaderboard {
-	entries := make([]sweep.Entry, len(rep.Trials))
-	for i, t := range rep.Trials {
-		e := sweep.Entry{Trial: i, Settings: plan.Points[i], Run: plan.Jobs[i].Out, Seconds: t.Seconds}
-		if t.Err != nil {
-			e.Error = t.Err.Error()
-		} else {
-			s := t.Summary
-			e.BestEpoch, e.Epochs, e.StoppedEarly, e.ValLoss, e.ValAccuracy = s.BestEpoch, s.Epochs, s.StoppedEarly, s.BestValLoss, s.BestValAccuracy
-		}
-		entries[i] = e
-	}
-	b := sweep.Rank(plan.Jobs[0].Monitor, entries)
-	b.Parallel, b.FeatureSeconds = rep.Parallel, rep.FeatureSeconds
-	return b
 }

@@ -75,6 +75,9 @@ func (p *Plan) Create() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("sweep: %w", err)
 	}
+	if len(entries) == 1 && entries[0].Name() == rundir.OwnerFile { // a daemon's job
+		entries = nil
+	}
 	if len(entries) > 0 {
 		return hint.With(fmt.Errorf("sweep: %s is not empty", out), "choose another --out")
 	}
@@ -82,4 +85,23 @@ func (p *Plan) Create() error {
 		return fmt.Errorf("sweep: %w", err)
 	}
 	return rundir.WriteJSON(out, PlanFile, p)
+}
+
+// remove undoes Create and what followed: everything in the sweep
+// directory but a daemon's owner stamp, and the directory when nothing
+// else is left.
+func (p *Plan) remove() error {
+	out := p.Where.Out
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != rundir.OwnerFile {
+			if err := os.RemoveAll(filepath.Join(out, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.Remove(out) // fails, as it should, beside an owner stamp
 }
