@@ -186,6 +186,22 @@ type JobSpec struct {
 
 	MemoryBudget *int64 `json:"memory_budget,omitempty"`
 	Workers      *int   `json:"workers,omitempty"`
+
+	// Sweep makes the job a sweep (graft sweep): one head per point of
+	// its space, on features extracted once, the best one the job's run.
+	Sweep *SweepSpec `json:"sweep,omitempty"`
+}
+
+// SweepSpec is a sweep's space and how many of its points to train.
+type SweepSpec struct {
+	// Space maps each setting to vary (a job-spec field: lr, head,
+	// dropout, weight_decay, label_smoothing, optimizer, momentum,
+	// batch_size) to its values.
+	Space map[string][]any `json:"space"`
+	// Trials is a seeded random sample of the grid's points (0: all).
+	Trials int `json:"trials,omitempty"`
+	// Parallel caps the trials training at once (0: one per core).
+	Parallel int `json:"parallel,omitempty"`
 }
 
 // Ptr returns a pointer to v: JobSpec{Epochs: api.Ptr(5)}.
@@ -247,6 +263,8 @@ type RunSpec struct {
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`
+
+	Sweep *SweepSpec `json:"sweep,omitempty"`
 
 	// Out is the run directory.
 	Out string `json:"out"`

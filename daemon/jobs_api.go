@@ -16,6 +16,7 @@ import (
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/sweep"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -104,6 +105,11 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		}
 		add("spec", "%v", err)
 		return nil, bad, http.StatusBadRequest
+	}
+	if c.Sweep != nil { // every trial resolved now: a bad value fails here
+		if _, err := sweep.FromSpec(*c, job.Where{Out: j.Out, CacheDir: j.CacheDir, AllowRoots: j.AllowRoots}); err != nil {
+			return nil, api.FieldErrors{{Field: "sweep", Message: strings.TrimPrefix(err.Error(), "sweep: ")}}, http.StatusBadRequest
+		}
 	}
 	// auto means what it means for graft train: a GPU when this daemon's
 	// graft-cuda finds one, else the CPU.

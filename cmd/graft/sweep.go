@@ -27,9 +27,20 @@ func (a *app) sweepCmd() *cobra.Command {
 				return err
 			}
 			space, err := sweep.Parse(vary, spaceFile)
+			if base.Sweep != nil && len(vary) == 0 && spaceFile == "" {
+				// A --config that is a sweep job's spec: its own space.
+				space, err = sweep.Space(base.Sweep.Space), nil
+				if !cmd.Flags().Changed("trials") {
+					trials = base.Sweep.Trials
+				}
+				if !cmd.Flags().Changed("parallel") {
+					parallel = base.Sweep.Parallel
+				}
+			}
 			if err != nil {
 				return err
 			}
+			base.Sweep = nil
 			plan, err := sweep.NewPlan(base, space, trials, job.Where{Out: tj.Out, CacheDir: tj.CacheDir})
 			if err != nil {
 				return err

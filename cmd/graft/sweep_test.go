@@ -155,3 +155,27 @@ func TestSweepBadSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepConfig checks a job spec with a sweep (the daemon's form) as
+// --config: graft sweep runs its space, graft train refuses it.
+func TestSweepConfig(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 3)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sweep.json")
+	spec := fmt.Sprintf(`{"backbone": %q, "tap": "conv2d_2", "data": %q, "preprocess": "unit", "head": "linear", "epochs": 1,
+		"sweep": {"space": {"lr": [0.001, 0.01]}, "trials": 0}}`, fashionCNN, data)
+	if err := os.WriteFile(conf, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, logs, code := runAll(t, "train", "--config", conf, "--cache-dir", "none", "--out", filepath.Join(dir, "run")); code == 0 || !strings.Contains(logs, "graft sweep --config") {
+		t.Errorf("train --config with a sweep: exit %d\n%s", code, logs)
+	}
+	out := filepath.Join(dir, "sweep")
+	if stdout, logs, code := runAll(t, "sweep", "--config", conf, "--cache-dir", "none", "--out", out); code != 0 {
+		t.Fatalf("sweep --config: exit %d\n%s%s", code, stdout, logs)
+	}
+	var board sweep.Leaderboard
+	if err := rundir.ReadJSON(out, sweep.LeaderboardFile, &board); err != nil || len(board.Trials) != 2 {
+		t.Errorf("leaderboard %+v, %v: want the config's 2 trials", board, err)
+	}
+}

@@ -123,10 +123,14 @@ func FromRecord(r api.RunSpec) (*Job, error) {
 // Check parses and validates a record of the current version as it is.
 func Check(r api.RunSpec) (*Job, error) { return FromRecord(r) }
 
+// SpecOf is the spec that sets r's non-zero fields: a resolved record as
+// a spec again (a daemon's sweep builds its trials from it).
+func SpecOf(r api.RunSpec) api.JobSpec { return specOf(r) }
+
 // specOf is the spec that sets r's non-zero fields.
 func specOf(r api.RunSpec) api.JobSpec {
 	s := api.JobSpec{Backbone: r.Backbone, Engine: r.Engine, Tags: r.Tags, Signature: r.Signature, Tap: r.Tap,
-		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head, ClassWeight: r.ClassWeight,
+		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head, ClassWeight: r.ClassWeight, Sweep: r.Sweep,
 		Optimizer: r.Optimizer, Schedule: r.Schedule, Monitor: r.Monitor, Device: r.Device}
 	set := func(v float64) *float64 {
 		if v == 0 {
@@ -193,6 +197,9 @@ func apply(r *api.RunSpec, s api.JobSpec) {
 	setp(&r.TFMemoryFraction, s.TFMemoryFraction)
 	setp(&r.MemoryBudget, s.MemoryBudget)
 	setp(&r.Workers, s.Workers)
+	if s.Sweep != nil {
+		r.Sweep = s.Sweep
+	}
 }
 
 func setp[T any](dst *T, v *T) {
@@ -280,6 +287,8 @@ func parse(r api.RunSpec) (*Job, error) {
 	}
 	if j.Device, err = api.ParseDevice(r.Device); err != nil {
 		bad("device", "%v", err)
+	} else if j.Device.IsCUDA() && r.Sweep != nil {
+		bad("device", "a sweep trains its heads on the cpu: use cpu or auto")
 	} else if j.Device.IsCUDA() && j.Extras() {
 		bad("device", "the CUDA head has no dropout or class weights yet: train with --device cpu, or without --dropout and --class-weight")
 	}
@@ -346,10 +355,10 @@ func (j *Job) DecideAuto(probe func() error) string {
 	if j.Device.Kind != api.Auto {
 		return ""
 	}
-	if j.Extras() {
+	if j.Extras() || j.Sweep != nil {
 		j.Device = api.DeviceSpec{Kind: api.CPU}
 		j.RunSpec.Device = j.Device.Device()
-		return "auto: the cpu, since the CUDA head has no dropout or class weights yet"
+		return "auto: the cpu, since the CUDA head has no dropout or class weights yet and sweeps train on the cpu"
 	}
 	if err := probe(); err != nil {
 		j.Device = api.DeviceSpec{Kind: api.CPU}

@@ -43,6 +43,9 @@ func NewPlan(base api.JobSpec, space Space, trials int, w job.Where) (*Plan, err
 	if base.EarlyStopping == nil {
 		base.EarlyStopping = api.Ptr(DefaultPatience)
 	}
+	if err := space.check(); err != nil {
+		return nil, err
+	}
 	var seed uint64
 	if base.Seed != nil {
 		seed = *base.Seed
@@ -91,17 +94,42 @@ func (p *Plan) Create() error {
 // directory but a daemon's owner stamp, and the directory when nothing
 // else is left.
 func (p *Plan) remove() error {
-	out := p.Where.Out
+	if err := Clear(p.Where.Out); err != nil {
+		return err
+	}
+	if entries, err := os.ReadDir(p.Where.Out); err == nil && len(entries) == 0 {
+		return os.Remove(p.Where.Out)
+	}
+	return nil
+}
+
+// FromSpec is the plan of a job spec with a sweep (the daemon's sweep
+// jobs): its space and trials over the rest of the spec.
+func FromSpec(spec api.JobSpec, w job.Where) (*Plan, error) {
+	if spec.Sweep == nil {
+		return nil, errors.New("sweep: the spec has no sweep")
+	}
+	base := spec
+	base.Sweep = nil
+	return NewPlan(base, Space(spec.Sweep.Space), spec.Sweep.Trials, w)
+}
+
+// Clear empties a sweep directory for another attempt, keeping a
+// daemon's owner stamp: a sweep starts again rather than resume.
+func Clear(out string) error {
 	entries, err := os.ReadDir(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
 		if e.Name() != rundir.OwnerFile {
 			if err := os.RemoveAll(filepath.Join(out, e.Name())); err != nil {
-				return err
+				return fmt.Errorf("sweep: %w", err)
 			}
 		}
 	}
-	return os.Remove(out) // fails, as it should, beside an owner stamp
+	return nil
 }

@@ -64,6 +64,8 @@ class JobRequest:
     workers: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
+    # A sweep: {"space": {"lr": [0.001, 0.01], ...}, "trials": N, "parallel": N}.
+    sweep: Optional[Dict[str, Any]] = None
     # The job contract's version; None: the client's (1). A number given
     # is used as given: epochs=0 is an error, not the default.
     version: Optional[int] = None
