@@ -620,7 +620,9 @@ type scratchReserver interface {
 
 // evalBatch is validation's batch size: at least 256 samples, fewer calls
 // than training's batches (no gradients to keep).
-func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
+func (r *runner) evalBatch() int { return evalBatchFor(r.cfg.BatchSize) }
+
+func evalBatchFor(batch int) int { return max(batch, 256) }
 
 // source puts a feature set on the device: all of it when it is in
 // memory and fits the device, else batches of up to batch samples at a

@@ -215,7 +215,7 @@ func sweepParallel(want int, jobs []*job.Job, first *runner, set *features.Set) 
 	var per int64
 	for _, j := range jobs {
 		if spec, err := j.HeadSpec(set.Shape, len(first.classes)); err == nil {
-			per = max(per, trialBytes(spec, j.Opt.Slots(), max(j.BatchSize, 256)))
+			per = max(per, trialBytes(spec, j.Opt.Slots(), evalBatchFor(j.BatchSize)))
 		}
 	}
 	left := first.cfg.MemoryBudget
