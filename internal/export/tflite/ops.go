@@ -298,14 +298,24 @@ func conv2D(c *converter, n *native.StaticNode) error {
 	kh, kw, ci, co := f.Shape[0], f.Shape[1], f.Shape[2], f.Shape[3]
 	name := n.Def.GetName()
 	var filter int32
-	depthwise := n.Def.GetOp() == "DepthwiseConv2dNative"
-	if depthwise {
-		filter, err = c.floats(name+"/filter", f.F32, 1, kh, kw, ci*co)
-		co *= ci
-	} else {
-		if in := c.info[n.Inputs[0]].Shape; len(in) == 4 && in[3] != ci {
+	depthwise, mult := n.Def.GetOp() == "DepthwiseConv2dNative", co
+	in := c.info[n.Inputs[0]].Shape
+	if !depthwise && len(in) == 4 && in[3] > 0 && in[3] != ci {
+		// A grouped convolution with one input channel per group is a
+		// depthwise one (Keras 3 writes ConvNeXt's so): output o reads
+		// input o / (co/C), as DEPTHWISE_CONV_2D's channel c*M+m reads c.
+		if ci != 1 || co%in[3] != 0 {
 			return fmt.Errorf("%w: a grouped convolution (%d input channels, filter %v)", ErrUnsupported, in[3], f.Shape)
 		}
+		depthwise, ci, mult = true, 1, co/in[3]
+	}
+	switch {
+	case depthwise && n.Def.GetOp() == "DepthwiseConv2dNative":
+		filter, err = c.floats(name+"/filter", f.F32, 1, kh, kw, ci*co)
+		co *= ci
+	case depthwise: // [H,W,1,O] is [1,H,W,O]
+		filter, err = c.floats(name+"/filter", f.F32, 1, kh, kw, co)
+	default:
 		t := make([]float32, len(f.F32))
 		for h := 0; h < kh; h++ {
 			for w := 0; w < kw; w++ {
@@ -331,7 +341,7 @@ func conv2D(c *converter, n *native.StaticNode) error {
 	}
 	if depthwise {
 		c.op(opDepthwise, []int32{x, filter, bias}, []int32{out}, optDepthwise,
-			oByte(0, pad), oInt(1, sw), oInt(2, sh), oInt(3, int32(f.Shape[3])), oByte(4, activationNone), oInt(5, dw), oInt(6, dh))
+			oByte(0, pad), oInt(1, sw), oInt(2, sh), oInt(3, int32(mult)), oByte(4, activationNone), oInt(5, dw), oInt(6, dh))
 		return nil
 	}
 	c.op(opConv, []int32{x, filter, bias}, []int32{out}, optConv,
