@@ -66,10 +66,16 @@ func RunTFLite(runDir, out string, o TFLiteOptions) error {
 	if err != nil {
 		return hint.With(fmt.Errorf("export: %s: %w", runDir, err), "export --format savedmodel writes any graph graft runs")
 	}
-	return atomicfile.Write(out, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
+	if err := atomicfile.Write(out, 0o644, func(w io.Writer) error { return writeModel(w, b) }); err != nil {
+		return hint.With(fmt.Errorf("export: writing %s: %w (nothing was written)", out, err), "free space on its disk, or give --out on another")
+	}
+	return nil
+}
+
+// writeModel writes the file's bytes (tests make the disk full).
+var writeModel = func(w io.Writer, b []byte) error {
+	_, err := w.Write(b)
+	return err
 }
 
 // inputNode is the placeholder of the whole graph (a name no Keras layer
