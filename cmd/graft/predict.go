@@ -24,21 +24,21 @@ import (
 
 // otherFormats are the export formats graft writes but does not read,
 // by file extension, each with the runtime that does.
-var otherFormats = map[string]string{
-	".tflite": "TFLite (run it with LiteRT: ai_edge_litert.interpreter.Interpreter)",
+var otherFormats = map[string]struct{ name, runtime string }{
+	".tflite": {"TFLite", "LiteRT (ai_edge_litert.interpreter.Interpreter) runs it"},
 }
 
 // notSavedModel refuses a model file in a format graft writes but does not
 // read, saying what reads it.
 func notSavedModel(model string) error {
-	what, ok := otherFormats[strings.ToLower(filepath.Ext(model))]
+	f, ok := otherFormats[strings.ToLower(filepath.Ext(model))]
 	if !ok {
 		return nil
 	}
 	if fi, err := os.Stat(model); err == nil && fi.IsDir() {
 		return nil // a SavedModel folder may have any name
 	}
-	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only", model, what),
+	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only; %s", model, f.name, f.runtime),
 		"predict with the run it was exported from (graft predict --run RUN), or with the SavedModel export (graft export --run RUN --out DIR)")
 }
 
