@@ -271,7 +271,7 @@ func TestPredictRefusesTFLite(t *testing.T) {
 	paths, _ := writeDigits(t, 1)
 	model := filepath.Join(t.TempDir(), "model.TFLite")
 	os.WriteFile(model, []byte("\x1c\x00\x00\x00TFL3"), 0o644)
-	out, code := run(t, "predict", "--model", model, paths[0])
+	_, out, code := runAll(t, "predict", "--model", model, paths[0])
 	for _, s := range []string{"is a TFLite model", "LiteRT", "graft predict --run"} {
 		if code == 0 || !strings.Contains(out, s) {
 			t.Fatalf("predict --model %s: exit %d, output lacks %q:\n%s", model, code, s, out)
