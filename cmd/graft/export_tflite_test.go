@@ -171,8 +171,14 @@ func checkTFLite(t *testing.T, py string, c tfliteCase) tfliteResult {
 			r.top16++
 		}
 	}
-	t.Logf("%s: float32 max rel diff %.2g (batch 1 and %d); float16 max rel diff %.2g, top-1 %d/%d; ops %v",
-		c.name, r.rel32, len(c.files), r.rel16, r.top16, r.n, got.File.Ops)
+	var size [2]int64
+	for i, f := range []string{m32, m16} {
+		if fi, err := os.Stat(f); err == nil {
+			size[i] = fi.Size()
+		}
+	}
+	t.Logf("%s: float32 max rel diff %.2g (batch 1 and %d); float16 max rel diff %.2g, top-1 %d/%d; %d and %d bytes; ops %v",
+		c.name, r.rel32, len(c.files), r.rel16, r.top16, r.n, size[0], size[1], got.File.Ops)
 	return r
 }
 
