@@ -203,12 +203,13 @@ exportenv: $(EXPORTENV)/.stamp
 # graft export --format tflite against LiteRT (build/exportenv): the
 # fixtures, a tf-keras model and a TF1 graph (needs build/pyenv to write
 # them), then the zoo (12 Keras 3 architectures, all four writers of
-# MobileNetV2 and ResNet50; skipped without build/zoo). About 5 minutes on
-# 2 cores.
+# MobileNetV2 and ResNet50; skipped without build/zoo), then the converter
+# alone on all 48 zoo models at every stored tap against TensorFlow's
+# values. About 6 + 8 minutes on 2 shared cores.
 test-export-tflite: test-models
 	@test -x $(EXPORTENV)/bin/python || { echo "test-export-tflite: no $(EXPORTENV): run make exportenv" >&2; exit 1; }
 	GRAFT_EXPORT_PYTHON=$(abspath $(EXPORTENV))/bin/python $(GO) test -count=1 -timeout 30m -run 'TestExportTFLite|TestPredictRefusesTFLite' -v ./cmd/graft
-	$(GO) test -count=1 -run 'TFLite|Unmapped|Erfc' ./internal/export/... ./daemon
+	GRAFT_EXPORT_PYTHON=$(abspath $(EXPORTENV))/bin/python $(GO) test -count=1 -timeout 30m -run 'TFLite|Unmapped|Erfc|TestZooMatchesTensorFlow|TestStatic' ./internal/export/... ./backbone/native ./daemon
 test-export: test-export-tflite
 
 # The Python client (clients/python) against a real graft serve: installed
