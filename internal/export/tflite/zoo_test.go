@@ -65,8 +65,10 @@ type lite struct {
 }
 
 func (l *lite) Input() backbone.TensorSpec { return l.input }
-func (l *lite) Tap() backbone.TensorSpec   { return backbone.TensorSpec{Name: "features", DType: tensor.Float32} }
-func (l *lite) Close() error               { return os.RemoveAll(l.dir) }
+func (l *lite) Tap() backbone.TensorSpec {
+	return backbone.TensorSpec{Name: "features", DType: tensor.Float32}
+}
+func (l *lite) Close() error { return os.RemoveAll(l.dir) }
 
 func (l *lite) Features(ctx context.Context, x *tensor.Tensor) (*tensor.Tensor, error) {
 	in, out := filepath.Join(l.dir, "in.f32"), filepath.Join(l.dir, "out.f32")
