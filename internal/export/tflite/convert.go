@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 
@@ -48,7 +49,8 @@ func Convert(g *savedmodel.Graph, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &converter{info: map[string]native.StaticTensor{}, act: map[string]int32{}, consts: map[string]int32{}, f16: o.Float16}
+	c := &converter{info: map[string]native.StaticTensor{}, act: map[string]int32{}, consts: map[string]int32{}, f16: o.Float16,
+		readers: map[string][]*native.StaticNode{}, fused: map[string]int32{}}
 	c.m.buffers = [][]byte{nil}
 	c.m.description = o.Description
 	for i := range nodes {
@@ -56,6 +58,12 @@ func Convert(g *savedmodel.Graph, o Options) ([]byte, error) {
 		for j, t := range n.Outputs {
 			c.info[ref(n.Def.GetName(), j)] = t
 		}
+		for _, r := range n.Inputs {
+			c.readers[r] = append(c.readers[r], n)
+		}
+	}
+	for _, p := range o.Outputs {
+		c.readers[p.Ref] = append(c.readers[p.Ref], nil) // read from outside
 	}
 	inputs := map[string]bool{}
 	for _, p := range o.Inputs {
@@ -72,6 +80,10 @@ func Convert(g *savedmodel.Graph, o Options) ([]byte, error) {
 		}
 		if c.constant(n) {
 			continue // written where an op reads it
+		}
+		if t, ok := c.fused[n.Def.GetName()]; ok {
+			c.act[ref(n.Def.GetName(), 0)] = t // computed by the op it was fused into
+			continue
 		}
 		f, ok := mappings[n.Def.GetOp()]
 		if !ok {
@@ -121,6 +133,135 @@ type converter struct {
 	consts map[string]int32
 	f16    bool
 	n      int // ops so far, for unique names of helper tensors
+	// readers lists the nodes that read each graph tensor (nil: a model
+	// output); fused maps the nodes folded into an earlier op to the
+	// tensor that op writes.
+	readers map[string][]*native.StaticNode
+	fused   map[string]int32
+}
+
+// epilogue is what may be fused into the op computing n's output 0 (co
+// channels): the op's outputs are multiplied by scale and added bias,
+// then act applies; chain lists the nodes fused, in order.
+type epilogue struct {
+	scale, bias []float32
+	act         int8
+	chain       []*native.StaticNode
+}
+
+// fusable finds the epilogue after n, each step read only from the step
+// before: any run of adds, subtractions and multiplications by a
+// constant [co] (or one-element) vector and of inference batch norms (an
+// affine map per channel, which Keras's layers write all of), then a
+// Relu or Relu6.
+func (c *converter) fusable(n *native.StaticNode, co int) epilogue {
+	e := epilogue{scale: make([]float32, co), bias: make([]float32, co)}
+	for i := range e.scale {
+		e.scale[i] = 1
+	}
+	last := n
+	only := func() *native.StaticNode { // the one reader of last's output 0
+		for j := 1; j < len(last.Outputs); j++ {
+			if len(c.readers[ref(last.Def.GetName(), j)]) > 0 {
+				return nil
+			}
+		}
+		rs := c.readers[ref(last.Def.GetName(), 0)]
+		if len(rs) != 1 || rs[0] == nil {
+			return nil
+		}
+		return rs[0]
+	}
+	vector := func(r string) []float32 { // a constant per-channel vector
+		v := c.info[r].Value
+		if v == nil || v.DType != tensor.Float32 || len(v.Shape) > 4 || (len(v.F32) != co && len(v.F32) != 1) ||
+			(len(v.Shape) > 0 && v.Shape[len(v.Shape)-1] != len(v.F32)) {
+			return nil // not per channel: [co], [1,1,1,co], or one value
+		}
+		if len(v.F32) == co {
+			return v.F32
+		}
+		w := make([]float32, co)
+		for i := range w {
+			w[i] = v.F32[0]
+		}
+		return w
+	}
+	for {
+		r := only()
+		if r == nil {
+			break
+		}
+		x := ref(last.Def.GetName(), 0)
+		first := len(r.Inputs) > 0 && r.Inputs[0] == x
+		var other []float32
+		if len(r.Inputs) == 2 {
+			if first {
+				other = vector(r.Inputs[1])
+			} else {
+				other = vector(r.Inputs[0])
+			}
+		}
+		switch op := r.Def.GetOp(); {
+		case other != nil && (op == "Add" || op == "AddV2" || (first && (op == "BiasAdd" || op == "BiasAddV1"))):
+			for i := range e.bias {
+				e.bias[i] += other[i]
+			}
+		case other != nil && first && op == "Sub":
+			for i := range e.bias {
+				e.bias[i] -= other[i]
+			}
+		case other != nil && op == "Mul":
+			for i := range e.bias {
+				e.scale[i] *= other[i]
+				e.bias[i] *= other[i]
+			}
+		case first && strings.HasPrefix(op, "FusedBatchNorm"):
+			s, o, err := c.batchNormFold(r)
+			if err != nil || len(s) != co {
+				return e.activation(only, &last)
+			}
+			for i := range e.bias {
+				e.scale[i] *= s[i]
+				e.bias[i] = e.bias[i]*s[i] + o[i]
+			}
+		default:
+			return e.activation(only, &last)
+		}
+		e.chain, last = append(e.chain, r), r
+	}
+	return e
+}
+
+// activation adds a Relu or Relu6 reading last to the epilogue.
+func (e epilogue) activation(only func() *native.StaticNode, last **native.StaticNode) epilogue {
+	r := only()
+	if r == nil {
+		return e
+	}
+	switch r.Def.GetOp() {
+	case "Relu":
+		e.act = activationRelu
+	case "Relu6":
+		e.act = activationRelu6
+	default:
+		return e
+	}
+	e.chain, *last = append(e.chain, r), r
+	return e
+}
+
+// fusedOutput makes the tensor an op with the epilogue chain writes: the
+// last fused node's output, which the fused nodes then stand for.
+func (c *converter) fusedOutput(n *native.StaticNode, chain []*native.StaticNode) (int32, error) {
+	if len(chain) == 0 {
+		return c.output(n, 0)
+	}
+	t, err := c.output(chain[len(chain)-1], 0)
+	for _, m := range chain {
+		c.fused[m.Def.GetName()] = t
+	}
+	return t, err
 }
 
 // constant reports whether every output of n is a known value.

@@ -273,7 +273,8 @@ func (c *converter) padding(n *native.StaticNode, x int32) (int32, int32, error)
 }
 
 // conv2D writes Conv2D (filter HWIO -> OHWI) and DepthwiseConv2dNative
-// (filter HWCM -> 1,H,W,C*M, the same bytes), each with a zero bias.
+// (filter HWCM -> 1,H,W,C*M, the same bytes), with the bias add and the
+// Relu or Relu6 that follow fused in (epilogue), a zero bias when none.
 func conv2D(c *converter, n *native.StaticNode) error {
 	f := c.value(n, 1)
 	if f == nil || f.DType != tensor.Float32 || len(f.Shape) != 4 {
@@ -297,7 +298,6 @@ func conv2D(c *converter, n *native.StaticNode) error {
 	}
 	kh, kw, ci, co := f.Shape[0], f.Shape[1], f.Shape[2], f.Shape[3]
 	name := n.Def.GetName()
-	var filter int32
 	depthwise, mult := n.Def.GetOp() == "DepthwiseConv2dNative", co
 	in := c.info[n.Inputs[0]].Shape
 	if !depthwise && len(in) == 4 && in[3] > 0 && in[3] != ci {
@@ -309,43 +309,52 @@ func conv2D(c *converter, n *native.StaticNode) error {
 		}
 		depthwise, ci, mult = true, 1, co/in[3]
 	}
-	switch {
-	case depthwise && n.Def.GetOp() == "DepthwiseConv2dNative":
-		filter, err = c.floats(name+"/filter", f.F32, 1, kh, kw, ci*co)
+	// The filter as TFLite lays it out, output channel outer (OHWI) or,
+	// depthwise, inner ([1,H,W,C*M] and [H,W,1,O] are TensorFlow's bytes).
+	var data []float32
+	var shape []int
+	if depthwise {
 		co *= ci
-	case depthwise: // [H,W,1,O] is [1,H,W,O]
-		filter, err = c.floats(name+"/filter", f.F32, 1, kh, kw, co)
-	default:
-		t := make([]float32, len(f.F32))
+		data, shape = append([]float32(nil), f.F32...), []int{1, kh, kw, co}
+	} else {
+		data, shape = make([]float32, len(f.F32)), []int{co, kh, kw, ci}
 		for h := 0; h < kh; h++ {
 			for w := 0; w < kw; w++ {
 				for i := 0; i < ci; i++ {
 					for o := 0; o < co; o++ {
-						t[((o*kh+h)*kw+w)*ci+i] = f.F32[((h*kw+w)*ci+i)*co+o]
+						data[((o*kh+h)*kw+w)*ci+i] = f.F32[((h*kw+w)*ci+i)*co+o]
 					}
 				}
 			}
 		}
-		filter, err = c.floats(name+"/filter", t, co, kh, kw, ci)
 	}
+	e := c.fusable(n, co)
+	for i := range data {
+		if depthwise {
+			data[i] *= e.scale[i%co]
+		} else {
+			data[i] *= e.scale[i/(len(data)/co)]
+		}
+	}
+	filter, err := c.floats(name+"/filter", data, shape...)
 	if err != nil {
 		return err
 	}
-	bias, err := c.floats(name+"/bias", make([]float32, co), co)
+	bias, err := c.floats(name+"/bias", e.bias, co)
 	if err != nil {
 		return err
 	}
-	out, err := c.output(n, 0)
+	out, err := c.fusedOutput(n, e.chain)
 	if err != nil {
 		return err
 	}
 	if depthwise {
 		c.op(opDepthwise, []int32{x, filter, bias}, []int32{out}, optDepthwise,
-			oByte(0, pad), oInt(1, sw), oInt(2, sh), oInt(3, int32(mult)), oByte(4, activationNone), oInt(5, dw), oInt(6, dh))
+			oByte(0, pad), oInt(1, sw), oInt(2, sh), oInt(3, int32(mult)), oByte(4, int32(e.act)), oInt(5, dw), oInt(6, dh))
 		return nil
 	}
 	c.op(opConv, []int32{x, filter, bias}, []int32{out}, optConv,
-		oByte(0, pad), oInt(1, sw), oInt(2, sh), oByte(3, activationNone), oInt(4, dw), oInt(5, dh))
+		oByte(0, pad), oInt(1, sw), oInt(2, sh), oByte(3, int32(e.act)), oInt(4, dw), oInt(5, dh))
 	return nil
 }
 
@@ -377,7 +386,8 @@ func pool(code int32) mapping {
 }
 
 // matMul writes a MatMul by a constant as FULLY_CONNECTED (weights [out,
-// in]), any other as BATCH_MATMUL.
+// in], bias and activation fused as for conv2D), any other as
+// BATCH_MATMUL.
 func matMul(c *converter, n *native.StaticNode) error {
 	ta, tb := attrB(n, "transpose_a"), attrB(n, "transpose_b")
 	w := c.value(n, 1)
@@ -396,11 +406,16 @@ func matMul(c *converter, n *native.StaticNode) error {
 		k, m = m, k
 	}
 	name := n.Def.GetName()
+	e := c.fusable(n, k)
+	t = append([]float32(nil), t...)
+	for i := range t {
+		t[i] *= e.scale[i/m]
+	}
 	weights, err := c.floats(name+"/weights", t, k, m)
 	if err != nil {
 		return err
 	}
-	bias, err := c.floats(name+"/bias", make([]float32, k), k)
+	bias, err := c.floats(name+"/bias", e.bias, k)
 	if err != nil {
 		return err
 	}
@@ -408,35 +423,45 @@ func matMul(c *converter, n *native.StaticNode) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.output(n, 0)
+	out, err := c.fusedOutput(n, e.chain)
 	if err != nil {
 		return err
 	}
-	c.op(opFullyConnected, []int32{x, weights, bias}, []int32{out}, optFC, oByte(0, activationNone))
+	c.op(opFullyConnected, []int32{x, weights, bias}, []int32{out}, optFC, oByte(0, int32(e.act)))
 	return nil
 }
 
-// batchNorm writes an inference batch norm as x * s + o, s and o folded
-// from its constant statistics.
-func batchNorm(c *converter, n *native.StaticNode) error {
+// batchNormFold is an inference batch norm's per-channel scale s and
+// offset o (y = x s + o), from its constant statistics.
+func (c *converter) batchNormFold(n *native.StaticNode) (s, o []float32, err error) {
 	if attrB(n, "is_training") {
-		return fmt.Errorf("%w: a training-mode batch norm", ErrUnsupported)
+		return nil, nil, fmt.Errorf("%w: a training-mode batch norm", ErrUnsupported)
 	}
 	if f := attrS(n, "data_format"); f != "" && f != "NHWC" {
-		return fmt.Errorf("%w: data_format %s (TFLite is NHWC)", ErrUnsupported, f)
+		return nil, nil, fmt.Errorf("%w: data_format %s (TFLite is NHWC)", ErrUnsupported, f)
 	}
 	var p [4]*tensor.Tensor
 	for i := range p {
 		if p[i] = c.value(n, i+1); p[i] == nil || p[i].DType != tensor.Float32 {
-			return fmt.Errorf("%w: the batch norm's scale, offset, mean and variance are not constant float32", ErrUnsupported)
+			return nil, nil, fmt.Errorf("%w: the batch norm's scale, offset, mean and variance are not constant float32", ErrUnsupported)
 		}
 	}
 	eps := float64(attrF(n, "epsilon"))
 	scale, offset, mean, variance := p[0].F32, p[1].F32, p[2].F32, p[3].F32
-	s, o := make([]float32, len(scale)), make([]float32, len(scale))
+	s, o = make([]float32, len(scale)), make([]float32, len(scale))
 	for i := range scale {
 		s[i] = float32(float64(scale[i]) / math.Sqrt(float64(variance[i])+eps))
 		o[i] = float32(float64(offset[i]) - float64(mean[i])*float64(s[i]))
+	}
+	return s, o, nil
+}
+
+// batchNorm writes an inference batch norm that no op before it took in
+// as x * s + o.
+func batchNorm(c *converter, n *native.StaticNode) error {
+	s, o, err := c.batchNormFold(n)
+	if err != nil {
+		return err
 	}
 	name := n.Def.GetName()
 	st, err := c.floats(name+"/scale", s, len(s))

@@ -85,6 +85,8 @@ const (
 	paddingSame      = 0
 	paddingValid     = 1
 	activationNone   = 0
+	activationRelu   = 1
+	activationRelu6  = 3
 	schemaVersion    = 3
 	fileIdentifier   = "TFL3"
 	bufferAlignment  = 16
