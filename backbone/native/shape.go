@@ -85,8 +85,23 @@ func InferShapes(g *savedmodel.Graph, inputShapes map[string][]int) (map[string]
 // inferWith runs the shape functions with unknown input dims set to probe,
 // folding small values (constants, shape arithmetic) along the way.
 func (e *Engine) inferWith(inputs map[string][]int, probe int) (map[string][]int, error) {
-	infos := make([][]tinfo, len(e.nodes))
+	infos, err := e.infer(inputs, probe, foldLimit)
+	if err != nil {
+		return nil, err
+	}
 	res := make(map[string][]int)
+	for i, n := range e.nodes {
+		for j, o := range infos[i] {
+			res[n.name()+":"+strconv.Itoa(j)] = append([]int(nil), o.shape...)
+		}
+	}
+	return res, nil
+}
+
+// infer runs the shape functions with unknown input dims set to probe,
+// folding values of up to limit elements; it returns every node's outputs.
+func (e *Engine) infer(inputs map[string][]int, probe, limit int) ([][]tinfo, error) {
+	infos := make([][]tinfo, len(e.nodes))
 	for i, n := range e.nodes {
 		in := make([]tinfo, len(n.inputs))
 		for j, r := range n.inputs {
@@ -111,22 +126,19 @@ func (e *Engine) inferWith(inputs map[string][]int, probe int) (map[string][]int
 			if out, err = n.k.shape(in); err != nil {
 				return nil, fmt.Errorf("node %q (%s): %w", n.name(), n.op(), err)
 			}
-			if err := fold(n, in, out); err != nil {
+			if err := fold(n, in, out, limit); err != nil {
 				return nil, err
 			}
 		}
 		infos[i] = out
-		for j, o := range out {
-			res[n.name()+":"+strconv.Itoa(j)] = append([]int(nil), o.shape...)
-		}
 	}
-	return res, nil
+	return infos, nil
 }
 
 // fold computes the values of a node's small outputs when every input
 // value is known (or the kernel reads only shapes), so that later shape
 // functions can read them.
-func fold(n *node, in, out []tinfo) error {
+func fold(n *node, in, out []tinfo, limit int) error {
 	if n.op() == "NoOp" || n.isFeed() {
 		return nil // a PlaceholderWithDefault's value is the caller's to choose
 	}
@@ -134,7 +146,7 @@ func fold(n *node, in, out []tinfo) error {
 		if o.value != nil {
 			return nil // the shape function already knows it (Const, Shape)
 		}
-		if tensor.NumElements(o.shape) > foldLimit {
+		if tensor.NumElements(o.shape) > limit {
 			return nil
 		}
 	}

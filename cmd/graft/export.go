@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -11,24 +12,33 @@ import (
 
 func (a *app) exportCmd() *cobra.Command {
 	var run, out string
+	var o export.Options
 	cmd := &cobra.Command{
-		Use:   "export --run RUN --out DIR",
-		Short: "Write a trained run as one SavedModel (backbone, preprocessing and head) that TensorFlow loads and serves",
+		Use:   "export --run RUN --out DIR|FILE.onnx [--format savedmodel|onnx]",
+		Short: "Write a trained run as one model (backbone, preprocessing and head): a SavedModel that TensorFlow serves, or ONNX",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if run == "" || out == "" {
-				return fmt.Errorf("export: give --run RUN (a finished training run) and --out DIR (a folder that does not exist yet)")
+				return fmt.Errorf("export: give --run RUN (a finished training run) and --out DIR (a folder that does not exist yet; a file for --format onnx)")
 			}
-			if err := export.Run(run, out); err != nil {
+			if err := export.Write(run, out, o); err != nil {
 				return runDirHint(run, err)
 			}
-			a.log.Info("exported", zap.String("run", run), zap.String("out", out),
-				zap.String("signatures", export.SigImages+" ("+export.InImages+" float32 0..255), "+export.SigBytes+" ("+export.InBytes+" PNG/JPEG)"))
+			if o.Format == export.FormatONNX {
+				a.log.Info("exported", zap.String("run", run), zap.String("out", out), zap.String("format", o.Format),
+					zap.String("io", export.InImages+" float32 NHWC 0..255 -> "+export.OutProbs+", "+export.OutClasses+" (opset 17)"))
+			} else {
+				a.log.Info("exported", zap.String("run", run), zap.String("out", out),
+					zap.String("signatures", export.SigImages+" ("+export.InImages+" float32 0..255), "+export.SigBytes+" ("+export.InBytes+" PNG/JPEG)"))
+			}
 			fmt.Fprintln(a.out, out)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&run, "run", "", "the trained run's directory")
-	cmd.Flags().StringVar(&out, "out", "", "the SavedModel folder to write (must not exist)")
+	cmd.Flags().StringVar(&out, "out", "", "the SavedModel folder to write (must not exist), or the .onnx file")
+	cmd.Flags().StringVar(&o.Format, "format", export.FormatSavedModel, "what to write: "+strings.Join(export.Formats, ", "))
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace an existing output file (--format onnx)")
+	cmd.Flags().IntVar(&o.StaticBatch, "onnx-static-batch", 0, "fix the ONNX model's batch size (for TensorRT); 0: dynamic")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 	fpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/function_go_proto"
@@ -37,63 +38,124 @@ const (
 // ErrRun reports a run that cannot be exported as it is.
 var ErrRun = errors.New("export: run cannot be exported")
 
+// Output formats of Write.
+const (
+	FormatSavedModel = "savedmodel"
+	FormatONNX       = "onnx"
+)
+
+// Formats lists the formats Write accepts, the default first.
+var Formats = []string{FormatSavedModel, FormatONNX}
+
+// Options are how Write writes.
+type Options struct {
+	// Format is FormatSavedModel ("" too) or FormatONNX.
+	Format string
+	// Force replaces an existing output file (ONNX only; a SavedModel
+	// folder is never replaced).
+	Force bool
+	// StaticBatch fixes the ONNX model's batch size (0: dynamic).
+	StaticBatch int
+}
+
 // Run writes the trained run in runDir as a SavedModel folder out, which
 // must not exist. The folder appears complete or not at all.
-func Run(runDir, out string) error {
-	if _, err := os.Stat(out); err == nil {
-		return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
+func Run(runDir, out string) error { return Write(runDir, out, Options{}) }
+
+// Write writes the trained run in runDir in o.Format at out. The output
+// appears complete or not at all.
+func Write(runDir, out string, o Options) error {
+	switch o.Format {
+	case "", FormatSavedModel:
+		if o.StaticBatch != 0 {
+			return hint.With(fmt.Errorf("export: a static batch size is for ONNX"), "drop --onnx-static-batch, or add --format onnx")
+		}
+		if _, err := os.Stat(out); err == nil {
+			return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
+		}
+	case FormatONNX:
+		if o.StaticBatch < 0 {
+			return fmt.Errorf("export: static batch size %d: give a positive size, or 0 for a dynamic batch", o.StaticBatch)
+		}
+		if st, err := os.Stat(out); err == nil && (!o.Force || st.IsDir()) {
+			return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a file that does not exist yet, or --force to replace it")
+		}
+	default:
+		return hint.With(fmt.Errorf("export: format %q: graft writes %s", o.Format, strings.Join(Formats, ", ")), "give --format %s", strings.Join(Formats, " or --format "))
 	}
-	var cfg train.Config
-	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &cfg); err != nil {
+	r, err := load(runDir)
+	if err != nil {
 		return err
 	}
-	var classes []string
-	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &classes); err != nil {
-		return err
+	defer r.head.Close()
+	if o.Format == FormatONNX {
+		return writeONNX(r, out, o)
+	}
+	spec, err := build(r.p, r.cfg.Preprocess, r.head.Spec, r.head.Layout(), r.params, r.classes)
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", runDir, err)
+	}
+	return savedmodel.Write(out, spec)
+}
+
+// loaded is a finished run as every format exports it.
+type loaded struct {
+	dir     string
+	cfg     train.Config
+	classes []string
+	head    *head.Model
+	params  []float32
+	p       *native.Prepared
+}
+
+// load reads a finished run: its config, classes, head and the backbone
+// cut at its tap, checking the backbone is the one it was trained on.
+func load(runDir string) (*loaded, error) {
+	r := &loaded{dir: runDir}
+	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &r.cfg); err != nil {
+		return nil, err
+	}
+	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &r.classes); err != nil {
+		return nil, err
 	}
 	var sum train.Summary
 	if err := rundir.ReadJSON(runDir, rundir.SummaryFile, &sum); err != nil {
-		return hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
+		return nil, hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
 	// A run made by the daemon reads its backbone inside the roots it
 	// was confined to; so does its export.
-	roots, err := confine.New(cfg.AllowRoots)
+	roots, err := confine.New(r.cfg.AllowRoots)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The export copies the backbone as it is now; the head was trained
 	// on the backbone as it was.
 	if sum.BackboneDigest != "" {
-		d, err := savedmodel.DigestDirIn(roots, cfg.Backbone)
+		d, err := savedmodel.DigestDirIn(roots, r.cfg.Backbone)
 		if err != nil {
-			return fmt.Errorf("export: backbone of %s: %w", runDir, err)
+			return nil, fmt.Errorf("export: backbone of %s: %w", runDir, err)
 		}
 		if d != sum.BackboneDigest {
-			return hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
+			return nil, hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, r.cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
 				"restore the backbone the run was trained on, or train again on this one")
 		}
 	}
 	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, rundir.HeadFile))
 	if err != nil {
-		return hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
+		return nil, hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
-	defer m.Close()
-	params, err := m.Params()
-	if err != nil {
-		return err
+	r.head = m
+	fail := func(err error) (*loaded, error) { m.Close(); return nil, err }
+	if r.params, err = m.Params(); err != nil {
+		return fail(err)
 	}
-	if images.CheckMode(cfg.Preprocess) != nil {
-		return fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, cfg.Preprocess)
+	if images.CheckMode(r.cfg.Preprocess) != nil {
+		return fail(fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, r.cfg.Preprocess))
 	}
-	p, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
-	if err != nil {
-		return fmt.Errorf("export: backbone of %s: %w", runDir, err)
+	if r.p, err = native.Prepare(r.cfg.Backbone, native.Options{Tags: r.cfg.Tags, Signature: r.cfg.Signature, Tap: r.cfg.Tap, Roots: roots}); err != nil {
+		return fail(fmt.Errorf("export: backbone of %s: %w", runDir, err))
 	}
-	spec, err := build(p, cfg.Preprocess, m.Spec, m.Layout(), params, classes)
-	if err != nil {
-		return fmt.Errorf("export: %s: %w", runDir, err)
-	}
-	return savedmodel.Write(out, spec)
+	return r, nil
 }
 
 func short(d string) string { return d[:min(len(d), 12)] }
