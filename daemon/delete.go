@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/export"
 )
 
 // users counts the requests using each model version (a prediction, an
@@ -113,7 +114,11 @@ func (s *Server) deleteVersion(m api.Model) error {
 	k := versionKey(m.Name, m.Version)
 	s.users.drain(k)
 	s.models.drop(k)
-	if dir, ok := s.exportDir(m.Name, m.Version); ok {
+	for _, f := range export.Formats {
+		dir, ok := s.exportDir(m.Name, m.Version, f)
+		if !ok {
+			continue
+		}
 		if err := removeExport(dir); err != nil {
 			return fmt.Errorf("model %s version %d is deleted, but its export %s is not: %w (remove it by hand)", m.Name, m.Version, dir, err)
 		}

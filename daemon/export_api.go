@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -85,7 +86,16 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	v := strconv.Itoa(m.Version)
-	dir, ok := s.exportDir(m.Name, m.Version)
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = export.FormatSavedModel
+	}
+	if !slices.Contains(export.Formats, format) {
+		release()
+		writeError(w, http.StatusBadRequest, fmt.Errorf("format %q: use one of %s", format, strings.Join(export.Formats, ", ")))
+		return
+	}
+	dir, ok := s.exportDir(m.Name, m.Version, format)
 	if !ok {
 		release()
 		writeError(w, http.StatusBadRequest, fmt.Errorf("model name %q cannot name a folder", m.Name))
@@ -93,7 +103,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 	}
 	// A deletion waits for the check or build, not for the download: a
 	// file it removes mid-download breaks the download off.
-	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir) })
+	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir, format) })
 	release()
 	extendWrite(w, s.opts.WriteTimeout) // a build may have used up the write timeout
 	if err != nil {
@@ -101,7 +111,11 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", m.Name+"-"+v+".tar"))
+	file := m.Name + "-" + v + ".tar"
+	if format != export.FormatSavedModel {
+		file = m.Name + "-" + v + "." + format + ".tar"
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", file))
 	w.WriteHeader(http.StatusOK)
 	if err := sendExport(&idleWriter{w: w, rc: http.NewResponseController(w), idle: s.opts.WriteTimeout}, dir, m.Name+"/"+v, man); err != nil {
 		// The status is sent: only a broken connection tells the client
@@ -113,7 +127,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 
 // readyExport returns the manifest of dir's export once the export
 // matches it, building the export first when it is missing or damaged.
-func (s *Server) readyExport(m *api.Model, dir string) (*manifest, error) {
+func (s *Server) readyExport(m *api.Model, dir, format string) (*manifest, error) {
 	man, err := s.checkExport(dir)
 	if err == nil {
 		return man, nil
@@ -132,7 +146,7 @@ func (s *Server) readyExport(m *api.Model, dir string) (*manifest, error) {
 		return nil, err
 	}
 	defer s.exports.slots.release(1)
-	man, err = s.buildExport(m, dir)
+	man, err = s.buildExport(m, dir, format)
 	if err != nil && damaged {
 		err = fmt.Errorf("the kept export of %s version %d was damaged and building it again failed: %w", m.Name, m.Version, err)
 	}
@@ -153,14 +167,21 @@ func removeExport(dir string) error {
 }
 
 // buildExport writes the export (graft export's folder appears whole or
-// not at all) and then its manifest; an export without a manifest is
-// built again, so a crash between the two loses nothing.
-func (s *Server) buildExport(m *api.Model, dir string) (*manifest, error) {
+// not at all; a single-file format goes into its own folder as
+// model.FORMAT, which Triton's model repository layout wants) and then
+// its manifest; an export without a manifest is built again, so a crash
+// between the two loses nothing.
+func (s *Server) buildExport(m *api.Model, dir, format string) (*manifest, error) {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, err
 	}
-	err := export.Run(m.RunDir, dir)
+	var err error
+	if format == export.FormatSavedModel {
+		err = export.Run(m.RunDir, dir)
+	} else if err = os.Mkdir(dir, 0o700); err == nil {
+		err = export.Write(m.RunDir, filepath.Join(dir, "model."+format), export.Options{Format: format})
+	}
 	var man manifest
 	if err == nil {
 		s.metrics.exportBuilt()
@@ -339,7 +360,7 @@ func (iw *idleWriter) Write(p []byte) (int, error) {
 
 func writeExportError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, export.ErrRun):
+	case errors.Is(err, export.ErrRun) || errors.Is(err, export.ErrONNXOp):
 		writeError(w, http.StatusConflict, err)
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		writeError(w, http.StatusInsufficientStorage, fmt.Errorf("the data directory's disk is full; nothing was kept: %w", err))

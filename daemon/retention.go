@@ -12,6 +12,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/export"
 )
 
 // Retention: ended jobs go, record, run directory, logs and exports, once
@@ -96,9 +97,11 @@ func (s *Server) sweep(now time.Time) {
 		// version deleted by an older graft, an older store restored).
 		if j.State == api.Succeeded && j.Version > 0 {
 			if _, err := s.store.Model(j.Model, j.Version); errors.Is(err, ErrNotFound) {
-				if dir, ok := s.exportDir(j.Model, j.Version); ok {
-					if err := removeExport(dir); err != nil {
-						s.log.Warn("retention: cannot remove a deleted version's export", zap.String("export", dir), zap.Error(err))
+				for _, f := range export.Formats {
+					if dir, ok := s.exportDir(j.Model, j.Version, f); ok {
+						if err := removeExport(dir); err != nil {
+							s.log.Warn("retention: cannot remove a deleted version's export", zap.String("export", dir), zap.Error(err))
+						}
 					}
 				}
 			}
@@ -111,10 +114,15 @@ func (s *Server) sweep(now time.Time) {
 	}
 }
 
-// exportDir is the folder of model name's version v under exports/, and
-// whether the name can name one (a name that would lead out is refused at
-// submission, never stored).
-func (s *Server) exportDir(name string, v int) (string, bool) {
-	dir := filepath.Join(s.dataDir, "exports", name, strconv.Itoa(v))
+// exportDir is the folder of model name's version v in format under
+// exports/ (V for a SavedModel, V.FORMAT for the others), and whether the
+// name can name one (a name that would lead out is refused at submission,
+// never stored).
+func (s *Server) exportDir(name string, v int, format string) (string, bool) {
+	base := strconv.Itoa(v)
+	if format != "" && format != export.FormatSavedModel {
+		base += "." + format
+	}
+	dir := filepath.Join(s.dataDir, "exports", name, base)
 	return dir, filepath.Base(name) == name && name != ".." && confine.Within(filepath.Join(s.dataDir, "exports"), dir)
 }

@@ -39,7 +39,6 @@ type tfServed struct {
 	BytesClasses  []string    `json:"bytes_classes"`
 }
 
-
 func TestExportServedByTensorFlow(t *testing.T) {
 	py := pythonTF(t)
 	made := t.TempDir()

@@ -328,20 +328,33 @@ class Client:
         return [Prediction(classes=list(classes), scores=[float(x) for x in row]) for row in d["predictions"]]
 
     def export(
-        self, name: str, dest: Union[str, "os.PathLike[str]"], version: Optional[int] = None, overwrite: bool = False
+        self,
+        name: str,
+        dest: Union[str, "os.PathLike[str]"],
+        version: Optional[int] = None,
+        overwrite: bool = False,
+        format: str = "savedmodel",
     ) -> Path:
         """The model (backbone and trained head) as one TensorFlow SavedModel:
         the daemon's tar archive, laid out for TensorFlow Serving
         (NAME/VERSION/saved_model.pb), written to dest; returns dest.
+        format="onnx" gives the whole model as one ONNX file instead
+        (opset 17), the archive holding NAME/VERSION/model.onnx (Triton's
+        model repository layout).
 
         The archive goes to a temporary file beside dest, renamed at the
         end: dest holds a whole archive or is as it was (a broken download
         raises and leaves nothing). A dest that exists before the download
         raises FileExistsError unless overwrite."""
+        if format not in ("savedmodel", "onnx"):
+            raise ValueError(f"format {format!r}: use 'savedmodel' or 'onnx'")
         path = f"/v1/models/{quote(name, safe='')}"
         if version is not None:
             path += f"/versions/{int(version)}"
-        return self._download("POST", path + ":export", "application/x-tar", dest, overwrite, 0o644)
+        path += ":export"
+        if format != "savedmodel":
+            path += f"?format={format}"
+        return self._download("POST", path, "application/x-tar", dest, overwrite, 0o644)
 
     def backup(self, dest: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> Path:
         """A consistent copy of the daemon's job store (a bbolt graft.db,
