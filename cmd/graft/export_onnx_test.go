@@ -167,6 +167,11 @@ func checkONNX(t *testing.T, py string, c onnxCase) map[string]int {
 				t.Errorf("%s static %d %s: max relative difference %.3g > %g", c.name, static, how, worst, c.tol)
 			}
 		}
+		// NCHW from the input on: the input's Transpose is the only one
+		// (docs/export.md; ConvNeXt's Tensordots become 1x1 Convs).
+		if r.Ops["Transpose"] != 1 {
+			t.Errorf("%s: %d Transpose nodes, want only the input's", c.name, r.Ops["Transpose"])
+		}
 		ops = r.Ops
 	}
 	return ops

@@ -42,10 +42,15 @@ type converter struct {
 	consts map[string]string // initializer cache, by name
 	used   map[string]bool   // ONNX names handed out
 	n      *ndpb.NodeDef     // the TF node being converted
+	// users lists each tensor's consuming nodes; skip the nodes a
+	// pattern already converted.
+	users map[string][]*ndpb.NodeDef
+	skip  map[string]bool
 }
 
 func newConverter(m *onnxModel, st map[string]native.Static) *converter {
-	return &converter{m: m, st: st, vals: map[string]*onnxValueRef{}, other: map[string]string{}, consts: map[string]string{}, used: map[string]bool{}}
+	return &converter{m: m, st: st, vals: map[string]*onnxValueRef{}, other: map[string]string{}, consts: map[string]string{}, used: map[string]bool{},
+		users: map[string][]*ndpb.NodeDef{}, skip: map[string]bool{}}
 }
 
 func normRef(s string) string {
@@ -277,6 +282,14 @@ func (c *converter) setOut(i int, name string, nchw bool) {
 // in, already in NCHW.
 func (c *converter) convertGraph(g *savedmodel.Graph, in string) error {
 	for _, n := range g.Nodes {
+		for _, i := range n.GetInput() {
+			c.users[normRef(i)] = append(c.users[normRef(i)], n)
+		}
+	}
+	for _, n := range g.Nodes {
+		if c.skip[n.GetName()] {
+			continue
+		}
 		c.n = n
 		folded := true
 		for i := 0; ; i++ {
@@ -926,6 +939,9 @@ func convReshape(c *converter) error {
 	default:
 		return fmt.Errorf("%w: node %q reshapes to a shape computed from the images", ErrONNXOp, c.n.GetName())
 	}
+	if ok, err := c.pointwiseDense(x, target); ok || err != nil {
+		return err
+	}
 	// Reading NCHW directly is right only where both orders agree.
 	xs := x.name
 	if x.konst != nil || !x.nchw || len(x.shape) != 4 || !sameOrder(x.shape) {
@@ -1206,4 +1222,60 @@ func (c *converter) headONNX(x string, spec head.Spec, lay head.Layout, params [
 	}
 	x = c.node("Add", []string{c.node("MatMul", []string{x, w}), b})
 	return c.node("Softmax", []string{x}, intAttr("axis", 1)), nil
+}
+
+// resolvedShape is a Reshape node's target as convReshape reads it, for
+// looking ahead; nil when it is not a constant.
+func (c *converter) resolvedShape(n *ndpb.NodeDef) []int64 {
+	if len(n.GetInput()) != 2 {
+		return nil
+	}
+	s := c.st[normRef(n.GetInput()[1])]
+	if s.Value == nil {
+		return nil
+	}
+	return intsOf(s.Value)
+}
+
+// pointwiseDense converts Keras's Dense on an image tensor, which
+// TensorFlow writes as Tensordot (Reshape to [N*H*W, C], MatMul by the
+// kernel, Reshape to [N, H, W, C']), into one 1x1 Conv on the NCHW tensor,
+// with no Transpose. It reports whether the pattern was there; the
+// MatMul and the second Reshape are then done.
+func (c *converter) pointwiseDense(x *onnxValueRef, target []int64) (bool, error) {
+	if x.konst != nil || !x.nchw || len(x.shape) != 4 || len(target) != 2 || target[1] != int64(x.shape[3]) || x.shape[1] < 0 || x.shape[2] < 0 {
+		return false, nil
+	}
+	only := func(ref string) *ndpb.NodeDef {
+		if u := c.users[ref]; len(u) == 1 {
+			return u[0]
+		}
+		return nil
+	}
+	mm := only(c.n.GetName() + ":0")
+	if mm == nil || mm.GetOp() != "MatMul" || normRef(mm.GetInput()[0]) != c.n.GetName()+":0" || mm.GetAttr()["transpose_a"].GetB() {
+		return false, nil
+	}
+	k := c.st[normRef(mm.GetInput()[1])].Value
+	back := only(mm.GetName() + ":0")
+	if k == nil || k.DType != tensor.Float32 || len(k.Shape) != 2 || back == nil || back.GetOp() != "Reshape" || c.st[back.GetName()+":0"].Value != nil {
+		return false, nil
+	}
+	if mm.GetAttr()["transpose_b"].GetB() {
+		k = transpose(k, []int64{1, 0})
+	}
+	out := c.st[back.GetName()+":0"].Shape
+	if len(out) != 4 || out[1] != x.shape[1] || out[2] != x.shape[2] || out[3] != k.Shape[1] || k.Shape[0] != x.shape[3] {
+		return false, nil
+	}
+	w := transpose(k, []int64{1, 0}) // [C', C] -> [C', C, 1, 1]
+	w.Shape = []int{k.Shape[1], k.Shape[0], 1, 1}
+	wn, err := c.constant(w)
+	if err != nil {
+		return true, err
+	}
+	y := c.node("Conv", []string{x.name, wn}, intsAttr("kernel_shape", 1, 1))
+	c.vals[back.GetName()+":0"] = &onnxValueRef{name: y, nchw: true, shape: out}
+	c.skip[mm.GetName()], c.skip[back.GetName()] = true, true
+	return true, nil
 }
