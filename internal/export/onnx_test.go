@@ -10,7 +10,11 @@ import (
 	"syscall"
 	"testing"
 
+	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
+	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+
 	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
@@ -123,5 +127,45 @@ func TestNotONNX(t *testing.T) {
 	}
 	if err := NotONNX(dir); err != nil {
 		t.Errorf("NotONNX(folder) = %v", err)
+	}
+}
+
+// TestONNXPads: TF's SAME padding as explicit ONNX pads, hand-computed
+// (out = ceil(in/stride), the odd pixel at the end).
+func TestONNXPads(t *testing.T) {
+	same := &ndpb.NodeDef{Name: "c", Attr: map[string]*avpb.AttrValue{"padding": savedmodel.AttrString("SAME")}}
+	for _, c := range []struct {
+		h, k, s, d int64
+		want       [2]int64
+	}{
+		{5, 3, 2, 1, [2]int64{1, 1}}, // out 3: (3-1)*2+3-5 = 2
+		{4, 3, 2, 1, [2]int64{0, 1}}, // out 2: 2+3-4 = 1, after
+		{7, 1, 2, 1, [2]int64{0, 0}},
+		{5, 3, 1, 2, [2]int64{2, 2}}, // dilated window 5
+		{8, 2, 1, 1, [2]int64{0, 1}},
+	} {
+		p, err := pads(same, c.h, 9, c.k, 1, c.s, 1, c.d, 1)
+		if err != nil || p[0] != c.want[0] || p[2] != c.want[1] || p[1] != 0 || p[3] != 0 {
+			t.Errorf("SAME h=%d k=%d s=%d d=%d: pads %v %v, want top %d bottom %d", c.h, c.k, c.s, c.d, p, err, c.want[0], c.want[1])
+		}
+	}
+}
+
+// TestONNXKeepsOrder: which dropped NHWC axes leave NCHW's remaining axes
+// in NHWC's order.
+func TestONNXKeepsOrder(t *testing.T) {
+	for _, c := range []struct {
+		drop []int
+		want bool
+	}{
+		{[]int{1, 2}, true}, // [N, C] either way
+		{[]int{3}, true},    // [N, H, W]
+		{[]int{1}, false},   // NHWC [N, W, C], NCHW [N, C, W]
+		{[]int{0}, false},   // [H, W, C] against [C, H, W]
+		{[]int{0, 1, 2}, true},
+	} {
+		if got := keepsOrder(c.drop); got != c.want {
+			t.Errorf("keepsOrder(%v) = %v", c.drop, got)
+		}
 	}
 }
