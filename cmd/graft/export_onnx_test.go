@@ -230,3 +230,14 @@ func TestExportONNXZoo(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictRefusesONNX: graft predict --model on an ONNX file says that
+// graft does not run ONNX and what does.
+func TestPredictRefusesONNX(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "model.onnx")
+	os.WriteFile(model, []byte{0x08, 0x08}, 0o644)
+	_, stderr, code := runAll(t, "predict", "--model", model, "image.png")
+	if code == 0 || !strings.Contains(stderr, "not ONNX") || !strings.Contains(stderr, "onnxruntime") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
