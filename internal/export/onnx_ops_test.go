@@ -67,7 +67,9 @@ func (b *opGraph) i(v ...int32) string {
 	return b.konst(t)
 }
 
-func (b *opGraph) pos() string { return b.op("AddV2", []string{b.op("Abs", []string{"x"}), b.f(nil, 0.5)}) }
+func (b *opGraph) pos() string {
+	return b.op("AddV2", []string{b.op("Abs", []string{"x"}), b.f(nil, 0.5)})
+}
 
 func tfFloat(f float32) *avpb.AttrValue { return &avpb.AttrValue{Value: &avpb.AttrValue_F{F: f}} }
 
@@ -133,7 +135,9 @@ func TestExportONNXOps(t *testing.T) {
 		tc{"Sub_const_first", func(b *opGraph) string { return b.op("Sub", []string{b.f([]int{1, 1, c}, 1, 2, 3, 4), "x"}) }},
 		tc{"Mul_rank4_const", func(b *opGraph) string { return b.op("Mul", []string{"x", b.f([]int{1, h, 1, c}, 1, -2, 3)}) }},
 		tc{"Pow", func(b *opGraph) string { return b.op("Pow", []string{b.pos(), b.f(nil, 1.5)}) }},
-		tc{"AddN", func(b *opGraph) string { return b.op("AddN", []string{"x", b.op("Relu", []string{"x"}), "x"}, "N", savedmodel.AttrInt(3)) }},
+		tc{"AddN", func(b *opGraph) string {
+			return b.op("AddN", []string{"x", b.op("Relu", []string{"x"}), "x"}, "N", savedmodel.AttrInt(3))
+		}},
 		tc{"Cast", func(b *opGraph) string {
 			return b.op("Cast", []string{"x"}, "SrcT", savedmodel.AttrType(tensor.Float32), "DstT", savedmodel.AttrType(tensor.Float32))
 		}},
@@ -163,15 +167,21 @@ func TestExportONNXOps(t *testing.T) {
 		tc{"AvgPool_valid", func(b *opGraph) string {
 			return b.op("AvgPool", []string{"x"}, "ksize", ints(1, 2, 2, 1), "strides", ints(1, 2, 2, 1), "padding", savedmodel.AttrString("VALID"))
 		}},
-		tc{"Mean_hw", func(b *opGraph) string { return b.op("Mean", []string{"x", b.i(1, 2)}, "Tidx", savedmodel.AttrType(tensor.Int32)) }},
+		tc{"Mean_hw", func(b *opGraph) string {
+			return b.op("Mean", []string{"x", b.i(1, 2)}, "Tidx", savedmodel.AttrType(tensor.Int32))
+		}},
 		tc{"Max_c_keep", func(b *opGraph) string {
 			return b.op("Max", []string{"x", b.i(-1)}, "keep_dims", savedmodel.AttrBool(true), "Tidx", savedmodel.AttrType(tensor.Int32))
 		}},
-		tc{"Sum_h", func(b *opGraph) string { return b.op("Sum", []string{"x", b.i(1)}, "Tidx", savedmodel.AttrType(tensor.Int32)) }},
+		tc{"Sum_h", func(b *opGraph) string {
+			return b.op("Sum", []string{"x", b.i(1)}, "Tidx", savedmodel.AttrType(tensor.Int32))
+		}},
 		tc{"Prod_w_keep", func(b *opGraph) string {
 			return b.op("Prod", []string{"x", b.i(2)}, "keep_dims", savedmodel.AttrBool(true), "Tidx", savedmodel.AttrType(tensor.Int32))
 		}},
-		tc{"Min_c", func(b *opGraph) string { return b.op("Min", []string{"x", b.i(3)}, "Tidx", savedmodel.AttrType(tensor.Int32)) }},
+		tc{"Min_c", func(b *opGraph) string {
+			return b.op("Min", []string{"x", b.i(3)}, "Tidx", savedmodel.AttrType(tensor.Int32))
+		}},
 		tc{"ConcatV2", func(b *opGraph) string {
 			return b.op("ConcatV2", []string{"x", b.op("Relu", []string{"x"}), b.i(3)}, "N", savedmodel.AttrInt(2), "Tidx", savedmodel.AttrType(tensor.Int32))
 		}},
@@ -232,8 +242,12 @@ func TestExportONNXOps(t *testing.T) {
 			m := b.op("Mean", []string{"x", b.i(1, 2)}, "Tidx", savedmodel.AttrType(tensor.Int32))
 			return b.op("Pack", []string{m, b.op("Neg", []string{m})}, "N", savedmodel.AttrInt(2), "axis", savedmodel.AttrInt(1))
 		}},
-		tc{"Transpose_hw", func(b *opGraph) string { return b.op("Transpose", []string{"x", b.i(0, 2, 1, 3)}, "Tperm", savedmodel.AttrType(tensor.Int32)) }},
-		tc{"Transpose_nchw", func(b *opGraph) string { return b.op("Transpose", []string{"x", b.i(0, 3, 1, 2)}, "Tperm", savedmodel.AttrType(tensor.Int32)) }},
+		tc{"Transpose_hw", func(b *opGraph) string {
+			return b.op("Transpose", []string{"x", b.i(0, 2, 1, 3)}, "Tperm", savedmodel.AttrType(tensor.Int32))
+		}},
+		tc{"Transpose_nchw", func(b *opGraph) string {
+			return b.op("Transpose", []string{"x", b.i(0, 3, 1, 2)}, "Tperm", savedmodel.AttrType(tensor.Int32))
+		}},
 		tc{"Softmax_4d", func(b *opGraph) string { return b.op("Softmax", []string{"x"}) }},
 		tc{"BatchMatMulV2", func(b *opGraph) string {
 			r := b.op("Reshape", []string{"x", b.i(-1, h*w, c)}, "Tshape", savedmodel.AttrType(tensor.Int32))
