@@ -60,6 +60,9 @@ func (a *app) predictCmd() *cobra.Command {
 			if (model == "") == (run == "") {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
 			}
+			if err := export.NotONNX(model); err != nil {
+				return err
+			}
 			if run != "" {
 				return a.predictRun(cmd, run, paths, top, batch, format, maxPixels)
 			}
