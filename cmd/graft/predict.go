@@ -25,6 +25,7 @@ import (
 // otherFormats are the export formats graft writes but does not read,
 // by file extension, each with the runtime that does.
 var otherFormats = map[string]struct{ name, runtime string }{
+	".onnx":   {"ONNX", "onnxruntime (onnxruntime.InferenceSession), TensorRT or Triton run it"},
 	".tflite": {"TFLite", "LiteRT (ai_edge_litert.interpreter.Interpreter) runs it"},
 }
 
@@ -38,7 +39,7 @@ func notSavedModel(model string) error {
 	if fi, err := os.Stat(model); err == nil && fi.IsDir() {
 		return nil // a SavedModel folder may have any name
 	}
-	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only; %s", model, f.name, f.runtime),
+	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only, not %s; %s", model, f.name, f.name, f.runtime),
 		"predict with the run it was exported from (graft predict --run RUN), or with the SavedModel export (graft export --run RUN --out DIR)")
 }
 
@@ -59,9 +60,6 @@ func (a *app) predictCmd() *cobra.Command {
 			}
 			if (model == "") == (run == "") {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
-			}
-			if err := export.NotONNX(model); err != nil {
-				return err
 			}
 			if run != "" {
 				return a.predictRun(cmd, run, paths, top, batch, format, maxPixels)

@@ -118,18 +118,6 @@ func listing(dir string) string {
 	return strings.Join(names, ",")
 }
 
-func TestNotONNX(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "model.onnx")
-	os.WriteFile(f, []byte("x"), 0o644)
-	if err := NotONNX(f); err == nil || !strings.Contains(strings.Join(hint.All(err), " "), "onnxruntime") || !strings.Contains(err.Error(), "SavedModel folders") {
-		t.Errorf("NotONNX(file) = %v, hints %v", err, hint.All(err))
-	}
-	if err := NotONNX(dir); err != nil {
-		t.Errorf("NotONNX(folder) = %v", err)
-	}
-}
-
 // TestONNXPads: TF's SAME padding as explicit ONNX pads, hand-computed
 // (out = ceil(in/stride), the odd pixel at the end).
 func TestONNXPads(t *testing.T) {

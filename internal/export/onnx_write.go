@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/buildinfo"
-	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
@@ -107,13 +104,3 @@ func buildONNX(r *loaded, staticBatch int) ([]byte, error) {
 	return m.encode(), nil
 }
 
-// NotONNX refuses an ONNX file where graft reads a SavedModel (graft
-// predict --model): graft writes ONNX but does not run it.
-func NotONNX(model string) error {
-	st, err := os.Stat(model)
-	if !strings.EqualFold(filepath.Ext(model), ".onnx") && (err != nil || st.IsDir()) {
-		return nil
-	}
-	return hint.With(fmt.Errorf("%s is an ONNX model (or another single file): graft reads SavedModel folders (--model DIR) and trained runs (--run RUN), not ONNX", model),
-		"serve or run it with onnxruntime (python: onnxruntime.InferenceSession(%q)), or predict with graft predict --run RUN or --model on the SavedModel export", model)
-}
