@@ -132,7 +132,7 @@ func (t *TrainJob) Spec() (api.JobSpec, error) {
 			}
 		}
 		// A run's record of how it ran is no setting.
-		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason"} {
+		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason", "preprocess_stats"} {
 			delete(fields, name)
 		}
 	}

@@ -116,7 +116,7 @@ func FromRecord(r api.RunSpec) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.PreprocessReason = r.PreprocessReason
+	j.PreprocessReason, j.PreprocessStats = r.PreprocessReason, r.PreprocessStats
 	return j, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/engine"
@@ -29,25 +27,6 @@ type (
 
 // ErrConfig reports invalid job settings; FieldErrors lists them.
 var ErrConfig = api.ErrSpec
-
-// resolvePreprocess replaces "auto" with the mode the backbone's graph
-// calls for and records why; an explicit mode stays, with a warning when
-// the graph's own normalisation contradicts it.
-func resolvePreprocess(c *Config, log *zap.Logger) {
-	// The graph is read only where the backbone itself may be read.
-	var n inspect.Normalization
-	roots, err := confine.New(c.AllowRoots)
-	if err == nil {
-		n, err = inspect.DetectDir(roots, c.Backbone, c.Tags, c.Signature)
-	}
-	if err != nil {
-		// The backbone's own opening reports a model that cannot load.
-		log.Debug("input normalisation not detected", zap.Error(err))
-	}
-	ch := inspect.ChoosePreprocess(c.Preprocess, n)
-	c.Preprocess, c.PreprocessReason = ch.Mode, ch.Reason
-	ch.Log(log)
-}
 
 // openBackbone opens the job's backbone on its engine, placed on its
 // device; eager runs the tensorflow engine eagerly, its features kept on

@@ -241,7 +241,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		return err
 	}
 	if !r.opts.Resume {
-		resolvePreprocess(&cfg.RunSpec, r.log)
+		resolvePreprocess(ctx, &cfg.RunSpec, trainDS, r.log)
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).

@@ -52,6 +52,10 @@ type Case struct {
 	// Preprocess the graft --preprocess mode that turns them into Input.
 	Images     []string
 	Preprocess string
+	// Probes are other photos (PNG, absolute paths) than the input batch
+	// and the calibration batch the model's statistics come from: what
+	// --preprocess auto reads the statistics with.
+	Probes []string
 	// TFOptimizedErr is the relative error of TensorFlow's own optimised
 	// run (Grappler on) at the signature output against the stored
 	// (unoptimised) output: the yardstick for graft's errors.
@@ -77,6 +81,7 @@ type manifest struct {
 	Input      array    `json:"input"`
 	Images     []string `json:"images"`
 	Preprocess string   `json:"preprocess"`
+	Probes     []string `json:"probe_images"`
 	TFOptErr   float64  `json:"tf_optimized_rel_err"`
 	Outputs    []struct {
 		Tap string `json:"tap"`
@@ -152,6 +157,9 @@ func Load(dir string) (*Case, error) {
 	c := &Case{Model: m.Model, Format: m.Format, Dir: dir, SavedModel: filepath.Join(dir, m.SavedModel), Preprocess: m.Preprocess, TFOptimizedErr: m.TFOptErr}
 	for _, f := range m.Images {
 		c.Images = append(c.Images, filepath.Join(dir, f))
+	}
+	for _, f := range m.Probes {
+		c.Probes = append(c.Probes, filepath.Join(dir, f))
 	}
 	if c.Input, err = readF32(dir, m.Input); err != nil {
 		return nil, err
