@@ -26,6 +26,9 @@ var looser = map[[2]string]struct {
 	{"EfficientNetV2B0", ""}: {5e-4, "its signature output is sensitive to summation order: TensorFlow's own kernels " +
 		"(graft's TensorFlow engine) differ from TensorFlow's unoptimised run by 1.9e-4, the native engine with the " +
 		"Go-assembly GEMM by 2.4e-4"},
+	{"InceptionV3", "native"}: {3e-4, "with the zoo's photo inputs (issue 25) the Keras 3 model's signature output " +
+		"(softmax over 1000 classes) moves by 1.8e-4 on the native engine while its three taps stay within 1e-4; " +
+		"TensorFlow's own optimised run of the tf-keras-written InceptionV3 differs from its unoptimised run by 5.0e-5"},
 	{"ConvNeXtTiny", "tensorflow"}: {3e-3, "graft's TensorFlow engine runs the frozen graph with Grappler on, whose " +
 		"remapper fuses ConvNeXt's layer norm and GELU and moves the output by 2.5e-3: TensorFlow's own optimised " +
 		"run of the frozen model differs from its unoptimised run by the same 2.5e-3"},
