@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/internal/confine"
 )
@@ -237,11 +239,36 @@ func constant(g *savedmodel.Graph, nodes map[string]*ndpb.NodeDef, ref string) [
 		}
 		nd := nodes[name]
 		if nd == nil || (nd.Op != "Identity" && nd.Op != "Cast") || len(nd.Input) != 1 {
-			return nil
+			return computed(g, ref)
 		}
 		name = strings.TrimSuffix(nd.Input[0], ":0")
 	}
 	return nil
+}
+
+// computed evaluates ref when it depends on constants only (a Keras
+// Normalization layer's max(sqrt(variance), eps), a Reshape of a Const in
+// a TF1 graph); nil when it reads the input or cannot be run.
+func computed(g *savedmodel.Graph, ref string) []float64 {
+	if dependents(g)[strings.Split(ref, ":")[0]] {
+		return nil
+	}
+	sub := *g
+	sub.Outputs = []string{ref}
+	e, err := native.New(&sub)
+	if err != nil {
+		return nil
+	}
+	out, err := e.Run(context.Background(), nil)
+	t := out[ref]
+	if err != nil || t == nil || t.F32 == nil {
+		return nil
+	}
+	v := make([]float64, len(t.F32))
+	for i, x := range t.F32 {
+		v[i] = float64(x)
+	}
+	return v
 }
 
 // Choice is the preprocessing a command uses, and why.

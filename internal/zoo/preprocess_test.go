@@ -60,13 +60,6 @@ func TestAutoPreprocessRecoversZooModes(t *testing.T) {
 				if st == nil || st.Layer != "" || !ch.Warn || ch.Mode != images.Unit || !strings.Contains(ch.Reason, "no batch norm") {
 					t.Errorf("auto on a graph without batch norm: %s (warn %v, stats %+v); want unit with a warning", ch.Mode, ch.Warn, st)
 				}
-			case c.Model == "ConvNeXtTiny":
-				// Known, and older than the statistics: its Keras
-				// Normalization layer divides by max(sqrt(var), eps), which
-				// DetectNormalization does not fold (it stops after the
-				// Sub and takes x - mean for a [0, 1] input), and in the
-				// TF1 graphs it finds no chain at all; auto says unit.
-				t.Skipf("known gap: auto = %s for ConvNeXtTiny's own Normalization layer (%s), want raw", ch.Mode, n)
 			case c.Preprocess == images.Raw:
 				if !n.Found() || ch.Mode != images.Raw || ch.Warn {
 					t.Errorf("auto = %s (%s); want raw from the graph's own input arithmetic", ch.Mode, ch.Reason)
