@@ -48,7 +48,7 @@ func TestFakeMachines(t *testing.T) {
 				t.Fatalf("devices %+v, %v: want %d", list, err, c.gpus)
 			}
 			for i, d := range list {
-				if want := "cuda:" + string(rune('0'+i)); d.ID != want || d.MemoryBytes != c.memory || d.ComputeCapability != c.cc {
+				if want := "cuda:" + string(rune('0'+i)); d.ID != want || d.Ordinal != i || d.Kind != "cuda" || d.MemoryBytes != c.memory || d.ComputeCapability != c.cc {
 					t.Errorf("device %d: %+v, want %s with %d bytes, cc %s", i, d, want, c.memory, c.cc)
 				}
 				ops, f := machineOps(t, m, gpu.Options{Ordinal: i})

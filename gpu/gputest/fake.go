@@ -185,7 +185,7 @@ func (f *Fake) Describe(ordinal int) (gpu.DeviceInfo, error) {
 	if ordinal != 0 {
 		return gpu.DeviceInfo{}, invalid("no device %d", ordinal)
 	}
-	return gpu.DeviceInfo{ID: fmt.Sprintf("cuda:%d", f.ordinal), Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
+	return gpu.DeviceInfo{ID: fmt.Sprintf("cuda:%d", f.ordinal), Ordinal: f.ordinal, Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
 		Multiprocessors: f.dev.Multiprocessors, MemoryBytes: f.dev.MemoryBytes}, nil
 }
 
@@ -208,7 +208,7 @@ func (f *Fake) Do(fn func() error) error {
 	return fn()
 }
 
-// enter checks that a call runs inside do on a live context; it returns
+// enter checks that a call runs inside Do on a live context; it returns
 // with f.mu held.
 func (f *Fake) enter() error {
 	f.mu.Lock()
@@ -416,7 +416,7 @@ func (fn fakeFunction) MaxActiveBlocksPerSM(block int) (int, error) {
 	return fn.f.dev.BlocksPerSM, nil
 }
 
-// launch checks the configuration and each argument against the kernel's
+// Launch checks the configuration and each argument against the kernel's
 // signature, then records the launch.
 func (fn fakeFunction) Launch(grid gpu.Dim3, block int, args []gpu.Arg, s gpu.Stream) error {
 	f, sig := fn.f, fn.sig
