@@ -1,12 +1,12 @@
 package gpu_test
 
 import (
-	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/gpu/gputest"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 

@@ -1,12 +1,13 @@
 package gpu_test
 
 import (
+	"encoding/json"
 	"errors"
-	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/gpu/gputest"
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -57,6 +58,15 @@ func TestFakeMachines(t *testing.T) {
 				}
 				if want := c.memory / 10 * 9; ops.Budget() != want {
 					t.Errorf("cuda:%d: budget %d, want 90%% of %d = %d", i, ops.Budget(), c.memory, want)
+				}
+			}
+			// graft-cuda devices prints the list as JSON; the daemon reads
+			// it (internal/devices). Its shape, written out by hand.
+			if c.gpus == 2 {
+				b, err := json.Marshal(list[1])
+				want := `{"id":"cuda:1","ordinal":1,"kind":"cuda","name":"NVIDIA H100 80GB HBM3","compute_capability":"9.0","multiprocessors":132,"memory_bytes":85899345920,"driver_version":12020}`
+				if err != nil || string(b) != want {
+					t.Errorf("cuda:1 as graft-cuda devices prints it:\n got %s (%v)\nwant %s", b, err, want)
 				}
 			}
 			_, _, err = m.Ops(gpu.Options{Ordinal: c.gpus})

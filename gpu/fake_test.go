@@ -8,14 +8,14 @@ package gpu_test
 
 import (
 	"errors"
-	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/gpu/gputest"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/kernels"
 )

@@ -1,10 +1,10 @@
 package gpu_test
 
 import (
-	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/gpu/gputest"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 

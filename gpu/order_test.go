@@ -6,13 +6,13 @@ package gpu_test
 
 import (
 	"encoding/binary"
-	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/gpu/gputest"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 
