@@ -198,4 +198,20 @@ func TestAdmissionPerGPU(t *testing.T) {
 			}
 		})
 	}
+
+	// A GPU whose own memory cannot hold the job even streamed: refused,
+	// naming the GPU and its memory (no budget is set).
+	tiny, err := gputest.NewMachine(gputest.Device{MemoryBytes: fp.Streaming() - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Launcher: &heldLauncher{}, CUDAWorkerPath: "unused", GPUs: gpusOf(t, tiny)})
+	r := req
+	r.Device = api.MustDevice("cuda:0")
+	_, err = s.Submit(context.Background(), r)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 422 || len(ce.Fields) != 1 || ce.Fields[0].Field != "device" ||
+		!strings.Contains(ce.Fields[0].Message, "on cuda:0 (its memory)") {
+		t.Errorf("a job over its GPU's memory: %v, want a 422 device field error naming cuda:0's memory", err)
+	}
 }

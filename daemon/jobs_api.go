@@ -242,8 +242,12 @@ func (s *Server) gpuNeed(f train.Footprint, gpu int) (int64, error) {
 	}
 	need, ok := f.Need(c)
 	if !ok {
-		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the %d bytes jobs may reserve on cuda:%d (its memory, capped by the daemon's --gpu-memory-budget of %d): lower batch_size, pick a smaller tap or head, or raise the budget",
-			need, f.ParamBytes, f.ScratchBytes, f.ContextBytes, c, gpu, s.opts.GPUMemoryBudget)
+		limit := "its memory"
+		if c == s.opts.GPUMemoryBudget {
+			limit = "the daemon's --gpu-memory-budget"
+		}
+		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the %d bytes jobs may reserve on cuda:%d (%s): lower batch_size, pick a smaller tap or head, or raise the budget",
+			need, f.ParamBytes, f.ScratchBytes, f.ContextBytes, c, gpu, limit)
 	}
 	return need, nil
 }
