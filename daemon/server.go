@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/devices"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
@@ -24,9 +25,11 @@ type Server struct {
 	log   *zap.Logger
 	store *Store
 	sched *scheduler
-	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
+	// gpuProbe asks graft-cuda once which GPUs are there (device auto,
+	// admission per GPU); gpus are they, nil when unknown.
 	gpuProbe sync.Once
 	gpuErr   error
+	gpus     []devices.Device
 	hub      *hub
 	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.

@@ -126,7 +126,7 @@ func (o *CUDAOps) ReserveScratch(spec head.Spec, batch, evalBatch int) error {
 	if evalBatch > 0 {
 		merge(plan, stepScratch(spec, evalBatch, o.mod.slots(g), false, g))
 	}
-	return o.ctx.do(func() error {
+	return o.ctx.Do(func() error {
 		for name, bytes := range plan {
 			if _, err := o.scratchBuf(name, bytes); err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -26,7 +27,7 @@ func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 	}
 	cfg := smallConfig(t, data, 1)
 	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", warm.CacheDir
-	ops, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: 256 << 20}, gpu.FakeDevice{})
+	ops, _, err := gputest.NewOps(gpu.Options{MemoryBudget: 256 << 20}, gputest.Device{})
 	if err != nil {
 		t.Fatal(err)
 	}
