@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // SyntheticPrefix starts a synthetic data source, for tests and scale
@@ -71,21 +72,42 @@ func openSynthetic(spec string, opts Options) (*Dataset, error) {
 	return ds, nil
 }
 
+// encoders keeps the PNG encoders' buffers (a zlib writer each) from
+// one image to the next.
+var encoders = &encoderPool{}
+
+type encoderPool struct{ p sync.Pool }
+
+func (e *encoderPool) Get() *png.EncoderBuffer {
+	b, _ := e.p.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (e *encoderPool) Put(b *png.EncoderBuffer) { e.p.Put(b) }
+
 // encode makes sample i's PNG: a seeded noise image whose mean
 // brightness depends on the class, so a head can learn something.
 func (s *synthetic) encode(i int) ([]byte, error) {
 	if i%SyntheticDupEvery == SyntheticDupEvery-1 {
 		i -= SyntheticClasses // a duplicate, of the same class
 	}
-	rng := rand.New(rand.NewPCG(uint64(i), 0x5ca1e))
+	rng := rand.NewPCG(uint64(i), 0x5ca1e)
 	img := image.NewGray(image.Rect(0, 0, s.w, s.h))
-	base := 20 * (i % SyntheticClasses)
+	base := uint8(20 * (i % SyntheticClasses))
+	var bits uint64
 	for p := range img.Pix {
-		img.Pix[p] = uint8(base + rng.IntN(56))
+		if p%8 == 0 {
+			bits = rng.Uint64()
+		}
+		img.Pix[p] = base + uint8(bits&63) // 0..63 over the class's base
+		bits >>= 8
 	}
 	img.SetGray(0, 0, color.Gray{Y: uint8(i)}) // distinct images however the noise falls
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	// Stored, not deflated: noise does not compress, and a million
+	// images hash in seconds.
+	enc := png.Encoder{CompressionLevel: png.NoCompression, BufferPool: encoders}
+	if err := enc.Encode(&b, img); err != nil {
 		return nil, fmt.Errorf("dataset: %s: %w", SyntheticPrefix, err)
 	}
 	return b.Bytes(), nil

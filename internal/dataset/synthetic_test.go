@@ -52,3 +52,14 @@ func TestSynthetic(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSyntheticEncode is the generator's cost per image (it bounds
+// how fast a simulation hashes and decodes).
+func BenchmarkSyntheticEncode(b *testing.B) {
+	s := &synthetic{h: 28, w: 28}
+	for i := 0; i < b.N; i++ {
+		if _, err := s.encode(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
