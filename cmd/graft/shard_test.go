@@ -93,6 +93,9 @@ func TestShardedExtractionMatchesOneProcess(t *testing.T) {
 	if h, c := counts(s); h != 0 || c != 40 {
 		t.Errorf("sharded run: %d hits, %d computed; want 0 and 40", h, c)
 	}
+	if tm := s["timing"].(map[string]any); tm["backbone_seconds"].(float64) <= 0 {
+		t.Errorf("sharded run: timing %v, want the workers' backbone seconds", tm)
+	}
 	want := cacheEntries(t, one)
 	if len(want) != 41 { // 40 entries and the key
 		t.Fatalf("single-process cache holds %d files, want 41", len(want))

@@ -40,9 +40,11 @@ func Plan(n, size int, name func(i int) string) ([]Task, error) {
 	return ts, nil
 }
 
-// Result is what one shard did.
+// Result is what one shard did: its counts, and the seconds its worker
+// spent decoding and in the backbone.
 type Result struct {
-	Computed, Hits, Bad int
+	Computed, Hits, Bad            int
+	DecodeSeconds, BackboneSeconds float64
 }
 
 // Progress is where a Run stands: shards done of Total, how many are
@@ -147,6 +149,8 @@ func Run(ctx context.Context, tasks []Task, o Options, run func(context.Context,
 					total.Computed += res.Computed
 					total.Hits += res.Hits
 					total.Bad += res.Bad
+					total.DecodeSeconds += res.DecodeSeconds
+					total.BackboneSeconds += res.BackboneSeconds
 				case ctx.Err() != nil:
 					// cancelled: the job stops, no retry
 				case t.Attempt < attempts:

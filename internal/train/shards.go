@@ -45,6 +45,7 @@ const EventShards = "shards"
 type sharded struct {
 	hitsBefore [2]int // samples of each split in the cache before the shards
 	ran        bool
+	res        shard.Result
 }
 
 // fix turns the split's report from the run's view (everything a hit)
@@ -56,6 +57,10 @@ func (s *sharded) fix(i int, rep *features.Report) {
 	moved := max(rep.Hits-s.hitsBefore[i], 0)
 	rep.Hits -= moved
 	rep.Computed += moved
+	if i == 0 { // the workers' seconds, summed, count on the train split
+		rep.DecodeSeconds += s.res.DecodeSeconds
+		rep.BackboneSeconds += s.res.BackboneSeconds
+	}
 }
 
 // extractShards runs the job's shards (when the options ask for them)
@@ -107,7 +112,9 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	if err != nil {
 		return nil, err
 	}
-	r.said("shards done", zap.Int("shards", len(todo)), zap.Int("computed", res.Computed), zap.Int("cache_hits", res.Hits), zap.Int("bad_files", res.Bad))
+	s.res = res
+	r.said("shards done", zap.Int("shards", len(todo)), zap.Int("computed", res.Computed), zap.Int("cache_hits", res.Hits), zap.Int("bad_files", res.Bad),
+		zap.Float64("decode_s", res.DecodeSeconds), zap.Float64("backbone_s", res.BackboneSeconds))
 	return s, nil
 }
 
@@ -169,5 +176,5 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 	if err != nil && !errors.Is(err, dataset.ErrEmpty) { // a shard of bad files only is done
 		return shard.Result{}, err
 	}
-	return shard.Result{Computed: rep.Computed, Hits: rep.Hits, Bad: len(rep.Bad)}, nil
+	return shard.Result{Computed: rep.Computed, Hits: rep.Hits, Bad: len(rep.Bad), DecodeSeconds: rep.DecodeSeconds, BackboneSeconds: rep.BackboneSeconds}, nil
 }

@@ -24,7 +24,8 @@ func workShard(ctx context.Context, in Input, o Options, progress func(api.Event
 	if err != nil {
 		return err
 	}
-	progress(api.Event{Kind: api.EventDone, Summary: &api.Summary{CacheHits: res.Hits, CacheComputed: res.Computed, BadFiles: res.Bad}})
+	progress(api.Event{Kind: api.EventDone, Summary: &api.Summary{CacheHits: res.Hits, CacheComputed: res.Computed, BadFiles: res.Bad,
+		Timing: api.Timing{DecodeSeconds: res.DecodeSeconds, BackboneSeconds: res.BackboneSeconds}}})
 	return nil
 }
 
@@ -37,5 +38,5 @@ func RunShard(ctx context.Context, bin string, spec api.RunSpec, t shard.Task, b
 	if err != nil {
 		return shard.Result{}, err
 	}
-	return shard.Result{Computed: s.CacheComputed, Hits: s.CacheHits, Bad: s.BadFiles}, nil
+	return shard.Result{Computed: s.CacheComputed, Hits: s.CacheHits, Bad: s.BadFiles, DecodeSeconds: s.Timing.DecodeSeconds, BackboneSeconds: s.Timing.BackboneSeconds}, nil
 }
