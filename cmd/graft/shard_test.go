@@ -142,3 +142,27 @@ func TestShardKilledIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// Bad sharding flags fail before anything is written, saying what to do.
+func TestShardFlagErrors(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 2)
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--extract-workers", "-1"}, "--extract-workers -1: use 0"},
+		{[]string{"--extract-workers", "2", "--shard-size", "0"}, "--shard-size 0: use a positive number"},
+		{[]string{"--extract-workers", "2", "--shard-attempts", "0"}, "--shard-attempts 0: use 1 or more"},
+		{[]string{"--extract-workers", "2", "--cache-dir", "none"}, "drop --cache-dir none"},
+	} {
+		out := filepath.Join(t.TempDir(), "run")
+		args := append([]string{"train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--epochs", "1", "--cache-dir", t.TempDir(), "--out", out}, c.flags...)
+		_, stderr, code := runAll(t, args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr lacks %q:\n%s", c.flags, code, c.want, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: the run directory was created", c.flags)
+		}
+	}
+}

@@ -11,16 +11,18 @@ import (
 	"github.com/graft-ml/graft/internal/worker"
 )
 
-// shardOptions are --extract-workers's: each shard runs in this
-// executable's `worker`, logging warnings and errors (JSON) to stderr.
-// Nil without sharding.
-func (t *TrainJob) shardOptions() (*train.ShardOptions, error) {
+// shardOptions are --extract-workers's for the job j: each shard runs in
+// this executable's `worker`, logging warnings and errors (JSON) to
+// stderr. Nil without sharding. Checked before the run directory exists.
+func (t *TrainJob) shardOptions(cacheDir string) (*train.ShardOptions, error) {
 	so := t.Shards
 	switch {
 	case so.Workers < 0:
 		return nil, fmt.Errorf("train: --extract-workers %d: use 0 (extract in this process) or a number of worker processes", so.Workers)
 	case so.Workers < 2:
 		return nil, nil
+	case cacheDir == "none":
+		return nil, fmt.Errorf("train: --extract-workers needs the feature cache, where the workers put the features: drop --cache-dir none")
 	case so.Size < 1:
 		return nil, fmt.Errorf("train: --shard-size %d: use a positive number of samples per shard (default %d)", so.Size, shard.DefaultSize)
 	case so.Attempts < 1:

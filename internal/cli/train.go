@@ -239,7 +239,7 @@ func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
 // CPU), rendering its progress.
 func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *zap.Logger, out io.Writer) error {
 	r := NewRenderer(cmd, out)
-	shards, err := tj.shardOptions()
+	shards, err := tj.shardOptions(j.CacheDir)
 	if err != nil {
 		return err
 	}
