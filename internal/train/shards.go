@@ -43,18 +43,18 @@ const EventShards = "shards"
 // reports: the features the run then finds in the cache were computed by
 // its shards, not cached before.
 type sharded struct {
-	hitsBefore [2]int // samples of each split in the cache before the shards
-	ran        bool
-	res        shard.Result
+	computed [2]int // samples of each split whose entries the shards wrote
+	ran      bool
+	res      shard.Result
 }
 
 // fix turns the split's report from the run's view (everything a hit)
-// into the job's: what was cached before is a hit, the rest computed.
+// into the job's: the entries the shards wrote are computed, not hits.
 func (s *sharded) fix(i int, rep *features.Report) {
 	if s == nil || !s.ran {
 		return
 	}
-	moved := max(rep.Hits-s.hitsBefore[i], 0)
+	moved := min(s.computed[i], rep.Hits)
 	rep.Hits -= moved
 	rep.Computed += moved
 	if i == 0 { // the workers' seconds, summed, count on the train split
@@ -89,9 +89,6 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	present := make([]bool, len(all))
 	for i, smp := range all {
 		present[i] = smp.Digest != [32]byte{} && cache.Has(smp.Digest)
-		if present[i] {
-			s.hitsBefore[min(i/splits[0].Len(), 1)]++ // i < train's length: 0
-		}
 	}
 	todo := slices.DeleteFunc(tasks, func(t shard.Task) bool { return !slices.Contains(present[t.Lo:t.Hi], false) })
 	r.log.Info("sharded extraction", zap.Int("samples", len(all)), zap.Int("shard_size", size), zap.Int("shards", len(tasks)), zap.Int("to_run", len(todo)), zap.Int("workers", so.Workers))
@@ -113,6 +110,11 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 		return nil, err
 	}
 	s.res = res
+	for i, smp := range all { // what is there now and was not before
+		if !present[i] && smp.Digest != [32]byte{} && cache.Has(smp.Digest) {
+			s.computed[min(i/splits[0].Len(), 1)]++ // i < train's length: 0
+		}
+	}
 	r.said("shards done", zap.Int("shards", len(todo)), zap.Int("computed", res.Computed), zap.Int("cache_hits", res.Hits), zap.Int("bad_files", res.Bad),
 		zap.Float64("decode_s", res.DecodeSeconds), zap.Float64("backbone_s", res.BackboneSeconds))
 	return s, nil
