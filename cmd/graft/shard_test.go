@@ -166,3 +166,21 @@ func TestShardFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// A resumed run hashes its samples before the shards: all cached, it
+// starts no worker.
+func TestShardResumeRunsNoWorker(t *testing.T) {
+	t.Setenv(asGraft, "1")
+	data, cache := testmodules.Digits(t, "train", 0, 2), t.TempDir()
+	out := filepath.Join(t.TempDir(), "run")
+	sharding := []string{"--extract-workers", "2", "--shard-size", "4"}
+	_, stderr, code := runAll(t, append([]string{"train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--val-split", "0.2",
+		"--epochs", "1", "--preprocess", "unit", "--seed", "1", "--cache-dir", cache, "--cache-max-bytes", "0", "--out", out}, sharding...)...)
+	if code != 0 || !strings.Contains(stderr, `"shards":5,"to_run":5`) {
+		t.Fatalf("train: exit %d, want 5 shards run:\n%s", code, stderr)
+	}
+	_, stderr, code = runAll(t, append([]string{"train", "--resume", out, "--epochs", "2", "--cache-dir", cache}, sharding...)...)
+	if code != 0 || !strings.Contains(stderr, `"shards":5,"to_run":0`) {
+		t.Fatalf("resume: exit %d, want no shard to run:\n%s", code, stderr)
+	}
+}

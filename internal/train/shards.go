@@ -77,10 +77,18 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	if size <= 0 {
 		size = shard.DefaultSize
 	}
-	all := slices.Concat(splits[0].Samples, splits[1].Samples)
 	if splits[0].Len() == 0 {
 		return nil, nil // nothing to train on: the run says so
 	}
+	// A resumed run's samples are hashed here rather than by Extract
+	// (which keeps a digest it finds): the shards done are skipped.
+	for _, ds := range splits {
+		dataset.Hash(ctx, ds, r.cfg.Workers)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(splits[0].Samples, splits[1].Samples)
 	tasks, err := shard.Plan(len(all), size, func(i int) string { return all[i].ID })
 	if err != nil {
 		return nil, err
