@@ -77,6 +77,9 @@ func short(err error) string {
 }
 
 func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
+	if in.Shard != nil {
+		return workShard(ctx, in, o, progress)
+	}
 	var j *job.Job
 	var err error
 	if in.Resume && in.Spec.Sweep == nil { // a sweep starts again (workSweep)
