@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
@@ -45,7 +47,15 @@ func TestLyingTFRecordLength(t *testing.T) {
 			defer wg.Done()
 			req := f.spec(1)
 			req.Data = path
-			_, errs[i] = s.Submit(context.Background(), req)
+			// Beyond the daemon's submission slots the answer is 503 with
+			// Retry-After: a client waits and tries again, as this one.
+			for range 100 {
+				_, errs[i] = s.Submit(context.Background(), req)
+				if e, ok := errs[i].(*client.Error); !ok || e.Status != http.StatusServiceUnavailable {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		}()
 	}
 	wg.Wait()
