@@ -88,7 +88,7 @@
 // With a --gpu-memory-budget, each GPU job's footprint is computed at
 // submission from its data, tap and head (train.EstimateFootprint: all
 // features resident when they fit, else streamed, plus the steps' scratch
-// as gpu.PlanScratch sizes it and the worker's CUDA context); a job that cannot fit
+// as gpu/plan sizes it and the worker's CUDA context); a job that cannot fit
 // is refused with the numbers, and the scheduler starts a GPU job only
 // when its reservation fits beside the running ones. CPU jobs bypass it.
 package daemon

@@ -3,6 +3,7 @@ package gpu
 import (
 	"testing"
 
+	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -29,12 +30,12 @@ func TestGEMMSplitsUseEachKernelsOccupancy(t *testing.T) {
 	} {
 		t.Run(string(c.prec), func(t *testing.T) {
 			want := map[string]int{}
-			want[c.fwd], _, _, _ = gemmSplits(spec, batch, gemmSlots{perSM[c.fwd] * sms, 1}, c.g)
-			_, _, want[c.wgrad], _ = gemmSplits(spec, batch, gemmSlots{1, perSM[c.wgrad] * sms}, c.g)
+			want[c.fwd], _, _, _ = plan.Splits(spec, batch, plan.Slots{Fwd: perSM[c.fwd] * sms, Wgrad: 1}, c.g.Geom)
+			_, _, want[c.wgrad], _ = plan.Splits(spec, batch, plan.Slots{Fwd: 1, Wgrad: perSM[c.wgrad] * sms}, c.g.Geom)
 			// The test means something only if another kernel's figure
 			// would give another split count.
-			other, _, _, _ := gemmSplits(spec, batch, gemmSlots{perSM[c.wgrad] * sms, 1}, c.g)
-			_, _, otherW, _ := gemmSplits(spec, batch, gemmSlots{1, perSM[c.fwd] * sms}, c.g)
+			other, _, _, _ := plan.Splits(spec, batch, plan.Slots{Fwd: perSM[c.wgrad] * sms, Wgrad: 1}, c.g.Geom)
+			_, _, otherW, _ := plan.Splits(spec, batch, plan.Slots{Fwd: 1, Wgrad: perSM[c.fwd] * sms}, c.g.Geom)
 			if other == want[c.fwd] || otherW == want[c.wgrad] {
 				t.Fatalf("occupancies %v give the same splits either way (%d, %d): pick others", perSM, want[c.fwd], want[c.wgrad])
 			}

@@ -602,7 +602,7 @@ func (r *runner) freeModelRoom() {
 }
 
 // scratchReserver is a device whose steps need scratch memory that can
-// be reserved ahead (the CUDA ops: gpu.PlanScratch).
+// be reserved ahead (the CUDA ops: gpu/plan).
 type scratchReserver interface {
 	ReserveScratch(spec head.Spec, batch, evalBatch int) error
 }
