@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,8 +19,6 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
-	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
@@ -202,11 +199,10 @@ func (r *runner) close() {
 		r.events.Close()
 	}
 	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
-		switch s := src.(type) {
-		case *streamed:
-			s.wait() // a read-ahead must not outlive the run
-		case io.Closer:
-			s.Close() // a device's feature stream: its prefetch, buffers and stream
+		// A streamed source's read-ahead must not outlive the run; a
+		// device's feature stream frees its buffers and stream.
+		if c, ok := src.(io.Closer); ok {
+			c.Close()
 		}
 	}
 	for _, b := range r.free {
@@ -245,7 +241,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
-	copier, _ := r.opts.Ops.(tf.DeviceCopier)
+	copier, _ := r.opts.Ops.(features.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
 	bb, err := openBackbone(&cfg.RunSpec, eager)
 	if err != nil {
@@ -611,112 +607,12 @@ type scratchReserver interface {
 // than training's batches (no gradients to keep).
 func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
 
-// source puts a feature set on the device: all of it when it is in
-// memory and fits the device, else batches of up to batch samples at a
-// time (from host memory or the cache).
+// source puts a feature set on the head's device (features.Place),
+// keeping what it allocates for close.
 func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
-	if set.OnDevice != nil { // extracted onto the device (freed with r.free)
-		return head.Resident{Buf: set.OnDevice}, nil
-	}
-	if !set.Resident() {
-		return r.streamed(set, batch)
-	}
-	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
-	if errors.Is(err, head.ErrOutOfMemory) {
-		r.log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", r.ops.Device()), zap.Error(err))
-		return r.streamed(set, batch)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.free = append(r.free, buf)
-	return head.Resident{Buf: buf}, nil
-}
-
-// streamed sets up a source that copies each batch, of at most batch
-// samples (the batch size of whoever reads the source), to the device.
-func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
-	if fs, ok := r.ops.(featureStreamer); ok {
-		// The GPU: pinned double buffers on a copy stream (gpu.FeatureStream).
-		src, err := fs.NewFeatureStream(set.Size, max(1, min(batch, set.Len())), set.Sample)
-		if err != nil {
-			return nil, err
-		}
-		return src, nil
-	}
-	n := max(1, min(batch, set.Len())) * set.Size
-	buf, err := r.ops.Alloc(n)
-	if err != nil {
-		return nil, err
-	}
-	r.free = append(r.free, buf)
-	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
-}
-
-// featureStreamer is a device with its own streaming of features (the
-// CUDA ops: gpu.FeatureStream).
-type featureStreamer interface {
-	NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (*gpu.FeatureStream, error)
-}
-
-// streamed copies each batch's features from the cache to the device.
-// While a step computes, the next batch's features are read into the
-// host buffer (Prefetch); the upload itself stays synchronous.
-type streamed struct {
-	ops   head.Ops
-	set   *features.Set
-	buf   head.Buffer
-	host  []float32
-	local []int32
-	// pending is the batch being read ahead, done its result.
-	pending []int32
-	done    chan error
-}
-
-func (s *streamed) fill(idx []int32) error {
-	size := s.set.Size
-	if len(idx)*size > len(s.host) {
-		return fmt.Errorf("train: a batch of %d samples for a streaming buffer of %d", len(idx), len(s.host)/size)
-	}
-	for j, i := range idx {
-		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Prefetch implements head.Prefetcher.
-func (s *streamed) Prefetch(idx []int32) {
-	s.wait()
-	s.pending, s.done = idx, make(chan error, 1)
-	go func() { s.done <- s.fill(idx) }()
-}
-
-// wait finishes a read-ahead and returns its error.
-func (s *streamed) wait() error {
-	if s.done == nil {
-		return nil
-	}
-	err := <-s.done
-	s.done = nil
-	return err
-}
-
-func (s *streamed) Batch(idx []int32) (head.Buffer, []int32, error) {
-	ahead := s.done != nil && slices.Equal(s.pending, idx)
-	err := s.wait()
-	if !ahead {
-		err = s.fill(idx)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	s.local = s.local[:0]
-	for j := range idx {
-		s.local = append(s.local, int32(j))
-	}
-	return s.buf, s.local, s.ops.Upload(s.buf, 0, s.host[:len(idx)*s.set.Size])
+	src, bufs, err := features.Place(r.ops, r.model.Spec, set, batch, r.log)
+	r.free = append(r.free, bufs...)
+	return src, err
 }
 
 // train runs the remaining epochs.
