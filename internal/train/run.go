@@ -30,7 +30,6 @@ import (
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 	"github.com/graft-ml/graft/internal/util/gemm"
-	"github.com/graft-ml/graft/internal/util/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 
@@ -65,7 +64,7 @@ type Options struct {
 	// ENOSPC, as on a full disk.
 	FullDiskAt int
 	// save writes a checkpoint; tests replace it to simulate a full disk.
-	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
+	save rundir.SaveFunc
 }
 
 // Timing and Summary are summary.json (api's).
@@ -122,13 +121,13 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	if opts.Progress == nil {
 		opts.Progress = func(Event) {}
 	}
-	if opts.save == nil {
-		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
-			return m.Save(path, classes, st)
-		}
-	}
 	if at := opts.FullDiskAt; at > 0 && !opts.Resume {
 		save, epoch := opts.save, 0
+		if save == nil {
+			save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+				return m.Save(path, classes, st)
+			}
+		}
 		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
 			if strings.HasSuffix(path, rundir.LastCkpt) { // once per epoch, first
 				epoch++
@@ -168,7 +167,7 @@ type runner struct {
 	trainSrc  head.Source
 	valSrc    head.Source
 	free      []head.Buffer
-	events    *tfevents.Writer
+	out       *rundir.Writer
 	metrics   []rundir.Metrics
 	baseLR    float64
 	headTime  time.Duration
@@ -195,8 +194,8 @@ func (r *runner) releaseCache() {
 
 func (r *runner) close() {
 	r.releaseCache()
-	if r.events != nil {
-		r.events.Close()
+	if r.out != nil {
+		r.out.Close()
 	}
 	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
 		// A streamed source's read-ahead must not outlive the run; a
@@ -545,16 +544,8 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, rundir.EventsDir)); err != nil {
-		return err
-	}
-	// The run's settings beside its curves, as TensorBoard users keep
-	// them (the text plugin): config.json verbatim, at step 0.
-	conf, err := os.ReadFile(filepath.Join(cfg.Out, rundir.ConfigFile))
-	if err != nil {
-		return err
-	}
-	return r.events.Text("config", 0, "```json\n"+strings.TrimSpace(string(conf))+"\n```", time.Now())
+	r.out, err = rundir.NewWriter(cfg.Out, r.classes, r.opts.save)
+	return err
 }
 
 // reserveBefore reserves the device's per-step scratch from the tap's
@@ -694,50 +685,20 @@ func (r *runner) advance(met rundir.Metrics) bool {
 	return cfg.EarlyStopping > 0 && r.st.Wait >= cfg.EarlyStopping
 }
 
-// checkpoint writes the epoch's checkpoints, then its metrics line and
-// TensorBoard scalars (with val, the validation scores per class). A
-// failed write leaves every earlier file intact.
+// checkpoint writes the epoch's checkpoints, metrics and TensorBoard
+// scalars (with val, the validation scores per class).
 func (r *runner) checkpoint(met rundir.Metrics, val evaluate.Report) error {
-	cfg := r.cfg
 	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
 	if err != nil {
 		return err
 	}
-	if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.LastCkpt), r.classes, st); err != nil {
-		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
-	}
-	if r.st.BestEpoch == met.Epoch {
-		if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.BestCkpt), r.classes, st); err != nil {
-			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
-		}
-	}
-	if err := rundir.WriteMetrics(cfg.Out, r.metrics); err != nil {
-		return err
-	}
-	wall := time.Now()
-	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR, "seconds": met.Seconds} {
-		if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
-			return err
-		}
-	}
-	// Per class, as TensorBoard groups tags by their prefix.
-	for _, c := range val.Classes {
-		for tag, v := range map[string]float64{"val_precision/" + c.Name: c.Precision, "val_recall/" + c.Name: c.Recall} {
-			if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
-				return err
-			}
-		}
-	}
-	return r.events.Flush()
+	return r.out.Epoch(r.model, st, r.st.BestEpoch == met.Epoch, r.metrics, val.Classes)
 }
 
 // finish publishes the best head and writes summary.json.
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
-	if err := publishHead(cfg.Out); err != nil {
-		return nil, err
-	}
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	setBest(s, cfg.Monitor, r.st.BestEpoch, r.metrics)
@@ -768,24 +729,9 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
 	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
-	if err := rundir.WriteJSON(cfg.Out, rundir.SummaryFile, s); err != nil {
+	if err := r.out.Finish(s); err != nil {
 		return nil, err
 	}
 	r.opts.Progress(Event{Kind: api.EventDone, Summary: s})
 	return s, nil
-}
-
-// publishHead writes head.safetensors, the inference artefact: the best
-// checkpoint's parameters and classes without the optimizer state, which
-// stays in checkpoints/ for --resume.
-func publishHead(out string) error {
-	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, rundir.BestCkpt))
-	if err != nil {
-		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
-	}
-	defer m.Close()
-	if err := m.SaveWeights(filepath.Join(out, rundir.HeadFile), ck.Classes); err != nil {
-		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
-	}
-	return nil
 }
