@@ -27,6 +27,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/crc32c"
@@ -211,7 +212,7 @@ func TestAdversarial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	val, err := run.Split(train.SplitVal)
+	val, err := run.Split(rundir.SplitVal)
 	run.Close()
 	if err != nil || len(val.Samples) < 3 {
 		t.Fatalf("validation split: %d samples, %v", len(val.Samples), err)

@@ -77,7 +77,7 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if overlap.Samples > 0 && split != train.SplitTrain {
+			if overlap.Samples > 0 && split != rundir.SplitTrain {
 				a.log.Warn(fmt.Sprintf("%d of %d evaluated samples are byte-identical to training samples (%d are the training files themselves): this score is inflated; score unseen data, or the run's validation samples with --split val", overlap.Samples, overlap.Of, overlap.SameFiles))
 			}
 			probs, err := t.Probabilities(set.Features, set.Len())

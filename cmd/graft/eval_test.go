@@ -70,9 +70,9 @@ func TestEvalSplitValAndTrainingOverlap(t *testing.T) {
 		"--epochs", "2", "--seed", "1", "--val-split", "0.3", "--cache-dir", t.TempDir(), "--out", runDir); code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, out)
 	}
-	var split train.SplitRecord
+	var split rundir.SplitRecord
 	var summary train.Summary
-	if err := rundir.ReadJSON(runDir, train.SplitFile, &split); err != nil {
+	if err := rundir.ReadJSON(runDir, rundir.SplitFile, &split); err != nil {
 		t.Fatal(err)
 	}
 	rundir.ReadJSON(runDir, rundir.SummaryFile, &summary)

@@ -7,10 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
@@ -47,20 +44,6 @@ func resolvePreprocess(c *Config, log *zap.Logger) {
 	ch := inspect.ChoosePreprocess(c.Preprocess, n)
 	c.Preprocess, c.PreprocessReason = ch.Mode, ch.Reason
 	ch.Log(log)
-}
-
-// openBackbone opens the job's backbone on its engine, placed on its
-// device; eager runs the tensorflow engine eagerly, its features kept on
-// the GPU for the CUDA head.
-func openBackbone(c *Config, eager bool) (backbone.Backbone, error) {
-	roots, err := confine.New(c.AllowRoots)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
-		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
-	})
 }
 
 // headSpec is the job's head for features of per-sample shape and n

@@ -17,10 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/featcache"
@@ -242,7 +239,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	// device (docs/tensorflow-gpu.md).
 	copier, _ := r.opts.Ops.(features.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
-	bb, err := openBackbone(&cfg.RunSpec, eager)
+	bb, err := features.OpenBackbone(&cfg.RunSpec, eager)
 	if err != nil {
 		return err
 	}
@@ -260,7 +257,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		if err := rundir.WriteJSON(out, rundir.ConfigFile, cfg); err != nil {
 			return err
 		}
-		if err := rundir.WriteJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+		if err := rundir.WriteJSON(out, rundir.SplitFile, rundir.SplitRecord{Train: rundir.SplitSamples(trainDS), Val: rundir.SplitSamples(valDS)}); err != nil {
 			return err
 		}
 		if r.all != nil {
@@ -292,11 +289,11 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		}
 	}
 	// Hashed once: the cache's key and, at the end, the summary's record.
-	if r.digest, err = backboneDigest(&cfg.RunSpec); err != nil {
+	if r.digest, err = features.BackboneDigest(&cfg.RunSpec); err != nil {
 		return err
 	}
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = featureCache(&cfg.RunSpec, bb, r.digest, r.opts.CacheMaxBytes); err != nil {
+		if fo.Cache, err = features.OpenCache(&cfg.RunSpec, bb, r.digest, r.opts.CacheMaxBytes); err != nil {
 			return err
 		}
 		// Leased from before the first lookup: no eviction takes the
@@ -433,7 +430,7 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 		if rundir.ReadJSON(r.cfg.Out, rundir.SummaryFile, &before) == nil {
 			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
 		}
-		return runSplit(&r.cfg.RunSpec, r.cfg.Out, known)
+		return rundir.OpenSplit(&r.cfg.RunSpec, r.cfg.Out, known)
 	}
 	train, val, all, overlap, err := newSplit(ctx, &r.cfg.RunSpec, r.log)
 	if err != nil {
@@ -446,43 +443,6 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 			zap.Any("examples", r.dup.Examples))
 	}
 	return train, val, nil // setup records the split once the run directory exists
-}
-
-// backboneDigest is the content digest of the job's backbone folder, read
-// through its allowed roots: the feature cache's key and the run's record
-// of which backbone it trained on (export checks it).
-func backboneDigest(c *Config) (string, error) {
-	roots, err := confine.New(c.AllowRoots)
-	if err != nil {
-		return "", err
-	}
-	return savedmodel.DigestDirIn(roots, c.Backbone)
-}
-
-// featureCache is the job's namespace in the feature cache: the model's
-// content digest (not the engine: both engines compute the same features,
-// so either can reuse the other's), the tap, the preprocessing and the
-// input size.
-func featureCache(c *Config, bb backbone.Backbone, digest string, maxBytes int64) (*featcache.Namespace, error) {
-	root := c.CacheDir
-	if root == "" {
-		var err error
-		if root, err = featcache.DefaultDir(); err != nil {
-			return nil, err
-		}
-	}
-	if maxBytes < 0 {
-		var err error
-		if maxBytes, err = featcache.DefaultMaxBytes(root); err != nil {
-			return nil, hint.With(err, "pass --cache-max-bytes")
-		}
-	}
-	size := 1
-	for _, d := range bb.Tap().Shape[1:] {
-		size *= max(d, 1)
-	}
-	in := bb.Input().Shape
-	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: c.Preprocess, Input: in[1:]}, size, maxBytes)
 }
 
 // prepareModel builds or restores the head and puts the features on its

@@ -52,29 +52,29 @@ func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	}
 	t.Model = m
 	c := &t.Config
-	if t.Backbone, err = openBackbone(c, false); err != nil {
+	if t.Backbone, err = features.OpenBackbone(c, false); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
 	}
 	if c.CacheDir != "none" { // no cache is slower, not wrong
-		if digest, err := backboneDigest(c); err == nil {
-			t.cache, _ = featureCache(c, t.Backbone, digest, cacheMaxBytes)
+		if digest, err := features.BackboneDigest(c); err == nil {
+			t.cache, _ = features.OpenCache(c, t.Backbone, digest, cacheMaxBytes)
 		}
 	}
 	return t, nil
 }
 
 // Split reopens the run's own training or validation samples (part
-// SplitTrain or SplitVal), exactly as the run divided its data.
+// rundir.SplitTrain or rundir.SplitVal), exactly as the run divided its data.
 func (t *Trained) Split(part string) (*dataset.Dataset, error) {
-	if part != SplitTrain && part != SplitVal {
-		return nil, fmt.Errorf("train: split %q: use %s or %s", part, SplitVal, SplitTrain)
+	if part != rundir.SplitTrain && part != rundir.SplitVal {
+		return nil, fmt.Errorf("train: split %q: use %s or %s", part, rundir.SplitVal, rundir.SplitTrain)
 	}
-	train, val, err := runSplit(&t.Config, t.Dir, t.Classes)
+	train, val, err := rundir.OpenSplit(&t.Config, t.Dir, t.Classes)
 	if err != nil {
 		return nil, err
 	}
-	if part == SplitTrain {
+	if part == rundir.SplitTrain {
 		return train, nil
 	}
 	return val, nil
@@ -93,17 +93,17 @@ type Overlap struct {
 // with the run's training samples: from split.json, or for runs made
 // before it by hashing the training files again.
 func (t *Trained) TrainingOverlap(ctx context.Context, set *features.Set) (Overlap, error) {
-	rec, err := readSplit(t.Dir)
+	rec, err := rundir.ReadSplit(t.Dir)
 	if err != nil {
 		return Overlap{}, err
 	}
 	training := &dataset.Dataset{}
 	if rec != nil {
 		for _, s := range rec.Train {
-			training.Samples = append(training.Samples, dataset.Sample{ID: s.ID, Digest: digestOf(s.SHA256)})
+			training.Samples = append(training.Samples, dataset.Sample{ID: s.ID, Digest: rundir.DigestOf(s.SHA256)})
 		}
 	} else {
-		if training, err = t.Split(SplitTrain); err != nil {
+		if training, err = t.Split(rundir.SplitTrain); err != nil {
 			return Overlap{}, err
 		}
 		dataset.Hash(ctx, training, t.Config.Workers)
