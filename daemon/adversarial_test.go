@@ -27,9 +27,9 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
@@ -208,7 +208,7 @@ func TestAdversarial(t *testing.T) {
 
 	// Bombs copied over validation images after training, then 16
 	// evaluations, 8 at once.
-	run, err := train.LoadRun(j.RunDir)
+	run, err := predict.LoadRun(j.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}

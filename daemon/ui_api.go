@@ -9,8 +9,8 @@ import (
 	"github.com/graft-ml/graft/daemon/ui"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // withUI serves the dashboard (daemon/ui) at /ui and passes everything
@@ -103,7 +103,7 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, error) {
-	t, err := train.LoadRunCapped(j.RunDir, s.opts.CacheMaxBytes)
+	t, err := predict.LoadRunCapped(j.RunDir, s.opts.CacheMaxBytes)
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: load its run: %w", j.ID, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
@@ -49,7 +50,7 @@ func (a *app) evalCmd() *cobra.Command {
 					a.log.Warn(s)
 				}
 			}
-			t, err := train.LoadRun(run)
+			t, err := predict.LoadRun(run)
 			if err != nil {
 				return runDirHint(run, err)
 			}
@@ -89,7 +90,7 @@ func (a *app) evalCmd() *cobra.Command {
 				return a.printJSON(struct {
 					evaluate.Report
 					BadFiles        []dataset.BadFile `json:"bad_files,omitempty"`
-					TrainingOverlap train.Overlap     `json:"training_overlap"`
+					TrainingOverlap predict.Overlap   `json:"training_overlap"`
 				}{r, rep.Bad, overlap})
 			}
 			return a.printEval(r, rep.Bad)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
@@ -49,7 +50,7 @@ type evalJSON struct {
 	Samples         int
 	Accuracy        float64
 	Confusion       [][]int
-	TrainingOverlap train.Overlap     `json:"training_overlap"`
+	TrainingOverlap predict.Overlap   `json:"training_overlap"`
 	BadFiles        []dataset.BadFile `json:"bad_files"`
 }
 

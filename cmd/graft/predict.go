@@ -18,7 +18,6 @@ import (
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 func (a *app) predictCmd() *cobra.Command {
@@ -147,7 +146,7 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 
 // predictRun classifies images with a trained run.
 func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string, maxPixels int64) error {
-	t, err := train.LoadRun(run)
+	t, err := predict.LoadRun(run)
 	if err != nil {
 		return runDirHint(run, err)
 	}
