@@ -13,8 +13,7 @@
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),
 // joins.go (the narrow interfaces the scheduler and supervisors use:
-// store, event hub, metrics, launcher), launcher.go (Launcher, and the
-// local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
+// store, event hub, metrics, launcher), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
@@ -73,13 +72,15 @@
 // error event says short "disk"): the job waits, queued, until the data
 // directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
 //
-// Workers are started through a Launcher (launcher.go): the supervisor
+// Workers are started through a worker.Launcher (internal/worker, the
+// same starter graft train --device cuda uses): the supervisor
 // hands it one attempt (job id, attempt number, worker kind, the resolved
 // spec and its encoding for the worker's stdin, the memory footprint) and
-// gets back the event stream, terminate, kill and wait. LocalLauncher, the
-// default, runs subprocesses; Options.Launcher plugs in another
+// gets back a handle: the event stream (read with worker.Follower),
+// terminate, kill and wait. worker.LocalLauncher, the default, runs
+// subprocesses (process groups, SIGTERM/SIGKILL); Options.Launcher plugs in another
 // (daemon/raylaunch: Ray jobs, docs/scale-out.md). A launcher whose
-// workers outlive the daemon implements Reattacher: a restarted daemon
+// workers outlive the daemon implements worker.Reattacher: a restarted daemon
 // then re-attaches to the open attempt (or one submitted but never
 // recorded) instead of closing it, and each attempt records its node.
 //

@@ -46,7 +46,7 @@ type joins struct {
 	store    jobStore
 	hub      eventHub
 	metrics  jobMetrics
-	launcher Launcher
+	launcher worker.Launcher
 	log      *zap.Logger
 	// opts are the daemon's options; scheduling reads MaxConcurrent,
 	// QueueSize, MaxAttempts, Backoff, Grace and GPUMemoryBudget.
@@ -61,7 +61,7 @@ func (d *joins) logPath(id string) string { return filepath.Join(d.dataDir, "log
 // reattach; placed learns the node it runs on). CUDA jobs (device
 // cuda or cuda:N) need a graft-cuda worker, which speaks the same
 // protocol.
-func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (Worker, error) {
+func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (worker.Handle, error) {
 	dev, err := api.ParseDevice(j.Spec.Device)
 	if err != nil {
 		return nil, err
@@ -70,10 +70,10 @@ func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach b
 	if err != nil {
 		return nil, err
 	}
-	kind := WorkerCPU
+	kind := worker.CPU
 	if dev.IsCUDA() {
-		kind = WorkerCUDA
+		kind = worker.CUDA
 	}
-	return d.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,
+	return d.launcher.Launch(worker.Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,
 		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: d.dataDir, Log: log, Reattach: reattach, Placed: placed})
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // DefaultListen is where graft serve listens unless told otherwise.
@@ -59,7 +60,7 @@ type Options struct {
 	// CUDAWorkerPath and WorkerArgs. Set it to run workers elsewhere (a
 	// cluster): it then must accept GPU jobs itself, and CUDAWorkerPath
 	// only says that this daemon takes them.
-	Launcher Launcher
+	Launcher worker.Launcher
 	// GPUMemoryBudget is the bytes of device memory GPU jobs may claim
 	// together. CPU jobs bypass it; it is reported in /metrics.
 	GPUMemoryBudget int64

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
@@ -90,7 +91,7 @@ func New(opts Options) (*Server, error) {
 	}
 	launcher := opts.Launcher
 	if launcher == nil {
-		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
+		launcher = &worker.LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
 	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs, storeID: s.store.ID()})
 	return s, nil
