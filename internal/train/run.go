@@ -91,18 +91,7 @@ func setBest(s *Summary, monitor api.Monitor, bestEpoch int, ms []rundir.Metrics
 // in cfg.Out (cfg's non-zero epochs and device override the stored
 // ones), and runs it.
 func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
-	var j *job.Job
-	var err error
-	if opts.Resume {
-		var set api.JobSpec
-		if cfg.Epochs > 0 {
-			set.Epochs = &cfg.Epochs
-		}
-		set.Device = cfg.Device
-		j, err = job.ResumeDir(cfg.Out, set)
-	} else {
-		j, err = job.FromRecord(cfg)
-	}
+	j, err := job.FromRun(cfg, opts.Resume)
 	if err != nil {
 		return nil, err
 	}

@@ -73,19 +73,9 @@ func short(err error) string {
 }
 
 func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
-	var j *job.Job
-	var err error
-	if in.Resume {
-		// The run's own record (its preprocessing resolved), then the
-		// input's device and epochs: the sender may move or extend it.
-		set := api.JobSpec{Device: in.Spec.Device}
-		if in.Spec.Epochs > 0 {
-			set.Epochs = &in.Spec.Epochs
-		}
-		j, err = job.ResumeDir(in.Spec.Out, set)
-	} else {
-		j, err = job.FromRecord(in.Spec)
-	}
+	// The run's own record (its preprocessing resolved), then the
+	// input's device and epochs: the sender may move or extend it.
+	j, err := job.FromRun(in.Spec, in.Resume)
 	if err != nil {
 		return err
 	}
