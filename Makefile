@@ -262,8 +262,8 @@ test-zoo:
 # the seed's Keras recipe and a careful Keras user's version on the demo's
 # digits, and the head's training step against TensorFlow's. Writes
 # build/peers/table.md and table.json and, with PEERS_UPDATE=--update (the
-# default), the table into README.md and docs/performance.md between their
-# bench-peers markers. PEERS_ARGS passes more (--threads, --epochs, --min-time).
+# default), the table into docs/performance.md between its bench-peers
+# markers. PEERS_ARGS passes more (--threads, --epochs, --min-time).
 PEERS        := build/peers
 PEERS_UPDATE ?= --update
 PEERS_ARGS   ?=

@@ -16,7 +16,8 @@ one round rather than on one contestant; the table gives the median of each
 number and of each round's ratio, with the ratios' range.
 
 Writes <out>/table.md and <out>/table.json, and with --update the table
-into README.md and docs/performance.md between their bench-peers markers."""
+into docs/performance.md between its bench-peers markers (the README
+links it and keeps a two-line summary)."""
 
 import argparse
 import datetime
@@ -90,7 +91,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3, help="rounds of each comparison, contestants alternated")
     p.add_argument("--zoo-train", type=int, default=100, help="training digits a class for the zoo backbone's task (half as many test digits)")
-    p.add_argument("--update", action="store_true", help="write the table into README.md and docs/performance.md")
+    p.add_argument("--update", action="store_true", help="write the table into docs/performance.md")
     a = p.parse_args()
     py = sys.executable
     os.makedirs(a.out, exist_ok=True)
@@ -179,7 +180,7 @@ def main():
         f.write(md_text)
     print(md_text)
     if a.update:
-        for doc in ("README.md", os.path.join("docs", "performance.md")):
+        for doc in (os.path.join("docs", "performance.md"),):
             replace_between(doc, md_text)
             print(f"bench-peers: updated {doc}")
 
