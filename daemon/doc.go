@@ -6,9 +6,11 @@
 // calls the trained run's classifier. The wire types are in api (the
 // module's public job contract), the typed Go client in daemon/client.
 //
-// Files by concern: options.go (settings, listen check), store.go (bbolt:
-// jobs, per-job event logs, models), storeadmin.go (the store's format
-// version, compaction offline and at start, the online backup), datadir.go (the store against what
+// The store (bbolt: jobs, per-job event logs, models; its format,
+// compaction and backup; the list pages) is daemon/store.
+//
+// Files by concern: options.go (settings, listen check), storeadmin.go
+// (GET /v1/admin/backup), datadir.go (the store against what
 // the data directory holds), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),

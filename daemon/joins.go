@@ -17,7 +17,7 @@ import (
 // its parts.
 
 // jobStore is what scheduling and supervision read and write of the
-// store (*Store).
+// store (*store.Store).
 type jobStore interface {
 	Job(id string) (*api.Job, error)
 	Jobs() ([]api.Job, error)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -67,7 +68,7 @@ func (w *heldWorker) Wait() worker.Exit { return <-w.exit }
 // ends; a worker's reported error fails its job with the message.
 func TestSchedulerOnItsJoins(t *testing.T) {
 	dir := t.TempDir()
-	st, err := OpenStore(filepath.Join(dir, "graft.db"))
+	st, err := store.Open(filepath.Join(dir, "graft.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/worker"
 )
@@ -23,7 +24,7 @@ import (
 type Server struct {
 	opts  Options
 	log   *zap.Logger
-	store *Store
+	store *store.Store
 	sched *scheduler
 	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
 	gpuProbe sync.Once
@@ -79,7 +80,7 @@ func New(opts Options) (*Server, error) {
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
 		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
 		metrics: newMetrics(opts.GPUMemoryBudget), users: newUsers(), done: make(chan struct{})}
-	if s.store, err = OpenStore(s.dbPath()); err != nil {
+	if s.store, err = store.Open(s.dbPath()); err != nil {
 		return nil, err
 	}
 	if s.store.Compacted != "" {
