@@ -78,10 +78,12 @@ soak: test-models
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"
 	$(GO) test $(GOFLAGS_BUILD) -count=1 ./...
+	cd api && $(GO) test -count=1 ./...
 
 # The fresh-machine path: nothing but Go, no cgo.
 test-purego: test-models
 	CGO_ENABLED=0 $(GO) test -count=1 ./...
+	cd api && CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test $(GOFLAGS_BUILD) -run '^$$' -bench . -benchtime 3x ./...
@@ -90,6 +92,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./... ./testdata/gen
 	CGO_ENABLED=0 $(GO) vet ./...
+	cd api && $(GO) vet ./...
 
 # The TensorFlow engine (-tags tensorflow, backbone/tf) runs on the C API
 # that TensorFlow's pip wheel ships (tensorflow/libtensorflow_cc.so.2 and its
@@ -153,7 +156,9 @@ graft-cuda-tf: kernels tf-deps
 
 tidy-check:
 	$(GO) mod tidy
-	git diff --exit-code go.mod go.sum
+	cd api && $(GO) mod tidy
+	git diff --exit-code go.mod go.sum api/go.mod
+	@test ! -e api/go.sum || { echo "api/go.sum exists: the api module must need nothing outside the standard library" >&2; exit 1; }
 
 # Optional: OpenBLAS for the fast CPU path (Debian/Ubuntu, as root).
 deps:

@@ -73,11 +73,7 @@ const (
 	FailBadFiles BadFilePolicy = "fail"
 )
 
-// Device is where a job's head trains, as written: "cpu", "cuda" (the
-// first GPU), "cuda:N", or "auto". ParseDevice reads it.
-type Device string
-
-// DeviceKind is a parsed device's kind.
+// DeviceKind is a device's kind.
 type DeviceKind string
 
 // Device kinds. Auto is a GPU when graft-cuda finds one on the host that
@@ -89,48 +85,86 @@ const (
 	Auto DeviceKind = "auto"
 )
 
-// DeviceSpec is a parsed device.
-type DeviceSpec struct {
+// Device is where a job's head trains: "cpu", "cuda" (the first GPU),
+// "cuda:N" or "auto", parsed once where it comes in (JSON, a flag:
+// ParseDevice) and kept typed. It reads and writes as that string, so
+// documents are as before; it writes "cuda" as cuda:0, its canonical
+// form. The zero Device is unset.
+type Device struct {
 	Kind DeviceKind
 	// Index is the GPU's ordinal (CUDA only): "cuda" is cuda:0.
 	Index int
 }
 
-// ErrDevice says what a device may be.
+// deviceForms says what a device may be.
 const deviceForms = "use cpu, cuda, cuda:N (N the GPU's number, from 0) or auto"
 
-// ParseDevice is the one reader of device strings.
-func ParseDevice(s Device) (DeviceSpec, error) {
+// ParseDevice is the one reader of device strings; its error is a
+// FieldErrors for "device", so that a JSON document's bad device is a
+// field error like any other.
+func ParseDevice(s string) (Device, error) {
 	switch s {
 	case "cpu":
-		return DeviceSpec{Kind: CPU}, nil
+		return Device{Kind: CPU}, nil
 	case "auto":
-		return DeviceSpec{Kind: Auto}, nil
+		return Device{Kind: Auto}, nil
 	case "cuda":
-		return DeviceSpec{Kind: CUDA}, nil
+		return Device{Kind: CUDA}, nil
 	}
-	n, ok := strings.CutPrefix(string(s), "cuda:")
+	n, ok := strings.CutPrefix(s, "cuda:")
 	i, err := strconv.Atoi(n)
 	if !ok || err != nil || i < 0 || strconv.Itoa(i) != n {
-		return DeviceSpec{}, fmt.Errorf("device %q: %s", s, deviceForms)
+		return Device{}, FieldErrors{{Field: "device", Message: fmt.Sprintf("%q: %s", s, deviceForms)}}
 	}
-	return DeviceSpec{Kind: CUDA, Index: i}, nil
+	return Device{Kind: CUDA, Index: i}, nil
+}
+
+// MustDevice is ParseDevice for constants ("cpu", "cuda:1"); it panics on
+// anything else.
+func MustDevice(s string) Device {
+	d, err := ParseDevice(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // IsCUDA reports a GPU device.
-func (d DeviceSpec) IsCUDA() bool { return d.Kind == CUDA }
+func (d Device) IsCUDA() bool { return d.Kind == CUDA }
 
-// Device writes d back: "cuda" for cuda:0 stays as the user wrote it only
-// through the string it came from; this is the canonical form.
-func (d DeviceSpec) Device() Device {
+// IsZero reports an unset device.
+func (d Device) IsZero() bool { return d.Kind == "" }
+
+// String is the canonical form ("" when unset).
+func (d Device) String() string {
 	if d.Kind == CUDA {
-		return Device("cuda:" + strconv.Itoa(d.Index))
+		return "cuda:" + strconv.Itoa(d.Index)
 	}
-	return Device(d.Kind)
+	return string(d.Kind)
 }
 
-// String is the canonical form.
-func (d DeviceSpec) String() string { return string(d.Device()) }
+// MarshalText writes the canonical form.
+func (d Device) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText parses a device ("" is unset).
+func (d *Device) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = Device{}
+		return nil
+	}
+	v, err := ParseDevice(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Set parses a device flag (flag.Value, pflag.Value).
+func (d *Device) Set(s string) error { return d.UnmarshalText([]byte(s)) }
+
+// Type names the flag's values (pflag.Value).
+func (d *Device) Type() string { return "device" }
 
 // JobSpec is a fine-tuning job as a user writes it: the body of POST
 // /v1/jobs (in JobRequest), a `graft train --config` file, and what the
@@ -155,6 +189,10 @@ type JobSpec struct {
 	// Preprocess is an image preprocessing mode or "auto".
 	Preprocess string        `json:"preprocess,omitempty"`
 	OnBadFile  BadFilePolicy `json:"on_bad_file,omitempty"`
+	// Augment makes Views views of each training image, cached as
+	// features (docs/best-head.md): "flip,rotation=0.1,..." or "default".
+	Augment string `json:"augment,omitempty"`
+	Views   *int   `json:"views,omitempty"`
 
 	Head           string   `json:"head,omitempty"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing *float64 `json:"label_smoothing,omitempty"`
@@ -176,11 +214,14 @@ type JobSpec struct {
 	MinDelta      *float64 `json:"min_delta,omitempty"`
 
 	Seed             *uint64  `json:"seed,omitempty"`
-	Device           Device   `json:"device,omitempty"`
+	Device           Device   `json:"device,omitzero"`
 	TFMemoryFraction *float64 `json:"tf_memory_fraction,omitempty"`
 
 	MemoryBudget *int64 `json:"memory_budget,omitempty"`
 	Workers      *int   `json:"workers,omitempty"`
+	// Threads is the threads the job computes on (GOMAXPROCS, the
+	// engines' pools); unset or 0: the CPUs the worker's container may use.
+	Threads *int `json:"threads,omitempty"`
 }
 
 // Ptr returns a pointer to v: JobSpec{Epochs: api.Ptr(5)}.
@@ -206,6 +247,10 @@ type RunSpec struct {
 	Preprocess       string        `json:"preprocess"`
 	PreprocessReason string        `json:"preprocess_reason,omitempty"`
 	OnBadFile        BadFilePolicy `json:"on_bad_file"`
+	// Augment is the augmentation in its canonical form (empty: none) and
+	// Views the views of each training image (view 0 the image itself).
+	Augment string `json:"augment,omitempty"`
+	Views   int    `json:"views,omitempty"`
 
 	Head           string  `json:"head"`
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
@@ -234,6 +279,7 @@ type RunSpec struct {
 	CacheDir     string `json:"cache_dir,omitempty"`
 	MemoryBudget int64  `json:"memory_budget,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
+	Threads      int    `json:"threads,omitempty"` // 0: the container's CPU quota where the job runs
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`

@@ -32,7 +32,7 @@ func cpuStandIn(t *testing.T) string {
 func TestGPUAdmission(t *testing.T) {
 	f := newFixture(t, 5)
 	req := f.spec(2)
-	req.Device = "cuda"
+	req.Device = api.MustDevice("cuda")
 	j, err := job.New(req.JobSpec, job.Where{Out: "unused"})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"

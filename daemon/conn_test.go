@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 )
 
 // closedByServer reports whether the server closes c (or answers and

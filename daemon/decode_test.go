@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
 	"github.com/graft-ml/graft/internal/testmodules"
 )

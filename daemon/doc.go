@@ -4,7 +4,7 @@
 // serving, and Prometheus metrics. It does no numerics: training runs in
 // worker processes (`graft worker`, `graft-cuda worker`) and prediction
 // calls the trained run's classifier. The wire types are in api (the
-// module's public job contract), the typed Go client in daemon/client.
+// module's public job contract), the typed Go client in api/client.
 //
 // The store (bbolt: jobs, per-job event logs, models; its format,
 // compaction and backup; the list pages) is daemon/store.

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 )
 
 // untar reads a whole tar archive into its regular files' contents; an

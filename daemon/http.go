@@ -175,7 +175,10 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) *decodeE
 	var mbe *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var fe api.FieldErrors
 	switch {
+	case errors.As(err, &fe): // a value parsed as it is read (a device)
+		return &decodeError{http.StatusBadRequest, fe}
 	case errors.As(err, &mbe):
 		return &decodeError{http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit)}
 	case errors.Is(err, io.EOF):

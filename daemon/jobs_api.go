@@ -72,12 +72,8 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	if req.Model != "" && !modelName.MatchString(req.Model) {
 		add("model", "%s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(req.Model))
 	}
-	if c.Device != "" {
-		if d, err := api.ParseDevice(c.Device); err != nil {
-			add("device", "%v", err)
-		} else if d.IsCUDA() && s.opts.CUDAWorkerPath == "" {
-			add("device", "%s: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", quote(string(c.Device)))
-		}
+	if c.Device.IsCUDA() && s.opts.CUDAWorkerPath == "" {
+		add("device", "%s: this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH); use cpu or auto", quote(c.Device.String()))
 	}
 	if len(bad) > 0 {
 		return nil, bad, http.StatusBadRequest
@@ -114,11 +110,11 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	if err != nil {
 		return nil, api.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
-	need := f.ParamBytes + f.ScratchBytes + min(f.FeatureBytes, j.MemoryBudget)
+	need := f.Host(j.MemoryBudget)
 	req.HostBytes = need
 	if need > s.opts.JobMemory {
-		add("memory", "the job needs about %d bytes of memory (head and optimizer state %d, step scratch %d, resident features %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
-			need, f.ParamBytes, f.ScratchBytes, min(f.FeatureBytes, j.MemoryBudget), s.opts.JobMemory)
+		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction's backbone run and decoded images %d or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
+			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory)
 		return nil, bad, http.StatusUnprocessableEntity
 	}
 	if j.Device.IsCUDA() && s.opts.GPUMemoryBudget > 0 {
@@ -239,6 +235,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		serverOnly
 	}
 	if derr := decode(w, r, s.opts.MaxBodyBytes, &body); derr != nil {
+		if fe := (api.FieldErrors)(nil); errors.As(derr.err, &fe) { // a device is parsed as it is read
+			writeFields(w, http.StatusBadRequest, fe)
+			return
+		}
 		writeError(w, derr.code, fmt.Errorf("job spec: %w", derr.err))
 		return
 	}

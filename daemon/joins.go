@@ -62,16 +62,12 @@ func (d *joins) logPath(id string) string { return filepath.Join(d.dataDir, "log
 // cuda or cuda:N) need a graft-cuda worker, which speaks the same
 // protocol.
 func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (worker.Handle, error) {
-	dev, err := api.ParseDevice(j.Spec.Device)
-	if err != nil {
-		return nil, err
-	}
 	in, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, MaxImagePixels: d.opts.MaxImagePixels, CacheMaxBytes: d.opts.CacheMaxBytes, Log: worker.Log{Format: "json", Level: d.log.Level().String()}})
 	if err != nil {
 		return nil, err
 	}
 	kind := worker.CPU
-	if dev.IsCUDA() {
+	if j.Spec.Device.IsCUDA() {
 		kind = worker.CUDA
 	}
 	return d.launcher.Launch(worker.Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,

@@ -73,7 +73,7 @@ func TestLauncherSeam(t *testing.T) {
 	}
 	s := startServer(t, daemon.Options{AllowRoots: f.roots, Launcher: l, CUDAWorkerPath: "unused", GPUMemoryBudget: 1 << 40})
 	req := f.spec(1)
-	req.Device = "cuda:1"
+	req.Device = api.MustDevice("cuda:1")
 	j, err := s.Submit(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestLauncherSeam(t *testing.T) {
 		}
 		spec := wi.Spec
 		if wi.Version != api.Version || wi.Job != j.ID || wi.Log.Format != "json" || wi.Resume ||
-			spec.Out != j.RunDir || in.Spec.Out != j.RunDir || spec.Device != "cuda:1" || spec.Data != f.data {
+			spec.Out != j.RunDir || in.Spec.Out != j.RunDir || spec.Device != api.MustDevice("cuda:1") || spec.Data != f.data {
 			t.Errorf("launch %d: input %s; want the run directory %s", i+1, in.Input, j.RunDir)
 		}
 	}

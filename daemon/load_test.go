@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
 )
 
 // procStats reads a process's resident memory (bytes) and open files.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
 )
 
 // daemonProc is `graft serve` run from the built binary.

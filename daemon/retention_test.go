@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 )
 
 // stillThere waits a few seconds for paths to go, and returns the first

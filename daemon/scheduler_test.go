@@ -117,10 +117,10 @@ func TestSchedulerOnItsJoins(t *testing.T) {
 	l.mu.Lock() // the ids are the store's, known once submitted
 	a, b = "job-000001", "job-000002"
 	l.mu.Unlock()
-	if a2, b2 := submit("cuda:0", 60), submit("cuda:0", 60); a2 != a || b2 != b {
+	if a2, b2 := submit(api.MustDevice("cuda:0"), 60), submit(api.MustDevice("cuda:0"), 60); a2 != a || b2 != b {
 		t.Fatalf("job ids %s %s, want %s %s", a2, b2, a, b)
 	}
-	c := submit("cpu", 0)
+	c := submit(api.MustDevice("cpu"), 0)
 	wait(a, c) // b waits for the GPU budget; c passes it
 	select {
 	case id := <-l.started:

@@ -40,6 +40,8 @@ func TestSpecBoundsAndEarlyValidation(t *testing.T) {
 		{"huge memory budget", `{` + good + `,"tap":"conv2d_2","memory_budget":9223372036854775807}`, 400, "memory_budget", "--job-memory"},
 		{"over the job memory", `{` + good + `,"tap":"conv2d_2","head":"conv:16384:7"}`, 422, "memory", "--job-memory"},
 		{"unknown tap", `{` + good + `,"tap":"conv2d_22"}`, 422, "tap", "conv2d_2"},
+		{"unknown augmentation", `{` + good + `,"tap":"conv2d_2","augment":"shear=0.1"}`, 400, "augment", "unknown transform"},
+		{"views without augment", `{` + good + `,"tap":"conv2d_2","views":4}`, 400, "views", "set augment too"},
 		{"not a model", `{"backbone":"` + f.data + `","data":"` + f.data + `","tap":"x"}`, 422, "backbone", "saved_model"},
 		{"tensorflow engine in a plain build", `{` + good + `,"tap":"conv2d_2","engine":"tensorflow"}`, 422, "engine", "tensorflow"},
 	} {
@@ -186,5 +188,26 @@ func TestFullDiskNotReady(t *testing.T) {
 	}
 	if _, err := s.Submit(context.Background(), f.spec(1)); apiStatus(err) != 503 || !strings.Contains(err.Error(), "free space") {
 		t.Errorf("submit: %v; want 503 about free space", err)
+	}
+}
+
+// A job with augmented views runs through a worker: the stored spec
+// carries the canonical augmentation and its views, and every training
+// image is extracted once per view (10 training, 10 validation images).
+func TestAugmentedJob(t *testing.T) {
+	f := newFixture(t, 2)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	req := f.spec(2)
+	req.Augment, req.Views = "rotation=0.1,flip", api.Ptr(3)
+	j, err := s.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = waitFinal(t, s.Client, j.ID)
+	if j.State != api.Succeeded || j.Spec.Augment != "flip,rotation=0.1" || j.Spec.Views != 3 {
+		t.Fatalf("job %s (%s): augment %q, views %d", j.State, j.Error, j.Spec.Augment, j.Spec.Views)
+	}
+	if sm := j.Summary; sm.TrainSamples != 10 || sm.CacheComputed+sm.CacheHits != 10*3+10 {
+		t.Errorf("summary: %d training samples, %d features computed, %d from the cache; want 10 and 40 in all", sm.TrainSamples, sm.CacheComputed, sm.CacheHits)
 	}
 }

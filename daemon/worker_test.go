@@ -3,12 +3,16 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
@@ -130,5 +134,34 @@ func TestBrokenFeatureCacheDoesNotFailTheJob(t *testing.T) {
 	}
 	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
 		t.Errorf("job with a broken cache: %s %q", j.State, j.Error)
+	}
+}
+
+// Issue 29, item 5: a job's threads reach its worker. The machine has
+// more than one core (Go's default GOMAXPROCS is at least 2), so a
+// worker that reports 1 ran as told, not by default.
+func TestWorkerThreads(t *testing.T) {
+	f := newFixture(t, 2)
+	// Workers log at the daemon's level: info shows their start.
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, Log: log})
+	spec := f.spec(1)
+	spec.Threads = api.Ptr(1)
+	j, err := s.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitFinal(t, s.Client, j.ID); j.State != api.Succeeded {
+		t.Fatalf("%s %s", j.State, j.Error)
+	}
+	if j.Spec.Threads != 1 {
+		t.Errorf("the stored spec has threads %d; want 1", j.Spec.Threads)
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, "logs", j.ID+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"gomaxprocs":1`) {
+		t.Errorf("the worker's log does not report GOMAXPROCS 1:\n%s", b)
 	}
 }

@@ -214,6 +214,11 @@ func Devices() ([]DeviceInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return devicesOf(drv)
+}
+
+// devicesOf lists drv's devices.
+func devicesOf(drv driver) ([]DeviceInfo, error) {
 	n, err := drv.deviceCount()
 	if err != nil {
 		return nil, cudaError("count devices", err)

@@ -37,8 +37,9 @@ type FakeDevice struct {
 // sizes or kinds that do not match the kernel, grids and blocks over the
 // device's limits. Tests use it to run CUDAOps on machines without a GPU.
 type Fake struct {
-	dev  FakeDevice
-	sigs map[string]kernels.Signature
+	dev     FakeDevice
+	ordinal int // its number on a FakeMachine (0 alone)
+	sigs    map[string]kernels.Signature
 
 	mu       sync.Mutex
 	inDo     int
@@ -134,7 +135,7 @@ func (f *Fake) describe(ordinal int) (DeviceInfo, error) {
 	if ordinal != 0 {
 		return DeviceInfo{}, invalid("no device %d", ordinal)
 	}
-	return DeviceInfo{ID: "cuda:0", Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
+	return DeviceInfo{ID: fmt.Sprintf("cuda:%d", f.ordinal), Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
 		Multiprocessors: f.dev.Multiprocessors, MemoryBytes: f.dev.MemoryBytes}, nil
 }
 

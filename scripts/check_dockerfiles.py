@@ -6,11 +6,13 @@ repository, each make target a RUN names is a rule of the Makefile (or an
 included *.mk), each apt-get install package is known to apt (apt-cache
 show: this machine's Debian archive), and each pip requirement resolves on
 PyPI for this Python (pip install --dry-run --no-deps: metadata only, no
-wheel is installed). Base images (FROM) cannot be pulled here and the build
+wheel is installed), and a `go mod download` run before the whole source
+is copied has the go.mod of every module go.mod replaces with a folder
+(./api) copied already. Base images (FROM) cannot be pulled here and the build
 itself cannot run: they are listed as not checked.
 
   scripts/check_dockerfiles.py [DOCKERFILE...]   (default: docker/Dockerfile.*)
-  scripts/check_dockerfiles.py --self-test       (a broken Dockerfile must fail 4 ways)
+  scripts/check_dockerfiles.py --self-test       (a broken Dockerfile must fail 5 ways)
 """
 import glob
 import os
@@ -104,11 +106,23 @@ def pip_missing(pip_cmd, specs):
     return out
 
 
+def local_modules(root):
+    """The folders go.mod replaces modules with (replace X => ./dir)."""
+    out = []
+    with open(os.path.join(root, "go.mod")) as f:
+        for line in f:
+            m = re.match(r"\s*(?:replace\s+)?\S+(?:\s+\S+)?\s+=>\s+(\./\S+)\s*$", line)
+            if m:
+                out.append(os.path.normpath(m.group(1)))
+    return out
+
+
 def check(path, root, pip_cmd):
     fails, notes = [], []
     targets = make_targets(root)
     rel = os.path.relpath(path, root)
     apt, pip = [], []
+    copied = set()  # the sources COPY has brought in so far
     for kw, arg in instructions(path):
         if kw == "FROM":
             notes.append(f"{rel}: FROM {arg.split()[0]}: base image not pulled (no Docker engine or registry here)")
@@ -117,13 +131,18 @@ def check(path, root, pip_cmd):
             if any(w.startswith("--from") for w in words):
                 continue
             srcs = [w for w in words if not w.startswith("--")][:-1]
+            copied.update(os.path.normpath(s) for s in srcs)
             for s in srcs:
                 if not glob.glob(os.path.join(root, s)):
                     fails.append(f"{rel}: COPY {s}: no such file in the repository")
         elif kw == "RUN":
             for c in commands(arg):
                 prog = os.path.basename(c[0])
-                if prog == "make":
+                if prog == "go" and c[1:3] == ["mod", "download"] and "." not in copied:
+                    for d in local_modules(root):
+                        if os.path.join(d, "go.mod") not in copied and d not in copied:
+                            fails.append(f"{rel}: go mod download before {d}/go.mod is copied (go.mod replaces a module with ./{d}): COPY {d}/go.mod ./{d}/ first")
+                elif prog == "make":
                     for w in c[1:]:
                         if "=" in w or w.startswith("-"):
                             continue
@@ -150,9 +169,11 @@ def self_test(pip_cmd):
                     "RUN apt-get install -y graft-no-such-package ca-certificates\n"
                     "RUN python3 -m pip install tensorflow-cpu==0.0.1\n"
                     "COPY no/such/file /x\n"
-                    "RUN make build no-such-target TF_DIR=/x\n")
+                    "RUN make build no-such-target TF_DIR=/x\n"
+                    "COPY go.mod go.sum ./\n"
+                    "RUN go mod download\n")
         fails, _ = check(df, ROOT, pip_cmd)
-    want = ["graft-no-such-package", "tensorflow-cpu==0.0.1", "no/such/file", "no-such-target"]
+    want = ["graft-no-such-package", "tensorflow-cpu==0.0.1", "no/such/file", "no-such-target", "api/go.mod"]
     missing = [w for w in want if not any(w in f for f in fails)]
     if missing or len(fails) != len(want):
         print("self-test FAILED: want one failure for each of", want, "got:", *fails, sep="\n  ")

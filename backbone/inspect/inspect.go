@@ -17,7 +17,6 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Report is what graft knows about a SavedModel.
@@ -95,7 +94,7 @@ func Inspect(dir string, tags []string, tensors bool, signature string) (*Report
 }
 
 // InspectIn is Inspect with the model's files opened inside roots.
-func InspectIn(roots *confine.Roots, dir string, tags []string, tensors bool, signature string) (*Report, error) {
+func InspectIn(roots savedmodel.Files, dir string, tags []string, tensors bool, signature string) (*Report, error) {
 	m, err := savedmodel.LoadIn(roots, dir, tags...)
 	if err != nil {
 		return nil, err
@@ -135,7 +134,7 @@ func InspectIn(roots *confine.Roots, dir string, tags []string, tensors bool, si
 		return r.Ops[i].Op < r.Ops[j].Op
 	})
 	sort.Strings(r.Unsupported)
-	if n, err := detectSignature(m, signature); err == nil {
+	if n, err := DetectModel(m, signature); err == nil {
 		c := ChoosePreprocess(Auto, n)
 		r.Normalization, r.Preprocess = &n, &c
 	}

@@ -10,7 +10,6 @@ import (
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
-	"github.com/graft-ml/graft/internal/confine"
 )
 
 // Preprocessing modes this file picks between (internal/images names
@@ -286,15 +285,16 @@ func ChoosePreprocess(requested string, n Normalization) Choice {
 // DetectDir loads the SavedModel in dir, reading its files only inside
 // roots (nil: anywhere), and detects the normalisation at the input of its
 // signature.
-func DetectDir(roots *confine.Roots, dir string, tags []string, signature string) (Normalization, error) {
+func DetectDir(roots savedmodel.Files, dir string, tags []string, signature string) (Normalization, error) {
 	m, err := savedmodel.LoadIn(roots, dir, tags...)
 	if err != nil {
 		return Normalization{}, err
 	}
-	return detectSignature(m, signature)
+	return DetectModel(m, signature)
 }
 
-func detectSignature(m *savedmodel.Model, signature string) (Normalization, error) {
+// DetectModel is DetectDir on a model loaded already.
+func DetectModel(m *savedmodel.Model, signature string) (Normalization, error) {
 	g, err := m.FlattenSignature(signature)
 	if err != nil {
 		return Normalization{}, err

@@ -26,6 +26,7 @@ type arena struct {
 	mu    sync.Mutex          // alloc may be called from a kernel's workers
 	free  map[int][][]float32 // by capacity
 	owned map[*float32]*lease // buffers of this run, by address
+	made  int64               // bytes allocated, ever (WorkingSet's tests)
 }
 
 // lease is one buffer handed out in the current run and the number of
@@ -43,24 +44,32 @@ func newArena() *arena {
 func (a *arena) get(n int) []float32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	c := n
-	if len(a.free[c]) == 0 {
-		c = 0
-		for size, l := range a.free {
-			if len(l) > 0 && size > n && size <= 2*n && (c == 0 || size < c) {
-				c = size
-			}
-		}
-	}
+	c := fit(a.free, n)
 	var b []float32
 	if l := a.free[c]; c > 0 && len(l) > 0 {
 		b, a.free[c] = l[len(l)-1][:n], l[:len(l)-1]
 		clear(b)
 	} else {
 		b = make([]float32, n)
+		a.made += 4 * int64(n)
 	}
 	a.owned[unsafe.SliceData(b)] = &lease{buf: b}
 	return b
+}
+
+// fit is the capacity of the free buffer a request for n floats takes:
+// n itself, else the smallest up to 2n; 0 when none fits.
+func fit[T any](free map[int][]T, n int) int {
+	if len(free[n]) > 0 {
+		return n
+	}
+	c := 0
+	for size, l := range free {
+		if len(l) > 0 && size > n && size <= 2*n && (c == 0 || size < c) {
+			c = size
+		}
+	}
+	return c
 }
 
 // hold counts a live value: it returns the lease of the buffer t's data

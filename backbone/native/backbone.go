@@ -9,7 +9,6 @@ import (
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/confine"
 )
 
 // ErrInput reports a model whose inputs graft cannot feed.
@@ -27,9 +26,14 @@ type Options struct {
 	Tap string
 	// Output is a signature output key; empty means the only output.
 	Output string
-	// Roots confine the model's files (graft serve's --allow-root): see
-	// internal/confine. Nil reads what the path names (regular files).
-	Roots *confine.Roots
+	// Roots confine the model's files (graft serve's --allow-root; graft
+	// passes its internal/confine roots). Nil reads what the path names
+	// (regular files).
+	Roots savedmodel.Files
+	// Model, when set, is the SavedModel at the path, loaded already
+	// with Tags (a run reads it once for its preprocessing and its
+	// engine); Prepare uses it instead of reading the path again.
+	Model *savedmodel.Model
 }
 
 // Backbone runs a SavedModel, cut at a tap or a signature output, on the
@@ -82,9 +86,12 @@ type Prepared struct {
 // Prepare loads the SavedModel in dir, resolves the tap (or output) of
 // o's signature and flattens the graph from the image input to it.
 func Prepare(dir string, o Options) (*Prepared, error) {
-	m, err := savedmodel.LoadIn(o.Roots, dir, o.Tags...)
-	if err != nil {
-		return nil, err
+	m := o.Model
+	if m == nil {
+		var err error
+		if m, err = savedmodel.LoadIn(o.Roots, dir, o.Tags...); err != nil {
+			return nil, err
+		}
 	}
 	sig, err := m.Signature(o.Signature)
 	if err != nil {

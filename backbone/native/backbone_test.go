@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,5 +266,32 @@ func TestMNISTFixture(t *testing.T) {
 		t.Errorf("MNIST test accuracy %.3f, want >= 0.9", acc)
 	} else {
 		t.Logf("MNIST test accuracy of the fixture backbone: %.3f", acc)
+	}
+}
+
+// TestPrepareUsesTheLoadedModel: with Options.Model, Prepare reads no
+// file (its path names nothing) and cuts the model given, as reading the
+// path would.
+func TestPrepareUsesTheLoadedModel(t *testing.T) {
+	const dir = "../../testdata/models/fashion_cnn"
+	m, err := savedmodel.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Prepare(dir, Options{Tap: "conv2d_2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Prepare(filepath.Join(t.TempDir(), "nothing-here"), Options{Tap: "conv2d_2", Model: m})
+	if err != nil {
+		t.Fatalf("Prepare with the model loaded read the path: %v", err)
+	}
+	if got.Model != m {
+		t.Error("Prepare loaded a model of its own")
+	}
+	ws, _ := want.TapShape()
+	gs, _ := got.TapShape()
+	if !slices.Equal(ws, gs) || len(ws) != 4 {
+		t.Errorf("tap shape %v with the model given, %v from the path", gs, ws)
 	}
 }

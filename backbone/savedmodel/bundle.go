@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 	"github.com/graft-ml/graft/internal/wrap"
@@ -42,7 +41,7 @@ type BundleEntry struct {
 // Bundle is an opened TensorBundle; values are read on demand.
 type Bundle struct {
 	prefix  string
-	roots   *confine.Roots
+	roots   Files
 	shards  int
 	entries map[string]*BundleEntry
 	keys    []string
@@ -53,7 +52,8 @@ type Bundle struct {
 func OpenBundle(prefix string) (*Bundle, error) { return OpenBundleIn(nil, prefix) }
 
 // OpenBundleIn is OpenBundle with the index and shards opened inside roots.
-func OpenBundleIn(roots *confine.Roots, prefix string) (*Bundle, error) {
+func OpenBundleIn(roots Files, prefix string) (*Bundle, error) {
+	roots = filesOrPlain(roots)
 	idx := prefix + ".index"
 	data, err := roots.ReadFile(idx, maxGraphBytes)
 	if err != nil {
@@ -150,7 +150,7 @@ func (b *Bundle) read(e *BundleEntry, path string) (*tensor.Tensor, error) {
 	if es := e.DType.Size(); es > 0 && int64(n)*int64(es) != e.Size {
 		return nil, fmt.Errorf("%w: %s%v needs %d bytes but the index says %d", ErrCorrupt, e.DType, e.Shape, n*es, e.Size)
 	}
-	f, err := b.roots.Open(path)
+	f, err := filesOrPlain(b.roots).Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: data shard missing (copy every variables.data-* file of the SavedModel)", ErrMissingVariables)

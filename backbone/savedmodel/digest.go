@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"path/filepath"
 
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 
@@ -22,7 +21,8 @@ func (m *Model) Digest() (string, error) { return DigestDirIn(m.roots, m.Dir) }
 func DigestDir(dir string) (string, error) { return DigestDirIn(nil, dir) }
 
 // DigestDirIn is DigestDir with every file opened inside roots.
-func DigestDirIn(roots *confine.Roots, dir string) (string, error) {
+func DigestDirIn(roots Files, dir string) (string, error) {
+	roots = filesOrPlain(roots)
 	h := sha256.New()
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/wrap"
 )
@@ -34,7 +33,7 @@ type Model struct {
 	// Variables of the main graph, sorted by node name.
 	Variables []*Variable
 
-	roots  *confine.Roots // where the model's files may come from
+	roots  Files // where the model's files may come from
 	meta   *pb.MetaGraphDef
 	funcs  funcLib
 	ops    opRegistry
@@ -82,7 +81,8 @@ const maxGraphBytes = 2 << 30
 // LoadIn is Load with every file of the model (graph, checkpoint index
 // and shards) opened inside roots: regular files only, no symlink out of
 // them (nil roots: regular files only).
-func LoadIn(roots *confine.Roots, dir string, tags ...string) (*Model, error) {
+func LoadIn(roots Files, dir string, tags ...string) (*Model, error) {
+	roots = filesOrPlain(roots)
 	sm, err := readSavedModel(roots, dir)
 	if err != nil {
 		return nil, err
@@ -127,7 +127,7 @@ func LoadIn(roots *confine.Roots, dir string, tags ...string) (*Model, error) {
 	return m, nil
 }
 
-func readSavedModel(roots *confine.Roots, dir string) (*pb.SavedModel, error) {
+func readSavedModel(roots Files, dir string) (*pb.SavedModel, error) {
 	var sm pb.SavedModel
 	pbPath := filepath.Join(dir, "saved_model.pb")
 	b, err := roots.ReadFile(pbPath, maxGraphBytes)

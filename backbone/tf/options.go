@@ -76,10 +76,10 @@ func sessionConfig(o Options) (session, error) {
 		cfg.GraphOptions = &cpb.GraphOptions{RewriteOptions: &cpb.RewriterConfig{DisableMetaOptimizer: true}}
 	}
 	var dev string
-	d := api.DeviceSpec{Kind: api.Auto}
+	d := api.Device{Kind: api.Auto}
 	if o.Device != "" {
 		var err error
-		if d, err = api.ParseDevice(api.Device(o.Device)); err != nil {
+		if d, err = api.ParseDevice(o.Device); err != nil {
 			return session{}, fmt.Errorf("%w: %v", ErrOptions, err)
 		}
 	}

@@ -35,7 +35,8 @@ type headBench struct {
 func (a *app) benchHeadCmd() *cobra.Command {
 	cfg := bench.DefaultHeadConfig()
 	batches := []int{cfg.Batch}
-	var device, precision string
+	var precision string
+	device := api.Device{Kind: api.CUDA}
 	var budget int64
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -46,7 +47,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			"on the host (internal/util/gemm), not on the GPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ordinal, err := gpuOrdinal(api.Device(device))
+			ordinal, err := gpuOrdinal(device)
 			if err != nil {
 				return err
 			}
@@ -88,7 +89,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&device, "device", "cuda:0", "GPU to benchmark (cuda:N)")
+	f.Var(&device, "device", "GPU to benchmark (cuda:N)")
 	f.StringVar(&precision, "precision", "", precisionUsage)
 	f.Int64Var(&budget, "memory-budget", 0, "device memory budget in bytes (0: 90% of the free memory)")
 	f.IntSliceVar(&batches, "batch", batches, "batch sizes, e.g. --batch 32,256")

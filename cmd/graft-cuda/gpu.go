@@ -24,15 +24,11 @@ func openGPU(device api.Device, precision string) (*gpu.CUDAOps, error) {
 	return gpu.NewOps(gpu.Options{Ordinal: ordinal, Precision: prec})
 }
 
-// gpuOrdinal reads a GPU device ("cuda" or "cuda:N") with the one device
-// parser and refuses any other: graft-cuda runs on a GPU.
-func gpuOrdinal(device api.Device) (int, error) {
-	d, err := api.ParseDevice(device)
-	if err != nil {
-		return 0, err
-	}
+// gpuOrdinal is a GPU device's ordinal (parsed where it came in: a flag,
+// the job's record); any other device is refused: graft-cuda runs on a GPU.
+func gpuOrdinal(d api.Device) (int, error) {
 	if !d.IsCUDA() {
-		return 0, fmt.Errorf("device %q: graft-cuda runs on a GPU: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", device)
+		return 0, fmt.Errorf("device %q: graft-cuda runs on a GPU: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", d)
 	}
 	return d.Index, nil
 }

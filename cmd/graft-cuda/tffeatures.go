@@ -35,7 +35,8 @@ type tfFeaturesResult struct {
 // copied device to device into a CUDA head buffer, read back and compared
 // with TensorFlow on the CPU (a session without Grappler, the same graph).
 func (a *app) tfFeaturesCmd() *cobra.Command {
-	var device, tap string
+	var tap string
+	device := api.Device{Kind: api.CUDA}
 	var batch int
 	var fraction, tol float64
 	cmd := &cobra.Command{
@@ -45,7 +46,7 @@ func (a *app) tfFeaturesCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			model, _ := cmd.Flags().GetString("model")
-			ordinal, err := gpuOrdinal(api.Device(device))
+			ordinal, err := gpuOrdinal(device)
 			if err != nil {
 				return err
 			}
@@ -130,7 +131,7 @@ func (a *app) tfFeaturesCmd() *cobra.Command {
 	f.String("model", "", "SavedModel folder")
 	_ = cmd.MarkFlagRequired("model")
 	f.StringVar(&tap, "tap", "", "tap (default: the signature output)")
-	f.StringVar(&device, "device", "cuda:0", "GPU (cuda:N)")
+	f.Var(&device, "device", "GPU (cuda:N)")
 	f.IntVar(&batch, "batch", 8, "images per batch")
 	f.Float64Var(&fraction, "tf-memory-fraction", 0.4, "the most of the GPU's memory TensorFlow may grow to")
 	// cuDNN's and cuBLAS's algorithms (and TF32 on Ampere and later) sum

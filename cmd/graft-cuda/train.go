@@ -22,8 +22,7 @@ func (a *app) trainCmd() *cobra.Command {
 				return err
 			}
 			if !j.Device.IsCUDA() { // graft-cuda trains on a GPU whatever --device says
-				j.Device = api.DeviceSpec{Kind: api.CUDA}
-				j.RunSpec.Device = j.Device.Device()
+				j.Device = api.Device{Kind: api.CUDA}
 			}
 			ops, err := openGPU(j.RunSpec.Device, precision)
 			if err != nil {

@@ -21,7 +21,7 @@ func (a *app) adminCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cf.client().Backup(cmd.Context(), args[0], force); err != nil {
-				return err
+				return downloadHints(err)
 			}
 			fmt.Fprintf(a.out, "backed up the job store to %s\n", args[0])
 			return nil

@@ -44,6 +44,8 @@ func TestErrorTexts(t *testing.T) {
 		{"bad file", train("--data", bad, "--on-bad-file", "fail"), "bad image file", "--on-bad-file skip"},
 		{"over budget", train("--memory-budget", "1"), "over the memory budget", "--memory-budget"},
 		{"daemon down", []string{"jobs", "ls", "--server", "127.0.0.1:1"}, "no answer from the daemon at http://127.0.0.1:1", "--server"},
+		{"export onto a file", []string{"models", "export", "m", "--out", filepath.Join(used, "notes.txt"), "--server", "127.0.0.1:1"}, "file already exists", "(--force)"},
+		{"backup onto a file", []string{"admin", "backup", filepath.Join(used, "notes.txt"), "--server", "127.0.0.1:1"}, "file already exists", "(--force)"},
 		{"eval no run", []string{"eval", "--run", filepath.Join(tmp, "norun"), "--data", data}, filepath.Join(tmp, "norun", "classes.json"), "the --out folder of graft train"},
 		{"predict no run", []string{"predict", "--run", filepath.Join(tmp, "norun"), "x.png"}, filepath.Join(tmp, "norun", "config.json"), filepath.Join(tmp, "norun") + " does not exist: --run takes a run directory, the --out folder of graft train"},
 		{"predict not a run", []string{"predict", "--run", used, "x.png"}, filepath.Join(used, "config.json"), used + " holds no run: --run takes a run directory"},

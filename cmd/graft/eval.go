@@ -21,11 +21,15 @@ import (
 func (a *app) evalCmd() *cobra.Command {
 	var run, data, split, format, onBad string
 	var maxPixels int64
+	var setThreads func() (int, error)
 	cmd := &cobra.Command{
 		Use:   "eval --run RUN (--data DATA | --split val)",
 		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := setThreads(); err != nil {
+				return err
+			}
 			if run == "" || (data == "") == (split == "") {
 				return fmt.Errorf("eval: give --run RUN and either --data DATA or --split val (the run's own validation samples)")
 			}
@@ -96,6 +100,7 @@ func (a *app) evalCmd() *cobra.Command {
 			return a.printEval(r, rep.Bad)
 		},
 	}
+	setThreads = threadsFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&run, "run", "", "run directory written by graft train")
 	f.StringVar(&data, "data", "", "labelled images: folder, CSV or TFRecord, with the run's class names")

@@ -11,11 +11,15 @@ import (
 
 func (a *app) exportCmd() *cobra.Command {
 	var run, out string
+	var setThreads func() (int, error)
 	cmd := &cobra.Command{
 		Use:   "export --run RUN --out DIR",
 		Short: "Write a trained run as one SavedModel (backbone, preprocessing and head) that TensorFlow loads and serves",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := setThreads(); err != nil {
+				return err
+			}
 			if run == "" || out == "" {
 				return fmt.Errorf("export: give --run RUN (a finished training run) and --out DIR (a folder that does not exist yet)")
 			}
@@ -28,6 +32,7 @@ func (a *app) exportCmd() *cobra.Command {
 			return nil
 		},
 	}
+	setThreads = threadsFlag(cmd)
 	cmd.Flags().StringVar(&run, "run", "", "the trained run's directory")
 	cmd.Flags().StringVar(&out, "out", "", "the SavedModel folder to write (must not exist)")
 	return cmd

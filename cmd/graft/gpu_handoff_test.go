@@ -68,7 +68,7 @@ func TestTrainOnGPUReachesTheWorkerWithLogOptions(t *testing.T) {
 	if in.Version != api.Version || in.Log != (worker.Log{Format: "json", Level: "debug"}) || in.Resume {
 		t.Errorf("worker input %+v", in)
 	}
-	if s := in.Spec; s.Device != "cuda" || s.Out != out || s.Tap != "t" || s.Epochs != 1 || s.BatchSize != 32 || s.Version != api.Version {
+	if s := in.Spec; s.Device != api.MustDevice("cuda") || s.Out != out || s.Tap != "t" || s.Epochs != 1 || s.BatchSize != 32 || s.Version != api.Version {
 		t.Errorf("worker spec %+v", s)
 	}
 	if !strings.Contains(stdout, `"event":"epoch"`) || !strings.Contains(stderr, "stand-in") {
@@ -80,7 +80,7 @@ func TestTrainOnGPUReachesTheWorkerWithLogOptions(t *testing.T) {
 // cuda:1 (the flag's default used to move it to the cpu).
 func TestResumeKeepsCUDA1(t *testing.T) {
 	dir := standIn(t, []string{doneEvent}, 0)
-	j, err := job.New(api.JobSpec{Backbone: "m", Tap: "t", Data: "d", Device: "cuda:1", Epochs: api.Ptr(2)}, job.Where{Out: "elsewhere"})
+	j, err := job.New(api.JobSpec{Backbone: "m", Tap: "t", Data: "d", Device: api.MustDevice("cuda:1"), Epochs: api.Ptr(2)}, job.Where{Out: "elsewhere"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestResumeKeepsCUDA1(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	_, in := recorded(t, dir)
-	if !in.Resume || in.Spec.Device != "cuda:1" || in.Spec.Epochs != 4 || in.Spec.Out != run || in.Spec.Preprocess != "unit" {
+	if !in.Resume || in.Spec.Device != api.MustDevice("cuda:1") || in.Spec.Epochs != 4 || in.Spec.Out != run || in.Spec.Preprocess != "unit" {
 		t.Errorf("resumed on %q (resume %v, epochs %d, out %s, preprocess %s), want cuda:1, 4 epochs in %s", in.Spec.Device, in.Resume, in.Spec.Epochs, in.Spec.Out, in.Spec.Preprocess, run)
 	}
 }

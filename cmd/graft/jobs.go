@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
+	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 )
@@ -32,6 +35,23 @@ func (c *clientFlags) add(cmd *cobra.Command) {
 }
 
 func (c *clientFlags) client() *client.Client { return client.New(c.server, os.Getenv("GRAFT_TOKEN")) }
+
+// clientHints attaches the CLI's advice to the client's typed errors (the
+// client, a library, gives none).
+func clientHints(err error) error {
+	if errors.Is(err, client.ErrNoAnswer) {
+		return hint.With(err, "is graft serve running there? --server or GRAFT_SERVER points at it")
+	}
+	return err
+}
+
+// downloadHints is clientHints for a download to a file (export, backup).
+func downloadHints(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return hint.With(err, "give a file that does not exist yet, or overwrite it (--force)")
+	}
+	return err
+}
 
 func (a *app) jobsCmd() *cobra.Command {
 	var cf clientFlags
@@ -237,7 +257,7 @@ func (a *app) modelsCmd() *cobra.Command {
 				return fmt.Errorf("models export: give --out FILE.tar, the archive to write")
 			}
 			if err := cf.client().Export(cmd.Context(), args[0], version, out, force); err != nil {
-				return err
+				return downloadHints(err)
 			}
 			fmt.Fprintln(a.out, out)
 			return nil

@@ -25,11 +25,16 @@ func (a *app) predictCmd() *cobra.Command {
 	var eng, model, run, mode, format string
 	var top, batch int
 	var maxPixels int64
+	var setThreads func() (int, error)
 	cmd := &cobra.Command{
 		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
 		Short: "Classify images with a trained run, or run a SavedModel signature (or tapped tensor) on them; top K per image",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, paths []string) error {
+			var err error
+			if o.Threads, err = setThreads(); err != nil {
+				return err
+			}
 			if (model == "") == (run == "") {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
 			}
@@ -74,6 +79,7 @@ func (a *app) predictCmd() *cobra.Command {
 			return a.printPredictions(res, bb.Tap().Name, labels, top, format)
 		},
 	}
+	setThreads = threadsFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "SavedModel directory")
 	f.StringVar(&run, "run", "", "run directory written by graft train (its backbone, tap, preprocessing and head)")
@@ -83,7 +89,6 @@ func (a *app) predictCmd() *cobra.Command {
 	f.StringVar(&o.Tap, "tap", "", "an intermediate tensor to output instead: node:idx, a node inside a function, or a Keras layer name")
 	f.StringVar(&eng, "engine", engine.Native, "backbone engine for --model: native (pure Go) or tensorflow (libtensorflow; graft built with make build-tf)")
 	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
-	f.IntVar(&o.Threads, "threads", 0, "threads per op for the tensorflow engine (0: one per core)")
 	f.StringVar(&mode, "preprocess", inspect.Auto, fmt.Sprintf("input preprocessing: auto (what the model's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
 	f.IntVar(&batch, "batch-size", 32, "images per forward pass")

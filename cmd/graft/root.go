@@ -35,7 +35,7 @@ func execute(args []string) int {
 		if logging.IsTerminal(os.Stderr) {
 			logging.ScreenOf(os.Stderr).End() // the error below a bar, not on it
 		}
-		fmt.Fprint(os.Stderr, cli.ErrorText("graft", err))
+		fmt.Fprint(os.Stderr, cli.ErrorText("graft", clientHints(err)))
 		return 1
 	}
 	return 0

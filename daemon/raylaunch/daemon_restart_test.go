@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 )
 

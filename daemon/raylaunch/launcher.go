@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -113,13 +114,8 @@ func (rl *Launcher) Submission(l worker.Launch) (Submission, error) {
 	return s, nil
 }
 
-// threads is the worker's environment for the CPUs it reserved: Go's
-// and the BLAS's threads (OpenBLAS sums in an order that depends on
-// them, so a run is reproduced with the same count).
-func threads(cpus float64) map[string]string {
-	n := strconv.Itoa(max(1, int(cpus)))
-	return map[string]string{"GOMAXPROCS": n, "OPENBLAS_NUM_THREADS": n, "OMP_NUM_THREADS": n}
-}
+// threads is the worker's environment for the CPUs it reserved.
+func threads(cpus float64) map[string]string { return worker.ThreadEnv(max(1, int(cpus))) }
 
 // specPath is where an attempt's spec waits for its worker: under the
 // data directory, which every node sees.
@@ -137,7 +133,7 @@ func workerSpec(l worker.Launch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.Spec.Device = "cuda"
+	in.Spec.Device = api.Device{Kind: api.CUDA}
 	return worker.Encode(in)
 }
 

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/daemon/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/internal/buildinfo"
 	"github.com/graft-ml/graft/internal/rundir"

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon/client"
+	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/worker"
@@ -276,7 +276,7 @@ func TestRayWorkerKilled(t *testing.T) {
 func TestGPUAttemptWaitsAndStops(t *testing.T) {
 	c := ray(t)
 	dir := t.TempDir()
-	in, err := worker.Encode(worker.Input{Job: "job-000001", Spec: api.RunSpec{Backbone: "/nowhere", Device: "cuda:1"}})
+	in, err := worker.Encode(worker.Input{Job: "job-000001", Spec: api.RunSpec{Backbone: "/nowhere", Device: api.MustDevice("cuda:1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestGPUAttemptWaitsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := worker.Decode(bytes.NewReader(readFile(t, filepath.Join(dir, "ray", "job-000001-a1.json"))))
-	if err != nil || got.Spec.Device != "cuda" || got.Spec.Backbone != "/nowhere" {
+	if err != nil || got.Spec.Device != api.MustDevice("cuda") || got.Spec.Backbone != "/nowhere" {
 		t.Errorf("the worker's input: %+v, %v; want device cuda", got.Spec, err)
 	}
 	sid := raylaunch.SubmissionID(id, "job-000001", 1)

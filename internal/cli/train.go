@@ -14,11 +14,13 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/threads"
 )
 
 // TrainJob is a `train` command's settings: the flags (their defaults are
@@ -64,8 +66,6 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 			return (*string)(p)
 		case *api.Monitor:
 			return (*string)(p)
-		case *api.Device:
-			return (*string)(p)
 		}
 		return p.(*string)
 	}
@@ -80,6 +80,8 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.ValSplit, "val-split", c.ValSplit, "fraction of --data held out for validation, stratified and seeded (none with --val)")
 	f.StringVar(&c.Preprocess, "preprocess", c.Preprocess, fmt.Sprintf("image preprocessing: auto (what the backbone's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.StringVar(str(&c.OnBadFile), "on-bad-file", string(c.OnBadFile), "unreadable or corrupt images: skip (and report) or fail")
+	f.StringVar(&c.Augment, "augment", "", "augment the training images, Keras layers' semantics: "+augment.Syntax)
+	f.IntVar(&c.Views, "views", 0, fmt.Sprintf("with --augment: views of each training image extracted once and cached, view 0 the image itself; each epoch trains on one (default %d)", job.DefaultViews))
 	f.StringVar(&c.Head, "head", c.Head, "head: conv:FILTERS[:KERNEL] or linear")
 	f.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0, 1)")
 	f.IntVar(&c.Epochs, "epochs", c.Epochs, "epochs")
@@ -96,12 +98,13 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(str(&c.Monitor), "monitor", string(c.Monitor), "metric for best checkpoint, early stopping and plateau: val_loss or val_accuracy")
 	f.Float64Var(&c.MinDelta, "min-delta", 0, "smallest change that counts as an improvement")
 	f.Uint64Var(&c.Seed, "seed", 0, "seed for initialisation, split and shuffling")
-	f.StringVar(str(&c.Device), "device", string(c.Device), "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
+	f.Var(&c.Device, "device", "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")
-	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory; above it they stream from the cache")
-	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per core)")
+	f.Int64Var(&c.MemoryBudget, "memory-budget", c.MemoryBudget, "bytes of features kept in memory (above it they stream from the cache); an eighth of it sizes the extraction's batches and decoded images")
+	f.IntVar(&c.Workers, "workers", 0, "image decoding goroutines (default: one per thread)")
+	f.IntVar(&c.Threads, "threads", 0, "threads the job computes on (GOMAXPROCS, the engines' pools; 0: the CPUs the container may use)")
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
 	f.Int64Var(&tj.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files: skipped and listed, or with --on-bad-file fail the run")
 	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
@@ -226,6 +229,11 @@ func (r Renderer) Done(log *zap.Logger, out string, s *api.Summary) {
 // RunTrain runs the job tj resolved to in this process on ops (nil: the
 // CPU), rendering its progress.
 func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *zap.Logger, out io.Writer) error {
+	n, err := threads.Set(j.Threads)
+	if err != nil {
+		return err
+	}
+	log.Debug("threads", zap.Int("threads", n))
 	r := NewRenderer(cmd, out)
 	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes})
 	if err != nil {

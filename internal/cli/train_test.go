@@ -90,7 +90,7 @@ func TestRunConfigAsConfigFile(t *testing.T) {
 // cuda:1 (the flag's default used to move it to the cpu); --device moves
 // it, --epochs extends it, and what defines the run cannot change.
 func TestResumeKeepsTheRunsDevice(t *testing.T) {
-	j, err := job.New(api.JobSpec{Backbone: "m", Tap: "t", Data: "d", Device: "cuda:1", Epochs: api.Ptr(3)}, job.Where{Out: "x"})
+	j, err := job.New(api.JobSpec{Backbone: "m", Tap: "t", Data: "d", Device: api.MustDevice("cuda:1"), Epochs: api.Ptr(3)}, job.Where{Out: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestResumeKeepsTheRunsDevice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
-		if string(got.Device.Device()) != c.device || got.Epochs != c.epochs || got.Out != dir {
+		if got.Device.String() != c.device || got.Epochs != c.epochs || got.Out != dir {
 			t.Errorf("%v: device %s, epochs %d, out %s; want %s, %d, %s", c.args, got.Device, got.Epochs, got.Out, c.device, c.epochs, dir)
 		}
 	}

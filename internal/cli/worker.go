@@ -65,7 +65,7 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 			if in.Job != "" {
 				log = log.With(zap.String("job", in.Job))
 			}
-			log.Debug("worker input", zap.String("log_format", format), zap.String("log_level", level), zap.String("device", string(in.Spec.Device)))
+			log.Debug("worker input", zap.String("log_format", format), zap.String("log_level", level), zap.Stringer("device", in.Spec.Device))
 			ops, closeOps, err := open(in.Spec, log)
 			if err != nil {
 				return err

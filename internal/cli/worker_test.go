@@ -17,7 +17,7 @@ import (
 // The worker command reads the protocol's input, opens the device the
 // job names, and reports a job it cannot run as the error event.
 func TestWorkerCommand(t *testing.T) {
-	in, err := worker.Encode(worker.Input{Job: "job-7", Spec: api.RunSpec{Device: "cuda:1", Out: "r"}, Log: worker.Log{Format: "json", Level: "error"}})
+	in, err := worker.Encode(worker.Input{Job: "job-7", Spec: api.RunSpec{Device: api.MustDevice("cuda:1"), Out: "r"}, Log: worker.Log{Format: "json", Level: "error"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestWorkerCommand(t *testing.T) {
 	if err == nil || !strings.Contains(out.String(), `"event":"error"`) || !strings.Contains(out.String(), "backbone: required") {
 		t.Errorf("%v; events %s", err, out.String())
 	}
-	if opened != "cuda:1" || !closed {
+	if opened != api.MustDevice("cuda:1") || !closed {
 		t.Errorf("opened %q, closed %v", opened, closed)
 	}
 	cmd.SetArgs([]string{"--spec", filepath.Join(t.TempDir(), "none")})

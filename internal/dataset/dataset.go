@@ -87,6 +87,9 @@ type Sample struct {
 	// (zero before, or when the file could not be read): the feature
 	// cache's key, and what makes two samples the same image.
 	Digest [32]byte
+	// View is the augmented view Decode makes of the image (Views): 0 is
+	// the image itself.
+	View int
 
 	offset int64          // byte offset of the record in Path (TFRecord only)
 	roots  *confine.Roots // where Path may be read from
@@ -150,6 +153,31 @@ type Dataset struct {
 	// header, before decoding; <= 0: images.DefaultMaxPixels): the
 	// caller's --max-image-pixels. A larger image is a bad file.
 	MaxPixels int64
+	// Augment makes the samples' views (Views); nil: none.
+	Augment Augmenter
+}
+
+// Augmenter makes view v of an image (augment.Augmenter): Apply changes
+// the resized h x w x c image (0..255) in place, EntryKey names the
+// view's features in the feature cache.
+type Augmenter interface {
+	Apply(img []float32, h, w, c int, digest [32]byte, view int)
+	EntryKey(digest [32]byte, view int) [32]byte
+}
+
+// Views returns the data set with each sample k times, views 0 to k-1 of
+// it in a row (sample i's view v at i*k+v), made by a.
+func (d *Dataset) Views(k int, a Augmenter) *Dataset {
+	samples := make([]Sample, 0, k*len(d.Samples))
+	for _, s := range d.Samples {
+		for v := range k {
+			s.View = v
+			samples = append(samples, s)
+		}
+	}
+	out := d.with(samples)
+	out.Augment = a
+	return out
 }
 
 // IgnoredFile is a file Open left out, and why.
@@ -203,7 +231,7 @@ func (d *Dataset) Slice(i, j int) *Dataset {
 }
 
 func (d *Dataset) with(samples []Sample) *Dataset {
-	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored, MaxPixels: d.MaxPixels}
+	return &Dataset{Source: d.Source, Kind: d.Kind, Classes: slices.Clone(d.Classes), Samples: samples, Ignored: d.Ignored, MaxPixels: d.MaxPixels, Augment: d.Augment}
 }
 
 // Counts returns the number of samples per class.

@@ -145,8 +145,12 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 				b, err := ds.Samples[i].Encoded()
 				if err == nil {
 					r.digest = sha256.Sum256(b)
+					var aug func([]float32)
+					if v := ds.Samples[i].View; v != 0 && ds.Augment != nil {
+						aug = func(x []float32) { ds.Augment.Apply(x, h, w, c, r.digest, v) }
+					}
 					var x []float32
-					x, err = images.FromBytes(b, h, w, c, mode, ds.MaxPixels)
+					x, err = images.FromBytesAugmented(b, h, w, c, mode, ds.MaxPixels, aug)
 					if err == nil {
 						copy(out[i*sz:(i+1)*sz], x)
 					}

@@ -1,6 +1,8 @@
 package features
 
 import (
+	"runtime"
+
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/engine"
@@ -13,15 +15,19 @@ import (
 
 // OpenBackbone opens the job's backbone on its engine, placed on its
 // device; eager runs the tensorflow engine eagerly, its features kept on
-// the GPU for the CUDA head.
-func OpenBackbone(c *api.RunSpec, eager bool) (backbone.Backbone, error) {
+// the GPU for the CUDA head. m, when set, is the SavedModel the caller
+// read already (the trainer reads it once per run).
+func OpenBackbone(c *api.RunSpec, m *savedmodel.Model, eager bool) (backbone.Backbone, error) {
 	roots, err := confine.New(c.AllowRoots)
 	if err != nil {
 		return nil, err
 	}
 	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
-		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots},
-		Device:  string(c.Device), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots, Model: m},
+		Device:  c.Device.String(), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
+		// The process's threads (threads.Set): the tensorflow engine's
+		// pools as wide as the native engine's.
+		Threads: runtime.GOMAXPROCS(0),
 	})
 }
 

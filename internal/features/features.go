@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +32,7 @@ type Options struct {
 	Policy  dataset.BadFilePolicy
 	Workers int // decoding goroutines; <= 0: GOMAXPROCS
 	Batch   int // images per backbone call; <= 0: 64
+	Chunk   int // images decoded at once, a multiple of Batch; <= 0: 2048
 	// Cache, when set, is consulted before and filled after the backbone.
 	Cache *featcache.Namespace
 	// MemoryBudget bounds the bytes of features kept in memory; above it
@@ -107,6 +109,9 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	bad := dataset.Hash(ctx, ds, x.o.Workers) // already hashed samples keep their digest
 	for i, smp := range ds.Samples {
 		x.digests[i] = smp.Digest
+		if smp.View != 0 && ds.Augment != nil { // a view's own entry
+			x.digests[i] = ds.Augment.EntryKey(smp.Digest, smp.View)
+		}
 	}
 	x.rep.HashSeconds = time.Since(start).Seconds()
 	if err := ctx.Err(); err != nil {
@@ -162,7 +167,10 @@ type extraction struct {
 
 func newExtraction(bb backbone.Backbone, ds *dataset.Dataset, o Options) (*extraction, error) {
 	if o.Batch <= 0 {
-		o.Batch = 64
+		o.Batch = maxBatch
+	}
+	if o.Chunk <= 0 {
+		o.Chunk = maxChunk
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -274,6 +282,14 @@ func (x *extraction) store(i int, f []float32) error {
 // a lower index), dropping the bad samples' slots.
 func (x *extraction) finish() (*Set, *Report, error) {
 	set, n := x.set, 0
+	if x.ds.Augment != nil { // a bad image is bad in each of its views: listed once
+		seen := map[string]bool{}
+		x.rep.Bad = slices.DeleteFunc(x.rep.Bad, func(b dataset.BadFile) bool {
+			dup := seen[b.Path]
+			seen[b.Path] = true
+			return dup
+		})
+	}
 	for i, ok := range x.have {
 		if !ok {
 			continue

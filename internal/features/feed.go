@@ -11,7 +11,8 @@ import (
 )
 
 // decodeChunk is how many images are decoded at once before they go
-// through the backbone: it bounds the decoded pixels held in memory.
+// through the backbone, unless a Plan says fewer: it bounds the decoded
+// pixels held in memory.
 const decodeChunk = 2048
 
 // compute decodes the samples the cache did not hold and feeds them to the
@@ -24,8 +25,8 @@ func (x *extraction) compute(ctx context.Context, misses []int) error {
 	}
 	progress(0)
 	in := x.bb.Input().Shape
-	for lo := 0; lo < len(misses); lo += decodeChunk {
-		part := misses[lo:min(lo+decodeChunk, len(misses))]
+	for lo := 0; lo < len(misses); lo += x.o.Chunk {
+		part := misses[lo:min(lo+x.o.Chunk, len(misses))]
 		t0 := time.Now()
 		dec, err := dataset.Decode(ctx, x.ds.Pick(part), in[1], in[2], in[3], x.o.Mode, x.o.Policy, x.o.Workers)
 		x.rep.DecodeSeconds += time.Since(t0).Seconds()

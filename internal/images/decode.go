@@ -145,6 +145,13 @@ var decodeBudget = &budget{size: DecodeMemory}
 // DefaultMaxPixels) is refused with ErrTooLarge before any decoding, and
 // the decoding waits for its Cost within DecodeMemory.
 func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, error) {
+	return FromBytesAugmented(b, h, w, c, mode, maxPixels, nil)
+}
+
+// FromBytesAugmented is FromBytes with aug, when set, applied to the
+// resized image in the target's channels, its values still 0..255, before
+// the preprocessing (where Keras's augmentation layers work).
+func FromBytesAugmented(b []byte, h, w, c int, mode string, maxPixels int64, aug func(x []float32)) ([]float32, error) {
 	hd, err := ReadHeader(b)
 	if err != nil {
 		return nil, err
@@ -171,7 +178,7 @@ func FromBytes(b []byte, h, w, c int, mode string, maxPixels int64) ([]float32, 
 	if got := img.Bounds(); got.Dx() != hd.Width || got.Dy() != hd.Height {
 		return nil, fmt.Errorf("%w: the %s header says %dx%d, the pixels %dx%d", ErrImage, hd.Format, hd.Width, hd.Height, got.Dx(), got.Dy())
 	}
-	x, err := Convert(img, h, w, c, mode)
+	x, err := convert(img, h, w, c, mode, aug)
 	if err != nil {
 		return nil, fmt.Errorf("%s image: %w", hd.Format, err)
 	}

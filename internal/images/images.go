@@ -46,6 +46,11 @@ func Load(path string, h, w, c int, mode string, maxPixels int64) ([]float32, er
 // Convert resizes img to h x w, adapts it to c channels (1 or 3) and
 // preprocesses it.
 func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
+	return convert(img, h, w, c, mode, nil)
+}
+
+// convert is Convert with aug, when set, applied before the preprocessing.
+func convert(img image.Image, h, w, c int, mode string, aug func(x []float32)) ([]float32, error) {
 	if h < 1 || w < 1 || (c != 1 && c != 3) {
 		return nil, fmt.Errorf("%w: target %dx%dx%d: the backbone's input must be HxWx1 or HxWx3", ErrImage, h, w, c)
 	}
@@ -67,6 +72,9 @@ func Convert(img image.Image, h, w, c int, mode string) ([]float32, error) {
 		return nil, err
 	}
 	x = adaptChannels(x, srcC, c)
+	if aug != nil {
+		aug(x)
+	}
 	preprocess(x, c, mode)
 	return x, nil
 }

@@ -3,6 +3,7 @@ package job
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/images"
 )
@@ -17,8 +19,7 @@ import (
 // Job is a resolved job: its record (a run's config.json, the daemon's
 // stored spec, a worker's input) and its settings parsed once.
 type Job struct {
-	api.RunSpec
-	Device api.DeviceSpec
+	api.RunSpec // its Device is parsed already (api.Device)
 	// HeadKind, Filters and Kernel are Head parsed (Filters and Kernel
 	// are 0 for a linear head).
 	HeadKind        head.Kind
@@ -27,6 +28,9 @@ type Job struct {
 	// momentum.
 	Opt    head.Optimizer
 	Policy dataset.BadFilePolicy
+	// Augmenter is Augment parsed, with the record's seed (unused
+	// without Augment).
+	Augmenter augment.Augmenter
 }
 
 // Where says where a job runs and writes: the runner's settings, never a
@@ -46,7 +50,7 @@ func Defaults() api.RunSpec {
 		Version: api.Version, Engine: api.EngineNative, Tags: []string{"serve"}, Signature: "serving_default",
 		ValSplit: 0.2, Preprocess: inspect.Auto, OnBadFile: api.SkipBadFiles, Head: "conv:256",
 		Epochs: 10, BatchSize: 32, Optimizer: api.Adam, Schedule: api.Constant, Monitor: api.ValLoss,
-		Device: "cpu", MemoryBudget: 4 << 30,
+		Device: api.Device{Kind: api.CPU}, MemoryBudget: 4 << 30,
 	}
 }
 
@@ -125,78 +129,83 @@ func Check(r api.RunSpec) (*Job, error) { return FromRecord(r) }
 
 // specOf is the spec that sets r's non-zero fields.
 func specOf(r api.RunSpec) api.JobSpec {
-	s := api.JobSpec{Backbone: r.Backbone, Engine: r.Engine, Tags: r.Tags, Signature: r.Signature, Tap: r.Tap,
-		Data: r.Data, Val: r.Val, Preprocess: r.Preprocess, OnBadFile: r.OnBadFile, Head: r.Head,
-		Optimizer: r.Optimizer, Schedule: r.Schedule, Monitor: r.Monitor, Device: r.Device}
-	set := func(v float64) *float64 {
-		if v == 0 {
-			return nil
+	var s api.JobSpec
+	sv, rv := reflect.ValueOf(&s).Elem(), reflect.ValueOf(r)
+	for _, p := range specFields {
+		v := rv.Field(p.run)
+		if v.IsZero() {
+			continue
 		}
-		return &v
-	}
-	seti := func(v int) *int {
-		if v == 0 {
-			return nil
+		dst := sv.Field(p.spec)
+		if dst.Kind() == reflect.Pointer {
+			ptr := reflect.New(v.Type())
+			ptr.Elem().Set(v)
+			v = ptr
 		}
-		return &v
-	}
-	s.ValSplit, s.LabelSmoothing, s.LR, s.WeightDecay, s.Momentum = set(r.ValSplit), set(r.LabelSmoothing), set(r.LR), set(r.WeightDecay), set(r.Momentum)
-	s.Gamma, s.MinDelta, s.TFMemoryFraction = set(r.Gamma), set(r.MinDelta), set(r.TFMemoryFraction)
-	s.Epochs, s.BatchSize, s.StepEvery, s.PlateauPatience, s.EarlyStopping, s.Workers = seti(r.Epochs), seti(r.BatchSize), seti(r.StepEvery), seti(r.PlateauPatience), seti(r.EarlyStopping), seti(r.Workers)
-	if r.Seed != 0 {
-		s.Seed = &r.Seed
-	}
-	if r.MemoryBudget != 0 {
-		s.MemoryBudget = &r.MemoryBudget
+		dst.Set(v)
 	}
 	return s
 }
 
-// apply copies every field spec sets onto r.
+// apply copies every field spec sets onto r: a non-nil pointer, a
+// non-empty string or list.
 func apply(r *api.RunSpec, s api.JobSpec) {
-	str := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
+	rv, sv := reflect.ValueOf(r).Elem(), reflect.ValueOf(s)
+	for _, p := range specFields {
+		v := sv.Field(p.spec)
+		if v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0) {
+			continue
 		}
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		rv.Field(p.run).Set(v)
 	}
-	str(&r.Backbone, s.Backbone)
-	str((*string)(&r.Engine), string(s.Engine))
-	if len(s.Tags) > 0 {
-		r.Tags = s.Tags
-	}
-	str(&r.Signature, s.Signature)
-	str(&r.Tap, s.Tap)
-	str(&r.Data, s.Data)
-	str(&r.Val, s.Val)
-	str(&r.Preprocess, s.Preprocess)
-	str((*string)(&r.OnBadFile), string(s.OnBadFile))
-	str(&r.Head, s.Head)
-	str((*string)(&r.Optimizer), string(s.Optimizer))
-	str((*string)(&r.Schedule), string(s.Schedule))
-	str((*string)(&r.Monitor), string(s.Monitor))
-	str((*string)(&r.Device), string(s.Device))
-	setp(&r.ValSplit, s.ValSplit)
-	setp(&r.LabelSmoothing, s.LabelSmoothing)
-	setp(&r.Epochs, s.Epochs)
-	setp(&r.BatchSize, s.BatchSize)
-	setp(&r.LR, s.LR)
-	setp(&r.WeightDecay, s.WeightDecay)
-	setp(&r.Momentum, s.Momentum)
-	setp(&r.StepEvery, s.StepEvery)
-	setp(&r.Gamma, s.Gamma)
-	setp(&r.PlateauPatience, s.PlateauPatience)
-	setp(&r.EarlyStopping, s.EarlyStopping)
-	setp(&r.MinDelta, s.MinDelta)
-	setp(&r.Seed, s.Seed)
-	setp(&r.TFMemoryFraction, s.TFMemoryFraction)
-	setp(&r.MemoryBudget, s.MemoryBudget)
-	setp(&r.Workers, s.Workers)
 }
 
-func setp[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
+// fieldPair is a JobSpec field and the RunSpec field of its JSON name.
+type fieldPair struct{ spec, run int }
+
+// specFields is the one mapping from JobSpec to RunSpec, by JSON name:
+// apply and specOf walk it, so a new setting is a field of both types
+// (and a flag of graft train, and the API's schema: TestSpecFieldsReach
+// checks them). A JobSpec field without its RunSpec twin panics here,
+// failing every test and every run, not silently dropping the setting.
+var specFields = pairFields()
+
+func pairFields() []fieldPair {
+	st, rt := reflect.TypeFor[api.JobSpec](), reflect.TypeFor[api.RunSpec]()
+	run := map[string]reflect.StructField{}
+	for i := range rt.NumField() {
+		run[JSONName(rt.Field(i))] = rt.Field(i)
 	}
+	var out []fieldPair
+	for i := range st.NumField() {
+		f := st.Field(i)
+		name := JSONName(f)
+		if name == "version" { // each document's own
+			continue
+		}
+		r, ok := run[name]
+		want := f.Type
+		if want.Kind() == reflect.Pointer {
+			want = want.Elem()
+		}
+		if !ok || r.Type != want {
+			panic(fmt.Sprintf("job: api.JobSpec.%s (%q) has no api.RunSpec field %q of type %v: add it to api.RunSpec", f.Name, name, name, want))
+		}
+		out = append(out, fieldPair{spec: i, run: r.Index[0]})
+	}
+	return out
+}
+
+// JSONName is a struct field's name in JSON.
+func JSONName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
 
 // parse validates a complete record and parses its settings.
@@ -273,14 +282,18 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.Monitor != api.ValLoss && r.Monitor != api.ValAccuracy {
 		bad("monitor", "%q: use val_loss or val_accuracy", r.Monitor)
 	}
-	if j.Device, err = api.ParseDevice(r.Device); err != nil {
-		bad("device", "%v", err)
+	if r.Device.IsZero() {
+		bad("device", "required: %s", "cpu, cuda, cuda:N or auto")
 	}
 	if r.MemoryBudget < 0 {
 		bad("memory_budget", "must be >= 0")
 	}
 	if r.Workers < 0 {
 		bad("workers", "must be >= 0")
+	}
+	parseAugment(j, bad)
+	if r.Threads < 0 {
+		bad("threads", "must be >= 0 (0: the CPUs the container may use)")
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -340,15 +353,45 @@ func (j *Job) DecideAuto(probe func() error) string {
 		return ""
 	}
 	if err := probe(); err != nil {
-		j.Device = api.DeviceSpec{Kind: api.CPU}
-		j.RunSpec.Device = j.Device.Device()
+		j.Device = api.Device{Kind: api.CPU}
 		return "auto: the cpu, since " + err.Error()
 	}
-	j.Device = api.DeviceSpec{Kind: api.CUDA}
-	j.RunSpec.Device = j.Device.Device()
+	j.Device = api.Device{Kind: api.CUDA}
 	return "auto: a GPU was found"
 }
 
 // MarshalJSON writes the record: a job's JSON is its RunSpec, whatever
 // was parsed from it.
 func (j Job) MarshalJSON() ([]byte, error) { return json.Marshal(j.RunSpec) }
+
+// DefaultViews is the views of each training image with augment and no
+// views given: the image and three augmented views.
+const DefaultViews = 4
+
+// MaxViews bounds views: each costs a backbone pass and its features.
+const MaxViews = 64
+
+// parseAugment reads augment into j.Augmenter (its canonical form into
+// the record) and checks views against it.
+func parseAugment(j *Job, bad func(field, format string, args ...any)) {
+	r := &j.RunSpec
+	if r.Augment == "" {
+		if r.Views != 0 {
+			bad("views", "views are augmented views: set augment too (e.g. augment=default)")
+		}
+		return
+	}
+	sp, err := augment.Parse(r.Augment)
+	if err != nil {
+		bad("augment", "%s", strings.TrimPrefix(err.Error(), "augment: ")) // the field names it
+		return
+	}
+	r.Augment = sp.String()
+	j.Augmenter = augment.Augmenter{Spec: sp, Seed: r.Seed}
+	if r.Views == 0 {
+		r.Views = DefaultViews
+	}
+	if r.Views < 2 || r.Views > MaxViews {
+		bad("views", "must be in [2, %d] (view 0 is the image itself, the others augmented)", MaxViews)
+	}
+}

@@ -36,8 +36,8 @@ func TestNew(t *testing.T) {
 		{"plateau schedule", func(s *api.JobSpec) { s.Schedule = api.Plateau }, func(j *Job) bool { return j.PlateauPatience == 2 && j.Gamma == 0.1 }, ""},
 		{"linear head", func(s *api.JobSpec) { s.Head = "linear" }, func(j *Job) bool { return j.HeadKind == head.KindLinear }, ""},
 		{"conv head", func(s *api.JobSpec) { s.Head = "conv:16:5" }, func(j *Job) bool { return j.Filters == 16 && j.Kernel == 5 }, ""},
-		{"cuda:2", func(s *api.JobSpec) { s.Device = "cuda:2" }, func(j *Job) bool { return j.Device == api.DeviceSpec{Kind: api.CUDA, Index: 2} }, ""},
-		{"cuda is cuda:0", func(s *api.JobSpec) { s.Device = "cuda" }, func(j *Job) bool { return j.Device == api.DeviceSpec{Kind: api.CUDA} }, ""},
+		{"cuda:2", func(s *api.JobSpec) { s.Device = api.MustDevice("cuda:2") }, func(j *Job) bool { return j.Device == api.Device{Kind: api.CUDA, Index: 2} }, ""},
+		{"cuda is cuda:0", func(s *api.JobSpec) { s.Device = api.MustDevice("cuda") }, func(j *Job) bool { return j.Device == api.Device{Kind: api.CUDA} }, ""},
 		{"fail on bad files", func(s *api.JobSpec) { s.OnBadFile = api.FailBadFiles }, func(j *Job) bool { return j.Policy != 0 }, ""},
 		{"zero memory budget streams everything", func(s *api.JobSpec) { s.MemoryBudget = api.Ptr[int64](0) }, func(j *Job) bool { return j.MemoryBudget == 0 }, ""},
 		{"epochs 0", func(s *api.JobSpec) { s.Epochs = api.Ptr(0) }, nil, "epochs"},
@@ -45,10 +45,6 @@ func TestNew(t *testing.T) {
 		{"val_split 0 without val", func(s *api.JobSpec) { s.ValSplit = api.Ptr(0.0) }, nil, "val_split"},
 		{"val and val_split", func(s *api.JobSpec) { s.Val, s.ValSplit = "v", api.Ptr(0.1) }, nil, "val_split"},
 		{"no tap", func(s *api.JobSpec) { s.Tap = "" }, nil, "tap"},
-		{"cuda0", func(s *api.JobSpec) { s.Device = "cuda0" }, nil, "device"},
-		{"gpu number alone", func(s *api.JobSpec) { s.Device = "0" }, nil, "device"},
-		{"cuda:-1", func(s *api.JobSpec) { s.Device = "cuda:-1" }, nil, "device"},
-		{"cuda:01", func(s *api.JobSpec) { s.Device = "cuda:01" }, nil, "device"},
 		{"even kernel", func(s *api.JobSpec) { s.Head = "conv:16:4" }, nil, "head"},
 		{"unknown optimizer", func(s *api.JobSpec) { s.Optimizer = "adagrad" }, nil, "optimizer"},
 		{"unknown schedule", func(s *api.JobSpec) { s.Schedule = "linear" }, nil, "schedule"},
@@ -56,6 +52,16 @@ func TestNew(t *testing.T) {
 		{"unknown policy", func(s *api.JobSpec) { s.OnBadFile = "ignore" }, nil, "on_bad_file"},
 		{"unknown engine", func(s *api.JobSpec) { s.Engine = "onnx" }, nil, "engine"},
 		{"negative workers", func(s *api.JobSpec) { s.Workers = api.Ptr(-1) }, nil, "workers"},
+		{"augment default", func(s *api.JobSpec) { s.Augment = "default" }, func(j *Job) bool {
+			return j.Augment == "flip,rotation=0.1,zoom=0.1,translation=0.1:0.1" && j.Views == DefaultViews && j.Augmenter.Spec.Flip
+		}, ""},
+		{"augment and views", func(s *api.JobSpec) { s.Augment, s.Views, s.Seed = "contrast=0.3", api.Ptr(8), api.Ptr[uint64](5) }, func(j *Job) bool {
+			return j.Views == 8 && j.Augmenter.Seed == 5 && j.Augmenter.Spec.Contrast == 0.3
+		}, ""},
+		{"views without augment", func(s *api.JobSpec) { s.Views = api.Ptr(3) }, nil, "views"},
+		{"one view", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(1) }, nil, "views"},
+		{"too many views", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(65) }, nil, "views"},
+		{"unknown transform", func(s *api.JobSpec) { s.Augment = "shear=0.1" }, nil, "augment"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -96,7 +102,7 @@ func TestFromRecord(t *testing.T) {
 // the run cannot change.
 func TestResume(t *testing.T) {
 	s := base()
-	s.Device, s.Epochs, s.Optimizer = "cuda:1", api.Ptr(3), api.AdamW
+	s.Device, s.Epochs, s.Optimizer = api.MustDevice("cuda:1"), api.Ptr(3), api.AdamW
 	stored, err := New(s, here)
 	if err != nil {
 		t.Fatal(err)
@@ -109,9 +115,9 @@ func TestResume(t *testing.T) {
 		field string
 	}{
 		{"nothing set keeps the device", api.JobSpec{}, func(j *Job) bool {
-			return j.Device == api.DeviceSpec{Kind: api.CUDA, Index: 1} && j.Epochs == 3 && j.Preprocess == "unit" && j.WeightDecay == 0.004
+			return j.Device == api.Device{Kind: api.CUDA, Index: 1} && j.Epochs == 3 && j.Preprocess == "unit" && j.WeightDecay == 0.004
 		}, ""},
-		{"device set moves it", api.JobSpec{Device: "cpu"}, func(j *Job) bool { return j.Device.Kind == api.CPU }, ""},
+		{"device set moves it", api.JobSpec{Device: api.MustDevice("cpu")}, func(j *Job) bool { return j.Device.Kind == api.CPU }, ""},
 		{"epochs extend it", api.JobSpec{Epochs: api.Ptr(8)}, func(j *Job) bool { return j.Epochs == 8 }, ""},
 		{"the same tap is no change", api.JobSpec{Tap: "t"}, func(j *Job) bool { return j.Tap == "t" }, ""},
 		{"another tap", api.JobSpec{Tap: "u"}, nil, "tap"},
@@ -128,7 +134,7 @@ func TestResume(t *testing.T) {
 
 func TestDecideAuto(t *testing.T) {
 	s := base()
-	s.Device = "auto"
+	s.Device = api.MustDevice("auto")
 	for _, found := range []bool{true, false} {
 		j, err := New(s, here)
 		if err != nil {
@@ -140,11 +146,11 @@ func TestDecideAuto(t *testing.T) {
 			}
 			return errors.New("no GPU")
 		})
-		want := api.Device("cpu")
+		want := "cpu"
 		if found {
 			want = "cuda:0"
 		}
-		if j.RunSpec.Device != want || j.Device.Device() != want {
+		if j.RunSpec.Device.String() != want {
 			t.Errorf("found %v: device %s (%s), want %s", found, j.RunSpec.Device, j.Device, want)
 		}
 	}
@@ -166,5 +172,31 @@ func wantJob(t *testing.T, j *Job, err error, field string, check func(*Job) boo
 	}
 	if !check(j) {
 		t.Errorf("resolved %+v", j.RunSpec)
+	}
+}
+
+// A resumed run keeps its augmentation: the same spec in another spelling
+// is no change, another spec or view count is refused.
+func TestResumeAugment(t *testing.T) {
+	s := base()
+	s.Augment = "flip,rotation=0.1"
+	stored, err := New(s, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		set   api.JobSpec
+		field string
+	}{
+		{"nothing set", api.JobSpec{}, ""},
+		{"the same spec spelt otherwise", api.JobSpec{Augment: "rotation=0.1, flip", Views: api.Ptr(DefaultViews)}, ""},
+		{"another spec", api.JobSpec{Augment: "flip"}, "augment"},
+		{"more views", api.JobSpec{Views: api.Ptr(8)}, "views"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			j, err := Resume(stored.RunSpec, c.set)
+			wantJob(t, j, err, c.field, func(j *Job) bool { return j.Augment == "flip,rotation=0.1" && j.Views == DefaultViews })
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/rundir"
 )
@@ -14,7 +15,7 @@ import (
 // where and how fast it computes, when it stops early. Everything else
 // (its data, backbone, tap, head, optimizer, seed, split) defines the run
 // its checkpoint belongs to.
-var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers",
+var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers", "threads",
 	"early_stopping", "min_delta", "on_bad_file"}
 
 // Resume resolves the continuation of a run: its stored record, then only
@@ -37,6 +38,9 @@ func Resume(stored api.RunSpec, spec api.JobSpec) (*Job, error) {
 	}
 	next := base
 	apply(&next, spec)
+	if sp, err := augment.Parse(next.Augment); err == nil && next.Augment != "" {
+		next.Augment = sp.String() // the record's canonical form: another spelling is no change
+	}
 	var errs api.FieldErrors
 	was, now := fields(base), fields(next)
 	for k := range union(was, now) {
@@ -101,8 +105,8 @@ func ResumeDir(dir string, spec api.JobSpec) (*Job, error) {
 // FromRun resolves a record as a worker's input and train.Run carry it:
 // a new run (FromRecord: zero fields are the defaults), or with resume
 // the continuation of the run in rec.Out, where rec's device and, when
-// set, its epochs override the stored ones (the sender may move or
-// extend the run; Resume refuses anything else).
+// set, its epochs and threads override the stored ones (the sender may
+// move, extend or re-size the run; Resume refuses anything else).
 func FromRun(rec api.RunSpec, resume bool) (*Job, error) {
 	if !resume {
 		return FromRecord(rec)
@@ -110,6 +114,9 @@ func FromRun(rec api.RunSpec, resume bool) (*Job, error) {
 	set := api.JobSpec{Device: rec.Device}
 	if rec.Epochs > 0 {
 		set.Epochs = &rec.Epochs
+	}
+	if rec.Threads > 0 {
+		set.Threads = &rec.Threads
 	}
 	return ResumeDir(rec.Out, set)
 }

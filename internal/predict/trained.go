@@ -53,7 +53,7 @@ func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	}
 	t.Model = m
 	c := &t.Config
-	if t.Backbone, err = features.OpenBackbone(c, false); err != nil {
+	if t.Backbone, err = features.OpenBackbone(c, nil, false); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("predict: run %s: backbone: %w", dir, err)
 	}

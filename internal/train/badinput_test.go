@@ -104,6 +104,11 @@ func TestBadInputs(t *testing.T) {
 	if err != nil || s.BadFiles != 3 {
 		t.Errorf("bad files skipped: %v, %d counted, want 3", err, s.BadFiles)
 	}
+	aug := smallConfig(t, broken, 1)
+	aug.Augment, aug.Views = "flip", 3 // a bad image is bad in each of its views: listed once
+	if s, err := Run(context.Background(), aug, Options{}); err != nil || s.BadFiles != 3 {
+		t.Errorf("bad files skipped with views: %v, %d counted, want 3", err, s.BadFiles)
+	}
 	cfg = smallConfig(t, broken, 1)
 	cfg.OnBadFile = "fail"
 	if err := run(cfg); !errors.Is(err, dataset.ErrBadFile) || !strings.Contains(err.Error(), broken) {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/hint"
@@ -30,12 +32,12 @@ var ErrConfig = api.ErrSpec
 // resolvePreprocess replaces "auto" with the mode the backbone's graph
 // calls for and records why; an explicit mode stays, with a warning when
 // the graph's own normalisation contradicts it.
-func resolvePreprocess(c *Config, log *zap.Logger) {
-	// The graph is read only where the backbone itself may be read.
+// m is the backbone loadBackbone read (nil: it could not).
+func resolvePreprocess(c *Config, m *savedmodel.Model, log *zap.Logger) {
 	var n inspect.Normalization
-	roots, err := confine.New(c.AllowRoots)
-	if err == nil {
-		n, err = inspect.DetectDir(roots, c.Backbone, c.Tags, c.Signature)
+	err := errors.New("the backbone did not load")
+	if m != nil {
+		n, err = inspect.DetectModel(m, c.Signature)
 	}
 	if err != nil {
 		// The backbone's own opening reports a model that cannot load.
@@ -44,6 +46,22 @@ func resolvePreprocess(c *Config, log *zap.Logger) {
 	ch := inspect.ChoosePreprocess(c.Preprocess, n)
 	c.Preprocess, c.PreprocessReason = ch.Mode, ch.Reason
 	ch.Log(log)
+}
+
+// loadBackbone reads the job's SavedModel, once per run: the
+// preprocessing's detection and the engine share it. Nil when it cannot
+// be read (only where the job may read: its roots); openBackbone then
+// reads it again and reports why.
+func loadBackbone(c *Config) *savedmodel.Model {
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil
+	}
+	m, err := savedmodel.LoadIn(roots, c.Backbone, c.Tags...)
+	if err != nil {
+		return nil
+	}
+	return m
 }
 
 // headSpec is the job's head for features of per-sample shape and n

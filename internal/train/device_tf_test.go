@@ -50,3 +50,12 @@ func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 func TestScratchIsReservedBeforeTheDeviceFeatures(t *testing.T) {
 	scratchBeforeFeatures(t, func(cfg *Config) { cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none" })
 }
+
+// Augmented views extracted onto the device by the eager engine, or
+// streamed when they leave no room.
+func TestAugmentedViewsOnTheDeviceFeatures(t *testing.T) {
+	scratchBeforeFeatures(t, func(cfg *Config) {
+		cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none"
+		cfg.Augment, cfg.Views = "flip,rotation=0.1", 2
+	})
+}

@@ -7,8 +7,8 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/features"
 	"github.com/graft-ml/graft/internal/job"
 )
 
@@ -16,16 +16,17 @@ import (
 // its training data.
 var ErrVal = errors.New("train: validation data")
 
-// Footprint is the device memory a job needs, computed from the job
+// Footprint is the memory a job needs, computed from the job
 // rather than guessed: its features (resident when they fit), the head's
 // parameters, gradients and optimizer slots, the steps' scratch as the
-// CUDA ops plan it (plan.ForAnyGPU, split-K workspaces included) and the
-// process's CUDA context.
+// CUDA ops plan it (plan.ForAnyGPU, split-K workspaces included), the
+// process's CUDA context, and on the host the extraction's working set.
 type Footprint struct {
 	Samples      int   `json:"samples"`
 	FeatureBytes int64 `json:"feature_bytes"`
 	ParamBytes   int64 `json:"param_bytes"`   // parameters, gradients, optimizer slots
 	ScratchBytes int64 `json:"scratch_bytes"` // the steps' scratch and a streamed batch of each set
+	ExtractBytes int64 `json:"extract_bytes"` // host memory of the extraction: the backbone's run and the decoded images (features.Plan)
 	ContextBytes int64 `json:"context_bytes"` // the worker's CUDA context
 }
 
@@ -34,6 +35,14 @@ func (f Footprint) Resident() int64 { return f.FeatureBytes + f.Streaming() }
 
 // Streaming is the total when features are copied in batch by batch.
 func (f Footprint) Streaming() int64 { return f.ParamBytes + f.ScratchBytes + f.ContextBytes }
+
+// Host is the host memory the job needs with budget its memory_budget:
+// the resident features, and either the extraction's working set (the
+// backbone's run, decoded images) or, after it, the head's state and a
+// step's scratch, whichever is larger.
+func (f Footprint) Host(budget int64) int64 {
+	return min(f.FeatureBytes, budget) + max(f.ParamBytes+f.ScratchBytes, f.ExtractBytes)
+}
 
 // Need is what a device with budget bytes must reserve for the job:
 // everything resident when that fits, else the streaming footprint; ok
@@ -51,11 +60,7 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	// The tap's shape by static shape inference over the prepared graph:
 	// no engine is built and no libtensorflow loaded on the daemon's
 	// request path.
-	roots, err := confine.New(cfg.AllowRoots)
-	if err != nil {
-		return Footprint{}, err
-	}
-	prep, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
+	prep, err := prepare(cfg)
 	if err != nil {
 		return Footprint{}, err
 	}
@@ -65,6 +70,7 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	}
 	var f Footprint
 	var spec head.Spec
+	rows := 0 // feature rows: with views, Views per training image (an upper bound when val is a split of data)
 	for _, path := range []string{cfg.Data, cfg.Val} {
 		if path == "" {
 			continue
@@ -77,7 +83,9 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 			return Footprint{}, err
 		}
 		f.Samples += ds.Len()
+		rows += ds.Len()
 		if path == cfg.Data {
+			rows += ds.Len() * (max(cfg.Views, 1) - 1)
 			if len(tap) < 2 {
 				return Footprint{}, fmt.Errorf("train: tap %q has shape %v", cfg.Tap, tap)
 			}
@@ -88,12 +96,18 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 		}
 	}
 	perSample := 4 * int64(spec.FeatureSize())
-	f.FeatureBytes = int64(f.Samples) * perSample
+	f.FeatureBytes = int64(rows) * perSample
 	// The steps' scratch on any GPU (the daemon does not know which), and
 	// the streamed features' double buffers (gpu.FeatureStream: two
 	// batches) of training and of validation.
 	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
 	f.ScratchBytes = plan.ForAnyGPU(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
 	f.ContextBytes = plan.ContextBytes
+	perImage, err := native.WorkingSet(prep.Graph, prep.Input.Shape, 1)
+	if err != nil {
+		return Footprint{}, err
+	}
+	in := prep.Input.Shape
+	f.ExtractBytes = features.PlanFor(f.Samples, perImage, in[1]*in[2]*in[3], cfg.MemoryBudget).Bytes
 	return f, nil
 }

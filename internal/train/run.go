@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -165,6 +164,11 @@ type runner struct {
 	digest     string           // the backbone folder's content digest
 	// lease keeps the run's features in the cache while it reads them.
 	lease *featcache.Lease
+
+	// trainLabels has one label per training sample, trainKeys (with
+	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
+	trainLabels []int32
+	trainKeys   [][32]byte
 }
 
 // releaseCache ends the run's lease on its features in the cache.
@@ -221,14 +225,15 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	if err != nil {
 		return err
 	}
+	model := loadBackbone(&cfg.RunSpec) // once per run
 	if !r.opts.Resume {
-		resolvePreprocess(&cfg.RunSpec, r.log)
+		resolvePreprocess(&cfg.RunSpec, model, r.log)
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
 	copier, _ := r.opts.Ops.(features.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
-	bb, err := features.OpenBackbone(&cfg.RunSpec, eager)
+	bb, err := features.OpenBackbone(&cfg.RunSpec, model, eager)
 	if err != nil {
 		return err
 	}
@@ -267,6 +272,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
+	r.planExtraction(cfg, &fo, bb, trainDS, valDS)
 	if eager {
 		fo.Device = copier
 		// The steps' scratch before the device's feature buffers, as on
@@ -295,6 +301,10 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
+		if i == 0 && cfg.Views > 1 { // validation is never augmented
+			ds = ds.Views(cfg.Views, cfg.Augmenter)
+			r.log.Info("augmented views", zap.String("augment", cfg.Augment), zap.Int("views", cfg.Views), zap.Int("samples", trainDS.Len()))
+		}
 		ds.MaxPixels = r.opts.MaxImagePixels
 		var shown time.Time
 		fo.Progress = func(done, total int) {
@@ -325,6 +335,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		r.opts.Progress(Event{Kind: api.EventFeatures, Split: split, Features: boundedReport(rep)})
 		if i == 0 {
 			r.trainSet = set
+			if err := r.groupViews(); err != nil {
+				return err
+			}
 		} else {
 			r.valSet = set
 		}
@@ -443,8 +456,9 @@ func (r *runner) prepareModel() error {
 		return err
 	}
 	opt := cfg.Opt
-	// The float32 rate as the user wrote it, not as float32 widens.
-	r.baseLR, _ = strconv.ParseFloat(strconv.FormatFloat(float64(opt.LR), 'g', -1, 32), 64)
+	// The rate is float64 from the flag to the schedule (the record's, as
+	// the user wrote it); the optimizer takes it as float32 once per epoch.
+	r.baseLR = cfg.LR
 	r.ops = r.opts.Ops
 	r.freeModelRoom() // the model is made in the room held for it
 	if r.ops == nil {
@@ -482,7 +496,7 @@ func (r *runner) prepareModel() error {
 	// The device's per-step scratch first, so that features which would
 	// leave it no room stream instead of failing at step 1.
 	if rs, ok := r.ops.(scratchReserver); ok {
-		batch, eval := min(cfg.BatchSize, r.trainSet.Len()), min(r.evalBatch(), r.valSet.Len())
+		batch, eval := min(cfg.BatchSize, len(r.trainLabels)), min(r.evalBatch(), r.valSet.Len())
 		if err := rs.ReserveScratch(spec, batch, eval); err != nil {
 			return fmt.Errorf("train: %s has no room for the scratch of a step at batch %d: %w", r.ops.Device(), batch, err)
 		}
@@ -558,7 +572,7 @@ func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
 // train runs the remaining epochs.
 func (r *runner) train(ctx context.Context) (*Summary, error) {
 	cfg, m := r.cfg, r.model
-	steps := (r.trainSet.Len() + cfg.BatchSize - 1) / cfg.BatchSize
+	steps := (len(r.trainLabels) + cfg.BatchSize - 1) / cfg.BatchSize
 	stoppedEarly := false
 	for e := r.st.Epoch; e < cfg.Epochs; e++ {
 		lr := r.st.LR
@@ -569,7 +583,7 @@ func (r *runner) train(ctx context.Context) (*Summary, error) {
 		start := time.Now()
 		step := 0
 		var running head.Stats
-		st, err := m.Epoch(r.trainSrc, r.trainSet.Labels, cfg.BatchSize, func(b head.Stats) error {
+		st, err := m.Epoch(r.epochSource(e), r.trainLabels, cfg.BatchSize, func(b head.Stats) error {
 			step++
 			running.Add(b)
 			r.opts.Progress(Event{Kind: api.EventStep, Epoch: e + 1, Epochs: cfg.Epochs, Step: step, Steps: steps,
@@ -649,7 +663,7 @@ func (r *runner) checkpoint(met rundir.Metrics, val evaluate.Report) error {
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
-		TrainSamples: r.trainSet.Len(), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
+		TrainSamples: len(r.trainLabels), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	setBest(s, cfg.Monitor, r.st.BestEpoch, r.metrics)
 	s.BackboneDigest = r.digest
 	s.Duplicates, s.ValOverlap = r.dup, r.valOverlap
@@ -677,7 +691,7 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	}
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
-	s.Timing.HeadImagesPerSec = rate(r.trainSet.Len()*r.epochsRun, s.Timing.HeadSeconds)
+	s.Timing.HeadImagesPerSec = rate(len(r.trainLabels)*r.epochsRun, s.Timing.HeadSeconds)
 	if err := r.out.Finish(s); err != nil {
 		return nil, err
 	}

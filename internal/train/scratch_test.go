@@ -44,3 +44,10 @@ func scratchBeforeFeatures(t *testing.T, set func(*Config)) {
 		t.Errorf("peak %d over the budget %d (everything resident: %d)", tight.PeakBytes(), budget, all)
 	}
 }
+
+// Augmented views on the CUDA ops (the fake driver): the head trains from
+// features wherever they were made, so the views go on the device, or
+// stream to it through gpu.FeatureStream, like any features.
+func TestAugmentedViewsOnTheCUDAOps(t *testing.T) {
+	scratchBeforeFeatures(t, func(cfg *Config) { cfg.Augment, cfg.Views = "flip,rotation=0.1", 2 })
+}

@@ -351,10 +351,25 @@ func TestFootprintByHand(t *testing.T) {
 	// batches (double buffers) of training and of validation features
 	// streamed.
 	scratch := int64(2*512+2048+2*1024+1536+1024+94208+188416) + 2*(16+30)*perSample
+	// The extraction, all 30 images in one batch (this config sets no
+	// memory budget: the fixed 64, capped by the samples): the arena's buffers for one image are
+	// conv2d's 28x28x16 output, the pooled 14x14x16, and conv2d_2's
+	// 7x7x64 (conv2d_1's 14x14x32 reuses conv2d's buffer, its pooled
+	// 7x7x32 the first pool's), 18816 floats; and the decoded 28x28x1.
+	extract := int64(30*(28*28*16+14*14*16+7*7*64)*4 + 30*28*28*4)
 	want := Footprint{Samples: 30, FeatureBytes: 30 * perSample, ParamBytes: 9402 * 4 * 4,
-		ScratchBytes: scratch, ContextBytes: 600 << 20}
+		ScratchBytes: scratch, ExtractBytes: extract, ContextBytes: 600 << 20}
 	if f != want {
 		t.Errorf("footprint %+v, want %+v", f, want)
+	}
+	// On the host: the features, then the larger of the extraction (here)
+	// and the head's state and scratch; a budget under the features
+	// streams them.
+	if h := f.Host(1 << 30); h != 30*perSample+extract || extract < f.ParamBytes+f.ScratchBytes {
+		t.Errorf("host memory %d; want %d", h, 30*perSample+extract)
+	}
+	if h := f.Host(100); h != 100+extract {
+		t.Errorf("host memory at a budget of 100 bytes %d; want %d", h, 100+extract)
 	}
 	if need, ok := f.Need(f.Resident()); !ok || need != f.Resident() {
 		t.Errorf("resident fit: %d %v", need, ok)
@@ -364,6 +379,16 @@ func TestFootprintByHand(t *testing.T) {
 	}
 	if _, ok := f.Need(f.Streaming() - 1); ok {
 		t.Error("a job over even the streaming footprint was admitted")
+	}
+	// Three views of each training image: three feature rows per image of
+	// data (an upper bound: its validation split's images have one).
+	aug := smallConfig(t, data, 1)
+	aug.Augment, aug.Views = "flip", 3
+	if cfg, err = job.FromRecord(aug); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = EstimateFootprint(cfg); err != nil || f.Samples != 30 || f.FeatureBytes != 90*perSample {
+		t.Errorf("with 3 views: %v, %d samples, %d feature bytes; want 30, %d", err, f.Samples, f.FeatureBytes, 90*perSample)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // (a bare job record, the protocol before versions) is read as the spec;
 // a newer version and unknown fields are refused with what to do.
 func TestInputVersions(t *testing.T) {
-	b, err := Encode(Input{Job: "job-1", Spec: api.RunSpec{Tap: "t", Device: "cuda:1"}, Resume: true, Log: Log{Format: "console", Level: "debug"}})
+	b, err := Encode(Input{Job: "job-1", Spec: api.RunSpec{Tap: "t", Device: api.MustDevice("cuda:1")}, Resume: true, Log: Log{Format: "console", Level: "debug"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestInputVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Version != api.Version || in.Spec.Version != api.Version || in.Job != "job-1" || !in.Resume || in.Spec.Device != "cuda:1" || in.Log.Level != "debug" {
+	if in.Version != api.Version || in.Spec.Version != api.Version || in.Job != "job-1" || !in.Resume || in.Spec.Device != api.MustDevice("cuda:1") || in.Log.Level != "debug" {
 		t.Errorf("round trip: %+v", in)
 	}
 	old, err := Decode(strings.NewReader(`{"backbone":"m","tap":"t","data":"d","out":"r","epochs":3}`))

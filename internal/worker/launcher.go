@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 
 	"github.com/graft-ml/graft/api"
@@ -139,8 +140,16 @@ func (ll *LocalLauncher) Launch(l Launch) (Handle, error) {
 	cmd := exec.Command(bin, append(args, ll.Args...)...)
 	cmd.Stdin = bytes.NewReader(l.Input)
 	cmd.Dir = l.Dir
+	cmd.Env = os.Environ()
 	if !ll.FullEnv {
-		cmd.Env = Env(os.Environ())
+		cmd.Env = Env(cmd.Env)
+	}
+	if n := l.Spec.Threads; n > 0 {
+		// The job's threads from the process's start (the worker sets
+		// GOMAXPROCS again once it has read its input).
+		for k, v := range ThreadEnv(n) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	cmd.SysProcAttr = procAttr()
 	cmd.Stderr = l.Log
@@ -152,6 +161,14 @@ func (ll *LocalLauncher) Launch(l Launch) (Handle, error) {
 		return nil, fmt.Errorf("worker: start %s: %w", bin, err)
 	}
 	return &localWorker{cmd: cmd, stdout: stdout}, nil
+}
+
+// ThreadEnv is a worker's environment for n threads: Go's and the BLAS's
+// (OpenBLAS sums in an order that depends on them, so a run is
+// reproduced with the same count). Later entries win over the daemon's.
+func ThreadEnv(n int) map[string]string {
+	s := strconv.Itoa(n)
+	return map[string]string{"GOMAXPROCS": s, "OPENBLAS_NUM_THREADS": s, "OMP_NUM_THREADS": s}
 }
 
 type localWorker struct {

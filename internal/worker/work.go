@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/threads"
 )
 
 // Options wire a worker into its process.
@@ -79,7 +81,12 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 	if err != nil {
 		return err
 	}
-	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()))
+	n, err := threads.Set(j.Threads)
+	if err != nil {
+		return err
+	}
+	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()),
+		zap.Int("threads", n), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes, FullDiskAt: o.FullDiskAt})
 	if err != nil {
 		return err

@@ -41,6 +41,8 @@ class JobRequest:
     val_split: Optional[float] = None
     preprocess: Optional[str] = None
     on_bad_file: Optional[str] = None
+    augment: Optional[str] = None
+    views: Optional[int] = None
     head: Optional[str] = None
     label_smoothing: Optional[float] = None
     epochs: Optional[int] = None
@@ -60,6 +62,8 @@ class JobRequest:
     device: Optional[str] = None
     memory_budget: Optional[int] = None
     workers: Optional[int] = None
+    # threads the job computes on; None or 0: the CPUs its container may use
+    threads: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
     # The job contract's version; None: the client's (1). A number given

@@ -16,23 +16,30 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
 // DefaultServer is the daemon's default address.
 const DefaultServer = "http://127.0.0.1:8470"
 
-// Error is an error answer of the daemon.
+// Error is an error answer of the daemon: errors.As(err, &e) with a
+// *Error reads its HTTP status, message and invalid spec fields.
 type Error struct {
-	Status  int
-	Message string
-	Fields  []api.FieldError
+	Status  int              // the HTTP status, e.g. 404
+	Message string           // the daemon's message (api.Error's error)
+	Fields  []api.FieldError // the invalid spec fields of a 400, if any
 }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("graft serve: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
+
+// Is makes errors.Is(err, api.ErrSpec) true for an answer that lists
+// invalid spec fields, as for the api.FieldErrors the daemon checked.
+func (e *Error) Is(target error) bool { return target == api.ErrSpec && len(e.Fields) > 0 }
+
+// ErrNoAnswer: the daemon did not answer (not running, wrong address,
+// connection broken). The error wraps it and the transport's error.
+var ErrNoAnswer = errors.New("no answer from the daemon")
 
 // Client talks to one daemon.
 type Client struct {
@@ -99,7 +106,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, hint.With(fmt.Errorf("client: no answer from the daemon at %s: %w", c.Base, err), "is graft serve running there? --server or GRAFT_SERVER points at it")
+		return nil, fmt.Errorf("client: %w at %s: %w", ErrNoAnswer, c.Base, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -251,18 +258,14 @@ func (c *Client) Backup(ctx context.Context, dest string, overwrite bool) error 
 // renamed at the end; an existing dest is refused unless overwrite.
 func (c *Client) download(ctx context.Context, method, path string, body any, dest string, mode os.FileMode, overwrite bool, what string) error {
 	if _, err := os.Lstat(dest); err == nil && !overwrite {
-		return hint.With(fmt.Errorf("client: %s to %s: %w", what, dest, fs.ErrExist), "give a file that does not exist yet, or overwrite it (--force)")
+		return fmt.Errorf("client: %s to %s: %w", what, dest, fs.ErrExist)
 	}
 	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	err = atomicfile.Write(dest, mode, func(w io.Writer) error {
-		_, err := io.Copy(w, resp.Body)
-		return err
-	})
-	if err != nil {
+	if err := writeFile(dest, mode, resp.Body); err != nil {
 		return fmt.Errorf("client: %s to %s: %w (nothing was written)", what, dest, err)
 	}
 	return nil
@@ -301,7 +304,11 @@ func (c *Client) Events(ctx context.Context, id string, after uint64, follow boo
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return after, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return after, fmt.Errorf("client: %w at %s: %w", ErrNoAnswer, c.Base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
