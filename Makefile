@@ -279,6 +279,13 @@ bench-peers: build-tf test-models
 	  $(GO) run ./testdata/gen images -split t10k -per-class 500 -out $(PEERS)/digits/test; }
 	$(PYENV)/bin/python scripts/peers/run.py --graft bin/graft --out $(PEERS) $(PEERS_UPDATE) $(PEERS_ARGS)
 
+# graft sweep against Keras Tuner's RandomSearch alone (bench-peers runs it
+# too): 200 digits a class, 12 trials; 3-4 minutes on 2 busy cores.
+.PHONY: bench-sweep
+bench-sweep: build test-models
+	@test -d $(PEERS)/digits-sweep/train || $(GO) run ./testdata/gen images -split train -per-class 200 -out $(PEERS)/digits-sweep/train
+	$(PYENV)/bin/python scripts/peers/sweep_peer.py --graft bin/graft --data $(PEERS)/digits-sweep/train --out $(PEERS)/sweep
+
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan,
 # kernels-emu-ubsan, kernels-emu-mutants.

@@ -196,6 +196,11 @@ type JobSpec struct {
 
 	Head           string   `json:"head,omitempty"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing *float64 `json:"label_smoothing,omitempty"`
+	// Dropout is the rate of dropout before the dense layer, in [0, 1).
+	Dropout *float64 `json:"dropout,omitempty"`
+	// ClassWeight weighs each class's loss: "balanced" or a JSON file
+	// {"class name": weight}.
+	ClassWeight string `json:"class_weight,omitempty"`
 
 	Epochs      *int      `json:"epochs,omitempty"`
 	BatchSize   *int      `json:"batch_size,omitempty"`
@@ -222,6 +227,22 @@ type JobSpec struct {
 	// Threads is the threads the job computes on (GOMAXPROCS, the
 	// engines' pools); unset or 0: the CPUs the worker's container may use.
 	Threads *int `json:"threads,omitempty"`
+
+	// Sweep makes the job a sweep (graft sweep): one head per point of
+	// its space, on features extracted once, the best one the job's run.
+	Sweep *SweepSpec `json:"sweep,omitempty"`
+}
+
+// SweepSpec is a sweep's space and how many of its points to train.
+type SweepSpec struct {
+	// Space maps each setting to vary (a job-spec field: lr, head,
+	// dropout, weight_decay, label_smoothing, optimizer, momentum,
+	// batch_size) to its values.
+	Space map[string][]any `json:"space"`
+	// Trials is a seeded random sample of the grid's points (0: all).
+	Trials int `json:"trials,omitempty"`
+	// Parallel caps the trials training at once (0: one per core).
+	Parallel int `json:"parallel,omitempty"`
 }
 
 // Ptr returns a pointer to v: JobSpec{Epochs: api.Ptr(5)}.
@@ -254,6 +275,11 @@ type RunSpec struct {
 
 	Head           string  `json:"head"`
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
+	Dropout        float64 `json:"dropout,omitempty"`
+	ClassWeight    string  `json:"class_weight,omitempty"`
+	// ClassWeights is ClassWeight resolved when the run starts, by class
+	// name: the weights the run used.
+	ClassWeights map[string]float64 `json:"class_weights,omitempty"`
 
 	Epochs      int       `json:"epochs"`
 	BatchSize   int       `json:"batch_size"`
@@ -283,6 +309,8 @@ type RunSpec struct {
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`
+
+	Sweep *SweepSpec `json:"sweep,omitempty"`
 
 	// Out is the run directory.
 	Out string `json:"out"`

@@ -17,6 +17,7 @@ import (
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/sweep"
 	"github.com/graft-ml/graft/internal/train"
 )
 
@@ -69,6 +70,13 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		}
 		*f.p = real
 	}
+	if w := c.ClassWeight; w != "" && w != job.BalancedWeights { // a file of weights
+		if real, err := s.confine(w); err != nil {
+			add("class_weight", "%v", err)
+		} else {
+			c.ClassWeight = real
+		}
+	}
 	if req.Model != "" && !modelName.MatchString(req.Model) {
 		add("model", "%s: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", quote(req.Model))
 	}
@@ -94,6 +102,11 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		}
 		add("spec", "%v", err)
 		return nil, bad, http.StatusBadRequest
+	}
+	if c.Sweep != nil { // every trial resolved now: a bad value fails here
+		if _, err := sweep.FromSpec(*c, job.Where{Out: j.Out, CacheDir: j.CacheDir, AllowRoots: j.AllowRoots}); err != nil {
+			return nil, api.FieldErrors{{Field: "sweep", Message: strings.TrimPrefix(err.Error(), "sweep: ")}}, http.StatusBadRequest
+		}
 	}
 	// auto means what it means for graft train: a GPU when this daemon's
 	// graft-cuda finds one, else the CPU.

@@ -43,6 +43,8 @@ func TestSpecBoundsAndEarlyValidation(t *testing.T) {
 		{"unknown augmentation", `{` + good + `,"tap":"conv2d_2","augment":"shear=0.1"}`, 400, "augment", "unknown transform"},
 		{"views without augment", `{` + good + `,"tap":"conv2d_2","views":4}`, 400, "views", "set augment too"},
 		{"not a model", `{"backbone":"` + f.data + `","data":"` + f.data + `","tap":"x"}`, 422, "backbone", "saved_model"},
+		{"class weights outside the roots", `{` + good + `,"tap":"conv2d_2","class_weight":"/etc/hostname"}`, 400, "class_weight", "allow"},
+		{"dropout 1", `{` + good + `,"tap":"conv2d_2","dropout":1}`, 400, "dropout", "[0, 1)"},
 		{"tensorflow engine in a plain build", `{` + good + `,"tap":"conv2d_2","engine":"tensorflow"}`, 422, "engine", "tensorflow"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -118,7 +118,7 @@ func grow(s *[]float32, n int) []float32 {
 // forward computes the pooled activations and the logits of a batch; for a
 // conv head it leaves the gathered input (o.x or o.col) and the post-ReLU
 // activations in o.act ([H*W][batch][F]) for the backward pass.
-func (o *CPUOps) forward(spec Spec, p, f cpuBuffer, idx []int32) (pooled, logits []float32) {
+func (o *CPUOps) forward(spec Spec, p, f cpuBuffer, idx []int32, dropMask []float32) (pooled, logits []float32) {
 	b, hw, lay := len(idx), spec.Height*spec.Width, spec.Layout()
 	pooled = grow(&o.pooled, b*spec.Pooled())
 	if spec.Kind == KindConv {
@@ -134,6 +134,9 @@ func (o *CPUOps) forward(spec Spec, p, f cpuBuffer, idx []int32) (pooled, logits
 				meanRows(f[start:start+size], hw, spec.Channels, pooled[i*spec.Channels:(i+1)*spec.Channels])
 			}
 		})
+	}
+	if dropMask != nil {
+		applyMask(pooled, dropMask)
 	}
 	logits = grow(&o.logits, b*spec.Classes)
 	dense(spec, lay, p, pooled, b, logits)
@@ -166,13 +169,21 @@ func (o *CPUOps) Logits(spec Spec, params, feats Buffer, idx []int32, out []floa
 	if len(out) != len(idx)*spec.Classes {
 		return fmt.Errorf("%w: logits buffer of %d floats for %d samples x %d classes", ErrShape, len(out), len(idx), spec.Classes)
 	}
-	_, logits := o.forward(spec, p, f, idx)
+	_, logits := o.forward(spec, p, f, idx, nil)
 	copy(out, logits)
 	return nil
 }
 
 // Gradients implements Ops.
 func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32, grads Buffer) (Stats, error) {
+	return o.GradientsWith(spec, params, feats, idx, labels, grads, Extras{})
+}
+
+// GradientsWith implements ExtrasOps.
+func (o *CPUOps) GradientsWith(spec Spec, params, feats Buffer, idx, labels []int32, grads Buffer, x Extras) (Stats, error) {
+	if err := x.check(spec, len(idx)); err != nil {
+		return Stats{}, err
+	}
 	p, f, err := hostBuffers(spec, params, feats, idx)
 	if err != nil {
 		return Stats{}, err
@@ -188,9 +199,9 @@ func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32,
 		return Stats{}, fmt.Errorf("%w: %d labels for %d samples", ErrShape, len(labels), len(idx))
 	}
 	b, lay := len(idx), spec.Layout()
-	pooled, logits := o.forward(spec, p, f, idx)
+	pooled, logits := o.forward(spec, p, f, idx, x.Mask)
 	dLogits := grow(&o.dLogits, b*spec.Classes)
-	st, err := SoftmaxCrossEntropy(logits, labels, spec.Classes, spec.LabelSmoothing, dLogits)
+	st, err := WeightedSoftmaxCrossEntropy(logits, labels, x.Weights, spec.Classes, spec.LabelSmoothing, dLogits)
 	if err != nil {
 		return st, err
 	}
@@ -207,6 +218,9 @@ func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32,
 	// then the conv's weight and bias gradients. No input gradient.
 	dPooled := grow(&o.dPooled, b*in)
 	gemm.Sgemm(false, true, b, in, spec.Classes, 1, dLogits, spec.Classes, param(lay, p, DenseKernel), spec.Classes, 0, dPooled, in)
+	if x.Mask != nil {
+		applyMask(dPooled, x.Mask)
+	}
 	hw := spec.Height * spec.Width
 	act := o.act[:b*hw*in]
 	unpoolReLU(act, dPooled, b, hw, in)
@@ -220,6 +234,15 @@ func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32,
 // labels with label smoothing s, and writes the gradient of the batch-mean
 // loss with respect to the logits into dLogits.
 func SoftmaxCrossEntropy(logits []float32, labels []int32, n int, s float32, dLogits []float32) (Stats, error) {
+	return WeightedSoftmaxCrossEntropy(logits, labels, nil, n, s, dLogits)
+}
+
+// WeightedSoftmaxCrossEntropy is SoftmaxCrossEntropy with each sample's
+// loss scaled by its weight (nil: all 1), reduced as Keras 3 reduces a
+// sample-weighted loss (sum_over_batch_size): the sum of weighted losses
+// over the batch size, not over the sum of the weights. Stats.Loss sums
+// the weighted losses.
+func WeightedSoftmaxCrossEntropy(logits []float32, labels []int32, weights []float32, n int, s float32, dLogits []float32) (Stats, error) {
 	b := len(labels)
 	st := Stats{Count: b}
 	off, on := float64(s)/float64(n), 1-float64(s)+float64(s)/float64(n)
@@ -244,6 +267,10 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, n int, s float32, dLo
 			sum += math.Exp(float64(v) - maxZ)
 		}
 		lse := maxZ + math.Log(sum)
+		w := 1.0
+		if weights != nil {
+			w = float64(weights[i])
+		}
 		var loss float64
 		for j, v := range z {
 			t := off
@@ -251,8 +278,9 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, n int, s float32, dLo
 				t = on
 			}
 			loss -= t * (float64(v) - lse)
-			dz[j] = float32((math.Exp(float64(v)-lse) - t) / float64(b))
+			dz[j] = float32(w * (math.Exp(float64(v)-lse) - t) / float64(b))
 		}
+		loss *= w
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return Stats{}, fmt.Errorf("%w: loss of sample %d is %v (logits %v): lower the learning rate or check the features", ErrNonFinite, i, loss, z)
 		}

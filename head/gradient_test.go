@@ -32,7 +32,7 @@ func checkGrad(t *testing.T, c gradCase, oracle []float64, ours []float32, what 
 // central differences of the independent float64 reference loss.
 func TestGradientsFiniteDifferences(t *testing.T) {
 	const eps = 1e-6
-	for _, c := range gradCases() {
+	for _, c := range append(gradCases(), extrasCases()...) {
 		ours, _, err := ourGradients(c)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -42,9 +42,9 @@ func TestGradientsFiniteDifferences(t *testing.T) {
 		for i := range p {
 			orig := p[i]
 			p[i] = orig + eps
-			up := referenceLoss(c.spec, c.batch, c.feats, c.labels, p)
+			up := referenceLoss(c, p)
 			p[i] = orig - eps
-			down := referenceLoss(c.spec, c.batch, c.feats, c.labels, p)
+			down := referenceLoss(c, p)
 			p[i] = orig
 			numeric[i] = (up - down) / (2 * eps)
 		}
@@ -54,12 +54,12 @@ func TestGradientsFiniteDifferences(t *testing.T) {
 
 // TestLossMatchesReference checks the forward pass's loss value.
 func TestLossMatchesReference(t *testing.T) {
-	for _, c := range gradCases() {
+	for _, c := range append(gradCases(), extrasCases()...) {
 		_, st, err := ourGradients(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := referenceLoss(c.spec, c.batch, c.feats, c.labels, c.params)
+		want := referenceLoss(c, c.params)
 		if got := st.Loss / float64(st.Count); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
 			t.Errorf("%s: loss %.7g, reference %.7g", c.name, got, want)
 		}

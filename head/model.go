@@ -15,6 +15,11 @@ type Model struct {
 	Seed      uint64
 	// Step counts optimizer updates, from 0.
 	Step int
+	// Dropout is the rate of dropout on the dense layer's input while
+	// training (0: none); ClassWeights weighs each class's loss (nil: all
+	// 1). Neither is saved with the head: the run's config holds them.
+	Dropout      float32
+	ClassWeights []float32
 
 	ops    Ops
 	layout Layout
@@ -120,7 +125,17 @@ func (m *Model) Params() ([]float32, error) {
 
 // TrainBatch runs one optimizer step on the samples idx of feats.
 func (m *Model) TrainBatch(feats Buffer, idx, labels []int32) (Stats, error) {
-	st, err := m.ops.Gradients(m.Spec, m.params, feats, idx, labels, m.grads)
+	var st Stats
+	var err error
+	if x := m.extras(labels); !x.empty() {
+		xo, ok := m.ops.(ExtrasOps)
+		if !ok {
+			return st, fmt.Errorf("head: %s trains without dropout and class weights: train on the cpu", m.ops.Device())
+		}
+		st, err = xo.GradientsWith(m.Spec, m.params, feats, idx, labels, m.grads, x)
+	} else {
+		st, err = m.ops.Gradients(m.Spec, m.params, feats, idx, labels, m.grads)
+	}
 	if err != nil {
 		return st, err
 	}

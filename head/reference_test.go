@@ -1,6 +1,7 @@
 package head
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 )
@@ -14,6 +15,9 @@ type gradCase struct {
 	labels []int32
 	params []float64 // flat, in spec.Layout() order
 	taps   bool      // convolve tap by tap whatever the width (conv.go)
+	// mask (batch x pooled dropout factors) and weights (one loss weight
+	// per sample) are the step's Extras; nil: none.
+	mask, weights []float64
 }
 
 func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
@@ -36,7 +40,8 @@ func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
 // referenceLoss is an independent float64 implementation of the head's
 // mean loss: direct convolution loops, no im2col, no BLAS, no shared code
 // with the implementation under test.
-func referenceLoss(spec Spec, batch int, feats []float64, labels []int32, params []float64) float64 {
+func referenceLoss(c gradCase, params []float64) float64 {
+	spec, batch, feats, labels := c.spec, c.batch, c.feats, c.labels
 	lay := spec.Layout()
 	get := func(name string) []float64 {
 		t, _ := lay.Find(name)
@@ -76,6 +81,15 @@ func referenceLoss(spec Spec, batch int, feats []float64, labels []int32, params
 				}
 			}
 		}
+		if c.mask != nil {
+			for i := range pooled {
+				pooled[i] *= c.mask[b*in+i]
+			}
+		}
+		w := 1.0
+		if c.weights != nil {
+			w = c.weights[b]
+		}
 		dk, db := get(DenseKernel), get(DenseBias)
 		logits := make([]float64, spec.Classes)
 		maxZ := math.Inf(-1)
@@ -97,7 +111,7 @@ func referenceLoss(spec Spec, batch int, feats []float64, labels []int32, params
 			if j == int(labels[b]) {
 				t += 1 - s
 			}
-			total -= t * (z - lse)
+			total -= w * t * (z - lse)
 		}
 	}
 	return total / float64(batch)
@@ -122,7 +136,7 @@ func ourGradients(c gradCase) ([]float32, Stats, error) {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	st, err := ops.Gradients(c.spec, p, f, idx, c.labels, g)
+	st, err := ops.GradientsWith(c.spec, p, f, idx, c.labels, g, Extras{Mask: toF32(c.mask), Weights: toF32(c.weights)})
 	if err != nil {
 		return nil, st, err
 	}
@@ -131,6 +145,9 @@ func ourGradients(c gradCase) ([]float32, Stats, error) {
 }
 
 func toF32(x []float64) []float32 {
+	if x == nil {
+		return nil
+	}
 	out := make([]float32, len(x))
 	for i, v := range x {
 		out[i] = float32(v)
@@ -167,4 +184,27 @@ func convolveByTaps() (restore func()) {
 	old := directMinChannels
 	directMinChannels = 1
 	return func() { directMinChannels = old }
+}
+
+// extrasCases are heads trained with a fixed dropout mask (as
+// DropoutMask draws it) and per-sample loss weights, alone and together.
+func extrasCases() []gradCase {
+	withExtras := func(c gradCase, p float32, weights []float64) gradCase {
+		if p > 0 {
+			for _, v := range DropoutMask(uint64(len(c.name)), 3, c.batch, c.spec.Pooled(), p) {
+				c.mask = append(c.mask, float64(v))
+			}
+		}
+		c.weights = weights
+		c.name += fmt.Sprintf("-dropout%g-weights%v", p, weights)
+		return c
+	}
+	cs := gradCases()
+	return []gradCase{
+		withExtras(cs[1], 0.5, nil),
+		withExtras(cs[3], 0.3, []float64{0.5, 2, 1, 3}),
+		withExtras(cs[len(cs)-1], 0.4, nil),
+		withExtras(cs[len(cs)-1], 0, []float64{2.5, 0}),
+		withExtras(cs[0], 0, []float64{1.7}),
+	}
 }

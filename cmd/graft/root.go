@@ -60,7 +60,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(cli.SuggestFlag)
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logging.Auto, "log format: auto (console on a terminal, else json), console or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.evalCmd(),
+	root.AddCommand(a.versionCmd(), a.devicesCmd(), a.benchCmd(), a.inspectCmd(), a.predictCmd(), a.trainCmd(), a.sweepCmd(), a.evalCmd(),
 		a.serveCmd(), a.workerCmd(), a.jobsCmd(), a.modelsCmd(), a.exportCmd(), a.adminCmd(), a.cacheCmd())
 	return root
 }

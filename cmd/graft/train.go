@@ -21,6 +21,9 @@ func (a *app) trainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if j.Sweep != nil {
+				return errors.New("train: the spec is a sweep (it sets sweep): run it with graft sweep --config")
+			}
 			why := j.DecideAuto(func() error {
 				gpus, err := devices.GPUs(cmd.Context())
 				if err == nil {

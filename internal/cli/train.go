@@ -84,6 +84,8 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.IntVar(&c.Views, "views", 0, fmt.Sprintf("with --augment: views of each training image extracted once and cached, view 0 the image itself; each epoch trains on one (default %d)", job.DefaultViews))
 	f.StringVar(&c.Head, "head", c.Head, "head: conv:FILTERS[:KERNEL] or linear")
 	f.Float64Var(&c.LabelSmoothing, "label-smoothing", 0, "label smoothing in [0, 1)")
+	f.Float64Var(&c.Dropout, "dropout", 0, "dropout rate in [0, 1) before the dense layer, while training only (cpu)")
+	f.StringVar(&c.ClassWeight, "class-weight", "", `weigh each class's loss: "balanced" (n/(classes*count), as scikit-learn) or a JSON file {"class name": weight} (cpu)`)
 	f.IntVar(&c.Epochs, "epochs", c.Epochs, "epochs")
 	f.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "batch size")
 	f.StringVar(str(&c.Optimizer), "optimizer", string(c.Optimizer), "adam, adamw or sgd (Keras defaults)")
@@ -135,7 +137,7 @@ func (t *TrainJob) Spec() (api.JobSpec, error) {
 			}
 		}
 		// A run's record of how it ran is no setting.
-		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason"} {
+		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason", "class_weights"} {
 			delete(fields, name)
 		}
 	}

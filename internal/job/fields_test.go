@@ -26,8 +26,11 @@ func fullSpec(t *testing.T) api.JobSpec {
 			k = f.Type().Elem().Kind()
 		}
 		js, ok := raw[k]
-		if name == "device" { // a device must be one
+		switch name {
+		case "device": // a device must be one
 			js, ok = `"cuda:1"`, true
+		case "sweep":
+			js, ok = `{"space": {"lr": [0.1, 0.2]}, "trials": 3, "parallel": 2}`, true
 		}
 		if !ok {
 			t.Fatalf("api.JobSpec.%s: kind %v: teach fullSpec a value of it", v.Type().Field(i).Name, k)

@@ -127,6 +127,10 @@ func FromRecord(r api.RunSpec) (*Job, error) {
 // Check parses and validates a record of the current version as it is.
 func Check(r api.RunSpec) (*Job, error) { return FromRecord(r) }
 
+// SpecOf is the spec that sets r's non-zero fields: a resolved record as
+// a spec again (a daemon's sweep builds its trials from it).
+func SpecOf(r api.RunSpec) api.JobSpec { return specOf(r) }
+
 // specOf is the spec that sets r's non-zero fields.
 func specOf(r api.RunSpec) api.JobSpec {
 	var s api.JobSpec
@@ -137,7 +141,7 @@ func specOf(r api.RunSpec) api.JobSpec {
 			continue
 		}
 		dst := sv.Field(p.spec)
-		if dst.Kind() == reflect.Pointer {
+		if dst.Kind() == reflect.Pointer && !p.same {
 			ptr := reflect.New(v.Type())
 			ptr.Elem().Set(v)
 			v = ptr
@@ -156,15 +160,19 @@ func apply(r *api.RunSpec, s api.JobSpec) {
 		if v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0) {
 			continue
 		}
-		if v.Kind() == reflect.Pointer {
+		if v.Kind() == reflect.Pointer && !p.same {
 			v = v.Elem()
 		}
 		rv.Field(p.run).Set(v)
 	}
 }
 
-// fieldPair is a JobSpec field and the RunSpec field of its JSON name.
-type fieldPair struct{ spec, run int }
+// fieldPair is a JobSpec field and the RunSpec field of its JSON name;
+// same: both have one type (a pointer in both, as sweep's), copied as is.
+type fieldPair struct {
+	spec, run int
+	same      bool
+}
 
 // specFields is the one mapping from JobSpec to RunSpec, by JSON name:
 // apply and specOf walk it, so a new setting is a field of both types
@@ -188,13 +196,13 @@ func pairFields() []fieldPair {
 		}
 		r, ok := run[name]
 		want := f.Type
-		if want.Kind() == reflect.Pointer {
+		if want.Kind() == reflect.Pointer && (!ok || r.Type != want) {
 			want = want.Elem()
 		}
 		if !ok || r.Type != want {
 			panic(fmt.Sprintf("job: api.JobSpec.%s (%q) has no api.RunSpec field %q of type %v: add it to api.RunSpec", f.Name, name, name, want))
 		}
-		out = append(out, fieldPair{spec: i, run: r.Index[0]})
+		out = append(out, fieldPair{spec: i, run: r.Index[0], same: r.Type == f.Type})
 	}
 	return out
 }
@@ -254,6 +262,9 @@ func parse(r api.RunSpec) (*Job, error) {
 	if r.LabelSmoothing < 0 || r.LabelSmoothing >= 1 {
 		bad("label_smoothing", "must be in [0, 1)")
 	}
+	if head.CheckDropout(r.Dropout) != nil {
+		bad("dropout", "must be in [0, 1)")
+	}
 	if r.Epochs < 1 {
 		bad("epochs", "must be >= 1")
 	}
@@ -284,6 +295,10 @@ func parse(r api.RunSpec) (*Job, error) {
 	}
 	if r.Device.IsZero() {
 		bad("device", "required: %s", "cpu, cuda, cuda:N or auto")
+	} else if r.Device.IsCUDA() && r.Sweep != nil {
+		bad("device", "a sweep trains its heads on the cpu: use cpu or auto")
+	} else if r.Device.IsCUDA() && j.Extras() {
+		bad("device", "the CUDA head has no dropout or class weights yet: train with --device cpu, or without --dropout and --class-weight")
 	}
 	if r.MemoryBudget < 0 {
 		bad("memory_budget", "must be >= 0")
@@ -352,6 +367,10 @@ func (j *Job) DecideAuto(probe func() error) string {
 	if j.Device.Kind != api.Auto {
 		return ""
 	}
+	if j.Extras() || j.Sweep != nil {
+		j.Device = api.Device{Kind: api.CPU}
+		return "auto: the cpu, since the CUDA head has no dropout or class weights yet and sweeps train on the cpu"
+	}
 	if err := probe(); err != nil {
 		j.Device = api.Device{Kind: api.CPU}
 		return "auto: the cpu, since " + err.Error()
@@ -395,3 +414,10 @@ func parseAugment(j *Job, bad func(field, format string, args ...any)) {
 		bad("views", "must be in [2, %d] (view 0 is the image itself, the others augmented)", MaxViews)
 	}
 }
+
+// BalancedWeights is class_weight's "balanced": n / (classes * count).
+const BalancedWeights = "balanced"
+
+// Extras says the job trains with dropout or class weights, which only
+// the CPU head has (head.ExtrasOps).
+func (j *Job) Extras() bool { return j.Dropout > 0 || j.ClassWeight != "" }

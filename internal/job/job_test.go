@@ -62,6 +62,11 @@ func TestNew(t *testing.T) {
 		{"one view", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(1) }, nil, "views"},
 		{"too many views", func(s *api.JobSpec) { s.Augment, s.Views = "flip", api.Ptr(65) }, nil, "views"},
 		{"unknown transform", func(s *api.JobSpec) { s.Augment = "shear=0.1" }, nil, "augment"},
+		{"dropout", func(s *api.JobSpec) { s.Dropout, s.ClassWeight = api.Ptr(0.5), "balanced" }, func(j *Job) bool { return j.Dropout == 0.5 && j.ClassWeight == "balanced" && j.Extras() }, ""},
+		{"dropout 1", func(s *api.JobSpec) { s.Dropout = api.Ptr(1.0) }, nil, "dropout"},
+		{"negative dropout", func(s *api.JobSpec) { s.Dropout = api.Ptr(-0.1) }, nil, "dropout"},
+		{"dropout on cuda", func(s *api.JobSpec) { s.Dropout, s.Device = api.Ptr(0.2), api.MustDevice("cuda") }, nil, "device"},
+		{"class weights on cuda", func(s *api.JobSpec) { s.ClassWeight, s.Device = "w.json", api.MustDevice("cuda:1") }, nil, "device"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -153,6 +158,15 @@ func TestDecideAuto(t *testing.T) {
 		if j.RunSpec.Device.String() != want {
 			t.Errorf("found %v: device %s (%s), want %s", found, j.RunSpec.Device, j.Device, want)
 		}
+	}
+	// Dropout is the CPU head's: auto takes the cpu even beside a GPU.
+	s.Dropout = api.Ptr(0.1)
+	j, err := New(s, here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := j.DecideAuto(func() error { return nil }); j.RunSpec.Device.String() != "cpu" || !strings.Contains(why, "dropout") {
+		t.Errorf("auto with dropout: %s (%s)", j.RunSpec.Device, why)
 	}
 }
 

@@ -100,19 +100,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
 // RunJob trains the resolved job j (or with opts.Resume continues the run
 // in j.Out) and returns the run's summary.
 func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
-	if opts.Log == nil {
-		opts.Log = zap.NewNop()
-	}
-	if opts.Progress == nil {
-		opts.Progress = func(Event) {}
-	}
+	opts.setDefaults()
 	if at := opts.FullDiskAt; at > 0 && !opts.Resume {
 		save, epoch := opts.save, 0
-		if save == nil {
-			save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
-				return m.Save(path, classes, st)
-			}
-		}
 		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
 			if strings.HasSuffix(path, rundir.LastCkpt) { // once per epoch, first
 				epoch++
@@ -130,6 +120,21 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	}
 	defer r.close()
 	return r.train(ctx)
+}
+
+// setDefaults fills the options left unset.
+func (opts *Options) setDefaults() {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(Event) {}
+	}
+	if opts.save == nil {
+		opts.save = func(m *head.Model, path string, classes []string, st json.RawMessage) error {
+			return m.Save(path, classes, st)
+		}
+	}
 }
 
 type runner struct {
@@ -228,6 +233,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	model := loadBackbone(&cfg.RunSpec) // once per run
 	if !r.opts.Resume {
 		resolvePreprocess(&cfg.RunSpec, model, r.log)
+	}
+	if err := resolveClassWeights(cfg, trainDS); err != nil {
+		return err
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
@@ -493,6 +501,9 @@ func (r *runner) prepareModel() error {
 		}
 		r.st = state{LR: r.baseLR, BestMetric: worst(string(cfg.Monitor))}
 	}
+	if err := setExtras(r.model, cfg, r.classes); err != nil {
+		return err
+	}
 	// The device's per-step scratch first, so that features which would
 	// leave it no room stream instead of failing at step 1.
 	if rs, ok := r.ops.(scratchReserver); ok {
@@ -559,7 +570,9 @@ type scratchReserver interface {
 
 // evalBatch is validation's batch size: at least 256 samples, fewer calls
 // than training's batches (no gradients to keep).
-func (r *runner) evalBatch() int { return max(r.cfg.BatchSize, 256) }
+func (r *runner) evalBatch() int { return evalBatchFor(r.cfg.BatchSize) }
+
+func evalBatchFor(batch int) int { return max(batch, 256) }
 
 // source puts a feature set on the head's device (features.Place),
 // keeping what it allocates for close.

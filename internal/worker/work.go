@@ -16,6 +16,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/sweep"
 	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/threads"
 )
@@ -76,8 +78,9 @@ func short(err error) string {
 
 func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
 	// The run's own record (its preprocessing resolved), then the
-	// input's device and epochs: the sender may move or extend it.
-	j, err := job.FromRun(in.Spec, in.Resume)
+	// input's device, epochs and threads: the sender may move or extend
+	// it. A sweep starts again (workSweep).
+	j, err := job.FromRun(in.Spec, in.Resume && in.Spec.Sweep == nil)
 	if err != nil {
 		return err
 	}
@@ -87,10 +90,38 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 	}
 	o.Log.Info("worker starting", zap.String("run", j.Out), zap.Bool("resume", in.Resume), zap.String("device", j.Device.String()), zap.Int("pid", os.Getpid()),
 		zap.Int("threads", n), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
+	if j.Sweep != nil {
+		return workSweep(ctx, in, j, o, progress)
+	}
 	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes, FullDiskAt: o.FullDiskAt})
 	if err != nil {
 		return err
 	}
 	o.Log.Info("worker done", zap.String("run", j.Out), zap.Int("best_epoch", s.BestEpoch), zap.Float64("best_val_accuracy", s.BestValAccuracy))
+	return nil
+}
+
+// workSweep runs a sweep job: its trials on features extracted once, the
+// best promoted to the job's run directory. A sweep does not resume: a
+// later attempt starts it again.
+func workSweep(ctx context.Context, in Input, j *job.Job, o Options, progress func(api.Event)) error {
+	if err := sweep.Clear(j.Out); err != nil {
+		return err
+	}
+	plan, err := sweep.FromSpec(job.SpecOf(j.RunSpec), job.Where{Out: j.Out, CacheDir: j.CacheDir, AllowRoots: j.AllowRoots})
+	if err != nil {
+		return err
+	}
+	board, err := sweep.Run(ctx, plan, train.SweepOptions{Options: train.Options{Log: o.Log, Progress: progress, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes},
+		Parallel: j.Sweep.Parallel})
+	if err != nil {
+		return err
+	}
+	var s api.Summary
+	if err := rundir.ReadJSON(j.Out, rundir.SummaryFile, &s); err != nil {
+		return err
+	}
+	progress(api.Event{Kind: api.EventDone, Summary: &s})
+	o.Log.Info("worker done: sweep", zap.String("run", j.Out), zap.Int("trials", len(board.Trials)), zap.String("best", board.Best))
 	return nil
 }

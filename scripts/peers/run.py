@@ -8,7 +8,9 @@ one run, every ratio computed from numbers of this run.
      (keras_train.py --recipe seed) and a careful Keras user's version
      (--recipe careful) on the demo's digits and backbone, same samples;
      wall time, test accuracy and peak RSS of each process;
-  3. the head's training step: `graft bench head` against tf_head.py.
+  3. the head's training step: `graft bench head` against tf_head.py;
+  4. a search over heads: `graft sweep` against Keras Tuner's RandomSearch
+     on the same features, space and trial count (sweep_peer.py), once.
 
 Each comparison runs --rounds times, its contestants alternated within a
 round, so that a burst of load from other jobs on a shared machine lands on
@@ -171,6 +173,12 @@ def main():
                             "graft_gflop_per_s": median(gfl), "sgemm_gflop_per_s": median(sgf), "gemm": gh["gemm_backend"],
                             "rounds": {"graft_ms": gms, "tensorflow_ms": tms}})
 
+    print("bench-peers: sweep (graft sweep vs Keras Tuner)", flush=True)
+    small = subset(a.digits, os.path.join(a.out, "digits-sweep"), 200, 0)
+    out, _, _ = run([py, os.path.join(HERE, "sweep_peer.py"), "--graft", a.graft, "--backbone", a.fixture, "--tap", a.tap,
+                     "--data", os.path.join(small, "train"), "--out", os.path.join(a.out, "sweep"), "--threads", T], log)
+    res["sweep"] = last_json(out)
+
     res["total_s"] = time.monotonic() - t_all
     res["load_end"] = loadavg()
     with open(os.path.join(a.out, "table.json"), "w") as f:
@@ -318,7 +326,27 @@ def table(r):
           "|---|---|---|---|---|"]
     for h in r["head"]:
         L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {ratio(h, 'graft_speedup')} | {h['graft_gflop_per_s']:.1f} ({h['sgemm_gflop_per_s']:.1f}) |")
+    if "sweep" in r:
+        L += ["", sweep_table(r["sweep"])]
     return "\n".join(L) + "\n"
+
+
+def sweep_table(w):
+    """The sweep comparison's paragraph and table (sweep_peer.py's result)."""
+    space = " x ".join(f"{k} {v}" for k, v in w["space"].items())
+    g, k = w["graft_best"], w["keras_tuner_best"]
+    settings = lambda s: ", ".join(f"{n}={s[n]}" for n in sorted(s))
+    return "\n".join([
+        f"**Search over heads** ({w['trials']} trials of {space}, up to {w['epochs']} epochs, early stopping after {w['patience']}; "
+        "graft: `graft sweep`, features extracted once and included in its time, trials concurrent; Keras Tuner: `RandomSearch` "
+        "on the features graft extracted (.npy), its `search` timed alone):",
+        "",
+        "| | wall s | best val accuracy | best trial |",
+        "|---|---|---|---|",
+        f"| graft sweep | {w['graft_wall_s']:.1f} | {g['val_accuracy']:.4f} | {settings(g['settings'])} |",
+        f"| Keras Tuner RandomSearch | {w['keras_tuner_search_s']:.1f} | {k['val_accuracy']:.4f} | {settings(k['settings'])} |",
+        "",
+        f"Keras Tuner / graft wall time: {w['keras_over_graft']:.2f}."])
 
 
 def replace_between(path, text):

@@ -73,3 +73,17 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Copy copies the file src to dst with Write; a missing src is
+// os.ErrNotExist.
+func Copy(src, dst string, perm os.FileMode) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return Write(dst, perm, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
+}

@@ -45,6 +45,8 @@ class JobRequest:
     views: Optional[int] = None
     head: Optional[str] = None
     label_smoothing: Optional[float] = None
+    dropout: Optional[float] = None
+    class_weight: Optional[str] = None
     epochs: Optional[int] = None
     batch_size: Optional[int] = None
     optimizer: Optional[str] = None
@@ -66,6 +68,8 @@ class JobRequest:
     threads: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
+    # A sweep: {"space": {"lr": [0.001, 0.01], ...}, "trials": N, "parallel": N}.
+    sweep: Optional[Dict[str, Any]] = None
     # The job contract's version; None: the client's (1). A number given
     # is used as given: epochs=0 is an error, not the default.
     version: Optional[int] = None
