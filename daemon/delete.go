@@ -115,13 +115,10 @@ func (s *Server) deleteVersion(m api.Model) error {
 	s.users.drain(k)
 	s.models.drop(k)
 	if dir, ok := s.exportDir(m.Name, m.Version); ok {
-		if err := removeExport(dir); err != nil {
-			return fmt.Errorf("model %s version %d is deleted, but its export %s is not: %w (remove it by hand)", m.Name, m.Version, dir, err)
+		if err := s.removeExports(dir); err != nil {
+			return fmt.Errorf("model %s version %d is deleted, but its exports %s* are not: %w (remove them by hand)", m.Name, m.Version, dir, err)
 		}
 		os.Remove(filepath.Dir(dir)) // when empty
-		s.exports.mu.Lock()
-		delete(s.exports.checked, dir)
-		s.exports.mu.Unlock()
 	}
 	if _, err := s.store.Job(m.JobID); errors.Is(err, store.ErrNotFound) {
 		return s.removeRun(m.JobID, m.RunDir)

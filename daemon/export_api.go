@@ -23,6 +23,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/export"
+	"github.com/graft-ml/graft/internal/export/tflite"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 
@@ -79,6 +80,11 @@ func stampOf(fi fs.FileInfo) stamp {
 // (built again when damaged) and sent as a tar archive laid out as
 // TensorFlow Serving's model base path wants it (NAME/V/saved_model.pb).
 func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string, version int) {
+	format, err := exportFormatOf(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
 	m, release, err := s.useModel(name, version)
 	if err != nil {
 		writeStoreError(w, err)
@@ -86,6 +92,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 	}
 	v := strconv.Itoa(m.Version)
 	dir, ok := s.exportDir(m.Name, m.Version)
+	dir += format.suffix
 	if !ok {
 		release()
 		writeError(w, http.StatusBadRequest, fmt.Errorf("model name %q cannot name a folder", m.Name))
@@ -93,7 +100,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 	}
 	// A deletion waits for the check or build, not for the download: a
 	// file it removes mid-download breaks the download off.
-	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir) })
+	man, err := s.exports.flight.do(r.Context(), dir, func() (*manifest, error) { return s.readyExport(m, dir, format) })
 	release()
 	extendWrite(w, s.opts.WriteTimeout) // a build may have used up the write timeout
 	if err != nil {
@@ -101,7 +108,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", m.Name+"-"+v+".tar"))
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", m.Name+"-"+v+format.suffix+".tar"))
 	w.WriteHeader(http.StatusOK)
 	if err := sendExport(&idleWriter{w: w, rc: http.NewResponseController(w), idle: s.opts.WriteTimeout}, dir, m.Name+"/"+v, man); err != nil {
 		// The status is sent: only a broken connection tells the client
@@ -113,7 +120,7 @@ func (s *Server) exportModel(w http.ResponseWriter, r *http.Request, name string
 
 // readyExport returns the manifest of dir's export once the export
 // matches it, building the export first when it is missing or damaged.
-func (s *Server) readyExport(m *api.Model, dir string) (*manifest, error) {
+func (s *Server) readyExport(m *api.Model, dir string, format exportFormat) (*manifest, error) {
 	man, err := s.checkExport(dir)
 	if err == nil {
 		return man, nil
@@ -132,11 +139,78 @@ func (s *Server) readyExport(m *api.Model, dir string) (*manifest, error) {
 		return nil, err
 	}
 	defer s.exports.slots.release(1)
-	man, err = s.buildExport(m, dir)
+	man, err = s.buildExport(m, dir, format)
 	if err != nil && damaged {
 		err = fmt.Errorf("the kept export of %s version %d was damaged and building it again failed: %w", m.Name, m.Version, err)
 	}
 	return man, err
+}
+
+// exportFormat is one format the export endpoint builds: kept in the
+// folder exports/NAME/V plus suffix, built there by build (whose folder
+// must appear whole or not at all).
+type exportFormat struct {
+	suffix string
+	build  func(runDir, dir string) error
+}
+
+// exportFormats are the formats by the request's format and quantize
+// parameters.
+var exportFormats = map[string]exportFormat{
+	"savedmodel":     {"", export.Run},
+	"tflite":         {".tflite", buildTFLite(false)},
+	"tflite-float16": {".tflite-float16", buildTFLite(true)},
+}
+
+// TFLiteFile is the file a TFLite export's folder (and archive) holds.
+const TFLiteFile = "model.tflite"
+
+func buildTFLite(float16 bool) func(runDir, dir string) error {
+	return func(runDir, dir string) error {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		err := export.RunTFLite(runDir, filepath.Join(dir, TFLiteFile), export.TFLiteOptions{Float16: float16})
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+		return err
+	}
+}
+
+// exportFormatOf reads ?format=savedmodel|tflite (default savedmodel) and,
+// for tflite, ?quantize=float16.
+func exportFormatOf(r *http.Request) (exportFormat, error) {
+	q := r.URL.Query()
+	format, quantize := q.Get("format"), q.Get("quantize")
+	if format == "" {
+		format = "savedmodel"
+	}
+	key := format
+	if quantize != "" {
+		if format != "tflite" || quantize != "float16" {
+			return exportFormat{}, fmt.Errorf("quantize=%q: only format=tflite takes quantize, and only float16", quantize)
+		}
+		key += "-" + quantize
+	}
+	f, ok := exportFormats[key]
+	if !ok {
+		return exportFormat{}, fmt.Errorf("format=%q: use savedmodel or tflite", format)
+	}
+	return f, nil
+}
+
+// removeExports removes every format's export of one version (dir is its
+// SavedModel's folder) and forgets their checks.
+func (s *Server) removeExports(dir string) error {
+	var errs []error
+	for _, f := range exportFormats {
+		errs = append(errs, removeExport(dir+f.suffix))
+		s.exports.mu.Lock()
+		delete(s.exports.checked, dir+f.suffix)
+		s.exports.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 func manifestPath(dir string) string { return dir + ".manifest.json" }
@@ -155,12 +229,12 @@ func removeExport(dir string) error {
 // buildExport writes the export (graft export's folder appears whole or
 // not at all) and then its manifest; an export without a manifest is
 // built again, so a crash between the two loses nothing.
-func (s *Server) buildExport(m *api.Model, dir string) (*manifest, error) {
+func (s *Server) buildExport(m *api.Model, dir string, format exportFormat) (*manifest, error) {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, err
 	}
-	err := export.Run(m.RunDir, dir)
+	err := format.build(m.RunDir, dir)
 	var man manifest
 	if err == nil {
 		s.metrics.exportBuilt()
@@ -339,7 +413,7 @@ func (iw *idleWriter) Write(p []byte) (int, error) {
 
 func writeExportError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, export.ErrRun):
+	case errors.Is(err, export.ErrRun), errors.Is(err, tflite.ErrUnsupported):
 		writeError(w, http.StatusConflict, err)
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		writeError(w, http.StatusInsufficientStorage, fmt.Errorf("the data directory's disk is full; nothing was kept: %w", err))

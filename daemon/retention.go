@@ -84,7 +84,7 @@ func (s *Server) sweep(now time.Time) {
 		if j.State == api.Succeeded && j.Version > 0 {
 			if _, err := s.store.Model(j.Model, j.Version); errors.Is(err, store.ErrNotFound) {
 				if dir, ok := s.exportDir(j.Model, j.Version); ok {
-					if err := removeExport(dir); err != nil {
+					if err := s.removeExports(dir); err != nil {
 						s.log.Warn("retention: cannot remove a deleted version's export", zap.String("export", dir), zap.Error(err))
 					}
 				}

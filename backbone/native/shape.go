@@ -60,11 +60,11 @@ func InferShapes(g *savedmodel.Graph, inputShapes map[string][]int) (map[string]
 			unknown = unknown || d < 0
 		}
 	}
-	a, err := e.inferWith(shapes, probeA)
+	a, err := e.inferWith(shapes, probeA, foldLimit)
 	if err != nil || !unknown {
 		return a, err
 	}
-	b, err := e.inferWith(shapes, probeB)
+	b, err := e.inferWith(shapes, probeB, foldLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +83,25 @@ func InferShapes(g *savedmodel.Graph, inputShapes map[string][]int) (map[string]
 }
 
 // inferWith runs the shape functions with unknown input dims set to probe,
-// folding small values (constants, shape arithmetic) along the way.
-func (e *Engine) inferWith(inputs map[string][]int, probe int) (map[string][]int, error) {
-	infos := make([][]tinfo, len(e.nodes))
+// folding values of up to limit elements (constants, shape arithmetic)
+// along the way.
+func (e *Engine) inferWith(inputs map[string][]int, probe, limit int) (map[string][]int, error) {
+	infos, err := e.infer(inputs, probe, limit)
+	if err != nil {
+		return nil, err
+	}
 	res := make(map[string][]int)
+	for i, n := range e.nodes {
+		for j, o := range infos[i] {
+			res[n.name()+":"+strconv.Itoa(j)] = append([]int(nil), o.shape...)
+		}
+	}
+	return res, nil
+}
+
+// infer is inferWith's pass, returning every node's output infos.
+func (e *Engine) infer(inputs map[string][]int, probe, limit int) ([][]tinfo, error) {
+	infos := make([][]tinfo, len(e.nodes))
 	for i, n := range e.nodes {
 		in := make([]tinfo, len(n.inputs))
 		for j, r := range n.inputs {
@@ -111,22 +126,19 @@ func (e *Engine) inferWith(inputs map[string][]int, probe int) (map[string][]int
 			if out, err = n.k.shape(in); err != nil {
 				return nil, fmt.Errorf("node %q (%s): %w", n.name(), n.op(), err)
 			}
-			if err := fold(n, in, out); err != nil {
+			if err := fold(n, in, out, limit); err != nil {
 				return nil, err
 			}
 		}
 		infos[i] = out
-		for j, o := range out {
-			res[n.name()+":"+strconv.Itoa(j)] = append([]int(nil), o.shape...)
-		}
 	}
-	return res, nil
+	return infos, nil
 }
 
 // fold computes the values of a node's small outputs when every input
 // value is known (or the kernel reads only shapes), so that later shape
 // functions can read them.
-func fold(n *node, in, out []tinfo) error {
+func fold(n *node, in, out []tinfo, limit int) error {
 	if n.op() == "NoOp" || n.isFeed() {
 		return nil // a PlaceholderWithDefault's value is the caller's to choose
 	}
@@ -134,7 +146,7 @@ func fold(n *node, in, out []tinfo) error {
 		if o.value != nil {
 			return nil // the shape function already knows it (Const, Shape)
 		}
-		if tensor.NumElements(o.shape) > foldLimit {
+		if tensor.NumElements(o.shape) > limit {
 			return nil
 		}
 	}

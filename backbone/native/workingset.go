@@ -58,7 +58,7 @@ func fixedInput(in []int, n int) error {
 func (e *Engine) workingSet(input string, in []int, n int) (int64, error) {
 	shape := slices.Clone(in)
 	shape[0] = n
-	shapes, err := e.inferWith(map[string][]int{input: shape}, n)
+	shapes, err := e.inferWith(map[string][]int{input: shape}, n, foldLimit)
 	if err != nil {
 		return 0, err
 	}

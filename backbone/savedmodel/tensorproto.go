@@ -186,7 +186,7 @@ func encodeRaw(t *tensor.Tensor) ([]byte, error) {
 		case tensor.Float32:
 			le.PutUint32(p, math.Float32bits(t.F32[i]))
 		case tensor.Float16:
-			le.PutUint16(p, floatToHalf(t.F32[i]))
+			le.PutUint16(p, FloatToHalf(t.F32[i]))
 		case tensor.Float64:
 			le.PutUint64(p, math.Float64bits(t.F64[i]))
 		case tensor.Int32:
@@ -244,8 +244,9 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
 
-// floatToHalf narrows to binary16 with round-to-nearest-even.
-func floatToHalf(f float32) uint16 {
+// FloatToHalf narrows to binary16 with round-to-nearest-even (also the
+// float16 weights of a TFLite export).
+func FloatToHalf(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
 	exp := int32(b>>23&0xff) - 127 + 15

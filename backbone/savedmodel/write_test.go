@@ -226,11 +226,11 @@ func TestBundleWriterMatchesTF(t *testing.T) {
 
 func TestHalfFloat(t *testing.T) {
 	for _, f := range []float32{0, 1, -2, 0.5, 65504, 6.1035156e-05, 5.9604645e-08, -0.33325195} {
-		if g := halfToFloat(floatToHalf(f)); g != f {
+		if g := halfToFloat(FloatToHalf(f)); g != f {
 			t.Errorf("%v -> %v", f, g)
 		}
 	}
-	if h := floatToHalf(1.0 / 3); halfToFloat(h) != 0.33325195 {
+	if h := FloatToHalf(1.0 / 3); halfToFloat(h) != 0.33325195 {
 		t.Errorf("1/3 -> %v", halfToFloat(h))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,26 @@ import (
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
 )
+
+// otherFormats are the export formats graft writes but does not read,
+// by file extension, each with the runtime that does.
+var otherFormats = map[string]struct{ name, runtime string }{
+	".tflite": {"TFLite", "LiteRT (ai_edge_litert.interpreter.Interpreter) runs it"},
+}
+
+// notSavedModel refuses a model file in a format graft writes but does not
+// read, saying what reads it.
+func notSavedModel(model string) error {
+	f, ok := otherFormats[strings.ToLower(filepath.Ext(model))]
+	if !ok {
+		return nil
+	}
+	if fi, err := os.Stat(model); err == nil && fi.IsDir() {
+		return nil // a SavedModel folder may have any name
+	}
+	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only; %s", model, f.name, f.runtime),
+		"predict with the run it was exported from (graft predict --run RUN), or with the SavedModel export (graft export --run RUN --out DIR)")
+}
 
 func (a *app) predictCmd() *cobra.Command {
 	var o engine.Options
@@ -51,6 +72,9 @@ func (a *app) predictCmd() *cobra.Command {
 			}
 			if top < 1 || batch < 1 {
 				return fmt.Errorf("predict: --top and --batch-size must be >= 1")
+			}
+			if err := notSavedModel(model); err != nil {
+				return err
 			}
 			// A graft export has two outputs; its probabilities, with the
 			// class names, are what predict shows.

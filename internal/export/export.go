@@ -43,57 +43,76 @@ func Run(runDir, out string) error {
 	if _, err := os.Stat(out); err == nil {
 		return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
 	}
-	var cfg train.Config
-	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &cfg); err != nil {
+	r, err := load(runDir)
+	if err != nil {
 		return err
 	}
-	var classes []string
-	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &classes); err != nil {
-		return err
+	defer r.head.Close()
+	spec, err := build(r.backbone, r.cfg.Preprocess, r.head.Spec, r.head.Layout(), r.params, r.classes)
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", runDir, err)
+	}
+	return savedmodel.Write(out, spec)
+}
+
+// trained is a finished run as export reads it.
+type trained struct {
+	cfg      train.Config
+	classes  []string
+	head     *head.Model
+	params   []float32
+	backbone *native.Prepared
+}
+
+// load reads a finished run whose backbone is unchanged since training.
+func load(runDir string) (*trained, error) {
+	r := &trained{}
+	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &r.cfg); err != nil {
+		return nil, err
+	}
+	cfg := r.cfg
+	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &r.classes); err != nil {
+		return nil, err
 	}
 	var sum train.Summary
 	if err := rundir.ReadJSON(runDir, rundir.SummaryFile, &sum); err != nil {
-		return hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
+		return nil, hint.With(fmt.Errorf("%w: %s has not finished (%w)", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
 	// A run made by the daemon reads its backbone inside the roots it
 	// was confined to; so does its export.
 	roots, err := confine.New(cfg.AllowRoots)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The export copies the backbone as it is now; the head was trained
 	// on the backbone as it was.
 	if sum.BackboneDigest != "" {
 		d, err := savedmodel.DigestDirIn(roots, cfg.Backbone)
 		if err != nil {
-			return fmt.Errorf("export: backbone of %s: %w", runDir, err)
+			return nil, fmt.Errorf("export: backbone of %s: %w", runDir, err)
 		}
 		if d != sum.BackboneDigest {
-			return hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
+			return nil, hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
 				"restore the backbone the run was trained on, or train again on this one")
 		}
 	}
+	if images.CheckMode(cfg.Preprocess) != nil {
+		return nil, fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, cfg.Preprocess)
+	}
 	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, rundir.HeadFile))
 	if err != nil {
-		return hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
+		return nil, hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
-	defer m.Close()
-	params, err := m.Params()
-	if err != nil {
-		return err
+	r.head = m
+	if r.params, err = m.Params(); err != nil {
+		m.Close()
+		return nil, err
 	}
-	if images.CheckMode(cfg.Preprocess) != nil {
-		return fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, cfg.Preprocess)
+	if r.backbone, err = native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots}); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("export: backbone of %s: %w", runDir, err)
 	}
-	p, err := native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots})
-	if err != nil {
-		return fmt.Errorf("export: backbone of %s: %w", runDir, err)
-	}
-	spec, err := build(p, cfg.Preprocess, m.Spec, m.Layout(), params, classes)
-	if err != nil {
-		return fmt.Errorf("export: %s: %w", runDir, err)
-	}
-	return savedmodel.Write(out, spec)
+	return r, nil
 }
 
 func short(d string) string { return d[:min(len(d), 12)] }
@@ -276,33 +295,35 @@ func (b *nodes) decodeAll(in string, h, w, c int) (string, []*fpb.FunctionDef, e
 	return s + "while:output:2", []*fpb.FunctionDef{cond, body}, nil // the third loop var, acc
 }
 
-// head adds the trained head on the features at x and returns the refs of
-// the probabilities and the top-1 class names.
-func (b *nodes) head(x string, spec head.Spec, vars map[string]string, classes []string) (probs, names string) {
-	read := func(v string) string {
-		return b.add("graft/head/"+v+"/ReadVariableOp", "ReadVariableOp", []string{vars[v]}, map[string]*avpb.AttrValue{"dtype": savedmodel.AttrType(tensor.Float32)})
-	}
+// head adds the trained head on the features at x, its parameters read
+// through weight, and returns the refs of the probabilities and of the
+// top-1 class index.
+func (b *nodes) head(x string, spec head.Spec, weight func(name string) string) (probs, top string) {
 	if spec.Kind == head.KindConv {
 		a := f32()
 		a["padding"] = savedmodel.AttrString("SAME")
 		a["strides"] = savedmodel.AttrInts(1, 1, 1, 1)
-		x = b.add("graft/head/conv/Conv2D", "Conv2D", []string{x, read(head.ConvKernel)}, a)
-		x = b.add("graft/head/conv/BiasAdd", "BiasAdd", []string{x, read(head.ConvBias)}, f32())
+		x = b.add("graft/head/conv/Conv2D", "Conv2D", []string{x, weight(head.ConvKernel)}, a)
+		x = b.add("graft/head/conv/BiasAdd", "BiasAdd", []string{x, weight(head.ConvBias)}, f32())
 		x = b.add("graft/head/conv/Relu", "Relu", []string{x}, f32())
 	}
 	a := f32()
 	a["Tidx"] = savedmodel.AttrType(tensor.Int32)
 	x = b.add("graft/head/pool/Mean", "Mean", []string{x, b.ints("graft/head/pool/Mean/reduction_indices", 1, 2)}, a)
-	x = b.add("graft/head/dense/MatMul", "MatMul", []string{x, read(head.DenseKernel)}, f32())
-	x = b.add("graft/head/dense/BiasAdd", "BiasAdd", []string{x, read(head.DenseBias)}, f32())
+	x = b.add("graft/head/dense/MatMul", "MatMul", []string{x, weight(head.DenseKernel)}, f32())
+	x = b.add("graft/head/dense/BiasAdd", "BiasAdd", []string{x, weight(head.DenseBias)}, f32())
 	probs = b.add("graft/head/Softmax", "Softmax", []string{x}, f32())
-	top := b.add("graft/head/ArgMax", "ArgMax", []string{probs, b.scalar("graft/head/ArgMax/dimension", 1)}, map[string]*avpb.AttrValue{
+	top = b.add("graft/head/ArgMax", "ArgMax", []string{probs, b.scalar("graft/head/ArgMax/dimension", 1)}, map[string]*avpb.AttrValue{
 		"T": savedmodel.AttrType(tensor.Float32), "Tidx": savedmodel.AttrType(tensor.Int32), "output_type": savedmodel.AttrType(tensor.Int32),
 	})
-	names = b.add("graft/head/classes", "GatherV2", []string{b.constant(classNamesNode, stringVec(classes)), top, b.scalar("graft/head/classes/axis", 0)},
+	return probs, top
+}
+
+// classNames adds the names of the classes at top.
+func (b *nodes) classNames(top string, classes []string) string {
+	return b.add("graft/head/classes", "GatherV2", []string{b.constant(classNamesNode, stringVec(classes)), top, b.scalar("graft/head/classes/axis", 0)},
 		map[string]*avpb.AttrValue{"Tparams": savedmodel.AttrType(tensor.String), "Tindices": savedmodel.AttrType(tensor.Int32),
 			"Taxis": savedmodel.AttrType(tensor.Int32), "batch_dims": savedmodel.AttrInt(0)})
-	return probs, names
 }
 
 func stringVec(ss []string) *tensor.Tensor {
@@ -313,16 +334,26 @@ func stringVec(ss []string) *tensor.Tensor {
 	return t
 }
 
+// imageInput checks what every export format needs of the run and
+// returns the backbone's image size.
+func imageInput(p *native.Prepared, hs head.Spec, classes []string) (h, w, c int, err error) {
+	if len(classes) != hs.Classes {
+		return 0, 0, 0, fmt.Errorf("%w: %d class names for a head of %d classes", ErrRun, len(classes), hs.Classes)
+	}
+	shape := p.Input.Shape
+	h, w, c = shape[1], shape[2], shape[3]
+	if h < 1 || w < 1 || (c != 1 && c != 3) || p.Input.DType != tensor.Float32 {
+		return 0, 0, 0, fmt.Errorf("%w: the backbone's input %q is %s %v; export needs float32 images of a fixed size with 1 or 3 channels", ErrRun, p.Input.Name, p.Input.DType, shape)
+	}
+	return h, w, c, nil
+}
+
 // build lays out the exported model: both signatures share the backbone's
 // and the head's variables; each has its own copy of the graph.
 func build(p *native.Prepared, mode string, hs head.Spec, lay head.Layout, params []float32, classes []string) (*savedmodel.WriteSpec, error) {
-	if len(classes) != hs.Classes {
-		return nil, fmt.Errorf("%w: %d class names for a head of %d classes", ErrRun, len(classes), hs.Classes)
-	}
-	shape := p.Input.Shape
-	h, w, c := shape[1], shape[2], shape[3]
-	if h < 1 || w < 1 || (c != 1 && c != 3) || p.Input.DType != tensor.Float32 {
-		return nil, fmt.Errorf("%w: the backbone's input %q is %s %v; export needs float32 images of a fixed size with 1 or 3 channels", ErrRun, p.Input.Name, p.Input.DType, shape)
+	h, w, c, err := imageInput(p, hs, classes)
+	if err != nil {
+		return nil, err
 	}
 	bb, err := p.Model.FunctionBody(p.Graph, preprocessOut+":output:0")
 	if err != nil {
@@ -361,8 +392,11 @@ func build(p *native.Prepared, mode string, hs head.Spec, lay head.Layout, param
 		}
 		b.preprocess(x, mode, c)
 		b.list = append(b.list, bb.Nodes...)
-		probs, names := b.head(bb.Outputs[0], hs, headVars, classes)
-		sig.Body, sig.Outputs = b.list, outs(probs, names)
+		read := func(v string) string {
+			return b.add("graft/head/"+v+"/ReadVariableOp", "ReadVariableOp", []string{headVars[v]}, map[string]*avpb.AttrValue{"dtype": savedmodel.AttrType(tensor.Float32)})
+		}
+		probs, top := b.head(bb.Outputs[0], hs, read)
+		sig.Body, sig.Outputs = b.list, outs(probs, b.classNames(top, classes))
 		return sig, b.err
 	}
 	for _, decoded := range []bool{false, true} {

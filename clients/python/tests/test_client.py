@@ -346,3 +346,22 @@ def test_backup_and_status(client: Client, trained, tmp_path: Path) -> None:
     assert set(st["jobs"]) == set(graft_client.STATES) and st["jobs"]["succeeded"] >= 1, st["jobs"]
     assert set(st["disk"]["parts"]) == {"store", "runs", "cache", "logs", "exports"}, st["disk"]
     assert st["disk"]["free"] > 0 and st["disk"]["min_free"] > 0 and st["uptime_seconds"] > 0
+
+
+def test_export_tflite(client: Client, trained, tmp_path: Path) -> None:
+    """format="tflite": the archive holds one TFLite flatbuffer (its file
+    identifier TFL3), the float16 one smaller; a bad format is refused."""
+    sizes = {}
+    for quantize in (None, "float16"):
+        out = client.export("digits", tmp_path / f"digits-{quantize}.tar", format="tflite", quantize=quantize)
+        with tarfile.open(out) as tar:
+            files = [m.name for m in tar.getmembers() if m.isfile()]
+            assert files == [f"digits/{trained.version}/model.tflite"], files
+            b = tar.extractfile(f"digits/{trained.version}/model.tflite").read()
+        assert b[4:8] == b"TFL3"
+        sizes[quantize] = len(b)
+    assert sizes["float16"] < sizes[None], sizes
+    with pytest.raises(Exception) as e:
+        client.export("digits", tmp_path / "x.tar", format="coreml")
+    assert "format" in str(e.value)
+    assert not (tmp_path / "x.tar").exists()

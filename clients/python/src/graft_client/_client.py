@@ -328,11 +328,24 @@ class Client:
         return [Prediction(classes=list(classes), scores=[float(x) for x in row]) for row in d["predictions"]]
 
     def export(
-        self, name: str, dest: Union[str, "os.PathLike[str]"], version: Optional[int] = None, overwrite: bool = False
+        self,
+        name: str,
+        dest: Union[str, "os.PathLike[str]"],
+        version: Optional[int] = None,
+        overwrite: bool = False,
+        format: str = "savedmodel",
+        quantize: Optional[str] = None,
     ) -> Path:
         """The model (backbone and trained head) as one TensorFlow SavedModel:
         the daemon's tar archive, laid out for TensorFlow Serving
         (NAME/VERSION/saved_model.pb), written to dest; returns dest.
+
+        format="tflite" sends the model as one TFLite file instead, in the
+        archive as NAME/VERSION/model.tflite (float32; quantize="float16"
+        stores its weights as float16): inputs "images" (float32 [-1, H, W,
+        C], 0..255), outputs "probabilities" and "classes" (an int32 index
+        into the class names, listed one a line in the file's labels.txt
+        metadata entry).
 
         The archive goes to a temporary file beside dest, renamed at the
         end: dest holds a whole archive or is as it was (a broken download
@@ -341,7 +354,10 @@ class Client:
         path = f"/v1/models/{quote(name, safe='')}"
         if version is not None:
             path += f"/versions/{int(version)}"
-        return self._download("POST", path + ":export", "application/x-tar", dest, overwrite, 0o644)
+        query = {"format": format}
+        if quantize is not None:
+            query["quantize"] = quantize
+        return self._download("POST", path + ":export", "application/x-tar", dest, overwrite, 0o644, params=query)
 
     def backup(self, dest: Union[str, "os.PathLike[str]"], overwrite: bool = False) -> Path:
         """A consistent copy of the daemon's job store (a bbolt graft.db,
@@ -351,14 +367,21 @@ class Client:
         return self._download("GET", "/v1/admin/backup", "application/octet-stream", dest, overwrite, 0o600)
 
     def _download(
-        self, method: str, path: str, accept: str, dest: Union[str, "os.PathLike[str]"], overwrite: bool, mode: int
+        self,
+        method: str,
+        path: str,
+        accept: str,
+        dest: Union[str, "os.PathLike[str]"],
+        overwrite: bool,
+        mode: int,
+        params: Optional[Mapping[str, Any]] = None,
     ) -> Path:
         """An answer's body to a temporary file beside dest, renamed at the
         end; an existing dest raises FileExistsError unless overwrite."""
         out = Path(dest)
         if not overwrite and os.path.lexists(out):
             raise FileExistsError(errno.EEXIST, f"{out} exists: give a new file, or pass overwrite=True to replace it", str(out))
-        r = self._request(method, path, headers={"Accept": accept}, stream=True)
+        r = self._request(method, path, params=params, headers={"Accept": accept}, stream=True)
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
