@@ -155,22 +155,22 @@ type exportFormat struct {
 }
 
 // exportFormats are the formats by the request's format and quantize
-// parameters.
+// parameters. A single-file format goes into its own folder as
+// model.FORMAT, the layout Triton's model repository wants.
 var exportFormats = map[string]exportFormat{
 	"savedmodel":     {"", export.Run},
-	"tflite":         {".tflite", buildTFLite(false)},
-	"tflite-float16": {".tflite-float16", buildTFLite(true)},
+	"onnx":           {".onnx", buildFile(export.Options{Format: export.FormatONNX})},
+	"tflite":         {".tflite", buildFile(export.Options{Format: export.FormatTFLite})},
+	"tflite-float16": {".tflite-float16", buildFile(export.Options{Format: export.FormatTFLite, Quantize: export.QuantizeFloat16})},
 }
 
-// TFLiteFile is the file a TFLite export's folder (and archive) holds.
-const TFLiteFile = "model.tflite"
-
-func buildTFLite(float16 bool) func(runDir, dir string) error {
+// buildFile builds a single-file format into the folder dir.
+func buildFile(o export.Options) func(runDir, dir string) error {
 	return func(runDir, dir string) error {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return err
 		}
-		err := export.RunTFLite(runDir, filepath.Join(dir, TFLiteFile), export.TFLiteOptions{Float16: float16})
+		err := export.Write(runDir, filepath.Join(dir, "model."+o.Format), o)
 		if err != nil {
 			os.RemoveAll(dir)
 		}
@@ -178,7 +178,7 @@ func buildTFLite(float16 bool) func(runDir, dir string) error {
 	}
 }
 
-// exportFormatOf reads ?format=savedmodel|tflite (default savedmodel) and,
+// exportFormatOf reads ?format=savedmodel|onnx|tflite (default savedmodel) and,
 // for tflite, ?quantize=float16.
 func exportFormatOf(r *http.Request) (exportFormat, error) {
 	q := r.URL.Query()
@@ -195,7 +195,7 @@ func exportFormatOf(r *http.Request) (exportFormat, error) {
 	}
 	f, ok := exportFormats[key]
 	if !ok {
-		return exportFormat{}, fmt.Errorf("format=%q: use savedmodel or tflite", format)
+		return exportFormat{}, fmt.Errorf("format=%q: use savedmodel, onnx or tflite", format)
 	}
 	return f, nil
 }
@@ -413,7 +413,7 @@ func (iw *idleWriter) Write(p []byte) (int, error) {
 
 func writeExportError(w http.ResponseWriter, err error) {
 	switch {
-	case errors.Is(err, export.ErrRun), errors.Is(err, tflite.ErrUnsupported):
+	case errors.Is(err, export.ErrRun), errors.Is(err, tflite.ErrUnsupported), errors.Is(err, export.ErrONNXOp):
 		writeError(w, http.StatusConflict, err)
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		writeError(w, http.StatusInsufficientStorage, fmt.Errorf("the data directory's disk is full; nothing was kept: %w", err))

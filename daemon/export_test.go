@@ -90,3 +90,54 @@ func TestExportDownload(t *testing.T) {
 		}
 	}
 }
+
+// TestExportONNXDownload: :export?format=onnx keeps the ONNX file under
+// exports/NAME/V.onnx/ and sends it as NAME/V/model.onnx (Triton's model
+// repository layout); an unknown format is a 400; deleting the version
+// removes the ONNX export too.
+func TestExportONNXDownload(t *testing.T) {
+	f := newFixture(t, 5)
+	s := startServer(t, daemon.Options{AllowRoots: f.roots})
+	trainModel(t, s, f, "digits")
+
+	resp, body := exportReq(t, s, "/v1/models/digits:export?format=onnx")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Disposition"), "digits-1.onnx.tar") {
+		t.Fatalf("export: %d %s: %.300s", resp.StatusCode, resp.Header.Get("Content-Disposition"), body)
+	}
+	kept := filepath.Join(s.dir, "exports", "digits", "1.onnx", "model.onnx")
+	want, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(body))
+	var files []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			files = append(files, h.Name)
+			b, _ := io.ReadAll(tr)
+			// ModelProto field 1 (ir_version, varint) = 8 comes first.
+			if !bytes.Equal(b, want) || len(b) < 2 || b[0] != 0x08 || b[1] != 8 {
+				t.Errorf("%s: %d bytes, the kept copy %d", h.Name, len(b), len(want))
+			}
+		}
+	}
+	if strings.Join(files, " ") != "digits/1/model.onnx" {
+		t.Errorf("archive holds %v", files)
+	}
+	if resp, b := exportReq(t, s, "/v1/models/digits:export?format=pt"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "onnx") {
+		t.Errorf("format=pt: %d %s", resp.StatusCode, b)
+	}
+	if code := deleteReq(t, s, "/v1/models/digits/versions/1"); code != http.StatusOK && code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, err := os.Stat(filepath.Dir(kept)); !os.IsNotExist(err) {
+		t.Errorf("after the delete, %s: %v", filepath.Dir(kept), err)
+	}
+}

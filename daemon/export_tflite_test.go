@@ -47,11 +47,11 @@ func TestExportTFLite(t *testing.T) {
 			t.Fatalf("%s: %d %.300s", query, resp.StatusCode, body)
 		}
 		files := tarFiles(t, body)
-		b := files["digits/1/"+daemon.TFLiteFile]
+		b := files["digits/1/"+"model.tflite"]
 		if len(files) != 1 || len(b) < 8 || string(b[4:8]) != "TFL3" {
 			t.Fatalf("%s: archive holds %d files; model.tflite %d bytes", query, len(files), len(b))
 		}
-		if want, err := os.ReadFile(filepath.Join(s.dir, "exports", "digits", kept, daemon.TFLiteFile)); err != nil || !bytes.Equal(b, want) {
+		if want, err := os.ReadFile(filepath.Join(s.dir, "exports", "digits", kept, "model.tflite")); err != nil || !bytes.Equal(b, want) {
 			t.Errorf("%s: the archive's file differs from the kept one (%v)", query, err)
 		}
 		sizes[query] = len(b)

@@ -98,9 +98,10 @@ func (s *Server) sweep(now time.Time) {
 	}
 }
 
-// exportDir is the folder of model name's version v under exports/, and
-// whether the name can name one (a name that would lead out is refused at
-// submission, never stored).
+// exportDir is the folder of model name's version v in format under
+// exports/ (V for a SavedModel, V.FORMAT for the others), and whether the
+// name can name one (a name that would lead out is refused at submission,
+// never stored).
 func (s *Server) exportDir(name string, v int) (string, bool) {
 	dir := filepath.Join(s.dataDir, "exports", name, strconv.Itoa(v))
 	return dir, filepath.Base(name) == name && name != ".." && confine.Within(filepath.Join(s.dataDir, "exports"), dir)

@@ -242,7 +242,18 @@ func modelPath(name string, version int) string {
 // archive or is as it was (a broken download is an error and leaves
 // nothing). An existing dest is refused unless overwrite.
 func (c *Client) Export(ctx context.Context, name string, version int, dest string, overwrite bool) error {
-	return c.download(ctx, http.MethodPost, modelPath(name, version)+":export", struct{}{}, dest, 0o644, overwrite, "export of "+name)
+	return c.ExportFormat(ctx, name, version, "", dest, overwrite)
+}
+
+// ExportFormat is Export in another format than the SavedModel ("onnx":
+// the archive holds NAME/VERSION/model.onnx, Triton's model repository
+// layout); "" is the SavedModel.
+func (c *Client) ExportFormat(ctx context.Context, name string, version int, format, dest string, overwrite bool) error {
+	path := modelPath(name, version) + ":export"
+	if format != "" {
+		path += "?" + url.Values{"format": {format}}.Encode()
+	}
+	return c.download(ctx, http.MethodPost, path, struct{}{}, dest, 0o644, overwrite, "export of "+name)
 }
 
 // Backup downloads a consistent copy of the daemon's job store (taken

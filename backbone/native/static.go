@@ -12,8 +12,8 @@ import (
 )
 
 // StaticNode is one node of a graph as a converter to another format
-// needs it: its resolved inputs and what static inference knows of each
-// of its outputs.
+// (the ONNX and TFLite exports) needs it: its resolved inputs and what
+// static inference knows of each of its outputs.
 type StaticNode struct {
 	Def *framework.NodeDef
 	// Inputs are the data inputs as "node:i".
@@ -30,14 +30,23 @@ type StaticTensor struct {
 	// (constants and what folds from them, and shape arithmetic on known
 	// dims): a converter writes it as a constant.
 	Value *tensor.Tensor
+	// Varies marks a value that is known once the unknown input dims are
+	// (shape arithmetic on the batch): AtProbe is it with them set to
+	// Probe, Alt with them set to twice Probe.
+	Varies       bool
+	AtProbe, Alt *tensor.Tensor
 }
+
+// Probe is the size static inference gives unknown input dims (and then
+// twice it): highly composite, so reshapes that divide the batch work.
+const Probe = probeA
 
 // Static compiles g (pruned to its outputs; unsupported ops are one
 // error, as New reports them) and infers every node's outputs with the
-// unknown input dims set to 1 and then to 2: a dim or a value that comes
-// out the same both times does not depend on them. Constant values are
-// folded whatever their size, so weights computed from weights (a frozen
-// graph's folded batch norm) come out as values too.
+// unknown input dims set to Probe and then to twice it: a dim or a value
+// that comes out the same both times does not depend on them. Constant
+// values are folded whatever their size, so weights computed from weights
+// (a frozen graph's folded batch norm) come out as values too.
 func Static(g *savedmodel.Graph, inputShapes map[string][]int) ([]StaticNode, error) {
 	e, err := build(g, true)
 	if err != nil {
@@ -49,11 +58,11 @@ func Static(g *savedmodel.Graph, inputShapes map[string][]int) ([]StaticNode, er
 		}
 	}
 	const noLimit = int(^uint(0) >> 1)
-	a, err := e.infer(inputShapes, 1, noLimit)
+	a, err := e.infer(inputShapes, probeA, noLimit)
 	if err != nil {
 		return nil, err
 	}
-	b, err := e.infer(inputShapes, 2, noLimit)
+	b, err := e.infer(inputShapes, probeB, noLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +83,37 @@ func Static(g *savedmodel.Graph, inputShapes map[string][]int) ([]StaticNode, er
 					st.Shape[k] = -1
 				}
 			}
-			if ta.value != nil && tb.value != nil && sameValue(ta.value, tb.value) {
+			switch {
+			case ta.value != nil && tb.value != nil && sameValue(ta.value, tb.value):
 				st.Value = ta.value
+			case ta.value != nil && tb.value != nil:
+				st.Varies, st.AtProbe, st.Alt = true, ta.value, tb.value
 			}
 			sn.Outputs = append(sn.Outputs, st)
 		}
 		out[i] = sn
 	}
 	return out, nil
+}
+
+// StaticValues is Static keyed by tensor ("node:i"), for converters that
+// look tensors up by name; a value that varies with the batch is given
+// as its Probe value (Value) beside Alt.
+func StaticValues(g *savedmodel.Graph, inputShapes map[string][]int) (map[string]StaticTensor, error) {
+	nodes, err := Static(g, inputShapes)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]StaticTensor)
+	for _, n := range nodes {
+		for j, st := range n.Outputs {
+			if st.Varies {
+				st.Value = st.AtProbe
+			}
+			res[n.Def.GetName()+":"+strconv.Itoa(j)] = st
+		}
+	}
+	return res, nil
 }
 
 func sameValue(a, b *tensor.Tensor) bool {

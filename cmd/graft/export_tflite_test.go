@@ -23,18 +23,6 @@ import (
 
 // exportPython is build/exportenv's Python (GRAFT_EXPORT_PYTHON
 // overrides); the tests skip without it.
-func exportPython(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GRAFT_EXPORT_PYTHON")
-	if p == "" {
-		p, _ = filepath.Abs("../../build/exportenv/bin/python")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no Python with LiteRT at %s: run make exportenv (or set GRAFT_EXPORT_PYTHON)", p)
-	}
-	return p
-}
-
 // liteRun is what tflite_check.py reports.
 type liteRun struct {
 	File, File16 struct {

@@ -24,6 +24,7 @@ import (
 // otherFormats are the export formats graft writes but does not read,
 // by file extension, each with the runtime that does.
 var otherFormats = map[string]struct{ name, runtime string }{
+	".onnx":   {"ONNX", "onnxruntime (onnxruntime.InferenceSession), TensorRT or Triton run it"},
 	".tflite": {"TFLite", "LiteRT (ai_edge_litert.interpreter.Interpreter) runs it"},
 }
 
@@ -37,7 +38,7 @@ func notSavedModel(model string) error {
 	if fi, err := os.Stat(model); err == nil && fi.IsDir() {
 		return nil // a SavedModel folder may have any name
 	}
-	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only; %s", model, f.name, f.runtime),
+	return hint.With(fmt.Errorf("predict: %s is a %s model: graft predicts with SavedModels only, not %s; %s", model, f.name, f.name, f.runtime),
 		"predict with the run it was exported from (graft predict --run RUN), or with the SavedModel export (graft export --run RUN --out DIR)")
 }
 

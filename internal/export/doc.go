@@ -6,6 +6,11 @@
 // encoded-image signature (a batch of PNG/JPEG files, decoded and resized
 // in the graph by a While loop). It is the logic behind `graft export`.
 //
+// With FormatONNX it writes the same model as one ONNX file instead
+// (onnx*.go): opset 17, NCHW from one input Transpose on, every native
+// op mapped or folded into constants (native.StaticValues), the protobuf
+// encoded by hand with protowire.
+//
 // It writes with backbone/savedmodel's writer (a temporary folder renamed
 // into place) and knows nothing about the daemon.
 package export

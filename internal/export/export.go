@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	avpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 	fpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/function_go_proto"
@@ -37,40 +38,106 @@ const (
 // ErrRun reports a run that cannot be exported as it is.
 var ErrRun = errors.New("export: run cannot be exported")
 
+// Output formats of Write.
+const (
+	FormatSavedModel = "savedmodel"
+	FormatONNX       = "onnx"
+	FormatTFLite     = "tflite"
+)
+
+// Formats lists the formats Write accepts, the default first.
+var Formats = []string{FormatSavedModel, FormatONNX, FormatTFLite}
+
+// Options are how Write writes.
+type Options struct {
+	// Format is FormatSavedModel ("" too), FormatONNX or FormatTFLite.
+	Format string
+	// Force replaces an existing output file (ONNX and TFLite; a
+	// SavedModel folder is never replaced).
+	Force bool
+	// StaticBatch fixes the ONNX model's batch size (0: dynamic).
+	StaticBatch int
+	// Quantize is the TFLite weights' type: "" (float32) or "float16"
+	// (TFLite's float16 post-training scheme: DEQUANTIZE ops in front).
+	Quantize string
+}
+
+// QuantizeFloat16 is Options.Quantize's one value.
+const QuantizeFloat16 = "float16"
+
 // Run writes the trained run in runDir as a SavedModel folder out, which
 // must not exist. The folder appears complete or not at all.
-func Run(runDir, out string) error {
-	if _, err := os.Stat(out); err == nil {
-		return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
+func Run(runDir, out string) error { return Write(runDir, out, Options{}) }
+
+// Write writes the trained run in runDir in o.Format at out. The output
+// appears complete or not at all.
+func Write(runDir, out string, o Options) error {
+	switch o.Format {
+	case "", FormatSavedModel:
+		if o.Quantize != "" {
+			return hint.With(fmt.Errorf("export: --quantize is for TFLite"), "drop --quantize, or add --format tflite")
+		}
+		if o.StaticBatch != 0 {
+			return hint.With(fmt.Errorf("export: a static batch size is for ONNX"), "drop --onnx-static-batch, or add --format onnx")
+		}
+		if _, err := os.Stat(out); err == nil {
+			return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "give --out a folder that does not exist yet, or remove the old export")
+		}
+	case FormatONNX, FormatTFLite:
+		if o.StaticBatch < 0 || (o.StaticBatch != 0 && o.Format != FormatONNX) {
+			return hint.With(fmt.Errorf("export: static batch size %d is for ONNX", o.StaticBatch), "give a positive size with --format onnx, or 0 for a dynamic batch")
+		}
+		if o.Quantize != "" && (o.Format != FormatTFLite || o.Quantize != QuantizeFloat16) {
+			return hint.With(fmt.Errorf("export: --quantize %q: TFLite takes float16", o.Quantize), "give --quantize float16 with --format tflite, or drop it")
+		}
+		if err := outFile(out); err != nil {
+			return err
+		}
+		if st, err := os.Stat(out); err == nil && (!o.Force || st.IsDir()) {
+			advice := "give --out a file that does not exist yet, or --force to replace it"
+			if st.IsDir() {
+				advice = "give --out a file name (model." + o.Format + "), not a folder: --force replaces files only"
+			}
+			return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "%s", advice)
+		}
+	default:
+		return hint.With(fmt.Errorf("export: format %q: graft writes %s", o.Format, strings.Join(Formats, ", ")), "give --format %s", strings.Join(Formats, " or --format "))
 	}
 	r, err := load(runDir)
 	if err != nil {
 		return err
 	}
 	defer r.head.Close()
-	spec, err := build(r.backbone, r.cfg.Preprocess, r.head.Spec, r.head.Layout(), r.params, r.classes)
+	switch o.Format {
+	case FormatONNX:
+		return writeONNX(r, out, o)
+	case FormatTFLite:
+		return writeTFLite(r, out, o)
+	}
+	spec, err := build(r.p, r.cfg.Preprocess, r.head.Spec, r.head.Layout(), r.params, r.classes)
 	if err != nil {
 		return fmt.Errorf("export: %s: %w", runDir, err)
 	}
 	return savedmodel.Write(out, spec)
 }
 
-// trained is a finished run as export reads it.
-type trained struct {
-	cfg      train.Config
-	classes  []string
-	head     *head.Model
-	params   []float32
-	backbone *native.Prepared
+// loaded is a finished run as every format exports it.
+type loaded struct {
+	dir     string
+	cfg     train.Config
+	classes []string
+	head    *head.Model
+	params  []float32
+	p       *native.Prepared
 }
 
-// load reads a finished run whose backbone is unchanged since training.
-func load(runDir string) (*trained, error) {
-	r := &trained{}
+// load reads a finished run: its config, classes, head and the backbone
+// cut at its tap, checking the backbone is the one it was trained on.
+func load(runDir string) (*loaded, error) {
+	r := &loaded{dir: runDir}
 	if err := rundir.ReadJSON(runDir, rundir.ConfigFile, &r.cfg); err != nil {
 		return nil, err
 	}
-	cfg := r.cfg
 	if err := rundir.ReadJSON(runDir, rundir.ClassesFile, &r.classes); err != nil {
 		return nil, err
 	}
@@ -80,37 +147,36 @@ func load(runDir string) (*trained, error) {
 	}
 	// A run made by the daemon reads its backbone inside the roots it
 	// was confined to; so does its export.
-	roots, err := confine.New(cfg.AllowRoots)
+	roots, err := confine.New(r.cfg.AllowRoots)
 	if err != nil {
 		return nil, err
 	}
 	// The export copies the backbone as it is now; the head was trained
 	// on the backbone as it was.
 	if sum.BackboneDigest != "" {
-		d, err := savedmodel.DigestDirIn(roots, cfg.Backbone)
+		d, err := savedmodel.DigestDirIn(roots, r.cfg.Backbone)
 		if err != nil {
 			return nil, fmt.Errorf("export: backbone of %s: %w", runDir, err)
 		}
 		if d != sum.BackboneDigest {
-			return nil, hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
+			return nil, hint.With(fmt.Errorf("%w: the backbone %s changed since %s was trained (content digest %s, the run recorded %s)", ErrRun, r.cfg.Backbone, runDir, short(d), short(sum.BackboneDigest)),
 				"restore the backbone the run was trained on, or train again on this one")
 		}
-	}
-	if images.CheckMode(cfg.Preprocess) != nil {
-		return nil, fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, cfg.Preprocess)
 	}
 	m, _, err := head.Load(head.NewCPUOps(), filepath.Join(runDir, rundir.HeadFile))
 	if err != nil {
 		return nil, hint.With(fmt.Errorf("%w: %s: %w", ErrRun, runDir, err), "finish it first: graft train --resume %s", runDir)
 	}
 	r.head = m
+	fail := func(err error) (*loaded, error) { m.Close(); return nil, err }
 	if r.params, err = m.Params(); err != nil {
-		m.Close()
-		return nil, err
+		return fail(err)
 	}
-	if r.backbone, err = native.Prepare(cfg.Backbone, native.Options{Tags: cfg.Tags, Signature: cfg.Signature, Tap: cfg.Tap, Roots: roots}); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("export: backbone of %s: %w", runDir, err)
+	if images.CheckMode(r.cfg.Preprocess) != nil {
+		return fail(fmt.Errorf("%w: %s records preprocessing %q, not a resolved mode", ErrRun, runDir, r.cfg.Preprocess))
+	}
+	if r.p, err = native.Prepare(r.cfg.Backbone, native.Options{Tags: r.cfg.Tags, Signature: r.cfg.Signature, Tap: r.cfg.Tap, Roots: roots}); err != nil {
+		return fail(fmt.Errorf("export: backbone of %s: %w", runDir, err))
 	}
 	return r, nil
 }

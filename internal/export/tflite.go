@@ -21,35 +21,19 @@ import (
 // holds the class names, one a line, in the order of the probabilities.
 const LabelsMetadata = "labels.txt"
 
-// TFLiteOptions are graft export --format tflite's choices.
-type TFLiteOptions struct {
-	// Float16 stores the weights as float16 (TFLite's float16
-	// post-training scheme: DEQUANTIZE ops in front).
-	Float16 bool
-	// Force replaces an existing file at out.
-	Force bool
-}
-
-// RunTFLite writes the trained run in runDir as one TFLite model file
-// out: preprocessing, the backbone cut at the tap, the head, softmax and
-// the top-1 class index. The file appears complete or not at all; an
-// existing one is refused unless o.Force.
-func RunTFLite(runDir, out string, o TFLiteOptions) error {
-	if fi, err := os.Stat(out); err == nil && (!o.Force || fi.IsDir()) {
-		advice := "give --out a file that does not exist yet, or --force to replace it"
-		if fi.IsDir() {
-			advice = "give --out a file name (model.tflite), not a folder"
-		}
-		return hint.With(fmt.Errorf("export: %s: %w", out, os.ErrExist), "%s", advice)
-	}
+// outFile checks that the folder of a one-file export exists.
+func outFile(out string) error {
 	if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
 		return hint.With(fmt.Errorf("export: the folder of %s does not exist", out), "create it first")
 	}
-	r, err := load(runDir)
-	if err != nil {
-		return err
-	}
-	defer r.head.Close()
+	return nil
+}
+
+// writeTFLite writes the loaded run as one TFLite model file out:
+// preprocessing, the backbone cut at the tap, the head, softmax and the
+// top-1 class index. The file appears complete or not at all.
+func writeTFLite(r *loaded, out string, o Options) error {
+	runDir := r.dir
 	g, err := wholeGraph(r)
 	if err != nil {
 		return fmt.Errorf("export: %s: %w", runDir, err)
@@ -58,10 +42,10 @@ func RunTFLite(runDir, out string, o TFLiteOptions) error {
 		Inputs:      []tflite.Port{{Ref: g.Inputs[0], Name: InImages}},
 		Outputs:     []tflite.Port{{Ref: g.Outputs[0], Name: OutProbs}},
 		Top1:        OutClasses,
-		InputShapes: map[string][]int{g.Inputs[0]: {-1, r.backbone.Input.Shape[1], r.backbone.Input.Shape[2], r.backbone.Input.Shape[3]}},
+		InputShapes: map[string][]int{g.Inputs[0]: {-1, r.p.Input.Shape[1], r.p.Input.Shape[2], r.p.Input.Shape[3]}},
 		Metadata:    []tflite.Metadata{{Name: LabelsMetadata, Data: []byte(strings.Join(r.classes, "\n") + "\n")}},
 		Description: fmt.Sprintf("graft export of %s: %s cut at %s, preprocessing %s, %s head", filepath.Base(runDir), filepath.Base(r.cfg.Backbone), r.cfg.Tap, r.cfg.Preprocess, r.head.Spec.Kind),
-		Float16:     o.Float16,
+		Float16:     o.Quantize == QuantizeFloat16,
 	})
 	if err != nil {
 		return hint.With(fmt.Errorf("export: %s: %w", runDir, err), "export --format savedmodel writes any graph graft runs")
@@ -87,8 +71,8 @@ const inputNode = "graft/images"
 // input placeholder now an Identity of the preprocessing), and the head
 // with its parameters as constants. Its output is the probabilities (the
 // native engine, which reads the graph, has no ArgMax).
-func wholeGraph(r *trained) (*savedmodel.Graph, error) {
-	p := r.backbone
+func wholeGraph(r *loaded) (*savedmodel.Graph, error) {
+	p := r.p
 	h, w, c, err := imageInput(p, r.head.Spec, r.classes)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func TestTFLiteRefuses(t *testing.T) {
 	cases := []struct {
 		name   string
 		setup  func(t *testing.T, out string) string // returns the run to export
-		o      TFLiteOptions
+		o      Options
 		is     error
 		text   string
 		advice string
@@ -39,17 +39,17 @@ func TestTFLiteRefuses(t *testing.T) {
 		{"output exists", func(t *testing.T, out string) string {
 			os.WriteFile(out, []byte("old"), 0o644)
 			return run
-		}, TFLiteOptions{}, os.ErrExist, "model.tflite", "--force"},
+		}, Options{Format: FormatTFLite}, os.ErrExist, "model.tflite", "--force"},
 		{"output is a folder", func(t *testing.T, out string) string {
 			os.Mkdir(out, 0o755)
 			return run
-		}, TFLiteOptions{Force: true}, os.ErrExist, "model.tflite", "not a folder"},
+		}, Options{Format: FormatTFLite, Force: true}, os.ErrExist, "model.tflite", "not a folder"},
 		{"unfinished run", func(t *testing.T, out string) string {
 			c := filepath.Join(t.TempDir(), "run")
 			testmodules.CopyTree(t, run, c)
 			os.Remove(filepath.Join(c, rundir.SummaryFile))
 			return c
-		}, TFLiteOptions{}, ErrRun, "has not finished", "graft train --resume"},
+		}, Options{Format: FormatTFLite}, ErrRun, "has not finished", "graft train --resume"},
 		{"full disk", func(t *testing.T, out string) string {
 			old := writeModel
 			t.Cleanup(func() { writeModel = old })
@@ -58,7 +58,7 @@ func TestTFLiteRefuses(t *testing.T) {
 				return &os.PathError{Op: "write", Path: out, Err: syscall.ENOSPC}
 			}
 			return run
-		}, TFLiteOptions{}, syscall.ENOSPC, "nothing was written", "free space"},
+		}, Options{Format: FormatTFLite}, syscall.ENOSPC, "nothing was written", "free space"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestTFLiteRefuses(t *testing.T) {
 			out := filepath.Join(parent, "model.tflite")
 			r := c.setup(t, out)
 			before, _ := os.ReadDir(parent)
-			err := RunTFLite(r, out, c.o)
+			err := Write(r, out, c.o)
 			if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.text) || !strings.Contains(strings.Join(hint.All(err), "\n"), c.advice) {
 				t.Fatalf("error %v (hints %v), want %v with %q and advice %q", err, hint.All(err), c.is, c.text, c.advice)
 			}
@@ -83,14 +83,14 @@ func TestTFLiteForce(t *testing.T) {
 	run, _ := trainedRun(t)
 	out := filepath.Join(t.TempDir(), "model.tflite")
 	os.WriteFile(out, []byte("old"), 0o644)
-	if err := RunTFLite(run, out, TFLiteOptions{Force: true}); err != nil {
+	if err := Write(run, out, Options{Format: FormatTFLite, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if !tfliteFile(t, out) {
 		t.Fatal("--force did not write the model")
 	}
 	a, _ := os.ReadFile(out)
-	if err := RunTFLite(run, out, TFLiteOptions{Force: true, Float16: true}); err != nil {
+	if err := Write(run, out, Options{Format: FormatTFLite, Force: true, Quantize: QuantizeFloat16}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)

@@ -264,6 +264,16 @@ def test_export_is_a_tensorflow_serving_tar(client: Client, trained, tmp_path: P
         client.export("nosuch", tmp_path / "x.tar")
 
 
+def test_export_onnx_is_one_model_file(client: Client, trained, tmp_path: Path) -> None:
+    out = client.export("digits", tmp_path / "digits.onnx.tar", format="onnx")
+    with tarfile.open(out) as tar:
+        assert tar.getnames() == [f"digits/{trained.version}", f"digits/{trained.version}/model.onnx"]
+        model = tar.extractfile(f"digits/{trained.version}/model.onnx").read()
+    assert model[:2] == b"\x08\x08", "ModelProto starts with ir_version 8"
+    with pytest.raises(ValueError):
+        client.export("digits", tmp_path / "x.tar", format="pt")
+
+
 def test_export_replaces_dest_only_when_asked(client: Client, trained, tmp_path: Path) -> None:
     dest = tmp_path / "digits.tar"
     whole = client.export("digits", dest).read_bytes()

@@ -339,6 +339,9 @@ class Client:
         """The model (backbone and trained head) as one TensorFlow SavedModel:
         the daemon's tar archive, laid out for TensorFlow Serving
         (NAME/VERSION/saved_model.pb), written to dest; returns dest.
+        format="onnx" gives the whole model as one ONNX file instead
+        (opset 17), the archive holding NAME/VERSION/model.onnx (Triton's
+        model repository layout).
 
         format="tflite" sends the model as one TFLite file instead, in the
         archive as NAME/VERSION/model.tflite (float32; quantize="float16"
@@ -351,6 +354,8 @@ class Client:
         end: dest holds a whole archive or is as it was (a broken download
         raises and leaves nothing). A dest that exists before the download
         raises FileExistsError unless overwrite."""
+        if format not in ("savedmodel", "onnx", "tflite"):
+            raise ValueError(f"format {format!r}: use 'savedmodel', 'onnx' or 'tflite'")
         path = f"/v1/models/{quote(name, safe='')}"
         if version is not None:
             path += f"/versions/{int(version)}"
