@@ -278,7 +278,7 @@ ZOO_MODELS ?=
 zoo: $(PYENV)/.stamp
 	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
 test-zoo:
-	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestZooPredictNative' ./internal/zoo ./cmd/graft
+	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestAutoPreprocessRecoversZooModes|TestZooPredictNative|TestZooInspectData' ./internal/zoo ./cmd/graft
 
 # graft against its real peers on this machine, in one run (docs/performance.md):
 # the native and TensorFlow engines and TensorFlow's Python runtime on

@@ -265,9 +265,12 @@ type RunSpec struct {
 	ValSplit float64 `json:"val_split,omitempty"`
 	// Preprocess is the mode the run uses; PreprocessReason says why when
 	// "auto" chose it from the backbone's graph.
-	Preprocess       string        `json:"preprocess"`
-	PreprocessReason string        `json:"preprocess_reason,omitempty"`
-	OnBadFile        BadFilePolicy `json:"on_bad_file"`
+	Preprocess       string `json:"preprocess"`
+	PreprocessReason string `json:"preprocess_reason,omitempty"`
+	// PreprocessStats is what auto read from the backbone's own batch-norm
+	// statistics, when the graph does no input arithmetic.
+	PreprocessStats *PreprocessStats `json:"preprocess_stats,omitempty"`
+	OnBadFile       BadFilePolicy    `json:"on_bad_file"`
 	// Augment is the augmentation in its canonical form (empty: none) and
 	// Views the views of each training image (view 0 the image itself).
 	Augment string `json:"augment,omitempty"`
@@ -314,4 +317,18 @@ type RunSpec struct {
 
 	// Out is the run directory.
 	Out string `json:"out"`
+}
+
+// PreprocessStats compares a sample of the user's images, preprocessed
+// each way, with the moving statistics of the backbone's first batch norm.
+type PreprocessStats struct {
+	// Layer is the batch norm whose statistics were read; "" when the
+	// graph has none (and Distances is empty).
+	Layer string `json:"layer,omitempty"`
+	// Images is how many images were sampled.
+	Images int `json:"images"`
+	// Distances are per mode: the mean over channels of the symmetric KL
+	// divergence between the batch's and the moving Gaussian statistics
+	// of the layer's input (0: identical).
+	Distances map[string]float64 `json:"distances,omitempty"`
 }

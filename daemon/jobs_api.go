@@ -110,7 +110,16 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	}
 	// auto means what it means for graft train: a GPU when this daemon's
 	// graft-cuda finds one, else the CPU.
+	wasAuto := j.Device.Kind == api.Auto
 	j.DecideAuto(s.probeGPU)
+	var gpus []devices.Device
+	if j.Device.IsCUDA() {
+		gpus = s.gpuList()
+		if len(gpus) > 0 && j.Device.Index >= len(gpus) {
+			add("device", "%s: this host has %d GPU(s), cuda:0 to cuda:%d (graft-cuda devices lists them); use one of those, cuda or auto", quote(j.Device.String()), len(gpus), len(gpus)-1)
+			return nil, bad, http.StatusUnprocessableEntity
+		}
+	}
 	if bad = s.checkBounds(j); len(bad) > 0 {
 		return nil, bad, http.StatusBadRequest
 	}
@@ -130,8 +139,13 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory)
 		return nil, bad, http.StatusUnprocessableEntity
 	}
-	if j.Device.IsCUDA() && s.opts.GPUMemoryBudget > 0 {
-		need, err := s.gpuNeed(f)
+	if j.Device.IsCUDA() && (s.opts.GPUMemoryBudget > 0 || len(gpus) > 0) {
+		if wasAuto {
+			if g := s.sched.pickGPU(f.Need); g >= 0 {
+				j.Device.Index = g
+			}
+		}
+		need, err := s.gpuNeed(f, j.Device.Index)
 		if err != nil {
 			add("device", "%v", err)
 			return nil, bad, http.StatusUnprocessableEntity
@@ -142,16 +156,32 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 }
 
 // probeGPU finds a GPU for device auto through the daemon's graft-cuda
-// worker, asked once and remembered.
+// worker (or Options.GPUs), asked once and remembered; the GPUs it lists
+// make admission per GPU.
 func (s *Server) probeGPU() error {
 	s.gpuProbe.Do(func() {
 		if s.opts.CUDAWorkerPath == "" {
 			s.gpuErr = errors.New("this daemon has no graft-cuda worker (--cuda-worker)")
 			return
 		}
-		_, s.gpuErr = devices.GPUsOf(context.Background(), s.opts.CUDAWorkerPath)
+		list := s.opts.GPUs
+		if list == nil {
+			list, s.gpuErr = devices.GPUsOf(context.Background(), s.opts.CUDAWorkerPath)
+		}
+		for _, d := range list {
+			if d.Kind == "cuda" {
+				s.gpus = append(s.gpus, d)
+			}
+		}
+		s.sched.setGPUs(s.gpus)
 	})
 	return s.gpuErr
+}
+
+// gpuList is the host's GPUs, cuda:0 first; nil when not known.
+func (s *Server) gpuList() []devices.Device {
+	s.probeGPU()
+	return s.gpus
 }
 
 // Upper bounds of a job spec's numbers: beyond them a job is a mistake
@@ -215,14 +245,23 @@ func isDatasetError(err error) bool {
 	return false
 }
 
-// gpuNeed is the device memory a GPU job reserves: all of its features
-// when they fit the budget, else what streaming them needs. A job that
-// does not fit even then is refused with the numbers.
-func (s *Server) gpuNeed(f train.Footprint) (int64, error) {
-	need, ok := f.Need(s.opts.GPUMemoryBudget)
+// gpuNeed is the device memory a GPU job reserves on GPU gpu: all of its
+// features when they fit what admission allows there, else what
+// streaming them needs. A job that does not fit even then is refused with
+// the numbers.
+func (s *Server) gpuNeed(f train.Footprint, gpu int) (int64, error) {
+	c := s.sched.capacityOf(gpu)
+	if c <= 0 {
+		return f.Resident(), nil
+	}
+	need, ok := f.Need(c)
 	if !ok {
-		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the daemon's --gpu-memory-budget of %d: lower batch_size, pick a smaller tap or head, or raise the budget",
-			need, f.ParamBytes, f.ScratchBytes, f.ContextBytes, s.opts.GPUMemoryBudget)
+		limit := "its memory"
+		if c == s.opts.GPUMemoryBudget {
+			limit = "the daemon's --gpu-memory-budget"
+		}
+		return 0, fmt.Errorf("the job needs %d bytes of GPU memory even with its features streamed (head state %d, step scratch %d, CUDA context %d), over the %d bytes jobs may reserve on cuda:%d (%s): lower batch_size, pick a smaller tap or head, or raise the budget",
+			need, f.ParamBytes, f.ScratchBytes, f.ContextBytes, c, gpu, limit)
 	}
 	return need, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/worker"
 )
@@ -62,8 +63,17 @@ type Options struct {
 	// only says that this daemon takes them.
 	Launcher worker.Launcher
 	// GPUMemoryBudget is the bytes of device memory GPU jobs may claim
-	// together. CPU jobs bypass it; it is reported in /metrics.
+	// together on each GPU (on one GPU, together). CPU jobs bypass it; the
+	// claims are reported in /metrics.
 	GPUMemoryBudget int64
+	// GPUs are the host's GPUs as `graft-cuda devices` lists them
+	// (internal/devices), cuda:0 first. When known, admission is per GPU:
+	// a job on cuda:N reserves GPU N's memory (capped by GPUMemoryBudget),
+	// cuda:N past the last GPU is refused, and auto takes the GPU with
+	// the most room. Nil: asked of CUDAWorkerPath once, at the first GPU
+	// or auto job; when that fails (or lists no GPU) the budget is one
+	// pool for every GPU, as before.
+	GPUs []devices.Device
 	// MaxBodyBytes limits job and other small request bodies (default
 	// 1 MiB); MaxPredictBytes limits predict bodies (default 32 MiB).
 	MaxBodyBytes    int64

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -29,12 +30,16 @@ type scheduler struct {
 	queue    []string                // queued job ids, first come first served
 	running  map[string]*supervision // jobs with a supervisor
 	gpuBytes map[string]int64        // GPU memory reserved by running jobs
+	gpuOn    map[string]int          // the GPU (pool) each reservation is on
+	// gpus are the host's GPUs (setGPUs), one memory pool each; none
+	// known: one pool of GPUMemoryBudget, whatever cuda:N a job names.
+	gpus     []devices.Device
 	stopping bool
 	wg       sync.WaitGroup
 }
 
 func newScheduler(d *joins) *scheduler {
-	return &scheduler{d: d, running: map[string]*supervision{}, gpuBytes: map[string]int64{}}
+	return &scheduler{d: d, running: map[string]*supervision{}, gpuBytes: map[string]int64{}, gpuOn: map[string]int{}}
 }
 
 // recover requeues, in id order, every job the last daemon left queued or
@@ -118,19 +123,20 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 
 // dispatch starts supervisors, first come first served, while slots are
 // free; a GPU job waits (letting later jobs pass) until the GPU memory it
-// reserves fits beside the running jobs'. Called with q.mu held.
+// reserves fits beside the running jobs' on its GPU. Called with q.mu
+// held.
 func (q *scheduler) dispatch() {
 	for i := 0; !q.stopping && len(q.running) < q.d.opts.MaxConcurrent && i < len(q.queue); {
 		id := q.queue[i]
-		need := q.gpuNeed(id)
-		if need > 0 && q.gpuClaimed()+need > q.d.opts.GPUMemoryBudget {
+		need, pool := q.gpuNeed(id)
+		if c := q.capacity(pool); need > 0 && c > 0 && q.claimedOn(pool)+need > c {
 			i++
 			continue
 		}
 		q.queue = slices.Delete(q.queue, i, i+1)
 		sv := newSupervision(q, id)
 		q.running[id] = sv
-		q.gpuBytes[id] = need
+		q.gpuBytes[id], q.gpuOn[id] = need, pool
 		q.wg.Add(1)
 		go func() {
 			defer q.wg.Done()
@@ -138,6 +144,7 @@ func (q *scheduler) dispatch() {
 			q.mu.Lock()
 			delete(q.running, id)
 			delete(q.gpuBytes, id)
+			delete(q.gpuOn, id)
 			close(sv.ended)
 			q.dispatch()
 			q.mu.Unlock()
@@ -148,16 +155,104 @@ func (q *scheduler) dispatch() {
 }
 
 // gpuNeed is the GPU memory job id reserves (0 for CPU jobs, or when the
-// daemon has no budget).
-func (q *scheduler) gpuNeed(id string) int64 {
-	if q.d.opts.GPUMemoryBudget <= 0 {
-		return 0
+// daemon neither has a budget nor knows its GPUs) and the pool it is
+// reserved in.
+func (q *scheduler) gpuNeed(id string) (int64, int) {
+	if q.d.opts.GPUMemoryBudget <= 0 && len(q.gpus) == 0 {
+		return 0, 0
 	}
 	j, err := q.d.store.Job(id)
 	if err != nil {
+		return 0, 0
+	}
+	return j.GPUBytes, q.poolOf(j.Spec.Device)
+}
+
+// poolOf is the memory pool a GPU job's reservation is in: its GPU's,
+// or the one pool when the GPUs are not known.
+func (q *scheduler) poolOf(d api.Device) int {
+	if len(q.gpus) == 0 {
 		return 0
 	}
-	return j.GPUBytes
+	return d.Index
+}
+
+// setGPUs makes admission per GPU: each of gpus (cuda:0 first) is a pool
+// of its memory, capped by GPUMemoryBudget.
+func (q *scheduler) setGPUs(gpus []devices.Device) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.gpus = gpus
+}
+
+// capacity is the GPU memory jobs may reserve together in pool i:
+// GPUMemoryBudget, or GPU i's memory when that is less (or there is no
+// budget); 0 for no limit.
+func (q *scheduler) capacity(i int) int64 {
+	c := q.d.opts.GPUMemoryBudget
+	if i < len(q.gpus) {
+		if m := int64(q.gpus[i].MemoryBytes); m > 0 && (c <= 0 || m < c) {
+			c = m
+		}
+	}
+	return max(c, 0)
+}
+
+// capacityOf is capacity(i), locked.
+func (q *scheduler) capacityOf(i int) int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.capacity(q.poolOf(api.Device{Kind: api.CUDA, Index: i}))
+}
+
+// claimedOn is the GPU memory the running jobs reserve in pool i.
+func (q *scheduler) claimedOn(i int) int64 {
+	var n int64
+	for id, b := range q.gpuBytes {
+		if q.gpuOn[id] == i {
+			n += b
+		}
+	}
+	return n
+}
+
+// pickGPU is the GPU for a job asking any GPU (auto): among those whose
+// capacity fits need(capacity), the one with the most room left after the
+// reservations of the jobs running or queued on it, the lowest number on
+// a tie; -1 when none fits. Without known GPUs it is 0.
+func (q *scheduler) pickGPU(need func(capacity int64) (int64, bool)) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.gpus) == 0 {
+		return 0
+	}
+	claimed := make([]int64, len(q.gpus))
+	for id, b := range q.gpuBytes {
+		if g := q.gpuOn[id]; g < len(claimed) {
+			claimed[g] += b
+		}
+	}
+	for _, id := range q.queue {
+		if j, err := q.d.store.Job(id); err == nil && j.Spec.Device.IsCUDA() && j.Spec.Device.Index < len(claimed) {
+			claimed[j.Spec.Device.Index] += j.GPUBytes
+		}
+	}
+	best, bestRoom := -1, int64(0)
+	for i := range q.gpus {
+		c := q.capacity(i)
+		n, ok := need(c)
+		if c > 0 && !ok {
+			continue
+		}
+		room := c - claimed[i] - n
+		if c == 0 {
+			room = 1<<63 - 1 - claimed[i]
+		}
+		if best < 0 || room > bestRoom {
+			best, bestRoom = i, room
+		}
+	}
+	return best
 }
 
 func (q *scheduler) gpuClaimed() int64 {

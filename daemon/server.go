@@ -17,6 +17,7 @@ import (
 
 	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -26,9 +27,11 @@ type Server struct {
 	log   *zap.Logger
 	store *store.Store
 	sched *scheduler
-	// gpuProbe asks graft-cuda once whether a GPU is there (device auto).
+	// gpuProbe asks graft-cuda once which GPUs are there (device auto,
+	// admission per GPU); gpus are they, nil when unknown.
 	gpuProbe sync.Once
 	gpuErr   error
+	gpus     []devices.Device
 	hub      *hub
 	models   *modelCache
 	// predictSlots and predictMem bound the predictions in flight.

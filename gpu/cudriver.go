@@ -17,7 +17,7 @@ import (
 )
 
 // systemDriver is the host's CUDA driver through gorgonia.org/cu.
-func systemDriver() (driver, error) { return cuDriver{}, nil }
+func systemDriver() (Driver, error) { return cuDriver{}, nil }
 
 // cuDriver implements driver with gorgonia.org/cu (the driver API only).
 type cuDriver struct{}
@@ -27,26 +27,26 @@ func wrap(err error) error {
 	if err == nil {
 		return nil
 	}
-	e := &driverError{err: err}
+	e := &DriverError{Err: err}
 	switch {
 	case errors.Is(err, cu.OutOfMemory):
-		e.kind = ErrOutOfMemory
+		e.Kind = ErrOutOfMemory
 	case errors.Is(err, cu.IllegalAddress), errors.Is(err, cu.LaunchFailed), errors.Is(err, cu.MisalignedAddress),
 		errors.Is(err, cu.IllegalInstruction), errors.Is(err, cu.HardwareStackError), errors.Is(err, cu.InvalidPc),
 		errors.Is(err, cu.Assert), errors.Is(err, cu.LaunchTimeout):
-		e.kind = ErrContextLost
+		e.Kind = ErrContextLost
 	}
 	return e
 }
 
-func (cuDriver) deviceCount() (int, error) {
+func (cuDriver) DeviceCount() (int, error) {
 	n, err := cu.NumDevices()
 	return n, wrap(err)
 }
 
-func (cuDriver) version() int { return cu.Version() }
+func (cuDriver) Version() int { return cu.Version() }
 
-func (cuDriver) describe(ordinal int) (DeviceInfo, error) {
+func (cuDriver) Describe(ordinal int) (DeviceInfo, error) {
 	dev, err := cu.GetDevice(ordinal)
 	if err != nil {
 		return DeviceInfo{}, cudaError(fmt.Sprintf("device %d", ordinal), wrap(err))
@@ -69,7 +69,7 @@ func (cuDriver) describe(ordinal int) (DeviceInfo, error) {
 	return info, nil
 }
 
-func (cuDriver) open(ordinal int) (devContext, error) {
+func (cuDriver) Open(ordinal int) (Context, error) {
 	dev, err := cu.GetDevice(ordinal)
 	if err != nil {
 		return nil, wrap(err)
@@ -78,8 +78,8 @@ func (cuDriver) open(ordinal int) (devContext, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return &cuContext{dev: dev, ctx: ctx, pinned: map[hostPtr]pinnedHost{}, streams: map[stream]cu.Stream{},
-		events: map[event]cu.Event{}}, nil
+	return &cuContext{dev: dev, ctx: ctx, pinned: map[HostPtr]pinnedHost{}, streams: map[Stream]cu.Stream{},
+		events: map[Event]cu.Event{}}, nil
 }
 
 // cuContext is a primary context. A CUDA context is current per OS
@@ -92,12 +92,12 @@ type cuContext struct {
 	// streams and events (stream 0 is cu.NoStream, the legacy stream).
 	mu      sync.Mutex
 	next    uint64
-	pinned  map[hostPtr]pinnedHost
-	streams map[stream]cu.Stream
-	events  map[event]cu.Event
+	pinned  map[HostPtr]pinnedHost
+	streams map[Stream]cu.Stream
+	events  map[Event]cu.Event
 }
 
-func (c *cuContext) do(fn func() error) error {
+func (c *cuContext) Do(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cu.SetCurrentContext(c.ctx); err != nil {
@@ -106,39 +106,39 @@ func (c *cuContext) do(fn func() error) error {
 	return fn()
 }
 
-func (c *cuContext) release() error { return wrap(c.dev.ReleasePrimaryCtx()) }
+func (c *cuContext) Release() error { return wrap(c.dev.ReleasePrimaryCtx()) }
 
-func (c *cuContext) memInfo() (int64, int64, error) {
+func (c *cuContext) MemInfo() (int64, int64, error) {
 	free, total, err := cu.MemInfo()
 	return free, total, wrap(err)
 }
 
-func (c *cuContext) alloc(bytes int64) (devicePtr, error) {
+func (c *cuContext) Alloc(bytes int64) (DevicePtr, error) {
 	p, err := cu.MemAlloc(bytes)
-	return devicePtr(p), wrap(err)
+	return DevicePtr(p), wrap(err)
 }
 
-func (c *cuContext) free(p devicePtr) error { return wrap(cu.MemFree(cu.DevicePtr(p))) }
+func (c *cuContext) Free(p DevicePtr) error { return wrap(cu.MemFree(cu.DevicePtr(p))) }
 
-func (c *cuContext) memsetD32(p devicePtr, v uint32, n int64) error {
+func (c *cuContext) MemsetD32(p DevicePtr, v uint32, n int64) error {
 	return wrap(cu.MemsetD32(cu.DevicePtr(p), v, n))
 }
 
-func (c *cuContext) copyHtoD(dst devicePtr, src []byte) error {
+func (c *cuContext) CopyHtoD(dst DevicePtr, src []byte) error {
 	if len(src) == 0 {
 		return nil
 	}
 	return wrap(cu.MemcpyHtoD(cu.DevicePtr(dst), unsafe.Pointer(&src[0]), int64(len(src))))
 }
 
-func (c *cuContext) copyDtoH(dst []byte, src devicePtr) error {
+func (c *cuContext) CopyDtoH(dst []byte, src DevicePtr) error {
 	if len(dst) == 0 {
 		return nil
 	}
 	return wrap(cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), cu.DevicePtr(src), int64(len(dst))))
 }
 
-func (c *cuContext) copyDtoD(dst, src devicePtr, bytes int64) error {
+func (c *cuContext) CopyDtoD(dst, src DevicePtr, bytes int64) error {
 	if bytes == 0 {
 		return nil
 	}
@@ -148,11 +148,11 @@ func (c *cuContext) copyDtoD(dst, src devicePtr, bytes int64) error {
 	return wrap(cu.MemcpyDtoD(cu.DevicePtr(dst), cu.DevicePtr(src), bytes))
 }
 
-func (c *cuContext) synchronize() error { return wrap(cu.Synchronize()) }
+func (c *cuContext) Synchronize() error { return wrap(cu.Synchronize()) }
 
 // loadModule loads the embedded fatbin; the driver picks the SASS for the
 // device or JIT-compiles the PTX.
-func (c *cuContext) loadModule() (driverModule, error) {
+func (c *cuContext) LoadModule() (Module, error) {
 	if len(kernels.Fatbin) == 0 {
 		return nil, fmt.Errorf("%w: the embedded kernels are empty: run make kernels and rebuild", ErrCUDA)
 	}
@@ -168,31 +168,31 @@ type cuModule struct {
 	ctx *cuContext
 }
 
-func (m cuModule) function(name string) (driverFunction, error) {
+func (m cuModule) Function(name string) (Function, error) {
 	fn, err := m.mod.Function(name)
 	return cuFunction{fn, m.ctx}, wrap(err)
 }
 
-func (m cuModule) unload() error { return wrap(m.mod.Unload()) }
+func (m cuModule) Unload() error { return wrap(m.mod.Unload()) }
 
 type cuFunction struct {
 	fn  cu.Function
 	ctx *cuContext
 }
 
-func (f cuFunction) maxActiveBlocksPerSM(block int) (int, error) {
+func (f cuFunction) MaxActiveBlocksPerSM(block int) (int, error) {
 	n, err := f.fn.MaxActiveBlocksPerMultiProcessor(block, 0)
 	return n, wrap(err)
 }
 
 // launch passes each argument as a pointer to its 8 bytes, as
 // cuLaunchKernel wants them.
-func (f cuFunction) launch(grid dim3, block int, args []arg, s stream) error {
+func (f cuFunction) Launch(grid Dim3, block int, args []Arg, s Stream) error {
 	bits := make([]uint64, len(args))
 	params := make([]unsafe.Pointer, len(args))
 	for i, a := range args {
-		bits[i] = a.bits
+		bits[i] = a.Bits
 		params[i] = unsafe.Pointer(&bits[i])
 	}
-	return wrap(f.fn.Launch(grid.x, grid.y, grid.z, block, 1, 1, 0, f.ctx.cuStream(s), params))
+	return wrap(f.fn.Launch(grid.X, grid.Y, grid.Z, block, 1, 1, 0, f.ctx.cuStream(s), params))
 }

@@ -30,7 +30,7 @@ func (c *cuContext) handle() uint64 {
 	return c.next
 }
 
-func (c *cuContext) allocHost(bytes int64) (hostPtr, error) {
+func (c *cuContext) AllocHost(bytes int64) (HostPtr, error) {
 	if bytes <= 0 {
 		return 0, fmt.Errorf("%w: cuMemAllocHost of %d bytes", ErrCUDA, bytes)
 	}
@@ -42,14 +42,14 @@ func (c *cuContext) allocHost(bytes int64) (hostPtr, error) {
 	default:
 		return 0, wrap(fmt.Errorf("cuMemAllocHost: CUresult %d", int(r)))
 	}
-	h := hostPtr(c.handle())
+	h := HostPtr(c.handle())
 	c.mu.Lock()
 	c.pinned[h] = pinnedHost{p, bytes}
 	c.mu.Unlock()
 	return h, nil
 }
 
-func (c *cuContext) pinnedOf(h hostPtr) (pinnedHost, error) {
+func (c *cuContext) pinnedOf(h HostPtr) (pinnedHost, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.pinned[h]
@@ -59,7 +59,7 @@ func (c *cuContext) pinnedOf(h hostPtr) (pinnedHost, error) {
 	return p, nil
 }
 
-func (c *cuContext) hostBytes(h hostPtr) ([]byte, error) {
+func (c *cuContext) HostBytes(h HostPtr) ([]byte, error) {
 	p, err := c.pinnedOf(h)
 	if err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func (c *cuContext) hostBytes(h hostPtr) ([]byte, error) {
 	return unsafe.Slice((*byte)(p.p), p.n), nil
 }
 
-func (c *cuContext) freeHost(h hostPtr) error {
+func (c *cuContext) FreeHost(h HostPtr) error {
 	p, err := c.pinnedOf(h)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func (c *cuContext) freeHost(h hostPtr) error {
 
 // cuStream is the driver's stream for s; 0 and unknown handles are the
 // legacy default stream.
-func (c *cuContext) cuStream(s stream) cu.Stream {
+func (c *cuContext) cuStream(s Stream) cu.Stream {
 	if s == 0 {
 		return cu.NoStream
 	}
@@ -89,7 +89,7 @@ func (c *cuContext) cuStream(s stream) cu.Stream {
 	return c.streams[s]
 }
 
-func (c *cuContext) cuEvent(e event) (cu.Event, error) {
+func (c *cuContext) cuEvent(e Event) (cu.Event, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ev, ok := c.events[e]
@@ -99,7 +99,7 @@ func (c *cuContext) cuEvent(e event) (cu.Event, error) {
 	return ev, nil
 }
 
-func (c *cuContext) newStream() (stream, error) {
+func (c *cuContext) NewStream() (Stream, error) {
 	// Blocking (default flags): ordered with the legacy stream, which the
 	// synchronous copies and memsets use, so that the pool may hand a
 	// block on without an event.
@@ -107,14 +107,14 @@ func (c *cuContext) newStream() (stream, error) {
 	if err != nil {
 		return 0, wrap(err)
 	}
-	s := stream(c.handle())
+	s := Stream(c.handle())
 	c.mu.Lock()
 	c.streams[s] = st
 	c.mu.Unlock()
 	return s, nil
 }
 
-func (c *cuContext) destroyStream(s stream) error {
+func (c *cuContext) DestroyStream(s Stream) error {
 	c.mu.Lock()
 	st, ok := c.streams[s]
 	delete(c.streams, s)
@@ -125,19 +125,19 @@ func (c *cuContext) destroyStream(s stream) error {
 	return wrap(st.Destroy())
 }
 
-func (c *cuContext) newEvent() (event, error) {
+func (c *cuContext) NewEvent() (Event, error) {
 	ev, err := cu.MakeEvent(cu.DisableTiming)
 	if err != nil {
 		return 0, wrap(err)
 	}
-	e := event(c.handle())
+	e := Event(c.handle())
 	c.mu.Lock()
 	c.events[e] = ev
 	c.mu.Unlock()
 	return e, nil
 }
 
-func (c *cuContext) destroyEvent(e event) error {
+func (c *cuContext) DestroyEvent(e Event) error {
 	ev, err := c.cuEvent(e)
 	if err != nil {
 		return err
@@ -148,7 +148,7 @@ func (c *cuContext) destroyEvent(e event) error {
 	return wrap(cu.DestroyEvent(&ev))
 }
 
-func (c *cuContext) record(e event, s stream) error {
+func (c *cuContext) Record(e Event, s Stream) error {
 	ev, err := c.cuEvent(e)
 	if err != nil {
 		return err
@@ -156,7 +156,7 @@ func (c *cuContext) record(e event, s stream) error {
 	return wrap(ev.Record(c.cuStream(s)))
 }
 
-func (c *cuContext) waitEvent(s stream, e event) error {
+func (c *cuContext) WaitEvent(s Stream, e Event) error {
 	ev, err := c.cuEvent(e)
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func (c *cuContext) waitEvent(s stream, e event) error {
 	return wrap(c.cuStream(s).Wait(ev, 0))
 }
 
-func (c *cuContext) syncEvent(e event) error {
+func (c *cuContext) SyncEvent(e Event) error {
 	ev, err := c.cuEvent(e)
 	if err != nil {
 		return err
@@ -172,12 +172,12 @@ func (c *cuContext) syncEvent(e event) error {
 	return wrap(ev.Synchronize())
 }
 
-func (c *cuContext) syncStream(s stream) error {
+func (c *cuContext) SyncStream(s Stream) error {
 	st := c.cuStream(s)
 	return wrap(st.Synchronize())
 }
 
-func (c *cuContext) copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream) error {
+func (c *cuContext) CopyHtoDAsync(dst DevicePtr, src HostPtr, off, n int64, s Stream) error {
 	p, err := c.pinnedOf(src)
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func (c *cuContext) copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s st
 	return wrap(cu.MemcpyHtoDAsync(cu.DevicePtr(dst), unsafe.Add(p.p, off), n, c.cuStream(s)))
 }
 
-func (c *cuContext) copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s stream) error {
+func (c *cuContext) CopyDtoHAsync(dst HostPtr, off int64, src DevicePtr, n int64, s Stream) error {
 	p, err := c.pinnedOf(dst)
 	if err != nil {
 		return err

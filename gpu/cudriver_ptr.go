@@ -27,14 +27,14 @@ import "fmt"
 // primary context: a pointer of another context would be read as garbage
 // or fault. gorgonia.org/cu's PtrAttribute cannot return a context (it
 // passes no storage), hence this call of its own.
-func sameContext(p devicePtr) error {
+func sameContext(p DevicePtr) error {
 	var res C.int
 	switch C.graft_same_context(C.CUdeviceptr(p), &res) {
 	case 0:
 		return nil
 	case 1:
-		return &driverError{err: fmt.Errorf("device pointer %#x belongs to another CUDA context than the device's primary context: "+
+		return &DriverError{Err: fmt.Errorf("device pointer %#x belongs to another CUDA context than the device's primary context: "+
 			"the library that allocated it (TensorFlow) must use the primary context, as TensorFlow's CUDA build does", uint64(p))}
 	}
-	return &driverError{err: fmt.Errorf("cuPointerGetAttribute(CONTEXT) of %#x: CUresult %d (not device memory?)", uint64(p), int(res))}
+	return &DriverError{Err: fmt.Errorf("cuPointerGetAttribute(CONTEXT) of %#x: CUresult %d (not device memory?)", uint64(p), int(res))}
 }

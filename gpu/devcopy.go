@@ -26,10 +26,10 @@ func (o *CUDAOps) CopyFromDevice(dst head.Buffer, offset int, src uintptr, n int
 	if src == 0 || src%4 != 0 {
 		return fmt.Errorf("gpu: device copy from %#x: not a float32 device address", src)
 	}
-	return o.ctx.do(func() error {
-		if err := o.ctx.synchronize(); err != nil {
+	return o.ctx.Do(func() error {
+		if err := o.ctx.Synchronize(); err != nil {
 			return cudaError("wait for the producer of a device copy", err)
 		}
-		return cudaError("copy within the device", o.ctx.copyDtoD(d.at(offset), devicePtr(src), 4*int64(n)))
+		return cudaError("copy within the device", o.ctx.CopyDtoD(d.at(offset), DevicePtr(src), 4*int64(n)))
 	})
 }

@@ -1,10 +1,12 @@
-package gpu
+package gpu_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -13,7 +15,7 @@ import (
 // offset, the context is synchronised first, and bad sizes, offsets and
 // foreign or freed sources are errors.
 func TestCopyFromDevice(t *testing.T) {
-	ops, f := fakeOps(t, 1<<20, FakeDevice{})
+	ops, f := fakeOps(t, 1<<20, gputest.Device{})
 	src, err := ops.Alloc(6) // stands for TensorFlow's output
 	if err != nil {
 		t.Fatal(err)
@@ -26,12 +28,12 @@ func TestCopyFromDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syncs := f.syncs
-	if err := ops.CopyFromDevice(dst, 3, uintptr(src.(*buffer).ptr), 6); err != nil {
+	syncs := f.Syncs()
+	if err := ops.CopyFromDevice(dst, 3, uintptr(gpu.BufferPtr(src)), 6); err != nil {
 		t.Fatal(err)
 	}
-	if f.syncs != syncs+1 {
-		t.Errorf("%d synchronisations before the copy, want 1", f.syncs-syncs)
+	if f.Syncs() != syncs+1 {
+		t.Errorf("%d synchronisations before the copy, want 1", f.Syncs()-syncs)
 	}
 	got := make([]float32, 10)
 	if err := ops.Download(got, dst, 0); err != nil {
@@ -40,7 +42,7 @@ func TestCopyFromDevice(t *testing.T) {
 	if want := append([]float32{0, 0, 0}, append(vals, 0)...); !slices.Equal(got, want) {
 		t.Errorf("after the copy: %v, want %v", got, want)
 	}
-	ptr := uintptr(src.(*buffer).ptr)
+	ptr := uintptr(gpu.BufferPtr(src))
 	for _, c := range []struct {
 		name      string
 		offset, n int

@@ -7,7 +7,7 @@
 // with the graftcuda tag, into the graft-cuda binary: gorgonia.org/cu
 // exits the process from its init when no driver or device is present, so
 // the plain graft binary must never link it. Without the tag NewOps,
-// Available and Devices return ErrNoCUDA. The fake driver (fake.go) runs
+// Available and Devices return ErrNoCUDA. The fake driver (package gpu/gputest) runs
 // the same logic on any machine and rejects what a real driver would:
 // freed or foreign pointers, copies out of bounds, launches whose
 // arguments do not match the kernel's signature in kernels/head.cu, grids

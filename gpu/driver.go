@@ -6,141 +6,144 @@ import (
 	"math"
 )
 
-// driver is the seam between this package's logic (pool, budget, error
+// Driver is the seam between this package's logic (pool, budget, error
 // mapping, argument packing, the head's launch sequence) and the CUDA
 // driver API: cudriver.go implements it with gorgonia.org/cu under the
-// graftcuda tag, fake.go in memory so that the logic is tested on every
-// machine. Errors it returns are *driverError when the package must tell
+// graftcuda tag, gpu/gputest in memory so that the logic is tested on
+// every machine. It is exported for gputest and for tests, not for other
+// drivers. Errors it returns are *DriverError when the package must tell
 // their kind apart.
-type driver interface {
-	deviceCount() (int, error)
-	describe(ordinal int) (DeviceInfo, error)
-	version() int
-	// open retains the device's primary context.
-	open(ordinal int) (devContext, error)
+type Driver interface {
+	DeviceCount() (int, error)
+	Describe(ordinal int) (DeviceInfo, error)
+	Version() int
+	// Open retains the device's primary context.
+	Open(ordinal int) (Context, error)
 }
 
-// devContext is one device's context. Every method but do and release
-// must run inside do.
-type devContext interface {
-	// do runs fn with the context current (on a locked OS thread for cu).
-	do(fn func() error) error
-	release() error
-	memInfo() (free, total int64, err error)
-	alloc(bytes int64) (devicePtr, error)
-	free(p devicePtr) error
-	memsetD32(p devicePtr, v uint32, n int64) error
-	copyHtoD(dst devicePtr, src []byte) error
-	copyDtoH(dst []byte, src devicePtr) error
-	// copyDtoD copies within the device; src may belong to another
+// Context is one device's context. Every method but Do and Release
+// must run inside Do.
+type Context interface {
+	// Do runs fn with the context current (on a locked OS thread for cu).
+	Do(fn func() error) error
+	Release() error
+	MemInfo() (free, total int64, err error)
+	Alloc(bytes int64) (DevicePtr, error)
+	Free(p DevicePtr) error
+	MemsetD32(p DevicePtr, v uint32, n int64) error
+	CopyHtoD(dst DevicePtr, src []byte) error
+	CopyDtoH(dst []byte, src DevicePtr) error
+	// CopyDtoD copies within the device; src may belong to another
 	// library in the same context (TensorFlow's output).
-	copyDtoD(dst, src devicePtr, bytes int64) error
-	// loadModule loads head.cu's kernels.
-	loadModule() (driverModule, error)
-	// synchronize waits for all work of the context, every stream.
-	synchronize() error
+	CopyDtoD(dst, src DevicePtr, bytes int64) error
+	// LoadModule loads head.cu's kernels.
+	LoadModule() (Module, error)
+	// Synchronize waits for all work of the context, every stream.
+	Synchronize() error
 
 	// Pinned (page-locked) host memory, the source and destination of
 	// asynchronous copies. The host reads and writes it only through
-	// hostBytes, which the fake refuses while a copy of it is in flight.
-	allocHost(bytes int64) (hostPtr, error)
-	hostBytes(h hostPtr) ([]byte, error)
-	freeHost(h hostPtr) error
+	// HostBytes, which the fake refuses while a copy of it is in flight.
+	AllocHost(bytes int64) (HostPtr, error)
+	HostBytes(h HostPtr) ([]byte, error)
+	FreeHost(h HostPtr) error
 
 	// Streams are blocking (ordered with the legacy default stream,
 	// stream 0, which the synchronous calls above use); events order one
 	// stream after another.
-	newStream() (stream, error)
-	destroyStream(s stream) error
-	newEvent() (event, error)
-	destroyEvent(e event) error
-	// record captures the work issued to s so far in e; waitEvent makes
+	NewStream() (Stream, error)
+	DestroyStream(s Stream) error
+	NewEvent() (Event, error)
+	DestroyEvent(e Event) error
+	// Record captures the work issued to s so far in e; WaitEvent makes
 	// later work on s wait for it (an event never recorded is complete).
-	record(e event, s stream) error
-	waitEvent(s stream, e event) error
-	// syncEvent and syncStream block the host until the work is done.
-	syncEvent(e event) error
-	syncStream(s stream) error
+	Record(e Event, s Stream) error
+	WaitEvent(s Stream, e Event) error
+	// SyncEvent and SyncStream block the host until the work is done.
+	SyncEvent(e Event) error
+	SyncStream(s Stream) error
 	// Asynchronous copies of n bytes between pinned memory (at byte off)
 	// and the device, issued on s.
-	copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream) error
-	copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s stream) error
+	CopyHtoDAsync(dst DevicePtr, src HostPtr, off, n int64, s Stream) error
+	CopyDtoHAsync(dst HostPtr, off int64, src DevicePtr, n int64, s Stream) error
 }
 
-// hostPtr is a pinned host allocation, stream a CUDA stream (0 is the
-// legacy default stream), event a CUDA event: handles of the driver.
+// HostPtr is a pinned host allocation, Stream a CUDA stream (0 is the
+// legacy default stream), Event a CUDA event: handles of the driver.
 type (
-	hostPtr uint64
-	stream  uint64
-	event   uint64
+	HostPtr uint64
+	Stream  uint64
+	Event   uint64
 )
 
-type driverModule interface {
-	function(name string) (driverFunction, error)
-	unload() error
+// Module is head.cu's loaded kernels.
+type Module interface {
+	Function(name string) (Function, error)
+	Unload() error
 }
 
-type driverFunction interface {
-	// maxActiveBlocksPerSM is the occupancy at block threads, no dynamic
+// Function is one kernel of a Module.
+type Function interface {
+	// MaxActiveBlocksPerSM is the occupancy at block threads, no dynamic
 	// shared memory.
-	maxActiveBlocksPerSM(block int) (int, error)
-	// launch issues the kernel on stream s.
-	launch(grid dim3, block int, args []arg, s stream) error
+	MaxActiveBlocksPerSM(block int) (int, error)
+	// Launch issues the kernel on stream s.
+	Launch(grid Dim3, block int, args []Arg, s Stream) error
 }
 
-// devicePtr is a device address.
-type devicePtr uint64
+// DevicePtr is a device address.
+type DevicePtr uint64
 
-// dim3 is a grid's size.
-type dim3 struct{ x, y, z int }
+// Dim3 is a grid's size.
+type Dim3 struct{ X, Y, Z int }
 
-// argKind is what a kernel argument holds; each is passed as 8 bytes
+// ArgKind is what a kernel argument holds; each is passed as 8 bytes
 // (head.cu's pointers, long long and double parameters).
-type argKind uint8
+type ArgKind uint8
 
 const (
-	argPtr argKind = iota
-	argInt
-	argFloat
+	ArgPtr ArgKind = iota
+	ArgInt
+	ArgFloat
 )
 
-func (k argKind) String() string { return [...]string{"pointer", "int64", "float64"}[k] }
+func (k ArgKind) String() string { return [...]string{"pointer", "int64", "float64"}[k] }
 
-// arg is one kernel argument, kind and bits.
-type arg struct {
-	kind argKind
-	bits uint64
+// Arg is one kernel argument, kind and bits.
+type Arg struct {
+	Kind ArgKind
+	Bits uint64
 }
 
-// size is the bytes the launcher copies for the argument.
-func (arg) size() int { return 8 }
+// Size is the bytes the launcher copies for the argument.
+func (Arg) Size() int { return 8 }
 
-func ptrArg(p devicePtr) arg { return arg{argPtr, uint64(p)} }
-func intArg(v int) arg       { return arg{argInt, uint64(int64(v))} }
-func boolArg(v bool) arg {
+func ptrArg(p DevicePtr) Arg { return Arg{ArgPtr, uint64(p)} }
+func intArg(v int) Arg       { return Arg{ArgInt, uint64(int64(v))} }
+func boolArg(v bool) Arg {
 	if v {
-		return arg{argInt, 1}
+		return Arg{ArgInt, 1}
 	}
-	return arg{argInt, 0}
+	return Arg{ArgInt, 0}
 }
-func floatArg(v float64) arg { return arg{argFloat, math.Float64bits(v)} }
+func floatArg(v float64) Arg { return Arg{ArgFloat, math.Float64bits(v)} }
 
 // The device limits of every CUDA GPU since compute capability 3.0.
 const (
-	maxGridX   = 1<<31 - 1
-	maxGridYZ  = 65535
-	maxThreads = 1024
+	MaxGridX   = 1<<31 - 1
+	MaxGridYZ  = 65535
+	MaxThreads = 1024
 )
 
-// driverError is a driver call's failure; kind is ErrOutOfMemory,
-// ErrContextLost or nil.
-type driverError struct {
-	err  error
-	kind error
+// DriverError is a driver call's failure, as a Driver returns it; Kind
+// is ErrOutOfMemory, ErrContextLost or nil.
+type DriverError struct {
+	Err  error
+	Kind error
 }
 
-func (e *driverError) Error() string { return e.err.Error() }
-func (e *driverError) Unwrap() error { return e.err }
+func (e *DriverError) Error() string { return e.Err.Error() }
+func (e *DriverError) Unwrap() error { return e.Err }
 
 // cudaError maps a driver error to this package's errors: out of memory
 // wraps ErrOutOfMemory, kernel faults ErrContextLost, everything ErrCUDA,
@@ -150,9 +153,9 @@ func cudaError(op string, err error) error {
 		return nil
 	}
 	e := &Error{Op: op, Err: err}
-	var de *driverError
+	var de *DriverError
 	if errors.As(err, &de) {
-		e.kind = de.kind
+		e.kind = de.Kind
 	}
 	return e
 }
@@ -188,7 +191,7 @@ func Available() error {
 	if err != nil {
 		return err
 	}
-	n, err := drv.deviceCount()
+	n, err := drv.DeviceCount()
 	if err != nil {
 		return cudaError("count devices", err)
 	}
@@ -205,7 +208,7 @@ func DriverVersion() int {
 	if err != nil {
 		return 0
 	}
-	return drv.version()
+	return drv.Version()
 }
 
 // Devices lists the GPUs the driver sees.
@@ -214,22 +217,22 @@ func Devices() ([]DeviceInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return devicesOf(drv)
+	return DevicesOf(drv)
 }
 
-// devicesOf lists drv's devices.
-func devicesOf(drv driver) ([]DeviceInfo, error) {
-	n, err := drv.deviceCount()
+// DevicesOf lists drv's devices, as Devices lists the host's.
+func DevicesOf(drv Driver) ([]DeviceInfo, error) {
+	n, err := drv.DeviceCount()
 	if err != nil {
 		return nil, cudaError("count devices", err)
 	}
 	list := make([]DeviceInfo, 0, n)
 	for i := range n {
-		d, err := drv.describe(i)
+		d, err := drv.Describe(i)
 		if err != nil {
 			return nil, err
 		}
-		d.DriverVersion = drv.version()
+		d.DriverVersion = drv.Version()
 		list = append(list, d)
 	}
 	return list, nil
@@ -238,19 +241,19 @@ func devicesOf(drv driver) ([]DeviceInfo, error) {
 // openContext retains a device's primary context, the context
 // TensorFlow's CUDA build and the runtime API use too, so that device
 // pointers are shared.
-func openContext(drv driver, ordinal int) (devContext, DeviceInfo, error) {
-	n, err := drv.deviceCount()
+func openContext(drv Driver, ordinal int) (Context, DeviceInfo, error) {
+	n, err := drv.DeviceCount()
 	if err != nil {
 		return nil, DeviceInfo{}, cudaError("count devices", err)
 	}
 	if ordinal < 0 || ordinal >= n {
 		return nil, DeviceInfo{}, fmt.Errorf("%w: no device cuda:%d: this host has %d GPU(s) (see graft-cuda devices)", ErrCUDA, ordinal, n)
 	}
-	info, err := drv.describe(ordinal)
+	info, err := drv.Describe(ordinal)
 	if err != nil {
 		return nil, info, err
 	}
-	ctx, err := drv.open(ordinal)
+	ctx, err := drv.Open(ordinal)
 	if err != nil {
 		return nil, info, cudaError(fmt.Sprintf("retain the primary context of cuda:%d", ordinal), err)
 	}

@@ -27,7 +27,7 @@ type FeatureStream struct {
 	size   int // floats per sample
 	max    int // samples per batch
 	sample func(i int, dst []float32) error
-	copy   stream
+	copy   Stream
 	slots  [2]*streamSlot
 	cur    int // slot of the last Batch; -1 before the first
 	local  []int32
@@ -39,8 +39,8 @@ type FeatureStream struct {
 
 type streamSlot struct {
 	dev         *buffer
-	host        hostPtr
-	ready, free event
+	host        HostPtr
+	ready, free Event
 }
 
 // NewFeatureStream sets up streaming of batches of up to maxBatch samples
@@ -53,9 +53,9 @@ func (o *CUDAOps) NewFeatureStream(sampleSize, maxBatch int, sample func(i int, 
 	}
 	fs := &FeatureStream{o: o, size: sampleSize, max: maxBatch, sample: sample, cur: -1}
 	bytes := 4 * int64(sampleSize) * int64(maxBatch)
-	err := o.ctx.do(func() error {
+	err := o.ctx.Do(func() error {
 		var err error
-		if fs.copy, err = o.ctx.newStream(); err != nil {
+		if fs.copy, err = o.ctx.NewStream(); err != nil {
 			return cudaError("create the copy stream", err)
 		}
 		for i := range fs.slots {
@@ -65,13 +65,13 @@ func (o *CUDAOps) NewFeatureStream(sampleSize, maxBatch int, sample func(i int, 
 				return err
 			}
 			s.dev.n = sampleSize * maxBatch
-			if s.host, err = o.ctx.allocHost(bytes); err != nil {
+			if s.host, err = o.ctx.AllocHost(bytes); err != nil {
 				return cudaError("allocate pinned memory for streamed features", err)
 			}
-			if s.ready, err = o.ctx.newEvent(); err != nil {
+			if s.ready, err = o.ctx.NewEvent(); err != nil {
 				return cudaError("create an event", err)
 			}
-			if s.free, err = o.ctx.newEvent(); err != nil {
+			if s.free, err = o.ctx.NewEvent(); err != nil {
 				return cudaError("create an event", err)
 			}
 		}
@@ -92,13 +92,13 @@ func (fs *FeatureStream) stage(k int, idx []int32) error {
 	if s == nil || fs.o.ctx == nil {
 		return fmt.Errorf("gpu: feature stream used after Close")
 	}
-	return fs.o.ctx.do(func() error {
+	return fs.o.ctx.Do(func() error {
 		// The host may rewrite the pinned buffer once its last upload is
 		// done.
-		if err := fs.o.ctx.syncEvent(s.ready); err != nil {
+		if err := fs.o.ctx.SyncEvent(s.ready); err != nil {
 			return cudaError("wait for the previous upload", err)
 		}
-		b, err := fs.o.ctx.hostBytes(s.host)
+		b, err := fs.o.ctx.HostBytes(s.host)
 		if err != nil {
 			return cudaError("streamed features", err)
 		}
@@ -110,13 +110,13 @@ func (fs *FeatureStream) stage(k int, idx []int32) error {
 		}
 		// The device buffer may be overwritten once the step that read
 		// it is done.
-		if err := fs.o.ctx.waitEvent(fs.copy, s.free); err != nil {
+		if err := fs.o.ctx.WaitEvent(fs.copy, s.free); err != nil {
 			return cudaError("order the upload after the last step", err)
 		}
-		if err := fs.o.ctx.copyHtoDAsync(s.dev.ptr, s.host, 0, n, fs.copy); err != nil {
+		if err := fs.o.ctx.CopyHtoDAsync(s.dev.ptr, s.host, 0, n, fs.copy); err != nil {
 			return cudaError("upload streamed features", err)
 		}
-		return cudaError("record the upload", fs.o.ctx.record(s.ready, fs.copy))
+		return cudaError("record the upload", fs.o.ctx.Record(s.ready, fs.copy))
 	})
 }
 
@@ -156,9 +156,9 @@ func (fs *FeatureStream) Batch(idx []int32) (head.Buffer, []int32, error) {
 	if err == nil {
 		// Everything issued so far on the compute stream reads the
 		// current slot: that is when it is free again.
-		err = fs.o.ctx.do(func() error {
+		err = fs.o.ctx.Do(func() error {
 			if fs.cur >= 0 {
-				if err := fs.o.ctx.record(fs.slots[fs.cur].free, fs.o.compute); err != nil {
+				if err := fs.o.ctx.Record(fs.slots[fs.cur].free, fs.o.compute); err != nil {
 					return cudaError("record the end of a step", err)
 				}
 			}
@@ -169,8 +169,8 @@ func (fs *FeatureStream) Batch(idx []int32) (head.Buffer, []int32, error) {
 		err = fs.stage(next, idx)
 	}
 	if err == nil {
-		err = fs.o.ctx.do(func() error {
-			return cudaError("order the step after its upload", fs.o.ctx.waitEvent(fs.o.compute, fs.slots[next].ready))
+		err = fs.o.ctx.Do(func() error {
+			return cudaError("order the step after its upload", fs.o.ctx.WaitEvent(fs.o.compute, fs.slots[next].ready))
 		})
 	}
 	if err != nil {
@@ -191,8 +191,8 @@ func (fs *FeatureStream) Close() error {
 	if o.ctx == nil {
 		return first
 	}
-	err := o.ctx.do(func() error {
-		err := cudaError("synchronise before freeing streamed features", o.ctx.synchronize())
+	err := o.ctx.Do(func() error {
+		err := cudaError("synchronise before freeing streamed features", o.ctx.Synchronize())
 		keep := func(e error) {
 			if err == nil && e != nil {
 				err = cudaError("free streamed features", e)
@@ -206,16 +206,16 @@ func (fs *FeatureStream) Close() error {
 				o.pool.release(s.dev.ptr, s.dev.size)
 			}
 			if s.host != 0 {
-				keep(o.ctx.freeHost(s.host))
+				keep(o.ctx.FreeHost(s.host))
 			}
-			for _, e := range []event{s.ready, s.free} {
+			for _, e := range []Event{s.ready, s.free} {
 				if e != 0 {
-					keep(o.ctx.destroyEvent(e))
+					keep(o.ctx.DestroyEvent(e))
 				}
 			}
 		}
 		if fs.copy != 0 {
-			keep(o.ctx.destroyStream(fs.copy))
+			keep(o.ctx.DestroyStream(fs.copy))
 		}
 		return err
 	})

@@ -8,7 +8,7 @@ import (
 
 // module is the loaded head.cu and its kernels.
 type module struct {
-	mod driverModule
+	mod Module
 	convFwd, convWgrad, splitkReduce, poolRows, gatherPool, denseFwd,
 	softmaxXent, denseBwd, unpoolReLU, sumRows, optimizerStep kernel
 	// The tensor-core GEMMs (sm_80 and newer).
@@ -18,7 +18,7 @@ type module struct {
 // kernel is one function of the module.
 type kernel struct {
 	name string
-	fn   driverFunction
+	fn   Function
 	// slots is how many blocks of a GEMM kernel run at once on the whole
 	// device (its own occupancy: registers and shared memory differ from
 	// kernel to kernel); split-K sizes its grid with it. 0 for the others.
@@ -26,8 +26,8 @@ type kernel struct {
 }
 
 // loadModule loads the kernels into the current context. Inside do.
-func loadModule(ctx devContext, multiprocessors int) (*module, error) {
-	mod, err := ctx.loadModule()
+func loadModule(ctx Context, multiprocessors int) (*module, error) {
+	mod, err := ctx.LoadModule()
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +44,9 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		{&m.convFwdTF32, "conv_fwd_tf32", true}, {&m.convFwdBF16, "conv_fwd_bf16", true},
 		{&m.convWgradTF32, "conv_wgrad_tf32", true}, {&m.convWgradBF16, "conv_wgrad_bf16", true},
 	} {
-		fn, err := mod.function(k.name)
+		fn, err := mod.Function(k.name)
 		if err != nil {
-			_ = mod.unload()
+			_ = mod.Unload()
 			return nil, cudaError("kernel "+k.name, err)
 		}
 		*k.dst = kernel{name: k.name, fn: fn}
@@ -56,9 +56,9 @@ func loadModule(ctx devContext, multiprocessors int) (*module, error) {
 		// Each GEMM's own occupancy at its block size (all 256 threads).
 		// The tensor-core kernels trap before sm_80 and are never
 		// launched there; their figure is unused.
-		perSM, err := fn.maxActiveBlocksPerSM(gemmThreads)
+		perSM, err := fn.MaxActiveBlocksPerSM(gemmThreads)
 		if err != nil {
-			_ = mod.unload()
+			_ = mod.Unload()
 			return nil, cudaError("occupancy of "+k.name, err)
 		}
 		k.dst.slots = max(1, perSM) * multiprocessors
@@ -72,7 +72,7 @@ func (m *module) slots(g gemmGeom) plan.Slots {
 	return plan.Slots{Fwd: g.fwd(m).slots, Wgrad: g.wgrad(m).slots}
 }
 
-func (m *module) unload() error { return cudaError("unload the kernels", m.mod.unload()) }
+func (m *module) unload() error { return cudaError("unload the kernels", m.mod.Unload()) }
 
 // The kernels' fixed geometry (head.cu's TILE_M, TILE_N, TILE_K, THREADS).
 const (
@@ -84,16 +84,16 @@ const (
 
 // linear covers n threads with blocks of blockSize, capped for
 // grid-stride loops.
-func linear(n int) dim3 { return dim3{min(max(1, ceilDiv(n, blockSize)), 1<<16), 1, 1} }
+func linear(n int) Dim3 { return Dim3{min(max(1, ceilDiv(n, blockSize)), 1<<16), 1, 1} }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // launch issues k on stream s. Launch errors (bad configuration, a sticky
 // fault of an earlier kernel) come back here; faults of this kernel
 // surface at the next synchronising call.
-func (k kernel) launch(s stream, grid dim3, block int, args ...arg) error {
-	if err := k.fn.launch(grid, block, args, s); err != nil {
-		return cudaError(fmt.Sprintf("launch %s grid (%d,%d,%d) block %d", k.name, grid.x, grid.y, grid.z, block), err)
+func (k kernel) launch(s Stream, grid Dim3, block int, args ...Arg) error {
+	if err := k.fn.Launch(grid, block, args, s); err != nil {
+		return cudaError(fmt.Sprintf("launch %s grid (%d,%d,%d) block %d", k.name, grid.X, grid.Y, grid.Z, block), err)
 	}
 	return nil
 }

@@ -3,4 +3,4 @@
 package gpu
 
 // systemDriver is the host's CUDA driver; this build has none.
-func systemDriver() (driver, error) { return nil, ErrNoCUDA }
+func systemDriver() (Driver, error) { return nil, ErrNoCUDA }

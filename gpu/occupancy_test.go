@@ -1,9 +1,10 @@
-package gpu
+package gpu_test
 
 import (
 	"testing"
 
-	"github.com/graft-ml/graft/gpu/plan"
+	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -20,36 +21,35 @@ func TestGEMMSplitsUseEachKernelsOccupancy(t *testing.T) {
 		"conv_fwd_bf16": 4, "conv_wgrad_bf16": 3,
 	}
 	for _, c := range []struct {
-		prec       Precision
+		prec       gpu.Precision
 		fwd, wgrad string
-		g          gemmGeom
 	}{
-		{PrecisionFP32, "conv_fwd", "conv_wgrad", simtGeom},
-		{PrecisionTF32, "conv_fwd_tf32", "conv_wgrad_tf32", tf32Geom},
-		{PrecisionBF16, "conv_fwd_bf16", "conv_wgrad_bf16", bf16Geom},
+		{gpu.PrecisionFP32, "conv_fwd", "conv_wgrad"},
+		{gpu.PrecisionTF32, "conv_fwd_tf32", "conv_wgrad_tf32"},
+		{gpu.PrecisionBF16, "conv_fwd_bf16", "conv_wgrad_bf16"},
 	} {
 		t.Run(string(c.prec), func(t *testing.T) {
 			want := map[string]int{}
-			want[c.fwd], _, _, _ = plan.Splits(spec, batch, plan.Slots{Fwd: perSM[c.fwd] * sms, Wgrad: 1}, c.g.Geom)
-			_, _, want[c.wgrad], _ = plan.Splits(spec, batch, plan.Slots{Fwd: 1, Wgrad: perSM[c.wgrad] * sms}, c.g.Geom)
+			want[c.fwd], _ = gpu.GEMMSplits(spec, batch, c.prec, perSM[c.fwd]*sms, 1)
+			_, want[c.wgrad] = gpu.GEMMSplits(spec, batch, c.prec, 1, perSM[c.wgrad]*sms)
 			// The test means something only if another kernel's figure
 			// would give another split count.
-			other, _, _, _ := plan.Splits(spec, batch, plan.Slots{Fwd: perSM[c.wgrad] * sms, Wgrad: 1}, c.g.Geom)
-			_, _, otherW, _ := plan.Splits(spec, batch, plan.Slots{Fwd: 1, Wgrad: perSM[c.fwd] * sms}, c.g.Geom)
+			other, _ := gpu.GEMMSplits(spec, batch, c.prec, perSM[c.wgrad]*sms, 1)
+			_, otherW := gpu.GEMMSplits(spec, batch, c.prec, 1, perSM[c.fwd]*sms)
 			if other == want[c.fwd] || otherW == want[c.wgrad] {
 				t.Fatalf("occupancies %v give the same splits either way (%d, %d): pick others", perSM, want[c.fwd], want[c.wgrad])
 			}
-			ops, f := fakeOpsWith(t, Options{Precision: c.prec}, FakeDevice{Multiprocessors: sms, MemoryBytes: 8 << 30, KernelBlocksPerSM: perSM})
+			ops, f := fakeOpsWith(t, gpu.Options{Precision: c.prec}, gputest.Device{Multiprocessors: sms, MemoryBytes: 8 << 30, KernelBlocksPerSM: perSM})
 			trainStep(t, ops, spec, batch, batch) // evaluation at the same batch
 			seen := map[string]bool{}
-			for _, l := range f.launches {
-				n, ok := want[l.kernel]
+			for _, l := range f.Calls() {
+				n, ok := want[l.Kernel]
 				if !ok {
 					continue
 				}
-				seen[l.kernel] = true
-				if l.grid.z != n {
-					t.Errorf("%s: %d splits, want %d (its own occupancy, %d blocks per SM)", l.kernel, l.grid.z, n, perSM[l.kernel])
+				seen[l.Kernel] = true
+				if l.Grid.Z != n {
+					t.Errorf("%s: %d splits, want %d (its own occupancy, %d blocks per SM)", l.Kernel, l.Grid.Z, n, perSM[l.Kernel])
 				}
 			}
 			if !seen[c.fwd] || !seen[c.wgrad] {

@@ -29,21 +29,21 @@ type Options struct {
 // back (one copy), around kernels issued on one stream. Like every head.Ops it is not safe for
 // concurrent use.
 type CUDAOps struct {
-	ctx     devContext
+	ctx     Context
 	info    DeviceInfo
 	mod     *module
 	pool    *pool
 	scratch map[string]*buffer
 	// compute is the stream of every kernel; a step's inputs go up and
 	// its results come back on it, through the pinned buffers.
-	compute stream
+	compute Stream
 	pinned  map[string]pinnedBuf
 	prec    Precision
 }
 
 // pinnedBuf is a pinned host staging buffer.
 type pinnedBuf struct {
-	h    hostPtr
+	h    HostPtr
 	size int64
 }
 
@@ -56,38 +56,40 @@ func NewOps(o Options) (*CUDAOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newOps(drv, o)
+	return OpenOps(drv, o)
 }
 
-func newOps(drv driver, o Options) (*CUDAOps, error) {
+// OpenOps opens CUDAOps on drv's device o.Ordinal: NewOps on the host's
+// driver, gputest's fakes on theirs.
+func OpenOps(drv Driver, o Options) (*CUDAOps, error) {
 	ctx, info, err := openContext(drv, o.Ordinal)
 	if err != nil {
 		return nil, err
 	}
 	prec, err := resolvePrecision(o.Precision, info.ComputeCapability)
 	if err != nil {
-		_ = ctx.release()
+		_ = ctx.Release()
 		return nil, err
 	}
 	ops := &CUDAOps{ctx: ctx, info: info, scratch: map[string]*buffer{}, pinned: map[string]pinnedBuf{}, prec: prec}
-	err = ctx.do(func() error {
+	err = ctx.Do(func() error {
 		budget := o.MemoryBudget
 		if budget <= 0 {
-			free, _, err := ctx.memInfo()
+			free, _, err := ctx.MemInfo()
 			if err != nil {
 				return cudaError("memory info", err)
 			}
 			budget = free / 10 * 9
 		}
 		ops.pool = newPool(ctx, budget)
-		if ops.compute, err = ctx.newStream(); err != nil {
+		if ops.compute, err = ctx.NewStream(); err != nil {
 			return cudaError("create the compute stream", err)
 		}
 		ops.mod, err = loadModule(ctx, info.Multiprocessors)
 		return err
 	})
 	if err != nil {
-		_ = ctx.release()
+		_ = ctx.Release()
 		return nil, err
 	}
 	return ops, nil
@@ -102,16 +104,16 @@ func (o *CUDAOps) Close() error {
 	if o.ctx == nil {
 		return nil
 	}
-	err := o.ctx.do(func() error {
-		err := cudaError("synchronise before closing", o.ctx.synchronize())
+	err := o.ctx.Do(func() error {
+		err := cudaError("synchronise before closing", o.ctx.Synchronize())
 		for name, p := range o.pinned {
-			if ferr := o.ctx.freeHost(p.h); err == nil && ferr != nil {
+			if ferr := o.ctx.FreeHost(p.h); err == nil && ferr != nil {
 				err = cudaError("free pinned memory", ferr)
 			}
 			delete(o.pinned, name)
 		}
 		if o.compute != 0 {
-			if serr := o.ctx.destroyStream(o.compute); err == nil && serr != nil {
+			if serr := o.ctx.DestroyStream(o.compute); err == nil && serr != nil {
 				err = cudaError("destroy the compute stream", serr)
 			}
 			o.compute = 0
@@ -128,7 +130,7 @@ func (o *CUDAOps) Close() error {
 		}
 		return err
 	})
-	if rerr := o.ctx.release(); err == nil && rerr != nil {
+	if rerr := o.ctx.Release(); err == nil && rerr != nil {
 		err = cudaError("release the primary context", rerr)
 	}
 	o.ctx = nil
@@ -148,7 +150,7 @@ func (o *CUDAOps) Device() string { return o.info.ID }
 
 // buffer is device memory from the pool.
 type buffer struct {
-	ptr   devicePtr
+	ptr   DevicePtr
 	n     int
 	size  int64 // bytes reserved in the pool
 	owner *CUDAOps
@@ -158,7 +160,7 @@ type buffer struct {
 func (b *buffer) Len() int { return b.n }
 
 // at is the address of float (or 4-byte element) i.
-func (b *buffer) at(i int) devicePtr { return b.ptr + devicePtr(4*i) }
+func (b *buffer) at(i int) DevicePtr { return b.ptr + DevicePtr(4*i) }
 
 func (o *CUDAOps) device(b head.Buffer) (*buffer, error) {
 	d, ok := b.(*buffer)
@@ -177,13 +179,13 @@ func (o *CUDAOps) Alloc(n int) (head.Buffer, error) {
 		return nil, fmt.Errorf("%w: cannot allocate %d floats", head.ErrShape, n)
 	}
 	var b *buffer
-	err := o.ctx.do(func() error {
+	err := o.ctx.Do(func() error {
 		var err error
 		if b, err = o.alloc(4 * int64(n)); err != nil {
 			return err
 		}
 		b.n = n
-		if err := o.ctx.memsetD32(b.ptr, 0, int64(n)); err != nil {
+		if err := o.ctx.MemsetD32(b.ptr, 0, int64(n)); err != nil {
 			o.pool.release(b.ptr, b.size)
 			return cudaError("zero a new buffer", err)
 		}
@@ -225,8 +227,8 @@ func (o *CUDAOps) Upload(dst head.Buffer, offset int, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	return o.ctx.do(func() error {
-		return cudaError("copy to the device", o.ctx.copyHtoD(d.at(offset), bytesOf(src)))
+	return o.ctx.Do(func() error {
+		return cudaError("copy to the device", o.ctx.CopyHtoD(d.at(offset), bytesOf(src)))
 	})
 }
 
@@ -242,8 +244,8 @@ func (o *CUDAOps) Download(dst []float32, src head.Buffer, offset int) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	return o.ctx.do(func() error {
-		return cudaError("copy from the device", o.ctx.copyDtoH(bytesOf(dst), s.at(offset)))
+	return o.ctx.Do(func() error {
+		return cudaError("copy from the device", o.ctx.CopyDtoH(bytesOf(dst), s.at(offset)))
 	})
 }
 
@@ -271,23 +273,23 @@ func (o *CUDAOps) scratchBuf(name string, bytes int64) (*buffer, error) {
 // staging returns the named pinned host buffer, at least bytes long, and
 // its memory; the host may touch it only when no copy of it is in flight.
 // Inside do.
-func (o *CUDAOps) staging(name string, bytes int64) (hostPtr, []byte, error) {
+func (o *CUDAOps) staging(name string, bytes int64) (HostPtr, []byte, error) {
 	p, ok := o.pinned[name]
 	if !ok || p.size < bytes {
 		if ok {
-			if err := o.ctx.freeHost(p.h); err != nil {
+			if err := o.ctx.FreeHost(p.h); err != nil {
 				return 0, nil, cudaError("free pinned memory", err)
 			}
 			delete(o.pinned, name)
 		}
-		h, err := o.ctx.allocHost(bytes)
+		h, err := o.ctx.AllocHost(bytes)
 		if err != nil {
 			return 0, nil, cudaError(fmt.Sprintf("allocate %d bytes of pinned host memory", bytes), err)
 		}
 		p = pinnedBuf{h: h, size: bytes}
 		o.pinned[name] = p
 	}
-	b, err := o.ctx.hostBytes(p.h)
+	b, err := o.ctx.HostBytes(p.h)
 	if err != nil {
 		return 0, nil, cudaError("pinned staging "+name, err)
 	}
@@ -318,8 +320,8 @@ func (o *CUDAOps) check(spec head.Spec, params, feats head.Buffer, idx []int32) 
 	if len(idx) == 0 {
 		return nil, nil, fmt.Errorf("%w: empty batch", head.ErrShape)
 	}
-	if len(idx) > maxGridYZ {
-		return nil, nil, fmt.Errorf("%w: batch of %d samples: the CUDA kernels take at most %d", head.ErrShape, len(idx), maxGridYZ)
+	if len(idx) > MaxGridYZ {
+		return nil, nil, fmt.Errorf("%w: batch of %d samples: the CUDA kernels take at most %d", head.ErrShape, len(idx), MaxGridYZ)
 	}
 	for _, i := range idx {
 		if i < 0 || int64(i) >= n {
@@ -330,10 +332,10 @@ func (o *CUDAOps) check(spec head.Spec, params, feats head.Buffer, idx []int32) 
 	// 128-row tiles of the conv's output (forward) and of its kernel
 	// (weight gradient), at most 65535.
 	if spec.Kind == head.KindConv {
-		if ceilDiv(len(idx)*spec.Height*spec.Width, gemmTile) > maxGridYZ {
+		if ceilDiv(len(idx)*spec.Height*spec.Width, gemmTile) > MaxGridYZ {
 			return nil, nil, fmt.Errorf("%w: batch %d x %d pixels is too large for one launch: lower the batch size", head.ErrShape, len(idx), spec.Height*spec.Width)
 		}
-		if ceilDiv(spec.Kernel*spec.Kernel*spec.Channels, gemmTile) > maxGridYZ {
+		if ceilDiv(spec.Kernel*spec.Kernel*spec.Channels, gemmTile) > MaxGridYZ {
 			return nil, nil, fmt.Errorf("%w: conv kernel of %d taps x %d channels is too large for one launch: pick a smaller kernel or an earlier tap", head.ErrShape, spec.Kernel*spec.Kernel, spec.Channels)
 		}
 	}
@@ -347,7 +349,7 @@ type batch struct {
 	feats, idx, act, pooled, lgt *buffer
 }
 
-func param(spec head.Spec, p *buffer, name string) devicePtr {
+func param(spec head.Spec, p *buffer, name string) DevicePtr {
 	t, ok := spec.Layout().Find(name)
 	if !ok {
 		panic("gpu: layout has no " + name) // the layout is head's, not user input
@@ -375,7 +377,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 	}
 	copy(host, bytesOf(idx))
 	copy(host[4*len(idx):], bytesOf(labels))
-	if err := o.ctx.copyHtoDAsync(bt.idx.ptr, h, 0, n, o.compute); err != nil {
+	if err := o.ctx.CopyHtoDAsync(bt.idx.ptr, h, 0, n, o.compute); err != nil {
 		return nil, cudaError("copy the batch indices and labels", err)
 	}
 	if bt.pooled, err = o.scratchBuf("pooled", size["pooled"]); err != nil {
@@ -388,7 +390,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 		}
 		g := o.geom(spec)
 		splits, slice, _, _ := plan.Splits(spec, b, o.mod.slots(g), g.Geom)
-		grid := dim3{ceilDiv(nf, g.TileN), ceilDiv(m, g.TileM), splits}
+		grid := Dim3{ceilDiv(nf, g.TileN), ceilDiv(m, g.TileM), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
 		if splits > 1 {
@@ -407,11 +409,11 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 				return nil, err
 			}
 		}
-		if err := o.mod.poolRows.launch(o.compute, dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(bt.pooled.ptr), intArg(hw), intArg(nf)); err != nil {
+		if err := o.mod.poolRows.launch(o.compute, Dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(bt.pooled.ptr), intArg(hw), intArg(nf)); err != nil {
 			return nil, err
 		}
 	} else {
-		if err := o.mod.gatherPool.launch(o.compute, dim3{ceilDiv(in, 128), b, 1}, 128, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.pooled.ptr),
+		if err := o.mod.gatherPool.launch(o.compute, Dim3{ceilDiv(in, 128), b, 1}, 128, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.pooled.ptr),
 			intArg(hw), intArg(in)); err != nil {
 			return nil, err
 		}
@@ -435,7 +437,7 @@ func (o *CUDAOps) Logits(spec head.Spec, params, feats head.Buffer, idx []int32,
 	if len(out) != len(idx)*spec.Classes {
 		return fmt.Errorf("%w: logits buffer of %d floats for %d samples x %d classes", head.ErrShape, len(out), len(idx), spec.Classes)
 	}
-	return o.ctx.do(func() error {
+	return o.ctx.Do(func() error {
 		bt, err := o.forward(spec, p, f, idx, nil)
 		if err != nil {
 			return err
@@ -445,10 +447,10 @@ func (o *CUDAOps) Logits(spec head.Spec, params, feats head.Buffer, idx []int32,
 		if err != nil {
 			return err
 		}
-		if err := o.ctx.copyDtoHAsync(h, 0, bt.lgt.ptr, n, o.compute); err != nil {
+		if err := o.ctx.CopyDtoHAsync(h, 0, bt.lgt.ptr, n, o.compute); err != nil {
 			return cudaError("copy the logits", err)
 		}
-		if err := o.ctx.syncStream(o.compute); err != nil {
+		if err := o.ctx.SyncStream(o.compute); err != nil {
 			return cudaError("run the forward pass", err)
 		}
 		_, host, err := o.staging("out", n)
@@ -485,7 +487,7 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 	loss := make([]float64, b)
 	correct := make([]int64, b)
 	var logits []float32
-	err = o.ctx.do(func() error {
+	err = o.ctx.Do(func() error {
 		bt, err := o.forward(spec, p, f, idx, labels)
 		if err != nil {
 			return err
@@ -500,10 +502,10 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 		if err != nil {
 			return err
 		}
-		if err := o.ctx.copyDtoHAsync(h, 0, o.scratch["stats"].ptr, n, o.compute); err != nil {
+		if err := o.ctx.CopyDtoHAsync(h, 0, o.scratch["stats"].ptr, n, o.compute); err != nil {
 			return cudaError("copy the losses and correct counts", err)
 		}
-		if err := o.ctx.syncStream(o.compute); err != nil {
+		if err := o.ctx.SyncStream(o.compute); err != nil {
 			return cudaError("run the training step", err)
 		}
 		_, host, err := o.staging("out", n)
@@ -515,7 +517,7 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 		for _, v := range loss {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				logits = make([]float32, b*classes)
-				return cudaError("copy the logits", o.ctx.copyDtoH(bytesOf(logits), bt.lgt.ptr))
+				return cudaError("copy the logits", o.ctx.CopyDtoH(bytesOf(logits), bt.lgt.ptr))
 			}
 		}
 		return nil
@@ -550,12 +552,12 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 	if err != nil {
 		return err
 	}
-	if err := o.mod.softmaxXent.launch(o.compute, dim3{ceilDiv(b*32, blockSize), 1, 1}, blockSize, ptrArg(bt.lgt.ptr), ptrArg(bt.idx.at(b)),
-		ptrArg(dlogits.ptr), ptrArg(stats.ptr), ptrArg(stats.ptr+devicePtr(8*b)), intArg(b), intArg(classes),
+	if err := o.mod.softmaxXent.launch(o.compute, Dim3{ceilDiv(b*32, blockSize), 1, 1}, blockSize, ptrArg(bt.lgt.ptr), ptrArg(bt.idx.at(b)),
+		ptrArg(dlogits.ptr), ptrArg(stats.ptr), ptrArg(stats.ptr+DevicePtr(8*b)), intArg(b), intArg(classes),
 		floatArg(float64(spec.LabelSmoothing))); err != nil {
 		return err
 	}
-	var dpooled devicePtr
+	var dpooled DevicePtr
 	conv := spec.Kind == head.KindConv
 	if conv {
 		d, err := o.scratchBuf("dpooled", size["dpooled"])
@@ -582,11 +584,11 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		return err
 	}
 	// act becomes dZ in place.
-	if err := o.mod.unpoolReLU.launch(o.compute, dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(dpooled), ptrArg(bsum.ptr),
+	if err := o.mod.unpoolReLU.launch(o.compute, Dim3{ceilDiv(nf, 128), b, 1}, 128, ptrArg(bt.act.ptr), ptrArg(dpooled), ptrArg(bsum.ptr),
 		intArg(hw), intArg(nf)); err != nil {
 		return err
 	}
-	if err := o.mod.sumRows.launch(o.compute, dim3{ceilDiv(nf, 128), 1, 1}, 128, ptrArg(bsum.ptr), ptrArg(param(spec, g, head.ConvBias)),
+	if err := o.mod.sumRows.launch(o.compute, Dim3{ceilDiv(nf, 128), 1, 1}, 128, ptrArg(bsum.ptr), ptrArg(param(spec, g, head.ConvBias)),
 		intArg(b), intArg(nf)); err != nil {
 		return err
 	}
@@ -601,7 +603,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		}
 		out = ws.ptr
 	}
-	if err := gm.wgrad(o.mod).launch(o.compute, dim3{ceilDiv(nf, gm.TileN), ceilDiv(kdim, gm.TileM), splits}, gm.Threads,
+	if err := gm.wgrad(o.mod).launch(o.compute, Dim3{ceilDiv(nf, gm.TileN), ceilDiv(kdim, gm.TileM), splits}, gm.Threads,
 		ptrArg(bt.feats.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.act.ptr), ptrArg(out),
 		intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 		intArg(slice)); err != nil {

@@ -202,7 +202,7 @@ func TestOpsMatchCPU(t *testing.T) {
 func deviceMask(t *testing.T, gpu *CUDAOps, n int) []bool {
 	t.Helper()
 	act := make([]float32, n)
-	if err := gpu.ctx.do(func() error { return gpu.ctx.copyDtoH(bytesOf(act), gpu.scratch["act"].ptr) }); err != nil {
+	if err := gpu.ctx.Do(func() error { return gpu.ctx.CopyDtoH(bytesOf(act), gpu.scratch["act"].ptr) }); err != nil {
 		t.Fatal(err)
 	}
 	mask := make([]bool, n)
@@ -603,7 +603,7 @@ func TestTensorCoreGEMMsWithinBound(t *testing.T) {
 func deviceFloats(t *testing.T, gpu *CUDAOps, name string, n int) []float32 {
 	t.Helper()
 	out := make([]float32, n)
-	if err := gpu.ctx.do(func() error { return gpu.ctx.copyDtoH(bytesOf(out), gpu.scratch[name].ptr) }); err != nil {
+	if err := gpu.ctx.Do(func() error { return gpu.ctx.CopyDtoH(bytesOf(out), gpu.scratch[name].ptr) }); err != nil {
 		t.Fatal(err)
 	}
 	return out

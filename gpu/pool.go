@@ -13,19 +13,19 @@ import (
 // not fit, the cache is released first. It must be called inside
 // the context's do.
 type pool struct {
-	ctx    devContext
+	ctx    Context
 	budget int64
 	used   int64 // bytes handed out
 	cached int64 // bytes in the free lists
-	free   map[int64][]devicePtr
+	free   map[int64][]DevicePtr
 	peak   int64
 }
 
-func newPool(ctx devContext, budget int64) *pool {
-	return &pool{ctx: ctx, budget: budget, free: map[int64][]devicePtr{}}
+func newPool(ctx Context, budget int64) *pool {
+	return &pool{ctx: ctx, budget: budget, free: map[int64][]DevicePtr{}}
 }
 
-func (p *pool) alloc(bytes int64) (devicePtr, int64, error) {
+func (p *pool) alloc(bytes int64) (DevicePtr, int64, error) {
 	size := plan.RoundSize(bytes)
 	if l := p.free[size]; len(l) > 0 {
 		ptr := l[len(l)-1]
@@ -43,12 +43,12 @@ func (p *pool) alloc(bytes int64) (devicePtr, int64, error) {
 			return 0, 0, err
 		}
 	}
-	ptr, err := p.ctx.alloc(size)
+	ptr, err := p.ctx.Alloc(size)
 	if err != nil && p.cached > 0 {
 		if terr := p.trim(); terr != nil {
 			return 0, 0, terr
 		}
-		ptr, err = p.ctx.alloc(size)
+		ptr, err = p.ctx.Alloc(size)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("a request of %d bytes (%s) within the budget of %d bytes (%s), %d bytes in use: the device itself has no room (other processes?): %w",
@@ -60,7 +60,7 @@ func (p *pool) alloc(bytes int64) (devicePtr, int64, error) {
 }
 
 // release returns a block to the cache.
-func (p *pool) release(ptr devicePtr, size int64) {
+func (p *pool) release(ptr DevicePtr, size int64) {
 	p.used -= size
 	p.cached += size
 	p.free[size] = append(p.free[size], ptr)
@@ -72,10 +72,10 @@ func (p *pool) trim() error {
 	if p.cached == 0 {
 		return nil
 	}
-	first := cudaError("synchronise before freeing", p.ctx.synchronize())
+	first := cudaError("synchronise before freeing", p.ctx.Synchronize())
 	for size, l := range p.free {
 		for _, ptr := range l {
-			if err := p.ctx.free(ptr); err != nil && first == nil {
+			if err := p.ctx.Free(ptr); err != nil && first == nil {
 				first = cudaError("cuMemFree", err)
 			}
 			p.cached -= size

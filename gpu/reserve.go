@@ -21,7 +21,7 @@ func (o *CUDAOps) ReserveScratch(spec head.Spec, batch, evalBatch int) error {
 	if evalBatch > 0 {
 		plan.Merge(sp, plan.Step(spec, evalBatch, o.mod.slots(g), false, g.Geom))
 	}
-	return o.ctx.do(func() error {
+	return o.ctx.Do(func() error {
 		for name, bytes := range sp {
 			if _, err := o.scratchBuf(name, bytes); err != nil {
 				return err

@@ -33,7 +33,7 @@ func (o *CUDAOps) Update(opt head.Optimizer, layout head.Layout, step int, param
 	if len(slots) != opt.Slots() {
 		return fmt.Errorf("%w: %s needs %d slot buffers, got %d", head.ErrShape, opt.Name, opt.Slots(), len(slots))
 	}
-	var s [2]devicePtr
+	var s [2]DevicePtr
 	for i, b := range slots {
 		d, err := o.device(b)
 		if err != nil {
@@ -67,7 +67,7 @@ func (o *CUDAOps) Update(opt head.Optimizer, layout head.Layout, step int, param
 	if p.n == 0 {
 		return nil
 	}
-	return o.ctx.do(func() error {
+	return o.ctx.Do(func() error {
 		return o.mod.optimizerStep.launch(o.compute, linear(p.n), blockSize, ptrArg(p.ptr), ptrArg(g.ptr), ptrArg(s[0]), ptrArg(s[1]),
 			intArg(p.n), intArg(layout.DecayEnd), intArg(mode), floatArg(float64(opt.LR)), floatArg(float64(decay)),
 			floatArg(float64(opt.Momentum)), floatArg(float64(alpha)), floatArg(float64(omb1)), floatArg(float64(omb2)),

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
@@ -39,6 +40,9 @@ type Report struct {
 	// --preprocess auto picks for it.
 	Normalization *Normalization `json:"input_normalization,omitempty"`
 	Preprocess    *Choice        `json:"preprocess_auto,omitempty"`
+	// PreprocessStats are the distances auto compared, when graft
+	// inspect --data gave images to read the batch-norm statistics with.
+	PreprocessStats *api.PreprocessStats `json:"preprocess_stats,omitempty"`
 	// Taps are the suggested taps: the last feature maps before the
 	// graph pools them away, deepest first (SuggestTaps).
 	Taps []Tap `json:"suggested_taps,omitempty"`
@@ -135,7 +139,7 @@ func InspectIn(roots savedmodel.Files, dir string, tags []string, tensors bool, 
 	})
 	sort.Strings(r.Unsupported)
 	if n, err := DetectModel(m, signature); err == nil {
-		c := ChoosePreprocess(Auto, n)
+		c := ChoosePreprocess(Auto, n, nil)
 		r.Normalization, r.Preprocess = &n, &c
 	}
 	// The tensors' shapes are needed for the suggestions, listed or not.

@@ -42,7 +42,7 @@ func TestDetectNormalizationKerasSavedByTensorFlow(t *testing.T) {
 			t.Errorf("%s: %v", c.model, err)
 			continue
 		}
-		if n.Found() != c.found || n.Expects != c.expects || ChoosePreprocess(Auto, n).Mode != c.auto {
+		if n.Found() != c.found || n.Expects != c.expects || ChoosePreprocess(Auto, n, nil).Mode != c.auto {
 			t.Errorf("%s: %s, want expects %q, auto %s", c.model, n, c.expects, c.auto)
 		}
 		if c.found && (math.Abs(n.Scale[0]-c.scale) > 1e-6*c.scale || math.Abs(n.Offset[0]-c.offset) > 1e-6) {

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	ndpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 )
 
@@ -235,11 +238,36 @@ func constant(g *savedmodel.Graph, nodes map[string]*ndpb.NodeDef, ref string) [
 		}
 		nd := nodes[name]
 		if nd == nil || (nd.Op != "Identity" && nd.Op != "Cast") || len(nd.Input) != 1 {
-			return nil
+			return computed(g, ref)
 		}
 		name = strings.TrimSuffix(nd.Input[0], ":0")
 	}
 	return nil
+}
+
+// computed evaluates ref when it depends on constants only (a Keras
+// Normalization layer's max(sqrt(variance), eps), a Reshape of a Const in
+// a TF1 graph); nil when it reads the input or cannot be run.
+func computed(g *savedmodel.Graph, ref string) []float64 {
+	if dependents(g)[strings.Split(ref, ":")[0]] {
+		return nil
+	}
+	sub := *g
+	sub.Outputs = []string{ref}
+	e, err := native.New(&sub)
+	if err != nil {
+		return nil
+	}
+	out, err := e.Run(context.Background(), nil)
+	t := out[ref]
+	if err != nil || t == nil || t.F32 == nil {
+		return nil
+	}
+	v := make([]float64, len(t.F32))
+	for i, x := range t.F32 {
+		v[i] = float64(x)
+	}
+	return v
 }
 
 // Choice is the preprocessing a command uses, and why.
@@ -262,9 +290,12 @@ func (c Choice) Log(log *zap.Logger) {
 
 // ChoosePreprocess resolves a requested mode ("auto", "" or a mode) for a
 // graph with normalisation n. Auto picks the range the graph expects when
-// it normalises its input itself, else "unit" (x/255, the TF-Hub
-// convention), with a warning that says how to choose another.
-func ChoosePreprocess(requested string, n Normalization) Choice {
+// it normalises its input itself; else, given st (the user's images
+// against the moving statistics of the graph's first batch norm), the mode
+// whose statistics are closest when the next is StatsMargin times
+// farther; else "unit" (x/255, the TF-Hub convention), with a warning that
+// says how to choose another.
+func ChoosePreprocess(requested string, n Normalization, st *api.PreprocessStats) Choice {
 	if requested != "" && requested != Auto {
 		c := Choice{Mode: requested, Reason: "--preprocess " + requested + " as given"}
 		if n.Expects != "" && requested != n.Expects {
@@ -273,13 +304,24 @@ func ChoosePreprocess(requested string, n Normalization) Choice {
 		}
 		return c
 	}
+	const choose = "pass --preprocess raw|unit|tf|torch|caffe to match how the backbone was trained"
 	switch {
 	case n.Expects != "":
 		return Choice{Mode: n.Expects, Reason: fmt.Sprintf("auto: the graph normalises its input itself (%s)", n)}
 	case n.Found():
-		return Choice{Mode: unit, Warn: true, Reason: fmt.Sprintf("auto: the graph's input arithmetic (%s); using unit (x/255): pass --preprocess raw|unit|tf|torch|caffe to match how the backbone was trained", n)}
+		return Choice{Mode: unit, Warn: true, Reason: fmt.Sprintf("auto: the graph's input arithmetic (%s); using unit (x/255): %s", n, choose)}
+	case st != nil && len(st.Distances) > 1:
+		r := Ranked(st)
+		best, next := st.Distances[r[0]], st.Distances[r[1]]
+		dist := fmt.Sprintf("symmetric KL over %d images: %s", st.Images, StatsText(st))
+		if next >= StatsMargin*best {
+			return Choice{Mode: r[0], Reason: fmt.Sprintf("auto: the graph does not normalise its input; the moving statistics of its first batch norm (%s) match the images best when preprocessed %s, %.3g times closer than %s (%s)", st.Layer, r[0], next/math.Max(best, 1e-300), r[1], dist)}
+		}
+		return Choice{Mode: unit, Warn: true, Reason: fmt.Sprintf("auto: the graph does not normalise its input, and the moving statistics of its first batch norm (%s) do not decide: %s and %s are within a factor %g (%s); using unit (x/255): %s", st.Layer, r[0], r[1], StatsMargin, dist, choose)}
+	case st != nil:
+		return Choice{Mode: unit, Warn: true, Reason: "auto: the graph does not normalise its input and has no batch norm whose moving statistics would say what it was trained on; using unit (x/255, in [0, 1], the TF-Hub convention): " + choose + " (caffe for VGG)"}
 	}
-	return Choice{Mode: unit, Warn: true, Reason: "auto: the graph does not normalise its input, so its expected range is unknown; using unit (x/255, in [0, 1], the TF-Hub convention): pass --preprocess raw|unit|tf|torch|caffe to match how the backbone was trained (tf for Keras MobileNet/Inception, caffe for ResNet50/VGG, torch for DenseNet)"}
+	return Choice{Mode: unit, Warn: true, Reason: "auto: the graph does not normalise its input, so its expected range is unknown; using unit (x/255, in [0, 1], the TF-Hub convention): " + choose + " (tf for Keras MobileNet/Inception, caffe for ResNet50/VGG, torch for DenseNet)"}
 }
 
 // DetectDir loads the SavedModel in dir, reading its files only inside

@@ -73,7 +73,7 @@ func TestDetectNormalization(t *testing.T) {
 			if n.Expects != c.expects {
 				t.Errorf("expects %q, want %q (%s)", n.Expects, c.expects, n)
 			}
-			choice := ChoosePreprocess(Auto, n)
+			choice := ChoosePreprocess(Auto, n, nil)
 			if choice.Mode != c.auto || choice.Warn != c.warn || !strings.HasPrefix(choice.Reason, "auto: ") {
 				t.Errorf("auto chose %+v, want %s (warn %v)", choice, c.auto, c.warn)
 			}
@@ -114,10 +114,10 @@ func TestDetectNormalization(t *testing.T) {
 // flagged.
 func TestChoosePreprocessExplicit(t *testing.T) {
 	n := Normalization{Nodes: []string{"mul"}, Scale: []float64{1.0 / 255}, Offset: []float64{0}, Expects: "raw"}
-	if c := ChoosePreprocess("unit", n); c.Mode != "unit" || !c.Warn || !strings.Contains(c.Reason, "--preprocess raw") {
+	if c := ChoosePreprocess("unit", n, nil); c.Mode != "unit" || !c.Warn || !strings.Contains(c.Reason, "--preprocess raw") {
 		t.Errorf("%+v", c)
 	}
-	if c := ChoosePreprocess("raw", n); c.Mode != "raw" || c.Warn {
+	if c := ChoosePreprocess("raw", n, nil); c.Mode != "raw" || c.Warn {
 		t.Errorf("%+v", c)
 	}
 }

@@ -111,6 +111,34 @@ func (s *Sequential) Conv2D(layer string, kernel, bias *tensor.Tensor, stride in
 	return s
 }
 
+// BatchNorm adds a Keras BatchNormalization layer at inference, as tf-keras
+// writes it: FusedBatchNormV3 (NHWC) reading gamma, beta and the moving
+// mean and variance, each [C].
+func (s *Sequential) BatchNorm(layer string, gamma, beta, mean, variance *tensor.Tensor, eps float32) *Sequential {
+	if s.err != nil {
+		return s
+	}
+	c := s.shape[len(s.shape)-1]
+	for _, v := range []*tensor.Tensor{gamma, beta, mean, variance} {
+		if v.Rank() != 1 || int64(v.Shape[0]) != c {
+			return s.fail("batch norm %s: parameter %v does not fit input %v", layer, v.Shape, s.shape)
+		}
+	}
+	bn := s.scope(layer, "FusedBatchNormV3")
+	g := s.readVar(layer, "gamma", s.scope(layer, "x"), gamma)
+	b := s.readVar(layer, "beta", s.scope(layer, "x_1"), beta)
+	m := s.readVar(layer, "moving_mean", bn, mean)
+	v := s.readVar(layer, "moving_variance", bn+"_1", variance)
+	a := t32()
+	a["U"] = AttrType(tensor.Float32)
+	a["epsilon"] = &avpb.AttrValue{Value: &avpb.AttrValue_F{F: eps}}
+	a["is_training"] = AttrBool(false)
+	a["data_format"] = AttrString("NHWC")
+	s.cur = s.add(&ndpb.NodeDef{Name: bn, Op: "FusedBatchNormV3", Input: []string{s.cur, g, b, m, v}, Attr: a})
+	s.spec.Layers = append(s.spec.Layers, layer)
+	return s
+}
+
 // scalar adds out = cur OP c with c a float32 Const named constName, as
 // Keras writes `x * c` or `x - c` inside a layer.
 func (s *Sequential) scalar(op, name, constName string, c float32) {

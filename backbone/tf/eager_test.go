@@ -16,6 +16,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 )
 
 // The eager path against the session path, on the CPU, where the device
@@ -155,7 +156,7 @@ func TestToDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eb.Close()
-	ops, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: 64 << 20}, gpu.FakeDevice{})
+	ops, _, err := gputest.NewOps(gpu.Options{MemoryBudget: 64 << 20}, gputest.Device{})
 	if err != nil {
 		t.Fatal(err)
 	}

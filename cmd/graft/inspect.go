@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,25 +12,33 @@ import (
 
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/train"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
 	var tags []string
 	var tensors, all, asJSON bool
-	var signature, eng string
+	var signature, eng, data string
 	cmd := &cobra.Command{
 		Use:   "inspect MODEL",
 		Short: "Describe a SavedModel: signatures, variables, ops, suggested taps, and with --tensors the tensors you can tap",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := engine.Check(eng); err != nil {
 				return err
 			}
 			r, err := inspect.Inspect(args[0], tags, tensors || all, signature)
 			if err != nil {
 				return err
+			}
+			if data != "" {
+				if err := readStats(cmd.Context(), r, args[0], tags, signature, data); err != nil {
+					return err
+				}
 			}
 			if !all {
 				r.Tensors = slices.DeleteFunc(r.Tensors, func(t inspect.Tensor) bool { return !t.Tappable })
@@ -62,8 +71,28 @@ func (a *app) inspectCmd() *cobra.Command {
 	f.BoolVar(&all, "all", false, "with --tensors: list every tensor the signature computes")
 	f.StringVar(&signature, "signature", "serving_default", "signature whose tensors --tensors lists")
 	f.StringVar(&eng, "engine", engine.Native, "also check the signature on this engine: native, or tensorflow (imports the flat graph into libtensorflow)")
+	f.StringVar(&data, "data", "", fmt.Sprintf("training data (as graft train --data takes it): when the graph does not normalise its input, --preprocess auto compares %d of its images, preprocessed each way, with the backbone's first batch-norm statistics; print the distances", train.StatsImages))
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// readStats redoes the report's auto choice with a sample of the data at
+// dir, as graft train does.
+func readStats(ctx context.Context, r *inspect.Report, model string, tags []string, signature, dir string) error {
+	ds, err := dataset.Open(dir, dataset.Options{})
+	if err != nil {
+		return err
+	}
+	m, err := savedmodel.Load(model, tags...)
+	if err != nil {
+		return err
+	}
+	ch, _, st, err := train.Preprocessing(ctx, m, signature, inspect.Auto, ds, 0)
+	if err != nil {
+		return err
+	}
+	r.Preprocess, r.PreprocessStats = &ch, st
+	return nil
 }
 
 // engineCheck is what inspect --engine tensorflow found: the signature's
@@ -101,6 +130,12 @@ func printReport(a *app, r *inspect.Report) error {
 	if r.Normalization != nil {
 		fmt.Fprintf(tw, "input normalisation:\t%s\n", r.Normalization)
 		fmt.Fprintf(tw, "--preprocess auto:\t%s (%s)\n", r.Preprocess.Mode, r.Preprocess.Reason)
+	}
+	if st := r.PreprocessStats; st != nil {
+		fmt.Fprintf(tw, "\nbatch-norm statistics (%s, %d images; distance: symmetric KL, 0 = identical; auto needs the best %gx closer than the next):\n", st.Layer, st.Images, inspect.StatsMargin)
+		for _, m := range inspect.Ranked(st) {
+			fmt.Fprintf(tw, "  %s\t%.4g\n", m, st.Distances[m])
+		}
 	}
 	fmt.Fprintln(tw, "\nsignatures:")
 	for _, s := range r.Signatures {

@@ -92,7 +92,7 @@ func (a *app) predictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ch := inspect.ChoosePreprocess(mode, n)
+			ch := inspect.ChoosePreprocess(mode, n, nil)
 			ch.Log(a.log)
 			res, err := predict.Images(cmd.Context(), predict.FromBackbone(bb), paths, ch.Mode, batch, maxPixels)
 			if err != nil {

@@ -59,7 +59,7 @@ func (a *app) serveCmd() *cobra.Command {
 	f.IntVar(&o.MaxAttempts, "max-attempts", 3, "failed attempts (crashes, errors) before a job fails")
 	f.DurationVar(&o.Backoff, "retry-backoff", time.Second, "delay before the first restart of a crashed worker, doubled per failure")
 	f.DurationVar(&o.Grace, "grace", 10*time.Second, "time a worker gets after SIGTERM (cancel, shutdown) before SIGKILL")
-	f.Int64Var(&o.GPUMemoryBudget, "gpu-memory-budget", 0, "bytes of GPU memory jobs may claim together (CPU jobs bypass it)")
+	f.Int64Var(&o.GPUMemoryBudget, "gpu-memory-budget", 0, "bytes of GPU memory jobs may claim together on each GPU, besides its own memory (CPU jobs bypass it)")
 	f.StringVar(&o.CUDAWorkerPath, "cuda-worker", "", "graft-cuda binary for GPU jobs")
 	f.IntVar(&o.ModelCacheSize, "model-cache-size", 4, "trained models kept loaded for prediction")
 	f.Int64Var(&o.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache under --data-dir may hold; beyond, the least recently used features go, never those of a running job (-1: 20% of the data directory's disk at start; 0: no cap)")

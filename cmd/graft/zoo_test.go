@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,3 +67,50 @@ func zooTop1(t *testing.T, engine string) map[string][]int {
 }
 
 func TestZooPredictNative(t *testing.T) { zooTop1(t, "native") }
+
+// TestZooInspectData: `graft inspect MODEL --data DIR` reads the
+// backbone's batch-norm statistics with the photos in DIR and names the
+// mode the zoo calibrated the model with (caffe for ResNet50, torch for
+// DenseNet121), with the distance of every mode.
+func TestZooInspectData(t *testing.T) {
+	cases, err := zoo.Cases(zoo.Root(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if c.Name() != "ResNet50/tf1" && c.Name() != "DenseNet121/keras3" {
+			continue
+		}
+		data := t.TempDir()
+		for i, p := range c.Probes {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(data, []string{"a", "b"}[i%2])
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, code := run(t, "inspect", c.SavedModel, "--data", data, "--json")
+		if code != 0 {
+			t.Fatalf("%s: graft inspect --data: exit %d: %s", c.Name(), code, out)
+		}
+		var r struct {
+			Auto  struct{ Mode string } `json:"preprocess_auto"`
+			Stats struct {
+				Images    int
+				Distances map[string]float64
+			} `json:"preprocess_stats"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%s: %v: %s", c.Name(), err, out)
+		}
+		if r.Auto.Mode != c.Preprocess || r.Stats.Images != len(c.Probes) || len(r.Stats.Distances) != 5 {
+			t.Errorf("%s: graft inspect --data: auto %q, stats %+v; want %s from %d images", c.Name(), r.Auto.Mode, r.Stats, c.Preprocess, len(c.Probes))
+		}
+	}
+}

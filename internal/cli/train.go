@@ -137,7 +137,7 @@ func (t *TrainJob) Spec() (api.JobSpec, error) {
 			}
 		}
 		// A run's record of how it ran is no setting.
-		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason", "class_weights"} {
+		for _, name := range []string{"out", "cache_dir", "allow_roots", "preprocess_reason", "class_weights", "preprocess_stats"} {
 			delete(fields, name)
 		}
 	}

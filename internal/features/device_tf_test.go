@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
 	"github.com/graft-ml/graft/internal/testmodules"
@@ -59,7 +60,7 @@ func TestExtractOnDevice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ops, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: 64 << 20}, gpu.FakeDevice{})
+	ops, _, err := gputest.NewOps(gpu.Options{MemoryBudget: 64 << 20}, gputest.Device{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func convert(img image.Image, h, w, c int, mode string, aug func(x []float32)) (
 	if aug != nil {
 		aug(x)
 	}
-	preprocess(x, c, mode)
+	Preprocess(x, c, mode)
 	return x, nil
 }
 
@@ -158,9 +158,10 @@ var (
 	caffeMean = [3]float32{123.68, 116.779, 103.939}
 )
 
-// preprocess applies mode in place to HWC data with c channels. Gray
-// inputs use the mean of the three channel statistics.
-func preprocess(x []float32, c int, mode string) {
+// Preprocess applies mode in place to raw pixels (0..255, HWC or NHWC)
+// with c channels. Gray inputs use the mean of the three channel
+// statistics.
+func Preprocess(x []float32, c int, mode string) {
 	stat := func(v [3]float32, ch int) float32 {
 		if c == 1 {
 			return (v[0] + v[1] + v[2]) / 3

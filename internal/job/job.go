@@ -120,7 +120,7 @@ func FromRecord(r api.RunSpec) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.PreprocessReason = r.PreprocessReason
+	j.PreprocessReason, j.PreprocessStats = r.PreprocessReason, r.PreprocessStats
 	return j, nil
 }
 

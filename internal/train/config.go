@@ -1,11 +1,8 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-
-	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
@@ -28,25 +25,6 @@ type (
 
 // ErrConfig reports invalid job settings; FieldErrors lists them.
 var ErrConfig = api.ErrSpec
-
-// resolvePreprocess replaces "auto" with the mode the backbone's graph
-// calls for and records why; an explicit mode stays, with a warning when
-// the graph's own normalisation contradicts it.
-// m is the backbone loadBackbone read (nil: it could not).
-func resolvePreprocess(c *Config, m *savedmodel.Model, log *zap.Logger) {
-	var n inspect.Normalization
-	err := errors.New("the backbone did not load")
-	if m != nil {
-		n, err = inspect.DetectModel(m, c.Signature)
-	}
-	if err != nil {
-		// The backbone's own opening reports a model that cannot load.
-		log.Debug("input normalisation not detected", zap.Error(err))
-	}
-	ch := inspect.ChoosePreprocess(c.Preprocess, n)
-	c.Preprocess, c.PreprocessReason = ch.Mode, ch.Reason
-	ch.Log(log)
-}
 
 // loadBackbone reads the job's SavedModel, once per run: the
 // preprocessing's detection and the engine share it. Nil when it cannot

@@ -9,6 +9,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -27,7 +28,7 @@ func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 	}
 	cfg := smallConfig(t, data, 1)
 	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, api.MustDevice("cpu"), warm.CacheDir
-	ops, _, err := gpu.NewFakeOps(gpu.Options{MemoryBudget: 256 << 20}, gpu.FakeDevice{})
+	ops, _, err := gputest.NewOps(gpu.Options{MemoryBudget: 256 << 20}, gputest.Device{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	model := loadBackbone(&cfg.RunSpec) // once per run
 	if !r.opts.Resume {
-		resolvePreprocess(&cfg.RunSpec, model, r.log)
+		resolvePreprocess(ctx, &cfg.RunSpec, model, trainDS, r.log)
 	}
 	if err := resolveClassWeights(cfg, trainDS); err != nil {
 		return err

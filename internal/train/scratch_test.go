@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -24,7 +25,7 @@ func scratchBeforeFeatures(t *testing.T, set func(*Config)) {
 	t.Helper()
 	data := testmodules.Digits(t, "train", 0, 6) // 48 training samples, 12 for validation, 7x7x64 each
 	run := func(o gpu.Options) *gpu.CUDAOps {
-		ops, _, err := gpu.NewFakeOps(o, gpu.FakeDevice{MemoryBytes: 1 << 30})
+		ops, _, err := gputest.NewOps(o, gputest.Device{MemoryBytes: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}

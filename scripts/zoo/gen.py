@@ -2,8 +2,10 @@
 
 Each model is built with seeded random weights (no download) at a small input
 size, its batch-norm moving statistics are set to the batch statistics of a
-calibration batch (so activations stay in a realistic range through every
-layer), and it is written up to four ways:
+calibration batch of photo-like images preprocessed the architecture's
+documented way (so activations stay in a realistic range through every
+layer, and the statistics say which preprocessing the model expects, as a
+real model's do), and it is written up to four ways:
 
   keras3      Keras 3 model.export()                       (TF2 functions)
   tfkeras     tf-keras model.save(save_format="tf")        (TF2 functions)
@@ -11,7 +13,7 @@ layer), and it is written up to four ways:
   tf1_frozen  the same graph with variables frozen to Const
 
 Beside each SavedModel (<out>/<model>/<format>/model) it writes the input
-batch and TensorFlow's outputs (raw little-endian float32) at the signature
+batch (and as PNG its pixels and other, probe photos) and TensorFlow's outputs (raw little-endian float32) at the signature
 output and at named intermediate taps, described by manifest.json, which
 internal/zoo reads. Each model runs in its own subprocess so that one
 failure or one model's memory does not touch the others.
@@ -25,21 +27,24 @@ import subprocess
 import sys
 import time
 
-# name: (input size, expects [0, 255] because the model has its own
-# preprocessing layers, keyword arguments)
+# name: (input size, preprocessing, keyword arguments). The preprocessing is
+# the architecture's documented Keras one, as graft's --preprocess names it:
+# the model is calibrated on photos preprocessed that way, so its batch-norm
+# statistics say what it expects. "raw": the model has its own
+# preprocessing layers and takes pixels 0..255.
 MODELS = {
-    "MobileNetV2": (64, False, {}),
-    "ResNet50": (64, False, {}),
-    "EfficientNetB0": (64, True, {}),
-    "VGG16": (32, False, {}),
-    "MobileNetV3Small": (64, True, {}),
-    "EfficientNetV2B0": (64, True, {}),
-    "ResNet50V2": (64, False, {}),
-    "DenseNet121": (64, False, {}),
-    "InceptionV3": (75, False, {}),
-    "Xception": (71, False, {}),
-    "NASNetMobile": (64, False, {}),
-    "ConvNeXtTiny": (64, True, {}),
+    "MobileNetV2": (64, "tf", {}),
+    "ResNet50": (64, "caffe", {}),
+    "EfficientNetB0": (64, "raw", {}),
+    "VGG16": (32, "caffe", {}),
+    "MobileNetV3Small": (64, "raw", {}),
+    "EfficientNetV2B0": (64, "raw", {}),
+    "ResNet50V2": (64, "tf", {}),
+    "DenseNet121": (64, "torch", {}),
+    "InceptionV3": (75, "tf", {}),
+    "Xception": (71, "tf", {}),
+    "NASNetMobile": (64, "tf", {}),
+    "ConvNeXtTiny": (64, "raw", {}),
 }
 # Relative cost of building each model (seconds on 2 busy cores), used only
 # to start the longest first.
@@ -49,6 +54,10 @@ COST = {"DenseNet121": 430, "NASNetMobile": 400, "ResNet50V2": 245, "EfficientNe
 FORMATS = ["keras3", "tfkeras", "tf1", "tf1_frozen"]
 BATCH = 2
 SEED = 1234
+# Calibration photos (the batch-norm statistics) and probe photos (what
+# graft's --preprocess auto reads the statistics with): different seeds,
+# and both apart from the test batch's.
+CALIB, PROBES = 24, 12
 
 
 def main():
@@ -115,29 +124,91 @@ def build_one(name, out, size_override=0, formats=FORMATS):
 
     size, _, kw = MODELS[name]
     size = size_override or size
-    pixels, x, calib, mode = zoo_inputs(name, size)
+    pixels, x, calib, probes, mode = zoo_inputs(name, size)
     shape = (size, size, 3)
 
     if "keras3" in formats:
-        build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode)
+        build_keras3(name, out, shape, kw, calib, x, tf, pixels, probes, mode)
     if "tfkeras" in formats:
-        build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats)
+        build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, probes, mode, formats)
 
 
 def zoo_inputs(name, size):
     """The zoo's input batch (as pixels and preprocessed), its calibration
-    batch and the preprocessing mode. The inputs are 8-bit RGB images, also
-    written as PNG, so that `graft predict` can read the very same batch:
-    models with their own preprocessing layers get the pixels (graft's
-    --preprocess raw), the others x/127.5 - 1 (--preprocess tf)."""
+    batch (preprocessed), its probe photos and the preprocessing mode. All
+    are photo-like 8-bit RGB images (photos()), each set from its own seed;
+    the input batch and the probes are also written as PNG, so that `graft
+    predict` and `graft train --preprocess auto` read the very same pixels."""
     import numpy as np
 
-    raw = MODELS[name][1]
-    rng = np.random.default_rng(SEED)
-    pixels = rng.integers(0, 256, (BATCH, size, size, 3), dtype=np.uint8)
-    calib = rng.integers(0, 256, (4, size, size, 3), dtype=np.uint8)
-    pre = (lambda p: p.astype(np.float32)) if raw else (lambda p: p.astype(np.float32) / np.float32(127.5) - np.float32(1))
-    return pixels, pre(pixels), pre(calib), "raw" if raw else "tf"
+    mode = MODELS[name][1]
+    pixels = photos(np.random.default_rng(SEED), BATCH, size)
+    calib = photos(np.random.default_rng(SEED + 2), CALIB, size)
+    probes = photos(np.random.default_rng(SEED + 3), PROBES, size)
+    return pixels, preprocess(pixels, mode), preprocess(calib, mode), probes, mode
+
+
+# ImageNet's per-channel pixel mean and standard deviation (RGB, 0..255),
+# the statistics the photos aim for.
+PHOTO_MEAN = (124.0, 116.0, 104.0)
+PHOTO_STD = (58.0, 57.0, 57.0)
+
+
+def photos(rng, n, size):
+    """n seeded procedural images that look like photos more than noise: a
+    smooth gradient, soft blobs, a few hard-edged shapes and a fine texture,
+    rescaled per channel near natural images' statistics (PHOTO_MEAN,
+    PHOTO_STD, with per-image jitter). uint8 [n, size, size, 3]."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        img = np.zeros((size, size, 3))
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(a) * xx + np.sin(a) * yy
+        img += ramp[..., None] * rng.normal(0, 1, 3)
+        for _ in range(rng.integers(3, 7)):
+            cy, cx = rng.uniform(0, 1, 2)
+            r = rng.uniform(0.08, 0.4)
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+            img += blob[..., None] * rng.normal(0, 1, 3)
+        for _ in range(rng.integers(1, 4)):
+            y0, x0 = rng.uniform(0, 0.8, 2)
+            h, w = rng.uniform(0.1, 0.5, 2)
+            box = (yy >= y0) & (yy < y0 + h) & (xx >= x0) & (xx < x0 + w)
+            img[box] += rng.normal(0, 0.8, 3)
+        f = rng.uniform(8, 24)
+        tex = np.sin(f * (xx + 0.3 * yy) * 2 * np.pi + rng.uniform(0, 6)) + rng.normal(0, 0.5, (size, size))
+        img += 0.15 * tex[..., None]
+        m, s = img.mean(axis=(0, 1)), img.std(axis=(0, 1)) + 1e-6
+        mean = np.array(PHOTO_MEAN) + rng.normal(0, 12, 3)
+        std = np.array(PHOTO_STD) * rng.uniform(0.75, 1.2)
+        out[i] = np.clip((img - m) / s * std + mean, 0, 255).round().astype(np.uint8)
+    return out
+
+
+def preprocess(pixels, mode):
+    """graft's --preprocess mode (internal/images) in float32, in the same
+    order of operations, so that the stored input is what graft feeds."""
+    import numpy as np
+
+    x = pixels.astype(np.float32)
+    f = np.float32
+    if mode == "raw":
+        return x
+    if mode == "unit":
+        return x / f(255)
+    if mode == "tf":
+        return x / f(127.5) - f(1)
+    if mode == "torch":
+        mean = np.array([0.485, 0.456, 0.406], np.float32)
+        std = np.array([0.229, 0.224, 0.225], np.float32)
+        return (x / f(255) - mean) / std
+    if mode == "caffe":
+        mean = np.array([123.68, 116.779, 103.939], np.float32)
+        return np.ascontiguousarray((x - mean)[..., ::-1])
+    raise ValueError(f"zoo: unknown preprocessing {mode!r}")
 
 
 def keras3_model(name, shape, kw, calib):
@@ -151,7 +222,7 @@ def keras3_model(name, shape, kw, calib):
     return m3
 
 
-def build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode):
+def build_keras3(name, out, shape, kw, calib, x, tf, pixels, probes, mode):
     import keras
     import numpy as np
 
@@ -163,11 +234,11 @@ def build_keras3(name, out, shape, kw, calib, x, tf, pixels, mode):
     vals = [np.asarray(v) for v in sub(x, training=False)]
     sig_out = np.asarray(m3(x, training=False))
     opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
-    write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
+    write(d, name, "keras3", x, sig_out, list(zip(taps, vals)), tf, pixels, probes, mode, opt)
     del m3, sub
 
 
-def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats):
+def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, probes, mode, formats):
     # tf-keras (Keras 2): the legacy SavedModel writer, eager.
     import numpy as np
     import tf_keras
@@ -182,7 +253,7 @@ def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats):
     vals = [np.asarray(v) for v in sub(x, training=False)]
     sig_out = np.asarray(m2(x, training=False))
     opt = rel_err(reload_output(tf, os.path.join(d, "model"), x), sig_out)
-    write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, mode, opt)
+    write(d, name, "tfkeras", x, sig_out, list(zip(taps, vals)), tf, pixels, probes, mode, opt)
     weights = m2.get_weights()
     del m2, sub
     if "tf1" not in formats and "tf1_frozen" not in formats:
@@ -209,7 +280,7 @@ def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats):
         b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
         b.save()
         opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
-        write(d, name, "tf1", x, vals[0], list(zip(tap_names, vals[1:])), tf, pixels, mode, opt)
+        write(d, name, "tf1", x, vals[0], list(zip(tap_names, vals[1:])), tf, pixels, probes, mode, opt)
         frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["probabilities"])
         sess.close()
     g2 = tf.Graph()
@@ -225,7 +296,7 @@ def build_tfkeras(name, out, shape, kw, calib, x, tf, pixels, mode, formats):
         b.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
         b.save()
         opt = rel_err(tf1_optimized(tf, os.path.join(d, "model"), x), vals[0])
-        write(d, name, "tf1_frozen", x, vals[0], list(zip(keep, vals[1:])), tf, pixels, mode, opt)
+        write(d, name, "tf1_frozen", x, vals[0], list(zip(keep, vals[1:])), tf, pixels, probes, mode, opt)
         sess.close()
 
 
@@ -336,7 +407,7 @@ def fmt_dir(out, name, fmt):
     return d
 
 
-def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess, opt):
+def write(d, name, fmt, x, sig_out, taps, tf, pixels, probes, mode, opt):
     import numpy as np
     from PIL import Image
 
@@ -345,6 +416,11 @@ def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess, opt):
         f = f"image{i}.png"
         Image.fromarray(p, "RGB").save(os.path.join(d, f))
         images.append(f)
+    probe_files = []
+    for i, p in enumerate(probes):
+        f = f"probe{i}.png"
+        Image.fromarray(p, "RGB").save(os.path.join(d, f))
+        probe_files.append(f)
 
     def save(fname, arr):
         arr = np.ascontiguousarray(arr, dtype="<f4")
@@ -358,7 +434,8 @@ def write(d, name, fmt, x, sig_out, taps, tf, pixels, preprocess, opt):
         "tensorflow": tf.__version__,
         "input": save("input.f32", x),
         "images": images,
-        "preprocess": preprocess,
+        "preprocess": mode,
+        "probe_images": probe_files,
         "tf_optimized_rel_err": opt,
         "outputs": [dict(tap="", **save("output.f32", sig_out))],
     }

@@ -1,8 +1,11 @@
-package gpu
+package gputest
 
 import (
 	"fmt"
 	"maps"
+	"slices"
+
+	"github.com/graft-ml/graft/gpu"
 )
 
 // The fake driver's model of CUDA's ordering: streams, events, pinned host
@@ -25,7 +28,7 @@ import (
 //   - freeing a device or pinned buffer still in use on a stream.
 
 // vclock is a vector clock over streams.
-type vclock map[stream]uint64
+type vclock map[gpu.Stream]uint64
 
 func (v vclock) join(o vclock) {
 	for s, n := range o {
@@ -35,7 +38,7 @@ func (v vclock) join(o vclock) {
 
 // stamp is one operation: its stream and position there; n 0 is none.
 type stamp struct {
-	s stream
+	s gpu.Stream
 	n uint64
 }
 
@@ -53,29 +56,29 @@ type fakeHost struct {
 
 // orderState is the fake's ordering model; every method runs with f.mu held.
 type orderState struct {
-	streams map[stream]vclock
-	events  map[event]vclock // nil: never recorded
+	streams map[gpu.Stream]vclock
+	events  map[gpu.Event]vclock // nil: never recorded
 	host    vclock
-	dev     map[devicePtr]*access // by allocation base
-	pinned  map[hostPtr]*fakeHost
+	dev     map[gpu.DevicePtr]*access // by allocation base
+	pinned  map[gpu.HostPtr]*fakeHost
 	next    uint64 // handles
-	copies  []fakeCopy
+	copies  []Copy
 }
 
-// fakeCopy is one asynchronous copy, for tests.
-type fakeCopy struct {
-	toDevice bool
-	bytes    int64
-	s        stream
+// Copy is one asynchronous copy: its direction, size and stream.
+type Copy struct {
+	ToDevice bool
+	Bytes    int64
+	Stream   gpu.Stream
 }
 
 func newOrderState() orderState {
-	return orderState{streams: map[stream]vclock{0: {}}, events: map[event]vclock{}, host: vclock{},
-		dev: map[devicePtr]*access{}, pinned: map[hostPtr]*fakeHost{}, next: 1}
+	return orderState{streams: map[gpu.Stream]vclock{0: {}}, events: map[gpu.Event]vclock{}, host: vclock{},
+		dev: map[gpu.DevicePtr]*access{}, pinned: map[gpu.HostPtr]*fakeHost{}, next: 1}
 }
 
 // issue stamps the next operation on s.
-func (o *orderState) issue(s stream) (stamp, error) {
+func (o *orderState) issue(s gpu.Stream) (stamp, error) {
 	vc, ok := o.streams[s]
 	if !ok {
 		return stamp{}, invalid("stream %d does not exist (destroyed, or never created)", s)
@@ -93,7 +96,7 @@ func (o *orderState) issue(s stream) (stamp, error) {
 }
 
 // ordered is whether st is ordered before the current operation of s.
-func (o *orderState) ordered(st stamp, s stream) bool {
+func (o *orderState) ordered(st stamp, s gpu.Stream) bool {
 	return st.n == 0 || o.streams[s][st.s] >= st.n
 }
 
@@ -137,9 +140,9 @@ func (o *orderState) idle(a *access, what string) error {
 }
 
 // devAccess is the state of the allocation holding p.
-func (f *Fake) devAccess(p devicePtr) *access {
+func (f *Fake) devAccess(p gpu.DevicePtr) *access {
 	for base, b := range f.mem {
-		if p >= base && p < base+devicePtr(len(b)) {
+		if p >= base && p < base+gpu.DevicePtr(len(b)) {
 			a := f.order.dev[base]
 			if a == nil {
 				a = &access{}
@@ -151,7 +154,7 @@ func (f *Fake) devAccess(p devicePtr) *access {
 	return &access{} // span has refused it already
 }
 
-func (f *Fake) allocHost(bytes int64) (hostPtr, error) {
+func (f *Fake) AllocHost(bytes int64) (gpu.HostPtr, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return 0, err
@@ -159,13 +162,13 @@ func (f *Fake) allocHost(bytes int64) (hostPtr, error) {
 	if bytes <= 0 {
 		return 0, invalid("cuMemAllocHost of %d bytes", bytes)
 	}
-	h := hostPtr(f.order.next)
+	h := gpu.HostPtr(f.order.next)
 	f.order.next++
 	f.order.pinned[h] = &fakeHost{b: make([]byte, bytes)}
 	return h, nil
 }
 
-func (f *Fake) pinnedBuf(h hostPtr, what string) (*fakeHost, error) {
+func (f *Fake) pinnedBuf(h gpu.HostPtr, what string) (*fakeHost, error) {
 	p, ok := f.order.pinned[h]
 	if !ok {
 		return nil, invalid("%s: pinned buffer %d is not live (freed, or foreign)", what, h)
@@ -173,7 +176,7 @@ func (f *Fake) pinnedBuf(h hostPtr, what string) (*fakeHost, error) {
 	return p, nil
 }
 
-func (f *Fake) hostBytes(h hostPtr) ([]byte, error) {
+func (f *Fake) HostBytes(h gpu.HostPtr) ([]byte, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return nil, err
@@ -188,7 +191,7 @@ func (f *Fake) hostBytes(h hostPtr) ([]byte, error) {
 	return p.b, nil
 }
 
-func (f *Fake) freeHost(h hostPtr) error {
+func (f *Fake) FreeHost(h gpu.HostPtr) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -204,18 +207,18 @@ func (f *Fake) freeHost(h hostPtr) error {
 	return nil
 }
 
-func (f *Fake) newStream() (stream, error) {
+func (f *Fake) NewStream() (gpu.Stream, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return 0, err
 	}
-	s := stream(f.order.next)
+	s := gpu.Stream(f.order.next)
 	f.order.next++
 	f.order.streams[s] = vclock{}
 	return s, nil
 }
 
-func (f *Fake) destroyStream(s stream) error {
+func (f *Fake) DestroyStream(s gpu.Stream) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -228,25 +231,25 @@ func (f *Fake) destroyStream(s stream) error {
 	return nil
 }
 
-func (f *Fake) newEvent() (event, error) {
+func (f *Fake) NewEvent() (gpu.Event, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return 0, err
 	}
-	e := event(f.order.next)
+	e := gpu.Event(f.order.next)
 	f.order.next++
 	f.order.events[e] = nil
 	return e, nil
 }
 
-func (f *Fake) event(e event, what string) error {
+func (f *Fake) event(e gpu.Event, what string) error {
 	if _, ok := f.order.events[e]; !ok {
 		return invalid("%s(%d): not a live event", what, e)
 	}
 	return nil
 }
 
-func (f *Fake) destroyEvent(e event) error {
+func (f *Fake) DestroyEvent(e gpu.Event) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -258,7 +261,7 @@ func (f *Fake) destroyEvent(e event) error {
 	return nil
 }
 
-func (f *Fake) record(e event, s stream) error {
+func (f *Fake) Record(e gpu.Event, s gpu.Stream) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -273,7 +276,7 @@ func (f *Fake) record(e event, s stream) error {
 	return nil
 }
 
-func (f *Fake) waitEvent(s stream, e event) error {
+func (f *Fake) WaitEvent(s gpu.Stream, e gpu.Event) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -289,7 +292,7 @@ func (f *Fake) waitEvent(s stream, e event) error {
 	return nil
 }
 
-func (f *Fake) syncEvent(e event) error {
+func (f *Fake) SyncEvent(e gpu.Event) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -301,7 +304,7 @@ func (f *Fake) syncEvent(e event) error {
 	return nil
 }
 
-func (f *Fake) syncStream(s stream) error {
+func (f *Fake) SyncStream(s gpu.Stream) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -317,7 +320,7 @@ func (f *Fake) syncStream(s stream) error {
 
 // asyncCopy checks and records a copy between pinned buffer h (bytes
 // [off, off+n)) and device memory at p on s.
-func (f *Fake) asyncCopy(toDevice bool, p devicePtr, h hostPtr, off, n int64, s stream) ([]byte, []byte, error) {
+func (f *Fake) asyncCopy(toDevice bool, p gpu.DevicePtr, h gpu.HostPtr, off, n int64, s gpu.Stream) ([]byte, []byte, error) {
 	name := map[bool]string{true: "cuMemcpyHtoDAsync", false: "cuMemcpyDtoHAsync"}[toDevice]
 	if err := f.enter(); err != nil {
 		return nil, nil, err
@@ -343,13 +346,13 @@ func (f *Fake) asyncCopy(toDevice bool, p devicePtr, h hostPtr, off, n int64, s 
 	if err := f.order.use(f.devAccess(p), st, toDevice, name+" (device side)"); err != nil {
 		return nil, nil, err
 	}
-	f.order.copies = append(f.order.copies, fakeCopy{toDevice: toDevice, bytes: n, s: s})
+	f.order.copies = append(f.order.copies, Copy{ToDevice: toDevice, Bytes: n, Stream: s})
 	return ph.b[off : off+n], dev, nil
 }
 
 // The copy itself happens at once: the ordering checks above stand for
 // its completion time.
-func (f *Fake) copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream) error {
+func (f *Fake) CopyHtoDAsync(dst gpu.DevicePtr, src gpu.HostPtr, off, n int64, s gpu.Stream) error {
 	defer f.mu.Unlock()
 	host, dev, err := f.asyncCopy(true, dst, src, off, n, s)
 	if err == nil {
@@ -358,7 +361,7 @@ func (f *Fake) copyHtoDAsync(dst devicePtr, src hostPtr, off, n int64, s stream)
 	return err
 }
 
-func (f *Fake) copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s stream) error {
+func (f *Fake) CopyDtoHAsync(dst gpu.HostPtr, off int64, src gpu.DevicePtr, n int64, s gpu.Stream) error {
 	defer f.mu.Unlock()
 	host, dev, err := f.asyncCopy(false, src, dst, off, n, s)
 	if err == nil {
@@ -369,7 +372,7 @@ func (f *Fake) copyDtoHAsync(dst hostPtr, off int64, src devicePtr, n int64, s s
 
 // legacy records a synchronous call's use of device memory on the legacy
 // stream; sync is whether the host waits for it (copies do).
-func (f *Fake) legacy(p devicePtr, write, sync bool, what string) error {
+func (f *Fake) legacy(p gpu.DevicePtr, write, sync bool, what string) error {
 	st, err := f.order.issue(0)
 	if err != nil {
 		return err
@@ -385,13 +388,13 @@ func (f *Fake) legacy(p devicePtr, write, sync bool, what string) error {
 
 // bufUse is a kernel's pointer argument: where, and whether it writes.
 type bufUse struct {
-	p     devicePtr
+	p     gpu.DevicePtr
 	write bool
 	name  string
 }
 
 // launched checks and records a kernel's use of its pointer arguments.
-func (f *Fake) launched(name string, params []bufUse, s stream) error {
+func (f *Fake) launched(name string, params []bufUse, s gpu.Stream) error {
 	st, err := f.order.issue(s)
 	if err != nil {
 		return err
@@ -427,13 +430,27 @@ func (f *Fake) launched(name string, params []bufUse, s stream) error {
 	return nil
 }
 
+// Copies is the asynchronous copies so far, in order.
+func (f *Fake) Copies() []Copy {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.order.copies)
+}
+
+// PinnedBuffers counts the live pinned host allocations.
+func (f *Fake) PinnedBuffers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.order.pinned)
+}
+
 // AsyncCopies counts the asynchronous copies so far, to the device and
 // back.
 func (f *Fake) AsyncCopies() (toDevice, toHost int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.order.copies {
-		if c.toDevice {
+		if c.ToDevice {
 			toDevice++
 		} else {
 			toHost++

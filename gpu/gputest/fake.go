@@ -1,4 +1,4 @@
-package gpu
+package gputest
 
 import (
 	"errors"
@@ -7,11 +7,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/kernels"
 )
 
-// FakeDevice is the GPU the fake driver pretends to be.
-type FakeDevice struct {
+// Device is the GPU the fake driver pretends to be.
+type Device struct {
 	Name            string
 	Multiprocessors int
 	MemoryBytes     int64
@@ -37,19 +38,19 @@ type FakeDevice struct {
 // sizes or kinds that do not match the kernel, grids and blocks over the
 // device's limits. Tests use it to run CUDAOps on machines without a GPU.
 type Fake struct {
-	dev     FakeDevice
-	ordinal int // its number on a FakeMachine (0 alone)
+	dev     Device
+	ordinal int // its number on a Machine (0 alone)
 	sigs    map[string]kernels.Signature
 
 	mu       sync.Mutex
 	inDo     int
 	released bool
-	mem      map[devicePtr][]byte
-	next     devicePtr
+	mem      map[gpu.DevicePtr][]byte
+	next     gpu.DevicePtr
 	used     int64
 	allocs   int // successful allocations
 	syncs    int
-	launches []fakeLaunch
+	launches []Launch
 	// fault, when set, fails the launch of that kernel as a kernel fault
 	// would, and every call after it (the context is lost).
 	fault string
@@ -57,24 +58,25 @@ type Fake struct {
 	order orderState
 }
 
-type fakeLaunch struct {
-	kernel string
-	grid   dim3
-	block  int
-	args   []arg
+// Launch is one recorded kernel launch.
+type Launch struct {
+	Kernel string
+	Grid   gpu.Dim3
+	Block  int
+	Args   []gpu.Arg
 }
 
-// NewFakeOps opens CUDAOps on a fake device.
-func NewFakeOps(o Options, dev FakeDevice) (*CUDAOps, *Fake, error) {
+// NewOps opens CUDAOps on a fake device.
+func NewOps(o gpu.Options, dev Device) (*gpu.CUDAOps, *Fake, error) {
 	f, err := newFake(dev)
 	if err != nil {
 		return nil, nil, err
 	}
-	ops, err := newOps(f, o)
+	ops, err := gpu.OpenOps(f, o)
 	return ops, f, err
 }
 
-func newFake(dev FakeDevice) (*Fake, error) {
+func newFake(dev Device) (*Fake, error) {
 	sigs, err := kernels.Signatures(kernels.Source)
 	if err != nil {
 		return nil, err
@@ -94,7 +96,7 @@ func newFake(dev FakeDevice) (*Fake, error) {
 	if dev.ComputeCapability == "" {
 		dev.ComputeCapability = "9.0"
 	}
-	return &Fake{dev: dev, sigs: sigs, mem: map[devicePtr][]byte{}, next: 0x7f0000000000, order: newOrderState()}, nil
+	return &Fake{dev: dev, sigs: sigs, mem: map[gpu.DevicePtr][]byte{}, next: 0x7f0000000000, order: newOrderState()}, nil
 }
 
 // Launches names the kernels launched so far, in order.
@@ -103,9 +105,55 @@ func (f *Fake) Launches() []string {
 	defer f.mu.Unlock()
 	names := make([]string, len(f.launches))
 	for i, l := range f.launches {
-		names[i] = l.kernel
+		names[i] = l.Kernel
 	}
 	return names
+}
+
+// Calls is the launches so far, in order, with their arguments.
+func (f *Fake) Calls() []Launch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.launches)
+}
+
+// Syncs counts the context's synchronisations (Synchronize) so far.
+func (f *Fake) Syncs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncs
+}
+
+// UsedBytes is the device memory allocated now.
+func (f *Fake) UsedBytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.used
+}
+
+// Released reports whether the context was released.
+func (f *Fake) Released() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.released
+}
+
+// FailKernel makes the next launch of kernel fail as a kernel fault does
+// (an illegal address), losing the context: every call after it fails.
+func (f *Fake) FailKernel(kernel string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fault = kernel
+}
+
+// Read copies n bytes of device memory at p, checked as a copy is (a live
+// allocation, in bounds), without the ordering checks: what a test reads
+// behind the code's back.
+func (f *Fake) Read(p gpu.DevicePtr, n int64) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := f.span("read", p, n)
+	return slices.Clone(b), err
 }
 
 // Allocations is the number of device allocations made so far.
@@ -118,35 +166,37 @@ func (f *Fake) Allocations() int {
 // The driver's errors, named as the CUDA driver names them.
 var (
 	errFakeInvalid = errors.New("CUDA_ERROR_INVALID_VALUE")
-	errFakeOOM     = errors.New("CUDA_ERROR_OUT_OF_MEMORY: out of memory")
+	// ErrOutOfMemory is the fake's CUDA_ERROR_OUT_OF_MEMORY, which gpu's
+	// errors keep in their chain.
+	ErrOutOfMemory = errors.New("CUDA_ERROR_OUT_OF_MEMORY: out of memory")
 	errFakeContext = errors.New("CUDA_ERROR_INVALID_CONTEXT: no current context (called outside do)")
 	errFakeFault   = errors.New("CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered")
 	errFakeNoFunc  = errors.New("CUDA_ERROR_NOT_FOUND: named symbol not found")
 )
 
 func invalid(format string, a ...any) error {
-	return &driverError{err: fmt.Errorf("%w: %s", errFakeInvalid, fmt.Sprintf(format, a...))}
+	return &gpu.DriverError{Err: fmt.Errorf("%w: %s", errFakeInvalid, fmt.Sprintf(format, a...))}
 }
 
-func (f *Fake) deviceCount() (int, error) { return 1, nil }
-func (f *Fake) version() int              { return 12020 }
+func (f *Fake) DeviceCount() (int, error) { return 1, nil }
+func (f *Fake) Version() int              { return 12020 }
 
-func (f *Fake) describe(ordinal int) (DeviceInfo, error) {
+func (f *Fake) Describe(ordinal int) (gpu.DeviceInfo, error) {
 	if ordinal != 0 {
-		return DeviceInfo{}, invalid("no device %d", ordinal)
+		return gpu.DeviceInfo{}, invalid("no device %d", ordinal)
 	}
-	return DeviceInfo{ID: fmt.Sprintf("cuda:%d", f.ordinal), Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
+	return gpu.DeviceInfo{ID: fmt.Sprintf("cuda:%d", f.ordinal), Ordinal: f.ordinal, Kind: "cuda", Name: f.dev.Name, ComputeCapability: f.dev.ComputeCapability,
 		Multiprocessors: f.dev.Multiprocessors, MemoryBytes: f.dev.MemoryBytes}, nil
 }
 
-func (f *Fake) open(ordinal int) (devContext, error) {
+func (f *Fake) Open(ordinal int) (gpu.Context, error) {
 	if ordinal != 0 {
 		return nil, invalid("no device %d", ordinal)
 	}
 	return f, nil
 }
 
-func (f *Fake) do(fn func() error) error {
+func (f *Fake) Do(fn func() error) error {
 	f.mu.Lock()
 	f.inDo++
 	f.mu.Unlock()
@@ -158,32 +208,32 @@ func (f *Fake) do(fn func() error) error {
 	return fn()
 }
 
-// enter checks that a call runs inside do on a live context; it returns
+// enter checks that a call runs inside Do on a live context; it returns
 // with f.mu held.
 func (f *Fake) enter() error {
 	f.mu.Lock()
 	switch {
 	case f.released:
-		return &driverError{err: fmt.Errorf("%w: the context was released", errFakeContext)}
+		return &gpu.DriverError{Err: fmt.Errorf("%w: the context was released", errFakeContext)}
 	case f.inDo == 0:
-		return &driverError{err: errFakeContext}
+		return &gpu.DriverError{Err: errFakeContext}
 	case f.lost:
-		return &driverError{err: errFakeFault, kind: ErrContextLost}
+		return &gpu.DriverError{Err: errFakeFault, Kind: gpu.ErrContextLost}
 	}
 	return nil
 }
 
-func (f *Fake) release() error {
+func (f *Fake) Release() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.released {
-		return &driverError{err: fmt.Errorf("%w: released twice", errFakeContext)}
+		return &gpu.DriverError{Err: fmt.Errorf("%w: released twice", errFakeContext)}
 	}
 	f.released = true
 	return nil
 }
 
-func (f *Fake) memInfo() (int64, int64, error) {
+func (f *Fake) MemInfo() (int64, int64, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return 0, 0, err
@@ -191,7 +241,7 @@ func (f *Fake) memInfo() (int64, int64, error) {
 	return f.dev.MemoryBytes - f.dev.ContextBytes - f.used, f.dev.MemoryBytes, nil
 }
 
-func (f *Fake) alloc(bytes int64) (devicePtr, error) {
+func (f *Fake) Alloc(bytes int64) (gpu.DevicePtr, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return 0, err
@@ -200,19 +250,19 @@ func (f *Fake) alloc(bytes int64) (devicePtr, error) {
 		return 0, invalid("cuMemAlloc of %d bytes", bytes)
 	}
 	if f.used+bytes > f.dev.MemoryBytes-f.dev.ContextBytes {
-		return 0, &driverError{err: errFakeOOM, kind: ErrOutOfMemory}
+		return 0, &gpu.DriverError{Err: ErrOutOfMemory, Kind: gpu.ErrOutOfMemory}
 	}
 	p := f.next
 	f.mem[p] = make([]byte, bytes)
 	// 256-byte aligned, with a gap so that an overrun never lands in the
 	// next allocation.
-	f.next += devicePtr((bytes+255)/256*256 + 4096)
+	f.next += gpu.DevicePtr((bytes+255)/256*256 + 4096)
 	f.used += bytes
 	f.allocs++
 	return p, nil
 }
 
-func (f *Fake) free(p devicePtr) error {
+func (f *Fake) Free(p gpu.DevicePtr) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -233,9 +283,9 @@ func (f *Fake) free(p devicePtr) error {
 }
 
 // span is the live memory [p, p+n); f.mu held.
-func (f *Fake) span(what string, p devicePtr, n int64) ([]byte, error) {
+func (f *Fake) span(what string, p gpu.DevicePtr, n int64) ([]byte, error) {
 	for base, b := range f.mem {
-		if p >= base && p < base+devicePtr(len(b)) {
+		if p >= base && p < base+gpu.DevicePtr(len(b)) {
 			off := int64(p - base)
 			if off+n > int64(len(b)) {
 				return nil, invalid("%s of %d bytes at %#x runs %d bytes past the end of its %d-byte allocation", what, n, uint64(p), off+n-int64(len(b)), len(b))
@@ -246,7 +296,7 @@ func (f *Fake) span(what string, p devicePtr, n int64) ([]byte, error) {
 	return nil, invalid("%s at %#x: not in any live allocation (freed, or foreign)", what, uint64(p))
 }
 
-func (f *Fake) memsetD32(p devicePtr, v uint32, n int64) error {
+func (f *Fake) MemsetD32(p gpu.DevicePtr, v uint32, n int64) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -267,7 +317,7 @@ func (f *Fake) memsetD32(p devicePtr, v uint32, n int64) error {
 	return nil
 }
 
-func (f *Fake) copyHtoD(dst devicePtr, src []byte) error {
+func (f *Fake) CopyHtoD(dst gpu.DevicePtr, src []byte) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -283,7 +333,7 @@ func (f *Fake) copyHtoD(dst devicePtr, src []byte) error {
 	return nil
 }
 
-func (f *Fake) copyDtoH(dst []byte, src devicePtr) error {
+func (f *Fake) CopyDtoH(dst []byte, src gpu.DevicePtr) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -299,7 +349,7 @@ func (f *Fake) copyDtoH(dst []byte, src devicePtr) error {
 	return nil
 }
 
-func (f *Fake) copyDtoD(dst, src devicePtr, bytes int64) error {
+func (f *Fake) CopyDtoD(dst, src gpu.DevicePtr, bytes int64) error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -316,7 +366,7 @@ func (f *Fake) copyDtoD(dst, src devicePtr, bytes int64) error {
 	return nil
 }
 
-func (f *Fake) synchronize() error {
+func (f *Fake) Synchronize() error {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
@@ -328,7 +378,7 @@ func (f *Fake) synchronize() error {
 	return nil
 }
 
-func (f *Fake) loadModule() (driverModule, error) {
+func (f *Fake) LoadModule() (gpu.Module, error) {
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return nil, err
@@ -338,15 +388,15 @@ func (f *Fake) loadModule() (driverModule, error) {
 
 type fakeModule struct{ f *Fake }
 
-func (m fakeModule) function(name string) (driverFunction, error) {
+func (m fakeModule) Function(name string) (gpu.Function, error) {
 	sig, ok := m.f.sigs[name]
 	if !ok {
-		return nil, &driverError{err: fmt.Errorf("%w: %s", errFakeNoFunc, name)}
+		return nil, &gpu.DriverError{Err: fmt.Errorf("%w: %s", errFakeNoFunc, name)}
 	}
 	return fakeFunction{m.f, sig}, nil
 }
 
-func (m fakeModule) unload() error {
+func (m fakeModule) Unload() error {
 	defer m.f.mu.Unlock()
 	return m.f.enter()
 }
@@ -356,8 +406,8 @@ type fakeFunction struct {
 	sig kernels.Signature
 }
 
-func (fn fakeFunction) maxActiveBlocksPerSM(block int) (int, error) {
-	if block < 1 || block > maxThreads || (fn.sig.MaxThreads > 0 && block > fn.sig.MaxThreads) {
+func (fn fakeFunction) MaxActiveBlocksPerSM(block int) (int, error) {
+	if block < 1 || block > gpu.MaxThreads || (fn.sig.MaxThreads > 0 && block > fn.sig.MaxThreads) {
 		return 0, invalid("occupancy of %s at %d threads", fn.sig.Name, block)
 	}
 	if n, ok := fn.f.dev.KernelBlocksPerSM[fn.sig.Name]; ok {
@@ -366,18 +416,18 @@ func (fn fakeFunction) maxActiveBlocksPerSM(block int) (int, error) {
 	return fn.f.dev.BlocksPerSM, nil
 }
 
-// launch checks the configuration and each argument against the kernel's
+// Launch checks the configuration and each argument against the kernel's
 // signature, then records the launch.
-func (fn fakeFunction) launch(grid dim3, block int, args []arg, s stream) error {
+func (fn fakeFunction) Launch(grid gpu.Dim3, block int, args []gpu.Arg, s gpu.Stream) error {
 	f, sig := fn.f, fn.sig
 	defer f.mu.Unlock()
 	if err := f.enter(); err != nil {
 		return err
 	}
-	if grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.x > maxGridX || grid.y > maxGridYZ || grid.z > maxGridYZ {
-		return invalid("%s: grid (%d,%d,%d) outside the device's limits (x up to %d, y and z up to %d)", sig.Name, grid.x, grid.y, grid.z, maxGridX, maxGridYZ)
+	if grid.X < 1 || grid.Y < 1 || grid.Z < 1 || grid.X > gpu.MaxGridX || grid.Y > gpu.MaxGridYZ || grid.Z > gpu.MaxGridYZ {
+		return invalid("%s: grid (%d,%d,%d) outside the device's limits (x up to %d, y and z up to %d)", sig.Name, grid.X, grid.Y, grid.Z, gpu.MaxGridX, gpu.MaxGridYZ)
 	}
-	limit := maxThreads
+	limit := gpu.MaxThreads
 	if sig.MaxThreads > 0 {
 		limit = sig.MaxThreads
 	}
@@ -389,18 +439,18 @@ func (fn fakeFunction) launch(grid dim3, block int, args []arg, s stream) error 
 	}
 	for i, a := range args {
 		p := sig.Params[i]
-		want := argInt
+		want := gpu.ArgInt
 		switch {
 		case p.Pointer:
-			want = argPtr
+			want = gpu.ArgPtr
 		case p.Type == "double" || p.Type == "float":
-			want = argFloat
+			want = gpu.ArgFloat
 		}
-		if a.size() != p.Size || a.kind != want {
-			return invalid("%s: argument %d (%s %s) is %d bytes of %s, the signature wants %d bytes of %s", sig.Name, i, p.Type, p.Name, a.size(), a.kind, p.Size, want)
+		if a.Size() != p.Size || a.Kind != want {
+			return invalid("%s: argument %d (%s %s) is %d bytes of %s, the signature wants %d bytes of %s", sig.Name, i, p.Type, p.Name, a.Size(), a.Kind, p.Size, want)
 		}
-		if p.Pointer && a.bits != 0 {
-			if _, err := f.span(sig.Name+" argument "+p.Name, devicePtr(a.bits), 1); err != nil {
+		if p.Pointer && a.Bits != 0 {
+			if _, err := f.span(sig.Name+" argument "+p.Name, gpu.DevicePtr(a.Bits), 1); err != nil {
 				return err
 			}
 		}
@@ -410,8 +460,8 @@ func (fn fakeFunction) launch(grid dim3, block int, args []arg, s stream) error 
 	}
 	var uses []bufUse
 	for i, p := range sig.Params {
-		if p.Pointer && args[i].bits != 0 {
-			uses = append(uses, bufUse{devicePtr(args[i].bits), !p.Const, p.Name})
+		if p.Pointer && args[i].Bits != 0 {
+			uses = append(uses, bufUse{gpu.DevicePtr(args[i].Bits), !p.Const, p.Name})
 		}
 	}
 	if err := f.launched(sig.Name, uses, s); err != nil {
@@ -419,30 +469,30 @@ func (fn fakeFunction) launch(grid dim3, block int, args []arg, s stream) error 
 	}
 	if sig.Name == f.fault {
 		f.lost = true
-		return &driverError{err: errFakeFault, kind: ErrContextLost}
+		return &gpu.DriverError{Err: errFakeFault, Kind: gpu.ErrContextLost}
 	}
-	f.launches = append(f.launches, fakeLaunch{kernel: sig.Name, grid: grid, block: block, args: slices.Clone(args)})
+	f.launches = append(f.launches, Launch{Kernel: sig.Name, Grid: grid, Block: block, Args: slices.Clone(args)})
 	return nil
 }
 
 // checkExtents refuses pointer arguments shorter than what the kernel
 // touches (fakeExtents); f.mu held.
-func (f *Fake) checkExtents(sig kernels.Signature, grid dim3, args []arg) error {
+func (f *Fake) checkExtents(sig kernels.Signature, grid gpu.Dim3, args []gpu.Arg) error {
 	ext, ok := fakeExtents[sig.Name]
 	if !ok {
-		return invalid("%s: the fake driver has no extents for this kernel (gpu/fake_extents.go)", sig.Name)
+		return invalid("%s: the fake driver has no extents for this kernel (gpu/gputest/extents.go)", sig.Name)
 	}
-	scalars, ptrs := map[string]int64{}, map[string]devicePtr{}
+	scalars, ptrs := map[string]int64{}, map[string]gpu.DevicePtr{}
 	elem := map[string]int64{}
 	for i, p := range sig.Params {
 		if p.Pointer {
-			ptrs[p.Name] = devicePtr(args[i].bits)
+			ptrs[p.Name] = gpu.DevicePtr(args[i].Bits)
 			elem[p.Name] = 4
 			if strings.HasPrefix(p.Type, "double") || strings.HasPrefix(p.Type, "i64") || strings.HasPrefix(p.Type, "long long") {
 				elem[p.Name] = 8
 			}
 		} else {
-			scalars[p.Name] = int64(args[i].bits)
+			scalars[p.Name] = int64(args[i].Bits)
 		}
 	}
 	var bad error

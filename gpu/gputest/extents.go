@@ -1,6 +1,10 @@
-package gpu
+package gputest
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/graft-ml/graft/gpu"
+)
 
 // fakeExtents is, for each kernel of head.cu, how many elements each
 // pointer argument must hold given the scalar arguments (by parameter
@@ -11,48 +15,48 @@ import "strings"
 //
 // samples(name, n) is 1 + the largest of the n sample indices the pointer
 // argument name points at (the feature buffer must hold that many).
-var fakeExtents = map[string]func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64{
+var fakeExtents = map[string]func(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64{
 	"conv_fwd":        convFwdExtents,
 	"conv_wgrad":      convWgradExtents,
 	"conv_fwd_tf32":   convFwdExtents,
 	"conv_fwd_bf16":   convFwdExtents,
 	"conv_wgrad_tf32": convWgradExtents,
 	"conv_wgrad_bf16": convWgradExtents,
-	"splitk_reduce": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"splitk_reduce": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"ws": a["splits"] * a["m"] * a["n"], "bias": a["n"], "out": a["m"] * a["n"]}
 	},
-	"pool_rows": func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-		return map[string]int64{"x": int64(g.y) * a["hw"] * a["width"], "pooled": int64(g.y) * a["width"]}
+	"pool_rows": func(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64 {
+		return map[string]int64{"x": int64(g.Y) * a["hw"] * a["width"], "pooled": int64(g.Y) * a["width"]}
 	},
-	"gather_pool": func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-		return map[string]int64{"idx": int64(g.y), "feats": samples("idx", int64(g.y)) * a["hw"] * a["width"],
-			"pooled": int64(g.y) * a["width"]}
+	"gather_pool": func(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64 {
+		return map[string]int64{"idx": int64(g.Y), "feats": samples("idx", int64(g.Y)) * a["hw"] * a["width"],
+			"pooled": int64(g.Y) * a["width"]}
 	},
-	"dense_fwd": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"dense_fwd": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"pooled": a["batch"] * a["in"], "w": a["in"] * a["classes"], "bias": a["classes"],
 			"logits": a["batch"] * a["classes"]}
 	},
-	"softmax_xent": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"softmax_xent": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"logits": a["batch"] * a["classes"], "labels": a["batch"], "dlogits": a["batch"] * a["classes"],
 			"loss": a["batch"], "correct": a["batch"]}
 	},
-	"dense_bwd": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"dense_bwd": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"pooled": a["batch"] * a["in"], "dlogits": a["batch"] * a["classes"], "w": a["in"] * a["classes"],
 			"dw": a["in"] * a["classes"], "db": a["classes"], "dpooled": a["batch"] * a["in"]}
 	},
-	"unpool_relu": func(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-		return map[string]int64{"act": int64(g.y) * a["hw"] * a["f"], "dpooled": int64(g.y) * a["f"], "bsum": int64(g.y) * a["f"]}
+	"unpool_relu": func(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64 {
+		return map[string]int64{"act": int64(g.Y) * a["hw"] * a["f"], "dpooled": int64(g.Y) * a["f"], "bsum": int64(g.Y) * a["f"]}
 	},
-	"sum_rows": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"sum_rows": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"x": a["n"] * a["width"], "out": a["width"]}
 	},
-	"optimizer_step": func(a map[string]int64, _ dim3, _ func(string, int64) int64) map[string]int64 {
+	"optimizer_step": func(a map[string]int64, _ gpu.Dim3, _ func(string, int64) int64) map[string]int64 {
 		return map[string]int64{"p": a["n"], "g": a["n"], "s0": a["n"], "s1": a["n"]}
 	},
 }
 
-func convFwdExtents(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
-	layers := int64(g.z)
+func convFwdExtents(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64 {
+	layers := int64(g.Z)
 	if a["epi"] != 0 {
 		layers = 1
 	}
@@ -61,17 +65,17 @@ func convFwdExtents(a map[string]int64, g dim3, samples func(string, int64) int6
 		"out": layers * a["batch"] * a["h"] * a["wd"] * a["f"]}
 }
 
-func convWgradExtents(a map[string]int64, g dim3, samples func(string, int64) int64) map[string]int64 {
+func convWgradExtents(a map[string]int64, g gpu.Dim3, samples func(string, int64) int64) map[string]int64 {
 	return map[string]int64{"idx": a["batch"], "feats": samples("idx", a["batch"]) * a["h"] * a["wd"] * a["c"],
 		"dz":  a["batch"] * a["h"] * a["wd"] * a["f"],
-		"out": int64(g.z) * a["k"] * a["k"] * a["c"] * a["f"]}
+		"out": int64(g.Z) * a["k"] * a["k"] * a["c"] * a["f"]}
 }
 
 // tensorCorePreconditions is what head.cu's tensor-core kernels assume and
 // do not check (a GPU would copy misaligned or mix filter taps in one K
 // step): C a multiple of 16, F of 4, K slices of 16, 16-byte aligned
 // buffers, and their fixed grid (128 x 128 tiles) covering the output.
-func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]devicePtr, g dim3) error {
+func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]gpu.DevicePtr, g gpu.Dim3) error {
 	if !strings.HasSuffix(name, "_tf32") && !strings.HasSuffix(name, "_bf16") {
 		return nil
 	}
@@ -88,8 +92,8 @@ func tensorCorePreconditions(name string, a map[string]int64, ptrs map[string]de
 	if strings.HasPrefix(name, "conv_wgrad") {
 		rows = a["k"] * a["k"] * a["c"] // the weight gradient's K
 	}
-	if int64(g.x)*128 < a["f"] || int64(g.y)*128 < rows {
-		return invalid("%s: grid (%d,%d) of 128x128 tiles does not cover %d x %d outputs", name, g.x, g.y, rows, a["f"])
+	if int64(g.X)*128 < a["f"] || int64(g.Y)*128 < rows {
+		return invalid("%s: grid (%d,%d) of 128x128 tiles does not cover %d x %d outputs", name, g.X, g.Y, rows, a["f"])
 	}
 	return nil
 }
