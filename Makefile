@@ -268,6 +268,13 @@ $(RAYENV)/.stamp: scripts/ray/requirements.txt
 test-ray: test-models $(RAYENV)/.stamp
 	scripts/test-ray.sh $(RAYENV) $(GOFLAGS_BUILD) -count=1 -v -timeout 20m ./daemon/raylaunch
 
+# The pipeline at scale on synthetic data (scripts/scale-sim.sh,
+# docs/scale-out.md): the index at SCALE_INDEX sizes, then a sharded
+# streamed run of SCALE_N images and a second run that finds them cached.
+.PHONY: scale-sim
+scale-sim: test-models
+	GO=$(GO) scripts/scale-sim.sh
+
 # The zoo: Keras Applications models written by TensorFlow itself (Keras 3
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random
 # weights, no download, with TensorFlow's outputs beside each

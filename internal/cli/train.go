@@ -19,6 +19,7 @@ import (
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
+	"github.com/graft-ml/graft/internal/shard"
 	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/threads"
 )
@@ -37,8 +38,12 @@ type TrainJob struct {
 	MaxImagePixels int64
 	// CacheMaxBytes is --cache-max-bytes (train.Options.CacheMaxBytes).
 	CacheMaxBytes int64
-	fs            *pflag.FlagSet
-	settings      map[string]bool // the flags that are job settings
+	// Shards is --extract-workers, --shard-size and --shard-attempts
+	// (train.Options.Shards); KillShardAfter the hidden test flag.
+	Shards         train.ShardOptions
+	KillShardAfter int
+	fs             *pflag.FlagSet
+	settings       map[string]bool // the flags that are job settings
 }
 
 // TrainCommand is `train` for both binaries: graft trains on the CPU (or
@@ -110,13 +115,19 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
 	f.Int64Var(&tj.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files: skipped and listed, or with --on-bad-file fail the run")
 	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
+	f.IntVar(&tj.Shards.Workers, "extract-workers", 0, "extract the features in this many worker processes at once, shard by shard, into the feature cache, before training (0 or 1: in this process)")
+	f.IntVar(&tj.Shards.Size, "shard-size", shard.DefaultSize, "with --extract-workers: samples per shard (contiguous ranges of the run's split, train then validation)")
+	f.IntVar(&tj.Shards.Attempts, "shard-attempts", shard.DefaultAttempts, "with --extract-workers: tries of a failed shard before the run fails")
+	f.IntVar(&tj.KillShardAfter, "test-kill-shard-after", 0, "tests only: the first attempt of shard 0 kills its worker (SIGKILL) after this many features")
+	f.MarkHidden("test-kill-shard-after")
 	tj.settings = map[string]bool{}
 	f.VisitAll(func(fl *pflag.Flag) { tj.settings[fl.Name] = !runnerFlags[fl.Name] })
 	return cmd
 }
 
 // runnerFlags are the train flags that are not job settings.
-var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true, "cache-max-bytes": true}
+var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true, "cache-max-bytes": true,
+	"extract-workers": true, "shard-size": true, "shard-attempts": true, "test-kill-shard-after": true}
 
 // Spec is what the user set: the --config file's settings, then every
 // flag given on the command line. A run's config.json is a valid --config:
@@ -237,7 +248,11 @@ func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *z
 	}
 	log.Debug("threads", zap.Int("threads", n))
 	r := NewRenderer(cmd, out)
-	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes})
+	shards, err := tj.shardOptions(j.CacheDir)
+	if err != nil {
+		return err
+	}
+	s, err := train.RunJob(cmd.Context(), j, train.Options{Log: log, Ops: ops, Shown: r.Human, Progress: r.Progress, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes, Shards: shards})
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,8 @@ const (
 	KindFolder   = "folder"
 	KindCSV      = "csv"
 	KindTFRecord = "tfrecord"
+	// KindSynthetic is generated images (SyntheticPrefix): tests only.
+	KindSynthetic = "synthetic"
 )
 
 // Options adjusts Open.
@@ -94,6 +96,7 @@ type Sample struct {
 	offset int64          // byte offset of the record in Path (TFRecord only)
 	roots  *confine.Roots // where Path may be read from
 	gone   bool           // see Gone
+	synth  *synthetic     // the generator of a synthetic sample (Record is its index)
 }
 
 // Gone is the sample id that a run recorded but its data no longer holds
@@ -105,6 +108,9 @@ func Gone(id string) Sample { return Sample{ID: id, Path: id, Label: -1, Record:
 func (s Sample) Encoded() ([]byte, error) {
 	if s.gone {
 		return nil, fmt.Errorf("dataset: %s is no longer among the data's files (deleted, or not a file any more): %w", s.ID, fs.ErrNotExist)
+	}
+	if s.synth != nil {
+		return s.synth.encode(s.Record)
 	}
 	if s.Record < 0 {
 		b, err := s.roots.ReadFile(s.Path, images.MaxFileBytes)
@@ -314,6 +320,9 @@ func Open(path string, opts Options) (*Dataset, error) {
 			}
 			seen[c] = true
 		}
+	}
+	if strings.HasPrefix(path, SyntheticPrefix) {
+		return openSynthetic(path, opts)
 	}
 	var (
 		ds  *Dataset

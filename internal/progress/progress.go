@@ -105,13 +105,16 @@ func (r *Renderer) event(e train.Event, now time.Time) {
 	switch e.Kind {
 	case "extract":
 		elapsed := now.Sub(r.extractFrom)
-		rate, eta := "", "?"
+		rate, eta, unit := "", "?", "images"
+		if e.Split == train.EventShards { // sharded extraction counts shards done
+			unit = "shards"
+		}
 		if e.Step > 0 && elapsed > 0 {
 			perSec := float64(e.Step) / elapsed.Seconds()
-			rate = fmt.Sprintf("  %.1f images/s", perSec)
+			rate = fmt.Sprintf("  %.1f %s/s", perSec, unit)
 			eta = time.Duration(float64(e.Steps-e.Step) / perSec * float64(time.Second)).Round(time.Second).String()
 		}
-		r.screen.Bar(fmt.Sprintf("%s features %s %d/%d images%s  ETA %s", e.Split, bar(e.Step, e.Steps), e.Step, e.Steps, rate, eta))
+		r.screen.Bar(fmt.Sprintf("%s features %s %d/%d %s%s  ETA %s", e.Split, bar(e.Step, e.Steps), e.Step, e.Steps, unit, rate, eta))
 	case "features":
 		f := e.Features
 		r.screen.Line(fmt.Sprintf("%s features: %d samples, %d from cache, %d computed, %d bad (decode %.1fs, backbone %.1fs)",

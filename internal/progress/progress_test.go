@@ -106,3 +106,21 @@ func TestJobEventsAtTheirTimes(t *testing.T) {
 		}
 	}
 }
+
+// Sharded extraction's bar counts shards: 2 of 8 after 10 s is 0.2
+// shards/s, and the 6 left take 30 s.
+func TestShardsBar(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&b, true)
+	clock := time.Unix(0, 0)
+	r.now = func() time.Time { return clock }
+	r.Event(train.Event{Kind: "extract", Split: train.EventShards, Step: 0, Steps: 8})
+	clock = clock.Add(10 * time.Second)
+	r.Event(train.Event{Kind: "extract", Split: train.EventShards, Step: 2, Steps: 8})
+	out := b.String()
+	for _, want := range []string{"shards features", "2/8 shards", "0.2 shards/s", "ETA 30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("shards bar %q lacks %q", out, want)
+		}
+	}
+}

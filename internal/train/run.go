@@ -59,6 +59,9 @@ type Options struct {
 	// run that is not resumed fails to write this epoch's checkpoint with
 	// ENOSPC, as on a full disk.
 	FullDiskAt int
+	// Shards, when set, extracts the features in worker processes first
+	// (shards.go).
+	Shards *ShardOptions
 	// save writes a checkpoint; tests replace it to simulate a full disk.
 	save rundir.SaveFunc
 }
@@ -307,6 +310,10 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 			r.log.Warn("feature cache: no lease on the run's features", zap.Error(err))
 		}
 	}
+	shards, err := r.extractShards(ctx, [2]*dataset.Dataset{trainDS, valDS}, fo.Cache)
+	if err != nil {
+		return err
+	}
 	for i, ds := range []*dataset.Dataset{trainDS, valDS} {
 		split := [2]string{"train", "val"}[i]
 		if i == 0 && cfg.Views > 1 { // validation is never augmented
@@ -331,6 +338,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 			r.free = append(r.free, set.OnDevice)
 			r.said("features on the device", zap.String("split", split), zap.Int("device_to_device", rep.DeviceCopied), zap.Int("uploaded", rep.Uploaded))
 		}
+		shards.fix(i, rep)
 		r.extract[i] = rep
 		if err := r.listBad(split, i == 0, rep.Bad); err != nil {
 			return err

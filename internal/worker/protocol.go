@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/shard"
 )
 
 // Input is a worker's stdin.
@@ -33,6 +34,12 @@ type Input struct {
 	// StepDelay sleeps after every training step: tests and benchmarks
 	// make tiny jobs last long enough to interrupt.
 	StepDelay time.Duration `json:"step_delay,omitempty"`
+	// Shard, when set, makes the worker extract that shard of the run in
+	// Spec.Out into the feature cache, and nothing else (shard.go).
+	Shard *shard.Task `json:"shard,omitempty"`
+	// KillAfter, for tests only, kills a shard's worker (SIGKILL) after
+	// that many features: a worker lost mid-shard.
+	KillAfter int `json:"kill_after,omitempty"`
 }
 
 // Log is how the worker logs on its stderr (graft's --log-format and

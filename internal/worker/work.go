@@ -77,6 +77,9 @@ func short(err error) string {
 }
 
 func work(ctx context.Context, in Input, o Options, progress func(api.Event)) error {
+	if in.Shard != nil {
+		return workShard(ctx, in, o, progress)
+	}
 	// The run's own record (its preprocessing resolved), then the
 	// input's device, epochs and threads: the sender may move or extend
 	// it. A sweep starts again (workSweep).
