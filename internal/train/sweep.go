@@ -187,7 +187,6 @@ func (first *runner) sibling(j *job.Job, trainSet, valSet *features.Set) (*runne
 	}
 	r := &runner{opts: first.opts, log: first.opts.Log.With(zap.String("run", j.Out)), cfg: j, classes: first.classes,
 		trainSet: trainSet, valSet: valSet, extract: first.extract, dup: first.dup, valOverlap: first.valOverlap, digest: first.digest,
-		// The samples' labels and keys as setup grouped them (views.go).
 		trainLabels: first.trainLabels, trainKeys: first.trainKeys}
 	if err := r.prepareModel(); err != nil {
 		r.close()
