@@ -27,8 +27,9 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 
@@ -207,11 +208,11 @@ func TestAdversarial(t *testing.T) {
 
 	// Bombs copied over validation images after training, then 16
 	// evaluations, 8 at once.
-	run, err := train.LoadRun(j.RunDir)
+	run, err := predict.LoadRun(j.RunDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	val, err := run.Split(train.SplitVal)
+	val, err := run.Split(rundir.SplitVal)
 	run.Close()
 	if err != nil || len(val.Samples) < 3 {
 		t.Fatalf("validation split: %d samples, %v", len(val.Samples), err)

@@ -15,7 +15,6 @@ import (
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // reportLatency adds p50 and p99 of ds (milliseconds) and, for a batch
@@ -83,7 +82,7 @@ func BenchmarkPredict(b *testing.B) {
 	if err != nil || run.State != api.Succeeded {
 		b.Fatalf("job %+v: %v", run, err)
 	}
-	t, err := train.LoadRun(run.RunDir)
+	t, err := predict.LoadRun(run.RunDir)
 	if err != nil {
 		b.Fatal(err)
 	}

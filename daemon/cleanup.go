@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // cleanLeftovers removes what a daemon or worker killed mid-write left in
@@ -36,7 +38,7 @@ import (
 // keeps that long, go from runs/ and cache/.
 func (s *Server) cleanLeftovers() {
 	var minAge time.Duration
-	if _, ok := s.sched.d.launcher.(Reattacher); ok {
+	if _, ok := s.sched.d.launcher.(worker.Reattacher); ok {
 		minAge = time.Hour
 	}
 	removed := 0

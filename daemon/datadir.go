@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/rundir"
 )
@@ -74,7 +75,7 @@ func (s *Server) reconcile() error {
 	for _, id := range jobs {
 		n, _ := jobSeq(id)
 		last = max(last, n)
-		if _, err := s.store.Job(id); errors.Is(err, ErrNotFound) {
+		if _, err := s.store.Job(id); errors.Is(err, store.ErrNotFound) {
 			if !served[id] {
 				unknown = append(unknown, id)
 			}

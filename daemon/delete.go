@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 )
 
@@ -119,7 +120,7 @@ func (s *Server) deleteVersion(m api.Model) error {
 		}
 		os.Remove(filepath.Dir(dir)) // when empty
 	}
-	if _, err := s.store.Job(m.JobID); errors.Is(err, ErrNotFound) {
+	if _, err := s.store.Job(m.JobID); errors.Is(err, store.ErrNotFound) {
 		return s.removeRun(m.JobID, m.RunDir)
 	}
 	return nil
@@ -236,9 +237,9 @@ func (s *Server) deleteModel(name string, v int) (*api.Deleted, error) {
 	}
 	if len(vs) == 0 {
 		if v == 0 {
-			return nil, fmt.Errorf("%w: model %q has no versions", ErrNotFound, name)
+			return nil, fmt.Errorf("%w: model %q has no versions", store.ErrNotFound, name)
 		}
-		return nil, fmt.Errorf("%w: model %q version %d", ErrNotFound, name, v)
+		return nil, fmt.Errorf("%w: model %q version %d", store.ErrNotFound, name, v)
 	}
 	out := &api.Deleted{Models: []api.VersionRef{}}
 	for _, m := range vs {

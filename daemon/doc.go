@@ -6,15 +6,16 @@
 // calls the trained run's classifier. The wire types are in api (the
 // module's public job contract), the typed Go client in api/client.
 //
-// Files by concern: options.go (settings, listen check), store.go (bbolt:
-// jobs, per-job event logs, models), storeadmin.go (the store's format
-// version, compaction offline and at start, the online backup), datadir.go (the store against what
+// The store (bbolt: jobs, per-job event logs, models; its format,
+// compaction and backup; the list pages) is daemon/store.
+//
+// Files by concern: options.go (settings, listen check), storeadmin.go
+// (GET /v1/admin/backup), datadir.go (the store against what
 // the data directory holds), scheduler.go (bounded queue,
 // concurrency, cancel, shutdown, recovery at start), supervise.go (one
 // job's attempts: worker start, events, stop, retries with backoff),
 // joins.go (the narrow interfaces the scheduler and supervisors use:
-// store, event hub, metrics, launcher), launcher.go (Launcher, and the
-// local subprocess launcher: process groups, SIGTERM/SIGKILL), paths.go
+// store, event hub, metrics, launcher), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
@@ -73,13 +74,15 @@
 // error event says short "disk"): the job waits, queued, until the data
 // directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
 //
-// Workers are started through a Launcher (launcher.go): the supervisor
+// Workers are started through a worker.Launcher (internal/worker, the
+// same starter graft train --device cuda uses): the supervisor
 // hands it one attempt (job id, attempt number, worker kind, the resolved
 // spec and its encoding for the worker's stdin, the memory footprint) and
-// gets back the event stream, terminate, kill and wait. LocalLauncher, the
-// default, runs subprocesses; Options.Launcher plugs in another
+// gets back a handle: the event stream (read with worker.Follower),
+// terminate, kill and wait. worker.LocalLauncher, the default, runs
+// subprocesses (process groups, SIGTERM/SIGKILL); Options.Launcher plugs in another
 // (daemon/raylaunch: Ray jobs, docs/scale-out.md). A launcher whose
-// workers outlive the daemon implements Reattacher: a restarted daemon
+// workers outlive the daemon implements worker.Reattacher: a restarted daemon
 // then re-attaches to the open attempt (or one submitted but never
 // recorded) instead of closing it, and each attempt records its node.
 //
@@ -88,7 +91,7 @@
 // With a --gpu-memory-budget, each GPU job's footprint is computed at
 // submission from its data, tap and head (train.EstimateFootprint: all
 // features resident when they fit, else streamed, plus the steps' scratch
-// as gpu.PlanScratch sizes it and the worker's CUDA context); a job that cannot fit
+// as gpu/plan sizes it and the worker's CUDA context); a job that cannot fit
 // is refused with the numbers, and the scheduler starts a GPU job only
 // when its reservation fits beside the running ones. CPU jobs bypass it.
 package daemon

@@ -25,7 +25,7 @@ func TestTensorFlowJob(t *testing.T) {
 	s := startServer(t, daemon.Options{AllowRoots: f.roots})
 	ctx := context.Background()
 	req := f.spec(2)
-	req.Engine, req.Device = api.EngineTensorFlow, "cpu"
+	req.Engine, req.Device = api.EngineTensorFlow, api.MustDevice("cpu")
 	j, err := s.Submit(ctx, req)
 	if err != nil {
 		t.Fatal(err)

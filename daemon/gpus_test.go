@@ -17,6 +17,7 @@ import (
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // heldLauncher starts workers that run until released, and reports each
@@ -24,7 +25,7 @@ import (
 type heldLauncher struct {
 	mu      sync.Mutex
 	workers map[string]*heldWorker
-	started chan daemon.Launch
+	started chan worker.Launch
 }
 
 type heldWorker struct {
@@ -34,7 +35,7 @@ type heldWorker struct {
 	done chan struct{}
 }
 
-func (l *heldLauncher) Launch(in daemon.Launch) (daemon.Worker, error) {
+func (l *heldLauncher) Launch(in worker.Launch) (worker.Handle, error) {
 	r, w := io.Pipe()
 	hw := &heldWorker{r: r, w: w, done: make(chan struct{})}
 	l.mu.Lock()
@@ -66,9 +67,9 @@ func (w *heldWorker) Events() io.Reader { return w.r }
 func (w *heldWorker) PID() int          { return 0 }
 func (w *heldWorker) Terminate()        { w.end() }
 func (w *heldWorker) Kill()             { w.end() }
-func (w *heldWorker) Wait() daemon.Exit {
+func (w *heldWorker) Wait() worker.Exit {
 	<-w.done
-	return daemon.Exit{Err: errors.New("exit status 1")}
+	return worker.Exit{Err: errors.New("exit status 1")}
 }
 
 // gpusOf is machine's GPUs as the daemon reads them: the JSON graft-cuda
@@ -127,7 +128,7 @@ func TestAdmissionPerGPU(t *testing.T) {
 		{"memory of two small GPUs", smalls, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := &heldLauncher{workers: map[string]*heldWorker{}, started: make(chan daemon.Launch, 8)}
+			l := &heldLauncher{workers: map[string]*heldWorker{}, started: make(chan worker.Launch, 8)}
 			s := startServer(t, daemon.Options{AllowRoots: f.roots, Launcher: l, CUDAWorkerPath: "unused", MaxConcurrent: 4,
 				GPUMemoryBudget: c.budget, GPUs: gpusOf(t, c.machine)})
 			ctx := context.Background()

@@ -17,7 +17,7 @@ import (
 // its parts.
 
 // jobStore is what scheduling and supervision read and write of the
-// store (*Store).
+// store (*store.Store).
 type jobStore interface {
 	Job(id string) (*api.Job, error)
 	Jobs() ([]api.Job, error)
@@ -46,7 +46,7 @@ type joins struct {
 	store    jobStore
 	hub      eventHub
 	metrics  jobMetrics
-	launcher Launcher
+	launcher worker.Launcher
 	log      *zap.Logger
 	// opts are the daemon's options; scheduling reads MaxConcurrent,
 	// QueueSize, MaxAttempts, Backoff, Grace and GPUMemoryBudget.
@@ -61,15 +61,15 @@ func (d *joins) logPath(id string) string { return filepath.Join(d.dataDir, "log
 // reattach; placed learns the node it runs on). CUDA jobs (device
 // cuda or cuda:N) need a graft-cuda worker, which speaks the same
 // protocol.
-func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (Worker, error) {
+func (d *joins) launch(j *api.Job, n int, resume bool, log io.Writer, reattach bool, placed func(string)) (worker.Handle, error) {
 	in, err := worker.Encode(worker.Input{Job: j.ID, Spec: j.Spec, Resume: resume, Private: true, MaxImagePixels: d.opts.MaxImagePixels, CacheMaxBytes: d.opts.CacheMaxBytes, Log: worker.Log{Format: "json", Level: d.log.Level().String()}})
 	if err != nil {
 		return nil, err
 	}
-	kind := WorkerCPU
+	kind := worker.CPU
 	if j.Spec.Device.IsCUDA() {
-		kind = WorkerCUDA
+		kind = worker.CUDA
 	}
-	return d.launcher.Launch(Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,
+	return d.launcher.Launch(worker.Launch{JobID: j.ID, Attempt: n, Kind: kind, Spec: j.Spec, Input: in,
 		GPUBytes: j.GPUBytes, HostBytes: j.HostBytes, Dir: d.dataDir, Log: log, Reattach: reattach, Placed: placed})
 }

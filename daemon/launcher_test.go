@@ -21,13 +21,13 @@ import (
 // writes lines[n-1] and ends with exits[n-1]. It records what it got.
 type scriptLauncher struct {
 	mu       sync.Mutex
-	got      []daemon.Launch
+	got      []worker.Launch
 	lines    [][]string
-	exits    []daemon.Exit
+	exits    []worker.Exit
 	startErr error
 }
 
-func (l *scriptLauncher) Launch(in daemon.Launch) (daemon.Worker, error) {
+func (l *scriptLauncher) Launch(in worker.Launch) (worker.Handle, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.got = append(l.got, in)
@@ -38,22 +38,22 @@ func (l *scriptLauncher) Launch(in daemon.Launch) (daemon.Worker, error) {
 	return &scriptWorker{events: strings.NewReader(strings.Join(l.lines[n], "\n") + "\n"), exit: l.exits[n]}, nil
 }
 
-func (l *scriptLauncher) launches() []daemon.Launch {
+func (l *scriptLauncher) launches() []worker.Launch {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]daemon.Launch(nil), l.got...)
+	return append([]worker.Launch(nil), l.got...)
 }
 
 type scriptWorker struct {
 	events io.Reader
-	exit   daemon.Exit
+	exit   worker.Exit
 }
 
 func (w *scriptWorker) Events() io.Reader { return w.events }
 func (w *scriptWorker) PID() int          { return 0 }
 func (w *scriptWorker) Terminate()        {}
 func (w *scriptWorker) Kill()             {}
-func (w *scriptWorker) Wait() daemon.Exit { return w.exit }
+func (w *scriptWorker) Wait() worker.Exit { return w.exit }
 
 // The supervisor runs every attempt through Options.Launcher: what the
 // launcher gets (job, attempt, kind, the spec as the worker reads it, the
@@ -66,7 +66,7 @@ func TestLauncherSeam(t *testing.T) {
 			{`{"event":"step","epoch":1,"epochs":1,"step":1,"steps":2,"loss":2.3}`},
 			{`{"event":"error","message":"the data vanished"}`},
 		},
-		exits: []daemon.Exit{
+		exits: []worker.Exit{
 			{Err: errors.New("signal: killed"), Signaled: true},
 			{Err: errors.New("exit status 1")},
 		},
@@ -88,7 +88,7 @@ func TestLauncherSeam(t *testing.T) {
 		t.Fatalf("%d launches, want 2", len(got))
 	}
 	for i, in := range got {
-		if in.JobID != j.ID || in.Attempt != i+1 || in.Kind != daemon.WorkerCUDA || in.GPUBytes <= 0 || in.HostBytes <= 0 || in.Log == nil {
+		if in.JobID != j.ID || in.Attempt != i+1 || in.Kind != worker.CUDA || in.GPUBytes <= 0 || in.HostBytes <= 0 || in.Log == nil {
 			t.Errorf("launch %d: %+v", i+1, in)
 		}
 		wi, err := worker.Decode(bytes.NewReader(in.Input))
@@ -117,7 +117,7 @@ func TestLauncherDeferred(t *testing.T) {
 	if j.State.Final() || j.Attempts[0].Exit != api.ExitDeferred || j.Attempts[0].PID != 0 {
 		t.Fatalf("job %s, attempts %+v", j.State, j.Attempts)
 	}
-	if got := l.launches(); got[0].Kind != daemon.WorkerCPU {
+	if got := l.launches(); got[0].Kind != worker.CPU {
 		t.Errorf("kind %q, want cpu", got[0].Kind)
 	}
 }

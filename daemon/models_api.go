@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/predict"
 )
 
@@ -78,7 +79,7 @@ func (s *Server) predictInto(w http.ResponseWriter, r *http.Request, name string
 		return derr.code, fmt.Errorf("predict request: %w", derr.err)
 	}
 	m, release, err := s.useModel(name, version)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return http.StatusNotFound, err
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // DefaultListen is where graft serve listens unless told otherwise.
@@ -60,7 +61,7 @@ type Options struct {
 	// CUDAWorkerPath and WorkerArgs. Set it to run workers elsewhere (a
 	// cluster): it then must accept GPU jobs itself, and CUDAWorkerPath
 	// only says that this daemon takes them.
-	Launcher Launcher
+	Launcher worker.Launcher
 	// GPUMemoryBudget is the bytes of device memory GPU jobs may claim
 	// together on each GPU (on one GPU, together). CPU jobs bypass it; the
 	// claims are reported in /metrics.

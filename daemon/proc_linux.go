@@ -3,20 +3,9 @@ package daemon
 import (
 	"bytes"
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 )
-
-// workerAttr puts a worker in its own process group (a terminal's ^C goes
-// to the daemon, which stops workers itself) and kills it when the daemon
-// dies, so that no orphan keeps writing a run the next daemon resumes.
-func workerAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
 
 // procStart is pid's start time in clock ticks since boot (field 22 of
 // /proc/PID/stat), 0 when unknown.
@@ -55,33 +44,4 @@ func isWorker(pid int, id string, start uint64) bool {
 		hasID = hasID || string(a) == id
 	}
 	return hasWorker && hasID
-}
-
-// The parent-death signal is tied to the thread that forked the child,
-// not to the process: a worker started from a thread Go later retires
-// would be killed with it. Workers are therefore started from one
-// goroutine locked to its thread for the daemon's lifetime.
-var (
-	spawnOnce sync.Once
-	spawnReqs = make(chan spawnReq)
-)
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-// startWorker starts cmd from the spawning thread.
-func startWorker(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives on
-			for r := range spawnReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd, done}
-	return <-done
 }

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 )
 
@@ -50,18 +50,14 @@ func (o *Options) retention(st api.State) time.Duration {
 	return 0
 }
 
-// expired reports whether j, read in tx, is past its retention at now.
-func (s *Server) expired(tx *bolt.Tx, j *api.Job, now time.Time) bool {
+// expired reports whether j is past its retention at now; registered
+// says its version is a registered model's (kept until deleted).
+func (s *Server) expired(j *api.Job, registered bool, now time.Time) bool {
 	keep := s.opts.retention(j.State)
 	if !j.State.Final() || keep <= 0 || now.Sub(j.Updated) < keep {
 		return false
 	}
-	if j.State == api.Succeeded && j.Version > 0 {
-		if mb := tx.Bucket(modelsBucket).Bucket([]byte(j.Model)); mb != nil && mb.Get(key(uint64(j.Version))) != nil {
-			return false // its version is registered: kept until deleted
-		}
-	}
-	return true
+	return !(j.State == api.Succeeded && j.Version > 0 && registered)
 }
 
 // sweep removes the ended jobs past their retention.
@@ -69,16 +65,7 @@ func (s *Server) sweep(now time.Time) {
 	if s.opts.RetainFailed <= 0 && s.opts.RetainCancelled <= 0 && s.opts.RetainSucceeded <= 0 {
 		return
 	}
-	var due []*api.Job
-	err := s.store.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(jobsBucket).ForEach(func(_, v []byte) error {
-			j, err := readJob(v)
-			if err == nil && s.expired(tx, j, now) {
-				due = append(due, j)
-			}
-			return nil // a record this daemon cannot read is left alone
-		})
-	})
+	due, err := s.store.Select(func(j *api.Job, registered bool) bool { return s.expired(j, registered, now) })
 	if err != nil {
 		s.log.Error("retention: reading the store", zap.Error(err))
 		return
@@ -95,7 +82,7 @@ func (s *Server) sweep(now time.Time) {
 		// Its version's export, when the version went without it (a
 		// version deleted by an older graft, an older store restored).
 		if j.State == api.Succeeded && j.Version > 0 {
-			if _, err := s.store.Model(j.Model, j.Version); errors.Is(err, ErrNotFound) {
+			if _, err := s.store.Model(j.Model, j.Version); errors.Is(err, store.ErrNotFound) {
 				if dir, ok := s.exportDir(j.Model, j.Version); ok {
 					if err := s.removeExports(dir); err != nil {
 						s.log.Warn("retention: cannot remove a deleted version's export", zap.String("export", dir), zap.Error(err))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/devices"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // Scheduler errors the API maps to status codes.
@@ -53,7 +54,7 @@ func (q *scheduler) recover() error {
 		if j.State != api.Running && j.State != api.Queued {
 			continue
 		}
-		if _, ok := q.d.launcher.(Reattacher); ok && j.State == api.Running {
+		if _, ok := q.d.launcher.(worker.Reattacher); ok && j.State == api.Running {
 			// The workers outlive the daemon: the open attempt, if any,
 			// is re-attached to when the job starts again.
 			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
@@ -303,14 +304,14 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 // earlier daemon started on a cluster (a Reattacher's), not yet
 // re-attached to.
 func (q *scheduler) stopDetached(j *api.Job) {
-	r, ok := q.d.launcher.(Reattacher)
+	r, ok := q.d.launcher.(worker.Reattacher)
 	n := len(j.Attempts)
 	if !ok || n == 0 || j.Attempts[n-1].End != nil {
 		return
 	}
 	a := j.Attempts[n-1]
 	go func() {
-		w, err := r.Launch(Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.dataDir, Log: io.Discard, Reattach: true})
+		w, err := r.Launch(worker.Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.dataDir, Log: io.Discard, Reattach: true})
 		if err != nil {
 			return // gone already
 		}

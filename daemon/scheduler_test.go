@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/store"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // heldLauncher starts workers that run until the test ends them.
@@ -27,14 +29,14 @@ type heldLauncher struct {
 type heldWorker struct {
 	r    *io.PipeReader
 	w    *io.PipeWriter
-	exit chan Exit
+	exit chan worker.Exit
 }
 
-func (l *heldLauncher) Launch(in Launch) (Worker, error) {
+func (l *heldLauncher) Launch(in worker.Launch) (worker.Handle, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r, w := io.Pipe()
-	hw := &heldWorker{r: r, w: w, exit: make(chan Exit, 1)}
+	hw := &heldWorker{r: r, w: w, exit: make(chan worker.Exit, 1)}
 	l.launched = append(l.launched, in.JobID)
 	if l.onLaunch != nil {
 		l.onLaunch(in.JobID)
@@ -45,7 +47,7 @@ func (l *heldLauncher) Launch(in Launch) (Worker, error) {
 }
 
 // end makes job id's worker report line and exit with e.
-func (l *heldLauncher) end(id, line string, e Exit) {
+func (l *heldLauncher) end(id, line string, e worker.Exit) {
 	l.mu.Lock()
 	hw := l.workers[id]
 	l.mu.Unlock()
@@ -58,7 +60,7 @@ func (w *heldWorker) Events() io.Reader { return w.r }
 func (w *heldWorker) PID() int          { return 0 }
 func (w *heldWorker) Terminate()        {}
 func (w *heldWorker) Kill()             {}
-func (w *heldWorker) Wait() Exit        { return <-w.exit }
+func (w *heldWorker) Wait() worker.Exit { return <-w.exit }
 
 // The scheduler and its supervisors run on their joins alone (a store, a
 // hub, metrics and a launcher; no HTTP): a GPU job waits while the GPU
@@ -66,7 +68,7 @@ func (w *heldWorker) Wait() Exit        { return <-w.exit }
 // ends; a worker's reported error fails its job with the message.
 func TestSchedulerOnItsJoins(t *testing.T) {
 	dir := t.TempDir()
-	st, err := OpenStore(filepath.Join(dir, "graft.db"))
+	st, err := store.Open(filepath.Join(dir, "graft.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func TestSchedulerOnItsJoins(t *testing.T) {
 		t.Fatalf("%s launched while the GPU budget is claimed", id)
 	case <-time.After(100 * time.Millisecond):
 	}
-	l.end(a, `{"event":"error","message":"the data vanished"}`, Exit{Err: errors.New("exit status 1")})
+	l.end(a, `{"event":"error","message":"the data vanished"}`, worker.Exit{Err: errors.New("exit status 1")})
 	wait(b)
 	j, err := st.Job(a)
 	if err != nil {
@@ -145,7 +147,7 @@ func TestSchedulerOnItsJoins(t *testing.T) {
 	if j.State != api.Failed || j.Error != "the data vanished" || len(j.Attempts) != 1 || j.Attempts[0].Exit != api.ExitError {
 		t.Errorf("job %s: %s (%q), attempts %+v", a, j.State, j.Error, j.Attempts)
 	}
-	l.end(b, `{"event":"error","message":"x"}`, Exit{Err: errors.New("exit status 1")})
-	l.end(c, `{"event":"error","message":"x"}`, Exit{Err: errors.New("exit status 1")})
+	l.end(b, `{"event":"error","message":"x"}`, worker.Exit{Err: errors.New("exit status 1")})
+	l.end(c, `{"event":"error","message":"x"}`, worker.Exit{Err: errors.New("exit status 1")})
 	q.shutdown()
 }

@@ -15,15 +15,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/devices"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.
 type Server struct {
 	opts  Options
 	log   *zap.Logger
-	store *Store
+	store *store.Store
 	sched *scheduler
 	// gpuProbe asks graft-cuda once which GPUs are there (device auto,
 	// admission per GPU); gpus are they, nil when unknown.
@@ -81,7 +83,7 @@ func New(opts Options) (*Server, error) {
 		models: newModelCache(opts.ModelCacheSize), predictSlots: newBudget(int64(opts.MaxConcurrentPredicts)), predictMem: newBudget(opts.PredictMemory),
 		streams: newBudget(int64(opts.MaxEventStreams)), exports: newExports(opts.MaxConcurrentExports), evals: newEvaluations(opts.MaxConcurrentEvaluations), specChecks: newBudget(int64(opts.MaxConcurrentSubmissions)),
 		metrics: newMetrics(opts.GPUMemoryBudget), users: newUsers(), done: make(chan struct{})}
-	if s.store, err = OpenStore(s.dbPath()); err != nil {
+	if s.store, err = store.Open(s.dbPath()); err != nil {
 		return nil, err
 	}
 	if s.store.Compacted != "" {
@@ -93,7 +95,7 @@ func New(opts Options) (*Server, error) {
 	}
 	launcher := opts.Launcher
 	if launcher == nil {
-		launcher = &LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
+		launcher = &worker.LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
 	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs, storeID: s.store.ID()})
 	return s, nil

@@ -11,7 +11,6 @@ import (
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // MaxPredictImages bounds the images of one predict request.
@@ -26,8 +25,8 @@ var ErrInput = errors.New("bad input")
 // cache, and the last reference closes it.
 type loaded struct {
 	mu      sync.Mutex // serialises Features
-	t       *train.Trained
-	cls     *train.Classifier
+	t       *predict.Trained
+	cls     *predict.Classifier
 	h, w, c int
 	mode    string
 
@@ -92,7 +91,7 @@ func (c *modelCache) get(m *api.Model) (*loaded, error) {
 }
 
 func (l *loaded) load(runDir string) error {
-	t, err := train.LoadRun(runDir)
+	t, err := predict.LoadRun(runDir)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
-	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/store"
 )
 
 // soakSample is one look at the daemon during the soak.
@@ -323,7 +323,7 @@ func soakAgree(t *testing.T, dataDir string) string {
 		return nil
 	})
 	db.Close()
-	st, err := daemon.OpenStore(dbPath)
+	st, err := store.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

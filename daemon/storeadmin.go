@@ -1,155 +1,23 @@
 package daemon
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
 )
-
-// The store's format, its compaction and its backup.
-
-// StoreFormat is the layout of the store (buckets, keys, records) this
-// graft reads and writes, kept in meta/format. Stores written before the
-// key existed are format 1: the layout did not change when it came. Raise
-// it with any change an older graft would misread, migrating an older
-// store at open and writing the new number in the same transaction; an
-// older graft then refuses the store instead of misreading it.
-const StoreFormat = 1
-
-var formatKey = []byte("format")
-
-// ErrNewerStore refuses a store written by a newer graft.
-var ErrNewerStore = errors.New("daemon: the store was written by a newer graft")
-
-// checkFormat reads tx's store format (1 when absent) and refuses one
-// newer than StoreFormat.
-func checkFormat(path string, tx *bolt.Tx) error {
-	meta := tx.Bucket(metaBucket)
-	if meta == nil {
-		return nil
-	}
-	v := meta.Get(formatKey)
-	if v == nil {
-		return nil
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil {
-		return fmt.Errorf("store format %q is not a number", v)
-	}
-	if n > StoreFormat {
-		return fmt.Errorf("%w: %s is in store format %d, this graft reads formats up to %d: use that graft or newer (or restore a backup this graft wrote; docs/operations.md)", ErrNewerStore, path, n, StoreFormat)
-	}
-	return nil
-}
-
-// Compaction at start: when the store's free pages (what deleted jobs,
-// events and models left) are at least compactMinFree and half the file,
-// the store is copied into a new, dense file that replaces it.
-const compactMinFree = 16 << 20
-
-// needsCompaction reports whether db's free pages pass the threshold.
-func needsCompaction(db *bolt.DB) (free, size int64, ok bool) {
-	st := db.Stats() // at open only the page counts are set
-	free = int64(st.FreePageN+st.PendingPageN) * int64(db.Info().PageSize)
-	if fi, err := os.Stat(db.Path()); err == nil {
-		size = fi.Size()
-	}
-	return free, size, free >= compactMinFree && 2*free >= size
-}
-
-// compactDB copies src (open at path, locked) into a new file beside it
-// and renames that over path, returning the new database, open and
-// locked: no other daemon can take the file between the rename and its
-// use. src is closed. On an error src stays open and path as it was.
-func compactDB(src *bolt.DB, path string) (*bolt.DB, error) {
-	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp-compact-%d", filepath.Base(path), time.Now().UnixNano()))
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("compact %s: %w", path, err)
-	}
-	fail := func(err error) (*bolt.DB, error) {
-		dst.Close()
-		os.Remove(tmp)
-		return nil, fmt.Errorf("compact %s: %w (the store is unchanged)", path, err)
-	}
-	// Bounded transactions keep the copy's memory small; every commit
-	// is fsynced.
-	if err := bolt.Compact(dst, src, 64<<20); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fail(err)
-	}
-	syncDir(filepath.Dir(path))
-	src.Close()
-	return dst, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
-
-// removeCompactLeftovers removes what a compaction a crash cut short left
-// beside the store (it is held locked: no compaction runs now).
-func removeCompactLeftovers(path string) {
-	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-compact-*"))
-	for _, f := range leftovers {
-		os.Remove(f)
-	}
-}
-
-// CompactStore compacts the store at path offline (graft admin compact):
-// it refuses, with ErrLocked, while a daemon holds the store. It returns
-// the file's size before and after.
-func CompactStore(path string) (before, after int64, err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("daemon: no store at %s: %w", path, err)
-	}
-	before = fi.Size()
-	db, err := openBolt(path)
-	if errors.Is(err, ErrLocked) {
-		return 0, 0, fmt.Errorf("%w: stop it first (graft serve also compacts its store at start when over half of it is free pages)", err)
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	removeCompactLeftovers(path)
-	ndb, err := compactDB(db, path)
-	if err != nil {
-		db.Close()
-		return 0, 0, err
-	}
-	defer ndb.Close()
-	if fi, err := os.Stat(path); err == nil {
-		after = fi.Size()
-	}
-	return before, after, nil
-}
 
 // backup streams a consistent copy of the store (one read transaction:
 // the jobs as they were when it began, while writes go on) as the answer:
 // GET /v1/admin/backup. The copy is a graft.db to start a daemon from.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	err := s.store.db.View(func(tx *bolt.Tx) error {
+	begin := func(size int64) {
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(tx.Size(), 10))
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		w.Header().Set("Content-Disposition", `attachment; filename="graft.db"`)
 		w.WriteHeader(http.StatusOK)
-		_, err := tx.WriteTo(&idleWriter{w: w, rc: http.NewResponseController(w), idle: s.opts.WriteTimeout})
-		return err
-	})
+	}
+	err := s.store.Backup(begin, &idleWriter{w: w, rc: http.NewResponseController(w), idle: s.opts.WriteTimeout})
 	if err != nil {
 		// The answer has begun: its length is short, so the client sees
 		// a broken download, never a short file taken for whole.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/store"
 )
 
 // copyFile copies src to dst (0600, as the daemon keeps its store).
@@ -124,7 +125,7 @@ func TestStoreNewerFormatRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte(fmt.Sprint(daemon.StoreFormat+1)))
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte(fmt.Sprint(store.Format+1)))
 	})
 	bdb.Close()
 	if err != nil {
@@ -135,7 +136,7 @@ func TestStoreNewerFormatRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("graft serve started on a newer store:\n%s", out)
 	}
-	for _, want := range []string{"written by a newer graft", fmt.Sprintf("store format %d", daemon.StoreFormat+1), "use that graft or newer"} {
+	for _, want := range []string{"written by a newer graft", fmt.Sprintf("store format %d", store.Format+1), "use that graft or newer"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("graft serve's error does not say %q:\n%s", want, out)
 		}
@@ -143,7 +144,7 @@ func TestStoreNewerFormatRefused(t *testing.T) {
 	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
 		t.Error("graft serve changed the newer store it refused")
 	}
-	if _, _, err := daemon.CompactStore(db); !errors.Is(err, daemon.ErrNewerStore) {
+	if _, _, err := store.Compact(db); !errors.Is(err, store.ErrNewer) {
 		t.Errorf("compacting a newer store: %v", err)
 	}
 }
@@ -243,7 +244,7 @@ func TestBackupWhileJobRunsAndRestore(t *testing.T) {
 // daemon's deletions leave, free pages.
 func bloatedStore(t *testing.T, path string, n, keep int) {
 	t.Helper()
-	st, err := daemon.OpenStore(path)
+	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

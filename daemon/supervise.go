@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/internal/buildinfo"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/worker"
@@ -146,7 +144,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	if !reattach {
 		resume, note = sv.q.d.prepareRun(j, resume)
 	}
-	var w Worker
+	var w worker.Handle
 	logf, err := openLog(sv.q.d.logPath(j.ID), sv.q.d.opts.MaxLogBytes)
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
@@ -165,7 +163,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 			})
 		})
 	}
-	if reattach && errors.Is(err, ErrGone) {
+	if reattach && errors.Is(err, worker.ErrGone) {
 		reason := fmt.Sprintf("the daemon restarted and its worker is gone (%v); the job resumes from its last checkpoint", err)
 		sv.update(func(j *api.Job) []api.JobEvent {
 			if k := len(j.Attempts); k == 0 || j.Attempts[k-1].N != n {
@@ -198,7 +196,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	}
 	pid := w.PID()
 	var launchID string
-	if r, ok := w.(Remote); ok {
+	if r, ok := w.(worker.Remote); ok {
 		launchID = r.LaunchID()
 	}
 	log.Info("worker started", zap.Int("attempt", n), zap.Int("pid", pid), zap.String("launch_id", launchID), zap.Bool("resume", resume), zap.Bool("reattached", reattach))
@@ -325,25 +323,18 @@ func (sv *supervision) waitDisk(j *api.Job) bool {
 	return false
 }
 
-// workerEnd is what a worker's event lines said of its end.
-type workerEnd struct {
-	errMsg string // its error event's message
-	short  string // the resource it ran short of (api.ShortDisk), if that was why
-	done   bool   // it reported the run's end
-}
-
 // judge says how an attempt ended, from the worker's exit and its lines.
-func (sv *supervision) judge(exit Exit, end workerEnd, stderrTail string) outcome {
+func (sv *supervision) judge(exit worker.Exit, end worker.End, stderrTail string) outcome {
 	j, err := sv.q.d.store.Job(sv.id)
-	errMsg := end.errMsg
+	errMsg := end.Err
 	switch {
 	case err == nil && j.CancelReq:
 		return outcome{api.ExitCancelled, "cancelled on request"}
 	case sv.stopped() && sv.q.isStopping():
 		return outcome{api.ExitInterrupted, "the daemon stopped; the job resumes from its last checkpoint at the next start"}
-	case exit.Err == nil && end.done:
+	case exit.Err == nil && end.Done:
 		return outcome{api.ExitSucceeded, ""}
-	case errMsg != "" && end.short == api.ShortDisk:
+	case errMsg != "" && end.Short == api.ShortDisk:
 		// The host's disk, not the job, is at fault: the job waits for room.
 		return outcome{api.ExitDeferred, errMsg + "; the job waits for free space (--min-free-disk) and resumes from its last checkpoint: this does not count against its attempts"}
 	}
@@ -362,7 +353,7 @@ func (sv *supervision) judge(exit Exit, end workerEnd, stderrTail string) outcom
 
 // terminateOnStop asks the worker to stop when the job is cancelled or
 // the daemon stops, and kills it after the grace.
-func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
+func (sv *supervision) terminateOnStop(w worker.Handle, done <-chan struct{}) {
 	select {
 	case <-done:
 		return
@@ -380,51 +371,42 @@ func (sv *supervision) terminateOnStop(w Worker, done <-chan struct{}) {
 // follow reads the worker's event lines until it closes stdout, keeping
 // them in the job's log (step events throttled), and returns what they
 // said of the worker's end.
-func (sv *supervision) follow(r io.Reader, attempt, batch int) (end workerEnd) {
-	lines := worker.NewEvents(r)
+func (sv *supervision) follow(r io.Reader, attempt, batch int) worker.End {
 	var lastKept, lastStep time.Time
-	for {
-		raw, skipped, err := lines.Next()
-		if skipped > 0 {
-			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", skipped), zap.Int("limit", worker.MaxLine))
-		}
-		if err != nil {
-			break // EOF, or the pipe broke: the worker's exit says the rest
-		}
-		var l api.Event
-		if err := json.Unmarshal(raw, &l); err != nil {
-			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", raw))
-			continue
-		}
-		now := time.Now()
-		ev := api.JobEvent{Type: string(l.Kind), Attempt: attempt, Data: raw}
-		switch l.Kind {
-		case api.EventError:
-			end.errMsg, end.short = l.Message, l.Short
-			ev.Message, ev.Data = l.Message, nil
-			if sv.stopped() {
-				// A worker told to stop reports the interruption as an
-				// error; the attempt's end (cancelled, interrupted) says it.
-				continue
+	return worker.Follower{
+		Skipped: func(n int) {
+			sv.log().Warn("worker wrote a line over the limit; skipped it", zap.Int("bytes", n), zap.Int("limit", worker.MaxLine))
+		},
+		NotEvent: func(line []byte) {
+			sv.log().Warn("worker wrote a line that is not an event", zap.ByteString("line", line))
+		},
+		Event: func(l api.Event, raw []byte) {
+			now := time.Now()
+			ev := api.JobEvent{Type: string(l.Kind), Attempt: attempt, Data: raw}
+			switch l.Kind {
+			case api.EventError:
+				ev.Message, ev.Data = l.Message, nil
+				if sv.stopped() {
+					// A worker told to stop reports the interruption as an
+					// error; the attempt's end (cancelled, interrupted) says it.
+					return
+				}
+			case api.EventStep:
+				if l.Step > 1 {
+					sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
+				}
+				lastStep = now
+				if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
+					return
+				}
+				lastKept = now
 			}
-		case api.EventDone:
-			end.done = true
-		case api.EventStep:
-			if l.Step > 1 {
-				sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
-			}
-			lastStep = now
-			if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
-				continue
-			}
-			lastKept = now
-		}
-		sv.update(func(j *api.Job) []api.JobEvent {
-			setProgress(&j.Progress, l)
-			return []api.JobEvent{ev}
-		})
-	}
-	return end
+			sv.update(func(j *api.Job) []api.JobEvent {
+				setProgress(&j.Progress, l)
+				return []api.JobEvent{ev}
+			})
+		},
+	}.Follow(r)
 }
 
 func setProgress(p *api.Progress, e api.Event) {
@@ -466,26 +448,6 @@ func (sv *supervision) succeed(j *api.Job) {
 	}
 	sv.q.d.hub.notify(sv.id, evs)
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
-}
-
-// workerEnv is what a worker inherits of the daemon's environment: what
-// finding programs and libraries, locale, Go's runtime, threads and GPUs
-// need. Nothing else (GRAFT_TOKEN above all) reaches it.
-func workerEnv(env []string) []string {
-	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "TMPDIR": true, "TZ": true, "LANG": true,
-		"GOMAXPROCS": true, "GOGC": true, "GOMEMLIMIT": true, "GODEBUG": true, "LD_LIBRARY_PATH": true,
-		"OMP_NUM_THREADS": true, "OPENBLAS_NUM_THREADS": true,
-		// OpenBLAS's core type works around wrong results on some CPUs;
-		// GRAFT_LIBTENSORFLOW says where the TensorFlow engine's library is.
-		"OPENBLAS_CORETYPE": true, "OPENBLAS_L2_SIZE": true, tf.EnvLib: true}
-	var out []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if keep[k] || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "CUDA_") || strings.HasPrefix(k, "NVIDIA_") || strings.HasPrefix(k, "TF_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // killStray kills a worker left by a daemon that died and waits (a few
@@ -531,7 +493,7 @@ func lastLine(s string) string {
 // whose workers outlive the daemon, the one an earlier daemon started and
 // left open (or submitted but never recorded), to re-attach to.
 func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
-	r, ok := sv.q.d.launcher.(Reattacher)
+	r, ok := sv.q.d.launcher.(worker.Reattacher)
 	k := len(j.Attempts)
 	if ok && k > 0 && j.Attempts[k-1].End == nil {
 		return j.Attempts[k-1].N, true

@@ -9,7 +9,8 @@ import (
 	"github.com/graft-ml/graft/daemon/ui"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/rundir"
 )
 
 // withUI serves the dashboard (daemon/ui) at /ui and passes everything
@@ -102,12 +103,12 @@ func (s *Server) jobEvaluation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, error) {
-	t, err := train.LoadRunCapped(j.RunDir, s.opts.CacheMaxBytes)
+	t, err := predict.LoadRunCapped(j.RunDir, s.opts.CacheMaxBytes)
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: load its run: %w", j.ID, err)
 	}
 	defer t.Close()
-	ds, err := t.Split(train.SplitVal)
+	ds, err := t.Split(rundir.SplitVal)
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: validation split: %w", j.ID, err)
 	}
@@ -123,7 +124,7 @@ func (s *Server) evaluateVal(r *http.Request, j *api.Job) (*Evaluation, int, err
 	if err != nil {
 		return nil, http.StatusInternalServerError, fmt.Errorf("job %s: %w", j.ID, err)
 	}
-	ev := &Evaluation{Report: evaluate.ScoreProbabilities(t.Classes, set.Labels, probs), Split: train.SplitVal, BadFiles: len(rep.Bad)}
+	ev := &Evaluation{Report: evaluate.ScoreProbabilities(t.Classes, set.Labels, probs), Split: rundir.SplitVal, BadFiles: len(rep.Bad)}
 	if j.Summary != nil {
 		ev.BestEpoch = j.Summary.BestEpoch
 	}

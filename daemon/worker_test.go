@@ -16,6 +16,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/store"
 )
 
 // Issue 11, defects 15 and 17: a worker gets only the environment it
@@ -83,7 +84,7 @@ func TestPrivateFilesAndCleanShutdown(t *testing.T) {
 	if len(logs) > 0 {
 		t.Errorf("open to others in the run: %v", logs)
 	}
-	st, err := daemon.OpenStore(filepath.Join(s.dir, "graft.db"))
+	st, err := store.Open(filepath.Join(s.dir, "graft.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package gpu
 
-import "github.com/graft-ml/graft/head"
+import (
+	"github.com/graft-ml/graft/gpu/plan"
+	"github.com/graft-ml/graft/head"
+)
 
 // Internals that the external tests (package gpu_test, which import
 // gpu/gputest and so cannot be package gpu) read.
@@ -24,6 +27,6 @@ func BufferPtr(b head.Buffer) DevicePtr { return b.(*buffer).ptr }
 // fwdSlots and wgradSlots blocks of each kernel fit on the device at once.
 func GEMMSplits(spec head.Spec, batch int, prec Precision, fwdSlots, wgradSlots int) (fwd, wgrad int) {
 	g := map[Precision]gemmGeom{PrecisionFP32: simtGeom, PrecisionTF32: tf32Geom, PrecisionBF16: bf16Geom}[prec]
-	fwd, _, wgrad, _ = gemmSplits(spec, batch, gemmSlots{fwdSlots, wgradSlots}, g)
+	fwd, _, wgrad, _ = plan.Splits(spec, batch, plan.Slots{Fwd: fwdSlots, Wgrad: wgradSlots}, g.Geom)
 	return fwd, wgrad
 }

@@ -45,8 +45,9 @@ type streamSlot struct {
 
 // NewFeatureStream sets up streaming of batches of up to maxBatch samples
 // of sampleSize floats; sample(i, dst) reads sample i into dst (pinned
-// memory). Close it before the ops.
-func (o *CUDAOps) NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (*FeatureStream, error) {
+// memory). The source is a *FeatureStream (features.Streamer asks for
+// a head.Source); Close it before the ops.
+func (o *CUDAOps) NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (head.Source, error) {
 	if sampleSize < 1 || maxBatch < 1 {
 		return nil, fmt.Errorf("%w: feature stream of %d samples of %d floats", head.ErrShape, maxBatch, sampleSize)
 	}

@@ -1,6 +1,10 @@
 package gpu
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/gpu/plan"
+)
 
 // module is the loaded head.cu and its kernels.
 type module struct {
@@ -64,8 +68,8 @@ func loadModule(ctx Context, multiprocessors int) (*module, error) {
 
 // slots is how many blocks of a GEMM family's forward and weight-gradient
 // kernels run at once on the device, each its own figure.
-func (m *module) slots(g gemmGeom) gemmSlots {
-	return gemmSlots{fwd: g.fwd(m).slots, wgrad: g.wgrad(m).slots}
+func (m *module) slots(g gemmGeom) plan.Slots {
+	return plan.Slots{Fwd: g.fwd(m).slots, Wgrad: g.wgrad(m).slots}
 }
 
 func (m *module) unload() error { return cudaError("unload the kernels", m.mod.Unload()) }

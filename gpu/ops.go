@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -252,7 +253,7 @@ func (o *CUDAOps) Download(dst []float32, src head.Buffer, offset int) error {
 // long, kept between calls. Inside do.
 func (o *CUDAOps) scratchBuf(name string, bytes int64) (*buffer, error) {
 	if bytes <= 0 {
-		return nil, fmt.Errorf("gpu: scratch %s is not in the step's plan (stepScratch)", name)
+		return nil, fmt.Errorf("gpu: scratch %s is not in the step's plan (plan.Step)", name)
 	}
 	if b := o.scratch[name]; b != nil {
 		if b.size >= bytes {
@@ -361,7 +362,7 @@ func param(spec head.Spec, p *buffer, name string) DevicePtr {
 func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*batch, error) {
 	bt := &batch{spec: spec, b: len(idx), feats: f}
 	b, hw, in, classes := len(idx), spec.Height*spec.Width, spec.Pooled(), spec.Classes
-	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), labels != nil, o.geom(spec))
+	size := plan.Step(spec, b, o.mod.slots(o.geom(spec)), labels != nil, o.geom(spec).Geom)
 	var err error
 	// The batch's indices and labels (when training) go up together: one
 	// asynchronous copy from pinned memory, ahead of the kernels on their
@@ -388,8 +389,8 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 			return nil, err
 		}
 		g := o.geom(spec)
-		splits, slice, _, _ := gemmSplits(spec, b, o.mod.slots(g), g)
-		grid := Dim3{ceilDiv(nf, g.tileN), ceilDiv(m, g.tileM), splits}
+		splits, slice, _, _ := plan.Splits(spec, b, o.mod.slots(g), g.Geom)
+		grid := Dim3{ceilDiv(nf, g.TileN), ceilDiv(m, g.TileM), splits}
 		w, bias := param(spec, p, head.ConvKernel), param(spec, p, head.ConvBias)
 		out := bt.act
 		if splits > 1 {
@@ -397,7 +398,7 @@ func (o *CUDAOps) forward(spec head.Spec, p, f *buffer, idx, labels []int32) (*b
 				return nil, err
 			}
 		}
-		if err := g.fwd(o.mod).launch(o.compute, grid, g.threads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
+		if err := g.fwd(o.mod).launch(o.compute, grid, g.Threads, ptrArg(f.ptr), ptrArg(bt.idx.ptr), ptrArg(w), ptrArg(bias), ptrArg(out.ptr),
 			intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 			intArg(slice), boolArg(splits == 1)); err != nil {
 			return nil, err
@@ -541,7 +542,7 @@ func (o *CUDAOps) Gradients(spec head.Spec, params, feats head.Buffer, idx, labe
 // The labels follow the indices in bt.idx (forward uploaded both).
 func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 	spec, b, classes, in := bt.spec, bt.b, bt.spec.Classes, bt.spec.Pooled()
-	size := stepScratch(spec, b, o.mod.slots(o.geom(spec)), true, o.geom(spec))
+	size := plan.Step(spec, b, o.mod.slots(o.geom(spec)), true, o.geom(spec).Geom)
 	dlogits, err := o.scratchBuf("dlogits", size["dlogits"])
 	if err != nil {
 		return err
@@ -592,7 +593,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		return err
 	}
 	gm := o.geom(spec)
-	_, _, splits, slice := gemmSplits(spec, b, o.mod.slots(gm), gm)
+	_, _, splits, slice := plan.Splits(spec, b, o.mod.slots(gm), gm.Geom)
 	dw := param(spec, g, head.ConvKernel)
 	out := dw
 	if splits > 1 {
@@ -602,7 +603,7 @@ func (o *CUDAOps) backward(bt *batch, p, g *buffer) error {
 		}
 		out = ws.ptr
 	}
-	if err := gm.wgrad(o.mod).launch(o.compute, Dim3{ceilDiv(nf, gm.tileN), ceilDiv(kdim, gm.tileM), splits}, gm.threads,
+	if err := gm.wgrad(o.mod).launch(o.compute, Dim3{ceilDiv(nf, gm.TileN), ceilDiv(kdim, gm.TileM), splits}, gm.Threads,
 		ptrArg(bt.feats.ptr), ptrArg(bt.idx.ptr), ptrArg(bt.act.ptr), ptrArg(out),
 		intArg(b), intArg(spec.Height), intArg(spec.Width), intArg(spec.Channels), intArg(nf), intArg(spec.Kernel),
 		intArg(slice)); err != nil {

@@ -58,13 +58,14 @@ func TestFeatureStreamDoubleBuffers(t *testing.T) {
 		labels[i] = int32(i % spec.Classes)
 	}
 	ops, f := fakeOps(t, 0, gputest.Device{})
-	fs, err := ops.NewFeatureStream(size, batch, func(i int, dst []float32) error {
+	src, err := ops.NewFeatureStream(size, batch, func(i int, dst []float32) error {
 		copy(dst, host[i*size:(i+1)*size])
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs := src.(*gpu.FeatureStream)
 	t.Cleanup(func() { _ = fs.Close() }) // before the ops' (cleanups run last first)
 	opt, _ := head.NewOptimizer(head.Adam)
 	m, err := head.New(ops, spec, opt, 1)

@@ -1,6 +1,10 @@
 package gpu
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/graft-ml/graft/gpu/plan"
+)
 
 // pool is a caching allocator with a byte budget. Freed blocks are kept
 // in per-size free lists and handed out again, so that the per-step
@@ -21,24 +25,8 @@ func newPool(ctx Context, budget int64) *pool {
 	return &pool{ctx: ctx, budget: budget, free: map[int64][]DevicePtr{}}
 }
 
-// roundSize rounds a request to its size class: 512 bytes below 1 MiB,
-// then 1 MiB steps below 64 MiB, then 16 MiB steps.
-func roundSize(n int64) int64 {
-	step := int64(512)
-	switch {
-	case n >= 64<<20:
-		step = 16 << 20
-	case n >= 1<<20:
-		step = 1 << 20
-	}
-	if n <= 0 {
-		return step
-	}
-	return (n + step - 1) / step * step
-}
-
 func (p *pool) alloc(bytes int64) (DevicePtr, int64, error) {
-	size := roundSize(bytes)
+	size := plan.RoundSize(bytes)
 	if l := p.free[size]; len(l) > 0 {
 		ptr := l[len(l)-1]
 		p.free[size] = l[:len(l)-1]

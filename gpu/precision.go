@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
 )
 
@@ -56,16 +57,16 @@ func resolvePrecision(p Precision, cc string) (Precision, error) {
 
 // gemmGeom is one family of GEMM kernels' fixed geometry.
 type gemmGeom struct {
-	tileM, tileN, kStep, threads int
-	fwd, wgrad                   func(*module) kernel
+	plan.Geom
+	fwd, wgrad func(*module) kernel
 }
 
 // The SIMT kernels (head.cu's TILE_M, TILE_N, TILE_K, THREADS) and the
 // tensor-core ones (TC_M, TC_N, TC_K, TC_THREADS).
 var (
-	simtGeom = gemmGeom{128, 128, 8, 256, func(m *module) kernel { return m.convFwd }, func(m *module) kernel { return m.convWgrad }}
-	tf32Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdTF32 }, func(m *module) kernel { return m.convWgradTF32 }}
-	bf16Geom = gemmGeom{128, 128, 16, 256, func(m *module) kernel { return m.convFwdBF16 }, func(m *module) kernel { return m.convWgradBF16 }}
+	simtGeom = gemmGeom{Geom: plan.SIMT, fwd: func(m *module) kernel { return m.convFwd }, wgrad: func(m *module) kernel { return m.convWgrad }}
+	tf32Geom = gemmGeom{Geom: plan.TensorCore, fwd: func(m *module) kernel { return m.convFwdTF32 }, wgrad: func(m *module) kernel { return m.convWgradTF32 }}
+	bf16Geom = gemmGeom{Geom: plan.TensorCore, fwd: func(m *module) kernel { return m.convFwdBF16 }, wgrad: func(m *module) kernel { return m.convWgradBF16 }}
 )
 
 // tensorCoreShape is whether the tensor-core kernels take the spec: each
@@ -93,7 +94,7 @@ func (o *CUDAOps) geom(spec head.Spec) gemmGeom {
 // precision, or FP32 for shapes the tensor-core kernels do not take (C
 // not a multiple of 16, or F of 4).
 func (o *CUDAOps) Precision(spec head.Spec) Precision {
-	if o.geom(spec).kStep == simtGeom.kStep {
+	if o.geom(spec).KStep == simtGeom.KStep {
 		return PrecisionFP32
 	}
 	return o.prec

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ml/graft/daemon"
+	"github.com/graft-ml/graft/daemon/store"
 )
 
 // adminCmd looks after a daemon's job store: an online backup through the
@@ -36,7 +36,7 @@ func (a *app) adminCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := filepath.Join(dataDir, "graft.db")
-			before, after, err := daemon.CompactStore(path)
+			before, after, err := store.Compact(path)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/logging"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/train"
@@ -53,7 +54,7 @@ func (a *app) evalCmd() *cobra.Command {
 					a.log.Warn(s)
 				}
 			}
-			t, err := train.LoadRun(run)
+			t, err := predict.LoadRun(run)
 			if err != nil {
 				return runDirHint(run, err)
 			}
@@ -81,7 +82,7 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if overlap.Samples > 0 && split != train.SplitTrain {
+			if overlap.Samples > 0 && split != rundir.SplitTrain {
 				a.log.Warn(fmt.Sprintf("%d of %d evaluated samples are byte-identical to training samples (%d are the training files themselves): this score is inflated; score unseen data, or the run's validation samples with --split val", overlap.Samples, overlap.Of, overlap.SameFiles))
 			}
 			probs, err := t.Probabilities(set.Features, set.Len())
@@ -93,7 +94,7 @@ func (a *app) evalCmd() *cobra.Command {
 				return a.printJSON(struct {
 					evaluate.Report
 					BadFiles        []dataset.BadFile `json:"bad_files,omitempty"`
-					TrainingOverlap train.Overlap     `json:"training_overlap"`
+					TrainingOverlap predict.Overlap   `json:"training_overlap"`
 				}{r, rep.Bad, overlap})
 			}
 			return a.printEval(r, rep.Bad)

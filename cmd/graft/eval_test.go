@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 	"github.com/graft-ml/graft/internal/train"
@@ -49,7 +50,7 @@ type evalJSON struct {
 	Samples         int
 	Accuracy        float64
 	Confusion       [][]int
-	TrainingOverlap train.Overlap     `json:"training_overlap"`
+	TrainingOverlap predict.Overlap   `json:"training_overlap"`
 	BadFiles        []dataset.BadFile `json:"bad_files"`
 }
 
@@ -70,9 +71,9 @@ func TestEvalSplitValAndTrainingOverlap(t *testing.T) {
 		"--epochs", "2", "--seed", "1", "--val-split", "0.3", "--cache-dir", t.TempDir(), "--out", runDir); code != 0 {
 		t.Fatalf("train: exit %d\n%s", code, out)
 	}
-	var split train.SplitRecord
+	var split rundir.SplitRecord
 	var summary train.Summary
-	if err := rundir.ReadJSON(runDir, train.SplitFile, &split); err != nil {
+	if err := rundir.ReadJSON(runDir, rundir.SplitFile, &split); err != nil {
 		t.Fatal(err)
 	}
 	rundir.ReadJSON(runDir, rundir.SummaryFile, &summary)

@@ -14,7 +14,6 @@ import (
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/zoo"
 )
 
@@ -79,7 +78,7 @@ func checkTFLite(t *testing.T, py string, c tfliteCase) tfliteResult {
 	want, _ := scores(t, len(classes), append([]string{"--run", runDir}, c.files...)...)
 
 	// The raw pixels graft predict starts from, for LiteRT.
-	tr, err := train.LoadRun(runDir)
+	tr, err := predict.LoadRun(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
 )
 
 // otherFormats are the export formats graft writes but does not read,
@@ -177,7 +176,7 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 
 // predictRun classifies images with a trained run.
 func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string, maxPixels int64) error {
-	t, err := train.LoadRun(run)
+	t, err := predict.LoadRun(run)
 	if err != nil {
 		return runDirHint(run, err)
 	}

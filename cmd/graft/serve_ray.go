@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/raylaunch"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // rayConfig is serve's choice of launcher and its Ray settings.
@@ -22,7 +23,7 @@ type rayConfig struct {
 // launcher is the daemon's launcher: nil (the local default) or one of
 // Ray jobs, after checking that every node sees the data directory and
 // the worker binaries.
-func (rc rayConfig) launcher(ctx context.Context, o *daemon.Options, log *zap.Logger) (daemon.Launcher, error) {
+func (rc rayConfig) launcher(ctx context.Context, o *daemon.Options, log *zap.Logger) (worker.Launcher, error) {
 	switch rc.kind {
 	case "", "local":
 		return nil, nil

@@ -54,7 +54,7 @@ func (a *app) trainOnGPU(cmd *cobra.Command, tj *cli.TrainJob, j *job.Job) error
 	a.log.Info("training in graft-cuda", zap.String("binary", bin), zap.String("device", j.Device.String()))
 	r := cli.NewRenderer(cmd, a.out)
 	in := worker.Input{Spec: j.RunSpec, Resume: tj.Resume != "", MaxImagePixels: tj.MaxImagePixels, CacheMaxBytes: tj.CacheMaxBytes, Log: worker.Log{Format: a.logFormat, Level: a.logLevel}}
-	s, err := worker.Run(cmd.Context(), bin, in, os.Stderr, r.Progress)
+	s, err := worker.Run(cmd.Context(), bin, worker.CUDA, in, os.Stderr, r.Progress)
 	var we *worker.Error
 	if errors.As(err, &we) && we.ExitCode() == devices.ExitNoGPU {
 		return fmt.Errorf("train: %w: graft-cuda found no usable GPU (see its message above); use --device cpu or auto", devices.ErrNoGPU)

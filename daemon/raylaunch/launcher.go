@@ -19,12 +19,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
-// Launcher runs each attempt of a job as a Ray job (daemon.Launcher and
-// daemon.Reattacher). The entrypoint is the graft worker with its input
+// Launcher runs each attempt of a job as a Ray job (worker.Launcher and
+// worker.Reattacher). The entrypoint is the graft worker with its input
 // (internal/worker) on stdin, read from a file under the daemon's data directory:
 // every node must see that directory at the same path (Probe checks it).
 type Launcher struct {
@@ -69,7 +68,7 @@ func (rl *Launcher) defaults() {
 	}
 }
 
-// Started implements daemon.Reattacher: Ray knows the attempt's
+// Started implements worker.Reattacher: Ray knows the attempt's
 // submission id.
 func (rl *Launcher) Started(jobID string, attempt int) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -86,7 +85,7 @@ func (rl *Launcher) Started(jobID string, attempt int) (bool, error) {
 
 // Submission is the Ray job for one attempt: the entrypoint, the
 // resources it reserves and its environment.
-func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
+func (rl *Launcher) Submission(l worker.Launch) (Submission, error) {
 	rl.defaults()
 	bin := rl.CPUPath
 	s := Submission{
@@ -96,7 +95,7 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 		Metadata:     map[string]string{"graft_job": l.JobID, "graft_attempt": strconv.Itoa(l.Attempt)},
 		RuntimeEnv:   &RuntimeEnv{EnvVars: threads(rl.CPUs)},
 	}
-	if l.Kind == daemon.WorkerCUDA {
+	if l.Kind == worker.CUDA {
 		if rl.CUDAPath == "" {
 			return Submission{}, fmt.Errorf("job %s wants a GPU but this daemon has no graft-cuda worker for its Ray nodes (start graft serve with --cuda-worker PATH, the path on the nodes)", l.JobID)
 		}
@@ -116,18 +115,18 @@ func (rl *Launcher) Submission(l daemon.Launch) (Submission, error) {
 }
 
 // threads is the worker's environment for the CPUs it reserved.
-func threads(cpus float64) map[string]string { return daemon.ThreadEnv(max(1, int(cpus))) }
+func threads(cpus float64) map[string]string { return worker.ThreadEnv(max(1, int(cpus))) }
 
 // specPath is where an attempt's spec waits for its worker: under the
 // data directory, which every node sees.
-func specPath(l daemon.Launch) string {
+func specPath(l worker.Launch) string {
 	return filepath.Join(l.Dir, "ray", fmt.Sprintf("%s-a%d.json", l.JobID, l.Attempt))
 }
 
 // workerSpec is the worker's input as the worker on a node reads it: a
 // GPU job's device becomes the first one Ray made visible.
-func workerSpec(l daemon.Launch) ([]byte, error) {
-	if l.Kind != daemon.WorkerCUDA {
+func workerSpec(l worker.Launch) ([]byte, error) {
+	if l.Kind != worker.CUDA {
 		return l.Input, nil
 	}
 	in, err := worker.Decode(bytes.NewReader(l.Input))
@@ -140,10 +139,10 @@ func workerSpec(l daemon.Launch) ([]byte, error) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// Launch implements daemon.Launcher: it submits the attempt as a Ray job
+// Launch implements worker.Launcher: it submits the attempt as a Ray job
 // (or attaches to it, when Ray has it already: a daemon that restarted)
 // and follows its status and log.
-func (rl *Launcher) Launch(l daemon.Launch) (daemon.Worker, error) {
+func (rl *Launcher) Launch(l worker.Launch) (worker.Handle, error) {
 	rl.defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -151,7 +150,7 @@ func (rl *Launcher) Launch(l daemon.Launch) (daemon.Worker, error) {
 	if l.Reattach {
 		if _, err := rl.Client.Job(ctx, id); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return nil, fmt.Errorf("%w: Ray has no job %s", daemon.ErrGone, id)
+				return nil, fmt.Errorf("%w: Ray has no job %s", worker.ErrGone, id)
 			}
 			return nil, err
 		}
@@ -184,10 +183,10 @@ func (rl *Launcher) Launch(l daemon.Launch) (daemon.Worker, error) {
 type rayWorker struct {
 	rl     *Launcher
 	id     string
-	l      daemon.Launch
+	l      worker.Launch
 	events *io.PipeReader
 	done   chan struct{}
-	exit   daemon.Exit
+	exit   worker.Exit
 	node   string
 	// stopping is set once the daemon asked Ray to stop the job.
 	stopping atomic.Bool
@@ -212,7 +211,7 @@ func (w *rayWorker) stop() {
 	}
 }
 
-func (w *rayWorker) Wait() daemon.Exit {
+func (w *rayWorker) Wait() worker.Exit {
 	<-w.done
 	return w.exit
 }
@@ -232,7 +231,7 @@ func (w *rayWorker) follow(pw *io.PipeWriter) {
 		info, err := w.rl.Client.Job(ctx, w.id)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) || time.Since(lastOK) > w.rl.Lost {
-				w.exit = daemon.Exit{Err: fmt.Errorf("ray job %s: %w", w.id, err), Signaled: true}
+				w.exit = worker.Exit{Err: fmt.Errorf("ray job %s: %w", w.id, err), Signaled: true}
 				pw.Close()
 				return
 			}
@@ -273,7 +272,7 @@ func (w *rayWorker) follow(pw *io.PipeWriter) {
 			// for the job's supervisor, which waits for resources):
 			// the stop it was sent ends the job as soon as it starts,
 			// and the attempt ends now.
-			w.exit = daemon.Exit{Err: fmt.Errorf("ray job %s was stopped while waiting for resources", w.id), Signaled: true}
+			w.exit = worker.Exit{Err: fmt.Errorf("ray job %s was stopped while waiting for resources", w.id), Signaled: true}
 			pw.Close()
 			return
 		}
@@ -343,22 +342,22 @@ func lastEvent(lines []byte) []byte {
 }
 
 // exitOf is how an ended Ray job's worker ended.
-func exitOf(info *JobInfo) daemon.Exit {
+func exitOf(info *JobInfo) worker.Exit {
 	switch info.Status {
 	case Succeeded:
-		return daemon.Exit{}
+		return worker.Exit{}
 	case Stopped:
-		return daemon.Exit{Err: fmt.Errorf("ray job %s was stopped", info.SubmissionID), Signaled: true}
+		return worker.Exit{Err: fmt.Errorf("ray job %s was stopped", info.SubmissionID), Signaled: true}
 	}
 	err := fmt.Errorf("ray job %s failed: %s", info.SubmissionID, strings.TrimSpace(info.Message))
 	if info.ExitCode == nil {
 		// No exit status: the node or Ray's supervisor of the job died.
-		return daemon.Exit{Err: err, Signaled: true}
+		return worker.Exit{Err: err, Signaled: true}
 	}
 	c := *info.ExitCode
 	// A negative code is a signal (Python's subprocess), above 128 a
 	// shell's report of one.
-	return daemon.Exit{Err: err, Signaled: c < 0 || c > 128}
+	return worker.Exit{Err: err, Signaled: c < 0 || c > 128}
 }
 
 // DaemonID is the id of the daemon whose data directory is dir: made at

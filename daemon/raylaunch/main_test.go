@@ -22,6 +22,7 @@ import (
 	"github.com/graft-ml/graft/internal/buildinfo"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/worker"
 )
 
 // rayAddress is the Ray cluster the tests run on: the head node's
@@ -102,7 +103,7 @@ func digits(t testing.TB) string { return testmodules.Digits(t, "train", 0, 5) }
 
 // startDaemon runs an in-process daemon on a loopback port; rl nil
 // means the local launcher.
-func startDaemon(t testing.TB, data string, rl daemon.Launcher, stepDelay time.Duration) (*client.Client, string) {
+func startDaemon(t testing.TB, data string, rl worker.Launcher, stepDelay time.Duration) (*client.Client, string) {
 	t.Helper()
 	o := daemon.Options{DataDir: filepath.Join(t.TempDir(), "data"), AllowRoots: []string{filepath.Dir(backboneDir), data},
 		WorkerPath: graftBin, Launcher: rl, Backoff: 50 * time.Millisecond,

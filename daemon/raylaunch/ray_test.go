@@ -16,7 +16,6 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
-	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/worker"
@@ -81,7 +80,7 @@ func TestResourceRequests(t *testing.T) {
 	c := ray(t)
 	ctx := context.Background()
 	rl := &raylaunch.Launcher{Client: c, DaemonID: "d1", CPUPath: "/opt/graft/graft", CUDAPath: "/opt/graft/graft-cuda", BaseMemory: 1 << 20}
-	l := daemon.Launch{JobID: "job-000007", Attempt: 2, Kind: daemon.WorkerCUDA, HostBytes: 5 << 20, GPUBytes: 3 << 20, Dir: "/shared/graft"}
+	l := worker.Launch{JobID: "job-000007", Attempt: 2, Kind: worker.CUDA, HostBytes: 5 << 20, GPUBytes: 3 << 20, Dir: "/shared/graft"}
 	s, err := rl.Submission(l)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +285,7 @@ func TestGPUAttemptWaitsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	rl := &raylaunch.Launcher{Client: c, DaemonID: id, CPUPath: graftBin, CUDAPath: graftBin, Poll: 200 * time.Millisecond}
-	w, err := rl.Launch(daemon.Launch{JobID: "job-000001", Attempt: 1, Kind: daemon.WorkerCUDA, Input: in, Dir: dir, HostBytes: 1 << 20})
+	w, err := rl.Launch(worker.Launch{JobID: "job-000001", Attempt: 1, Kind: worker.CUDA, Input: in, Dir: dir, HostBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

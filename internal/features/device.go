@@ -15,12 +15,22 @@ import (
 	"github.com/graft-ml/graft/internal/featcache"
 )
 
+// DeviceCopier is a head device that can take memory the backbone
+// computed on the same device, device to device (gpu's CUDA ops; the
+// TensorFlow engine's tf.DeviceTensor copies into it).
+type DeviceCopier interface {
+	head.Ops
+	// CopyFromDevice copies n floats at device address src into dst at
+	// offset.
+	CopyFromDevice(dst head.Buffer, offset int, src uintptr, n int) error
+}
+
 // deviceFill puts an extraction's features straight into a device
 // buffer (Options.Device): TensorFlow's output device to device, cached
 // features uploaded.
 type deviceFill struct {
 	bb    tf.DeviceFeaturer
-	ops   tf.DeviceCopier
+	ops   DeviceCopier
 	buf   head.Buffer
 	slots *slots
 }

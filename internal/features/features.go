@@ -17,7 +17,6 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/featcache"
@@ -51,7 +50,7 @@ type Options struct {
 	// computed ones device to device, the cached ones uploaded. Features
 	// over the memory budget, or that do not fit the device, take the
 	// host path.
-	Device tf.DeviceCopier
+	Device DeviceCopier
 }
 
 // Report says what an extraction did: the report a run's features event

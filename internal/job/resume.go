@@ -101,3 +101,22 @@ func ResumeDir(dir string, spec api.JobSpec) (*Job, error) {
 	stored.Out = dir
 	return Resume(stored, spec)
 }
+
+// FromRun resolves a record as a worker's input and train.Run carry it:
+// a new run (FromRecord: zero fields are the defaults), or with resume
+// the continuation of the run in rec.Out, where rec's device and, when
+// set, its epochs and threads override the stored ones (the sender may
+// move, extend or re-size the run; Resume refuses anything else).
+func FromRun(rec api.RunSpec, resume bool) (*Job, error) {
+	if !resume {
+		return FromRecord(rec)
+	}
+	set := api.JobSpec{Device: rec.Device}
+	if rec.Epochs > 0 {
+		set.Epochs = &rec.Epochs
+	}
+	if rec.Threads > 0 {
+		set.Threads = &rec.Threads
+	}
+	return ResumeDir(rec.Out, set)
+}

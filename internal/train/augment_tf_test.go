@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
 
@@ -61,7 +62,7 @@ func TestAugmentationHelpsOnMovedDigits(t *testing.T) {
 // accuracy scores the run in dir on the image folder data.
 func accuracy(t *testing.T, dir, data string) float64 {
 	t.Helper()
-	tr, err := LoadRun(dir)
+	tr, err := predict.LoadRun(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,10 @@ package train
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/confine"
@@ -44,24 +40,6 @@ func loadBackbone(c *Config) *savedmodel.Model {
 		return nil
 	}
 	return m
-}
-
-// openBackbone opens the job's backbone on its engine, placed on its
-// device; eager runs the tensorflow engine eagerly, its features kept on
-// the GPU for the CUDA head. m, when set, is the backbone loadBackbone
-// read.
-func openBackbone(c *Config, m *savedmodel.Model, eager bool) (backbone.Backbone, error) {
-	roots, err := confine.New(c.AllowRoots)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Open(string(c.Engine), c.Backbone, engine.Options{
-		Options: native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots, Model: m},
-		Device:  c.Device.String(), GPUMemoryFraction: c.TFMemoryFraction, Eager: eager,
-		// The process's threads (threads.Set): the tensorflow engine's
-		// pools as wide as the native engine's.
-		Threads: runtime.GOMAXPROCS(0),
-	})
 }
 
 // headSpec is the job's head for features of per-sample shape and n

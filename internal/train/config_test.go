@@ -37,7 +37,7 @@ func TestOldRunDirectoryResumes(t *testing.T) {
 	if err := rundir.WriteJSON(cut.Out, rundir.ConfigFile, rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(cut.Out, SplitFile)); err != nil {
+	if err := os.Remove(filepath.Join(cut.Out, rundir.SplitFile)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Run(ctx, Config{Out: cut.Out}, Options{Resume: true}); err != nil {

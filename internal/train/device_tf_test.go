@@ -6,6 +6,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/gpu/gputest"
@@ -21,12 +22,12 @@ import (
 func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 3)
 	warm := smallConfig(t, testmodules.Digits(t, "train", 0, 2), 1)
-	warm.Engine, warm.Device = engine.TensorFlow, "cpu"
+	warm.Engine, warm.Device = engine.TensorFlow, api.MustDevice("cpu")
 	if _, err := Run(context.Background(), warm, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := smallConfig(t, data, 1)
-	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", warm.CacheDir
+	cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, api.MustDevice("cpu"), warm.CacheDir
 	ops, _, err := gputest.NewOps(gpu.Options{MemoryBudget: 256 << 20}, gputest.Device{})
 	if err != nil {
 		t.Fatal(err)
@@ -49,14 +50,16 @@ func TestTensorFlowFeaturesToTheHeadsDevice(t *testing.T) {
 // on the host path (TestScratchIsReservedBeforeTheFeatures): features that
 // would leave a step no room go to the host and stream.
 func TestScratchIsReservedBeforeTheDeviceFeatures(t *testing.T) {
-	scratchBeforeFeatures(t, func(cfg *Config) { cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none" })
+	scratchBeforeFeatures(t, func(cfg *Config) {
+		cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, api.MustDevice("cpu"), "none"
+	})
 }
 
 // Augmented views extracted onto the device by the eager engine, or
 // streamed when they leave no room.
 func TestAugmentedViewsOnTheDeviceFeatures(t *testing.T) {
 	scratchBeforeFeatures(t, func(cfg *Config) {
-		cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, "cpu", "none"
+		cfg.Engine, cfg.Device, cfg.CacheDir = engine.TensorFlow, api.MustDevice("cpu"), "none"
 		cfg.Augment, cfg.Views = "flip,rotation=0.1", 2
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/predict"
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
@@ -79,7 +80,7 @@ func TestRunWithoutEngineSettingLoads(t *testing.T) {
 	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := LoadRun(cfg.Out)
+	tr, err := predict.LoadRun(cfg.Out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/internal/testmodules"
 )
@@ -23,7 +24,7 @@ func TestEnginesShareTheCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := smallConfig(t, data, 2)
-	shared.Engine, shared.Device, shared.CacheDir = engine.TensorFlow, "cpu", nat.CacheDir
+	shared.Engine, shared.Device, shared.CacheDir = engine.TensorFlow, api.MustDevice("cpu"), nat.CacheDir
 	ss, err := Run(context.Background(), shared, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestEnginesShareTheCache(t *testing.T) {
 		t.Errorf("native computed %d; tensorflow after it: %d hits, %d computed; want 50, 50, 0", sn.CacheComputed, ss.CacheHits, ss.CacheComputed)
 	}
 	own := smallConfig(t, data, 2)
-	own.Engine, own.Device = engine.TensorFlow, "cpu"
+	own.Engine, own.Device = engine.TensorFlow, api.MustDevice("cpu")
 	so, err := Run(context.Background(), own, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -45,11 +45,11 @@ func TestBalancedClassWeightsRecordedAndResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec Config
-	var split SplitRecord
+	var split rundir.SplitRecord
 	if err := rundir.ReadJSON(straight.Out, rundir.ConfigFile, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := rundir.ReadJSON(straight.Out, SplitFile, &split); err != nil {
+	if err := rundir.ReadJSON(straight.Out, rundir.SplitFile, &split); err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}

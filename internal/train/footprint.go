@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/graft-ml/graft/backbone/native"
-	"github.com/graft-ml/graft/gpu"
+	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/features"
@@ -19,7 +19,7 @@ var ErrVal = errors.New("train: validation data")
 // Footprint is the memory a job needs, computed from the job
 // rather than guessed: its features (resident when they fit), the head's
 // parameters, gradients and optimizer slots, the steps' scratch as the
-// CUDA ops plan it (gpu.PlanScratch, split-K workspaces included), the
+// CUDA ops plan it (plan.ForAnyGPU, split-K workspaces included), the
 // process's CUDA context, and on the host the extraction's working set.
 type Footprint struct {
 	Samples      int   `json:"samples"`
@@ -101,8 +101,8 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	// the streamed features' double buffers (gpu.FeatureStream: two
 	// batches) of training and of validation.
 	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
-	f.ScratchBytes = gpu.PlanScratch(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
-	f.ContextBytes = gpu.ContextBytes
+	f.ScratchBytes = plan.ForAnyGPU(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
+	f.ContextBytes = plan.ContextBytes
 	perImage, err := native.WorkingSet(prep.Graph, prep.Input.Shape, 1)
 	if err != nil {
 		return Footprint{}, err

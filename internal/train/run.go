@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,12 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/backbone"
-	"github.com/graft-ml/graft/backbone/savedmodel"
-	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/gpu"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/featcache"
@@ -32,7 +26,6 @@ import (
 	"github.com/graft-ml/graft/internal/rundir"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 	"github.com/graft-ml/graft/internal/util/gemm"
-	"github.com/graft-ml/graft/internal/util/tfevents"
 	"github.com/graft-ml/graft/internal/wrap"
 )
 
@@ -70,7 +63,7 @@ type Options struct {
 	// (shards.go).
 	Shards *ShardOptions
 	// save writes a checkpoint; tests replace it to simulate a full disk.
-	save func(m *head.Model, path string, classes []string, trainer json.RawMessage) error
+	save rundir.SaveFunc
 }
 
 // Timing and Summary are summary.json (api's).
@@ -100,18 +93,7 @@ func setBest(s *Summary, monitor api.Monitor, bestEpoch int, ms []rundir.Metrics
 // in cfg.Out (cfg's non-zero epochs and device override the stored
 // ones), and runs it.
 func Run(ctx context.Context, cfg Config, opts Options) (*Summary, error) {
-	var j *job.Job
-	var err error
-	if opts.Resume {
-		var set api.JobSpec
-		if cfg.Epochs > 0 {
-			set.Epochs = &cfg.Epochs
-		}
-		set.Device = cfg.Device
-		j, err = job.ResumeDir(cfg.Out, set)
-	} else {
-		j, err = job.FromRecord(cfg)
-	}
+	j, err := job.FromRun(cfg, opts.Resume)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +160,7 @@ type runner struct {
 	trainSrc  head.Source
 	valSrc    head.Source
 	free      []head.Buffer
-	events    *tfevents.Writer
+	out       *rundir.Writer
 	metrics   []rundir.Metrics
 	baseLR    float64
 	headTime  time.Duration
@@ -210,15 +192,14 @@ func (r *runner) releaseCache() {
 
 func (r *runner) close() {
 	r.releaseCache()
-	if r.events != nil {
-		r.events.Close()
+	if r.out != nil {
+		r.out.Close()
 	}
 	for _, src := range []head.Source{r.trainSrc, r.valSrc} {
-		switch s := src.(type) {
-		case *streamed:
-			s.wait() // a read-ahead must not outlive the run
-		case io.Closer:
-			s.Close() // a device's feature stream: its prefetch, buffers and stream
+		// A streamed source's read-ahead must not outlive the run; a
+		// device's feature stream frees its buffers and stream.
+		if c, ok := src.(io.Closer); ok {
+			c.Close()
 		}
 	}
 	for _, b := range r.free {
@@ -261,9 +242,9 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 	// TensorFlow on the GPU with the CUDA head: features stay on the
 	// device (docs/tensorflow-gpu.md).
-	copier, _ := r.opts.Ops.(tf.DeviceCopier)
+	copier, _ := r.opts.Ops.(features.DeviceCopier)
 	eager := copier != nil && cfg.Engine == api.EngineTensorFlow
-	bb, err := openBackbone(&cfg.RunSpec, model, eager)
+	bb, err := features.OpenBackbone(&cfg.RunSpec, model, eager)
 	if err != nil {
 		return err
 	}
@@ -281,7 +262,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		if err := rundir.WriteJSON(out, rundir.ConfigFile, cfg); err != nil {
 			return err
 		}
-		if err := rundir.WriteJSON(out, SplitFile, SplitRecord{Train: splitSamples(trainDS), Val: splitSamples(valDS)}); err != nil {
+		if err := rundir.WriteJSON(out, rundir.SplitFile, rundir.SplitRecord{Train: rundir.SplitSamples(trainDS), Val: rundir.SplitSamples(valDS)}); err != nil {
 			return err
 		}
 		if r.all != nil {
@@ -314,11 +295,11 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 		}
 	}
 	// Hashed once: the cache's key and, at the end, the summary's record.
-	if r.digest, err = backboneDigest(&cfg.RunSpec); err != nil {
+	if r.digest, err = features.BackboneDigest(&cfg.RunSpec); err != nil {
 		return err
 	}
 	if cfg.CacheDir != "none" {
-		if fo.Cache, err = featureCache(&cfg.RunSpec, bb, r.digest, r.opts.CacheMaxBytes); err != nil {
+		if fo.Cache, err = features.OpenCache(&cfg.RunSpec, bb, r.digest, r.opts.CacheMaxBytes); err != nil {
 			return err
 		}
 		// Leased from before the first lookup: no eviction takes the
@@ -467,7 +448,7 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 		if rundir.ReadJSON(r.cfg.Out, rundir.SummaryFile, &before) == nil {
 			r.dup, r.valOverlap = before.Duplicates, before.ValOverlap
 		}
-		return runSplit(&r.cfg.RunSpec, r.cfg.Out, known)
+		return rundir.OpenSplit(&r.cfg.RunSpec, r.cfg.Out, known)
 	}
 	train, val, all, overlap, err := newSplit(ctx, &r.cfg.RunSpec, r.log)
 	if err != nil {
@@ -480,43 +461,6 @@ func (r *runner) datasets(ctx context.Context) (*dataset.Dataset, *dataset.Datas
 			zap.Any("examples", r.dup.Examples))
 	}
 	return train, val, nil // setup records the split once the run directory exists
-}
-
-// backboneDigest is the content digest of the job's backbone folder, read
-// through its allowed roots: the feature cache's key and the run's record
-// of which backbone it trained on (export checks it).
-func backboneDigest(c *Config) (string, error) {
-	roots, err := confine.New(c.AllowRoots)
-	if err != nil {
-		return "", err
-	}
-	return savedmodel.DigestDirIn(roots, c.Backbone)
-}
-
-// featureCache is the job's namespace in the feature cache: the model's
-// content digest (not the engine: both engines compute the same features,
-// so either can reuse the other's), the tap, the preprocessing and the
-// input size.
-func featureCache(c *Config, bb backbone.Backbone, digest string, maxBytes int64) (*featcache.Namespace, error) {
-	root := c.CacheDir
-	if root == "" {
-		var err error
-		if root, err = featcache.DefaultDir(); err != nil {
-			return nil, err
-		}
-	}
-	if maxBytes < 0 {
-		var err error
-		if maxBytes, err = featcache.DefaultMaxBytes(root); err != nil {
-			return nil, hint.With(err, "pass --cache-max-bytes")
-		}
-	}
-	size := 1
-	for _, d := range bb.Tap().Shape[1:] {
-		size *= max(d, 1)
-	}
-	in := bb.Input().Shape
-	return featcache.Open(root, featcache.Key{Backbone: digest, Tap: bb.Tap().Name, Preprocess: c.Preprocess, Input: in[1:]}, size, maxBytes)
 }
 
 // prepareModel builds or restores the head and puts the features on its
@@ -582,16 +526,8 @@ func (r *runner) prepareModel() error {
 	if r.valSrc, err = r.source(r.valSet, r.evalBatch()); err != nil {
 		return err
 	}
-	if r.events, err = tfevents.NewWriter(filepath.Join(cfg.Out, rundir.EventsDir)); err != nil {
-		return err
-	}
-	// The run's settings beside its curves, as TensorBoard users keep
-	// them (the text plugin): config.json verbatim, at step 0.
-	conf, err := os.ReadFile(filepath.Join(cfg.Out, rundir.ConfigFile))
-	if err != nil {
-		return err
-	}
-	return r.events.Text("config", 0, "```json\n"+strings.TrimSpace(string(conf))+"\n```", time.Now())
+	r.out, err = rundir.NewWriter(cfg.Out, r.classes, r.opts.save)
+	return err
 }
 
 // reserveBefore reserves the device's per-step scratch from the tap's
@@ -635,7 +571,7 @@ func (r *runner) freeModelRoom() {
 }
 
 // scratchReserver is a device whose steps need scratch memory that can
-// be reserved ahead (the CUDA ops: gpu.PlanScratch).
+// be reserved ahead (the CUDA ops: gpu/plan).
 type scratchReserver interface {
 	ReserveScratch(spec head.Spec, batch, evalBatch int) error
 }
@@ -646,112 +582,12 @@ func (r *runner) evalBatch() int { return evalBatchFor(r.cfg.BatchSize) }
 
 func evalBatchFor(batch int) int { return max(batch, 256) }
 
-// source puts a feature set on the device: all of it when it is in
-// memory and fits the device, else batches of up to batch samples at a
-// time (from host memory or the cache).
+// source puts a feature set on the head's device (features.Place),
+// keeping what it allocates for close.
 func (r *runner) source(set *features.Set, batch int) (head.Source, error) {
-	if set.OnDevice != nil { // extracted onto the device (freed with r.free)
-		return head.Resident{Buf: set.OnDevice}, nil
-	}
-	if !set.Resident() {
-		return r.streamed(set, batch)
-	}
-	buf, err := head.UploadFeatures(r.ops, r.model.Spec, set.Features)
-	if errors.Is(err, head.ErrOutOfMemory) {
-		r.log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", r.ops.Device()), zap.Error(err))
-		return r.streamed(set, batch)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.free = append(r.free, buf)
-	return head.Resident{Buf: buf}, nil
-}
-
-// streamed sets up a source that copies each batch, of at most batch
-// samples (the batch size of whoever reads the source), to the device.
-func (r *runner) streamed(set *features.Set, batch int) (head.Source, error) {
-	if fs, ok := r.ops.(featureStreamer); ok {
-		// The GPU: pinned double buffers on a copy stream (gpu.FeatureStream).
-		src, err := fs.NewFeatureStream(set.Size, max(1, min(batch, set.Len())), set.Sample)
-		if err != nil {
-			return nil, err
-		}
-		return src, nil
-	}
-	n := max(1, min(batch, set.Len())) * set.Size
-	buf, err := r.ops.Alloc(n)
-	if err != nil {
-		return nil, err
-	}
-	r.free = append(r.free, buf)
-	return &streamed{ops: r.ops, set: set, buf: buf, host: make([]float32, n)}, nil
-}
-
-// featureStreamer is a device with its own streaming of features (the
-// CUDA ops: gpu.FeatureStream).
-type featureStreamer interface {
-	NewFeatureStream(sampleSize, maxBatch int, sample func(i int, dst []float32) error) (*gpu.FeatureStream, error)
-}
-
-// streamed copies each batch's features from the cache to the device.
-// While a step computes, the next batch's features are read into the
-// host buffer (Prefetch); the upload itself stays synchronous.
-type streamed struct {
-	ops   head.Ops
-	set   *features.Set
-	buf   head.Buffer
-	host  []float32
-	local []int32
-	// pending is the batch being read ahead, done its result.
-	pending []int32
-	done    chan error
-}
-
-func (s *streamed) fill(idx []int32) error {
-	size := s.set.Size
-	if len(idx)*size > len(s.host) {
-		return fmt.Errorf("train: a batch of %d samples for a streaming buffer of %d", len(idx), len(s.host)/size)
-	}
-	for j, i := range idx {
-		if err := s.set.Sample(int(i), s.host[j*size:(j+1)*size]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Prefetch implements head.Prefetcher.
-func (s *streamed) Prefetch(idx []int32) {
-	s.wait()
-	s.pending, s.done = idx, make(chan error, 1)
-	go func() { s.done <- s.fill(idx) }()
-}
-
-// wait finishes a read-ahead and returns its error.
-func (s *streamed) wait() error {
-	if s.done == nil {
-		return nil
-	}
-	err := <-s.done
-	s.done = nil
-	return err
-}
-
-func (s *streamed) Batch(idx []int32) (head.Buffer, []int32, error) {
-	ahead := s.done != nil && slices.Equal(s.pending, idx)
-	err := s.wait()
-	if !ahead {
-		err = s.fill(idx)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	s.local = s.local[:0]
-	for j := range idx {
-		s.local = append(s.local, int32(j))
-	}
-	return s.buf, s.local, s.ops.Upload(s.buf, 0, s.host[:len(idx)*s.set.Size])
+	src, bufs, err := features.Place(r.ops, r.model.Spec, set, batch, r.log)
+	r.free = append(r.free, bufs...)
+	return src, err
 }
 
 // train runs the remaining epochs.
@@ -833,50 +669,20 @@ func (r *runner) advance(met rundir.Metrics) bool {
 	return cfg.EarlyStopping > 0 && r.st.Wait >= cfg.EarlyStopping
 }
 
-// checkpoint writes the epoch's checkpoints, then its metrics line and
-// TensorBoard scalars (with val, the validation scores per class). A
-// failed write leaves every earlier file intact.
+// checkpoint writes the epoch's checkpoints, metrics and TensorBoard
+// scalars (with val, the validation scores per class).
 func (r *runner) checkpoint(met rundir.Metrics, val evaluate.Report) error {
-	cfg := r.cfg
 	r.st.History = r.metrics
 	st, err := json.Marshal(r.st)
 	if err != nil {
 		return err
 	}
-	if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.LastCkpt), r.classes, st); err != nil {
-		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", cfg.Out)
-	}
-	if r.st.BestEpoch == met.Epoch {
-		if err := r.opts.save(r.model, filepath.Join(cfg.Out, rundir.BestCkpt), r.classes, st); err != nil {
-			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", cfg.Out)
-		}
-	}
-	if err := rundir.WriteMetrics(cfg.Out, r.metrics); err != nil {
-		return err
-	}
-	wall := time.Now()
-	for tag, v := range map[string]float64{"loss": met.Loss, "accuracy": met.Accuracy, "val_loss": met.ValLoss, "val_accuracy": met.ValAccuracy, "val_top5": met.ValTop5, "lr": met.LR, "seconds": met.Seconds} {
-		if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
-			return err
-		}
-	}
-	// Per class, as TensorBoard groups tags by their prefix.
-	for _, c := range val.Classes {
-		for tag, v := range map[string]float64{"val_precision/" + c.Name: c.Precision, "val_recall/" + c.Name: c.Recall} {
-			if err := r.events.Scalar(tag, int64(met.Epoch), v, wall); err != nil {
-				return err
-			}
-		}
-	}
-	return r.events.Flush()
+	return r.out.Epoch(r.model, st, r.st.BestEpoch == met.Epoch, r.metrics, val.Classes)
 }
 
 // finish publishes the best head and writes summary.json.
 func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	cfg := r.cfg
-	if err := publishHead(cfg.Out); err != nil {
-		return nil, err
-	}
 	s := &Summary{Epochs: r.st.Epoch, StoppedEarly: stoppedEarly,
 		TrainSamples: len(r.trainLabels), ValSamples: r.valSet.Len(), Device: r.ops.Device()}
 	setBest(s, cfg.Monitor, r.st.BestEpoch, r.metrics)
@@ -907,24 +713,9 @@ func (r *runner) finish(stoppedEarly bool) (*Summary, error) {
 	s.Timing.DecodeImagesPerSec = rate(decoded, s.Timing.DecodeSeconds)
 	s.Timing.BackboneImagesPerSec = rate(computed, s.Timing.BackboneSeconds)
 	s.Timing.HeadImagesPerSec = rate(len(r.trainLabels)*r.epochsRun, s.Timing.HeadSeconds)
-	if err := rundir.WriteJSON(cfg.Out, rundir.SummaryFile, s); err != nil {
+	if err := r.out.Finish(s); err != nil {
 		return nil, err
 	}
 	r.opts.Progress(Event{Kind: api.EventDone, Summary: s})
 	return s, nil
-}
-
-// publishHead writes head.safetensors, the inference artefact: the best
-// checkpoint's parameters and classes without the optimizer state, which
-// stays in checkpoints/ for --resume.
-func publishHead(out string) error {
-	m, ck, err := head.Load(head.NewCPUOps(), filepath.Join(out, rundir.BestCkpt))
-	if err != nil {
-		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
-	}
-	defer m.Close()
-	if err := m.SaveWeights(filepath.Join(out, rundir.HeadFile), ck.Classes); err != nil {
-		return fmt.Errorf("train: publish %s: %w", rundir.HeadFile, err)
-	}
-	return nil
 }

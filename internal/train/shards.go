@@ -147,7 +147,7 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 	if err := rundir.ReadJSON(j.Out, rundir.ClassesFile, &classes); err != nil {
 		return shard.Result{}, err
 	}
-	tr, va, err := runSplit(&j.RunSpec, j.Out, classes)
+	tr, va, err := rundir.OpenSplit(&j.RunSpec, j.Out, classes)
 	if err != nil {
 		return shard.Result{}, err
 	}
@@ -158,16 +158,16 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 	}
 	ds := all.Slice(t.Lo, t.Hi)
 	ds.MaxPixels = opts.MaxImagePixels
-	bb, err := openBackbone(&j.RunSpec, loadBackbone(&j.RunSpec), false)
+	bb, err := features.OpenBackbone(&j.RunSpec, loadBackbone(&j.RunSpec), false)
 	if err != nil {
 		return shard.Result{}, err
 	}
 	defer bb.Close()
-	digest, err := backboneDigest(&j.RunSpec)
+	digest, err := features.BackboneDigest(&j.RunSpec)
 	if err != nil {
 		return shard.Result{}, err
 	}
-	cache, err := featureCache(&j.RunSpec, bb, digest, opts.CacheMaxBytes)
+	cache, err := features.OpenCache(&j.RunSpec, bb, digest, opts.CacheMaxBytes)
 	if err != nil {
 		return shard.Result{}, err
 	}

@@ -180,7 +180,7 @@ func (first *runner) sibling(j *job.Job, trainSet, valSet *features.Set) (*runne
 	if err := rundir.WriteJSON(j.Out, rundir.ConfigFile, j); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{SplitFile, rundir.ClassesFile, rundir.DuplicatesFile, rundir.BadFilesFile} {
+	for _, name := range []string{rundir.SplitFile, rundir.ClassesFile, rundir.DuplicatesFile, rundir.BadFilesFile} {
 		if err := copyFile(filepath.Join(first.cfg.Out, name), filepath.Join(j.Out, name)); err != nil {
 			return nil, err
 		}

@@ -1,72 +1,47 @@
 package worker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 
 	"github.com/graft-ml/graft/api"
 )
 
-// Run starts `bin worker` with in on its stdin, hands each event it
-// writes to progress, passes its log to stderr, and returns the run's
-// summary, or the error the worker reported. Cancelling ctx sends the
-// worker SIGINT: it stops after its step, its last checkpoint intact.
-func Run(ctx context.Context, bin string, in Input, stderr io.Writer, progress func(api.Event)) (*api.Summary, error) {
+// Run starts `bin worker` (a LocalLauncher of kind) with in on its
+// stdin, hands each event it writes to progress, passes its log to
+// stderr, and returns the run's summary, or the error the worker
+// reported. Cancelling ctx asks the worker to stop (SIGTERM): it stops
+// after its step, its last checkpoint intact.
+func Run(ctx context.Context, bin string, kind Kind, in Input, stderr io.Writer, progress func(api.Event)) (*api.Summary, error) {
 	b, err := Encode(in)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"worker"}
-	if in.Job != "" {
-		args = append(args, "--job", in.Job)
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdin, cmd.Stderr = bytes.NewReader(b), stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	out, err := cmd.StdoutPipe()
+	ll := &LocalLauncher{CPUPath: bin, CUDAPath: bin, FullEnv: true}
+	h, err := ll.Launch(Launch{JobID: in.Job, Attempt: 1, Kind: kind, Spec: in.Spec, Input: b, Log: stderr})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("worker: start %s: %w", bin, err)
-	}
-	var summary *api.Summary
-	var failed string
-	events := NewEvents(out)
-	for {
-		line, _, err := events.Next()
-		if err != nil {
-			break
+	stop := context.AfterFunc(ctx, h.Terminate)
+	end := Follower{Event: func(e api.Event, _ []byte) {
+		if e.Kind != api.EventError {
+			progress(e)
 		}
-		var e api.Event
-		if json.Unmarshal(line, &e) != nil {
-			continue // not an event: nothing the protocol lets a worker say
-		}
-		switch e.Kind {
-		case api.EventError:
-			failed = e.Message
-			continue
-		case api.EventDone:
-			summary = e.Summary
-		}
-		progress(e)
-	}
-	err = cmd.Wait()
+	}}.Follow(h.Events())
+	exit := h.Wait()
+	stop()
 	switch {
-	case failed != "":
-		return nil, &Error{Message: failed, Exit: err}
-	case err != nil:
-		return nil, &Error{Message: fmt.Sprintf("%s worker: %v", bin, err), Exit: err}
-	case summary == nil:
+	case end.Err != "":
+		return nil, &Error{Message: end.Err, Exit: exit.Err}
+	case exit.Err != nil:
+		return nil, &Error{Message: fmt.Sprintf("%s worker: %v", bin, exit.Err), Exit: exit.Err}
+	case end.Summary == nil:
 		return nil, fmt.Errorf("worker: %s ended without finishing the run", bin)
 	}
-	return summary, nil
+	return end.Summary, nil
 }
 
 // Error is a worker's failure: the message it reported (or how it died)

@@ -34,7 +34,7 @@ func workShard(ctx context.Context, in Input, o Options, progress func(api.Event
 func RunShard(ctx context.Context, bin string, spec api.RunSpec, t shard.Task, base Input, stderr io.Writer) (shard.Result, error) {
 	in := base
 	in.Spec, in.Shard, in.Resume = spec, &t, false
-	s, err := Run(ctx, bin, in, stderr, func(api.Event) {})
+	s, err := Run(ctx, bin, CPU, in, stderr, func(api.Event) {})
 	if err != nil {
 		return shard.Result{}, err
 	}

@@ -80,22 +80,10 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 	if in.Shard != nil {
 		return workShard(ctx, in, o, progress)
 	}
-	var j *job.Job
-	var err error
-	if in.Resume && in.Spec.Sweep == nil { // a sweep starts again (workSweep)
-		// The run's own record (its preprocessing resolved), then the
-		// input's device and epochs: the sender may move or extend it.
-		set := api.JobSpec{Device: in.Spec.Device}
-		if in.Spec.Epochs > 0 {
-			set.Epochs = &in.Spec.Epochs
-		}
-		if in.Spec.Threads > 0 {
-			set.Threads = &in.Spec.Threads
-		}
-		j, err = job.ResumeDir(in.Spec.Out, set)
-	} else {
-		j, err = job.FromRecord(in.Spec)
-	}
+	// The run's own record (its preprocessing resolved), then the
+	// input's device, epochs and threads: the sender may move or extend
+	// it. A sweep starts again (workSweep).
+	j, err := job.FromRun(in.Spec, in.Resume && in.Spec.Sweep == nil)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package daemon
+package store
 
 import (
 	"crypto/rand"
@@ -20,8 +20,8 @@ import (
 
 // Sentinel errors of the store.
 var (
-	ErrNotFound = errors.New("daemon: not found")
-	ErrLocked   = errors.New("daemon: the database is in use by another graft serve")
+	ErrNotFound = errors.New("store: not found")
+	ErrLocked   = errors.New("store: the database is in use by another graft serve")
 )
 
 var (
@@ -38,15 +38,15 @@ var (
 type Store struct {
 	db *bolt.DB
 	id string
-	// Compacted says what OpenStore's compaction did ("" if none was
+	// Compacted says what Open's compaction did ("" if none was
 	// due), for the daemon's log.
 	Compacted string
 }
 
-// OpenStore opens (creating) the database at path. A second daemon on
+// Open opens (creating) the database at path. A second daemon on
 // the same file gets ErrLocked instead of waiting; a file that is not a
 // sound database is refused with what to do, never recreated over.
-func OpenStore(path string) (*Store, error) {
+func Open(path string) (*Store, error) {
 	db, err := openBolt(path)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func OpenStore(path string) (*Store, error) {
 		}
 		meta := tx.Bucket(metaBucket)
 		if meta.Get(formatKey) == nil {
-			if err := meta.Put(formatKey, []byte(strconv.Itoa(StoreFormat))); err != nil {
+			if err := meta.Put(formatKey, []byte(strconv.Itoa(Format))); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func openBolt(path string) (*bolt.DB, error) {
 	}
 	if err := db.View(func(tx *bolt.Tx) error { return checkFormat(path, tx) }); err != nil {
 		db.Close()
-		if errors.Is(err, ErrNewerStore) {
+		if errors.Is(err, ErrNewer) {
 			return nil, err
 		}
 		return nil, damaged(path, err)

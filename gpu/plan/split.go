@@ -1,6 +1,6 @@
-package gpu
+package plan
 
-// splitK decides how a tiled GEMM with `tiles` output tiles and a
+// SplitK decides how a tiled GEMM with `tiles` output tiles and a
 // reduction of length `reduce` is cut so that the device's `slots`
 // concurrently resident blocks stay busy: the reduction is split into
 // `splits` slices of `slice` elements (a multiple of the kernels' K step,
@@ -10,7 +10,7 @@ package gpu
 // wave capacity) is within 5% of the best, keeping every slice at least
 // 256 long and at most 32 splits (the splits are grid z, whose limit,
 // 65535, is far off; more splits only cost workspace memory).
-func splitK(tiles, reduce, slots, kStep int) (splits, slice int) {
+func SplitK(tiles, reduce, slots, kStep int) (splits, slice int) {
 	const minSteps, maxSplits = 32, 32
 	steps := max(1, (reduce+kStep-1)/kStep)
 	limit := max(1, min(maxSplits, steps/minSteps))

@@ -1,4 +1,4 @@
-package daemon
+package worker
 
 import (
 	"bytes"
@@ -14,39 +14,40 @@ import (
 )
 
 // A Launcher starts one attempt of a job as a worker and hands back its
-// event stream and its controls. The supervisor owns everything else: it
-// decides when to start and retry, records the attempt, reads the events,
-// judges the end. The default is LocalLauncher (a subprocess of this
-// host); another implementation (a cluster) plugs in through
-// Options.Launcher.
+// event stream and its controls. Whoever launches owns everything else
+// (the daemon's supervisor decides when to start and retry, records the
+// attempt, judges the end; graft train --device cuda renders the events):
+// both read the events with Follow. The default is LocalLauncher (a
+// subprocess of this host); another implementation (daemon/raylaunch: a
+// Ray cluster) plugs into the daemon through its Options.Launcher.
 type Launcher interface {
 	// Launch starts the worker for one attempt. An error means it never
 	// started; wrap syscall errnos (EMFILE, ENOMEM, ENOSPC, ...) so that
 	// a start refused for lack of a resource is retried without counting
 	// against the job.
-	Launch(l Launch) (Worker, error)
+	Launch(l Launch) (Handle, error)
 }
 
-// WorkerKind is the worker binary a job needs.
-type WorkerKind string
+// Kind is the worker binary a job needs.
+type Kind string
 
 // Worker kinds: `graft worker` for CPU jobs, `graft-cuda worker` for GPU
 // jobs.
 const (
-	WorkerCPU  WorkerKind = "cpu"
-	WorkerCUDA WorkerKind = "cuda"
+	CPU  Kind = "cpu"
+	CUDA Kind = "cuda"
 )
 
 // Launch is what a launcher gets for one attempt.
 type Launch struct {
-	JobID   string     // the job's id
-	Attempt int        // 1 for the first attempt
-	Kind    WorkerKind // which worker binary
+	JobID   string // the job's id
+	Attempt int    // 1 for the first attempt
+	Kind    Kind   // which worker binary
 	// Spec is the job's resolved spec: paths inside the daemon's allowed
 	// roots, Out the run directory, defaults filled.
 	Spec api.RunSpec
-	// Input is the worker's stdin (internal/worker's Input: the spec, the
-	// resume flag, the log options): a launcher passes it on unchanged.
+	// Input is the worker's stdin (Input, Encoded: the spec, the resume
+	// flag, the log options): a launcher passes it on unchanged.
 	Input []byte
 	// GPUBytes is the device memory the job reserves (0 for CPU jobs);
 	// HostBytes the host memory it needs (head, optimizer, step scratch,
@@ -79,14 +80,14 @@ type Reattacher interface {
 // knows: the attempt is closed and a new one started.
 var ErrGone = errors.New("the attempt's worker is gone")
 
-// Remote is implemented by a Worker that is not a local process: its id
+// Remote is implemented by a Handle whose worker is not a local process: its id
 // on the cluster, recorded with the attempt.
 type Remote interface {
 	LaunchID() string
 }
 
-// Worker is one started attempt.
-type Worker interface {
+// Handle is one started attempt's worker.
+type Handle interface {
 	// Events is the worker's stdout: the protocol's JSON lines, EOF when
 	// the worker is gone. The supervisor reads it to the end before Wait.
 	Events() io.Reader
@@ -110,29 +111,39 @@ type Exit struct {
 	Signaled bool
 }
 
-// LocalLauncher runs workers as subprocesses of the daemon: `graft
-// worker` (CPUPath) for CPU jobs, `graft-cuda worker` (CUDAPath) for GPU
-// jobs, each in its own process group, killed when the daemon dies.
+// LocalLauncher runs workers as subprocesses: `graft worker` (CPUPath)
+// for CPU jobs, `graft-cuda worker` (CUDAPath) for GPU jobs, each in its
+// own process group, killed when the process that started it dies.
 type LocalLauncher struct {
 	CPUPath, CUDAPath string
 	// Args are extra arguments for every worker (tests slow steps).
 	Args []string
+	// FullEnv passes the whole environment on (graft train's own worker:
+	// the user's shell); else a worker gets only what Env keeps (the
+	// daemon's: no GRAFT_TOKEN).
+	FullEnv bool
 }
 
 // Launch implements Launcher.
-func (ll *LocalLauncher) Launch(l Launch) (Worker, error) {
+func (ll *LocalLauncher) Launch(l Launch) (Handle, error) {
 	bin := ll.CPUPath
-	if l.Kind == WorkerCUDA {
+	if l.Kind == CUDA {
 		if ll.CUDAPath == "" {
 			return nil, fmt.Errorf("job %s wants a GPU but this daemon has no graft-cuda worker (start graft serve with --cuda-worker PATH)", l.JobID)
 		}
 		bin = ll.CUDAPath
 	}
-	args := append([]string{"worker", "--job", l.JobID}, ll.Args...)
-	cmd := exec.Command(bin, args...)
+	args := []string{"worker"}
+	if l.JobID != "" {
+		args = append(args, "--job", l.JobID)
+	}
+	cmd := exec.Command(bin, append(args, ll.Args...)...)
 	cmd.Stdin = bytes.NewReader(l.Input)
 	cmd.Dir = l.Dir
-	cmd.Env = workerEnv(os.Environ())
+	cmd.Env = os.Environ()
+	if !ll.FullEnv {
+		cmd.Env = Env(cmd.Env)
+	}
 	if n := l.Spec.Threads; n > 0 {
 		// The job's threads from the process's start (the worker sets
 		// GOMAXPROCS again once it has read its input).
@@ -140,14 +151,14 @@ func (ll *LocalLauncher) Launch(l Launch) (Worker, error) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	cmd.SysProcAttr = workerAttr()
+	cmd.SysProcAttr = procAttr()
 	cmd.Stderr = l.Log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := startWorker(cmd); err != nil {
-		return nil, err
+	if err := start(cmd); err != nil {
+		return nil, fmt.Errorf("worker: start %s: %w", bin, err)
 	}
 	return &localWorker{cmd: cmd, stdout: stdout}, nil
 }

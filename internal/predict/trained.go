@@ -1,4 +1,4 @@
-package train
+package predict
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/head"
@@ -20,7 +21,7 @@ import (
 // cut at the tap and its best head, ready for evaluation and prediction.
 type Trained struct {
 	Dir      string
-	Config   Config
+	Config   api.RunSpec
 	Classes  []string
 	Backbone backbone.Backbone
 	Model    *head.Model
@@ -33,7 +34,7 @@ type Trained struct {
 func LoadRun(dir string) (*Trained, error) { return LoadRunCapped(dir, -1) }
 
 // LoadRunCapped is LoadRun with the feature cache capped as
-// Options.CacheMaxBytes caps a run's (graft serve's --cache-max-bytes).
+// train.Options.CacheMaxBytes caps a run's (graft serve's --cache-max-bytes).
 func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	t := &Trained{Dir: dir}
 	if err := rundir.ReadJSON(dir, rundir.ConfigFile, &t.Config); err != nil {
@@ -47,34 +48,34 @@ func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	if err != nil {
 		var err2 error
 		if m, _, err2 = head.Load(head.NewCPUOps(), filepath.Join(dir, rundir.BestCkpt)); err2 != nil {
-			return nil, fmt.Errorf("train: run %s has no usable head: %w", dir, err)
+			return nil, fmt.Errorf("predict: run %s has no usable head: %w", dir, err)
 		}
 	}
 	t.Model = m
 	c := &t.Config
-	if t.Backbone, err = openBackbone(c, nil, false); err != nil {
+	if t.Backbone, err = features.OpenBackbone(c, nil, false); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("train: run %s: backbone: %w", dir, err)
+		return nil, fmt.Errorf("predict: run %s: backbone: %w", dir, err)
 	}
 	if c.CacheDir != "none" { // no cache is slower, not wrong
-		if digest, err := backboneDigest(c); err == nil {
-			t.cache, _ = featureCache(c, t.Backbone, digest, cacheMaxBytes)
+		if digest, err := features.BackboneDigest(c); err == nil {
+			t.cache, _ = features.OpenCache(c, t.Backbone, digest, cacheMaxBytes)
 		}
 	}
 	return t, nil
 }
 
 // Split reopens the run's own training or validation samples (part
-// SplitTrain or SplitVal), exactly as the run divided its data.
+// rundir.SplitTrain or rundir.SplitVal), exactly as the run divided its data.
 func (t *Trained) Split(part string) (*dataset.Dataset, error) {
-	if part != SplitTrain && part != SplitVal {
-		return nil, fmt.Errorf("train: split %q: use %s or %s", part, SplitVal, SplitTrain)
+	if part != rundir.SplitTrain && part != rundir.SplitVal {
+		return nil, fmt.Errorf("predict: split %q: use %s or %s", part, rundir.SplitVal, rundir.SplitTrain)
 	}
-	train, val, err := runSplit(&t.Config, t.Dir, t.Classes)
+	train, val, err := rundir.OpenSplit(&t.Config, t.Dir, t.Classes)
 	if err != nil {
 		return nil, err
 	}
-	if part == SplitTrain {
+	if part == rundir.SplitTrain {
 		return train, nil
 	}
 	return val, nil
@@ -93,17 +94,17 @@ type Overlap struct {
 // with the run's training samples: from split.json, or for runs made
 // before it by hashing the training files again.
 func (t *Trained) TrainingOverlap(ctx context.Context, set *features.Set) (Overlap, error) {
-	rec, err := readSplit(t.Dir)
+	rec, err := rundir.ReadSplit(t.Dir)
 	if err != nil {
 		return Overlap{}, err
 	}
 	training := &dataset.Dataset{}
 	if rec != nil {
 		for _, s := range rec.Train {
-			training.Samples = append(training.Samples, dataset.Sample{ID: s.ID, Digest: digestOf(s.SHA256)})
+			training.Samples = append(training.Samples, dataset.Sample{ID: s.ID, Digest: rundir.DigestOf(s.SHA256)})
 		}
 	} else {
-		if training, err = t.Split(SplitTrain); err != nil {
+		if training, err = t.Split(rundir.SplitTrain); err != nil {
 			return Overlap{}, err
 		}
 		dataset.Hash(ctx, training, t.Config.Workers)
@@ -155,7 +156,7 @@ func (t *Trained) Probabilities(feats []float32, n int) ([]float32, error) {
 // probabilities out: the backbone cut at the tap with the head on top.
 func (t *Trained) Classifier() *Classifier { return &Classifier{t} }
 
-// Classifier is a trained run as a predictor (predict.Model).
+// Classifier is a trained run as a predictor (a Model).
 type Classifier struct{ t *Trained }
 
 // Input is the backbone's image input.
