@@ -103,4 +103,3 @@ func buildONNX(r *loaded, staticBatch int) ([]byte, error) {
 	}
 	return m.encode(), nil
 }
-
