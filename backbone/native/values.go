@@ -99,12 +99,4 @@ func sameShape(a, b []int) bool {
 }
 
 // strides returns the row-major strides of shape.
-func strides(shape []int) []int {
-	s := make([]int, len(shape))
-	acc := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		s[i] = acc
-		acc *= shape[i]
-	}
-	return s
-}
+func strides(shape []int) []int { return tensor.Strides(shape) }

@@ -3,7 +3,6 @@
 package augment
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -11,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 // oracleCase is one transform with fixed parameters: what Go computes,
@@ -93,7 +94,7 @@ func TestTransformsMatchTensorFlow(t *testing.T) {
 			img[i] = float32(rng.IntN(256))
 		}
 		inputs[c.Name] = img
-		writeF32(t, filepath.Join(dir, c.Name+".in.f32"), img)
+		testmodules.WriteF32(t, filepath.Join(dir, c.Name+".in.f32"), img)
 	}
 	raw, _ := json.Marshal(cases)
 	if err := os.WriteFile(filepath.Join(dir, "cases.json"), raw, 0o644); err != nil {
@@ -103,7 +104,7 @@ func TestTransformsMatchTensorFlow(t *testing.T) {
 		t.Fatalf("augment_oracle.py: %v\n%s", err, out)
 	}
 	for _, c := range cases {
-		want := readF32(t, filepath.Join(dir, c.Name+".out.f32"))
+		want := testmodules.ReadF32(t, filepath.Join(dir, c.Name+".out.f32"))
 		got := c.goOut(inputs[c.Name], c.Shape[0], c.Shape[1], c.Shape[2])
 		worst := 0.0
 		for i := range got {
@@ -116,24 +117,4 @@ func TestTransformsMatchTensorFlow(t *testing.T) {
 	}
 }
 
-func writeF32(t *testing.T, path string, x []float32) {
-	b := make([]byte, 4*len(x))
-	for i, v := range x {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
-func readF32(t *testing.T, path string) []float32 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := make([]float32, len(b)/4)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return x
-}

@@ -236,7 +236,7 @@ func transpose(t *tensor.Tensor, perm []int64) *tensor.Tensor {
 		shape[i] = t.Shape[p]
 	}
 	out := tensor.New(t.DType, shape...)
-	src := stridesOf(t.Shape)
+	src := tensor.Strides(t.Shape)
 	idx := make([]int, len(shape))
 	n := tensor.NumElements(shape)
 	for o := range n {
@@ -260,16 +260,6 @@ func transpose(t *tensor.Tensor, perm []int64) *tensor.Tensor {
 		}
 	}
 	return out
-}
-
-func stridesOf(shape []int) []int {
-	s := make([]int, len(shape))
-	acc := 1
-	for i := len(shape) - 1; i >= 0; i-- {
-		s[i] = acc
-		acc *= shape[i]
-	}
-	return s
 }
 
 // setOut records the node's output i.

@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +16,8 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+
+	"github.com/graft-ml/graft/internal/testmodules"
 )
 
 // opGraph builds a small TF graph on the image placeholder "x".
@@ -282,7 +283,7 @@ func TestExportONNXOps(t *testing.T) {
 			t.Fatalf("%s: convert: %v", tcase.name, err)
 		}
 		os.WriteFile(filepath.Join(dir, tcase.name+".onnx"), model, 0o644)
-		writeF32(t, filepath.Join(dir, tcase.name+".in.f32"), x.F32)
+		testmodules.WriteF32(t, filepath.Join(dir, tcase.name+".in.f32"), x.F32)
 		entries = append(entries, entry{tcase.name, x.Shape})
 	}
 	js, _ := json.Marshal(entries)
@@ -297,7 +298,7 @@ func TestExportONNXOps(t *testing.T) {
 	}
 	for _, tcase := range cases {
 		w := want[tcase.name]
-		got := readF32(t, filepath.Join(dir, tcase.name+".out.f32"))
+		got := testmodules.ReadF32(t, filepath.Join(dir, tcase.name+".out.f32"))
 		if fmt.Sprint(shapes[tcase.name]) != fmt.Sprint(w.Shape) || len(got) != len(w.F32) {
 			t.Errorf("%s: onnxruntime shape %v, native %v", tcase.name, shapes[tcase.name], w.Shape)
 			continue
@@ -325,24 +326,4 @@ func reshapeBack(h, w, c int) *tensor.Tensor {
 	return t
 }
 
-func writeF32(t *testing.T, path string, v []float32) {
-	b := make([]byte, 0, 4*len(v))
-	for _, x := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
-func readF32(t *testing.T, path string) []float32 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
-}
