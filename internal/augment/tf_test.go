@@ -116,5 +116,3 @@ func TestTransformsMatchTensorFlow(t *testing.T) {
 		}
 	}
 }
-
-

@@ -325,5 +325,3 @@ func reshapeBack(h, w, c int) *tensor.Tensor {
 	copy(t.I32, []int32{-1, int32(h), int32(w), int32(c)})
 	return t
 }
-
-
