@@ -11,6 +11,11 @@ import "C"
 // Backend names the matrix routine this build uses.
 const Backend = "openblas"
 
+// BatchInvariant says whether a row of C is the same bits whatever the
+// number of rows: OpenBLAS picks its blocking by the matrix's size, so a
+// sample's features can differ in the last bit with the batch it was in.
+const BatchInvariant = false
+
 // OpenBLAS runs single-threaded: Sgemm splits the work across cores
 // itself, so that OpenBLAS's own threads never wake for small products
 // or contend with goroutines that already use every core.

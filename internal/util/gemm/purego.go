@@ -12,6 +12,11 @@ import (
 // pure-Go Sgemm.
 var Backend = backendName()
 
+// BatchInvariant says whether a row of C is the same bits whatever the
+// number of rows: graft's kernels and gonum's sum each product in one
+// order, so a sample's features do not depend on its batch.
+const BatchInvariant = true
+
 // FastHint says which pure-Go GEMM runs: on the assembly kernel, that
 // OpenBLAS is optional; on gonum, how to get a several times faster one.
 var FastHint = fastHint()
