@@ -236,6 +236,19 @@ func window(n *native.StaticNode, k string) (h, w int32, err error) {
 
 // padding reads the node's padding; EXPLICIT padding is written as a PAD
 // op in front of x, and the op then pads VALID.
+// windowed is a convolution's or pooling's input, its padding (explicit
+// padding becomes a PAD in front) and its strides.
+func (c *converter) windowed(n *native.StaticNode) (x, pad, sh, sw int32, err error) {
+	if x, err = c.in(n.Inputs[0]); err != nil {
+		return
+	}
+	if x, pad, err = c.padding(n, x); err != nil {
+		return
+	}
+	sh, sw, err = window(n, "strides")
+	return
+}
+
 func (c *converter) padding(n *native.StaticNode, x int32) (int32, int32, error) {
 	if f := attrS(n, "data_format"); f != "" && f != "NHWC" {
 		return 0, 0, fmt.Errorf("%w: data_format %s (TFLite is NHWC)", ErrUnsupported, f)
@@ -280,15 +293,7 @@ func conv2D(c *converter, n *native.StaticNode) error {
 	if f == nil || f.DType != tensor.Float32 || len(f.Shape) != 4 {
 		return fmt.Errorf("%w: the filter is not a constant float32 HWIO tensor", ErrUnsupported)
 	}
-	x, err := c.in(n.Inputs[0])
-	if err != nil {
-		return err
-	}
-	x, pad, err := c.padding(n, x)
-	if err != nil {
-		return err
-	}
-	sh, sw, err := window(n, "strides")
+	x, pad, sh, sw, err := c.windowed(n)
 	if err != nil {
 		return err
 	}
@@ -360,15 +365,7 @@ func conv2D(c *converter, n *native.StaticNode) error {
 
 func pool(code int32) mapping {
 	return func(c *converter, n *native.StaticNode) error {
-		x, err := c.in(n.Inputs[0])
-		if err != nil {
-			return err
-		}
-		x, pad, err := c.padding(n, x)
-		if err != nil {
-			return err
-		}
-		sh, sw, err := window(n, "strides")
+		x, pad, sh, sw, err := c.windowed(n)
 		if err != nil {
 			return err
 		}
