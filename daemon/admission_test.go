@@ -26,14 +26,10 @@ func cpuStandIn(t *testing.T) string {
 	return p
 }
 
-// TestGPUAdmission sizes GPU jobs from their data, tap and head, refuses
-// one that cannot fit, and runs two that fit only one at a time one after
-// the other.
-func TestGPUAdmission(t *testing.T) {
-	f := newFixture(t, 5)
-	req := f.spec(2)
-	req.Device = api.MustDevice("cuda")
-	j, err := job.New(req.JobSpec, job.Where{Out: "unused"})
+// footprintOf is the memory the daemon admits a job of spec s by.
+func footprintOf(t *testing.T, s api.JobSpec) train.Footprint {
+	t.Helper()
+	j, err := job.New(s, job.Where{Out: "unused"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +37,17 @@ func TestGPUAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fp
+}
+
+// TestGPUAdmission sizes GPU jobs from their data, tap and head, refuses
+// one that cannot fit, and runs two that fit only one at a time one after
+// the other.
+func TestGPUAdmission(t *testing.T) {
+	f := newFixture(t, 5)
+	req := f.spec(2)
+	req.Device = api.MustDevice("cuda")
+	fp := footprintOf(t, req.JobSpec)
 	budget := fp.Resident() + fp.Resident()/2 // one job fits, two do not
 	s := startServer(t, daemon.Options{AllowRoots: f.roots, MaxConcurrent: 2, GPUMemoryBudget: budget,
 		CUDAWorkerPath: cpuStandIn(t), WorkerArgs: []string{"--step-delay", "30ms"}})

@@ -15,8 +15,6 @@ import (
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/gpu/gputest"
 	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -101,14 +99,7 @@ func TestAdmissionPerGPU(t *testing.T) {
 	f := newFixture(t, 2)
 	req := f.spec(1)
 	req.Device = api.MustDevice("auto")
-	j, err := job.New(req.JobSpec, job.Where{Out: "unused"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp, err := train.EstimateFootprint(j)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fp := footprintOf(t, req.JobSpec)
 	oneJob := fp.Resident() + fp.Resident()/2 // one job fits, two do not
 	two, err := gputest.TwoH100s()
 	if err != nil {
