@@ -149,11 +149,10 @@ type runner struct {
 	// prepareModel makes the model in it.
 	modelRoom []head.Buffer
 
-	classes   []string
-	trainSet  *features.Set
-	valSet    *features.Set
+	// runData is what setup decided about the data: a sweep's trials
+	// share it whole (sibling).
+	runData
 	epochsRun int // epochs trained in this process
-	extract   [2]*features.Report
 	ops       head.Ops
 	model     *head.Model
 	st        state
@@ -164,15 +163,22 @@ type runner struct {
 	metrics   []rundir.Metrics
 	baseLR    float64
 	headTime  time.Duration
+	all       *dataset.Dataset // a new run's data with duplicates, until setup lists them
+	// lease keeps the run's features in the cache while it reads them.
+	lease *featcache.Lease
+}
+
+// runData is what a run's setup decided about its data and extracted.
+type runData struct {
+	classes  []string
+	trainSet *features.Set
+	valSet   *features.Set
+	extract  [2]*features.Report
 	// dup and valOverlap report identical images in the data, and
 	// validation images identical to training ones (--val).
 	dup        dataset.Duplicates
 	valOverlap int
-	all        *dataset.Dataset // a new run's data with duplicates, until setup lists them
-	digest     string           // the backbone folder's content digest
-	// lease keeps the run's features in the cache while it reads them.
-	lease *featcache.Lease
-
+	digest     string // the backbone folder's content digest
 	// trainLabels has one label per training sample, trainKeys (with
 	// views) its digest: trainSet has cfg.Views rows per sample (views.go).
 	trainLabels []int32

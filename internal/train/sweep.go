@@ -185,9 +185,8 @@ func (first *runner) sibling(j *job.Job, trainSet, valSet *features.Set) (*runne
 			return nil, err
 		}
 	}
-	r := &runner{opts: first.opts, log: first.opts.Log.With(zap.String("run", j.Out)), cfg: j, classes: first.classes,
-		trainSet: trainSet, valSet: valSet, extract: first.extract, dup: first.dup, valOverlap: first.valOverlap, digest: first.digest,
-		trainLabels: first.trainLabels, trainKeys: first.trainKeys}
+	r := &runner{opts: first.opts, log: first.opts.Log.With(zap.String("run", j.Out)), cfg: j, runData: first.runData}
+	r.trainSet, r.valSet = trainSet, valSet // as shared (shareSet)
 	if err := r.prepareModel(); err != nil {
 		r.close()
 		return nil, err
