@@ -57,7 +57,7 @@ def zoo_cut(out, name, tap, d):
     import keras
     import numpy as np
 
-    _, x, calib, _ = gen.zoo_inputs(name, SIZE)
+    _, x, calib, _, _ = gen.zoo_inputs(name, SIZE)
     m3 = gen.keras3_model(name, (SIZE, SIZE, 3), gen.MODELS[name][2], calib)
     cut = keras.Model(m3.inputs, m3.get_layer(tap).output)
     full = os.path.dirname(zoo_dir(out, name))
