@@ -186,8 +186,13 @@ demo: build test-models
 # requirements change.
 PYTHON ?= python3
 PYENV  := build/pyenv
+# A virtual environment that is a link (a worktree sharing another's) is
+# never rebuilt through the link: rm -rf would delete the other's.
+not-a-link = @test ! -L $(1) || { echo "$(1) is a link to a shared environment older than its requirements: rebuild it where it lives, or remove the link" >&2; exit 1; }
+
 $(PYENV)/.stamp: scripts/python/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "pyenv: $(PYTHON) not found: install Python 3.11 (apt-get install python3 python3-venv)" >&2; exit 1; }
+	$(call not-a-link,$(PYENV))
 	rm -rf $(PYENV)
 	$(PYTHON) -m venv $(PYENV)
 	$(PYENV)/bin/pip install -q --disable-pip-version-check -r scripts/python/requirements.txt
@@ -199,6 +204,7 @@ pyenv: $(PYENV)/.stamp
 EXPORTENV := build/exportenv
 $(EXPORTENV)/.stamp: scripts/export/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "exportenv: $(PYTHON) not found: install Python 3.11 (apt-get install python3 python3-venv)" >&2; exit 1; }
+	$(call not-a-link,$(EXPORTENV))
 	rm -rf $(EXPORTENV)
 	$(PYTHON) -m venv $(EXPORTENV)
 	$(EXPORTENV)/bin/pip install -q --disable-pip-version-check -r scripts/export/requirements.txt
@@ -261,6 +267,7 @@ test-ui: build test-models
 RAYENV := build/rayenv
 $(RAYENV)/.stamp: scripts/ray/requirements.txt
 	@command -v python3.11 >/dev/null || { echo "test-ray: python3.11 not found: install Python 3.11 (Ray 2.60's wheels)" >&2; exit 1; }
+	$(call not-a-link,$(RAYENV))
 	rm -rf $(RAYENV)
 	python3.11 -m venv $(RAYENV)
 	$(RAYENV)/bin/pip install -q --disable-pip-version-check -r scripts/ray/requirements.txt
