@@ -33,6 +33,7 @@ func generated(t *testing.T) map[string][]byte {
 
 // TestMirrorsCurrent: the committed mirrors are what the Go types say.
 func TestMirrorsCurrent(t *testing.T) {
+	t.Parallel()
 	for path, want := range generated(t) {
 		got, err := os.ReadFile(root + "/" + path)
 		if err != nil {
@@ -94,6 +95,7 @@ func everySet(t *testing.T) api.JobSpec {
 // has a property for every JSON name of api.JobRequest and no other, the
 // spec's required fields, and the enums of api's named types.
 func TestOpenAPIRegion(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		Components struct {
 			Schemas map[string]struct {
@@ -135,6 +137,7 @@ func TestOpenAPIRegion(t *testing.T) {
 // TestPythonRegion: the generated dataclass has a field for every JSON
 // name of api.JobRequest, the required ones without a default and first.
 func TestPythonRegion(t *testing.T) {
+	t.Parallel()
 	py := generated(t)[PythonPath]
 	cls := regexp.MustCompile(`(?s)\nclass JobRequest:\n(.*?)\n\n\s*def `).FindSubmatch(py)
 	if cls == nil {
@@ -168,6 +171,7 @@ func TestPythonRegion(t *testing.T) {
 // TestSplice: only the lines between the markers change; a file without
 // them is an error that says how to mend it.
 func TestSplice(t *testing.T) {
+	t.Parallel()
 	old := "a:\n  " + beginMark + "\n  stale\n  " + endMark + "\nb\n"
 	got, err := splice("f", []byte(old), func(indent string) []byte { return []byte(indent + "new\n") })
 	if err != nil {
@@ -185,6 +189,7 @@ func TestSplice(t *testing.T) {
 
 // TestTagErrors: a mistyped openapi tag is refused, naming what is allowed.
 func TestTagErrors(t *testing.T) {
+	t.Parallel()
 	for _, tag := range []string{"minimun=2", "minimum=two", "maximum="} {
 		if err := new(schema).tag(tag); err == nil {
 			t.Errorf("%q: accepted", tag)
