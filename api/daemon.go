@@ -28,6 +28,8 @@ func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cance
 // the result is registered (default: the job id).
 type JobRequest struct {
 	JobSpec
+	// Model is the name the result is registered under (default: the job
+	// id).
 	Model string `json:"model,omitempty"`
 	// GPUBytes is set by the daemon (its admission control), never read
 	// from a request.

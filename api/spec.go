@@ -177,29 +177,36 @@ type JobSpec struct {
 	// Version is the contract's version (0 or absent: before versions).
 	Version int `json:"version,omitempty"`
 
-	Backbone  string   `json:"backbone,omitempty"`
+	Backbone string `json:"backbone,omitempty" openapi:"required"`
+	// Engine runs the backbone (default native); tensorflow needs a graft
+	// built with it.
 	Engine    Engine   `json:"engine,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 	Signature string   `json:"signature,omitempty"`
-	Tap       string   `json:"tap,omitempty"`
+	Tap       string   `json:"tap,omitempty" openapi:"required"`
 
-	Data     string   `json:"data,omitempty"`
+	Data     string   `json:"data,omitempty" openapi:"required"`
 	Val      string   `json:"val,omitempty"`
 	ValSplit *float64 `json:"val_split,omitempty"`
 	// Preprocess is an image preprocessing mode or "auto".
-	Preprocess string        `json:"preprocess,omitempty"`
+	Preprocess string        `json:"preprocess,omitempty" openapi:"enum=auto,raw,unit,tf,torch,caffe"`
 	OnBadFile  BadFilePolicy `json:"on_bad_file,omitempty"`
-	// Augment makes Views views of each training image, cached as
-	// features (docs/best-head.md): "flip,rotation=0.1,..." or "default".
-	Augment string `json:"augment,omitempty"`
-	Views   *int   `json:"views,omitempty"`
+	// Augment augments the training images (Keras layers' semantics,
+	// docs/best-head.md): a comma-separated list of flip, rotation=F,
+	// zoom=H[:W], translation=H[:W], brightness=F, contrast=F, or default.
+	Augment string `json:"augment,omitempty" openapi:"example=flip,rotation=0.1,zoom=0.1"`
+	// Views is, with Augment, the views of each training image, extracted
+	// once and cached (view 0 the image itself; default 4).
+	Views *int `json:"views,omitempty" openapi:"minimum=2;maximum=64"`
 
-	Head           string   `json:"head,omitempty"` // "conv:FILTERS[:KERNEL]" or "linear"
+	Head           string   `json:"head,omitempty" openapi:"example=conv:256"` // "conv:FILTERS[:KERNEL]" or "linear"
 	LabelSmoothing *float64 `json:"label_smoothing,omitempty"`
-	// Dropout is the rate of dropout before the dense layer, in [0, 1).
-	Dropout *float64 `json:"dropout,omitempty"`
-	// ClassWeight weighs each class's loss: "balanced" or a JSON file
-	// {"class name": weight}.
+	// Dropout is the rate of dropout before the dense layer while
+	// training, in [0, 1) (cpu only).
+	Dropout *float64 `json:"dropout,omitempty" openapi:"minimum=0;maximum=1;exclusiveMaximum"`
+	// ClassWeight weighs each class's loss: "balanced" (n/(classes*count))
+	// or the absolute path of a JSON file {"class name": weight} (cpu
+	// only); the run's spec records the weights used as class_weights.
 	ClassWeight string `json:"class_weight,omitempty"`
 
 	Epochs      *int      `json:"epochs,omitempty"`
@@ -218,18 +225,24 @@ type JobSpec struct {
 	Monitor       Monitor  `json:"monitor,omitempty"`
 	MinDelta      *float64 `json:"min_delta,omitempty"`
 
-	Seed             *uint64  `json:"seed,omitempty"`
-	Device           Device   `json:"device,omitzero"`
-	TFMemoryFraction *float64 `json:"tf_memory_fraction,omitempty"`
+	Seed *uint64 `json:"seed,omitempty"`
+	// Device is where the head trains: cpu, cuda (the first GPU), cuda:N
+	// or auto (a GPU when the job's host has one, else the CPU).
+	Device Device `json:"device,omitzero" openapi:"pattern=^(cpu|auto|cuda(:[0-9]+)?)$"`
+	// TFMemoryFraction caps the GPU memory the tensorflow engine takes
+	// (tensorflow engine only).
+	TFMemoryFraction *float64 `json:"tf_memory_fraction,omitempty" openapi:"minimum=0;maximum=1"`
 
 	MemoryBudget *int64 `json:"memory_budget,omitempty"`
 	Workers      *int   `json:"workers,omitempty"`
 	// Threads is the threads the job computes on (GOMAXPROCS, the
 	// engines' pools); unset or 0: the CPUs the worker's container may use.
-	Threads *int `json:"threads,omitempty"`
+	Threads *int `json:"threads,omitempty" openapi:"minimum=0"`
 
-	// Sweep makes the job a sweep (graft sweep): one head per point of
-	// its space, on features extracted once, the best one the job's run.
+	// Sweep makes the job a sweep (graft sweep, cpu only): one head per
+	// point of its space, on features extracted once; the run directory
+	// holds trials/NNN and leaderboard.json, and is itself the best
+	// trial's run.
 	Sweep *SweepSpec `json:"sweep,omitempty"`
 }
 
@@ -240,9 +253,9 @@ type SweepSpec struct {
 	// batch_size) to its values.
 	Space map[string][]any `json:"space"`
 	// Trials is a seeded random sample of the grid's points (0: all).
-	Trials int `json:"trials,omitempty"`
+	Trials int `json:"trials,omitempty" openapi:"minimum=0"`
 	// Parallel caps the trials training at once (0: one per core).
-	Parallel int `json:"parallel,omitempty"`
+	Parallel int `json:"parallel,omitempty" openapi:"minimum=0"`
 }
 
 // Ptr returns a pointer to v: JobSpec{Epochs: api.Ptr(5)}.

@@ -38,7 +38,7 @@ import (
 // keeps that long, go from runs/ and cache/.
 func (s *Server) cleanLeftovers() {
 	var minAge time.Duration
-	if _, ok := s.sched.d.launcher.(worker.Reattacher); ok {
+	if _, ok := s.launcher.(worker.Reattacher); ok {
 		minAge = time.Hour
 	}
 	removed := 0

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 )
@@ -172,7 +173,7 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 		if err != nil {
 			return nil, err
 		}
-		ended, queued := s.sched.supervised(id)
+		ended, queued := s.sched.Supervised(id)
 		if ended == nil && !queued && (j.State.Final() || j.CancelReq) {
 			break // nothing runs it, nor will
 		}
@@ -180,7 +181,7 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 			return nil, fmt.Errorf("%w: %s is %s: cancel it first (POST /v1/jobs/%s:cancel), or delete with ?cancel=true (graft jobs rm --cancel)", errActive, id, j.State, id)
 		}
 		if !j.CancelReq {
-			if _, err := s.sched.cancel(id); err != nil && !errors.Is(err, ErrFinal) {
+			if _, err := s.sched.Cancel(id); err != nil && !errors.Is(err, sched.ErrFinal) {
 				return nil, err
 			}
 		}
@@ -211,7 +212,7 @@ func (s *Server) deleteJob(id string, cancel, models bool) (*api.Deleted, error)
 	if err := s.store.DeleteJob(id); err != nil {
 		return nil, err
 	}
-	s.hub.notify(id, nil) // its event streams end
+	s.hub.Notify(id, nil) // its event streams end
 	s.users.drain(jobKey(id))
 	for _, log := range s.logFiles(id) {
 		if err := os.Remove(log); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -1,7 +1,7 @@
 // Package daemon is `graft serve`: the HTTP API (openapi.yaml), the
-// durable job store in an embedded database (bbolt), the scheduler,
-// worker-subprocess supervision (the protocol is internal/worker), model
-// serving, and Prometheus metrics. It does no numerics: training runs in
+// durable job store in an embedded database (bbolt), the scheduler and
+// worker supervision (daemon/sched), model serving, and Prometheus
+// metrics. It does no numerics: training runs in
 // worker processes (`graft worker`, `graft-cuda worker`) and prediction
 // calls the trained run's classifier. The wire types are in api (the
 // module's public job contract), the typed Go client in api/client.
@@ -11,11 +11,7 @@
 //
 // Files by concern: options.go (settings, listen check), storeadmin.go
 // (GET /v1/admin/backup), datadir.go (the store against what
-// the data directory holds), scheduler.go (bounded queue,
-// concurrency, cancel, shutdown, recovery at start), supervise.go (one
-// job's attempts: worker start, events, stop, retries with backoff),
-// joins.go (the narrow interfaces the scheduler and supervisors use:
-// store, event hub, metrics, launcher), paths.go
+// the data directory holds), paths.go
 // (request paths through internal/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
@@ -29,8 +25,8 @@
 // at start), cache.go (the feature cache's cap, tidied at start, in
 // /metrics), delete.go (DELETE of jobs and model versions: a version's
 // users drained before it unloads and its files go), retention.go (ended jobs removed past their retention, at
-// start and every minute), joblog.go (each job's log, bounded and
-// rotated), usage.go (the data directory's bytes by part: /v1/status,
+// start and every minute), joblog.go (reading each job's log;
+// daemon/sched writes it, bounded and rotated), usage.go (the data directory's bytes by part: /v1/status,
 // metrics, the disk answers), serving.go (model cache with references,
 // predict), metrics.go. docs/operations.md is what an operator needs.
 // docs/daemon-security.md is the policy.
@@ -58,33 +54,10 @@
 // (a lost or restored graft.db), a damaged graft.db stops the start, and
 // a checkpoint is resumed only from a run stamped as the job's own.
 //
-// Supervision: a worker that dies without reporting an error (a signal,
-// a crash) is restarted from its run's last checkpoint after a backoff
-// doubling from Options.Backoff, up to Options.MaxAttempts failures; a
-// worker that reports an error fails the job at once (the same spec would
-// fail again). Cancel and daemon shutdown send SIGTERM (the worker stops
-// after its current step; the last epoch checkpoint is intact) and
-// SIGKILL after Options.Grace; shutdown leaves the jobs queued, and every
-// start requeues the jobs found queued or running, so a daemon killed
-// with SIGKILL loses nothing either (its workers die with it: Linux
-// parent-death signal, from a thread kept for the purpose; a survivor is
-// recognised by its PID, start time and command line, and killed).
-// Interrupted attempts, and starts deferred for lack of a resource, do not
-// count against MaxAttempts; nor does a worker that ran out of disk (its
-// error event says short "disk"): the job waits, queued, until the data
-// directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
-//
-// Workers are started through a worker.Launcher (internal/worker, the
-// same starter graft train --device cuda uses): the supervisor
-// hands it one attempt (job id, attempt number, worker kind, the resolved
-// spec and its encoding for the worker's stdin, the memory footprint) and
-// gets back a handle: the event stream (read with worker.Follower),
-// terminate, kill and wait. worker.LocalLauncher, the default, runs
-// subprocesses (process groups, SIGTERM/SIGKILL); Options.Launcher plugs in another
-// (daemon/raylaunch: Ray jobs, docs/scale-out.md). A launcher whose
-// workers outlive the daemon implements worker.Reattacher: a restarted daemon
-// then re-attaches to the open attempt (or one submitted but never
-// recorded) instead of closing it, and each attempt records its node.
+// Scheduling and supervision (the queue, admission of GPU jobs by
+// memory, each job's attempts through a worker.Launcher, recovery at
+// start) are daemon/sched, on narrow joins onto the store, the event hub,
+// the metrics and the launcher, so they run without the HTTP server.
 //
 // GPU jobs: the LocalLauncher runs `graft-cuda worker` (--cuda-worker) for
 // a job on device cuda or cuda:N (refused with 400 when none is configured).

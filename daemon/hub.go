@@ -29,7 +29,7 @@ func (h *hub) wait(id string) <-chan struct{} {
 
 // notify wakes the streams of job id; evs are the appended events (a state
 // change without events wakes them too).
-func (h *hub) notify(id string, _ []api.JobEvent) {
+func (h *hub) Notify(id string, _ []api.JobEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.ch[id]; ok {

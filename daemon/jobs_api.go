@@ -13,6 +13,7 @@ import (
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
+	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/devices"
@@ -126,7 +127,7 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	// Read the graph, infer the tap's shape and count the data, as the
 	// worker will: a spec that cannot work fails here, not later.
 	f, err := train.EstimateFootprint(j)
-	if transient(err) {
+	if sched.Transient(err) {
 		return nil, api.FieldErrors{{Field: "spec", Message: fmt.Sprintf("the daemon is short of a resource reading it (%v): retry shortly", err)}}, http.StatusServiceUnavailable
 	}
 	if err != nil {
@@ -141,7 +142,7 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	}
 	if j.Device.IsCUDA() && (s.opts.GPUMemoryBudget > 0 || len(gpus) > 0) {
 		if wasAuto {
-			if g := s.sched.pickGPU(f.Need); g >= 0 {
+			if g := s.sched.PickGPU(f.Need); g >= 0 {
 				j.Device.Index = g
 			}
 		}
@@ -173,7 +174,7 @@ func (s *Server) probeGPU() error {
 				s.gpus = append(s.gpus, d)
 			}
 		}
-		s.sched.setGPUs(s.gpus)
+		s.sched.SetGPUs(s.gpus)
 	})
 	return s.gpuErr
 }
@@ -250,7 +251,7 @@ func isDatasetError(err error) bool {
 // streaming them needs. A job that does not fit even then is refused with
 // the numbers.
 func (s *Server) gpuNeed(f train.Footprint, gpu int) (int64, error) {
-	c := s.sched.capacityOf(gpu)
+	c := s.sched.CapacityOf(gpu)
 	if c <= 0 {
 		return f.Resident(), nil
 	}
@@ -310,7 +311,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j := &api.Job{Format: api.Version, Spec: spec.RunSpec, Model: req.Model, GPUBytes: req.GPUBytes, HostBytes: req.HostBytes}
-	err := s.sched.submit(j, func(j *api.Job) {
+	err := s.sched.Submit(j, func(j *api.Job) {
 		j.RunDir = s.runDir(j.ID)
 		j.Spec.Out = j.RunDir
 		if j.Model == "" {
@@ -318,11 +319,11 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	switch {
-	case errors.Is(err, ErrQueueFull):
+	case errors.Is(err, sched.ErrQueueFull):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w (%d jobs queued)", err, s.opts.QueueSize))
 		return
-	case errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, sched.ErrShuttingDown):
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	case err != nil:
@@ -349,9 +350,9 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such action %s: use POST /v1/jobs/ID:cancel", quote(r.PathValue("idaction"))))
 		return
 	}
-	j, err := s.sched.cancel(id)
+	j, err := s.sched.Cancel(id)
 	switch {
-	case errors.Is(err, ErrFinal):
+	case errors.Is(err, sched.ErrFinal):
 		writeError(w, http.StatusConflict, err)
 	case err != nil:
 		writeStoreError(w, err)

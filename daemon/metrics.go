@@ -41,19 +41,19 @@ func newMetrics(gpuBudget int64) *metrics {
 		predictCounts: make([]uint64, len(predictBuckets)+1), requests: map[int]uint64{}, gpuBudgetBytes: gpuBudget}
 }
 
-func (m *metrics) setQueue(queued, running int) {
+func (m *metrics) SetQueue(queued, running int) {
 	m.mu.Lock()
 	m.queued, m.running = queued, running
 	m.mu.Unlock()
 }
 
-func (m *metrics) setGPUClaimed(n int64) {
+func (m *metrics) SetGPUClaimed(n int64) {
 	m.mu.Lock()
 	m.gpuClaimedBytes = n
 	m.mu.Unlock()
 }
 
-func (m *metrics) observeStep(job string, d time.Duration, batch int) {
+func (m *metrics) ObserveStep(job string, d time.Duration, batch int) {
 	if d <= 0 {
 		return
 	}
@@ -68,19 +68,19 @@ func (m *metrics) observeStep(job string, d time.Duration, batch int) {
 	m.imagesPerSec[job] = rate
 }
 
-func (m *metrics) jobEnded(job string) {
+func (m *metrics) JobEnded(job string) {
 	m.mu.Lock()
 	delete(m.imagesPerSec, job)
 	m.mu.Unlock()
 }
 
-func (m *metrics) attemptStarted() {
+func (m *metrics) AttemptStarted() {
 	m.mu.Lock()
 	m.attempts++
 	m.mu.Unlock()
 }
 
-func (m *metrics) attemptEnded(exit string) {
+func (m *metrics) AttemptEnded(exit string) {
 	m.mu.Lock()
 	m.attemptEnds[exit]++
 	m.mu.Unlock()

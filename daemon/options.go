@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/images"
 	"github.com/graft-ml/graft/internal/worker"
@@ -268,7 +269,7 @@ func IsLoopback(host string) bool {
 // Layout of the data directory.
 func (s *Server) dbPath() string           { return filepath.Join(s.dataDir, "graft.db") }
 func (s *Server) runDir(id string) string  { return filepath.Join(s.dataDir, "runs", id) }
-func (s *Server) logPath(id string) string { return filepath.Join(s.dataDir, "logs", id+".log") }
+func (s *Server) logPath(id string) string { return sched.LogPath(s.dataDir, id) }
 func (s *Server) cacheDir() string         { return filepath.Join(s.dataDir, "cache") }
 
 // hostMemory is the host's RAM from /proc/meminfo (8 GiB where unknown).
@@ -285,4 +286,10 @@ func hostMemory() int64 {
 		}
 	}
 	return 8 << 30
+}
+
+// limits are the options scheduling and supervision read.
+func (o Options) limits() sched.Limits {
+	return sched.Limits{MaxConcurrent: o.MaxConcurrent, QueueSize: o.QueueSize, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, Grace: o.Grace,
+		GPUMemoryBudget: o.GPUMemoryBudget, MaxImagePixels: o.MaxImagePixels, CacheMaxBytes: o.CacheMaxBytes, MaxLogBytes: o.MaxLogBytes, MinFreeDisk: o.MinFreeDisk}
 }

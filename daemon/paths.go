@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/graft-ml/graft/daemon/sched"
 )
 
 // ErrPath reports a path outside the allowed roots, or none at all.
@@ -76,31 +77,14 @@ func (s *Server) confineList(spec string) (string, error) {
 // diskSpace reports a data directory whose disk has less free space than
 // Options.MinFreeDisk: jobs could not write their runs, logs or events.
 func (s *Server) diskSpace() error {
-	if err := diskSpace(s.dataDir, s.opts.MinFreeDisk); err != nil {
+	if err := sched.DiskSpace(s.dataDir, s.opts.MinFreeDisk); err != nil {
 		return fmt.Errorf("%w%s", err, s.largestPart())
-	}
-	return nil
-}
-
-// diskSpace reports dir's disk when it has less than min bytes free.
-func diskSpace(dir string, min int64) error {
-	if free, under := freeDisk(dir, min); under {
-		return fmt.Errorf("the disk of the data directory %s has %d bytes free, under the %d a job needs: free space there", dir, free, min)
 	}
 	return nil
 }
 
 // freeDisk is the free space on the data directory's disk, and whether it
 // is under Options.MinFreeDisk (unknown is not under).
-func (s *Server) freeDisk() (free int64, under bool) { return freeDisk(s.dataDir, s.opts.MinFreeDisk) }
-
-// freeDisk is the free space on dir's disk (-1: unknown), and whether it
-// is under min (unknown is not under).
-func freeDisk(dir string, min int64) (free int64, under bool) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return -1, false
-	}
-	free = int64(st.Bavail) * int64(st.Bsize)
-	return free, free < min
+func (s *Server) freeDisk() (free int64, under bool) {
+	return sched.FreeDisk(s.dataDir, s.opts.MinFreeDisk)
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/internal/confine"
 	"github.com/graft-ml/graft/internal/devices"
@@ -26,7 +27,9 @@ type Server struct {
 	opts  Options
 	log   *zap.Logger
 	store *store.Store
-	sched *scheduler
+	sched *sched.Scheduler
+	// launcher starts the workers (Options.Launcher, or local subprocesses).
+	launcher worker.Launcher
 	// gpuProbe asks graft-cuda once which GPUs are there (device auto,
 	// admission per GPU); gpus are they, nil when unknown.
 	gpuProbe sync.Once
@@ -97,7 +100,8 @@ func New(opts Options) (*Server, error) {
 	if launcher == nil {
 		launcher = &worker.LocalLauncher{CPUPath: opts.WorkerPath, CUDAPath: opts.CUDAWorkerPath, Args: opts.WorkerArgs}
 	}
-	s.sched = newScheduler(&joins{store: s.store, hub: s.hub, metrics: s.metrics, launcher: launcher, log: s.log, opts: opts, dataDir: abs, storeID: s.store.ID()})
+	s.launcher = launcher
+	s.sched = sched.New(&sched.Joins{Store: s.store, Hub: s.hub, Metrics: s.metrics, Launcher: launcher, Log: s.log, Limits: opts.limits(), DataDir: abs, StoreID: s.store.ID()})
 	return s, nil
 }
 
@@ -115,7 +119,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer s.Close()
 	s.started = time.Now().UTC()
 	s.cleanLeftovers()
-	if err := s.sched.recover(); err != nil {
+	if err := s.sched.Recover(); err != nil {
 		return fmt.Errorf("daemon: resume jobs: %w", err)
 	}
 	hctx, stopHousekeeping := context.WithCancel(context.Background())
@@ -148,7 +152,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
-	s.sched.shutdown()
+	s.sched.Shutdown()
 	s.log.Info("stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

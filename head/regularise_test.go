@@ -11,6 +11,7 @@ import (
 // cases: Keras divides the weighted sum by the batch size, not by the sum
 // of the weights (which would give 2.0284 and 1.9760 for the first two).
 func TestWeightedLossMatchesKeras(t *testing.T) {
+	t.Parallel()
 	z := []float32{1, 2, 0.5, 0.1, 0.2, 3, 2, 1, 0, 0, 0, 0}
 	y := []int32{0, 1, 2, 1}
 	w := []float32{0.5, 2, 1, 2}
@@ -31,6 +32,7 @@ func TestWeightedLossMatchesKeras(t *testing.T) {
 		{"hand-zero-weights", []float32{5, -5}, []int32{1}, []float32{0}, 2, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			st, err := WeightedSoftmaxCrossEntropy(c.logits, c.labels, c.weights, c.classes, c.smooth, make([]float32, len(c.logits)))
 			if err != nil {
 				t.Fatal(err)

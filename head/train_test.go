@@ -82,6 +82,7 @@ func accuracy(t *testing.T, m *Model, feats Buffer, labels []int32) float64 {
 }
 
 func TestPlantedSignalNeedsConvPath(t *testing.T) {
+	t.Parallel()
 	ops := NewCPUOps()
 	opt := Optimizer{Name: Adam, LR: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
 
@@ -109,8 +110,10 @@ func TestPlantedSignalNeedsConvPath(t *testing.T) {
 }
 
 func TestResumeIsBitForBit(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{Adam, AdamW, SGD} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ops := NewCPUOps()
 			opt, err := NewOptimizer(name)
 			must(t, err)

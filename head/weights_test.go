@@ -12,6 +12,7 @@ import (
 // SaveWeights writes the parameters only: no optimizer tensor, a third of
 // an Adam checkpoint's size, and the loaded head scores as the trained one.
 func TestSaveWeightsHoldsTheHeadOnly(t *testing.T) {
+	t.Parallel()
 	ops := NewCPUOps()
 	opt, err := NewOptimizer(Adam)
 	must(t, err)

@@ -144,6 +144,7 @@ func (n fixtureNet) direct(x []float32, batch, h, w int) [][]float64 {
 // TestWrittenFixtureRoundTrip writes a CNN with graft's writer, reads it
 // back through the native backbone and compares with direct loops.
 func TestWrittenFixtureRoundTrip(t *testing.T) {
+	t.Parallel()
 	net := newFixtureNet(1)
 	bb, err := Open(net.write(t, nil), Options{})
 	if err != nil {
@@ -230,6 +231,7 @@ func TestOpenErrors(t *testing.T) {
 // written by testdata/gen) on MNIST test images it never saw: the labels
 // are the oracle.
 func TestMNISTFixture(t *testing.T) {
+	t.Parallel()
 	set, err := idx.Load(filepath.Join(testmodules.MNIST(t), "t10k-images-idx3-ubyte.gz"), filepath.Join(testmodules.MNIST(t), "t10k-labels-idx1-ubyte.gz"))
 	if err != nil {
 		t.Fatal(err)

@@ -50,11 +50,13 @@ func runSignature(t *testing.T, dir, sig string, feeds map[string]*tensor.Tensor
 }
 
 func TestSavedModelHalfPlusTwo(t *testing.T) {
+	t.Parallel()
 	root := testmodules.TFModel(t, "")
 	x := f32([]int{4, 1}, 0, 1, 2, 5)
 	for _, d := range []string{"half_plus_two", "half_plus_two_v2", "half_plus_two_main_op"} {
 		dir := filepath.Join(root, "cc/saved_model/testdata", d, "00000123")
 		t.Run(d, func(t *testing.T) {
+			t.Parallel()
 			// serving_default: y = 0.5x + 2; regress_x2_to_y3: y3 = 0.5x2 + 3.
 			y := runSignature(t, dir, "serving_default", map[string]*tensor.Tensor{"x": x})["y"]
 			wantF32(t, y, []int{4, 1}, 2, 2.5, 3, 4.5)
@@ -65,6 +67,7 @@ func TestSavedModelHalfPlusTwo(t *testing.T) {
 }
 
 func TestSavedModelTF2Functions(t *testing.T) {
+	t.Parallel()
 	root := testmodules.TFModel(t, "")
 	td := filepath.Join(root, "cc/saved_model/testdata")
 	// x_plus_y_v2_debuginfo: x + y.
@@ -92,6 +95,7 @@ func TestSavedModelTF2Functions(t *testing.T) {
 // Relu). Its output is checked against the test's direct convolution run on
 // the model's own weights, and its static shapes against the signature.
 func TestSavedModelConvNet(t *testing.T) {
+	t.Parallel()
 	dir := testmodules.TFModel(t, "python/compiler/tensorrt/model_tests/sample_model")
 	m, err := savedmodel.Load(dir)
 	if err != nil {

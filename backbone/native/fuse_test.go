@@ -36,6 +36,7 @@ type fuseCase struct {
 // oracle and against the unfused engine, and that fusion is refused where
 // an absorbed tensor would be observable (fetched, or read twice).
 func TestFusedConvolutions(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	const c, o = 2, 4
 	x := randT(r, 2, 6, 6, c)
@@ -260,6 +261,7 @@ func TestFusedConvolutions(t *testing.T) {
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			g := graphOf(tc.nodes, tc.consts, []string{"x"}, tc.outputs)
 			plain, err := build(g, true)
 			if err != nil {

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/gpu"
 )
@@ -22,15 +20,6 @@ func openGPU(device api.Device, precision string) (*gpu.CUDAOps, error) {
 		return nil, err
 	}
 	return gpu.NewOps(gpu.Options{Ordinal: ordinal, Precision: prec})
-}
-
-// gpuOrdinal is a GPU device's ordinal (parsed where it came in: a flag,
-// the job's record); any other device is refused: graft-cuda runs on a GPU.
-func gpuOrdinal(d api.Device) (int, error) {
-	if !d.IsCUDA() {
-		return 0, fmt.Errorf("device %q: graft-cuda runs on a GPU: use cuda or cuda:N with N a GPU ordinal from graft-cuda devices", d)
-	}
-	return d.Index, nil
 }
 
 // precisionUsage is the --precision flag's help.

@@ -1,4 +1,4 @@
-package daemon
+package sched
 
 import (
 	"errors"
@@ -22,10 +22,10 @@ var (
 	ErrFinal        = errors.New("daemon: the job has already ended")
 )
 
-// scheduler runs queued jobs, at most MaxConcurrent at a time, each under
+// Scheduler runs queued jobs, at most MaxConcurrent at a time, each under
 // a supervisor goroutine.
-type scheduler struct {
-	d        *joins
+type Scheduler struct {
+	d        *Joins
 	mu       sync.Mutex
 	queue    []string                // queued job ids, first come first served
 	running  map[string]*supervision // jobs with a supervisor
@@ -38,15 +38,17 @@ type scheduler struct {
 	wg       sync.WaitGroup
 }
 
-func newScheduler(d *joins) *scheduler {
-	return &scheduler{d: d, running: map[string]*supervision{}, gpuBytes: map[string]int64{}, gpuOn: map[string]int{}}
+// New is a scheduler on its joins; Recover then requeues what the last
+// daemon left.
+func New(d *Joins) *Scheduler {
+	return &Scheduler{d: d, running: map[string]*supervision{}, gpuBytes: map[string]int64{}, gpuOn: map[string]int{}}
 }
 
-// recover requeues, in id order, every job the last daemon left queued or
+// Recover requeues, in id order, every job the last daemon left queued or
 // running: a running job's open attempt is closed as interrupted and a
 // worker still alive from it is killed first.
-func (q *scheduler) recover() error {
-	jobs, err := q.d.store.Jobs()
+func (q *Scheduler) Recover() error {
+	jobs, err := q.d.Store.Jobs()
 	if err != nil {
 		return err
 	}
@@ -54,25 +56,25 @@ func (q *scheduler) recover() error {
 		if j.State != api.Running && j.State != api.Queued {
 			continue
 		}
-		if _, ok := q.d.launcher.(worker.Reattacher); ok && j.State == api.Running {
+		if _, ok := q.d.Launcher.(worker.Reattacher); ok && j.State == api.Running {
 			// The workers outlive the daemon: the open attempt, if any,
 			// is re-attached to when the job starts again.
-			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
+			_, evs, err := q.d.Store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
 				j.State = api.Queued
 				return []api.JobEvent{{Type: "requeued", Message: "re-attaching after a daemon restart"}}, nil
 			})
 			if err != nil {
 				return err
 			}
-			q.d.hub.notify(j.ID, evs)
+			q.d.Hub.Notify(j.ID, evs)
 		} else if j.State == api.Running {
 			for _, a := range j.Attempts {
 				if a.End == nil && a.PID > 0 && isWorker(a.PID, j.ID, a.ProcStart) {
-					q.d.log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
+					q.d.Log.Warn("killing a worker left by the last daemon", zap.String("job", j.ID), zap.Int("pid", a.PID))
 					killStray(a.PID)
 				}
 			}
-			_, evs, err := q.d.store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
+			_, evs, err := q.d.Store.Update(j.ID, func(j *api.Job) ([]api.JobEvent, error) {
 				closeAttempt(j, api.ExitInterrupted, "the daemon stopped without ending this attempt")
 				j.State = api.Queued
 				return []api.JobEvent{{Type: "requeued", Message: "resuming after a daemon restart"}}, nil
@@ -80,12 +82,12 @@ func (q *scheduler) recover() error {
 			if err != nil {
 				return err
 			}
-			q.d.hub.notify(j.ID, evs)
+			q.d.Hub.Notify(j.ID, evs)
 		}
 		q.mu.Lock()
 		q.queue = append(q.queue, j.ID)
 		q.mu.Unlock()
-		q.d.log.Info("job requeued", zap.String("job", j.ID), zap.String("was", string(j.State)))
+		q.d.Log.Info("job requeued", zap.String("job", j.ID), zap.String("was", string(j.State)))
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -101,19 +103,19 @@ func closeAttempt(j *api.Job, exit, reason string) {
 	}
 }
 
-// submit stores j as queued, unless the queue is full.
-func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
+// Submit stores j as queued, unless the queue is full.
+func (q *Scheduler) Submit(j *api.Job, init func(*api.Job)) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.stopping {
 		return ErrShuttingDown
 	}
-	if len(q.queue) >= q.d.opts.QueueSize {
+	if len(q.queue) >= q.d.Limits.QueueSize {
 		return ErrQueueFull
 	}
 	j.State = api.Queued
 	ev := api.JobEvent{Type: "queued"}
-	if err := q.d.store.CreateJob(j, init, ev); err != nil {
+	if err := q.d.Store.CreateJob(j, init, ev); err != nil {
 		return err
 	}
 	q.queue = append(q.queue, j.ID)
@@ -125,8 +127,8 @@ func (q *scheduler) submit(j *api.Job, init func(*api.Job)) error {
 // free; a GPU job waits (letting later jobs pass) until the GPU memory it
 // reserves fits beside the running jobs' on its GPU. Called with q.mu
 // held.
-func (q *scheduler) dispatch() {
-	for i := 0; !q.stopping && len(q.running) < q.d.opts.MaxConcurrent && i < len(q.queue); {
+func (q *Scheduler) dispatch() {
+	for i := 0; !q.stopping && len(q.running) < q.d.Limits.MaxConcurrent && i < len(q.queue); {
 		id := q.queue[i]
 		need, pool := q.gpuNeed(id)
 		if c := q.capacity(pool); need > 0 && c > 0 && q.claimedOn(pool)+need > c {
@@ -150,18 +152,18 @@ func (q *scheduler) dispatch() {
 			q.mu.Unlock()
 		}()
 	}
-	q.d.metrics.setQueue(len(q.queue), len(q.running))
-	q.d.metrics.setGPUClaimed(q.gpuClaimed())
+	q.d.Metrics.SetQueue(len(q.queue), len(q.running))
+	q.d.Metrics.SetGPUClaimed(q.gpuClaimed())
 }
 
 // gpuNeed is the GPU memory job id reserves (0 for CPU jobs, or when the
 // daemon neither has a budget nor knows its GPUs) and the pool it is
 // reserved in.
-func (q *scheduler) gpuNeed(id string) (int64, int) {
-	if q.d.opts.GPUMemoryBudget <= 0 && len(q.gpus) == 0 {
+func (q *Scheduler) gpuNeed(id string) (int64, int) {
+	if q.d.Limits.GPUMemoryBudget <= 0 && len(q.gpus) == 0 {
 		return 0, 0
 	}
-	j, err := q.d.store.Job(id)
+	j, err := q.d.Store.Job(id)
 	if err != nil {
 		return 0, 0
 	}
@@ -170,16 +172,16 @@ func (q *scheduler) gpuNeed(id string) (int64, int) {
 
 // poolOf is the memory pool a GPU job's reservation is in: its GPU's,
 // or the one pool when the GPUs are not known.
-func (q *scheduler) poolOf(d api.Device) int {
+func (q *Scheduler) poolOf(d api.Device) int {
 	if len(q.gpus) == 0 {
 		return 0
 	}
 	return d.Index
 }
 
-// setGPUs makes admission per GPU: each of gpus (cuda:0 first) is a pool
+// SetGPUs makes admission per GPU: each of gpus (cuda:0 first) is a pool
 // of its memory, capped by GPUMemoryBudget.
-func (q *scheduler) setGPUs(gpus []devices.Device) {
+func (q *Scheduler) SetGPUs(gpus []devices.Device) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.gpus = gpus
@@ -188,8 +190,8 @@ func (q *scheduler) setGPUs(gpus []devices.Device) {
 // capacity is the GPU memory jobs may reserve together in pool i:
 // GPUMemoryBudget, or GPU i's memory when that is less (or there is no
 // budget); 0 for no limit.
-func (q *scheduler) capacity(i int) int64 {
-	c := q.d.opts.GPUMemoryBudget
+func (q *Scheduler) capacity(i int) int64 {
+	c := q.d.Limits.GPUMemoryBudget
 	if i < len(q.gpus) {
 		if m := int64(q.gpus[i].MemoryBytes); m > 0 && (c <= 0 || m < c) {
 			c = m
@@ -198,15 +200,15 @@ func (q *scheduler) capacity(i int) int64 {
 	return max(c, 0)
 }
 
-// capacityOf is capacity(i), locked.
-func (q *scheduler) capacityOf(i int) int64 {
+// CapacityOf is capacity(i), locked.
+func (q *Scheduler) CapacityOf(i int) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.capacity(q.poolOf(api.Device{Kind: api.CUDA, Index: i}))
 }
 
 // claimedOn is the GPU memory the running jobs reserve in pool i.
-func (q *scheduler) claimedOn(i int) int64 {
+func (q *Scheduler) claimedOn(i int) int64 {
 	var n int64
 	for id, b := range q.gpuBytes {
 		if q.gpuOn[id] == i {
@@ -216,11 +218,11 @@ func (q *scheduler) claimedOn(i int) int64 {
 	return n
 }
 
-// pickGPU is the GPU for a job asking any GPU (auto): among those whose
+// PickGPU is the GPU for a job asking any GPU (auto): among those whose
 // capacity fits need(capacity), the one with the most room left after the
 // reservations of the jobs running or queued on it, the lowest number on
 // a tie; -1 when none fits. Without known GPUs it is 0.
-func (q *scheduler) pickGPU(need func(capacity int64) (int64, bool)) int {
+func (q *Scheduler) PickGPU(need func(capacity int64) (int64, bool)) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.gpus) == 0 {
@@ -233,7 +235,7 @@ func (q *scheduler) pickGPU(need func(capacity int64) (int64, bool)) int {
 		}
 	}
 	for _, id := range q.queue {
-		if j, err := q.d.store.Job(id); err == nil && j.Spec.Device.IsCUDA() && j.Spec.Device.Index < len(claimed) {
+		if j, err := q.d.Store.Job(id); err == nil && j.Spec.Device.IsCUDA() && j.Spec.Device.Index < len(claimed) {
 			claimed[j.Spec.Device.Index] += j.GPUBytes
 		}
 	}
@@ -255,7 +257,7 @@ func (q *scheduler) pickGPU(need func(capacity int64) (int64, bool)) int {
 	return best
 }
 
-func (q *scheduler) gpuClaimed() int64 {
+func (q *Scheduler) gpuClaimed() int64 {
 	var n int64
 	for _, b := range q.gpuBytes {
 		n += b
@@ -263,12 +265,12 @@ func (q *scheduler) gpuClaimed() int64 {
 	return n
 }
 
-// cancel ends a queued job at once and asks a running one's worker to
+// Cancel ends a queued job at once and asks a running one's worker to
 // stop (SIGTERM, SIGKILL after the grace period).
-func (q *scheduler) cancel(id string) (*api.Job, error) {
+func (q *Scheduler) Cancel(id string) (*api.Job, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	j, err := q.d.store.Job(id)
+	j, err := q.d.Store.Job(id)
 	if err != nil {
 		return nil, err
 	}
@@ -278,16 +280,16 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 	if i := slices.Index(q.queue, id); i >= 0 {
 		q.queue = slices.Delete(q.queue, i, i+1)
 		q.stopDetached(j)
-		j, evs, err := q.d.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
+		j, evs, err := q.d.Store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 			closeAttempt(j, api.ExitCancelled, "cancelled on request")
 			j.State, j.CancelReq = api.Cancelled, true
 			return []api.JobEvent{{Type: "cancelled", Message: "cancelled while queued"}}, nil
 		})
-		q.d.hub.notify(id, evs)
-		q.d.metrics.setQueue(len(q.queue), len(q.running))
+		q.d.Hub.Notify(id, evs)
+		q.d.Metrics.SetQueue(len(q.queue), len(q.running))
 		return j, err
 	}
-	j, _, err = q.d.store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
+	j, _, err = q.d.Store.Update(id, func(j *api.Job) ([]api.JobEvent, error) {
 		j.CancelReq = true
 		return nil, nil
 	})
@@ -295,7 +297,7 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 		return nil, err
 	}
 	if sv := q.running[id]; sv != nil {
-		sv.stop(min(cancelGrace, q.d.opts.Grace))
+		sv.stop(min(cancelGrace, q.d.Limits.Grace))
 	}
 	return j, nil
 }
@@ -303,15 +305,15 @@ func (q *scheduler) cancel(id string) (*api.Job, error) {
 // stopDetached stops the worker of a queued job's open attempt: one an
 // earlier daemon started on a cluster (a Reattacher's), not yet
 // re-attached to.
-func (q *scheduler) stopDetached(j *api.Job) {
-	r, ok := q.d.launcher.(worker.Reattacher)
+func (q *Scheduler) stopDetached(j *api.Job) {
+	r, ok := q.d.Launcher.(worker.Reattacher)
 	n := len(j.Attempts)
 	if !ok || n == 0 || j.Attempts[n-1].End != nil {
 		return
 	}
 	a := j.Attempts[n-1]
 	go func() {
-		w, err := r.Launch(worker.Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.dataDir, Log: io.Discard, Reattach: true})
+		w, err := r.Launch(worker.Launch{JobID: j.ID, Attempt: a.N, Spec: j.Spec, Dir: q.d.DataDir, Log: io.Discard, Reattach: true})
 		if err != nil {
 			return // gone already
 		}
@@ -321,22 +323,22 @@ func (q *scheduler) stopDetached(j *api.Job) {
 	}()
 }
 
-// shutdown stops taking jobs, stops every worker (SIGTERM, then SIGKILL
+// Shutdown stops taking jobs, stops every worker (SIGTERM, then SIGKILL
 // after the grace period) and waits for their supervisors, which leave
 // the jobs queued for the next start.
-func (q *scheduler) shutdown() {
+func (q *Scheduler) Shutdown() {
 	q.mu.Lock()
 	q.stopping = true
 	for _, sv := range q.running {
-		sv.stop(q.d.opts.Grace)
+		sv.stop(q.d.Limits.Grace)
 	}
 	q.mu.Unlock()
 	q.wg.Wait()
 }
 
-// supervised returns a channel closed once job id has no supervisor (nil
+// Supervised returns a channel closed once job id has no supervisor (nil
 // when it has none now) and whether it is queued.
-func (q *scheduler) supervised(id string) (ended <-chan struct{}, queued bool) {
+func (q *Scheduler) Supervised(id string) (ended <-chan struct{}, queued bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sv := q.running[id]; sv != nil {
@@ -345,7 +347,7 @@ func (q *scheduler) supervised(id string) (ended <-chan struct{}, queued bool) {
 	return ended, slices.Contains(q.queue, id)
 }
 
-func (q *scheduler) isStopping() bool {
+func (q *Scheduler) isStopping() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.stopping

@@ -1,4 +1,4 @@
-package daemon
+package sched
 
 import (
 	"errors"
@@ -26,7 +26,7 @@ const stepEventEvery = 500 * time.Millisecond
 // supervision runs one job's attempts until the job ends, is cancelled,
 // or the daemon stops.
 type supervision struct {
-	q      *scheduler
+	q      *Scheduler
 	id     string
 	stopCh chan struct{} // closed on cancel and on shutdown
 	ended  chan struct{} // closed once the supervisor has left the scheduler
@@ -34,7 +34,7 @@ type supervision struct {
 	grace  time.Duration // SIGTERM to SIGKILL, set before stopCh closes
 }
 
-func newSupervision(q *scheduler, id string) *supervision {
+func newSupervision(q *Scheduler, id string) *supervision {
 	return &supervision{q: q, id: id, stopCh: make(chan struct{}), ended: make(chan struct{})}
 }
 
@@ -60,21 +60,21 @@ func (sv *supervision) stopped() bool {
 	}
 }
 
-func (sv *supervision) log() *zap.Logger { return sv.q.d.log.With(zap.String("job", sv.id)) }
+func (sv *supervision) log() *zap.Logger { return sv.q.d.Log.With(zap.String("job", sv.id)) }
 
 // update changes the job and wakes its event streams.
 func (sv *supervision) update(fn func(j *api.Job) []api.JobEvent) (*api.Job, error) {
-	j, evs, err := sv.q.d.store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
+	j, evs, err := sv.q.d.Store.Update(sv.id, func(j *api.Job) ([]api.JobEvent, error) { return fn(j), nil })
 	if err != nil {
 		sv.log().Error("store update", zap.Error(err))
 	}
-	sv.q.d.hub.notify(sv.id, evs)
+	sv.q.d.Hub.Notify(sv.id, evs)
 	return j, err
 }
 
 func (sv *supervision) run() {
 	for {
-		j, err := sv.q.d.store.Job(sv.id)
+		j, err := sv.q.d.Store.Job(sv.id)
 		if err != nil {
 			sv.log().Error("job vanished", zap.Error(err))
 			return
@@ -91,18 +91,18 @@ func (sv *supervision) run() {
 			return
 		}
 		fails := j.Failures()
-		if fails >= sv.q.d.opts.MaxAttempts {
+		if fails >= sv.q.d.Limits.MaxAttempts {
 			last := j.Attempts[len(j.Attempts)-1]
 			msg := fmt.Sprintf("gave up after %d failed attempts; the last: %s", fails, last.Reason)
 			sv.update(func(j *api.Job) []api.JobEvent {
 				j.State, j.Error = api.Failed, msg
 				return []api.JobEvent{{Type: "failed", Message: msg}}
 			})
-			sv.q.d.metrics.jobEnded(sv.id)
+			sv.q.d.Metrics.JobEnded(sv.id)
 			return
 		}
 		if fails > 0 {
-			delay := min(sv.q.d.opts.Backoff<<(fails-1), time.Minute)
+			delay := min(sv.q.d.Limits.Backoff<<(fails-1), time.Minute)
 			sv.log().Info("retrying after backoff", zap.Duration("delay", delay), zap.Int("failures", fails))
 			select {
 			case <-time.After(delay):
@@ -116,7 +116,7 @@ func (sv *supervision) run() {
 			continue // cancelled or stopping: the checks above end it
 		}
 		if done := sv.attempt(j); done {
-			sv.q.d.metrics.jobEnded(sv.id)
+			sv.q.d.Metrics.JobEnded(sv.id)
 			return
 		}
 	}
@@ -145,7 +145,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		resume, note = sv.q.d.prepareRun(j, resume)
 	}
 	var w worker.Handle
-	logf, err := openLog(sv.q.d.logPath(j.ID), sv.q.d.opts.MaxLogBytes)
+	logf, err := openLog(LogPath(sv.q.d.DataDir, j.ID), sv.q.d.Limits.MaxLogBytes)
 	tail := &tailBuffer{max: 2048}
 	if err == nil {
 		defer logf.Close()
@@ -179,7 +179,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		reason := fmt.Sprintf("cannot start the worker: %v", err)
 		log.Error("worker start", zap.Error(err))
 		exit := api.ExitCrashed
-		if transient(err) {
+		if Transient(err) {
 			exit = api.ExitDeferred
 			reason += "; retrying: this does not count against the job's attempts"
 		}
@@ -224,7 +224,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 		}
 		return []api.JobEvent{{Type: "attempt", Attempt: n, Message: msg}}
 	})
-	sv.q.d.metrics.attemptStarted()
+	sv.q.d.Metrics.AttemptStarted()
 
 	done := make(chan struct{})
 	go sv.terminateOnStop(w, done)
@@ -234,7 +234,7 @@ func (sv *supervision) attempt(j *api.Job) bool {
 
 	o := sv.judge(exit, end, tail.String())
 	log.Info("worker exited", zap.Int("attempt", n), zap.String("exit", o.exit), zap.String("reason", o.reason))
-	sv.q.d.metrics.attemptEnded(o.exit)
+	sv.q.d.Metrics.AttemptEnded(o.exit)
 	switch o.exit {
 	case api.ExitSucceeded:
 		sv.succeed(j)
@@ -275,9 +275,9 @@ func (sv *supervision) attempt(j *api.Job) bool {
 	return false
 }
 
-// transient reports a resource the system may have again soon: file
+// Transient reports a resource the system may have again soon: file
 // descriptors, processes, memory, disk space.
-func transient(err error) bool {
+func Transient(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.ENOMEM, syscall.ENOSPC, syscall.EDQUOT} {
 		if errors.Is(err, e) {
 			return true
@@ -294,7 +294,7 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 		n++
 	}
 	select {
-	case <-time.After(min(sv.q.d.opts.Backoff<<min(n, 10), 30*time.Second)):
+	case <-time.After(min(sv.q.d.Limits.Backoff<<min(n, 10), 30*time.Second)):
 	case <-sv.stopCh:
 	}
 }
@@ -306,7 +306,7 @@ func (sv *supervision) waitDeferred(j *api.Job) {
 func (sv *supervision) waitDisk(j *api.Job) bool {
 	told := false
 	for !sv.stopped() {
-		err := diskSpace(sv.q.d.dataDir, sv.q.d.opts.MinFreeDisk)
+		err := DiskSpace(sv.q.d.DataDir, sv.q.d.Limits.MinFreeDisk)
 		if err == nil {
 			return true
 		}
@@ -325,7 +325,7 @@ func (sv *supervision) waitDisk(j *api.Job) bool {
 
 // judge says how an attempt ended, from the worker's exit and its lines.
 func (sv *supervision) judge(exit worker.Exit, end worker.End, stderrTail string) outcome {
-	j, err := sv.q.d.store.Job(sv.id)
+	j, err := sv.q.d.Store.Job(sv.id)
 	errMsg := end.Err
 	switch {
 	case err == nil && j.CancelReq:
@@ -393,7 +393,7 @@ func (sv *supervision) follow(r io.Reader, attempt, batch int) worker.End {
 				}
 			case api.EventStep:
 				if l.Step > 1 {
-					sv.q.d.metrics.observeStep(sv.id, now.Sub(lastStep), batch)
+					sv.q.d.Metrics.ObserveStep(sv.id, now.Sub(lastStep), batch)
 				}
 				lastStep = now
 				if !lastKept.IsZero() && now.Sub(lastKept) < stepEventEvery && l.Step != l.Steps {
@@ -438,7 +438,7 @@ func (sv *supervision) succeed(j *api.Job) {
 		})
 		return
 	}
-	j, evs, err := sv.q.d.store.Succeed(sv.id, classes, func(j *api.Job) {
+	j, evs, err := sv.q.d.Store.Succeed(sv.id, classes, func(j *api.Job) {
 		closeAttempt(j, api.ExitSucceeded, "")
 		j.Summary = &summary
 	}, api.JobEvent{Type: "succeeded"})
@@ -446,7 +446,7 @@ func (sv *supervision) succeed(j *api.Job) {
 		sv.log().Error("store", zap.Error(err))
 		return
 	}
-	sv.q.d.hub.notify(sv.id, evs)
+	sv.q.d.Hub.Notify(sv.id, evs)
 	sv.log().Info("job succeeded", zap.String("model", j.Model), zap.Int("version", j.Version))
 }
 
@@ -493,7 +493,7 @@ func lastLine(s string) string {
 // whose workers outlive the daemon, the one an earlier daemon started and
 // left open (or submitted but never recorded), to re-attach to.
 func (sv *supervision) nextAttempt(j *api.Job) (n int, reattach bool) {
-	r, ok := sv.q.d.launcher.(worker.Reattacher)
+	r, ok := sv.q.d.Launcher.(worker.Reattacher)
 	k := len(j.Attempts)
 	if ok && k > 0 && j.Attempts[k-1].End == nil {
 		return j.Attempts[k-1].N, true

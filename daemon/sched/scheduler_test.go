@@ -1,4 +1,4 @@
-package daemon
+package sched
 
 import (
 	"errors"
@@ -62,6 +62,21 @@ func (w *heldWorker) Terminate()        {}
 func (w *heldWorker) Kill()             {}
 func (w *heldWorker) Wait() worker.Exit { return <-w.exit }
 
+// noHub and noMetrics are joins that record nothing: the test reads the
+// store.
+type noHub struct{}
+
+func (noHub) Notify(string, []api.JobEvent) {}
+
+type noMetrics struct{}
+
+func (noMetrics) SetQueue(int, int)                      {}
+func (noMetrics) SetGPUClaimed(int64)                    {}
+func (noMetrics) ObserveStep(string, time.Duration, int) {}
+func (noMetrics) JobEnded(string)                        {}
+func (noMetrics) AttemptStarted()                        {}
+func (noMetrics) AttemptEnded(string)                    {}
+
 // The scheduler and its supervisors run on their joins alone (a store, a
 // hub, metrics and a launcher; no HTTP): a GPU job waits while the GPU
 // budget is claimed and lets a CPU job pass, and starts when the claim
@@ -74,12 +89,12 @@ func TestSchedulerOnItsJoins(t *testing.T) {
 	}
 	defer st.Close()
 	l := &heldLauncher{workers: map[string]*heldWorker{}, started: make(chan string, 8)}
-	d := &joins{store: st, hub: newHub(), metrics: newMetrics(100), launcher: l, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), dataDir: dir,
-		opts: Options{MaxConcurrent: 2, QueueSize: 8, MaxAttempts: 1, Backoff: time.Millisecond, Grace: time.Second, GPUMemoryBudget: 100}}
-	q := newScheduler(d)
+	d := &Joins{Store: st, Hub: noHub{}, Metrics: noMetrics{}, Launcher: l, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), DataDir: dir,
+		Limits: Limits{MaxConcurrent: 2, QueueSize: 8, MaxAttempts: 1, Backoff: time.Millisecond, Grace: time.Second, GPUMemoryBudget: 100}}
+	q := New(d)
 	submit := func(device api.Device, gpu int64) string {
 		j := &api.Job{Spec: api.RunSpec{Device: device, BatchSize: 1}, GPUBytes: gpu}
-		if err := q.submit(j, func(j *api.Job) { j.RunDir = filepath.Join(dir, "runs", j.ID) }); err != nil {
+		if err := q.Submit(j, func(j *api.Job) { j.RunDir = filepath.Join(dir, "runs", j.ID) }); err != nil {
 			t.Fatal(err)
 		}
 		return j.ID
@@ -149,5 +164,5 @@ func TestSchedulerOnItsJoins(t *testing.T) {
 	}
 	l.end(b, `{"event":"error","message":"x"}`, worker.Exit{Err: errors.New("exit status 1")})
 	l.end(c, `{"event":"error","message":"x"}`, worker.Exit{Err: errors.New("exit status 1")})
-	q.shutdown()
+	q.Shutdown()
 }

@@ -1,4 +1,4 @@
-package daemon
+package sched
 
 import (
 	"os/exec"

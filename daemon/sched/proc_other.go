@@ -1,6 +1,6 @@
 //go:build !linux
 
-package daemon
+package sched
 
 // isWorker cannot tell without /proc; a stray worker of a killed daemon
 // is then left to finish on its own.
