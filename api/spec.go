@@ -227,6 +227,14 @@ type JobSpec struct {
 	// Threads is the threads the job computes on (GOMAXPROCS, the
 	// engines' pools); unset or 0: the CPUs the worker's container may use.
 	Threads *int `json:"threads,omitempty"`
+	// ExtractWorkers extracts the features in this many shard workers at
+	// once (graft train --extract-workers; the daemon's launcher runs
+	// them: local processes or Ray jobs); 0 or 1: in the job's worker.
+	// ShardSize is the samples of a shard, ShardAttempts the tries of a
+	// failed one.
+	ExtractWorkers *int `json:"extract_workers,omitempty"`
+	ShardSize      *int `json:"shard_size,omitempty"`
+	ShardAttempts  *int `json:"shard_attempts,omitempty"`
 
 	// Sweep makes the job a sweep (graft sweep): one head per point of
 	// its space, on features extracted once, the best one the job's run.
@@ -309,6 +317,11 @@ type RunSpec struct {
 	MemoryBudget int64  `json:"memory_budget,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
 	Threads      int    `json:"threads,omitempty"` // 0: the container's CPU quota where the job runs
+	// ExtractWorkers, ShardSize and ShardAttempts shard the extraction
+	// (JobSpec); records written before them read 0: no sharding.
+	ExtractWorkers int `json:"extract_workers,omitempty"`
+	ShardSize      int `json:"shard_size,omitempty"`
+	ShardAttempts  int `json:"shard_attempts,omitempty"`
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`

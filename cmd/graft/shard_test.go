@@ -165,17 +165,18 @@ func TestShardKilledIsRetried(t *testing.T) {
 	}
 }
 
-// Bad sharding flags fail before anything is written, saying what to do.
+// Bad sharding flags fail before anything is written, saying what to do
+// (the job's checks: the daemon's jobs get the same messages).
 func TestShardFlagErrors(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 2)
 	for _, c := range []struct {
 		flags []string
 		want  string
 	}{
-		{[]string{"--extract-workers", "-1"}, "--extract-workers -1: use 0"},
-		{[]string{"--extract-workers", "2", "--shard-size", "0"}, "--shard-size 0: use a positive number"},
-		{[]string{"--extract-workers", "2", "--shard-attempts", "0"}, "--shard-attempts 0: use 1 or more"},
-		{[]string{"--extract-workers", "2", "--cache-dir", "none"}, "drop --cache-dir none"},
+		{[]string{"--extract-workers", "-1"}, "extract_workers: -1: use 0"},
+		{[]string{"--extract-workers", "2", "--shard-size", "0"}, "shard_size: 0: use a positive number"},
+		{[]string{"--extract-workers", "2", "--shard-attempts", "0"}, "shard_attempts: 0: use 1 or more"},
+		{[]string{"--extract-workers", "2", "--cache-dir", "none"}, "drop cache_dir none"},
 	} {
 		out := filepath.Join(t.TempDir(), "run")
 		args := append([]string{"train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--epochs", "1", "--cache-dir", t.TempDir(), "--out", out}, c.flags...)

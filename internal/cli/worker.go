@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/worker"
@@ -66,14 +67,18 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 				log = log.With(zap.String("job", in.Job))
 			}
 			log.Debug("worker input", zap.String("log_format", format), zap.String("log_level", level), zap.Stringer("device", in.Spec.Device))
-			ops, closeOps, err := open(in.Spec, log)
-			if err != nil {
-				return err
+			var ops head.Ops
+			if in.Shard == nil { // a shard extracts only: no head, no device ops
+				o, closeOps, err := open(in.Spec, log)
+				if err != nil {
+					return err
+				}
+				if closeOps != nil {
+					defer closeOps()
+				}
+				ops = o
 			}
-			if closeOps != nil {
-				defer closeOps()
-			}
-			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops, FullDiskAt: fullDiskAt})
+			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops, FullDiskAt: fullDiskAt, RayShards: raylaunch.ShardRunner})
 		},
 	}
 	f := cmd.Flags()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,7 +33,17 @@ type ShardOptions struct {
 	// Run extracts shard t of the job spec in a worker process (a `graft
 	// worker` whose input names the shard: ExtractShard) and returns its
 	// counts.
-	Run func(ctx context.Context, spec api.RunSpec, t shard.Task) (shard.Result, error)
+	Run ShardRunner
+}
+
+// ShardRunner runs one shard of a job somewhere (a local worker process,
+// a Ray job) and returns its counts.
+type ShardRunner func(ctx context.Context, spec api.RunSpec, t shard.Task) (shard.Result, error)
+
+// NewShardOptions are the job's sharding settings (extract_workers,
+// shard_size, shard_attempts) with run running each shard.
+func NewShardOptions(r *api.RunSpec, run ShardRunner) *ShardOptions {
+	return &ShardOptions{Workers: r.ExtractWorkers, Size: r.ShardSize, Attempts: r.ShardAttempts, Run: run}
 }
 
 // EventShards is the split name of the extract events that count shards:
@@ -133,6 +144,9 @@ type ShardOnly struct {
 	// KillAfter, for tests only, makes the worker kill itself (SIGKILL)
 	// after that many features are stored: a worker lost mid-shard.
 	KillAfter int
+	// Delay, for tests only, sleeps after every batch of 32 samples:
+	// a shard long enough to interrupt.
+	Delay time.Duration
 }
 
 // ExtractShard computes shard t of the run j.Out (a run whose split.json
@@ -179,6 +193,14 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 		fo.Progress = func(done, total int) {
 			if done >= so.KillAfter {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	} else if so.Delay > 0 {
+		fo.Batch = 32
+		fo.Progress = func(done, total int) {
+			select {
+			case <-time.After(so.Delay):
+			case <-ctx.Done():
 			}
 		}
 	}

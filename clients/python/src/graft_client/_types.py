@@ -66,6 +66,11 @@ class JobRequest:
     workers: Optional[int] = None
     # threads the job computes on; None or 0: the CPUs its container may use
     threads: Optional[int] = None
+    # shard the extraction: this many shard workers at once (local
+    # processes, or Ray jobs on a daemon with --launcher ray)
+    extract_workers: Optional[int] = None
+    shard_size: Optional[int] = None
+    shard_attempts: Optional[int] = None
     engine: Optional[str] = None
     tf_memory_fraction: Optional[float] = None
     # A sweep: {"space": {"lr": [0.001, 0.01], ...}, "trials": N, "parallel": N}.
