@@ -48,7 +48,7 @@ func NewShardOptions(r *api.RunSpec, run ShardRunner) *ShardOptions {
 
 // EventShards is the split name of the extract events that count shards:
 // Step of Steps shards done.
-const EventShards = "shards"
+const EventShards = api.SplitShards
 
 // sharded is what the shards did, per split, to correct the run's
 // reports: the features the run then finds in the cache were computed by

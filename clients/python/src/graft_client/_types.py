@@ -108,6 +108,9 @@ class Progress:
     steps: int = 0
     loss: float = 0.0
     accuracy: float = 0.0
+    # shards done of shards in all, while a sharded extraction runs
+    shards_done: int = 0
+    shards: int = 0
 
 
 @dataclass
