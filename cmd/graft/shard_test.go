@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // shardTrain trains a one-epoch head on data with the cache in cache and
@@ -36,57 +31,6 @@ func shardTrain(t *testing.T, data, cache string, extra ...string) (summary map[
 		t.Fatal(err)
 	}
 	return summary, stderr, code
-}
-
-// cacheEntries maps each feature entry's path (relative to the cache)
-// to its bytes, and the namespaces' key files.
-func cacheEntries(t *testing.T, root string) map[string][]byte {
-	t.Helper()
-	m := map[string][]byte{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".f32") || d.Name() == "key.json") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		m[rel] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func sameCache(t *testing.T, got, want map[string][]byte) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("sharded cache has %d files, the single-process one %d", len(got), len(want))
-	}
-	for p, b := range want {
-		if !bytes.Equal(got[p], b) && (gemm.BatchInvariant || !sameFloats(got[p], b)) {
-			t.Errorf("cache file %s differs from the single-process extraction's (%d bytes vs %d, %s GEMM)", p, len(got[p]), len(b), gemm.Backend)
-		}
-	}
-}
-
-// sameFloats: two cache entries of one length whose floats (after the
-// 16-byte header: magic, count, checksum) agree to float rounding. With
-// OpenBLAS (gemm.BatchInvariant false) a sample's features move in the
-// last bits with the batch the shard cut.
-func sameFloats(a, b []byte) bool {
-	const header = 16
-	if len(a) != len(b) || len(a) < header || !bytes.Equal(a[:12], b[:12]) {
-		return false
-	}
-	for i := header; i+4 <= len(a); i += 4 {
-		x := math.Float32frombits(binary.LittleEndian.Uint32(a[i:]))
-		y := math.Float32frombits(binary.LittleEndian.Uint32(b[i:]))
-		if math.Abs(float64(x-y)) > 1e-5*(1+math.Abs(float64(y))) {
-			return false
-		}
-	}
-	return true
 }
 
 func counts(s map[string]any) (hits, computed int) {
@@ -118,11 +62,11 @@ func TestShardedExtractionMatchesOneProcess(t *testing.T) {
 	if tm := s["timing"].(map[string]any); tm["backbone_seconds"].(float64) <= 0 {
 		t.Errorf("sharded run: timing %v, want the workers' backbone seconds", tm)
 	}
-	want := cacheEntries(t, one)
+	want := testmodules.CacheEntries(t, one)
 	if len(want) != 41 { // 40 entries and the key
 		t.Fatalf("single-process cache holds %d files, want 41", len(want))
 	}
-	sameCache(t, cacheEntries(t, sharded), want)
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), want)
 
 	s, stderr, code = shardTrain(t, data, sharded, "--extract-workers", "3", "--shard-size", "8")
 	if code != 0 {
@@ -152,7 +96,7 @@ func TestShardKilledIsRetried(t *testing.T) {
 	if h, c := counts(s); h != 0 || c != 40 {
 		t.Errorf("run: %d hits, %d computed; want 0 and 40", h, c)
 	}
-	sameCache(t, cacheEntries(t, sharded), cacheEntries(t, one))
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), testmodules.CacheEntries(t, one))
 
 	_, stderr, code = shardTrain(t, data, t.TempDir(), "--extract-workers", "2", "--shard-size", "8", "--test-kill-shard-after", "4", "--shard-attempts", "1")
 	if code == 0 {

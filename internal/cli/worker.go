@@ -24,7 +24,7 @@ type OpenOps func(j api.RunSpec, log *zap.Logger) (head.Ops, func(), error)
 // input's log options say.
 func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	var spec, jobID, logFormat string
-	var stepDelay time.Duration
+	var stepDelay, shardDelay time.Duration
 	var fullDiskAt int
 	cmd := &cobra.Command{
 		Use:    "worker [--spec FILE]",
@@ -47,6 +47,9 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 			}
 			if stepDelay > 0 {
 				in.StepDelay = stepDelay
+			}
+			if shardDelay > 0 {
+				in.ShardDelay = shardDelay
 			}
 			if in.Job == "" {
 				in.Job = jobID
@@ -85,6 +88,7 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	f.StringVar(&spec, "spec", "-", "the worker's input (JSON, see internal/worker); - reads stdin")
 	f.StringVar(&jobID, "job", "", "the job id (for logs and for the daemon to recognise its workers)")
 	f.DurationVar(&stepDelay, "step-delay", 0, "sleep after every step (tests)")
+	f.DurationVar(&shardDelay, "test-shard-delay", 0, "tests only: a shard's worker sleeps after every 32 samples it extracts")
 	f.StringVar(&logFormat, "log-format", "json", "log format for an input without log options (the input's win)")
 	f.IntVar(&fullDiskAt, "test-full-disk-at", 0, "tests only: a run that is not resumed fails to write this epoch's checkpoint with ENOSPC")
 	return cmd
