@@ -77,6 +77,33 @@ func TestShardedExtractionMatchesOneProcess(t *testing.T) {
 	}
 }
 
+// With augmented views the shards compute the views too (the training
+// rows: 30 images x 3 views, then 10 validation images): the run itself
+// computes nothing, and the cache is the single process's.
+func TestShardedViewsMatchOneProcess(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4) // 40 images
+	one, sharded := t.TempDir(), t.TempDir()
+	aug := []string{"--augment", "flip,rotation=0.1", "--views", "3"}
+	if _, stderr, code := shardTrain(t, data, one, aug...); code != 0 {
+		t.Fatalf("single-process train: exit %d\n%s", code, stderr)
+	}
+	s, stderr, code := shardTrain(t, data, sharded, append(aug, "--extract-workers", "3", "--shard-size", "8")...)
+	if code != 0 {
+		t.Fatalf("sharded train: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, `"shards done","shards":13,"computed":100,"cache_hits":0`) {
+		t.Errorf("the log lacks the 13 shards computing 100 rows:\n%s", stderr)
+	}
+	if h, c := counts(s); h != 0 || c != 100 {
+		t.Errorf("sharded run: %d hits, %d computed; want 0 and 100", h, c)
+	}
+	want := testmodules.CacheEntries(t, one)
+	if len(want) != 101 { // 90 training rows, 10 validation images, the key
+		t.Fatalf("single-process cache holds %d files, want 101", len(want))
+	}
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), want)
+}
+
 // A worker killed (SIGKILL) in the middle of shard 0 is retried and the
 // job succeeds with the single-process cache; with one attempt allowed
 // the job fails naming the shard's range and first file.

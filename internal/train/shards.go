@@ -24,8 +24,9 @@ import (
 // (graft train --extract-workers): the run's samples, train then
 // validation in split.json's order, are cut into shards of Size, Workers
 // of them run at once, each writing its features into the shared cache;
-// the head starts when all are there. Augmented views other than view 0
-// are computed by the run itself.
+// the head starts when all are there. With augmented views the shards
+// cut the training rows (each sample's views in a row), so they compute
+// the views too.
 type ShardOptions struct {
 	Workers  int // worker processes at once; < 2: no sharding
 	Size     int // samples per shard; <= 0: shard.DefaultSize
@@ -99,7 +100,9 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	all := slices.Concat(splits[0].Samples, splits[1].Samples)
+	rows := shardRows(splits[0], splits[1], r.cfg)
+	all := rows.Samples
+	trainRows := len(all) - splits[1].Len()
 	tasks, err := shard.Plan(len(all), size, func(i int) string { return all[i].ID })
 	if err != nil {
 		return nil, err
@@ -107,7 +110,7 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	s := &sharded{}
 	present := make([]bool, len(all))
 	for i, smp := range all {
-		present[i] = smp.Digest != [32]byte{} && cache.Has(smp.Digest)
+		present[i] = smp.Digest != [32]byte{} && cache.Has(rows.EntryKey(smp))
 	}
 	todo := slices.DeleteFunc(tasks, func(t shard.Task) bool { return !slices.Contains(present[t.Lo:t.Hi], false) })
 	r.log.Info("sharded extraction", zap.Int("samples", len(all)), zap.Int("shard_size", size), zap.Int("shards", len(tasks)), zap.Int("to_run", len(todo)), zap.Int("workers", so.Workers))
@@ -130,13 +133,25 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	}
 	s.res = res
 	for i, smp := range all { // what is there now and was not before
-		if !present[i] && smp.Digest != [32]byte{} && cache.Has(smp.Digest) {
-			s.computed[min(i/splits[0].Len(), 1)]++ // i < train's length: 0
+		if !present[i] && smp.Digest != [32]byte{} && cache.Has(rows.EntryKey(smp)) {
+			s.computed[min(i/trainRows, 1)]++ // a training row: 0
 		}
 	}
 	r.said("shards done", zap.Int("shards", len(todo)), zap.Int("computed", res.Computed), zap.Int("cache_hits", res.Hits), zap.Int("bad_files", res.Bad),
 		zap.Float64("decode_s", res.DecodeSeconds), zap.Float64("backbone_s", res.BackboneSeconds))
 	return s, nil
+}
+
+// shardRows are the rows the shards cut: the training samples, each
+// one's views in a row when the job augments (dataset.Views), then the
+// validation samples (never augmented: view 0 is the image).
+func shardRows(train, val *dataset.Dataset, j *job.Job) *dataset.Dataset {
+	if j.Views > 1 {
+		train = train.Views(j.Views, j.Augmenter)
+	}
+	all := *train
+	all.Samples = slices.Concat(train.Samples, val.Samples)
+	return &all
 }
 
 // ShardOnly are a shard worker's settings besides the job.
@@ -165,8 +180,7 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 	if err != nil {
 		return shard.Result{}, err
 	}
-	all := *tr
-	all.Samples = slices.Concat(tr.Samples, va.Samples)
+	all := shardRows(tr, va, j)
 	if t.Hi > len(all.Samples) || t.Lo < 0 || t.Lo >= t.Hi {
 		return shard.Result{}, fmt.Errorf("train: %s is outside the run's %d samples: the data changed since the split", t, len(all.Samples))
 	}
