@@ -33,6 +33,11 @@ func ShardRunner(r worker.RayShards, base worker.Input, log *zap.Logger) (train.
 		}
 		// The shard worker's log lines join this worker's (the job's log).
 		l := worker.Launch{JobID: base.Job, Attempt: r.Attempt, Kind: kind, Dir: r.Dir, Log: os.Stderr}
-		return worker.RunShard(ctx, rl, l, "ray", spec, t, base)
+		res, err := worker.RunShard(ctx, rl, l, "ray", spec, t, base)
+		// The try's Ray job has ended: its input is read and done with
+		// (a job's thousands of shard inputs would pile up).
+		l.Shard = &t
+		os.Remove(specPath(l))
+		return res, err
 	}, nil
 }
