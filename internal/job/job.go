@@ -325,6 +325,9 @@ func parse(r api.RunSpec) (*Job, error) {
 		if r.CacheDir == "none" {
 			bad("extract_workers", "the shard workers put the features in the feature cache: drop cache_dir none")
 		}
+		if r.Sweep != nil {
+			bad("extract_workers", "a sweep extracts its features once, in its own worker: drop extract_workers")
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
