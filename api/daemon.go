@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -80,6 +81,19 @@ type Progress struct {
 	Steps    int     `json:"steps,omitempty"`
 	Loss     float64 `json:"loss,omitempty"`
 	Accuracy float64 `json:"accuracy,omitempty"`
+	// ShardsDone of Shards: a sharded extraction's shards, before the
+	// epochs (extract_workers).
+	ShardsDone int `json:"shards_done,omitempty"`
+	Shards     int `json:"shards,omitempty"`
+}
+
+// Phase says where the job stands for a one-cell display: "shards 3/8"
+// while its shards extract, else "epoch 2/10" of the job's epochs.
+func (p Progress) Phase(epochs int) string {
+	if p.Epoch == 0 && p.Shards > 0 {
+		return fmt.Sprintf("shards %d/%d", p.ShardsDone, p.Shards)
+	}
+	return fmt.Sprintf("epoch %d/%d", p.Epoch, epochs)
 }
 
 // Job is a training job as the daemon records it. Its stored record

@@ -23,11 +23,15 @@ const (
 	EventError EventKind = "error"
 )
 
+// SplitShards is the split of the extract events that count a sharded
+// extraction's shards: Step of Steps shards done.
+const SplitShards = "shards"
+
 // Event is one report of a run's progress: what `graft train` renders and
 // a worker writes, one JSON line each.
 type Event struct {
 	Kind  EventKind `json:"event"`
-	Split string    `json:"split,omitempty"` // train or val
+	Split string    `json:"split,omitempty"` // train or val; for extract also SplitShards
 	// Step of Steps: a training step of the epoch, or for extract the
 	// images through the backbone of those the cache did not hold.
 	Epoch    int            `json:"epoch,omitempty"`

@@ -238,6 +238,17 @@ type JobSpec struct {
 	// Threads is the threads the job computes on (GOMAXPROCS, the
 	// engines' pools); unset or 0: the CPUs the worker's container may use.
 	Threads *int `json:"threads,omitempty" openapi:"minimum=0"`
+	// ExtractWorkers extracts the features in this many shard workers at
+	// once before training (graft train --extract-workers; local worker
+	// processes, or one Ray job per shard with graft serve --launcher
+	// ray); 0 or 1: in the job's worker.
+	ExtractWorkers *int `json:"extract_workers,omitempty" openapi:"minimum=0"`
+	// ShardSize is, with extract_workers, the samples of a shard
+	// (default 4096).
+	ShardSize *int `json:"shard_size,omitempty" openapi:"minimum=1"`
+	// ShardAttempts is, with extract_workers, the tries of a failed shard
+	// before the job fails (default 3).
+	ShardAttempts *int `json:"shard_attempts,omitempty" openapi:"minimum=1"`
 
 	// Sweep makes the job a sweep (graft sweep, cpu only): one head per
 	// point of its space, on features extracted once; the run directory
@@ -322,6 +333,11 @@ type RunSpec struct {
 	MemoryBudget int64  `json:"memory_budget,omitempty"`
 	Workers      int    `json:"workers,omitempty"`
 	Threads      int    `json:"threads,omitempty"` // 0: the container's CPU quota where the job runs
+	// ExtractWorkers, ShardSize and ShardAttempts shard the extraction
+	// (JobSpec); records written before them read 0: no sharding.
+	ExtractWorkers int `json:"extract_workers,omitempty"`
+	ShardSize      int `json:"shard_size,omitempty"`
+	ShardAttempts  int `json:"shard_attempts,omitempty"`
 	// AllowRoots confines every file the job reads (the daemon's
 	// --allow-root; empty: no confinement).
 	AllowRoots []string `json:"allow_roots,omitempty"`

@@ -66,6 +66,8 @@ echo "test-ray: second node"
   "${common[@]}" > "$TMP/second.out" 2>&1 &
 pids+=($!)
 export GRAFT_RAY_SECOND_PID=$!
+# A test that adds a node of its own (and loses it) starts it with these.
+export GRAFT_RAY_BIN=$(cd "$(dirname "$RAY")" && pwd)/ray GRAFT_RAY_GCS=127.0.0.1:$GCS_PORT
 # Both nodes alive, as the state API sees them.
 for i in $(seq 1 120); do
   n=$(curl -fsS "$GRAFT_RAY_ADDRESS/api/v0/nodes?limit=10" 2>/dev/null | grep -o '"state": *"ALIVE"' | wc -l || true)

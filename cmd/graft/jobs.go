@@ -119,9 +119,9 @@ func (a *app) jobsCmd() *cobra.Command {
 				return a.printJSON(jobs)
 			}
 			tw := tabwriter.NewWriter(a.out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tEPOCH\tATTEMPTS\tNODES\tMODEL\tCREATED")
+			fmt.Fprintln(tw, "ID\tSTATE\tPROGRESS\tATTEMPTS\tNODES\tMODEL\tCREATED")
 			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%s\t%s\n", j.ID, j.State, j.Progress.Epoch, j.Spec.Epochs, len(j.Attempts), cell(attemptNodes(j.Attempts)), j.Model, j.Created.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.State, j.Progress.Phase(j.Spec.Epochs), len(j.Attempts), cell(attemptNodes(j.Attempts)), j.Model, j.Created.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // shardTrain trains a one-epoch head on data with the cache in cache and
@@ -36,57 +31,6 @@ func shardTrain(t *testing.T, data, cache string, extra ...string) (summary map[
 		t.Fatal(err)
 	}
 	return summary, stderr, code
-}
-
-// cacheEntries maps each feature entry's path (relative to the cache)
-// to its bytes, and the namespaces' key files.
-func cacheEntries(t *testing.T, root string) map[string][]byte {
-	t.Helper()
-	m := map[string][]byte{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".f32") || d.Name() == "key.json") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		m[rel] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func sameCache(t *testing.T, got, want map[string][]byte) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("sharded cache has %d files, the single-process one %d", len(got), len(want))
-	}
-	for p, b := range want {
-		if !bytes.Equal(got[p], b) && (gemm.BatchInvariant || !sameFloats(got[p], b)) {
-			t.Errorf("cache file %s differs from the single-process extraction's (%d bytes vs %d, %s GEMM)", p, len(got[p]), len(b), gemm.Backend)
-		}
-	}
-}
-
-// sameFloats: two cache entries of one length whose floats (after the
-// 16-byte header: magic, count, checksum) agree to float rounding. With
-// OpenBLAS (gemm.BatchInvariant false) a sample's features move in the
-// last bits with the batch the shard cut.
-func sameFloats(a, b []byte) bool {
-	const header = 16
-	if len(a) != len(b) || len(a) < header || !bytes.Equal(a[:12], b[:12]) {
-		return false
-	}
-	for i := header; i+4 <= len(a); i += 4 {
-		x := math.Float32frombits(binary.LittleEndian.Uint32(a[i:]))
-		y := math.Float32frombits(binary.LittleEndian.Uint32(b[i:]))
-		if math.Abs(float64(x-y)) > 1e-5*(1+math.Abs(float64(y))) {
-			return false
-		}
-	}
-	return true
 }
 
 func counts(s map[string]any) (hits, computed int) {
@@ -118,11 +62,11 @@ func TestShardedExtractionMatchesOneProcess(t *testing.T) {
 	if tm := s["timing"].(map[string]any); tm["backbone_seconds"].(float64) <= 0 {
 		t.Errorf("sharded run: timing %v, want the workers' backbone seconds", tm)
 	}
-	want := cacheEntries(t, one)
+	want := testmodules.CacheEntries(t, one)
 	if len(want) != 41 { // 40 entries and the key
 		t.Fatalf("single-process cache holds %d files, want 41", len(want))
 	}
-	sameCache(t, cacheEntries(t, sharded), want)
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), want)
 
 	s, stderr, code = shardTrain(t, data, sharded, "--extract-workers", "3", "--shard-size", "8")
 	if code != 0 {
@@ -131,6 +75,33 @@ func TestShardedExtractionMatchesOneProcess(t *testing.T) {
 	if h, c := counts(s); h != 40 || c != 0 {
 		t.Errorf("second job on the same images: %d hits, %d computed; want 40 and 0", h, c)
 	}
+}
+
+// With augmented views the shards compute the views too (the training
+// rows: 30 images x 3 views, then 10 validation images): the run itself
+// computes nothing, and the cache is the single process's.
+func TestShardedViewsMatchOneProcess(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 4) // 40 images
+	one, sharded := t.TempDir(), t.TempDir()
+	aug := []string{"--augment", "flip,rotation=0.1", "--views", "3"}
+	if _, stderr, code := shardTrain(t, data, one, aug...); code != 0 {
+		t.Fatalf("single-process train: exit %d\n%s", code, stderr)
+	}
+	s, stderr, code := shardTrain(t, data, sharded, append(aug, "--extract-workers", "3", "--shard-size", "8")...)
+	if code != 0 {
+		t.Fatalf("sharded train: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, `"shards done","shards":13,"computed":100,"cache_hits":0`) {
+		t.Errorf("the log lacks the 13 shards computing 100 rows:\n%s", stderr)
+	}
+	if h, c := counts(s); h != 0 || c != 100 {
+		t.Errorf("sharded run: %d hits, %d computed; want 0 and 100", h, c)
+	}
+	want := testmodules.CacheEntries(t, one)
+	if len(want) != 101 { // 90 training rows, 10 validation images, the key
+		t.Fatalf("single-process cache holds %d files, want 101", len(want))
+	}
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), want)
 }
 
 // A worker killed (SIGKILL) in the middle of shard 0 is retried and the
@@ -152,7 +123,7 @@ func TestShardKilledIsRetried(t *testing.T) {
 	if h, c := counts(s); h != 0 || c != 40 {
 		t.Errorf("run: %d hits, %d computed; want 0 and 40", h, c)
 	}
-	sameCache(t, cacheEntries(t, sharded), cacheEntries(t, one))
+	testmodules.SameCache(t, testmodules.CacheEntries(t, sharded), testmodules.CacheEntries(t, one))
 
 	_, stderr, code = shardTrain(t, data, t.TempDir(), "--extract-workers", "2", "--shard-size", "8", "--test-kill-shard-after", "4", "--shard-attempts", "1")
 	if code == 0 {
@@ -165,17 +136,18 @@ func TestShardKilledIsRetried(t *testing.T) {
 	}
 }
 
-// Bad sharding flags fail before anything is written, saying what to do.
+// Bad sharding flags fail before anything is written, saying what to do
+// (the job's checks: the daemon's jobs get the same messages).
 func TestShardFlagErrors(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 2)
 	for _, c := range []struct {
 		flags []string
 		want  string
 	}{
-		{[]string{"--extract-workers", "-1"}, "--extract-workers -1: use 0"},
-		{[]string{"--extract-workers", "2", "--shard-size", "0"}, "--shard-size 0: use a positive number"},
-		{[]string{"--extract-workers", "2", "--shard-attempts", "0"}, "--shard-attempts 0: use 1 or more"},
-		{[]string{"--extract-workers", "2", "--cache-dir", "none"}, "drop --cache-dir none"},
+		{[]string{"--extract-workers", "-1"}, "extract_workers: -1: use 0"},
+		{[]string{"--extract-workers", "2", "--shard-size", "0"}, "shard_size: 0: use a positive number"},
+		{[]string{"--extract-workers", "2", "--shard-attempts", "0"}, "shard_attempts: 0: use 1 or more"},
+		{[]string{"--extract-workers", "2", "--cache-dir", "none"}, "drop cache_dir none"},
 	} {
 		out := filepath.Join(t.TempDir(), "run")
 		args := append([]string{"train", "--backbone", fashionCNN, "--tap", "conv2d_2", "--data", data, "--preprocess", "unit", "--epochs", "1", "--cache-dir", t.TempDir(), "--out", out}, c.flags...)

@@ -35,7 +35,7 @@ func (a *app) trainCmd() *cobra.Command {
 				a.log.Info("training on the cpu", zap.String("reason", why))
 			}
 			if j.Device.IsCUDA() {
-				if tj.Shards.Workers > 1 {
+				if j.ExtractWorkers > 1 {
 					return fmt.Errorf("train: --extract-workers runs the shards on the CPU, beside a CPU run; a %s run extracts in graft-cuda: drop --extract-workers, or pass --device cpu", j.Device)
 				}
 				return a.trainOnGPU(cmd, tj, j)

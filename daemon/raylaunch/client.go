@@ -255,6 +255,12 @@ func SubmissionID(daemonID, job string, attempt int) string {
 	return fmt.Sprintf("graft-%s-%s-a%d", daemonID, job, attempt)
 }
 
+// ShardSubmissionID is the Ray submission id of try try of shard index
+// of a job's attempt (one Ray job per shard try).
+func ShardSubmissionID(daemonID, job string, attempt, index, try int) string {
+	return fmt.Sprintf("%s-s%d-t%d", SubmissionID(daemonID, job, attempt), index, try)
+}
+
 // Delete forgets an ended job (its record and log).
 func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/jobs/"+url.PathEscape(id), nil, nil)

@@ -89,11 +89,15 @@ func (rl *Launcher) Submission(l worker.Launch) (Submission, error) {
 	rl.defaults()
 	bin := rl.CPUPath
 	s := Submission{
-		SubmissionID: SubmissionID(rl.DaemonID, l.JobID, l.Attempt),
+		SubmissionID: rl.launchID(l),
 		NumCPUs:      rl.CPUs,
 		Memory:       l.HostBytes + rl.BaseMemory,
 		Metadata:     map[string]string{"graft_job": l.JobID, "graft_attempt": strconv.Itoa(l.Attempt)},
 		RuntimeEnv:   &RuntimeEnv{EnvVars: threads(rl.CPUs)},
+	}
+	if l.Shard != nil {
+		s.Metadata["graft_shard"] = strconv.Itoa(l.Shard.Index)
+		s.Metadata["graft_shard_attempt"] = strconv.Itoa(l.Shard.Attempt)
 	}
 	if l.Kind == worker.CUDA {
 		if rl.CUDAPath == "" {
@@ -114,26 +118,47 @@ func (rl *Launcher) Submission(l worker.Launch) (Submission, error) {
 	return s, nil
 }
 
+// launchID is the Ray submission id of l: the job's attempt's, or its
+// shard's try's.
+func (rl *Launcher) launchID(l worker.Launch) string {
+	if l.Shard != nil {
+		return ShardSubmissionID(rl.DaemonID, l.JobID, l.Attempt, l.Shard.Index, l.Shard.Attempt)
+	}
+	return SubmissionID(rl.DaemonID, l.JobID, l.Attempt)
+}
+
 // threads is the worker's environment for the CPUs it reserved.
 func threads(cpus float64) map[string]string { return worker.ThreadEnv(max(1, int(cpus))) }
 
 // specPath is where an attempt's spec waits for its worker: under the
 // data directory, which every node sees.
 func specPath(l worker.Launch) string {
-	return filepath.Join(l.Dir, "ray", fmt.Sprintf("%s-a%d.json", l.JobID, l.Attempt))
+	name := fmt.Sprintf("%s-a%d", l.JobID, l.Attempt)
+	if l.Shard != nil {
+		name += fmt.Sprintf("-s%d-t%d", l.Shard.Index, l.Shard.Attempt)
+	}
+	return filepath.Join(l.Dir, "ray", name+".json")
 }
 
 // workerSpec is the worker's input as the worker on a node reads it: a
-// GPU job's device becomes the first one Ray made visible.
-func workerSpec(l worker.Launch) ([]byte, error) {
-	if l.Kind != worker.CUDA {
+// GPU job's device becomes the first one Ray made visible, and a job
+// that shards its extraction learns the cluster to run its shards on.
+func (rl *Launcher) workerSpec(l worker.Launch) ([]byte, error) {
+	shards := l.Shard == nil && l.Spec.ExtractWorkers > 1 && l.Spec.Sweep == nil
+	if l.Kind != worker.CUDA && !shards {
 		return l.Input, nil
 	}
 	in, err := worker.Decode(bytes.NewReader(l.Input))
 	if err != nil {
 		return nil, err
 	}
-	in.Spec.Device = api.Device{Kind: api.CUDA}
+	if l.Kind == worker.CUDA {
+		in.Spec.Device = api.Device{Kind: api.CUDA}
+	}
+	if shards {
+		in.Ray = &worker.RayShards{Address: rl.Client.Base, DaemonID: rl.DaemonID, Attempt: l.Attempt, CPUPath: rl.CPUPath, CUDAPath: rl.CUDAPath,
+			Args: rl.Args, CPUs: rl.CPUs, Dir: l.Dir}
+	}
 	return worker.Encode(in)
 }
 
@@ -146,7 +171,7 @@ func (rl *Launcher) Launch(l worker.Launch) (worker.Handle, error) {
 	rl.defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id := SubmissionID(rl.DaemonID, l.JobID, l.Attempt)
+	id := rl.launchID(l)
 	if l.Reattach {
 		if _, err := rl.Client.Job(ctx, id); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -159,7 +184,7 @@ func (rl *Launcher) Launch(l worker.Launch) (worker.Handle, error) {
 		if err != nil {
 			return nil, err
 		}
-		spec, err := workerSpec(l)
+		spec, err := rl.workerSpec(l)
 		if err != nil {
 			return nil, err
 		}

@@ -413,6 +413,10 @@ func setProgress(p *api.Progress, e api.Event) {
 	switch e.Kind {
 	case api.EventStep:
 		p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy = e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, e.Accuracy
+	case api.EventExtract:
+		if e.Split == api.SplitShards {
+			p.ShardsDone, p.Shards = e.Step, e.Steps
+		}
 	case api.EventEpoch:
 		p.Epoch, p.Epochs = e.Epoch, e.Epochs
 		if e.Metrics != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
-	"github.com/graft-ml/graft/internal/shard"
 	"github.com/graft-ml/graft/internal/train"
 	"github.com/graft-ml/graft/internal/util/threads"
 )
@@ -38,9 +37,8 @@ type TrainJob struct {
 	MaxImagePixels int64
 	// CacheMaxBytes is --cache-max-bytes (train.Options.CacheMaxBytes).
 	CacheMaxBytes int64
-	// Shards is --extract-workers, --shard-size and --shard-attempts
-	// (train.Options.Shards); KillShardAfter the hidden test flag.
-	Shards         train.ShardOptions
+	// KillShardAfter is the hidden test flag of --extract-workers (the
+	// job's extract_workers, shard_size and shard_attempts).
 	KillShardAfter int
 	fs             *pflag.FlagSet
 	settings       map[string]bool // the flags that are job settings
@@ -115,9 +113,9 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.StringVar(&tj.Out, "out", "", "run directory to create")
 	f.Int64Var(&tj.MaxImagePixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are bad files: skipped and listed, or with --on-bad-file fail the run")
 	f.StringVar(&tj.Resume, "resume", "", "continue the interrupted run in this directory (its config is used; flags given change what a resumed run may change: --epochs extends it, --device moves it)")
-	f.IntVar(&tj.Shards.Workers, "extract-workers", 0, "extract the features in this many worker processes at once, shard by shard, into the feature cache, before training (0 or 1: in this process)")
-	f.IntVar(&tj.Shards.Size, "shard-size", shard.DefaultSize, "with --extract-workers: samples per shard (contiguous ranges of the run's split, train then validation)")
-	f.IntVar(&tj.Shards.Attempts, "shard-attempts", shard.DefaultAttempts, "with --extract-workers: tries of a failed shard before the run fails")
+	f.IntVar(&c.ExtractWorkers, "extract-workers", 0, "extract the features in this many worker processes at once, shard by shard, into the feature cache, before training (0 or 1: in this process)")
+	f.IntVar(&c.ShardSize, "shard-size", c.ShardSize, "with --extract-workers: samples per shard (contiguous ranges of the run's split, train then validation)")
+	f.IntVar(&c.ShardAttempts, "shard-attempts", c.ShardAttempts, "with --extract-workers: tries of a failed shard before the run fails")
 	f.IntVar(&tj.KillShardAfter, "test-kill-shard-after", 0, "tests only: the first attempt of shard 0 kills its worker (SIGKILL) after this many features")
 	f.MarkHidden("test-kill-shard-after")
 	tj.settings = map[string]bool{}
@@ -127,7 +125,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 
 // runnerFlags are the train flags that are not job settings.
 var runnerFlags = map[string]bool{"config": true, "cache-dir": true, "out": true, "resume": true, "max-image-pixels": true, "cache-max-bytes": true,
-	"extract-workers": true, "shard-size": true, "shard-attempts": true, "test-kill-shard-after": true}
+	"test-kill-shard-after": true}
 
 // Spec is what the user set: the --config file's settings, then every
 // flag given on the command line. A run's config.json is a valid --config:
@@ -248,7 +246,7 @@ func RunTrain(cmd *cobra.Command, tj *TrainJob, j *job.Job, ops head.Ops, log *z
 	}
 	log.Debug("threads", zap.Int("threads", n))
 	r := NewRenderer(cmd, out)
-	shards, err := tj.shardOptions(j.CacheDir)
+	shards, err := tj.shardOptions(j)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/worker"
@@ -23,7 +24,7 @@ type OpenOps func(j api.RunSpec, log *zap.Logger) (head.Ops, func(), error)
 // input's log options say.
 func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	var spec, jobID, logFormat string
-	var stepDelay time.Duration
+	var stepDelay, shardDelay time.Duration
 	var fullDiskAt int
 	cmd := &cobra.Command{
 		Use:    "worker [--spec FILE]",
@@ -47,6 +48,9 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 			if stepDelay > 0 {
 				in.StepDelay = stepDelay
 			}
+			if shardDelay > 0 {
+				in.ShardDelay = shardDelay
+			}
 			if in.Job == "" {
 				in.Job = jobID
 			}
@@ -66,20 +70,25 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 				log = log.With(zap.String("job", in.Job))
 			}
 			log.Debug("worker input", zap.String("log_format", format), zap.String("log_level", level), zap.Stringer("device", in.Spec.Device))
-			ops, closeOps, err := open(in.Spec, log)
-			if err != nil {
-				return err
+			var ops head.Ops
+			if in.Shard == nil { // a shard extracts only: no head, no device ops
+				o, closeOps, err := open(in.Spec, log)
+				if err != nil {
+					return err
+				}
+				if closeOps != nil {
+					defer closeOps()
+				}
+				ops = o
 			}
-			if closeOps != nil {
-				defer closeOps()
-			}
-			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops, FullDiskAt: fullDiskAt})
+			return worker.Work(cmd.Context(), in, out, worker.Options{Log: log, Ops: ops, FullDiskAt: fullDiskAt, RayShards: raylaunch.ShardRunner})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&spec, "spec", "-", "the worker's input (JSON, see internal/worker); - reads stdin")
 	f.StringVar(&jobID, "job", "", "the job id (for logs and for the daemon to recognise its workers)")
 	f.DurationVar(&stepDelay, "step-delay", 0, "sleep after every step (tests)")
+	f.DurationVar(&shardDelay, "test-shard-delay", 0, "tests only: a shard's worker sleeps after every 32 samples it extracts")
 	f.StringVar(&logFormat, "log-format", "json", "log format for an input without log options (the input's win)")
 	f.IntVar(&fullDiskAt, "test-full-disk-at", 0, "tests only: a run that is not resumed fails to write this epoch's checkpoint with ENOSPC")
 	return cmd

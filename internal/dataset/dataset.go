@@ -171,6 +171,15 @@ type Augmenter interface {
 	EntryKey(digest [32]byte, view int) [32]byte
 }
 
+// EntryKey is sample s's key in the feature cache (s hashed): its
+// digest, or for a view other than 0 the view's own key.
+func (d *Dataset) EntryKey(s Sample) [32]byte {
+	if s.View != 0 && d.Augment != nil {
+		return d.Augment.EntryKey(s.Digest, s.View)
+	}
+	return s.Digest
+}
+
 // Views returns the data set with each sample k times, views 0 to k-1 of
 // it in a row (sample i's view v at i*k+v), made by a.
 func (d *Dataset) Views(k int, a Augmenter) *Dataset {

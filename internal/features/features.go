@@ -108,10 +108,7 @@ func Extract(ctx context.Context, bb backbone.Backbone, ds *dataset.Dataset, o O
 	start := time.Now()
 	bad := dataset.Hash(ctx, ds, x.o.Workers) // already hashed samples keep their digest
 	for i, smp := range ds.Samples {
-		x.digests[i] = smp.Digest
-		if smp.View != 0 && ds.Augment != nil { // a view's own entry
-			x.digests[i] = ds.Augment.EntryKey(smp.Digest, smp.View)
-		}
+		x.digests[i] = ds.EntryKey(smp) // a view's own entry
 	}
 	x.rep.HashSeconds = time.Since(start).Seconds()
 	if err := ctx.Err(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/graft-ml/graft/internal/augment"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/shard"
 )
 
 // Job is a resolved job: its record (a run's config.json, the daemon's
@@ -51,6 +52,7 @@ func Defaults() api.RunSpec {
 		ValSplit: 0.2, Preprocess: inspect.Auto, OnBadFile: api.SkipBadFiles, Head: "conv:256",
 		Epochs: 10, BatchSize: 32, Optimizer: api.Adam, Schedule: api.Constant, Monitor: api.ValLoss,
 		Device: api.Device{Kind: api.CPU}, MemoryBudget: 4 << 30,
+		ShardSize: shard.DefaultSize, ShardAttempts: shard.DefaultAttempts,
 	}
 }
 
@@ -309,6 +311,23 @@ func parse(r api.RunSpec) (*Job, error) {
 	parseAugment(j, bad)
 	if r.Threads < 0 {
 		bad("threads", "must be >= 0 (0: the CPUs the container may use)")
+	}
+	if r.ExtractWorkers < 0 {
+		bad("extract_workers", "%d: use 0 (extract in the job's own worker) or a number of shard workers", r.ExtractWorkers)
+	}
+	if r.ExtractWorkers > 1 { // a record from before sharding has 0s
+		if r.ShardSize < 1 {
+			bad("shard_size", "%d: use a positive number of samples per shard (default %d)", r.ShardSize, shard.DefaultSize)
+		}
+		if r.ShardAttempts < 1 {
+			bad("shard_attempts", "%d: use 1 or more (default %d)", r.ShardAttempts, shard.DefaultAttempts)
+		}
+		if r.CacheDir == "none" {
+			bad("extract_workers", "the shard workers put the features in the feature cache: drop cache_dir none")
+		}
+		if r.Sweep != nil {
+			bad("extract_workers", "a sweep extracts its features once, in its own worker: drop extract_workers")
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs

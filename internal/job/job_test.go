@@ -52,6 +52,13 @@ func TestNew(t *testing.T) {
 		{"unknown policy", func(s *api.JobSpec) { s.OnBadFile = "ignore" }, nil, "on_bad_file"},
 		{"unknown engine", func(s *api.JobSpec) { s.Engine = "onnx" }, nil, "engine"},
 		{"negative workers", func(s *api.JobSpec) { s.Workers = api.Ptr(-1) }, nil, "workers"},
+		{"shards default", func(s *api.JobSpec) { s.ExtractWorkers = api.Ptr(4) }, func(j *Job) bool { return j.ExtractWorkers == 4 && j.ShardSize == 4096 && j.ShardAttempts == 3 }, ""},
+		{"negative extract workers", func(s *api.JobSpec) { s.ExtractWorkers = api.Ptr(-1) }, nil, "extract_workers"},
+		{"shard size 0", func(s *api.JobSpec) { s.ExtractWorkers, s.ShardSize = api.Ptr(2), api.Ptr(0) }, nil, "shard_size"},
+		{"shards in a sweep", func(s *api.JobSpec) {
+			s.ExtractWorkers, s.Sweep = api.Ptr(2), &api.SweepSpec{Space: map[string][]any{"lr": {0.1}}}
+		}, nil, "extract_workers"},
+		{"shard attempts 0", func(s *api.JobSpec) { s.ExtractWorkers, s.ShardAttempts = api.Ptr(2), api.Ptr(0) }, nil, "shard_attempts"},
 		{"augment default", func(s *api.JobSpec) { s.Augment = "default" }, func(j *Job) bool {
 			return j.Augment == "flip,rotation=0.1,zoom=0.1,translation=0.1:0.1" && j.Views == DefaultViews && j.Augmenter.Spec.Flip
 		}, ""},

@@ -16,7 +16,7 @@ import (
 // (its data, backbone, tap, head, optimizer, seed, split) defines the run
 // its checkpoint belongs to.
 var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers", "threads",
-	"early_stopping", "min_delta", "on_bad_file"}
+	"extract_workers", "shard_size", "shard_attempts", "early_stopping", "min_delta", "on_bad_file"}
 
 // Resume resolves the continuation of a run: its stored record, then only
 // what spec sets (the user's explicit settings). A run recorded on cuda:1

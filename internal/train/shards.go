@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -23,8 +24,9 @@ import (
 // (graft train --extract-workers): the run's samples, train then
 // validation in split.json's order, are cut into shards of Size, Workers
 // of them run at once, each writing its features into the shared cache;
-// the head starts when all are there. Augmented views other than view 0
-// are computed by the run itself.
+// the head starts when all are there. With augmented views the shards
+// cut the training rows (each sample's views in a row), so they compute
+// the views too.
 type ShardOptions struct {
 	Workers  int // worker processes at once; < 2: no sharding
 	Size     int // samples per shard; <= 0: shard.DefaultSize
@@ -32,12 +34,22 @@ type ShardOptions struct {
 	// Run extracts shard t of the job spec in a worker process (a `graft
 	// worker` whose input names the shard: ExtractShard) and returns its
 	// counts.
-	Run func(ctx context.Context, spec api.RunSpec, t shard.Task) (shard.Result, error)
+	Run ShardRunner
+}
+
+// ShardRunner runs one shard of a job somewhere (a local worker process,
+// a Ray job) and returns its counts.
+type ShardRunner func(ctx context.Context, spec api.RunSpec, t shard.Task) (shard.Result, error)
+
+// NewShardOptions are the job's sharding settings (extract_workers,
+// shard_size, shard_attempts) with run running each shard.
+func NewShardOptions(r *api.RunSpec, run ShardRunner) *ShardOptions {
+	return &ShardOptions{Workers: r.ExtractWorkers, Size: r.ShardSize, Attempts: r.ShardAttempts, Run: run}
 }
 
 // EventShards is the split name of the extract events that count shards:
 // Step of Steps shards done.
-const EventShards = "shards"
+const EventShards = api.SplitShards
 
 // sharded is what the shards did, per split, to correct the run's
 // reports: the features the run then finds in the cache were computed by
@@ -88,7 +100,9 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	all := slices.Concat(splits[0].Samples, splits[1].Samples)
+	rows := shardRows(splits[0], splits[1], r.cfg)
+	all := rows.Samples
+	trainRows := len(all) - splits[1].Len()
 	tasks, err := shard.Plan(len(all), size, func(i int) string { return all[i].ID })
 	if err != nil {
 		return nil, err
@@ -96,7 +110,7 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	s := &sharded{}
 	present := make([]bool, len(all))
 	for i, smp := range all {
-		present[i] = smp.Digest != [32]byte{} && cache.Has(smp.Digest)
+		present[i] = smp.Digest != [32]byte{} && cache.Has(rows.EntryKey(smp))
 	}
 	todo := slices.DeleteFunc(tasks, func(t shard.Task) bool { return !slices.Contains(present[t.Lo:t.Hi], false) })
 	r.log.Info("sharded extraction", zap.Int("samples", len(all)), zap.Int("shard_size", size), zap.Int("shards", len(tasks)), zap.Int("to_run", len(todo)), zap.Int("workers", so.Workers))
@@ -119,8 +133,8 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	}
 	s.res = res
 	for i, smp := range all { // what is there now and was not before
-		if !present[i] && smp.Digest != [32]byte{} && cache.Has(smp.Digest) {
-			s.computed[min(i/splits[0].Len(), 1)]++ // i < train's length: 0
+		if !present[i] && smp.Digest != [32]byte{} && cache.Has(rows.EntryKey(smp)) {
+			s.computed[min(i/trainRows, 1)]++ // a training row: 0
 		}
 	}
 	r.said("shards done", zap.Int("shards", len(todo)), zap.Int("computed", res.Computed), zap.Int("cache_hits", res.Hits), zap.Int("bad_files", res.Bad),
@@ -128,11 +142,26 @@ func (r *runner) extractShards(ctx context.Context, splits [2]*dataset.Dataset, 
 	return s, nil
 }
 
+// shardRows are the rows the shards cut: the training samples, each
+// one's views in a row when the job augments (dataset.Views), then the
+// validation samples (never augmented: view 0 is the image).
+func shardRows(train, val *dataset.Dataset, j *job.Job) *dataset.Dataset {
+	if j.Views > 1 {
+		train = train.Views(j.Views, j.Augmenter)
+	}
+	all := *train
+	all.Samples = slices.Concat(train.Samples, val.Samples)
+	return &all
+}
+
 // ShardOnly are a shard worker's settings besides the job.
 type ShardOnly struct {
 	// KillAfter, for tests only, makes the worker kill itself (SIGKILL)
 	// after that many features are stored: a worker lost mid-shard.
 	KillAfter int
+	// Delay, for tests only, sleeps after every batch of 32 samples:
+	// a shard long enough to interrupt.
+	Delay time.Duration
 }
 
 // ExtractShard computes shard t of the run j.Out (a run whose split.json
@@ -151,8 +180,7 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 	if err != nil {
 		return shard.Result{}, err
 	}
-	all := *tr
-	all.Samples = slices.Concat(tr.Samples, va.Samples)
+	all := shardRows(tr, va, j)
 	if t.Hi > len(all.Samples) || t.Lo < 0 || t.Lo >= t.Hi {
 		return shard.Result{}, fmt.Errorf("train: %s is outside the run's %d samples: the data changed since the split", t, len(all.Samples))
 	}
@@ -179,6 +207,14 @@ func ExtractShard(ctx context.Context, j *job.Job, t shard.Task, opts Options, s
 		fo.Progress = func(done, total int) {
 			if done >= so.KillAfter {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	} else if so.Delay > 0 {
+		fo.Batch = 32
+		fo.Progress = func(done, total int) {
+			select {
+			case <-time.After(so.Delay):
+			case <-ctx.Done():
 			}
 		}
 	}

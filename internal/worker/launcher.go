@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/shard"
 )
 
 // A Launcher starts one attempt of a job as a worker and hands back its
@@ -63,6 +64,9 @@ type Launch struct {
 	// Placed, when set, is called with the name of the node the worker
 	// runs on once the launcher knows it (a cluster schedules later).
 	Placed func(node string)
+	// Shard, when set, is the shard (and its try) this worker extracts
+	// for attempt Attempt of the job: a launcher names it apart.
+	Shard *shard.Task
 }
 
 // Reattacher is a Launcher whose workers outlive the daemon (a cluster's

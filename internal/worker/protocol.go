@@ -40,6 +40,34 @@ type Input struct {
 	// KillAfter, for tests only, kills a shard's worker (SIGKILL) after
 	// that many features: a worker lost mid-shard.
 	KillAfter int `json:"kill_after,omitempty"`
+	// ShardDelay, for tests only, makes a shard's worker sleep after
+	// every batch it extracts: a shard long enough to interrupt.
+	ShardDelay time.Duration `json:"shard_delay,omitempty"`
+	// Ray, when set, runs the job's shards (spec.extract_workers) as Ray
+	// jobs on this cluster instead of local processes: the Ray launcher
+	// sets it in the input of the job's own worker.
+	Ray *RayShards `json:"ray,omitempty"`
+}
+
+// RayShards is where and how a job's worker submits its shards as Ray
+// jobs: what the daemon's Ray launcher knows and the worker does not.
+type RayShards struct {
+	// Address is the Ray dashboard's, DaemonID the daemon's (submission
+	// ids name daemon, job, attempt, shard and shard attempt).
+	Address  string `json:"address"`
+	DaemonID string `json:"daemon_id"`
+	// Attempt is the job's attempt this worker runs.
+	Attempt int `json:"attempt"`
+	// CPUPath and CUDAPath are the worker binaries as the nodes see
+	// them; Args extra arguments for every worker; CPUs each shard's
+	// reservation.
+	CPUPath  string   `json:"cpu_path"`
+	CUDAPath string   `json:"cuda_path,omitempty"`
+	Args     []string `json:"args,omitempty"`
+	CPUs     float64  `json:"cpus,omitempty"`
+	// Dir is the daemon's data directory, the shard workers' working
+	// directory and where their inputs wait (every node sees it).
+	Dir string `json:"dir"`
 }
 
 // Log is how the worker logs on its stderr (graft's --log-format and

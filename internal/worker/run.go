@@ -21,7 +21,13 @@ func Run(ctx context.Context, bin string, kind Kind, in Input, stderr io.Writer,
 		return nil, err
 	}
 	ll := &LocalLauncher{CPUPath: bin, CUDAPath: bin, FullEnv: true}
-	h, err := ll.Launch(Launch{JobID: in.Job, Attempt: 1, Kind: kind, Spec: in.Spec, Input: b, Log: stderr})
+	return RunOn(ctx, ll, Launch{JobID: in.Job, Attempt: 1, Kind: kind, Spec: in.Spec, Input: b, Log: stderr}, bin, progress)
+}
+
+// RunOn runs the worker l through lr (a local process, a Ray job) to its
+// end, as Run does; name names the worker in errors.
+func RunOn(ctx context.Context, lr Launcher, l Launch, name string, progress func(api.Event)) (*api.Summary, error) {
+	h, err := lr.Launch(l)
 	if err != nil {
 		return nil, err
 	}
@@ -37,9 +43,9 @@ func Run(ctx context.Context, bin string, kind Kind, in Input, stderr io.Writer,
 	case end.Err != "":
 		return nil, &Error{Message: end.Err, Exit: exit.Err}
 	case exit.Err != nil:
-		return nil, &Error{Message: fmt.Sprintf("%s worker: %v", bin, exit.Err), Exit: exit.Err}
+		return nil, &Error{Message: fmt.Sprintf("%s worker: %v", name, exit.Err), Exit: exit.Err}
 	case end.Summary == nil:
-		return nil, fmt.Errorf("worker: %s ended without finishing the run", bin)
+		return nil, fmt.Errorf("worker: %s ended without finishing the run", name)
 	}
 	return end.Summary, nil
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// that is not resumed fails to write this epoch's checkpoint with
 	// ENOSPC, as on a full disk.
 	FullDiskAt int
+	// RayShards runs a job's shards as Ray jobs when its input names a
+	// cluster (the worker command passes daemon/raylaunch's).
+	RayShards RayShardRunner
 }
 
 // Work runs the job in: it resolves the record, trains (or resumes), and
@@ -96,7 +99,12 @@ func work(ctx context.Context, in Input, o Options, progress func(api.Event)) er
 	if j.Sweep != nil {
 		return workSweep(ctx, in, j, o, progress)
 	}
-	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes, FullDiskAt: o.FullDiskAt})
+	shards, err := shardOptions(in, j, o)
+	if err != nil {
+		return err
+	}
+	s, err := train.RunJob(ctx, j, train.Options{Ops: o.Ops, Log: o.Log, Progress: progress, Resume: in.Resume, MaxImagePixels: in.MaxImagePixels, CacheMaxBytes: in.CacheMaxBytes, FullDiskAt: o.FullDiskAt,
+		Shards: shards})
 	if err != nil {
 		return err
 	}

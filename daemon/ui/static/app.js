@@ -111,6 +111,9 @@ const versionQuestion = (m) => `Delete model ${m.name} version ${m.version}? Pre
 
 function progressCell(j) {
   const p = j.progress || {};
+  if (!p.epochs && p.shards) { // a sharded extraction, before the epochs
+    return el('td', {}, el('progress', { max: p.shards, value: p.shards_done || 0 }), ` shards ${p.shards_done || 0}/${p.shards}`);
+  }
   if (!p.epochs) return el('td', { class: 'muted' }, { queued: 'waiting for a worker', running: 'reading the data' }[j.state] || '');
   const done = (p.epoch || 0) - 1 + (p.steps ? (p.step || 0) / p.steps : 0);
   const frac = j.state === 'succeeded' ? 1 : Math.max(0, done) / p.epochs;
@@ -237,6 +240,7 @@ function jobView(main, id) {
   const showInfo = () => {
     const p = job.progress || {};
     const kids = [el('p', {}, el('span', { id: 'job-state', class: 'state ' + job.state, 'data-state': job.state }, job.state),
+      !p.epochs && p.shards ? ` shards ${p.shards_done || 0} of ${p.shards} extracted` : '',
       p.epochs ? ` epoch ${p.epoch || 0} of ${p.epochs}` : '', p.steps ? `, step ${p.step || 0} of ${p.steps}` : '',
       p.loss ? `, loss ${fmt(p.loss)}` : '')];
     kids.push(el('p', { class: 'muted' }, `backbone ${job.spec.backbone} at ${job.spec.tap}, head ${job.spec.head}, ${job.spec.optimizer} lr ${job.spec.lr}, data ${job.spec.data}`));
@@ -318,6 +322,9 @@ function jobView(main, id) {
         window.graftUI.epochToCurve.push({ epoch: d.metrics.epoch, recorded, fromArrival: now - arrived, fromRecorded: performance.timeOrigin + now - recorded });
         document.getElementById('chart-loss').dataset.lastEventToCurveMs = (now - arrived).toFixed(2);
       });
+    } else if (ev.type === 'extract' && d.split === 'shards' && job) {
+      job.progress = Object.assign({}, job.progress, { shards_done: d.step || 0, shards: d.steps });
+      showInfo();
     } else if (ev.type === 'step' && job) {
       job.progress = { epoch: d.epoch, epochs: d.epochs, step: d.step, steps: d.steps, loss: d.loss, accuracy: d.accuracy };
       showInfo();

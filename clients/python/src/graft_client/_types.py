@@ -90,6 +90,17 @@ class JobRequest:
     # Threads is the threads the job computes on (GOMAXPROCS, the engines'
     # pools); unset or 0: the CPUs the worker's container may use.
     threads: Optional[int] = None
+    # ExtractWorkers extracts the features in this many shard workers at once
+    # before training (graft train --extract-workers; local worker processes,
+    # or one Ray job per shard with graft serve --launcher ray); 0 or 1: in the
+    # job's worker.
+    extract_workers: Optional[int] = None
+    # ShardSize is, with extract_workers, the samples of a shard (default
+    # 4096).
+    shard_size: Optional[int] = None
+    # ShardAttempts is, with extract_workers, the tries of a failed shard
+    # before the job fails (default 3).
+    shard_attempts: Optional[int] = None
     # Sweep makes the job a sweep (graft sweep, cpu only): one head per point
     # of its space, on features extracted once; the run directory holds
     # trials/NNN and leaderboard.json, and is itself the best trial's run.
@@ -127,6 +138,9 @@ class Progress:
     steps: int = 0
     loss: float = 0.0
     accuracy: float = 0.0
+    # shards done of shards in all, while a sharded extraction runs
+    shards_done: int = 0
+    shards: int = 0
 
 
 @dataclass
