@@ -1,0 +1,8 @@
+//go:build !amd64 || purego_noasm
+
+package gemm
+
+var hostFeatures CPUFeatures
+
+// bf16Kernel: this build has none.
+var bf16Kernel func(kp int, a, b *uint32, c *float32, ldc int)
