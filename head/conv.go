@@ -102,8 +102,10 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 		col := grow(&o.col, rows*k)
 		im2col(spec, f, idx, col)
 		if bf16 {
+			col16 := growU16(&o.in16, rows*k)
+			gemm.ToBF16(col16, col)
 			o.wholeBF16 = gemm.RepackBF16(o.wholeBF16, k, nf, kernel, nf)
-			o.wholeBF16.MulAdd(false, rows, col, k, act, nf)
+			o.wholeBF16.MulAddRounded(false, rows, col16, k, act, nf)
 			return
 		}
 		o.whole = gemm.RepackB(o.whole, k, nf, kernel, nf)
@@ -113,9 +115,12 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 	x := grow(&o.x, rows*c)
 	gatherPositionMajor(spec, f, idx, x)
 	o.packTaps(spec, kernel)
+	if bf16 { // each tap reads most of x: round it once
+		gemm.ToBF16(growU16(&o.in16, rows*c), x)
+	}
 	for _, r := range o.runs(spec) {
 		if bf16 {
-			o.tapsBF16[r.tap].MulAdd(false, r.pixels()*b, x[r.in*b*c:], c, act[r.out*b*nf:], nf)
+			o.tapsBF16[r.tap].MulAddRounded(false, r.pixels()*b, o.in16[r.in*b*c:], c, act[r.out*b*nf:], nf)
 			continue
 		}
 		o.taps[r.tap].MulAdd(r.pixels()*b, x[r.in*b*c:], c, act[r.out*b*nf:], nf)
@@ -133,11 +138,14 @@ func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
 		if bf16 {
 			clear(dKernel)
 			o.dActBF16 = gemm.RepackBF16(o.dActBF16, rows, nf, dAct, nf)
-			o.dActBF16.MulAdd(true, k, o.col[:rows*k], k, dKernel, nf)
+			o.dActBF16.MulAddRounded(true, k, o.in16[:rows*k], k, dKernel, nf)
 			return
 		}
 		gemm.Sgemm(true, false, k, nf, rows, 1, o.col[:rows*k], k, dAct, nf, 0, dKernel, nf)
 		return
+	}
+	if bf16 {
+		gemm.ToBF16(growU16(&o.dAct16, len(dAct)), dAct)
 	}
 	seen := make([]bool, spec.Kernel*spec.Kernel)
 	for _, r := range o.runs(spec) {
@@ -150,8 +158,8 @@ func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
 			if beta == 0 {
 				clear(dk)
 			}
-			o.dActBF16 = gemm.RepackBF16(o.dActBF16, r.pixels()*b, nf, dAct[r.out*b*nf:], nf)
-			o.dActBF16.MulAdd(true, c, o.x[r.in*b*c:], c, dk, nf)
+			o.dActBF16 = gemm.RepackRoundedBF16(o.dActBF16, r.pixels()*b, nf, o.dAct16[r.out*b*nf:], nf)
+			o.dActBF16.MulAddRounded(true, c, o.in16[r.in*b*c:], c, dk, nf)
 			continue
 		}
 		gemm.Sgemm(true, false, c, nf, r.pixels()*b, 1, o.x[r.in*b*c:], c, dAct[r.out*b*nf:], nf, beta, dk, nf)
@@ -221,4 +229,12 @@ func im2col(spec Spec, f []float32, idx []int32, col []float32) {
 			}
 		}
 	})
+}
+
+func growU16(s *[]uint16, n int) []uint16 {
+	if cap(*s) < n {
+		*s = make([]uint16, n)
+	}
+	*s = (*s)[:n]
+	return *s
 }

@@ -31,6 +31,8 @@ type CPUOps struct {
 	// and the pre-activation gradient.
 	wholeBF16, dActBF16 *gemm.PackedBF16
 	tapsBF16            []*gemm.PackedBF16
+	// x or col, and the pre-activation gradient, rounded once a step.
+	in16, dAct16 []uint16
 }
 
 // NewCPUOps returns the host implementation of Ops.

@@ -22,6 +22,95 @@ def vdpbf16ps(dst, src1, src2):
     return [0x62, p0, p1, p2, 0x52, modrm]
 
 
+# AMX: VEX-encoded, tile registers 0-7, general registers by number
+# (AX 0, CX 1, DX 2, BX 3, SI 6, DI 7).
+def vex(pp, opcode, modrm_sib_disp, vvvv=0, x=0, b=0):
+    byte1 = (1 << 7) | ((1 - x) << 6) | ((1 - b) << 5) | 0b00010  # R, X, B inverted; map 0F38
+    byte2 = ((~vvvv) & 0xF) << 3 | pp  # W0, L0
+    return [0xC4, byte1, byte2, opcode] + modrm_sib_disp
+
+
+PP = {"NP": 0, "66": 1, "F3": 2, "F2": 3}
+
+
+def mem(reg, base, index, disp):
+    """ModRM, SIB and displacement of [base + index*1 + disp]."""
+    mod = 0 if disp == 0 else (1 if -128 <= disp < 128 else 2)
+    out = [mod << 6 | (reg & 7) << 3 | 0b100, (index & 7) << 3 | (base & 7)]
+    if mod == 1:
+        out.append(disp & 0xFF)
+    elif mod == 2:
+        out += list((disp & 0xFFFFFFFF).to_bytes(4, "little"))
+    return out
+
+
+def asm_bytes(b, comment):
+    return "\tBYTE " + "; BYTE ".join("$0x%02x" % x for x in b) + " // " + comment
+
+
+REG = {"AX": 0, "CX": 1, "DX": 2, "BX": 3, "SI": 6, "DI": 7}
+
+
+def ldtilecfg(base):
+    return asm_bytes(vex(PP["NP"], 0x49, [REG[base] & 7]), "LDTILECFG (%s)" % base)
+
+
+def tilerelease():
+    return asm_bytes(vex(PP["NP"], 0x49, [0xC0]), "TILERELEASE")
+
+
+def tileloadd(t, base, index, disp=0):
+    return asm_bytes(vex(PP["F2"], 0x4B, mem(t, REG[base], REG[index], disp)), "TILELOADD %d(%s)(%s*1), TMM%d" % (disp, base, index, t))
+
+
+def tilestored(t, base, index, disp=0):
+    return asm_bytes(vex(PP["F3"], 0x4B, mem(t, REG[base], REG[index], disp)), "TILESTORED TMM%d, %d(%s)(%s*1)" % (t, disp, base, index))
+
+
+def tdpbf16ps(c, a, b):
+    return asm_bytes(vex(PP["F3"], 0x5C, [0xC0 | c << 3 | a], vvvv=b), "TDPBF16PS TMM%d, TMM%d, TMM%d (C += A*B)" % (c, a, b))
+
+
+AMX = """
+// func amxBF16(ks int, a, b *uint32, c *float32, ldc int, cfg *byte)
+//
+// C[32x32] += A*B on AMX tiles, ks steps of 32 of k (16 pairs). TMM0-3
+// are C's four 16x16 quarters, TMM4-5 A's two 16-row halves, TMM6-7 B's
+// two 16-column halves. A is packed per step as two 16x16-pair tiles
+// (1 KiB each, rows 64 bytes apart); B is the AVX-512 kernel's 32-column
+// panel, rows of pairs 128 bytes apart. cfg is the 64-byte tile
+// configuration (all eight tiles 16 rows of 64 bytes). The tiles are
+// configured, used and released within this one call, so that no other
+// goroutine on this thread ever sees them.
+TEXT \u00b7amxBF16(SB), NOSPLIT, $0-48
+\tMOVQ ks+0(FP), R8
+\tMOVQ a+8(FP), SI
+\tMOVQ b+16(FP), DI
+\tMOVQ c+24(FP), DX
+\tMOVQ ldc+32(FP), CX
+\tSHLQ $2, CX
+\tMOVQ cfg+40(FP), AX
+"""
+
+
+def amx_kernel():
+    out = [AMX.rstrip("\n"), ldtilecfg("AX"), "\tMOVQ $64, AX", "\tMOVQ $128, BX",
+           "\tMOVQ CX, R9", "\tSHLQ $4, R9",
+           tileloadd(0, "DX", "CX"), tileloadd(1, "DX", "CX", 64),
+           "\tADDQ R9, DX",
+           tileloadd(2, "DX", "CX"), tileloadd(3, "DX", "CX", 64),
+           "", "loopamx:",
+           tileloadd(4, "SI", "AX"), tileloadd(5, "SI", "AX", 1024),
+           tileloadd(6, "DI", "BX"), tileloadd(7, "DI", "BX", 64),
+           tdpbf16ps(0, 4, 6), tdpbf16ps(1, 4, 7), tdpbf16ps(2, 5, 6), tdpbf16ps(3, 5, 7),
+           "\tADDQ $2048, SI", "\tADDQ $2048, DI", "\tDECQ R8", "\tJNZ  loopamx", "",
+           tilestored(2, "DX", "CX"), tilestored(3, "DX", "CX", 64),
+           "\tSUBQ R9, DX",
+           tilestored(0, "DX", "CX"), tilestored(1, "DX", "CX", 64),
+           tilerelease(), "\tRET"]
+    return "\n".join(out) + "\n"
+
+
 def byte_line(dst, src1, src2):
     b = vdpbf16ps(dst, src1, src2)
     return "\tBYTE " + "; BYTE ".join("$0x%02x" % x for x in b) + " // VDPBF16PS Z%d, Z%d, Z%d" % (dst, src1, src2)
@@ -74,4 +163,4 @@ def kernel():
 
 
 if __name__ == "__main__":
-    sys.stdout.write(kernel())
+    sys.stdout.write(kernel() + amx_kernel())

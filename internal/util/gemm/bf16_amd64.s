@@ -150,3 +150,54 @@ loopbf16:
 	ADDQ R8, DI
 	VZEROUPPER
 	RET
+
+// func amxBF16(ks int, a, b *uint32, c *float32, ldc int, cfg *byte)
+//
+// C[32x32] += A*B on AMX tiles, ks steps of 32 of k (16 pairs). TMM0-3
+// are C's four 16x16 quarters, TMM4-5 A's two 16-row halves, TMM6-7 B's
+// two 16-column halves. A is packed per step as two 16x16-pair tiles
+// (1 KiB each, rows 64 bytes apart); B is the AVX-512 kernel's 32-column
+// panel, rows of pairs 128 bytes apart. cfg is the 64-byte tile
+// configuration (all eight tiles 16 rows of 64 bytes). The tiles are
+// configured, used and released within this one call, so that no other
+// goroutine on this thread ever sees them.
+TEXT ·amxBF16(SB), NOSPLIT, $0-48
+	MOVQ ks+0(FP), R8
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), CX
+	SHLQ $2, CX
+	MOVQ cfg+40(FP), AX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // LDTILECFG (AX)
+	MOVQ $64, AX
+	MOVQ $128, BX
+	MOVQ CX, R9
+	SHLQ $4, R9
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x0a // TILELOADD 0(DX)(CX*1), TMM0
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x0a; BYTE $0x40 // TILELOADD 64(DX)(CX*1), TMM1
+	ADDQ R9, DX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // TILELOADD 0(DX)(CX*1), TMM2
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // TILELOADD 64(DX)(CX*1), TMM3
+
+loopamx:
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x06 // TILELOADD 0(SI)(AX*1), TMM4
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0xac; BYTE $0x06; BYTE $0x00; BYTE $0x04; BYTE $0x00; BYTE $0x00 // TILELOADD 1024(SI)(AX*1), TMM5
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x1f // TILELOADD 0(DI)(BX*1), TMM6
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4b; BYTE $0x7c; BYTE $0x1f; BYTE $0x40 // TILELOADD 64(DI)(BX*1), TMM7
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4 // TDPBF16PS TMM0, TMM4, TMM6 (C += A*B)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc // TDPBF16PS TMM1, TMM4, TMM7 (C += A*B)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5 // TDPBF16PS TMM2, TMM5, TMM6 (C += A*B)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd // TDPBF16PS TMM3, TMM5, TMM7 (C += A*B)
+	ADDQ $2048, SI
+	ADDQ $2048, DI
+	DECQ R8
+	JNZ  loopamx
+
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x0a // TILESTORED TMM2, 0(DX)(CX*1)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x0a; BYTE $0x40 // TILESTORED TMM3, 64(DX)(CX*1)
+	SUBQ R9, DX
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x0a // TILESTORED TMM0, 0(DX)(CX*1)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x0a; BYTE $0x40 // TILESTORED TMM1, 64(DX)(CX*1)
+	BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0 // TILERELEASE
+	RET

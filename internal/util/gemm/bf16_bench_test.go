@@ -1,3 +1,5 @@
+//go:build amd64 && !purego_noasm && !(cgo && openblas)
+
 package gemm
 
 import "testing"
@@ -26,5 +28,16 @@ func BenchmarkKernelPeak(b *testing.B) {
 			bf16Kernel(k/2, &a[0], &bb[0], &c[0], 32)
 		}
 		b.ReportMetric(float64(12*32*k)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
+	})
+	b.Run("amx-32x32", func(b *testing.B) {
+		if amxKernel == nil {
+			b.Skip("no AMX")
+		}
+		c := make([]float32, 32*32)
+		a, bb := make([]uint32, 32*k/2), make([]uint32, 32*k/2)
+		for i := 0; i < b.N; i++ {
+			amxKernel(k/32, &a[0], &bb[0], &c[0], 32, &amxCfg[0])
+		}
+		b.ReportMetric(float64(32*32*k)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
 	})
 }

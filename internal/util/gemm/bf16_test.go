@@ -41,6 +41,30 @@ func TestBF16Bits(t *testing.T) {
 	}
 }
 
+// TestToBF16 checks the vector rounding against BF16Bits, value by value,
+// on ties, NaNs (signalling ones too), infinities, denormals and a tail
+// shorter than a vector.
+func TestToBF16(t *testing.T) {
+	special := []uint32{0x3f808000, 0x3f818000, 0x3f80ffff, 0x7f800001, 0xff800001, 0x7fc00000, 0x7f800000, 0xff800000,
+		0x00000001, 0x007fffff, 0x80008000, 0x7f7fffff, 0xff7fffff, 0, 0x80000000, 0x3f7fffff, 0x4049ffff}
+	rng := rand.New(rand.NewPCG(3, 4))
+	src := make([]float32, 16*5+7)
+	for i := range src {
+		if i < len(special) {
+			src[i] = math.Float32frombits(special[i])
+		} else {
+			src[i] = math.Float32frombits(rng.Uint32())
+		}
+	}
+	dst := make([]uint16, len(src))
+	ToBF16(dst, src)
+	for i, v := range src {
+		if want := BF16Bits(v); dst[i] != want {
+			t.Errorf("ToBF16 of %#08x = %#04x, BF16Bits says %#04x", math.Float32bits(v), dst[i], want)
+		}
+	}
+}
+
 func TestBF16CheckRefuses(t *testing.T) {
 	cases := []struct {
 		name string
@@ -72,9 +96,18 @@ func TestPackedBF16MulAdd(t *testing.T) {
 	if err := BF16Check(); err != nil {
 		t.Skip(err)
 	}
+	for _, avx := range []bool{false, true} {
+		old := noAMX
+		noAMX = avx
+		t.Run(BF16Kernel(), func(t *testing.T) { testPackedBF16MulAdd(t) })
+		noAMX = old
+	}
+}
+
+func testPackedBF16MulAdd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range []struct{ m, n, k int }{
-		{12, 32, 2}, {12, 32, 256}, {1, 1, 1}, {13, 33, 7}, {25, 70, 301}, {200, 64, 515}, {7, 100, 1}, {390, 96, 9},
+		{12, 32, 2}, {12, 32, 256}, {32, 32, 32}, {1, 1, 1}, {13, 33, 7}, {25, 70, 301}, {200, 64, 515}, {7, 100, 1}, {390, 96, 9}, {64, 64, 1100},
 	} {
 		for _, transA := range []bool{false, true} {
 			lda, ldb, ldc := s.k+3, s.n+1, s.n+5
