@@ -66,7 +66,7 @@ func (a *app) benchHeadCmd() *cobra.Command {
 				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Precision, res.Threads,
 				res.MsPerStep, res.StepGFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2])
 			if err == nil && res.BF16GFLOPs > 0 {
-				_, err = fmt.Fprintf(a.out, "  bf16:   %8s          %7.1f GFLOP/s  (the same shape on the bf16 kernel, same run)\n", "", res.BF16GFLOPs)
+				_, err = fmt.Fprintf(a.out, "  bf16:   %8s          %7.1f GFLOP/s  (the same shape on the %s kernel, rounding and packing included, same run)\n", "", res.BF16GFLOPs, res.BF16Kernel)
 			}
 			if err == nil {
 				_, err = fmt.Fprintf(a.out, "  ratio:  %.2f of the sgemm rate\n", res.Ratio)

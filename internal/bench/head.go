@@ -41,6 +41,7 @@ type HeadResult struct {
 	// Precision is what the conv's GEMMs ran at (the ops' Mode); in bf16
 	// BF16GFLOPs is the bare bf16 GEMM on the same shape, same run.
 	Precision  head.Precision `json:"precision,omitempty"`
+	BF16Kernel string         `json:"bf16_kernel,omitempty"` // "amx" or "avx512-bf16"
 	BF16GFLOPs float64        `json:"bf16_gemm_gflop_per_s,omitempty"`
 }
 
@@ -100,6 +101,7 @@ func Head(ctx context.Context, ops head.Ops, cfg HeadConfig) (HeadResult, error)
 		res.Precision = mo.Mode()
 	}
 	if res.Precision == head.PrecisionBF16 {
+		res.BF16Kernel = gemm.BF16Kernel()
 		calls, elapsed, err := repeat(ctx, cfg.MinTime, func() error {
 			gemm.RepackBF16(nil, kk, nn, b, nn).MulAdd(false, mm, a, kk, c, nn)
 			return nil
