@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/internal/cli"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
@@ -56,7 +57,7 @@ func (a *app) trainCmd() *cobra.Command {
 			if ops.Mode() == head.PrecisionFP32 {
 				return cli.RunTrain(cmd, tj, j, nil, a.log, a.out)
 			}
-			a.log.Info("cpu head", zap.String("precision", string(ops.Mode())))
+			a.log.Info("cpu head", zap.String("precision", string(ops.Mode())), zap.String("kernel", gemm.BF16Kernel()), zap.String("note", gemm.BF16Note()))
 			return cli.RunTrain(cmd, tj, j, ops, a.log, a.out)
 		})
 	cmd.Flags().StringVar(&precision, "precision", "fp32", precisionUsage)

@@ -352,6 +352,10 @@ var amxCfg = func() (cfg [64]byte) {
 	return cfg
 }()
 
+// BF16Note says why AMX does not run on a CPU that has it ("" when it
+// runs, or the CPU lacks it).
+func BF16Note() string { return amxNote }
+
 // BF16Kernel names the kernel MulAdd runs: "amx", "avx512-bf16" or "".
 func BF16Kernel() string {
 	switch {
