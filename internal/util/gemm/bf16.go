@@ -241,8 +241,8 @@ func (p *PackedBF16) MulAddRounded(transA bool, m int, a []uint16, lda int, c []
 	}
 	checkOperand16("A", transA, m, p.k, a, lda)
 	checkOperand("C", false, m, p.n, c, ldc)
-	if amxKernel != nil && !noAMX {
-		p.mulAddAMX(transA, m, a, lda, c, ldc)
+	if k, _ := amx(); k != nil && !noAMX {
+		p.mulAddAMX(k, transA, m, a, lda, c, ldc)
 		return
 	}
 	mp := (m + bf16MR - 1) / bf16MR
@@ -354,20 +354,26 @@ var amxCfg = func() (cfg [64]byte) {
 
 // BF16Note says why AMX does not run on a CPU that has it ("" when it
 // runs, or the CPU lacks it).
-func BF16Note() string { return amxNote }
+func BF16Note() string {
+	if bf16Kernel == nil {
+		return ""
+	}
+	_, note := amx()
+	return note
+}
 
 // BF16Kernel names the kernel MulAdd runs: "amx", "avx512-bf16" or "".
 func BF16Kernel() string {
-	switch {
-	case bf16Kernel == nil:
+	if bf16Kernel == nil {
 		return ""
-	case amxKernel != nil && !noAMX:
+	}
+	if k, _ := amx(); k != nil && !noAMX {
 		return "amx"
 	}
 	return "avx512-bf16"
 }
 
-func (p *PackedBF16) mulAddAMX(transA bool, m int, a []uint16, lda int, c []float32, ldc int) {
+func (p *PackedBF16) mulAddAMX(amxKernel func(ks int, a, b *uint32, c *float32, ldc int, cfg *byte), transA bool, m int, a []uint16, lda int, c []float32, ldc int) {
 	mb := (m + amxMR - 1) / amxMR
 	blk := p.kp * amxMR // uint32s of one packed A block
 	parallel.For(mb, max(1, minWork/(amxMR*p.n*p.k)), func(lo, hi int) {

@@ -4,6 +4,7 @@ package gemm
 
 import (
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/cpu"
@@ -27,11 +28,13 @@ var bf16Kernel = func() func(kp int, a, b *uint32, c *float32, ldc int) {
 	return nil
 }()
 
-// amxKernel is non-nil where AMX runs: the CPU has AMX-BF16 and Linux
+// amx is the AMX kernel where it runs: the CPU has AMX-BF16 and Linux
 // lets this process use the tile data (arch_prctl(ARCH_REQ_XCOMP_PERM,
-// XFEATURE_XTILEDATA), asked once, for every thread). GRAFT_BF16=avx512
-// keeps the AVX512_BF16 kernel, to compare.
-var amxKernel, amxNote = amxSetup()
+// XFEATURE_XTILEDATA), asked once for every thread, at the first bf16
+// product: a process that never multiplies in bf16 keeps its smaller
+// signal frames). GRAFT_BF16=avx512 keeps the AVX512_BF16 kernel, to
+// compare. note says why AMX does not run on a CPU that has it.
+var amx = sync.OnceValues(amxSetup)
 
 func amxSetup() (func(ks int, a, b *uint32, c *float32, ldc int, cfg *byte), string) {
 	if !hostFeatures.AMXBF16 || !hostFeatures.AMXTile || !hostFeatures.AVX512BF16 {

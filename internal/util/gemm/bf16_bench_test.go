@@ -30,6 +30,7 @@ func BenchmarkKernelPeak(b *testing.B) {
 		b.ReportMetric(float64(12*32*k)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
 	})
 	b.Run("amx-32x32", func(b *testing.B) {
+		amxKernel, _ := amx()
 		if amxKernel == nil {
 			b.Skip("no AMX")
 		}

@@ -4,10 +4,11 @@ package gemm
 
 var hostFeatures CPUFeatures
 
-// bf16Kernel and amxKernel: this build has none.
+// bf16Kernel: this build has none.
 var (
 	bf16Kernel func(kp int, a, b *uint32, c *float32, ldc int)
-	amxKernel  func(ks int, a, b *uint32, c *float32, ldc int, cfg *byte)
-	amxNote    string
 	toBF16Vec  func(dst *uint16, src *float32, n int)
 )
+
+// amx: nor AMX.
+func amx() (func(ks int, a, b *uint32, c *float32, ldc int, cfg *byte), string) { return nil, "" }
