@@ -27,7 +27,7 @@ const (
 )
 
 // noAsmReason is the refusal of a build without the kernel.
-var noAsmReason = "this graft was built without assembly kernels (for GOARCH " + runtime.GOARCH + ", or with the purego_noasm tag); the bf16 GEMM needs an amd64 build without purego_noasm"
+var noAsmReason = "this graft was built without assembly kernels (for GOARCH " + runtime.GOARCH + ", with the purego_noasm tag, or with -tags openblas: a cgo package cannot hold Go assembly); the bf16 GEMM needs a plain amd64 build (make build GEMM=purego, the default)"
 
 // ErrNoBF16 is wrapped by BF16Check's refusal.
 var ErrNoBF16 = errors.New("no bf16 GEMM on this CPU or build")

@@ -1,4 +1,4 @@
-//go:build !amd64 || purego_noasm
+//go:build !amd64 || purego_noasm || (cgo && openblas)
 
 package gemm
 
