@@ -57,7 +57,7 @@ func (f CPUFeatures) flags() string {
 
 // BF16Check says why the bf16 GEMM cannot run in this build on this CPU;
 // nil when MulAdd of a PackedBF16 may be called.
-func BF16Check() error { return bf16Check(hostFeatures, bf16Kernel != nil) }
+func BF16Check() error { return bf16Check(hostFeatures, bf16Asm) }
 
 // bf16Check is BF16Check for the CPU f and a build with (asm) or without
 // the kernel.

@@ -20,6 +20,9 @@ var hostFeatures = CPUFeatures{
 	AMXTile:    cpu.X86.HasAMXTile,
 }
 
+// bf16Asm: this build has the bf16 kernels (a CPU may still lack them).
+const bf16Asm = true
+
 // bf16Kernel is nil on a CPU without AVX512_BF16.
 var bf16Kernel = func() func(kp int, a, b *uint32, c *float32, ldc int) {
 	if hostFeatures.AVX512BF16 {

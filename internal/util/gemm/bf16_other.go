@@ -4,6 +4,9 @@ package gemm
 
 var hostFeatures CPUFeatures
 
+// bf16Asm: this build has no bf16 kernel.
+const bf16Asm = false
+
 // bf16Kernel: this build has none.
 var (
 	bf16Kernel func(kp int, a, b *uint32, c *float32, ldc int)
