@@ -196,7 +196,7 @@ func benchEngine(ctx context.Context, name, model string, o engine.Options, batc
 }
 
 // precisionUsage is the CPU's --precision help (graft-cuda has its own).
-const precisionUsage = "arithmetic of the head's conv GEMMs: fp32 (the default; auto is fp32 on the CPU) or bf16 (inputs rounded to bfloat16, float32 sums and weights; needs a CPU with AVX512_BF16)"
+const precisionUsage = "arithmetic of the head's conv GEMMs: fp32 (the default; auto is fp32 on the CPU) or bf16 (the conv head's GEMM inputs rounded to bfloat16, float32 sums and weights; needs a CPU with AVX512_BF16 or AMX; a linear head stays fp32)"
 
 // cpuOps is the CPU head at the --precision value s.
 func cpuOps(s string) (*head.CPUOps, error) {
