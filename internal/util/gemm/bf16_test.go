@@ -4,6 +4,9 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -167,4 +170,24 @@ func randVals(rng *rand.Rand, n int) []float32 {
 		x[i] = float32(rng.NormFloat64())
 	}
 	return x
+}
+
+// TestBF16AsmIsGenerated: bf16_amd64.s is scripts/asm/bf16enc.py's output
+// (edit the generator, not the file); skipped without python3.
+func TestBF16AsmIsGenerated(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	want, err := exec.Command(py, filepath.Join("..", "..", "..", "scripts", "asm", "bf16enc.py")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("bf16_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Error("bf16_amd64.s differs from scripts/asm/bf16enc.py's output: run scripts/asm/bf16enc.py > internal/util/gemm/bf16_amd64.s")
+	}
 }
