@@ -326,6 +326,14 @@ bench-sweep: build test-models
 	@test -d $(PEERS)/digits-sweep/train || $(GO) run ./testdata/gen images -split train -per-class 200 -out $(PEERS)/digits-sweep/train
 	$(PYENV)/bin/python scripts/peers/sweep_peer.py --graft bin/graft --data $(PEERS)/digits-sweep/train --out $(PEERS)/sweep
 
+# The head step in bf16 against TensorFlow's mixed_bfloat16 alone (bench-peers
+# runs it too): graft --precision fp32/bf16 and tf_head.py float32/
+# mixed_bfloat16 alternated, 3 rounds at batch 32 and 256; about 12 minutes
+# on 2 busy cores. Needs a CPU with AVX512_BF16 or AMX.
+.PHONY: bench-head-bf16
+bench-head-bf16: build
+	$(PYENV)/bin/python scripts/peers/head_bf16.py --graft bin/graft $(HEAD_BF16_ARGS)
+
 # CUDA targets (build tag graftcuda; docs/cuda.md): kernels, graft-cuda,
 # vet-cuda, gpu-test-bin, gpu-check, kernels-emu, kernels-emu-tsan,
 # kernels-emu-ubsan, kernels-emu-mutants.

@@ -10,35 +10,22 @@ import (
 	"github.com/graft-ml/graft/head"
 )
 
-// Precision is the arithmetic of the conv head's two GEMMs (the forward
-// and the weight gradient); every other kernel is float32 throughout.
-type Precision string
+// Precision is the arithmetic of the conv head's two GEMMs, head's type:
+// one parser for the CPU's and the GPU's --precision.
+type Precision = head.Precision
 
+// The precisions; see head.Precision. On a GPU, PrecisionAuto is TF32 on
+// compute capability 8.0 and newer, FP32 on older ones, and PrecisionFP32
+// runs the SIMT kernels, within 1e-4 of the CPU.
 const (
-	// PrecisionAuto is TF32 on GPUs with tensor cores for it (compute
-	// capability 8.0 and newer), FP32 on older ones.
-	PrecisionAuto Precision = ""
-	// PrecisionTF32: inputs rounded to TF32 (10-bit mantissa) on the
-	// tensor cores, float32 sums: PyTorch's default for convolutions.
-	PrecisionTF32 Precision = "tf32"
-	// PrecisionBF16: inputs rounded to bfloat16 (7-bit mantissa), float32
-	// sums; twice TF32's tensor-core rate.
-	PrecisionBF16 Precision = "bf16"
-	// PrecisionFP32: the SIMT kernels, float32 products and sums, within
-	// 1e-4 of the CPU.
-	PrecisionFP32 Precision = "fp32"
+	PrecisionAuto = head.PrecisionAuto
+	PrecisionTF32 = head.PrecisionTF32
+	PrecisionBF16 = head.PrecisionBF16
+	PrecisionFP32 = head.PrecisionFP32
 )
 
 // ParsePrecision reads a --precision value; "" and "auto" are PrecisionAuto.
-func ParsePrecision(s string) (Precision, error) {
-	switch p := Precision(strings.ToLower(strings.TrimSpace(s))); p {
-	case "auto":
-		return PrecisionAuto, nil
-	case PrecisionAuto, PrecisionTF32, PrecisionBF16, PrecisionFP32:
-		return p, nil
-	}
-	return "", fmt.Errorf("gpu: precision %q: use tf32 (the default on compute capability 8.0+), bf16 or fp32", s)
-}
+func ParsePrecision(s string) (Precision, error) { return head.ParsePrecision(s) }
 
 // resolvePrecision is the precision the ops run at on a GPU of compute
 // capability cc ("8.0"): the tensor-core modes need 8.0.

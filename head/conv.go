@@ -96,10 +96,18 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 			copy(act[r*nf:(r+1)*nf], bias)
 		}
 	})
+	bf16 := o.prec == PrecisionBF16
 	if c < directMinChannels {
 		k := spec.Kernel * spec.Kernel * c
 		col := grow(&o.col, rows*k)
 		im2col(spec, f, idx, col)
+		if bf16 {
+			col16 := growU16(&o.in16, rows*k)
+			gemm.ToBF16(col16, col)
+			o.wholeBF16 = gemm.RepackBF16(o.wholeBF16, k, nf, kernel, nf)
+			o.wholeBF16.MulAddRounded(false, rows, col16, k, act, nf)
+			return
+		}
 		o.whole = gemm.RepackB(o.whole, k, nf, kernel, nf)
 		o.whole.MulAdd(rows, col, k, act, nf)
 		return
@@ -107,7 +115,14 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 	x := grow(&o.x, rows*c)
 	gatherPositionMajor(spec, f, idx, x)
 	o.packTaps(spec, kernel)
+	if bf16 { // each tap reads most of x: round it once
+		gemm.ToBF16(growU16(&o.in16, rows*c), x)
+	}
 	for _, r := range o.runs(spec) {
+		if bf16 {
+			o.tapsBF16[r.tap].MulAddRounded(false, r.pixels()*b, o.in16[r.in*b*c:], c, act[r.out*b*nf:], nf)
+			continue
+		}
 		o.taps[r.tap].MulAdd(r.pixels()*b, x[r.in*b*c:], c, act[r.out*b*nf:], nf)
 	}
 }
@@ -117,10 +132,20 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 // for each tap, the sum over its runs of x^T dAct.
 func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
 	c, nf := spec.Channels, spec.Filters
+	bf16 := o.prec == PrecisionBF16
 	if c < directMinChannels {
 		rows, k := len(dAct)/nf, spec.Kernel*spec.Kernel*c
+		if bf16 {
+			clear(dKernel)
+			o.dActBF16 = gemm.RepackBF16(o.dActBF16, rows, nf, dAct, nf)
+			o.dActBF16.MulAddRounded(true, k, o.in16[:rows*k], k, dKernel, nf)
+			return
+		}
 		gemm.Sgemm(true, false, k, nf, rows, 1, o.col[:rows*k], k, dAct, nf, 0, dKernel, nf)
 		return
+	}
+	if bf16 {
+		gemm.ToBF16(growU16(&o.dAct16, len(dAct)), dAct)
 	}
 	seen := make([]bool, spec.Kernel*spec.Kernel)
 	for _, r := range o.runs(spec) {
@@ -128,7 +153,16 @@ func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
 		if !seen[r.tap] {
 			beta, seen[r.tap] = 0, true
 		}
-		gemm.Sgemm(true, false, c, nf, r.pixels()*b, 1, o.x[r.in*b*c:], c, dAct[r.out*b*nf:], nf, beta, dKernel[r.tap*c*nf:(r.tap+1)*c*nf], nf)
+		dk := dKernel[r.tap*c*nf : (r.tap+1)*c*nf]
+		if bf16 {
+			if beta == 0 {
+				clear(dk)
+			}
+			o.dActBF16 = gemm.RepackRoundedBF16(o.dActBF16, r.pixels()*b, nf, o.dAct16[r.out*b*nf:], nf)
+			o.dActBF16.MulAddRounded(true, c, o.in16[r.in*b*c:], c, dk, nf)
+			continue
+		}
+		gemm.Sgemm(true, false, c, nf, r.pixels()*b, 1, o.x[r.in*b*c:], c, dAct[r.out*b*nf:], nf, beta, dk, nf)
 	}
 	for t, s := range seen { // a tap that never lands on the map has no gradient
 		if !s {
@@ -150,6 +184,15 @@ func (o *CPUOps) runs(spec Spec) []tapRun {
 // the packing memory of the previous step.
 func (o *CPUOps) packTaps(spec Spec, kernel []float32) {
 	c, nf, kk := spec.Channels, spec.Filters, spec.Kernel*spec.Kernel
+	if o.prec == PrecisionBF16 {
+		if len(o.tapsBF16) != kk {
+			o.tapsBF16 = make([]*gemm.PackedBF16, kk)
+		}
+		for t := range kk { // RepackBF16 splits its panels across cores
+			o.tapsBF16[t] = gemm.RepackBF16(o.tapsBF16[t], c, nf, kernel[t*c*nf:(t+1)*c*nf], nf)
+		}
+		return
+	}
 	if len(o.taps) != kk {
 		o.taps = make([]*gemm.PackedB, kk)
 	}
@@ -186,4 +229,12 @@ func im2col(spec Spec, f []float32, idx []int32, col []float32) {
 			}
 		}
 	})
+}
+
+func growU16(s *[]uint16, n int) []uint16 {
+	if cap(*s) < n {
+		*s = make([]uint16, n)
+	}
+	*s = (*s)[:n]
+	return *s
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // TestTapRunsCoverEveryValidPair checks the runs against counting by hand:
@@ -58,8 +60,25 @@ func TestConvAgainstDirectLoops(t *testing.T) {
 		{"4x6-k1", 4, 6, 64, 32, 1, []int32{5, 4, 3, 2, 1, 0}},
 		{"6x6-k3-batch13", 6, 6, 16, 40, 3, []int32{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0}},
 	} {
-		for _, taps := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/taps=%v", c.name, taps), func(t *testing.T) {
+		for _, run := range []struct {
+			taps bool
+			prec Precision
+		}{{false, PrecisionFP32}, {true, PrecisionFP32}, {false, PrecisionBF16}, {true, PrecisionBF16}} {
+			taps, bf16 := run.taps, run.prec == PrecisionBF16
+			t.Run(fmt.Sprintf("%s/taps=%v/%s", c.name, taps, run.prec), func(t *testing.T) {
+				o, err := NewCPUOpsAt(run.prec)
+				if err != nil {
+					t.Skip(err)
+				}
+				// In bf16 the GEMMs' inputs (features, kernel and the
+				// pre-activation gradient) are rounded, their sums float32:
+				// the loops below round the same inputs, the same bound holds.
+				rnd := func(v float32) float64 {
+					if bf16 {
+						return float64(gemm.RoundBF16(v))
+					}
+					return float64(v)
+				}
 				if taps {
 					defer convolveByTaps()()
 				}
@@ -77,7 +96,6 @@ func TestConvAgainstDirectLoops(t *testing.T) {
 				b, hw := len(c.idx), c.h*c.w
 				dAct := fill(hw * b * c.f) // [H*W][b][F], as the backward pass has it
 
-				o := NewCPUOps()
 				act := make([]float32, hw*b*c.f)
 				o.convForward(spec, kernel, bias, feats, c.idx, act)
 				dKernel := fill(len(kernel)) // garbage the gradient must overwrite
@@ -88,7 +106,7 @@ func TestConvAgainstDirectLoops(t *testing.T) {
 					if y < 0 || y >= c.h || x < 0 || x >= c.w {
 						return 0
 					}
-					return float64(feats[int(c.idx[i])*spec.FeatureSize()+(y*c.w+x)*c.ch+ci])
+					return rnd(feats[int(c.idx[i])*spec.FeatureSize()+(y*c.w+x)*c.ch+ci])
 				}
 				wantK := make([]float64, len(kernel))
 				var worst, worstK float64
@@ -103,8 +121,8 @@ func TestConvAgainstDirectLoops(t *testing.T) {
 										for ci := 0; ci < c.ch; ci++ {
 											v := in(i, y+dy-pad, x+dx-pad, ci)
 											w := ((dy*c.k+dx)*c.ch+ci)*c.f + fo
-											sum += v * float64(kernel[w])
-											wantK[w] += v * float64(dAct[row*c.f+fo])
+											sum += v * rnd(kernel[w])
+											wantK[w] += v * rnd(dAct[row*c.f+fo])
 										}
 									}
 								}

@@ -15,7 +15,8 @@ func (b cpuBuffer) Len() int { return len(b) }
 
 // CPUOps runs the head on the host: the fallback device and the reference
 // every other implementation is tested against. The GEMMs go through
-// internal/util/gemm (OpenBLAS unless built with -tags purego); scratch memory is
+// internal/util/gemm (OpenBLAS unless built with -tags purego), at the
+// precision of NewCPUOpsAt (bf16: gemm.PackedBF16); scratch memory is
 // kept between calls, so one CPUOps serves one trainer at a time.
 type CPUOps struct {
 	x, col, act, pooled, logits, dLogits, dPooled []float32
@@ -24,6 +25,14 @@ type CPUOps struct {
 	taps    []*gemm.PackedB // the conv kernel's taps, packed each step
 	tapRuns []tapRun
 	runKey  [3]int // the map and kernel tapRuns was made for
+
+	prec Precision // of the conv's GEMMs: fp32 (or auto) or bf16
+	// The bf16 mode's packed operands: the kernel (im2col), its taps,
+	// and the pre-activation gradient.
+	wholeBF16, dActBF16 *gemm.PackedBF16
+	tapsBF16            []*gemm.PackedBF16
+	// x or col, and the pre-activation gradient, rounded once a step.
+	in16, dAct16 []uint16
 }
 
 // NewCPUOps returns the host implementation of Ops.

@@ -31,25 +31,31 @@ func checkGrad(t *testing.T, c gradCase, oracle []float64, ours []float32, what 
 // TestGradientsFiniteDifferences checks every parameter's gradient against
 // central differences of the independent float64 reference loss.
 func TestGradientsFiniteDifferences(t *testing.T) {
-	const eps = 1e-6
 	for _, c := range append(gradCases(), extrasCases()...) {
 		ours, _, err := ourGradients(c)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		numeric := make([]float64, len(c.params))
-		p := append([]float64(nil), c.params...)
-		for i := range p {
-			orig := p[i]
-			p[i] = orig + eps
-			up := referenceLoss(c, p)
-			p[i] = orig - eps
-			down := referenceLoss(c, p)
-			p[i] = orig
-			numeric[i] = (up - down) / (2 * eps)
-		}
-		checkGrad(t, c, numeric, ours, "finite differences")
+		checkGrad(t, c, finiteDifferences(c), ours, "finite differences")
 	}
+}
+
+// finiteDifferences is the central-difference gradient of the float64
+// reference loss.
+func finiteDifferences(c gradCase) []float64 {
+	const eps = 1e-6
+	numeric := make([]float64, len(c.params))
+	p := append([]float64(nil), c.params...)
+	for i := range p {
+		orig := p[i]
+		p[i] = orig + eps
+		up := referenceLoss(c, p)
+		p[i] = orig - eps
+		down := referenceLoss(c, p)
+		p[i] = orig
+		numeric[i] = (up - down) / (2 * eps)
+	}
+	return numeric
 }
 
 // TestLossMatchesReference checks the forward pass's loss value.

@@ -119,10 +119,18 @@ func referenceLoss(c gradCase, params []float64) float64 {
 
 // ourGradients runs CPUOps.Gradients in float32 on the case.
 func ourGradients(c gradCase) ([]float32, Stats, error) {
+	return gradientsAt(c, PrecisionFP32)
+}
+
+// gradientsAt is ourGradients with the conv's GEMMs at precision prec.
+func gradientsAt(c gradCase, prec Precision) ([]float32, Stats, error) {
 	if c.taps {
 		defer convolveByTaps()()
 	}
-	ops := NewCPUOps()
+	ops, err := NewCPUOpsAt(prec)
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	p, _ := ops.Alloc(len(c.params))
 	g, _ := ops.Alloc(len(c.params))
 	if err := ops.Upload(p, 0, toF32(c.params)); err != nil {

@@ -27,7 +27,7 @@ func (a *app) benchCmd() *cobra.Command {
 
 func (a *app) benchHeadCmd() *cobra.Command {
 	cfg := bench.DefaultHeadConfig()
-	var device string
+	var device, precision string
 	var threads int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -48,7 +48,11 @@ func (a *app) benchHeadCmd() *cobra.Command {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
 			}
 			a.log.Info("benchmarking head step", zap.Int("batch", cfg.Batch), zap.Ints("features", []int{cfg.Height, cfg.Width, cfg.Channels}), zap.Int("filters", cfg.Filters), zap.Int("classes", cfg.Classes))
-			res, err := bench.Head(cmd.Context(), head.NewCPUOps(), cfg)
+			ops, err := cpuOps(precision)
+			if err != nil {
+				return fmt.Errorf("bench head: %w", err)
+			}
+			res, err := bench.Head(cmd.Context(), ops, cfg)
 			if err != nil {
 				return err
 			}
@@ -56,17 +60,23 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(res)
 			}
-			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm, %d threads)\n"+
+			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm, %s, %d threads)\n"+
 				"  step:   %8.1f ms/step  %7.1f GFLOP/s  (%d steps)\n"+
-				"  sgemm:  %8s          %7.1f GFLOP/s  (%dx%dx%d, same run)\n"+
-				"  ratio:  %.2f of the sgemm rate\n",
-				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Threads,
-				res.MsPerStep, res.StepGFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.Ratio)
+				"  sgemm:  %8s          %7.1f GFLOP/s  (%dx%dx%d, same run)\n",
+				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Precision, res.Threads,
+				res.MsPerStep, res.StepGFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2])
+			if err == nil && res.BF16GFLOPs > 0 {
+				_, err = fmt.Fprintf(a.out, "  bf16:   %8s          %7.1f GFLOP/s  (the same shape on the %s kernel, rounding and packing included, same run)\n", "", res.BF16GFLOPs, res.BF16Kernel)
+			}
+			if err == nil {
+				_, err = fmt.Fprintf(a.out, "  ratio:  %.2f of the sgemm rate\n", res.Ratio)
+			}
 			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "cpu", "device to benchmark")
+	f.StringVar(&precision, "precision", "fp32", precisionUsage)
 	f.IntVar(&threads, "threads", 0, "threads the step may use (GOMAXPROCS); 0: all cores")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.IntVar(&cfg.Height, "height", cfg.Height, "feature height")
@@ -183,4 +193,16 @@ func benchEngine(ctx context.Context, name, model string, o engine.Options, batc
 		r.Native = &res
 	}
 	return r, nil
+}
+
+// precisionUsage is the CPU's --precision help (graft-cuda has its own).
+const precisionUsage = "arithmetic of the head's conv GEMMs: fp32 (the default; auto is fp32 on the CPU) or bf16 (the conv head's GEMM inputs rounded to bfloat16, float32 sums and weights; needs a CPU with AVX512_BF16 or AMX; a linear head stays fp32)"
+
+// cpuOps is the CPU head at the --precision value s.
+func cpuOps(s string) (*head.CPUOps, error) {
+	p, err := head.ParsePrecision(s)
+	if err != nil {
+		return nil, err
+	}
+	return head.NewCPUOpsAt(p)
 }

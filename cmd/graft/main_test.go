@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // TestMain makes the test binary graft itself when asGraft is set, so
@@ -95,12 +97,33 @@ func TestBenchHeadSmall(t *testing.T) {
 	}
 }
 
+// --precision bf16 runs where the CPU has AVX512_BF16 and is refused,
+// saying so, where it has not.
+func TestBenchHeadPrecision(t *testing.T) {
+	out, code := run(t, "bench", "head", "--precision", "bf16", "--batch", "2", "--channels", "8", "--filters", "4", "--min-time", "1ms", "--json")
+	if gemm.BF16Check() != nil { // the message is on stderr
+		if code == 0 {
+			t.Errorf("no AVX512_BF16: exit %d, output %q", code, out)
+		}
+		return
+	}
+	var res struct {
+		Precision string  `json:"precision"`
+		BF16      float64 `json:"bf16_gemm_gflop_per_s"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Precision != "bf16" || res.BF16 <= 0 {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
 func TestBadFlagsFail(t *testing.T) {
 	for _, args := range [][]string{
 		{"version", "--log-format", "xml"},
 		{"bench", "head", "--device", "cuda"},
 		{"bench", "head", "--classes", "1", "--min-time", "1ms"},
 		{"bench", "head", "--threads", "-1", "--min-time", "1ms"},
+		{"bench", "head", "--precision", "tf32", "--min-time", "1ms"},
+		{"train", "--precision", "fp16"},
 		{"nosuchcommand"},
 	} {
 		if _, code := run(t, args...); code == 0 {

@@ -38,6 +38,11 @@ type HeadResult struct {
 	// Ratio is StepGFLOPs / SgemmGFLOPs: the share of the plain GEMM rate
 	// the whole training step achieves.
 	Ratio float64 `json:"ratio"`
+	// Precision is what the conv's GEMMs ran at (the ops' Mode); in bf16
+	// BF16GFLOPs is the bare bf16 GEMM on the same shape, same run.
+	Precision  head.Precision `json:"precision,omitempty"`
+	BF16Kernel string         `json:"bf16_kernel,omitempty"` // "amx" or "avx512-bf16"
+	BF16GFLOPs float64        `json:"bf16_gemm_gflop_per_s,omitempty"`
 }
 
 // Head times training steps (forward, backward, Adam) of the conv head on
@@ -92,6 +97,20 @@ func Head(ctx context.Context, ops head.Ops, cfg HeadConfig) (HeadResult, error)
 	}
 	res.SgemmGFLOPs = 2 * float64(mm) * float64(nn) * float64(kk) * float64(calls) / elapsed.Seconds() / 1e9
 	res.Ratio = res.StepGFLOPs / res.SgemmGFLOPs
+	if mo, ok := ops.(interface{ Mode() head.Precision }); ok {
+		res.Precision = mo.Mode()
+	}
+	if res.Precision == head.PrecisionBF16 {
+		res.BF16Kernel = gemm.BF16Kernel()
+		calls, elapsed, err := repeat(ctx, cfg.MinTime, func() error {
+			gemm.RepackBF16(nil, kk, nn, b, nn).MulAdd(false, mm, a, kk, c, nn)
+			return nil
+		})
+		if err != nil {
+			return HeadResult{}, err
+		}
+		res.BF16GFLOPs = 2 * float64(mm) * float64(nn) * float64(kk) * float64(calls) / elapsed.Seconds() / 1e9
+	}
 	return res, nil
 }
 

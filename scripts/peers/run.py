@@ -155,9 +155,13 @@ def main():
     res["train"].append(train_task(a, py, log, zoo))
 
     print("bench-peers: head step", flush=True)
-    res["head"] = []
+    res["head"], res["head_bf16"] = [], []
+    bf16 = subprocess.run([a.graft, "bench", "head", "--precision", "bf16", "--batch", "1", "--channels", "8", "--filters", "4", "--min-time", "1ms"],
+                          capture_output=True, text=True)
+    if bf16.returncode != 0:
+        print("  no bf16 rows: " + (bf16.stderr.strip().splitlines() or ["graft refused --precision bf16"])[-1], flush=True)
     for b in (32, 256):
-        gms, tms, gfl, sgf = [], [], [], []
+        gms, tms, gfl, sgf, bms, tbms = [], [], [], [], [], []
         for r in R:
             out, _, _ = run([a.graft, "bench", "head", "--batch", str(b), "--threads", T, "--min-time", mt + "s", "--json", "--log-format", "json"], log)
             gh = json.loads(out)
@@ -166,12 +170,24 @@ def main():
             tms.append(last_json(out)["ms_per_step"])
             gfl.append(gh["step_gflop_per_s"])
             sgf.append(gh["sgemm_gflop_per_s"])
-            print(f"  batch {b}, round {r + 1}: graft {gms[-1]:.0f} ms, tensorflow {tms[-1]:.0f} ms", flush=True)
+            line = f"  batch {b}, round {r + 1}: graft {gms[-1]:.0f} ms, tensorflow {tms[-1]:.0f} ms"
+            if bf16.returncode == 0:  # graft --precision bf16 against Keras's mixed_bfloat16, same round
+                out, _, _ = run([a.graft, "bench", "head", "--precision", "bf16", "--batch", str(b), "--threads", T, "--min-time", mt + "s", "--json", "--log-format", "json"], log)
+                bms.append(json.loads(out)["ms_per_step"])
+                out, _, _ = run([py, os.path.join(HERE, "tf_head.py"), "--policy", "mixed_bfloat16", "--batch", str(b), "--threads", T, "--min-time", mt], log)
+                tbms.append(last_json(out)["ms_per_step"])
+                line += f"; bf16: graft {bms[-1]:.0f} ms, tensorflow mixed_bfloat16 {tbms[-1]:.0f} ms"
+            print(line, flush=True)
         sp = [t / g for t, g in zip(tms, gms)]
         res["head"].append({"batch": b, "graft_ms": median(gms), "tensorflow_ms": median(tms),
                             "graft_speedup": median(sp), "graft_speedup_range": [min(sp), max(sp)],
                             "graft_gflop_per_s": median(gfl), "sgemm_gflop_per_s": median(sgf), "gemm": gh["gemm_backend"],
                             "rounds": {"graft_ms": gms, "tensorflow_ms": tms}})
+        if bms:
+            sp = [t / g for t, g in zip(tbms, bms)]
+            res["head_bf16"].append({"batch": b, "graft_ms": median(bms), "tensorflow_ms": median(tbms), "graft_fp32_ms": median(gms),
+                                     "graft_speedup": median(sp), "graft_speedup_range": [min(sp), max(sp)],
+                                     "rounds": {"graft_ms": bms, "tensorflow_ms": tbms, "graft_fp32_ms": gms}})
 
     print("bench-peers: sweep (graft sweep vs Keras Tuner)", flush=True)
     small = subset(a.digits, os.path.join(a.out, "digits-sweep"), 200, 0)
@@ -326,6 +342,11 @@ def table(r):
           "|---|---|---|---|---|"]
     for h in r["head"]:
         L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {ratio(h, 'graft_speedup')} | {h['graft_gflop_per_s']:.1f} ({h['sgemm_gflop_per_s']:.1f}) |")
+    if r.get("head_bf16"):
+        L += ["", "The same step in bfloat16: graft `--precision bf16` against Keras's `mixed_bfloat16` policy, same rounds:", "",
+              "| batch | graft bf16 ms/step | TensorFlow mixed_bfloat16 ms/step | graft speed-up | graft fp32 ms/step |", "|---|---|---|---|---|"]
+        for h in r["head_bf16"]:
+            L.append(f"| {h['batch']} | {h['graft_ms']:.0f} | {h['tensorflow_ms']:.0f} | {ratio(h, 'graft_speedup')} | {h['graft_fp32_ms']:.0f} |")
     if "sweep" in r:
         L += ["", sweep_table(r["sweep"])]
     return "\n".join(L) + "\n"

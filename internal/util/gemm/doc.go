@@ -16,4 +16,10 @@
 // (Debian's libopenblas-dev); the Makefile adds the tag when pkg-config
 // finds OpenBLAS. Backend reports the routine in use ("openblas",
 // "go-avx512", "go-avx2" or "gonum") and FastHint how to get a faster one.
+//
+// PackedBF16 is the bf16 GEMM (the head's --precision bf16): inputs
+// rounded to bfloat16, float32 sums, on AMX tiles where the CPU and Linux
+// allow them, else on AVX512_BF16; BF16Check says why neither runs (a
+// CPU without them, a build without assembly). Its instructions are
+// byte-encoded in bf16_amd64.s, written by scripts/asm/bf16enc.py.
 package gemm

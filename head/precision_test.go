@@ -1,0 +1,78 @@
+package head
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestCPUPrecision(t *testing.T) {
+	noBF16 := func() error { return errors.New("this CPU has no avx512_bf16") }
+	hasBF16 := func() error { return nil }
+	for _, c := range []struct {
+		flag  string
+		check func() error
+		want  Precision
+		err   string
+	}{
+		{"", noBF16, PrecisionFP32, ""},
+		{"auto", noBF16, PrecisionFP32, ""},
+		{"FP32", noBF16, PrecisionFP32, ""},
+		{"bf16", hasBF16, PrecisionBF16, ""},
+		{"bf16", noBF16, "", "--precision bf16: this CPU has no avx512_bf16; use --precision fp32"},
+		{"tf32", hasBF16, "", "GPUs only"},
+		{"fp16", hasBF16, "", "use tf32"},
+	} {
+		p, err := ParsePrecision(c.flag)
+		if err == nil {
+			p, err = cpuPrecision(p, c.check)
+		}
+		switch {
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%q: %v, want an error with %q", c.flag, err, c.err)
+		case c.err == "" && (err != nil || p != c.want):
+			t.Errorf("%q: %q, %v; want %q", c.flag, p, err, c.want)
+		}
+	}
+}
+
+// TestBF16StepAgainstReference checks a whole bf16 step (forward,
+// backward) against the float64 reference's finite differences. Rounding
+// the conv GEMMs' inputs to bf16 (relative error 2^-9 each) leaves each
+// gradient within bf16Tol of the largest of its tensor (the worst seen:
+// 3.3e-3): looser than
+// fp32's 1e-3, and far tighter than a wrong gradient. The loss is checked
+// too.
+func TestBF16StepAgainstReference(t *testing.T) {
+	if _, err := NewCPUOpsAt(PrecisionBF16); err != nil {
+		t.Skip(err)
+	}
+	const bf16Tol = 1e-2
+	for _, c := range gradCases() {
+		if c.spec.Kind != KindConv {
+			continue
+		}
+		ours, st, err := gradientsAt(c, PrecisionBF16)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if want, got := referenceLoss(c, c.params), st.Loss/float64(st.Count); math.Abs(got-want) > bf16Tol*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s: loss %.5g, reference %.5g", c.name, got, want)
+		}
+		oracle := finiteDifferences(c)
+		for _, tn := range c.spec.Layout().Tensors {
+			var scale, worst float64
+			for i := tn.Offset; i < tn.Offset+tn.Size; i++ {
+				scale = math.Max(scale, math.Abs(oracle[i]))
+			}
+			for i := tn.Offset; i < tn.Offset+tn.Size; i++ {
+				worst = math.Max(worst, math.Abs(float64(ours[i])-oracle[i]))
+			}
+			if worst > bf16Tol*scale+gradAbsTol {
+				t.Errorf("%s: %s: max |bf16 - reference| = %.3g, over %.3g of its largest %.3g", c.name, tn.Name, worst, bf16Tol, scale)
+			}
+			t.Logf("%s: %s: max |bf16 - reference| = %.2g of %.2g", c.name, tn.Name, worst, scale)
+		}
+	}
+}
