@@ -30,7 +30,11 @@ func (x *extraction) compute(ctx context.Context, misses []int) error {
 	progress(0)
 	ctx, cancel := context.WithCancel(ctx)
 	parts := make(chan decodedPart)
-	go x.decodeAhead(ctx, misses, parts)
+	// A part's pixels, once through the backbone, are the decoder's
+	// buffer for a later part: the garbage of a part a turn would
+	// otherwise add a chunk's worth to the peak before a collection.
+	done := make(chan []float32, 2)
+	go x.decodeAhead(ctx, misses, parts, done)
 	defer func() { // the decoder stopped before the extraction returns
 		cancel()
 		for range parts {
@@ -63,6 +67,10 @@ func (x *extraction) compute(ctx context.Context, misses []int) error {
 			progress(d.lo + len(dec.Bad) + e) // the part's bad files count as done
 		}
 		x.rep.BackboneSeconds += time.Since(t0).Seconds()
+		select {
+		case done <- dec.Images[:cap(dec.Images)]:
+		default:
+		}
 	}
 	return ctx.Err()
 }
@@ -78,15 +86,21 @@ type decodedPart struct {
 }
 
 // decodeAhead decodes misses part by part (compute's sizes) onto parts,
-// which it closes after the last part, a failed one, or ctx's end.
-func (x *extraction) decodeAhead(ctx context.Context, misses []int, parts chan<- decodedPart) {
+// which it closes after the last part, a failed one, or ctx's end; it
+// decodes into the buffers compute hands back on done.
+func (x *extraction) decodeAhead(ctx context.Context, misses []int, parts chan<- decodedPart, done <-chan []float32) {
 	defer close(parts)
 	in := x.bb.Input().Shape
 	size := max(x.o.Batch, x.o.Chunk/2/x.o.Batch*x.o.Batch)
 	for lo, n := 0, x.o.Batch; lo < len(misses); lo, n = lo+n, size {
 		part := misses[lo:min(lo+n, len(misses))]
+		var buf []float32
+		select {
+		case buf = <-done:
+		default:
+		}
 		t0 := time.Now()
-		dec, err := dataset.Decode(ctx, x.ds.Pick(part), in[1], in[2], in[3], x.o.Mode, x.o.Policy, x.o.Workers)
+		dec, err := dataset.DecodeInto(ctx, buf, x.ds.Pick(part), in[1], in[2], in[3], x.o.Mode, x.o.Policy, x.o.Workers)
 		select {
 		case parts <- decodedPart{lo: lo, part: part, dec: dec, err: err, seconds: time.Since(t0).Seconds()}:
 		case <-ctx.Done():
