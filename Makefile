@@ -319,6 +319,21 @@ bench-peers: build-tf test-models
 	  $(GO) run ./testdata/gen images -split t10k -per-class 500 -out $(PEERS)/digits/test; }
 	$(PYENV)/bin/python scripts/peers/run.py --graft bin/graft --out $(PEERS) $(PEERS_UPDATE) $(PEERS_ARGS)
 
+# bench-peers' MobileNetV2 end-to-end row alone (issue 29, item 3): graft
+# train (native engine) against the careful Keras user on 100 digits a
+# class at 224x224, 3 rounds alternated; E2E_GRAFTS names more graft
+# binaries to compare side by side (the first is the baseline). About 4
+# minutes on 2 idle cores, far more on busy ones. Needs bench-peers'
+# models (build/peers/models, made by scripts/peers/models.py).
+E2E_GRAFTS ?= bin/graft
+.PHONY: bench-e2e224
+bench-e2e224: build
+	@test -d $(PEERS)/models/MobileNetV2_cut || $(PYENV)/bin/python scripts/peers/models.py --out $(PEERS)/models --fixture testdata/models/fashion_cnn
+	@test -d $(PEERS)/digits-small/test || { rm -rf $(PEERS)/digits-small && \
+	  $(GO) run ./testdata/gen images -split train -per-class 100 -out $(PEERS)/digits-small/train && \
+	  $(GO) run ./testdata/gen images -split t10k -per-class 50 -out $(PEERS)/digits-small/test; }
+	$(PYENV)/bin/python scripts/peers/e2e224.py $(foreach g,$(E2E_GRAFTS),--graft $(g)) --out $(PEERS)/e2e224
+
 # graft sweep against Keras Tuner's RandomSearch alone (bench-peers runs it
 # too): 200 digits a class, 12 trials; 3-4 minutes on 2 busy cores.
 .PHONY: bench-sweep

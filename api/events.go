@@ -121,6 +121,8 @@ type Duplicates struct {
 const MaxExamples = 20
 
 // Timing says where a run's time went, with the rate of each stage.
+// Decoding runs ahead of the backbone, on the cores it leaves idle, so
+// decode and backbone seconds may add up to more than their wall time.
 type Timing struct {
 	DecodeSeconds        float64 `json:"decode_seconds"`
 	BackboneSeconds      float64 `json:"backbone_seconds"`

@@ -22,6 +22,7 @@ func (a *app) evalCmd() *cobra.Command {
 	var run, data, split, format, onBad string
 	var maxPixels int64
 	var setThreads func() (int, error)
+	var readBudget func() (int64, bool, error)
 	cmd := &cobra.Command{
 		Use:   "eval --run RUN (--data DATA | --split val)",
 		Short: "Score a trained run on labelled images: accuracy, per-class precision/recall/F1, confusion matrix",
@@ -35,6 +36,10 @@ func (a *app) evalCmd() *cobra.Command {
 			}
 			if format != "text" && format != "json" {
 				return fmt.Errorf("eval: --format %q: use text or json", format)
+			}
+			budget, given, err := readBudget()
+			if err != nil {
+				return err
 			}
 			policy, err := dataset.ParsePolicy(onBad)
 			if err != nil {
@@ -59,6 +64,9 @@ func (a *app) evalCmd() *cobra.Command {
 				return runDirHint(run, err)
 			}
 			defer t.Close()
+			if given {
+				t.MemoryBudget = budget
+			}
 			if split != "" {
 				if ds, err = t.Split(split); err != nil {
 					return err
@@ -101,6 +109,7 @@ func (a *app) evalCmd() *cobra.Command {
 		},
 	}
 	setThreads = threadsFlag(cmd)
+	readBudget = budgetFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&run, "run", "", "run directory written by graft train")
 	f.StringVar(&data, "data", "", "labelled images: folder, CSV or TFRecord, with the run's class names")

@@ -48,6 +48,7 @@ func (a *app) predictCmd() *cobra.Command {
 	var top, batch int
 	var maxPixels int64
 	var setThreads func() (int, error)
+	var readBudget func() (int64, bool, error)
 	cmd := &cobra.Command{
 		Use:   "predict (--model MODEL | --run RUN) IMAGES...",
 		Short: "Classify images with a trained run, or run a SavedModel signature (or tapped tensor) on them; top K per image",
@@ -61,7 +62,20 @@ func (a *app) predictCmd() *cobra.Command {
 				return fmt.Errorf("predict: give --model MODEL or --run RUN")
 			}
 			if run != "" {
-				return a.predictRun(cmd, run, paths, top, batch, format, maxPixels)
+				if batch < 1 {
+					return fmt.Errorf("predict: --batch-size must be >= 1")
+				}
+				budget, given, err := readBudget()
+				if err != nil {
+					return err
+				}
+				if !given {
+					budget = -1
+				}
+				if !cmd.Flags().Changed("batch-size") {
+					batch = 0 // the plan's
+				}
+				return a.predictRun(cmd, run, paths, top, batch, budget, format, maxPixels)
 			}
 			if format != "text" && format != "jsonl" {
 				return fmt.Errorf("predict: --format %q: use text or jsonl", format)
@@ -105,6 +119,7 @@ func (a *app) predictCmd() *cobra.Command {
 		},
 	}
 	setThreads = threadsFlag(cmd)
+	readBudget = budgetFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&model, "model", "", "SavedModel directory")
 	f.StringVar(&run, "run", "", "run directory written by graft train (its backbone, tap, preprocessing and head)")
@@ -116,7 +131,7 @@ func (a *app) predictCmd() *cobra.Command {
 	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
 	f.StringVar(&mode, "preprocess", inspect.Auto, fmt.Sprintf("input preprocessing: auto (what the model's graph calls for; see graft inspect) or one of %v", images.Modes))
 	f.IntVar(&top, "top", 5, "how many of the largest outputs to print per image")
-	f.IntVar(&batch, "batch-size", 32, "images per forward pass")
+	f.IntVar(&batch, "batch-size", 32, "images per forward pass (with --run, unset: sized from --memory-budget as in graft train)")
 	f.StringVar(&format, "format", "text", "text or jsonl (one JSON object per image)")
 	f.Int64Var(&maxPixels, "max-image-pixels", images.DefaultMaxPixels, "images with more pixels (read from the header, before decoding) are refused")
 	return cmd
@@ -174,13 +189,23 @@ func (a *app) printPredictions(res []predict.Result, output string, labels []str
 	return nil
 }
 
-// predictRun classifies images with a trained run.
-func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, format string, maxPixels int64) error {
+// predictRun classifies images with a trained run, batch images a
+// forward pass (0: the run's extraction plan within budget, < 0: the
+// run's memory_budget).
+func (a *app) predictRun(cmd *cobra.Command, run string, paths []string, top, batch int, budget int64, format string, maxPixels int64) error {
 	t, err := predict.LoadRun(run)
 	if err != nil {
 		return runDirHint(run, err)
 	}
 	defer t.Close()
+	if budget >= 0 {
+		t.MemoryBudget = budget
+	}
+	if batch == 0 {
+		if batch = t.Plan(len(paths), a.log).Batch; batch == 0 {
+			batch = 32 // a graph the plan cannot size: the flag's default
+		}
+	}
 	res, err := predict.Images(cmd.Context(), t.Classifier(), paths, t.Config.Preprocess, batch, maxPixels)
 	if err != nil {
 		return err

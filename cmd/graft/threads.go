@@ -22,3 +22,21 @@ func threadsFlag(cmd *cobra.Command) func() (int, error) {
 		return set, nil
 	}
 }
+
+// budgetFlag adds --memory-budget to a command that extracts features
+// with a trained run (eval, predict --run) and returns a function that
+// reads it, before the run loads: the budget and whether it was given
+// (unset, the run's own memory_budget sizes the extraction, as in
+// training: features.PlanJob).
+func budgetFlag(cmd *cobra.Command) func() (int64, bool, error) {
+	n := cmd.Flags().Int64("memory-budget", 0, "bytes whose eighth sizes the backbone's batches and the decoded images, as in graft train (default: the run's memory_budget; 0: no bound)")
+	return func() (int64, bool, error) {
+		if !cmd.Flags().Changed("memory-budget") {
+			return 0, false, nil
+		}
+		if *n < 0 {
+			return 0, false, fmt.Errorf("%s: --memory-budget %d: use 0 (no bound) or more bytes", cmd.Name(), *n)
+		}
+		return *n, true, nil
+	}
+}

@@ -99,6 +99,13 @@ type decodeResult struct {
 // the Decoded that lists them in Bad). A
 // cancelled ctx stops the work and returns ctx's error.
 func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy BadFilePolicy, workers int) (*Decoded, error) {
+	return DecodeInto(ctx, nil, ds, h, w, c, mode, policy, workers)
+}
+
+// DecodeInto is Decode writing the images into buf when it has the
+// capacity (a buffer a caller is done with: its decoded images are
+// overwritten), else into a new one.
+func DecodeInto(ctx context.Context, buf []float32, ds *Dataset, h, w, c int, mode string, policy BadFilePolicy, workers int) (*Decoded, error) {
 	if h < 1 || w < 1 || (c != 1 && c != 3) {
 		return nil, fmt.Errorf("%w: image size %dx%dx%d: need HxWx1 or HxWx3 with H, W >= 1", ErrArgument, h, w, c)
 	}
@@ -126,7 +133,11 @@ func Decode(ctx context.Context, ds *Dataset, h, w, c int, mode string, policy B
 	}
 	workers = min(workers, n)
 
-	out := make([]float32, n*sz)
+	out := buf
+	if cap(out) < n*sz {
+		out = make([]float32, n*sz)
+	}
+	out = out[:n*sz]
 	results := make([]decodeResult, n)
 	var next atomic.Int64
 	var stop atomic.Bool

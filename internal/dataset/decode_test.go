@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,6 +129,25 @@ func TestDecodeBadFiles(t *testing.T) {
 		if ds.Samples[d.Index[i]].ID != id {
 			t.Errorf("index %d does not point at %s", d.Index[i], id)
 		}
+	}
+
+	// Into a used buffer (garbage where the bad files' images would go):
+	// the same images, in the buffer's memory; a buffer too small is
+	// left alone.
+	used := make([]float32, ds.Len()*4*4*3)
+	for i := range used {
+		used[i] = float32(i)
+	}
+	into, err := DecodeInto(context.Background(), used, ds, 4, 4, 3, images.Raw, Skip, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(into.Images, d.Images) || !slices.Equal(into.IDs, d.IDs) || &into.Images[0] != &used[0] {
+		t.Errorf("DecodeInto a used buffer: not Decode's images, or not in the buffer")
+	}
+	small := make([]float32, 4*4*3)
+	if into, err = DecodeInto(context.Background(), small, ds, 4, 4, 3, images.Raw, Skip, 4); err != nil || !slices.Equal(into.Images, d.Images) || small[0] != 0 {
+		t.Errorf("DecodeInto a small buffer: %v", err)
 	}
 
 	// Fail names the first bad file in sample order, whatever the workers.

@@ -108,6 +108,7 @@ func TestExtract(t *testing.T) {
 		perClass int
 		badAt    []int
 		batch    int
+		chunk    int // decoded at once; parts of half of it run ahead of the backbone
 		budget   int64
 		cache    bool
 		policy   dataset.BadFilePolicy
@@ -115,6 +116,7 @@ func TestExtract(t *testing.T) {
 		wantErr  error // from the last run
 		resident bool
 		hits     int // in the last run
+		cancel   bool
 	}{
 		{name: "resident, no cache, batches of 3", perClass: 4, batch: 3, runs: 1, resident: true},
 		{name: "cache cold then warm", perClass: 4, batch: 64, cache: true, runs: 2, resident: true, hits: 8},
@@ -123,6 +125,11 @@ func TestExtract(t *testing.T) {
 		{name: "bad files skipped, order kept", perClass: 4, badAt: []int{0, 3, 6}, batch: 2, runs: 1, resident: true},
 		{name: "bad files skipped, streamed", perClass: 4, badAt: []int{5}, batch: 4, budget: 100, cache: true, runs: 1},
 		{name: "bad file fails", perClass: 2, badAt: []int{1}, batch: 2, policy: dataset.Fail, runs: 1, wantErr: dataset.ErrBadFile},
+		// Decoded parts of 2 (the first is one batch, the others half a
+		// chunk): the first and the third are all bad files.
+		{name: "decoded parts all bad, the others kept", perClass: 4, badAt: []int{0, 1, 4, 5}, batch: 2, chunk: 4, runs: 1, resident: true},
+		{name: "bad file in a part decoded ahead fails", perClass: 4, badAt: []int{6}, batch: 2, chunk: 4, policy: dataset.Fail, runs: 1, wantErr: dataset.ErrBadFile},
+		{name: "cancelled", perClass: 4, batch: 2, chunk: 4, runs: 1, cancel: true, wantErr: context.Canceled},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,9 +143,15 @@ func TestExtract(t *testing.T) {
 				if derr != nil {
 					t.Fatal(derr)
 				}
-				o := Options{Mode: "unit", Policy: tc.policy, Batch: tc.batch, MemoryBudget: tc.budget}
+				o := Options{Mode: "unit", Policy: tc.policy, Batch: tc.batch, Chunk: tc.chunk, MemoryBudget: tc.budget}
 				if tc.cache {
 					o.Cache = cacheAt(t, cacheDir)
+				}
+				ctx := ctx
+				if tc.cancel {
+					c, cancel := context.WithCancel(ctx)
+					cancel()
+					ctx = c
 				}
 				set, rep, err = Extract(ctx, bb, ds, o)
 			}

@@ -1,5 +1,12 @@
 package features
 
+import (
+	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/internal/confine"
+)
+
 // Plan is how an extraction holds memory: the images of one backbone
 // call (Batch) and the decoded images waiting for it (Chunk).
 type Plan struct {
@@ -46,4 +53,38 @@ func PlanFor(n int, perImage int64, pixels int, budget int64) Plan {
 	}
 	chunk = max(batch, chunk/batch*batch)
 	return Plan{Batch: batch, Chunk: chunk, Bytes: int64(batch)*perImage + int64(chunk)*4*int64(pixels)}
+}
+
+// PlanJob sizes the extraction of n samples through bb, the job c's
+// backbone, within budget (PlanFor's). The working set per image is the
+// native engine's arena replayed on the graph (native.WorkingSet); the
+// TensorFlow engine runs the same graph, so its activations are taken to
+// be the same size. An error means the native engine cannot replay the
+// graph: callers keep the fixed sizes (Options' defaults).
+func PlanJob(c *api.RunSpec, bb backbone.Backbone, n int, budget int64) (Plan, error) {
+	var perImage int64
+	var err error
+	if nb, ok := bb.(*native.Backbone); ok {
+		perImage, err = nb.WorkingSet(1)
+	} else {
+		var prep *native.Prepared
+		if prep, err = Prepare(c); err == nil {
+			perImage, err = native.WorkingSet(prep.Graph, prep.Input.Shape, 1)
+		}
+	}
+	if err != nil {
+		return Plan{}, err
+	}
+	in := bb.Input().Shape
+	return PlanFor(n, perImage, in[1]*in[2]*in[3], budget), nil
+}
+
+// Prepare reads the job's backbone graph cut at its tap, through its
+// allowed roots, without an engine.
+func Prepare(c *api.RunSpec) (*native.Prepared, error) {
+	roots, err := confine.New(c.AllowRoots)
+	if err != nil {
+		return nil, err
+	}
+	return native.Prepare(c.Backbone, native.Options{Tags: c.Tags, Signature: c.Signature, Tap: c.Tap, Roots: roots})
 }

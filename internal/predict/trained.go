@@ -25,7 +25,11 @@ type Trained struct {
 	Classes  []string
 	Backbone backbone.Backbone
 	Model    *head.Model
-	cache    *featcache.Namespace
+	// MemoryBudget sizes the extractions' batches and decoded images as
+	// training's (features.PlanJob): the run's memory_budget unless the
+	// caller sets another (graft eval --memory-budget). <= 0: no bound.
+	MemoryBudget int64
+	cache        *featcache.Namespace
 }
 
 // LoadRun opens the run in dir: config.json, classes.json and
@@ -53,6 +57,7 @@ func LoadRunCapped(dir string, cacheMaxBytes int64) (*Trained, error) {
 	}
 	t.Model = m
 	c := &t.Config
+	t.MemoryBudget = c.MemoryBudget
 	if t.Backbone, err = features.OpenBackbone(c, nil, false); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("predict: run %s: backbone: %w", dir, err)
@@ -128,8 +133,28 @@ func (t *Trained) Close() {
 // run's feature cache.
 // progress, when not nil, is called as samples are done (as in training's
 // extraction: for a progress bar).
+// Its batches and decoded chunks are sized from t.MemoryBudget (Plan).
 func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy dataset.BadFilePolicy, log *zap.Logger, progress func(done, total int)) (*features.Set, *features.Report, error) {
-	return features.Extract(ctx, t.Backbone, ds, features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log, Progress: progress})
+	o := features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log, Progress: progress}
+	p := t.Plan(ds.Len(), log)
+	o.Batch, o.Chunk = p.Batch, p.Chunk
+	return features.Extract(ctx, t.Backbone, ds, o)
+}
+
+// Plan is the extraction plan for n images within t.MemoryBudget, logged
+// on log when not nil; a graph the native engine cannot replay gets the
+// fixed sizes (a zero Plan: features.Options' defaults).
+func (t *Trained) Plan(n int, log *zap.Logger) features.Plan {
+	p, err := features.PlanJob(&t.Config, t.Backbone, n, t.MemoryBudget)
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err != nil {
+		log.Info("extraction: no working-set estimate for this graph; batches of 64", zap.Error(err))
+		return features.Plan{}
+	}
+	log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("memory_budget", t.MemoryBudget))
+	return p
 }
 
 // Probabilities returns the head's class probabilities for the n samples

@@ -12,6 +12,7 @@ import (
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/evaluate"
 	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/util/atomicfile"
 	"github.com/graft-ml/graft/internal/util/tfevents"
 )
 
@@ -68,8 +69,8 @@ func (w *Writer) Epoch(m *head.Model, st json.RawMessage, best bool, ms []Metric
 	if err := w.save(m, filepath.Join(w.dir, LastCkpt), w.classes, st); err != nil {
 		return hint.With(fmt.Errorf("train: checkpoint of epoch %d: %w; epoch %d's checkpoint is intact", met.Epoch, err, met.Epoch-1), "free space and continue with graft train --resume %s", w.dir)
 	}
-	if best {
-		if err := w.save(m, filepath.Join(w.dir, BestCkpt), w.classes, st); err != nil {
+	if best { // the same bytes: linked, not written and synced twice
+		if err := atomicfile.Link(filepath.Join(w.dir, LastCkpt), filepath.Join(w.dir, BestCkpt), 0o644); err != nil {
 			return hint.With(fmt.Errorf("train: best checkpoint of epoch %d: %w", met.Epoch, err), "free space and continue with graft train --resume %s", w.dir)
 		}
 	}

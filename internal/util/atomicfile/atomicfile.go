@@ -87,3 +87,30 @@ func Copy(src, dst string, perm os.FileMode) error {
 		return err
 	})
 }
+
+// Link makes dst another name of the file src (a hard link), replacing
+// dst atomically as Write does: a file written once with Write can then
+// be published under a second name without writing and syncing its bytes
+// again. src must only ever be replaced by Write, never changed in place,
+// or dst would change with it. Where the filesystem has no hard links,
+// dst is a copy.
+func Link(src, dst string, perm os.FileMode) error {
+	dir := filepath.Dir(dst)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".link-*")
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if err := os.Link(src, name); err != nil {
+		return Copy(src, dst, perm)
+	}
+	if err := os.Rename(name, dst); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	return syncDir(dir)
+}
