@@ -34,7 +34,7 @@ func TestPrecisionRefusedAtSubmission(t *testing.T) {
 		want       string
 	}{
 		{"bf16 on a CPU without it", `{` + good + `,"precision":"bf16"}`, 422, "no AVX512_BF16"},
-		{"tf32 on the cpu", `{` + good + `,"precision":"tf32","device":"cpu"}`, 400, "GPUs only"},
+		{"tf32 on the cpu", `{` + good + `,"precision":"tf32","device":"cpu"}`, 422, "GPUs only"},
 		{"tf32 where auto chose the cpu", `{` + good + `,"precision":"tf32","device":"auto"}`, 422, "GPUs only"},
 		{"an unknown precision", `{` + good + `,"precision":"fp16"}`, 400, "use auto, fp32, bf16"},
 	} {

@@ -440,7 +440,9 @@ func parseAugment(j *Job, bad func(field, format string, args ...any)) {
 
 // parsePrecision reads precision into j.HeadPrecision, recording its
 // canonical form ("auto" for the device's default, so that a resumed run
-// or a worker's input says it too), and refuses tf32 on the cpu.
+// or a worker's input says it too). What the device cannot run is refused
+// where the device is known (head.CPUPrecision; graft-cuda trains on a
+// GPU whatever device says).
 func parsePrecision(j *Job, bad func(field, format string, args ...any)) {
 	p, err := head.ParsePrecision(j.Precision)
 	if err != nil {
@@ -450,9 +452,6 @@ func parsePrecision(j *Job, bad func(field, format string, args ...any)) {
 	j.HeadPrecision, j.Precision = p, string(p)
 	if p == head.PrecisionAuto {
 		j.Precision = "auto"
-	}
-	if p == head.PrecisionTF32 && j.Device.Kind == api.CPU {
-		bad("precision", "tf32 runs on GPUs only: on the cpu use fp32 (its default) or bf16, or set device cuda")
 	}
 }
 

@@ -78,7 +78,6 @@ func TestNew(t *testing.T) {
 		{"precision BF16", func(s *api.JobSpec) { s.Precision = " BF16" }, func(j *Job) bool { return j.Precision == "bf16" && j.HeadPrecision == head.PrecisionBF16 }, ""},
 		{"precision tf32 on cuda", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("cuda") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
 		{"precision tf32 with auto", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("auto") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
-		{"precision tf32 on the cpu", func(s *api.JobSpec) { s.Precision = "tf32" }, nil, "precision"},
 		{"precision fp16", func(s *api.JobSpec) { s.Precision = "fp16" }, nil, "precision"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,7 +143,6 @@ func TestResume(t *testing.T) {
 		{"epochs 0", api.JobSpec{Epochs: api.Ptr(0)}, nil, "epochs"},
 		{"precision kept", api.JobSpec{}, func(j *Job) bool { return j.HeadPrecision == head.PrecisionBF16 && j.Precision == "bf16" }, ""},
 		{"precision changed", api.JobSpec{Precision: "fp32"}, func(j *Job) bool { return j.HeadPrecision == head.PrecisionFP32 }, ""},
-		{"tf32 moved to the cpu", api.JobSpec{Device: api.MustDevice("cpu"), Precision: "tf32"}, nil, "precision"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j, err := Resume(stored.RunSpec, c.set)
