@@ -453,6 +453,9 @@ func parsePrecision(j *Job, bad func(field, format string, args ...any)) {
 	if p == head.PrecisionAuto {
 		j.Precision = "auto"
 	}
+	if j.Sweep != nil && p != head.PrecisionAuto && p != head.PrecisionFP32 {
+		bad("precision", "%s: a sweep trains its heads in fp32 on the cpu: drop precision, or train the chosen head with graft train --precision %s", p, p)
+	}
 }
 
 // BalancedWeights is class_weight's "balanced": n / (classes * count).

@@ -79,6 +79,9 @@ func TestNew(t *testing.T) {
 		{"precision tf32 on cuda", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("cuda") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
 		{"precision tf32 with auto", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("auto") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
 		{"precision fp16", func(s *api.JobSpec) { s.Precision = "fp16" }, nil, "precision"},
+		{"precision bf16 in a sweep", func(s *api.JobSpec) {
+			s.Precision, s.Sweep = "bf16", &api.SweepSpec{Space: map[string][]any{"lr": {0.1}}}
+		}, nil, "precision"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
