@@ -232,6 +232,11 @@ type JobSpec struct {
 	// TFMemoryFraction caps the GPU memory the tensorflow engine takes
 	// (tensorflow engine only).
 	TFMemoryFraction *float64 `json:"tf_memory_fraction,omitempty" openapi:"minimum=0;maximum=1"`
+	// Precision is the arithmetic of the conv head's two GEMMs: auto (the
+	// device's default: fp32 on the CPU, tf32 on GPUs of compute
+	// capability 8.0+), fp32, bf16 (on the CPU it needs AMX or
+	// AVX512_BF16) or tf32 (GPUs only). A resumed run keeps its own.
+	Precision string `json:"precision,omitempty" openapi:"enum=auto,fp32,bf16,tf32"`
 
 	MemoryBudget *int64 `json:"memory_budget,omitempty"`
 	Workers      *int   `json:"workers,omitempty"`
@@ -327,6 +332,9 @@ type RunSpec struct {
 	Seed             uint64  `json:"seed"`
 	Device           Device  `json:"device"`
 	TFMemoryFraction float64 `json:"tf_memory_fraction,omitempty"`
+	// Precision is the conv head's GEMM arithmetic as set (auto, fp32,
+	// bf16, tf32); records written before it read "": auto.
+	Precision string `json:"precision,omitempty"`
 
 	// CacheDir holds the feature cache; "none" disables it.
 	CacheDir     string `json:"cache_dir,omitempty"`

@@ -15,11 +15,13 @@ import (
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
+	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/dataset"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
 	"github.com/graft-ml/graft/internal/sweep"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -121,6 +123,9 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 			return nil, bad, http.StatusUnprocessableEntity
 		}
 	}
+	if msg := s.checkCPUPrecision(j); msg != "" {
+		return nil, fieldErr("precision", msg), http.StatusUnprocessableEntity
+	}
 	if bad = s.checkBounds(j); len(bad) > 0 {
 		return nil, bad, http.StatusBadRequest
 	}
@@ -154,6 +159,26 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		req.GPUBytes = need
 	}
 	return j, nil, 0
+}
+
+// checkCPUPrecision is why a cpu job cannot run at its precision on this
+// daemon's workers ("" when it can): tf32 (perhaps where auto chose the
+// cpu), or bf16 on a local worker's CPU without AMX or AVX512_BF16.
+func (s *Server) checkCPUPrecision(j *job.Job) string {
+	if j.Device.IsCUDA() {
+		return ""
+	}
+	check := s.opts.BF16Check
+	if check == nil {
+		check = gemm.BF16Check
+	}
+	if s.opts.Launcher != nil { // the workers' CPUs, not ours
+		check = func() error { return nil }
+	}
+	if _, err := head.CPUPrecision(j.HeadPrecision, check); err != nil {
+		return "this daemon runs the job on its CPU: " + strings.TrimPrefix(err.Error(), "precision ")
+	}
+	return ""
 }
 
 // probeGPU finds a GPU for device auto through the daemon's graft-cuda

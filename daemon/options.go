@@ -75,6 +75,11 @@ type Options struct {
 	// or auto job; when that fails (or lists no GPU) the budget is one
 	// pool for every GPU, as before.
 	GPUs []devices.Device
+	// BF16Check says whether this host's CPU runs the bf16 CPU head
+	// (precision bf16 on a cpu job); nil: gemm.BF16Check. Tests inject
+	// one. With a Launcher the workers' CPUs are elsewhere and check it
+	// themselves when they start.
+	BF16Check func() error
 	// MaxBodyBytes limits job and other small request bodies (default
 	// 1 MiB); MaxPredictBytes limits predict bodies (default 32 MiB).
 	MaxBodyBytes    int64

@@ -41,25 +41,27 @@ func ParsePrecision(s string) (Precision, error) {
 // NewCPUOpsAt returns the host ops at precision p (auto is fp32), or why
 // this CPU or build cannot run it.
 func NewCPUOpsAt(p Precision) (*CPUOps, error) {
-	p, err := cpuPrecision(p, gemm.BF16Check)
+	p, err := CPUPrecision(p, gemm.BF16Check)
 	if err != nil {
 		return nil, err
 	}
 	return &CPUOps{prec: p}, nil
 }
 
-// cpuPrecision resolves p on a CPU whose bf16 support bf16Check reports.
-func cpuPrecision(p Precision, bf16Check func() error) (Precision, error) {
+// CPUPrecision resolves p on a CPU whose bf16 support bf16Check reports
+// (gemm.BF16Check, or a test's): the daemon refuses a job with it before
+// queueing, NewCPUOpsAt before training.
+func CPUPrecision(p Precision, bf16Check func() error) (Precision, error) {
 	switch p {
 	case PrecisionAuto, PrecisionFP32:
 		return PrecisionFP32, nil
 	case PrecisionBF16:
 		if err := bf16Check(); err != nil {
-			return "", fmt.Errorf("--precision bf16: %w; use --precision fp32", err)
+			return "", fmt.Errorf("precision bf16: %w; use fp32 (or auto, the CPU's default)", err)
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("--precision %s runs on GPUs only (graft-cuda); on the CPU use fp32 (the default) or bf16", p)
+	return "", fmt.Errorf("precision %s runs on GPUs only (graft-cuda); on the CPU use fp32 (the default) or bf16", p)
 }
 
 // Mode is the precision the ops were opened at (fp32 unless NewCPUOpsAt

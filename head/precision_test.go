@@ -20,13 +20,13 @@ func TestCPUPrecision(t *testing.T) {
 		{"auto", noBF16, PrecisionFP32, ""},
 		{"FP32", noBF16, PrecisionFP32, ""},
 		{"bf16", hasBF16, PrecisionBF16, ""},
-		{"bf16", noBF16, "", "--precision bf16: this CPU has no avx512_bf16; use --precision fp32"},
+		{"bf16", noBF16, "", "precision bf16: this CPU has no avx512_bf16; use fp32"},
 		{"tf32", hasBF16, "", "GPUs only"},
 		{"fp16", hasBF16, "", "use tf32"},
 	} {
 		p, err := ParsePrecision(c.flag)
 		if err == nil {
-			p, err = cpuPrecision(p, c.check)
+			p, err = CPUPrecision(p, c.check)
 		}
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):

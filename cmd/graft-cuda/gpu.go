@@ -8,13 +8,9 @@ import (
 )
 
 // openGPU opens the CUDA ops for a GPU device ("cuda" or "cuda:N", read
-// by the one device parser) at a --precision ("" picks the device's
-// default).
-func openGPU(device api.Device, precision string) (*gpu.CUDAOps, error) {
-	prec, err := gpu.ParsePrecision(precision)
-	if err != nil {
-		return nil, err
-	}
+// by the one device parser) at the job's precision (auto picks the
+// device's default).
+func openGPU(device api.Device, prec gpu.Precision) (*gpu.CUDAOps, error) {
 	ordinal, err := gpuOrdinal(device)
 	if err != nil {
 		return nil, err
@@ -22,5 +18,5 @@ func openGPU(device api.Device, precision string) (*gpu.CUDAOps, error) {
 	return gpu.NewOps(gpu.Options{Ordinal: ordinal, Precision: prec})
 }
 
-// precisionUsage is the --precision flag's help.
+// precisionUsage is graft-cuda bench's --precision help.
 const precisionUsage = "arithmetic of the conv GEMMs: tf32 (tensor cores, PyTorch's default for convolutions; the default on compute capability 8.0+), bf16 (tensor cores) or fp32 (exact float32; the default before 8.0)"

@@ -14,8 +14,7 @@ import (
 )
 
 func (a *app) trainCmd() *cobra.Command {
-	var precision string
-	cmd := cli.TrainCommand("Fine-tune a head on a GPU: the same flags and run directory as graft train",
+	return cli.TrainCommand("Fine-tune a head on a GPU: the same flags and run directory as graft train",
 		func(cmd *cobra.Command, tj *cli.TrainJob) error {
 			j, err := tj.Resolve()
 			if err != nil {
@@ -24,7 +23,7 @@ func (a *app) trainCmd() *cobra.Command {
 			if !j.Device.IsCUDA() { // graft-cuda trains on a GPU whatever --device says
 				j.Device = api.Device{Kind: api.CUDA}
 			}
-			ops, err := openGPU(j.RunSpec.Device, precision)
+			ops, err := openGPU(j.RunSpec.Device, j.HeadPrecision)
 			if err != nil {
 				return err
 			}
@@ -37,6 +36,4 @@ func (a *app) trainCmd() *cobra.Command {
 			log.Info("gpu", zap.String("device", ops.Device()), zap.String("precision", string(ops.Mode())))
 			return cli.RunTrain(cmd, tj, j, ops, log, a.out)
 		})
-	cmd.Flags().StringVar(&precision, "precision", "", precisionUsage)
-	return cmd
 }

@@ -8,22 +8,15 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/cli"
 	"github.com/graft-ml/graft/internal/devices"
 	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/worker"
 )
 
 func (a *app) trainCmd() *cobra.Command {
-	var precision string
-	cmd := cli.TrainCommand("Fine-tune a new head on a frozen SavedModel with your labelled images (or --resume RUN)",
+	return cli.TrainCommand("Fine-tune a new head on a frozen SavedModel with your labelled images (or --resume RUN)",
 		func(cmd *cobra.Command, tj *cli.TrainJob) error {
-			prec, err := head.ParsePrecision(precision)
-			if err != nil {
-				return fmt.Errorf("train: %w", err)
-			}
 			j, err := tj.Resolve()
 			if err != nil {
 				return err
@@ -41,27 +34,18 @@ func (a *app) trainCmd() *cobra.Command {
 			if why != "" && !j.Device.IsCUDA() {
 				a.log.Info("training on the cpu", zap.String("reason", why))
 			}
-			if j.Device.IsCUDA() {
-				if cmd.Flags().Changed("precision") {
-					return fmt.Errorf("train: --precision sets the CPU head's arithmetic; a %s run's is graft-cuda's (graft-cuda train --precision): drop --precision, or pass --device cpu", j.Device)
-				}
+			if j.Device.IsCUDA() { // graft-cuda reads the job's precision
 				if j.ExtractWorkers > 1 {
 					return fmt.Errorf("train: --extract-workers runs the shards on the CPU, beside a CPU run; a %s run extracts in graft-cuda: drop --extract-workers, or pass --device cpu", j.Device)
 				}
 				return a.trainOnGPU(cmd, tj, j)
 			}
-			ops, err := head.NewCPUOpsAt(prec)
+			ops, err := cli.CPUOps(j.HeadPrecision, a.log)
 			if err != nil {
 				return fmt.Errorf("train: %w", err)
 			}
-			if ops.Mode() == head.PrecisionFP32 {
-				return cli.RunTrain(cmd, tj, j, nil, a.log, a.out)
-			}
-			a.log.Info("cpu head", zap.String("precision", string(ops.Mode())), zap.String("kernel", gemm.BF16Kernel()), zap.String("note", gemm.BF16Note()))
 			return cli.RunTrain(cmd, tj, j, ops, a.log, a.out)
 		})
-	cmd.Flags().StringVar(&precision, "precision", "fp32", precisionUsage)
-	return cmd
 }
 
 // trainOnGPU runs the resolved job in `graft-cuda worker` (graft never

@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ml/graft/internal/logging"
 	"github.com/graft-ml/graft/internal/progress"
 	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/threads"
 )
 
@@ -104,6 +105,7 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	f.Float64Var(&c.MinDelta, "min-delta", 0, "smallest change that counts as an improvement")
 	f.Uint64Var(&c.Seed, "seed", 0, "seed for initialisation, split and shuffling")
 	f.Var(&c.Device, "device", "cpu, cuda, cuda:N, or auto (a GPU when graft-cuda finds one, else the cpu); --resume keeps the run's unless given")
+	f.StringVar(&c.Precision, "precision", "", PrecisionUsage)
 	f.Float64Var(&c.TFMemoryFraction, "tf-memory-fraction", 0, "tensorflow engine: cap on the fraction of GPU memory TensorFlow takes (0: none; it grows as needed either way)")
 	f.StringVar(&tj.CacheDir, "cache-dir", "", `feature cache directory (default $GRAFT_CACHE_DIR or the user cache dir; "none" disables it)`)
 	f.Int64Var(&tj.CacheMaxBytes, "cache-max-bytes", -1, "bytes the feature cache may hold, every backbone and tap together; beyond, the least recently used features go (-1: 20% of the cache directory's disk; 0: no cap)")
@@ -121,6 +123,23 @@ func TrainCommand(short string, run func(cmd *cobra.Command, job *TrainJob) erro
 	tj.settings = map[string]bool{}
 	f.VisitAll(func(fl *pflag.Flag) { tj.settings[fl.Name] = !runnerFlags[fl.Name] })
 	return cmd
+}
+
+// PrecisionUsage is --precision's help, for graft and graft-cuda alike.
+const PrecisionUsage = "arithmetic of the conv head's GEMMs: auto (the device's default: fp32 on the cpu, tf32 on GPUs of compute capability 8.0+), fp32, bf16 (inputs rounded to bfloat16, float32 sums and weights; on the cpu it needs AMX or AVX512_BF16) or tf32 (GPU tensor cores only); --resume keeps the run's unless given"
+
+// CPUOps opens the CPU head at precision p for a run in this process or a
+// worker: nil (the plain CPU path) for fp32, or why this CPU cannot.
+func CPUOps(p head.Precision, log *zap.Logger) (head.Ops, error) {
+	ops, err := head.NewCPUOpsAt(p)
+	if err != nil {
+		return nil, err
+	}
+	if ops.Mode() == head.PrecisionFP32 {
+		return nil, nil
+	}
+	log.Info("cpu head", zap.String("precision", string(ops.Mode())), zap.String("kernel", gemm.BF16Kernel()), zap.String("note", gemm.BF16Note()))
+	return ops, nil
 }
 
 // runnerFlags are the train flags that are not job settings.

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/rundir"
 )
 
@@ -51,5 +52,38 @@ func TestFromRun(t *testing.T) {
 	}
 	if j.Tap != "u" || j.BatchSize != 32 {
 		t.Errorf("new run: tap %q, batch %d", j.Tap, j.BatchSize)
+	}
+}
+
+// A worker's resumed input keeps the stored run's precision (a daemon
+// job's next attempt, graft train --resume on a GPU), unless the sender
+// sets another; the stored record is written as JSON and read back, as a
+// run's config.json is.
+func TestFromRunPrecision(t *testing.T) {
+	dir := t.TempDir()
+	s := base()
+	s.Precision = "bf16"
+	stored, err := New(s, Where{Out: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rundir.WriteJSON(dir, rundir.ConfigFile, stored.RunSpec); err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := rundir.ReadJSON(dir, rundir.ConfigFile, &raw); err != nil || raw["precision"] != "bf16" {
+		t.Fatalf("config.json precision %v (%v), want bf16", raw["precision"], err)
+	}
+	for _, c := range []struct {
+		set  string
+		want head.Precision
+	}{{"", head.PrecisionBF16}, {"fp32", head.PrecisionFP32}, {"auto", head.PrecisionAuto}} {
+		j, err := FromRun(api.RunSpec{Out: dir, Precision: c.set}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.HeadPrecision != c.want {
+			t.Errorf("resumed with precision %q: %q, want %q", c.set, j.HeadPrecision, c.want)
+		}
 	}
 }

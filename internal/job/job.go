@@ -32,6 +32,9 @@ type Job struct {
 	// Augmenter is Augment parsed, with the record's seed (unused
 	// without Augment).
 	Augmenter augment.Augmenter
+	// HeadPrecision is Precision parsed: the arithmetic of the conv
+	// head's GEMMs (PrecisionAuto: the device's default).
+	HeadPrecision head.Precision
 }
 
 // Where says where a job runs and writes: the runner's settings, never a
@@ -302,6 +305,7 @@ func parse(r api.RunSpec) (*Job, error) {
 	} else if r.Device.IsCUDA() && j.Extras() {
 		bad("device", "the CUDA head has no dropout or class weights yet: train with --device cpu, or without --dropout and --class-weight")
 	}
+	parsePrecision(j, bad)
 	if r.MemoryBudget < 0 {
 		bad("memory_budget", "must be >= 0")
 	}
@@ -431,6 +435,26 @@ func parseAugment(j *Job, bad func(field, format string, args ...any)) {
 	}
 	if r.Views < 2 || r.Views > MaxViews {
 		bad("views", "must be in [2, %d] (view 0 is the image itself, the others augmented)", MaxViews)
+	}
+}
+
+// parsePrecision reads precision into j.HeadPrecision, recording its
+// canonical form ("auto" for the device's default, so that a resumed run
+// or a worker's input says it too). What the device cannot run is refused
+// where the device is known (head.CPUPrecision; graft-cuda trains on a
+// GPU whatever device says).
+func parsePrecision(j *Job, bad func(field, format string, args ...any)) {
+	p, err := head.ParsePrecision(j.Precision)
+	if err != nil {
+		bad("precision", "%q: use auto, fp32, bf16 (a CPU with AMX or AVX512_BF16, or a GPU) or tf32 (GPUs only)", j.Precision)
+		return
+	}
+	j.HeadPrecision, j.Precision = p, string(p)
+	if p == head.PrecisionAuto {
+		j.Precision = "auto"
+	}
+	if j.Sweep != nil && p != head.PrecisionAuto && p != head.PrecisionFP32 {
+		bad("precision", "%s: a sweep trains its heads in fp32 on the cpu: drop precision, or train the chosen head with graft train --precision %s", p, p)
 	}
 }
 

@@ -74,6 +74,14 @@ func TestNew(t *testing.T) {
 		{"negative dropout", func(s *api.JobSpec) { s.Dropout = api.Ptr(-0.1) }, nil, "dropout"},
 		{"dropout on cuda", func(s *api.JobSpec) { s.Dropout, s.Device = api.Ptr(0.2), api.MustDevice("cuda") }, nil, "device"},
 		{"class weights on cuda", func(s *api.JobSpec) { s.ClassWeight, s.Device = "w.json", api.MustDevice("cuda:1") }, nil, "device"},
+		{"precision unset is auto, recorded", func(*api.JobSpec) {}, func(j *Job) bool { return j.Precision == "auto" && j.HeadPrecision == head.PrecisionAuto }, ""},
+		{"precision BF16", func(s *api.JobSpec) { s.Precision = " BF16" }, func(j *Job) bool { return j.Precision == "bf16" && j.HeadPrecision == head.PrecisionBF16 }, ""},
+		{"precision tf32 on cuda", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("cuda") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
+		{"precision tf32 with auto", func(s *api.JobSpec) { s.Precision, s.Device = "tf32", api.MustDevice("auto") }, func(j *Job) bool { return j.HeadPrecision == head.PrecisionTF32 }, ""},
+		{"precision fp16", func(s *api.JobSpec) { s.Precision = "fp16" }, nil, "precision"},
+		{"precision bf16 in a sweep", func(s *api.JobSpec) {
+			s.Precision, s.Sweep = "bf16", &api.SweepSpec{Space: map[string][]any{"lr": {0.1}}}
+		}, nil, "precision"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -114,7 +122,7 @@ func TestFromRecord(t *testing.T) {
 // the run cannot change.
 func TestResume(t *testing.T) {
 	s := base()
-	s.Device, s.Epochs, s.Optimizer = api.MustDevice("cuda:1"), api.Ptr(3), api.AdamW
+	s.Device, s.Epochs, s.Optimizer, s.Precision = api.MustDevice("cuda:1"), api.Ptr(3), api.AdamW, "bf16"
 	stored, err := New(s, here)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +144,8 @@ func TestResume(t *testing.T) {
 		{"another optimizer", api.JobSpec{Optimizer: api.Adam}, nil, "optimizer"},
 		{"another seed", api.JobSpec{Seed: api.Ptr[uint64](9)}, nil, "seed"},
 		{"epochs 0", api.JobSpec{Epochs: api.Ptr(0)}, nil, "epochs"},
+		{"precision kept", api.JobSpec{}, func(j *Job) bool { return j.HeadPrecision == head.PrecisionBF16 && j.Precision == "bf16" }, ""},
+		{"precision changed", api.JobSpec{Precision: "fp32"}, func(j *Job) bool { return j.HeadPrecision == head.PrecisionFP32 }, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			j, err := Resume(stored.RunSpec, c.set)

@@ -12,11 +12,12 @@ import (
 )
 
 // resumable are the settings a resumed run may change: how long it runs,
-// where and how fast it computes, when it stops early. Everything else
+// where and how fast it computes (precision too: the weights are float32
+// whatever the GEMMs' arithmetic), when it stops early. Everything else
 // (its data, backbone, tap, head, optimizer, seed, split) defines the run
 // its checkpoint belongs to.
 var resumable = []string{"version", "epochs", "device", "engine", "tf_memory_fraction", "memory_budget", "workers", "threads",
-	"extract_workers", "shard_size", "shard_attempts", "early_stopping", "min_delta", "on_bad_file"}
+	"extract_workers", "shard_size", "shard_attempts", "early_stopping", "min_delta", "on_bad_file", "precision"}
 
 // Resume resolves the continuation of a run: its stored record, then only
 // what spec sets (the user's explicit settings). A run recorded on cuda:1
@@ -105,8 +106,8 @@ func ResumeDir(dir string, spec api.JobSpec) (*Job, error) {
 // FromRun resolves a record as a worker's input and train.Run carry it:
 // a new run (FromRecord: zero fields are the defaults), or with resume
 // the continuation of the run in rec.Out, where rec's device and, when
-// set, its epochs and threads override the stored ones (the sender may
-// move, extend or re-size the run; Resume refuses anything else).
+// set, its epochs, threads and precision override the stored ones (the sender may
+// move, extend or re-size the run, or change its precision; Resume refuses anything else).
 func FromRun(rec api.RunSpec, resume bool) (*Job, error) {
 	if !resume {
 		return FromRecord(rec)
@@ -117,6 +118,9 @@ func FromRun(rec api.RunSpec, resume bool) (*Job, error) {
 	}
 	if rec.Threads > 0 {
 		set.Threads = &rec.Threads
+	}
+	if rec.Precision != "" { // the sender's (graft train --resume --precision)
+		set.Precision = rec.Precision
 	}
 	return ResumeDir(rec.Out, set)
 }

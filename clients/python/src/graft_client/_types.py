@@ -85,6 +85,11 @@ class JobRequest:
     # TFMemoryFraction caps the GPU memory the tensorflow engine takes
     # (tensorflow engine only).
     tf_memory_fraction: Optional[float] = None
+    # Precision is the arithmetic of the conv head's two GEMMs: auto (the
+    # device's default: fp32 on the CPU, tf32 on GPUs of compute capability
+    # 8.0+), fp32, bf16 (on the CPU it needs AMX or AVX512_BF16) or tf32 (GPUs
+    # only). A resumed run keeps its own.
+    precision: Optional[str] = None
     memory_budget: Optional[int] = None
     workers: Optional[int] = None
     # Threads is the threads the job computes on (GOMAXPROCS, the engines'
