@@ -23,3 +23,11 @@ func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32)
 //
 //go:noescape
 func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)
+
+// dwAsm is the direct depthwise kernel (vec_amd64.s): npix output pixels,
+// xstep bytes apart in x, c channels (a multiple of 16) each, every pixel
+// summing ntaps taps given as byte offsets in off (x's, then f's), then
+// adding bias and clamping to [lo, hi]. ntaps must be at least 1.
+//
+//go:noescape
+func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)

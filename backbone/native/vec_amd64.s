@@ -173,3 +173,157 @@ store:
 done:
 	VZEROUPPER
 	RET
+
+// func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)
+//
+// The direct depthwise kernel (multiplier 1, c a multiple of 16). Pixel p
+// of npix reads its taps at x + p*xstep + off[2t] and the filter at
+// f + off[2t+1] (all in bytes), and stores min(max(sum+bias, lo), hi) at
+// y + p*c*4. Four pixels at a time share each tap's filter load and keep
+// 4x16 sums in Y0-Y7: 8 FMAs against 12 loads and no stores, where
+// accumulating into y a tap at a time (fmaddAsm) cost 3 loads and a store
+// per FMA. SI, DI: the pixel group's x and y; BX: the channel offset;
+// R13: the tap pairs; R9: x at the channel block; R11: xstep; R12: c*4.
+TEXT ·dwAsm(SB), NOSPLIT, $0-80
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         npix+40(FP), R10
+	MOVQ         xstep+48(FP), R11
+	MOVQ         c+56(FP), R12
+	SHLQ         $2, R12
+	VBROADCASTSS lo+72(FP), Y14
+	VBROADCASTSS hi+76(FP), Y15
+
+pix4:
+	CMPQ R10, $4
+	JLT  pix1
+	XORQ BX, BX
+
+ch4:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   off+16(FP), R13
+	MOVQ   ntaps+32(FP), CX
+	MOVQ   f+24(FP), DX
+	ADDQ   BX, DX
+	LEAQ   (SI)(BX*1), R9
+
+tap4:
+	MOVQ        8(R13), AX
+	VMOVUPS     (DX)(AX*1), Y8
+	VMOVUPS     32(DX)(AX*1), Y9
+	MOVQ        (R13), AX
+	ADDQ        R9, AX
+	VFMADD231PS (AX), Y8, Y0
+	VFMADD231PS 32(AX), Y9, Y1
+	VFMADD231PS (AX)(R11*1), Y8, Y2
+	VFMADD231PS 32(AX)(R11*1), Y9, Y3
+	LEAQ        (AX)(R11*2), AX
+	VFMADD231PS (AX), Y8, Y4
+	VFMADD231PS 32(AX), Y9, Y5
+	VFMADD231PS (AX)(R11*1), Y8, Y6
+	VFMADD231PS 32(AX)(R11*1), Y9, Y7
+	ADDQ        $16, R13
+	DECQ        CX
+	JNZ         tap4
+
+	MOVQ    bias+64(FP), AX
+	VMOVUPS (AX)(BX*1), Y8
+	VMOVUPS 32(AX)(BX*1), Y9
+	VADDPS  Y8, Y0, Y0
+	VADDPS  Y9, Y1, Y1
+	VADDPS  Y8, Y2, Y2
+	VADDPS  Y9, Y3, Y3
+	VADDPS  Y8, Y4, Y4
+	VADDPS  Y9, Y5, Y5
+	VADDPS  Y8, Y6, Y6
+	VADDPS  Y9, Y7, Y7
+	VMAXPS  Y0, Y14, Y0
+	VMAXPS  Y1, Y14, Y1
+	VMAXPS  Y2, Y14, Y2
+	VMAXPS  Y3, Y14, Y3
+	VMAXPS  Y4, Y14, Y4
+	VMAXPS  Y5, Y14, Y5
+	VMAXPS  Y6, Y14, Y6
+	VMAXPS  Y7, Y14, Y7
+	VMINPS  Y0, Y15, Y0
+	VMINPS  Y1, Y15, Y1
+	VMINPS  Y2, Y15, Y2
+	VMINPS  Y3, Y15, Y3
+	VMINPS  Y4, Y15, Y4
+	VMINPS  Y5, Y15, Y5
+	VMINPS  Y6, Y15, Y6
+	VMINPS  Y7, Y15, Y7
+	LEAQ    (DI)(BX*1), AX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	ADDQ    R12, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	ADDQ    R12, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	ADDQ    R12, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	ADDQ    $64, BX
+	CMPQ    BX, R12
+	JLT     ch4
+
+	LEAQ (SI)(R11*4), SI
+	LEAQ (DI)(R12*4), DI
+	SUBQ $4, R10
+	JMP  pix4
+
+pix1:
+	TESTQ R10, R10
+	JZ    dwdone
+	XORQ  BX, BX
+
+ch1:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   off+16(FP), R13
+	MOVQ   ntaps+32(FP), CX
+	MOVQ   f+24(FP), DX
+	ADDQ   BX, DX
+	LEAQ   (SI)(BX*1), R9
+
+tap1:
+	MOVQ        8(R13), AX
+	VMOVUPS     (DX)(AX*1), Y8
+	VMOVUPS     32(DX)(AX*1), Y9
+	MOVQ        (R13), AX
+	VFMADD231PS (R9)(AX*1), Y8, Y0
+	VFMADD231PS 32(R9)(AX*1), Y9, Y1
+	ADDQ        $16, R13
+	DECQ        CX
+	JNZ         tap1
+
+	MOVQ    bias+64(FP), AX
+	VADDPS  (AX)(BX*1), Y0, Y0
+	VADDPS  32(AX)(BX*1), Y1, Y1
+	VMAXPS  Y0, Y14, Y0
+	VMAXPS  Y1, Y14, Y1
+	VMINPS  Y0, Y15, Y0
+	VMINPS  Y1, Y15, Y1
+	VMOVUPS Y0, (DI)(BX*1)
+	VMOVUPS Y1, 32(DI)(BX*1)
+	ADDQ    $64, BX
+	CMPQ    BX, R12
+	JLT     ch1
+
+	ADDQ R11, SI
+	ADDQ R12, DI
+	DECQ R10
+	JMP  pix1
+
+dwdone:
+	VZEROUPPER
+	RET

@@ -13,3 +13,7 @@ func biasClampAsm(y, bias *float32, rows, o int, lo, hi float32) {
 func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32) {
 	panic("native: no vector loops on this platform")
 }
+
+func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32) {
+	panic("native: no vector loops on this platform")
+}
