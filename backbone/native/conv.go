@@ -61,7 +61,7 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			y := alloc(out[0])
+			y := allocRaw(out[0]) // the convolutions write every value
 			if groups := g.c / in[1].Shape[2]; groups > 1 {
 				groupedConv(g, in[0].F32, in[1].F32, in[1].Shape[3], groups, y.F32)
 			} else {
@@ -96,8 +96,9 @@ const minRows = 144
 // field becomes one row of an im2col matrix whose (ky, kx, c) order matches
 // the filter's [KH, KW, C, O] layout, so the filter is used as is. ep (nil:
 // none) finishes each block of rows right after its GEMM. pb, when not
-// nil, is f packed once (gemm.PackB) for a filter used by every batch;
-// with it y must come zeroed (freshly allocated), as the product adds.
+// nil, is f packed once (gemm.PackB) for a filter used by every batch.
+// Every value of y is written (the GEMM's first block of k stores), so y
+// need not come zeroed.
 func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.PackedB) {
 	m := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
@@ -109,11 +110,10 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 			pb = nil
 		}
 	}
-	// mul sets rows of y to rows of the im2col matrix a times f (y is
-	// fresh, so zero: the packed product adds to it).
+	// mul sets rows of y to rows of the im2col matrix a times f.
 	mul := func(rows int, a, y []float32) {
 		if pb != nil {
-			pb.MulAdd(rows, a, k, y, o)
+			pb.MulSet(rows, a, k, y, o)
 			return
 		}
 		gemm.Sgemm(false, false, rows, o, k, 1, a, k, f, o, 0, y, o)
@@ -239,7 +239,7 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			y := alloc(out[0])
+			y := allocRaw(out[0]) // depthwise writes every value
 			depthwise(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32, nil)
 			return []*tensor.Tensor{y}, nil
 		},

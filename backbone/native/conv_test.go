@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 func convAttrs(pad string, s, d int64) attrMap {
@@ -257,5 +258,50 @@ func TestDepthwiseFusedCounts(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A convolution's output comes from the arena uncleared (allocRaw): on
+// an output of NaN, conv2D (im2col and pointwise, plain and with the
+// filter packed once) and depthwise must write every value, and match
+// refConv.
+func TestConvOverwritesRecycledOutput(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name       string
+		k, s, c, o int
+		dw, packed bool
+	}{
+		{"3x3", 3, 1, 8, 40, false, false},
+		{"3x3-packed", 3, 1, 8, 40, false, true},
+		{"3x3s2-packed", 3, 2, 5, 33, false, true},
+		{"1x1-packed", 1, 1, 300, 70, false, true},
+		{"depthwise-3x3s2", 3, 2, 48, 1, true, false},
+		{"depthwise-5x5", 5, 1, 16, 1, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, f := randT(r, 2, 9, 11, tc.c), randT(r, tc.k, tc.k, tc.c, tc.o)
+			g, err := window{sh: tc.s, sw: tc.s, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, tc.k, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			co := tc.o
+			if tc.dw {
+				co = tc.c
+			}
+			y := tensor.New(tensor.Float32, g.n, g.oh, g.ow, co)
+			for i := range y.F32 {
+				y.F32[i] = float32(math.NaN())
+			}
+			switch {
+			case tc.dw:
+				depthwise(g, x.F32, f.F32, 1, y.F32, nil)
+			case tc.packed:
+				conv2D(g, x.F32, f.F32, tc.o, y.F32, nil, gemm.PackB(tc.k*tc.k*tc.c, tc.o, f.F32, tc.o))
+			default:
+				conv2D(g, x.F32, f.F32, tc.o, y.F32, nil, nil)
+			}
+			wantF32(t, y, y.Shape, refConv(x, f, tc.s, 1, g.pt, g.pl, g.oh, g.ow, tc.dw)...)
+		})
 	}
 }

@@ -199,7 +199,7 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 			}
 			o := c.shape[3]
 			c.arena = out[0].arena
-			y := alloc(c)
+			y := allocRaw(c) // every convolution path writes all of y
 			run := ep
 			direct := !resid || sameShape(in[1].Shape, c.shape)
 			if resid && direct {
