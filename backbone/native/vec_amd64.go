@@ -31,3 +31,9 @@ func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)
 //
 //go:noescape
 func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)
+
+// addMulAsm sets dst[i] to a[i]+b[i], or a[i]*b[i] when mul != 0, for n
+// a multiple of 8.
+//
+//go:noescape
+func addMulAsm(dst, a, b *float32, n int, mul int)

@@ -17,3 +17,5 @@ func sigmoidAsm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32) 
 func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32) {
 	panic("native: no vector loops on this platform")
 }
+
+func addMulAsm(dst, a, b *float32, n int, mul int) { panic("native: no vector loops on this platform") }
