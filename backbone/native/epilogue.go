@@ -103,6 +103,9 @@ var expTable = func() (t [14][8]float32) {
 	return t
 }()
 
+// avx2Only keeps sigmoidMul off the AVX-512 loop (tests compare the two).
+var avx2Only = false
+
 // sigmoidMul sets y[i] to sigmoid(beta*y[i]), times y[i] when mul (swish).
 // The vector loop's exp is within a few float32 ulps of math.Exp's.
 func sigmoidMul(y []float32, beta float32, mul bool) {
@@ -113,8 +116,15 @@ func sigmoidMul(y []float32, beta float32, mul bool) {
 		if mul {
 			m = 1
 		}
-		if n > 0 {
-			sigmoidAsm(&y[0], n, -beta, m, &expTable)
+		n16 := 0
+		if has512 && !avx2Only {
+			n16 = len(y) / 16 * 16
+			if n16 > 0 {
+				sigmoid512Asm(&y[0], n16, -beta, m, &expTable)
+			}
+		}
+		if n > n16 {
+			sigmoidAsm(&y[n16], n-n16, -beta, m, &expTable)
 		}
 	}
 	for i, v := range y[n:] {

@@ -7,6 +7,10 @@ import "golang.org/x/sys/cpu"
 // hasVec is whether this CPU runs the AVX2+FMA loops of vec_amd64.s.
 var hasVec = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// has512 is whether it also runs the AVX-512F loops (x/sys/cpu reports
+// AVX-512F only when the OS saves the ZMM state).
+var has512 = hasVec && cpu.X86.HasAVX512F
+
 // fmaddAsm adds x[i]*f[i] to dst[i] for i < n.
 //
 //go:noescape
@@ -37,3 +41,8 @@ func dwAsm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias 
 //
 //go:noescape
 func addMulAsm(dst, a, b *float32, n int, mul int)
+
+// sigmoid512Asm is sigmoidAsm on AVX-512F, for n a multiple of 16.
+//
+//go:noescape
+func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)

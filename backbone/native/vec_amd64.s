@@ -409,3 +409,71 @@ mul8:
 amdone:
 	VZEROUPPER
 	RET
+
+// func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)
+//
+// sigmoidAsm on AVX-512F, 16 values a step, for n a multiple of 16: the
+// same IEEE operations lane for lane (VRNDSCALEPS $1 is VROUNDPS $1's
+// floor), so the results are the same bits. The constants are broadcast
+// from the first copy of each in t.
+TEXT ·sigmoid512Asm(SB), NOSPLIT, $0-40
+	MOVQ         y+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS negBeta+16(FP), Z15
+	MOVQ         mul+24(FP), DX
+	MOVQ         t+32(FP), R8
+	VBROADCASTSS 0(R8), Z14   // lo
+	VBROADCASTSS 32(R8), Z13  // hi
+	VBROADCASTSS 64(R8), Z12  // log2e
+	VBROADCASTSS 96(R8), Z11  // 1/2
+	VBROADCASTSS 384(R8), Z10 // 1
+	VBROADCASTSS 128(R8), Z20 // C1
+	VBROADCASTSS 160(R8), Z21 // C2
+	VBROADCASTSS 192(R8), Z22 // p0
+	VBROADCASTSS 224(R8), Z23 // p1
+	VBROADCASTSS 256(R8), Z24 // p2
+	VBROADCASTSS 288(R8), Z25 // p3
+	VBROADCASTSS 320(R8), Z26 // p4
+	VBROADCASTSS 352(R8), Z27 // p5
+	VPBROADCASTD 416(R8), Z28 // int32 127
+
+loop512:
+	CMPQ CX, $16
+	JLT  done512
+	VMOVUPS      (DI), Z0
+	VMULPS       Z15, Z0, Z1
+	VMAXPS       Z1, Z14, Z1
+	VMINPS       Z1, Z13, Z1
+	VMULPS       Z12, Z1, Z2
+	VADDPS       Z11, Z2, Z2
+	VRNDSCALEPS  $1, Z2, Z2
+	VFNMADD231PS Z20, Z2, Z1
+	VFNMADD231PS Z21, Z2, Z1
+	VMOVAPS      Z22, Z3
+	VFMADD213PS  Z23, Z1, Z3
+	VFMADD213PS  Z24, Z1, Z3
+	VFMADD213PS  Z25, Z1, Z3
+	VFMADD213PS  Z26, Z1, Z3
+	VFMADD213PS  Z27, Z1, Z3
+	VMULPS       Z1, Z1, Z4
+	VFMADD213PS  Z1, Z4, Z3
+	VADDPS       Z10, Z3, Z3
+	VCVTPS2DQ    Z2, Z5
+	VPADDD       Z28, Z5, Z5
+	VPSLLD       $23, Z5, Z5
+	VMULPS       Z5, Z3, Z3
+	VADDPS       Z10, Z3, Z3
+	VDIVPS       Z3, Z10, Z3
+	TESTQ        DX, DX
+	JZ           store512
+	VMULPS       Z0, Z3, Z3
+
+store512:
+	VMOVUPS Z3, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     loop512
+
+done512:
+	VZEROUPPER
+	RET
