@@ -288,7 +288,8 @@ func depthwise(g geom, x, f []float32, mult int, y []float32, ep *epilogue) {
 	})
 }
 
-// depthwiseDirect is depthwise with multiplier 1 on dwAsm: each output
+// depthwiseDirect is depthwise with multiplier 1 on dwAsm (dw512Asm for a
+// multiple of 32 channels on AVX-512F): each output
 // pixel's sums stay in registers over all its taps and are stored once,
 // with the bias and a ReLU or ReLU6 clamp applied on the way out; a
 // sigmoid or swish runs over the row after, while it is in cache.
@@ -322,6 +323,10 @@ func depthwiseDirect(g geom, x, f, y []float32, ep *epilogue) {
 	if last := g.w - 1 - (g.kw-1)*g.dw + g.pl; last >= 0 {
 		oxB = max(oxA, min(g.ow, last/g.sw+1))
 	}
+	dw := dwAsm
+	if has512 && !avx2Only && c%32 == 0 {
+		dw = dw512Asm
+	}
 	const fb = 4 // bytes per float32
 	parallel.For(g.rows(), parallel.Grain(g.ow*c*g.kh*g.kw), func(lo0, hi0 int) {
 		taps := make([]int, 2*g.kh*g.kw)
@@ -347,7 +352,7 @@ func depthwiseDirect(g geom, x, f, y []float32, ep *epilogue) {
 				if ox == oxA && oxB > oxA {
 					if nt := list(0, g.kw, 0); nt > 0 {
 						ix := oxA*g.sw - g.pl
-						dwAsm(&row[oxA*c], &x[img+ix*c], &taps[0], &f[0], nt, oxB-oxA, g.sw*c*fb, c, &bias[0], lo, hi)
+						dw(&row[oxA*c], &x[img+ix*c], &taps[0], &f[0], nt, oxB-oxA, g.sw*c*fb, c, &bias[0], lo, hi)
 					} else {
 						biasRows(row[oxA*c:oxB*c], bias, lo, hi)
 					}
@@ -356,7 +361,7 @@ func depthwiseDirect(g geom, x, f, y []float32, ep *epilogue) {
 				}
 				ix0, kx0, kx1 := span(ox, g.sw, g.pl, g.dw, g.kw, g.w)
 				if nt := list(kx0, kx1, ix0); nt > 0 {
-					dwAsm(&row[ox*c], &x[img], &taps[0], &f[0], nt, 1, 0, c, &bias[0], lo, hi)
+					dw(&row[ox*c], &x[img], &taps[0], &f[0], nt, 1, 0, c, &bias[0], lo, hi)
 				} else {
 					biasRows(row[ox*c:(ox+1)*c], bias, lo, hi)
 				}

@@ -126,8 +126,10 @@ func TestConvAgainstReference(t *testing.T) {
 			// parts of the vector loop.
 			{"DepthwiseConv2dNative-37", true, 37, 37, 1, 37},
 			// Multiplier 1 over a multiple of 16 channels: the direct
-			// kernel (dwAsm) where the CPU has it.
+			// kernel where the CPU has it (32: dw512Asm on AVX-512F, 48:
+			// dwAsm).
 			{"DepthwiseConv2dNative-32", true, 32, 32, 1, 32},
+			{"DepthwiseConv2dNative-48", true, 48, 48, 1, 48},
 			{"Conv2D-groups3-depthwise", false, 3, 1, 6, 6},
 			{"Conv2D-groups3", false, 6, 2, 6, 6},
 		} {
@@ -237,11 +239,20 @@ func TestDepthwiseFusedCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y := make([]float32, h*w*c)
-	for i := range y {
-		y[i] = float32(math.NaN())
+	defer func(saved bool) { avx2Only = saved }(avx2Only)
+	for _, only2 := range []bool{false, true} { // dw512Asm, then dwAsm
+		avx2Only = only2
+		y := make([]float32, h*w*c)
+		for i := range y {
+			y[i] = float32(math.NaN())
+		}
+		depthwise(g, x.F32, f.F32, 1, y, &epilogue{bias: bias, act: actRelu6})
+		checkCounts(t, y, bias, h, w, c)
 	}
-	depthwise(g, x.F32, f.F32, 1, y, &epilogue{bias: bias, act: actRelu6})
+}
+
+func checkCounts(t *testing.T, y, bias []float32, h, w, c int) {
+	t.Helper()
 	for oy := range h {
 		for ox := range w {
 			rows, cols := 3, 3

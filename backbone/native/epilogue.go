@@ -103,7 +103,8 @@ var expTable = func() (t [14][8]float32) {
 	return t
 }()
 
-// avx2Only keeps sigmoidMul off the AVX-512 loop (tests compare the two).
+// avx2Only keeps sigmoidMul and depthwise off the AVX-512 loops (tests
+// run both).
 var avx2Only = false
 
 // sigmoidMul sets y[i] to sigmoid(beta*y[i]), times y[i] when mul (swish).

@@ -46,3 +46,8 @@ func addMulAsm(dst, a, b *float32, n int, mul int)
 //
 //go:noescape
 func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32)
+
+// dw512Asm is dwAsm on AVX-512F, for c a multiple of 32.
+//
+//go:noescape
+func dw512Asm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)

@@ -477,3 +477,151 @@ store512:
 done512:
 	VZEROUPPER
 	RET
+
+// func dw512Asm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)
+//
+// dwAsm on AVX-512F for c a multiple of 32: 4 pixels x 32 channels in
+// Z0-Z7, the same operations lane for lane.
+TEXT ·dw512Asm(SB), NOSPLIT, $0-80
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         npix+40(FP), R10
+	MOVQ         xstep+48(FP), R11
+	MOVQ         c+56(FP), R12
+	SHLQ         $2, R12
+	VBROADCASTSS lo+72(FP), Z14
+	VBROADCASTSS hi+76(FP), Z15
+
+pix4z:
+	CMPQ R10, $4
+	JLT  pix1z
+	XORQ BX, BX
+
+ch4z:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   off+16(FP), R13
+	MOVQ   ntaps+32(FP), CX
+	MOVQ   f+24(FP), DX
+	ADDQ   BX, DX
+	LEAQ   (SI)(BX*1), R9
+
+tap4z:
+	MOVQ        8(R13), AX
+	VMOVUPS     (DX)(AX*1), Z8
+	VMOVUPS     64(DX)(AX*1), Z9
+	MOVQ        (R13), AX
+	ADDQ        R9, AX
+	VFMADD231PS (AX), Z8, Z0
+	VFMADD231PS 64(AX), Z9, Z1
+	VFMADD231PS (AX)(R11*1), Z8, Z2
+	VFMADD231PS 64(AX)(R11*1), Z9, Z3
+	LEAQ        (AX)(R11*2), AX
+	VFMADD231PS (AX), Z8, Z4
+	VFMADD231PS 64(AX), Z9, Z5
+	VFMADD231PS (AX)(R11*1), Z8, Z6
+	VFMADD231PS 64(AX)(R11*1), Z9, Z7
+	ADDQ        $16, R13
+	DECQ        CX
+	JNZ         tap4z
+
+	MOVQ    bias+64(FP), AX
+	VMOVUPS (AX)(BX*1), Z8
+	VMOVUPS 64(AX)(BX*1), Z9
+	VADDPS  Z8, Z0, Z0
+	VADDPS  Z9, Z1, Z1
+	VADDPS  Z8, Z2, Z2
+	VADDPS  Z9, Z3, Z3
+	VADDPS  Z8, Z4, Z4
+	VADDPS  Z9, Z5, Z5
+	VADDPS  Z8, Z6, Z6
+	VADDPS  Z9, Z7, Z7
+	VMAXPS  Z0, Z14, Z0
+	VMAXPS  Z1, Z14, Z1
+	VMAXPS  Z2, Z14, Z2
+	VMAXPS  Z3, Z14, Z3
+	VMAXPS  Z4, Z14, Z4
+	VMAXPS  Z5, Z14, Z5
+	VMAXPS  Z6, Z14, Z6
+	VMAXPS  Z7, Z14, Z7
+	VMINPS  Z0, Z15, Z0
+	VMINPS  Z1, Z15, Z1
+	VMINPS  Z2, Z15, Z2
+	VMINPS  Z3, Z15, Z3
+	VMINPS  Z4, Z15, Z4
+	VMINPS  Z5, Z15, Z5
+	VMINPS  Z6, Z15, Z6
+	VMINPS  Z7, Z15, Z7
+	LEAQ    (DI)(BX*1), AX
+	VMOVUPS Z0, (AX)
+	VMOVUPS Z1, 64(AX)
+	ADDQ    R12, AX
+	VMOVUPS Z2, (AX)
+	VMOVUPS Z3, 64(AX)
+	ADDQ    R12, AX
+	VMOVUPS Z4, (AX)
+	VMOVUPS Z5, 64(AX)
+	ADDQ    R12, AX
+	VMOVUPS Z6, (AX)
+	VMOVUPS Z7, 64(AX)
+	ADDQ    $128, BX
+	CMPQ    BX, R12
+	JLT     ch4z
+
+	LEAQ (SI)(R11*4), SI
+	LEAQ (DI)(R12*4), DI
+	SUBQ $4, R10
+	JMP  pix4z
+
+pix1z:
+	TESTQ R10, R10
+	JZ    dwdonez
+	XORQ  BX, BX
+
+ch1z:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ   off+16(FP), R13
+	MOVQ   ntaps+32(FP), CX
+	MOVQ   f+24(FP), DX
+	ADDQ   BX, DX
+	LEAQ   (SI)(BX*1), R9
+
+tap1z:
+	MOVQ        8(R13), AX
+	VMOVUPS     (DX)(AX*1), Z8
+	VMOVUPS     64(DX)(AX*1), Z9
+	MOVQ        (R13), AX
+	VFMADD231PS (R9)(AX*1), Z8, Z0
+	VFMADD231PS 64(R9)(AX*1), Z9, Z1
+	ADDQ        $16, R13
+	DECQ        CX
+	JNZ         tap1z
+
+	MOVQ    bias+64(FP), AX
+	VADDPS  (AX)(BX*1), Z0, Z0
+	VADDPS  64(AX)(BX*1), Z1, Z1
+	VMAXPS  Z0, Z14, Z0
+	VMAXPS  Z1, Z14, Z1
+	VMINPS  Z0, Z15, Z0
+	VMINPS  Z1, Z15, Z1
+	VMOVUPS Z0, (DI)(BX*1)
+	VMOVUPS Z1, 64(DI)(BX*1)
+	ADDQ    $128, BX
+	CMPQ    BX, R12
+	JLT     ch1z
+
+	ADDQ R11, SI
+	ADDQ R12, DI
+	DECQ R10
+	JMP  pix1z
+
+dwdonez:
+	VZEROUPPER
+	RET

@@ -23,3 +23,7 @@ func addMulAsm(dst, a, b *float32, n int, mul int) { panic("native: no vector lo
 func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float32) {
 	panic("native: no vector loops on this platform")
 }
+
+func dw512Asm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32) {
+	panic("native: no vector loops on this platform")
+}
