@@ -300,7 +300,9 @@ func FuzzSgemm(f *testing.F) {
 func TestPackedBAgainstNaive(t *testing.T) {
 	paths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
-		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}, {24, 64, 16}} {
+		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}, {24, 64, 16},
+			// Few rows, many columns: the column split (49: a 7x7 map).
+			{49, 300, 600}, {5, 1000, 700}, {256, 96, 2000}} {
 			for _, set := range []bool{false, true} {
 				m, n, k := sh[0], sh[1], sh[2]
 				lda, ldb, ldc := k+1, n+2, n+3

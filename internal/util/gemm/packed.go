@@ -249,6 +249,10 @@ func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int) {
 	p.mul(m, a, lda, c, ldc, true)
 }
 
+// colSplitRows is the most rows of C for which mul splits the columns
+// across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
+const colSplitRows = 256
+
 func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool) {
 	if m == 0 || p.n == 0 {
 		return
@@ -265,6 +269,21 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 	checkOperand("C", false, m, p.n, c, ldc)
 	kn := p.kn
 	nkb := (p.k + kn.kc - 1) / kn.kc
+	if m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork {
+		// Few rows (a late layer at batch 1): split B's panels across the
+		// workers instead, so each streams part of B rather than all of
+		// it, and no worker gets a short, mostly padded row panel.
+		nr := kn.nr
+		parallel.For((p.n+nr-1)/nr, 1, func(lo, hi int) {
+			ja, jb := lo*nr, min(hi*nr, p.n)
+			bufs := bufPool.Get().(*packBufs)
+			defer bufPool.Put(bufs)
+			sgemmBlocks(kn, false, set, m, jb-ja, p.k, 1, a, lda, c[ja:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(_, p0, kb, _ int) []float32 {
+				return p.blocks[p0/kn.kc][ja*kb:]
+			})
+		})
+		return
+	}
 	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
 		bufs := bufPool.Get().(*packBufs)
 		defer bufPool.Put(bufs)
