@@ -40,15 +40,19 @@ func newArena() *arena {
 	return &arena{free: map[int][][]float32{}, owned: map[*float32]*lease{}}
 }
 
-// get returns n zeroed floats: kernels may rely on a zero output.
-func (a *arena) get(n int) []float32 {
+// get returns n floats, zeroed when zero is set (kernels may rely on a
+// zero output); else a recycled buffer keeps what it held (allocRaw: for
+// kernels that write every value).
+func (a *arena) get(n int, zero bool) []float32 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := fit(a.free, n)
 	var b []float32
 	if l := a.free[c]; c > 0 && len(l) > 0 {
 		b, a.free[c] = l[len(l)-1][:n], l[:len(l)-1]
-		clear(b)
+		if zero {
+			clear(b)
+		}
 	} else {
 		b = make([]float32, n)
 		a.made += 4 * int64(n)

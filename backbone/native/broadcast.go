@@ -158,26 +158,30 @@ func planBroadcast(out, a, b []int) bcastPlan {
 
 // binary computes a (op) b into a new tensor described by out.
 func binary(op binOp, a, b *tensor.Tensor, out tinfo) (*tensor.Tensor, error) {
-	y := alloc(out)
+	y := allocRaw(out) // binApply writes every value
 	if y.Len() == 0 {
 		return y, nil
 	}
 	p := planBroadcast(out.shape, a.Shape, b.Shape)
 	switch storageOf(a.DType) {
 	case stF32:
-		binApply(op, y.F32, a.F32, b.F32, p)
+		loop := binLoop[float32]
+		if hasVec && (op == opAdd || op == opMul) {
+			loop = addMulF32
+		}
+		binApply(op, y.F32, a.F32, b.F32, p, loop)
 	case stF64:
-		binApply(op, y.F64, a.F64, b.F64, p)
+		binApply(op, y.F64, a.F64, b.F64, p, binLoop[float64])
 	case stI32:
 		if err := checkDivisor(op, b.I32); err != nil {
 			return nil, err
 		}
-		binApply(op, y.I32, a.I32, b.I32, p)
+		binApply(op, y.I32, a.I32, b.I32, p, binLoop[int32])
 	case stI64:
 		if err := checkDivisor(op, b.I64); err != nil {
 			return nil, err
 		}
-		binApply(op, y.I64, a.I64, b.I64, p)
+		binApply(op, y.I64, a.I64, b.I64, p, binLoop[int64])
 	}
 	return y, nil
 }
@@ -195,14 +199,16 @@ func checkDivisor[T int32 | int64](op binOp, b []T) error {
 	return nil
 }
 
-func binApply[T number](op binOp, dst, a, b []T, p bcastPlan) {
+// binApply runs loop (binLoop, or a faster one for its type and op) over
+// the rows of the broadcast plan p.
+func binApply[T number](op binOp, dst, a, b []T, p bcastPlan, loop func(op binOp, dst, a, b []T, sa, sb int)) {
 	rows := 1
 	for _, c := range p.counts {
 		rows *= c
 	}
 	if rows == 1 {
 		parallel.For(p.inner, parallel.Grain(1), func(lo, hi int) {
-			binLoop(op, dst[lo:hi], a[lo*p.sa:], b[lo*p.sb:], p.sa, p.sb)
+			loop(op, dst[lo:hi], a[lo*p.sa:], b[lo*p.sb:], p.sa, p.sb)
 		})
 		return
 	}
@@ -216,9 +222,28 @@ func binApply[T number](op binOp, dst, a, b []T, p bcastPlan) {
 				bo += i * p.bStr[k]
 			}
 			d := r * p.inner
-			binLoop(op, dst[d:d+p.inner], a[ao:], b[bo:], p.sa, p.sb)
+			loop(op, dst[d:d+p.inner], a[ao:], b[bo:], p.sa, p.sb)
 		}
 	})
+}
+
+// addMulF32 is binLoop for float32 opAdd and opMul on the vector loop when
+// neither operand is broadcast within the row (the squeeze-and-excitation
+// scale is one such row per pixel: x[n,y,x,:] * s[n,:]).
+func addMulF32(op binOp, dst, a, b []float32, sa, sb int) {
+	n := 0
+	if sa == 1 && sb == 1 {
+		n = len(dst) / 8 * 8
+		mul := 0
+		if op == opMul {
+			mul = 1
+		}
+		if n > 0 {
+			_, _ = a[n-1], b[n-1] // bounds, before the assembly reads them
+			addMulAsm(&dst[0], &a[0], &b[0], n, mul)
+		}
+	}
+	binLoop(op, dst[n:], a[n*sa:], b[n*sb:], sa, sb)
 }
 
 // binLoop is the inner loop: dst[i] = a[i*sa] (op) b[i*sb], sa, sb in {0, 1}.

@@ -2,6 +2,7 @@ package native
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/graft-ml/graft/backbone/tensor"
@@ -60,7 +61,7 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			y := alloc(out[0])
+			y := allocRaw(out[0]) // the convolutions write every value
 			if groups := g.c / in[1].Shape[2]; groups > 1 {
 				groupedConv(g, in[0].F32, in[1].F32, in[1].Shape[3], groups, y.F32)
 			} else {
@@ -95,8 +96,9 @@ const minRows = 144
 // field becomes one row of an im2col matrix whose (ky, kx, c) order matches
 // the filter's [KH, KW, C, O] layout, so the filter is used as is. ep (nil:
 // none) finishes each block of rows right after its GEMM. pb, when not
-// nil, is f packed once (gemm.PackB) for a filter used by every batch;
-// with it y must come zeroed (freshly allocated), as the product adds.
+// nil, is f packed once (gemm.PackB) for a filter used by every batch.
+// Every value of y is written (the GEMM's first block of k stores), so y
+// need not come zeroed.
 func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.PackedB) {
 	m := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
@@ -108,11 +110,10 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 			pb = nil
 		}
 	}
-	// mul sets rows of y to rows of the im2col matrix a times f (y is
-	// fresh, so zero: the packed product adds to it).
+	// mul sets rows of y to rows of the im2col matrix a times f.
 	mul := func(rows int, a, y []float32) {
 		if pb != nil {
-			pb.MulAdd(rows, a, k, y, o)
+			pb.MulSet(rows, a, k, y, o)
 			return
 		}
 		gemm.Sgemm(false, false, rows, o, k, 1, a, k, f, o, 0, y, o)
@@ -238,7 +239,7 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 			if err != nil {
 				return nil, err
 			}
-			y := alloc(out[0])
+			y := allocRaw(out[0]) // depthwise writes every value
 			depthwise(g, in[0].F32, in[1].F32, in[1].Shape[3], y.F32, nil)
 			return []*tensor.Tensor{y}, nil
 		},
@@ -247,9 +248,14 @@ func buildDepthwise(c *buildCtx) (*kernel, error) {
 
 // depthwise convolves each input channel c with its own mult filters;
 // output channel c*mult+m, as TensorFlow orders them. Output rows are split
-// across workers; ep (nil: none) finishes each row once computed.
+// across workers; ep (nil: none) finishes each row once computed. Every
+// output value is written, so y need not come zeroed.
 func depthwise(g geom, x, f []float32, mult int, y []float32, ep *epilogue) {
 	co := g.c * mult
+	if mult == 1 && hasVec && g.c%16 == 0 && g.c > 0 {
+		depthwiseDirect(g, x, f, y, ep)
+		return
+	}
 	parallel.For(g.rows(), parallel.Grain(g.ow*co*g.kh*g.kw), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/g.oh, r%g.oh
@@ -257,6 +263,7 @@ func depthwise(g geom, x, f []float32, mult int, y []float32, ep *epilogue) {
 			for ox := range g.ow {
 				ix0, kx0, kx1 := span(ox, g.sw, g.pl, g.dw, g.kw, g.w)
 				acc := y[((n*g.oh+oy)*g.ow+ox)*co:][:co]
+				clear(acc)
 				for ky := ky0; ky < ky1; ky++ {
 					iy := iy0 + ky*g.dh
 					for kx := kx0; kx < kx1; kx++ {
@@ -279,4 +286,99 @@ func depthwise(g geom, x, f []float32, mult int, y []float32, ep *epilogue) {
 			ep.apply(y, co, r*g.ow, (r+1)*g.ow)
 		}
 	})
+}
+
+// depthwiseDirect is depthwise with multiplier 1 on dwAsm (dw512Asm for a
+// multiple of 32 channels on AVX-512F): each output
+// pixel's sums stay in registers over all its taps and are stored once,
+// with the bias and a ReLU or ReLU6 clamp applied on the way out; a
+// sigmoid or swish runs over the row after, while it is in cache.
+func depthwiseDirect(g geom, x, f, y []float32, ep *epilogue) {
+	c := g.c
+	zero := make([]float32, c)
+	bias, lo, hi := zero, float32(math.Inf(-1)), float32(math.Inf(1))
+	var post func(r int) // finishes output row r
+	switch {
+	case ep == nil:
+	case ep.res != nil: // the residual comes before the bias: ep does it all
+		post = func(r int) { ep.apply(y, c, r*g.ow, (r+1)*g.ow) }
+	default:
+		if ep.bias != nil {
+			bias = ep.bias
+		}
+		switch ep.act {
+		case actSwish:
+			post = func(r int) { sigmoidMul(y[r*g.ow*c:(r+1)*g.ow*c], ep.beta, true) }
+		case actSigmoid:
+			post = func(r int) { sigmoidMul(y[r*g.ow*c:(r+1)*g.ow*c], 1, false) }
+		default:
+			lo, hi = ep.act.limits()
+		}
+	}
+	// Output columns [oxA, oxB) see every kernel column: they share one
+	// tap list and run four at a time; the columns nearer the edges get
+	// a list of their own.
+	oxA := min(g.ow, (g.pl+g.sw-1)/g.sw)
+	oxB := oxA
+	if last := g.w - 1 - (g.kw-1)*g.dw + g.pl; last >= 0 {
+		oxB = max(oxA, min(g.ow, last/g.sw+1))
+	}
+	dw := dwAsm
+	if has512 && !avx2Only && c%32 == 0 {
+		dw = dw512Asm
+	}
+	const fb = 4 // bytes per float32
+	parallel.For(g.rows(), parallel.Grain(g.ow*c*g.kh*g.kw), func(lo0, hi0 int) {
+		taps := make([]int, 2*g.kh*g.kw)
+		for r := lo0; r < hi0; r++ {
+			n, oy := r/g.oh, r%g.oh
+			iy0, ky0, ky1 := span(oy, g.sh, g.pt, g.dh, g.kh, g.h)
+			row := y[r*g.ow*c : (r+1)*g.ow*c]
+			img := n * g.h * g.w * c // image n's first value in x
+			// list fills taps for kernel columns [kx0, kx1) with x offsets
+			// from column ix0's pixel (ix0 == 0 for the edge columns).
+			list := func(kx0, kx1, ix0 int) int {
+				t := 0
+				for ky := ky0; ky < ky1; ky++ {
+					for kx := kx0; kx < kx1; kx++ {
+						taps[2*t] = ((iy0+ky*g.dh)*g.w + kx*g.dw + ix0) * c * fb
+						taps[2*t+1] = (ky*g.kw + kx) * c * fb
+						t++
+					}
+				}
+				return t
+			}
+			for ox := 0; ox < g.ow; ox++ {
+				if ox == oxA && oxB > oxA {
+					if nt := list(0, g.kw, 0); nt > 0 {
+						ix := oxA*g.sw - g.pl
+						dw(&row[oxA*c], &x[img+ix*c], &taps[0], &f[0], nt, oxB-oxA, g.sw*c*fb, c, &bias[0], lo, hi)
+					} else {
+						biasRows(row[oxA*c:oxB*c], bias, lo, hi)
+					}
+					ox = oxB - 1
+					continue
+				}
+				ix0, kx0, kx1 := span(ox, g.sw, g.pl, g.dw, g.kw, g.w)
+				if nt := list(kx0, kx1, ix0); nt > 0 {
+					dw(&row[ox*c], &x[img], &taps[0], &f[0], nt, 1, 0, c, &bias[0], lo, hi)
+				} else {
+					biasRows(row[ox*c:(ox+1)*c], bias, lo, hi)
+				}
+			}
+			if post != nil {
+				post(r)
+			}
+		}
+	})
+}
+
+// biasRows sets each row of y (len(bias) values) to bias clamped to
+// [lo, hi]: an output pixel whose window lies wholly in the padding.
+func biasRows(y, bias []float32, lo, hi float32) {
+	for i := 0; i < len(y); i += len(bias) {
+		for j, b := range bias {
+			y[i+j] = min(max(b, lo), hi)
+		}
+	}
 }

@@ -2,10 +2,12 @@ package native
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 func convAttrs(pad string, s, d int64) attrMap {
@@ -107,6 +109,9 @@ func TestConvAgainstReference(t *testing.T) {
 		{"valid-s2", 7, 7, 3, 2, 1, "VALID", nil, 3, 3, 0, 0},
 		{"explicit", 5, 5, 3, 2, 1, "EXPLICIT", []int64{0, 0, 2, 1, 0, 3, 0, 0}, 3, 3, 2, 0},
 		{"k5-same-s2", 9, 8, 5, 2, 1, "SAME", nil, 5, 4, 2, 1},
+		// Eleven interior columns: the direct depthwise kernel's groups
+		// of four and its single columns.
+		{"same-s1-wide", 5, 13, 3, 1, 1, "SAME", nil, 5, 13, 1, 1},
 	}
 	for _, tc := range cases {
 		for _, v := range []struct {
@@ -120,6 +125,11 @@ func TestConvAgainstReference(t *testing.T) {
 			// Multiplier 1 over 37 channels: the 32-, 8- and 1-wide
 			// parts of the vector loop.
 			{"DepthwiseConv2dNative-37", true, 37, 37, 1, 37},
+			// Multiplier 1 over a multiple of 16 channels: the direct
+			// kernel where the CPU has it (32: dw512Asm on AVX-512F, 48:
+			// dwAsm).
+			{"DepthwiseConv2dNative-32", true, 32, 32, 1, 32},
+			{"DepthwiseConv2dNative-48", true, 48, 48, 1, 48},
 			{"Conv2D-groups3-depthwise", false, 3, 1, 6, 6},
 			{"Conv2D-groups3", false, 6, 2, 6, 6},
 		} {
@@ -205,4 +215,104 @@ func TestPoolValidChannels(t *testing.T) {
 	}
 	wantF32(t, mustRun(t, "AvgPool", at, x), []int{1, 2, 2, 2}, 3.5, -3.5, 5.5, -5.5, 11.5, -11.5, 13.5, -13.5)
 	wantF32(t, mustRun(t, "MaxPool", at, x), []int{1, 2, 2, 2}, 6, -1, 8, -3, 14, -9, 16, -11)
+}
+
+// The direct depthwise kernel with its fused bias and ReLU6 on a case
+// counted by hand: with x and f all ones, an output is the number of taps
+// inside the image (3x3 SAME: 4 at a corner, 6 on an edge, 9 inside),
+// plus the bias, clamped to [0, 6]. The output starts as NaN: every value
+// must be written, none accumulated onto what was there.
+func TestDepthwiseFusedCounts(t *testing.T) {
+	const h, w, c = 4, 7, 32
+	x, f := tensor.New(tensor.Float32, 1, h, w, c), tensor.New(tensor.Float32, 3, 3, c, 1)
+	for i := range x.F32 {
+		x.F32[i] = 1
+	}
+	for i := range f.F32 {
+		f.F32[i] = 1
+	}
+	bias := make([]float32, c)
+	for j := range bias {
+		bias[j] = float32(j%4) - 4 // -4, -3, -2, -1
+	}
+	g, err := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(saved bool) { avx2Only = saved }(avx2Only)
+	for _, only2 := range []bool{false, true} { // dw512Asm, then dwAsm
+		avx2Only = only2
+		y := make([]float32, h*w*c)
+		for i := range y {
+			y[i] = float32(math.NaN())
+		}
+		depthwise(g, x.F32, f.F32, 1, y, &epilogue{bias: bias, act: actRelu6})
+		checkCounts(t, y, bias, h, w, c)
+	}
+}
+
+func checkCounts(t *testing.T, y, bias []float32, h, w, c int) {
+	t.Helper()
+	for oy := range h {
+		for ox := range w {
+			rows, cols := 3, 3
+			if oy == 0 || oy == h-1 {
+				rows = 2
+			}
+			if ox == 0 || ox == w-1 {
+				cols = 2
+			}
+			for j := range c {
+				want := min(max(float32(rows*cols)+bias[j], 0), 6)
+				if got := y[(oy*w+ox)*c+j]; got != want {
+					t.Fatalf("y[%d,%d,%d] = %v, want %v (%d taps, bias %v)", oy, ox, j, got, want, rows*cols, bias[j])
+				}
+			}
+		}
+	}
+}
+
+// A convolution's output comes from the arena uncleared (allocRaw): on
+// an output of NaN, conv2D (im2col and pointwise, plain and with the
+// filter packed once) and depthwise must write every value, and match
+// refConv.
+func TestConvOverwritesRecycledOutput(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		name       string
+		k, s, c, o int
+		dw, packed bool
+	}{
+		{"3x3", 3, 1, 8, 40, false, false},
+		{"3x3-packed", 3, 1, 8, 40, false, true},
+		{"3x3s2-packed", 3, 2, 5, 33, false, true},
+		{"1x1-packed", 1, 1, 300, 70, false, true},
+		{"depthwise-3x3s2", 3, 2, 48, 1, true, false},
+		{"depthwise-5x5", 5, 1, 16, 1, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, f := randT(r, 2, 9, 11, tc.c), randT(r, tc.k, tc.k, tc.c, tc.o)
+			g, err := window{sh: tc.s, sw: tc.s, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, tc.k, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			co := tc.o
+			if tc.dw {
+				co = tc.c
+			}
+			y := tensor.New(tensor.Float32, g.n, g.oh, g.ow, co)
+			for i := range y.F32 {
+				y.F32[i] = float32(math.NaN())
+			}
+			switch {
+			case tc.dw:
+				depthwise(g, x.F32, f.F32, 1, y.F32, nil)
+			case tc.packed:
+				conv2D(g, x.F32, f.F32, tc.o, y.F32, nil, gemm.PackB(tc.k*tc.k*tc.c, tc.o, f.F32, tc.o))
+			default:
+				conv2D(g, x.F32, f.F32, tc.o, y.F32, nil, nil)
+			}
+			wantF32(t, y, y.Shape, refConv(x, f, tc.s, 1, g.pt, g.pl, g.oh, g.ow, tc.dw)...)
+		})
+	}
 }

@@ -103,6 +103,10 @@ var expTable = func() (t [14][8]float32) {
 	return t
 }()
 
+// avx2Only keeps sigmoidMul and depthwise off the AVX-512 loops (tests
+// run both).
+var avx2Only = false
+
 // sigmoidMul sets y[i] to sigmoid(beta*y[i]), times y[i] when mul (swish).
 // The vector loop's exp is within a few float32 ulps of math.Exp's.
 func sigmoidMul(y []float32, beta float32, mul bool) {
@@ -113,8 +117,15 @@ func sigmoidMul(y []float32, beta float32, mul bool) {
 		if mul {
 			m = 1
 		}
-		if n > 0 {
-			sigmoidAsm(&y[0], n, -beta, m, &expTable)
+		n16 := 0
+		if has512 && !avx2Only {
+			n16 = len(y) / 16 * 16
+			if n16 > 0 {
+				sigmoid512Asm(&y[0], n16, -beta, m, &expTable)
+			}
+		}
+		if n > n16 {
+			sigmoidAsm(&y[n16], n-n16, -beta, m, &expTable)
 		}
 	}
 	for i, v := range y[n:] {
@@ -199,7 +210,7 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 			}
 			o := c.shape[3]
 			c.arena = out[0].arena
-			y := alloc(c)
+			y := allocRaw(c) // every convolution path writes all of y
 			run := ep
 			direct := !resid || sameShape(in[1].Shape, c.shape)
 			if resid && direct {

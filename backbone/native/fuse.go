@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // optimize rewrites a compiled, pruned engine for speed: it folds nodes
@@ -20,7 +21,36 @@ import (
 func (e *Engine) optimize() {
 	e.foldConstants()
 	e.fuseConvs()
+	e.packMatMuls()
 	e.compact()
+}
+
+// packMatMuls packs the constant B of each MatMul (a Dense layer's
+// kernel) once, transposed first where transpose_b says so. The node keeps
+// its inputs: the kernel just no longer reads B.
+func (e *Engine) packMatMuls() {
+	for _, n := range e.nodes {
+		if n.op() != "MatMul" || n.k == nil || len(n.inputs) != 2 {
+			continue
+		}
+		a := attrs{n.def}
+		ta, tb := a.bool("transpose_a", false), a.bool("transpose_b", false)
+		b := e.nodes[n.inputs[1].node].konst
+		if ta || b == nil || b.DType != tensor.Float32 || len(b.Shape) != 2 || len(b.F32) != b.Len() || b.Len() == 0 {
+			continue
+		}
+		k, nn, w := b.Shape[0], b.Shape[1], b.F32
+		if tb {
+			k, nn = nn, k
+			w = make([]float32, len(b.F32))
+			for i := range k {
+				for j := range nn {
+					w[i*nn+j] = b.F32[j*k+i]
+				}
+			}
+		}
+		n.k = matMulKernel(ta, tb, gemm.PackB(k, nn, w, nn))
+	}
 }
 
 // constKernel serves a fixed value, as a Const node's kernel does.

@@ -299,3 +299,46 @@ func TestFusedConvolutions(t *testing.T) {
 		})
 	}
 }
+
+// A MatMul with a constant B (a Dense layer) runs on B packed once
+// (packMatMuls), transposed first for transpose_b, and must equal the
+// textbook product, on a first and a second run (the second gets the
+// arena's recycled, uncleared output).
+func TestPackedMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const m, k, n = 3, 70, 45
+	x := randT(r, m, k)
+	for _, tb := range []bool{false, true} {
+		w := randT(r, k, n)
+		if tb {
+			w = randT(r, n, k)
+		}
+		ph := nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)})
+		mm := nodeDef("y", "MatMul", []string{"x", "w"}, attrMap{"transpose_b": aBool(tb)})
+		e, err := New(graphOf([]*framework.NodeDef{ph, nodeDef("w", "Const", nil, nil), mm}, map[string]*tensor.Tensor{"w": w}, []string{"x"}, []string{"y:0"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := range 2 {
+			out, err := e.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range m {
+				for j := range n {
+					var s float64
+					for p := range k {
+						b := w.F32[p*n+j]
+						if tb {
+							b = w.F32[j*k+p]
+						}
+						s += float64(x.F32[i*k+p]) * float64(b)
+					}
+					if got := out["y:0"].F32[i*n+j]; !(math.Abs(float64(got)-s) <= 1e-5*math.Max(1, math.Abs(s))) {
+						t.Fatalf("transpose_b=%t run %d: y[%d,%d] = %v, want %v", tb, run, i, j, got, s)
+					}
+				}
+			}
+		}
+	}
+}

@@ -110,7 +110,11 @@ func wantF32(t *testing.T, got *tensor.Tensor, shape []int, want ...float32) {
 		t.Fatalf("%d values, want %d", len(got.F32), len(want))
 	}
 	for i := range want {
-		if d := math.Abs(float64(got.F32[i] - want[i])); d > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
+		if math.IsNaN(float64(want[i])) && math.IsNaN(float64(got.F32[i])) {
+			continue
+		}
+		// Not d > tol: a NaN got must fail too.
+		if d := math.Abs(float64(got.F32[i] - want[i])); !(d <= 1e-5*math.Max(1, math.Abs(float64(want[i])))) {
 			t.Fatalf("value %d = %v, want %v\ngot  %v\nwant %v", i, got.F32[i], want[i], got.F32, want)
 		}
 	}

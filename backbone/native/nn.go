@@ -144,7 +144,14 @@ func runSoftmax(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
 }
 
 func buildMatMul(c *buildCtx) (*kernel, error) {
-	ta, tb := c.a.bool("transpose_a", false), c.a.bool("transpose_b", false)
+	return matMulKernel(c.a.bool("transpose_a", false), c.a.bool("transpose_b", false), nil), nil
+}
+
+// matMulKernel is MatMul; pb, when not nil, is its constant B already in
+// op(B) form and packed once (packMatMuls): a Dense layer at batch 1
+// otherwise spent as long packing its weights on every run as
+// multiplying by them.
+func matMulKernel(ta, tb bool, pb *gemm.PackedB) *kernel {
 	dims := func(in []tinfo) (m, k, n int, err error) {
 		for i, what := range []string{"a", "b"} {
 			if err := requireFloat32(in[i], what); err != nil {
@@ -179,14 +186,20 @@ func buildMatMul(c *buildCtx) (*kernel, error) {
 		},
 		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
 			m, k, n, _ := dims([]tinfo{infoOf(in[0]), infoOf(in[1])})
-			y := alloc(out[0])
 			if k == 0 {
-				return []*tensor.Tensor{y}, nil
+				return []*tensor.Tensor{alloc(out[0])}, nil
+			}
+			y := allocRaw(out[0]) // the product sets every value
+			if pb != nil && !ta {
+				if pk, pn := pb.Dims(); pk == k && pn == n {
+					pb.MulSet(m, in[0].F32, k, y.F32, n)
+					return []*tensor.Tensor{y}, nil
+				}
 			}
 			gemm.Sgemm(ta, tb, m, n, k, 1, in[0].F32, in[0].Shape[1], in[1].F32, in[1].Shape[1], 0, y.F32, n)
 			return []*tensor.Tensor{y}, nil
 		},
-	}, nil
+	}
 }
 
 // batchMatMul is a resolved BatchMatMul: matrix dims and the broadcast

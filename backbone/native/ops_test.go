@@ -90,6 +90,30 @@ func TestBroadcastLarge(t *testing.T) {
 	}
 }
 
+// The squeeze-and-excitation scale, x[n,h,w,c] * s[n,0,0,c] (40 channels:
+// the vector loop's 32- and 8-wide parts, then a 1-wide tail at 41),
+// and an elementwise add, against the formula per value.
+func TestBroadcastChannelScale(t *testing.T) {
+	for _, c := range []int{40, 41} {
+		x := iota32(2, 3, 5, c)
+		s := f32([]int{2, 1, 1, c}, make([]float32, 2*c)...)
+		for i := range s.F32 {
+			s.F32[i] = float32(i%7) - 3
+		}
+		y := mustRun(t, "Mul", nil, x, s)
+		sum := mustRun(t, "AddV2", nil, x, x)
+		for i, v := range y.F32 {
+			n, ch := i/(3*5*c), i%c
+			if want := float32(i+1) * s.F32[n*c+ch]; v != want {
+				t.Fatalf("c=%d: x*s at %d = %v, want %v", c, i, v, want)
+			}
+			if want := 2 * float32(i+1); sum.F32[i] != want {
+				t.Fatalf("c=%d: x+x at %d = %v, want %v", c, i, sum.F32[i], want)
+			}
+		}
+	}
+}
+
 func TestBiasAddBatchNorm(t *testing.T) {
 	x := f32([]int{1, 1, 2, 2}, 1, 2, 3, 4)
 	wantF32(t, mustRun(t, "BiasAdd", nil, x, f32([]int{2}, 10, 20)), []int{1, 1, 2, 2}, 11, 22, 13, 24)

@@ -145,11 +145,18 @@ func requireFloat32(in tinfo, what string) error {
 }
 
 // alloc allocates the output described by i.
-func alloc(i tinfo) *tensor.Tensor {
+func alloc(i tinfo) *tensor.Tensor { return allocFrom(i, true) }
+
+// allocRaw is alloc for a kernel that writes every value of its output:
+// a recycled buffer keeps its old values instead of being cleared, a pass
+// over memory that measured 6% of MobileNetV2's time.
+func allocRaw(i tinfo) *tensor.Tensor { return allocFrom(i, false) }
+
+func allocFrom(i tinfo, zero bool) *tensor.Tensor {
 	if i.arena == nil || (i.dtype != tensor.Float32 && i.dtype != tensor.Float16) {
 		return tensor.New(i.dtype, i.shape...)
 	}
-	return &tensor.Tensor{DType: i.dtype, Shape: append([]int(nil), i.shape...), F32: i.arena.get(tensor.NumElements(i.shape))}
+	return &tensor.Tensor{DType: i.dtype, Shape: append([]int(nil), i.shape...), F32: i.arena.get(tensor.NumElements(i.shape), zero)}
 }
 
 // one wraps a single-output shape result.

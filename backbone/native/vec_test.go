@@ -8,14 +8,17 @@ import (
 
 // The vector loops against scalar float64 arithmetic written out here,
 // over lengths that exercise the 32-, 8- and 1-wide parts, for both the
-// assembly (where the CPU has it) and the Go loops.
+// assembly (where the CPU has it: AVX2, and AVX-512 for the sigmoid unless
+// avx2Only) and the Go loops.
 func TestVectorLoops(t *testing.T) {
 	defer func(saved bool) { hasVec = saved }(hasVec)
+	defer func(saved bool) { avx2Only = saved }(avx2Only)
 	r := rand.New(rand.NewPCG(7, 8))
 	nan := float32(math.NaN())
-	for _, vec := range []bool{false, hasVec} {
-		hasVec = vec
-		for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 70} {
+	for _, mode := range []struct{ vec, only2 bool }{{false, true}, {hasVec, true}, {hasVec, false}} {
+		vec := mode.vec
+		hasVec, avx2Only = vec, mode.only2
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 24, 31, 32, 33, 70} {
 			dst, x, f := randT(r, n+1).F32, randT(r, n+1).F32, randT(r, n+1).F32
 			want := make([]float32, n+1)
 			for i := range want {
@@ -52,7 +55,7 @@ func TestVectorLoops(t *testing.T) {
 				for i, v := range y {
 					if math.IsNaN(want[i]) != math.IsNaN(float64(v)) || (!math.IsNaN(want[i]) && math.Abs(float64(v)-want[i]) > (2e-6+1.2e-7*arg[i])*math.Abs(want[i])+1e-30) {
 						// The tolerance allows for beta*v rounded to float32.
-						t.Fatalf("vec=%v sigmoidMul mul=%v n=%d: [%d] = %v, want %v", vec, mul, n, i, v, want[i])
+						t.Fatalf("vec=%v avx2Only=%v sigmoidMul mul=%v n=%d: [%d] = %v, want %v", vec, mode.only2, mul, n, i, v, want[i])
 					}
 				}
 			}

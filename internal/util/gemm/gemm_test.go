@@ -25,7 +25,11 @@ func naive(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 				av, bv := a[ai], b[bi]
 				s += float64(av) * float64(bv)
 			}
-			out[i*ldc+j] = float32(float64(alpha)*s + float64(beta)*float64(c[i*ldc+j]))
+			cv := 0.0 // beta == 0: C is not read (BLAS), NaN in it is overwritten
+			if beta != 0 {
+				cv = float64(beta) * float64(c[i*ldc+j])
+			}
+			out[i*ldc+j] = float32(float64(alpha)*s + cv)
 		}
 	}
 	return out
@@ -117,7 +121,7 @@ func TestSgemmAgainstNaive(t *testing.T) {
 func TestSgemmEdgeShapes(t *testing.T) {
 	sizes := []int{1, 5, 12, 17, 33, 63, 65, 129}
 	type ab struct{ alpha, beta float32 }
-	scales := []ab{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
+	scales := []ab{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}, {-0.75, 0}}
 	paths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		n := 0
@@ -281,7 +285,7 @@ func FuzzSgemm(f *testing.F) {
 			t.Skip("empty product")
 		}
 		rng := rand.New(rand.NewPCG(seed, 7))
-		scales := [][2]float32{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}}
+		scales := [][2]float32{{1, 0}, {1, 1}, {-0.75, 0.5}, {0, 2}, {-0.75, 0}}
 		s := scales[int(flags>>2)%len(scales)]
 		paths(t, func(t *testing.T) {
 			check(t, rng, flags&1 == 1, flags&2 == 2, int(m), int(n), int(k)*3, int(pad%5), s[0], s[1])
@@ -289,29 +293,47 @@ func FuzzSgemm(f *testing.F) {
 	})
 }
 
-// PackedB.MulAdd against the naive C + A*B, over shapes that span several KC
-// and NC blocks and partial panels, on every path (without the assembly,
-// PackedB keeps B as it is and calls Sgemm).
+// PackedB.MulAdd against the naive C + A*B, and MulSet against A*B on a C
+// of NaN (it must not read C), over shapes that span several KC and NC
+// blocks and partial panels, on every path (without the assembly, PackedB
+// keeps B as it is and calls Sgemm).
 func TestPackedBAgainstNaive(t *testing.T) {
 	paths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(9, 10))
-		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}} {
-			m, n, k := sh[0], sh[1], sh[2]
-			lda, ldb, ldc := k+1, n+2, n+3
-			a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
-			p := PackB(k, n, b, ldb)
-			want := naive(false, false, m, n, k, 1, a, lda, b, ldb, 1, c, ldc)
-			pad := append([]float32(nil), c...)
-			p.MulAdd(m, a, lda, c, ldc)
-			for i := range c {
-				if i%ldc >= n {
-					if c[i] != pad[i] {
-						t.Fatalf("%dx%dx%d: wrote padding C[%d]", m, n, k, i)
+		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}, {24, 64, 16},
+			// Few rows, many columns: the column split (49: a 7x7 map).
+			{49, 300, 600}, {5, 1000, 700}, {256, 96, 2000}} {
+			for _, set := range []bool{false, true} {
+				m, n, k := sh[0], sh[1], sh[2]
+				lda, ldb, ldc := k+1, n+2, n+3
+				a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
+				p := PackB(k, n, b, ldb)
+				beta := float32(1)
+				if set {
+					beta = 0
+					for i := range c {
+						if i%ldc < n {
+							c[i] = float32(math.NaN())
+						}
 					}
-					continue
 				}
-				if tol := 1e-5 * math.Sqrt(float64(k)+1) * math.Max(1, math.Abs(float64(want[i]))); math.Abs(float64(c[i]-want[i])) > tol {
-					t.Fatalf("%dx%dx%d: C[%d,%d] = %v, want %v", m, n, k, i/ldc, i%ldc, c[i], want[i])
+				want := naive(false, false, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+				pad := append([]float32(nil), c...)
+				if set {
+					p.MulSet(m, a, lda, c, ldc)
+				} else {
+					p.MulAdd(m, a, lda, c, ldc)
+				}
+				for i := range c {
+					if i%ldc >= n {
+						if c[i] != pad[i] {
+							t.Fatalf("%dx%dx%d set=%v: wrote padding C[%d]", m, n, k, set, i)
+						}
+						continue
+					}
+					if tol := 1e-5 * math.Sqrt(float64(k)+1) * math.Max(1, math.Abs(float64(want[i]))); !(math.Abs(float64(c[i]-want[i])) <= tol) {
+						t.Fatalf("%dx%dx%d set=%v: C[%d,%d] = %v, want %v", m, n, k, set, i/ldc, i%ldc, c[i], want[i])
+					}
 				}
 			}
 		}

@@ -25,23 +25,24 @@ func amd64Kernels() []*microKernel {
 }
 
 // kernel6x16 adds alpha times the product of a packed 6 x k panel of A and
-// a packed k x 16 panel of B to the 6x16 tile of C at c (row stride ldc).
+// a packed k x 16 panel of B to the 6x16 tile of C at c (row stride ldc);
+// with set != 0 it stores the product instead, never reading C.
 //
 //go:noescape
-func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32)
+func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32, set int)
 
 // kernel6x16s is kernel6x16 with A unpacked: six rows of row-major A,
 // lda apart, so a product with few columns skips packing A.
 //
 //go:noescape
-func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
 
 // kernel12x32 is kernel6x16 on AVX-512F: a 12x32 tile in 24 ZMM registers.
 //
 //go:noescape
-func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32)
+func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int)
 
 // kernel12x32s is kernel12x32 with A unpacked, twelve rows lda apart.
 //
 //go:noescape
-func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)

@@ -2,11 +2,44 @@
 
 #include "textflag.h"
 
-// func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32)
+// STORE256 does C[row] += alpha * tile[row] for one row at DI, alpha in
+// Y15; SET256 stores alpha * tile[row] without reading C (the first block
+// of k when the caller's C holds no values yet: set != 0).
+#define STORE256(acc0, acc1) \
+	VFMADD213PS (DI), Y15, acc0; \
+	VFMADD213PS 32(DI), Y15, acc1; \
+	VMOVUPS     acc0, (DI); \
+	VMOVUPS     acc1, 32(DI); \
+	ADDQ        R8, DI
+
+#define SET256(acc0, acc1) \
+	VMULPS  Y15, acc0, acc0; \
+	VMULPS  Y15, acc1, acc1; \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 32(DI); \
+	ADDQ    R8, DI
+
+#define STOREALL256 \
+	STORE256(Y0, Y1); \
+	STORE256(Y2, Y3); \
+	STORE256(Y4, Y5); \
+	STORE256(Y6, Y7); \
+	STORE256(Y8, Y9); \
+	STORE256(Y10, Y11)
+
+#define SETALL256 \
+	SET256(Y0, Y1); \
+	SET256(Y2, Y3); \
+	SET256(Y4, Y5); \
+	SET256(Y6, Y7); \
+	SET256(Y8, Y9); \
+	SET256(Y10, Y11)
+
+// func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32, set int)
 //
 // Y0-Y11 hold the 6x16 tile (two registers a row), Y12-Y13 a row of the B
 // panel, Y14 a broadcast value of the A panel. Each step of k is 12 FMAs.
-TEXT ·kernel6x16(SB), NOSPLIT, $0-44
+TEXT ·kernel6x16(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
@@ -53,45 +86,23 @@ loop:
 	DECQ         CX
 	JNZ          loop
 
-	// C += alpha * tile, one row (two registers) at a time.
 	VBROADCASTSS alpha+40(FP), Y15
-	VFMADD213PS  (DI), Y15, Y0
-	VFMADD213PS  32(DI), Y15, Y1
-	VMOVUPS      Y0, (DI)
-	VMOVUPS      Y1, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y2
-	VFMADD213PS  32(DI), Y15, Y3
-	VMOVUPS      Y2, (DI)
-	VMOVUPS      Y3, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y4
-	VFMADD213PS  32(DI), Y15, Y5
-	VMOVUPS      Y4, (DI)
-	VMOVUPS      Y5, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y6
-	VFMADD213PS  32(DI), Y15, Y7
-	VMOVUPS      Y6, (DI)
-	VMOVUPS      Y7, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y8
-	VFMADD213PS  32(DI), Y15, Y9
-	VMOVUPS      Y8, (DI)
-	VMOVUPS      Y9, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y10
-	VFMADD213PS  32(DI), Y15, Y11
-	VMOVUPS      Y10, (DI)
-	VMOVUPS      Y11, 32(DI)
+	CMPQ         set+48(FP), $0
+	JNE          set256
+	STOREALL256
 	VZEROUPPER
 	RET
 
-// func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+set256:
+	SETALL256
+	VZEROUPPER
+	RET
+
+// func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
 //
 // kernel6x16 reading A unpacked: six rows of row-major A, lda apart, each
 // read left to right. SI walks rows 0-2 and R10 rows 3-5, with R9 = lda.
-TEXT ·kernel6x16s(SB), NOSPLIT, $0-52
+TEXT ·kernel6x16s(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -145,35 +156,14 @@ loops:
 
 	// C += alpha * tile, one row (two registers) at a time.
 	VBROADCASTSS alpha+48(FP), Y15
-	VFMADD213PS  (DI), Y15, Y0
-	VFMADD213PS  32(DI), Y15, Y1
-	VMOVUPS      Y0, (DI)
-	VMOVUPS      Y1, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y2
-	VFMADD213PS  32(DI), Y15, Y3
-	VMOVUPS      Y2, (DI)
-	VMOVUPS      Y3, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y4
-	VFMADD213PS  32(DI), Y15, Y5
-	VMOVUPS      Y4, (DI)
-	VMOVUPS      Y5, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y6
-	VFMADD213PS  32(DI), Y15, Y7
-	VMOVUPS      Y6, (DI)
-	VMOVUPS      Y7, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y8
-	VFMADD213PS  32(DI), Y15, Y9
-	VMOVUPS      Y8, (DI)
-	VMOVUPS      Y9, 32(DI)
-	ADDQ         R8, DI
-	VFMADD213PS  (DI), Y15, Y10
-	VFMADD213PS  32(DI), Y15, Y11
-	VMOVUPS      Y10, (DI)
-	VMOVUPS      Y11, 32(DI)
+	CMPQ         set+56(FP), $0
+	JNE          sets256
+	STOREALL256
+	VZEROUPPER
+	RET
+
+sets256:
+	SETALL256
 	VZEROUPPER
 	RET
 
@@ -222,6 +212,28 @@ loops:
 	VMOVUPS     acc1, 64(DI); \
 	ADDQ        R8, DI
 
+// SET512 is SET256 on a ZMM row, alpha in Z30.
+#define SET512(acc0, acc1) \
+	VMULPS  Z30, acc0, acc0; \
+	VMULPS  Z30, acc1, acc1; \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 64(DI); \
+	ADDQ    R8, DI
+
+#define SETALL512 \
+	SET512(Z0, Z1); \
+	SET512(Z2, Z3); \
+	SET512(Z4, Z5); \
+	SET512(Z6, Z7); \
+	SET512(Z8, Z9); \
+	SET512(Z10, Z11); \
+	SET512(Z12, Z13); \
+	SET512(Z14, Z15); \
+	SET512(Z16, Z17); \
+	SET512(Z18, Z19); \
+	SET512(Z20, Z21); \
+	SET512(Z22, Z23)
+
 #define STOREALL512 \
 	STORE512(Z0, Z1); \
 	STORE512(Z2, Z3); \
@@ -236,8 +248,8 @@ loops:
 	STORE512(Z20, Z21); \
 	STORE512(Z22, Z23)
 
-// func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32)
-TEXT ·kernel12x32(SB), NOSPLIT, $0-44
+// func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int)
+TEXT ·kernel12x32(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
@@ -267,15 +279,22 @@ loop512:
 	JNZ  loop512
 
 	VBROADCASTSS alpha+40(FP), Z30
+	CMPQ         set+48(FP), $0
+	JNE          set512
 	STOREALL512
 	VZEROUPPER
 	RET
 
-// func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+set512:
+	SETALL512
+	VZEROUPPER
+	RET
+
+// func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
 //
 // kernel12x32 reading A unpacked: SI, R10, R11 and R12 point at rows 0, 3,
 // 6 and 9, each base with offsets 0, lda and 2*lda (R9 = lda in bytes).
-TEXT ·kernel12x32s(SB), NOSPLIT, $0-52
+TEXT ·kernel12x32s(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -316,6 +335,13 @@ loops512:
 	JNZ  loops512
 
 	VBROADCASTSS alpha+48(FP), Z30
+	CMPQ         set+56(FP), $0
+	JNE          sets512
 	STOREALL512
+	VZEROUPPER
+	RET
+
+sets512:
+	SETALL512
 	VZEROUPPER
 	RET

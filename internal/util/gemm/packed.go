@@ -24,8 +24,8 @@ type microKernel struct {
 	name       string
 	mr, nr     int
 	kc, mc, nc int
-	packed     func(k int, a, b, c *float32, ldc int, alpha float32)
-	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+	packed     func(k int, a, b, c *float32, ldc int, alpha float32, set int)
+	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
 }
 
 // maxTile bounds mr*nr of every kernel, for the edge tile on the stack.
@@ -76,8 +76,10 @@ var bufPool = sync.Pool{New: func() any { return new(packBufs) }}
 // sgemmPacked is sgemm for m, n, k > 0 on the packed kernel kn.
 func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	// Scale C by beta first so every block after it only accumulates.
-	// beta == 0 overwrites without reading: C may hold NaN (BLAS rules).
-	if beta != 1 {
+	// beta == 0 overwrites without reading (C may hold NaN: BLAS rules):
+	// the first block of k stores, so C is not cleared first.
+	set := beta == 0 && alpha != 0
+	if beta != 1 && !set {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
 			if beta == 0 {
@@ -95,16 +97,18 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 	bufs := bufPool.Get().(*packBufs)
 	defer bufPool.Put(bufs)
 	bufB := grow(&bufs.b, kn.kc*kn.nc)
-	sgemmBlocks(kn, transA, m, n, k, alpha, a, lda, c, ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, kb, nb int) []float32 {
+	sgemmBlocks(kn, transA, set, m, n, k, alpha, a, lda, c, ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, kb, nb int) []float32 {
 		packB(kn.nr, transB, b, ldb, p0, j0, kb, nb, bufB)
 		return bufB
 	})
 }
 
 // sgemmBlocks is the blocked product C += alpha*op(A)*B on kernel kn, with
-// C already scaled by beta; panelB returns the packed KC x NC block of B
-// at (p0, j0) (packed on the fly, or once for all calls: PackedB).
-func sgemmBlocks(kn *microKernel, transA bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
+// C already scaled by beta, or C = alpha*op(A)*B with set, C unread (the
+// first block of k stores, the later ones add); panelB returns the packed
+// KC x NC block of B at (p0, j0) (packed on the fly, or once for all
+// calls: PackedB).
+func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
 	mr, nr, kc, mc, nc := kn.mr, kn.nr, kn.kc, kn.mc, kn.nc
 	var scratch [maxTile]float32
 	tile := scratch[:mr*nr]
@@ -113,6 +117,10 @@ func sgemmBlocks(kn *microKernel, transA bool, m, n, k int, alpha float32, a []f
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
 			bufB := panelB(j0, p0, kb, nb)
+			store := 0 // the kernels' set: this block of k stores into C
+			if set && p0 == 0 {
+				store = 1
+			}
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
 				// Row-major A is read in place by the direct kernel:
@@ -135,23 +143,26 @@ func sgemmBlocks(kn *microKernel, transA bool, m, n, k int, alpha float32, a []f
 						co := (i0+ir)*ldc + j0 + jr
 						dst, ldd := &c[co], ldc
 						edge := mm < mr || nn < nr
-						if edge {
-							clear(tile)
+						if edge { // the kernel sets the scratch tile
 							dst, ldd = &tile[0], nr
 						}
 						switch {
 						case direct && mm == mr:
-							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha)
+							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha, store|b2i(edge))
 						case direct:
-							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha)
+							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha, store|b2i(edge))
 						default:
-							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha)
+							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha, store|b2i(edge))
 						}
 						if !edge {
 							continue
 						}
 						for i := 0; i < mm; i++ {
 							row := c[co+i*ldc : co+i*ldc+nn]
+							if store == 1 {
+								copy(row, tile[i*nr:])
+								continue
+							}
 							for j := range row {
 								row[j] += tile[i*nr+j]
 							}
@@ -161,6 +172,13 @@ func sgemmBlocks(kn *microKernel, transA bool, m, n, k int, alpha float32, a []f
 			}
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func grow(s *[]float32, n int) []float32 {
@@ -220,24 +238,56 @@ func RepackB(old *PackedB, k, n int, b []float32, ldb int) *PackedB {
 func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 
 // MulAdd adds A*B to C (m x n, row stride ldc) for row-major A (m x k,
-// row stride lda), across GOMAXPROCS workers as Sgemm. It adds rather than
-// sets so that a freshly allocated (zero) C is not cleared a second time.
+// row stride lda), across GOMAXPROCS workers as Sgemm.
 func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
-	if m == 0 || p.n == 0 || p.k == 0 {
+	p.mul(m, a, lda, c, ldc, false)
+}
+
+// MulSet sets C to A*B as MulAdd, never reading C: a recycled output
+// needs no clearing first, the first block of k stores.
+func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int) {
+	p.mul(m, a, lda, c, ldc, true)
+}
+
+// colSplitRows is the most rows of C for which mul splits the columns
+// across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
+const colSplitRows = 256
+
+func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool) {
+	if m == 0 || p.n == 0 {
 		return
 	}
-	if p.kn == nil {
-		Sgemm(false, false, m, p.n, p.k, 1, a, lda, p.b, p.ldb, 1, c, ldc)
+	beta := float32(1)
+	if set {
+		beta = 0
+	}
+	if p.kn == nil || p.k == 0 {
+		Sgemm(false, false, m, p.n, p.k, 1, a, lda, p.b, p.ldb, beta, c, ldc)
 		return
 	}
 	checkOperand("A", false, m, p.k, a, lda)
 	checkOperand("C", false, m, p.n, c, ldc)
 	kn := p.kn
 	nkb := (p.k + kn.kc - 1) / kn.kc
+	if m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork {
+		// Few rows (a late layer at batch 1): split B's panels across the
+		// workers instead, so each streams part of B rather than all of
+		// it, and no worker gets a short, mostly padded row panel.
+		nr := kn.nr
+		parallel.For((p.n+nr-1)/nr, 1, func(lo, hi int) {
+			ja, jb := lo*nr, min(hi*nr, p.n)
+			bufs := bufPool.Get().(*packBufs)
+			defer bufPool.Put(bufs)
+			sgemmBlocks(kn, false, set, m, jb-ja, p.k, 1, a, lda, c[ja:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(_, p0, kb, _ int) []float32 {
+				return p.blocks[p0/kn.kc][ja*kb:]
+			})
+		})
+		return
+	}
 	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
 		bufs := bufPool.Get().(*packBufs)
 		defer bufPool.Put(bufs)
-		sgemmBlocks(kn, false, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
+		sgemmBlocks(kn, false, set, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
 			return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
 		})
 	})
