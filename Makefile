@@ -13,8 +13,8 @@ GEMM    ?= purego
 TAGS     = $(if $(filter openblas,$(GEMM)),openblas,)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X github.com/graft-ml/graft/internal/buildinfo.Version=$(VERSION) \
-           -X github.com/graft-ml/graft/internal/buildinfo.Commit=$(COMMIT)
+LDFLAGS := -X github.com/graft-ml/graft/internal/base/buildinfo.Version=$(VERSION) \
+           -X github.com/graft-ml/graft/internal/base/buildinfo.Commit=$(COMMIT)
 GOFLAGS_BUILD = -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 
 # Test data from Go modules (fetched, never copied into the repo):
@@ -293,13 +293,13 @@ scale-sim: test-models
 # export, tf-keras save, TF1 graph with variables and frozen), seeded random
 # weights, no download, with TensorFlow's outputs beside each
 # (scripts/zoo/gen.py). Not committed. ZOO_MODELS=MobileNetV2,VGG16 limits
-# it. test-zoo runs the parity tests on it (internal/zoo, graft predict).
+# it. test-zoo runs the parity tests on it (internal/testkit/zoo, graft predict).
 ZOO        := build/zoo
 ZOO_MODELS ?=
 zoo: $(PYENV)/.stamp
 	$(PYENV)/bin/python scripts/zoo/gen.py --out $(ZOO) $(if $(ZOO_MODELS),--models $(ZOO_MODELS))
 test-zoo:
-	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestAutoPreprocessRecoversZooModes|TestZooPredictNative|TestZooInspectData' ./internal/zoo ./cmd/graft
+	$(GO) test $(GOFLAGS_BUILD) -count=1 -v -run 'TestNativeMatchesTensorFlow|TestInspectSupportsEveryOp|TestAutoPreprocessRecoversZooModes|TestZooPredictNative|TestZooInspectData' ./internal/testkit/zoo ./cmd/graft
 
 # graft against its real peers on this machine, in one run (docs/performance.md):
 # the native and TensorFlow engines and TensorFlow's Python runtime on

@@ -10,8 +10,8 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
 )
 
 // cpuStandIn is a "graft-cuda worker" for a host without a GPU: a real

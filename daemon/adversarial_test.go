@@ -26,10 +26,10 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
-	"github.com/graft-ml/graft/internal/images/bomb"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/data/images/bomb"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 	"github.com/graft-ml/graft/internal/util/crc32c"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/infer/predict"
 )
 
 // reportLatency adds p50 and p99 of ds (milliseconds) and, for a batch

@@ -6,10 +6,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/internal/featcache"
+	"github.com/graft-ml/graft/internal/extract/featcache"
 )
 
-// The feature cache (cache/ under the data directory, internal/featcache):
+// The feature cache (cache/ under the data directory, internal/extract/featcache):
 // its cap, and what the daemon does with it. The daemon itself only
 // tidies it at start and reports it; its workers read, fill and trim it,
 // each holding a lease on its features while it runs.

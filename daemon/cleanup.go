@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // cleanLeftovers removes what a daemon or worker killed mid-write left in
@@ -21,7 +21,7 @@ import (
 //	exports/NAME/.V.tmp-*                the export's folder (backbone/savedmodel.Write)
 //	exports/NAME/.V.manifest.json.tmp-*  its manifest (internal/util/atomicfile)
 //	runs/JOB/**/.FILE.tmp-*              run files and checkpoints (atomicfile, via rundir and head)
-//	cache/**/.tmp-*                      feature cache entries (internal/featcache)
+//	cache/**/.tmp-*                      feature cache entries (internal/extract/featcache)
 //	.graft.db.tmp-compact-*              a compaction of the store (storeadmin.go: removed when the store is opened)
 //
 // and ray/probe/ holds only the files of a start-up probe of the Ray nodes

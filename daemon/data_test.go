@@ -19,9 +19,9 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/run/worker"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 	"github.com/graft-ml/graft/internal/util/crc32c"
-	"github.com/graft-ml/graft/internal/worker"
 )
 
 // Issue 22, defect 2: a 16-byte TFRecord whose length prefix says 1 GiB

@@ -14,8 +14,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/images/bomb"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/data/images/bomb"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 func writeFile(t *testing.T, path string, b []byte) string {

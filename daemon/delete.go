@@ -15,7 +15,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
-	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/base/confine"
 )
 
 // users counts the requests using each model version (a prediction, an

@@ -12,7 +12,7 @@
 // Files by concern: options.go (settings, listen check), storeadmin.go
 // (GET /v1/admin/backup), datadir.go (the store against what
 // the data directory holds), paths.go
-// (request paths through internal/confine, free disk), http.go (Host,
+// (request paths through internal/base/confine, free disk), http.go (Host,
 // Origin, content type, token), limits.go (budgets, connection pools, token
 // guessing), jobs_api.go (spec bounds, sizing at submission), lists.go
 // (the job and model lists, a page at a time),
@@ -40,7 +40,7 @@
 //	logs/JOB.log      each job's worker stderr, all attempts, and its
 //	                  one rotated older part JOB.log.1 (--max-log-bytes)
 //	cache/            the feature cache, shared by the jobs, capped by
-//	                  --cache-max-bytes (internal/featcache: LRU, leases)
+//	                  --cache-max-bytes (internal/extract/featcache: LRU, leases)
 //	exports/NAME/V/   each exported model version (POST ...:export),
 //	                  with its manifest beside it in V.manifest.json
 //

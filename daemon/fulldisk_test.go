@@ -13,7 +13,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // Issue 22, defect 4 (training): a checkpoint write that finds the disk

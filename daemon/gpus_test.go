@@ -14,8 +14,8 @@ import (
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/gpu/gputest"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/devices"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // heldLauncher starts workers that run until released, and reports each
@@ -71,7 +71,7 @@ func (w *heldWorker) Wait() worker.Exit {
 }
 
 // gpusOf is machine's GPUs as the daemon reads them: the JSON graft-cuda
-// devices prints, read back as internal/devices does.
+// devices prints, read back as internal/base/devices does.
 func gpusOf(t *testing.T, m *gputest.Machine) []devices.Device {
 	t.Helper()
 	list, err := m.Devices()

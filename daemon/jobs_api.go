@@ -16,11 +16,11 @@ import (
 	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/sweep"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/devices"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/fit/sweep"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
 	"github.com/graft-ml/graft/internal/util/gemm"
 )
 

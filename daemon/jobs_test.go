@@ -17,8 +17,8 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // Submit, stream the events, succeed, and predict through the API: the

@@ -17,11 +17,11 @@ import (
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/buildinfo"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // graftBin is the real graft binary, built once: the daemon runs it as

@@ -12,7 +12,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/inspect"
 	"github.com/graft-ml/graft/daemon/store"
-	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/infer/predict"
 )
 
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {

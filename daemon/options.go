@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon/sched"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/devices"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // DefaultListen is where graft serve listens unless told otherwise.
@@ -68,7 +68,7 @@ type Options struct {
 	// claims are reported in /metrics.
 	GPUMemoryBudget int64
 	// GPUs are the host's GPUs as `graft-cuda devices` lists them
-	// (internal/devices), cuda:0 first. When known, admission is per GPU:
+	// (internal/base/devices), cuda:0 first. When known, admission is per GPU:
 	// a job on cuda:N reserves GPU N's memory (capped by GPUMemoryBudget),
 	// cuda:N past the last GPU is refused, and auto takes the GPU with
 	// the most room. Nil: asked of CUDAWorkerPath once, at the first GPU

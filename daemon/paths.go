@@ -14,7 +14,7 @@ import (
 var ErrPath = errors.New("path not allowed")
 
 // confine resolves p (absolute, every symlink followed) and returns it
-// when it lies inside an allowed root (internal/confine's rules, the same
+// when it lies inside an allowed root (internal/base/confine's rules, the same
 // the worker applies when it opens each file). The resolved path is what
 // the job records; the worker confines it again when it opens the files,
 // so a link swapped after submission leads nowhere.

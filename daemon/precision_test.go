@@ -15,7 +15,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/run/rundir"
 	"github.com/graft-ml/graft/internal/util/gemm"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/store"
-	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/base/confine"
 )
 
 // Retention: ended jobs go, record, run directory, logs and exports, once

@@ -17,9 +17,9 @@ import (
 
 	"github.com/graft-ml/graft/daemon/sched"
 	"github.com/graft-ml/graft/daemon/store"
-	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/confine"
+	"github.com/graft-ml/graft/internal/base/devices"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // Server is a running daemon: store, scheduler, serving and HTTP API.

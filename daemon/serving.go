@@ -9,8 +9,8 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/infer/predict"
 )
 
 // MaxPredictImages bounds the images of one predict request.

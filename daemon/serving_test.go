@@ -12,7 +12,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/images/bomb"
+	"github.com/graft-ml/graft/internal/data/images/bomb"
 )
 
 // trainModel runs a tiny job to the end and returns its model.

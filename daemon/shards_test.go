@@ -10,7 +10,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // A job with extract_workers on the local launcher extracts in local

@@ -16,7 +16,7 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/backbone/tf"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/dataset"
+	"github.com/graft-ml/graft/internal/data/dataset"
 	"github.com/graft-ml/graft/internal/util/tfrecord"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // otherData is a data set unlike the fixture's: three of its digit

@@ -9,8 +9,8 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/sweep"
+	"github.com/graft-ml/graft/internal/fit/sweep"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // A sweep job: the worker trains every trial, the job's run directory is

@@ -7,10 +7,10 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/ui"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/evaluate"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/infer/evaluate"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // withUI serves the dashboard (daemon/ui) at /ui and passes everything

@@ -11,7 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
-	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
 )
 
 // epochsOf lists the epochs job id's log reports, by attempt.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
 )
 
 // What the data directory holds, by part: measured by a walk every
@@ -29,7 +29,7 @@ type diskUsage struct {
 }
 
 // measure walks the data directory's parts. The feature cache is walked
-// like the others (its own byte count is internal/featcache's).
+// like the others (its own byte count is internal/extract/featcache's).
 func (s *Server) measure(ctx context.Context) {
 	parts := map[string]int64{}
 	for _, p := range diskParts {

@@ -61,7 +61,7 @@ func TestFakeMachines(t *testing.T) {
 				}
 			}
 			// graft-cuda devices prints the list as JSON; the daemon reads
-			// it (internal/devices). Its shape, written out by hand.
+			// it (internal/base/devices). Its shape, written out by hand.
 			if c.gpus == 2 {
 				b, err := json.Marshal(list[1])
 				want := `{"id":"cuda:1","ordinal":1,"kind":"cuda","name":"NVIDIA H100 80GB HBM3","compute_capability":"9.0","multiprocessors":132,"memory_bytes":85899345920,"driver_version":12020}`

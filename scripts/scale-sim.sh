@@ -14,7 +14,7 @@ SCALE_WORKERS=${SCALE_WORKERS:-2}
 SCALE_DIR=${SCALE_DIR:-build/scale-sim}
 rm -rf "$SCALE_DIR"
 mkdir -p "$SCALE_DIR"
-GRAFT_SCALE_SIM=$SCALE_INDEX $GO test -count=1 -v -timeout 30m -run TestScaleIndex ./internal/dataset | grep -E 'n=|FAIL|ok'
+GRAFT_SCALE_SIM=$SCALE_INDEX $GO test -count=1 -v -timeout 30m -run TestScaleIndex ./internal/data/dataset | grep -E 'n=|FAIL|ok'
 $GO build -o "$SCALE_DIR/graft" ./cmd/graft
 run() { # name, extra flags
 	name=$1; shift

@@ -15,7 +15,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 )
 
-// Preprocessing modes this file picks between (internal/images names
+// Preprocessing modes this file picks between (internal/data/images names
 // them; backbone packages do not import it). Auto asks for the pick.
 const (
 	Auto = "auto"

@@ -27,7 +27,7 @@ type Options struct {
 	// Output is a signature output key; empty means the only output.
 	Output string
 	// Roots confine the model's files (graft serve's --allow-root; graft
-	// passes its internal/confine roots). Nil reads what the path names
+	// passes its internal/base/confine roots). Nil reads what the path names
 	// (regular files).
 	Roots savedmodel.Files
 	// Model, when set, is the SavedModel at the path, loaded already

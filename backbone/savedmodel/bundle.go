@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/base/wrap"
 	"github.com/graft-ml/graft/internal/util/crc32c"
-	"github.com/graft-ml/graft/internal/wrap"
 )
 
 // A TensorBundle (TensorFlow's V2 checkpoint format) is PREFIX.index, an

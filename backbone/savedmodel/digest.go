@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
-	"github.com/graft-ml/graft/internal/wrap"
+	"github.com/graft-ml/graft/internal/base/wrap"
 )
 
 // Digest is the SHA-256 of every regular file of the SavedModel directory

@@ -3,7 +3,7 @@ package savedmodel
 import (
 	"os"
 
-	"github.com/graft-ml/graft/internal/confine"
+	"github.com/graft-ml/graft/internal/base/confine"
 )
 
 // Files opens a SavedModel's files: graft passes its *confine.Roots (the

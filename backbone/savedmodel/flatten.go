@@ -9,7 +9,7 @@ import (
 	shpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/wrap"
+	"github.com/graft-ml/graft/internal/base/wrap"
 )
 
 // FlattenSignature flattens the graph that computes every output of a

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // Every tensor's Layer is a name --tap accepts, and it leads into that

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/wrap"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/base/wrap"
 )
 
 // DefaultTag is the tag set Load picks when none is given.

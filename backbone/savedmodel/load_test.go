@@ -11,7 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 func mustLoad(t *testing.T, rel string, tags ...string) *Model {

@@ -9,7 +9,7 @@ import (
 	opb "github.com/galeone/tensorflow/tensorflow/go/core/framework/op_def_go_proto"
 	"google.golang.org/protobuf/encoding/prototext"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // TestGenerateOpDefs regenerates opdefs.pbtxt, the subset of TensorFlow

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/closest"
-	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/base/closest"
+	"github.com/graft-ml/graft/internal/base/hint"
 )
 
 // TensorDesc describes one tappable tensor.

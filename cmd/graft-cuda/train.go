@@ -9,8 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
+	"github.com/graft-ml/graft/internal/base/logging"
 	"github.com/graft-ml/graft/internal/cli"
-	"github.com/graft-ml/graft/internal/logging"
 )
 
 func (a *app) trainCmd() *cobra.Command {

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ml/graft/gpu"
-	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
 )
 
 func (a *app) versionCmd() *cobra.Command {

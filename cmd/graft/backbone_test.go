@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 	"github.com/graft-ml/graft/internal/util/idx"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ml/graft/internal/featcache"
-	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/extract/featcache"
 )
 
 // cacheCmd is graft cache: the feature cache's files, read directly (no

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graft-ml/graft/internal/featcache"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/extract/featcache"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // entryFiles walks dir: the .f32 files and their bytes.

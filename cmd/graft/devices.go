@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graft-ml/graft/internal/devices"
+	"github.com/graft-ml/graft/internal/base/devices"
 )
 
 func (a *app) devicesCmd() *cobra.Command {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // Representative error texts as a person sees them: each says what went

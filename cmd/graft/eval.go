@@ -8,14 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/evaluate"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/logging"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/progress"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/logging"
+	"github.com/graft-ml/graft/internal/base/progress"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/infer/evaluate"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 func (a *app) evalCmd() *cobra.Command {

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // runStderr is run with stderr (the logs) captured too.

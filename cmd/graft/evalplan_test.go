@@ -12,9 +12,9 @@ import (
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // loggedBatch is the batch of the "extraction plan" log line in logs

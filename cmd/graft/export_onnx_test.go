@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/internal/export"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/zoo"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/zoo"
 )
 
 // graft export --format onnx, checked by the ONNX project's own checker and

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // graft export, checked against TensorFlow itself (make test-tf): Python

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/zoo"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/zoo"
 )
 
 // graft export --format tflite, checked against LiteRT (make

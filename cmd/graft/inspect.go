@@ -15,8 +15,8 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/fit/train"
 )
 
 func (a *app) inspectCmd() *cobra.Command {

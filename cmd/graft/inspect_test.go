@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // inspect --tensors lists what a head can tap, each with its Keras layer;

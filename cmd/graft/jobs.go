@@ -18,9 +18,9 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/logging"
-	"github.com/graft-ml/graft/internal/progress"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/base/logging"
+	"github.com/graft-ml/graft/internal/base/progress"
 )
 
 // clientFlags are the daemon address and token of the client commands.

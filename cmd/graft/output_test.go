@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/evaluate"
-	"github.com/graft-ml/graft/internal/predict"
+	"github.com/graft-ml/graft/internal/infer/evaluate"
+	"github.com/graft-ml/graft/internal/infer/predict"
 )
 
 // predict's text output keeps the score column in one place whatever the

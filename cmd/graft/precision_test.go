@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 	"github.com/graft-ml/graft/internal/util/gemm"
 )
 

@@ -14,11 +14,11 @@ import (
 
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/inspect"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/data/images"
 	"github.com/graft-ml/graft/internal/export"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/predict"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/infer/predict"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // otherFormats are the export formats graft writes but does not read,

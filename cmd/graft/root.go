@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/internal/base/logging"
 	"github.com/graft-ml/graft/internal/cli"
-	"github.com/graft-ml/graft/internal/logging"
 )
 
 // app carries what every command shares: the injected logger and stdout.

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/data/images"
 )
 
 func (a *app) serveCmd() *cobra.Command {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/raylaunch"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // rayConfig is serve's choice of launcher and its Ray settings.

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // graft worker: spec in, JSON-lines events out; an error ends with the

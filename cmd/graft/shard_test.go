@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // shardTrain trains a one-epoch head on data with the cache in cache and

@@ -8,9 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/internal/cli"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/sweep"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/fit/sweep"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
 )
 
 func (a *app) sweepCmd() *cobra.Command {

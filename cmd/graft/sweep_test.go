@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/sweep"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/fit/sweep"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // TestSweep runs a random search of 5 of a grid's 8 points, two trials at

@@ -10,10 +10,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/evaluate"
-	"github.com/graft-ml/graft/internal/images/bomb"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/data/images/bomb"
+	"github.com/graft-ml/graft/internal/infer/evaluate"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // Issue 22, defect 13: class names are whatever folders are called; in

@@ -8,10 +8,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/internal/base/devices"
 	"github.com/graft-ml/graft/internal/cli"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 func (a *app) trainCmd() *cobra.Command {

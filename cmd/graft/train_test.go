@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/dataset"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 const fashionCNN = "../../testdata/models/fashion_cnn"

@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/graft-ml/graft/daemon"
-	"github.com/graft-ml/graft/internal/ptytest"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/ptytest"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // runOnTerminal runs the CLI with stderr on a pseudo-terminal and returns

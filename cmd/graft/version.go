@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ml/graft/backbone/tf"
-	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
 )
 
 // tensorFlowInfo is the TensorFlow engine's state in this binary.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/zoo"
+	"github.com/graft-ml/graft/internal/testkit/zoo"
 )
 
 // zooTop1 runs `graft predict --model` on every zoo case's PNG inputs with

@@ -19,12 +19,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // Launcher runs each attempt of a job as a Ray job (worker.Launcher and
 // worker.Reattacher). The entrypoint is the graft worker with its input
-// (internal/worker) on stdin, read from a file under the daemon's data directory:
+// (internal/run/worker) on stdin, read from a file under the daemon's data directory:
 // every node must see that directory at the same path (Probe checks it).
 type Launcher struct {
 	Client *Client

@@ -19,10 +19,10 @@ import (
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon"
 	"github.com/graft-ml/graft/daemon/raylaunch"
-	"github.com/graft-ml/graft/internal/buildinfo"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/run/worker"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // rayAddress is the Ray cluster the tests run on: the head node's

@@ -17,8 +17,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/api/client"
 	"github.com/graft-ml/graft/daemon/raylaunch"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // The Jobs API as Ray answers it: a submission with our id, its exit

@@ -7,9 +7,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/shard"
-	"github.com/graft-ml/graft/internal/train"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/extract/shard"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // ShardRunner runs a job's shards as Ray jobs (worker.RayShardRunner):
@@ -19,7 +19,7 @@ import (
 // and the log reading are the job attempts'. The shard worker writes
 // into the feature cache under the daemon's data directory, which every
 // node sees. A shard whose Ray job fails or is stopped, or whose node is
-// lost, returns an error: internal/shard tries it again.
+// lost, returns an error: internal/extract/shard tries it again.
 func ShardRunner(r worker.RayShards, base worker.Input, log *zap.Logger) (train.ShardRunner, error) {
 	c, err := New(r.Address)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/shard"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/extract/shard"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // A shard's try is a Ray job of its own: its id, input file and metadata

@@ -31,7 +31,7 @@
 // error event says short "disk"): the job waits, queued, until the data
 // directory's disk has MinFreeDisk free, and resumes from its checkpoint. Cancel kills after 1 s, shutdown after Grace.
 //
-// Workers are started through a worker.Launcher (internal/worker, the
+// Workers are started through a worker.Launcher (internal/run/worker, the
 // same starter graft train --device cuda uses): the supervisor
 // hands it one attempt (job id, attempt number, worker kind, the resolved
 // spec and its encoding for the worker's stdin, the memory footprint) and

@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // The joins of the scheduler and its supervisors: narrow interfaces onto

@@ -9,8 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/base/confine"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // prepareRun readies j's run directory for a new (not re-attached)

@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/devices"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/devices"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // Scheduler errors the API maps to status codes.

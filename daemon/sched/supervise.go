@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/buildinfo"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // stepEventEvery throttles the step events a job's log keeps (epochs,

@@ -3,7 +3,7 @@ package cli
 import (
 	"strings"
 
-	"github.com/graft-ml/graft/internal/hint"
+	"github.com/graft-ml/graft/internal/base/hint"
 )
 
 // ErrorText is how a command's error reaches a person: the error, then

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/graft-ml/graft/internal/closest"
+	"github.com/graft-ml/graft/internal/base/closest"
 )
 
 // SuggestFlag is the root command's flag error function: an unknown

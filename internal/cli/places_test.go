@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/job"
+	"github.com/graft-ml/graft/internal/run/job"
 )
 
 // specNames are api.JobSpec's JSON names but version (each document's own).
@@ -22,7 +22,7 @@ func specNames() []string {
 }
 
 // TestSpecFieldsAreFlags: every setting of api.JobSpec is a flag of graft
-// train. (internal/job's TestSpecFieldsReachRunSpec checks api.RunSpec;
+// train. (internal/run/job's TestSpecFieldsReachRunSpec checks api.RunSpec;
 // daemon/openapi.yaml's JobRequest and the Python client's are generated
 // from api.JobRequest, and internal/cli/specgen's tests check them.)
 func TestSpecFieldsAreFlags(t *testing.T) {

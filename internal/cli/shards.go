@@ -6,10 +6,10 @@ import (
 	"os"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/shard"
-	"github.com/graft-ml/graft/internal/train"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/extract/shard"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // shardOptions are --extract-workers's for the job j (its settings

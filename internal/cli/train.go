@@ -14,12 +14,12 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/augment"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/logging"
-	"github.com/graft-ml/graft/internal/progress"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/logging"
+	"github.com/graft-ml/graft/internal/base/progress"
+	"github.com/graft-ml/graft/internal/data/augment"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/job"
 	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/threads"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graft-ml/graft/api"
-	"github.com/graft-ml/graft/internal/job"
-	"github.com/graft-ml/graft/internal/rundir"
+	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // resolve runs the train command's flag parsing and resolves the job

@@ -11,8 +11,8 @@ import (
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/daemon/raylaunch"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/logging"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/base/logging"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // OpenOps opens the device a worker trains j on and returns how to close
@@ -20,7 +20,7 @@ import (
 type OpenOps func(j api.RunSpec, log *zap.Logger) (head.Ops, func(), error)
 
 // WorkerCommand is the hidden `worker` of both binaries: the worker
-// protocol (internal/worker) on stdin and stdout, logs on stderr as the
+// protocol (internal/run/worker) on stdin and stdout, logs on stderr as the
 // input's log options say.
 func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 	var spec, jobID, logFormat string
@@ -85,7 +85,7 @@ func WorkerCommand(short string, out io.Writer, open OpenOps) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&spec, "spec", "-", "the worker's input (JSON, see internal/worker); - reads stdin")
+	f.StringVar(&spec, "spec", "-", "the worker's input (JSON, see internal/run/worker); - reads stdin")
 	f.StringVar(&jobID, "job", "", "the job id (for logs and for the daemon to recognise its workers)")
 	f.DurationVar(&stepDelay, "step-delay", 0, "sleep after every step (tests)")
 	f.DurationVar(&shardDelay, "test-shard-delay", 0, "tests only: a shard's worker sleeps after every 32 samples it extracts")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/worker"
+	"github.com/graft-ml/graft/internal/run/worker"
 )
 
 // The worker command reads the protocol's input, opens the device the

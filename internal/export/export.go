@@ -17,11 +17,11 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/confine"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/images"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/confine"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/data/images"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/rundir"
 )
 
 // Signature keys and tensor names of an exported model.
@@ -234,7 +234,7 @@ func f32() map[string]*avpb.AttrValue {
 	return map[string]*avpb.AttrValue{"T": savedmodel.AttrType(tensor.Float32)}
 }
 
-// ImageNet statistics of the Keras applications (internal/images uses the
+// ImageNet statistics of the Keras applications (internal/data/images uses the
 // same), RGB order; gray inputs take their mean.
 var (
 	torchMean = []float32{0.485, 0.456, 0.406}

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
-	"github.com/graft-ml/graft/internal/train"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/fit/train"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // trainedRun trains a small run on a private copy of the fashion_cnn

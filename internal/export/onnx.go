@@ -13,7 +13,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/head"
-	"github.com/graft-ml/graft/internal/images"
+	"github.com/graft-ml/graft/internal/data/images"
 )
 
 // ErrONNXOp reports a backbone op the ONNX export cannot express.

@@ -17,7 +17,7 @@ import (
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // opGraph builds a small TF graph on the image placeholder "x".
@@ -106,7 +106,7 @@ func backboneONNX(g *savedmodel.Graph, h, w, c int) ([]byte, error) {
 
 // TestExportONNXOps: each op the native engine runs, alone or in the
 // patterns Keras writes, through the converter and onnxruntime, against
-// graft's native engine on the same input (which internal/zoo checks
+// graft's native engine on the same input (which internal/testkit/zoo checks
 // against TensorFlow): 1e-5 of the largest value.
 func TestExportONNXOps(t *testing.T) {
 	py := os.Getenv("GRAFT_EXPORT_PYTHON")

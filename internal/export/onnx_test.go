@@ -15,9 +15,9 @@ import (
 
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // TestExportONNXCoversNativeOps: every op the native engine runs has an

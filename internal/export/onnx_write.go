@@ -8,7 +8,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
-	"github.com/graft-ml/graft/internal/buildinfo"
+	"github.com/graft-ml/graft/internal/base/buildinfo"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 

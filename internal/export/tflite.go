@@ -12,8 +12,8 @@ import (
 
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/base/hint"
 	"github.com/graft-ml/graft/internal/export/tflite"
-	"github.com/graft-ml/graft/internal/hint"
 	"github.com/graft-ml/graft/internal/util/atomicfile"
 )
 

@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/graft-ml/graft/internal/hint"
-	"github.com/graft-ml/graft/internal/rundir"
-	"github.com/graft-ml/graft/internal/testmodules"
+	"github.com/graft-ml/graft/internal/base/hint"
+	"github.com/graft-ml/graft/internal/run/rundir"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // tfliteFile reports whether path holds a TFLite flatbuffer (the schema's

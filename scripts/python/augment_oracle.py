@@ -1,4 +1,4 @@
-"""TensorFlow's and Keras's own image ops as the oracle of internal/augment.
+"""TensorFlow's and Keras's own image ops as the oracle of internal/data/augment.
 
 Usage: augment_oracle.py DIR. DIR/cases.json lists cases, each with a name,
 the input's shape [h, w, c] (DIR/NAME.in.f32, little-endian float32, HWC,

@@ -1,4 +1,4 @@
-"""JPEG corpus for the decoder parity test (internal/images/tfjpeg).
+"""JPEG corpus for the decoder parity test (internal/data/images/tfjpeg).
 
 Writes JPEGs that TensorFlow's own encoder (and Pillow's libjpeg, for what
 tf.io.encode_jpeg cannot write: 4:2:2, restart markers, Adobe RGB) makes

@@ -1,5 +1,5 @@
 """Rotate and shift a folder of digit images with TensorFlow: the test set
-on which augmentation must matter (internal/train's augmentation test).
+on which augmentation must matter (internal/fit/train's augmentation test).
 
 Usage: transform_digits.py SRC DST SEED ROTATION TRANSLATION. SRC holds one
 folder of PNGs per class; DST gets the same layout, each image turned by

@@ -15,7 +15,7 @@ real model's do), and it is written up to four ways:
 Beside each SavedModel (<out>/<model>/<format>/model) it writes the input
 batch (and as PNG its pixels and other, probe photos) and TensorFlow's outputs (raw little-endian float32) at the signature
 output and at named intermediate taps, described by manifest.json, which
-internal/zoo reads. Each model runs in its own subprocess so that one
+internal/testkit/zoo reads. Each model runs in its own subprocess so that one
 failure or one model's memory does not touch the others.
 """
 
@@ -189,7 +189,7 @@ def photos(rng, n, size):
 
 
 def preprocess(pixels, mode):
-    """graft's --preprocess mode (internal/images) in float32, in the same
+    """graft's --preprocess mode (internal/data/images) in float32, in the same
     order of operations, so that the stored input is what graft feeds."""
     import numpy as np
 

@@ -15,7 +15,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/export/tflite"
-	"github.com/graft-ml/graft/internal/zoo"
+	"github.com/graft-ml/graft/internal/testkit/zoo"
 )
 
 // TestZooMatchesTensorFlow converts every zoo model, cut at each stored

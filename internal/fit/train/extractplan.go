@@ -1,0 +1,33 @@
+package train
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/graft-ml/graft/backbone"
+	"github.com/graft-ml/graft/backbone/native"
+	"github.com/graft-ml/graft/internal/data/dataset"
+	"github.com/graft-ml/graft/internal/extract/features"
+	"github.com/graft-ml/graft/internal/run/job"
+)
+
+// prepare reads the job's backbone graph cut at its tap.
+func prepare(cfg *job.Job) (*native.Prepared, error) { return features.Prepare(&cfg.RunSpec) }
+
+// planExtraction sets fo's batch and chunk for the larger of the sets.
+// A graph the native engine cannot replay (a model only the tensorflow
+// engine runs) keeps the fixed sizes.
+func (r *runner) planExtraction(cfg *job.Job, fo *features.Options, bb backbone.Backbone, sets ...*dataset.Dataset) {
+	n := 0
+	for _, ds := range sets {
+		if ds != nil {
+			n = max(n, ds.Len())
+		}
+	}
+	p, err := features.PlanJob(&cfg.RunSpec, bb, n, cfg.MemoryBudget)
+	if err != nil {
+		r.log.Info("extraction: no working-set estimate for this graph; batches of 64", zap.Error(err))
+		return
+	}
+	fo.Batch, fo.Chunk = p.Batch, p.Chunk
+	r.log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("memory_budget", cfg.MemoryBudget))
+}
