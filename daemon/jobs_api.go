@@ -138,11 +138,23 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 	if err != nil {
 		return nil, api.FieldErrors{{Field: footprintField(err), Message: err.Error()}}, http.StatusUnprocessableEntity
 	}
+	// A job that shards on this host (the local launcher) runs its
+	// extract_workers shard processes at once, each with the extraction's
+	// working set; under Ray each shard reserves its own on its node.
+	shards := ""
+	if s.opts.Launcher == nil && j.ExtractWorkers > 1 {
+		f.ExtractBytes *= int64(j.ExtractWorkers)
+		shards = fmt.Sprintf(" in %d shard workers at once", j.ExtractWorkers)
+	}
 	need := f.Host(j.MemoryBudget)
 	req.HostBytes = need
 	if need > s.opts.JobMemory {
-		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction's backbone run and decoded images %d or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: lower batch_size or memory_budget, or pick a smaller head or tap",
-			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory)
+		advice := "lower batch_size or memory_budget, or pick a smaller head or tap"
+		if shards != "" {
+			advice = "lower extract_workers, batch_size or memory_budget, or pick a smaller head or tap"
+		}
+		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction's backbone run and decoded images %d%s or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: %s",
+			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, shards, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory, advice)
 		return nil, bad, http.StatusUnprocessableEntity
 	}
 	if j.Device.IsCUDA() && (s.opts.GPUMemoryBudget > 0 || len(gpus) > 0) {
@@ -234,6 +246,8 @@ func (s *Server) checkBounds(c *job.Job) api.FieldErrors {
 	over("epochs", int64(c.Epochs), maxEpochs, "")
 	over("batch_size", int64(c.BatchSize), maxBatch, "")
 	over("workers", int64(c.Workers), maxWorkers, "")
+	over("extract_workers", int64(c.ExtractWorkers), maxWorkers, "")
+	over("shard_attempts", int64(c.ShardAttempts), maxPatience, "")
 	over("step_every", int64(c.StepEvery), maxPatience, "")
 	over("plateau_patience", int64(c.PlateauPatience), maxPatience, "")
 	over("early_stopping", int64(c.EarlyStopping), maxPatience, "")

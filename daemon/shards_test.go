@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/graft-ml/graft/api"
@@ -75,5 +77,40 @@ func TestJobShardSettingsRefused(t *testing.T) {
 		if !errors.As(err, &ae) || len(ae.Fields) != 1 || ae.Fields[0].Field != c.field {
 			t.Errorf("%s: submit answered %v, want a field error of %s", c.field, err, c.field)
 		}
+	}
+}
+
+// A job that shards on this host runs its extract_workers shard
+// processes at once: admission counts each one's extraction working set.
+// The oracle is the footprint's own parts, summed as the workers spend
+// them: a job memory that holds one extraction but not n refuses the
+// n-worker job (naming extract_workers) and takes the one-worker job.
+func TestShardedJobMemoryCountsItsWorkers(t *testing.T) {
+	const n = 32 // each worker's extraction plans for a twelfth or so of the job's memory budget
+	f := newFixture(t, 4)
+	req := f.spec(1)
+	budget := int64(4 << 20)
+	req.MemoryBudget = api.Ptr(budget)
+	req.Head = "linear" // a small head state, so the extraction sets the need
+	fp := footprintOf(t, req.JobSpec)
+	resident := min(fp.FeatureBytes, budget)
+	one := resident + max(fp.ParamBytes+fp.ScratchBytes, fp.ExtractBytes)
+	many := resident + max(fp.ParamBytes+fp.ScratchBytes, n*fp.ExtractBytes)
+	limit := max((one+many)/2, budget) // the job memory must hold the job's memory_budget
+	if limit >= many {
+		t.Fatalf("fixture: a job memory of %d holds %d workers (%d bytes; one needs %d)", limit, n, many, one)
+	}
+	s := startServer(t, daemon.Options{AllowRoots: f.roots, JobMemory: limit})
+	ctx := context.Background()
+	req.ExtractWorkers = api.Ptr(n)
+	_, err := s.Submit(ctx, req)
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Status != 422 || len(ae.Fields) != 1 || ae.Fields[0].Field != "memory" ||
+		!strings.Contains(ae.Fields[0].Message, fmt.Sprintf("%d shard workers", n)) || !strings.Contains(ae.Fields[0].Message, "extract_workers") {
+		t.Fatalf("%d shard workers under a job memory of %d (one worker needs %d, %d need %d): %v; want a memory error naming the workers", n, limit, one, n, many, err)
+	}
+	req.ExtractWorkers = api.Ptr(1)
+	if _, err := s.Submit(ctx, req); err != nil {
+		t.Errorf("one worker under a job memory of %d (it needs %d): %v", limit, one, err)
 	}
 }

@@ -37,6 +37,8 @@ func TestSpecBoundsAndEarlyValidation(t *testing.T) {
 		{"huge head", `{` + good + `,"tap":"conv2d_2","head":"conv:100000"}`, 400, "head", "over this daemon's limit"},
 		{"huge batch", `{` + good + `,"tap":"conv2d_2","batch_size":100000000}`, 400, "batch_size", "limit"},
 		{"huge workers", `{` + good + `,"tap":"conv2d_2","workers":100000}`, 400, "workers", "limit"},
+		{"huge extract workers", `{` + good + `,"tap":"conv2d_2","extract_workers":100000}`, 400, "extract_workers", "limit"},
+		{"huge shard attempts", `{` + good + `,"tap":"conv2d_2","extract_workers":2,"shard_attempts":1000000000}`, 400, "shard_attempts", "limit"},
 		{"huge memory budget", `{` + good + `,"tap":"conv2d_2","memory_budget":9223372036854775807}`, 400, "memory_budget", "--job-memory"},
 		{"over the job memory", `{` + good + `,"tap":"conv2d_2","head":"conv:16384:7"}`, 422, "memory", "--job-memory"},
 		{"unknown tap", `{` + good + `,"tap":"conv2d_22"}`, 422, "tap", "conv2d_2"},
