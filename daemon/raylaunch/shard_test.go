@@ -188,27 +188,33 @@ func TestRayShards(t *testing.T) {
 		t.Errorf("job progress %+v: want shards 8/8", j.Progress)
 	}
 
-	// Ray's record of the shards: every shard succeeded once, on both
-	// nodes; the one lost on graft-third failed there and succeeded on a
-	// later try elsewhere.
+	// Ray's record of the shards: every shard succeeded, on both nodes;
+	// a try was lost with graft-third (failed there, or failed with no
+	// node when it was placed on graft-third as it died) and its shard
+	// was tried again and succeeded. Which try the loss hits is a race:
+	// a try that was ending when the raylet died may read as succeeded
+	// in Ray yet lost to graft, and is retried too.
 	js, _ := shardJobs()
-	nodes, ok, failedThird := map[string]int{}, map[string]bool{}, map[string]bool{}
+	nodes, ok, retried, lostTries := map[string]int{}, map[string]bool{}, map[string]bool{}, 0
 	for _, rj := range js {
 		shard := rj.Metadata["graft_shard"]
+		if rj.Metadata["graft_shard_attempt"] != "1" {
+			retried[shard] = true
+		}
 		switch {
 		case rj.Status == raylaunch.Succeeded:
 			nodes[nodeName(t, c, rj.DriverNodeID)]++
 			ok[shard] = true
-		case rj.DriverNodeID == thirdID:
-			failedThird[shard] = true
+		case rj.DriverNodeID == thirdID || rj.DriverNodeID == "":
+			lostTries++
 		}
 	}
-	if len(ok) != 8 || nodes["graft-head"] == 0 || nodes["graft-third"] == 0 || len(failedThird) == 0 {
-		t.Errorf("shards succeeded %v on nodes %v; failed on graft-third %v; want 8 shards, on graft-head and graft-third, one lost", ok, nodes, failedThird)
+	if len(ok) != 8 || nodes["graft-head"] == 0 || nodes["graft-third"] == 0 || lostTries == 0 || len(retried) == 0 {
+		t.Errorf("shards succeeded %v on nodes %v; %d tries lost with graft-third, shards retried %v; want 8 shards, on graft-head and graft-third, a try lost and its shard retried", ok, nodes, lostTries, retried)
 	}
-	for s := range failedThird {
+	for s := range retried {
 		if !ok[s] {
-			t.Errorf("shard %s lost with graft-third never succeeded", s)
+			t.Errorf("shard %s was retried and never succeeded", s)
 		}
 	}
 	for _, rj := range js {
