@@ -18,6 +18,7 @@ import (
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
 // Checks that need the real libtensorflow (make test-tf) and, for the
@@ -184,18 +185,6 @@ func writerCNN(t *testing.T) string {
 	return dir
 }
 
-// python is the interpreter with TensorFlow (make pyenv).
-func python(t *testing.T) string {
-	p := os.Getenv("GRAFT_PYTHON")
-	if p == "" {
-		p, _ = filepath.Abs("../../build/pyenv/bin/python")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", p, err)
-	}
-	return p
-}
-
 // TestWriterReadByTensorFlow: SavedModels graft writes load in Python
 // TensorFlow (tf.saved_model.load) and give graft's outputs.
 func TestWriterReadByTensorFlow(t *testing.T) {
@@ -236,7 +225,7 @@ func TestWriterReadByTensorFlow(t *testing.T) {
 	if err := os.WriteFile(jf, spec, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python(t), "../../scripts/python/tf_load_check.py", jf)
+	cmd := exec.Command(testmodules.PythonTF(t), "../../scripts/python/tf_load_check.py", jf)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tf.saved_model.load: %v\n%s", err, out)
 	}

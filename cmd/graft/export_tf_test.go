@@ -17,18 +17,6 @@ import (
 // graft export, checked against TensorFlow itself (make test-tf): Python
 // TensorFlow loads the export and serves real image files.
 
-func pythonTF(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GRAFT_PYTHON")
-	if p == "" {
-		p, _ = filepath.Abs("../../build/pyenv/bin/python")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", p, err)
-	}
-	return p
-}
-
 // tfServed is what scripts/python/export_check.py reports.
 type tfServed struct {
 	Signatures    []string    `json:"signatures"`
@@ -40,7 +28,7 @@ type tfServed struct {
 }
 
 func TestExportServedByTensorFlow(t *testing.T) {
-	py := pythonTF(t)
+	py := testmodules.PythonTF(t)
 	made := t.TempDir()
 	keras, tf1 := filepath.Join(made, "keras"), filepath.Join(made, "tf1")
 	if out, err := exec.Command(py, "../../scripts/python/export_backbones.py", keras, tf1).CombinedOutput(); err != nil {

@@ -50,13 +50,7 @@ func inPlace(f func(img []float32, c int)) func([]float32, int, int, int) []floa
 // the 0..255 range (the
 // floats agree to float32 rounding: 0.01 is asserted).
 func TestTransformsMatchTensorFlow(t *testing.T) {
-	py := os.Getenv("GRAFT_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../../../build/pyenv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", py, err)
-	}
+	py := testmodules.PythonTF(t)
 	var cases []oracleCase
 	for _, sh := range [][3]int{{13, 17, 3}, {24, 24, 1}} {
 		add := func(name, op string, params map[string]any, g func([]float32, int, int, int) []float32) {

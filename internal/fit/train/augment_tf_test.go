@@ -4,7 +4,6 @@ package train
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -24,13 +23,7 @@ import (
 // digits (seeds 1 and 2: +0.13, +0.07), -0.03 to +0.03 on upright ones
 // (docs/best-head.md); the test asserts +0.05 on the moved digits.
 func TestAugmentationHelpsOnMovedDigits(t *testing.T) {
-	py := os.Getenv("GRAFT_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../../../build/pyenv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", py, err)
-	}
+	py := testmodules.PythonTF(t)
 	train := testmodules.Digits(t, "train", 0, 100)
 	upright := testmodules.Digits(t, "t10k", 0, 100)
 	moved := filepath.Join(t.TempDir(), "moved")

@@ -27,13 +27,7 @@ import (
 // JPEGs of TensorFlow's and Go's sources join the corpus, and
 // GRAFT_JPEG_REAL (paths, colon-separated) adds more.
 func TestDecodeMatchesTensorFlow(t *testing.T) {
-	py := os.Getenv("GRAFT_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../../../../build/pyenv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("no Python with TensorFlow at %s (run make pyenv, or set GRAFT_PYTHON): %v", py, err)
-	}
+	py := testmodules.PythonTF(t)
 	dir := t.TempDir()
 	args := []string{"../../../../scripts/python/jpeg_corpus.py", dir}
 	args = append(args, realJPEGs(t)...)
