@@ -43,12 +43,13 @@ def load_pretrained_model(tf, model_path):
     return get_intermediate_output
 
 
-def create_fine_tuning_network(tf, input_shape, num_classes):
-    """The seed's head, layer for layer."""
+def create_fine_tuning_network(tf, input_shape, num_classes, out_dtype=None):
+    """The seed's head, layer for layer (out_dtype: the last layer's, float32
+    under a mixed policy, as Keras' mixed-precision guide asks)."""
     inputs = tf.keras.Input(shape=input_shape)
     x = tf.keras.layers.Conv2D(256, 3, padding="same", activation="relu")(inputs)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    outputs = tf.keras.layers.Dense(num_classes, activation="softmax")(x)
+    outputs = tf.keras.layers.Dense(num_classes, activation="softmax", dtype=out_dtype)(x)
     return tf.keras.Model(inputs=inputs, outputs=outputs)
 
 
@@ -89,6 +90,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--size", type=int, default=0, help="resize images to size x size RGB, as graft does for the backbone's input (0: as they are)")
     p.add_argument("--preprocess", choices=["unit", "tf"], default="unit", help="pixel scaling, as graft's --preprocess")
+    p.add_argument("--policy", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="the head's Keras dtype policy (mixed_bfloat16: the peer of graft's --precision bf16; the backbone's SavedModel runs as written)")
     a = p.parse_args()
     tf = peerlib.tensorflow(a.threads)
     import keras
@@ -106,7 +109,8 @@ def main():
     onehot = tf.one_hot(labels, len(classes))
     pretrained_fn = load_pretrained_model(tf, a.backbone)
     feature_shape = tuple(pretrained_fn(tf.constant(images[:1])).shape[1:])
-    head = create_fine_tuning_network(tf, feature_shape, len(classes))
+    keras.mixed_precision.set_global_policy(a.policy)
+    head = create_fine_tuning_network(tf, feature_shape, len(classes), "float32" if a.policy != "float32" else None)
 
     if a.recipe == "seed":
         train_fine_tuning_model(tf, pretrained_fn, head, tf.constant(images), onehot, a.epochs, a.batch_size)
@@ -119,7 +123,7 @@ def main():
     tpaths, tlabels = peerlib.folder(a.test, classes)
     probs = head.predict(predict_features(tf, pretrained_fn, peerlib.load_images(tpaths, a.size, a.preprocess)), batch_size=256, verbose=0)
     acc = float(np.mean(np.argmax(probs, axis=1) == np.asarray(tlabels)))
-    peerlib.emit({"recipe": a.recipe, "train_s": train_s, "test_accuracy": acc, "test_samples": len(tlabels), "train_samples": len(paths), "epochs": a.epochs, "batch_size": a.batch_size, "threads": a.threads})
+    peerlib.emit({"recipe": a.recipe, "policy": a.policy, "train_s": train_s, "test_accuracy": acc, "test_samples": len(tlabels), "train_samples": len(paths), "epochs": a.epochs, "batch_size": a.batch_size, "threads": a.threads})
 
 
 if __name__ == "__main__":

@@ -143,6 +143,13 @@ def main():
             res["backbone"].append(row)
             print(f"  {m} batch {b}: native {row['native']:.1f}, tf engine {row['tensorflow_engine']:.1f}, tf python {row['tensorflow_python']:.1f} images/s (medians)", flush=True)
 
+    # Whether this CPU and build run --precision bf16 (AMX or AVX512_BF16):
+    # the bf16 rows of the MobileNetV2 task and of the head step need it.
+    bf16 = subprocess.run([a.graft, "bench", "head", "--precision", "bf16", "--batch", "1", "--channels", "8", "--filters", "4", "--min-time", "1ms"],
+                          capture_output=True, text=True)
+    if bf16.returncode != 0:
+        print("  no bf16 rows: " + (bf16.stderr.strip().splitlines() or ["graft refused --precision bf16"])[-1], flush=True)
+
     print("bench-peers: train (digits)", flush=True)
     digits = Task("digits", a.fixture, a.tap, "unit", os.path.join(a.digits, "train"), os.path.join(a.digits, "test"),
                   os.path.join(models, "fashion_cnn_cut"), 0, ["native"])
@@ -151,15 +158,11 @@ def main():
     small = subset(a.digits, os.path.join(a.out, "digits-small"), a.zoo_train, a.zoo_train // 2)
     d = os.path.join(models, "MobileNetV2", "keras3", "model")
     zoo = Task("digits resized to 224x224 RGB", d, "out_relu", "tf", os.path.join(small, "train"), os.path.join(small, "test"),
-               os.path.join(models, "MobileNetV2_cut"), 224, ["native", "tensorflow"])
+               os.path.join(models, "MobileNetV2_cut"), 224, ["native", "tensorflow"] + (["native-bf16"] if bf16.returncode == 0 else []))
     res["train"].append(train_task(a, py, log, zoo))
 
     print("bench-peers: head step", flush=True)
     res["head"], res["head_bf16"] = [], []
-    bf16 = subprocess.run([a.graft, "bench", "head", "--precision", "bf16", "--batch", "1", "--channels", "8", "--filters", "4", "--min-time", "1ms"],
-                          capture_output=True, text=True)
-    if bf16.returncode != 0:
-        print("  no bf16 rows: " + (bf16.stderr.strip().splitlines() or ["graft refused --precision bf16"])[-1], flush=True)
     for b in (32, 256):
         gms, tms, gfl, sgf, bms, tbms = [], [], [], [], [], []
         for r in R:
@@ -229,26 +232,32 @@ def train_task(a, py, log, t):
         shutil.rmtree(runs, ignore_errors=True)
         os.makedirs(runs)
         rd = {}
-        for eng in t.engines:
-            grun = os.path.join(runs, "graft-" + eng)
+        for contestant in t.engines:
+            # "native-bf16": the native engine with the head's GEMMs in bf16.
+            eng, _, prec = contestant.partition("-")
+            grun = os.path.join(runs, "graft-" + contestant)
             cmd = [a.graft, "train", "--backbone", t.backbone, "--preprocess", t.preprocess, "--engine", eng,
                    "--data", t.train, "--val-split", "0.1", "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
                    "--seed", "1", "--cache-dir", "none", "--out", grun, "--log-format", "json"]
             if t.tap:
                 cmd += ["--tap", t.tap]
+            if prec:
+                cmd += ["--precision", prec]
             _, g_s, g_rss = run(cmd, log)
             out, _, _ = run([a.graft, "eval", "--run", grun, "--data", t.test, "--format", "json", "--log-format", "json"], log)
             ev = json.loads(out)
-            who = "graft" if eng == "native" else "graft_" + eng
+            who = {"native": "graft", "native-bf16": "graft_bf16"}.get(contestant, "graft_" + contestant)
             rd[who] = {"wall_s": g_s, "test_accuracy": ev["accuracy"], "peak_rss_mib": g_rss}
-            print(f"  round {r + 1}: graft ({eng}): {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
+            print(f"  round {r + 1}: graft ({contestant}): {g_s:.1f} s, accuracy {ev['accuracy']:.4f}", flush=True)
         grun = os.path.join(runs, "graft-" + t.engines[0])
         with open(os.path.join(grun, "split.json")) as f:
             n_train = len(json.load(f)["train"])
-        for recipe in ("seed", "careful"):
-            out, s_, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", recipe, "--backbone", t.keras_backbone, "--run", grun,
+        for recipe in recipes(t):
+            # careful_bf16: the careful user's head under Keras's mixed_bfloat16 policy.
+            base, _, prec = recipe.partition("_")
+            out, s_, rss = run([py, os.path.join(HERE, "keras_train.py"), "--recipe", base, "--backbone", t.keras_backbone, "--run", grun,
                                 "--test", t.test, "--epochs", str(a.epochs), "--batch-size", str(a.batch_size), "--threads", str(a.threads),
-                                "--size", str(t.size), "--preprocess", t.preprocess], log)
+                                "--size", str(t.size), "--preprocess", t.preprocess] + (["--policy", "mixed_bfloat16"] if prec else []), log)
             k = last_json(out)
             rd[recipe] = {"wall_s": k["train_s"], "process_s": s_, "test_accuracy": k["test_accuracy"], "peak_rss_mib": rss}
             print(f"  round {r + 1}: keras {recipe}: {k['train_s']:.1f} s, accuracy {k['test_accuracy']:.4f}", flush=True)
@@ -258,11 +267,17 @@ def train_task(a, py, log, t):
     for who in rounds[0]:
         res[who] = {key: median([rd[who][key] for rd in rounds]) for key in rounds[0][who]}
     for who in [w for w in rounds[0] if w.startswith("graft")]:
-        for recipe in ("seed", "careful"):
+        for recipe in recipes(t):
             sp = [rd[recipe]["wall_s"] / rd[who]["wall_s"] for rd in rounds]
             res[who + "_speedup_vs_" + recipe] = median(sp)
             res[who + "_speedup_vs_" + recipe + "_range"] = [min(sp), max(sp)]
     return res
+
+
+def recipes(t):
+    """The Keras recipes a task runs: the seed's and the careful user's, and
+    the careful user's in mixed_bfloat16 when graft runs a bf16 head."""
+    return ("seed", "careful") + (("careful_bf16",) if "native-bf16" in t.engines else ())
 
 
 def subset(src, dst, train_per_class, test_per_class):
@@ -325,14 +340,19 @@ def table(r):
               "",
               "| | wall s | test accuracy | peak RSS MiB | graft speed-up |",
               "|---|---|---|---|---|"]
-        grafts = [w for w in ("graft", "graft_tensorflow") if w in t]
+        grafts = [w for w in ("graft", "graft_tensorflow", "graft_bf16") if w in t]
+        names = {"graft": " (native engine)", "graft_tensorflow": " `--engine tensorflow`", "graft_bf16": " `--precision bf16` (native engine)"}
+        labels = {"graft": "native ", "graft_tensorflow": "tensorflow engine ", "graft_bf16": "bf16 "}
         for w in grafts:
             g = t[w]
-            name = "graft train" + (" `--engine tensorflow`" if w != "graft" else (" (native engine)" if len(grafts) > 1 else ""))
+            name = "graft train" + (names[w] if len(grafts) > 1 else "")
             L.append(f"| {name} | {g['wall_s']:.1f} | {g['test_accuracy']:.4f} | {g['peak_rss_mib']:.0f} | - |")
-        for k, name in (("seed", "(a) seed's recipe: backbone in the loop every epoch, eager"), ("careful", "(b) careful Keras: features once, then `fit`")):
+        for k, name in (("seed", "(a) seed's recipe: backbone in the loop every epoch, eager"), ("careful", "(b) careful Keras: features once, then `fit`"),
+                        ("careful_bf16", "(c) careful Keras, the head under `mixed_bfloat16`")):
+            if k not in t:
+                continue
             x = t[k]
-            sp = "; ".join((("native " if w == "graft" else "tensorflow engine ") if len(grafts) > 1 else "") + ratio(t, w + "_speedup_vs_" + k) for w in grafts)
+            sp = "; ".join((labels[w] if len(grafts) > 1 else "") + ratio(t, w + "_speedup_vs_" + k) for w in grafts)
             L.append(f"| {name} | {x['wall_s']:.1f} | {x['test_accuracy']:.4f} | {x['peak_rss_mib']:.0f} | {sp} |")
     L += ["",
           "**Head training step** (7x7x2048 features -> conv 3x3 256 -> GAP -> dense 10, Adam; TensorFlow: one `tf.function` with a GradientTape; "
