@@ -21,6 +21,7 @@ import (
 func (e *Engine) optimize() {
 	e.foldConstants()
 	e.fuseConvs()
+	e.fuseSqueezeExcite()
 	e.packMatMuls()
 	e.compact()
 }

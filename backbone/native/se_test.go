@@ -1,0 +1,203 @@
+package native
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// refSqueezeExcite is the block in float64, written out from its
+// definition: m = mean over H and W, h = swish(m W1 + b1),
+// s = sigmoid(h W2 + b2), y = x * s.
+func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor) []float64 {
+	n, hw, c, r := x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3], w1.Shape[3]
+	y := make([]float64, len(x.F32))
+	for b := range n {
+		m := make([]float64, c)
+		for p := range hw {
+			for j := range c {
+				m[j] += float64(x.F32[(b*hw+p)*c+j])
+			}
+		}
+		h := make([]float64, r)
+		for k := range r {
+			v := float64(b1.F32[k])
+			for j := range c {
+				v += m[j] / float64(hw) * float64(w1.F32[j*r+k])
+			}
+			h[k] = v / (1 + math.Exp(-v))
+		}
+		for j := range c {
+			v := float64(b2.F32[j])
+			for k := range r {
+				v += h[k] * float64(w2.F32[k*c+j])
+			}
+			s := 1 / (1 + math.Exp(-v))
+			for p := range hw {
+				i := (b*hw+p)*c + j
+				y[i] = float64(x.F32[i]) * s
+			}
+		}
+	}
+	return y
+}
+
+// seNodes is a squeeze-and-excitation block on x as Keras writes it:
+// Mean over H and W, then (keepDims false, Keras 3 and tf-keras) a
+// Reshape to [N,1,1,C] whose shape packs the batch size read with Shape
+// and StridedSlice, or (keepDims true) the Mean's own [N,1,1,C]; two 1x1
+// convolutions with bias, swish and sigmoid; and Mul(x, s), swapped when
+// sx is set.
+func seNodes(keepDims, sx bool) []*framework.NodeDef {
+	k := func(name string) *framework.NodeDef { return nodeDef(name, "Const", nil, nil) }
+	nodes := []*framework.NodeDef{
+		nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)}),
+		k("axes"), k("w1"), k("b1"), k("w2"), k("b2"),
+		nodeDef("mean", "Mean", []string{"x", "axes"}, attrMap{"keep_dims": aBool(keepDims)}),
+	}
+	sq := "mean"
+	if !keepDims {
+		nodes = append(nodes, k("begin"), k("end"), k("one"), k("one1"), k("c"),
+			nodeDef("shape", "Shape", []string{"mean"}, attrMap{"out_type": aType(tensor.Int32)}),
+			nodeDef("bs", "StridedSlice", []string{"shape", "begin", "end", "one"}, attrMap{"shrink_axis_mask": aInt(1)}),
+			nodeDef("target", "Pack", []string{"bs", "one1", "one1", "c"}, attrMap{"N": aInt(4), "axis": aInt(0)}),
+			nodeDef("reshape", "Reshape", []string{"mean", "target"}, nil))
+		sq = "reshape"
+	}
+	mul := []string{"x", "s"}
+	if sx {
+		mul = []string{"s", "x"}
+	}
+	return append(nodes,
+		nodeDef("conv1", "Conv2D", []string{sq, "w1"}, convAttrs("SAME", 1, 1)),
+		nodeDef("bias1", "BiasAdd", []string{"conv1", "b1"}, nil),
+		nodeDef("sig1", "Sigmoid", []string{"bias1"}, nil),
+		nodeDef("h", "Mul", []string{"bias1", "sig1"}, nil),
+		nodeDef("conv2", "Conv2D", []string{"h", "w2"}, convAttrs("VALID", 1, 1)),
+		nodeDef("bias2", "BiasAdd", []string{"conv2", "b2"}, nil),
+		nodeDef("s", "Sigmoid", []string{"bias2"}, nil),
+		nodeDef("y", "Mul", mul, nil))
+}
+
+// TestSqueezeExciteFused checks that the block becomes one node where
+// nothing inside it is observable, that it stays unfused where something
+// is (fetched), and that both engines match the float64 reference on odd
+// channel counts and batches above 1, on a first and a second run (the
+// second gets the arena's recycled, uncleared buffers).
+func TestSqueezeExciteFused(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name           string
+		keepDims, sx   bool
+		n, h, w, c, r  int
+		outputs        []string
+		fused, nodesOK int
+	}{
+		{name: "keras reshape", n: 3, h: 5, w: 7, c: 37, r: 5, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
+		{name: "keep_dims, s*x", keepDims: true, sx: true, n: 2, h: 9, w: 4, c: 7, r: 3, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
+		{name: "batch 1, wide", n: 1, h: 6, w: 6, c: 130, r: 9, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
+		{name: "mean fetched: no fusion", n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "mean:0"}},
+		{name: "excitation fetched: no fusion", keepDims: true, n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "h:0"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(11, uint64(i)))
+			x := randT(rng, tc.n, tc.h, tc.w, tc.c)
+			w1, b1, w2, b2 := randT(rng, 1, 1, tc.c, tc.r), randT(rng, tc.r), randT(rng, 1, 1, tc.r, tc.c), randT(rng, tc.c)
+			consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w1": w1, "b1": b1, "w2": w2, "b2": b2,
+				"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, int32(tc.c))}
+			g := graphOf(seNodes(tc.keepDims, tc.sx), consts, []string{"x"}, tc.outputs)
+			plain, err := build(g, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt, err := New(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fused := 0
+			for _, n := range opt.nodes {
+				if n.op() == seOp {
+					fused++
+				}
+			}
+			if fused != tc.fused || (tc.nodesOK > 0 && len(opt.nodes) != tc.nodesOK) {
+				var ops []string
+				for _, n := range opt.nodes {
+					ops = append(ops, n.name()+"/"+n.op())
+				}
+				t.Errorf("optimised engine: %d fused blocks, nodes %v; want %d fused", fused, ops, tc.fused)
+			}
+			want := refSqueezeExcite(x, w1, b1, w2, b2)
+			for name, e := range map[string]*Engine{"plain": plain, "optimised": opt} {
+				for run := range 2 {
+					out, err := e.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					got := out["y:0"]
+					if got == nil || !sameShape(got.Shape, x.Shape) {
+						t.Fatalf("%s: y = %v, want shape %v", name, got, x.Shape)
+					}
+					for i, w := range want {
+						if d := math.Abs(float64(got.F32[i]) - w); !(d <= 1e-5*math.Max(1, math.Abs(w))) {
+							t.Fatalf("%s run %d: y[%d] = %v, want %v", name, run, i, got.F32[i], w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// meanRows and scaleRows must write every value (NaN-filled outputs) and
+// match float64 sums, on maps large enough that batch 1 splits each image
+// across workers and rows that are not a whole number of vector tiles.
+func TestMeanAndScaleRows(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, d := range []struct{ n, hw, c int }{{1, 333 * 301, 5}, {3, 1000, 37}, {2, 7, 1500}, {1, 1, 3}, {5, 0, 4}} {
+		x := randT(rng, d.n, max(d.hw, 1), 1, d.c).F32[:d.n*d.hw*d.c]
+		s := randT(rng, d.n, d.c).F32
+		m := make([]float32, d.n*d.c)
+		y := make([]float32, len(x))
+		for _, v := range [][]float32{m, y} {
+			for i := range v {
+				v[i] = float32(math.NaN())
+			}
+		}
+		meanRows(m, x, d.n, d.hw, d.c)
+		scaleRows(y, x, s, d.n, d.hw, d.c)
+		for b := range d.n {
+			for j := range d.c {
+				var sum float64
+				for p := range d.hw {
+					i := (b*d.hw+p)*d.c + j
+					sum += float64(x[i])
+					// The float64 product of two float32s is exact, so
+					// rounding it once is the float32 product.
+					if want := float32(float64(x[i]) * float64(s[b*d.c+j])); y[i] != want {
+						t.Fatalf("%v: y[%d] = %v, want %v", d, i, y[i], want)
+					}
+				}
+				want := sum / float64(d.hw)
+				got := float64(m[b*d.c+j])
+				if d.hw == 0 {
+					if !math.IsNaN(got) {
+						t.Fatalf("%v: mean of an empty map = %v, want NaN (as Mean)", d, got)
+					}
+					continue
+				}
+				if !(math.Abs(got-want) <= 1e-5*math.Max(1, math.Abs(want))) {
+					t.Fatalf("%v: mean[%d,%d] = %v, want %v", d, b, j, got, want)
+				}
+			}
+		}
+	}
+}
