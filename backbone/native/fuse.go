@@ -22,6 +22,7 @@ func (e *Engine) optimize() {
 	e.foldConstants()
 	e.fuseConvs()
 	e.fuseSqueezeExcite()
+	e.fuseChannelAffine()
 	e.packMatMuls()
 	e.compact()
 }
