@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
@@ -52,14 +53,17 @@ func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor) []float64 {
 // Reshape to [N,1,1,C] whose shape packs the batch size read with Shape
 // and StridedSlice, or (keepDims true) the Mean's own [N,1,1,C]; two 1x1
 // convolutions with bias, swish and sigmoid; and Mul(x, s), swapped when
-// sx is set.
-func seNodes(keepDims, sx bool) []*framework.NodeDef {
+// sx is set. With conv, x is a 1x1 convolution's output (w0) of the
+// input "in", which the block may scale in place; else the input itself.
+func seNodes(keepDims, sx, conv bool) []*framework.NodeDef {
 	k := func(name string) *framework.NodeDef { return nodeDef(name, "Const", nil, nil) }
-	nodes := []*framework.NodeDef{
-		nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)}),
-		k("axes"), k("w1"), k("b1"), k("w2"), k("b2"),
-		nodeDef("mean", "Mean", []string{"x", "axes"}, attrMap{"keep_dims": aBool(keepDims)}),
+	nodes := []*framework.NodeDef{nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)})}
+	if conv {
+		nodes = []*framework.NodeDef{nodeDef("in", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)}), k("w0"),
+			nodeDef("x", "Conv2D", []string{"in", "w0"}, convAttrs("SAME", 1, 1))}
 	}
+	nodes = append(nodes, k("axes"), k("w1"), k("b1"), k("w2"), k("b2"),
+		nodeDef("mean", "Mean", []string{"x", "axes"}, attrMap{"keep_dims": aBool(keepDims)}))
 	sq := "mean"
 	if !keepDims {
 		nodes = append(nodes, k("begin"), k("end"), k("one"), k("one1"), k("c"),
@@ -86,14 +90,16 @@ func seNodes(keepDims, sx bool) []*framework.NodeDef {
 
 // TestSqueezeExciteFused checks that the block becomes one node where
 // nothing inside it is observable, that it stays unfused where something
-// is (fetched), and that both engines match the float64 reference on odd
-// channel counts and batches above 1, on a first and a second run (the
-// second gets the arena's recycled, uncleared buffers).
+// is (fetched), that it scales a convolution's output in place only when
+// nothing else reads it, and that both engines match the float64
+// reference on odd channel counts and batches above 1, on a first and a
+// second run (the second gets the arena's recycled, uncleared buffers).
 func TestSqueezeExciteFused(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name           string
 		keepDims, sx   bool
+		conv, inPlace  bool
 		n, h, w, c, r  int
 		outputs        []string
 		fused, nodesOK int
@@ -102,17 +108,27 @@ func TestSqueezeExciteFused(t *testing.T) {
 		{name: "keep_dims, s*x", keepDims: true, sx: true, n: 2, h: 9, w: 4, c: 7, r: 3, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
 		{name: "batch 1, wide", n: 1, h: 6, w: 6, c: 130, r: 9, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
 		{name: "mean fetched: no fusion", n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "mean:0"}},
+		{name: "after a convolution: in place", conv: true, inPlace: true, n: 2, h: 4, w: 5, c: 19, r: 4, outputs: []string{"y:0"}, fused: 1, nodesOK: 3},
+		{name: "after a convolution, x fetched: not in place", conv: true, n: 2, h: 4, w: 5, c: 19, r: 4, outputs: []string{"y:0", "x:0"}, fused: 1, nodesOK: 3},
 		{name: "excitation fetched: no fusion", keepDims: true, n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "h:0"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(11, uint64(i)))
-			x := randT(rng, tc.n, tc.h, tc.w, tc.c)
-			w1, b1, w2, b2 := randT(rng, 1, 1, tc.c, tc.r), randT(rng, tc.r), randT(rng, 1, 1, tc.r, tc.c), randT(rng, tc.c)
-			consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w1": w1, "b1": b1, "w2": w2, "b2": b2,
+			in := randT(rng, tc.n, tc.h, tc.w, tc.c)
+			w0, w1, b1, w2, b2 := randT(rng, 1, 1, tc.c, tc.c), randT(rng, 1, 1, tc.c, tc.r), randT(rng, tc.r), randT(rng, 1, 1, tc.r, tc.c), randT(rng, tc.c)
+			consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w0": w0, "w1": w1, "b1": b1, "w2": w2, "b2": b2,
 				"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, int32(tc.c))}
-			g := graphOf(seNodes(tc.keepDims, tc.sx), consts, []string{"x"}, tc.outputs)
+			feed := "x"
+			x := in
+			if tc.conv {
+				feed = "in"
+				x = tensor.New(tensor.Float32, in.Shape...)
+				x.F32 = refConv(in, w0, 1, 1, 0, 0, tc.h, tc.w, false)
+			}
+			fed := slices.Clone(in.F32)
+			g := graphOf(seNodes(tc.keepDims, tc.sx, tc.conv), consts, []string{feed}, tc.outputs)
 			plain, err := build(g, true)
 			if err != nil {
 				t.Fatal(err)
@@ -125,6 +141,9 @@ func TestSqueezeExciteFused(t *testing.T) {
 			for _, n := range opt.nodes {
 				if n.op() == seOp {
 					fused++
+					if n.inPlace != tc.inPlace {
+						t.Errorf("in place: %t, want %t", n.inPlace, tc.inPlace)
+					}
 				}
 			}
 			if fused != tc.fused || (tc.nodesOK > 0 && len(opt.nodes) != tc.nodesOK) {
@@ -137,7 +156,7 @@ func TestSqueezeExciteFused(t *testing.T) {
 			want := refSqueezeExcite(x, w1, b1, w2, b2)
 			for name, e := range map[string]*Engine{"plain": plain, "optimised": opt} {
 				for run := range 2 {
-					out, err := e.Run(context.Background(), map[string]*tensor.Tensor{"x": x})
+					out, err := e.Run(context.Background(), map[string]*tensor.Tensor{feed: in})
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
 					}
@@ -148,6 +167,18 @@ func TestSqueezeExciteFused(t *testing.T) {
 					for i, w := range want {
 						if d := math.Abs(float64(got.F32[i]) - w); !(d <= 1e-5*math.Max(1, math.Abs(w))) {
 							t.Fatalf("%s run %d: y[%d] = %v, want %v", name, run, i, got.F32[i], w)
+						}
+					}
+					if fx := out["x:0"]; fx != nil { // fetched: never scaled
+						for i, w := range x.F32 {
+							if d := math.Abs(float64(fx.F32[i] - w)); !(d <= 1e-5*math.Max(1, math.Abs(float64(w)))) {
+								t.Fatalf("%s run %d: fetched x[%d] = %v, want %v", name, run, i, fx.F32[i], w)
+							}
+						}
+					}
+					for i, v := range in.F32 { // the feed is the caller's
+						if v != fed[i] {
+							t.Fatalf("%s run %d: the feed changed at %d", name, run, i)
 						}
 					}
 				}
