@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
@@ -29,7 +30,7 @@ const seOp = "SqueezeExcite"
 // Run after fuseConvs.
 func (e *Engine) fuseSqueezeExcite() {
 	rd, fetched := e.readers()
-	for _, n := range e.nodes {
+	for i, n := range e.nodes {
 		if n.op() != "Mul" || n.k == nil || len(n.inputs) != 2 {
 			continue
 		}
@@ -51,9 +52,32 @@ func (e *Engine) fuseSqueezeExcite() {
 			p := e.nodes[x.node]
 			n.inPlace = p.filterShape != nil && x.out == 0 && !fetched[x.node][0] && len(rd[x.node][0]) == 2
 			n.def, n.k, n.inputs, n.fused = def, seKernel(k1, k2, n.inPlace), []ref{x}, mean
+			if u, ok := e.projection(rd, fetched, i); ok {
+				c := e.nodes[u]
+				c.k = seConvKernel(k1, k2, n.inPlace, c.k, c.conv)
+				c.inputs[0], c.fused = x, mean
+				n.inputs, n.uses[0] = nil, 0
+			}
 			break
 		}
 	}
+}
+
+// projection is the node that alone reads the block i's output: a fused
+// 1x1, stride-1 Conv2D (MobileNet's and EfficientNet's projection), so
+// that seConvKernel can fold the scale into its filter.
+func (e *Engine) projection(rd [][][]use, fetched [][]bool, i int) (int, bool) {
+	if fetched[i][0] || len(rd[i][0]) != 1 || rd[i][0][0].pos != 0 {
+		return 0, false
+	}
+	u := rd[i][0][0].node
+	c := e.nodes[u]
+	cs := c.conv
+	if c.op() != "Conv2D" || cs == nil || cs.dw || cs.f.Shape[0] != 1 || cs.f.Shape[1] != 1 || cs.w.sh != 1 || cs.w.sw != 1 ||
+		(cs.w.mode != "SAME" && cs.w.mode != "VALID") || c.inputs[0] != (ref{i, 0}) {
+		return 0, false
+	}
+	return u, true
 }
 
 // excitation checks that s = conv2(conv1(r)), r the mean of x over H and
@@ -180,22 +204,91 @@ func seKernel(k1, k2 *kernel, inPlace bool) *kernel {
 		},
 		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
 			x := in[0]
-			n, hw, c := x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3]
-			m := tensor.New(x.DType, n, 1, 1, c)
-			meanRows(m.F32, x.F32, n, hw, c)
-			h, err := runKernel(k1, m)
+			s, err := excite(k1, k2, x)
 			if err != nil {
 				return nil, err
 			}
-			s, err := runKernel(k2, h)
+			return []*tensor.Tensor{scaled(x, s, out[0], inPlace)}, nil
+		},
+	}
+}
+
+// excite is the block's scale for x: k2(k1(mean of x over H and W)).
+func excite(k1, k2 *kernel, x *tensor.Tensor) (*tensor.Tensor, error) {
+	n, hw, c := x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3]
+	m := tensor.New(x.DType, n, 1, 1, c)
+	meanRows(m.F32, x.F32, n, hw, c)
+	h, err := runKernel(k1, m)
+	if err != nil {
+		return nil, err
+	}
+	return runKernel(k2, h)
+}
+
+// scaled is x*s, written over x when inPlace, else into a buffer of out.
+func scaled(x, s *tensor.Tensor, out tinfo, inPlace bool) *tensor.Tensor {
+	y := &tensor.Tensor{DType: x.DType, Shape: x.Shape, F32: x.F32}
+	if !inPlace {
+		y = allocRaw(tinfo{dtype: x.DType, shape: x.Shape, arena: out.arena}) // scaleRows writes every value
+	}
+	scaleRows(y.F32, x.F32, s.F32, x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3])
+	return y
+}
+
+// seConvKernel is a block whose output only a fused pointwise convolution
+// (kernel conv, spec cs) reads, as one node: on each image the scale
+// goes into the filter, (x*s) W = x (diag(s) W), packed once per image,
+// where the filter is smaller than the map (2*O <= H*W: the early, large
+// maps, where a pass over x costs the most); else x is scaled as
+// seKernel does and conv runs on it.
+func seConvKernel(k1, k2 *kernel, inPlace bool, conv *kernel, cs *convSpec) *kernel {
+	se := seKernel(k1, k2, inPlace)
+	return &kernel{
+		nOut: 1,
+		shape: func(in []tinfo) ([]tinfo, error) {
+			if _, err := se.shape(in[:1]); err != nil {
+				return nil, err
+			}
+			return conv.shape(in)
+		},
+		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
+			x := in[0]
+			s, err := excite(k1, k2, x)
 			if err != nil {
 				return nil, err
 			}
-			y := &tensor.Tensor{DType: x.DType, Shape: out[0].shape, F32: x.F32}
-			if !inPlace {
-				y = allocRaw(out[0]) // scaleRows writes every value
+			n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+			o := cs.f.Shape[3]
+			if 2*o > h*w || (cs.resid && !sameShape(in[1].Shape, []int{n, h, w, o})) {
+				xs := scaled(x, s, out[0], inPlace)
+				return conv.run(append([]*tensor.Tensor{xs}, in[1:]...), out)
 			}
-			scaleRows(y.F32, x.F32, s.F32, n, hw, c)
+			g, err := convShape(cs.w, []tinfo{infoOf(x), infoOf(cs.f)}, true)
+			if err != nil {
+				return nil, err
+			}
+			g.n = 1
+			y := allocRaw(out[0]) // conv2D writes every value
+			// Images across workers (conv2D splits one image's rows
+			// further when it has the workers to itself: batch 1).
+			parallel.For(n, 1, func(lo, hi int) {
+				wn := make([]float32, c*o)
+				var pb *gemm.PackedB
+				for b := lo; b < hi; b++ {
+					for ci := range c {
+						sc := s.F32[b*c+ci]
+						for j, v := range cs.f.F32[ci*o : (ci+1)*o] {
+							wn[ci*o+j] = v * sc
+						}
+					}
+					pb = gemm.RepackB(pb, c, o, wn, o)
+					ep := cs.ep
+					if cs.resid {
+						ep.res = in[1].F32[b*h*w*o : (b+1)*h*w*o]
+					}
+					conv2D(g, x.F32[b*h*w*c:(b+1)*h*w*c], wn, o, y.F32[b*h*w*o:(b+1)*h*w*o], epOrNil(&ep), pb)
+				}
+			})
 			return []*tensor.Tensor{y}, nil
 		},
 	}

@@ -232,3 +232,102 @@ func TestMeanAndScaleRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSqueezeExciteProjection checks the block folded into the pointwise
+// convolution that alone reads it (p = (x*s) Wp + bp, plus a residual),
+// on both of its paths (the scale in the filter per image where the
+// filter is smaller than the map, else x scaled first), against the
+// float64 reference, and that a fetched block output is not folded.
+func TestSqueezeExciteProjection(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name          string
+		conv, resid   bool
+		n, h, w, c, o int
+		fetchY        bool
+		nodesOK       int
+	}{
+		{name: "filter scaled per image", n: 3, h: 5, w: 7, c: 6, o: 3, nodesOK: 2},
+		{name: "filter scaled, residual, batch 1", conv: true, resid: true, n: 1, h: 6, w: 6, c: 7, o: 7, nodesOK: 3},
+		{name: "filter scaled, residual", conv: true, resid: true, n: 4, h: 6, w: 6, c: 7, o: 7, nodesOK: 3},
+		{name: "x scaled first (in place), residual", conv: true, resid: true, n: 2, h: 3, w: 3, c: 11, o: 11, nodesOK: 3},
+		{name: "x scaled first", n: 2, h: 2, w: 3, c: 5, o: 40, nodesOK: 2},
+		{name: "block output fetched: not folded", n: 2, h: 5, w: 5, c: 6, o: 2, fetchY: true, nodesOK: 3},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(13, uint64(i)))
+			const r = 3
+			in := randT(rng, tc.n, tc.h, tc.w, tc.c)
+			w0, w1, b1, w2, b2 := randT(rng, 1, 1, tc.c, tc.c), randT(rng, 1, 1, tc.c, r), randT(rng, r), randT(rng, 1, 1, r, tc.c), randT(rng, tc.c)
+			wp, bp := randT(rng, 1, 1, tc.c, tc.o), randT(rng, tc.o)
+			consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w0": w0, "w1": w1, "b1": b1, "w2": w2, "b2": b2, "wp": wp, "bp": bp,
+				"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, int32(tc.c))}
+			feed, x := "x", in
+			if tc.conv {
+				feed = "in"
+				x = tensor.New(tensor.Float32, in.Shape...)
+				x.F32 = refConv(in, w0, 1, 1, 0, 0, tc.h, tc.w, false)
+			}
+			nodes := append(seNodes(false, false, tc.conv), nodeDef("wp", "Const", nil, nil), nodeDef("bp", "Const", nil, nil),
+				nodeDef("proj", "Conv2D", []string{"y", "wp"}, convAttrs("SAME", 1, 1)),
+				nodeDef("p", "BiasAdd", []string{"proj", "bp"}, nil))
+			if tc.resid {
+				nodes = append(nodes, nodeDef("pr", "AddV2", []string{"p", "in"}, nil))
+			}
+			outputs := []string{nodes[len(nodes)-1].GetName() + ":0"}
+			if tc.fetchY {
+				outputs = append(outputs, "y:0")
+			}
+			opt, err := New(graphOf(nodes, consts, []string{feed}, outputs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(opt.nodes) != tc.nodesOK {
+				var ops []string
+				for _, n := range opt.nodes {
+					ops = append(ops, n.name()+"/"+n.op())
+				}
+				t.Errorf("optimised engine: nodes %v, want %d", ops, tc.nodesOK)
+			}
+			se := refSqueezeExcite(x, w1, b1, w2, b2)
+			hw := tc.h * tc.w
+			want := make([]float64, tc.n*hw*tc.o)
+			for p := range tc.n * hw {
+				for j := range tc.o {
+					v := float64(bp.F32[j])
+					for ci := range tc.c {
+						v += se[p*tc.c+ci] * float64(wp.F32[ci*tc.o+j])
+					}
+					if tc.resid {
+						v += float64(in.F32[p*tc.c+j])
+					}
+					want[p*tc.o+j] = v
+				}
+			}
+			for run := range 2 {
+				out, err := opt.Run(context.Background(), map[string]*tensor.Tensor{feed: in})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := out[outputs[0]]
+				if got == nil || len(got.F32) != len(want) {
+					t.Fatalf("output %v, want %d values", got, len(want))
+				}
+				for i, w := range want {
+					if d := math.Abs(float64(got.F32[i]) - w); !(d <= 1e-5*math.Max(1, math.Abs(w))) {
+						t.Fatalf("run %d: p[%d] = %v, want %v", run, i, got.F32[i], w)
+					}
+				}
+				if tc.fetchY {
+					for i, w := range se {
+						if d := math.Abs(float64(out["y:0"].F32[i]) - w); !(d <= 1e-5*math.Max(1, math.Abs(w))) {
+							t.Fatalf("run %d: y[%d] = %v, want %v", run, i, out["y:0"].F32[i], w)
+						}
+					}
+				}
+			}
+		})
+	}
+}
