@@ -113,6 +113,19 @@ func (e *Engine) excitation(rd [][][]use, fetched [][]bool, x, s ref) (k1, k2 *k
 		}
 		return n
 	}
+	// MobileNetV3's hard sigmoid, relu6(v + 3) / 6: the convolution
+	// takes the + 3 and the clamp; the constant factor after it is
+	// applied to the scale.
+	factor := float32(1)
+	if f := e.nodes[s.node]; f.op() == "Mul" && len(f.inputs) == 2 && only(s, false) {
+		for p, r := range f.inputs {
+			c := e.nodes[r.node].konst
+			if c != nil && c.DType == tensor.Float32 && len(c.Shape) == 0 && len(c.F32) == 1 {
+				factor, s = c.F32[0], f.inputs[1-p]
+				break
+			}
+		}
+	}
 	c2 := conv(s)
 	if c2 == nil {
 		return nil, nil, "", false
@@ -143,7 +156,29 @@ func (e *Engine) excitation(rd [][][]use, fetched [][]bool, x, s ref) (k1, k2 *k
 	if err != nil || !slices.Equal(mask, []bool{false, true, true, false}) {
 		return nil, nil, "", false
 	}
-	return c1.k, c2.k, mn.name(), true
+	k2 = c2.k
+	if factor != 1 {
+		k2 = scaledKernel(c2.k, factor)
+	}
+	return c1.k, k2, mn.name(), true
+}
+
+// scaledKernel is k (one input, one output, float32) times a constant.
+func scaledKernel(k *kernel, factor float32) *kernel {
+	return &kernel{
+		nOut:  1,
+		shape: k.shape,
+		run: func(in []*tensor.Tensor, out []tinfo) ([]*tensor.Tensor, error) {
+			y, err := k.run(in, out)
+			if err != nil {
+				return nil, err
+			}
+			for i := range y[0].F32 {
+				y[0].F32[i] *= factor
+			}
+			return y, nil
+		},
+	}
 }
 
 // isChannelShape reports whether r, a Reshape's shape, is [?, 1, 1, ch]:

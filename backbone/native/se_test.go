@@ -14,8 +14,8 @@ import (
 
 // refSqueezeExcite is the block in float64, written out from its
 // definition: m = mean over H and W, h = swish(m W1 + b1),
-// s = sigmoid(h W2 + b2), y = x * s.
-func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor) []float64 {
+// s = sigmoid(h W2 + b2) (hard: relu6(v + 3) / 6), y = x * s.
+func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor, hard bool) []float64 {
 	n, hw, c, r := x.Shape[0], x.Shape[1]*x.Shape[2], x.Shape[3], w1.Shape[3]
 	y := make([]float64, len(x.F32))
 	for b := range n {
@@ -39,6 +39,9 @@ func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor) []float64 {
 				v += h[k] * float64(w2.F32[k*c+j])
 			}
 			s := 1 / (1 + math.Exp(-v))
+			if hard {
+				s = math.Min(math.Max(v+3, 0), 6) / 6
+			}
 			for p := range hw {
 				i := (b*hw+p)*c + j
 				y[i] = float64(x.F32[i]) * s
@@ -55,7 +58,8 @@ func refSqueezeExcite(x, w1, b1, w2, b2 *tensor.Tensor) []float64 {
 // convolutions with bias, swish and sigmoid; and Mul(x, s), swapped when
 // sx is set. With conv, x is a 1x1 convolution's output (w0) of the
 // input "in", which the block may scale in place; else the input itself.
-func seNodes(keepDims, sx, conv bool) []*framework.NodeDef {
+// With hard, the sigmoid is MobileNetV3's relu6(v + 3) * (1/6).
+func seNodes(keepDims, sx, conv, hard bool) []*framework.NodeDef {
 	k := func(name string) *framework.NodeDef { return nodeDef(name, "Const", nil, nil) }
 	nodes := []*framework.NodeDef{nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32)})}
 	if conv {
@@ -77,15 +81,22 @@ func seNodes(keepDims, sx, conv bool) []*framework.NodeDef {
 	if sx {
 		mul = []string{"s", "x"}
 	}
-	return append(nodes,
+	nodes = append(nodes,
 		nodeDef("conv1", "Conv2D", []string{sq, "w1"}, convAttrs("SAME", 1, 1)),
 		nodeDef("bias1", "BiasAdd", []string{"conv1", "b1"}, nil),
 		nodeDef("sig1", "Sigmoid", []string{"bias1"}, nil),
 		nodeDef("h", "Mul", []string{"bias1", "sig1"}, nil),
 		nodeDef("conv2", "Conv2D", []string{"h", "w2"}, convAttrs("VALID", 1, 1)),
-		nodeDef("bias2", "BiasAdd", []string{"conv2", "b2"}, nil),
-		nodeDef("s", "Sigmoid", []string{"bias2"}, nil),
-		nodeDef("y", "Mul", mul, nil))
+		nodeDef("bias2", "BiasAdd", []string{"conv2", "b2"}, nil))
+	if hard {
+		nodes = append(nodes, k("three"), k("sixth"),
+			nodeDef("plus3", "AddV2", []string{"bias2", "three"}, nil),
+			nodeDef("clamp", "Relu6", []string{"plus3"}, nil),
+			nodeDef("s", "Mul", []string{"clamp", "sixth"}, nil))
+	} else {
+		nodes = append(nodes, nodeDef("s", "Sigmoid", []string{"bias2"}, nil))
+	}
+	return append(nodes, nodeDef("y", "Mul", mul, nil))
 }
 
 // TestSqueezeExciteFused checks that the block becomes one node where
@@ -100,12 +111,15 @@ func TestSqueezeExciteFused(t *testing.T) {
 		name           string
 		keepDims, sx   bool
 		conv, inPlace  bool
+		hard           bool
 		n, h, w, c, r  int
 		outputs        []string
 		fused, nodesOK int
 	}{
 		{name: "keras reshape", n: 3, h: 5, w: 7, c: 37, r: 5, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
 		{name: "keep_dims, s*x", keepDims: true, sx: true, n: 2, h: 9, w: 4, c: 7, r: 3, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
+		{name: "hard sigmoid (MobileNetV3)", keepDims: true, hard: true, n: 3, h: 4, w: 4, c: 17, r: 5, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
+		{name: "hard sigmoid, clamp fetched: no fusion", keepDims: true, hard: true, n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "clamp:0"}},
 		{name: "batch 1, wide", n: 1, h: 6, w: 6, c: 130, r: 9, outputs: []string{"y:0"}, fused: 1, nodesOK: 2},
 		{name: "mean fetched: no fusion", n: 2, h: 3, w: 3, c: 5, r: 2, outputs: []string{"y:0", "mean:0"}},
 		{name: "after a convolution: in place", conv: true, inPlace: true, n: 2, h: 4, w: 5, c: 19, r: 4, outputs: []string{"y:0"}, fused: 1, nodesOK: 3},
@@ -119,7 +133,8 @@ func TestSqueezeExciteFused(t *testing.T) {
 			in := randT(rng, tc.n, tc.h, tc.w, tc.c)
 			w0, w1, b1, w2, b2 := randT(rng, 1, 1, tc.c, tc.c), randT(rng, 1, 1, tc.c, tc.r), randT(rng, tc.r), randT(rng, 1, 1, tc.r, tc.c), randT(rng, tc.c)
 			consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w0": w0, "w1": w1, "b1": b1, "w2": w2, "b2": b2,
-				"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, int32(tc.c))}
+				"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, int32(tc.c)),
+				"three": f32(nil, 3), "sixth": f32(nil, 1.0/6)}
 			feed := "x"
 			x := in
 			if tc.conv {
@@ -128,7 +143,7 @@ func TestSqueezeExciteFused(t *testing.T) {
 				x.F32 = refConv(in, w0, 1, 1, 0, 0, tc.h, tc.w, false)
 			}
 			fed := slices.Clone(in.F32)
-			g := graphOf(seNodes(tc.keepDims, tc.sx, tc.conv), consts, []string{feed}, tc.outputs)
+			g := graphOf(seNodes(tc.keepDims, tc.sx, tc.conv, tc.hard), consts, []string{feed}, tc.outputs)
 			plain, err := build(g, true)
 			if err != nil {
 				t.Fatal(err)
@@ -153,7 +168,7 @@ func TestSqueezeExciteFused(t *testing.T) {
 				}
 				t.Errorf("optimised engine: %d fused blocks, nodes %v; want %d fused", fused, ops, tc.fused)
 			}
-			want := refSqueezeExcite(x, w1, b1, w2, b2)
+			want := refSqueezeExcite(x, w1, b1, w2, b2, tc.hard)
 			for name, e := range map[string]*Engine{"plain": plain, "optimised": opt} {
 				for run := range 2 {
 					out, err := e.Run(context.Background(), map[string]*tensor.Tensor{feed: in})
@@ -270,7 +285,7 @@ func TestSqueezeExciteProjection(t *testing.T) {
 				x = tensor.New(tensor.Float32, in.Shape...)
 				x.F32 = refConv(in, w0, 1, 1, 0, 0, tc.h, tc.w, false)
 			}
-			nodes := append(seNodes(false, false, tc.conv), nodeDef("wp", "Const", nil, nil), nodeDef("bp", "Const", nil, nil),
+			nodes := append(seNodes(false, false, tc.conv, false), nodeDef("wp", "Const", nil, nil), nodeDef("bp", "Const", nil, nil),
 				nodeDef("proj", "Conv2D", []string{"y", "wp"}, convAttrs("SAME", 1, 1)),
 				nodeDef("p", "BiasAdd", []string{"proj", "bp"}, nil))
 			if tc.resid {
@@ -291,7 +306,7 @@ func TestSqueezeExciteProjection(t *testing.T) {
 				}
 				t.Errorf("optimised engine: nodes %v, want %d", ops, tc.nodesOK)
 			}
-			se := refSqueezeExcite(x, w1, b1, w2, b2)
+			se := refSqueezeExcite(x, w1, b1, w2, b2, false)
 			hw := tc.h * tc.w
 			want := make([]float64, tc.n*hw*tc.o)
 			for p := range tc.n * hw {
