@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -344,5 +345,62 @@ func TestSqueezeExciteProjection(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An Engine serves concurrent runs: the fused blocks' scratch (the mean,
+// the per-image filters) and the in-place scale must be per run.
+func TestSqueezeExciteConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(17, 18))
+	const n, h, w, c, r = 2, 6, 6, 9, 3
+	in := randT(rng, n, h, w, c)
+	w0, w1, b1, w2, b2 := randT(rng, 1, 1, c, c), randT(rng, 1, 1, c, r), randT(rng, r), randT(rng, 1, 1, r, c), randT(rng, c)
+	wp := randT(rng, 1, 1, c, c)
+	consts := map[string]*tensor.Tensor{"axes": i32([]int{2}, 1, 2), "w0": w0, "w1": w1, "b1": b1, "w2": w2, "b2": b2, "wp": wp,
+		"begin": i32([]int{1}, 0), "end": i32([]int{1}, 1), "one": i32([]int{1}, 1), "one1": i32(nil, 1), "c": i32(nil, c)}
+	nodes := append(seNodes(false, false, true, false), nodeDef("wp", "Const", nil, nil),
+		nodeDef("proj", "Conv2D", []string{"y", "wp"}, convAttrs("SAME", 1, 1)),
+		nodeDef("p", "AddV2", []string{"proj", "in"}, nil))
+	e, err := New(graphOf(nodes, consts, []string{"in"}, []string{"p:0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.New(tensor.Float32, in.Shape...)
+	x.F32 = refConv(in, w0, 1, 1, 0, 0, h, w, false)
+	se := refSqueezeExcite(x, w1, b1, w2, b2, false)
+	want := make([]float64, len(se))
+	for p := range n * h * w {
+		for j := range c {
+			v := float64(in.F32[p*c+j])
+			for ci := range c {
+				v += se[p*c+ci] * float64(wp.F32[ci*c+j])
+			}
+			want[p*c+j] = v
+		}
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 3 {
+				out, err := e.Run(context.Background(), map[string]*tensor.Tensor{"in": in})
+				if err != nil {
+					errs <- err
+					return
+				}
+				for i, w := range want {
+					if d := math.Abs(float64(out["p:0"].F32[i]) - w); !(d <= 1e-5*math.Max(1, math.Abs(w))) {
+						errs <- fmt.Errorf("p[%d] = %v, want %v", i, out["p:0"].F32[i], w)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
