@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -99,4 +100,29 @@ func BenchmarkModel(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+	if os.Getenv("GRAFT_BENCH_OPS") != "" {
+		logOpShares(b, bb, x)
+	}
+}
+
+// logOpShares logs each op kind's share of a profiled run (GRAFT_BENCH_OPS
+// set), to see what runs outside the convolutions.
+func logOpShares(b *testing.B, bb *Backbone, x *tensor.Tensor) {
+	byOp := map[string]time.Duration{}
+	var total time.Duration
+	for range 5 {
+		_, prof, err := bb.Profile(context.Background(), x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range prof {
+			byOp[r.Op] += r.Time
+			total += r.Time
+		}
+	}
+	ops := slices.Collect(maps.Keys(byOp))
+	slices.SortFunc(ops, func(p, q string) int { return int(byOp[q] - byOp[p]) })
+	for _, op := range ops {
+		b.Logf("%-28s %5.1f%%", op, 100*float64(byOp[op])/float64(total))
+	}
 }

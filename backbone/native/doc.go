@@ -16,10 +16,16 @@
 // node whose filter is scaled, packed for the GEMM once, and whose epilogue
 // runs on each block of output while it is in cache. A tensor that is
 // fetched or read elsewhere is never absorbed, so every tap stays
-// observable; results move by float32 rounding only.
+// observable; results move by float32 rounding only. A squeeze-and-
+// excitation block (the mean over H and W, two 1x1 convolutions on it, the
+// scale) becomes one node, folded into the pointwise convolution that alone
+// reads it where there is one (se.go), and chains of per-channel constant
+// arithmetic one x*scale+bias pass (affine.go).
 //
-// Kernels never modify their inputs: constants and aliasing ops (Identity,
-// Reshape, Squeeze, ...) share storage. Floating-point ops compute in
+// Kernels never modify their inputs, but for the squeeze-and-excitation
+// scale, written over a fused convolution's output that nothing else reads
+// (node.inPlace, a view for the memory planner): constants and aliasing
+// ops (Identity, Reshape, Squeeze, ...) share storage. Floating-point ops compute in
 // float32; int32/int64 serve shape arithmetic. Work is parallelised inside
 // ops (GEMM through internal/util/gemm, im2col, depthwise convolution, pooling,
 // elementwise and copy loops across GOMAXPROCS workers), so one batch uses

@@ -33,6 +33,12 @@ type node struct {
 	filterShape []int
 	// fused is the name of the convolution a fused node started from.
 	fused string
+	// conv is a fused convolution's filter, window and epilogue.
+	conv *convSpec
+	// inPlace marks a node whose output 0 is written over its input 0
+	// (a squeeze-and-excitation block's scale): a view, for the memory
+	// planner.
+	inPlace bool
 }
 
 func (n *node) name() string { return n.def.GetName() }

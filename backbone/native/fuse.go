@@ -21,6 +21,8 @@ import (
 func (e *Engine) optimize() {
 	e.foldConstants()
 	e.fuseConvs()
+	e.fuseSqueezeExcite()
+	e.fuseChannelAffine()
 	e.packMatMuls()
 	e.compact()
 }
@@ -184,7 +186,7 @@ func (e *Engine) fuseConvs() {
 		// With nothing to absorb the convolution is still rebuilt, so that
 		// its filter is packed once.
 		last := e.nodes[cur]
-		k, err := fu.kernel(n.def)
+		k, spec, err := fu.kernel(n.def)
 		if err != nil {
 			continue
 		}
@@ -230,7 +232,7 @@ func (e *Engine) fuseConvs() {
 		}
 		last.def, last.k, last.inputs = def, k, inputs
 		last.uses = last.uses[:1]
-		last.filterShape = f.Shape
+		last.filterShape, last.conv = f.Shape, spec
 	}
 }
 
@@ -430,12 +432,22 @@ func (fu *fusion) mulScale(s []float32) {
 	}
 }
 
+// convSpec is what a fused convolution computes, kept on its node for
+// later fusions (fuseSqueezeExcite folds a scale into its filter).
+type convSpec struct {
+	w     window
+	f     *tensor.Tensor // the filter, the fused scale applied
+	dw    bool
+	ep    epilogue
+	resid bool
+}
+
 // kernel compiles the fused node: the convolution of def with the scaled
 // filter and the epilogue.
-func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
+func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, *convSpec, error) {
 	w, err := parseWindow(attrs{def}, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fu.pad != nil {
 		if w.mode == "VALID" {
@@ -453,7 +465,8 @@ func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, error) {
 			f.F32[i] = v * fu.scale[i%fu.o]
 		}
 	}
-	return fusedConvKernel(w, f, fu.depthwise, epilogue{bias: fu.bias, act: fu.act, beta: fu.beta}, fu.hasResid), nil
+	spec := &convSpec{w: w, f: f, dw: fu.depthwise, ep: epilogue{bias: fu.bias, act: fu.act, beta: fu.beta}, resid: fu.hasResid}
+	return fusedConvKernel(w, f, fu.depthwise, spec.ep, fu.hasResid), spec, nil
 }
 
 // swishTail recognises y = t*sigmoid(beta*t) on node cur's output t, as

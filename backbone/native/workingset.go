@@ -84,7 +84,7 @@ func (e *Engine) workingSet(input string, in []int, n int) (int64, error) {
 		bufs[i] = make([]*buffer, max(nd.k.nOut, 1))
 		switch {
 		case nd.konst != nil || nd.isFeed() || heapOps[nd.op()]:
-		case aliasOps[nd.op()]:
+		case aliasOps[nd.op()] || nd.inPlace:
 			for j := range bufs[i] {
 				if j < len(nd.inputs) {
 					r := nd.inputs[j]
