@@ -91,7 +91,16 @@ func (e *Epilogue) tile(ke *kernelEp, i, j int) {
 // ldc) whose first value is C[i, j]: edge tiles, kernels without it, and
 // products that no packed kernel computes.
 func (e *Epilogue) apply(c []float32, ldc, i, j, mm, nn int) {
-	if e == nil {
+	if e == nil || mm == 0 || nn == 0 {
+		return
+	}
+	if hasEpAsm {
+		_ = c[(mm-1)*ldc+nn-1] // the assembly writes up to here
+		var ke kernelEp
+		for q := 0; q < nn; q += len(zeros) { // zeros covers a missing bias or residual row this wide
+			e.tile(&ke, i, j+q)
+			epTileAsm(&c[q], ldc, mm, min(len(zeros), nn-q), &ke)
+		}
 		return
 	}
 	lo, hi := e.limits()
