@@ -11,6 +11,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // BenchmarkConv2D reports the convolution's GFLOP/s (2*M*N*K per run, M =
@@ -104,7 +105,8 @@ func BenchmarkModel(b *testing.B) {
 // BenchmarkConvEpilogue times a pointwise conv's GEMM with its epilogue
 // applied in the GEMM's store (gemm.Epilogue: what conv2D does) against
 // the same GEMM followed by a pass over each block of rows while it is in
-// cache (epilogue.apply, what conv2D did before), alternated within each
+// cache (epilogue.apply, what conv2D did before, blocks split across
+// workers as it did), alternated within each
 // iteration so both see the same machine: store/pass is the same-run
 // ratio. Shapes are MobileNetV2's and ResNet50's at batch 32 and 1.
 func BenchmarkConvEpilogue(b *testing.B) {
@@ -137,11 +139,13 @@ func BenchmarkConvEpilogue(b *testing.B) {
 				t0 := time.Now()
 				pb.MulSet(c.m, x.F32, c.k, y, c.o, ep.gemmAt(0, c.o))
 				t1 := time.Now()
-				for r0 := 0; r0 < c.m; r0 += rows {
-					r1 := min(r0+rows, c.m)
-					pb.MulSet(r1-r0, x.F32[r0*c.k:], c.k, y[r0*c.o:], c.o, nil)
-					ep.apply(y, c.o, r0, r1)
-				}
+				parallel.For(c.m, rows, func(lo, hi int) {
+					for r0 := lo; r0 < hi; r0 += rows {
+						r1 := min(r0+rows, hi)
+						pb.MulSet(r1-r0, x.F32[r0*c.k:], c.k, y[r0*c.o:], c.o, nil)
+						ep.apply(y, c.o, r0, r1)
+					}
+				})
 				store, pass = store+t1.Sub(t0), pass+time.Since(t1)
 			}
 			b.ReportMetric(float64(store.Nanoseconds())/float64(b.N), "store-ns/op")
