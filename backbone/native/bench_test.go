@@ -12,6 +12,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/parallel"
 )
 
 // BenchmarkConv2D reports the convolution's GFLOP/s (2*M*N*K per run, M =
@@ -124,5 +125,58 @@ func logOpShares(b *testing.B, bb *Backbone, x *tensor.Tensor) {
 	slices.SortFunc(ops, func(p, q string) int { return int(byOp[q] - byOp[p]) })
 	for _, op := range ops {
 		b.Logf("%-28s %5.1f%%", op, 100*float64(byOp[op])/float64(total))
+	}
+}
+
+// BenchmarkConvEpilogue times a pointwise conv's GEMM with its epilogue
+// applied in the GEMM's store (gemm.Epilogue: what conv2D does) against
+// the same GEMM followed by a pass over each block of rows while it is in
+// cache (epilogue.apply, what conv2D did before, blocks split across
+// workers as it did), alternated within each
+// iteration so both see the same machine: store/pass is the same-run
+// ratio. Shapes are MobileNetV2's and ResNet50's at batch 32 and 1.
+func BenchmarkConvEpilogue(b *testing.B) {
+	cases := []struct {
+		name    string
+		m, k, o int
+		act     actKind
+		res     bool
+	}{
+		{"mnv2-expand-28x28x32-192-relu6-b32", 32 * 28 * 28, 32, 192, actRelu6, false},
+		{"mnv2-project-28x28x144-32-b32", 32 * 28 * 28, 144, 32, actNone, false},
+		{"mnv2-expand-56x56x24-144-relu6-b1", 56 * 56, 24, 144, actRelu6, false},
+		{"rn50-56x56x64-256-res-relu-b32", 32 * 56 * 56, 64, 256, actRelu, true},
+		{"rn50-14x14x256-1024-res-relu-b32", 32 * 14 * 14, 256, 1024, actRelu, true},
+		{"rn50-7x7x512-2048-res-relu-b1", 7 * 7, 512, 2048, actRelu, true},
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			x, f := randT(r, c.m, c.k), randT(r, c.k, c.o)
+			ep := &epilogue{bias: randT(r, c.o).F32, act: c.act}
+			if c.res {
+				ep.res = randT(r, c.m, c.o).F32
+			}
+			pb := gemm.PackB(c.k, c.o, f.F32, c.o)
+			y := make([]float32, c.m*c.o)
+			rows := max(minRows, pointwiseRows/c.o)
+			var store, pass time.Duration
+			for range b.N {
+				t0 := time.Now()
+				pb.MulSet(c.m, x.F32, c.k, y, c.o, ep.gemmAt(0, c.o))
+				t1 := time.Now()
+				parallel.For(c.m, rows, func(lo, hi int) {
+					for r0 := lo; r0 < hi; r0 += rows {
+						r1 := min(r0+rows, hi)
+						pb.MulSet(r1-r0, x.F32[r0*c.k:], c.k, y[r0*c.o:], c.o, nil)
+						ep.apply(y, c.o, r0, r1)
+					}
+				})
+				store, pass = store+t1.Sub(t0), pass+time.Since(t1)
+			}
+			b.ReportMetric(float64(store.Nanoseconds())/float64(b.N), "store-ns/op")
+			b.ReportMetric(float64(pass.Nanoseconds())/float64(b.N), "pass-ns/op")
+			b.ReportMetric(store.Seconds()/pass.Seconds(), "store/pass")
+		})
 	}
 }

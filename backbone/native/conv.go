@@ -95,7 +95,8 @@ const minRows = 144
 // conv2D computes y = conv(x, f) as a GEMM: each output pixel's receptive
 // field becomes one row of an im2col matrix whose (ky, kx, c) order matches
 // the filter's [KH, KW, C, O] layout, so the filter is used as is. ep (nil:
-// none) finishes each block of rows right after its GEMM. pb, when not
+// none) is applied by the GEMM as it stores y (bias, residual, ReLU), a
+// sigmoid or swish in a pass over each block of rows right after. pb, when not
 // nil, is f packed once (gemm.PackB) for a filter used by every batch.
 // Every value of y is written (the GEMM's first block of k stores), so y
 // need not come zeroed.
@@ -110,13 +111,15 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 			pb = nil
 		}
 	}
-	// mul sets rows of y to rows of the im2col matrix a times f.
-	mul := func(rows int, a, y []float32) {
+	// mul sets rows [r0, r0+rows) of y to the rows of the im2col matrix a
+	// times f, finished by the GEMM's part of ep.
+	mul := func(r0, rows int, a []float32) {
+		ge := ep.gemmAt(r0, o)
 		if pb != nil {
-			pb.MulSet(rows, a, k, y, o)
+			pb.MulSet(rows, a, k, y[r0*o:], o, ge)
 			return
 		}
-		gemm.Sgemm(false, false, rows, o, k, 1, a, k, f, o, 0, y, o)
+		gemm.SgemmEp(false, false, rows, o, k, 1, a, k, f, o, 0, y[r0*o:], o, ge)
 	}
 	if k == 0 {
 		clear(y)
@@ -125,16 +128,16 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 	}
 	if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w {
 		// Pointwise conv: the input already is the im2col matrix.
-		if ep == nil {
-			mul(m, x, y)
+		if !ep.hasPost() {
+			mul(0, m, x)
 			return
 		}
 		rows := max(minRows, pointwiseRows/o)
 		parallel.For(m, rows, func(lo, hi int) {
 			for r0 := lo; r0 < hi; r0 += rows {
 				r1 := min(r0+rows, hi)
-				mul(r1-r0, x[r0*k:], y[r0*o:])
-				ep.apply(y, o, r0, r1)
+				mul(r0, r1-r0, x[r0*k:])
+				ep.post(y, o, r0, r1)
 			}
 		})
 		return
@@ -155,8 +158,8 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 			for r := r0; r < r1; r++ {
 				im2colRow(g, x, col[(r-r0)*k:(r-r0+1)*k], r)
 			}
-			mul(r1-r0, col, y[r0*o:])
-			ep.apply(y, o, r0, r1)
+			mul(r0, r1-r0, col)
+			ep.post(y, o, r0, r1)
 		}
 	})
 }

@@ -316,3 +316,70 @@ func TestConvOverwritesRecycledOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestConvEpilogue checks conv2D with its epilogue (bias, residual and
+// activation in the GEMM's store; sigmoid and swish in a pass after)
+// against refConv plus the epilogue written out in float64: channel counts
+// with whole 32-wide tiles and an edge, pointwise and im2col convs, packed
+// and unpacked filters, on an output of NaN (every value must be written).
+func TestConvEpilogue(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		name       string
+		k, s, c, o int
+		act        actKind
+		res        bool
+		packed     bool
+	}{
+		{"3x3-bias-relu", 3, 1, 8, 40, actRelu, false, false},
+		{"3x3-packed-res-relu6", 3, 1, 8, 64, actRelu6, true, true},
+		{"3x3s2-packed-bias", 3, 2, 5, 33, actNone, false, true},
+		{"1x1-packed-res-relu", 1, 1, 70, 96, actRelu, true, true},
+		{"1x1-relu6", 1, 1, 24, 144, actRelu6, false, false},
+		{"1x1-packed-swish", 1, 1, 16, 70, actSwish, false, true},
+		{"3x3-res-sigmoid", 3, 1, 8, 40, actSigmoid, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, f := randT(r, 2, 9, 11, tc.c), randT(r, tc.k, tc.k, tc.c, tc.o)
+			g, err := window{sh: tc.s, sw: tc.s, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, tc.k, tc.k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep := &epilogue{bias: randT(r, tc.o).F32, act: tc.act, beta: 1.5}
+			for i := range ep.bias {
+				ep.bias[i] *= 8 // ReLU6's upper bound is reached
+			}
+			if tc.res {
+				ep.res = randT(r, g.n*g.oh*g.ow*tc.o).F32
+			}
+			y := tensor.New(tensor.Float32, g.n, g.oh, g.ow, tc.o)
+			for i := range y.F32 {
+				y.F32[i] = float32(math.NaN())
+			}
+			var pb *gemm.PackedB
+			if tc.packed {
+				pb = gemm.PackB(tc.k*tc.k*tc.c, tc.o, f.F32, tc.o)
+			}
+			conv2D(g, x.F32, f.F32, tc.o, y.F32, ep, pb)
+			want := refConv(x, f, tc.s, 1, g.pt, g.pl, g.oh, g.ow, false)
+			for i, v := range want {
+				u := float64(v) + float64(ep.bias[i%tc.o])
+				if ep.res != nil {
+					u += float64(ep.res[i])
+				}
+				switch tc.act {
+				case actRelu:
+					u = math.Max(u, 0)
+				case actRelu6:
+					u = math.Min(math.Max(u, 0), 6)
+				case actSwish:
+					u *= 1 / (1 + math.Exp(-1.5*u))
+				case actSigmoid:
+					u = 1 / (1 + math.Exp(-u))
+				}
+				want[i] = float32(u)
+			}
+			wantF32(t, y, y.Shape, want...)
+		})
+	}
+}

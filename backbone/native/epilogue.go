@@ -58,6 +58,42 @@ func (ep *epilogue) apply(y []float32, o, p0, p1 int) {
 	}
 }
 
+// gemmAt is the part of ep a GEMM applies as it stores rows p0... of y
+// (o channels each): the bias, the residual, ReLU's or ReLU6's clamp. The
+// residual is added after the bias, as TensorFlow's BiasAdd then AddV2.
+func (ep *epilogue) gemmAt(p0, o int) *gemm.Epilogue {
+	if ep == nil {
+		return nil
+	}
+	ge := &gemm.Epilogue{Bias: ep.bias}
+	if ep.res != nil {
+		ge.Res, ge.ResStride = ep.res[p0*o:], o
+	}
+	if ep.act == actRelu || ep.act == actRelu6 {
+		ge.Clamp = true
+		ge.Lo, ge.Hi = ep.act.limits()
+	}
+	return ge
+}
+
+// hasPost says whether ep needs post after the GEMM's part.
+func (ep *epilogue) hasPost() bool {
+	return ep != nil && (ep.act == actSwish || ep.act == actSigmoid)
+}
+
+// post finishes pixels [p0, p1) of y after a GEMM applied gemmAt: the
+// sigmoid or swish that no GEMM store does.
+func (ep *epilogue) post(y []float32, o, p0, p1 int) {
+	if !ep.hasPost() || p0 >= p1 {
+		return
+	}
+	if ep.act == actSwish {
+		sigmoidMul(y[p0*o:p1*o], ep.beta, true)
+		return
+	}
+	sigmoidMul(y[p0*o:p1*o], 1, false)
+}
+
 // limits are the bounds an activation clamps to.
 func (a actKind) limits() (lo, hi float32) {
 	inf := float32(math.Inf(1))

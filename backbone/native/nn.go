@@ -192,7 +192,7 @@ func matMulKernel(ta, tb bool, pb *gemm.PackedB) *kernel {
 			y := allocRaw(out[0]) // the product sets every value
 			if pb != nil && !ta {
 				if pk, pn := pb.Dims(); pk == k && pn == n {
-					pb.MulSet(m, in[0].F32, k, y.F32, n)
+					pb.MulSet(m, in[0].F32, k, y.F32, n, nil)
 					return []*tensor.Tensor{y}, nil
 				}
 			}

@@ -15,7 +15,7 @@ func BenchmarkKernelPeak(b *testing.B) {
 		}
 		a, bb := make([]float32, 12*k), make([]float32, 32*k)
 		for i := 0; i < b.N; i++ {
-			kernel12x32(k, &a[0], &bb[0], &c[0], 32, 1, 0) // add into C, as the bf16 kernel does
+			kernel12x32(k, &a[0], &bb[0], &c[0], 32, 1, 0, nil) // add into C, as the bf16 kernel does
 		}
 		b.ReportMetric(float64(12*32*k)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "MAC/ns")
 	})

@@ -9,6 +9,10 @@
 // computes each MRxNR tile: 12x32 in ZMM registers on AVX-512F, 6x16 in YMM
 // registers on AVX2; edge tiles go through a zero-padded scratch tile. Both
 // kernels sum each value in the same order, so they agree bit for bit.
+// An Epilogue (PackedB.MulSet, SgemmEp: a bias per column, a residual, a
+// clamp such as ReLU6) is applied as the last block of k stores C: in
+// registers by the AVX-512 kernel, by a vector loop on the tile still in
+// L1 for edge tiles and the AVX2 kernel, after the product elsewhere.
 // GRAFT_GEMM=go-avx2 (or gonum) forces a slower path, for a CPU whose clock
 // drops under 512-bit code or to compare. Elsewhere, or built with the
 // "purego_noasm" tag, it uses gonum's pure-Go Sgemm, several times slower.

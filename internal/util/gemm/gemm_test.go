@@ -320,7 +320,7 @@ func TestPackedBAgainstNaive(t *testing.T) {
 				want := naive(false, false, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 				pad := append([]float32(nil), c...)
 				if set {
-					p.MulSet(m, a, lda, c, ldc)
+					p.MulSet(m, a, lda, c, ldc, nil)
 				} else {
 					p.MulAdd(m, a, lda, c, ldc)
 				}

@@ -35,11 +35,11 @@
 	SET256(Y8, Y9); \
 	SET256(Y10, Y11)
 
-// func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32, set int)
+// func kernel6x16(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 //
 // Y0-Y11 hold the 6x16 tile (two registers a row), Y12-Y13 a row of the B
 // panel, Y14 a broadcast value of the A panel. Each step of k is 12 FMAs.
-TEXT ·kernel6x16(SB), NOSPLIT, $0-56
+TEXT ·kernel6x16(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
@@ -98,11 +98,11 @@ set256:
 	VZEROUPPER
 	RET
 
-// func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
+// func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 //
 // kernel6x16 reading A unpacked: six rows of row-major A, lda apart, each
 // read left to right. SI walks rows 0-2 and R10 rows 3-5, with R9 = lda.
-TEXT ·kernel6x16s(SB), NOSPLIT, $0-64
+TEXT ·kernel6x16s(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -248,8 +248,78 @@ sets256:
 	STORE512(Z20, Z21); \
 	STORE512(Z22, Z23)
 
-// func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int)
-TEXT ·kernel12x32(SB), NOSPLIT, $0-56
+// The epilogue (ep != nil: kernelEp's bias, res, ldr, lo, hi at 0, 8, 16,
+// 24, 28) on the tile in registers: Z24-Z25 hold the tile's 32 biases
+// (free once the loop is done), Z26-Z27 lo and hi broadcast, R13 walks
+// the residual's rows, BX = ldr in bytes (0 when there is none: R13 then
+// stays on a row of zeros). The value is the second source of VMAXPS and
+// VMINPS, which return it when it is NaN, as biasClampAsm does.
+#define EPLOAD512(epArg) \
+	MOVQ         epArg, AX; \
+	MOVQ         0(AX), R13; \
+	VMOVUPS      (R13), Z24; \
+	VMOVUPS      64(R13), Z25; \
+	VBROADCASTSS 24(AX), Z26; \
+	VBROADCASTSS 28(AX), Z27; \
+	MOVQ         8(AX), R13; \
+	MOVQ         16(AX), BX; \
+	SHLQ         $2, BX
+
+#define EPFIN512(acc0, acc1) \
+	VADDPS  Z24, acc0, acc0; \
+	VADDPS  Z25, acc1, acc1; \
+	VADDPS  (R13), acc0, acc0; \
+	VADDPS  64(R13), acc1, acc1; \
+	VMAXPS  acc0, Z26, acc0; \
+	VMAXPS  acc1, Z26, acc1; \
+	VMINPS  acc0, Z27, acc0; \
+	VMINPS  acc1, Z27, acc1; \
+	VMOVUPS acc0, (DI); \
+	VMOVUPS acc1, 64(DI); \
+	ADDQ    R8, DI; \
+	ADDQ    BX, R13
+
+// EPSET512 is SET512 with the epilogue, EPADD512 STORE512 with it.
+#define EPSET512(acc0, acc1) \
+	VMULPS Z30, acc0, acc0; \
+	VMULPS Z30, acc1, acc1; \
+	EPFIN512(acc0, acc1)
+
+#define EPADD512(acc0, acc1) \
+	VFMADD213PS (DI), Z30, acc0; \
+	VFMADD213PS 64(DI), Z30, acc1; \
+	EPFIN512(acc0, acc1)
+
+#define EPSETALL512 \
+	EPSET512(Z0, Z1); \
+	EPSET512(Z2, Z3); \
+	EPSET512(Z4, Z5); \
+	EPSET512(Z6, Z7); \
+	EPSET512(Z8, Z9); \
+	EPSET512(Z10, Z11); \
+	EPSET512(Z12, Z13); \
+	EPSET512(Z14, Z15); \
+	EPSET512(Z16, Z17); \
+	EPSET512(Z18, Z19); \
+	EPSET512(Z20, Z21); \
+	EPSET512(Z22, Z23)
+
+#define EPADDALL512 \
+	EPADD512(Z0, Z1); \
+	EPADD512(Z2, Z3); \
+	EPADD512(Z4, Z5); \
+	EPADD512(Z6, Z7); \
+	EPADD512(Z8, Z9); \
+	EPADD512(Z10, Z11); \
+	EPADD512(Z12, Z13); \
+	EPADD512(Z14, Z15); \
+	EPADD512(Z16, Z17); \
+	EPADD512(Z18, Z19); \
+	EPADD512(Z20, Z21); \
+	EPADD512(Z22, Z23)
+
+// func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
+TEXT ·kernel12x32(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
@@ -279,6 +349,8 @@ loop512:
 	JNZ  loop512
 
 	VBROADCASTSS alpha+40(FP), Z30
+	CMPQ         ep+56(FP), $0
+	JNE          epi512
 	CMPQ         set+48(FP), $0
 	JNE          set512
 	STOREALL512
@@ -290,11 +362,24 @@ set512:
 	VZEROUPPER
 	RET
 
-// func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
+epi512:
+	EPLOAD512(ep+56(FP))
+	CMPQ set+48(FP), $0
+	JNE  episet512
+	EPADDALL512
+	VZEROUPPER
+	RET
+
+episet512:
+	EPSETALL512
+	VZEROUPPER
+	RET
+
+// func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 //
 // kernel12x32 reading A unpacked: SI, R10, R11 and R12 point at rows 0, 3,
 // 6 and 9, each base with offsets 0, lda and 2*lda (R9 = lda in bytes).
-TEXT ·kernel12x32s(SB), NOSPLIT, $0-64
+TEXT ·kernel12x32s(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -335,6 +420,8 @@ loops512:
 	JNZ  loops512
 
 	VBROADCASTSS alpha+48(FP), Z30
+	CMPQ         ep+64(FP), $0
+	JNE          epis512
 	CMPQ         set+56(FP), $0
 	JNE          sets512
 	STOREALL512
@@ -343,5 +430,18 @@ loops512:
 
 sets512:
 	SETALL512
+	VZEROUPPER
+	RET
+
+epis512:
+	EPLOAD512(ep+64(FP))
+	CMPQ set+56(FP), $0
+	JNE  episets512
+	EPADDALL512
+	VZEROUPPER
+	RET
+
+episets512:
+	EPSETALL512
 	VZEROUPPER
 	RET

@@ -24,8 +24,9 @@ type microKernel struct {
 	name       string
 	mr, nr     int
 	kc, mc, nc int
-	packed     func(k int, a, b, c *float32, ldc int, alpha float32, set int)
-	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int)
+	packed     func(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
+	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
+	epi        bool // the kernels apply a non-nil ep as they store; else ep must be nil
 }
 
 // maxTile bounds mr*nr of every kernel, for the edge tile on the stack.
@@ -74,7 +75,7 @@ type packBufs struct{ a, b []float32 }
 var bufPool = sync.Pool{New: func() any { return new(packBufs) }}
 
 // sgemmPacked is sgemm for m, n, k > 0 on the packed kernel kn.
-func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep *Epilogue) {
 	// Scale C by beta first so every block after it only accumulates.
 	// beta == 0 overwrites without reading (C may hold NaN: BLAS rules):
 	// the first block of k stores, so C is not cleared first.
@@ -92,12 +93,13 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 		}
 	}
 	if alpha == 0 {
+		ep.apply(c, ldc, 0, 0, m, n)
 		return
 	}
 	bufs := bufPool.Get().(*packBufs)
 	defer bufPool.Put(bufs)
 	bufB := grow(&bufs.b, kn.kc*kn.nc)
-	sgemmBlocks(kn, transA, set, m, n, k, alpha, a, lda, c, ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, kb, nb int) []float32 {
+	sgemmBlocks(kn, transA, set, m, n, k, alpha, a, lda, c, ldc, ep, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, kb, nb int) []float32 {
 		packB(kn.nr, transB, b, ldb, p0, j0, kb, nb, bufB)
 		return bufB
 	})
@@ -107,11 +109,14 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 // C already scaled by beta, or C = alpha*op(A)*B with set, C unread (the
 // first block of k stores, the later ones add); panelB returns the packed
 // KC x NC block of B at (p0, j0) (packed on the fly, or once for all
-// calls: PackedB).
-func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
+// calls: PackedB). ep (nil: none; relative to c) finishes each tile as
+// the last block of k stores it: in the kernel where it can, else in Go
+// right after, while the tile is in L1.
+func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, a []float32, lda int, c []float32, ldc int, ep *Epilogue, bufA []float32, panelB func(j0, p0, kb, nb int) []float32) {
 	mr, nr, kc, mc, nc := kn.mr, kn.nr, kn.kc, kn.mc, kn.nc
 	var scratch [maxTile]float32
 	tile := scratch[:mr*nr]
+	var ke kernelEp
 	for j0 := 0; j0 < n; j0 += nc {
 		nb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
@@ -120,6 +125,10 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 			store := 0 // the kernels' set: this block of k stores into C
 			if set && p0 == 0 {
 				store = 1
+			}
+			var last *Epilogue // this block of k stores C for the last time
+			if p0+kb == k {
+				last = ep
 			}
 			for i0 := 0; i0 < m; i0 += mc {
 				mb := min(mc, m-i0)
@@ -146,15 +155,23 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 						if edge { // the kernel sets the scratch tile
 							dst, ldd = &tile[0], nr
 						}
+						var kep *kernelEp
+						if last != nil && kn.epi && !edge {
+							last.tile(&ke, i0+ir, j0+jr)
+							kep = &ke
+						}
 						switch {
 						case direct && mm == mr:
-							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha, store|b2i(edge))
+							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha, store|b2i(edge), kep)
 						case direct:
-							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha, store|b2i(edge))
+							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha, store|b2i(edge), kep)
 						default:
-							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha, store|b2i(edge))
+							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha, store|b2i(edge), kep)
 						}
 						if !edge {
+							if last != nil && kep == nil {
+								last.apply(c[co:], ldc, i0+ir, j0+jr, mm, nn)
+							}
 							continue
 						}
 						for i := 0; i < mm; i++ {
@@ -167,6 +184,7 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 								row[j] += tile[i*nr+j]
 							}
 						}
+						last.apply(c[co:], ldc, i0+ir, j0+jr, mm, nn)
 					}
 				}
 			}
@@ -240,20 +258,22 @@ func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 // MulAdd adds A*B to C (m x n, row stride ldc) for row-major A (m x k,
 // row stride lda), across GOMAXPROCS workers as Sgemm.
 func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
-	p.mul(m, a, lda, c, ldc, false)
+	p.mul(m, a, lda, c, ldc, false, nil)
 }
 
 // MulSet sets C to A*B as MulAdd, never reading C: a recycled output
-// needs no clearing first, the first block of k stores.
-func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int) {
-	p.mul(m, a, lda, c, ldc, true)
+// needs no clearing first, the first block of k stores. ep (nil: none)
+// then finishes each value as it is stored (a convolution's bias,
+// residual and ReLU).
+func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int, ep *Epilogue) {
+	p.mul(m, a, lda, c, ldc, true, ep)
 }
 
 // colSplitRows is the most rows of C for which mul splits the columns
 // across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
 const colSplitRows = 256
 
-func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool) {
+func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool, ep *Epilogue) {
 	if m == 0 || p.n == 0 {
 		return
 	}
@@ -262,11 +282,12 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 		beta = 0
 	}
 	if p.kn == nil || p.k == 0 {
-		Sgemm(false, false, m, p.n, p.k, 1, a, lda, p.b, p.ldb, beta, c, ldc)
+		SgemmEp(false, false, m, p.n, p.k, 1, a, lda, p.b, p.ldb, beta, c, ldc, ep)
 		return
 	}
 	checkOperand("A", false, m, p.k, a, lda)
 	checkOperand("C", false, m, p.n, c, ldc)
+	ep.check(m, p.n)
 	kn := p.kn
 	nkb := (p.k + kn.kc - 1) / kn.kc
 	if m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork {
@@ -278,7 +299,7 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 			ja, jb := lo*nr, min(hi*nr, p.n)
 			bufs := bufPool.Get().(*packBufs)
 			defer bufPool.Put(bufs)
-			sgemmBlocks(kn, false, set, m, jb-ja, p.k, 1, a, lda, c[ja:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(_, p0, kb, _ int) []float32 {
+			sgemmBlocks(kn, false, set, m, jb-ja, p.k, 1, a, lda, c[ja:], ldc, ep.shift(0, ja), grow(&bufs.a, kn.mc*kn.kc), func(_, p0, kb, _ int) []float32 {
 				return p.blocks[p0/kn.kc][ja*kb:]
 			})
 		})
@@ -287,7 +308,7 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
 		bufs := bufPool.Get().(*packBufs)
 		defer bufPool.Put(bufs)
-		sgemmBlocks(kn, false, set, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
+		sgemmBlocks(kn, false, set, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, ep.shift(lo, 0), grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
 			return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
 		})
 	})

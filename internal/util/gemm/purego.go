@@ -33,15 +33,9 @@ func fastHint() string {
 	return "pure-Go GEMM in use (this CPU or build has no AVX2+FMA kernel); for several times faster CPU training install OpenBLAS (apt-get install libopenblas-dev pkg-config) and rebuild with make (or go build -tags openblas)"
 }
 
+// sgemm is the product where no packed kernel runs (Sgemm picks the
+// packed one where it does): gonum's.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if kn := kern; kn != nil {
-		sgemmPacked(kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	sgemmGonum(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-func sgemmGonum(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := blas.NoTrans, blas.NoTrans
 	if transA {
 		ta = blas.Trans
