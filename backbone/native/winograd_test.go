@@ -1,0 +1,166 @@
+package native
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/graft-ml/graft/backbone/tensor"
+)
+
+// directConv64 is an independent 3x3, stride-1 convolution in float64:
+// out[n,oy,ox,o] sums x[n, oy-pt+ky, ox-pl+kx, c] * f[ky,kx,c,o] over the
+// taps inside the image.
+func directConv64(g geom, x, f []float32, o int) []float64 {
+	out := make([]float64, g.n*g.oh*g.ow*o)
+	for n := range g.n {
+		for oy := range g.oh {
+			for ox := range g.ow {
+				acc := out[((n*g.oh+oy)*g.ow+ox)*o:][:o]
+				for ky := range 3 {
+					for kx := range 3 {
+						iy, ix := oy-g.pt+ky, ox-g.pl+kx
+						if iy < 0 || iy >= g.h || ix < 0 || ix >= g.w {
+							continue
+						}
+						for c := range g.c {
+							v := float64(x[((n*g.h+iy)*g.w+ix)*g.c+c])
+							for k := range acc {
+								acc[k] += v * float64(f[((ky*3+kx)*g.c+c)*o+k])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// winoErr is max |y - ref| over max |ref|, +Inf where y holds a NaN (an
+// output never written: y is NaN-filled first).
+func winoErr(y []float32, ref []float64) float64 {
+	worst, big := 0.0, 0.0
+	for i, r := range ref {
+		d := math.Abs(float64(y[i]) - r)
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		worst, big = max(worst, d), max(big, math.Abs(r))
+	}
+	return worst / max(big, 1e-30)
+}
+
+var winoCases = []struct {
+	n, h, w, c, o int
+	win           window
+}{
+	{1, 5, 7, 3, 5, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},   // odd sizes, few channels
+	{2, 9, 6, 16, 20, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "VALID"}}, // O not a multiple of 16
+	{3, 8, 8, 32, 16, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},
+	{1, 1, 1, 16, 16, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}}, // one pixel, all padding
+	{2, 13, 11, 48, 64, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},
+	{1, 6, 10, 20, 32, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "EXPLICIT", explicit: [4]int{2, 0, 0, 1}}},
+	{2, 14, 14, 64, 80, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},
+}
+
+// TestWinogradMatchesDirect runs winoConv with both tile sizes, on the
+// vector loop and the Go loop, with blocks of one tile row and of many,
+// against directConv64 on NaN-filled outputs.
+func TestWinogradMatchesDirect(t *testing.T) {
+	defer func(goLoop bool, budget int) { winoGo, winoBudget = goLoop, budget }(winoGo, winoBudget)
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range winoCases {
+		x, f := randT(r, tc.n, tc.h, tc.w, tc.c), randT(r, 3, 3, tc.c, tc.o)
+		g, err := tc.win.resolve(x.Shape, 3, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := directConv64(g, x.F32, f.F32, tc.o)
+		for _, w := range []*winoMats{wino2, wino4} {
+			for _, mode := range []struct {
+				goLoop bool
+				budget int
+			}{{false, 1 << 19}, {true, 1 << 19}, {false, 1}} {
+				winoGo, winoBudget = mode.goLoop, mode.budget
+				name := fmt.Sprintf("%v-%s-F%d-go=%v-budget=%d", x.Shape, tc.win.mode, w.m, mode.goLoop, mode.budget)
+				y := make([]float32, len(ref))
+				for i := range y {
+					y[i] = float32(math.NaN())
+				}
+				winoConv(w, g, x.F32, winoFilterTransform(w, f.F32, tc.c, tc.o), tc.o, y, nil)
+				// F(4x4)'s transforms round more (measured ~7x F(2x2)'s);
+				// both stay well under the zoo's 1e-4 for a whole network.
+				tol := 2e-6
+				if w.m == 4 {
+					tol = 8e-6
+				}
+				if e := winoErr(y, ref); !(e <= tol) {
+					t.Errorf("%s: relative error %.3g, want <= %.0g", name, e, tol)
+				}
+			}
+		}
+	}
+}
+
+// TestWinogradErrorByPoints logs F(4x4)'s error for two sets of points
+// (the reason wino4 uses 0, +-1, 1/2, -2) and F(2x2)'s, on a ResNet-like
+// layer, and checks that the kept points do better than Lavin's.
+func TestWinogradErrorByPoints(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	x, f := randT(r, 1, 14, 14, 256), randT(r, 3, 3, 256, 32)
+	g, err := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := directConv64(g, x.F32, f.F32, 32)
+	errOf := func(w *winoMats) float64 {
+		y := make([]float32, len(ref))
+		winoConv(w, g, x.F32, winoFilterTransform(w, f.F32, 256, 32), 32, y, nil)
+		return winoErr(y, ref)
+	}
+	lavin := cookToom([]float64{0, 1, -1, 2, -2})
+	e2, e4, eLavin := errOf(wino2), errOf(wino4), errOf(lavin)
+	t.Logf("relative error: F(2x2) %.3g, F(4x4) 0,+-1,1/2,-2 %.3g, F(4x4) 0,+-1,+-2 %.3g", e2, e4, eLavin)
+	if !(e4 < eLavin) || !(e2 < e4) {
+		t.Errorf("relative error F(2x2) %.3g, F(4x4) %.3g, Lavin's F(4x4) %.3g: want them in increasing order", e2, e4, eLavin)
+	}
+}
+
+// TestFusedConvWinograd runs a fused 3x3 convolution (bias, residual,
+// ReLU) through fusedConvKernel, where Winograd is hooked in, against
+// directConv64 plus the epilogue, with Winograd forced on and off.
+func TestFusedConvWinograd(t *testing.T) {
+	defer func(env string) { winoEnv = env }(winoEnv)
+	r := rand.New(rand.NewPCG(11, 12))
+	x, f, res, bias := randT(r, 2, 9, 9, 32), randT(r, 3, 3, 32, 48), randT(r, 2, 9, 9, 48), randT(r, 48)
+	win := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}
+	g, err := win.resolve(x.Shape, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := directConv64(g, x.F32, f.F32, 48)
+	for i := range ref {
+		ref[i] = max(0, ref[i]+float64(res.F32[i])+float64(bias.F32[i%48]))
+	}
+	for _, env := range []string{"0", "2", "4", ""} {
+		winoEnv = env
+		k := fusedConvKernel(win, f, false, epilogue{bias: bias.F32, act: actRelu}, true)
+		if (env == "0") != (newWinoFilter(win, f) == nil) {
+			t.Fatalf("GRAFT_NATIVE_WINOGRAD=%q: Winograd filter %v", env, newWinoFilter(win, f))
+		}
+		in := []*tensor.Tensor{x, res}
+		out, err := k.shape([]tinfo{infoOf(x), infoOf(res)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := k.run(in, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := winoErr(y[0].F32, ref); !(e <= 1e-5) {
+			t.Errorf("GRAFT_NATIVE_WINOGRAD=%q: relative error %.3g", env, e)
+		}
+	}
+}
