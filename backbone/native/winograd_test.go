@@ -56,7 +56,7 @@ var winoCases = []struct {
 	n, h, w, c, o int
 	win           window
 }{
-	{1, 5, 7, 3, 5, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},   // odd sizes, few channels
+	{1, 5, 7, 3, 5, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},    // odd sizes, few channels
 	{2, 9, 6, 16, 20, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "VALID"}}, // O not a multiple of 16
 	{3, 8, 8, 32, 16, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}},
 	{1, 1, 1, 16, 16, window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}}, // one pixel, all padding
