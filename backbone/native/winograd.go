@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -118,6 +119,10 @@ var winoGo = false
 // transform to GEMM to inverse transform.
 var winoBudget = 1 << 19
 
+// winoMinTiles is the fewest tiles a block gets whatever the budget (a
+// variable for tests).
+var winoMinTiles = 48
+
 // winoFilter is a Conv2D's constant 3x3 filter [3, 3, C, O], transformed
 // and packed for the GEMMs the first time each tile size runs.
 type winoFilter struct {
@@ -143,7 +148,7 @@ func (wf *winoFilter) conv(g geom, x, y []float32, ep *epilogue) bool {
 	if wf == nil || g.c != wf.c {
 		return false
 	}
-	w := winoPick(g, wf.o)
+	w := winoPick(g)
 	if w == nil {
 		return false
 	}
@@ -151,15 +156,28 @@ func (wf *winoFilter) conv(g geom, x, y []float32, ep *epilogue) bool {
 	return true
 }
 
+// winoMinTiles2 is the fewest 2x2 output tiles (over the batch) for which
+// winoPick takes Winograd: below it the GEMMs are too short to pay for
+// streaming 16 transformed filters (ResNet50's 7x7x512 at batch 1, 16
+// tiles, measured no faster than im2col; at batch 2, 32 tiles, 0.7x).
+const winoMinTiles2 = 32
+
 // winoPick chooses the tile size for a convolution, nil for im2col + GEMM.
-func winoPick(g geom, o int) *winoMats {
+// F(2x2) by default: F(4x4) ran faster still on most ResNet50 shapes
+// (0.4-0.8x im2col's time against F(2x2)'s 0.6-0.8x), but its larger
+// rounding took ResNet50's zoo parity to 0.98-1.1x the 1e-4 bound (from
+// 0.61x; F(2x2) 0.71x), so it runs only where GRAFT_NATIVE_WINOGRAD=4 asks.
+func winoPick(g geom) *winoMats {
 	switch winoEnv {
 	case "2":
 		return wino2
 	case "4":
 		return wino4
 	}
-	return wino4
+	if g.n*((g.oh+1)/2)*((g.ow+1)/2) < winoMinTiles2 {
+		return nil
+	}
+	return wino2
 }
 
 func (wf *winoFilter) packed(w *winoMats) []*gemm.PackedB {
@@ -257,8 +275,15 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 	tpr, tcol := (g.ow+m-1)/m, (g.oh+m-1)/m // tiles per tile row, tile rows per image
 	wb := tpr*m + a - m                     // the band's width
 	perTile := a*a*(2*c+o) + m*a*o          // t, V, M, s
-	rpb := max(1, winoBudget/(tpr*perTile)) // tile rows per block
-	parallel.For(g.n*tcol, rpb, func(lo, hi int) {
+	// Tile rows per block: within the budget, but at least winoMinTiles
+	// tiles, below which the GEMMs stream their filters from L3 for too
+	// few rows.
+	rpb := max(1, winoBudget/(tpr*perTile), (winoMinTiles+tpr-1)/tpr)
+	rows := g.n * tcol
+	// With a block per worker, each worker runs its GEMMs alone; with
+	// fewer (a late layer at batch 1), each GEMM is split across workers.
+	serial := (rows+rpb-1)/rpb >= runtime.GOMAXPROCS(0)
+	parallel.For(rows, rpb, func(lo, hi int) {
 		buf := winoPool.Get().(*[]float32)
 		defer winoPool.Put(buf)
 		need := a*wb*c + min(rpb, hi-lo)*tpr*perTile
@@ -288,7 +313,11 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 				winoComb(v[j*a*nt*c:], t, off, coef, a*nt, a*c, c, c)
 			}
 			for xi := range a * a {
-				u[xi].MulSet(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
+				if serial {
+					u[xi].MulSetSerial(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
+				} else {
+					u[xi].MulSet(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
+				}
 			}
 			// M A, then A^T (M A) into the output's rows.
 			for vv := range m {

@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/graft-ml/graft/backbone/tensor"
+	"github.com/graft-ml/graft/internal/util/gemm"
 )
 
 // directConv64 is an independent 3x3, stride-1 convolution in float64:
@@ -161,6 +165,91 @@ func TestFusedConvWinograd(t *testing.T) {
 		}
 		if e := winoErr(y[0].F32, ref); !(e <= 1e-5) {
 			t.Errorf("GRAFT_NATIVE_WINOGRAD=%q: relative error %.3g", env, e)
+		}
+	}
+}
+
+// BenchmarkWinograd compares, per ResNet50 3x3 layer shape and batch,
+// im2col + GEMM against F(2x2) and F(4x4), in direct-convolution GFLOP/s
+// (2*M*O*9*C per run for all three, so the ratios are the speedups).
+func BenchmarkWinograd(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []struct{ hw, c int }{{56, 64}, {28, 128}, {14, 256}, {7, 512}} {
+		for _, n := range []int{1, 32} {
+			x, f := randT(r, n, s.hw, s.hw, s.c), randT(r, 3, 3, s.c, s.c)
+			g, err := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, 3, 3)
+			if err != nil {
+				b.Fatal(err)
+			}
+			y := make([]float32, n*s.hw*s.hw*s.c)
+			pb := gemm.PackB(9*s.c, s.c, f.F32, s.c)
+			flop := 2 * float64(len(y)) * float64(9*s.c)
+			run := map[string]func(){"im2col": func() { conv2D(g, x.F32, f.F32, s.c, y, nil, pb) }}
+			for _, w := range []*winoMats{wino2, wino4} {
+				u := winoFilterTransform(w, f.F32, s.c, s.c)
+				run[fmt.Sprintf("F%d", w.m)] = func() { winoConv(w, g, x.F32, u, s.c, y, nil) }
+			}
+			for _, name := range []string{"im2col", "F2", "F4"} {
+				b.Run(fmt.Sprintf("%dx%dx%d-b%d-%s", s.hw, s.hw, s.c, n, name), func(b *testing.B) {
+					for range b.N {
+						run[name]()
+					}
+					b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// TestWinogradTiming (GRAFT_WINO_TIMING=1; no assertions) times, per
+// ResNet50 3x3 layer shape and batch, im2col + GEMM, F(2x2) and F(4x4)
+// alternated in rounds, and logs each one's median time over im2col's in
+// the same round, with the range: the numbers behind winoPick.
+func TestWinogradTiming(t *testing.T) {
+	if os.Getenv("GRAFT_WINO_TIMING") == "" {
+		t.Skip("set GRAFT_WINO_TIMING=1 to time")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range []struct{ hw, c int }{{56, 64}, {28, 128}, {14, 256}, {7, 512}} {
+		for _, n := range []int{1, 2, 4, 32} {
+			if n != 1 && n != 32 && s.hw != 7 {
+				continue
+			}
+			x, f := randT(r, n, s.hw, s.hw, s.c), randT(r, 3, 3, s.c, s.c)
+			g, err := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}.resolve(x.Shape, 3, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := make([]float32, n*s.hw*s.hw*s.c)
+			pb := gemm.PackB(9*s.c, s.c, f.F32, s.c)
+			run := []func(){func() { conv2D(g, x.F32, f.F32, s.c, y, nil, pb) }}
+			for _, w := range []*winoMats{wino2, wino4} {
+				u := winoFilterTransform(w, f.F32, s.c, s.c)
+				run = append(run, func() { winoConv(w, g, x.F32, u, s.c, y, nil) })
+			}
+			reps := max(1, 20/n)
+			ratios := make([][]float64, len(run))
+			for range 5 {
+				var base float64
+				for i, fn := range run {
+					fn()
+					start := time.Now()
+					for range reps {
+						fn()
+					}
+					d := time.Since(start).Seconds()
+					if i == 0 {
+						base = d
+					}
+					ratios[i] = append(ratios[i], d/base)
+				}
+			}
+			line := fmt.Sprintf("%dx%dx%d b%d time/im2col:", s.hw, s.hw, s.c, n)
+			for i, name := range []string{"F2", "F4"} {
+				q := slices.Sorted(slices.Values(ratios[i+1]))
+				line += fmt.Sprintf(" %s %.2f (%.2f-%.2f)", name, q[len(q)/2], q[0], q[len(q)-1])
+			}
+			t.Log(line)
 		}
 	}
 }
