@@ -280,13 +280,18 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 	// few rows.
 	rpb := max(1, winoBudget/(tpr*perTile), (winoMinTiles+tpr-1)/tpr)
 	rows := g.n * tcol
-	// With a block per worker, each worker runs its GEMMs alone; with
-	// fewer (a late layer at batch 1), each GEMM is split across workers.
-	serial := (rows+rpb-1)/rpb >= runtime.GOMAXPROCS(0)
+	// With a block per worker, each worker runs its blocks alone; with
+	// fewer (a late layer at batch 1), the workers share each block's
+	// steps: its tile rows, transform rows and GEMMs.
+	inner := func(n int, fn func(lo, hi int)) { fn(0, n) }
+	if (rows+rpb-1)/rpb < runtime.GOMAXPROCS(0) {
+		inner = func(n int, fn func(lo, hi int)) { parallel.For(n, 1, fn) }
+	}
+	bandLen := a * wb * c
 	parallel.For(rows, rpb, func(lo, hi int) {
 		buf := winoPool.Get().(*[]float32)
 		defer winoPool.Put(buf)
-		need := a*wb*c + min(rpb, hi-lo)*tpr*perTile
+		need := min(rpb, hi-lo) * (bandLen + tpr*perTile)
 		if cap(*buf) < need {
 			*buf = make([]float32, need)
 		}
@@ -294,47 +299,54 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 			r1 := min(r0+rpb, hi)
 			nt := (r1 - r0) * tpr
 			s := (*buf)[:need]
-			band, s := s[:a*wb*c], s[a*wb*c:]
+			bands, s := s[:(r1-r0)*bandLen], s[(r1-r0)*bandLen:]
 			t, s := s[:a*nt*a*c], s[a*nt*a*c:]
 			v, s := s[:a*a*nt*c], s[a*a*nt*c:]
 			mm, s := s[:a*a*nt*o], s[a*a*nt*o:]
 			sv := s[:m*a*nt*o]
 			// B^T d: each tile row's band, row transform over its tiles.
-			for r := r0; r < r1; r++ {
-				winoBand(g, x, band, r/tcol, (r%tcol)*m-g.pt, -g.pl, a, wb)
-				for i := range a {
-					off, coef := winoTaps(w.bt[i], wb*c)
-					winoComb(t[(i*nt+(r-r0)*tpr)*a*c:], band, off, coef, tpr, m*c, a*c, a*c)
-				}
-			}
-			// (B^T d) B: column transform over all of the block's tiles.
-			for j := range a {
-				off, coef := winoTaps(w.bt[j], c)
-				winoComb(v[j*a*nt*c:], t, off, coef, a*nt, a*c, c, c)
-			}
-			for xi := range a * a {
-				if serial {
-					u[xi].MulSetSerial(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
-				} else {
-					u[xi].MulSet(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
-				}
-			}
-			// M A, then A^T (M A) into the output's rows.
-			for vv := range m {
-				off, coef := winoTaps(w.at[vv], a*nt*o)
-				winoComb(sv[vv*a*nt*o:], mm, off, coef, 1, 0, 0, a*nt*o)
-			}
-			for r := r0; r < r1; r++ {
-				n, oy0 := r/tcol, (r%tcol)*m
-				for uu := range min(m, g.oh-oy0) {
-					off, coef := winoTaps(w.at[uu], nt*o)
-					for vv := range min(m, g.ow) {
-						nv := (g.ow - vv + m - 1) / m
-						winoComb(y[((n*g.oh+oy0+uu)*g.ow+vv)*o:], sv[(vv*a*nt+(r-r0)*tpr)*o:], off, coef, nv, o, m*o, o)
+			inner(r1-r0, func(lo, hi int) {
+				for r := r0 + lo; r < r0+hi; r++ {
+					band := bands[(r-r0)*bandLen:][:bandLen]
+					winoBand(g, x, band, r/tcol, (r%tcol)*m-g.pt, -g.pl, a, wb)
+					for i := range a {
+						off, coef := winoTaps(w.bt[i], wb*c)
+						winoComb(t[(i*nt+(r-r0)*tpr)*a*c:], band, off, coef, tpr, m*c, a*c, a*c)
 					}
 				}
-				ep.apply(y, o, (n*g.oh+oy0)*g.ow, (n*g.oh+min(oy0+m, g.oh))*g.ow)
-			}
+			})
+			// (B^T d) B: column transform over all of the block's tiles.
+			inner(a, func(lo, hi int) {
+				for j := lo; j < hi; j++ {
+					off, coef := winoTaps(w.bt[j], c)
+					winoComb(v[j*a*nt*c:], t, off, coef, a*nt, a*c, c, c)
+				}
+			})
+			inner(a*a, func(lo, hi int) {
+				for xi := lo; xi < hi; xi++ {
+					u[xi].MulSetSerial(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
+				}
+			})
+			// M A, then A^T (M A) into the output's rows.
+			inner(m, func(lo, hi int) {
+				for vv := lo; vv < hi; vv++ {
+					off, coef := winoTaps(w.at[vv], a*nt*o)
+					winoComb(sv[vv*a*nt*o:], mm, off, coef, 1, 0, 0, a*nt*o)
+				}
+			})
+			inner(r1-r0, func(lo, hi int) {
+				for r := r0 + lo; r < r0+hi; r++ {
+					n, oy0 := r/tcol, (r%tcol)*m
+					for uu := range min(m, g.oh-oy0) {
+						off, coef := winoTaps(w.at[uu], nt*o)
+						for vv := range min(m, g.ow) {
+							nv := (g.ow - vv + m - 1) / m
+							winoComb(y[((n*g.oh+oy0+uu)*g.ow+vv)*o:], sv[(vv*a*nt+(r-r0)*tpr)*o:], off, coef, nv, o, m*o, o)
+						}
+					}
+					ep.apply(y, o, (n*g.oh+oy0)*g.ow, (n*g.oh+min(oy0+m, g.oh))*g.ow)
+				}
+			})
 		}
 	})
 }

@@ -70,10 +70,13 @@ var winoCases = []struct {
 }
 
 // TestWinogradMatchesDirect runs winoConv with both tile sizes, on the
-// vector loop and the Go loop, with blocks of one tile row and of many,
-// against directConv64 on NaN-filled outputs.
+// vector loop and the Go loop, with blocks of one tile row (a worker each)
+// and of many (shared by the workers), against directConv64 on NaN-filled
+// outputs.
 func TestWinogradMatchesDirect(t *testing.T) {
-	defer func(goLoop bool, budget int) { winoGo, winoBudget = goLoop, budget }(winoGo, winoBudget)
+	defer func(goLoop bool, budget, minTiles int) {
+		winoGo, winoBudget, winoMinTiles = goLoop, budget, minTiles
+	}(winoGo, winoBudget, winoMinTiles)
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, tc := range winoCases {
 		x, f := randT(r, tc.n, tc.h, tc.w, tc.c), randT(r, 3, 3, tc.c, tc.o)
@@ -87,7 +90,9 @@ func TestWinogradMatchesDirect(t *testing.T) {
 				goLoop bool
 				budget int
 			}{{false, 1 << 19}, {true, 1 << 19}, {false, 1}} {
-				winoGo, winoBudget = mode.goLoop, mode.budget
+				// A budget of 1 makes a block of each tile row, run by
+				// one worker each; the default, one block shared by all.
+				winoGo, winoBudget, winoMinTiles = mode.goLoop, mode.budget, min(mode.budget, 48)
 				name := fmt.Sprintf("%v-%s-F%d-go=%v-budget=%d", x.Shape, tc.win.mode, w.m, mode.goLoop, mode.budget)
 				y := make([]float32, len(ref))
 				for i := range y {
