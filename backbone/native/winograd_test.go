@@ -1,6 +1,7 @@
 package native
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -257,4 +258,52 @@ func TestWinogradTiming(t *testing.T) {
 			t.Log(line)
 		}
 	}
+}
+
+// TestWinogradModelTiming (GRAFT_WINO_MODEL=a SavedModel folder,
+// GRAFT_WINO_BATCH=n, default 1; no assertions) runs the model's forward
+// pass with Winograd on and off alternately, one model opened once, and
+// logs the median and range of on/off time over the rounds: an A/B that
+// a loaded machine's drift hits both sides of alike.
+func TestWinogradModelTiming(t *testing.T) {
+	dir := os.Getenv("GRAFT_WINO_MODEL")
+	if dir == "" {
+		t.Skip("set GRAFT_WINO_MODEL to a SavedModel folder to time")
+	}
+	defer func(env string) { winoEnv = env }(winoEnv)
+	batch := 1
+	if s := os.Getenv("GRAFT_WINO_BATCH"); s != "" {
+		fmt.Sscan(s, &batch)
+	}
+	bb, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := slices.Clone(bb.Input().Shape)
+	shape[0] = batch
+	x := randT(rand.New(rand.NewPCG(1, 2)), shape...)
+	forward := func(env string) float64 {
+		winoEnv = env
+		start := time.Now()
+		if _, err := bb.Features(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start).Seconds()
+	}
+	forward("1") // transforms the filters
+	forward("0")
+	var ratios []float64
+	on, off := 0.0, 0.0
+	for r := range 7 {
+		a, b := 0.0, 0.0
+		if r%2 == 0 {
+			a, b = forward("1"), forward("0")
+		} else {
+			b, a = forward("0"), forward("1")
+		}
+		ratios, on, off = append(ratios, a/b), on+a, off+b
+	}
+	slices.Sort(ratios)
+	t.Logf("batch %d: Winograd on/off time %.2f (range %.2f-%.2f over %d rounds); mean ms/image on %.1f, off %.1f",
+		batch, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], len(ratios), 1e3*on/7/float64(batch), 1e3*off/7/float64(batch))
 }
