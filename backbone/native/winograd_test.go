@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	framework "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/util/gemm"
@@ -306,4 +309,25 @@ func TestWinogradModelTiming(t *testing.T) {
 	slices.Sort(ratios)
 	t.Logf("batch %d: Winograd on/off time %.2f (range %.2f-%.2f over %d rounds); mean ms/image on %.1f, off %.1f",
 		batch, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], len(ratios), 1e3*on/7/float64(batch), 1e3*off/7/float64(batch))
+}
+
+// TestWinogradEnvRejected: a GRAFT_NATIVE_WINOGRAD that names no mode
+// fails New with a message that lists the modes, where it would otherwise
+// run the default rule unnoticed.
+func TestWinogradEnvRejected(t *testing.T) {
+	defer func(env string) { winoEnv = env }(winoEnv)
+	g := graphOf([]*framework.NodeDef{
+		nodeDef("x", "Placeholder", nil, attrMap{"dtype": aType(tensor.Float32), "shape": aShape(-1, 2)}),
+		nodeDef("y", "Neg", []string{"x"}, nil),
+	}, nil, []string{"x"}, []string{"y:0"})
+	for _, tc := range []struct {
+		env string
+		ok  bool
+	}{{"", true}, {"0", true}, {"1", true}, {"2", true}, {"4", true}, {"yes", false}, {"3", false}, {"off", false}} {
+		winoEnv = tc.env
+		_, err := New(g)
+		if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "GRAFT_NATIVE_WINOGRAD")) {
+			t.Errorf("GRAFT_NATIVE_WINOGRAD=%q: error %v", tc.env, err)
+		}
+	}
 }
