@@ -118,7 +118,7 @@ func winoEnvCheck(v string) error {
 	case "", "0", "1", "2", "4":
 		return nil
 	}
-	return fmt.Errorf("native: GRAFT_NATIVE_WINOGRAD=%q: want 0 (im2col + GEMM for every convolution), 1 or unset (the default rule), 2 or 4 (F(2x2) or F(4x4) for every 3x3 stride-1 convolution)", v)
+	return fmt.Errorf("GRAFT_NATIVE_WINOGRAD=%q: want 0 (im2col + GEMM for every convolution), 1 or unset (the default rule), 2 or 4 (F(2x2) or F(4x4) for every 3x3 stride-1 convolution)", v)
 }
 
 // winoGo keeps winoComb on its Go loop (tests run both).
