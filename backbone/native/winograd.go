@@ -124,9 +124,9 @@ func winoEnvCheck(v string) error {
 // winoGo keeps winoComb on its Go loop (tests run both).
 var winoGo = false
 
-// winoBudget (a variable for tests) bounds one worker's block scratch (in float32s, 2 MiB, the
-// L2 of the machines measured): the transformed tiles stay in cache from
-// transform to GEMM to inverse transform.
+// winoBudget bounds one worker's block scratch (in float32s, 2 MiB, the
+// L2 of the machines measured; a variable for tests): the transformed
+// tiles stay in cache from transform to GEMM to inverse transform.
 var winoBudget = 1 << 19
 
 // winoMinTiles is the fewest tiles a block gets whatever the budget (a
@@ -176,7 +176,8 @@ const winoMinTiles2 = 32
 // F(2x2) by default: F(4x4) ran faster still on most ResNet50 shapes
 // (0.4-0.8x im2col's time against F(2x2)'s 0.6-0.8x), but its larger
 // rounding took ResNet50's zoo parity to 0.98-1.1x the 1e-4 bound (from
-// 0.61x; F(2x2) 0.71x), so it runs only where GRAFT_NATIVE_WINOGRAD=4 asks.
+// 0.61x; F(2x2) 0.71-0.73x), so it runs only where GRAFT_NATIVE_WINOGRAD=4
+// asks.
 func winoPick(g geom) *winoMats {
 	switch winoEnv {
 	case "0": // set after the filter was kept (tests)
@@ -192,6 +193,7 @@ func winoPick(g geom) *winoMats {
 	return wino2
 }
 
+// packed is the filter transformed for w's tile size, once.
 func (wf *winoFilter) packed(w *winoMats) []*gemm.PackedB {
 	i := 0
 	if w.m == 4 {
