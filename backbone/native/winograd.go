@@ -166,10 +166,14 @@ func (wf *winoFilter) conv(g geom, x, y []float32, ep *epilogue) bool {
 	return true
 }
 
-// winoMinTiles2 is the fewest 2x2 output tiles (over the batch) for which
+// winoMinTiles2 is the fewest 2x2 output tiles per image for which
 // winoPick takes Winograd: below it the GEMMs are too short to pay for
 // streaming 16 transformed filters (ResNet50's 7x7x512 at batch 1, 16
-// tiles, measured no faster than im2col; at batch 2, 32 tiles, 0.7x).
+// tiles, measured no faster than im2col). Per image, not per batch: an
+// image's features must not depend on the batch it came in
+// (gemm.BatchInvariant; TestFeaturesDoNotDependOnTheBatch), so the choice
+// cannot either, and the 7x7x512 layers stay on im2col at every batch
+// (at batch 32 Winograd ran them at 0.7x).
 const winoMinTiles2 = 32
 
 // winoPick chooses the tile size for a convolution, nil for im2col + GEMM.
@@ -187,7 +191,7 @@ func winoPick(g geom) *winoMats {
 	case "4":
 		return wino4
 	}
-	if g.n*((g.oh+1)/2)*((g.ow+1)/2) < winoMinTiles2 {
+	if ((g.oh+1)/2)*((g.ow+1)/2) < winoMinTiles2 {
 		return nil
 	}
 	return wino2
@@ -341,11 +345,13 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 					u[xi].MulSetSerial(nt, v[xi*nt*c:], c, mm[xi*nt*o:], o)
 				}
 			})
-			// M A, then A^T (M A) into the output's rows.
+			// M A, then A^T (M A) into the output's rows. Vectors of O
+			// values throughout: whether winoComb takes its vector loop
+			// must not depend on the block's size (batch invariance).
 			inner(m, func(lo, hi int) {
 				for vv := lo; vv < hi; vv++ {
 					off, coef := winoTaps(w.at[vv], a*nt*o)
-					winoComb(sv[vv*a*nt*o:], mm, off, coef, 1, 0, 0, a*nt*o)
+					winoComb(sv[vv*a*nt*o:], mm, off, coef, a*nt, o, o, o)
 				}
 			})
 			inner(r1-r0, func(lo, hi int) {

@@ -331,3 +331,60 @@ func TestWinogradEnvRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradBatchInvariant: the algorithm chosen does not depend on the
+// batch, and an image's output is the same bits at batch 1 as inside a
+// batch of 3 (gemm.BatchInvariant's promise, which the features cache
+// relies on), for both tile sizes and block shapes, with channel counts on
+// and off the vector loop.
+func TestWinogradBatchInvariant(t *testing.T) {
+	defer func(budget, minTiles int) { winoBudget, winoMinTiles = budget, minTiles }(winoBudget, winoMinTiles)
+	r := rand.New(rand.NewPCG(13, 14))
+	win := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}
+	// The choice first: the same at every batch.
+	for _, hw := range []int{5, 7, 8, 11, 14, 56} {
+		pick := func(n int) *winoMats {
+			g, err := win.resolve([]int{n, hw, hw, 64}, 3, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return winoPick(g)
+		}
+		for _, n := range []int{2, 3, 32} {
+			if pick(n) != pick(1) {
+				t.Errorf("%dx%d: winoPick differs at batch %d and 1", hw, hw, n)
+			}
+		}
+	}
+	for _, s := range [][3]int{{9, 16, 5}, {10, 12, 6}, {10, 12, 20}, {14, 32, 48}} { // hw, c, o
+		hw, c, o := s[0], s[1], s[2]
+		x, f := randT(r, 3, hw, hw, c), randT(r, 3, 3, c, o)
+		for _, w := range []*winoMats{wino2, wino4} {
+			u := winoFilterTransform(w, f.F32, c, o)
+			// One block, a block per tile row, and blocks of two tile rows
+			// (10 tiles: F(2x2) on 10x10), which group an image's rows
+			// differently at batch 3 than alone.
+			for _, mode := range [][2]int{{1 << 19, 48}, {1, 1}, {1, 10}} {
+				winoBudget, winoMinTiles = mode[0], mode[1]
+				run := func(x []float32, n int) []float32 {
+					g, err := win.resolve([]int{n, hw, hw, c}, 3, 3)
+					if err != nil {
+						t.Fatal(err)
+					}
+					y := make([]float32, n*hw*hw*o)
+					winoConv(w, g, x, u, o, y, nil)
+					return y
+				}
+				all, img := run(x.F32, 3), hw*hw
+				for i := range 3 {
+					one := run(x.F32[i*img*c:(i+1)*img*c], 1)
+					for j, v := range one {
+						if got := all[i*img*o+j]; math.Float32bits(got) != math.Float32bits(v) {
+							t.Fatalf("%dx%dx%d->%d F%d blocks %v: image %d value %d is %v in the batch, %v alone", hw, hw, c, o, w.m, mode, i, j, got, v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
