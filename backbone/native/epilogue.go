@@ -227,7 +227,7 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 			case g.c != f.Shape[2]:
 				groupedConv(g, in[0].F32, f.F32, o, g.c/f.Shape[2], y.F32)
 				run.applyAll(y.F32, o)
-			case wf.conv(g, in[0].F32, y.F32, epOrNil(&run)):
+			case wf.conv(g, in[0].F32, y.F32, epOrNil(&run)): // ran, or false
 			default:
 				conv2D(g, in[0].F32, f.F32, o, y.F32, epOrNil(&run), pb)
 			}

@@ -251,7 +251,8 @@ func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int) {
 
 // MulSetSerial is MulSet in the calling goroutine alone, for callers that
 // already split their work across workers (the native engine's Winograd
-// blocks): MulSet would split each of their small products again.
+// blocks): MulSet would split each of their small products again. Where
+// no packed kernel runs it is MulSet.
 func (p *PackedB) MulSetSerial(m int, a []float32, lda int, c []float32, ldc int) {
 	if m == 0 || p.n == 0 {
 		return
