@@ -73,6 +73,9 @@ type Engine struct {
 // its attributes, and prunes nodes that no output needs. Unsupported ops
 // are reported together in one error wrapping ErrUnsupportedOp.
 func New(g *savedmodel.Graph) (*Engine, error) {
+	if err := winoEnvCheck(winoEnv); err != nil {
+		return nil, err
+	}
 	e, err := build(g, true)
 	if err != nil {
 		return nil, err

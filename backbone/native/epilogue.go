@@ -213,8 +213,10 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 	fi := infoOf(f)
 	// The filter as the GEMM's packed B, once (plain, ungrouped Conv2D).
 	var pb *gemm.PackedB
+	var wf *winoFilter // 3x3 stride 1: Winograd (winograd.go)
 	if !dw {
 		pb = gemm.PackB(f.Shape[0]*f.Shape[1]*f.Shape[2], f.Shape[3], f.F32, f.Shape[3])
+		wf = newWinoFilter(w, f)
 	}
 	convOut := func(x tinfo) (tinfo, geom, error) {
 		g, err := convShape(w, []tinfo{x, fi}, !dw)
@@ -261,6 +263,7 @@ func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid boo
 			case g.c != f.Shape[2]:
 				groupedConv(g, in[0].F32, f.F32, o, g.c/f.Shape[2], y.F32)
 				run.applyAll(y.F32, o)
+			case wf.conv(g, in[0].F32, y.F32, epOrNil(&run)): // ran, or false
 			default:
 				conv2D(g, in[0].F32, f.F32, o, y.F32, epOrNil(&run), pb)
 			}

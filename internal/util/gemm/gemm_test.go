@@ -293,8 +293,8 @@ func FuzzSgemm(f *testing.F) {
 	})
 }
 
-// PackedB.MulAdd against the naive C + A*B, and MulSet against A*B on a C
-// of NaN (it must not read C), over shapes that span several KC and NC
+// PackedB.MulAdd against the naive C + A*B, and MulSet and MulSetSerial
+// against A*B on a C of NaN (they must not read C), over shapes that span several KC and NC
 // blocks and partial panels, on every path (without the assembly, PackedB
 // keeps B as it is and calls Sgemm).
 func TestPackedBAgainstNaive(t *testing.T) {
@@ -303,7 +303,8 @@ func TestPackedBAgainstNaive(t *testing.T) {
 		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}, {24, 64, 16},
 			// Few rows, many columns: the column split (49: a 7x7 map).
 			{49, 300, 600}, {5, 1000, 700}, {256, 96, 2000}} {
-			for _, set := range []bool{false, true} {
+			for _, mode := range []string{"add", "set", "serial"} {
+				set := mode != "add"
 				m, n, k := sh[0], sh[1], sh[2]
 				lda, ldb, ldc := k+1, n+2, n+3
 				a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
@@ -319,20 +320,23 @@ func TestPackedBAgainstNaive(t *testing.T) {
 				}
 				want := naive(false, false, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 				pad := append([]float32(nil), c...)
-				if set {
-					p.MulSet(m, a, lda, c, ldc, nil)
-				} else {
+				switch mode {
+				case "add":
 					p.MulAdd(m, a, lda, c, ldc)
+				case "set":
+					p.MulSet(m, a, lda, c, ldc, nil)
+				default:
+					p.MulSetSerial(m, a, lda, c, ldc)
 				}
 				for i := range c {
 					if i%ldc >= n {
 						if c[i] != pad[i] {
-							t.Fatalf("%dx%dx%d set=%v: wrote padding C[%d]", m, n, k, set, i)
+							t.Fatalf("%dx%dx%d %s: wrote padding C[%d]", m, n, k, mode, i)
 						}
 						continue
 					}
 					if tol := 1e-5 * math.Sqrt(float64(k)+1) * math.Max(1, math.Abs(float64(want[i]))); !(math.Abs(float64(c[i]-want[i])) <= tol) {
-						t.Fatalf("%dx%dx%d set=%v: C[%d,%d] = %v, want %v", m, n, k, set, i/ldc, i%ldc, c[i], want[i])
+						t.Fatalf("%dx%dx%d %s: C[%d,%d] = %v, want %v", m, n, k, mode, i/ldc, i%ldc, c[i], want[i])
 					}
 				}
 			}

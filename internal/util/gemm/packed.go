@@ -269,6 +269,28 @@ func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int, ep *
 	p.mul(m, a, lda, c, ldc, true, ep)
 }
 
+// MulSetSerial is MulSet in the calling goroutine alone, for callers that
+// already split their work across workers (the native engine's Winograd
+// blocks): MulSet would split each of their small products again. Where
+// no packed kernel runs it is MulSet.
+func (p *PackedB) MulSetSerial(m int, a []float32, lda int, c []float32, ldc int) {
+	if m == 0 || p.n == 0 {
+		return
+	}
+	if p.kn == nil || p.k == 0 {
+		p.mul(m, a, lda, c, ldc, true, nil)
+		return
+	}
+	checkOperand("A", false, m, p.k, a, lda)
+	checkOperand("C", false, m, p.n, c, ldc)
+	kn, nkb := p.kn, (p.k+p.kn.kc-1)/p.kn.kc
+	bufs := bufPool.Get().(*packBufs)
+	defer bufPool.Put(bufs)
+	sgemmBlocks(kn, false, true, m, p.n, p.k, 1, a, lda, c, ldc, nil, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
+		return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
+	})
+}
+
 // colSplitRows is the most rows of C for which mul splits the columns
 // across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
 const colSplitRows = 256
