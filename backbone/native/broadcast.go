@@ -232,7 +232,7 @@ func binApply[T number](op binOp, dst, a, b []T, p bcastPlan, loop func(op binOp
 // scale is one such row per pixel: x[n,y,x,:] * s[n,:]).
 func addMulF32(op binOp, dst, a, b []float32, sa, sb int) {
 	n := 0
-	if sa == 1 && sb == 1 {
+	if hasVec && sa == 1 && sb == 1 {
 		n = len(dst) / 8 * 8
 		mul := 0
 		if op == opMul {
