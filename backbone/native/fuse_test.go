@@ -263,14 +263,7 @@ func TestFusedConvolutions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := graphOf(tc.nodes, tc.consts, []string{"x"}, tc.outputs)
-			plain, err := build(g, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opt, err := New(g)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plain, opt := plainAndFused(t, g)
 			if len(opt.nodes) != tc.nodesOK {
 				var ops []string
 				for _, n := range opt.nodes {

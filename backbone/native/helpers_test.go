@@ -9,6 +9,7 @@ import (
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 
+	"github.com/graft-ml/graft/backbone/savedmodel"
 	"github.com/graft-ml/graft/backbone/tensor"
 )
 
@@ -128,4 +129,19 @@ func wantI32(t *testing.T, got *tensor.Tensor, shape []int, want ...int32) {
 			t.Fatalf("got %v, want %v", got.I32, want)
 		}
 	}
+}
+
+// plainAndFused builds g's engine twice: as written (pruned only) and as
+// New optimises it, for tests that compare the two.
+func plainAndFused(t *testing.T, g *savedmodel.Graph) (plain, opt *Engine) {
+	t.Helper()
+	plain, err := build(g, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err = New(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain, opt
 }

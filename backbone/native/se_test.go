@@ -145,14 +145,7 @@ func TestSqueezeExciteFused(t *testing.T) {
 			}
 			fed := slices.Clone(in.F32)
 			g := graphOf(seNodes(tc.keepDims, tc.sx, tc.conv, tc.hard), consts, []string{feed}, tc.outputs)
-			plain, err := build(g, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			opt, err := New(g)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plain, opt := plainAndFused(t, g)
 			fused := 0
 			for _, n := range opt.nodes {
 				if n.op() == seOp {
