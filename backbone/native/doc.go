@@ -14,7 +14,10 @@
 // norm, as FusedBatchNorm or as Keras 3's Mul/Add arithmetic, bias, scale),
 // a residual add and its activation (Relu, Relu6, sigmoid, swish) into one
 // node whose filter is scaled, packed for the GEMM once, and whose epilogue
-// runs on each block of output while it is in cache. A tensor that is
+// (bias, residual, ReLU/ReLU6) the GEMM applies as it stores each tile; a
+// sigmoid or swish runs on each block while it is in cache. A 3x3 stride-1
+// convolution runs as Winograd F(2x2,3x3) where an image has enough tiles
+// (winograd.go; GRAFT_NATIVE_WINOGRAD=0 turns it off). A tensor that is
 // fetched or read elsewhere is never absorbed, so every tap stays
 // observable; results move by float32 rounding only. A squeeze-and-
 // excitation block (the mean over H and W, two 1x1 convolutions on it, the
