@@ -28,12 +28,11 @@ type node struct {
 	// konst is the node's value when it is constant (a Const, or folded
 	// at load by optimize).
 	konst *tensor.Tensor
-	// filterShape is a fused convolution's filter shape, which profiles
-	// report as its second input (the filter is no longer an input).
-	filterShape []int
 	// fused is the name of the convolution a fused node started from.
 	fused string
-	// conv is a fused convolution's filter, window and epilogue.
+	// conv is a fused convolution's filter, window and epilogue: profiles
+	// report its filter's shape as the node's second input (the filter is
+	// no longer an input), and later fusions fold into it.
 	conv *convSpec
 	// inPlace marks a node whose output 0 is written over its input 0
 	// (a squeeze-and-excitation block's scale): a view, for the memory
@@ -314,8 +313,8 @@ func nodeRun(n *node, in, out []*tensor.Tensor, d time.Duration) NodeRun {
 	for _, t := range in {
 		r.Inputs = append(r.Inputs, t.Shape)
 	}
-	if n.filterShape != nil {
-		r.Inputs = [][]int{in[0].Shape, n.filterShape}
+	if n.conv != nil {
+		r.Inputs = [][]int{in[0].Shape, n.conv.f.Shape}
 	}
 	if len(out) > 0 && out[0] != nil {
 		r.Output = out[0].Shape

@@ -205,11 +205,12 @@ func (ep *epilogue) applyAll(y []float32, o int) {
 	parallel.For(len(y)/o, parallel.Grain(o), func(lo, hi int) { ep.apply(y, o, lo, hi) })
 }
 
-// fusedConvKernel is a Conv2D or DepthwiseConv2dNative with a constant
-// filter f followed by ep; with resid the node's second input is the
-// residual. A residual that does not have the convolution's shape (a
-// broadcast, never seen in Keras graphs) is added the unfused way.
-func fusedConvKernel(w window, f *tensor.Tensor, dw bool, ep epilogue, resid bool) *kernel {
+// fusedConvKernel is cs's Conv2D or DepthwiseConv2dNative (cs.dw) with a
+// constant filter followed by its epilogue; with cs.resid the node's second
+// input is the residual. A residual that does not have the convolution's
+// shape (a broadcast, never seen in Keras graphs) is added the unfused way.
+func fusedConvKernel(cs *convSpec) *kernel {
+	w, f, dw, ep, resid := cs.w, cs.f, cs.dw, cs.ep, cs.resid
 	fi := infoOf(f)
 	// The filter as the GEMM's packed B, once (plain, ungrouped Conv2D).
 	var pb *gemm.PackedB

@@ -139,7 +139,7 @@ func (e *Engine) fuseConvs() {
 	for i, n := range e.nodes {
 		op := n.op()
 		// A fused node keeps its convolution's op but has no filter input.
-		if (op != "Conv2D" && op != "DepthwiseConv2dNative") || n.k == nil || len(n.inputs) != 2 || n.filterShape != nil {
+		if (op != "Conv2D" && op != "DepthwiseConv2dNative") || n.k == nil || len(n.inputs) != 2 || n.conv != nil {
 			continue
 		}
 		f := e.nodes[n.inputs[1].node].konst
@@ -232,7 +232,7 @@ func (e *Engine) fuseConvs() {
 		}
 		last.def, last.k, last.inputs = def, k, inputs
 		last.uses = last.uses[:1]
-		last.filterShape, last.conv = f.Shape, spec
+		last.conv = spec
 	}
 }
 
@@ -442,6 +442,12 @@ type convSpec struct {
 	resid bool
 }
 
+// pointwise reports whether cs is a 1x1 Conv2D padded SAME or VALID (no
+// explicit padding).
+func (cs *convSpec) pointwise() bool {
+	return !cs.dw && cs.f.Shape[0] == 1 && cs.f.Shape[1] == 1 && (cs.w.mode == "SAME" || cs.w.mode == "VALID")
+}
+
 // kernel compiles the fused node: the convolution of def with the scaled
 // filter and the epilogue.
 func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, *convSpec, error) {
@@ -466,7 +472,7 @@ func (fu *fusion) kernel(def *framework.NodeDef) (*kernel, *convSpec, error) {
 		}
 	}
 	spec := &convSpec{w: w, f: f, dw: fu.depthwise, ep: epilogue{bias: fu.bias, act: fu.act, beta: fu.beta}, resid: fu.hasResid}
-	return fusedConvKernel(w, f, fu.depthwise, spec.ep, fu.hasResid), spec, nil
+	return fusedConvKernel(spec), spec, nil
 }
 
 // swishTail recognises y = t*sigmoid(beta*t) on node cur's output t, as

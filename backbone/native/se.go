@@ -50,7 +50,7 @@ func (e *Engine) fuseSqueezeExcite() {
 			// convolution (its own buffer, never a feed, a constant or a
 			// view of another tensor).
 			p := e.nodes[x.node]
-			n.inPlace = p.filterShape != nil && x.out == 0 && !fetched[x.node][0] && len(rd[x.node][0]) == 2
+			n.inPlace = p.conv != nil && x.out == 0 && !fetched[x.node][0] && len(rd[x.node][0]) == 2
 			n.def, n.k, n.inputs, n.fused = def, seKernel(k1, k2, n.inPlace), []ref{x}, mean
 			if u, ok := e.projection(rd, fetched, i); ok {
 				c := e.nodes[u]
@@ -72,9 +72,7 @@ func (e *Engine) projection(rd [][][]use, fetched [][]bool, i int) (int, bool) {
 	}
 	u := rd[i][0][0].node
 	c := e.nodes[u]
-	cs := c.conv
-	if c.op() != "Conv2D" || cs == nil || cs.dw || cs.f.Shape[0] != 1 || cs.f.Shape[1] != 1 || cs.w.sh != 1 || cs.w.sw != 1 ||
-		(cs.w.mode != "SAME" && cs.w.mode != "VALID") || c.inputs[0] != (ref{i, 0}) {
+	if c.op() != "Conv2D" || c.conv == nil || !c.conv.pointwise() || c.conv.w.sh != 1 || c.conv.w.sw != 1 || c.inputs[0] != (ref{i, 0}) {
 		return 0, false
 	}
 	return u, true
@@ -101,14 +99,7 @@ func (e *Engine) excitation(rd [][][]use, fetched [][]bool, x, s ref) (k1, k2 *k
 	}
 	conv := func(r ref) *node {
 		n := e.nodes[r.node]
-		if n.op() != "Conv2D" || n.filterShape == nil || len(n.inputs) != 1 || !only(r, false) {
-			return nil
-		}
-		f := n.filterShape
-		if f[0] != 1 || f[1] != 1 {
-			return nil
-		}
-		if p := (attrs{n.def}).str("padding", ""); p != "SAME" && p != "VALID" {
+		if n.op() != "Conv2D" || n.conv == nil || len(n.inputs) != 1 || !only(r, false) || !n.conv.pointwise() {
 			return nil
 		}
 		return n
@@ -131,10 +122,14 @@ func (e *Engine) excitation(rd [][][]use, fetched [][]bool, x, s ref) (k1, k2 *k
 		return nil, nil, "", false
 	}
 	c1 := conv(c2.inputs[0])
-	if c1 == nil || c1.filterShape[3] != c2.filterShape[2] || c1.filterShape[2] != c2.filterShape[3] {
+	if c1 == nil {
 		return nil, nil, "", false
 	}
-	ch := c1.filterShape[2]
+	f1, f2 := c1.conv.f.Shape, c2.conv.f.Shape
+	if f1[3] != f2[2] || f1[2] != f2[3] {
+		return nil, nil, "", false
+	}
+	ch := f1[2]
 	m := c1.inputs[0]
 	keepDims := true
 	if rs := e.nodes[m.node]; rs.op() == "Reshape" {

@@ -159,7 +159,7 @@ func TestFusedConvWinograd(t *testing.T) {
 	}
 	for _, env := range []string{"0", "2", "4", ""} {
 		winoEnv = env
-		k := fusedConvKernel(win, f, false, epilogue{bias: bias.F32, act: actRelu}, true)
+		k := fusedConvKernel(&convSpec{w: win, f: f, ep: epilogue{bias: bias.F32, act: actRelu}, resid: true})
 		if (env == "0") != (newWinoFilter(win, f) == nil) {
 			t.Fatalf("GRAFT_NATIVE_WINOGRAD=%q: Winograd filter %v", env, newWinoFilter(win, f))
 		}
