@@ -258,7 +258,7 @@ func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 // MulAdd adds A*B to C (m x n, row stride ldc) for row-major A (m x k,
 // row stride lda), across GOMAXPROCS workers as Sgemm.
 func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
-	p.mul(m, a, lda, c, ldc, false, nil)
+	p.mul(m, a, lda, c, ldc, false, nil, false)
 }
 
 // MulSet sets C to A*B as MulAdd, never reading C: a recycled output
@@ -266,7 +266,7 @@ func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {
 // then finishes each value as it is stored (a convolution's bias,
 // residual and ReLU).
 func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int, ep *Epilogue) {
-	p.mul(m, a, lda, c, ldc, true, ep)
+	p.mul(m, a, lda, c, ldc, true, ep, false)
 }
 
 // MulSetSerial is MulSet in the calling goroutine alone, for callers that
@@ -274,28 +274,16 @@ func (p *PackedB) MulSet(m int, a []float32, lda int, c []float32, ldc int, ep *
 // blocks): MulSet would split each of their small products again. Where
 // no packed kernel runs it is MulSet.
 func (p *PackedB) MulSetSerial(m int, a []float32, lda int, c []float32, ldc int) {
-	if m == 0 || p.n == 0 {
-		return
-	}
-	if p.kn == nil || p.k == 0 {
-		p.mul(m, a, lda, c, ldc, true, nil)
-		return
-	}
-	checkOperand("A", false, m, p.k, a, lda)
-	checkOperand("C", false, m, p.n, c, ldc)
-	kn, nkb := p.kn, (p.k+p.kn.kc-1)/p.kn.kc
-	bufs := bufPool.Get().(*packBufs)
-	defer bufPool.Put(bufs)
-	sgemmBlocks(kn, false, true, m, p.n, p.k, 1, a, lda, c, ldc, nil, grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
-		return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
-	})
+	p.mul(m, a, lda, c, ldc, true, nil, true)
 }
 
 // colSplitRows is the most rows of C for which mul splits the columns
 // across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
 const colSplitRows = 256
 
-func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool, ep *Epilogue) {
+// mul is MulAdd (set false) or MulSet, its rows split across the workers
+// unless serial.
+func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool, ep *Epilogue, serial bool) {
 	if m == 0 || p.n == 0 {
 		return
 	}
@@ -312,7 +300,18 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 	ep.check(m, p.n)
 	kn := p.kn
 	nkb := (p.k + kn.kc - 1) / kn.kc
-	if m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork {
+	// rows runs rows [lo, hi) of C on the calling goroutine.
+	rows := func(lo, hi int) {
+		bufs := bufPool.Get().(*packBufs)
+		defer bufPool.Put(bufs)
+		sgemmBlocks(kn, false, set, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, ep.shift(lo, 0), grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
+			return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
+		})
+	}
+	switch {
+	case serial:
+		rows(0, m)
+	case m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork:
 		// Few rows (a late layer at batch 1): split B's panels across the
 		// workers instead, so each streams part of B rather than all of
 		// it, and no worker gets a short, mostly padded row panel.
@@ -325,15 +324,9 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 				return p.blocks[p0/kn.kc][ja*kb:]
 			})
 		})
-		return
+	default:
+		parallel.For(m, max(1, minWork/(p.n*p.k)), rows)
 	}
-	parallel.For(m, max(1, minWork/(p.n*p.k)), func(lo, hi int) {
-		bufs := bufPool.Get().(*packBufs)
-		defer bufPool.Put(bufs)
-		sgemmBlocks(kn, false, set, hi-lo, p.n, p.k, 1, a[lo*lda:], lda, c[lo*ldc:], ldc, ep.shift(lo, 0), grow(&bufs.a, kn.mc*kn.kc), func(j0, p0, _, _ int) []float32 {
-			return p.blocks[j0/kn.nc*nkb+p0/kn.kc]
-		})
-	})
 }
 
 // packA copies op(A)[i0:i0+mb, p0:p0+kb] into dst as mr-row panels, each
