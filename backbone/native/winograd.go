@@ -2,15 +2,14 @@ package native
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/parallel"
+	"github.com/graft-ml/graft/internal/util/winograd"
 )
 
 // Winograd's minimal filtering F(m x m, 3 x 3) for Conv2D with a constant
@@ -19,92 +18,13 @@ import (
 // so the a*a products of the middle are a*a GEMMs of (tiles x C) by
 // (C x O) against the filter transformed and packed once, 9m^2/a^2 of
 // im2col's multiply-adds (4/9 for F(2x2), 1/4 for F(4x4)). The transforms
-// are short linear combinations of whole channel vectors (winoComb).
+// are short linear combinations of whole channel vectors (winograd.Comb).
 //
 // Layouts, per block of T tiles (whole tile rows, so that a block's
 // output is whole image rows for the epilogue): the input band of a tile
 // row (a image rows, zero-padded), t[i][tile][j][C] = B^T d (rows done),
 // V[j*a+i][tile][C] = B^T d B, M[xi][tile][O] = the GEMMs' products,
 // s[v][i][tile][O] = M A (columns done), then A^T s into the output.
-
-// winoMats are F(m x m, 3 x 3)'s transforms.
-type winoMats struct {
-	m, a int
-	bt   [][]float64 // a x a, input: B^T
-	g    [][]float64 // a x 3, filter: G
-	at   [][]float64 // m x a, output: A^T
-}
-
-// cookToom builds the transforms from a-1 finite interpolation points and
-// infinity (Toom-Cook): A^T[i][j] = p_j^i, G[j][k] = p_j^k / prod_{l!=j}
-// (p_j - p_l), B^T's row j the coefficients of prod_{l!=j} (x - p_l), and
-// infinity's row and column pick the leading coefficients. Each B^T row is
-// scaled by a power of two (its inverse going into G, exactly) so that
-// its largest coefficient lies in [1, 2).
-func cookToom(points []float64) *winoMats {
-	const r = 3
-	a := len(points) + 1
-	w := &winoMats{m: a - r + 1, a: a}
-	for i := range w.m {
-		row := make([]float64, a)
-		for j, p := range points {
-			row[j] = math.Pow(p, float64(i)) // 0^0 = 1
-		}
-		if i == w.m-1 {
-			row[a-1] = 1
-		}
-		w.at = append(w.at, row)
-	}
-	for j := range a {
-		poly, f := []float64{1}, 1.0
-		for l, q := range points {
-			if l != j {
-				poly = polyMulRoot(poly, q)
-				if j < len(points) {
-					f *= points[j] - q
-				}
-			}
-		}
-		bt := make([]float64, a)
-		copy(bt, poly)
-		g := []float64{0, 0, 1} // infinity
-		if j < len(points) {
-			g = []float64{1 / f, points[j] / f, points[j] * points[j] / f}
-		}
-		big := 0.0
-		for _, v := range bt {
-			big = max(big, math.Abs(v))
-		}
-		s := math.Ldexp(1, -int(math.Floor(math.Log2(big))))
-		for k := range bt {
-			bt[k] *= s
-		}
-		for k := range g {
-			g[k] /= s
-		}
-		w.bt, w.g = append(w.bt, bt), append(w.g, g)
-	}
-	return w
-}
-
-// polyMulRoot multiplies the polynomial p (ascending coefficients) by (x - q).
-func polyMulRoot(p []float64, q float64) []float64 {
-	out := make([]float64, len(p)+1)
-	for k, c := range p {
-		out[k+1] += c
-		out[k] -= q * c
-	}
-	return out
-}
-
-// The two tile sizes. F(4x4)'s points 0, +-1, 1/2, -2 halve its float32
-// error against Lavin's 0, +-1, +-2 (measured over ResNet-like layers
-// against a float64 convolution: 4.2e-6 of max|y| against 8.8e-6; 0, +-1,
-// +-1/2 gave 1e-5, 0, +-1/2, +-2 5.2e-6, F(2x2) 6e-7).
-var (
-	wino2 = cookToom([]float64{0, 1, -1})
-	wino4 = cookToom([]float64{0, 1, -1, 0.5, -2})
-)
 
 // winoEnv is GRAFT_NATIVE_WINOGRAD: "0" runs every convolution as im2col
 // + GEMM (for A/B comparisons), "2" or "4" forces F(2x2) or F(4x4) on every
@@ -120,9 +40,6 @@ func winoEnvCheck(v string) error {
 	}
 	return fmt.Errorf("GRAFT_NATIVE_WINOGRAD=%q: want 0 (im2col + GEMM for every convolution), 1 or unset (the default rule), 2 or 4 (F(2x2) or F(4x4) for every 3x3 stride-1 convolution)", v)
 }
-
-// winoGo keeps winoComb on its Go loop (tests run both).
-var winoGo = false
 
 // winoBudget bounds one worker's block scratch (in float32s, 2 MiB, the
 // L2 of the machines measured; a variable for tests): the transformed
@@ -182,25 +99,25 @@ const winoMinTiles2 = 32
 // rounding took ResNet50's zoo parity to 0.98-1.1x the 1e-4 bound (from
 // 0.61x; F(2x2) 0.71-0.73x), so it runs only where GRAFT_NATIVE_WINOGRAD=4
 // asks.
-func winoPick(g geom) *winoMats {
+func winoPick(g geom) *winograd.Mats {
 	switch winoEnv {
 	case "0": // set after the filter was kept (tests)
 		return nil
 	case "2":
-		return wino2
+		return winograd.F2
 	case "4":
-		return wino4
+		return winograd.F4
 	}
 	if ((g.oh+1)/2)*((g.ow+1)/2) < winoMinTiles2 {
 		return nil
 	}
-	return wino2
+	return winograd.F2
 }
 
 // packed is the filter transformed for w's tile size, once.
-func (wf *winoFilter) packed(w *winoMats) []*gemm.PackedB {
+func (wf *winoFilter) packed(w *winograd.Mats) []*gemm.PackedB {
 	i := 0
-	if w.m == 4 {
+	if w.M == 4 {
 		i = 1
 	}
 	wf.once[i].Do(func() { wf.u[i] = winoFilterTransform(w, wf.f, wf.c, wf.o) })
@@ -209,8 +126,8 @@ func (wf *winoFilter) packed(w *winoMats) []*gemm.PackedB {
 
 // winoFilterTransform returns U[j*a+i] = (G g G^T)[i][j] for every (c, o),
 // computed in float64 and packed as a C x O matrix each.
-func winoFilterTransform(w *winoMats, f []float32, c, o int) []*gemm.PackedB {
-	a := w.a
+func winoFilterTransform(w *winograd.Mats, f []float32, c, o int) []*gemm.PackedB {
+	a := w.A
 	u := make([]*gemm.PackedB, a*a)
 	parallel.For(a*a, 1, func(lo, hi int) {
 		for xi := lo; xi < hi; xi++ {
@@ -218,7 +135,7 @@ func winoFilterTransform(w *winoMats, f []float32, c, o int) []*gemm.PackedB {
 			var coef [9]float64
 			for ky := range 3 {
 				for kx := range 3 {
-					coef[ky*3+kx] = w.g[i][ky] * w.g[j][kx]
+					coef[ky*3+kx] = w.G[i][ky] * w.G[j][kx]
 				}
 			}
 			// A buffer per matrix: PackB keeps it as is where no packed
@@ -237,56 +154,14 @@ func winoFilterTransform(w *winoMats, f []float32, c, o int) []*gemm.PackedB {
 	return u
 }
 
-// winoTaps are a transform row's nonzero coefficients and, for a given
-// stride between the combined vectors, their offsets.
-func winoTaps(row []float64, stride int) (off []int, coef []float32) {
-	for k, v := range row {
-		if v != 0 {
-			off, coef = append(off, k*stride), append(coef, float32(v))
-		}
-	}
-	return off, coef
-}
-
-// winoComb sets y[p*ys+ch] = sum_t coef[t] * x[p*xs+off[t]+ch] for pixels
-// p < npix and channels ch < c (offsets and steps in float32s): every
-// transform of winoConv is such a combination of channel vectors.
-func winoComb(y, x []float32, off []int, coef []float32, npix, xs, ys, c int) {
-	if npix == 0 || c == 0 {
-		return
-	}
-	if len(off) == 0 || len(off) > 8 || len(coef) != len(off) || slices.Min(off) < 0 ||
-		(npix-1)*xs+slices.Max(off)+c > len(x) || (npix-1)*ys+c > len(y) {
-		panic(fmt.Sprintf("native: winoComb of %d pixels x %d over %d values into %d, offsets %v", npix, c, len(x), len(y), off))
-	}
-	if has512 && !winoGo && c%16 == 0 {
-		var boff [8]int
-		for t, o := range off {
-			boff[t] = 4 * o
-		}
-		winoCombAsm(&y[0], &x[0], &boff[0], &coef[0], len(off), npix, 4*xs, 4*ys, c)
-		return
-	}
-	for p := range npix {
-		yp, xp := y[p*ys:][:c], x[p*xs:]
-		for ch := range yp {
-			var s float32
-			for t, o := range off {
-				s += coef[t] * xp[o+ch]
-			}
-			yp[ch] = s
-		}
-	}
-}
-
 // winoPool keeps the blocks' scratch between convolutions, as colPool.
 var winoPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // winoConv computes y = conv(x, f) with w's tiles, u being f transformed
 // by winoFilterTransform, then ep on each block of whole output rows.
 // Every value of y is written.
-func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []float32, ep *epilogue) {
-	m, a, c := w.m, w.a, g.c
+func winoConv(w *winograd.Mats, g geom, x []float32, u []*gemm.PackedB, o int, y []float32, ep *epilogue) {
+	m, a, c := w.M, w.A, g.c
 	if g.n*g.oh*g.ow == 0 || o == 0 {
 		return
 	}
@@ -328,16 +203,16 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 					band := bands[(r-r0)*bandLen:][:bandLen]
 					winoBand(g, x, band, r/tcol, (r%tcol)*m-g.pt, -g.pl, a, wb)
 					for i := range a {
-						off, coef := winoTaps(w.bt[i], wb*c)
-						winoComb(t[(i*nt+(r-r0)*tpr)*a*c:], band, off, coef, tpr, m*c, a*c, a*c)
+						off, coef := winograd.Taps(w.BT[i], wb*c)
+						winograd.Comb(t[(i*nt+(r-r0)*tpr)*a*c:], band, off, coef, tpr, m*c, a*c, a*c)
 					}
 				}
 			})
 			// (B^T d) B: column transform over all of the block's tiles.
 			inner(a, func(lo, hi int) {
 				for j := lo; j < hi; j++ {
-					off, coef := winoTaps(w.bt[j], c)
-					winoComb(v[j*a*nt*c:], t, off, coef, a*nt, a*c, c, c)
+					off, coef := winograd.Taps(w.BT[j], c)
+					winograd.Comb(v[j*a*nt*c:], t, off, coef, a*nt, a*c, c, c)
 				}
 			})
 			inner(a*a, func(lo, hi int) {
@@ -346,22 +221,22 @@ func winoConv(w *winoMats, g geom, x []float32, u []*gemm.PackedB, o int, y []fl
 				}
 			})
 			// M A, then A^T (M A) into the output's rows. Vectors of O
-			// values throughout: whether winoComb takes its vector loop
+			// values throughout: whether winograd.Comb takes its vector loop
 			// must not depend on the block's size (batch invariance).
 			inner(m, func(lo, hi int) {
 				for vv := lo; vv < hi; vv++ {
-					off, coef := winoTaps(w.at[vv], a*nt*o)
-					winoComb(sv[vv*a*nt*o:], mm, off, coef, a*nt, o, o, o)
+					off, coef := winograd.Taps(w.AT[vv], a*nt*o)
+					winograd.Comb(sv[vv*a*nt*o:], mm, off, coef, a*nt, o, o, o)
 				}
 			})
 			inner(r1-r0, func(lo, hi int) {
 				for r := r0 + lo; r < r0+hi; r++ {
 					n, oy0 := r/tcol, (r%tcol)*m
 					for uu := range min(m, g.oh-oy0) {
-						off, coef := winoTaps(w.at[uu], nt*o)
+						off, coef := winograd.Taps(w.AT[uu], nt*o)
 						for vv := range min(m, g.ow) {
 							nv := (g.ow - vv + m - 1) / m
-							winoComb(y[((n*g.oh+oy0+uu)*g.ow+vv)*o:], sv[(vv*a*nt+(r-r0)*tpr)*o:], off, coef, nv, o, m*o, o)
+							winograd.Comb(y[((n*g.oh+oy0+uu)*g.ow+vv)*o:], sv[(vv*a*nt+(r-r0)*tpr)*o:], off, coef, nv, o, m*o, o)
 						}
 					}
 					ep.apply(y, o, (n*g.oh+oy0)*g.ow, (n*g.oh+min(oy0+m, g.oh))*g.ow)

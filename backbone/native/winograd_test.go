@@ -15,6 +15,7 @@ import (
 
 	"github.com/graft-ml/graft/backbone/tensor"
 	"github.com/graft-ml/graft/internal/util/gemm"
+	"github.com/graft-ml/graft/internal/util/winograd"
 )
 
 // directConv64 is an independent 3x3, stride-1 convolution in float64:
@@ -79,8 +80,8 @@ var winoCases = []struct {
 // outputs.
 func TestWinogradMatchesDirect(t *testing.T) {
 	defer func(goLoop bool, budget, minTiles int) {
-		winoGo, winoBudget, winoMinTiles = goLoop, budget, minTiles
-	}(winoGo, winoBudget, winoMinTiles)
+		winograd.PureGo, winoBudget, winoMinTiles = goLoop, budget, minTiles
+	}(winograd.PureGo, winoBudget, winoMinTiles)
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, tc := range winoCases {
 		x, f := randT(r, tc.n, tc.h, tc.w, tc.c), randT(r, 3, 3, tc.c, tc.o)
@@ -89,15 +90,15 @@ func TestWinogradMatchesDirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		ref := directConv64(g, x.F32, f.F32, tc.o)
-		for _, w := range []*winoMats{wino2, wino4} {
+		for _, w := range []*winograd.Mats{winograd.F2, winograd.F4} {
 			for _, mode := range []struct {
 				goLoop bool
 				budget int
 			}{{false, 1 << 19}, {true, 1 << 19}, {false, 1}} {
 				// A budget of 1 makes a block of each tile row, run by
 				// one worker each; the default, one block shared by all.
-				winoGo, winoBudget, winoMinTiles = mode.goLoop, mode.budget, min(mode.budget, 48)
-				name := fmt.Sprintf("%v-%s-F%d-go=%v-budget=%d", x.Shape, tc.win.mode, w.m, mode.goLoop, mode.budget)
+				winograd.PureGo, winoBudget, winoMinTiles = mode.goLoop, mode.budget, min(mode.budget, 48)
+				name := fmt.Sprintf("%v-%s-F%d-go=%v-budget=%d", x.Shape, tc.win.mode, w.M, mode.goLoop, mode.budget)
 				y := make([]float32, len(ref))
 				for i := range y {
 					y[i] = float32(math.NaN())
@@ -106,7 +107,7 @@ func TestWinogradMatchesDirect(t *testing.T) {
 				// F(4x4)'s transforms round more (measured ~7x F(2x2)'s);
 				// both stay well under the zoo's 1e-4 for a whole network.
 				tol := 2e-6
-				if w.m == 4 {
+				if w.M == 4 {
 					tol = 8e-6
 				}
 				if e := winoErr(y, ref); !(e <= tol) {
@@ -118,7 +119,7 @@ func TestWinogradMatchesDirect(t *testing.T) {
 }
 
 // TestWinogradErrorByPoints logs F(4x4)'s error for two sets of points
-// (the reason wino4 uses 0, +-1, 1/2, -2) and F(2x2)'s, on a ResNet-like
+// (the reason winograd.F4 uses 0, +-1, 1/2, -2) and F(2x2)'s, on a ResNet-like
 // layer, and checks that the kept points do better than Lavin's.
 func TestWinogradErrorByPoints(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
@@ -128,13 +129,13 @@ func TestWinogradErrorByPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := directConv64(g, x.F32, f.F32, 32)
-	errOf := func(w *winoMats) float64 {
+	errOf := func(w *winograd.Mats) float64 {
 		y := make([]float32, len(ref))
 		winoConv(w, g, x.F32, winoFilterTransform(w, f.F32, 256, 32), 32, y, nil)
 		return winoErr(y, ref)
 	}
-	lavin := cookToom([]float64{0, 1, -1, 2, -2})
-	e2, e4, eLavin := errOf(wino2), errOf(wino4), errOf(lavin)
+	lavin := winograd.CookToom([]float64{0, 1, -1, 2, -2})
+	e2, e4, eLavin := errOf(winograd.F2), errOf(winograd.F4), errOf(lavin)
 	t.Logf("relative error: F(2x2) %.3g, F(4x4) 0,+-1,1/2,-2 %.3g, F(4x4) 0,+-1,+-2 %.3g", e2, e4, eLavin)
 	if !(e4 < eLavin) || !(e2 < e4) {
 		t.Errorf("relative error F(2x2) %.3g, F(4x4) %.3g, Lavin's F(4x4) %.3g: want them in increasing order", e2, e4, eLavin)
@@ -194,9 +195,9 @@ func BenchmarkWinograd(b *testing.B) {
 			pb := gemm.PackB(9*s.c, s.c, f.F32, s.c)
 			flop := 2 * float64(len(y)) * float64(9*s.c)
 			run := map[string]func(){"im2col": func() { conv2D(g, x.F32, f.F32, s.c, y, nil, pb) }}
-			for _, w := range []*winoMats{wino2, wino4} {
+			for _, w := range []*winograd.Mats{winograd.F2, winograd.F4} {
 				u := winoFilterTransform(w, f.F32, s.c, s.c)
-				run[fmt.Sprintf("F%d", w.m)] = func() { winoConv(w, g, x.F32, u, s.c, y, nil) }
+				run[fmt.Sprintf("F%d", w.M)] = func() { winoConv(w, g, x.F32, u, s.c, y, nil) }
 			}
 			for _, name := range []string{"im2col", "F2", "F4"} {
 				b.Run(fmt.Sprintf("%dx%dx%d-b%d-%s", s.hw, s.hw, s.c, n, name), func(b *testing.B) {
@@ -232,7 +233,7 @@ func TestWinogradTiming(t *testing.T) {
 			y := make([]float32, n*s.hw*s.hw*s.c)
 			pb := gemm.PackB(9*s.c, s.c, f.F32, s.c)
 			run := []func(){func() { conv2D(g, x.F32, f.F32, s.c, y, nil, pb) }}
-			for _, w := range []*winoMats{wino2, wino4} {
+			for _, w := range []*winograd.Mats{winograd.F2, winograd.F4} {
 				u := winoFilterTransform(w, f.F32, s.c, s.c)
 				run = append(run, func() { winoConv(w, g, x.F32, u, s.c, y, nil) })
 			}
@@ -344,7 +345,7 @@ func TestWinogradBatchInvariant(t *testing.T) {
 	win := window{sh: 1, sw: 1, dh: 1, dw: 1, mode: "SAME"}
 	// The choice first: the same at every batch.
 	for _, hw := range []int{5, 7, 8, 11, 14, 56} {
-		pick := func(n int) *winoMats {
+		pick := func(n int) *winograd.Mats {
 			g, err := win.resolve([]int{n, hw, hw, 64}, 3, 3)
 			if err != nil {
 				t.Fatal(err)
@@ -360,7 +361,7 @@ func TestWinogradBatchInvariant(t *testing.T) {
 	for _, s := range [][3]int{{9, 16, 5}, {10, 12, 6}, {10, 12, 20}, {14, 32, 48}} { // hw, c, o
 		hw, c, o := s[0], s[1], s[2]
 		x, f := randT(r, 3, hw, hw, c), randT(r, 3, 3, c, o)
-		for _, w := range []*winoMats{wino2, wino4} {
+		for _, w := range []*winograd.Mats{winograd.F2, winograd.F4} {
 			u := winoFilterTransform(w, f.F32, c, o)
 			// One block, a block per tile row, and blocks of two tile rows
 			// (10 tiles: F(2x2) on 10x10), which group an image's rows
@@ -386,7 +387,7 @@ func TestWinogradBatchInvariant(t *testing.T) {
 							same = math.Abs(float64(got-v)) <= 1e-5*(1+math.Abs(float64(v)))
 						}
 						if !same {
-							t.Fatalf("%dx%dx%d->%d F%d blocks %v: image %d value %d is %v in the batch, %v alone", hw, hw, c, o, w.m, mode, i, j, got, v)
+							t.Fatalf("%dx%dx%d->%d F%d blocks %v: image %d value %d is %v in the batch, %v alone", hw, hw, c, o, w.M, mode, i, j, got, v)
 						}
 					}
 				}

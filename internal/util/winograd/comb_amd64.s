@@ -2,16 +2,16 @@
 
 #include "textflag.h"
 
-// func winoCombAsm(y, x *float32, off *int, coef *float32, ntaps, npix, xstep, ystep, c int)
+// func combAsm(y, x *float32, off *int, coef *float32, ntaps, npix, xstep, ystep, c int)
 //
-// The Winograd transforms' one kernel (winograd.go's winoComb): pixel p
+// The Winograd transforms' one kernel (winograd.go's Comb): pixel p
 // of npix stores sum_t coef[t] * x[p*xstep + off[t] + ch] at
 // y[p*ystep + ch] for ch < c, offsets and steps in bytes, c a multiple of
 // 16. 64 channels a step keep four sums in Z0-Z3, so each tap costs one
 // broadcast and four FMAs from memory; a remainder of 16-channel steps
 // follows. SI, DI: the pixel's x and y; BX: the channel offset; R8: c*4;
 // R9: x at the channel block; R13: the offsets; DX: the coefficients.
-TEXT ·winoCombAsm(SB), NOSPLIT, $0-72
+TEXT ·combAsm(SB), NOSPLIT, $0-72
 	MOVQ y+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ npix+40(FP), R10
