@@ -90,6 +90,10 @@ func gatherPositionMajor(spec Spec, f []float32, idx []int32, x []float32) {
 // convWeightGrad.
 func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, act []float32) {
 	b, c, nf := len(idx), spec.Channels, spec.Filters
+	if o.wino = o.useWinograd(spec); o.wino {
+		o.winoForward(spec, kernel, bias, f, idx, act)
+		return
+	}
 	rows := len(act) / nf
 	parallel.For(rows, parallel.Grain(nf), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -131,6 +135,10 @@ func (o *CPUOps) convForward(spec Spec, kernel, bias, f []float32, idx []int32, 
 // pre-activations dAct ([H*W][b][F]) and the input gathered by convForward:
 // for each tap, the sum over its runs of x^T dAct.
 func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
+	if o.wino {
+		o.winoWeightGrad(spec, b, dAct, dKernel)
+		return
+	}
 	c, nf := spec.Channels, spec.Filters
 	bf16 := o.prec == PrecisionBF16
 	if c < directMinChannels {

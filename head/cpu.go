@@ -33,6 +33,14 @@ type CPUOps struct {
 	tapsBF16            []*gemm.PackedBF16
 	// x or col, and the pre-activation gradient, rounded once a step.
 	in16, dAct16 []uint16
+
+	// Winograd (winograd.go): the input's transform V, kept for the
+	// gradient; the products M (then the output gradient's transform
+	// dM); the kernel's transform U (then dU) and U packed. wino says
+	// whether the last forward ran it.
+	winoV, winoM, winoDU []float32
+	winoU                []*gemm.PackedB
+	wino                 bool
 }
 
 // NewCPUOps returns the host implementation of Ops.
@@ -178,10 +186,23 @@ func (o *CPUOps) Logits(spec Spec, params, feats Buffer, idx []int32, out []floa
 	if len(out) != len(idx)*spec.Classes {
 		return fmt.Errorf("%w: logits buffer of %d floats for %d samples x %d classes", ErrShape, len(out), len(idx), spec.Classes)
 	}
-	_, logits := o.forward(spec, p, f, idx, nil)
-	copy(out, logits)
+	// Winograd's transformed input is about 3x the features (4 tiles x 36
+	// values a channel for a 7x7 map's 49): evaluation batches (256 and
+	// up) run in chunks so that it stays the size of a training batch's.
+	chunk := len(idx)
+	if spec.Kind == KindConv && o.useWinograd(spec) {
+		chunk = winoLogitsChunk
+	}
+	for lo := 0; lo < len(idx); lo += chunk {
+		hi := min(lo+chunk, len(idx))
+		_, logits := o.forward(spec, p, f, idx[lo:hi], nil)
+		copy(out[lo*spec.Classes:], logits)
+	}
 	return nil
 }
+
+// winoLogitsChunk is the most samples Logits runs at once on Winograd.
+const winoLogitsChunk = 64
 
 // Gradients implements Ops.
 func (o *CPUOps) Gradients(spec Spec, params, feats Buffer, idx, labels []int32, grads Buffer) (Stats, error) {

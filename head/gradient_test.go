@@ -71,3 +71,42 @@ func TestLossMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestLogitsAgainstReference checks Logits on a batch larger than the
+// chunks it runs Winograd in (and on the other ways) against the float64
+// reference's logits, the samples picked out of order and repeated.
+func TestLogitsAgainstReference(t *testing.T) {
+	const batch = 2*winoLogitsChunk + 22
+	c := newGradCase("logits", Spec{Height: 7, Width: 7, Channels: 16, Kind: KindConv, Filters: 8, Kernel: 3, Classes: 3}, batch, 11)
+	for _, way := range []string{"", "taps", "winograd"} {
+		t.Run(way, func(t *testing.T) {
+			defer convolveBy(way)()
+			ops := NewCPUOps()
+			p, _ := ops.Alloc(len(c.params))
+			if err := ops.Upload(p, 0, toF32(c.params)); err != nil {
+				t.Fatal(err)
+			}
+			f, err := UploadFeatures(ops, c.spec, toF32(c.feats))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := make([]int32, batch+5)
+			for i := range idx {
+				idx[i] = int32((i * 7) % batch)
+			}
+			out := make([]float32, len(idx)*c.spec.Classes)
+			if err := ops.Logits(c.spec, p, f, idx, out); err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i, s := range idx {
+				for j, want := range referenceLogits(c, c.params, int(s)) {
+					worst = max(worst, math.Abs(float64(out[i*c.spec.Classes+j])-want))
+				}
+			}
+			if worst > 1e-4 {
+				t.Errorf("largest logit error %.3g", worst)
+			}
+		})
+	}
+}

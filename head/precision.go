@@ -52,6 +52,9 @@ func NewCPUOpsAt(p Precision) (*CPUOps, error) {
 // (gemm.BF16Check, or a test's): the daemon refuses a job with it before
 // queueing, NewCPUOpsAt before training.
 func CPUPrecision(p Precision, bf16Check func() error) (Precision, error) {
+	if err := winoEnvCheck(winoHeadEnv); err != nil {
+		return "", err
+	}
 	switch p {
 	case PrecisionAuto, PrecisionFP32:
 		return PrecisionFP32, nil

@@ -76,3 +76,48 @@ func TestBF16StepAgainstReference(t *testing.T) {
 		}
 	}
 }
+
+// TestWinogradEnv checks that a GRAFT_HEAD_WINOGRAD value naming no mode
+// stops the run before training, and that 0 keeps a wide 3x3 head off
+// Winograd.
+func TestWinogradEnv(t *testing.T) {
+	defer func(v string) { winoHeadEnv = v }(winoHeadEnv)
+	wide := DefaultSpec(7, 7, 2048, 10)
+	for _, c := range []struct {
+		env  string
+		err  bool
+		wino bool
+	}{{"", false, true}, {"1", false, true}, {"0", false, false}, {"yes", true, false}, {"4", true, false}} {
+		winoHeadEnv = c.env
+		_, err := CPUPrecision(PrecisionFP32, func() error { return nil })
+		if (err != nil) != c.err || (err != nil && !strings.Contains(err.Error(), "GRAFT_HEAD_WINOGRAD")) {
+			t.Errorf("GRAFT_HEAD_WINOGRAD=%q: %v", c.env, err)
+		}
+		if err == nil {
+			if got := NewCPUOps().useWinograd(wide); got != c.wino {
+				t.Errorf("GRAFT_HEAD_WINOGRAD=%q: Winograd %v, want %v", c.env, got, c.wino)
+			}
+		}
+	}
+	if bf, _ := NewCPUOpsAt(PrecisionBF16); bf != nil && bf.useWinograd(wide) {
+		t.Error("bf16 head takes Winograd; it has no bf16 transforms")
+	}
+}
+
+// TestWinogradPicksMaps checks the rule that keeps Winograd off maps where
+// its tiles would not halve the taps' multiply-adds.
+func TestWinogradPicksMaps(t *testing.T) {
+	o := NewCPUOps()
+	for _, c := range []struct {
+		h, w, c, k int
+		want       bool
+	}{
+		{7, 7, 2048, 3, true}, {7, 7, 1280, 3, true}, {14, 14, 512, 3, true}, {4, 4, 256, 3, true},
+		{7, 7, 32, 3, false}, {7, 7, 2048, 5, false}, {1, 1, 2048, 3, false}, {5, 5, 2048, 3, false}, {3, 3, 2048, 3, false}, {6, 6, 512, 3, false},
+	} {
+		spec := Spec{Height: c.h, Width: c.w, Channels: c.c, Kind: KindConv, Filters: 256, Kernel: c.k, Classes: 10}
+		if got := o.useWinograd(spec); got != c.want {
+			t.Errorf("%dx%dx%d kernel %d: Winograd %v, want %v", c.h, c.w, c.c, c.k, got, c.want)
+		}
+	}
+}

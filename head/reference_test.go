@@ -14,7 +14,7 @@ type gradCase struct {
 	feats  []float64 // batch x H x W x C
 	labels []int32
 	params []float64 // flat, in spec.Layout() order
-	taps   bool      // convolve tap by tap whatever the width (conv.go)
+	way    string    // "taps" or "winograd": convolve that way whatever the width (conv.go); "": the width rule
 	// mask (batch x pooled dropout factors) and weights (one loss weight
 	// per sample) are the step's Extras; nil: none.
 	mask, weights []float64
@@ -41,64 +41,17 @@ func newGradCase(name string, spec Spec, batch int, seed uint64) gradCase {
 // mean loss: direct convolution loops, no im2col, no BLAS, no shared code
 // with the implementation under test.
 func referenceLoss(c gradCase, params []float64) float64 {
-	spec, batch, feats, labels := c.spec, c.batch, c.feats, c.labels
-	lay := spec.Layout()
-	get := func(name string) []float64 {
-		t, _ := lay.Find(name)
-		return params[t.Offset : t.Offset+t.Size]
-	}
-	h, w, ch, k := spec.Height, spec.Width, spec.Channels, spec.Kernel
-	in := spec.Pooled()
+	spec, batch, labels := c.spec, c.batch, c.labels
 	var total float64
 	for b := 0; b < batch; b++ {
-		x := feats[b*spec.FeatureSize() : (b+1)*spec.FeatureSize()]
-		pooled := make([]float64, in)
-		if spec.Kind == KindLinear {
-			for p := 0; p < h*w; p++ {
-				for c := 0; c < ch; c++ {
-					pooled[c] += x[p*ch+c] / float64(h*w)
-				}
-			}
-		} else {
-			kern, bias := get(ConvKernel), get(ConvBias)
-			for y := 0; y < h; y++ {
-				for xx := 0; xx < w; xx++ {
-					for f := 0; f < spec.Filters; f++ {
-						s := bias[f]
-						for dy := 0; dy < k; dy++ {
-							for dx := 0; dx < k; dx++ {
-								sy, sx := y+dy-k/2, xx+dx-k/2
-								if sy < 0 || sy >= h || sx < 0 || sx >= w {
-									continue
-								}
-								for c := 0; c < ch; c++ {
-									s += x[(sy*w+sx)*ch+c] * kern[((dy*k+dx)*ch+c)*spec.Filters+f]
-								}
-							}
-						}
-						pooled[f] += math.Max(s, 0) / float64(h*w)
-					}
-				}
-			}
-		}
-		if c.mask != nil {
-			for i := range pooled {
-				pooled[i] *= c.mask[b*in+i]
-			}
+		logits := referenceLogits(c, params, b)
+		maxZ := math.Inf(-1)
+		for _, z := range logits {
+			maxZ = math.Max(maxZ, z)
 		}
 		w := 1.0
 		if c.weights != nil {
 			w = c.weights[b]
-		}
-		dk, db := get(DenseKernel), get(DenseBias)
-		logits := make([]float64, spec.Classes)
-		maxZ := math.Inf(-1)
-		for j := range logits {
-			logits[j] = db[j]
-			for i := 0; i < in; i++ {
-				logits[j] += pooled[i] * dk[i*spec.Classes+j]
-			}
-			maxZ = math.Max(maxZ, logits[j])
 		}
 		var sum float64
 		for _, z := range logits {
@@ -117,6 +70,63 @@ func referenceLoss(c gradCase, params []float64) float64 {
 	return total / float64(batch)
 }
 
+// referenceLogits is sample b's logits, computed as referenceLoss needs
+// them.
+func referenceLogits(c gradCase, params []float64, b int) []float64 {
+	spec, feats := c.spec, c.feats
+	lay := spec.Layout()
+	get := func(name string) []float64 {
+		t, _ := lay.Find(name)
+		return params[t.Offset : t.Offset+t.Size]
+	}
+	h, w, ch, k := spec.Height, spec.Width, spec.Channels, spec.Kernel
+	in := spec.Pooled()
+	x := feats[b*spec.FeatureSize() : (b+1)*spec.FeatureSize()]
+	pooled := make([]float64, in)
+	if spec.Kind == KindLinear {
+		for p := 0; p < h*w; p++ {
+			for c := 0; c < ch; c++ {
+				pooled[c] += x[p*ch+c] / float64(h*w)
+			}
+		}
+	} else {
+		kern, bias := get(ConvKernel), get(ConvBias)
+		for y := 0; y < h; y++ {
+			for xx := 0; xx < w; xx++ {
+				for f := 0; f < spec.Filters; f++ {
+					s := bias[f]
+					for dy := 0; dy < k; dy++ {
+						for dx := 0; dx < k; dx++ {
+							sy, sx := y+dy-k/2, xx+dx-k/2
+							if sy < 0 || sy >= h || sx < 0 || sx >= w {
+								continue
+							}
+							for c := 0; c < ch; c++ {
+								s += x[(sy*w+sx)*ch+c] * kern[((dy*k+dx)*ch+c)*spec.Filters+f]
+							}
+						}
+					}
+					pooled[f] += math.Max(s, 0) / float64(h*w)
+				}
+			}
+		}
+	}
+	if c.mask != nil {
+		for i := range pooled {
+			pooled[i] *= c.mask[b*in+i]
+		}
+	}
+	dk, db := get(DenseKernel), get(DenseBias)
+	logits := make([]float64, spec.Classes)
+	for j := range logits {
+		logits[j] = db[j]
+		for i := 0; i < in; i++ {
+			logits[j] += pooled[i] * dk[i*spec.Classes+j]
+		}
+	}
+	return logits
+}
+
 // ourGradients runs CPUOps.Gradients in float32 on the case.
 func ourGradients(c gradCase) ([]float32, Stats, error) {
 	return gradientsAt(c, PrecisionFP32)
@@ -124,9 +134,7 @@ func ourGradients(c gradCase) ([]float32, Stats, error) {
 
 // gradientsAt is ourGradients with the conv's GEMMs at precision prec.
 func gradientsAt(c gradCase, prec Precision) ([]float32, Stats, error) {
-	if c.taps {
-		defer convolveByTaps()()
-	}
+	defer convolveBy(c.way)()
 	ops, err := NewCPUOpsAt(prec)
 	if err != nil {
 		return nil, Stats{}, err
@@ -179,19 +187,33 @@ func gradCases() []gradCase {
 		newGradCase("batch4-7x7-k1", conv(7, 7, 4, 6, 1, 5), 4, 4),
 		newGradCase("batch5-1x1", conv(1, 1, 3, 4, 3, 3), 5, 5),
 	}
-	for _, c := range cases[:len(cases):len(cases)] { // both ways of convolving
-		c.name, c.taps = c.name+"-taps", true
-		cases = append(cases, c)
+	for _, c := range cases[:len(cases):len(cases)] { // every way of convolving
+		for _, way := range []string{"taps", "winograd"} {
+			v := c
+			v.name, v.way = c.name+"-"+way, way
+			cases = append(cases, v)
+		}
 	}
 	return append(cases, newGradCase("linear-batch2-3x3", Spec{Height: 3, Width: 3, Channels: 4, Kind: KindLinear, Classes: 3}, 2, 6))
 }
 
-// convolveByTaps makes every conv head convolve tap by tap until the
-// returned function restores the width rule.
-func convolveByTaps() (restore func()) {
-	old := directMinChannels
-	directMinChannels = 1
-	return func() { directMinChannels = old }
+// convolveBy makes every conv head convolve the given way ("taps": tap by
+// tap; "winograd": Winograd where the kernel is 3x3, else the width rule;
+// "": the width rule, Winograd off) until the returned function restores
+// the rules.
+func convolveBy(way string) (restore func()) {
+	oldDirect, oldForce, oldEnv := directMinChannels, winoForce, winoHeadEnv
+	switch way {
+	case "taps":
+		directMinChannels, winoHeadEnv = 1, "0"
+	case "winograd":
+		winoForce = true
+	case "":
+		winoHeadEnv = "0"
+	default:
+		panic("convolveBy " + way)
+	}
+	return func() { directMinChannels, winoForce, winoHeadEnv = oldDirect, oldForce, oldEnv }
 }
 
 // extrasCases are heads trained with a fixed dropout mask (as
