@@ -36,8 +36,9 @@ type CPUOps struct {
 
 	// Winograd (winograd.go): the input's transform V, kept for the
 	// gradient; the products M (then the output gradient's transform
-	// dM); the kernel's transform U (then dU) and U packed. wino says
-	// whether the last forward ran it.
+	// dM); the kernel's gradient in the transformed domain dU; the
+	// kernel's transform U, packed. wino says whether the last forward
+	// ran it.
 	winoV, winoM, winoDU []float32
 	winoU                []*gemm.PackedB
 	wino                 bool

@@ -196,41 +196,44 @@ func validTaps(row []float64, k0, k1, stride int) (off []int, coef []float32) {
 }
 
 // winoKernel transforms the HWIO kernel ([3][3][C][F]) to U[xi] = (G g
-// G^T)[xi], each a C x F matrix, and packs them for the GEMMs (o.winoU).
+// G^T)[xi], each a C x F matrix packed for the GEMMs (o.winoU) a block of
+// rows at a time, as it is made: U never exists unpacked.
 func (o *CPUOps) winoKernel(spec Spec, kernel []float32) {
 	w := headWino
-	a, n := w.A, spec.Channels*spec.Filters
-	u := grow(&o.winoDU, a*a*n)
-	// G g over ky, then (G g) G^T over kx, on chunks of the C*F vectors.
-	chunk := kernelChunk(n)
-	parallel.For((n+chunk-1)/chunk, 1, func(lo, hi int) {
-		withScratch(a*3*chunk, func(h []float32) { // [i][kx][chunk]: G g
+	a, c, nf := w.A, spec.Channels, spec.Filters
+	n := c * nf
+	if len(o.winoU) != a*a {
+		o.winoU = make([]*gemm.PackedB, a*a)
+	}
+	for xi := range o.winoU {
+		o.winoU[xi] = gemm.ReuseB(o.winoU[xi], c, nf)
+	}
+	rb := o.winoU[0].RowBlock()
+	blocks := (c + rb - 1) / rb
+	// Per block of rows and row i of G: (G g)[i] over ky, then its
+	// product with each column of G^T over kx, then packed.
+	parallel.For(blocks*a, 1, func(lo, hi int) {
+		withScratch(4*rb*nf, func(s []float32) {
+			h, u := s[:3*rb*nf], s[3*rb*nf:] // (G g)[i][kx], a block of U
 			for q := lo; q < hi; q++ {
-				p0 := q * chunk
-				cn := min(chunk, n-p0)
-				for i := range a {
-					off, coef := winograd.Taps(w.G[i], 3*n)
-					winograd.Comb(h[i*3*chunk:], kernel[p0:], off, coef, 3, n, chunk, cn)
-				}
+				blk, i := q/a, q%a
+				p0 := blk * rb
+				kb := min(rb, c-p0)
+				off, coef := winograd.Taps(w.G[i], 3*n)
+				winograd.Comb(h, kernel[p0*nf:], off, coef, 3, n, rb*nf, kb*nf)
 				for j := range a {
-					off, coef := winograd.Taps(w.G[j], chunk)
-					winograd.Comb(u[j*n+p0:], h, off, coef, a, 3*chunk, a*n, cn)
+					off, coef := winograd.Taps(w.G[j], rb*nf)
+					winograd.Comb(u, h, off, coef, 1, 0, 0, kb*nf)
+					o.winoU[i*a+j].SetRows(p0, kb, u, nf)
 				}
 			}
 		})
 	})
-	if len(o.winoU) != a*a {
-		o.winoU = make([]*gemm.PackedB, a*a)
-	}
-	parallel.For(a*a, 1, func(lo, hi int) {
-		for xi := lo; xi < hi; xi++ {
-			o.winoU[xi] = gemm.RepackB(o.winoU[xi], spec.Channels, spec.Filters, u[xi*n:(xi+1)*n], spec.Filters)
-		}
-	})
 }
 
 // kernelChunk is how many of a kernel slice's n values the kernel
-// transforms take at a time: their intermediate rows stay in L2.
+// gradient's transforms take at a time: their intermediate rows stay in
+// L2.
 func kernelChunk(n int) int {
 	return min(n, 4096)
 }

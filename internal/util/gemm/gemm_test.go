@@ -303,12 +303,21 @@ func TestPackedBAgainstNaive(t *testing.T) {
 		for _, sh := range [][3]int{{1, 1, 1}, {17, 33, 300}, {150, 40, 1000}, {7, 3100, 20}, {13, 5, 513}, {24, 64, 16},
 			// Few rows, many columns: the column split (49: a 7x7 map).
 			{49, 300, 600}, {5, 1000, 700}, {256, 96, 2000}} {
-			for _, mode := range []string{"add", "set", "serial"} {
-				set := mode != "add"
+			for _, mode := range []string{"add", "set", "serial", "rows"} {
+				set := mode == "set" || mode == "serial"
 				m, n, k := sh[0], sh[1], sh[2]
 				lda, ldb, ldc := k+1, n+2, n+3
 				a, b, c := random(rng, m*lda), random(rng, k*ldb), random(rng, m*ldc)
 				p := PackB(k, n, b, ldb)
+				if mode == "rows" { // packed a block of rows at a time, from a scratch copy, into reused memory
+					p = ReuseB(PackB(k, n, random(rng, k*ldb), ldb), k, n)
+					for p0 := 0; p0 < k; p0 += p.RowBlock() {
+						kb := min(p.RowBlock(), k-p0)
+						block := append([]float32(nil), b[p0*ldb:(p0+kb-1)*ldb+n]...)
+						p.SetRows(p0, kb, block, ldb)
+						clear(block)
+					}
+				}
 				beta := float32(1)
 				if set {
 					beta = 0
@@ -321,7 +330,7 @@ func TestPackedBAgainstNaive(t *testing.T) {
 				want := naive(false, false, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 				pad := append([]float32(nil), c...)
 				switch mode {
-				case "add":
+				case "add", "rows":
 					p.MulAdd(m, a, lda, c, ldc)
 				case "set":
 					p.MulSet(m, a, lda, c, ldc, nil)

@@ -217,6 +217,7 @@ type PackedB struct {
 	blocks [][]float32 // KC x NC blocks, j0-major as sgemmBlocks visits them
 	b      []float32   // B itself when kn is nil, row stride ldb
 	ldb    int
+	own    bool // b is the PackedB's own memory (ReuseB), not the caller's
 }
 
 // PackB packs b (k x n, row stride ldb).
@@ -227,14 +228,32 @@ func PackB(k, n int, b []float32, ldb int) *PackedB {
 // RepackB is PackB into the memory of old when old was packed for the same
 // shape and kernel (a weight that changes every step, packed every step).
 func RepackB(old *PackedB, k, n int, b []float32, ldb int) *PackedB {
-	kn := kern
 	checkOperand("B", false, k, n, b, ldb)
+	if kern == nil { // keep b as it is
+		return &PackedB{k: k, n: n, b: b, ldb: ldb}
+	}
+	p := ReuseB(old, k, n)
+	for p0 := 0; p0 < k; p0 += p.RowBlock() {
+		p.SetRows(p0, min(p.RowBlock(), k-p0), b[p0*ldb:], ldb)
+	}
+	return p
+}
+
+// ReuseB is a k x n PackedB for SetRows to fill, in the memory of old when
+// old has the same shape and kernel: a matrix computed a block of rows at
+// a time (the head's Winograd kernel transform) is packed as it is made
+// and never stored whole unpacked.
+func ReuseB(old *PackedB, k, n int) *PackedB {
+	kn := kern
 	p := old
-	if p == nil || p.kn != kn || p.k != k || p.n != n {
+	if p == nil || p.kn != kn || p.k != k || p.n != n || (kn == nil && !p.own) {
 		p = &PackedB{kn: kn, k: k, n: n}
 	}
-	if kn == nil {
-		p.b, p.ldb = b, ldb
+	if kn == nil { // B as it is, in memory of its own (RepackB's is the caller's)
+		if cap(p.b) < k*n {
+			p.b = make([]float32, k*n)
+		}
+		p.b, p.ldb, p.own = p.b[:k*n], n, true
 		return p
 	}
 	i := 0
@@ -245,11 +264,39 @@ func RepackB(old *PackedB, k, n int, b []float32, ldb int) *PackedB {
 			if i == len(p.blocks) {
 				p.blocks = append(p.blocks, make([]float32, (nb+kn.nr-1)/kn.nr*kn.nr*kb))
 			}
-			packB(kn.nr, false, b, ldb, p0, j0, kb, nb, p.blocks[i])
 			i++
 		}
 	}
 	return p
+}
+
+// RowBlock is the rows of B that SetRows packs at a time.
+func (p *PackedB) RowBlock() int {
+	if p.kn == nil {
+		return max(1, p.k)
+	}
+	return p.kn.kc
+}
+
+// SetRows packs rows [p0, p0+kb) of B, given row-major in rows (row stride
+// ld): p0 a multiple of RowBlock, kb the block's rows (RowBlock, or fewer
+// at the end of B).
+func (p *PackedB) SetRows(p0, kb int, rows []float32, ld int) {
+	if p0%p.RowBlock() != 0 || kb != min(p.RowBlock(), p.k-p0) {
+		panic(fmt.Sprintf("gemm: SetRows of rows %d..%d in blocks of %d of %d", p0, p0+kb, p.RowBlock(), p.k))
+	}
+	checkOperand("rows", false, kb, p.n, rows, ld)
+	kn := p.kn
+	if kn == nil {
+		for r := range kb {
+			copy(p.b[(p0+r)*p.ldb:][:p.n], rows[r*ld:])
+		}
+		return
+	}
+	nkb := (p.k + kn.kc - 1) / kn.kc
+	for j0 := 0; j0 < p.n; j0 += kn.nc {
+		packB(kn.nr, false, rows, ld, 0, j0, kb, min(kn.nc, p.n-j0), p.blocks[j0/kn.nc*nkb+p0/kn.kc])
+	}
 }
 
 // Dims are B's rows (k) and columns (n).
