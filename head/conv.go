@@ -179,6 +179,20 @@ func (o *CPUOps) convWeightGrad(spec Spec, b int, dAct, dKernel []float32) {
 	}
 }
 
+// ConvAlgorithm names how the conv head of spec convolves on these ops:
+// "winograd-4x4", "taps" (wide features) or "im2col"; "" for a linear head.
+func (o *CPUOps) ConvAlgorithm(spec Spec) string {
+	switch {
+	case spec.Kind != KindConv:
+		return ""
+	case o.useWinograd(spec):
+		return "winograd-4x4"
+	case spec.Channels >= directMinChannels:
+		return "taps"
+	}
+	return "im2col"
+}
+
 // runs caches tapRuns for the spec's map and kernel.
 func (o *CPUOps) runs(spec Spec) []tapRun {
 	key := [3]int{spec.Height, spec.Width, spec.Kernel}

@@ -45,7 +45,7 @@ func winoEnvCheck(v string) error {
 	case "", "0", "1":
 		return nil
 	}
-	return fmt.Errorf("%w: GRAFT_HEAD_WINOGRAD=%q: want 0 (the conv head on its taps or im2col) or 1 or unset (Winograd F(4x4,3x3) for wide 3x3 heads in fp32)", ErrSpec, v)
+	return fmt.Errorf("head: GRAFT_HEAD_WINOGRAD=%q: want 0 (the conv head on its taps or im2col) or 1 or unset (Winograd F(4x4,3x3) for wide 3x3 heads in fp32); unset it for the default", v)
 }
 
 // winoMinChannels is the narrowest feature map the head convolves by

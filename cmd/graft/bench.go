@@ -60,10 +60,14 @@ func (a *app) benchHeadCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(res)
 			}
-			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm, %s, %d threads)\n"+
+			conv := ""
+			if res.Conv != "" {
+				conv = ", conv " + res.Conv
+			}
+			_, err = fmt.Fprintf(a.out, "head step  %s, batch %d on %dx%dx%d -> %d filters -> %d classes (%s gemm, %s%s, %d threads)\n"+
 				"  step:   %8.1f ms/step  %7.1f GFLOP/s  (%d steps)\n"+
 				"  sgemm:  %8s          %7.1f GFLOP/s  (%dx%dx%d, same run)\n",
-				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Precision, res.Threads,
+				res.Device, res.Batch, cfg.Height, cfg.Width, cfg.Channels, cfg.Filters, cfg.Classes, res.GEMM, res.Precision, conv, res.Threads,
 				res.MsPerStep, res.StepGFLOPs, res.Steps, "", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2])
 			if err == nil && res.BF16GFLOPs > 0 {
 				_, err = fmt.Fprintf(a.out, "  bf16:   %8s          %7.1f GFLOP/s  (the same shape on the %s kernel, rounding and packing included, same run)\n", "", res.BF16GFLOPs, res.BF16Kernel)

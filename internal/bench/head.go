@@ -43,6 +43,10 @@ type HeadResult struct {
 	Precision  head.Precision `json:"precision,omitempty"`
 	BF16Kernel string         `json:"bf16_kernel,omitempty"` // "amx" or "avx512-bf16"
 	BF16GFLOPs float64        `json:"bf16_gemm_gflop_per_s,omitempty"`
+	// Conv is how the CPU head convolved ("winograd-4x4", "taps",
+	// "im2col"); StepGFLOPs counts the direct convolution's work
+	// whatever it was.
+	Conv string `json:"conv_algorithm,omitempty"`
 }
 
 // Head times training steps (forward, backward, Adam) of the conv head on
@@ -76,6 +80,9 @@ func Head(ctx context.Context, ops head.Ops, cfg HeadConfig) (HeadResult, error)
 		return HeadResult{}, err
 	}
 	res := HeadResult{Device: ops.Device(), GEMM: gemm.Backend, Batch: cfg.Batch, Steps: steps}
+	if c, ok := ops.(interface{ ConvAlgorithm(head.Spec) string }); ok {
+		res.Conv = c.ConvAlgorithm(spec)
+	}
 	res.MsPerStep = elapsed.Seconds() * 1e3 / float64(steps)
 	res.StepGFLOPs = spec.StepFLOPs(cfg.Batch) * float64(steps) / elapsed.Seconds() / 1e9
 
