@@ -59,31 +59,50 @@ func (a kernelMem) plus(b kernelMem) kernelMem {
 	}
 }
 
-// Fixed is the backbone's fixed memory running batches of up to n images
-// on threads workers (<= 0: GOMAXPROCS). The scratch grows with the
-// batch only until every worker's buffers reach their cap, so the figure
-// at the largest batch bounds every smaller one. The SavedModel's own
-// meta graph (a few MB for a Keras model; its constants are the graph's)
-// is not counted.
-func (b *Backbone) Fixed(n, threads int) (Fixed, error) {
-	if err := fixedInput(b.input.Shape, n); err != nil {
-		return Fixed{}, err
-	}
-	return b.engine.fixed(b.graph, b.input.Shape, n, threads)
+// Memory is what the native engine needs to run a graph, for plans made
+// before any image is decoded.
+type Memory struct {
+	// PerImage is the arena's working set of one image (WorkingSet at
+	// batch 1): it grows in proportion to the batch.
+	PerImage int64 `json:"per_image"`
+	// Fixed is the rest, at batches of up to the n asked for.
+	Fixed Fixed `json:"fixed"`
 }
 
-// Fixed is the Backbone's Fixed for the engine p's graph would get; it
+// Memory is the backbone's Memory running batches of up to n images on
+// threads workers (<= 0: GOMAXPROCS). The scratch grows with the batch
+// only until every worker's buffers reach their cap, so the figure at
+// the largest batch bounds every smaller one. The SavedModel's own meta
+// graph (a few MB for a Keras model; its constants are the graph's) is
+// not counted.
+func (b *Backbone) Memory(n, threads int) (Memory, error) {
+	return b.engine.memory(b.graph, b.input.Shape, n, threads)
+}
+
+// Memory is the Backbone's Memory for the engine p's graph would get; it
 // builds that engine once (with its packed filters: about a second and
 // the model's size again for ResNet50), then drops it.
-func (p *Prepared) Fixed(n, threads int) (Fixed, error) {
+func (p *Prepared) Memory(n, threads int) (Memory, error) {
 	if err := fixedInput(p.Input.Shape, n); err != nil {
-		return Fixed{}, err
+		return Memory{}, err
 	}
 	e, err := New(p.Graph)
 	if err != nil {
-		return Fixed{}, err
+		return Memory{}, err
 	}
-	return e.fixed(p.Graph, p.Input.Shape, n, threads)
+	return e.memory(p.Graph, p.Input.Shape, n, threads)
+}
+
+func (e *Engine) memory(g *savedmodel.Graph, in []int, n, threads int) (Memory, error) {
+	if err := fixedInput(in, n); err != nil {
+		return Memory{}, err
+	}
+	per, err := e.workingSet(g.Inputs[0], in, 1)
+	if err != nil {
+		return Memory{}, err
+	}
+	f, err := e.fixed(g, in, n, threads)
+	return Memory{PerImage: per, Fixed: f}, err
 }
 
 func (e *Engine) fixed(g *savedmodel.Graph, in []int, n, threads int) (Fixed, error) {
