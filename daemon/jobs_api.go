@@ -153,8 +153,8 @@ func (s *Server) checkRequest(req *api.JobRequest, server serverOnly) (*job.Job,
 		if shards != "" {
 			advice = "lower extract_workers, batch_size or memory_budget, or pick a smaller head or tap"
 		}
-		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction's backbone run and decoded images %d%s or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: %s",
-			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, shards, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory, advice)
+		add("memory", "the job needs about %d bytes of memory (resident features %d, then the larger of the extraction %d%s (the backbone's weights, their packed copies and scratch %d, its run and the decoded images) or head and optimizer state %d and step scratch %d), over this daemon's --job-memory of %d: %s",
+			need, min(f.FeatureBytes, j.MemoryBudget), f.ExtractBytes, shards, f.BackboneBytes, f.ParamBytes, f.ScratchBytes, s.opts.JobMemory, advice)
 		return nil, bad, http.StatusUnprocessableEntity
 	}
 	if j.Device.IsCUDA() && (s.opts.GPUMemoryBudget > 0 || len(gpus) > 0) {

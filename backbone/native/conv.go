@@ -69,6 +69,13 @@ func buildConv2D(c *buildCtx) (*kernel, error) {
 			}
 			return []*tensor.Tensor{y}, nil
 		},
+		memory: func(in [][]int, threads int) kernelMem {
+			g, err := convShape(w, []tinfo{{dtype: tensor.Float32, shape: in[0]}, {dtype: tensor.Float32, shape: in[1]}}, true)
+			if err != nil {
+				return kernelMem{}
+			}
+			return convMemory(g, in[1][2], threads, true)
+		},
 	}, nil
 }
 
@@ -145,8 +152,8 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 	// Each core convolves its share of the output rows chunk by chunk
 	// (im2col, then GEMM): one core's im2col overlaps another's GEMM, and
 	// each patch matrix is still in cache when the GEMM reads it.
-	chunk := min(m, max(minRows, im2colBudget/k))
-	parallel.For(m, min(chunk, parallel.Grain(k)), func(lo, hi int) {
+	chunk, grain := im2colPlan(m, k)
+	parallel.For(m, grain, func(lo, hi int) {
 		buf := colPool.Get().(*[]float32)
 		defer colPool.Put(buf)
 		if cap(*buf) < min(chunk, hi-lo)*k {
@@ -162,6 +169,42 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 			ep.post(y, o, r0, r1)
 		}
 	})
+}
+
+// im2colPlan is how conv2D cuts m output rows of k patch values each:
+// chunk rows an im2col buffer, and the grain of its workers.
+func im2colPlan(m, k int) (chunk, grain int) {
+	chunk = min(m, max(minRows, im2colBudget/k))
+	return chunk, min(chunk, parallel.Grain(k))
+}
+
+// conv2DMemory is what conv2D holds on g with threads workers: the
+// largest im2col buffer one worker takes from colPool (none for a
+// pointwise convolution, which reads its input as it is) and the GEMM's
+// pooled buffers (with B packed beforehand unless unpacked).
+func conv2DMemory(g geom, threads int, unpacked bool) kernelMem {
+	mem := kernelMem{gemm: true, gemmB: unpacked}
+	m, k := g.n*g.oh*g.ow, g.kh*g.kw*g.c
+	if m == 0 || k == 0 || g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.oh == g.h && g.ow == g.w {
+		return mem
+	}
+	chunk, grain := im2colPlan(m, k)
+	_, block := parallel.Split(m, grain, threads)
+	mem.col = 4 * int64(min(chunk, block)*k)
+	return mem
+}
+
+// convMemory is conv2DMemory for a Conv2D whose filter has fc input
+// channels: grouped where fc < g.c (groupedConv: depthwise for one
+// channel a group, else conv2D on each group's channels, B unpacked).
+func convMemory(g geom, fc, threads int, unpacked bool) kernelMem {
+	if fc != g.c {
+		if fc == 1 {
+			return kernelMem{}
+		}
+		g.c, unpacked = fc, true
+	}
+	return conv2DMemory(g, threads, unpacked)
 }
 
 // groupedConv is Conv2D with a [KH, KW, C/G, O] filter: group k convolves

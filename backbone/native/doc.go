@@ -35,6 +35,12 @@
 // every core. An Engine is immutable after New and safe for concurrent Run
 // calls.
 //
+// Memory plans read two figures before any image is decoded: WorkingSet,
+// the arena's buffers for a batch (in proportion to it), and Fixed, what
+// the backbone holds whatever the batch (the graph's constants, the
+// engine's packed and transformed copies, the workers' pooled scratch;
+// each kernel reports its own through kernel.memory).
+//
 // It does not read SavedModels (backbone/savedmodel does) and knows nothing
 // about heads or jobs.
 package native

@@ -219,6 +219,11 @@ func fusedConvKernel(cs *convSpec) *kernel {
 		pb = gemm.PackB(f.Shape[0]*f.Shape[1]*f.Shape[2], f.Shape[3], f.F32, f.Shape[3])
 		wf = newWinoFilter(w, f)
 	}
+	// The packed filter, made here; Winograd's at its first run.
+	var packed int64
+	if !dw {
+		packed = gemm.PackedBytes(f.Shape[0]*f.Shape[1]*f.Shape[2], f.Shape[3])
+	}
 	convOut := func(x tinfo) (tinfo, geom, error) {
 		g, err := convShape(w, []tinfo{x, fi}, !dw)
 		if err != nil {
@@ -277,6 +282,22 @@ func fusedConvKernel(cs *convSpec) *kernel {
 			}
 			(&epilogue{act: ep.act}).applyAll(sum.F32, out[0].shape[len(out[0].shape)-1])
 			return []*tensor.Tensor{sum}, nil
+		},
+		memory: func(in [][]int, threads int) kernelMem {
+			// The filter, batch norm folded in, and the bias (new, or
+			// the graph's constants).
+			held := [][]float32{f.F32, ep.bias}
+			_, g, err := convOut(tinfo{dtype: tensor.Float32, shape: in[0]})
+			if err != nil || dw {
+				return kernelMem{consts: held}
+			}
+			mem, ok := wf.memory(g, threads)
+			if !ok {
+				mem = convMemory(g, f.Shape[2], threads, false)
+			}
+			mem.kept += packed
+			mem.consts = held
+			return mem
 		},
 	}
 }

@@ -199,6 +199,18 @@ func matMulKernel(ta, tb bool, pb *gemm.PackedB) *kernel {
 			gemm.Sgemm(ta, tb, m, n, k, 1, in[0].F32, in[0].Shape[1], in[1].F32, in[1].Shape[1], 0, y.F32, n)
 			return []*tensor.Tensor{y}, nil
 		},
+		memory: func(in [][]int, _ int) kernelMem {
+			mem := kernelMem{gemm: true, gemmB: pb == nil}
+			if pb != nil {
+				// Packed once (packMatMuls); where no packed kernel
+				// runs, B is kept as it is, transposed first if tb.
+				k, n := pb.Dims()
+				if mem.kept = gemm.PackedBytes(k, n); mem.kept == 0 && tb {
+					mem.kept = 4 * int64(k*n)
+				}
+			}
+			return mem
+		},
 	}
 }
 

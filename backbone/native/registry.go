@@ -32,6 +32,9 @@ type kernel struct {
 	// shapeOnly marks kernels that read only their inputs' shapes (Shape,
 	// Size, Rank), so static inference can fold them without values.
 	shapeOnly bool
+	// memory, when set, is what the kernel holds besides its outputs on
+	// inputs of these shapes with threads workers (Fixed).
+	memory func(in [][]int, threads int) kernelMem
 }
 
 // buildCtx is what an op builder gets: the node and, for Const, its value.

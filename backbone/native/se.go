@@ -210,6 +210,9 @@ func (e *Engine) isChannelShape(r ref, ch int) bool {
 func seKernel(k1, k2 *kernel, inPlace bool) *kernel {
 	return &kernel{
 		nOut: 1,
+		memory: func(in [][]int, threads int) kernelMem {
+			return exciteMemory(k1, k2, in[0], threads)
+		},
 		shape: func(in []tinfo) ([]tinfo, error) {
 			x := in[0]
 			if err := requireFloat32(x, "squeeze-and-excitation input"); err != nil {
@@ -255,6 +258,20 @@ func excite(k1, k2 *kernel, x *tensor.Tensor) (*tensor.Tensor, error) {
 	return runKernel(k2, h)
 }
 
+// exciteMemory is what excite's convolutions hold on x's shape (their
+// filters: they are no nodes of the engine any more).
+func exciteMemory(k1, k2 *kernel, x []int, threads int) kernelMem {
+	if len(x) != 4 || k1.memory == nil || k2.memory == nil {
+		return kernelMem{}
+	}
+	m := []int{x[0], 1, 1, x[3]}
+	s1, err := k1.shape([]tinfo{{dtype: tensor.Float32, shape: m}})
+	if err != nil {
+		return kernelMem{}
+	}
+	return k1.memory([][]int{m}, threads).plus(k2.memory([][]int{s1[0].shape}, threads))
+}
+
 // scaled is x*s, written over x when inPlace, else into a buffer of out.
 func scaled(x, s *tensor.Tensor, out tinfo, inPlace bool) *tensor.Tensor {
 	y := &tensor.Tensor{DType: x.DType, Shape: x.Shape, F32: x.F32}
@@ -275,6 +292,11 @@ func seConvKernel(k1, k2 *kernel, inPlace bool, conv *kernel, cs *convSpec) *ker
 	se := seKernel(k1, k2, inPlace)
 	return &kernel{
 		nOut: 1,
+		// Per image it packs a scaled filter, garbage after the call;
+		// what stays is conv's and the excitation's.
+		memory: func(in [][]int, threads int) kernelMem {
+			return conv.memory(in, threads).plus(exciteMemory(k1, k2, in[0], threads))
+		},
 		shape: func(in []tinfo) ([]tinfo, error) {
 			if _, err := se.shape(in[:1]); err != nil {
 				return nil, err

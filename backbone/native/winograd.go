@@ -83,6 +83,19 @@ func (wf *winoFilter) conv(g geom, x, y []float32, ep *epilogue) bool {
 	return true
 }
 
+// memory is winoMemory where conv would run Winograd on g; false where
+// it keeps im2col + GEMM.
+func (wf *winoFilter) memory(g geom, threads int) (kernelMem, bool) {
+	if wf == nil || g.c != wf.c {
+		return kernelMem{}, false
+	}
+	w := winoPick(g)
+	if w == nil {
+		return kernelMem{}, false
+	}
+	return winoMemory(w, g, wf.o, threads), true
+}
+
 // winoMinTiles2 is the fewest 2x2 output tiles per image for which
 // winoPick takes Winograd: below it the GEMMs are too short to pay for
 // streaming 16 transformed filters (ResNet50's 7x7x512 at batch 1, 16
@@ -165,13 +178,8 @@ func winoConv(w *winograd.Mats, g geom, x []float32, u []*gemm.PackedB, o int, y
 	if g.n*g.oh*g.ow == 0 || o == 0 {
 		return
 	}
-	tpr, tcol := (g.ow+m-1)/m, (g.oh+m-1)/m // tiles per tile row, tile rows per image
-	wb := tpr*m + a - m                     // the band's width
-	perTile := a*a*(2*c+o) + m*a*o          // t, V, M, s
-	// Tile rows per block: within the budget, but at least winoMinTiles
-	// tiles, below which the GEMMs stream their filters from L3 for too
-	// few rows.
-	rpb := max(1, winoBudget/(tpr*perTile), (winoMinTiles+tpr-1)/tpr)
+	bl := winoBlocks(w, g, o)
+	tpr, tcol, wb, rpb := bl.tpr, bl.tcol, bl.wb, bl.rpb
 	rows := g.n * tcol
 	// With a block per worker, each worker runs its blocks alone; with
 	// fewer (a late layer at batch 1), the workers share each block's
@@ -184,7 +192,7 @@ func winoConv(w *winograd.Mats, g geom, x []float32, u []*gemm.PackedB, o int, y
 	parallel.For(rows, rpb, func(lo, hi int) {
 		buf := winoPool.Get().(*[]float32)
 		defer winoPool.Put(buf)
-		need := min(rpb, hi-lo) * (bandLen + tpr*perTile)
+		need := min(rpb, hi-lo) * bl.perRow
 		if cap(*buf) < need {
 			*buf = make([]float32, need)
 		}
@@ -244,6 +252,48 @@ func winoConv(w *winograd.Mats, g geom, x []float32, u []*gemm.PackedB, o int, y
 			})
 		}
 	})
+}
+
+// winoBlock is how winoConv cuts a convolution into blocks of whole
+// tile rows.
+type winoBlock struct {
+	tpr, tcol int // tiles per tile row, tile rows per image
+	wb        int // the input band's width
+	rpb       int // tile rows per block
+	perRow    int // scratch floats per tile row: its band, t, V, M and s
+}
+
+// winoBlocks cuts g for w's tiles and o outputs: rows per block within
+// winoBudget, but at least winoMinTiles tiles, below which the GEMMs
+// stream their filters from L3 for too few rows.
+func winoBlocks(w *winoMats, g geom, o int) winoBlock {
+	m, a := w.m, w.a
+	b := winoBlock{tpr: (g.ow + m - 1) / m, tcol: (g.oh + m - 1) / m}
+	b.wb = b.tpr*m + a - m
+	perTile := a*a*(2*g.c+o) + m*a*o
+	b.rpb = max(1, winoBudget/(b.tpr*perTile), (winoMinTiles+b.tpr-1)/b.tpr)
+	b.perRow = a*b.wb*g.c + b.tpr*perTile
+	return b
+}
+
+// winoMemory is what winoConv holds on g with w's tiles, threads workers
+// and o outputs: the filter transformed once (a*a packed C x O matrices,
+// or their plain copies where no packed kernel runs), and the largest
+// block scratch one worker takes from winoPool.
+func winoMemory(w *winoMats, g geom, o, threads int) kernelMem {
+	a := w.a
+	u := gemm.PackedBytes(g.c, o)
+	if u == 0 {
+		u = 4 * int64(g.c*o)
+	}
+	mem := kernelMem{kept: int64(a*a) * u, gemm: true}
+	if g.n*g.oh*g.ow == 0 || o == 0 {
+		return mem
+	}
+	bl := winoBlocks(w, g, o)
+	_, block := parallel.Split(g.n*bl.tcol, bl.rpb, threads)
+	mem.wino = 4 * int64(min(bl.rpb, block)*bl.perRow)
+	return mem
 }
 
 // winoBand copies a image rows of image n from row iy0, columns

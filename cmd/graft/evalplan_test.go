@@ -64,10 +64,11 @@ func TestEvalAndPredictBatchFollowTheBudget(t *testing.T) {
 		t.Fatalf("the run's budget: batch %d, want all %d images", whole.Batch, n)
 	}
 	// One image's working set, read back from a plan of one image:
-	// Bytes = batch*perImage + chunk*4*pixels.
+	// Bytes = Fixed + batch*perImage + chunk*4*pixels.
 	in := tr.Backbone.Input().Shape
 	tr.MemoryBudget = 1 << 40
-	perImage := tr.Plan(1, nil).Bytes - int64(4*in[1]*in[2]*in[3])
+	one := tr.Plan(1, nil)
+	perImage := one.Bytes - one.Fixed - int64(4*in[1]*in[2]*in[3])
 	small := 16 * 5 * perImage // features.Share's eighth, half of it for the backbone's run
 	tr.MemoryBudget = small
 	p := tr.Plan(n, nil)

@@ -12,7 +12,11 @@ import (
 type Plan struct {
 	Batch int `json:"batch"`
 	Chunk int `json:"chunk"`
-	// Bytes is the working set: the backbone's run on Batch images and
+	// Fixed is what the backbone holds whatever the batch: its graph's
+	// weights, the engine's packed and transformed copies of them and its
+	// workers' scratch (native.Fixed).
+	Fixed int64 `json:"fixed"`
+	// Bytes is the whole: Fixed, the backbone's run on Batch images and
 	// Chunk decoded images.
 	Bytes int64 `json:"bytes"`
 }
@@ -38,8 +42,10 @@ func Share(budget int64) int64 { return budget / 8 }
 // at batch 1: native.WorkingSet, which grows in proportion to the
 // batch), half for decoded images of pixels floats each. A batch is at
 // least one image, whatever the budget; the chunk a whole number of
-// batches.
-func PlanFor(n int, perImage int64, pixels int, budget int64) Plan {
+// batches. fixed, the backbone's own bytes, is counted in Bytes but
+// takes nothing from the share: no batch size changes it, and a smaller
+// batch would only run slower.
+func PlanFor(n int, perImage, fixed int64, pixels int, budget int64) Plan {
 	n = max(n, 1)
 	batch, chunk := min(n, maxBatch), min(n, maxChunk)
 	if budget > 0 {
@@ -52,31 +58,49 @@ func PlanFor(n int, perImage int64, pixels int, budget int64) Plan {
 		}
 	}
 	chunk = max(batch, chunk/batch*batch)
-	return Plan{Batch: batch, Chunk: chunk, Bytes: int64(batch)*perImage + int64(chunk)*4*int64(pixels)}
+	return Plan{Batch: batch, Chunk: chunk, Fixed: fixed, Bytes: fixed + int64(batch)*perImage + int64(chunk)*4*int64(pixels)}
 }
 
 // PlanJob sizes the extraction of n samples through bb, the job c's
-// backbone, within budget (PlanFor's). The working set per image is the
-// native engine's arena replayed on the graph (native.WorkingSet); the
-// TensorFlow engine runs the same graph, so its activations are taken to
-// be the same size. An error means the native engine cannot replay the
-// graph: callers keep the fixed sizes (Options' defaults).
+// backbone, within budget (PlanFor's), in the process that runs it (on
+// GOMAXPROCS workers). The working set per image is the native engine's
+// arena replayed on the graph (native.WorkingSet), its fixed bytes
+// native.Fixed; the TensorFlow engine runs the same graph, so its
+// activations and weights are taken to be the same size. An error means
+// the native engine cannot replay the graph: callers keep the fixed
+// sizes (Options' defaults).
 func PlanJob(c *api.RunSpec, bb backbone.Backbone, n int, budget int64) (Plan, error) {
-	var perImage int64
-	var err error
 	if nb, ok := bb.(*native.Backbone); ok {
-		perImage, err = nb.WorkingSet(1)
-	} else {
-		var prep *native.Prepared
-		if prep, err = Prepare(c); err == nil {
-			perImage, err = native.WorkingSet(prep.Graph, prep.Input.Shape, 1)
+		mem, err := nb.Memory(maxPlanBatch(n), 0)
+		if err != nil {
+			return Plan{}, err
 		}
+		return planMemory(mem, bb.Input().Shape, n, budget), nil
 	}
+	prep, err := Prepare(c)
 	if err != nil {
 		return Plan{}, err
 	}
-	in := bb.Input().Shape
-	return PlanFor(n, perImage, in[1]*in[2]*in[3], budget), nil
+	return PlanPrepared(prep, n, budget, 0)
+}
+
+// PlanPrepared is PlanJob from the prepared graph alone, without a
+// backbone (the daemon's admission), its engine on threads workers (<= 0:
+// GOMAXPROCS).
+func PlanPrepared(p *native.Prepared, n int, budget int64, threads int) (Plan, error) {
+	mem, err := p.Memory(maxPlanBatch(n), threads)
+	if err != nil {
+		return Plan{}, err
+	}
+	return planMemory(mem, p.Input.Shape, n, budget), nil
+}
+
+// maxPlanBatch is the largest batch a plan of n samples can choose: the
+// engine's scratch there bounds it at any smaller one.
+func maxPlanBatch(n int) int { return min(max(n, 1), maxBatch) }
+
+func planMemory(mem native.Memory, in []int, n int, budget int64) Plan {
+	return PlanFor(n, mem.PerImage, mem.Fixed.Bytes(), in[1]*in[2]*in[3], budget)
 }
 
 // Prepare reads the job's backbone graph cut at its tap, through its

@@ -29,5 +29,5 @@ func (r *runner) planExtraction(cfg *job.Job, fo *features.Options, bb backbone.
 		return
 	}
 	fo.Batch, fo.Chunk = p.Batch, p.Chunk
-	r.log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("memory_budget", cfg.MemoryBudget))
+	r.log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("backbone_bytes", p.Fixed), zap.Int64("memory_budget", cfg.MemoryBudget))
 }

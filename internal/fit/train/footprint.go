@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/gpu/plan"
 	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/data/dataset"
 	"github.com/graft-ml/graft/internal/extract/features"
 	"github.com/graft-ml/graft/internal/run/job"
+	"github.com/graft-ml/graft/internal/util/threads"
 )
 
 // ErrVal marks an error of the validation data (a job's val), as against
@@ -26,8 +26,13 @@ type Footprint struct {
 	FeatureBytes int64 `json:"feature_bytes"`
 	ParamBytes   int64 `json:"param_bytes"`   // parameters, gradients, optimizer slots
 	ScratchBytes int64 `json:"scratch_bytes"` // the steps' scratch and a streamed batch of each set
-	ExtractBytes int64 `json:"extract_bytes"` // host memory of the extraction: the backbone's run and the decoded images (features.Plan)
-	ContextBytes int64 `json:"context_bytes"` // the worker's CUDA context
+	ExtractBytes int64 `json:"extract_bytes"` // host memory of the extraction: the backbone (BackboneBytes), its run and the decoded images (features.Plan)
+	// BackboneBytes is the part of ExtractBytes the backbone holds
+	// whatever the batch: its weights, their packed and transformed
+	// copies, its workers' scratch (native.Fixed). The trainer drops the
+	// backbone once the features are extracted.
+	BackboneBytes int64 `json:"backbone_bytes"`
+	ContextBytes  int64 `json:"context_bytes"` // the worker's CUDA context
 }
 
 // Resident is the total with every feature on the device.
@@ -59,8 +64,8 @@ func (f Footprint) Need(budget int64) (int64, bool) {
 func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	// The tap's shape by static shape inference over the prepared graph;
 	// no libtensorflow is loaded on the daemon's request path. The
-	// extraction's working set (below) builds the native engine once, to
-	// replay its arena (about 0.8 s for ResNet50).
+	// extraction's plan (below) builds the native engine once, to replay
+	// its arena and count its packed filters (about 0.8 s for ResNet50).
 	prep, err := prepare(cfg)
 	if err != nil {
 		return Footprint{}, err
@@ -104,11 +109,16 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
 	f.ScratchBytes = plan.ForAnyGPU(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
 	f.ContextBytes = plan.ContextBytes
-	perImage, err := native.WorkingSet(prep.Graph, prep.Input.Shape, 1)
+	// The worker computes on the job's threads, else on its container's
+	// CPUs: the daemon's own, for the local launcher.
+	workers := cfg.Threads
+	if workers <= 0 {
+		workers = threads.Default()
+	}
+	p, err := features.PlanPrepared(prep, f.Samples, cfg.MemoryBudget, workers)
 	if err != nil {
 		return Footprint{}, err
 	}
-	in := prep.Input.Shape
-	f.ExtractBytes = features.PlanFor(f.Samples, perImage, in[1]*in[2]*in[3], cfg.MemoryBudget).Bytes
+	f.ExtractBytes, f.BackboneBytes = p.Bytes, p.Fixed
 	return f, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/graft-ml/graft/internal/testkit/testmodules"
 	"github.com/graft-ml/graft/internal/util/gemm"
 	"github.com/graft-ml/graft/internal/util/safetensors"
+	"github.com/graft-ml/graft/internal/util/threads"
 )
 
 const fashionCNN = "../../../testdata/models/fashion_cnn"
@@ -377,9 +378,27 @@ func TestFootprintByHand(t *testing.T) {
 	// conv2d's 28x28x16 output, the pooled 14x14x16, and conv2d_2's
 	// 7x7x64 (conv2d_1's 14x14x32 reuses conv2d's buffer, its pooled
 	// 7x7x32 the first pool's), 18816 floats; and the decoded 28x28x1.
-	extract := int64(30*(28*28*16+14*14*16+7*7*64)*4 + 30*28*28*4)
+	// And the backbone itself: its filters and biases up to conv2d_2,
+	// 3*3*1*16+16 + 3*3*16*32+32 + 3*3*32*64+64 = 23296 floats, held
+	// decoded and encoded, then what the engine makes of them and its
+	// workers' scratch, as native counts them (TestFixedByHand,
+	// TestFixedIsWhatTheHeapHolds) for batches of 30 on the threads the
+	// worker gets.
+	prep, err := prepare(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := prep.Memory(30, threads.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	backbone := mem.Fixed.Bytes()
+	if backbone < 2*23296*4 {
+		t.Errorf("the backbone holds %d bytes; its weights alone are 2 x %d", backbone, 23296*4)
+	}
+	extract := int64(30*(28*28*16+14*14*16+7*7*64)*4+30*28*28*4) + backbone
 	want := Footprint{Samples: 30, FeatureBytes: 30 * perSample, ParamBytes: 9402 * 4 * 4,
-		ScratchBytes: scratch, ExtractBytes: extract, ContextBytes: 600 << 20}
+		ScratchBytes: scratch, ExtractBytes: extract, BackboneBytes: backbone, ContextBytes: 600 << 20}
 	if f != want {
 		t.Errorf("footprint %+v, want %+v", f, want)
 	}

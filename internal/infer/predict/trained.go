@@ -153,7 +153,7 @@ func (t *Trained) Plan(n int, log *zap.Logger) features.Plan {
 		log.Info("extraction: no working-set estimate for this graph; batches of 64", zap.Error(err))
 		return features.Plan{}
 	}
-	log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("memory_budget", t.MemoryBudget))
+	log.Info("extraction plan", zap.Int("batch", p.Batch), zap.Int("decode_chunk", p.Chunk), zap.Int64("bytes", p.Bytes), zap.Int64("backbone_bytes", p.Fixed), zap.Int64("memory_budget", t.MemoryBudget))
 	return p
 }
 

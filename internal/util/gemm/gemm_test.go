@@ -352,3 +352,24 @@ func TestPackedBAgainstNaive(t *testing.T) {
 		}
 	})
 }
+
+// TestPackedBytes checks the plan's figure against what PackB really
+// allocates (its blocks' capacities), on every kernel this CPU runs and
+// on shapes that end a panel or an NC block part-way; without a packed
+// kernel PackB copies nothing.
+func TestPackedBytes(t *testing.T) {
+	defer func(saved *microKernel) { kern = saved }(kern)
+	for _, kn := range append([]*microKernel{nil}, kernels...) {
+		kern = kn
+		for _, s := range [][2]int{{1, 1}, {576, 64}, {300, 33}, {257, 3100}, {9, 7000}} {
+			k, n := s[0], s[1]
+			var got int64
+			for _, b := range PackB(k, n, make([]float32, k*n), n).blocks {
+				got += 4 * int64(cap(b))
+			}
+			if want := PackedBytes(k, n); got != want {
+				t.Errorf("%s, %d x %d: PackB allocated %d bytes; PackedBytes says %d", kernelName(kn), k, n, got, want)
+			}
+		}
+	}
+}

@@ -302,6 +302,38 @@ func (p *PackedB) SetRows(p0, kb int, rows []float32, ld int) {
 // Dims are B's rows (k) and columns (n).
 func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
 
+// PackedBytes is the memory PackB allocates for a k x n matrix with the
+// kernel in use: its KC x NC blocks, each NC rounded up to the panel
+// width. 0 where no packed kernel runs (PackedB keeps B as given). For
+// memory plans (the native engine's native.Fixed).
+func PackedBytes(k, n int) int64 {
+	kn := kern
+	if kn == nil || k <= 0 || n <= 0 {
+		return 0
+	}
+	var cols int64
+	for j0 := 0; j0 < n; j0 += kn.nc {
+		cols += int64((min(kn.nc, n-j0) + kn.nr - 1) / kn.nr * kn.nr)
+	}
+	return 4 * cols * int64(k)
+}
+
+// WorkerBytes is the scratch one goroutine's GEMM keeps pooled between
+// calls (bufPool): the packed block of A and, with B not packed
+// beforehand (Sgemm, as against PackedB), its packed block of B. 0 where
+// no packed kernel runs.
+func WorkerBytes(unpackedB bool) int64 {
+	kn := kern
+	if kn == nil {
+		return 0
+	}
+	n := kn.mc * kn.kc
+	if unpackedB {
+		n += kn.kc * kn.nc
+	}
+	return 4 * int64(n)
+}
+
 // MulAdd adds A*B to C (m x n, row stride ldc) for row-major A (m x k,
 // row stride lda), across GOMAXPROCS workers as Sgemm.
 func (p *PackedB) MulAdd(m int, a []float32, lda int, c []float32, ldc int) {

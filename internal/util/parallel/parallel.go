@@ -12,19 +12,12 @@ func For(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	if grain < 1 {
-		grain = 1
-	}
-	workers := runtime.GOMAXPROCS(0)
-	if maxW := (n + grain - 1) / grain; workers > maxW {
-		workers = maxW
-	}
+	workers, block := Split(n, grain, runtime.GOMAXPROCS(0))
 	if workers <= 1 {
 		fn(0, n)
 		return
 	}
 	var wg sync.WaitGroup
-	block := (n + workers - 1) / workers
 	for lo := 0; lo < n; lo += block {
 		hi := min(lo+block, n)
 		wg.Add(1)
@@ -34,6 +27,17 @@ func For(n, grain int, fn func(lo, hi int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// Split is how For cuts n iterations with grain on threads workers:
+// the goroutines it runs (1: inline) and the iterations of the first,
+// largest block. Memory plans use it to size what each worker holds.
+func Split(n, grain, threads int) (workers, block int) {
+	if n <= 0 {
+		return 0, 0
+	}
+	workers = max(1, min(threads, (n+max(grain, 1)-1)/max(grain, 1)))
+	return workers, (n + workers - 1) / workers
 }
 
 // Grain returns how many iterations of cost perIter (in elements

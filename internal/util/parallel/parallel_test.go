@@ -1,6 +1,7 @@
 package parallel
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -39,6 +40,26 @@ func TestGrain(t *testing.T) {
 	for _, c := range []struct{ per, want int }{{0, 1 << 15}, {-3, 1 << 15}, {1, 1 << 15}, {1 << 10, 32}, {1 << 20, 1}} {
 		if got := Grain(c.per); got != c.want {
 			t.Errorf("Grain(%d) = %d, want %d", c.per, got, c.want)
+		}
+	}
+}
+
+// TestSplit: For's real blocks (counted as it runs them) are the workers
+// and the first block's size that Split reports.
+func TestSplit(t *testing.T) {
+	threads := runtime.GOMAXPROCS(0)
+	for _, c := range []struct{ n, grain int }{{1, 1}, {7, 1}, {7, 100}, {1000, 3}, {1001, 0}, {33, 16}} {
+		var calls atomic.Int32
+		var first atomic.Int64
+		For(c.n, c.grain, func(lo, hi int) {
+			calls.Add(1)
+			if lo == 0 {
+				first.Store(int64(hi))
+			}
+		})
+		workers, block := Split(c.n, c.grain, threads)
+		if int(calls.Load()) != workers || int(first.Load()) != block {
+			t.Errorf("n=%d grain=%d: For ran %d blocks, the first of %d; Split says %d and %d", c.n, c.grain, calls.Load(), first.Load(), workers, block)
 		}
 	}
 }
