@@ -266,8 +266,8 @@ type winoBlock struct {
 // winoBlocks cuts g for w's tiles and o outputs: rows per block within
 // winoBudget, but at least winoMinTiles tiles, below which the GEMMs
 // stream their filters from L3 for too few rows.
-func winoBlocks(w *winoMats, g geom, o int) winoBlock {
-	m, a := w.m, w.a
+func winoBlocks(w *winograd.Mats, g geom, o int) winoBlock {
+	m, a := w.M, w.A
 	b := winoBlock{tpr: (g.ow + m - 1) / m, tcol: (g.oh + m - 1) / m}
 	b.wb = b.tpr*m + a - m
 	perTile := a*a*(2*g.c+o) + m*a*o
@@ -280,8 +280,8 @@ func winoBlocks(w *winoMats, g geom, o int) winoBlock {
 // and o outputs: the filter transformed once (a*a packed C x O matrices,
 // or their plain copies where no packed kernel runs), and the largest
 // block scratch one worker takes from winoPool.
-func winoMemory(w *winoMats, g geom, o, threads int) kernelMem {
-	a := w.a
+func winoMemory(w *winograd.Mats, g geom, o, threads int) kernelMem {
+	a := w.A
 	u := gemm.PackedBytes(g.c, o)
 	if u == 0 {
 		u = 4 * int64(g.c*o)
