@@ -415,3 +415,53 @@ func columnSums(x []float32, n, w int, out []float32) {
 		}
 	}
 }
+
+// CPUScratchBytes is what CPUOps at precision p holds after training
+// steps at batch samples and evaluation (Logits) at evalBatch: its
+// per-step buffers, the packed kernel, and Winograd's transforms, sized
+// as the steps allocate them. The parameters, optimizer slots and
+// features are the caller's.
+func CPUScratchBytes(spec Spec, p Precision, batch, evalBatch int) int64 {
+	if spec.Kind != KindConv {
+		rows := int64(max(batch, evalBatch))
+		return 4 * rows * int64(spec.Pooled()+3*spec.Classes) // pooled, logits, dLogits
+	}
+	hw, c, nf, k := spec.Height*spec.Width, spec.Channels, spec.Filters, spec.Kernel
+	o := &CPUOps{prec: p}
+	f32 := func(n int) int64 { return 4 * int64(n) }
+	bf16 := func(n int) int64 { return 2 * int64(n) }
+	fwd := max(batch, evalBatch) // samples in one forward
+	if o.useWinograd(spec) {
+		fwd = max(batch, min(evalBatch, winoLogitsChunk))
+	}
+	// act ([H*W][b][F]), pooled and dPooled, logits and dLogits.
+	n := f32(hw*fwd*nf) + f32(2*fwd*nf) + f32(2*fwd*spec.Classes)
+	switch {
+	case o.useWinograd(spec):
+		a := headWino.A
+		th, tw := winoTiles(spec)
+		rows := th * tw * fwd
+		n += f32(a*a*rows*c) + f32(a*a*rows*nf) + f32(a*a*c*nf) + int64(a*a)*packed(c, nf)
+	case c >= directMinChannels:
+		n += f32(hw*fwd*c) + int64(k*k)*gemm.PackedBytes(c, nf)
+		if p == PrecisionBF16 { // x and dAct rounded, the taps and dAct packed
+			n += bf16(hw*fwd*c) + bf16(hw*batch*nf) + int64(k*k)*bf16(c*nf) + bf16(hw*batch*nf)
+		}
+	default:
+		n += f32(hw*fwd*k*k*c) + gemm.PackedBytes(k*k*c, nf)
+		if p == PrecisionBF16 {
+			n += bf16(hw*fwd*k*k*c) + bf16(k*k*c*nf) + bf16(hw*batch*nf)
+		}
+	}
+	return n
+}
+
+// packed is the bytes of a k x n PackedB made by ReuseB: the packed
+// panels, or B itself where no packed kernel runs (RepackB keeps the
+// caller's B there: gemm.PackedBytes, 0).
+func packed(k, n int) int64 {
+	if b := gemm.PackedBytes(k, n); b > 0 {
+		return b
+	}
+	return 4 * int64(k*n)
+}

@@ -3,6 +3,7 @@ package head
 import (
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,66 @@ func TestWinogradPicksMaps(t *testing.T) {
 		if got := o.useWinograd(spec); got != c.want {
 			t.Errorf("%dx%dx%d kernel %d: Winograd %v, want %v", c.h, c.w, c.c, c.k, got, c.want)
 		}
+	}
+}
+
+// TestCPUScratchBytesIsWhatTheHeapHolds checks CPUScratchBytes against
+// the live heap that a CPUOps holds after a training step and an
+// evaluation, on each way of convolving (runtime.MemStats after GC: the
+// oracle the estimate must not be).
+func TestCPUScratchBytesIsWhatTheHeapHolds(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spec Spec
+		way  string
+	}{
+		{"winograd", DefaultSpec(7, 7, 256, 10), ""},
+		{"taps", DefaultSpec(7, 7, 256, 10), "taps"},
+		{"im2col", DefaultSpec(7, 7, 32, 10), ""},
+		{"linear", Spec{Height: 7, Width: 7, Channels: 256, Kind: KindLinear, Classes: 10}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.way != "" {
+				defer convolveBy(c.way)()
+			}
+			const batch, eval = 32, 100
+			gc := newGradCase(c.name, c.spec, eval, 3)
+			host := NewCPUOps()
+			params, grads := toF32(gc.params), make([]float32, len(gc.params))
+			feats := toF32(gc.feats)
+			idx := make([]int32, eval)
+			for i := range idx {
+				idx[i] = int32(i)
+			}
+			logits := make([]float32, eval*c.spec.Classes)
+			heap := func() int64 {
+				var m runtime.MemStats
+				runtime.GC()
+				runtime.GC() // the second empties the pools' victim caches
+				runtime.ReadMemStats(&m)
+				return int64(m.HeapAlloc)
+			}
+			before := heap()
+			ops := NewCPUOps()
+			if _, err := ops.GradientsWith(c.spec, cpuBuffer(params), cpuBuffer(feats), idx[:batch], gc.labels[:batch], cpuBuffer(grads), Extras{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ops.Logits(c.spec, cpuBuffer(params), cpuBuffer(feats), idx, logits); err != nil {
+				t.Fatal(err)
+			}
+			held := heap() - before
+			runtime.KeepAlive(ops)
+			runtime.KeepAlive(host)
+			runtime.KeepAlive(gc)
+			runtime.KeepAlive(params)
+			runtime.KeepAlive(grads)
+			runtime.KeepAlive(feats)
+			runtime.KeepAlive(logits)
+			want := CPUScratchBytes(c.spec, PrecisionFP32, batch, eval)
+			t.Logf("%s: heap holds %d bytes, CPUScratchBytes %d", ops.ConvAlgorithm(c.spec), held, want)
+			if diff := math.Abs(float64(held - want)); diff > 0.05*float64(want)+64<<10 {
+				t.Errorf("heap holds %d bytes, CPUScratchBytes says %d", held, want)
+			}
+		})
 	}
 }

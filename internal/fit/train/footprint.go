@@ -103,11 +103,18 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	}
 	perSample := 4 * int64(spec.FeatureSize())
 	f.FeatureBytes = int64(rows) * perSample
-	// The steps' scratch on any GPU (the daemon does not know which), and
-	// the streamed features' double buffers (gpu.FeatureStream: two
-	// batches) of training and of validation.
+	// The steps' scratch on any GPU (the daemon does not know which) or
+	// the CPU, and the streamed features' double buffers
+	// (gpu.FeatureStream: two batches) of training and of validation.
 	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
-	f.ScratchBytes = plan.ForAnyGPU(spec, batch, eval, 0).Bytes() + 2*int64(batch+eval)*perSample
+	// The steps' scratch on whichever device trains: a GPU's plan, or the
+	// CPU head's buffers (Winograd's transforms among them).
+	prec := head.PrecisionFP32
+	if cfg.HeadPrecision == head.PrecisionBF16 {
+		prec = head.PrecisionBF16
+	}
+	steps := max(plan.ForAnyGPU(spec, batch, eval, 0).Bytes(), head.CPUScratchBytes(spec, prec, batch, eval))
+	f.ScratchBytes = steps + 2*int64(batch+eval)*perSample
 	f.ContextBytes = plan.ContextBytes
 	// The worker computes on the job's threads, else on its container's
 	// CPUs: the daemon's own, for the local launcher.

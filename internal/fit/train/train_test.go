@@ -372,7 +372,17 @@ func TestFootprintByHand(t *testing.T) {
 	// (the weight gradient's 3 splits of 576x16 take less). Plus two
 	// batches (double buffers) of training and of validation features
 	// streamed.
-	scratch := int64(2*512+2048+2*1024+1536+1024+94208+188416) + 2*(16+30)*perSample
+	gpuScratch := int64(2*512 + 2048 + 2*1024 + 1536 + 1024 + 94208 + 188416)
+	// On the CPU the head runs Winograd (64 channels, a 7x7 map): 4 tiles
+	// of 36 values an image, forward at 30 samples (Logits' chunk of 64
+	// holds them all). Activations 30*49*16*4, pooled and its gradient
+	// 2*30*16*4, logits and theirs 2*30*10*4, V 36*4*30*64*4, M
+	// 36*4*30*16*4, dU 36*64*16*4, and U packed, 36 times 64x16.
+	cpuScratch := int64(94080+3840+2400+1105920+276480+147456) + 36*gemm.PackedBytes(64, 16)
+	if gemm.PackedBytes(64, 16) == 0 { // no packed kernel: U as it is
+		cpuScratch += 36 * 64 * 16 * 4
+	}
+	scratch := max(gpuScratch, cpuScratch) + 2*(16+30)*perSample
 	// The extraction, all 30 images in one batch (this config sets no
 	// memory budget: the fixed 64, capped by the samples): the arena's buffers for one image are
 	// conv2d's 28x28x16 output, the pooled 14x14x16, and conv2d_2's
