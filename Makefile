@@ -132,7 +132,7 @@ build-tf: tf-deps
 # library, and checks the binary finds its libtensorflow without help.
 test-tf: build-tf test-models
 	@echo "graft: TensorFlow tests in $(TF_TEST_PKGS)"
-	$(TF_ENV) GRAFT_PYTHON=$(abspath $(PYENV))/bin/python $(GO) test -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -count=1 $(TF_TEST_PKGS)
+	$(TF_ENV) GRAFT_PYTHON=$(abspath $(PYENV))/bin/python $(GO) test -tags 'tensorflow $(TAGS)' -ldflags '$(TF_LDFLAGS)' -count=1 -timeout 30m $(TF_TEST_PKGS)
 	$(TF_ENV) $(GO) vet -tags 'tensorflow $(TAGS)' ./...
 
 # Kept for scripts that call it: the tagged vet, now against the wheel's
