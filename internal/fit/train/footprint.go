@@ -98,24 +98,9 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 			if spec, err = headSpec(cfg, tap[1:], len(ds.Classes)); err != nil {
 				return Footprint{}, err
 			}
-			f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+cfg.Opt.Slots())
 		}
 	}
-	perSample := 4 * int64(spec.FeatureSize())
-	f.FeatureBytes = int64(rows) * perSample
-	// The steps' scratch on any GPU (the daemon does not know which) or
-	// the CPU, and the streamed features' double buffers
-	// (gpu.FeatureStream: two batches) of training and of validation.
-	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
-	// The steps' scratch on whichever device trains: a GPU's plan, or the
-	// CPU head's buffers (Winograd's transforms among them).
-	prec := head.PrecisionFP32
-	if cfg.HeadPrecision == head.PrecisionBF16 {
-		prec = head.PrecisionBF16
-	}
-	steps := max(plan.ForAnyGPU(spec, batch, eval, 0).Bytes(), head.CPUScratchBytes(spec, prec, batch, eval))
-	f.ScratchBytes = steps + 2*int64(batch+eval)*perSample
-	f.ContextBytes = plan.ContextBytes
+	headBytes(cfg, spec, rows, &f)
 	// The worker computes on the job's threads, else on its container's
 	// CPUs: the daemon's own, for the local launcher.
 	workers := cfg.Threads
@@ -128,4 +113,25 @@ func EstimateFootprint(cfg *job.Job) (Footprint, error) {
 	}
 	f.ExtractBytes, f.BackboneBytes = p.Bytes, p.Fixed
 	return f, nil
+}
+
+// headBytes fills f's parameter, feature and step figures for a head of
+// spec trained on rows feature rows of f.Samples images.
+func headBytes(cfg *job.Job, spec head.Spec, rows int, f *Footprint) {
+	f.ParamBytes = 4 * int64(spec.Layout().Total) * int64(2+cfg.Opt.Slots())
+	perSample := 4 * int64(spec.FeatureSize())
+	f.FeatureBytes = int64(rows) * perSample
+	// The steps' scratch on whichever device trains (the daemon does not
+	// know which GPU, if any): a GPU's plan or the CPU head's buffers
+	// (Winograd's transforms among them); and the streamed features'
+	// double buffers (gpu.FeatureStream: two batches) of training and of
+	// validation.
+	batch, eval := min(cfg.BatchSize, f.Samples), min(max(cfg.BatchSize, 256), f.Samples)
+	prec := head.PrecisionFP32
+	if cfg.HeadPrecision == head.PrecisionBF16 {
+		prec = head.PrecisionBF16
+	}
+	steps := max(plan.ForAnyGPU(spec, batch, eval, 0).Bytes(), head.CPUScratchBytes(spec, prec, batch, eval))
+	f.ScratchBytes = steps + 2*int64(batch+eval)*perSample
+	f.ContextBytes = plan.ContextBytes
 }

@@ -119,6 +119,7 @@ func RunJob(ctx context.Context, j *job.Job, opts Options) (*Summary, error) {
 	r := &runner{opts: opts, log: opts.Log}
 	if err := r.setup(ctx, j); err != nil {
 		r.releaseCache()
+		r.restoreHeapLimit()
 		return nil, err
 	}
 	defer r.close()
@@ -144,6 +145,9 @@ type runner struct {
 	opts Options
 	log  *zap.Logger
 	cfg  *job.Job
+	// restoreHeap puts back the heap's soft limit from before limitHeap
+	// (nil: none was set).
+	restoreHeap func()
 	// modelRoom holds the device memory of the model's buffers while
 	// features are extracted onto the device (reserveBefore), until
 	// prepareModel makes the model in it.
@@ -198,6 +202,7 @@ func (r *runner) releaseCache() {
 
 func (r *runner) close() {
 	r.releaseCache()
+	r.restoreHeapLimit()
 	if r.out != nil {
 		r.out.Close()
 	}
@@ -289,7 +294,16 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
-	r.planExtraction(cfg, &fo, bb, trainDS, valDS)
+	extractBytes := r.planExtraction(cfg, &fo, bb, trainDS, valDS)
+	if tap := bb.Tap().Shape; len(tap) >= 2 {
+		if spec, err := headSpec(cfg, tap[1:], len(trainDS.Classes)); err == nil {
+			rows, samples := trainDS.Len()*max(cfg.Views, 1), trainDS.Len()
+			if valDS != nil {
+				rows, samples = rows+valDS.Len(), samples+valDS.Len()
+			}
+			r.restoreHeap = r.limitHeap(cfg, extractBytes, spec, rows, samples)
+		}
+	}
 	if eager {
 		fo.Device = copier
 		// The steps' scratch before the device's feature buffers, as on

@@ -1,0 +1,73 @@
+package train
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/graft-ml/graft/internal/testkit/testmodules"
+)
+
+func TestHeapLimit(t *testing.T) {
+	for _, c := range []struct {
+		host, current, want int64
+	}{
+		{806_000_000, math.MaxInt64, 1_209_000_000}, // no limit yet: 1.5x the plan
+		{806_000_000, 1 << 30, 0},                   // a lower one holds (the daemon's --memory-limit)
+		{806_000_000, 2 << 30, 1_209_000_000},
+		{0, math.MaxInt64, 0}, // no plan, no limit
+	} {
+		if got := heapLimit(c.host, c.current); got != c.want {
+			t.Errorf("heapLimit(%d, %d) = %d, want %d", c.host, c.current, got, c.want)
+		}
+	}
+}
+
+// TestRunLimitsTheHeap checks that a run sets the Go heap's soft limit
+// from its plan while it trains, says so, and puts the previous limit
+// back; and that a GOMEMLIMIT in the environment is left alone.
+func TestRunLimitsTheHeap(t *testing.T) {
+	data := testmodules.Digits(t, "train", 0, 2)
+	before := debug.SetMemoryLimit(-1)
+	for _, env := range []string{"", "3GiB"} {
+		t.Run("GOMEMLIMIT="+env, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", env)
+			cfg := Config{Backbone: writeDigitCNN(t, 0), Tap: "conv2d", Data: data, Head: "conv:8", Preprocess: "unit",
+				Epochs: 1, CacheDir: "none", Out: filepath.Join(t.TempDir(), "run")}
+			core, logs := observer.New(zapcore.InfoLevel)
+			during := int64(0)
+			progress := func(e Event) {
+				if during == 0 {
+					during = debug.SetMemoryLimit(-1)
+				}
+			}
+			if _, err := Run(context.Background(), cfg, Options{Log: zap.New(core), Progress: progress}); err != nil {
+				t.Fatal(err)
+			}
+			said := logs.FilterMessage("heap soft limit").All()
+			if env != "" {
+				if len(said) != 0 || during != before {
+					t.Errorf("GOMEMLIMIT set: log %v, limit during the run %d; want none set", said, during)
+				}
+				return
+			}
+			if len(said) != 1 {
+				t.Fatalf("log %v, want one 'heap soft limit' line", said)
+			}
+			f := said[0].ContextMap()
+			limit, planned := f["bytes"].(int64), f["planned_host_bytes"].(int64)
+			if planned <= 0 || limit != int64(heapHeadroom*float64(planned)) || during != limit {
+				t.Errorf("limit %d for a plan of %d bytes, %d during the run", limit, planned, during)
+			}
+		})
+		if after := debug.SetMemoryLimit(-1); after != before {
+			t.Errorf("after the run the limit is %d, was %d", after, before)
+		}
+	}
+}
