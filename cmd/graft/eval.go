@@ -6,9 +6,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/base/logging"
+	"github.com/graft-ml/graft/internal/base/memlimit"
 	"github.com/graft-ml/graft/internal/base/progress"
 	"github.com/graft-ml/graft/internal/data/dataset"
 	"github.com/graft-ml/graft/internal/data/images"
@@ -82,7 +84,12 @@ func (a *app) evalCmd() *cobra.Command {
 					r.Event(train.Event{Kind: api.EventExtract, Split: "eval", Step: done, Steps: total})
 				}
 			}
-			set, rep, err := t.Features(cmd.Context(), ds, policy, a.log, bar)
+			plan := t.Plan(ds.Len(), a.log)
+			if limit, restore := memlimit.Set(t.HostBytes(ds.Len(), plan)); limit > 0 {
+				defer restore()
+				a.log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", t.HostBytes(ds.Len(), plan)))
+			}
+			set, rep, err := t.FeaturesPlanned(cmd.Context(), ds, plan, policy, a.log, bar)
 			if err != nil {
 				return err
 			}

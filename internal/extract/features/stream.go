@@ -29,7 +29,7 @@ func Place(ops head.Ops, spec head.Spec, set *Set, batch int, log *zap.Logger) (
 	if !set.Resident() {
 		return Stream(ops, set, batch)
 	}
-	buf, err := head.UploadFeatures(ops, spec, set.Features)
+	buf, err := head.PlaceFeatures(ops, spec, set.Features) // the CPU head reads set.Features in place
 	if errors.Is(err, head.ErrOutOfMemory) {
 		log.Warn("features do not fit the device: streaming them batch by batch", zap.String("device", ops.Device()), zap.Error(err))
 		return Stream(ops, set, batch)

@@ -1,14 +1,12 @@
 package train
 
 import (
-	"os"
-	"runtime/debug"
-
 	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
+	"github.com/graft-ml/graft/internal/base/memlimit"
 	"github.com/graft-ml/graft/internal/data/dataset"
 	"github.com/graft-ml/graft/internal/extract/features"
 	"github.com/graft-ml/graft/internal/run/job"
@@ -38,33 +36,21 @@ func (r *runner) planExtraction(cfg *job.Job, fo *features.Options, bb backbone.
 	return p.Bytes
 }
 
-// heapHeadroom is the Go heap's soft limit over the run's planned host
-// bytes. Without a limit the collector lets the heap grow to twice what
-// is live (GOGC=100): a MobileNetV2 run at 224 planned at 0.81 GB peaked
-// at 2.08 GB of RSS, 1.24 GB under a limit of 1100 MiB in the same time,
-// and 0.84 GB under 800 MiB but 33% slower, the collector running
-// nearly all the time.
-const heapHeadroom = 1.5
-
-// limitHeap sets the Go heap's soft limit (runtime/debug.SetMemoryLimit)
-// to heapHeadroom times the run's planned host bytes (Footprint.Host: the
-// extraction's plan, the features, the head's parameters and steps) and
-// returns the function that restores the previous limit. A GOMEMLIMIT in
-// the environment, or a lower limit already set (the daemon's
-// --memory-limit), is left as it is.
+// limitHeap sets the Go heap's soft limit for the run's planned host
+// bytes (Footprint.Host: the extraction's plan, the features, the head's
+// parameters and steps; memlimit.Set) and returns the function that
+// restores the previous limit.
 func (r *runner) limitHeap(cfg *job.Job, extractBytes int64, spec head.Spec, rows, samples int) (restore func()) {
-	if extractBytes == 0 || os.Getenv("GOMEMLIMIT") != "" {
+	if extractBytes == 0 {
 		return func() {}
 	}
 	f := Footprint{Samples: samples, ExtractBytes: extractBytes}
 	headBytes(cfg, spec, rows, &f)
-	limit := heapLimit(f.Host(cfg.MemoryBudget), debug.SetMemoryLimit(-1))
-	if limit <= 0 {
-		return func() {}
+	limit, restore := memlimit.Set(f.Host(cfg.MemoryBudget))
+	if limit > 0 {
+		r.log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", f.Host(cfg.MemoryBudget)))
 	}
-	prev := debug.SetMemoryLimit(limit)
-	r.log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", f.Host(cfg.MemoryBudget)))
-	return func() { debug.SetMemoryLimit(prev) }
+	return restore
 }
 
 // restoreHeapLimit undoes limitHeap, once.
@@ -73,14 +59,4 @@ func (r *runner) restoreHeapLimit() {
 		r.restoreHeap()
 		r.restoreHeap = nil
 	}
-}
-
-// heapLimit is the soft limit for a run planned at host bytes under the
-// current limit, 0 to keep the current one.
-func heapLimit(host, current int64) int64 {
-	limit := int64(heapHeadroom * float64(host))
-	if host <= 0 || limit >= current {
-		return 0
-	}
-	return limit
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"math"
 	"path/filepath"
 	"runtime/debug"
 	"testing"
@@ -11,26 +10,12 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/graft-ml/graft/internal/base/memlimit"
 	"github.com/graft-ml/graft/internal/testkit/testmodules"
 )
 
-func TestHeapLimit(t *testing.T) {
-	for _, c := range []struct {
-		host, current, want int64
-	}{
-		{806_000_000, math.MaxInt64, 1_209_000_000}, // no limit yet: 1.5x the plan
-		{806_000_000, 1 << 30, 0},                   // a lower one holds (the daemon's --memory-limit)
-		{806_000_000, 2 << 30, 1_209_000_000},
-		{0, math.MaxInt64, 0}, // no plan, no limit
-	} {
-		if got := heapLimit(c.host, c.current); got != c.want {
-			t.Errorf("heapLimit(%d, %d) = %d, want %d", c.host, c.current, got, c.want)
-		}
-	}
-}
-
 // TestRunLimitsTheHeap checks that a run sets the Go heap's soft limit
-// from its plan while it trains, says so, and puts the previous limit
+// from its plan (memlimit.For) while it trains, says so, and puts the previous limit
 // back; and that a GOMEMLIMIT in the environment is left alone.
 func TestRunLimitsTheHeap(t *testing.T) {
 	data := testmodules.Digits(t, "train", 0, 2)
@@ -62,7 +47,7 @@ func TestRunLimitsTheHeap(t *testing.T) {
 			}
 			f := said[0].ContextMap()
 			limit, planned := f["bytes"].(int64), f["planned_host_bytes"].(int64)
-			if planned <= 0 || limit != int64(heapHeadroom*float64(planned)) || during != limit {
+			if planned <= 0 || limit != int64(memlimit.Headroom*float64(planned))+memlimit.Slack || during != limit {
 				t.Errorf("limit %d for a plan of %d bytes, %d during the run", limit, planned, during)
 			}
 		})

@@ -135,10 +135,26 @@ func (t *Trained) Close() {
 // extraction: for a progress bar).
 // Its batches and decoded chunks are sized from t.MemoryBudget (Plan).
 func (t *Trained) Features(ctx context.Context, ds *dataset.Dataset, policy dataset.BadFilePolicy, log *zap.Logger, progress func(done, total int)) (*features.Set, *features.Report, error) {
+	return t.FeaturesPlanned(ctx, ds, t.Plan(ds.Len(), log), policy, log, progress)
+}
+
+// FeaturesPlanned is Features on the extraction plan p (Plan), made by a
+// caller that sized something else from it first (HostBytes).
+func (t *Trained) FeaturesPlanned(ctx context.Context, ds *dataset.Dataset, p features.Plan, policy dataset.BadFilePolicy, log *zap.Logger, progress func(done, total int)) (*features.Set, *features.Report, error) {
 	o := features.Options{Mode: t.Config.Preprocess, Policy: policy, Cache: t.cache, Workers: t.Config.Workers, Log: log, Progress: progress}
-	p := t.Plan(ds.Len(), log)
 	o.Batch, o.Chunk = p.Batch, p.Chunk
 	return features.Extract(ctx, t.Backbone, ds, o)
+}
+
+// HostBytes is what scoring n samples extracted on plan p holds at most:
+// their features, and either the extraction (the plan's bytes) or, after
+// it, the head's parameters and the scratch of Probabilities' batches of
+// 256 (the CPU head reads the features in place: PlaceFeatures).
+func (t *Trained) HostBytes(n int, p features.Plan) int64 {
+	spec := t.Model.Spec
+	feats := 4 * int64(n) * int64(spec.FeatureSize())
+	scoring := 4*int64(spec.Layout().Total) + head.CPUScratchBytes(spec, head.PrecisionFP32, 0, min(n, 256))
+	return feats + max(p.Bytes, scoring)
 }
 
 // Plan is the extraction plan for n images within t.MemoryBudget, logged
@@ -161,7 +177,7 @@ func (t *Trained) Plan(n int, log *zap.Logger) features.Plan {
 // of feats (n x classes).
 func (t *Trained) Probabilities(feats []float32, n int) ([]float32, error) {
 	ops := t.Model.Ops()
-	buf, err := head.UploadFeatures(ops, t.Model.Spec, feats)
+	buf, err := head.PlaceFeatures(ops, t.Model.Spec, feats)
 	if err != nil {
 		return nil, err
 	}
