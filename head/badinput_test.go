@@ -62,6 +62,10 @@ func TestBadFeatures(t *testing.T) {
 	nan[20] = float32(math.NaN())
 	_, err = UploadFeatures(ops, spec, nan)
 	wantErr(t, "NaN feature", err, ErrNonFinite, "sample 1")
+	_, err = PlaceFeatures(ops, spec, nan) // in place, checked alike
+	wantErr(t, "NaN feature placed", err, ErrNonFinite, "sample 1")
+	_, err = PlaceFeatures(ops, spec, make([]float32, 3*3*2*2+1))
+	wantErr(t, "ragged features placed", err, ErrShape, "3x3x2", "tap")
 
 	// Features cached for one shape fed to a head of another.
 	m, err := New(ops, spec, mustOpt(t), 1)
@@ -134,5 +138,24 @@ func TestBadCheckpoints(t *testing.T) {
 	}
 	if _, _, err := Load(ops, filepath.Join(dir, "missing")); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestPlaceFeaturesSharesHostMemory: on the CPU the placed buffer is the
+// caller's slice (no second copy of a training set), and what the head
+// reads through it is what the caller holds.
+func TestPlaceFeaturesSharesHostMemory(t *testing.T) {
+	ops := NewCPUOps()
+	spec := DefaultSpec(3, 3, 2, 2)
+	host := make([]float32, 2*spec.FeatureSize())
+	for i := range host {
+		host[i] = float32(i)
+	}
+	buf, err := PlaceFeatures(ops, spec, host)
+	must(t, err)
+	got := make([]float32, len(host))
+	must(t, ops.Download(got, buf, 0))
+	if b, ok := buf.(cpuBuffer); !ok || &b[0] != &host[0] || got[len(got)-1] != host[len(host)-1] {
+		t.Errorf("PlaceFeatures on the CPU copied the features (or lost them)")
 	}
 }
