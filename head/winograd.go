@@ -279,25 +279,19 @@ func transpose(m [][]float64) [][]float64 {
 // dropping the tile pixels outside the map.
 func winoOutput(spec Spec, b int, mm, act []float32) {
 	w := headWino
-	a, m, nf := w.A, w.M, spec.Filters
-	h, wd := spec.Height, spec.Width
+	a, nf, wd := w.A, spec.Filters, spec.Width
 	th, tw := winoTiles(spec)
 	rows, bf := th*tw*b, b*nf
-	parallel.For(th*tw, 1, func(lo, hi int) {
-		withScratch(a*m*bf, func(st []float32) { // [u][j][b*F]: AT M
-			for tile := lo; tile < hi; tile++ {
-				y0, x0 := (tile/tw)*m, (tile%tw)*m
-				nu, nv := min(m, h-y0), min(m, wd-x0)
-				for uu := range nu {
-					off, coef := winograd.Taps(w.AT[uu], a*rows*nf)
-					winograd.Comb(st[uu*a*bf:], mm[tile*bf:], off, coef, a, rows*nf, bf, bf)
-				}
-				for vv := range nv {
-					off, coef := winograd.Taps(w.AT[vv], bf)
-					winograd.Comb(act[(y0*wd+x0+vv)*bf:], st, off, coef, nu, a*bf, wd*bf, bf)
-				}
-			}
-		})
+	// st is [u][j][b*F]: AT M.
+	eachOutputTile(spec, b, func(tile, y0, x0, nu, nv int, st []float32) {
+		for uu := range nu {
+			off, coef := winograd.Taps(w.AT[uu], a*rows*nf)
+			winograd.Comb(st[uu*a*bf:], mm[tile*bf:], off, coef, a, rows*nf, bf, bf)
+		}
+		for vv := range nv {
+			off, coef := winograd.Taps(w.AT[vv], bf)
+			winograd.Comb(act[(y0*wd+x0+vv)*bf:], st, off, coef, nu, a*bf, wd*bf, bf)
+		}
 	})
 }
 
@@ -306,36 +300,47 @@ func winoOutput(spec Spec, b int, mm, act []float32) {
 // transpose.
 func winoOutputGrad(spec Spec, b int, dAct, dm []float32) {
 	w := headWino
-	a, m, nf := w.A, w.M, spec.Filters
-	h, wd := spec.Height, spec.Width
+	a, nf, wd := w.A, spec.Filters, spec.Width
 	th, tw := winoTiles(spec)
 	rows, bf := th*tw*b, b*nf
 	at := transpose(w.AT) // a x m
+	// st is [u][j][b*F]: dY AT.
+	eachOutputTile(spec, b, func(tile, y0, x0, nu, nv int, st []float32) {
+		for j := range a {
+			off, coef := validTaps(at[j], 0, nv, bf)
+			if len(off) == 0 {
+				for uu := range nu {
+					clear(st[(uu*a+j)*bf:][:bf])
+				}
+				continue
+			}
+			winograd.Comb(st[j*bf:], dAct[(y0*wd+x0)*bf:], off, coef, nu, wd*bf, a*bf, bf)
+		}
+		for i := range a {
+			off, coef := validTaps(at[i], 0, nu, a*bf)
+			if len(off) == 0 {
+				for j := range a {
+					clear(dm[((i*a+j)*rows)*nf+tile*bf:][:bf])
+				}
+				continue
+			}
+			winograd.Comb(dm[(i*a*rows)*nf+tile*bf:], st, off, coef, a, bf, rows*nf, bf)
+		}
+	})
+}
+
+// eachOutputTile runs fn on every output tile across the workers: the
+// tile, its first output pixel, its rows and columns inside the map, and
+// the worker's scratch for the tile's a*m rows of b*F values.
+func eachOutputTile(spec Spec, b int, fn func(tile, y0, x0, nu, nv int, st []float32)) {
+	w := headWino
+	m := w.M
+	th, tw := winoTiles(spec)
 	parallel.For(th*tw, 1, func(lo, hi int) {
-		withScratch(a*m*bf, func(st []float32) { // [u][j][b*F]: dY AT
+		withScratch(w.A*m*b*spec.Filters, func(st []float32) {
 			for tile := lo; tile < hi; tile++ {
 				y0, x0 := (tile/tw)*m, (tile%tw)*m
-				nu, nv := min(m, h-y0), min(m, wd-x0)
-				for j := range a {
-					off, coef := validTaps(at[j], 0, nv, bf)
-					if len(off) == 0 {
-						for uu := range nu {
-							clear(st[(uu*a+j)*bf:][:bf])
-						}
-						continue
-					}
-					winograd.Comb(st[j*bf:], dAct[(y0*wd+x0)*bf:], off, coef, nu, wd*bf, a*bf, bf)
-				}
-				for i := range a {
-					off, coef := validTaps(at[i], 0, nu, a*bf)
-					if len(off) == 0 {
-						for j := range a {
-							clear(dm[((i*a+j)*rows)*nf+tile*bf:][:bf])
-						}
-						continue
-					}
-					winograd.Comb(dm[(i*a*rows)*nf+tile*bf:], st, off, coef, a, bf, rows*nf, bf)
-				}
+				fn(tile, y0, x0, min(m, spec.Height-y0), min(m, spec.Width-x0), st)
 			}
 		})
 	})
