@@ -427,17 +427,17 @@ func CPUScratchBytes(spec Spec, p Precision, batch, evalBatch int) int64 {
 		return 4 * rows * int64(spec.Pooled()+3*spec.Classes) // pooled, logits, dLogits
 	}
 	hw, c, nf, k := spec.Height*spec.Width, spec.Channels, spec.Filters, spec.Kernel
-	o := &CPUOps{prec: p}
+	wino := (&CPUOps{prec: p}).useWinograd(spec)
 	f32 := func(n int) int64 { return 4 * int64(n) }
 	bf16 := func(n int) int64 { return 2 * int64(n) }
 	fwd := max(batch, evalBatch) // samples in one forward
-	if o.useWinograd(spec) {
+	if wino {
 		fwd = max(batch, min(evalBatch, winoLogitsChunk))
 	}
 	// act ([H*W][b][F]), pooled and dPooled, logits and dLogits.
 	n := f32(hw*fwd*nf) + f32(2*fwd*nf) + f32(2*fwd*spec.Classes)
 	switch {
-	case o.useWinograd(spec):
+	case wino:
 		a := headWino.A
 		th, tw := winoTiles(spec)
 		rows := th * tw * fwd

@@ -30,8 +30,13 @@ import (
 // winograd.F4), well inside what training notices; GRAFT_HEAD_WINOGRAD=0
 // keeps the taps, for A/B comparisons.
 
-// headWino is the tile size: F(4x4).
-var headWino = winograd.F4
+// headWino is the tile size, F(4x4); headGT and headATT are its G and
+// A^T transposed, for the weight gradient's transforms.
+var (
+	headWino = winograd.F4
+	headGT   = transpose(headWino.G)  // 3 x a
+	headATT  = transpose(headWino.AT) // a x m
+)
 
 // winoHeadEnv is GRAFT_HEAD_WINOGRAD: "0" keeps the conv head on its taps
 // or im2col, "1" or unset lets winoMinChannels decide.
@@ -243,7 +248,6 @@ func kernelChunk(n int) int {
 func winoKernelGrad(du []float32, n int, dKernel []float32) {
 	w := headWino
 	a := w.A
-	gt := transpose(w.G) // 3 x a
 	chunk := kernelChunk(n)
 	parallel.For((n+chunk-1)/chunk, 1, func(lo, hi int) {
 		withScratch(a*3*chunk, func(q []float32) { // [i][kx][chunk]: dU G
@@ -251,11 +255,11 @@ func winoKernelGrad(du []float32, n int, dKernel []float32) {
 				p0 := c * chunk
 				cn := min(chunk, n-p0)
 				for kx := range 3 {
-					off, coef := winograd.Taps(gt[kx], n)
+					off, coef := winograd.Taps(headGT[kx], n)
 					winograd.Comb(q[kx*chunk:], du[p0:], off, coef, a, a*n, 3*chunk, cn)
 				}
 				for ky := range 3 {
-					off, coef := winograd.Taps(gt[ky], 3*chunk)
+					off, coef := winograd.Taps(headGT[ky], 3*chunk)
 					winograd.Comb(dKernel[ky*3*n+p0:], q, off, coef, 3, chunk, n, cn)
 				}
 			}
@@ -303,11 +307,10 @@ func winoOutputGrad(spec Spec, b int, dAct, dm []float32) {
 	a, nf, wd := w.A, spec.Filters, spec.Width
 	th, tw := winoTiles(spec)
 	rows, bf := th*tw*b, b*nf
-	at := transpose(w.AT) // a x m
 	// st is [u][j][b*F]: dY AT.
 	eachOutputTile(spec, b, func(tile, y0, x0, nu, nv int, st []float32) {
 		for j := range a {
-			off, coef := validTaps(at[j], 0, nv, bf)
+			off, coef := validTaps(headATT[j], 0, nv, bf)
 			if len(off) == 0 {
 				for uu := range nu {
 					clear(st[(uu*a+j)*bf:][:bf])
@@ -317,7 +320,7 @@ func winoOutputGrad(spec Spec, b int, dAct, dm []float32) {
 			winograd.Comb(st[j*bf:], dAct[(y0*wd+x0)*bf:], off, coef, nu, wd*bf, a*bf, bf)
 		}
 		for i := range a {
-			off, coef := validTaps(at[i], 0, nu, a*bf)
+			off, coef := validTaps(headATT[i], 0, nu, a*bf)
 			if len(off) == 0 {
 				for j := range a {
 					clear(dm[((i*a+j)*rows)*nf+tile*bf:][:bf])

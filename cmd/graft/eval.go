@@ -6,7 +6,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/graft-ml/graft/api"
 	"github.com/graft-ml/graft/internal/base/logging"
@@ -85,10 +84,8 @@ func (a *app) evalCmd() *cobra.Command {
 				}
 			}
 			plan := t.Plan(ds.Len(), a.log)
-			if limit, restore := memlimit.Set(t.HostBytes(ds.Len(), plan)); limit > 0 {
-				defer restore()
-				a.log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", t.HostBytes(ds.Len(), plan)))
-			}
+			_, restore := memlimit.Set(t.HostBytes(ds.Len(), plan), a.log)
+			defer restore()
 			set, rep, err := t.FeaturesPlanned(cmd.Context(), ds, plan, policy, a.log, bar)
 			if err != nil {
 				return err

@@ -3,6 +3,8 @@ package memlimit
 import (
 	"os"
 	"runtime/debug"
+
+	"go.uber.org/zap"
 )
 
 // Headroom and Slack make the soft limit from the planned bytes:
@@ -25,10 +27,11 @@ func For(host, current int64) int64 {
 }
 
 // Set sets the soft limit for a plan of host bytes (For), unless the
-// environment sets GOMEMLIMIT, and returns the limit set (0: none) and
-// the function that puts the previous one back. The limit is the
-// process's: for a command's whole run, never one request among many.
-func Set(host int64) (limit int64, restore func()) {
+// environment sets GOMEMLIMIT, logs it on log ("heap soft limit", with
+// the plan), and returns the limit set (0: none) and the function that
+// puts the previous one back. The limit is the process's: for a command's
+// whole run, never one request among many.
+func Set(host int64, log *zap.Logger) (limit int64, restore func()) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return 0, func() {}
 	}
@@ -36,5 +39,6 @@ func Set(host int64) (limit int64, restore func()) {
 		return 0, func() {}
 	}
 	prev := debug.SetMemoryLimit(limit)
+	log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", host))
 	return limit, func() { debug.SetMemoryLimit(prev) }
 }

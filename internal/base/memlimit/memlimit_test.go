@@ -4,6 +4,8 @@ import (
 	"math"
 	"runtime/debug"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 func TestFor(t *testing.T) {
@@ -26,7 +28,7 @@ func TestFor(t *testing.T) {
 func TestSet(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	t.Setenv("GOMEMLIMIT", "")
-	limit, restore := Set(1 << 30)
+	limit, restore := Set(1<<30, zap.NewNop())
 	if got := debug.SetMemoryLimit(-1); limit != 3<<29+64<<20 || got != limit {
 		t.Errorf("Set(1 GiB): limit %d, in force %d; want 1.5 GiB + 64 MiB", limit, got)
 	}
@@ -35,7 +37,7 @@ func TestSet(t *testing.T) {
 		t.Errorf("after restore the limit is %d, was %d", got, before)
 	}
 	t.Setenv("GOMEMLIMIT", "4GiB")
-	if limit, restore := Set(1 << 30); limit != 0 || debug.SetMemoryLimit(-1) != before {
+	if limit, restore := Set(1<<30, zap.NewNop()); limit != 0 || debug.SetMemoryLimit(-1) != before {
 		t.Errorf("GOMEMLIMIT set: Set made limit %d", limit)
 		restore()
 	}

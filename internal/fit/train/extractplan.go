@@ -46,10 +46,7 @@ func (r *runner) limitHeap(cfg *job.Job, extractBytes int64, spec head.Spec, row
 	}
 	f := Footprint{Samples: samples, ExtractBytes: extractBytes}
 	headBytes(cfg, spec, rows, &f)
-	limit, restore := memlimit.Set(f.Host(cfg.MemoryBudget))
-	if limit > 0 {
-		r.log.Info("heap soft limit", zap.Int64("bytes", limit), zap.Int64("planned_host_bytes", f.Host(cfg.MemoryBudget)))
-	}
+	_, restore = memlimit.Set(f.Host(cfg.MemoryBudget), r.log)
 	return restore
 }
 
