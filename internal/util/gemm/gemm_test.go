@@ -117,7 +117,8 @@ func TestSgemmAgainstNaive(t *testing.T) {
 // TestSgemmEdgeShapes covers the packed path's edges: sizes below, at and
 // just past the micro-tiles (6x16, 12x32) and the cache blocks (KC 256,
 // MC 144 and 192),
-// a k over several KC blocks, strided operands, and the alpha/beta cases.
+// a k over several KC blocks, last panels of every height (the AVX-512
+// kernel's 4-row tail), strided operands, and the alpha/beta cases.
 func TestSgemmEdgeShapes(t *testing.T) {
 	sizes := []int{1, 5, 12, 17, 33, 63, 65, 129}
 	type ab struct{ alpha, beta float32 }
@@ -135,7 +136,9 @@ func TestSgemmEdgeShapes(t *testing.T) {
 				}
 			}
 		}
-		for _, sh := range [][3]int{{150, 40, 1000}, {7, 3100, 20}, {289, 33, 257}, {6, 16, 513}, {12, 32, 513}, {200, 70, 300}, {395, 3105, 3}, {5, 4, 0}} {
+		for _, sh := range [][3]int{{150, 40, 1000}, {7, 3100, 20}, {289, 33, 257}, {6, 16, 513}, {12, 32, 513}, {200, 70, 300}, {395, 3105, 3}, {5, 4, 0},
+			// Last panels of 4 and 8 rows: one and two calls of the 4-row tail kernel.
+			{52, 40, 300}, {8, 33, 257}} {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
 					for _, s := range scales {

@@ -9,7 +9,7 @@ import "golang.org/x/sys/cpu"
 var kernels = amd64Kernels()
 
 var (
-	avx512 = &microKernel{name: "go-avx512", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, packed: kernel12x32, direct: kernel12x32s, epi: true}
+	avx512 = &microKernel{name: "go-avx512", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, packed: kernel12x32, direct: kernel12x32s, epi: true, tail: kernel4x32, tailRows: 4}
 	avx2   = &microKernel{name: "go-avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, packed: kernel6x16, direct: kernel6x16s}
 )
 
@@ -49,3 +49,11 @@ func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *k
 //
 //go:noescape
 func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
+
+// kernel4x32 stores alpha times the product of the first four rows of a
+// packed 12-row panel of A (a points at the first of them; its steps of k
+// are 12 floats apart) and a packed k x 32 panel of B into the 4x32 tile
+// at c: the last panel of a product, where fewer than 12 rows are left.
+//
+//go:noescape
+func kernel4x32(k int, a, b, c *float32, ldc int, alpha float32)

@@ -445,3 +445,48 @@ episets512:
 	EPSETALL512
 	VZEROUPPER
 	RET
+
+// func kernel4x32(k int, a, b, c *float32, ldc int, alpha float32)
+//
+// kernel12x32 on the first four rows of a packed 12-row panel of A (a at
+// the panel plus the row offset; steps of k stay 12 floats apart): the
+// short last panel of a product whose rows are not a multiple of 12 (a
+// 7x7 map's 49 rows, one image's) costs a third of a full panel, not all
+// of it. It always stores alpha times the product (the edge tile, which
+// the caller copies out). Eight accumulators are as many FMAs as the two
+// ports keep in flight.
+TEXT ·kernel4x32(SB), NOSPLIT, $0-44
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+loop4x32:
+	VMOVUPS (DX), Z24
+	VMOVUPS 64(DX), Z25
+	ROW512(0(SI), Z26, Z0, Z1)
+	ROW512(4(SI), Z27, Z2, Z3)
+	ROW512(8(SI), Z28, Z4, Z5)
+	ROW512(12(SI), Z29, Z6, Z7)
+	ADDQ $48, SI
+	ADDQ $128, DX
+	DECQ CX
+	JNZ  loop4x32
+
+	VBROADCASTSS alpha+40(FP), Z30
+	SET512(Z0, Z1)
+	SET512(Z2, Z3)
+	SET512(Z4, Z5)
+	SET512(Z6, Z7)
+	VZEROUPPER
+	RET

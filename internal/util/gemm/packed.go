@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/graft-ml/graft/internal/util/parallel"
 )
@@ -27,6 +28,12 @@ type microKernel struct {
 	packed     func(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 	direct     func(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 	epi        bool // the kernels apply a non-nil ep as they store; else ep must be nil
+	// tail (nil: none) stores alpha times tailRows rows of a packed mr-row
+	// panel (a at its first row) into an edge tile: the last panel of a
+	// product with few rows left runs ceil(rows/tailRows) of these where
+	// that is fewer rows than mr (a 7x7 map's 49 rows: 4 tail rows, not 12).
+	tail     func(k int, a, b, c *float32, ldc int, alpha float32)
+	tailRows int
 }
 
 // maxTile bounds mr*nr of every kernel, for the edge tile on the stack.
@@ -160,13 +167,19 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 							last.tile(&ke, i0+ir, j0+jr)
 							kep = &ke
 						}
+						panel := &bufA[ir*kb] // the packed panel of this tile's rows
+						if direct {
+							panel = &bufA[0]
+						}
 						switch {
+						case edge && kn.tail != nil && (mm+kn.tailRows-1)/kn.tailRows*kn.tailRows < mr:
+							for r := 0; r < mm; r += kn.tailRows {
+								kn.tail(kb, (*float32)(unsafe.Add(unsafe.Pointer(panel), 4*r)), bp, &tile[r*nr], nr, alpha)
+							}
 						case direct && mm == mr:
 							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha, store|b2i(edge), kep)
-						case direct:
-							kn.packed(kb, &bufA[0], bp, dst, ldd, alpha, store|b2i(edge), kep)
 						default:
-							kn.packed(kb, &bufA[ir*kb], bp, dst, ldd, alpha, store|b2i(edge), kep)
+							kn.packed(kb, panel, bp, dst, ldd, alpha, store|b2i(edge), kep)
 						}
 						if !edge {
 							if last != nil && kep == nil {
@@ -360,6 +373,14 @@ func (p *PackedB) MulSetSerial(m int, a []float32, lda int, c []float32, ldc int
 // across workers rather than the rows: a 7x7 or 14x14 map at batch 1.
 const colSplitRows = 256
 
+// SplitsColumns says whether MulAdd and MulSet of m rows split B's column
+// panels across the workers rather than A's rows. A caller with that few
+// rows makes one call over all of them: split by rows first, every worker
+// would stream all of B for a short, padded panel.
+func (p *PackedB) SplitsColumns(m int) bool {
+	return p.kn != nil && p.k > 0 && m <= colSplitRows && p.n <= p.kn.nc && m*p.n*p.k >= 2*minWork
+}
+
 // mul is MulAdd (set false) or MulSet, its rows split across the workers
 // unless serial.
 func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set bool, ep *Epilogue, serial bool) {
@@ -390,7 +411,7 @@ func (p *PackedB) mul(m int, a []float32, lda int, c []float32, ldc int, set boo
 	switch {
 	case serial:
 		rows(0, m)
-	case m <= colSplitRows && p.n <= kn.nc && m*p.n*p.k >= 2*minWork:
+	case p.SplitsColumns(m):
 		// Few rows (a late layer at batch 1): split B's panels across the
 		// workers instead, so each streams part of B rather than all of
 		// it, and no worker gets a short, mostly padded row panel.
