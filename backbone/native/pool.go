@@ -83,9 +83,7 @@ func pool(g geom, x, y []float32, avg bool) error {
 								acc[c] += v
 							}
 						} else {
-							for c, v := range xs {
-								acc[c] = max(acc[c], v)
-							}
+							maxInto(acc, xs)
 						}
 					}
 				}
@@ -102,4 +100,20 @@ func pool(g geom, x, y []float32, avg bool) error {
 		return fmt.Errorf("%w: a pooling window lies entirely in the padding", ErrShape)
 	}
 	return nil
+}
+
+// maxInto sets acc[i] to max(acc[i], x[i]), NaN where either is (Go's
+// max), eight lanes at a time where the CPU has AVX2: a max pool's one
+// pass over its input was a scalar loop, 3-4% of ResNet50 at batch 1.
+func maxInto(acc, x []float32) {
+	x = x[:len(acc)]
+	n := 0
+	if hasVec {
+		if n = len(acc) &^ 7; n > 0 {
+			maxAsm(&acc[0], &x[0], n)
+		}
+	}
+	for i := n; i < len(acc); i++ {
+		acc[i] = max(acc[i], x[i])
+	}
 }

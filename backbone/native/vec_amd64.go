@@ -51,3 +51,9 @@ func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float3
 //
 //go:noescape
 func dw512Asm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32)
+
+// maxAsm sets dst[i] to max(dst[i], x[i]), NaN where either is, for n a
+// multiple of 8.
+//
+//go:noescape
+func maxAsm(dst, x *float32, n int)

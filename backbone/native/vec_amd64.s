@@ -625,3 +625,48 @@ tap1z:
 dwdonez:
 	VZEROUPPER
 	RET
+
+// func maxAsm(dst, x *float32, n int)
+//
+// dst[i] = max(dst[i], x[i]) for n a multiple of 8, NaN where either is:
+// VMAXPS returns its second source (dst) when either is NaN, and x's NaN
+// lanes are then set to all ones (a NaN) by OR-ing in VCMPPS's unordered
+// mask, as Go's max propagates NaN.
+TEXT ·maxAsm(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+
+max16:
+	CMPQ    CX, $16
+	JLT     max8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (DI), Y2
+	VMOVUPS 32(DI), Y3
+	VMAXPS  Y2, Y0, Y4
+	VMAXPS  Y3, Y1, Y5
+	VCMPPS  $3, Y0, Y0, Y6
+	VCMPPS  $3, Y1, Y1, Y7
+	VORPS   Y6, Y4, Y4
+	VORPS   Y7, Y5, Y5
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     max16
+
+max8:
+	CMPQ    CX, $8
+	JLT     maxdone
+	VMOVUPS (SI), Y0
+	VMOVUPS (DI), Y2
+	VMAXPS  Y2, Y0, Y4
+	VCMPPS  $3, Y0, Y0, Y6
+	VORPS   Y6, Y4, Y4
+	VMOVUPS Y4, (DI)
+
+maxdone:
+	VZEROUPPER
+	RET

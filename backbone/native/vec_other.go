@@ -27,3 +27,5 @@ func sigmoid512Asm(y *float32, n int, negBeta float32, mul int, t *[14][8]float3
 func dw512Asm(y, x *float32, off *int, f *float32, ntaps, npix, xstep, c int, bias *float32, lo, hi float32) {
 	panic("native: no vector loops on this platform")
 }
+
+func maxAsm(dst, x *float32, n int) { panic("native: no vector loops on this platform") }

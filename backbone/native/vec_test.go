@@ -28,6 +28,31 @@ func TestVectorLoops(t *testing.T) {
 				}
 			}
 			fmadd(dst[:n], x, f)
+			// maxInto against Go's max, NaN planted in either operand
+			// and signed zeros and infinities among the values.
+			acc, xs := randT(r, n+1).F32, randT(r, n+1).F32
+			for i := range n {
+				switch i % 7 {
+				case 1:
+					acc[i] = nan
+				case 3:
+					xs[i] = nan
+				case 4:
+					acc[i], xs[i] = float32(math.Inf(-1)), float32(math.Inf(1))
+				case 5:
+					acc[i], xs[i] = 0, -2
+				}
+			}
+			wantMax := append([]float32(nil), acc...)
+			for i := range n {
+				wantMax[i] = max(acc[i], xs[i])
+			}
+			maxInto(acc[:n], xs)
+			for i := range wantMax {
+				if g, w := acc[i], wantMax[i]; g != w && !(g != g && w != w) {
+					t.Fatalf("vec=%v maxInto n=%d: [%d] = %v, want %v", vec, n, i, g, w)
+				}
+			}
 			for i := range want {
 				if math.Abs(float64(dst[i]-want[i])) > 1e-6 {
 					t.Fatalf("vec=%v fmadd n=%d: [%d] = %v, want %v", vec, n, i, dst[i], want[i])
