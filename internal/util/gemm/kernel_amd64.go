@@ -9,7 +9,7 @@ import "golang.org/x/sys/cpu"
 var kernels = amd64Kernels()
 
 var (
-	avx512 = &microKernel{name: "go-avx512", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, packed: kernel12x32, direct: kernel12x32s, epi: true, tail: kernel4x32, tailRows: 4}
+	avx512 = &microKernel{name: "go-avx512", mr: 12, nr: 32, kc: 256, mc: 192, nc: 3072, packed: kernel12x32, direct: kernel12x32s, epi: true, tail: kernel4x32, tailRows: 4, prefetch: true}
 	avx2   = &microKernel{name: "go-avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 3072, packed: kernel6x16, direct: kernel6x16s}
 )
 
@@ -46,6 +46,8 @@ func kernel6x16s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float
 func kernel12x32(k int, a, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 
 // kernel12x32s is kernel12x32 with A unpacked, twelve rows lda apart.
+// Bit 1 of set is kernel12x32's set; bit 2 fetches the next panel of B
+// (k*32 floats on) into L2 as it goes.
 //
 //go:noescape
 func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)

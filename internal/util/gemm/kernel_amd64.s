@@ -375,6 +375,29 @@ episet512:
 	VZEROUPPER
 	RET
 
+// STEPS512 is one step of k of kernel12x32s, ending with CX decremented.
+#define STEPS512 \
+	VMOVUPS (DX), Z24; \
+	VMOVUPS 64(DX), Z25; \
+	ROW512((SI), Z26, Z0, Z1); \
+	ROW512((SI)(R9*1), Z27, Z2, Z3); \
+	ROW512((SI)(R9*2), Z28, Z4, Z5); \
+	ROW512((R10), Z29, Z6, Z7); \
+	ROW512((R10)(R9*1), Z26, Z8, Z9); \
+	ROW512((R10)(R9*2), Z27, Z10, Z11); \
+	ROW512((R11), Z28, Z12, Z13); \
+	ROW512((R11)(R9*1), Z29, Z14, Z15); \
+	ROW512((R11)(R9*2), Z26, Z16, Z17); \
+	ROW512((R12), Z27, Z18, Z19); \
+	ROW512((R12)(R9*1), Z28, Z20, Z21); \
+	ROW512((R12)(R9*2), Z29, Z22, Z23); \
+	ADDQ $4, SI; \
+	ADDQ $4, R10; \
+	ADDQ $4, R11; \
+	ADDQ $4, R12; \
+	ADDQ $128, DX; \
+	DECQ CX
+
 // func kernel12x32s(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32, set int, ep *kernelEp)
 //
 // kernel12x32 reading A unpacked: SI, R10, R11 and R12 point at rows 0, 3,
@@ -396,34 +419,33 @@ TEXT ·kernel12x32s(SB), NOSPLIT, $0-72
 	ADDQ R9, R12
 	ZERO512
 
-loops512:
-	VMOVUPS (DX), Z24
-	VMOVUPS 64(DX), Z25
-	ROW512((SI), Z26, Z0, Z1)
-	ROW512((SI)(R9*1), Z27, Z2, Z3)
-	ROW512((SI)(R9*2), Z28, Z4, Z5)
-	ROW512((R10), Z29, Z6, Z7)
-	ROW512((R10)(R9*1), Z26, Z8, Z9)
-	ROW512((R10)(R9*2), Z27, Z10, Z11)
-	ROW512((R11), Z28, Z12, Z13)
-	ROW512((R11)(R9*1), Z29, Z14, Z15)
-	ROW512((R11)(R9*2), Z26, Z16, Z17)
-	ROW512((R12), Z27, Z18, Z19)
-	ROW512((R12)(R9*1), Z28, Z20, Z21)
-	ROW512((R12)(R9*2), Z29, Z22, Z23)
-	ADDQ $4, SI
-	ADDQ $4, R10
-	ADDQ $4, R11
-	ADDQ $4, R12
-	ADDQ $128, DX
-	DECQ CX
-	JNZ  loops512
+	TESTQ $2, set+56(FP)
+	JNZ   prefetch512
 
+loops512:
+	STEPS512
+	JNZ loops512
+	JMP stores512
+
+	// Bit 2 of set: fetch the next B panel (k*128 bytes on) into L2 a
+	// step at a time while this one is used, for a product with few rows
+	// whose every panel of B comes from memory at its first use.
+prefetch512:
+	MOVQ CX, R13
+	SHLQ $7, R13
+
+loopps512:
+	PREFETCHT1 (DX)(R13*1)
+	PREFETCHT1 64(DX)(R13*1)
+	STEPS512
+	JNZ        loopps512
+
+stores512:
 	VBROADCASTSS alpha+48(FP), Z30
 	CMPQ         ep+64(FP), $0
 	JNE          epis512
-	CMPQ         set+56(FP), $0
-	JNE          sets512
+	TESTQ        $1, set+56(FP)
+	JNZ          sets512
 	STOREALL512
 	VZEROUPPER
 	RET
@@ -435,8 +457,8 @@ sets512:
 
 epis512:
 	EPLOAD512(ep+64(FP))
-	CMPQ set+56(FP), $0
-	JNE  episets512
+	TESTQ $1, set+56(FP)
+	JNZ   episets512
 	EPADDALL512
 	VZEROUPPER
 	RET
