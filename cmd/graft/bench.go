@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/engine"
 	"github.com/graft-ml/graft/backbone/native"
 	"github.com/graft-ml/graft/head"
@@ -123,13 +124,9 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 					return err
 				}
 			}
-			var runs []engineRun
-			for _, e := range engines {
-				r, err := benchEngine(cmd.Context(), e, args[0], o, batch, minTime, profile)
-				if err != nil {
-					return err
-				}
-				runs = append(runs, r)
+			runs, err := benchEngines(cmd.Context(), engines, args[0], o, batch, minTime, profile)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return a.printJSON(runs)
@@ -174,29 +171,42 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	return cmd
 }
 
-// benchEngine times one engine; for the native one it adds, when profile
-// is set, the per-op profile and its same-run SGEMM yardstick.
-func benchEngine(ctx context.Context, name, model string, o engine.Options, batch int, minTime time.Duration, profile bool) (engineRun, error) {
-	r := engineRun{Engine: name, Threads: o.Threads}
-	if name == engine.Native && o.Threads > 0 {
+// benchEngines times the engines side by side, their batches in turns
+// (bench.Throughputs); for the native one it adds, when profile is set,
+// the per-op profile and its same-run SGEMM yardstick.
+func benchEngines(ctx context.Context, names []string, model string, o engine.Options, batch int, minTime time.Duration, profile bool) ([]engineRun, error) {
+	if o.Threads > 0 { // the native engine's threads (TensorFlow's are its own)
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(o.Threads))
 	}
-	bb, err := engine.Open(name, model, o)
-	if err != nil {
-		return r, err
-	}
-	defer bb.Close()
-	if r.ImagesPerSec, r.Runs, err = bench.Throughput(ctx, bb, batch, minTime); err != nil {
-		return r, err
-	}
-	if nb, ok := bb.(*native.Backbone); ok && profile {
-		res, err := bench.Backbone(ctx, nb, batch, minTime)
-		if err != nil {
-			return r, err
+	bbs := make([]backbone.Backbone, 0, len(names))
+	defer func() {
+		for _, bb := range bbs {
+			bb.Close()
 		}
-		r.Native = &res
+	}()
+	for _, name := range names {
+		bb, err := engine.Open(name, model, o)
+		if err != nil {
+			return nil, err
+		}
+		bbs = append(bbs, bb)
 	}
-	return r, nil
+	rates, err := bench.Throughputs(ctx, bbs, batch, minTime)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]engineRun, len(names))
+	for i, name := range names {
+		runs[i] = engineRun{Engine: name, Threads: o.Threads, ImagesPerSec: rates[i].ImagesPerSec, Runs: rates[i].Runs}
+		if nb, ok := bbs[i].(*native.Backbone); ok && profile {
+			res, err := bench.Backbone(ctx, nb, batch, minTime)
+			if err != nil {
+				return nil, err
+			}
+			runs[i].Native = &res
+		}
+	}
+	return runs, nil
 }
 
 // precisionUsage is the CPU's --precision help (graft-cuda has its own).

@@ -45,21 +45,64 @@ func randomImages(bb backbone.Backbone, batch int, rng *rand.Rand) (*tensor.Tens
 	return x, nil
 }
 
-// Throughput times batches of random images through any engine's
-// backbone: images per second, after one warm-up batch.
-func Throughput(ctx context.Context, bb backbone.Backbone, batch int, minTime time.Duration) (float64, int, error) {
-	x, err := randomImages(bb, batch, rand.New(rand.NewPCG(1, 1)))
-	if err != nil {
-		return 0, 0, err
+// Rate is one backbone's throughput from Throughputs.
+type Rate struct {
+	ImagesPerSec float64
+	Runs         int
+}
+
+// turns is how many turns each backbone gets within minTime in
+// Throughputs.
+const turns = 10
+
+// Throughputs times batches of random images through any engines'
+// backbones, side by side: images per second each, their batches taken in
+// turns (each runs about minTime/10, then the next) until each
+// has run minTime and 3 batches: on a machine whose speed drifts by a
+// fifth within seconds (a shared VM), one after the other gave whichever
+// ran in the slow stretch a worse ratio; in turns, the drift slows each
+// alike. Every backbone runs one warm-up batch first.
+func Throughputs(ctx context.Context, bbs []backbone.Backbone, batch int, minTime time.Duration) ([]Rate, error) {
+	xs := make([]*tensor.Tensor, len(bbs))
+	for i, bb := range bbs {
+		x, err := randomImages(bb, batch, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := bb.Features(ctx, x); err != nil {
+			return nil, err
+		}
+		xs[i] = x
 	}
-	runs, elapsed, err := repeat(ctx, minTime, func() error {
-		_, err := bb.Features(ctx, x)
-		return err
-	})
-	if err != nil {
-		return 0, 0, err
+	rates := make([]Rate, len(bbs))
+	spent := make([]time.Duration, len(bbs))
+	done := func() bool {
+		for i := range bbs {
+			if rates[i].Runs < 3 || spent[i] < minTime {
+				return false
+			}
+		}
+		return true
 	}
-	return float64(batch*runs) / elapsed.Seconds(), runs, nil
+	for !done() {
+		for i, bb := range bbs {
+			start := time.Now()
+			for time.Since(start) < minTime/turns || rates[i].Runs == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("bench: %w", err)
+				}
+				if _, err := bb.Features(ctx, xs[i]); err != nil {
+					return nil, err
+				}
+				rates[i].Runs++
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	for i := range rates {
+		rates[i].ImagesPerSec = float64(batch*rates[i].Runs) / spent[i].Seconds()
+	}
+	return rates, nil
 }
 
 // Backbone times batches of random images through bb and, in the same
