@@ -79,9 +79,7 @@ func pool(g geom, x, y []float32, avg bool) error {
 					for ix := ix0 + kx0; ix < ix0+kx1; ix++ {
 						xs := x[((n*g.h+iy)*g.w+ix)*g.c:][:g.c]
 						if avg {
-							for c, v := range xs {
-								acc[c] += v
-							}
+							addMulF32(opAdd, acc, acc, xs, 1, 1)
 						} else {
 							maxInto(acc, xs)
 						}

@@ -7,8 +7,12 @@
 // KCxNC block, op(A) into MR-row panels per MCxKC block (row-major A is
 // read in place), and an FMA micro-kernel in Go assembly (kernel_amd64.s)
 // computes each MRxNR tile: 12x32 in ZMM registers on AVX-512F, 6x16 in YMM
-// registers on AVX2; edge tiles go through a zero-padded scratch tile. Both
-// kernels sum each value in the same order, so they agree bit for bit.
+// registers on AVX2; edge tiles go through a zero-padded scratch tile, and
+// on AVX-512 a last panel of at most 8 rows runs on a 4-row tail kernel
+// (kernel4x32) instead of the full 12. On blocks of few rows the first row
+// panel's call also fetches the next panel of B into L2 (PackedB's column
+// split, SplitsColumns, is the few-rows case). Every kernel sums each
+// value in the same order, so they agree bit for bit.
 // An Epilogue (PackedB.MulSet, SgemmEp: a bias per column, a residual, a
 // clamp such as ReLU6) is applied as the last block of k stores C: in
 // registers by the AVX-512 kernel, by a vector loop on the tile still in
