@@ -152,7 +152,18 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 						"  ratio:  %.2f of the sgemm rate\n",
 						res.GFLOPs, 100*res.ConvShare, res.ConvGFLOPs,
 						"", res.SgemmGFLOPs, res.SgemmShape[0], res.SgemmShape[1], res.SgemmShape[2], res.LargestConv, res.Ratio)
-					return err
+					if err != nil || len(res.Slowest) == 0 {
+						return err
+					}
+					fmt.Fprintln(a.out, "  slowest nodes (share of the time, GFLOP/s as im2col counts them, output shape):")
+					for _, n := range res.Slowest {
+						rate := "-"
+						if n.GFLOPs > 0 {
+							rate = fmt.Sprintf("%.1f", n.GFLOPs)
+						}
+						fmt.Fprintf(a.out, "    %5.1f%%  %-22s %7s  %-18s %s\n", 100*n.Share, n.Op, rate, fmt.Sprint(n.Output), n.Name)
+					}
+					return nil
 				}
 			}
 			return nil
@@ -165,8 +176,8 @@ func (a *app) benchBackboneCmd() *cobra.Command {
 	f.StringVar(&o.Tap, "tap", "", "stop at this tensor instead of the signature output")
 	f.StringVar(&o.Device, "device", "cpu", "device for the tensorflow engine: cpu, cuda, cuda:N or auto")
 	f.IntVar(&o.Threads, "threads", 0, "threads each engine may use (native: GOMAXPROCS; tensorflow: intra- and inter-op threads); 0: all cores")
-	f.DurationVar(&minTime, "min-time", 3*time.Second, "minimum time for each measurement")
-	f.BoolVar(&profile, "profile", true, "also profile the native engine per op against the same-run SGEMM (runs the batches again)")
+	f.DurationVar(&minTime, "min-time", 3*time.Second, "minimum time for each measurement (the engines take ten turns each, a batch at least)")
+	f.BoolVar(&profile, "profile", true, "also profile the native engine per op against the same-run SGEMM, and list its slowest nodes (runs the batches again)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

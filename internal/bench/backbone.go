@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/graft-ml/graft/backbone"
@@ -30,7 +33,26 @@ type BackboneResult struct {
 	SgemmGFLOPs float64 `json:"sgemm_gflop_per_s"`
 	// Ratio is ConvGFLOPs / SgemmGFLOPs.
 	Ratio float64 `json:"ratio"`
+	// Slowest are the nodes that took the most time, most first (at most
+	// slowestNodes): where a slow model spends it.
+	Slowest []NodeTime `json:"slowest_nodes"`
 }
+
+// NodeTime is one node's part of a profiled run.
+type NodeTime struct {
+	Name   string `json:"name"`
+	Op     string `json:"op"`
+	Output []int  `json:"output_shape"`
+	// Share is the node's part of the run's node time.
+	Share float64 `json:"share"`
+	// GFLOPs is its rate over its own time, the direct method's FLOPs
+	// (Winograd's fewer multiply-adds count as im2col's); 0 for the ops
+	// whose FLOPs are not counted (pooling, element-wise, padding).
+	GFLOPs float64 `json:"gflop_per_s"`
+}
+
+// slowestNodes is how many nodes BackboneResult.Slowest lists.
+const slowestNodes = 8
 
 // randomImages is a batch of random images for bb's input.
 func randomImages(bb backbone.Backbone, batch int, rng *rand.Rand) (*tensor.Tensor, error) {
@@ -51,17 +73,16 @@ type Rate struct {
 	Runs         int
 }
 
-// turns is how many turns each backbone gets within minTime in
-// Throughputs.
+// turns is how many turns each backbone gets in Throughputs.
 const turns = 10
 
 // Throughputs times batches of random images through any engines'
 // backbones, side by side: images per second each, their batches taken in
-// turns (each runs about minTime/10, then the next) until each
-// has run minTime and 3 batches: on a machine whose speed drifts by a
-// fifth within seconds (a shared VM), one after the other gave whichever
-// ran in the slow stretch a worse ratio; in turns, the drift slows each
-// alike. Every backbone runs one warm-up batch first.
+// turns (ten turns each, of at least minTime/10 and one batch): on a
+// machine whose speed drifts by a fifth within seconds (a shared VM), one
+// after the other gave whichever ran in the slow stretch a worse ratio; in
+// turns, the drift slows each alike. Every backbone runs one warm-up
+// batch first.
 func Throughputs(ctx context.Context, bbs []backbone.Backbone, batch int, minTime time.Duration) ([]Rate, error) {
 	xs := make([]*tensor.Tensor, len(bbs))
 	for i, bb := range bbs {
@@ -76,18 +97,10 @@ func Throughputs(ctx context.Context, bbs []backbone.Backbone, batch int, minTim
 	}
 	rates := make([]Rate, len(bbs))
 	spent := make([]time.Duration, len(bbs))
-	done := func() bool {
-		for i := range bbs {
-			if rates[i].Runs < 3 || spent[i] < minTime {
-				return false
-			}
-		}
-		return true
-	}
-	for !done() {
+	for range turns {
 		for i, bb := range bbs {
 			start := time.Now()
-			for time.Since(start) < minTime/turns || rates[i].Runs == 0 {
+			for n := 0; n == 0 || time.Since(start) < minTime/turns; n++ {
 				if err := ctx.Err(); err != nil {
 					return nil, fmt.Errorf("bench: %w", err)
 				}
@@ -120,12 +133,25 @@ func Backbone(ctx context.Context, bb *native.Backbone, batch int, minTime time.
 		name  string
 		gemm  [3]int
 	}{}
+	type nodeSum struct {
+		NodeTime
+		flops float64
+		time  time.Duration
+	}
+	byNode := map[string]*nodeSum{}
 	runs, elapsed, err := repeat(ctx, minTime, func() error {
 		_, prof, err := bb.Profile(ctx, x)
 		for _, n := range prof {
 			f, g := nodeFLOPs(n)
 			flops += f
 			total += n.Time
+			ns := byNode[n.Name]
+			if ns == nil {
+				ns = &nodeSum{NodeTime: NodeTime{Name: n.Name, Op: n.Op, Output: n.Output}}
+				byNode[n.Name] = ns
+			}
+			ns.flops += f
+			ns.time += n.Time
 			if n.Op == "Conv2D" || n.Op == "DepthwiseConv2dNative" {
 				convFlops += f
 				convTime += n.Time
@@ -147,6 +173,17 @@ func Backbone(ctx context.Context, bb *native.Backbone, batch int, minTime time.
 		res.ConvGFLOPs = convFlops / convTime.Seconds() / 1e9
 		res.ConvShare = convTime.Seconds() / total.Seconds()
 	}
+	for _, ns := range byNode {
+		if ns.time > 0 && total > 0 {
+			ns.Share = ns.time.Seconds() / total.Seconds()
+			ns.GFLOPs = ns.flops / ns.time.Seconds() / 1e9
+		}
+		res.Slowest = append(res.Slowest, ns.NodeTime)
+	}
+	slices.SortFunc(res.Slowest, func(p, q NodeTime) int {
+		return cmp.Or(cmp.Compare(q.Share, p.Share), strings.Compare(p.Name, q.Name))
+	})
+	res.Slowest = res.Slowest[:min(len(res.Slowest), slowestNodes)]
 	if best.name == "" {
 		return res, nil
 	}

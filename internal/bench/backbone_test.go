@@ -24,6 +24,29 @@ func TestBackboneOnFixture(t *testing.T) {
 	if res.SgemmShape != [3]int{2 * 14 * 14, 32, 144} || res.ConvShare <= 0 || res.GFLOPs <= 0 || res.ImagesPerSec <= 0 {
 		t.Errorf("implausible result %+v", res)
 	}
+	// The slowest nodes: the fixture's 13 nodes, at most 8 listed, most
+	// time first, shares of one run's time; the counted ops (Conv2D,
+	// MatMul) have a rate, the others none.
+	if len(res.Slowest) != slowestNodes {
+		t.Fatalf("%d slowest nodes, want %d: %+v", len(res.Slowest), slowestNodes, res.Slowest)
+	}
+	seen, sum := map[string]bool{}, 0.0
+	for i, n := range res.Slowest {
+		sum += n.Share
+		if seen[n.Name] || n.Share <= 0 || i > 0 && n.Share > res.Slowest[i-1].Share || len(n.Output) == 0 {
+			t.Errorf("slowest[%d] = %+v", i, n)
+		}
+		seen[n.Name] = true
+		if counted := n.Op == "Conv2D" || n.Op == "MatMul"; counted != (n.GFLOPs > 0) {
+			t.Errorf("slowest[%d] %s: %.3g GFLOP/s", i, n.Op, n.GFLOPs)
+		}
+	}
+	if sum > 1+1e-9 {
+		t.Errorf("the slowest nodes' shares add up to %v", sum)
+	}
+	if !seen["StatefulPartitionedCall/StatefulPartitionedCall/sequential/conv2d/Relu"] {
+		t.Errorf("the first conv (28x28x16 on a 1-channel input) is not among the slowest: %+v", res.Slowest)
+	}
 }
 
 func TestNodeFLOPs(t *testing.T) {
@@ -52,8 +75,8 @@ func (b turnTaker) Features(ctx context.Context, x *tensor.Tensor) (*tensor.Tens
 }
 
 // TestThroughputsTakeTurns: two engines side by side run in turns (the
-// machine's drift must slow both alike), each at least minTime and three
-// batches after its warm-up.
+// machine's drift must slow both alike), each at least minTime and a
+// batch a turn after its warm-up.
 func TestThroughputsTakeTurns(t *testing.T) {
 	nb, err := native.Open("../../testdata/models/mnist_cnn", native.Options{})
 	if err != nil {
@@ -76,9 +99,9 @@ func TestThroughputsTakeTurns(t *testing.T) {
 			switches++
 		}
 	}
-	// Warm-ups (0, 1), then at least turns turns each: 2*turns switches.
-	if switches < 2*turns-1 {
-		t.Errorf("%d switches between the engines in %d batches: they did not take turns", switches, len(log))
+	// The warm-ups (0, 1), then turns turns of 0s and 1s.
+	if switches != 2*turns+1 {
+		t.Errorf("%d switches between the engines in %d batches, want %d: they did not take turns", switches, len(log), 2*turns+1)
 	}
 	for i, r := range rates {
 		n := 0
@@ -87,7 +110,7 @@ func TestThroughputsTakeTurns(t *testing.T) {
 				n++
 			}
 		}
-		if r.Runs < 3 || r.Runs != n-1 || r.ImagesPerSec <= 0 {
+		if r.Runs < turns || r.Runs != n-1 || r.ImagesPerSec <= 0 {
 			t.Errorf("engine %d: %+v after %d batches (one a warm-up)", i, r, n)
 		}
 	}
