@@ -149,30 +149,17 @@ func conv2D(g geom, x, f []float32, o int, y []float32, ep *epilogue, pb *gemm.P
 		})
 		return
 	}
-	if pb != nil && pb.SplitsColumns(m) && m*k <= im2colBudget {
-		// Few output pixels (a 7x7 map at batch 1): the patch matrix is
-		// built whole, its rows in parallel, and multiplied in one call
-		// that splits the filter's columns across the workers. (Within
-		// conv2DMemory's figure: threads times a worker's block of rows.)
-		buf := colPool.Get().(*[]float32)
-		defer colPool.Put(buf)
-		if cap(*buf) < m*k {
-			*buf = make([]float32, m*k)
-		}
-		col := (*buf)[:m*k]
-		parallel.For(m, parallel.Grain(k), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				im2colRow(g, x, col[r*k:(r+1)*k], r)
-			}
-		})
-		mul(0, m, col)
-		ep.post(y, o, 0, m)
-		return
-	}
 	// Each core convolves its share of the output rows chunk by chunk
 	// (im2col, then GEMM): one core's im2col overlaps another's GEMM, and
 	// each patch matrix is still in cache when the GEMM reads it.
 	chunk, grain := im2colPlan(m, k)
+	if pb != nil && pb.SplitsColumns(m) {
+		// Few output pixels (a 7x7 map at batch 1): one block of rows, as
+		// the GEMM splits the filter's columns across the workers; split
+		// by rows first, each worker would stream the whole filter for a
+		// short, padded panel.
+		grain = m
+	}
 	parallel.For(m, grain, func(lo, hi int) {
 		buf := colPool.Get().(*[]float32)
 		defer colPool.Put(buf)

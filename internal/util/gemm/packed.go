@@ -5,7 +5,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/graft-ml/graft/internal/util/parallel"
 )
@@ -179,14 +178,14 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 							last.tile(&ke, i0+ir, j0+jr)
 							kep = &ke
 						}
-						panel := &bufA[ir*kb] // the packed panel of this tile's rows
+						pa := ir * kb // the packed panel of this tile's rows in bufA
 						if direct {
-							panel = &bufA[0]
+							pa = 0
 						}
 						switch {
 						case edge && kn.tail != nil && (mm+kn.tailRows-1)/kn.tailRows*kn.tailRows < mr:
 							for r := 0; r < mm; r += kn.tailRows {
-								kn.tail(kb, (*float32)(unsafe.Add(unsafe.Pointer(panel), 4*r)), bp, &tile[r*nr], nr, alpha)
+								kn.tail(kb, &bufA[pa+r], bp, &tile[r*nr], nr, alpha)
 							}
 						case direct && mm == mr:
 							flags := store | b2i(edge)
@@ -195,7 +194,7 @@ func sgemmBlocks(kn *microKernel, transA, set bool, m, n, k int, alpha float32, 
 							}
 							kn.direct(kb, &a[(i0+ir)*lda+p0], lda, bp, dst, ldd, alpha, flags, kep)
 						default:
-							kn.packed(kb, panel, bp, dst, ldd, alpha, store|b2i(edge), kep)
+							kn.packed(kb, &bufA[pa], bp, dst, ldd, alpha, store|b2i(edge), kep)
 						}
 						if !edge {
 							if last != nil && kep == nil {
