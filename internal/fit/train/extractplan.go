@@ -5,7 +5,6 @@ import (
 
 	"github.com/graft-ml/graft/backbone"
 	"github.com/graft-ml/graft/backbone/native"
-	"github.com/graft-ml/graft/head"
 	"github.com/graft-ml/graft/internal/base/memlimit"
 	"github.com/graft-ml/graft/internal/data/dataset"
 	"github.com/graft-ml/graft/internal/extract/features"
@@ -37,12 +36,23 @@ func (r *runner) planExtraction(cfg *job.Job, fo *features.Options, bb backbone.
 }
 
 // limitHeap sets the Go heap's soft limit for the run's planned host
-// bytes (Footprint.Host: the extraction's plan, the features, the head's
-// parameters and steps; memlimit.Set) and returns the function that
-// restores the previous limit.
-func (r *runner) limitHeap(cfg *job.Job, extractBytes int64, spec head.Spec, rows, samples int) (restore func()) {
-	if extractBytes == 0 {
+// bytes (Footprint.Host: the extraction's plan of extractBytes, the
+// features of the sets, the head's parameters and steps; memlimit.Set)
+// and returns the function that restores the previous limit. Without a
+// plan, or for a tap the head does not take (prepareModel reports it),
+// it sets none.
+func (r *runner) limitHeap(cfg *job.Job, extractBytes int64, tap []int, trainDS, valDS *dataset.Dataset) (restore func()) {
+	if extractBytes == 0 || len(tap) < 2 {
 		return func() {}
+	}
+	spec, err := headSpec(cfg, tap[1:], len(trainDS.Classes))
+	if err != nil {
+		return func() {}
+	}
+	// Views feature rows per training image, one per validation image.
+	rows, samples := trainDS.Len()*max(cfg.Views, 1), trainDS.Len()
+	if valDS != nil {
+		rows, samples = rows+valDS.Len(), samples+valDS.Len()
 	}
 	f := Footprint{Samples: samples, ExtractBytes: extractBytes}
 	headBytes(cfg, spec, rows, &f)

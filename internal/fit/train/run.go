@@ -294,16 +294,7 @@ func (r *runner) setup(ctx context.Context, cfg *job.Job) error {
 	}
 
 	fo := features.Options{Mode: cfg.Preprocess, Workers: cfg.Workers, MemoryBudget: cfg.MemoryBudget, Log: r.log, Policy: cfg.Policy}
-	extractBytes := r.planExtraction(cfg, &fo, bb, trainDS, valDS)
-	if tap := bb.Tap().Shape; len(tap) >= 2 {
-		if spec, err := headSpec(cfg, tap[1:], len(trainDS.Classes)); err == nil {
-			rows, samples := trainDS.Len()*max(cfg.Views, 1), trainDS.Len()
-			if valDS != nil {
-				rows, samples = rows+valDS.Len(), samples+valDS.Len()
-			}
-			r.restoreHeap = r.limitHeap(cfg, extractBytes, spec, rows, samples)
-		}
-	}
+	r.restoreHeap = r.limitHeap(cfg, r.planExtraction(cfg, &fo, bb, trainDS, valDS), bb.Tap().Shape, trainDS, valDS)
 	if eager {
 		fo.Device = copier
 		// The steps' scratch before the device's feature buffers, as on
